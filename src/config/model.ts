@@ -1,0 +1,126 @@
+/**
+ * The checked, merged, frozen configuration: what `gateway -t` proves and what the server runs.
+ * Field names follow nginx's directives in camelCase; times are milliseconds, sizes bytes.
+ */
+import type { Position } from '../errors';
+import type { ListenSpec, LocationMatch, ServerName } from './values';
+
+export type LogLevel = 'debug' | 'info' | 'notice' | 'warn' | 'error' | 'crit' | 'alert' | 'emerg';
+
+/** `error_log path [level]`; `stderr` is a path. */
+export interface ErrorLogConf {
+  readonly path: string;
+  readonly level: LogLevel;
+}
+
+/** One `access_log path [format]`. */
+export interface AccessLogConf {
+  readonly path: string;
+  readonly format: string;
+}
+
+/** `add_header name value [always]`. */
+export interface AddHeaderConf {
+  readonly name: string;
+  readonly value: string;
+  readonly always: boolean;
+}
+
+/** `error_page code ... [=[response]] uri`. */
+export interface ErrorPageConf {
+  readonly codes: readonly number[];
+  /** `=code` changes the status; `=` alone takes the status of the page's own response. */
+  readonly response: number | 'page' | null;
+  readonly uri: string;
+}
+
+/** `return code [text|URL]` or `return URL` (302). */
+export interface ReturnConf {
+  readonly status: number;
+  readonly text: string | null;
+}
+
+/** A MIME type table (`types`), looked up by lower-case file extension. */
+export type MimeTypes = ReadonlyMap<string, string>;
+
+/**
+ * The directives that inherit http -> server -> location, merged: every field is set, either
+ * from the nearest level that wrote it or from nginx's default.
+ */
+export interface CommonConf {
+  readonly root: string;
+  readonly index: readonly string[];
+  readonly autoindex: boolean;
+  readonly types: MimeTypes;
+  readonly defaultType: string;
+  readonly etag: boolean;
+  readonly ifModifiedSince: 'off' | 'exact' | 'before';
+  readonly gzip: boolean;
+  readonly gzipMinLength: number;
+  /** MIME types to compress besides text/html; `*` compresses any. */
+  readonly gzipTypes: readonly string[];
+  readonly gzipCompLevel: number;
+  readonly gzipVary: boolean;
+  readonly gzipHttpVersion: '1.0' | '1.1';
+  /** `gzip_proxied`: off or any (compress responses to requests that came through a proxy). */
+  readonly gzipProxied: 'off' | 'any';
+  readonly addHeaders: readonly AddHeaderConf[];
+  readonly errorPages: readonly ErrorPageConf[];
+  readonly serverTokens: boolean;
+  readonly accessLogs: readonly AccessLogConf[];
+  readonly errorLog: ErrorLogConf | null;
+  readonly clientMaxBodySize: number;
+  readonly keepaliveTimeout: number;
+  readonly sendTimeout: number;
+  readonly proxySetHeaders: readonly (readonly [string, string])[];
+  readonly proxyConnectTimeout: number;
+  readonly proxyReadTimeout: number;
+  readonly proxySendTimeout: number;
+  readonly proxyHttpVersion: '1.0' | '1.1';
+}
+
+/** One `location` block. */
+export interface LocationConf extends CommonConf {
+  readonly match: LocationMatch;
+  /** The `location` argument as written, for logs. */
+  readonly name: string;
+  /** The content handler's name (`static`, `proxy`, `return`, `websocket-script`, or a module). */
+  readonly handler: string;
+  readonly alias: string | null;
+  readonly tryFiles: readonly string[] | null;
+  readonly proxyPass: string | null;
+  readonly return: ReturnConf | null;
+  /** What the handler's `configure` returned from its own keys: the handler's options. */
+  readonly handlerOptions: unknown;
+  readonly position: Position;
+}
+
+/** One `server` block. */
+export interface ServerConf extends CommonConf {
+  readonly listens: readonly ListenSpec[];
+  readonly serverNames: readonly ServerName[];
+  /** The first `server_name`, used in redirects and `$server_name`. */
+  readonly primaryName: string;
+  readonly locations: readonly LocationConf[];
+  readonly position: Position;
+}
+
+/** The `http` block. */
+export interface HttpConf {
+  readonly servers: readonly ServerConf[];
+  readonly logFormats: ReadonlyMap<string, string>;
+}
+
+/** The whole configuration. */
+export interface MainConf {
+  /** The configuration file, absolute. */
+  readonly file: string;
+  /** The prefix that relative paths resolve against (`-p`). */
+  readonly prefix: string;
+  readonly workerProcesses: number;
+  readonly pid: string | null;
+  readonly errorLog: ErrorLogConf;
+  readonly workerConnections: number;
+  readonly handlersDir: string;
+  readonly http: HttpConf;
+}
