@@ -59,6 +59,8 @@ export interface ConfigContext {
   readonly prefix: string;
   /** Where bare handler and script names are looked up (`handlers_dir`, default `handlers/`). */
   readonly handlersDir: string;
+  /** Named captures of the configuration's regexes: pass to `compileValue` with templates. */
+  readonly captureNames: ReadonlySet<string>;
   /** Throws a ConfigError pointing at `key` (or at the location when no key is given). */
   error(reason: string, key?: string): never;
   /** The key as a time in milliseconds (`unit`: what a bare number means, default seconds). */

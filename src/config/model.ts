@@ -72,6 +72,8 @@ export interface CommonConf {
   readonly clientMaxBodySize: number;
   readonly keepaliveTimeout: number;
   readonly sendTimeout: number;
+  readonly clientHeaderTimeout: number;
+  readonly clientBodyTimeout: number;
   readonly proxySetHeaders: readonly (readonly [string, string])[];
   readonly proxyConnectTimeout: number;
   readonly proxyReadTimeout: number;
@@ -122,5 +124,7 @@ export interface MainConf {
   readonly errorLog: ErrorLogConf;
   readonly workerConnections: number;
   readonly handlersDir: string;
+  /** Named captures of every regex in the file: nginx makes each a variable. */
+  readonly captureNames: ReadonlySet<string>;
   readonly http: HttpConf;
 }

@@ -1,0 +1,333 @@
+/**
+ * The directive table: for each nginx directive the gateway knows, where it may stand, how its
+ * value is parsed, and the field it fills. Inheritance is one merge step (`mergeCommon`) with
+ * nginx's defaults written once, in `COMMON_DEFAULTS`.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { ConfNode } from './load';
+import { plainValue } from './load';
+import { BUILTIN_TYPES, parseNginxTypes, typesFromMap } from './mime';
+import type { AccessLogConf, AddHeaderConf, CommonConf, ErrorLogConf, ErrorPageConf, LogLevel, ReturnConf } from './model';
+import { parseFlag, parseListen, parseServerName, parseSize, parseTime, splitArgs } from './values';
+
+export type Context = 'main' | 'events' | 'http' | 'server' | 'location';
+
+/** What a directive's parser may use: where the file is, and how to fail at a node. */
+export interface ParseContext {
+  readonly file: string;
+  readonly prefix: string;
+  fail(reason: string, node: ConfNode): never;
+}
+
+/** One row of the table. */
+export interface Directive {
+  readonly contexts: readonly Context[];
+  /** The field the parsed value fills (defaults to the directive's name). */
+  readonly field: string;
+  readonly parse: (node: ConfNode, cx: ParseContext, name: string) => unknown;
+}
+
+const LEVELS: readonly LogLevel[] = ['debug', 'info', 'notice', 'warn', 'error', 'crit', 'alert', 'emerg'];
+
+/** The arguments of one occurrence: a string split nginx's way, a number, a flag, or a list. */
+export function argsOf(node: ConfNode, cx: ParseContext): string[] {
+  if (node.kind === 'scalar') {
+    if (node.value === null) return cx.fail('a value is required', node);
+    if (typeof node.value === 'string') {
+      try {
+        return splitArgs(node.value);
+      } catch (err) {
+        return cx.fail((err as Error).message, node);
+      }
+    }
+    if (typeof node.value === 'boolean') return [node.value ? 'on' : 'off'];
+    return [String(node.value)];
+  }
+  if (node.kind === 'seq') return node.items.flatMap((item) => (item.kind === 'seq' ? cx.fail('a nested list is not allowed here', item) : argsOf(item, cx)));
+  return cx.fail('a map is not allowed here', node);
+}
+
+/** Each occurrence of a repeatable directive: a list's items, or the one value. */
+function occurrences(node: ConfNode): ConfNode[] {
+  return node.kind === 'seq' ? [...node.items] : [node];
+}
+
+/** Occurrences of a `name value` directive, also written as a map `{name: value}`. */
+function namedPairs(node: ConfNode, cx: ParseContext, directive: string): { args: string[]; node: ConfNode }[] {
+  if (node.kind === 'map') {
+    return node.entries.map((e) => {
+      const value = e.value.kind === 'scalar' && e.value.value === null ? [''] : argsOf(e.value, cx);
+      return { args: [e.key, ...(value.length ? value : [''])], node: e.value };
+    });
+  }
+  return occurrences(node).map((n) => {
+    const args = argsOf(n, cx);
+    if (args.length < 2) cx.fail(`invalid number of arguments in "${directive}" directive`, n);
+    return { args, node: n };
+  });
+}
+
+function one(node: ConfNode, cx: ParseContext, name: string): string {
+  const args = argsOf(node, cx);
+  if (args.length !== 1) cx.fail(`invalid number of arguments in "${name}" directive`, node);
+  return args[0];
+}
+
+function guard<T>(node: ConfNode, cx: ParseContext, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    return cx.fail((err as Error).message, node);
+  }
+}
+
+const flag = (node: ConfNode, cx: ParseContext, name: string) =>
+  guard(node, cx, () => parseFlag(node.kind === 'scalar' && typeof node.value === 'boolean' ? node.value : one(node, cx, name)));
+const time = (node: ConfNode, cx: ParseContext, name: string) => guard(node, cx, () => parseTime(one(node, cx, name)));
+const size = (node: ConfNode, cx: ParseContext, name: string) => guard(node, cx, () => parseSize(one(node, cx, name)));
+const text = (node: ConfNode, cx: ParseContext, name: string) => one(node, cx, name);
+const prefixPath = (node: ConfNode, cx: ParseContext, name: string) => path.resolve(cx.prefix, one(node, cx, name));
+
+function integer(min: number, max: number) {
+  return (node: ConfNode, cx: ParseContext, name: string) => {
+    const value = one(node, cx, name);
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < min || n > max) cx.fail(`invalid value "${value}" in "${name}" directive`, node);
+    return n;
+  };
+}
+
+function oneOf<T extends string>(values: readonly T[]) {
+  return (node: ConfNode, cx: ParseContext, name: string): T => {
+    const value = one(node, cx, name);
+    if (!values.includes(value as T)) cx.fail(`invalid value "${value}" in "${name}" directive, it must be ${values.map((v) => `"${v}"`).join(' or ')}`, node);
+    return value as T;
+  };
+}
+
+function errorLog(node: ConfNode, cx: ParseContext): ErrorLogConf {
+  const args = argsOf(node, cx);
+  if (args.length < 1 || args.length > 2) cx.fail('invalid number of arguments in "error_log" directive', node);
+  const level = (args[1] ?? 'error') as LogLevel;
+  if (!LEVELS.includes(level)) cx.fail(`invalid log level "${args[1]}"`, node);
+  return { path: args[0] === 'stderr' ? 'stderr' : path.resolve(cx.prefix, args[0]), level };
+}
+
+function accessLogs(node: ConfNode, cx: ParseContext): AccessLogConf[] {
+  const logs: AccessLogConf[] = [];
+  for (const occurrence of occurrences(node)) {
+    const args = argsOf(occurrence, cx);
+    if (args[0] === 'off') {
+      if (args.length !== 1 || occurrences(node).length !== 1) cx.fail('"off" must be the only "access_log" value', occurrence);
+      return [];
+    }
+    if (args.length < 1 || args.length > 2) cx.fail('invalid number of arguments in "access_log" directive', occurrence);
+    logs.push({ path: args[0] === 'stderr' || args[0] === 'stdout' ? args[0] : path.resolve(cx.prefix, args[0]), format: args[1] ?? 'combined' });
+  }
+  return logs;
+}
+
+function logFormats(node: ConfNode, cx: ParseContext): Map<string, string> {
+  if (node.kind !== 'map') return cx.fail('"log_format" takes a map of name -> format', node);
+  const formats = new Map<string, string>();
+  for (const e of node.entries) {
+    const value = plainValue(e.value);
+    const format = Array.isArray(value) ? value.join('') : value;
+    if (typeof format !== 'string' || !format) cx.fail(`invalid format for "${e.key}"`, e.value);
+    if (e.key === 'combined') cx.fail('duplicate "log_format" name "combined"', e.value);
+    formats.set(e.key, format);
+  }
+  return formats;
+}
+
+function addHeaders(node: ConfNode, cx: ParseContext): AddHeaderConf[] {
+  return namedPairs(node, cx, 'add_header').map(({ args, node: n }) => {
+    const always = args.length === 3 && args[2] === 'always';
+    if (args.length > 3 || (args.length === 3 && !always)) cx.fail(`invalid parameter "${args[2]}" in "add_header" directive`, n);
+    return { name: args[0], value: args[1], always };
+  });
+}
+
+function proxySetHeaders(node: ConfNode, cx: ParseContext): (readonly [string, string])[] {
+  return namedPairs(node, cx, 'proxy_set_header').map(({ args, node: n }) => {
+    if (args.length !== 2) cx.fail('invalid number of arguments in "proxy_set_header" directive', n);
+    return [args[0], args[1]] as const;
+  });
+}
+
+function errorPages(node: ConfNode, cx: ParseContext): ErrorPageConf[] {
+  return occurrences(node).map((n) => {
+    const args = argsOf(n, cx);
+    const uri = args.pop();
+    if (!uri || args.length === 0) cx.fail('invalid number of arguments in "error_page" directive', n);
+    let response: ErrorPageConf['response'] = null;
+    if (args[args.length - 1].startsWith('=')) {
+      const change = args.pop()!.slice(1);
+      response = change === '' ? 'page' : Number(change);
+      if (response !== 'page' && !(Number.isInteger(response) && response >= 100 && response <= 599)) cx.fail(`invalid value "=${change}"`, n);
+    }
+    const codes = args.map((a) => {
+      const code = Number(a);
+      if (!/^\d{3}$/.test(a) || code < 300 || code > 599) cx.fail(`value "${a}" must be between 300 and 599`, n);
+      return code;
+    });
+    return { codes, response, uri };
+  });
+}
+
+function types(node: ConfNode, cx: ParseContext) {
+  if (node.kind === 'map') return guard(node, cx, () => typesFromMap(plainValue(node) as Record<string, unknown>));
+  const file = path.resolve(path.dirname(cx.file), one(node, cx, 'types'));
+  return guard(node, cx, () => {
+    let content: string;
+    try {
+      content = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new Error(`open() "${file}" failed (${(err as NodeJS.ErrnoException).code})`);
+    }
+    if (/\.ya?ml$/.test(file)) throw new Error('a YAML types table is written inline as a map');
+    try {
+      return parseNginxTypes(content);
+    } catch (err) {
+      throw new Error(`${(err as Error).message} in types file "${file}"`);
+    }
+  });
+}
+
+function gzipTypes(node: ConfNode, cx: ParseContext): string[] {
+  return argsOf(node, cx);
+}
+
+function keepaliveTimeout(node: ConfNode, cx: ParseContext): number {
+  const args = argsOf(node, cx);
+  if (args.length < 1 || args.length > 2) cx.fail('invalid number of arguments in "keepalive_timeout" directive', node);
+  return guard(node, cx, () => parseTime(args[0]));
+}
+
+function returnDirective(node: ConfNode, cx: ParseContext): ReturnConf {
+  const args = argsOf(node, cx);
+  if (args.length < 1 || args.length > 2) cx.fail('invalid number of arguments in "return" directive', node);
+  if (args.length === 1 && /^(https?:\/\/|\$scheme)/.test(args[0])) return { status: 302, text: args[0] };
+  const status = Number(args[0]);
+  if (!/^\d{3}$/.test(args[0]) || status > 999) cx.fail(`invalid return code "${args[0]}"`, node);
+  return { status, text: args[1] ?? null };
+}
+
+const d = (contexts: readonly Context[], parse: Directive['parse'], field?: string) => ({ contexts, parse, field });
+const HTTP_UP: readonly Context[] = ['http', 'server', 'location'];
+
+/** The directives, by name. `field` is where the value goes (camelCase of the name if unset). */
+const TABLE: Record<string, { contexts: readonly Context[]; parse: Directive['parse']; field?: string }> = {
+  worker_processes: d(['main'], (n, cx, name) => (one(n, cx, name) === 'auto' ? 'auto' : integer(1, 1024)(n, cx, name))),
+  pid: d(['main'], (n, cx, name) => (one(n, cx, name) === 'off' ? null : prefixPath(n, cx, name))),
+  handlers_dir: d(['main'], prefixPath),
+  worker_connections: d(['events'], integer(1, 1_000_000)),
+  error_log: d(['main', ...HTTP_UP], errorLog),
+  log_format: d(['http'], logFormats, 'logFormats'),
+  access_log: d(HTTP_UP, accessLogs, 'accessLogs'),
+  listen: d(['server'], (n, cx) => occurrences(n).map((o) => guard(o, cx, () => parseListen(argsOf(o, cx)))), 'listens'),
+  server_name: d(['server'], (n, cx) => argsOf(n, cx), 'serverNameArgs'),
+  root: d(HTTP_UP, prefixPath),
+  alias: d(['location'], (n, cx, name) => path.resolve(cx.prefix, one(n, cx, name))),
+  index: d(HTTP_UP, (n, cx) => argsOf(n, cx)),
+  try_files: d(['server', 'location'], (n, cx) => {
+    const args = argsOf(n, cx);
+    if (args.length < 2) cx.fail('invalid number of arguments in "try_files" directive', n);
+    return args;
+  }),
+  autoindex: d(HTTP_UP, flag),
+  types: d(HTTP_UP, types),
+  default_type: d(HTTP_UP, text),
+  etag: d(HTTP_UP, flag),
+  if_modified_since: d(HTTP_UP, oneOf(['off', 'exact', 'before'])),
+  gzip: d(HTTP_UP, flag),
+  gzip_min_length: d(HTTP_UP, size),
+  gzip_types: d(HTTP_UP, gzipTypes),
+  gzip_comp_level: d(HTTP_UP, integer(1, 9)),
+  gzip_vary: d(HTTP_UP, flag),
+  gzip_http_version: d(HTTP_UP, oneOf(['1.0', '1.1'])),
+  gzip_proxied: d(HTTP_UP, oneOf(['off', 'any'])),
+  add_header: d(HTTP_UP, addHeaders, 'addHeaders'),
+  error_page: d(HTTP_UP, errorPages, 'errorPages'),
+  server_tokens: d(HTTP_UP, flag),
+  client_max_body_size: d(HTTP_UP, size),
+  keepalive_timeout: d(HTTP_UP, keepaliveTimeout),
+  send_timeout: d(HTTP_UP, time),
+  client_header_timeout: d(['http', 'server'], time),
+  client_body_timeout: d(HTTP_UP, time),
+  proxy_pass: d(['location'], text),
+  proxy_set_header: d(HTTP_UP, proxySetHeaders, 'proxySetHeaders'),
+  proxy_connect_timeout: d(HTTP_UP, time),
+  proxy_read_timeout: d(HTTP_UP, time),
+  proxy_send_timeout: d(HTTP_UP, time),
+  proxy_http_version: d(HTTP_UP, oneOf(['1.0', '1.1'])),
+  return: d(['location'], returnDirective),
+};
+
+/** nginx directives a user may write that the gateway does not do yet: named in the error. */
+export const NOT_YET_SUPPORTED = new Set([
+  'upstreams', 'upstream', 'expires', 'gzip_static', 'gzip_disable', 'gzip_buffers', 'ssl_certificate', 'ssl_certificate_key',
+  'ssl_protocols', 'ssl_ciphers', 'proxy_buffering', 'proxy_redirect', 'proxy_hide_header', 'proxy_pass_header',
+  'proxy_next_upstream', 'proxy_next_upstream_tries', 'proxy_next_upstream_timeout', 'allow', 'deny', 'rewrite',
+  'if', 'set', 'charset', 'sendfile', 'tcp_nopush', 'tcp_nodelay', 'open_file_cache', 'disable_symlinks',
+  'limit_req', 'limit_conn', 'auth_basic', 'worker_shutdown_timeout', 'stub_status', 'http2', 'resolver',
+  'large_client_header_buffers', 'client_body_buffer_size', 'server_name_in_redirect', 'port_in_redirect',
+  'absolute_redirect', 'merge_slashes', 'internal', 'limit_except', 'lua_package_path', 'content_by_lua',
+  'content_by_lua_block', 'access_by_lua', 'user', 'worker_rlimit_nofile', 'multi_accept', 'use',
+]);
+
+const camel = (name: string) => name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** The directive named `name`, or undefined. */
+export function directive(name: string): Directive | undefined {
+  const row = Object.hasOwn(TABLE, name) ? TABLE[name] : undefined;
+  return row && { contexts: row.contexts, parse: row.parse, field: row.field ?? camel(name) };
+}
+
+/** nginx's defaults for the inherited directives, relative paths resolved against `prefix`. */
+export function commonDefaults(prefix: string): CommonConf {
+  return {
+    root: path.resolve(prefix, 'html'),
+    index: ['index.html'],
+    autoindex: false,
+    types: BUILTIN_TYPES,
+    defaultType: 'text/plain',
+    etag: true,
+    ifModifiedSince: 'exact',
+    gzip: false,
+    gzipMinLength: 20,
+    gzipTypes: ['text/html'],
+    gzipCompLevel: 1,
+    gzipVary: false,
+    gzipHttpVersion: '1.1',
+    gzipProxied: 'off',
+    addHeaders: [],
+    errorPages: [],
+    serverTokens: true,
+    accessLogs: [{ path: path.resolve(prefix, 'logs/access.log'), format: 'combined' }],
+    errorLog: null,
+    clientMaxBodySize: 1024 * 1024,
+    keepaliveTimeout: 75_000,
+    sendTimeout: 60_000,
+    clientHeaderTimeout: 60_000,
+    clientBodyTimeout: 60_000,
+    proxySetHeaders: [],
+    proxyConnectTimeout: 60_000,
+    proxyReadTimeout: 60_000,
+    proxySendTimeout: 60_000,
+    proxyHttpVersion: '1.0',
+  };
+}
+
+/** The fields of `CommonConf`: what inherits downwards. */
+export function isCommonField(field: string, defaults: CommonConf): field is keyof CommonConf {
+  return Object.hasOwn(defaults, field);
+}
+
+/** One merge step: the child's own values over the parent's (whole values, as nginx's arrays). */
+export function mergeCommon(parent: CommonConf, own: Readonly<Record<string, unknown>>): CommonConf {
+  const merged: Record<string, unknown> = { ...parent };
+  for (const [field, value] of Object.entries(own)) if (Object.hasOwn(parent, field)) merged[field] = value;
+  return merged as unknown as CommonConf;
+}

@@ -1,0 +1,66 @@
+/**
+ * The `return` handler: `return CODE [text|URL]`, `return URL` (302). `444` closes the
+ * connection without a response, as nginx does.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import { HttpError } from '../errors';
+import type { HandlerModule, RequestContext } from '../types';
+import { compileValue, type CompiledValue } from '../variables';
+import type { RequestState } from '../request-state';
+
+/** The checked `return`: the status and the compiled text or URL. */
+export interface ReturnOptions {
+  readonly status: number;
+  readonly text: CompiledValue | null;
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** nginx's code for "close the connection, send nothing". */
+export const CLOSE_WITHOUT_RESPONSE = 444;
+
+const returnHandler: HandlerModule<ReturnOptions> = {
+  configure(_raw, cx) {
+    const ret = cx.location.return;
+    if (!ret) return cx.error('handler "return" needs a "return" directive');
+    return { status: ret.status, text: ret.text === null ? null : compileValue(ret.text, cx.captureNames) };
+  },
+
+  create({ status, text }) {
+    return {
+      http(req: IncomingMessage, res: ServerResponse, ctx: RequestContext) {
+        if (status === CLOSE_WITHOUT_RESPONSE) {
+          req.socket.destroy();
+          return;
+        }
+        const value = text ? text(ctx as RequestState) : null;
+        if (REDIRECTS.has(status)) {
+          throw new HttpError(status, `GW_HTTP_${status}`, undefined, value === null ? {} : { Location: absolute(value, ctx) });
+        }
+        if (value === null) {
+          if (status >= 300) throw new HttpError(status);
+          res.writeHead(status, { 'Content-Length': 0 }).end();
+          return;
+        }
+        const ext = path.extname(ctx.uri).slice(1).toLowerCase();
+        const type = ctx.location.types.get(ext) ?? ctx.location.defaultType;
+        res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(value) });
+        res.end(req.method === 'HEAD' ? undefined : value);
+      },
+      upgrade(_req: IncomingMessage, socket: Duplex) {
+        socket.destroy();
+      },
+    };
+  },
+};
+
+/** nginx's absolute_redirect: a Location starting with `/` gets the scheme, host and port. */
+function absolute(location: string, ctx: RequestContext): string {
+  if (!location.startsWith('/')) return location;
+  const port = ctx.variable('server_port');
+  const defaultPort = ctx.scheme === 'https' ? '443' : '80';
+  return `${ctx.scheme}://${ctx.host}${port && port !== defaultPort ? `:${port}` : ''}${location}`;
+}
+
+export default returnHandler;
