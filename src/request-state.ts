@@ -5,13 +5,18 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LocationConf, ServerConf } from './config/model';
+import type { FilterConf, FilterState } from './filters';
 import type { Logger, RequestContext } from './types';
-import { variableGetter, type VariableSource } from './variables';
+import { variableGetter } from './variables';
 
-/** One request's state; `location` is set once matching is done. */
-export class RequestState implements RequestContext, VariableSource {
+/** One request's state; `location` and `filters` are set once matching is done. */
+export class RequestState implements RequestContext, FilterState {
   readonly startTime = performance.now();
   location!: LocationConf;
+  filters!: FilterConf;
+  overrideStatus = 0;
+  /** Set once an `error_page` redirect happened: a second error gets the built-in page. */
+  errorPageDone = false;
   captures: readonly string[] = [];
   namedCaptures: Readonly<Record<string, string>> = {};
   bodyBytesSent = 0;
@@ -22,8 +27,8 @@ export class RequestState implements RequestContext, VariableSource {
     readonly req: IncomingMessage,
     readonly res: ServerResponse | null,
     readonly server: ServerConf,
-    readonly uri: string,
-    readonly args: string,
+    public uri: string,
+    public args: string,
     readonly host: string,
     readonly scheme: string,
     readonly log: Logger,

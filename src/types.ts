@@ -45,10 +45,20 @@ export interface RequestContext {
 export interface Handler {
   /** Serves an HTTP request. Throw or reject with `HttpError` to answer with an error page. */
   http?(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): void | Promise<void>;
-  /** Takes over a connection that asks for an upgrade (WebSocket). */
-  upgrade?(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): void | Promise<void>;
+  /**
+   * Takes over a connection that asks for an upgrade (WebSocket). May resolve, when the
+   * connection ends, with what the access log should say of it.
+   */
+  upgrade?(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): void | Promise<void | UpgradeOutcome>;
   /** Called once when the gateway stops or reloads: close what `create` opened. */
   close?(): void | Promise<void>;
+}
+
+/** How an upgraded connection ended, for the access log (status 101 when it was upgraded). */
+export interface UpgradeOutcome {
+  readonly status?: number;
+  /** Bytes sent to the client after the response header. */
+  readonly bytesSent: number;
 }
 
 /** Helps a handler's `configure` read its own keys and report errors at their line. */

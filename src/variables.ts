@@ -5,6 +5,7 @@
 import os from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LocationConf, ServerConf } from './config/model';
+import { version } from './version';
 
 /** What variables read: the request, and what the gateway learned about it. */
 export interface VariableSource {
@@ -92,7 +93,7 @@ const VARIABLES: Record<string, Getter> = {
   time_iso8601: () => new Date().toISOString().replace(/\.\d{3}Z$/, '+00:00'),
   msec: () => (Date.now() / 1000).toFixed(3),
   pid: () => String(process.pid),
-  nginx_version: () => require('../package.json').version,
+  nginx_version: () => version,
   proxy_add_x_forwarded_for: forwardedFor,
   http_upgrade: (s) => s.req.headers.upgrade ?? '',
   connection_upgrade: connectionUpgrade,
@@ -154,9 +155,14 @@ export type CompiledValue = ((s: VariableSource) => string) & { readonly constan
 /**
  * Compiles `text` with `$name` and `${name}` references. `captureNames` are the named captures
  * of the regexes in scope (location, server_name). Throws on an unknown variable, with nginx's
- * message; the caller adds the file position.
+ * message; the caller adds the file position. `escape`, when given, transforms each variable's
+ * value (the access log's escaping).
  */
-export function compileValue(text: string, captureNames: ReadonlySet<string> = NO_NAMES): CompiledValue {
+export function compileValue(
+  text: string,
+  captureNames: ReadonlySet<string> = NO_NAMES,
+  escape?: (value: string) => string,
+): CompiledValue {
   const parts: (string | Getter)[] = [];
   const re = /\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))/g;
   let last = 0;
@@ -165,7 +171,7 @@ export function compileValue(text: string, captureNames: ReadonlySet<string> = N
     const name = m[1] ?? m[2];
     const getter = variableGetter(name, captureNames);
     if (!getter) throw new Error(`unknown "${name}" variable`);
-    parts.push(getter);
+    parts.push(escape ? (s: VariableSource) => escape(getter(s)) : getter);
     last = re.lastIndex;
   }
   if (last < text.length) parts.push(text.slice(last));

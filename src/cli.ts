@@ -1,0 +1,94 @@
+/**
+ * The command line, nginx's: `-c FILE`, `-p PREFIX`, `-t`, `-T`, `-s SIGNAL`, `-v`. The only
+ * importer of commander.
+ */
+import { Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadConfig } from './config/build';
+import type { MainConf } from './config/model';
+import { ConfigError } from './errors';
+import { run } from './master';
+import { version } from './version';
+
+/** `-s` names and the signals they send, as nginx. */
+const SIGNALS: Record<string, NodeJS.Signals> = { stop: 'SIGTERM', quit: 'SIGQUIT', reload: 'SIGHUP', reopen: 'SIGUSR1' };
+
+interface Options {
+  conf: string;
+  prefix?: string;
+  test?: boolean;
+  dump?: boolean;
+  signal?: string;
+}
+
+const say = (line: string) => process.stderr.write(`gateway: ${line}\n`);
+
+/** Runs the command line; resolves with the exit code (or never, while serving). */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = new Command()
+    .name('gateway')
+    .description('An nginx-like gateway: static files, proxy, WebSocket scripts.')
+    .version(`gateway version: gateway/${version}`, '-v, --version', 'show the version and exit')
+    .option('-c, --conf <file>', 'the configuration file', 'conf/site.yaml')
+    .option('-p, --prefix <dir>', 'the prefix relative paths resolve against (default: the current directory)')
+    .option('-t, --test', 'test the configuration and exit')
+    .option('-T, --dump', 'test the configuration, print it and exit')
+    .addOption(new Option('-s, --signal <signal>', 'send a signal to the master process').choices(Object.keys(SIGNALS)))
+    .helpOption('-h, --help', 'show this help and exit')
+    .showHelpAfterError();
+  program.parse(argv as string[], { from: 'node' });
+  const options = program.opts<Options>();
+  const prefix = path.resolve(options.prefix ?? process.cwd());
+  const file = path.resolve(prefix, options.conf);
+
+  let conf: MainConf;
+  try {
+    conf = loadConfig({ file, prefix });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    say(`[emerg] ${err.message}`);
+    if (options.test || options.dump) say(`configuration file ${file} test failed`);
+    return 1;
+  }
+  if (options.test || options.dump) {
+    say(`the configuration file ${file} syntax is ok`);
+    say(`configuration file ${file} test is successful`);
+    if (options.dump) process.stdout.write(`# configuration file ${file}:\n${readFileSync(file, 'utf8')}`);
+    return 0;
+  }
+  if (options.signal) return signal(conf, options.signal);
+  try {
+    await run(conf);
+  } catch (err) {
+    say(`[emerg] ${(err as Error).message}`);
+    return 1;
+  }
+  return -1;
+}
+
+/** `-s`: signals the master whose pid the configuration's pid file holds. */
+function signal(conf: MainConf, name: string): number {
+  if (!conf.pid) {
+    say('[error] "pid" is off in the configuration: there is no master to signal');
+    return 1;
+  }
+  let pid: number;
+  try {
+    pid = Number(readFileSync(conf.pid, 'utf8').trim());
+  } catch (err) {
+    say(`[error] open() "${conf.pid}" failed (${(err as NodeJS.ErrnoException).code})`);
+    return 1;
+  }
+  if (!Number.isInteger(pid) || pid <= 0) {
+    say(`[error] invalid PID number in "${conf.pid}"`);
+    return 1;
+  }
+  try {
+    process.kill(pid, SIGNALS[name]);
+  } catch (err) {
+    say(`[error] kill(${pid}, ${SIGNALS[name]}) failed (${(err as NodeJS.ErrnoException).code})`);
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,204 @@
+/**
+ * Per request: pick the virtual server, normalize the URI once, match the location, hand the
+ * request (or the upgrade) to the location's handler; render every thrown error in one place,
+ * nginx's way (`error_page`, the built-in pages); write the access log once.
+ */
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { HttpError } from './errors';
+import { installFilters } from './filters';
+import { errorPageHtml, hasErrorPage, reasonPhrase } from './http-status';
+import { RequestState } from './request-state';
+import { normalizeHost, normalizeUri } from './router';
+import type { ListenerRuntime, LocationRuntime, Runtime, ServerRuntime } from './runtime';
+import type { UpgradeOutcome } from './types';
+
+/** Errors after which nginx closes the connection instead of keeping it alive. */
+const CLOSING_STATUSES = new Set([400, 413, 414, 497, 495, 496, 500, 501]);
+/** nginx's "close the connection, send nothing". */
+const CLOSE_WITHOUT_RESPONSE = 444;
+
+/** Routes requests and upgrades of one runtime. */
+export class Dispatcher {
+  constructor(private readonly runtime: Runtime) {}
+
+  /** The 'request' listener's work. */
+  async request(req: IncomingMessage, res: ServerResponse, listener: ListenerRuntime, scheme: string): Promise<void> {
+    const startBytes = req.socket.bytesWritten;
+    const state = this.route(req, res, listener, scheme);
+    const server = this.runtime.server(state.server);
+    res.on('close', () => this.logAccess(state, res, startBytes));
+    res.setHeader('Server', server.signature);
+    if (state.location === undefined) state.filters = server.filters;
+    installFilters(req, res, state);
+    try {
+      if (state.routingError) throw state.routingError;
+      const location = this.runtime.location(state.location);
+      if (state.location.keepaliveTimeout === 0) res.shouldKeepAlive = false;
+      checkBodySize(req, state.location.clientMaxBodySize);
+      await this.serve(req, res, state, location);
+    } catch (err) {
+      await this.renderError(err, req, res, state, server);
+    }
+  }
+
+  /** The 'upgrade' listener's work: the handler takes the socket, or the request is served as HTTP. */
+  async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerRuntime, scheme: string): Promise<void> {
+    socket.on('error', () => socket.destroy());
+    const state = this.route(req, null, listener, scheme);
+    const runtime = state.routingError ? null : this.runtime.location(state.location);
+    const handler = runtime?.handler;
+    if (!runtime || !handler?.upgrade) {
+      // nginx serves a request that asks for an upgrade it cannot give as a plain request.
+      const res = new ServerResponse(req);
+      res.shouldKeepAlive = false;
+      res.assignSocket(socket as Socket);
+      res.on('finish', () => socket.end());
+      return this.request(req, res, listener, scheme);
+    }
+    let outcome: UpgradeOutcome | void;
+    try {
+      outcome = await handler.upgrade(req, socket, head, state);
+    } catch (err) {
+      const status = err instanceof HttpError ? err.status : 500;
+      if (!(err instanceof HttpError)) runtime.log.error(`upgrade handler failed: ${(err as Error)?.message ?? err}`);
+      writeRawError(socket, status, this.runtime.server(state.server).signature, err instanceof HttpError ? err.headers : {});
+      outcome = { status, bytesSent: 0 };
+    }
+    if (!outcome) await new Promise<void>((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())));
+    state.status = outcome?.status ?? 101;
+    state.bodyBytesSent = outcome?.bytesSent ?? 0;
+    for (const log of runtime.accessLogs) log.write(state);
+  }
+
+  /** Server selection and location matching; a failure is kept in `routingError`. */
+  private route(req: IncomingMessage, res: ServerResponse | null, listener: ListenerRuntime, scheme: string): RoutedState {
+    const defaultServer = listener.servers.defaultServer;
+    const rawPath = (req.url ?? '/').split('?')[0];
+    try {
+      const target = normalizeUri(req.url ?? '/');
+      const hostValue = target.host ?? req.headers.host ?? null;
+      if (hostValue === null && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
+        throw new HttpError(400, 'GW_NO_HOST', 'client sent HTTP/1.1 request without "Host" header');
+      }
+      const host = hostValue === null ? null : normalizeHost(hostValue);
+      const { server, captures } = listener.servers.select(host);
+      const serverRuntime = this.runtime.server(server);
+      const state: RoutedState = new RequestState(req, res, server, target.uri, target.args, host || server.primaryName, scheme, serverRuntime.log);
+      state.namedCaptures = captures;
+      this.matchLocation(state, serverRuntime);
+      return state;
+    } catch (err) {
+      const state: RoutedState = new RequestState(req, res, defaultServer, rawPath, '', defaultServer.primaryName, scheme, this.runtime.server(defaultServer).log);
+      state.routingError = err;
+      return state;
+    }
+  }
+
+  private matchLocation(state: RoutedState, server: ServerRuntime): void {
+    const matched = server.locations.match(state.uri);
+    if (!matched) throw new HttpError(404, 'GW_NO_LOCATION');
+    state.location = matched.location;
+    state.filters = this.runtime.location(matched.location).filters;
+    state.captures = matched.captures;
+    state.namedCaptures = { ...state.namedCaptures, ...matched.namedCaptures };
+  }
+
+  private async serve(req: IncomingMessage, res: ServerResponse, state: RequestState, location: LocationRuntime): Promise<void> {
+    if (!location.handler.http) throw new HttpError(405);
+    await location.handler.http(req, res, state);
+  }
+
+  /** Renders a thrown error: `error_page` first, else nginx's built-in page. */
+  private async renderError(err: unknown, req: IncomingMessage, res: ServerResponse, state: RoutedState, server: ServerRuntime): Promise<void> {
+    const httpError = err instanceof HttpError ? err : null;
+    const status = httpError?.status ?? 500;
+    if (!httpError) server.log.error(`unexpected error while serving "${req.url}": ${(err as Error)?.stack ?? err}`);
+    else if (httpError.status === 400) server.log.info(`client sent invalid request: ${httpError.message}, client: ${req.socket.remoteAddress}`);
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+      return;
+    }
+    if (status === CLOSE_WITHOUT_RESPONSE) {
+      res.destroy();
+      return;
+    }
+    if (!state.errorPageDone && state.location && (await this.errorPage(status, req, res, state, server))) return;
+    for (const [name, value] of Object.entries(httpError?.headers ?? {})) res.setHeader(name, value);
+    if (CLOSING_STATUSES.has(status)) res.shouldKeepAlive = false;
+    res.removeHeader('content-encoding');
+    if (!hasErrorPage(status)) {
+      res.writeHead(status, { 'Content-Length': 0 }).end();
+      return;
+    }
+    const body = errorPageHtml(status, server.signature);
+    res.writeHead(status, reasonPhrase(status), { 'Content-Type': 'text/html', 'Content-Length': Buffer.byteLength(body) });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  }
+
+  /** nginx's `error_page`: an internal redirect to a URI or named location, or a redirect. */
+  private async errorPage(status: number, req: IncomingMessage, res: ServerResponse, state: RoutedState, server: ServerRuntime): Promise<boolean> {
+    const page = state.location.errorPages.find((p) => p.codes.includes(status));
+    if (!page) return false;
+    state.errorPageDone = true;
+    if (/^https?:\/\//.test(page.uri)) {
+      const redirect = typeof page.response === 'number' && page.response >= 301 && page.response <= 308 ? page.response : 302;
+      await this.renderError(new HttpError(redirect, 'GW_ERROR_PAGE', undefined, { Location: page.uri }), req, res, state, server);
+      return true;
+    }
+    state.overrideStatus = page.response === 'page' ? 0 : (page.response ?? status);
+    if (req.method !== 'HEAD') req.method = 'GET';
+    try {
+      if (page.uri.startsWith('@')) {
+        const named = server.locations.namedLocation(page.uri);
+        if (!named) throw new HttpError(500, 'GW_NO_NAMED_LOCATION', `named location "${page.uri}" not found`);
+        state.location = named;
+        state.filters = this.runtime.location(named).filters;
+      } else {
+        const target = normalizeUri(page.uri);
+        state.uri = target.uri;
+        state.args = target.args;
+        this.matchLocation(state, server);
+      }
+      await this.serve(req, res, state, this.runtime.location(state.location));
+    } catch (err) {
+      state.overrideStatus = 0;
+      await this.renderError(err, req, res, state, server);
+    }
+    return true;
+  }
+
+  private logAccess(state: RoutedState, res: ServerResponse, startBytes: number): void {
+    const logs = state.location ? this.runtime.location(state.location).accessLogs : this.runtime.server(state.server).accessLogs;
+    if (logs.length === 0) return;
+    const sent = res.headersSent;
+    state.status = sent ? res.statusCode : 499;
+    // nginx's $body_bytes_sent: what went out on the socket for this response, less its header.
+    const headerBytes = Buffer.byteLength((res as unknown as { _header?: string })._header ?? '', 'latin1');
+    state.bodyBytesSent = sent ? Math.max(0, (res.socket?.bytesWritten ?? state.req.socket.bytesWritten) - startBytes - headerBytes) : 0;
+    for (const log of logs) log.write(state);
+  }
+}
+
+/** A RequestState that may carry the routing failure (400, 404) to be rendered. */
+type RoutedState = RequestState & { routingError?: unknown };
+
+function checkBodySize(req: IncomingMessage, max: number): void {
+  const length = Number(req.headers['content-length'] ?? 0);
+  if (max > 0 && length > max) throw new HttpError(413, 'GW_BODY_TOO_LARGE', `client intended to send too large body: ${length} bytes`);
+}
+
+/** Writes nginx's error page as a raw HTTP response on a socket, then closes it. */
+export function writeRawError(socket: Duplex, status: number, signature: string, headers: Readonly<Record<string, string>> = {}): void {
+  if (!socket.writable || status === CLOSE_WITHOUT_RESPONSE) {
+    socket.destroy();
+    return;
+  }
+  const body = hasErrorPage(status) ? errorPageHtml(status, signature) : '';
+  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  socket.end(
+    `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\nServer: ${signature}\r\nDate: ${new Date().toUTCString()}\r\n` +
+      `Content-Type: text/html\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n${extra}\r\n${body}`,
+  );
+}

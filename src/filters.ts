@@ -1,0 +1,165 @@
+/**
+ * Response filters, nginx's header and body filter chain for any handler's output: the status
+ * override of `error_page`, `add_header`, and gzip (`gzip`, `gzip_types`, `gzip_min_length`,
+ * `gzip_comp_level`, `gzip_vary`, `gzip_http_version`, `gzip_proxied`). They hook the
+ * response's `writeHead`, which Node calls for implicit headers too, so a handler writes to a
+ * plain `ServerResponse`.
+ */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import zlib from 'node:zlib';
+import type { CommonConf } from './config/model';
+import { reasonPhrase } from './http-status';
+import { compileValue, type CompiledValue, type VariableSource } from './variables';
+
+/** Statuses `add_header` applies to without `always`. */
+const ADD_HEADER_STATUSES = new Set([200, 201, 204, 206, 301, 302, 303, 304, 307, 308]);
+/** Statuses nginx compresses. */
+const GZIP_STATUSES = new Set([200, 403, 404]);
+
+/** What the filters need of a location, compiled once at start. */
+export interface FilterConf {
+  readonly addHeaders: readonly { name: string; value: CompiledValue; always: boolean }[];
+  readonly gzip: boolean;
+  readonly gzipMinLength: number;
+  readonly gzipTypes: ReadonlySet<string>;
+  readonly gzipAnyType: boolean;
+  readonly gzipCompLevel: number;
+  readonly gzipVary: boolean;
+  readonly gzipHttpVersion: '1.0' | '1.1';
+  readonly gzipProxied: 'off' | 'any';
+}
+
+/** Compiles a location's filter directives. */
+export function compileFilters(conf: CommonConf, captureNames: ReadonlySet<string>): FilterConf {
+  return {
+    addHeaders: conf.addHeaders.map((h) => ({ name: h.name, value: compileValue(h.value, captureNames), always: h.always })),
+    gzip: conf.gzip,
+    gzipMinLength: conf.gzipMinLength,
+    gzipTypes: new Set(['text/html', ...conf.gzipTypes.map((t) => t.toLowerCase())]),
+    gzipAnyType: conf.gzipTypes.includes('*'),
+    gzipCompLevel: conf.gzipCompLevel,
+    gzipVary: conf.gzipVary,
+    gzipHttpVersion: conf.gzipHttpVersion,
+    gzipProxied: conf.gzipProxied,
+  };
+}
+
+/** Per-response filter state the server may change until the header goes out. */
+export interface FilterState extends VariableSource {
+  /** The filters of the location now serving (an `error_page` redirect changes it). */
+  filters: FilterConf;
+  /** The status `error_page` imposes on the page it serves, or 0. */
+  overrideStatus: number;
+}
+
+/**
+ * Hooks `res.writeHead` so the filters run once, just before the header is sent, whatever
+ * way the handler sends it (`writeHead`, implicit headers on `write`/`end`, `pipe`). With
+ * gzip on, `write` and `end` send the header first, so the body goes where the header filter
+ * decided.
+ */
+export function installFilters(req: IncomingMessage, res: ServerResponse, state: FilterState): void {
+  const originalWriteHead = res.writeHead;
+  let compressor: zlib.Gzip | null = null;
+  res.writeHead = function writeHead(this: ServerResponse, status: number, ...rest: unknown[]) {
+    res.writeHead = originalWriteHead;
+    const reason = typeof rest[0] === 'string' ? (rest.shift() as string) : undefined;
+    const headers = rest[0] as OutgoingHttpHeaders | unknown[] | undefined;
+    const conf = state.filters;
+    if (headers) setHeaders(res, headers);
+    if (state.overrideStatus) status = state.overrideStatus;
+    res.statusCode = status;
+    for (const h of conf.addHeaders) {
+      if (h.always || ADD_HEADER_STATUSES.has(status)) {
+        const value = h.value(state);
+        if (value !== '') res.appendHeader(h.name, value);
+      }
+    }
+    if (conf.gzip && gzipWanted(req, res, conf, status)) compressor = zlib.createGzip({ level: conf.gzipCompLevel });
+    const phrase = state.overrideStatus ? reasonPhrase(status) : (reason ?? res.statusMessage ?? reasonPhrase(status));
+    return (originalWriteHead as (s: number, r: string) => ServerResponse).call(this, status, phrase);
+  } as ServerResponse['writeHead'];
+  if (!state.filters.gzip) return;
+  const write = res.write;
+  const end = res.end;
+  res.write = function (this: ServerResponse, ...args: unknown[]) {
+    if (!res.headersSent) res.writeHead(res.statusCode);
+    if (!compressor) return (write as (...a: unknown[]) => boolean).apply(this, args);
+    route(res, compressor, write, end);
+    return res.write(...(args as [Buffer]));
+  } as ServerResponse['write'];
+  res.end = function (this: ServerResponse, ...args: unknown[]) {
+    if (!res.headersSent) res.writeHead(res.statusCode);
+    if (!compressor) return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
+    route(res, compressor, write, end);
+    return res.end(...(args as [Buffer]));
+  } as ServerResponse['end'];
+}
+
+function setHeaders(res: ServerResponse, headers: OutgoingHttpHeaders | unknown[]): void {
+  if (Array.isArray(headers)) {
+    const flat = Array.isArray(headers[0]) ? (headers as [string, string][]).flat() : (headers as string[]);
+    for (let i = 0; i + 1 < flat.length; i += 2) res.appendHeader(String(flat[i]), String(flat[i + 1]));
+    return;
+  }
+  for (const [name, value] of Object.entries(headers)) if (value !== undefined) res.setHeader(name, value);
+}
+
+/** nginx's ngx_http_gzip_ok: the client accepts gzip (a `gzip` token whose q is not 0). */
+function acceptsGzip(req: IncomingMessage): boolean {
+  const header = req.headers['accept-encoding'];
+  if (!header) return false;
+  for (const part of header.split(',')) {
+    const [coding, ...params] = part.trim().split(';');
+    if (coding.trim().toLowerCase() !== 'gzip' && coding.trim() !== '*') continue;
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    return !q || Number(q.slice(2)) > 0;
+  }
+  return false;
+}
+
+/** nginx's gzip header filter: decides, and rewrites the headers when the body is compressed. */
+function gzipWanted(req: IncomingMessage, res: ServerResponse, conf: FilterConf, status: number): boolean {
+  if (!GZIP_STATUSES.has(status) || req.method === 'HEAD' || res.hasHeader('content-encoding')) return false;
+  const length = res.getHeader('content-length');
+  if (length !== undefined && Number(length) < conf.gzipMinLength) return false;
+  const type = String(res.getHeader('content-type') ?? '').split(';')[0].trim().toLowerCase();
+  if (!conf.gzipAnyType && !conf.gzipTypes.has(type)) return false;
+  if (conf.gzipVary) res.appendHeader('Vary', 'Accept-Encoding');
+  const httpVersionOk = conf.gzipHttpVersion === '1.0' || req.httpVersionMinor >= 1 || req.httpVersionMajor > 1;
+  if (!httpVersionOk || (req.headers.via && conf.gzipProxied === 'off') || !acceptsGzip(req)) return false;
+  res.removeHeader('content-length');
+  res.removeHeader('accept-ranges');
+  res.setHeader('Content-Encoding', 'gzip');
+  const etag = res.getHeader('etag');
+  if (typeof etag === 'string' && !etag.startsWith('W/')) res.setHeader('ETag', `W/${etag}`);
+  return true;
+}
+
+/**
+ * From now on the body goes through `gzip` into the response's own `write`/`end`, keeping the
+ * writer's backpressure (`write` returns false while gzip's buffer is full; `drain` follows).
+ */
+function route(res: ServerResponse, gzip: zlib.Gzip, write: ServerResponse['write'], end: ServerResponse['end']): void {
+  const rawWrite = (chunk: Buffer) => (write as (c: Buffer) => boolean).call(res, chunk);
+  gzip.on('data', (chunk: Buffer) => {
+    if (!rawWrite(chunk)) gzip.pause();
+  });
+  res.on('drain', () => gzip.resume());
+  gzip.on('drain', () => res.emit('drain'));
+  gzip.on('end', () => (end as () => void).call(res));
+  gzip.on('error', () => res.destroy());
+  res.on('close', () => gzip.destroy());
+  res.write = function (chunk: unknown, encoding?: unknown, cb?: unknown) {
+    if (typeof encoding === 'function') [cb, encoding] = [encoding, undefined];
+    return gzip.write(chunk as Buffer, (encoding as BufferEncoding) ?? 'utf8', cb as () => void);
+  } as ServerResponse['write'];
+  res.end = function (chunk?: unknown, encoding?: unknown, cb?: unknown) {
+    if (typeof chunk === 'function') [cb, chunk] = [chunk, undefined];
+    if (typeof encoding === 'function') [cb, encoding] = [encoding, undefined];
+    if (typeof cb === 'function') res.once('finish', cb as () => void);
+    if (chunk !== undefined && chunk !== null) gzip.end(chunk as Buffer, (encoding as BufferEncoding) ?? 'utf8');
+    else gzip.end();
+    return res;
+  } as ServerResponse['end'];
+}

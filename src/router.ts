@@ -1,0 +1,192 @@
+/**
+ * Pure routing, as nginx does it: normalize the request URI once, pick the virtual server by
+ * Host among those on the listening socket, match the location in nginx's order. Tables are
+ * compiled once per configuration.
+ */
+import type { LocationConf, ServerConf } from './config/model';
+import { HttpError } from './errors';
+
+/** The request target, split and normalized. */
+export interface NormalizedUri {
+  /** The decoded path with `//`, `/./` and `/../` resolved (`$uri`). */
+  readonly uri: string;
+  /** The raw query string without `?` (`$args`). */
+  readonly args: string;
+  /** The host of an absolute-form target (`GET http://host/path`), which wins over Host. */
+  readonly host: string | null;
+}
+
+const badRequest = (reason: string) => new HttpError(400, 'GW_BAD_URI', reason);
+
+/**
+ * Normalizes a request target as nginx's complex URI parser does: percent-decode (a bad escape
+ * or a NUL is 400), merge slashes, resolve `.` and `..` (climbing above `/` is 400).
+ */
+export function normalizeUri(target: string): NormalizedUri {
+  let host: string | null = null;
+  let rest = target;
+  const absolute = /^https?:\/\/([^/?#]*)/i.exec(target);
+  if (absolute) {
+    host = absolute[1];
+    rest = target.slice(absolute[0].length) || '/';
+    if (rest.startsWith('?')) rest = `/${rest}`;
+  }
+  if (!rest.startsWith('/')) throw badRequest('the request target must start with "/"');
+  const q = rest.indexOf('?');
+  const rawPath = q < 0 ? rest : rest.slice(0, q);
+  const args = q < 0 ? '' : rest.slice(q + 1);
+  const decoded = percentDecode(rawPath);
+  if (decoded.includes('\0')) throw badRequest('NUL in the request path');
+  return { uri: resolveDots(decoded), args, host };
+}
+
+function percentDecode(path: string): string {
+  if (!path.includes('%')) return path;
+  const bytes: number[] = [];
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c === 0x25) {
+      const hex = path.slice(i + 1, i + 3);
+      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) throw badRequest('bad percent-encoding in the request path');
+      bytes.push(parseInt(hex, 16));
+      i += 2;
+    } else if (c < 0x80) {
+      bytes.push(c);
+    } else {
+      bytes.push(...Buffer.from(path[i], 'utf8'));
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+function resolveDots(path: string): string {
+  const segments = path.split('/');
+  const out: string[] = [];
+  for (let i = 1; i < segments.length; i++) {
+    const seg = segments[i];
+    const last = i === segments.length - 1;
+    if (seg === '' && !last) continue;
+    if (seg === '.') {
+      if (last) out.push('');
+      continue;
+    }
+    if (seg === '..') {
+      if (out.length === 0) throw badRequest('the request path climbs above "/"');
+      out.pop();
+      if (last) out.push('');
+      continue;
+    }
+    out.push(seg);
+  }
+  return `/${out.join('/')}`;
+}
+
+/** Validates and canonicalizes a Host value as nginx does: lower case, no port, no trailing dot. */
+export function normalizeHost(value: string): string {
+  let host = value.trim().toLowerCase();
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']');
+    if (end < 0) throw new HttpError(400, 'GW_BAD_HOST', 'invalid host');
+    return host.slice(0, end + 1);
+  }
+  const colon = host.indexOf(':');
+  if (colon >= 0) host = host.slice(0, colon);
+  if (host.endsWith('.')) host = host.slice(0, -1);
+  if (host.startsWith('.') || host.includes('..') || /[\/\\\0\s]/.test(host)) throw new HttpError(400, 'GW_BAD_HOST', 'invalid host');
+  return host;
+}
+
+/** The servers sharing one listening socket, compiled for nginx's name lookup order. */
+export class ServerTable {
+  private readonly exact = new Map<string, ServerConf>();
+  private readonly leading: { suffix: string; server: ServerConf }[] = [];
+  private readonly trailing: { prefix: string; server: ServerConf }[] = [];
+  private readonly regexes: { regex: RegExp; server: ServerConf }[] = [];
+
+  /** `servers` in file order; `defaultServer` is the one marked `default_server`, else the first. */
+  constructor(servers: readonly ServerConf[], readonly defaultServer: ServerConf) {
+    for (const server of servers) {
+      for (const name of server.serverNames) {
+        if (name.kind === 'exact' && !this.exact.has(name.name)) this.exact.set(name.name, server);
+        if (name.kind === 'leading-wildcard') this.leading.push({ suffix: name.suffix, server });
+        if (name.kind === 'trailing-wildcard') this.trailing.push({ prefix: name.prefix, server });
+        if (name.kind === 'regex') this.regexes.push({ regex: name.regex, server });
+      }
+    }
+    this.leading.sort((a, b) => b.suffix.length - a.suffix.length);
+    this.trailing.sort((a, b) => b.prefix.length - a.prefix.length);
+  }
+
+  /** nginx's order: exact, longest `*.` wildcard, longest `.*` wildcard, first regex, default. */
+  select(host: string | null): { server: ServerConf; captures: Record<string, string> } {
+    if (host !== null) {
+      const exact = this.exact.get(host);
+      if (exact) return { server: exact, captures: {} };
+      for (const { suffix, server } of this.leading) if (host.endsWith(suffix)) return { server, captures: {} };
+      for (const { prefix, server } of this.trailing) if (host.startsWith(prefix)) return { server, captures: {} };
+      for (const { regex, server } of this.regexes) {
+        const m = regex.exec(host);
+        if (m) return { server, captures: capturesOf(m) };
+      }
+    }
+    return { server: this.defaultServer, captures: {} };
+  }
+}
+
+/** The result of location matching. */
+export interface LocationMatchResult {
+  readonly location: LocationConf;
+  readonly captures: readonly string[];
+  readonly namedCaptures: Record<string, string>;
+}
+
+/** A server's locations, compiled for nginx's matching order. */
+export class LocationTable {
+  private readonly exact = new Map<string, LocationConf>();
+  private readonly prefixes: LocationConf[] = [];
+  private readonly regexes: LocationConf[] = [];
+  private readonly named = new Map<string, LocationConf>();
+
+  constructor(locations: readonly LocationConf[]) {
+    for (const loc of locations) {
+      const m = loc.match;
+      if (m.kind === 'exact') this.exact.set(m.path, loc);
+      else if (m.kind === 'prefix') this.prefixes.push(loc);
+      else if (m.kind === 'regex') this.regexes.push(loc);
+      else this.named.set(m.name, loc);
+    }
+    this.prefixes.sort((a, b) => prefixOf(b).length - prefixOf(a).length);
+  }
+
+  /**
+   * nginx's order: an exact match wins; else the longest prefix, at once if it is `^~`; else
+   * the first regex in file order; else that longest prefix. Null when nothing matches.
+   */
+  match(uri: string): LocationMatchResult | null {
+    const exact = this.exact.get(uri);
+    if (exact) return { location: exact, captures: [], namedCaptures: {} };
+    const prefix = this.prefixes.find((loc) => uri.startsWith(prefixOf(loc))) ?? null;
+    if (prefix && prefix.match.kind === 'prefix' && prefix.match.noRegex) return { location: prefix, captures: [], namedCaptures: {} };
+    for (const loc of this.regexes) {
+      if (loc.match.kind !== 'regex') continue;
+      const m = loc.match.regex.exec(uri);
+      if (m) return { location: loc, captures: Array.from(m, (c) => c ?? ''), namedCaptures: capturesOf(m) };
+    }
+    return prefix && { location: prefix, captures: [], namedCaptures: {} };
+  }
+
+  /** A named location (`@name`), for `error_page` and `try_files`. */
+  namedLocation(name: string): LocationConf | undefined {
+    return this.named.get(name);
+  }
+}
+
+function prefixOf(loc: LocationConf): string {
+  return loc.match.kind === 'prefix' ? loc.match.path : '';
+}
+
+function capturesOf(m: RegExpExecArray): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (m.groups) for (const [k, v] of Object.entries(m.groups)) out[k] = v ?? '';
+  return out;
+}

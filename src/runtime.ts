@@ -1,0 +1,122 @@
+/**
+ * What the server runs for a configuration, built once at start: per listening socket its
+ * server table; per server its location table; per location its handler instance, compiled
+ * filters and access logs.
+ */
+import type { LocationConf, MainConf, ServerConf } from './config/model';
+import { compileFilters, type FilterConf } from './filters';
+import { resolveHandler } from './handlers';
+import { createAccessLog, COMBINED_FORMAT, createErrorLog, type AccessLog, type LogFiles } from './log';
+import { LocationTable, ServerTable } from './router';
+import type { Handler, Logger } from './types';
+import type { ListenSpec } from './config/values';
+import { version } from './version';
+
+/** One location, ready to serve. */
+export interface LocationRuntime {
+  readonly conf: LocationConf;
+  readonly handler: Handler;
+  readonly filters: FilterConf;
+  readonly accessLogs: readonly AccessLog[];
+  readonly log: Logger;
+}
+
+/** One server block, ready to serve. */
+export interface ServerRuntime {
+  readonly conf: ServerConf;
+  readonly locations: LocationTable;
+  /** The `Server` header and error page signature. */
+  readonly signature: string;
+  readonly log: Logger;
+  readonly accessLogs: readonly AccessLog[];
+  readonly filters: FilterConf;
+}
+
+/** One listening socket and the servers on it. */
+export interface ListenerRuntime {
+  readonly listen: ListenSpec;
+  readonly servers: ServerTable;
+}
+
+/** Everything built from one configuration. */
+export class Runtime {
+  readonly listeners: ListenerRuntime[] = [];
+  private readonly locations = new Map<LocationConf, LocationRuntime>();
+  private readonly serverRuntimes = new Map<ServerConf, ServerRuntime>();
+
+  private constructor(
+    readonly conf: MainConf,
+    readonly log: Logger,
+  ) {}
+
+  /** Creates every handler (`create`) and compiles what requests will use. */
+  static async build(conf: MainConf, log: Logger, files: LogFiles): Promise<Runtime> {
+    const runtime = new Runtime(conf, log);
+    const formats = new Map([['combined', COMBINED_FORMAT], ...conf.http.logFormats]);
+    const accessLogs = (logs: LocationConf['accessLogs']) =>
+      logs.map((l) => createAccessLog(l.path, formats.get(l.format)!, conf.captureNames, files));
+    const logger = (c: ServerConf | LocationConf) => (c.errorLog ? createErrorLog(c.errorLog, files) : log);
+    for (const server of conf.http.servers) {
+      const serverLog = logger(server);
+      for (const location of server.locations) {
+        const locationLog = logger(location);
+        const module = resolveHandler(location.handler, conf.prefix, conf.handlersDir);
+        const handler = await module.create(location.handlerOptions, { log: locationLog, prefix: conf.prefix, location });
+        runtime.locations.set(location, {
+          conf: location,
+          handler,
+          filters: compileFilters(location, conf.captureNames),
+          accessLogs: accessLogs(location.accessLogs),
+          log: locationLog,
+        });
+      }
+      runtime.serverRuntimes.set(server, {
+        conf: server,
+        locations: new LocationTable(server.locations),
+        signature: server.serverTokens ? `gateway/${version}` : 'gateway',
+        log: serverLog,
+        accessLogs: accessLogs(server.accessLogs),
+        filters: compileFilters(server, conf.captureNames),
+      });
+    }
+    runtime.listeners.push(...groupByListen(conf.http.servers));
+    return runtime;
+  }
+
+  location(conf: LocationConf): LocationRuntime {
+    return this.locations.get(conf)!;
+  }
+
+  server(conf: ServerConf): ServerRuntime {
+    return this.serverRuntimes.get(conf)!;
+  }
+
+  /** Closes every handler (upstream agents, script resources). */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.locations.values()].map((l) => l.handler.close?.()));
+  }
+}
+
+/**
+ * Groups servers by the socket they listen on. The default server of a socket is the one whose
+ * `listen` says `default_server`, else the first; socket options come from that occurrence.
+ */
+function groupByListen(servers: readonly ServerConf[]): ListenerRuntime[] {
+  const groups = new Map<string, { listen: ListenSpec; servers: ServerConf[]; defaultServer: ServerConf | null }>();
+  for (const server of servers) {
+    for (const listen of server.listens) {
+      let group = groups.get(listen.key);
+      if (!group) {
+        group = { listen, servers: [], defaultServer: null };
+        groups.set(listen.key, group);
+      }
+      if (!group.servers.includes(server)) group.servers.push(server);
+      if (listen.defaultServer) {
+        if (group.defaultServer) throw new Error(`a duplicate default server for ${listen.key}`);
+        group.defaultServer = server;
+        group.listen = listen;
+      }
+    }
+  }
+  return [...groups.values()].map((g) => ({ listen: g.listen, servers: new ServerTable(g.servers, g.defaultServer ?? g.servers[0]) }));
+}

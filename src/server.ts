@@ -1,0 +1,125 @@
+/**
+ * The listening side: one Node HTTP server per listening socket, socket options applied to
+ * every accepted connection, `worker_connections` enforced, one 'request' and one 'upgrade'
+ * listener handing over to the dispatcher, and nginx's answers to requests the parser rejects.
+ */
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { MainConf } from './config/model';
+import { Dispatcher, writeRawError } from './dispatch';
+import type { LogFiles } from './log';
+import { applySoKeepalive } from './net/socket-options';
+import { Runtime, type ListenerRuntime } from './runtime';
+import type { Logger } from './types';
+
+/** nginx's large_client_header_buffers size: a longer request line is 414. */
+const MAX_REQUEST_LINE = 8192;
+
+/** A running configuration: its runtime and its listening sockets. */
+export class Gateway {
+  private readonly servers: http.Server[] = [];
+  private readonly sockets = new Set<Socket>();
+  private dispatcher!: Dispatcher;
+  private runtime!: Runtime;
+
+  constructor(
+    readonly conf: MainConf,
+    private readonly log: Logger,
+    private readonly files: LogFiles,
+  ) {}
+
+  /** Builds the handlers and binds every listening socket. Rejects if a bind fails. */
+  async start(): Promise<void> {
+    this.runtime = await Runtime.build(this.conf, this.log, this.files);
+    this.dispatcher = new Dispatcher(this.runtime);
+    for (const listener of this.runtime.listeners) this.servers.push(await this.listen(listener));
+  }
+
+  /** The addresses actually bound (useful with port 0), by listen key. */
+  addresses(): { key: string; port: number; address: string }[] {
+    return this.servers.map((server, i) => {
+      const address = server.address();
+      const key = this.runtime.listeners[i].listen.key;
+      if (address && typeof address === 'object') return { key, port: address.port, address: address.address };
+      return { key, port: 0, address: String(address) };
+    });
+  }
+
+  private listen(listener: ListenerRuntime): Promise<http.Server> {
+    const spec = listener.listen;
+    const defaults = listener.servers.defaultServer;
+    const server = http.createServer({
+      keepAliveTimeout: defaults.keepaliveTimeout,
+      headersTimeout: defaults.clientHeaderTimeout,
+      requestTimeout: 0,
+      requireHostHeader: false,
+    });
+    server.on('connection', (socket: Socket) => this.accept(socket, listener));
+    server.on('request', (req, res) => void this.dispatcher.request(req, res, listener, 'http'));
+    server.on('upgrade', (req, socket, head) => void this.dispatcher.upgrade(req, socket, head, listener, 'http'));
+    server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket) => this.clientError(err, socket, listener));
+    if (spec.reuseport) this.log.notice(`"reuseport" on ${spec.key} is not available in this runtime; worker processes share the socket instead`);
+    return new Promise((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`bind() to ${spec.key} failed (${err.code}: ${err.message})`)));
+      const onListening = () => {
+        server.removeAllListeners('error');
+        server.on('error', (err) => this.log.error(`listener ${spec.key}: ${err.message}`));
+        resolve(server);
+      };
+      if (spec.unix) server.listen({ path: spec.unix, backlog: spec.backlog }, onListening);
+      else server.listen({ host: spec.host ?? undefined, port: spec.port, backlog: spec.backlog, ipv6Only: spec.ipv6only && spec.host === '::' }, onListening);
+    });
+  }
+
+  /** Every accepted connection: the connection cap, then `so_keepalive`. */
+  private accept(socket: Socket, listener: ListenerRuntime): void {
+    if (this.sockets.size >= this.conf.workerConnections) {
+      this.log.warn(`${this.conf.workerConnections} worker_connections are not enough`);
+      socket.destroy();
+      return;
+    }
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    const keepalive = listener.listen.soKeepalive;
+    if (keepalive) applySoKeepalive(socket, keepalive, (msg) => this.log.warn(msg));
+  }
+
+  /** What the HTTP parser refuses gets nginx's status; a timeout or reset just closes. */
+  private clientError(err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex, listener: ListenerRuntime): void {
+    const signature = this.runtime.server(listener.servers.defaultServer).signature;
+    if (err.code === 'ECONNRESET' || err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    this.log.info(`client sent invalid request (${err.code}) while reading client request headers`);
+    if (err.code === 'HPE_HEADER_OVERFLOW') {
+      const firstLine = err.rawPacket ? err.rawPacket.indexOf('\r\n') : -1;
+      const lineTooLong = firstLine < 0 ? (err.rawPacket?.length ?? 0) > MAX_REQUEST_LINE : firstLine > MAX_REQUEST_LINE;
+      writeRawError(socket, lineTooLong ? 414 : 400, signature);
+      return;
+    }
+    writeRawError(socket, 400, signature);
+  }
+
+  /** Open client connections (the worker_connections count). */
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  /** Stops listening, closes every connection and every handler. */
+  async close(): Promise<void> {
+    const closed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    for (const socket of this.sockets) socket.destroy();
+    await Promise.all(closed);
+    await this.runtime?.close();
+  }
+
+  /** Stops accepting, lets requests and upgraded connections finish, then closes handlers. */
+  async drain(): Promise<void> {
+    const closed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    for (const server of this.servers) server.closeIdleConnections();
+    await Promise.all(closed);
+    await this.runtime?.close();
+  }
+}
