@@ -112,7 +112,6 @@ function groupByListen(servers: readonly ServerConf[]): ListenerRuntime[] {
       }
       if (!group.servers.includes(server)) group.servers.push(server);
       if (listen.defaultServer) {
-        if (group.defaultServer) throw new Error(`a duplicate default server for ${listen.key}`);
         group.defaultServer = server;
         group.listen = listen;
       }

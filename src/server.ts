@@ -34,6 +34,7 @@ export class Gateway {
     this.runtime = await Runtime.build(this.conf, this.log, this.files);
     this.dispatcher = new Dispatcher(this.runtime);
     for (const listener of this.runtime.listeners) this.servers.push(await this.listen(listener));
+    for (const { key, address, port } of this.addresses()) this.log.notice(`listening on ${key} (${address}:${port})`);
   }
 
   /** The addresses actually bound (useful with port 0), by listen key. */
@@ -102,9 +103,9 @@ export class Gateway {
     writeRawError(socket, 400, signature);
   }
 
-  /** Open client connections (the worker_connections count). */
-  get connections(): number {
-    return this.sockets.size;
+  /** The open client connections (what worker_connections counts). */
+  get connections(): ReadonlySet<Socket> {
+    return this.sockets;
   }
 
   /** Stops listening, closes every connection and every handler. */

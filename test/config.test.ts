@@ -1,0 +1,118 @@
+/** Golden tests: a configuration in, the merged result or the exact one-line error out. */
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { buildConfig, loadConfig } from '../src/config/build';
+import { parseText } from '../src/config/load';
+import { ConfigError } from '../src/errors';
+
+const FILE = '/virtual/site.yaml';
+const build = (yaml: string) => buildConfig(parseText(yaml, FILE), FILE, '/virtual');
+
+function errorOf(yaml: string): string {
+  try {
+    build(yaml);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.message;
+    throw err;
+  }
+  throw new Error('no error');
+}
+
+describe('errors name the directive and point at file:line:col', () => {
+  test.each([
+    ['http:\n  gzip: maybe\n', 'invalid value "maybe", it must be "on" or "off" in /virtual/site.yaml:2:9'],
+    ['http:\n  bogus: 1\n', 'unknown directive "bogus" in /virtual/site.yaml:2:3'],
+    ['http:\n  sendfile: on\n', '"sendfile" directive is not supported yet in /virtual/site.yaml:2:3'],
+    ['listen: 80\n', '"listen" directive is not allowed here in /virtual/site.yaml:1:1'],
+    ['http:\n  servers:\n    - listen: "80 bogus"\n', 'invalid parameter "bogus" in /virtual/site.yaml:3:15'],
+    ['http:\n  servers:\n    - listen: "99999"\n', 'invalid port in "99999" in /virtual/site.yaml:3:15'],
+    ['http:\n  servers:\n    - locations:\n        - location: "~ ("\n', expect.stringMatching(/^invalid regex "\(": .* in \/virtual\/site\.yaml:4:21$/)],
+    ['http:\n  servers:\n    - locations:\n        - { location: /, handler: nope }\n', expect.stringMatching(/^handler "nope" not found .* in \/virtual\/site\.yaml:4:38$/)],
+    ['http:\n  servers:\n    - locations:\n        - { location: /, colour: red }\n', 'unknown directive "colour" for handler "static" in /virtual/site.yaml:4:26'],
+    ['http:\n  servers:\n    - locations:\n        - { location: /, return: "abc" }\n', 'invalid return code "abc" in /virtual/site.yaml:4:34'],
+    ['http:\n  add_header: X-A $nope\n', 'unknown "nope" variable in /virtual/site.yaml:2:15'],
+    ['http:\n  gzip: on\n  gzip: off\n', expect.stringMatching(/^invalid YAML: Map keys must be unique in \/virtual\/site\.yaml:3:3$/)],
+    ['http: [1, 2\n', expect.stringMatching(/^invalid YAML: .* in \/virtual\/site\.yaml:\d+:\d+$/)],
+    ['events:\n  worker_connections: lots\n', 'invalid value "lots" in "worker_connections" directive in /virtual/site.yaml:2:23'],
+    ['error_log: logs/e.log loud\n', 'invalid log level "loud" in /virtual/site.yaml:1:12'],
+    ['http:\n  servers:\n    - locations:\n        - { location: /, root: a, alias: b }\n', '"alias" directive is duplicate, "root" directive was specified earlier in /virtual/site.yaml:4:11'],
+    ['http:\n  servers:\n    - locations:\n        - { root: a }\n', 'a location block needs "location" in /virtual/site.yaml:4:11'],
+    ['http:\n  servers:\n    - locations:\n        - { location: /, handler: static, proxy_pass: "http://a" }\n', '"proxy_pass" goes with handler "proxy", not "static" in /virtual/site.yaml:4:35'],
+    ['http:\n  servers:\n    - locations:\n        - { location: /a }\n        - { location: /a }\n', 'duplicate location "/a" in /virtual/site.yaml:5:11'],
+    ['http:\n  servers:\n    - listen: "80 default_server"\n    - listen: "80 default_server"\n', 'a duplicate default server for 0.0.0.0:80 in /virtual/site.yaml:4:7'],
+    ['http:\n  servers:\n    - locations:\n        - { location: /s, handler: websocket-script }\n', expect.stringMatching(/"script" .* in \/virtual\/site\.yaml:4:11$/)],
+    ['http:\n  servers:\n    - locations:\n        - { location: /s, handler: websocket-script, script: echo, timeout: soon }\n', expect.stringMatching(/"timeout".* in \/virtual\/site\.yaml:4:73$/)],
+  ])('%j', (yaml, message) => expect(errorOf(yaml)).toEqual(message));
+});
+
+describe('merging', () => {
+  const conf = build(`
+worker_processes: 1
+error_log: logs/error.log info
+events: { worker_connections: 1024 }
+http:
+  default_type: application/octet-stream
+  gzip: on
+  gzip_min_length: 1
+  add_header: ["X-Http http"]
+  servers:
+    - listen: "8080 so_keepalive=2s:2s:8"
+      gzip_comp_level: 6
+      locations:
+        - location: /s
+          handler: websocket-script
+          script: echo
+          timeout: 50000
+          max_payload_len: 65535
+          lua_socket_log_errors: on
+          lua_check_client_abort: on
+        - location: /
+          root: public
+          add_header: { X-Loc: "$uri" }
+          gzip: off
+`);
+  const [s, loc] = [conf.http.servers[0].locations[0], conf.http.servers[0].locations[1]];
+  test('main and events', () => {
+    expect(conf).toMatchObject({ workerProcesses: 1, workerConnections: 1024, errorLog: { path: '/virtual/logs/error.log', level: 'info' } });
+    expect(conf.http.servers[0].listens[0].soKeepalive).toEqual({ enabled: true, idle: 2, interval: 2, count: 8 });
+  });
+  test('inheritance http -> server -> location, nginx defaults elsewhere', () => {
+    expect(s).toMatchObject({ handler: 'websocket-script', gzip: true, gzipMinLength: 1, gzipCompLevel: 6, defaultType: 'application/octet-stream', root: '/virtual/html', index: ['index.html'] });
+    expect(s.addHeaders).toEqual([{ name: 'X-Http', value: 'http', always: false }]);
+    expect(loc).toMatchObject({ handler: 'static', gzip: false, root: '/virtual/public', keepaliveTimeout: 75000, clientMaxBodySize: 1048576 });
+    expect(loc.addHeaders).toEqual([{ name: 'X-Loc', value: '$uri', always: false }]);
+  });
+  test('handler options come from configure', () => {
+    expect(s.handlerOptions).toMatchObject({ timeout: 50000, maxPayloadLen: 65535 });
+  });
+  test('the result is frozen', () => expect(Object.isFrozen(loc)).toBe(true));
+});
+
+describe('files', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'gateway-config-'));
+    mkdirSync(path.join(dir, 'conf/sites'), { recursive: true });
+    writeFileSync(path.join(dir, 'conf/mime.types'), 'types {\n  text/html html;\n  image/x-test tst tst2;\n}\n');
+    writeFileSync(path.join(dir, 'conf/gzip.yaml'), 'gzip: on\ngzip_types: text/css\n');
+    writeFileSync(path.join(dir, 'conf/sites/a.yaml'), '- listen: 81\n');
+    writeFileSync(path.join(dir, 'conf/sites/b.yaml'), '- listen: 82\n  bogus: 1\n');
+    writeFileSync(path.join(dir, 'conf/site.yaml'), 'http:\n  types: mime.types\n  include: gzip.yaml\n  servers:\n    - include: sites/a.yaml\n');
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('include merges maps and splices lists; types reads an nginx mime.types beside the file', () => {
+    const conf = loadConfig({ file: path.join(dir, 'conf/site.yaml'), prefix: dir });
+    expect(conf.http.servers.map((s) => s.listens[0].port)).toEqual([81]);
+    expect(conf.http.servers[0].gzip).toBe(true);
+    expect(conf.http.servers[0].types.get('tst2')).toBe('image/x-test');
+  });
+  test('an error in an included file points into that file', () => {
+    writeFileSync(path.join(dir, 'conf/site2.yaml'), 'http:\n  servers:\n    - include: sites/*.yaml\n');
+    expect(() => loadConfig({ file: path.join(dir, 'conf/site2.yaml'), prefix: dir })).toThrow(`unknown directive "bogus" in ${path.join(dir, 'conf/sites/b.yaml')}:2:3`);
+  });
+  test('a missing file', () => {
+    expect(() => loadConfig({ file: path.join(dir, 'conf/none.yaml'), prefix: dir })).toThrow(/open\(\) ".*none.yaml" failed \(ENOENT\)/);
+  });
+});

@@ -1,0 +1,98 @@
+/**
+ * Runs the real `bin/gateway` as a child process on a configuration written to a temporary
+ * prefix, with listeners on port 0; learns the bound ports from its error log on stderr.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '../..');
+export const GATEWAY_BIN = path.join(ROOT, 'bin/gateway');
+
+/** A running gateway process. */
+export interface GatewayProcess {
+  readonly child: ChildProcess;
+  /** The prefix (a temporary one holds the configuration at conf/test.yaml). */
+  readonly prefix: string;
+  /** Bound ports in listen order. */
+  readonly ports: number[];
+  /** Everything written to stderr so far. */
+  stderr(): string;
+  /** SIGTERM, wait for exit, remove the prefix unless `keep`. */
+  stop(keep?: boolean): Promise<number | null>;
+}
+
+/** Makes a temporary prefix with `files` (relative path -> content). */
+export function makePrefix(files: Record<string, string | Buffer> = {}): string {
+  const prefix = mkdtempSync(path.join(os.tmpdir(), 'gateway-test-'));
+  for (const [name, content] of Object.entries(files)) {
+    const file = path.join(prefix, name);
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, content);
+  }
+  return prefix;
+}
+
+/** Runs `bin/gateway` with `args` and collects its exit code and output. */
+export function runCli(args: string[], cwd = ROOT): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [GATEWAY_BIN, ...args], { cwd });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/**
+ * Starts the gateway on `yaml` (its listeners should use port 0 and `error_log: stderr notice`
+ * or lower), resolving once `listeners` sockets are bound.
+ */
+export async function startGateway(yaml: string, options: { files?: Record<string, string | Buffer>; listeners?: number; prefix?: string } = {}): Promise<GatewayProcess> {
+  if (options.prefix && options.files) throw new Error('give files or a prefix, not both');
+  const ownPrefix = !options.prefix;
+  const prefix = options.prefix ?? makePrefix(options.files);
+  // With a given prefix (the project itself), the configuration goes to a temporary folder.
+  const confDir = ownPrefix ? path.join(prefix, 'conf') : mkdtempSync(path.join(os.tmpdir(), 'gateway-conf-'));
+  const conf = path.join(confDir, 'test.yaml');
+  mkdirSync(path.dirname(conf), { recursive: true });
+  writeFileSync(conf, yaml);
+  const child = spawn(process.execPath, [GATEWAY_BIN, '-p', prefix, '-c', conf], { cwd: prefix, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  const ports: number[] = [];
+  const wanted = options.listeners ?? 1;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${stderr}`)), 15000);
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d;
+      for (const m of d.toString().matchAll(/listening on \S+ \((.*):(\d+)\)/g)) ports.push(Number(m[2]));
+      if (ports.length >= wanted) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`gateway exited with ${code}:\n${stderr}`));
+    });
+  });
+  child.removeAllListeners('exit');
+  return {
+    child,
+    prefix,
+    ports,
+    stderr: () => stderr,
+    stop: (keep = false) =>
+      new Promise((resolve) => {
+        const done = (code: number | null) => {
+          if (!keep) rmSync(ownPrefix ? prefix : confDir, { recursive: true, force: true });
+          resolve(code);
+        };
+        if (child.exitCode !== null) return done(child.exitCode);
+        child.once('exit', (code) => done(code));
+        child.kill('SIGTERM');
+      }),
+  };
+}

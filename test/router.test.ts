@@ -1,0 +1,119 @@
+import path from 'node:path';
+import { buildConfig } from '../src/config/build';
+import { parseText } from '../src/config/load';
+import { HttpError } from '../src/errors';
+import { LocationTable, normalizeHost, normalizeUri, ServerTable } from '../src/router';
+
+describe('normalizeUri', () => {
+  test.each([
+    ['/', '/', ''],
+    ['/a//b///c', '/a/b/c', ''],
+    ['/a/./b/../c', '/a/c', ''],
+    ['/a/b/..', '/a/', ''],
+    ['/a/.', '/a/', ''],
+    ['/%61%62c?x=%20', '/abc', 'x=%20'],
+    ['/a%2Fb', '/a/b', ''],
+    ['/a%2f..%2fb', '/b', ''],
+    ['/%2e%2e/x/../y', null, ''],
+    ['/caf%C3%A9', '/café', ''],
+    ['/x?', '/x', ''],
+    ['http://Example.com/p?q', '/p', 'q'],
+  ])('%p', (target, uri, args) => {
+    if (uri === null) {
+      expect(() => normalizeUri(target)).toThrow(HttpError);
+      return;
+    }
+    expect(normalizeUri(target)).toMatchObject({ uri, args });
+  });
+  test.each(['/..', '/a/../..', '/%zz', '/%4', '/a%00b', 'relative', '/%2e%2e%2fetc/passwd'])('%p is 400', (target) => {
+    expect(() => normalizeUri(target)).toThrow(expect.objectContaining({ status: 400 }));
+  });
+  test('absolute-form target gives its host', () => expect(normalizeUri('http://h.example:8080/x').host).toBe('h.example:8080'));
+});
+
+describe('normalizeHost', () => {
+  test.each([
+    ['Example.COM', 'example.com'],
+    ['example.com:8080', 'example.com'],
+    ['example.com.', 'example.com'],
+    ['[::1]:80', '[::1]'],
+  ])('%p', (value, host) => expect(normalizeHost(value)).toBe(host));
+  test.each(['.example.com', 'a..b', 'a/b', 'a\\b'])('%p is 400', (value) => expect(() => normalizeHost(value)).toThrow(HttpError));
+});
+
+function conf(yaml: string) {
+  return buildConfig(parseText(yaml, '/virtual/test.yaml'), '/virtual/test.yaml', '/virtual');
+}
+
+describe('LocationTable: nginx matching order', () => {
+  // The example from nginx's documentation of "location".
+  const server = conf(`
+http:
+  servers:
+    - listen: 8080
+      locations:
+        - { location: "= /", return: "200 A" }
+        - { location: "/", return: "200 B" }
+        - { location: "/documents/", return: "200 C" }
+        - { location: "^~ /images/", return: "200 D" }
+        - { location: "~* \\\\.(gif|jpg|jpeg)$", return: "200 E" }
+        - { location: "~ ^/doc(?<rest>.*)$", return: "200 F" }
+        - { location: "@named", return: "200 G" }
+`).http.servers[0];
+  const table = new LocationTable(server.locations);
+  const text = (uri: string) => table.match(uri)?.location.return?.text;
+  test.each([
+    ['/', 'A'],
+    ['/index.html', 'B'],
+    ['/documents/document.html', 'F'],
+    ['/documents/x.jpg', 'E'],
+    ['/images/1.gif', 'D'],
+    ['/img/1.GIF', 'E'],
+    ['/docs', 'F'],
+    ['/@named', 'B'],
+  ])('%p -> %s', (uri, expected) => expect(text(uri)).toBe(expected));
+  test('captures', () => {
+    const m = table.match('/documents/a.txt')!;
+    expect(m.captures).toEqual(['/documents/a.txt', 'uments/a.txt']);
+    expect(m.namedCaptures).toEqual({ rest: 'uments/a.txt' });
+    expect(table.namedLocation('@named')?.return?.text).toBe('G');
+  });
+  test('no location matches', () => {
+    const only = new LocationTable(conf(`http: { servers: [ { listen: 80, locations: [ { location: /a, return: 204 } ] } ] }`).http.servers[0].locations);
+    expect(only.match('/b')).toBeNull();
+    expect(only.match('/ab')?.location.name).toBe('/a');
+  });
+});
+
+describe('ServerTable: nginx name order', () => {
+  const servers = conf(`
+http:
+  servers:
+    - { listen: 80, server_name: default.test, return: 204, locations: [] }
+    - { listen: "80 default_server", server_name: "_", locations: [] }
+    - { listen: 80, server_name: "example.com www.example.com", locations: [] }
+    - { listen: 80, server_name: "*.example.com", locations: [] }
+    - { listen: 80, server_name: "*.a.example.com", locations: [] }
+    - { listen: 80, server_name: "www.example.*", locations: [] }
+    - { listen: 80, server_name: "~^(?<user>[a-z]+)\\\\.users\\\\.test$", locations: [] }
+`.replace('return: 204, ', '')).http.servers;
+  const table = new ServerTable(servers, servers[1]);
+  const pick = (host: string | null) => servers.indexOf(table.select(host).server);
+  test.each([
+    ['example.com', 2],
+    ['www.example.com', 2],
+    ['x.example.com', 3],
+    ['b.a.example.com', 4],
+    ['www.example.org', 5],
+    ['bob.users.test', 6],
+    ['unknown.test', 1],
+    [null, 1],
+  ])('%p -> server %d', (host, index) => expect(pick(host)).toBe(index));
+  test('regex captures', () => expect(table.select('bob.users.test').captures).toEqual({ user: 'bob' }));
+});
+
+test('relative root resolves against the prefix', () => {
+  const s = conf('http: { root: site, servers: [ { listen: 80, locations: [ { location: /, root: other }, { location: /x } ] } ] }').http.servers[0];
+  expect(s.locations[0].root).toBe(path.resolve('/virtual/other'));
+  expect(s.locations[1].root).toBe(path.resolve('/virtual/site'));
+});

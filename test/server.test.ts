@@ -1,0 +1,127 @@
+/** The listening side, in process: socket options on accepted sockets, worker_connections, bad requests. */
+import net from 'node:net';
+import { loadConfig } from '../src/config/build';
+import { createErrorLog, LogFiles } from '../src/log';
+import { readKeepalive } from '../src/net/socket-options';
+import { Gateway } from '../src/server';
+import { makePrefix } from './helpers/gateway-process';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+
+async function startInProcess(yaml: string) {
+  const prefix = makePrefix({ 'conf/site.yaml': yaml, 'html/index.html': '<p>hi</p>' });
+  const conf = loadConfig({ file: path.join(prefix, 'conf/site.yaml'), prefix });
+  const files = new LogFiles();
+  const lines: string[] = [];
+  const log = createErrorLog({ path: 'stderr', level: 'info' }, files);
+  const spy = { ...log, warn: (m: string) => lines.push(m), info: (m: string) => lines.push(m) };
+  const gateway = new Gateway(conf, spy, files);
+  await gateway.start();
+  const port = gateway.addresses()[0].port;
+  return {
+    gateway,
+    port,
+    lines,
+    async stop() {
+      await gateway.close();
+      await files.close();
+      rmSync(prefix, { recursive: true, force: true });
+    },
+  };
+}
+
+function connect(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => resolve(socket));
+    socket.on('error', reject);
+  });
+}
+
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!check()) throw new Error('condition not reached');
+}
+
+const SITE = (listen: string, extra = '') => `
+events: { worker_connections: 3 }
+${extra}
+http:
+  access_log: "off"
+  servers:
+    - listen: "${listen}"
+      locations:
+        - { location: /, root: html }
+`;
+
+test('so_keepalive=2s:2s:8 is set on every accepted socket', async () => {
+  const gw = await startInProcess(SITE('127.0.0.1:0 so_keepalive=2s:2s:8'));
+  const clients = [await connect(gw.port), await connect(gw.port)];
+  await until(() => gw.gateway.connections.size === 2);
+  for (const accepted of gw.gateway.connections) {
+    expect(readKeepalive(accepted)).toEqual({ enabled: true, idle: 2, interval: 2, count: 8 });
+  }
+  clients.forEach((c) => c.destroy());
+  await gw.stop();
+});
+
+test('without so_keepalive, accepted sockets keep the system default (off)', async () => {
+  const gw = await startInProcess(SITE('127.0.0.1:0'));
+  const client = await connect(gw.port);
+  await until(() => gw.gateway.connections.size === 1);
+  expect(readKeepalive([...gw.gateway.connections][0]).enabled).toBe(false);
+  client.destroy();
+  await gw.stop();
+});
+
+test('worker_connections caps open connections and logs it, as nginx', async () => {
+  const gw = await startInProcess(SITE('127.0.0.1:0'));
+  const clients = [await connect(gw.port), await connect(gw.port), await connect(gw.port)];
+  await until(() => gw.gateway.connections.size === 3);
+  const extra = await connect(gw.port);
+  await new Promise((resolve) => extra.on('close', resolve));
+  expect(gw.lines).toContain('3 worker_connections are not enough');
+  clients[0].destroy();
+  await until(() => gw.gateway.connections.size === 2);
+  const again = await connect(gw.port);
+  await until(() => gw.gateway.connections.size === 3);
+  [...clients, again].forEach((c) => c.destroy());
+  await until(() => gw.gateway.connections.size === 0);
+  await gw.stop();
+});
+
+function rawRequest(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.end(text));
+    let data = '';
+    socket.on('data', (d) => (data += d));
+    socket.on('close', () => resolve(data));
+    socket.on('error', reject);
+  });
+}
+
+describe('requests the parser refuses get nginx statuses and close', () => {
+  let gw: Awaited<ReturnType<typeof startInProcess>>;
+  beforeAll(async () => (gw = await startInProcess(SITE('127.0.0.1:0'))));
+  afterAll(() => gw.stop());
+  test.each([
+    ['garbage request line', 'HELLO\r\n\r\n', 400],
+    ['HTTP/1.1 without Host', 'GET / HTTP/1.1\r\n\r\n', 400],
+    ['a climb above the root', 'GET /../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['a bad escape', 'GET /%zz HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['a NUL byte', 'GET /a%00b HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['a bad Host', 'GET / HTTP/1.1\r\nHost: a/b\r\n\r\n', 400],
+    ['Content-Length with Transfer-Encoding', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
+    ['two Content-Lengths', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab', 400],
+    ['a huge request line', `GET /${'a'.repeat(20000)} HTTP/1.1\r\nHost: x\r\n\r\n`, 414],
+    ['huge headers', `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20000)}\r\n\r\n`, 400],
+  ])('%s -> %d', async (_name, text, status) => {
+    const response = await rawRequest(gw.port, text);
+    expect(response).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+    expect(response).toMatch(/Server: gateway\/\d/);
+    expect(response).toMatch(/<center>gateway\/\d+\.\d+\.\d+<\/center>/);
+  });
+  test('and the gateway still serves, with no connection left open', async () => {
+    expect(await rawRequest(gw.port, 'GET / HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 OK[\s\S]*<p>hi<\/p>$/);
+    await until(() => gw.gateway.connections.size === 0);
+  });
+});

@@ -1,0 +1,104 @@
+import { parseFlag, parseListen, parseLocation, parseServerName, parseSize, parseSoKeepalive, parseTime, splitArgs } from '../src/config/values';
+
+describe('times and sizes', () => {
+  test.each([
+    ['500ms', 's', 500],
+    ['2s', 's', 2000],
+    ['1m', 's', 60000],
+    ['1h 30m', 's', 5400000],
+    ['75', 's', 75000],
+    [50000, 'ms', 50000],
+    ['50000', 'ms', 50000],
+  ] as const)('time %p (bare unit %s) is %d ms', (text, unit, ms) => expect(parseTime(text, unit)).toBe(ms));
+  test.each(['', '2x', '-1', '1.5s', 's'])('time %p is refused', (text) => expect(() => parseTime(text)).toThrow(/invalid time/));
+  test.each([
+    ['512', 512],
+    ['64k', 65536],
+    ['1m', 1048576],
+    ['1G', 1073741824],
+    [1024, 1024],
+  ] as const)('size %p is %d bytes', (text, bytes) => expect(parseSize(text)).toBe(bytes));
+  test.each(['1.5m', 'k', '-1', '1t'])('size %p is refused', (text) => expect(() => parseSize(text)).toThrow(/invalid size/));
+  test('flags', () => {
+    expect([parseFlag('on'), parseFlag('off'), parseFlag(true), parseFlag('false')]).toEqual([true, false, true, false]);
+    expect(() => parseFlag('yes')).toThrow(/must be "on" or "off"/);
+  });
+});
+
+describe('splitArgs', () => {
+  test.each([
+    ['80 so_keepalive=2s:2s:8', ['80', 'so_keepalive=2s:2s:8']],
+    ['Connection ""', ['Connection', '']],
+    ['X-A "a b" always', ['X-A', 'a b', 'always']],
+    ["'single q'  x", ['single q', 'x']],
+    ['"esc \\" quote"', ['esc " quote']],
+  ])('%p', (text, args) => expect(splitArgs(text)).toEqual(args));
+  test('an unbalanced quote is refused', () => expect(() => splitArgs('"open')).toThrow(/unbalanced/));
+});
+
+describe('listen', () => {
+  test.each([
+    ['8080', '0.0.0.0', 8080, '0.0.0.0:8080'],
+    ['127.0.0.1:81', '127.0.0.1', 81, '127.0.0.1:81'],
+    ['[::]:8080', '::', 8080, '[::]:8080'],
+    ['[::1]', '::1', 80, '[::1]:80'],
+    ['*:90', '0.0.0.0', 90, '0.0.0.0:90'],
+    ['localhost:3000', 'localhost', 3000, 'localhost:3000'],
+    ['127.0.0.1', '127.0.0.1', 80, '127.0.0.1:80'],
+  ])('%p', (addr, host, port, key) => expect(parseListen([addr])).toMatchObject({ host, port, key }));
+  test('parameters', () => {
+    const l = parseListen(['8080', 'default_server', 'backlog=128', 'reuseport', 'so_keepalive=2s:2s:8']);
+    expect(l).toMatchObject({ defaultServer: true, backlog: 128, reuseport: true, soKeepalive: { enabled: true, idle: 2, interval: 2, count: 8 } });
+  });
+  test('unix sockets', () => expect(parseListen(['unix:/tmp/gw.sock'])).toMatchObject({ unix: '/tmp/gw.sock', key: 'unix:/tmp/gw.sock' }));
+  test.each([
+    [['8080', 'bogus'], /invalid parameter "bogus"/],
+    [['70000'], /invalid port/],
+    [['[::1'], /invalid IPv6/],
+    [['8080', 'backlog=x'], /invalid backlog/],
+    [['8080', 'so_keepalive=2s:2s'], /invalid so_keepalive/],
+    [['8080', 'so_keepalive=::'], /invalid so_keepalive/],
+    [['8080', 'so_keepalive=500ms::'], /invalid so_keepalive/],
+    [[], /needs an address/],
+  ])('%p is refused', (args, reason) => expect(() => parseListen(args)).toThrow(reason));
+});
+
+describe('so_keepalive', () => {
+  test.each([
+    ['on', { enabled: true, idle: null, interval: null, count: null }],
+    ['off', { enabled: false, idle: null, interval: null, count: null }],
+    ['2s:2s:8', { enabled: true, idle: 2, interval: 2, count: 8 }],
+    ['30m::', { enabled: true, idle: 1800, interval: null, count: null }],
+    [':10:', { enabled: true, idle: null, interval: 10, count: null }],
+    ['::3', { enabled: true, idle: null, interval: null, count: 3 }],
+  ])('%p', (text, value) => expect(parseSoKeepalive(text)).toEqual(value));
+});
+
+describe('location', () => {
+  test('modifiers', () => {
+    expect(parseLocation(['=', '/x'])).toEqual({ kind: 'exact', path: '/x' });
+    expect(parseLocation(['^~', '/img/'])).toEqual({ kind: 'prefix', path: '/img/', noRegex: true });
+    expect(parseLocation(['/s'])).toEqual({ kind: 'prefix', path: '/s', noRegex: false });
+    expect(parseLocation(['@fallback'])).toEqual({ kind: 'named', name: '@fallback' });
+    expect(parseLocation(['=/x'])).toEqual({ kind: 'exact', path: '/x' });
+    const re = parseLocation(['~*', '\\.(?P<ext>gif|jpg)$']);
+    expect(re.kind === 'regex' && re.regex.exec('/A.JPG')?.groups?.ext).toBe('JPG');
+    const cs = parseLocation(['~', '\\.php$']);
+    expect(cs.kind === 'regex' && cs.regex.test('/a.PHP')).toBe(false);
+  });
+  test.each([[['~', '(']], [['!', '/x']], [['/a', '/b', '/c']]])('%p is refused', (args) => expect(() => parseLocation(args)).toThrow());
+});
+
+describe('server_name', () => {
+  test('kinds', () => {
+    expect(parseServerName('Example.COM')).toEqual([{ kind: 'exact', name: 'example.com' }]);
+    expect(parseServerName('*.example.com')).toEqual([{ kind: 'leading-wildcard', suffix: '.example.com' }]);
+    expect(parseServerName('www.example.*')).toEqual([{ kind: 'trailing-wildcard', prefix: 'www.example.' }]);
+    expect(parseServerName('.example.org')).toEqual([
+      { kind: 'exact', name: 'example.org' },
+      { kind: 'leading-wildcard', suffix: '.example.org' },
+    ]);
+    expect(parseServerName('~^(?<sub>\\w+)\\.example\\.net$')[0].kind).toBe('regex');
+    expect(() => parseServerName('w*w.example.com')).toThrow(/invalid server name/);
+  });
+});
