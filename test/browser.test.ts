@@ -1,0 +1,49 @@
+/**
+ * The seed's page in a real headless Chromium (Debian's, driven by playwright-core) against
+ * `gateway -c conf/site.yaml` run as a process: Connect, type, Send, see `recv: ...`, Disconnect.
+ */
+import { existsSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+import { ROOT, startGateway, type GatewayProcess } from './helpers/gateway-process';
+import { seedConfigForTest } from './site.test';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+
+describe('websocket.html in Chromium', () => {
+  let gw: GatewayProcess;
+  let browser: Browser;
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: .ci/run installs Debian's chromium`);
+    gw = await startGateway(seedConfigForTest(), { prefix: ROOT });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+  }, 60000);
+  afterAll(async () => {
+    await browser?.close();
+    await gw?.stop();
+  });
+
+  test('connect, send, receive the echo, disconnect', async () => {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${gw.ports[0]}/websocket.html`);
+    const log = page.locator('#log li');
+    await page.getByRole('button', { name: 'Connect' }).click();
+    await page.waitForFunction(() => document.getElementById('log')!.textContent!.includes('connected'));
+    for (const text of ['hello gateway', '你好, websocket']) {
+      await page.locator('#text').fill(text);
+      await page.getByRole('button', { name: 'Send' }).click();
+      await page.waitForFunction((t) => [...document.querySelectorAll('#log li')].some((li) => li.textContent === `recv: ${t}`), text);
+    }
+    await page.getByRole('button', { name: 'Disconnect' }).click();
+    await page.waitForFunction(() => document.getElementById('log')!.textContent!.includes('disconnected'));
+    expect(await log.allTextContents()).toEqual([
+      'connected',
+      'send: hello gateway',
+      'recv: hello gateway',
+      'send: 你好, websocket',
+      'recv: 你好, websocket',
+      'disconnected',
+    ]);
+    await page.close();
+  });
+});
