@@ -4,8 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
-import { ROOT, startGateway, type GatewayProcess } from './helpers/gateway-process';
-import { seedConfigForTest } from './site.test';
+import { ROOT, seedConfigForTest, startGateway, type GatewayProcess } from './helpers/gateway-process';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];

@@ -5,17 +5,7 @@ import http from 'node:http';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import WebSocket from 'ws';
-import { ROOT, startGateway, type GatewayProcess } from './helpers/gateway-process';
-
-/** conf/site.yaml with its listener moved to a free loopback port and its logs to a temp folder. */
-export function seedConfigForTest(): string {
-  const yaml = readFileSync(path.join(ROOT, 'conf/site.yaml'), 'utf8');
-  const moved = yaml
-    .replace('listen: "8080 so_keepalive=2s:2s:8"', 'listen: "127.0.0.1:0 so_keepalive=2s:2s:8"')
-    .replace('error_log: logs/error.log info', 'error_log: stderr info\npid: off');
-  if (moved === yaml) throw new Error('conf/site.yaml changed: update this test');
-  return moved;
-}
+import { ROOT, seedConfigForTest, startGateway, type GatewayProcess } from './helpers/gateway-process';
 
 function get(port: number, urlPath: string, headers: Record<string, string> = {}, method = 'GET') {
   return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {

@@ -3,7 +3,7 @@
  * prefix, with listeners on port 0; learns the bound ports from its error log on stderr.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -95,4 +95,14 @@ export async function startGateway(yaml: string, options: { files?: Record<strin
         child.kill('SIGTERM');
       }),
   };
+}
+
+/** conf/site.yaml with its listener moved to a free loopback port, its error log to stderr, no pid file. */
+export function seedConfigForTest(): string {
+  const yaml = readFileSync(path.join(ROOT, 'conf/site.yaml'), 'utf8');
+  const moved = yaml
+    .replace('listen: "8080 so_keepalive=2s:2s:8"', 'listen: "127.0.0.1:0 so_keepalive=2s:2s:8"')
+    .replace('error_log: logs/error.log info', 'error_log: stderr info\npid: off');
+  if (moved === yaml) throw new Error('conf/site.yaml changed: update this test');
+  return moved;
 }
