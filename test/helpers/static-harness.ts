@@ -1,0 +1,98 @@
+/**
+ * A real HTTP server on 127.0.0.1:0 for the static handler's tests: each location is
+ * configured and created once; per request the first matching location (in list order) gets
+ * a RequestState (the path percent-decoded, nothing else normalized), and a thrown HttpError
+ * is rendered as its status, its headers and a short body. Plus a small HTTP client.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HttpError } from '../../src/errors';
+import staticModule from '../../src/handlers/static';
+import { RequestState } from '../../src/request-state';
+import type { Handler, LocationConf, Logger } from '../../src/types';
+import { configContext, staticServer } from './static-conf';
+
+/** One running server. */
+export interface StaticHarness {
+  readonly port: number;
+  /** Requests whose handler has not settled yet. */
+  inFlight(): number;
+  close(): Promise<void>;
+}
+
+/** A response as the client saw it. */
+export interface Reply {
+  readonly status: number;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly body: Buffer;
+}
+
+type Route = readonly [LocationConf, Handler];
+
+function route(routes: readonly Route[], uri: string): [LocationConf, Handler, string[]] | null {
+  for (const [loc, handler] of routes) {
+    const m = loc.match;
+    if (m.kind === 'exact' && uri === m.path) return [loc, handler, []];
+    if (m.kind === 'prefix' && uri.startsWith(m.path)) return [loc, handler, []];
+    const found = m.kind === 'regex' ? m.regex.exec(uri) : null;
+    if (found) return [loc, handler, [...found]];
+  }
+  return null;
+}
+
+/** Starts a server whose locations all use the static handler. */
+export async function startStaticServer(locations: readonly LocationConf[], log: Logger): Promise<StaticHarness> {
+  const conf = staticServer(locations);
+  const routes: Route[] = [];
+  for (const loc of locations) {
+    const options = staticModule.configure({}, configContext(loc));
+    routes.push([loc, await staticModule.create(options, { log, prefix: '/', location: loc })]);
+  }
+  let inFlight = 0;
+  const server = http.createServer((req, res) => {
+    inFlight++;
+    const [rawPath, args = ''] = (req.url ?? '/').split(/\?(.*)/s);
+    const host = (req.headers.host ?? 'localhost').replace(/:\d+$/, '').toLowerCase();
+    const serve = async () => {
+      const uri = decodeURIComponent(rawPath);
+      const found = route(routes, uri);
+      if (!found) throw new HttpError(404);
+      const state = new RequestState(req, res, conf, uri, args, host, 'http', log);
+      [state.location, , state.captures] = found;
+      await found[1].http!(req, res, state);
+    };
+    serve()
+      .catch((err: unknown) => {
+        if (res.headersSent) return void res.destroy();
+        const e = err instanceof HttpError ? err : new HttpError(500);
+        for (const [name, value] of Object.entries(e.headers)) res.setHeader(name, value);
+        res.writeHead(e.status, { 'Content-Type': 'text/plain' });
+        res.end(req.method === 'HEAD' ? undefined : `error ${e.status}\n`);
+      })
+      .finally(() => inFlight--);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    inFlight: () => inFlight,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** One request on a fresh connection; resolves with the whole body. */
+export function request(
+  port: number,
+  path: string,
+  options: { method?: string; headers?: http.OutgoingHttpHeaders } = {},
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, agent: false, ...options }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
