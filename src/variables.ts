@@ -164,7 +164,8 @@ export function compileValue(
   escape?: (value: string) => string,
 ): CompiledValue {
   const parts: (string | Getter)[] = [];
-  const re = /\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))/g;
+  // `$1a` is `$1` then `a`, as nginx reads it.
+  const re = /\$(?:\{([A-Za-z0-9_]+)\}|(\d|[A-Za-z_][A-Za-z0-9_]*))/g;
   let last = 0;
   for (let m = re.exec(text); m; m = re.exec(text)) {
     if (m.index > last) parts.push(text.slice(last, m.index));

@@ -88,6 +88,12 @@ const time = (node: ConfNode, cx: ParseContext, name: string) => guard(node, cx,
 const size = (node: ConfNode, cx: ParseContext, name: string) => guard(node, cx, () => parseSize(one(node, cx, name)));
 const text = (node: ConfNode, cx: ParseContext, name: string) => one(node, cx, name);
 const prefixPath = (node: ConfNode, cx: ParseContext, name: string) => path.resolve(cx.prefix, one(node, cx, name));
+/** A path against the prefix, keeping a trailing slash (`alias /data/images/` maps `/img/a` to `/data/images/a`). */
+const documentPath = (node: ConfNode, cx: ParseContext, name: string) => {
+  const value = one(node, cx, name);
+  const resolved = path.resolve(cx.prefix, value);
+  return value.endsWith('/') && !resolved.endsWith('/') ? `${resolved}/` : resolved;
+};
 
 function integer(min: number, max: number) {
   return (node: ConfNode, cx: ParseContext, name: string) => {
@@ -228,8 +234,8 @@ const TABLE: Record<string, { contexts: readonly Context[]; parse: Directive['pa
   access_log: d(HTTP_UP, accessLogs, 'accessLogs'),
   listen: d(['server'], (n, cx) => occurrences(n).map((o) => guard(o, cx, () => parseListen(argsOf(o, cx)))), 'listens'),
   server_name: d(['server'], (n, cx) => argsOf(n, cx), 'serverNameArgs'),
-  root: d(HTTP_UP, prefixPath),
-  alias: d(['location'], (n, cx, name) => path.resolve(cx.prefix, one(n, cx, name))),
+  root: d(HTTP_UP, documentPath),
+  alias: d(['location'], documentPath),
   index: d(HTTP_UP, (n, cx) => argsOf(n, cx)),
   try_files: d(['server', 'location'], (n, cx) => {
     const args = argsOf(n, cx);

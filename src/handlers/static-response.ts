@@ -20,16 +20,15 @@ export type RangeSelection =
   | { readonly kind: 'unsatisfiable' };
 
 /**
- * Judges a Range header against a file of `size` bytes: no header, another unit, a malformed
- * header, an empty file, or ranges adding up to more than the file (nginx's rule against
- * amplification) -> the whole file; no satisfiable range -> unsatisfiable. Ranges are kept
+ * Judges a Range header against a file of `size` bytes: no header, another unit, an empty file, or ranges adding up to more than the file (nginx's rule against
+ * amplification) -> the whole file; a malformed set or no satisfiable range -> unsatisfiable. Ranges are kept
  * in request order and not merged (range-parser's `combine: false`), as nginx sends them.
  */
 export function selectRanges(header: string | undefined, size: number): RangeSelection {
   if (header === undefined || !/^bytes=/i.test(header) || size === 0) return { kind: 'whole' };
   const parsed = rangeParser(size, header, { combine: false });
-  if (parsed === -2) return { kind: 'whole' };
-  if (parsed === -1) return { kind: 'unsatisfiable' };
+  // nginx answers a malformed `bytes=` set as it answers an unsatisfiable one: 416.
+  if (parsed === -2 || parsed === -1) return { kind: 'unsatisfiable' };
   const ranges = parsed.map(({ start, end }) => ({ start, end }));
   const total = ranges.reduce((sum, r) => sum + r.end - r.start + 1, 0);
   return total > size ? { kind: 'whole' } : { kind: 'ranges', ranges };
