@@ -1,0 +1,191 @@
+/**
+ * The `websocket-script` content handler: OpenResty's `content_by_lua` with
+ * lua-resty-websocket, where the Lua code is a TypeScript or JavaScript `WebSocketScript`.
+ *
+ * ```yaml
+ * - location: /s
+ *   handler: websocket-script
+ *   script: echo              # built in, or a module: a path under the prefix, or a name in handlers_dir
+ *   timeout: 50000            # ms (a bare number is ms, as in lua-resty); 0: wait for ever
+ *   max_payload_len: 65535    # bigger messages close with 1009
+ *   max_send_len: 65535       # bigger sends fail with "payload too big"
+ *   options: { any: map }     # handed to the script as ctx.options
+ *   lua_socket_log_errors: on # socket errors logged at error level (off: info)
+ *   lua_check_client_abort: on
+ * ```
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { HttpError } from '../errors';
+import { findModule, loadModule } from '../module-loader';
+import echo from '../scripts/echo';
+import type {
+  ConfigContext,
+  Handler,
+  HandlerModule,
+  Logger,
+  RequestContext,
+  ScriptContext,
+  UpgradeOutcome,
+  WebSocketScript,
+} from '../types';
+import { version } from '../version';
+import { DEFAULT_MAX_PAYLOAD_LEN, ErrorCode, SERVER_SOFTWARE } from '../websocket/constants';
+import { WebSocketAcceptor, WebSocketError, type WebSocketSessionImpl } from '../websocket/session';
+
+/** The scripts a `script:` value may name without a module file. */
+const BUILT_IN_SCRIPTS: Readonly<Record<string, WebSocketScript>> = { echo };
+
+/** What `configure` makes of a location's keys. */
+export interface WebSocketScriptOptions {
+  /** The `script` value as written, for logs. */
+  readonly scriptName: string;
+  readonly script: WebSocketScript;
+  /** Receive timeout in milliseconds; 0: none. */
+  readonly timeoutMs: number;
+  readonly maxPayloadLen: number;
+  readonly maxSendLen: number;
+  readonly options: Readonly<Record<string, unknown>>;
+  /** `lua_socket_log_errors`: socket errors at error level (on, the default) or info (off). */
+  readonly socketLogErrors: boolean;
+  /** `lua_check_client_abort`: accepted; a client that goes away always ends the session. */
+  readonly checkClientAbort: boolean;
+}
+
+/** The handler `create` returns. */
+export interface WebSocketScriptHandler extends Handler {
+  /** A request without `Upgrade: websocket`: 400, as lua-resty-websocket's `new()` refuses it. */
+  http(req: IncomingMessage): never;
+  /**
+   * Accepts the WebSocket and runs the script. Resolves once the connection has closed, never
+   * rejects: `{ status: 101, bytesSent }` with the bytes written after the 101 head (the frames,
+   * nginx's `$body_bytes_sent`); after a failed handshake, `{ status: 400 | 405, bytesSent: 0 }`
+   * once ws's raw error response is written and the socket closed.
+   */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<UpgradeOutcome>;
+  /** Refuses later upgrades; open connections run to their end. */
+  close(): void;
+}
+
+function configure(raw: Readonly<Record<string, unknown>>, cx: ConfigContext): WebSocketScriptOptions {
+  const scriptName = cx.string('script');
+  if (scriptName === undefined || scriptName === '') cx.error('"script" directive is required');
+  const maxPayloadLen = cx.size('max_payload_len') ?? DEFAULT_MAX_PAYLOAD_LEN;
+  if (maxPayloadLen < 1) cx.error('"max_payload_len" must be at least 1 byte', 'max_payload_len');
+  const maxSendLen = cx.size('max_send_len') ?? DEFAULT_MAX_PAYLOAD_LEN;
+  if (maxSendLen < 1) cx.error('"max_send_len" must be at least 1 byte', 'max_send_len');
+  const options = raw.options ?? {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    cx.error('"options" must be a map', 'options');
+  }
+  return {
+    scriptName,
+    script: Object.hasOwn(BUILT_IN_SCRIPTS, scriptName) ? BUILT_IN_SCRIPTS[scriptName] : loadScript(scriptName, cx),
+    timeoutMs: cx.time('timeout', 'ms') ?? 0,
+    maxPayloadLen,
+    maxSendLen,
+    options: Object.freeze({ ...(options as Record<string, unknown>) }),
+    socketLogErrors: cx.flag('lua_socket_log_errors') ?? true,
+    checkClientAbort: cx.flag('lua_check_client_abort') ?? false,
+  };
+}
+
+/** Finds and loads a user's script module at configure time, so `gateway -t` checks it. */
+function loadScript(name: string, cx: ConfigContext): WebSocketScript {
+  const file = findModule(name, cx.prefix, cx.handlersDir);
+  if (!file) {
+    cx.error(`script "${name}" not found (no built-in script of that name, no module in "${cx.handlersDir}" or at that path)`, 'script');
+  }
+  let loaded: unknown;
+  try {
+    loaded = loadModule(file);
+  } catch (err) {
+    const firstLine = String((err as Error)?.message ?? err).split('\n')[0];
+    cx.error(`cannot load script "${name}" (${file}): ${firstLine}`, 'script');
+  }
+  if (typeof loaded !== 'function') {
+    cx.error(`script "${name}" (${file}) must export a function as its default export`, 'script');
+  }
+  return loaded as WebSocketScript;
+}
+
+function create(opts: WebSocketScriptOptions): WebSocketScriptHandler {
+  const acceptor = new WebSocketAcceptor({ maxPayload: opts.maxPayloadLen });
+  return {
+    http() {
+      // lua-resty-websocket's `new()` refuses a request without `Upgrade: websocket`.
+      throw new HttpError(400);
+    },
+    upgrade: (req, socket, head, ctx) => serve(opts, acceptor, req, socket, head, ctx),
+    close() {
+      acceptor.close();
+    },
+  };
+}
+
+/** Accepts the upgrade, runs the script beside the connection, resolves when it closes. */
+async function serve(
+  opts: WebSocketScriptOptions,
+  acceptor: WebSocketAcceptor,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  ctx: RequestContext,
+): Promise<UpgradeOutcome> {
+  const log = ctx.log;
+  const session = await acceptor.accept(req, socket, head, {
+    timeoutMs: opts.timeoutMs,
+    maxSendLen: opts.maxSendLen,
+    serverHeader: ctx.location.serverTokens ? `${SERVER_SOFTWARE}/${version}` : SERVER_SOFTWARE,
+    onSocketError: (err) => log[opts.socketLogErrors ? 'error' : 'info'](`websocket: ${err.message}`),
+  });
+  // ws answered a failed handshake itself: 405 for a method other than GET, else 400.
+  if (!session) return { status: req.method === 'GET' ? 400 : 405, bytesSent: 0 };
+  void runScript(opts, session, scriptContext(ctx, req, opts.options));
+  return { status: 101, bytesSent: (await session.closed).bodyBytesSent };
+}
+
+/** Runs the script to its end; closes cleanly when it returns, drops the connection if it throws. */
+async function runScript(opts: WebSocketScriptOptions, session: WebSocketSessionImpl, ctx: ScriptContext): Promise<void> {
+  try {
+    await opts.script(session, ctx);
+    session.close();
+  } catch (err) {
+    logFailure(ctx.log, opts.scriptName, err);
+    session.abort();
+  }
+}
+
+/** A peer that went away is routine (info); anything else is an error. */
+function logFailure(log: Logger, scriptName: string, err: unknown): void {
+  if (err instanceof WebSocketError) {
+    if (err.code === ErrorCode.CLOSED) log.info(err.message);
+    else log.error(err.message);
+    return;
+  }
+  const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  log.error(`websocket script "${scriptName}" failed: ${detail}`);
+}
+
+/** The request's context plus `req` and `options`, delegating to `ctx` (which may be a class). */
+function scriptContext(ctx: RequestContext, req: IncomingMessage, options: Readonly<Record<string, unknown>>): ScriptContext {
+  return {
+    get uri() { return ctx.uri; },
+    get args() { return ctx.args; },
+    get captures() { return ctx.captures; },
+    get namedCaptures() { return ctx.namedCaptures; },
+    get server() { return ctx.server; },
+    get location() { return ctx.location; },
+    get scheme() { return ctx.scheme; },
+    get host() { return ctx.host; },
+    get log() { return ctx.log; },
+    variable: (name: string) => ctx.variable(name),
+    req,
+    options,
+  };
+}
+
+/** The `websocket-script` handler module. */
+const websocketScript: HandlerModule<WebSocketScriptOptions> = { configure, create };
+
+export default websocketScript;
