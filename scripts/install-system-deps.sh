@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests drive, when missing: Chromium (the browser test) and
+# nginx with the Lua module and lua-resty-websocket (parity tests and benchmarks).
+# Run by `npm test` (pretest); does nothing when everything is there.
+set -euo pipefail
+
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-extras lua-nginx-websocket)
+[ ${#need[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "The tests need these Debian packages: ${need[*]}. Install them (apt-get install ${need[*]}), then run npm test again." >&2
+  exit 1
+fi
+echo "Installing ${need[*]} with apt-get ..." >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
