@@ -138,11 +138,11 @@ function buildHttp(block: MapNode, cx: Cx, defaults: CommonConf, handlersDir: st
     if (node.kind !== 'map') return cx.fail('a server block must be a map of directives', node);
     return buildServer(node, cx, common, handlersDir);
   });
-  const defaults = new Set<string>();
+  const defaultListens = new Set<string>();
   for (const server of servers) {
     for (const listen of server.listens.filter((l) => l.defaultServer)) {
-      if (defaults.has(listen.key)) throw new ConfigError(`a duplicate default server for ${listen.key}`, server.position);
-      defaults.add(listen.key);
+      if (defaultListens.has(listen.key)) throw new ConfigError(`a duplicate default server for ${listen.key}`, server.position);
+      defaultListens.add(listen.key);
     }
     for (const log of server.accessLogs) {
       if (log.format !== 'combined' && !logFormats.has(log.format)) {
