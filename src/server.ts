@@ -56,6 +56,8 @@ export class Gateway {
       requestTimeout: 0,
       requireHostHeader: false,
     });
+    // A client that half-closes after its request still gets the response, as from nginx.
+    (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     server.on('connection', (socket: Socket) => this.accept(socket, listener));
     server.on('request', (req, res) => void this.dispatcher.request(req, res, listener, 'http'));
     server.on('upgrade', (req, socket, head) => void this.dispatcher.upgrade(req, socket, head, listener, 'http'));

@@ -35,10 +35,10 @@ describe('a configuration that does not check: one line, exit 1, nothing started
   test.each([
     ['malformed YAML', 'http:\n  servers: [\n', /^gateway: \[emerg\] invalid YAML: .* in .*bad\.yaml:\d+:\d+$/],
     ['an unknown directive', 'http:\n  gzipp: on\n', /^gateway: \[emerg\] unknown directive "gzipp" in .*bad\.yaml:2:3$/],
-    ['a wrong type', 'http:\n  gzip_min_length: [1]\n', /^gateway: \[emerg\] invalid number of arguments in "gzip_min_length" directive in .*bad\.yaml:2:20$/],
+    ['a wrong type', 'http:\n  gzip_min_length: { a: 1 }\n', /^gateway: \[emerg\] a map is not allowed here in .*bad\.yaml:2:20$/],
     ['a bad listen', 'http:\n  servers:\n    - listen: "80 so_keepalive=x"\n', /^gateway: \[emerg\] invalid so_keepalive value "x" in .*bad\.yaml:3:15$/],
     ['a bad regex', 'http:\n  servers:\n    - locations:\n        - location: "~ [a-"\n', /^gateway: \[emerg\] invalid regex "\[a-": .* in .*bad\.yaml:4:21$/],
-    ['a missing handler module', 'http:\n  servers:\n    - locations:\n        - { location: /, handler: ./nowhere.ts }\n', /^gateway: \[emerg\] handler "\.\/nowhere\.ts" not found .* in .*bad\.yaml:4:38$/],
+    ['a missing handler module', 'http:\n  servers:\n    - locations:\n        - { location: /, handler: ./nowhere.ts }\n', /^gateway: \[emerg\] handler "\.\/nowhere\.ts" not found .* in .*bad\.yaml:4:35$/],
     ['a missing script', 'http:\n  servers:\n    - locations:\n        - { location: /, handler: websocket-script, script: ghost }\n', /^gateway: \[emerg\] .*"ghost".* in .*bad\.yaml:4:\d+$/],
   ])('%s', async (_name, yaml, line) => {
     const file = path.join(prefix, 'bad.yaml');

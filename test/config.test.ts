@@ -28,7 +28,7 @@ describe('errors name the directive and point at file:line:col', () => {
     ['http:\n  servers:\n    - listen: "80 bogus"\n', 'invalid parameter "bogus" in /virtual/site.yaml:3:15'],
     ['http:\n  servers:\n    - listen: "99999"\n', 'invalid port in "99999" in /virtual/site.yaml:3:15'],
     ['http:\n  servers:\n    - locations:\n        - location: "~ ("\n', expect.stringMatching(/^invalid regex "\(": .* in \/virtual\/site\.yaml:4:21$/)],
-    ['http:\n  servers:\n    - locations:\n        - { location: /, handler: nope }\n', expect.stringMatching(/^handler "nope" not found .* in \/virtual\/site\.yaml:4:38$/)],
+    ['http:\n  servers:\n    - locations:\n        - { location: /, handler: nope }\n', expect.stringMatching(/^handler "nope" not found .* in \/virtual\/site\.yaml:4:35$/)],
     ['http:\n  servers:\n    - locations:\n        - { location: /, colour: red }\n', 'unknown directive "colour" for handler "static" in /virtual/site.yaml:4:26'],
     ['http:\n  servers:\n    - locations:\n        - { location: /, return: "abc" }\n', 'invalid return code "abc" in /virtual/site.yaml:4:34'],
     ['http:\n  add_header: X-A $nope\n', 'unknown "nope" variable in /virtual/site.yaml:2:15'],
@@ -42,7 +42,7 @@ describe('errors name the directive and point at file:line:col', () => {
     ['http:\n  servers:\n    - locations:\n        - { location: /a }\n        - { location: /a }\n', 'duplicate location "/a" in /virtual/site.yaml:5:11'],
     ['http:\n  servers:\n    - listen: "80 default_server"\n    - listen: "80 default_server"\n', 'a duplicate default server for 0.0.0.0:80 in /virtual/site.yaml:4:7'],
     ['http:\n  servers:\n    - locations:\n        - { location: /s, handler: websocket-script }\n', expect.stringMatching(/"script" .* in \/virtual\/site\.yaml:4:11$/)],
-    ['http:\n  servers:\n    - locations:\n        - { location: /s, handler: websocket-script, script: echo, timeout: soon }\n', expect.stringMatching(/"timeout".* in \/virtual\/site\.yaml:4:73$/)],
+    ['http:\n  servers:\n    - locations:\n        - { location: /s, handler: websocket-script, script: echo, timeout: soon }\n', 'invalid time "soon" in "timeout" in /virtual/site.yaml:4:77'],
   ])('%j', (yaml, message) => expect(errorOf(yaml)).toEqual(message));
 });
 
@@ -84,7 +84,7 @@ http:
     expect(loc.addHeaders).toEqual([{ name: 'X-Loc', value: '$uri', always: false }]);
   });
   test('handler options come from configure', () => {
-    expect(s.handlerOptions).toMatchObject({ timeout: 50000, maxPayloadLen: 65535 });
+    expect(s.handlerOptions).toMatchObject({ scriptName: 'echo', timeoutMs: 50000, maxPayloadLen: 65535, socketLogErrors: true });
   });
   test('the result is frozen', () => expect(Object.isFrozen(loc)).toBe(true));
 });

@@ -42,9 +42,8 @@ async function until(check: () => boolean): Promise<void> {
   if (!check()) throw new Error('condition not reached');
 }
 
-const SITE = (listen: string, extra = '') => `
-events: { worker_connections: 3 }
-${extra}
+const SITE = (listen: string, connections = 3) => `
+events: { worker_connections: ${connections} }
 http:
   access_log: "off"
   servers:
@@ -101,7 +100,7 @@ function rawRequest(port: number, text: string): Promise<string> {
 
 describe('requests the parser refuses get nginx statuses and close', () => {
   let gw: Awaited<ReturnType<typeof startInProcess>>;
-  beforeAll(async () => (gw = await startInProcess(SITE('127.0.0.1:0'))));
+  beforeAll(async () => (gw = await startInProcess(SITE('127.0.0.1:0', 100))));
   afterAll(() => gw.stop());
   test.each([
     ['garbage request line', 'HELLO\r\n\r\n', 400],

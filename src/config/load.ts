@@ -109,7 +109,6 @@ class Converter {
   private seq(items: YamlNode[], pos: Position): SeqNode {
     const out: ConfNode[] = [];
     for (const item of items) {
-      const node = this.node(item);
       // A list item that is only `include: file` splices the included file's list here.
       if (isMap(item) && item.items.length === 1 && (item.items[0].key as { value?: unknown })?.value === 'include') {
         const includeValue = this.node(item.items[0].value as YamlNode);
@@ -119,7 +118,7 @@ class Converter {
         }
         continue;
       }
-      out.push(node);
+      out.push(this.node(item));
     }
     return { kind: 'seq', items: out, pos };
   }
