@@ -21,6 +21,10 @@ export class RequestState implements RequestContext, FilterState {
   namedCaptures: Readonly<Record<string, string>> = {};
   bodyBytesSent = 0;
   status = 0;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
   private id: string | null = null;
 
   constructor(
@@ -32,7 +36,13 @@ export class RequestState implements RequestContext, FilterState {
     readonly host: string,
     readonly scheme: string,
     readonly log: Logger,
-  ) {}
+  ) {
+    const socket = req.socket;
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.remotePort = socket.remotePort ?? 0;
+    this.localAddress = socket.localAddress ?? '';
+    this.localPort = socket.localPort ?? 0;
+  }
 
   /** `$request_id`: 16 random bytes in hex, made when first asked for. */
   get requestId(): string {

@@ -10,6 +10,11 @@ import { version } from './version';
 /** What variables read: the request, and what the gateway learned about it. */
 export interface VariableSource {
   readonly req: IncomingMessage;
+  /** The connection's addresses, taken when the request came (a closed socket forgets them). */
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
   readonly res: ServerResponse | null;
   readonly uri: string;
   readonly args: string;
@@ -53,7 +58,7 @@ function connectionUpgrade(s: VariableSource): string {
 
 function forwardedFor(s: VariableSource): string {
   const previous = s.req.headers['x-forwarded-for'];
-  const addr = s.req.socket.remoteAddress ?? '';
+  const addr = s.remoteAddress;
   return previous ? `${Array.isArray(previous) ? previous.join(', ') : previous}, ${addr}` : addr;
 }
 
@@ -65,11 +70,11 @@ function requestLine(s: VariableSource): string {
 const VARIABLES: Record<string, Getter> = {
   host: (s) => s.host,
   hostname: () => HOSTNAME,
-  remote_addr: (s) => s.req.socket.remoteAddress ?? '',
-  remote_port: (s) => String(s.req.socket.remotePort ?? ''),
+  remote_addr: (s) => s.remoteAddress,
+  remote_port: (s) => String(s.remotePort),
   remote_user: () => '',
-  server_addr: (s) => s.req.socket.localAddress ?? '',
-  server_port: (s) => String(s.req.socket.localPort ?? ''),
+  server_addr: (s) => s.localAddress,
+  server_port: (s) => String(s.localPort),
   server_name: (s) => s.server.primaryName,
   server_protocol: (s) => `HTTP/${s.req.httpVersion}`,
   scheme: (s) => s.scheme,

@@ -26,14 +26,14 @@ describe('websocket.html in Chromium', () => {
     const page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${gw.ports[0]}/websocket.html`);
     const log = page.locator('#log li');
-    await page.getByRole('button', { name: 'Connect' }).click();
+    await page.getByRole('button', { name: 'Connect', exact: true }).click();
     await page.waitForFunction(() => document.getElementById('log')!.textContent!.includes('connected'));
     for (const text of ['hello gateway', '你好, websocket']) {
       await page.locator('#text').fill(text);
       await page.getByRole('button', { name: 'Send' }).click();
       await page.waitForFunction((t) => [...document.querySelectorAll('#log li')].some((li) => li.textContent === `recv: ${t}`), text);
     }
-    await page.getByRole('button', { name: 'Disconnect' }).click();
+    await page.getByRole('button', { name: 'Disconnect', exact: true }).click();
     await page.waitForFunction(() => document.getElementById('log')!.textContent!.includes('disconnected'));
     expect(await log.allTextContents()).toEqual([
       'connected',
