@@ -29,7 +29,7 @@ export class Dispatcher {
     const state = this.route(req, res, listener, scheme);
     const server = this.runtime.server(state.server);
     res.on('close', () => this.logAccess(state, res, startBytes));
-    res.setHeader('Server', server.signature);
+    res.setHeader('Server', this.signature(state));
     if (state.location === undefined) state.filters = server.filters;
     installFilters(req, res, state);
     try {
@@ -63,7 +63,7 @@ export class Dispatcher {
     } catch (err) {
       const status = err instanceof HttpError ? err.status : 500;
       if (!(err instanceof HttpError)) runtime.log.error(`upgrade handler failed: ${(err as Error)?.message ?? err}`);
-      writeRawError(socket, status, this.runtime.server(state.server).signature, err instanceof HttpError ? err.headers : {});
+      writeRawError(socket, status, this.signature(state), err instanceof HttpError ? err.headers : {});
       outcome = { status, bytesSent: 0 };
     }
     if (!outcome) await new Promise<void>((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())));
@@ -132,7 +132,7 @@ export class Dispatcher {
       res.writeHead(status, { 'Content-Length': 0 }).end();
       return;
     }
-    const body = errorPageHtml(status, server.signature);
+    const body = errorPageHtml(status, this.signature(state));
     res.writeHead(status, reasonPhrase(status), { 'Content-Type': 'text/html', 'Content-Length': Buffer.byteLength(body) });
     res.end(req.method === 'HEAD' ? undefined : body);
   }
@@ -167,6 +167,11 @@ export class Dispatcher {
       await this.renderError(err, req, res, state, server);
     }
     return true;
+  }
+
+  /** The `Server` header and page signature: the location's `server_tokens`, else the server's. */
+  private signature(state: RoutedState): string {
+    return state.location ? this.runtime.location(state.location).signature : this.runtime.server(state.server).signature;
   }
 
   private logAccess(state: RoutedState, res: ServerResponse, startBytes: number): void {

@@ -19,6 +19,8 @@ export interface LocationRuntime {
   readonly filters: FilterConf;
   readonly accessLogs: readonly AccessLog[];
   readonly log: Logger;
+  /** The `Server` header and error page signature (`server_tokens`). */
+  readonly signature: string;
 }
 
 /** One server block, ready to serve. */
@@ -68,12 +70,13 @@ export class Runtime {
           filters: compileFilters(location, conf.captureNames),
           accessLogs: accessLogs(location.accessLogs),
           log: locationLog,
+          signature: signature(location),
         });
       }
       runtime.serverRuntimes.set(server, {
         conf: server,
         locations: new LocationTable(server.locations),
-        signature: server.serverTokens ? `gateway/${version}` : 'gateway',
+        signature: signature(server),
         log: serverLog,
         accessLogs: accessLogs(server.accessLogs),
         filters: compileFilters(server, conf.captureNames),
@@ -95,6 +98,10 @@ export class Runtime {
   async close(): Promise<void> {
     await Promise.allSettled([...this.locations.values()].map((l) => l.handler.close?.()));
   }
+}
+
+function signature(conf: { serverTokens: boolean }): string {
+  return conf.serverTokens ? `gateway/${version}` : 'gateway';
 }
 
 /**

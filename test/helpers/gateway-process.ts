@@ -3,7 +3,7 @@
  * prefix, with listeners on port 0; learns the bound ports from its error log on stderr.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -50,7 +50,7 @@ export function runCli(args: string[], cwd = ROOT): Promise<{ code: number | nul
  * Starts the gateway on `yaml` (its listeners should use port 0 and `error_log: stderr notice`
  * or lower), resolving once `listeners` sockets are bound.
  */
-export async function startGateway(yaml: string, options: { files?: Record<string, string | Buffer>; listeners?: number; prefix?: string } = {}): Promise<GatewayProcess> {
+export async function startGateway(yaml: string, options: { files?: Record<string, string | Buffer>; listeners?: number; prefix?: string; uid?: number } = {}): Promise<GatewayProcess> {
   if (options.prefix && options.files) throw new Error('give files or a prefix, not both');
   const ownPrefix = !options.prefix;
   const prefix = options.prefix ?? makePrefix(options.files);
@@ -59,7 +59,9 @@ export async function startGateway(yaml: string, options: { files?: Record<strin
   const conf = path.join(confDir, 'test.yaml');
   mkdirSync(path.dirname(conf), { recursive: true });
   writeFileSync(conf, yaml);
-  const child = spawn(process.execPath, [GATEWAY_BIN, '-p', prefix, '-c', conf], { cwd: prefix, stdio: ['ignore', 'pipe', 'pipe'] });
+  const ids = options.uid === undefined ? {} : { uid: options.uid, gid: options.uid };
+  if (ids.uid !== undefined) for (const dir of [prefix, confDir]) chmodSync(dir, 0o755);
+  const child = spawn(process.execPath, [GATEWAY_BIN, '-p', prefix, '-c', conf], { cwd: prefix, stdio: ['ignore', 'pipe', 'pipe'], ...ids });
   let stderr = '';
   const ports: number[] = [];
   const wanted = options.listeners ?? 1;
