@@ -1,0 +1,69 @@
+/** Running like nginx: the pid file, worker processes sharing the socket, a dead worker replaced, -s stop/quit/reopen. */
+import { existsSync, readFileSync, renameSync } from 'node:fs';
+import path from 'node:path';
+import { startGateway, runCli } from './helpers/gateway-process';
+import { request } from './helpers/http-client';
+
+const conf = (workers: number) => `
+worker_processes: ${workers}
+error_log: stderr notice
+pid: logs/gateway.pid
+http:
+  access_log: logs/access.log
+  servers:
+    - listen: "127.0.0.1:0"
+      locations:
+        - { location: /, return: "200 $pid" }
+`;
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 20));
+  if (!check()) throw new Error(`timed out waiting for ${what}`);
+}
+
+test('one process: pid file written, -s reopen reopens logs, -s stop removes the pid file', async () => {
+  const gw = await startGateway(conf(1));
+  const pidFile = path.join(gw.prefix, 'logs/gateway.pid');
+  try {
+    expect(Number(readFileSync(pidFile, 'utf8'))).toBe(gw.child.pid);
+    expect((await request(gw.ports[0], '/')).body.toString()).toBe(String(gw.child.pid));
+    const log = path.join(gw.prefix, 'logs/access.log');
+    await until(() => existsSync(log) && readFileSync(log, 'utf8').includes('"GET / HTTP/1.1" 200'), 'the access log');
+    renameSync(log, `${log}.1`);
+    expect((await runCli(['-p', gw.prefix, '-c', 'conf/test.yaml', '-s', 'reopen'])).code).toBe(0);
+    await new Promise((r) => setTimeout(r, 200));
+    await request(gw.ports[0], '/after-reopen');
+    await until(() => existsSync(log) && readFileSync(log, 'utf8').includes('/after-reopen'), 'the reopened log');
+    expect(readFileSync(`${log}.1`, 'utf8')).not.toContain('/after-reopen');
+    const exited = new Promise((r) => gw.child.once('exit', r));
+    expect((await runCli(['-p', gw.prefix, '-c', 'conf/test.yaml', '-s', 'stop'])).code).toBe(0);
+    await exited;
+    expect(existsSync(pidFile)).toBe(false);
+  } finally {
+    await gw.stop();
+  }
+});
+
+test('worker_processes 2: both serve the shared socket, a killed worker is replaced, quit drains', async () => {
+  const gw = await startGateway(conf(2));
+  try {
+    const pids = new Set<string>();
+    for (let i = 0; i < 200 && pids.size < 2; i++) pids.add((await request(gw.ports[0], '/')).body.toString());
+    expect(pids.size).toBe(2);
+    expect(pids.has(String(gw.child.pid))).toBe(false);
+    const victim = Number([...pids][0]);
+    process.kill(victim, 'SIGKILL');
+    await until(() => new RegExp(`worker process ${victim} exited .*starting a new one`).test(gw.stderr()), 'the restart');
+    await until(() => (gw.stderr().match(/started, worker/g) ?? []).length >= 3, 'the new worker');
+    const after = new Set<string>();
+    for (let i = 0; i < 200 && after.size < 2; i++) after.add((await request(gw.ports[0], '/')).body.toString());
+    expect(after.size).toBe(2);
+    expect(after.has(String(victim))).toBe(false);
+    const exited = new Promise<number | null>((r) => gw.child.once('exit', r));
+    gw.child.kill('SIGQUIT');
+    expect(await exited).toBe(0);
+    expect(existsSync(path.join(gw.prefix, 'logs/gateway.pid'))).toBe(false);
+  } finally {
+    await gw.stop();
+  }
+});
