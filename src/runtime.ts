@@ -10,7 +10,7 @@ import { createAccessLog, COMBINED_FORMAT, createErrorLog, type AccessLog, type 
 import { LocationTable, ServerTable } from './router';
 import type { Handler, Logger } from './types';
 import type { ListenSpec } from './config/values';
-import { version } from './version';
+import { serverSignature } from './version';
 
 /** One location, ready to serve. */
 export interface LocationRuntime {
@@ -70,13 +70,13 @@ export class Runtime {
           filters: compileFilters(location, conf.captureNames),
           accessLogs: accessLogs(location.accessLogs),
           log: locationLog,
-          signature: signature(location),
+          signature: serverSignature(location.serverTokens),
         });
       }
       runtime.serverRuntimes.set(server, {
         conf: server,
         locations: new LocationTable(server.locations),
-        signature: signature(server),
+        signature: serverSignature(server.serverTokens),
         log: serverLog,
         accessLogs: accessLogs(server.accessLogs),
         filters: compileFilters(server, conf.captureNames),
@@ -98,10 +98,6 @@ export class Runtime {
   async close(): Promise<void> {
     await Promise.allSettled([...this.locations.values()].map((l) => l.handler.close?.()));
   }
-}
-
-function signature(conf: { serverTokens: boolean }): string {
-  return conf.serverTokens ? `gateway/${version}` : 'gateway';
 }
 
 /**

@@ -29,8 +29,8 @@ import type {
   UpgradeOutcome,
   WebSocketScript,
 } from '../types';
-import { version } from '../version';
-import { DEFAULT_MAX_PAYLOAD_LEN, ErrorCode, SERVER_SOFTWARE } from '../websocket/constants';
+import { serverSignature } from '../version';
+import { DEFAULT_MAX_PAYLOAD_LEN, ErrorCode } from '../websocket/constants';
 import { WebSocketAcceptor, WebSocketError, type WebSocketSessionImpl } from '../websocket/session';
 
 /** The scripts a `script:` value may name without a module file. */
@@ -136,7 +136,7 @@ async function serve(
   const session = await acceptor.accept(req, socket, head, {
     timeoutMs: opts.timeoutMs,
     maxSendLen: opts.maxSendLen,
-    serverHeader: ctx.location.serverTokens ? `${SERVER_SOFTWARE}/${version}` : SERVER_SOFTWARE,
+    serverHeader: serverSignature(ctx.location.serverTokens),
     onSocketError: (err) => log[opts.socketLogErrors ? 'error' : 'info'](`websocket: ${err.message}`),
   });
   // ws answered a failed handshake itself: 405 for a method other than GET, else 400.

@@ -48,9 +48,6 @@ export const QUEUE_HIGH_WATER = 64;
 /** The queue length at which a paused socket is resumed. */
 export const QUEUE_LOW_WATER = 8;
 
-/** The product name in the `Server` header of the 101 response. */
-export const SERVER_SOFTWARE = 'gateway';
-
 /**
  * The stable `code` strings of `WebSocketError`; tests and callers match these, not messages.
  * The matching lua-resty-websocket error string is the error's `reason`.
