@@ -1,0 +1,226 @@
+/**
+ * One proxied HTTP request, from the moment http-proxy has made the upstream request to the
+ * end of the response: the request line and headers set before anything is written (the body
+ * is held back until then), nginx's three timeouts, the response written by the gateway
+ * (status, headers with repeats, body piped with backpressure), and every way it can end:
+ * an upstream failure before the header is a 502/504 `HttpError`, after it the client
+ * connection is cut; a client that goes away takes the upstream request down with it.
+ */
+import { validateHeaderName, validateHeaderValue, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { PassThrough } from 'node:stream';
+import type { HttpError } from '../errors';
+import type { Logger } from '../types';
+import { connectionTokens, groupHeaders, responseHeaders, type HeaderLine } from './proxy-headers';
+import {
+  classifyUpstreamError,
+  Deadline,
+  failureError,
+  INVALID_HEADER,
+  PREMATURE_CLOSE,
+  UpstreamTimeout,
+  type UpstreamFailure,
+  type UpstreamPhase,
+} from './proxy-upstream';
+
+/** nginx's proxy timeouts, in milliseconds. */
+export interface ProxyTimeouts {
+  readonly connect: number;
+  readonly send: number;
+  readonly read: number;
+}
+
+/** What an exchange is built from. */
+export interface ExchangeInit {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** The request target sent upstream. */
+  readonly path: string;
+  readonly headers: readonly HeaderLine[];
+  readonly timeouts: ProxyTimeouts;
+  /** The event that says the upstream connection is up (`connect`, `secureConnect` for TLS). */
+  readonly connectEvent: 'connect' | 'secureConnect';
+  readonly log: Logger;
+  /** The error log context (`, client: ..., upstream: "..."`). */
+  readonly context: string;
+  /** Called once when the exchange is over, whichever way. */
+  readonly onDone: () => void;
+}
+
+/** One proxied request; `promise` settles when it is over (rejects with the HttpError to render). */
+export class HttpExchange {
+  /** The request body as http-proxy reads it: filled from the client only once the headers are set. */
+  readonly body = new PassThrough();
+  readonly promise: Promise<void>;
+  private resolve!: () => void;
+  private reject!: (err: HttpError) => void;
+  private proxyReq: ClientRequest | null = null;
+  private proxyRes: IncomingMessage | null = null;
+  private phase: UpstreamPhase = 'connecting to upstream';
+  private readonly deadline = new Deadline(() => this.timedOut());
+  private done = false;
+
+  constructor(private readonly init: ExchangeInit) {
+    this.promise = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    this.body.on('error', () => {});
+    init.res.on('close', () => this.clientClosed());
+  }
+
+  /** http-proxy made the upstream request (its `proxyReq` event): nothing is written yet. */
+  onRequest(proxyReq: ClientRequest): void {
+    if (this.done) {
+      proxyReq.destroy();
+      return;
+    }
+    this.proxyReq = proxyReq;
+    try {
+      proxyReq.path = this.init.path;
+      for (const name of proxyReq.getHeaderNames()) proxyReq.removeHeader(name);
+      for (const [name, values] of groupHeaders(this.init.headers)) proxyReq.setHeader(name, values);
+      // A request that says `Connection: close` is the connection's last, whatever the upstream
+      // answers: Node's agent would otherwise pool the socket when the response says keep-alive.
+      if (connectionTokens(proxyReq.getHeader('connection') as string | string[] | undefined).has('close')) {
+        proxyReq.shouldKeepAlive = false;
+      }
+    } catch (err) {
+      this.fail({ status: 502, code: 'GW_UPSTREAM_REQUEST', reason: `cannot build the upstream request (${(err as Error).message})` });
+      return;
+    }
+    const socket = proxyReq.socket as Socket | null;
+    if (socket && socket.connecting) {
+      this.deadline.arm(this.init.timeouts.connect);
+      socket.once(this.init.connectEvent, () => this.connected());
+    } else {
+      this.connected();
+    }
+    proxyReq.once('finish', () => this.sent());
+    const { req } = this.init;
+    if (req.readableEnded) this.body.end();
+    else req.pipe(this.body);
+  }
+
+  /** http-proxy's error callback: errors of the upstream request and of the client request. */
+  onError(err: unknown): void {
+    if (this.done) return;
+    const failure = classifyUpstreamError(err);
+    if (this.init.res.headersSent) this.cut(failure);
+    else this.fail(failure);
+  }
+
+  /** The upstream's response header arrived (http-proxy's `proxyRes` event). */
+  onResponse(proxyRes: IncomingMessage): void {
+    if (this.done) {
+      proxyRes.destroy();
+      return;
+    }
+    this.proxyRes = proxyRes;
+    this.phase = 'reading upstream';
+    proxyRes.on('error', () => {});
+    const { res } = this.init;
+    const lines = responseHeaders(proxyRes.rawHeaders);
+    const status = proxyRes.statusCode ?? 0;
+    if (status < 200 || status > 999 || !lines.every(validLine) || !validLine(['Status', proxyRes.statusMessage ?? ''])) {
+      this.fail(INVALID_HEADER);
+      return;
+    }
+    for (const [name, value] of lines) res.appendHeader(name, value);
+    res.writeHead(status, proxyRes.statusMessage || undefined);
+    // nginx's read timeout runs between two reads; not while the client holds the pipe back.
+    this.deadline.arm(this.init.timeouts.read);
+    proxyRes.on('data', () => this.deadline.refresh());
+    proxyRes.on('pause', () => this.deadline.clear());
+    proxyRes.on('resume', () => !this.done && this.deadline.arm(this.init.timeouts.read));
+    proxyRes.on('close', () => {
+      if (!proxyRes.complete) this.cut(PREMATURE_CLOSE);
+    });
+    res.once('finish', () => this.settle());
+    proxyRes.pipe(res);
+  }
+
+  private connected(): void {
+    if (this.done) return;
+    this.deadline.clear();
+    if (this.phase !== 'connecting to upstream') return;
+    this.phase = 'sending request to upstream';
+    // nginx's send timeout: how long a write may stay blocked (the body held back by the upstream).
+    this.body.on('pause', () => this.phase === 'sending request to upstream' && this.deadline.arm(this.init.timeouts.send));
+    this.body.on('resume', () => this.phase === 'sending request to upstream' && this.deadline.clear());
+    this.body.once('end', () => this.phase === 'sending request to upstream' && this.deadline.arm(this.init.timeouts.send));
+  }
+
+  /** The whole request is written: wait for the response header. */
+  private sent(): void {
+    if (this.done || this.phase !== 'sending request to upstream') return;
+    this.phase = 'reading response header from upstream';
+    this.deadline.arm(this.init.timeouts.read);
+  }
+
+  private timedOut(): void {
+    if (this.done) return;
+    const failure = classifyUpstreamError(new UpstreamTimeout());
+    if (this.init.res.headersSent) this.cut(failure);
+    else this.fail(failure);
+  }
+
+  /** The client went away (or the response is over: then there is nothing to do). */
+  private clientClosed(): void {
+    if (this.done || this.init.res.writableFinished) return;
+    this.init.log.info(`client prematurely closed connection, so upstream connection is closed too while ${this.phase}${this.init.context}`);
+    this.settle();
+  }
+
+  /** Before the response header: the request ends with nginx's error page. */
+  private fail(failure: UpstreamFailure): void {
+    this.logFailure(failure);
+    this.finish();
+    this.reject(failureError(failure));
+  }
+
+  /** After the response header: nginx can only close the client connection. */
+  private cut(failure: UpstreamFailure): void {
+    if (this.done) return;
+    this.logFailure(failure);
+    this.init.res.destroy();
+    this.settle();
+  }
+
+  private logFailure(failure: UpstreamFailure): void {
+    this.init.log.error(`${failure.reason} while ${this.phase}${this.init.context}`);
+  }
+
+  private settle(): void {
+    if (this.done) return;
+    this.finish();
+    this.resolve();
+  }
+
+  /** Stops the timers, takes the upstream request down unless it completed, lets go of the client. */
+  private finish(): void {
+    this.done = true;
+    this.deadline.clear();
+    this.init.req.unpipe(this.body);
+    // Reusable only when both directions completed: an upstream that answered early (413
+    // while the body was still going up) leaves a half-sent request that must not linger.
+    const finished = this.proxyRes?.complete === true && this.init.res.writableFinished && this.proxyReq?.writableFinished === true;
+    if (!finished) {
+      this.proxyRes?.destroy();
+      this.proxyReq?.destroy();
+      this.body.destroy();
+    }
+    this.init.onDone();
+  }
+}
+
+/** Whether Node will write this header line (the parser is more lenient than the writer). */
+function validLine([name, value]: HeaderLine): boolean {
+  try {
+    validateHeaderName(name);
+    validateHeaderValue(name, value);
+    return true;
+  } catch {
+    return false;
+  }
+}

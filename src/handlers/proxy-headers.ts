@@ -1,0 +1,171 @@
+/**
+ * The proxy's header rules, pure: what goes upstream (nginx's defaults `Host: $proxy_host` and
+ * `Connection: close`, then `proxy_set_header`, then the client's end-to-end headers) and what
+ * comes back to the client (hop-by-hop headers dropped, upstream `Server`, `Date`, `X-Pad`
+ * and `X-Accel-*` hidden as nginx's `proxy_hide_header` default does).
+ */
+import type { IncomingMessage } from 'node:http';
+import type { ServerConf } from '../config/model';
+import { reasonPhrase } from '../http-status';
+import { compileValue, type CompiledValue, type VariableSource } from '../variables';
+import { version } from '../version';
+
+/** A header line: name as it will be written, and its value. Repeated names are repeated lines. */
+export type HeaderLine = readonly [name: string, value: string];
+
+/** Hop-by-hop headers (RFC 9110 7.6.1, plus the old Keep-Alive and Proxy-Connection). */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+/** What nginx never copies from the client: it answers `Expect` itself. */
+const NOT_FORWARDED = new Set(['expect']);
+
+/** nginx's `proxy_hide_header` default list: the gateway writes its own `Server` and `Date`. */
+const HIDDEN_RESPONSE = new Set([
+  'date',
+  'server',
+  'x-pad',
+  'x-accel-expires',
+  'x-accel-redirect',
+  'x-accel-limit-rate',
+  'x-accel-buffering',
+  'x-accel-charset',
+]);
+
+/** One header the proxy writes itself, compiled once. */
+export interface OwnHeader {
+  readonly name: string;
+  readonly value: CompiledValue;
+}
+
+/** The request headers of a location, compiled at load. */
+export interface RequestHeaderPlan {
+  /** The proxy's own headers in order: the defaults not overridden, then `proxy_set_header`. */
+  readonly own: readonly OwnHeader[];
+  /** Lower-case names of `own`: the client's headers of these names are not copied. */
+  readonly ownNames: ReadonlySet<string>;
+}
+
+/**
+ * Compiles `proxy_set_header` over nginx's defaults. With `proxy_http_version 1.0` the default
+ * is `Connection: close`; with 1.1 there is no default, so the keep-alive agent's own
+ * `Connection: keep-alive` keeps the upstream connection. Throws on an unknown variable.
+ */
+export function compileRequestHeaders(
+  setHeaders: readonly (readonly [string, string])[],
+  httpVersion: '1.0' | '1.1',
+  proxyHost: string,
+  captureNames: ReadonlySet<string>,
+): RequestHeaderPlan {
+  const userNames = new Set(setHeaders.map(([name]) => name.toLowerCase()));
+  const defaults: [string, string][] = [['Host', proxyHost]];
+  if (httpVersion === '1.0') defaults.push(['Connection', 'close']);
+  const own: OwnHeader[] = [];
+  for (const [name, value] of defaults) {
+    if (!userNames.has(name.toLowerCase())) own.push({ name, value: compileValue(value, captureNames) });
+  }
+  for (const [name, value] of setHeaders) own.push({ name, value: compileValue(value, captureNames) });
+  const ownNames = new Set([...userNames, ...defaults.map(([name]) => name.toLowerCase())]);
+  return { own, ownNames };
+}
+
+/** Lower-case names listed in a `Connection` header value. */
+export function connectionTokens(value: string | string[] | undefined): Set<string> {
+  const text = Array.isArray(value) ? value.join(',') : (value ?? '');
+  return new Set(text.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean));
+}
+
+/**
+ * The headers of one upstream request. An own header whose value comes out empty is not
+ * sent (nginx's `proxy_set_header X ""`). Hop-by-hop headers of the client, and any it names
+ * in `Connection`, stay behind; a chunked request body is sent chunked again. For an
+ * upgrade, `Upgrade` comes from the client and `Connection` is `upgrade`, whatever was set.
+ */
+export function buildRequestHeaders(
+  plan: RequestHeaderPlan,
+  req: IncomingMessage,
+  source: VariableSource,
+  upgrade: boolean,
+): HeaderLine[] {
+  const lines: HeaderLine[] = [];
+  for (const { name, value } of plan.own) {
+    const lower = name.toLowerCase();
+    if (upgrade && (lower === 'connection' || lower === 'upgrade')) continue;
+    const text = value(source);
+    if (text !== '') lines.push([name, text]);
+  }
+  if (upgrade && req.headers.upgrade) lines.push(['Connection', 'upgrade'], ['Upgrade', req.headers.upgrade]);
+  // A body someone already read (an internal redirect) is not there to send: no framing for it.
+  const bodyGone = req.readableEnded;
+  if (!bodyGone && req.headers['transfer-encoding'] !== undefined && !plan.ownNames.has('transfer-encoding')) {
+    lines.push(['Transfer-Encoding', 'chunked']);
+  }
+  const listed = connectionTokens(req.headers.connection);
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const lower = raw[i].toLowerCase();
+    if (plan.ownNames.has(lower) || HOP_BY_HOP.has(lower) || NOT_FORWARDED.has(lower) || listed.has(lower)) continue;
+    if (bodyGone && lower === 'content-length') continue;
+    lines.push([raw[i], raw[i + 1]]);
+  }
+  return lines;
+}
+
+/** Groups lines by name (case-insensitive, first spelling kept) for `setHeader(name, values)`. */
+export function groupHeaders(lines: readonly HeaderLine[]): Map<string, string[]> {
+  const byLower = new Map<string, { name: string; values: string[] }>();
+  for (const [name, value] of lines) {
+    const lower = name.toLowerCase();
+    const entry = byLower.get(lower);
+    if (entry) entry.values.push(value);
+    else byLower.set(lower, { name, values: [value] });
+  }
+  return new Map([...byLower.values()].map(({ name, values }) => [name, values]));
+}
+
+/**
+ * The upstream response headers the client gets, in order and with repeats kept (several
+ * `Set-Cookie`): hop-by-hop headers, those the upstream names in `Connection`, and nginx's
+ * hidden headers are dropped. `keep` spares some hop-by-hop names (`Connection` and `Upgrade`
+ * of a 101).
+ */
+export function responseHeaders(rawHeaders: readonly string[], keep: ReadonlySet<string> = new Set()): HeaderLine[] {
+  const listed = new Set<string>();
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i].toLowerCase() === 'connection') for (const t of connectionTokens(rawHeaders[i + 1])) listed.add(t);
+  }
+  const lines: HeaderLine[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const lower = rawHeaders[i].toLowerCase();
+    if (HIDDEN_RESPONSE.has(lower)) continue;
+    if (!keep.has(lower) && (HOP_BY_HOP.has(lower) || listed.has(lower))) continue;
+    lines.push([rawHeaders[i], rawHeaders[i + 1]]);
+  }
+  return lines;
+}
+
+/** The gateway's `Server` header and error page signature, as the runtime words it. */
+export function gatewaySignature(server: ServerConf): string {
+  return server.serverTokens ? `gateway/${version}` : 'gateway';
+}
+
+/**
+ * The head of a response written raw to a socket (an upgrade the upstream refused): the
+ * status line, the gateway's `Server` and `Date`, `lines`, then `Connection: close`.
+ */
+export function rawResponseHead(status: number, reason: string, signature: string, lines: readonly HeaderLine[]): string {
+  let head = `HTTP/1.1 ${status} ${reason || reasonPhrase(status)}\r\nServer: ${signature}\r\nDate: ${new Date().toUTCString()}\r\n`;
+  for (const [name, value] of lines) head += `${name}: ${value}\r\n`;
+  return `${head}Connection: close\r\n\r\n`;
+}
+
+/**
+ * The headers of a 101 as http-proxy writes them (an object; arrays for repeats): the
+ * gateway's `Server` and `Date`, then the upstream's, hidden ones dropped.
+ */
+export function switchingHeaders(rawHeaders: readonly string[], signature: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = { Server: signature, Date: new Date().toUTCString() };
+  for (const [name, values] of groupHeaders(responseHeaders(rawHeaders, new Set(['connection', 'upgrade'])))) {
+    out[name] = values.length === 1 ? values[0] : values;
+  }
+  return out;
+}

@@ -1,0 +1,183 @@
+/**
+ * The `proxy` content handler: `proxy_pass` to an `http://` or `https://` URL, with nginx's
+ * URI rule, request headers (`proxy_set_header` over `Host: $proxy_host` and
+ * `Connection: close`), hidden response headers, and connect/send/read timeouts; WebSocket
+ * upgrades pass through. The only importer of http-proxy, used for what it does well (making
+ * the upstream request, piping an upgraded connection) and fenced where it does not:
+ * `selfHandleResponse` so the gateway writes every response, a keep-alive agent so it does not
+ * force `Connection: close`, listeners on every socket and on its own `error` event, and the
+ * client's departure taking the upstream request down.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import httpProxy from 'http-proxy';
+import type { LocationMatch } from '../config/values';
+import type { RequestState } from '../request-state';
+import type { Handler, HandlerModule, Logger, RequestContext, UpgradeOutcome } from '../types';
+import { HttpExchange, type ProxyTimeouts } from './proxy-exchange';
+import { buildRequestHeaders, compileRequestHeaders, gatewaySignature, type RequestHeaderPlan } from './proxy-headers';
+import { checkTargetForLocation, parseProxyPass, upstreamUri, type ProxyTarget } from './proxy-target';
+import { logContext } from './proxy-upstream';
+import { Tunnel } from './proxy-tunnel';
+
+/** What `configure` checked and compiled: a proxy location's options. */
+export interface ProxyOptions {
+  readonly target: ProxyTarget;
+  readonly match: LocationMatch;
+  readonly headers: RequestHeaderPlan;
+  readonly timeouts: ProxyTimeouts;
+}
+
+const proxy: HandlerModule<ProxyOptions> = {
+  configure(_raw, cx) {
+    const { location } = cx;
+    if (location.proxyPass === null) return cx.error('handler "proxy" needs a "proxy_pass" directive');
+    let target: ProxyTarget;
+    try {
+      target = parseProxyPass(location.proxyPass);
+    } catch (err) {
+      return cx.error((err as Error).message, 'proxy_pass');
+    }
+    const misplaced = checkTargetForLocation(target, location.match);
+    if (misplaced) cx.error(misplaced, 'proxy_pass');
+    let headers: RequestHeaderPlan;
+    try {
+      headers = compileRequestHeaders(location.proxySetHeaders, location.proxyHttpVersion, target.proxyHost, cx.captureNames);
+    } catch (err) {
+      return cx.error(`${(err as Error).message} in "proxy_set_header"`, 'proxy_set_header');
+    }
+    const timeouts = { connect: location.proxyConnectTimeout, send: location.proxySendTimeout, read: location.proxyReadTimeout };
+    return { target, match: location.match, headers, timeouts };
+  },
+
+  create(options, env) {
+    return new ProxyHandler(options, env.log);
+  },
+};
+
+export default proxy;
+
+/** One location's proxy: an upstream agent and an http-proxy instance, shared by its requests. */
+class ProxyHandler implements Handler {
+  private readonly agent: http.Agent;
+  private readonly server = httpProxy.createProxyServer({});
+  private readonly exchanges = new WeakMap<http.IncomingMessage, HttpExchange>();
+  private readonly tunnels = new Map<http.IncomingMessage, Tunnel>();
+  private readonly targetUrl: { protocol: string; hostname: string; host: string; port: number };
+  private readonly connectEvent: 'connect' | 'secureConnect';
+
+  constructor(
+    private readonly options: ProxyOptions,
+    private readonly log: Logger,
+  ) {
+    const { target } = options;
+    // nginx's proxy_ssl_verify is off by default: the upstream's certificate is not checked.
+    this.agent = target.protocol === 'https:' ? new https.Agent({ keepAlive: true, rejectUnauthorized: false }) : new http.Agent({ keepAlive: true });
+    this.connectEvent = target.protocol === 'https:' ? 'secureConnect' : 'connect';
+    this.targetUrl = { protocol: target.protocol, hostname: target.hostname, host: target.hostname, port: target.port };
+    // With a listener of our own, http-proxy never rethrows an error event.
+    this.server.on('error', (err) => this.log.error(`proxy: ${err.message}`));
+    this.server.on('proxyReq', (proxyReq, req) => {
+      const exchange = this.exchanges.get(req);
+      if (exchange) exchange.onRequest(proxyReq);
+      else proxyReq.destroy();
+    });
+    this.server.on('proxyRes', (proxyRes, req) => {
+      const exchange = this.exchanges.get(req);
+      if (exchange) exchange.onResponse(proxyRes);
+      else proxyRes.destroy();
+    });
+    this.server.on('proxyReqWs', (proxyReq, req) => this.tunnels.get(req)?.onRequest(proxyReq));
+    this.server.on('open', (upstream) => {
+      for (const tunnel of this.tunnels.values()) if (tunnel.upstreamSocket === upstream) tunnel.opened();
+    });
+    dropPass(this.server, 'webPasses', 'deleteLength');
+    dropPass(this.server, 'wsPasses', 'checkMethodAndHeader');
+  }
+
+  http(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): Promise<void> {
+    const state = ctx as RequestState;
+    const path = upstreamUri(this.options.target, this.options.match, { url: req.url ?? '/', uri: state.uri, args: state.args });
+    const exchange = new HttpExchange({
+      req,
+      res,
+      path,
+      headers: buildRequestHeaders(this.options.headers, req, state, false),
+      timeouts: this.options.timeouts,
+      connectEvent: this.connectEvent,
+      log: ctx.log,
+      context: logContext(req, ctx.server.primaryName, this.upstreamUrl(path)),
+      onDone: () => this.exchanges.delete(req),
+    });
+    this.exchanges.set(req, exchange);
+    try {
+      this.server.web(
+        req,
+        res,
+        { ...this.common(), agent: this.agent, selfHandleResponse: true, buffer: exchange.body },
+        (err) => exchange.onError(err),
+      );
+    } catch (err) {
+      exchange.onError(err);
+    }
+    return exchange.promise;
+  }
+
+  upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<UpgradeOutcome> {
+    const state = ctx as RequestState;
+    const path = upstreamUri(this.options.target, this.options.match, { url: req.url ?? '/', uri: state.uri, args: state.args });
+    const tunnel = new Tunnel({
+      req,
+      socket,
+      path,
+      headers: buildRequestHeaders(this.options.headers, req, state, true),
+      timeouts: this.options.timeouts,
+      connectEvent: this.connectEvent,
+      signature: gatewaySignature(ctx.server),
+      log: ctx.log,
+      context: logContext(req, ctx.server.primaryName, this.upstreamUrl(path)),
+      onDone: () => this.tunnels.delete(req),
+    });
+    if (socket.destroyed) return tunnel.outcome;
+    this.tunnels.set(req, tunnel);
+    try {
+      // A fresh connection per tunnel: an upgraded socket never goes back to a pool.
+      this.server.ws(req, socket, head, { ...this.common(), agent: false }, (err) => tunnel.onError(err));
+      tunnel.started();
+    } catch (err) {
+      tunnel.onError(err);
+    }
+    return tunnel.outcome;
+  }
+
+  /** Closes pooled upstream connections and open tunnels. */
+  close(): void {
+    this.agent.destroy();
+    for (const tunnel of this.tunnels.values()) tunnel.destroy();
+    this.tunnels.clear();
+  }
+
+  /** Options of every http-proxy call. `Expect` is blanked so http-proxy emits `proxyReq`. */
+  private common(): httpProxy.ServerOptions {
+    return { target: this.targetUrl, prependPath: false, xfwd: false, headers: { expect: '' } };
+  }
+
+  /** The upstream as nginx's error log names it: `http://127.0.0.1:8081/path`. */
+  private upstreamUrl(path: string): string {
+    const { protocol, hostname, port } = this.options.target;
+    return `${protocol}//${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}${path}`;
+  }
+}
+
+/**
+ * Removes one of http-proxy's passes. `deleteLength` rewrites the client's own headers for
+ * DELETE and OPTIONS (this handler builds the upstream headers itself); `checkMethodAndHeader`
+ * destroys the socket of any upgrade but a WebSocket GET without a word, where nginx passes
+ * the upgrade on and lets the upstream answer.
+ */
+function dropPass(server: httpProxy, list: 'webPasses' | 'wsPasses', name: string): void {
+  const passes = (server as unknown as Record<string, { name: string }[] | undefined>)[list];
+  const index = passes?.findIndex((p) => p.name === name) ?? -1;
+  if (passes && index >= 0) passes.splice(index, 1);
+}

@@ -1,0 +1,153 @@
+/**
+ * The proxy handler's test bench: a LocationConf and ServerConf with nginx's defaults
+ * (proxy_http_version 1.0, 60s timeouts, no proxy_set_header), a ConfigContext, a logger that
+ * keeps its lines, and a gateway-side HTTP server that routes every request and upgrade to
+ * one proxy location the way the dispatcher does (a RequestState, a thrown HttpError
+ * rendered as its status with its code in `X-Error-Code`).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import { commonDefaults } from '../../src/config/directives';
+import { parseLocation, splitArgs } from '../../src/config/values';
+import { ConfigError, HttpError } from '../../src/errors';
+import proxy, { type ProxyOptions } from '../../src/handlers/proxy';
+import { RequestState } from '../../src/request-state';
+import { normalizeUri } from '../../src/router';
+import type { ConfigContext, Handler, LocationConf, Logger, ServerConf, UpgradeOutcome } from '../../src/types';
+
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
+
+const POSITION = { file: 'test.yaml', line: 1, col: 1 };
+
+/** A `proxy` location: `location` as written (`/api/`, `~ ^/re/`), `proxyPass` its URL. */
+export function proxyLocation(location: string, proxyPass: string, overrides: Partial<Writable<LocationConf>> = {}): LocationConf {
+  return {
+    ...commonDefaults('/'),
+    accessLogs: [],
+    proxySetHeaders: [],
+    proxyHttpVersion: '1.0',
+    proxyConnectTimeout: 60_000,
+    proxyReadTimeout: 60_000,
+    proxySendTimeout: 60_000,
+    match: parseLocation(splitArgs(location)),
+    name: location,
+    handler: 'proxy',
+    alias: null,
+    tryFiles: null,
+    proxyPass,
+    return: null,
+    handlerOptions: undefined,
+    position: POSITION,
+    ...overrides,
+  };
+}
+
+/** A server `localhost` holding `locations`. */
+export function proxyServer(locations: readonly LocationConf[]): ServerConf {
+  return {
+    ...commonDefaults('/'),
+    accessLogs: [],
+    listens: [],
+    serverNames: [{ kind: 'exact', name: 'localhost' }],
+    primaryName: 'localhost',
+    locations,
+    position: POSITION,
+  };
+}
+
+/** A ConfigContext for `configure` on `location`: errors are ConfigErrors at the location. */
+export function proxyConfigContext(location: LocationConf): ConfigContext {
+  return {
+    location,
+    prefix: '/',
+    handlersDir: '/handlers',
+    captureNames: new Set(),
+    error(reason: string): never {
+      throw new ConfigError(reason, location.position);
+    },
+    time: () => undefined,
+    size: () => undefined,
+    flag: () => undefined,
+    string: () => undefined,
+    integer: () => undefined,
+    resolve: (p: string) => path.resolve('/', p),
+  };
+}
+
+/** A logger that keeps `level: message` lines. */
+export function keptLogger(): Logger & { readonly lines: string[] } {
+  const lines: string[] = [];
+  const at = (level: string) => (message: string) => void lines.push(`${level}: ${message}`);
+  return { lines, debug: at('debug'), info: at('info'), notice: at('notice'), warn: at('warn'), error: at('error'), crit: at('crit') };
+}
+
+/** A running bench: the gateway's port, its log, the upgrade outcomes, and `close`. */
+export interface ProxyBench {
+  readonly port: number;
+  readonly log: ReturnType<typeof keptLogger>;
+  readonly handler: Handler;
+  /** Resolved upgrade outcomes, in the order the tunnels closed. */
+  readonly outcomes: UpgradeOutcome[];
+  /** Resolves with the next upgrade outcome not yet taken. */
+  nextOutcome(): Promise<UpgradeOutcome>;
+  close(): Promise<void>;
+}
+
+/** Configures and creates the proxy for `location`, and listens on 127.0.0.1:0 in front of it. */
+export async function startProxyBench(location: LocationConf): Promise<ProxyBench> {
+  const log = keptLogger();
+  const options = proxy.configure({}, proxyConfigContext(location)) as ProxyOptions;
+  const conf = { ...location, handlerOptions: options };
+  const server = proxyServer([conf]);
+  const handler = await proxy.create(options, { log, prefix: '/', location: conf });
+  const outcomes: UpgradeOutcome[] = [];
+  const waiting: ((o: UpgradeOutcome) => void)[] = [];
+  let consumed = 0;
+  const state = (req: http.IncomingMessage, res: http.ServerResponse | null) => {
+    const target = normalizeUri(req.url ?? '/');
+    const host = (req.headers.host ?? 'localhost').replace(/:\d+$/, '');
+    const s = new RequestState(req, res, server, target.uri, target.args, host, 'http', log);
+    s.location = conf;
+    if (conf.match.kind === 'regex') s.captures = [...(conf.match.regex.exec(target.uri) ?? [])];
+    return s;
+  };
+  const gateway = http.createServer();
+  gateway.on('request', (req, res) => {
+    res.setHeader('Server', 'gateway-test');
+    Promise.resolve()
+      .then(() => handler.http!(req, res, state(req, res)))
+      .catch((err: unknown) => {
+        if (res.headersSent) return void res.destroy();
+        const status = err instanceof HttpError ? err.status : 500;
+        const code = err instanceof HttpError ? err.code : 'GW_TEST_UNEXPECTED';
+        res.writeHead(status, { 'X-Error-Code': code, 'Content-Length': 0 }).end();
+      });
+  });
+  gateway.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    Promise.resolve(handler.upgrade!(req, socket, head, state(req, null))).then((outcome) => {
+      const o = outcome ?? { status: 0, bytesSent: 0 };
+      outcomes.push(o);
+      const waiter = waiting.shift();
+      if (waiter) {
+        consumed++;
+        waiter(o);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (gateway.address() as AddressInfo).port,
+    log,
+    handler,
+    outcomes,
+    nextOutcome: () => (consumed < outcomes.length ? Promise.resolve(outcomes[consumed++]) : new Promise((resolve) => waiting.push(resolve))),
+    async close() {
+      gateway.closeAllConnections();
+      await new Promise((resolve) => gateway.close(resolve));
+      await handler.close?.();
+    },
+  };
+}

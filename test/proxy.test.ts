@@ -1,0 +1,348 @@
+/**
+ * The proxy handler over real sockets on 127.0.0.1: an echoing HTTP backend, a `ws` backend,
+ * raw misbehaving backends, and a gateway-side server routing to the handler as the
+ * dispatcher does. Faults must end in nginx's statuses, closed sockets and no leaked fd.
+ */
+import { EventEmitter } from 'node:events';
+import http from 'node:http';
+import net from 'node:net';
+import WebSocket from 'ws';
+import type { HttpError } from '../src/errors';
+import { HttpExchange } from '../src/handlers/proxy-exchange';
+import { keptLogger, proxyLocation, startProxyBench, type ProxyBench } from './helpers/proxy-conf';
+import {
+  closeServer,
+  echoOf,
+  fdCount,
+  httpBackend,
+  listen,
+  portOf,
+  rawUpgrade,
+  request,
+  until,
+  upload,
+  wsBackend,
+} from './helpers/proxy-peers';
+
+describe('proxy over real sockets', () => {
+  const backend = httpBackend();
+  const ws = wsBackend();
+  let garbage: net.Server;
+  /**
+   * Answers 413 at once, keeps the connection and stops reading until `resumeStalled()`;
+   * reports when the gateway hangs up (a paused socket would not notice).
+   */
+  let stall: net.Server;
+  const stallClosed: (() => void)[] = [];
+  const stalled: net.Socket[] = [];
+  const resumeStalled = () => stalled.splice(0).forEach((s) => s.resume());
+  let stallBench: ProxyBench;
+  let downPort: number;
+  let main: ProxyBench;
+  let prefixed: ProxyBench;
+  let keepalive: ProxyBench;
+  let short: ProxyBench;
+  let wsBench: ProxyBench;
+  let downBench: ProxyBench;
+  let garbageBench: ProxyBench;
+
+  beforeAll(async () => {
+    await listen(backend.server);
+    await listen(ws.server);
+    garbage = await listen(
+      net.createServer((s) => {
+        s.on('error', () => {});
+        s.on('data', () => s.end('this is not http\r\n\r\n'));
+      }),
+    );
+    stall = await listen(
+      net.createServer((s) => {
+        s.on('error', () => {});
+        s.once('data', () => {
+          s.write('HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 0\r\n\r\n');
+          s.pause();
+          stalled.push(s);
+        });
+        s.on('close', () => stallClosed.shift()?.());
+      }),
+    );
+    const closed = await listen(net.createServer());
+    downPort = portOf(closed);
+    await closeServer(closed);
+    const b = `http://127.0.0.1:${portOf(backend.server)}`;
+    main = await startProxyBench(
+      proxyLocation('/', b, {
+        proxySetHeaders: [
+          ['X-Real-IP', '$remote_addr'],
+          ['X-Host', '$host'],
+          ['X-Forwarded-For', '$proxy_add_x_forwarded_for'],
+          ['User-Agent', ''],
+        ],
+      }),
+    );
+    prefixed = await startProxyBench(proxyLocation('/api/', `${b}/v1/`));
+    keepalive = await startProxyBench(proxyLocation('/', b, { proxyHttpVersion: '1.1' }));
+    short = await startProxyBench(proxyLocation('/', b, { proxyReadTimeout: 200, proxySendTimeout: 200 }));
+    wsBench = await startProxyBench(proxyLocation('/', `http://127.0.0.1:${portOf(ws.server)}`));
+    downBench = await startProxyBench(proxyLocation('/', `http://127.0.0.1:${downPort}`));
+    garbageBench = await startProxyBench(proxyLocation('/', `http://127.0.0.1:${portOf(garbage)}`));
+    stallBench = await startProxyBench(proxyLocation('/', `http://127.0.0.1:${portOf(stall)}`, { proxyHttpVersion: '1.1' }));
+  });
+
+  afterAll(async () => {
+    for (const bench of [main, prefixed, keepalive, short, wsBench, downBench, garbageBench, stallBench]) await bench?.close();
+    ws.wss.close();
+    await Promise.all([closeServer(backend.server), closeServer(ws.server), closeServer(garbage), closeServer(stall)]);
+  });
+
+  test('without a URI part the request URI passes unchanged', async () => {
+    const echo = echoOf(await request(main.port, '/a//b/../c?x=1&y=%20'));
+    expect(echo.url).toBe('/a//b/../c?x=1&y=%20');
+    expect(echo.method).toBe('GET');
+  });
+
+  test('with a URI part the location prefix is replaced', async () => {
+    expect(echoOf(await request(prefixed.port, '/api/users/42?full=1')).url).toBe('/v1/users/42?full=1');
+    expect(echoOf(await request(prefixed.port, '/api/a%20b')).url).toBe('/v1/a%20b');
+  });
+
+  test('Host is $proxy_host, Connection close; proxy_set_header values, an empty one removes', async () => {
+    const echo = echoOf(
+      await request(main.port, '/h', { headers: { Host: 'www.example.com:8080', 'User-Agent': 'test/1', 'X-Forwarded-For': '10.0.0.1' } }),
+    );
+    expect(echo.headers.host).toBe(`127.0.0.1:${portOf(backend.server)}`);
+    expect(echo.headers.connection).toBe('close');
+    expect(echo.headers['x-real-ip']).toBe('127.0.0.1');
+    expect(echo.headers['x-host']).toBe('www.example.com');
+    expect(echo.headers['x-forwarded-for']).toBe('10.0.0.1, 127.0.0.1');
+    expect(echo.headers['user-agent']).toBeUndefined();
+    expect(echoOf(await request(prefixed.port, '/api/')).headers.host).toBe(`127.0.0.1:${portOf(backend.server)}`);
+  });
+
+  test('hop-by-hop request headers, and those named in Connection, stay behind', async () => {
+    const echo = echoOf(
+      await request(main.port, '/hop', {
+        headers: { Connection: 'close, X-Drop', 'X-Drop': '1', 'Keep-Alive': '300', TE: 'trailers', 'Proxy-Connection': 'x', Upgrade: 'h2c', 'X-Kept': 'yes', Expect: '100-continue' },
+      }),
+    );
+    for (const name of ['x-drop', 'keep-alive', 'te', 'proxy-connection', 'upgrade', 'expect']) expect(echo.headers[name]).toBeUndefined();
+    expect(echo.headers['x-kept']).toBe('yes');
+    expect(echo.rawHeaders).toContain('X-Kept');
+  });
+
+  test('response: Set-Cookie repeats kept, hop-by-hop and hidden headers dropped, the gateway Server stays', async () => {
+    const reply = await request(main.port, '/cookies');
+    expect(reply.status).toBe(200);
+    expect(reply.body).toBe('cookies');
+    expect(reply.headers['set-cookie']).toEqual(['a=1', 'b=2']);
+    expect(reply.headers.server).toBe('gateway-test');
+    expect(reply.headers.date).toBeDefined();
+    expect(reply.headers['x-kept']).toBe('yes');
+    for (const name of ['x-hop', 'x-accel-redirect', 'x-pad', 'keep-alive']) expect(reply.headers[name]).toBeUndefined();
+  });
+
+  test('a chunked POST body passes chunked; a sized one keeps its Content-Length', async () => {
+    const chunked = echoOf(await request(main.port, '/post', { method: 'POST' }, ['hello ', 'world']));
+    expect(chunked).toMatchObject({ method: 'POST', body: 'hello world' });
+    expect(chunked.headers['transfer-encoding']).toBe('chunked');
+    const sized = echoOf(await request(main.port, '/post', { method: 'PUT', headers: { 'Content-Length': 5 } }, ['abcde']));
+    expect(sized).toMatchObject({ method: 'PUT', body: 'abcde' });
+    expect(sized.headers['content-length']).toBe('5');
+    const empty = echoOf(await request(main.port, '/delete', { method: 'DELETE' }));
+    expect(empty.method).toBe('DELETE');
+  });
+
+  test('proxy_http_version 1.1 keeps the upstream connection through the agent', async () => {
+    const first = echoOf(await request(keepalive.port, '/one'));
+    const second = echoOf(await request(keepalive.port, '/two'));
+    // HTTP/1.1 is persistent without a Connection header (nginx's `proxy_set_header Connection ""`).
+    expect(first.headers.connection).toBeUndefined();
+    expect(second.remotePort).toBe(first.remotePort);
+  });
+
+  test('a backend that is down: 502 and nginx\'s error line', async () => {
+    const reply = await request(downBench.port, '/down?x=1', { headers: { Host: 'site.test' } });
+    expect(reply.status).toBe(502);
+    expect(reply.headers['x-error-code']).toBe('GW_UPSTREAM_CONNECT');
+    expect(downBench.log.lines).toContain(
+      `error: connect() failed (111: Connection refused) while connecting to upstream, client: 127.0.0.1, server: localhost, ` +
+        `request: "GET /down?x=1 HTTP/1.1", upstream: "http://127.0.0.1:${downPort}/down?x=1", host: "site.test"`,
+    );
+  });
+
+  test('a backend that closes, resets, or sends garbage before the header: 502', async () => {
+    expect((await request(main.port, '/destroy')).headers['x-error-code']).toBe('GW_UPSTREAM_CLOSED');
+    expect((await request(main.port, '/reset')).headers['x-error-code']).toBe('GW_UPSTREAM_RESET');
+    const bad = await request(garbageBench.port, '/');
+    expect(bad.status).toBe(502);
+    expect(bad.headers['x-error-code']).toBe('GW_UPSTREAM_INVALID');
+    expect(main.log.lines.some((l) => l.includes('upstream prematurely closed connection while reading response header from upstream'))).toBe(true);
+  });
+
+  test('a backend that never answers: 504 after proxy_read_timeout', async () => {
+    const reply = await request(short.port, '/never');
+    expect(reply.status).toBe(504);
+    expect(reply.headers['x-error-code']).toBe('GW_UPSTREAM_TIMEOUT');
+    expect(short.log.lines.some((l) => l.includes('upstream timed out (110: Connection timed out) while reading response header from upstream'))).toBe(true);
+  });
+
+  test('a backend that stops reading the body: 504 after proxy_send_timeout', async () => {
+    const reply = await upload(short.port, '/no-read', 1024);
+    expect(reply).toBe(504);
+    expect(short.log.lines.some((l) => l.includes('while sending request to upstream'))).toBe(true);
+  });
+
+  test('a backend answering early, then no longer reading: the half-sent upstream request is dropped', async () => {
+    const closed = new Promise<void>((resolve) => stallClosed.push(resolve));
+    expect([413, 'EPIPE', 'ECONNRESET']).toContain(await upload(stallBench.port, '/', 256));
+    // Were the upstream request kept, the rest of the body would now flow and the socket be pooled.
+    resumeStalled();
+    await closed;
+  });
+
+  test('a client that goes away mid-response closes the upstream request', async () => {
+    const closed = backend.nextStreamClosed();
+    await new Promise<void>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port: main.port, path: '/stream', agent: false }, (res) => {
+        res.once('data', () => {
+          req.destroy();
+          resolve();
+        });
+      });
+      req.on('error', () => {});
+      req.on('timeout', reject);
+    });
+    await closed;
+    expect(await until(() => main.log.lines.some((l) => l.startsWith('info: client prematurely closed connection')))).toBe(true);
+  });
+
+  test('WebSocket: echo through the proxy; the tunnel reports 101', async () => {
+    const client = new WebSocket(`ws://127.0.0.1:${wsBench.port}/ws?room=1`);
+    client.on('error', () => {});
+    const upgraded = new Promise<http.IncomingMessage>((resolve) => client.once('upgrade', resolve));
+    await new Promise((resolve) => client.once('open', resolve));
+    expect((await upgraded).headers.server).toMatch(/^gateway/);
+    const reply = new Promise<string>((resolve) => client.once('message', (d) => resolve(d.toString())));
+    client.send('hello');
+    expect(await reply).toBe('hello');
+    client.close();
+    const outcome = await wsBench.nextOutcome();
+    expect(outcome.status).toBe(101);
+    expect(outcome.bytesSent).toBeGreaterThan(0);
+    const headers = ws.seen[ws.seen.length - 1];
+    expect(headers.host).toBe(`127.0.0.1:${portOf(ws.server)}`);
+    expect(headers.upgrade).toBe('websocket');
+    expect(headers.connection).toBe('upgrade');
+  });
+
+  test('WebSocket: the backend dropping the connection closes the client at once', async () => {
+    const client = new WebSocket(`ws://127.0.0.1:${wsBench.port}/terminate`);
+    client.on('error', () => {});
+    await new Promise((resolve) => client.once('open', resolve));
+    const closed = new Promise((resolve) => client.once('close', resolve));
+    client.send('bye');
+    await closed;
+    expect((await wsBench.nextOutcome()).status).toBe(101);
+  });
+
+  test('WebSocket: the client resetting closes the backend side at once', async () => {
+    const client = new WebSocket(`ws://127.0.0.1:${wsBench.port}/ws`);
+    client.on('error', () => {});
+    await new Promise((resolve) => client.once('open', resolve));
+    const backendClosed = ws.nextClose();
+    client.terminate();
+    await backendClosed;
+    expect((await wsBench.nextOutcome()).status).toBe(101);
+  });
+
+  test('upgrade to a backend that is down: a raw 502 page, then close', async () => {
+    const text = await rawUpgrade(downBench.port, '/ws');
+    expect(text.startsWith('HTTP/1.1 502 Bad Gateway\r\n')).toBe(true);
+    expect(text).toContain('<center><h1>502 Bad Gateway</h1></center>');
+    expect(text).toMatch(/\r\nContent-Length: \d+\r\n/);
+    expect(await downBench.nextOutcome()).toMatchObject({ status: 502 });
+  });
+
+  test('upgrade refused by the backend: its 403 passed as a proper response, then close', async () => {
+    const text = await rawUpgrade(wsBench.port, '/forbidden');
+    expect(text.startsWith('HTTP/1.1 403 Forbidden\r\n')).toBe(true);
+    expect(text).not.toMatch(/transfer-encoding/i);
+    expect(text).not.toContain('Server: backend');
+    expect(text.endsWith('\r\n\r\nnope!\n')).toBe(true);
+    expect(await wsBench.nextOutcome()).toEqual({ status: 403, bytesSent: 6 });
+  });
+
+  test('a backend resetting during the handshake: the client gets 502 and is closed', async () => {
+    const text = await rawUpgrade(wsBench.port, '/reset');
+    expect(text.startsWith('HTTP/1.1 502 Bad Gateway\r\n')).toBe(true);
+    expect((await wsBench.nextOutcome()).status).toBe(502);
+  });
+
+  test('fault cases leave no file descriptor behind', async () => {
+    const start = fdCount();
+    for (let i = 0; i < 3; i++) {
+      await request(downBench.port, '/');
+      await request(main.port, '/destroy');
+      await request(main.port, '/reset');
+      await request(garbageBench.port, '/');
+      await request(short.port, '/never');
+      const hungUp = new Promise<void>((resolve) => stallClosed.push(resolve));
+      await upload(stallBench.port, '/', 256);
+      resumeStalled();
+      await hungUp;
+      const closed = backend.nextStreamClosed();
+      const req = http.get({ host: '127.0.0.1', port: main.port, path: '/stream', agent: false }, (res) => res.once('data', () => req.destroy()));
+      req.on('error', () => {});
+      await closed;
+      await rawUpgrade(downBench.port, '/ws');
+      await rawUpgrade(wsBench.port, '/reset');
+      await rawUpgrade(wsBench.port, '/forbidden');
+    }
+    expect(await until(() => fdCount() <= start)).toBe(true);
+  });
+});
+
+describe('the connect timer', () => {
+  /** An upstream request whose socket never connects, as after a SYN nobody answers. */
+  class StuckRequest extends EventEmitter {
+    path = '';
+    shouldKeepAlive = true;
+    destroyed = false;
+    readonly socket = Object.assign(new EventEmitter(), { connecting: true });
+    private readonly headers = new Map<string, unknown>();
+    getHeaderNames = () => [...this.headers.keys()];
+    getHeader = (name: string) => this.headers.get(name.toLowerCase());
+    setHeader = (name: string, value: unknown) => void this.headers.set(name.toLowerCase(), value);
+    removeHeader = (name: string) => void this.headers.delete(name.toLowerCase());
+    destroy = () => void (this.destroyed = true);
+  }
+
+  test('proxy_connect_timeout: 504 while connecting, the upstream request destroyed', async () => {
+    const log = keptLogger();
+    const stuck = new StuckRequest();
+    const server = await listen(
+      http.createServer((req, res) => {
+        const exchange = new HttpExchange({
+          req,
+          res,
+          path: '/p',
+          headers: [['Host', 'upstream']],
+          timeouts: { connect: 50, send: 60_000, read: 60_000 },
+          connectEvent: 'connect',
+          log,
+          context: ', client: test',
+          onDone: () => {},
+        });
+        exchange.onRequest(stuck as unknown as http.ClientRequest);
+        exchange.promise.catch((err: HttpError) => res.writeHead(err.status, { 'X-Error-Code': err.code }).end());
+      }),
+    );
+    const reply = await request(portOf(server), '/p');
+    await closeServer(server);
+    expect(reply.status).toBe(504);
+    expect(reply.headers['x-error-code']).toBe('GW_UPSTREAM_TIMEOUT');
+    expect(stuck.destroyed).toBe(true);
+    expect(stuck.path).toBe('/p');
+    expect(log.lines).toEqual(['error: upstream timed out (110: Connection timed out) while connecting to upstream, client: test']);
+  });
+});
