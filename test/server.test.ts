@@ -7,6 +7,7 @@ import { Gateway } from '../src/server';
 import { makePrefix } from './helpers/gateway-process';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
+import WebSocket, { WebSocketServer } from 'ws';
 
 async function startInProcess(yaml: string) {
   const prefix = makePrefix({ 'conf/site.yaml': yaml, 'html/index.html': '<p>hi</p>' });
@@ -63,6 +64,31 @@ test('so_keepalive=2s:2s:8 is set on every accepted socket', async () => {
   await gw.stop();
 });
 
+test('so_keepalive stays as set on a client WebSocket tunnelled to a backend (http-proxy calls setKeepAlive(true, 0))', async () => {
+  const backend = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  backend.on('connection', (ws) => ws.on('message', (data) => ws.send(data)));
+  await new Promise((resolve) => backend.once('listening', resolve));
+  const backendPort = (backend.address() as net.AddressInfo).port;
+  const gw = await startInProcess(`
+http:
+  access_log: "off"
+  servers:
+    - listen: "127.0.0.1:0 so_keepalive=2s:2s:8"
+      locations:
+        - { location: /ws, proxy_pass: "http://127.0.0.1:${backendPort}" }
+`);
+  const client = new WebSocket(`ws://127.0.0.1:${gw.port}/ws`);
+  await new Promise((resolve, reject) => client.once('open', resolve).once('error', reject));
+  client.send('through');
+  expect(String(await new Promise((resolve) => client.once('message', resolve)))).toBe('through');
+  const [accepted] = gw.gateway.connections;
+  expect(readKeepalive(accepted)).toEqual({ enabled: true, idle: 2, interval: 2, count: 8 });
+  client.close();
+  await until(() => gw.gateway.connections.size === 0);
+  await gw.stop();
+  await new Promise((resolve) => backend.close(resolve));
+});
+
 test('without so_keepalive, accepted sockets keep the system default (off)', async () => {
   const gw = await startInProcess(SITE('127.0.0.1:0'));
   const client = await connect(gw.port);
@@ -103,17 +129,17 @@ describe('requests the parser refuses get nginx statuses and close', () => {
   beforeAll(async () => (gw = await startInProcess(SITE('127.0.0.1:0', 100))));
   afterAll(() => gw.stop());
   test.each([
-    ['garbage request line', 'HELLO\r\n\r\n', 400],
-    ['HTTP/1.1 without Host', 'GET / HTTP/1.1\r\n\r\n', 400],
-    ['a climb above the root', 'GET /../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n', 400],
-    ['a bad escape', 'GET /%zz HTTP/1.1\r\nHost: x\r\n\r\n', 400],
-    ['a NUL byte', 'GET /a%00b HTTP/1.1\r\nHost: x\r\n\r\n', 400],
-    ['a bad Host', 'GET / HTTP/1.1\r\nHost: a/b\r\n\r\n', 400],
-    ['Content-Length with Transfer-Encoding', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
-    ['two Content-Lengths', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab', 400],
-    ['a huge request line', `GET /${'a'.repeat(20000)} HTTP/1.1\r\nHost: x\r\n\r\n`, 414],
-    ['huge headers', `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20000)}\r\n\r\n`, 400],
-  ])('%s -> %d', async (_name, text, status) => {
+    ['garbage request line', 400, 'HELLO\r\n\r\n'],
+    ['HTTP/1.1 without Host', 400, 'GET / HTTP/1.1\r\n\r\n'],
+    ['a climb above the root', 400, 'GET /../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n'],
+    ['a bad escape', 400, 'GET /%zz HTTP/1.1\r\nHost: x\r\n\r\n'],
+    ['a NUL byte', 400, 'GET /a%00b HTTP/1.1\r\nHost: x\r\n\r\n'],
+    ['a bad Host', 400, 'GET / HTTP/1.1\r\nHost: a/b\r\n\r\n'],
+    ['Content-Length with Transfer-Encoding', 400, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
+    ['two Content-Lengths', 400, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab'],
+    ['a huge request line', 414, `GET /${'a'.repeat(20000)} HTTP/1.1\r\nHost: x\r\n\r\n`],
+    ['huge headers', 400, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20000)}\r\n\r\n`],
+  ])('%s -> %d', async (_name, status, text) => {
     const response = await rawRequest(gw.port, text);
     expect(response).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
     expect(response).toMatch(/Server: gateway\/\d/);

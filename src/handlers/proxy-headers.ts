@@ -5,10 +5,8 @@
  * and `X-Accel-*` hidden as nginx's `proxy_hide_header` default does).
  */
 import type { IncomingMessage } from 'node:http';
-import type { ServerConf } from '../config/model';
 import { reasonPhrase } from '../http-status';
 import { compileValue, type CompiledValue, type VariableSource } from '../variables';
-import { version } from '../version';
 
 /** A header line: name as it will be written, and its value. Repeated names are repeated lines. */
 export type HeaderLine = readonly [name: string, value: string];
@@ -141,11 +139,6 @@ export function responseHeaders(rawHeaders: readonly string[], keep: ReadonlySet
     lines.push([rawHeaders[i], rawHeaders[i + 1]]);
   }
   return lines;
-}
-
-/** The gateway's `Server` header and error page signature, as the runtime words it. */
-export function gatewaySignature(server: ServerConf): string {
-  return server.serverTokens ? `gateway/${version}` : 'gateway';
 }
 
 /**

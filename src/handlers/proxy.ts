@@ -16,7 +16,8 @@ import type { LocationMatch } from '../config/values';
 import type { RequestState } from '../request-state';
 import type { Handler, HandlerModule, Logger, RequestContext, UpgradeOutcome } from '../types';
 import { HttpExchange, type ProxyTimeouts } from './proxy-exchange';
-import { buildRequestHeaders, compileRequestHeaders, gatewaySignature, type RequestHeaderPlan } from './proxy-headers';
+import { serverSignature } from '../version';
+import { buildRequestHeaders, compileRequestHeaders, type RequestHeaderPlan } from './proxy-headers';
 import { checkTargetForLocation, parseProxyPass, upstreamUri, type ProxyTarget } from './proxy-target';
 import { logContext } from './proxy-upstream';
 import { Tunnel } from './proxy-tunnel';
@@ -134,7 +135,7 @@ class ProxyHandler implements Handler {
       headers: buildRequestHeaders(this.options.headers, req, state, true),
       timeouts: this.options.timeouts,
       connectEvent: this.connectEvent,
-      signature: gatewaySignature(ctx.server),
+      signature: serverSignature(ctx.location.serverTokens),
       log: ctx.log,
       context: logContext(req, ctx.server.primaryName, this.upstreamUrl(path)),
       onDone: () => this.tunnels.delete(req),
