@@ -89,6 +89,18 @@ http:
   await new Promise((resolve) => backend.close(resolve));
 });
 
+test('an IPv6 listener ([::1]) serves, with so_keepalive applied', async () => {
+  const gw = await startInProcess(SITE('[::1]:0 so_keepalive=3s:4s:5'));
+  expect(gw.gateway.addresses()[0]).toMatchObject({ key: '[::1]:0', address: '::1' });
+  const client = await new Promise<net.Socket>((resolve, reject) => {
+    const socket = net.connect(gw.port, '::1', () => resolve(socket)).on('error', reject);
+  });
+  await until(() => gw.gateway.connections.size === 1);
+  expect(readKeepalive([...gw.gateway.connections][0])).toEqual({ enabled: true, idle: 3, interval: 4, count: 5 });
+  client.destroy();
+  await gw.stop();
+});
+
 test('without so_keepalive, accepted sockets keep the system default (off)', async () => {
   const gw = await startInProcess(SITE('127.0.0.1:0'));
   const client = await connect(gw.port);
