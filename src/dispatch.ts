@@ -23,10 +23,11 @@ const CLOSE_WITHOUT_RESPONSE = 444;
 export class Dispatcher {
   constructor(private readonly runtime: Runtime) {}
 
-  /** The 'request' listener's work. */
-  async request(req: IncomingMessage, res: ServerResponse, listener: ListenerRuntime, scheme: string): Promise<void> {
+  /** The 'request' listener's work (`routed`: an upgrade request already routed, served as HTTP). */
+  async request(req: IncomingMessage, res: ServerResponse, listener: ListenerRuntime, scheme: string, routed?: RoutedState): Promise<void> {
     const startBytes = req.socket.bytesWritten;
-    const state = this.route(req, res, listener, scheme);
+    const state = routed ?? this.route(req, res, listener, scheme);
+    state.res = res;
     const server = this.runtime.server(state.server);
     res.on('close', () => this.logAccess(state, res, startBytes));
     res.setHeader('Server', this.signature(state));
@@ -55,7 +56,7 @@ export class Dispatcher {
       res.shouldKeepAlive = false;
       res.assignSocket(socket as Socket);
       res.on('finish', () => socket.end());
-      return this.request(req, res, listener, scheme);
+      return this.request(req, res, listener, scheme, state);
     }
     let outcome: UpgradeOutcome | void;
     try {

@@ -29,7 +29,8 @@ export class RequestState implements RequestContext, FilterState {
 
   constructor(
     readonly req: IncomingMessage,
-    readonly res: ServerResponse | null,
+    /** The response; null while an upgrade is being routed. */
+    public res: ServerResponse | null,
     readonly server: ServerConf,
     public uri: string,
     public args: string,
