@@ -129,6 +129,20 @@ describe('responses', () => {
     expect([r.status, r.statusMessage, r.headers.connection]).toEqual([413, 'Request Entity Too Large', 'close']);
     expect((await request(port, '/upload', { method: 'POST', body: 'x'.repeat(10) })).status).toBe(204);
   });
+  test('a request asking for an upgrade a location cannot give is served as plain HTTP', async () => {
+    const answer = await new Promise<string>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () =>
+        s.write('GET /text HTTP/1.1\r\nHost: up.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'),
+      );
+      let data = '';
+      s.on('data', (d) => (data += d));
+      s.on('close', () => resolve(data));
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(answer).toMatch(/\r\nConnection: close\r\n/);
+    expect(answer.endsWith('\r\n\r\nhello up.test from /text')).toBe(true);
+  });
+
   test('virtual servers on one socket: by Host, else the first server', async () => {
     expect((await request(port, '/', { headers: { Host: 'www.other.test' } })).body.toString()).toBe('other');
     expect((await request(port, '/', { headers: { Host: 'OTHER.test.' } })).body.toString()).toBe('other');

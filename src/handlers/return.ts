@@ -4,7 +4,6 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
-import type { Duplex } from 'node:stream';
 import { HttpError } from '../errors';
 import type { HandlerModule, RequestContext } from '../types';
 import { compileValue, type CompiledValue } from '../variables';
@@ -47,9 +46,6 @@ const returnHandler: HandlerModule<ReturnOptions> = {
         const type = ctx.location.types.get(ext) ?? ctx.location.defaultType;
         res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(value) });
         res.end(req.method === 'HEAD' ? undefined : value);
-      },
-      upgrade(_req: IncomingMessage, socket: Duplex) {
-        socket.destroy();
       },
     };
   },
