@@ -1,86 +1,157 @@
 /**
- * Running a configuration like nginx: one process for `worker_processes 1`, else a master
- * (node:cluster) with N workers sharing the listening sockets, restarted when they die; the
- * pid file; signals TERM/INT (stop), QUIT (graceful quit), USR1 (reopen logs), HUP (reload).
+ * The master process, as nginx's: it holds the pid file, forks `worker_processes` workers
+ * (node:cluster; they share the listening sockets and accept on them directly), restarts a
+ * worker that dies, and answers signals: HUP reloads (check the new configuration, start new
+ * workers with it, then let the old ones drain), QUIT quits gracefully, TERM/INT stop at once,
+ * USR1 reopens the logs.
  */
-import cluster from 'node:cluster';
+import cluster, { type Worker } from 'node:cluster';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { loadConfig } from './config/build';
 import type { MainConf } from './config/model';
 import { createErrorLog, LogFiles } from './log';
-import { Gateway } from './server';
 import type { Logger } from './types';
 import { version } from './version';
+import { runWorker, type WorkerMessage } from './worker';
 
-/** Starts the gateway in this process, or as master and workers. Resolves once it serves. */
+/** Starts the gateway: master and workers, a worker, or one process. Resolves once it serves. */
 export async function run(conf: MainConf): Promise<void> {
   const files = new LogFiles();
   const log = createErrorLog(conf.errorLog, files);
   process.on('uncaughtException', (err) => log.crit(`uncaught exception: ${err.stack ?? err}`));
   process.on('unhandledRejection', (err) => log.crit(`unhandled rejection: ${(err as Error)?.stack ?? err}`));
-  if (cluster.isPrimary && conf.workerProcesses > 1) return runMaster(conf, log, files);
-  const gateway = new Gateway(conf, log, files);
   try {
-    await gateway.start();
+    if (cluster.isWorker) return await runWorker(conf, log, files);
+    if (!conf.masterProcess) {
+      await runWorker(conf, log, files, () => removePid(conf));
+      writePid(conf);
+      return;
+    }
+    await new Master(conf, log, files).start();
   } catch (err) {
     log.crit((err as Error).message);
     await files.close();
     throw err;
   }
-  if (cluster.isPrimary) writePid(conf);
-  log.notice(`gateway/${version} started, ${cluster.isPrimary ? 'single process' : `worker ${process.pid}`}`);
-  const exit = async (graceful: boolean) => {
-    log.notice(graceful ? 'gracefully shutting down' : 'exiting');
-    await (graceful ? gateway.drain() : gateway.close());
-    if (cluster.isPrimary) removePid(conf);
-    await files.close();
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void exit(false));
-  process.once('SIGINT', () => void exit(false));
-  process.once('SIGQUIT', () => void exit(true));
-  process.on('SIGUSR1', () => files.reopen());
-  process.on('SIGHUP', () => log.warn('reload is not implemented yet: restart the gateway to apply a new configuration'));
-  if (!cluster.isPrimary) process.on('message', (msg) => msg === 'quit' && void exit(true));
 }
 
-function runMaster(conf: MainConf, log: Logger, files: LogFiles): Promise<void> {
-  let stopping = false;
-  const fork = () => cluster.fork();
-  for (let i = 0; i < conf.workerProcesses; i++) fork();
-  cluster.on('exit', (worker, code, signal) => {
-    if (stopping) return;
-    log.error(`worker process ${worker.process.pid} exited with code ${code ?? signal}; starting a new one`);
-    fork();
-  });
-  const stop = (signal: NodeJS.Signals) => {
-    stopping = true;
+/** The master: one generation of workers serves; older generations drain. */
+class Master {
+  private generation = 0;
+  private current = new Set<Worker>();
+  private stopping = false;
+  private reloading = false;
+
+  constructor(
+    private conf: MainConf,
+    private log: Logger,
+    private readonly files: LogFiles,
+  ) {}
+
+  async start(): Promise<void> {
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    cluster.on('exit', (worker, code, signal) => this.onExit(worker, code, signal));
+    writePid(this.conf);
+    try {
+      this.current = await this.spawnGeneration();
+    } catch (err) {
+      removePid(this.conf);
+      throw err;
+    }
+    process.once('SIGTERM', () => this.stop(false));
+    process.once('SIGINT', () => this.stop(false));
+    process.once('SIGQUIT', () => this.stop(true));
+    process.on('SIGHUP', () => void this.reload());
+    process.on('SIGUSR1', () => this.reopen());
+    this.log.notice(`gateway/${version} master process ${process.pid} started with ${this.conf.workerProcesses} worker processes`);
+  }
+
+  /** Forks a generation of workers; resolves when all are ready, rejects if one dies first. */
+  private spawnGeneration(): Promise<Set<Worker>> {
+    const generation = ++this.generation;
+    const workers = new Set<Worker>();
+    return new Promise((resolve, reject) => {
+      let ready = 0;
+      for (let i = 0; i < this.conf.workerProcesses; i++) {
+        const worker = cluster.fork({ GATEWAY_GENERATION: String(generation) });
+        workers.add(worker);
+        const failed = (code: number | null) => {
+          for (const w of workers) w.process.kill('SIGTERM');
+          reject(new Error(`worker process ${worker.process.pid} exited with code ${code} while starting`));
+        };
+        worker.once('exit', failed);
+        worker.on('message', (msg: WorkerMessage) => {
+          if (msg.type !== 'ready') return;
+          worker.off('exit', failed);
+          if (++ready === workers.size) resolve(workers);
+        });
+      }
+    });
+  }
+
+  /** A worker of the serving generation that dies is replaced, as nginx does. */
+  private onExit(worker: Worker, code: number | null, signal: string | null): void {
+    if (!this.current.has(worker) || this.stopping) return;
+    this.current.delete(worker);
+    this.log.error(`worker process ${worker.process.pid} exited ${signal ? `on signal ${signal}` : `with code ${code}`}; starting a new one`);
+    const replacement = cluster.fork({ GATEWAY_GENERATION: String(this.generation) });
+    this.current.add(replacement);
+  }
+
+  /** HUP: check the file again; on success new workers start and the old ones drain. */
+  private async reload(): Promise<void> {
+    if (this.reloading || this.stopping) return;
+    this.reloading = true;
+    try {
+      let next: MainConf;
+      try {
+        next = loadConfig({ file: this.conf.file, prefix: this.conf.prefix });
+      } catch (err) {
+        this.log.error(`reload: ${(err as Error).message}; the old configuration keeps serving`);
+        return;
+      }
+      this.log.notice('reload: configuration checked, starting new worker processes');
+      const previousConf = this.conf;
+      this.conf = next;
+      let fresh: Set<Worker>;
+      try {
+        fresh = await this.spawnGeneration();
+      } catch (err) {
+        this.conf = previousConf;
+        this.log.error(`reload: ${(err as Error).message}; the old configuration keeps serving`);
+        return;
+      }
+      const old = this.current;
+      this.current = fresh;
+      for (const worker of old) worker.send({ type: 'quit' } satisfies WorkerMessage);
+      this.log.notice(`reload: new worker processes ready, ${old.size} old ones shutting down gracefully`);
+    } finally {
+      this.reloading = false;
+    }
+  }
+
+  private reopen(): void {
+    this.files.reopen();
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGUSR1');
+  }
+
+  /** QUIT: every worker drains, then the master exits; TERM: workers exit at once. */
+  private stop(graceful: boolean): void {
+    this.stopping = true;
+    this.log.notice(graceful ? 'gracefully shutting down' : 'exiting');
+    const exitWhenAlone = () => {
+      if (Object.keys(cluster.workers ?? {}).length > 0) return;
+      removePid(this.conf);
+      void this.files.close().then(() => process.exit(0));
+    };
+    cluster.on('exit', () => setImmediate(exitWhenAlone));
     for (const worker of Object.values(cluster.workers ?? {})) {
-      if (signal === 'SIGQUIT') worker?.send('quit');
+      if (graceful) worker?.send({ type: 'quit' } satisfies WorkerMessage);
       else worker?.process.kill('SIGTERM');
     }
-    const done = () => {
-      if (Object.keys(cluster.workers ?? {}).length > 0) return;
-      removePid(conf);
-      void files.close().then(() => process.exit(0));
-    };
-    cluster.on('exit', done);
-    done();
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGTERM'));
-  process.once('SIGQUIT', () => stop('SIGQUIT'));
-  process.on('SIGUSR1', () => {
-    files.reopen();
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGUSR1');
-  });
-  process.on('SIGHUP', () => log.warn('reload is not implemented yet: restart the gateway to apply a new configuration'));
-  writePid(conf);
-  log.notice(`gateway/${version} master started with ${conf.workerProcesses} worker processes`);
-  return new Promise((resolve) => {
-    let online = 0;
-    cluster.on('listening', () => ++online === conf.workerProcesses && resolve());
-  });
+    exitWhenAlone();
+  }
 }
 
 function writePid(conf: MainConf): void {

@@ -16,11 +16,27 @@ import type { Logger } from './types';
 /** nginx's large_client_header_buffers size: a longer request line is 414. */
 const MAX_REQUEST_LINE = 8192;
 
+/** How long connections get to close after the handlers said goodbye (1001) at shutdown. */
+const SHUTDOWN_GRACE_MS = 2000;
+
+/** True if `promise` settles within `ms` (null: no limit). */
+function settleWithin(promise: Promise<unknown>, ms: number | null): Promise<boolean> {
+  if (ms === null) return promise.then(() => true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    void promise.then(() => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
 /** A running configuration: its runtime and its listening sockets. */
 export class Gateway {
   private readonly servers: http.Server[] = [];
   private readonly sockets = new Set<Socket>();
   private dispatcher!: Dispatcher;
+  private draining = false;
   private runtime!: Runtime;
 
   constructor(
@@ -59,7 +75,10 @@ export class Gateway {
     // A client that half-closes after its request still gets the response, as from nginx.
     (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     server.on('connection', (socket: Socket) => this.accept(socket, listener));
-    server.on('request', (req, res) => void this.dispatcher.request(req, res, listener, 'http'));
+    server.on('request', (req, res) => {
+      if (this.draining) res.shouldKeepAlive = false;
+      void this.dispatcher.request(req, res, listener, 'http');
+    });
     server.on('upgrade', (req, socket, head) => void this.dispatcher.upgrade(req, socket, head, listener, 'http'));
     server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket) => this.clientError(err, socket, listener));
     if (spec.reuseport) this.log.notice(`"reuseport" on ${spec.key} is not available in this runtime; worker processes share the socket instead`);
@@ -118,11 +137,18 @@ export class Gateway {
     await this.runtime?.close();
   }
 
-  /** Stops accepting, lets requests and upgraded connections finish, then closes handlers. */
-  async drain(): Promise<void> {
-    const closed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+  /**
+   * nginx's graceful shutdown of a worker: stop accepting, close idle keep-alive connections,
+   * answer what is in flight with `Connection: close`, let WebSockets run until they close; once
+   * `timeoutMs` (`worker_shutdown_timeout`) passes, close the handlers (WebSockets get 1001) and
+   * then whatever is still open.
+   */
+  async drain(timeoutMs: number | null): Promise<void> {
+    this.draining = true;
+    const closed = Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     for (const server of this.servers) server.closeIdleConnections();
-    await Promise.all(closed);
+    const finished = await settleWithin(closed, timeoutMs);
     await this.runtime?.close();
+    if (!finished && !(await settleWithin(closed, SHUTDOWN_GRACE_MS))) for (const socket of this.sockets) socket.destroy();
   }
 }

@@ -21,12 +21,14 @@ async function until(check: () => boolean, what: string): Promise<void> {
   if (!check()) throw new Error(`timed out waiting for ${what}`);
 }
 
-test('one process: pid file written, -s reopen reopens logs, -s stop removes the pid file', async () => {
+test('master and one worker: pid file written, -s reopen reopens logs, -s stop removes the pid file', async () => {
   const gw = await startGateway(conf(1));
   const pidFile = path.join(gw.prefix, 'logs/gateway.pid');
   try {
     expect(Number(readFileSync(pidFile, 'utf8'))).toBe(gw.child.pid);
-    expect((await request(gw.ports[0], '/')).body.toString()).toBe(String(gw.child.pid));
+    const workerPid = (await request(gw.ports[0], '/')).body.toString();
+    expect(workerPid).not.toBe(String(gw.child.pid));
+    expect(gw.stderr()).toContain(`worker process ${workerPid} started`);
     const log = path.join(gw.prefix, 'logs/access.log');
     await until(() => existsSync(log) && readFileSync(log, 'utf8').includes('"GET / HTTP/1.1" 200'), 'the access log');
     renameSync(log, `${log}.1`);
@@ -53,8 +55,8 @@ test('worker_processes 2: both serve the shared socket, a killed worker is repla
     expect(pids.has(String(gw.child.pid))).toBe(false);
     const victim = Number([...pids][0]);
     process.kill(victim, 'SIGKILL');
-    await until(() => new RegExp(`worker process ${victim} exited .*starting a new one`).test(gw.stderr()), 'the restart');
-    await until(() => (gw.stderr().match(/started, worker/g) ?? []).length >= 3, 'the new worker');
+    await until(() => new RegExp(`worker process ${victim} exited on signal SIGKILL; starting a new one`).test(gw.stderr()), 'the restart');
+    await until(() => (gw.stderr().match(/worker process \d+ started/g) ?? []).length >= 3, 'the new worker');
     const after = new Set<string>();
     for (let i = 0; i < 200 && after.size < 2; i++) after.add((await request(gw.ports[0], '/')).body.toString());
     expect(after.size).toBe(2);
@@ -63,6 +65,16 @@ test('worker_processes 2: both serve the shared socket, a killed worker is repla
     gw.child.kill('SIGQUIT');
     expect(await exited).toBe(0);
     expect(existsSync(path.join(gw.prefix, 'logs/gateway.pid'))).toBe(false);
+  } finally {
+    await gw.stop();
+  }
+});
+
+test('master_process off: one process serves, as nginx\'s debugging mode', async () => {
+  const gw = await startGateway(conf(1).replace('worker_processes: 1', 'master_process: off'));
+  try {
+    expect((await request(gw.ports[0], '/')).body.toString()).toBe(String(gw.child.pid));
+    expect(Number(readFileSync(path.join(gw.prefix, 'logs/gateway.pid'), 'utf8'))).toBe(gw.child.pid);
   } finally {
     await gw.stop();
   }

@@ -54,6 +54,8 @@ export function buildConfig(root: ConfNode, file: string, prefix: string): MainC
     file,
     prefix,
     workerProcesses: workers === 'auto' ? availableParallelism() : (workers as number),
+    masterProcess: (main.masterProcess as boolean | undefined) ?? true,
+    workerShutdownTimeout: (main.workerShutdownTimeout as number | undefined) ?? null,
     pid: main.pid === undefined ? path.resolve(prefix, 'logs/gateway.pid') : (main.pid as string | null),
     errorLog: (main.errorLog as MainConf['errorLog']) ?? { path: path.resolve(prefix, 'logs/error.log'), level: 'error' },
     workerConnections: (eventValues.workerConnections as number | undefined) ?? 512,

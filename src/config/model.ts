@@ -120,6 +120,10 @@ export interface MainConf {
   /** The prefix that relative paths resolve against (`-p`). */
   readonly prefix: string;
   readonly workerProcesses: number;
+  /** `master_process off` runs everything in one process (nginx's debugging mode): no reload. */
+  readonly masterProcess: boolean;
+  /** `worker_shutdown_timeout`: how long an old worker may drain (ms); null waits for ever. */
+  readonly workerShutdownTimeout: number | null;
   readonly pid: string | null;
   readonly errorLog: ErrorLogConf;
   readonly workerConnections: number;

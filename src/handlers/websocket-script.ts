@@ -30,7 +30,7 @@ import type {
   WebSocketScript,
 } from '../types';
 import { serverSignature } from '../version';
-import { DEFAULT_MAX_PAYLOAD_LEN, ErrorCode } from '../websocket/constants';
+import { CloseCode, DEFAULT_MAX_PAYLOAD_LEN, ErrorCode } from '../websocket/constants';
 import { WebSocketAcceptor, WebSocketError, type WebSocketSessionImpl } from '../websocket/session';
 
 /** The scripts a `script:` value may name without a module file. */
@@ -111,14 +111,17 @@ function loadScript(name: string, cx: ConfigContext): WebSocketScript {
 
 function create(opts: WebSocketScriptOptions): WebSocketScriptHandler {
   const acceptor = new WebSocketAcceptor({ maxPayload: opts.maxPayloadLen });
+  const live = new Set<WebSocketSessionImpl>();
   return {
     http() {
       // lua-resty-websocket's `new()` refuses a request without `Upgrade: websocket`.
       throw new HttpError(400);
     },
-    upgrade: (req, socket, head, ctx) => serve(opts, acceptor, req, socket, head, ctx),
+    upgrade: (req, socket, head, ctx) => serve(opts, acceptor, live, req, socket, head, ctx),
+    /** The gateway stops (or an old worker's shutdown timeout passed): 1001 to every session. */
     close() {
       acceptor.close();
+      for (const session of live) session.close(CloseCode.GOING_AWAY, 'server shutting down');
     },
   };
 }
@@ -127,6 +130,7 @@ function create(opts: WebSocketScriptOptions): WebSocketScriptHandler {
 async function serve(
   opts: WebSocketScriptOptions,
   acceptor: WebSocketAcceptor,
+  live: Set<WebSocketSessionImpl>,
   req: IncomingMessage,
   socket: Duplex,
   head: Buffer,
@@ -141,8 +145,11 @@ async function serve(
   });
   // ws answered a failed handshake itself: 405 for a method other than GET, else 400.
   if (!session) return { status: req.method === 'GET' ? 400 : 405, bytesSent: 0 };
+  live.add(session);
   void runScript(opts, session, scriptContext(ctx, req, opts.options));
-  return { status: 101, bytesSent: (await session.closed).bodyBytesSent };
+  const end = await session.closed;
+  live.delete(session);
+  return { status: 101, bytesSent: end.bodyBytesSent };
 }
 
 /** Runs the script to its end; closes cleanly when it returns, drops the connection if it throws. */

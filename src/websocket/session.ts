@@ -242,9 +242,12 @@ export class WebSocketSessionImpl implements WebSocketSession {
     this.timeoutMs = Math.max(0, ms);
   }
 
-  /** Closes cleanly if the connection is still open (a close frame without a status code). */
-  close(): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.close();
+  /**
+   * Closes cleanly if the connection is still open: a close frame with `code` (and `reason`),
+   * or without a status code when none is given.
+   */
+  close(code?: number, reason?: string): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.close(code, reason);
   }
 
   /**
