@@ -1,6 +1,6 @@
 /**
  * Response filters, nginx's header and body filter chain for any handler's output: the status
- * override of `error_page`, `add_header`, and gzip (`gzip`, `gzip_types`, `gzip_min_length`,
+ * override of `error_page`, `expires`, `add_header`, and gzip (`gzip`, `gzip_types`, `gzip_min_length`,
  * `gzip_comp_level`, `gzip_vary`, `gzip_http_version`, `gzip_proxied`). They hook the
  * response's `writeHead`, which Node calls for implicit headers too, so a handler writes to a
  * plain `ServerResponse`.
@@ -8,16 +8,18 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import zlib from 'node:zlib';
 import type { CommonConf } from './config/model';
+import { applyExpires, compileExpires, type CompiledExpires } from './expires';
 import { reasonPhrase } from './http-status';
 import { compileValue, type CompiledValue, type VariableSource } from './variables';
 
-/** Statuses `add_header` applies to without `always`. */
+/** Statuses `add_header` applies to without `always`, and `expires` to at all. */
 const ADD_HEADER_STATUSES = new Set([200, 201, 204, 206, 301, 302, 303, 304, 307, 308]);
 /** Statuses nginx compresses. */
 const GZIP_STATUSES = new Set([200, 403, 404]);
 
 /** What the filters need of a location, compiled once at start. */
 export interface FilterConf {
+  readonly expires: CompiledExpires;
   readonly addHeaders: readonly { name: string; value: CompiledValue; always: boolean }[];
   readonly gzip: boolean;
   readonly gzipMinLength: number;
@@ -32,6 +34,7 @@ export interface FilterConf {
 /** Compiles a location's filter directives. */
 export function compileFilters(conf: CommonConf, captureNames: ReadonlySet<string>): FilterConf {
   return {
+    expires: compileExpires(conf.expires, captureNames),
     addHeaders: conf.addHeaders.map((h) => ({ name: h.name, value: compileValue(h.value, captureNames), always: h.always })),
     gzip: conf.gzip,
     gzipMinLength: conf.gzipMinLength,
@@ -69,6 +72,7 @@ export function installFilters(req: IncomingMessage, res: ServerResponse, state:
     if (headers) setHeaders(res, headers);
     if (state.overrideStatus) status = state.overrideStatus;
     res.statusCode = status;
+    if (ADD_HEADER_STATUSES.has(status)) applyExpires(res, conf.expires, state);
     for (const h of conf.addHeaders) {
       if (h.always || ADD_HEADER_STATUSES.has(status)) {
         const value = h.value(state);

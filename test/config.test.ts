@@ -43,6 +43,9 @@ describe('errors name the directive and point at file:line:col', () => {
     ['http:\n  servers:\n    - listen: "80 default_server"\n    - listen: "80 default_server"\n', 'a duplicate default server for 0.0.0.0:80 in /virtual/site.yaml:4:7'],
     ['http:\n  servers:\n    - locations:\n        - { location: /s, handler: websocket-script }\n', expect.stringMatching(/"script" .* in \/virtual\/site\.yaml:4:11$/)],
     ['http:\n  servers:\n    - locations:\n        - { location: /s, handler: websocket-script, script: echo, timeout: soon }\n', 'invalid time "soon" in "timeout" in /virtual/site.yaml:4:77'],
+    ['http:\n  expires: soon\n', '"expires" directive invalid value in /virtual/site.yaml:2:12'],
+    ['http:\n  expires: modified @1h\n', '"expires" directive daily time cannot be used with "modified" parameter in /virtual/site.yaml:2:12'],
+    ['http:\n  expires: $nope\n', 'unknown "nope" variable in /virtual/site.yaml:2:12'],
   ])('%j', (yaml, message) => expect(errorOf(yaml)).toEqual(message));
 });
 

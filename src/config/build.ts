@@ -122,6 +122,8 @@ function checkTemplates(values: Record<string, unknown>, block: MapNode, cx: Cx)
   for (const h of (values.addHeaders as { value: string }[] | undefined) ?? []) check(h.value, 'add_header');
   for (const [, v] of (values.proxySetHeaders as [string, string][] | undefined) ?? []) check(v, 'proxy_set_header');
   for (const [, f] of (values.logFormats as Map<string, string> | undefined) ?? []) check(f, 'log_format');
+  const expires = values.expires as { kind: string; template?: string } | undefined;
+  if (expires?.template !== undefined) check(expires.template, 'expires');
   const ret = values.return as { text: string | null } | undefined;
   if (ret?.text) check(ret.text, 'return');
 }

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ConfNode } from './load';
 import { plainValue } from './load';
+import { parseExpires } from '../expires';
 import { BUILTIN_TYPES, parseNginxTypes, typesFromMap } from './mime';
 import type { AccessLogConf, AddHeaderConf, CommonConf, ErrorLogConf, ErrorPageConf, LogLevel, ReturnConf } from './model';
 import { parseFlag, parseListen, parseServerName, parseSize, parseTime, splitArgs } from './values';
@@ -256,6 +257,7 @@ const TABLE: Record<string, { contexts: readonly Context[]; parse: Directive['pa
   gzip_vary: d(HTTP_UP, flag),
   gzip_http_version: d(HTTP_UP, oneOf(['1.0', '1.1'])),
   gzip_proxied: d(HTTP_UP, oneOf(['off', 'any'])),
+  expires: d(HTTP_UP, (n, cx) => guard(n, cx, () => parseExpires(argsOf(n, cx)))),
   add_header: d(HTTP_UP, addHeaders, 'addHeaders'),
   error_page: d(HTTP_UP, errorPages, 'errorPages'),
   server_tokens: d(HTTP_UP, flag),
@@ -275,7 +277,7 @@ const TABLE: Record<string, { contexts: readonly Context[]; parse: Directive['pa
 
 /** nginx directives a user may write that the gateway does not do yet: named in the error. */
 export const NOT_YET_SUPPORTED = new Set([
-  'upstreams', 'upstream', 'expires', 'gzip_static', 'gzip_disable', 'gzip_buffers', 'ssl_certificate', 'ssl_certificate_key',
+  'upstreams', 'upstream', 'gzip_static', 'gzip_disable', 'gzip_buffers', 'ssl_certificate', 'ssl_certificate_key',
   'ssl_protocols', 'ssl_ciphers', 'proxy_buffering', 'proxy_redirect', 'proxy_hide_header', 'proxy_pass_header',
   'proxy_next_upstream', 'proxy_next_upstream_tries', 'proxy_next_upstream_timeout', 'allow', 'deny', 'rewrite',
   'if', 'set', 'charset', 'sendfile', 'tcp_nopush', 'tcp_nodelay', 'open_file_cache', 'disable_symlinks',
@@ -310,6 +312,7 @@ export function commonDefaults(prefix: string): CommonConf {
     gzipVary: false,
     gzipHttpVersion: '1.1',
     gzipProxied: 'off',
+    expires: { kind: 'off' },
     addHeaders: [],
     errorPages: [],
     serverTokens: true,

@@ -40,6 +40,16 @@ export interface ReturnConf {
   readonly text: string | null;
 }
 
+/**
+ * `expires`: `off`, `epoch`, `max`, a time from the access (`access`), from Last-Modified
+ * (`modified`), a time of day (`daily`, `@15h`); `seconds` may be negative. A value with
+ * variables is read per request.
+ */
+export type ExpiresConf =
+  | { readonly kind: 'off' | 'epoch' | 'max' }
+  | { readonly kind: 'access' | 'modified' | 'daily'; readonly seconds: number }
+  | { readonly kind: 'variable'; readonly template: string; readonly modified: boolean };
+
 /** A MIME type table (`types`), looked up by lower-case file extension. */
 export type MimeTypes = ReadonlyMap<string, string>;
 
@@ -64,6 +74,8 @@ export interface CommonConf {
   readonly gzipHttpVersion: '1.0' | '1.1';
   /** `gzip_proxied`: off or any (compress responses to requests that came through a proxy). */
   readonly gzipProxied: 'off' | 'any';
+  /** `expires`: Expires and Cache-Control on 2xx/3xx responses. */
+  readonly expires: ExpiresConf;
   readonly addHeaders: readonly AddHeaderConf[];
   readonly errorPages: readonly ErrorPageConf[];
   readonly serverTokens: boolean;
