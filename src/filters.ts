@@ -1,7 +1,7 @@
 /**
  * Response filters, nginx's header and body filter chain for any handler's output: the status
  * override of `error_page`, `expires`, `add_header`, and gzip (`gzip`, `gzip_types`, `gzip_min_length`,
- * `gzip_comp_level`, `gzip_vary`, `gzip_http_version`, `gzip_proxied`). They hook the
+ * `gzip_comp_level`, `gzip_vary`, `gzip_http_version`, `gzip_proxied`, `gzip_disable`). They hook the
  * response's `writeHead`, which Node calls for implicit headers too, so a handler writes to a
  * plain `ServerResponse`.
  */
@@ -9,6 +9,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import zlib from 'node:zlib';
 import type { CommonConf } from './config/model';
 import { applyExpires, compileExpires, type CompiledExpires } from './expires';
+import { compileGzipOk, gzipOk, type GzipOkConf } from './gzip-ok';
 import { reasonPhrase } from './http-status';
 import { compileValue, type CompiledValue, type VariableSource } from './variables';
 
@@ -27,8 +28,8 @@ export interface FilterConf {
   readonly gzipAnyType: boolean;
   readonly gzipCompLevel: number;
   readonly gzipVary: boolean;
-  readonly gzipHttpVersion: '1.0' | '1.1';
-  readonly gzipProxied: 'off' | 'any';
+  /** `gzip_http_version`, `gzip_proxied`, `gzip_disable`. */
+  readonly gzipOk: GzipOkConf;
 }
 
 /** Compiles a location's filter directives. */
@@ -42,9 +43,19 @@ export function compileFilters(conf: CommonConf, captureNames: ReadonlySet<strin
     gzipAnyType: conf.gzipTypes.includes('*'),
     gzipCompLevel: conf.gzipCompLevel,
     gzipVary: conf.gzipVary,
-    gzipHttpVersion: conf.gzipHttpVersion,
-    gzipProxied: conf.gzipProxied,
+    gzipOk: compileGzipOk(conf),
   };
+}
+
+/** Responses that get `Vary: Accept-Encoding` under `gzip_vary on` (nginx's `r->gzip_vary`). */
+const varyWanted = new WeakSet<ServerResponse>();
+
+/**
+ * Asks for `Vary: Accept-Encoding` on this response if the location says `gzip_vary on`, as
+ * `gzip_static on` does whether or not it serves the `.gz` file.
+ */
+export function wantGzipVary(res: ServerResponse): void {
+  varyWanted.add(res);
 }
 
 /** Per-response filter state the server may change until the header goes out. */
@@ -80,6 +91,7 @@ export function installFilters(req: IncomingMessage, res: ServerResponse, state:
       }
     }
     if (conf.gzip && gzipWanted(req, res, conf, status)) compressor = zlib.createGzip({ level: conf.gzipCompLevel });
+    if (conf.gzipVary && varyWanted.has(res)) res.appendHeader('Vary', 'Accept-Encoding');
     const phrase = state.overrideStatus ? reasonPhrase(status) : (reason ?? res.statusMessage ?? reasonPhrase(status));
     return (originalWriteHead as (s: number, r: string) => ServerResponse).call(this, status, phrase);
   } as ServerResponse['writeHead'];
@@ -109,19 +121,6 @@ function setHeaders(res: ServerResponse, headers: OutgoingHttpHeaders | unknown[
   for (const [name, value] of Object.entries(headers)) if (value !== undefined) res.setHeader(name, value);
 }
 
-/** nginx's ngx_http_gzip_ok: the client accepts gzip (a `gzip` token whose q is not 0). */
-function acceptsGzip(req: IncomingMessage): boolean {
-  const header = req.headers['accept-encoding'];
-  if (!header) return false;
-  for (const part of header.split(',')) {
-    const [coding, ...params] = part.trim().split(';');
-    if (coding.trim().toLowerCase() !== 'gzip' && coding.trim() !== '*') continue;
-    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
-    return !q || Number(q.slice(2)) > 0;
-  }
-  return false;
-}
-
 /** nginx's gzip header filter: decides, and rewrites the headers when the body is compressed. */
 function gzipWanted(req: IncomingMessage, res: ServerResponse, conf: FilterConf, status: number): boolean {
   if (!GZIP_STATUSES.has(status) || req.method === 'HEAD' || res.hasHeader('content-encoding')) return false;
@@ -129,9 +128,8 @@ function gzipWanted(req: IncomingMessage, res: ServerResponse, conf: FilterConf,
   if (length !== undefined && Number(length) < conf.gzipMinLength) return false;
   const type = String(res.getHeader('content-type') ?? '').split(';')[0].trim().toLowerCase();
   if (!conf.gzipAnyType && !conf.gzipTypes.has(type)) return false;
-  if (conf.gzipVary) res.appendHeader('Vary', 'Accept-Encoding');
-  const httpVersionOk = conf.gzipHttpVersion === '1.0' || req.httpVersionMinor >= 1 || req.httpVersionMajor > 1;
-  if (!httpVersionOk || (req.headers.via && conf.gzipProxied === 'off') || !acceptsGzip(req)) return false;
+  varyWanted.add(res);
+  if (!gzipOk(req, conf.gzipOk)) return false;
   res.removeHeader('content-length');
   res.removeHeader('accept-ranges');
   res.setHeader('Content-Encoding', 'gzip');

@@ -46,6 +46,7 @@ describe('errors name the directive and point at file:line:col', () => {
     ['http:\n  expires: soon\n', '"expires" directive invalid value in /virtual/site.yaml:2:12'],
     ['http:\n  expires: modified @1h\n', '"expires" directive daily time cannot be used with "modified" parameter in /virtual/site.yaml:2:12'],
     ['http:\n  expires: $nope\n', 'unknown "nope" variable in /virtual/site.yaml:2:12'],
+    ['http:\n  gzip_disable: [msie6, "("]\n', 'invalid regex "(": /(/i: Unterminated group in /virtual/site.yaml:2:25'],
   ])('%j', (yaml, message) => expect(errorOf(yaml)).toEqual(message));
 });
 

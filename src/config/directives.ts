@@ -10,7 +10,7 @@ import { plainValue } from './load';
 import { parseExpires } from '../expires';
 import { BUILTIN_TYPES, parseNginxTypes, typesFromMap } from './mime';
 import type { AccessLogConf, AddHeaderConf, CommonConf, ErrorLogConf, ErrorPageConf, LogLevel, ReturnConf } from './model';
-import { parseFlag, parseListen, parseServerName, parseSize, parseTime, splitArgs } from './values';
+import { compileRegex, parseFlag, parseListen, parseServerName, parseSize, parseTime, splitArgs } from './values';
 
 export type Context = 'main' | 'events' | 'http' | 'server' | 'location';
 
@@ -206,6 +206,19 @@ function gzipTypes(node: ConfNode, cx: ParseContext): string[] {
   return argsOf(node, cx);
 }
 
+/** `gzip_disable`: each value a regex (checked here), or `msie6`. */
+function gzipDisable(node: ConfNode, cx: ParseContext): string[] {
+  const args: string[] = [];
+  for (const item of occurrences(node)) {
+    for (const arg of argsOf(item, cx)) {
+      if (arg !== 'msie6') guard(item, cx, () => compileRegex(arg, true));
+      args.push(arg);
+    }
+  }
+  if (args.length === 0) cx.fail('invalid number of arguments in "gzip_disable" directive', node);
+  return args;
+}
+
 function keepaliveTimeout(node: ConfNode, cx: ParseContext): number {
   const args = argsOf(node, cx);
   if (args.length < 1 || args.length > 2) cx.fail('invalid number of arguments in "keepalive_timeout" directive', node);
@@ -257,6 +270,7 @@ const TABLE: Record<string, { contexts: readonly Context[]; parse: Directive['pa
   gzip_vary: d(HTTP_UP, flag),
   gzip_http_version: d(HTTP_UP, oneOf(['1.0', '1.1'])),
   gzip_proxied: d(HTTP_UP, oneOf(['off', 'any'])),
+  gzip_disable: d(HTTP_UP, gzipDisable),
   expires: d(HTTP_UP, (n, cx) => guard(n, cx, () => parseExpires(argsOf(n, cx)))),
   add_header: d(HTTP_UP, addHeaders, 'addHeaders'),
   error_page: d(HTTP_UP, errorPages, 'errorPages'),
@@ -277,7 +291,7 @@ const TABLE: Record<string, { contexts: readonly Context[]; parse: Directive['pa
 
 /** nginx directives a user may write that the gateway does not do yet: named in the error. */
 export const NOT_YET_SUPPORTED = new Set([
-  'upstreams', 'upstream', 'gzip_static', 'gzip_disable', 'gzip_buffers', 'ssl_certificate', 'ssl_certificate_key',
+  'upstreams', 'upstream', 'gzip_static', 'gzip_buffers', 'ssl_certificate', 'ssl_certificate_key',
   'ssl_protocols', 'ssl_ciphers', 'proxy_buffering', 'proxy_redirect', 'proxy_hide_header', 'proxy_pass_header',
   'proxy_next_upstream', 'proxy_next_upstream_tries', 'proxy_next_upstream_timeout', 'allow', 'deny', 'rewrite',
   'if', 'set', 'charset', 'sendfile', 'tcp_nopush', 'tcp_nodelay', 'open_file_cache', 'disable_symlinks',
@@ -312,6 +326,7 @@ export function commonDefaults(prefix: string): CommonConf {
     gzipVary: false,
     gzipHttpVersion: '1.1',
     gzipProxied: 'off',
+    gzipDisable: [],
     expires: { kind: 'off' },
     addHeaders: [],
     errorPages: [],

@@ -74,6 +74,8 @@ export interface CommonConf {
   readonly gzipHttpVersion: '1.0' | '1.1';
   /** `gzip_proxied`: off or any (compress responses to requests that came through a proxy). */
   readonly gzipProxied: 'off' | 'any';
+  /** `gzip_disable`: User-Agent regexes (case-insensitive), or `msie6`, that get no gzip. */
+  readonly gzipDisable: readonly string[];
   /** `expires`: Expires and Cache-Control on 2xx/3xx responses. */
   readonly expires: ExpiresConf;
   readonly addHeaders: readonly AddHeaderConf[];
