@@ -81,19 +81,34 @@ function resolveDots(path: string): string {
   return `/${out.join('/')}`;
 }
 
-/** Validates and canonicalizes a Host value as nginx does: lower case, no port, no trailing dot. */
+/**
+ * Validates and canonicalizes a Host value as nginx's ngx_http_validate_host: lower case, the
+ * port and one trailing dot dropped, a `[...]` literal kept whole. Refused (400): `..`, a
+ * slash, control characters and white space, and an empty name.
+ */
 export function normalizeHost(value: string): string {
-  let host = value.trim().toLowerCase();
-  if (host.startsWith('[')) {
-    const end = host.indexOf(']');
-    if (end < 0) throw new HttpError(400, 'GW_BAD_HOST', 'invalid host');
-    return host.slice(0, end + 1);
+  const invalid = () => new HttpError(400, 'GW_BAD_HOST', 'client sent invalid host header');
+  let state: 'usual' | 'literal' | 'rest' = 'usual';
+  let dot = -2;
+  let length = value.length;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x2e) {
+      if (dot === i - 1) throw invalid();
+      dot = i;
+    } else if (c === 0x3a) {
+      if (state === 'usual') [length, state] = [i, 'rest'];
+    } else if (c === 0x5b) {
+      if (i === 0) state = 'literal';
+    } else if (c === 0x5d) {
+      if (state === 'literal') [length, state] = [i + 1, 'rest'];
+    } else if (c === 0x2f || c <= 0x20 || c === 0x7f) {
+      throw invalid();
+    }
   }
-  const colon = host.indexOf(':');
-  if (colon >= 0) host = host.slice(0, colon);
-  if (host.endsWith('.')) host = host.slice(0, -1);
-  if (host.startsWith('.') || host.includes('..') || /[\/\\\0\s]/.test(host)) throw new HttpError(400, 'GW_BAD_HOST', 'invalid host');
-  return host;
+  if (dot === length - 1) length--;
+  if (length <= 0) throw invalid();
+  return value.slice(0, length).replace(/[A-Z]+/g, (upper) => upper.toLowerCase());
 }
 
 /** The servers sharing one listening socket, compiled for nginx's name lookup order. */

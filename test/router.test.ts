@@ -37,8 +37,14 @@ describe('normalizeHost', () => {
     ['example.com:8080', 'example.com'],
     ['example.com.', 'example.com'],
     ['[::1]:80', '[::1]'],
+    // As nginx's ngx_http_validate_host: only `..`, `/`, controls and an empty name are refused.
+    ['.example.com', '.example.com'],
+    ['a\\b', 'a\\b'],
+    ['[::1', '[::1'],
+    ['[::1]', '[::1]'],
+    ['example.com:', 'example.com'],
   ])('%p', (value, host) => expect(normalizeHost(value)).toBe(host));
-  test.each(['.example.com', 'a..b', 'a/b', 'a\\b'])('%p is 400', (value) => expect(() => normalizeHost(value)).toThrow(HttpError));
+  test.each(['a..b', 'a/b', 'a b', 'a\x7f', '', '.', ':80', 'a:1..2'])('%p is 400', (value) => expect(() => normalizeHost(value)).toThrow(HttpError));
 });
 
 function conf(yaml: string) {
