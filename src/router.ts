@@ -19,8 +19,9 @@ export interface NormalizedUri {
 const badRequest = (reason: string) => new HttpError(400, 'GW_BAD_URI', reason);
 
 /**
- * Normalizes a request target as nginx's complex URI parser does: percent-decode (a bad escape
- * or a NUL is 400), merge slashes, resolve `.` and `..` (climbing above `/` is 400).
+ * Normalizes a request target as nginx's complex URI parser does: cut the fragment,
+ * percent-decode (a bad escape or a NUL is 400), merge slashes, resolve `.` and `..`
+ * (climbing above `/` is 400).
  */
 export function normalizeUri(target: string): NormalizedUri {
   let host: string | null = null;
@@ -32,9 +33,10 @@ export function normalizeUri(target: string): NormalizedUri {
     if (rest.startsWith('?')) rest = `/${rest}`;
   }
   if (!rest.startsWith('/')) throw badRequest('the request target must start with "/"');
-  const q = rest.indexOf('?');
-  const rawPath = q < 0 ? rest : rest.slice(0, q);
-  const args = q < 0 ? '' : rest.slice(q + 1);
+  // The path ends at `?` or `#`, the query at `#`: nginx drops a fragment a client sent.
+  const end = rest.search(/[?#]/);
+  const rawPath = end < 0 ? rest : rest.slice(0, end);
+  const args = end < 0 || rest[end] === '#' ? '' : rest.slice(end + 1).split('#')[0];
   const decoded = percentDecode(rawPath);
   if (decoded.includes('\0')) throw badRequest('NUL in the request path');
   return { uri: resolveDots(decoded), args, host };

@@ -18,6 +18,10 @@ describe('normalizeUri', () => {
     ['/caf%C3%A9', '/café', ''],
     ['/x?', '/x', ''],
     ['http://Example.com/p?q', '/p', 'q'],
+    ['/a#frag', '/a', ''],
+    ['/a?x=1#frag', '/a', 'x=1'],
+    ['/a#frag?x=1', '/a', ''],
+    ['/a%23b', '/a#b', ''],
   ])('%p', (target, uri, args) => {
     if (uri === null) {
       expect(() => normalizeUri(target)).toThrow(HttpError);
