@@ -31,6 +31,8 @@ http:
         - { location: = /away, return: "https://example.org/" }
         - { location: = /close, return: 444 }
         - { location: = /gone, return: 410 }
+        - { location: = /bare-redirect, return: 301 }
+        - { location: = /bare-ok, return: 200 }
         - { location: = /forbidden, return: 403 }
         - { location: = /broken, return: 500 }
         - { location: "@oops", return: "503 'named location'" }
@@ -72,6 +74,21 @@ describe('responses', () => {
     expect(r.body.toString()).toContain('<center><h1>301 Moved Permanently</h1></center>');
     const away = await request(port, '/away');
     expect([away.status, away.statusMessage, away.headers.location]).toEqual([302, 'Moved Temporarily', 'https://example.org/']);
+  });
+  test('return without text: a redirect has an empty Location, a 2xx an empty typed body (nginx)', async () => {
+    const redirect = await request(port, '/bare-redirect');
+    expect([redirect.status, redirect.headers.location]).toEqual([301, '']);
+    const ok = await request(port, '/bare-ok');
+    expect([ok.status, ok.headers['content-type'], ok.headers['content-length'], ok.body.length]).toEqual([200, 'text/plain', '0', 0]);
+  });
+  test('a redirect without a Host (HTTP/1.0) names the local address, as nginx', async () => {
+    const answer = await new Promise<string>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.write('GET /redirect HTTP/1.0\r\n\r\n'));
+      let data = '';
+      s.on('data', (d) => (data += d));
+      s.on('close', () => resolve(data));
+    });
+    expect(answer).toContain(`\r\nLocation: http://127.0.0.1:${port}/elsewhere?a=1\r\n`);
   });
   test('return 444 closes the connection without a response', async () => {
     const answer = await new Promise<string>((resolve) => {

@@ -1,6 +1,7 @@
 /**
  * The `return` handler: `return CODE [text|URL]`, `return URL` (302). `444` closes the
- * connection without a response, as nginx does.
+ * connection without a response, as nginx does; a redirect code without a URL sends an empty
+ * Location, a code under 400 without text an empty body with the URI's type.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
@@ -33,15 +34,13 @@ const returnHandler: HandlerModule<ReturnOptions> = {
           req.socket.destroy();
           return;
         }
-        const value = text ? text(ctx as RequestState) : null;
+        // nginx's ngx_http_send_response: a code under 400 always gets the (maybe empty) text;
+        // 4xx and 5xx without text get the error page.
+        const value = text ? text(ctx as RequestState) : status < 400 ? '' : null;
         if (REDIRECTS.has(status)) {
-          throw new HttpError(status, `GW_HTTP_${status}`, undefined, value === null ? {} : { Location: absolute(value, ctx) });
+          throw new HttpError(status, `GW_HTTP_${status}`, undefined, { Location: absolute(value ?? '', req, ctx) });
         }
-        if (value === null) {
-          if (status >= 300) throw new HttpError(status);
-          res.writeHead(status, { 'Content-Length': 0 }).end();
-          return;
-        }
+        if (value === null) throw new HttpError(status);
         const ext = path.extname(ctx.uri).slice(1).toLowerCase();
         const type = ctx.location.types.get(ext) ?? ctx.location.defaultType;
         res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(value) });
@@ -51,12 +50,17 @@ const returnHandler: HandlerModule<ReturnOptions> = {
   },
 };
 
-/** nginx's absolute_redirect: a Location starting with `/` gets the scheme, host and port. */
-function absolute(location: string, ctx: RequestContext): string {
+/**
+ * nginx's absolute_redirect: a Location starting with `/` gets the scheme, the host the client
+ * named (else the local address, as nginx without a Host) and the local port unless default.
+ */
+function absolute(location: string, req: IncomingMessage, ctx: RequestContext): string {
   if (!location.startsWith('/')) return location;
+  const named = req.headers.host !== undefined || /^https?:\/\//i.test(req.url ?? '');
+  const host = named ? ctx.host : ctx.variable('server_addr');
   const port = ctx.variable('server_port');
   const defaultPort = ctx.scheme === 'https' ? '443' : '80';
-  return `${ctx.scheme}://${ctx.host}${port && port !== defaultPort ? `:${port}` : ''}${location}`;
+  return `${ctx.scheme}://${host}${port && port !== defaultPort ? `:${port}` : ''}${location}`;
 }
 
 export default returnHandler;
