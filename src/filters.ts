@@ -90,8 +90,9 @@ export function installFilters(req: IncomingMessage, res: ServerResponse, state:
         if (value !== '') res.appendHeader(h.name, value);
       }
     }
-    if (conf.gzip && gzipWanted(req, res, conf, status)) compressor = zlib.createGzip({ level: conf.gzipCompLevel });
+    if (conf.gzip && gzipWanted(req, res, conf, status) && req.method !== 'HEAD') compressor = zlib.createGzip({ level: conf.gzipCompLevel });
     if (conf.gzipVary && varyWanted.has(res)) res.appendHeader('Vary', 'Accept-Encoding');
+    finalHeaders(res, status);
     const phrase = state.overrideStatus ? reasonPhrase(status) : (reason ?? res.statusMessage ?? reasonPhrase(status));
     return (originalWriteHead as (s: number, r: string) => ServerResponse).call(this, status, phrase);
   } as ServerResponse['writeHead'];
@@ -112,6 +113,20 @@ export function installFilters(req: IncomingMessage, res: ServerResponse, state:
   } as ServerResponse['end'];
 }
 
+/**
+ * What nginx's range and header filters do last, whoever made the response (an `error_page`
+ * status too): Accept-Ranges only on a 200, Last-Modified only on 200, 206 and 304, and a 204
+ * without Content-Type, Content-Length or Last-Modified.
+ */
+function finalHeaders(res: ServerResponse, status: number): void {
+  if (status !== 200) res.removeHeader('accept-ranges');
+  if (status !== 200 && status !== 206 && status !== 304) res.removeHeader('last-modified');
+  if (status === 204) {
+    res.removeHeader('content-type');
+    res.removeHeader('content-length');
+  }
+}
+
 function setHeaders(res: ServerResponse, headers: OutgoingHttpHeaders | unknown[]): void {
   if (Array.isArray(headers)) {
     const flat = Array.isArray(headers[0]) ? (headers as [string, string][]).flat() : (headers as string[]);
@@ -121,9 +136,12 @@ function setHeaders(res: ServerResponse, headers: OutgoingHttpHeaders | unknown[
   for (const [name, value] of Object.entries(headers)) if (value !== undefined) res.setHeader(name, value);
 }
 
-/** nginx's gzip header filter: decides, and rewrites the headers when the body is compressed. */
+/**
+ * nginx's gzip header filter: decides, and rewrites the headers when the body is compressed
+ * (a HEAD gets the headers a GET would).
+ */
 function gzipWanted(req: IncomingMessage, res: ServerResponse, conf: FilterConf, status: number): boolean {
-  if (!GZIP_STATUSES.has(status) || req.method === 'HEAD' || res.hasHeader('content-encoding')) return false;
+  if (!GZIP_STATUSES.has(status) || res.hasHeader('content-encoding')) return false;
   const length = res.getHeader('content-length');
   if (length !== undefined && Number(length) < conf.gzipMinLength) return false;
   const type = String(res.getHeader('content-type') ?? '').split(';')[0].trim().toLowerCase();
