@@ -92,7 +92,7 @@ export function installFilters(req: IncomingMessage, res: ServerResponse, state:
     }
     if (conf.gzip && gzipWanted(req, res, conf, status) && req.method !== 'HEAD') compressor = zlib.createGzip({ level: conf.gzipCompLevel });
     if (conf.gzipVary && varyWanted.has(res)) res.appendHeader('Vary', 'Accept-Encoding');
-    finalHeaders(res, status);
+    finalHeaders(res, status, state.overrideStatus !== 0);
     const phrase = state.overrideStatus ? reasonPhrase(status) : (reason ?? res.statusMessage ?? reasonPhrase(status));
     return (originalWriteHead as (s: number, r: string) => ServerResponse).call(this, status, phrase);
   } as ServerResponse['writeHead'];
@@ -114,12 +114,13 @@ export function installFilters(req: IncomingMessage, res: ServerResponse, state:
 }
 
 /**
- * What nginx's range and header filters do last, whoever made the response (an `error_page`
- * status too): Accept-Ranges only on a 200, Last-Modified only on 200, 206 and 304, and a 204
- * without Content-Type, Content-Length or Last-Modified.
+ * What nginx's range and header filters do last, whoever made the response: Last-Modified
+ * only on 200, 206 and 304, a 204 without Content-Type and Content-Length, and no
+ * Accept-Ranges on a page whose status `error_page` set to another than 200 (a handler's own
+ * Accept-Ranges on another status, a proxied 206, is kept as nginx keeps an upstream's).
  */
-function finalHeaders(res: ServerResponse, status: number): void {
-  if (status !== 200) res.removeHeader('accept-ranges');
+function finalHeaders(res: ServerResponse, status: number, overridden: boolean): void {
+  if (overridden && status !== 200) res.removeHeader('accept-ranges');
   if (status !== 200 && status !== 206 && status !== 304) res.removeHeader('last-modified');
   if (status === 204) {
     res.removeHeader('content-type');
