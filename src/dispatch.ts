@@ -6,12 +6,13 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { HttpError } from './errors';
+import { HttpError, InternalRedirect } from './errors';
 import { installFilters } from './filters';
 import { errorPageHtml, hasErrorPage, reasonPhrase } from './http-status';
 import { RequestState } from './request-state';
 import { normalizeHost, normalizeUri } from './router';
-import type { ListenerRuntime, LocationRuntime, Runtime, ServerRuntime } from './runtime';
+import type { ListenerRuntime, Runtime, ServerRuntime } from './runtime';
+import { applyTryFiles } from './try-files';
 import type { UpgradeOutcome } from './types';
 
 /** Errors after which nginx closes the connection instead of keeping it alive. */
@@ -35,10 +36,9 @@ export class Dispatcher {
     installFilters(req, res, state);
     try {
       if (state.routingError) throw state.routingError;
-      const location = this.runtime.location(state.location);
       if (state.location.keepaliveTimeout === 0) res.shouldKeepAlive = false;
       checkBodySize(req, state.location.clientMaxBodySize);
-      await this.serve(req, res, state, location);
+      await this.serve(req, res, state, server);
     } catch (err) {
       await this.renderError(err, req, res, state, server);
     }
@@ -97,18 +97,55 @@ export class Dispatcher {
     }
   }
 
+  /** Matches the location; when none matches, the server's own settings serve, as in nginx. */
   private matchLocation(state: RoutedState, server: ServerRuntime): void {
     const matched = server.locations.match(state.uri);
-    if (!matched) throw new HttpError(404, 'GW_NO_LOCATION');
-    state.location = matched.location;
-    state.filters = this.runtime.location(matched.location).filters;
-    state.captures = matched.captures;
-    state.namedCaptures = { ...state.namedCaptures, ...matched.namedCaptures };
+    state.location = matched?.location ?? server.conf.serverLocation;
+    state.filters = this.runtime.location(state.location).filters;
+    state.captures = matched?.captures ?? [];
+    state.namedCaptures = { ...state.namedCaptures, ...matched?.namedCaptures };
   }
 
-  private async serve(req: IncomingMessage, res: ServerResponse, state: RequestState, location: LocationRuntime): Promise<void> {
-    if (!location.handler.http) throw new HttpError(405);
-    await location.handler.http(req, res, state);
+  /**
+   * The location's `try_files`, then its content handler; an internal redirect (try_files'
+   * fallback, an index file) matches the location again and goes round once more.
+   */
+  private async serve(req: IncomingMessage, res: ServerResponse, state: RequestState, server: ServerRuntime): Promise<void> {
+    for (;;) {
+      const location = this.runtime.location(state.location);
+      try {
+        if (location.tryFiles) await applyTryFiles(location.tryFiles, state);
+        if (!location.handler.http) throw new HttpError(405);
+        await location.handler.http(req, res, state);
+        return;
+      } catch (err) {
+        if (!(err instanceof InternalRedirect) || res.headersSent) throw err;
+        this.redirect(state, server, err.uri, err.args);
+      }
+    }
+  }
+
+  /** nginx's internal redirect (a URI, matched anew) or named location; the 11th is a 500. */
+  private redirect(state: RequestState, server: ServerRuntime, uri: string, args: string): void {
+    state.aliasTakesUri = false;
+    if (--state.uriChanges === 0) {
+      const what = uri.startsWith('@') ? 'redirect to named location' : 'internally redirecting to';
+      server.log.error(`rewrite or internal redirection cycle while ${what} "${uri}"`);
+      throw new HttpError(500, 'GW_REDIRECT_CYCLE');
+    }
+    if (uri.startsWith('@')) {
+      const named = server.locations.namedLocation(uri);
+      if (!named) {
+        server.log.error(`could not find named location "${uri}"`);
+        throw new HttpError(500, 'GW_NO_NAMED_LOCATION');
+      }
+      state.location = named;
+      state.filters = this.runtime.location(named).filters;
+      return;
+    }
+    state.uri = uri;
+    state.args = args;
+    this.matchLocation(state, server);
   }
 
   /** Renders a thrown error: `error_page` first, else nginx's built-in page. */
@@ -151,18 +188,9 @@ export class Dispatcher {
     state.overrideStatus = page.response === 'page' ? 0 : (page.response ?? status);
     if (req.method !== 'HEAD') req.method = 'GET';
     try {
-      if (page.uri.startsWith('@')) {
-        const named = server.locations.namedLocation(page.uri);
-        if (!named) throw new HttpError(500, 'GW_NO_NAMED_LOCATION', `named location "${page.uri}" not found`);
-        state.location = named;
-        state.filters = this.runtime.location(named).filters;
-      } else {
-        const target = normalizeUri(page.uri);
-        state.uri = target.uri;
-        state.args = target.args;
-        this.matchLocation(state, server);
-      }
-      await this.serve(req, res, state, this.runtime.location(state.location));
+      const target = page.uri.startsWith('@') ? { uri: page.uri, args: state.args } : normalizeUri(page.uri);
+      this.redirect(state, server, target.uri, target.args);
+      await this.serve(req, res, state, server);
     } catch (err) {
       state.overrideStatus = 0;
       await this.renderError(err, req, res, state, server);

@@ -46,3 +46,21 @@ export class HttpError extends Error {
     this.name = 'HttpError';
   }
 }
+
+/**
+ * Thrown by a handler to have the request served again for another URI: nginx's internal
+ * redirect (the `index` module, `try_files`). Locations are matched anew; a URI starting with
+ * `@` names a named location. A request may be redirected 10 times, as in nginx.
+ */
+export class InternalRedirect extends Error {
+  readonly code = 'GW_INTERNAL_REDIRECT';
+  constructor(
+    /** The new `$uri` (decoded, as `$uri` is), or `@name`. */
+    readonly uri: string,
+    /** The new `$args`. */
+    readonly args: string,
+  ) {
+    super(`internal redirect to "${uri}"`);
+    this.name = 'InternalRedirect';
+  }
+}

@@ -15,6 +15,10 @@ export class RequestState implements RequestContext, FilterState {
   location!: LocationConf;
   filters!: FilterConf;
   overrideStatus = 0;
+  /** Internal redirects left (nginx allows 10; the 11th is a 500). */
+  uriChanges = 11;
+  /** try_files found a file in a regex location with `alias`: the alias gets `$uri` appended. */
+  aliasTakesUri = false;
   /** Set once an `error_page` redirect happened: a second error gets the built-in page. */
   errorPageDone = false;
   captures: readonly string[] = [];

@@ -10,6 +10,7 @@ import { createAccessLog, COMBINED_FORMAT, createErrorLog, type AccessLog, type 
 import { LocationTable, ServerTable } from './router';
 import type { Handler, Logger } from './types';
 import type { ListenSpec } from './config/values';
+import { compileTryFiles, type CompiledTryFiles } from './try-files';
 import { serverSignature } from './version';
 
 /** One location, ready to serve. */
@@ -17,6 +18,8 @@ export interface LocationRuntime {
   readonly conf: LocationConf;
   readonly handler: Handler;
   readonly filters: FilterConf;
+  /** `try_files`, compiled; null without one. */
+  readonly tryFiles: CompiledTryFiles | null;
   readonly accessLogs: readonly AccessLog[];
   readonly log: Logger;
   /** The `Server` header and error page signature (`server_tokens`). */
@@ -60,7 +63,7 @@ export class Runtime {
     const logger = (c: ServerConf | LocationConf) => (c.errorLog ? createErrorLog(c.errorLog, files) : log);
     for (const server of conf.http.servers) {
       const serverLog = logger(server);
-      for (const location of server.locations) {
+      for (const location of [...server.locations, server.serverLocation]) {
         const locationLog = logger(location);
         const module = resolveHandler(location.handler, conf.prefix, conf.handlersDir);
         const handler = await module.create(location.handlerOptions, { log: locationLog, prefix: conf.prefix, location });
@@ -68,6 +71,7 @@ export class Runtime {
           conf: location,
           handler,
           filters: compileFilters(location, conf.captureNames),
+          tryFiles: compileTryFiles(location, conf.captureNames),
           accessLogs: accessLogs(location.accessLogs),
           log: locationLog,
           signature: serverSignature(location.serverTokens),

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { LocationConf, ServerConf } from './config/model';
 
 export type { LocationConf, ServerConf, CommonConf, MainConf } from './config/model';
-export { HttpError, ConfigError } from './errors';
+export { HttpError, ConfigError, InternalRedirect } from './errors';
 
 /** A logger writing to the `error_log` at nginx's levels. */
 export interface Logger {

@@ -46,6 +46,11 @@ describe('errors name the directive and point at file:line:col', () => {
     ['http:\n  expires: soon\n', '"expires" directive invalid value in /virtual/site.yaml:2:12'],
     ['http:\n  expires: modified @1h\n', '"expires" directive daily time cannot be used with "modified" parameter in /virtual/site.yaml:2:12'],
     ['http:\n  expires: $nope\n', 'unknown "nope" variable in /virtual/site.yaml:2:12'],
+    ['http:\n  servers:\n    - try_files: =404\n', 'invalid number of arguments in "try_files" directive in /virtual/site.yaml:3:18'],
+    ['http:\n  servers:\n    - try_files: $uri =abc\n', 'invalid code "=abc" in /virtual/site.yaml:3:18'],
+    ['http:\n  servers:\n    - try_files: $uri =1000\n', 'invalid code "=1000" in /virtual/site.yaml:3:18'],
+    ['http:\n  servers:\n    - try_files: $nope =404\n', 'unknown "nope" variable in /virtual/site.yaml:3:18'],
+    ['http:\n  try_files: $uri =404\n', '"try_files" directive is not allowed here in /virtual/site.yaml:2:3'],
     ['http:\n  gzip_disable: [msie6, "("]\n', 'invalid regex "(": /(/i: Unterminated group in /virtual/site.yaml:2:25'],
   ])('%j', (yaml, message) => expect(errorOf(yaml)).toEqual(message));
 });

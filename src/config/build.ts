@@ -124,6 +124,9 @@ function checkTemplates(values: Record<string, unknown>, block: MapNode, cx: Cx)
   for (const [, f] of (values.logFormats as Map<string, string> | undefined) ?? []) check(f, 'log_format');
   const expires = values.expires as { kind: string; template?: string } | undefined;
   if (expires?.template !== undefined) check(expires.template, 'expires');
+  for (const arg of (values.tryFiles as string[] | undefined) ?? []) check(arg, 'try_files');
+  const symlinks = values.disableSymlinks as { from: string | null } | undefined;
+  if (symlinks?.from) check(symlinks.from, 'disable_symlinks');
   const ret = values.return as { text: string | null } | undefined;
   if (ret?.text) check(ret.text, 'return');
 }
@@ -181,7 +184,24 @@ function buildServer(block: MapNode, cx: Cx, parent: CommonConf, handlersDir: st
   checkDuplicateLocations(locations);
   // nginx's default: `listen *:80`.
   const listens = (own.listens as ListenSpec[] | undefined) ?? [parseListen(['80'])];
-  return { ...common, listens, serverNames, primaryName: nameArgs[0] ?? '', locations, position: block.pos };
+  const serverLocation = buildServerLocation(common, (own.tryFiles as string[] | undefined) ?? null, block.pos, cx, handlersDir);
+  return { ...common, listens, serverNames, primaryName: nameArgs[0] ?? '', locations, serverLocation, position: block.pos };
+}
+
+/** The server block's own location: static, with the server's `try_files` (not inherited by locations, as in nginx). */
+function buildServerLocation(common: CommonConf, tryFiles: string[] | null, position: Position, cx: Cx, handlersDir: string): LocationConf {
+  const base = {
+    ...common,
+    match: { kind: 'prefix', path: '', noRegex: false } as const,
+    name: '',
+    handler: 'static',
+    alias: null,
+    tryFiles,
+    proxyPass: null,
+    return: null,
+    position,
+  };
+  return { ...base, handlerOptions: runConfigure(resolveHandler('static', cx.prefix, handlersDir), [], base, cx, handlersDir, 'static') };
 }
 
 function checkDuplicateLocations(locations: readonly LocationConf[]): void {

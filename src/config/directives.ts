@@ -8,8 +8,9 @@ import path from 'node:path';
 import type { ConfNode } from './load';
 import { plainValue } from './load';
 import { parseExpires } from '../expires';
+import { checkTryFiles } from '../try-files';
 import { BUILTIN_TYPES, parseNginxTypes, typesFromMap } from './mime';
-import type { AccessLogConf, AddHeaderConf, CommonConf, ErrorLogConf, ErrorPageConf, LogLevel, ReturnConf } from './model';
+import type { AccessLogConf, AddHeaderConf, CommonConf, DisableSymlinksConf, ErrorLogConf, ErrorPageConf, LogLevel, OpenFileCacheConf, ReturnConf } from './model';
 import { compileRegex, parseFlag, parseListen, parseServerName, parseSize, parseTime, splitArgs } from './values';
 
 export type Context = 'main' | 'events' | 'http' | 'server' | 'location';
@@ -219,6 +220,50 @@ function gzipDisable(node: ConfNode, cx: ParseContext): string[] {
   return args;
 }
 
+/** `disable_symlinks off|on|if_not_owner [from=part]`, nginx's checks and words. */
+function parseDisableSymlinks(args: readonly string[]): DisableSymlinksConf {
+  if (args.length < 1 || args.length > 2) throw new Error('invalid number of arguments in "disable_symlinks" directive');
+  let mode: DisableSymlinksConf['mode'] | null = null;
+  let from: string | null = null;
+  for (const arg of args) {
+    if (arg === 'off' || arg === 'on' || arg === 'if_not_owner') mode = mode === null ? arg : fail(`duplicate parameters "${args[0]} ${args[1]}"`);
+    else if (arg.startsWith('from=')) from = from === null ? arg.slice(5) : fail(`duplicate parameters "${args[0]} ${args[1]}"`);
+    else fail(`invalid parameter "${arg}"`);
+  }
+  if (mode === null) fail('"disable_symlinks" must have "off", "on" or "if_not_owner" parameter');
+  if (mode === 'off' && from !== null) fail('"from=" cannot be used with "off" parameter');
+  return { mode, from };
+}
+
+/** `open_file_cache off | max=N [inactive=time]`; times also in ms (nginx: whole seconds). */
+function parseOpenFileCache(args: readonly string[]): OpenFileCacheConf | null {
+  let max = 0;
+  let inactive = 60_000;
+  let off = false;
+  for (const arg of args) {
+    if (arg === 'off') off = true;
+    else if (arg.startsWith('max=') && /^\d+$/.test(arg.slice(4)) && Number(arg.slice(4)) > 0) max = Number(arg.slice(4));
+    else if (arg.startsWith('inactive=') && isTime(arg.slice(9))) inactive = parseTime(arg.slice(9));
+    else fail(`invalid "open_file_cache" parameter "${arg}"`);
+  }
+  if (off) return null;
+  if (max === 0) fail('"open_file_cache" must have the "max" parameter');
+  return { max, inactive };
+}
+
+function isTime(value: string): boolean {
+  try {
+    parseTime(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function fail(reason: string): never {
+  throw new Error(reason);
+}
+
 function keepaliveTimeout(node: ConfNode, cx: ParseContext): number {
   const args = argsOf(node, cx);
   if (args.length < 1 || args.length > 2) cx.fail('invalid number of arguments in "keepalive_timeout" directive', node);
@@ -255,10 +300,15 @@ const TABLE: Record<string, { contexts: readonly Context[]; parse: Directive['pa
   index: d(HTTP_UP, (n, cx) => argsOf(n, cx)),
   try_files: d(['server', 'location'], (n, cx) => {
     const args = argsOf(n, cx);
-    if (args.length < 2) cx.fail('invalid number of arguments in "try_files" directive', n);
+    guard(n, cx, () => checkTryFiles(args));
     return args;
   }),
   autoindex: d(HTTP_UP, flag),
+  disable_symlinks: d(HTTP_UP, (n, cx) => guard(n, cx, () => parseDisableSymlinks(argsOf(n, cx)))),
+  open_file_cache: d(HTTP_UP, (n, cx) => guard(n, cx, () => parseOpenFileCache(argsOf(n, cx)))),
+  open_file_cache_valid: d(HTTP_UP, time),
+  open_file_cache_min_uses: d(HTTP_UP, integer(0, 1_000_000)),
+  open_file_cache_errors: d(HTTP_UP, flag),
   types: d(HTTP_UP, types),
   default_type: d(HTTP_UP, text),
   etag: d(HTTP_UP, flag),
@@ -271,6 +321,7 @@ const TABLE: Record<string, { contexts: readonly Context[]; parse: Directive['pa
   gzip_http_version: d(HTTP_UP, oneOf(['1.0', '1.1'])),
   gzip_proxied: d(HTTP_UP, oneOf(['off', 'any'])),
   gzip_disable: d(HTTP_UP, gzipDisable),
+  gzip_static: d(HTTP_UP, oneOf(['off', 'on', 'always'])),
   expires: d(HTTP_UP, (n, cx) => guard(n, cx, () => parseExpires(argsOf(n, cx)))),
   add_header: d(HTTP_UP, addHeaders, 'addHeaders'),
   error_page: d(HTTP_UP, errorPages, 'errorPages'),
@@ -291,10 +342,10 @@ const TABLE: Record<string, { contexts: readonly Context[]; parse: Directive['pa
 
 /** nginx directives a user may write that the gateway does not do yet: named in the error. */
 export const NOT_YET_SUPPORTED = new Set([
-  'upstreams', 'upstream', 'gzip_static', 'gzip_buffers', 'ssl_certificate', 'ssl_certificate_key',
+  'upstreams', 'upstream', 'gzip_buffers', 'ssl_certificate', 'ssl_certificate_key',
   'ssl_protocols', 'ssl_ciphers', 'proxy_buffering', 'proxy_redirect', 'proxy_hide_header', 'proxy_pass_header',
   'proxy_next_upstream', 'proxy_next_upstream_tries', 'proxy_next_upstream_timeout', 'allow', 'deny', 'rewrite',
-  'if', 'set', 'charset', 'sendfile', 'tcp_nopush', 'tcp_nodelay', 'open_file_cache', 'disable_symlinks',
+  'if', 'set', 'charset', 'sendfile', 'tcp_nopush', 'tcp_nodelay',
   'limit_req', 'limit_conn', 'auth_basic', 'stub_status', 'http2', 'resolver',
   'large_client_header_buffers', 'client_body_buffer_size', 'server_name_in_redirect', 'port_in_redirect',
   'absolute_redirect', 'merge_slashes', 'internal', 'limit_except', 'lua_package_path', 'content_by_lua',
@@ -327,7 +378,13 @@ export function commonDefaults(prefix: string): CommonConf {
     gzipHttpVersion: '1.1',
     gzipProxied: 'off',
     gzipDisable: [],
+    gzipStatic: 'off',
     expires: { kind: 'off' },
+    disableSymlinks: { mode: 'off', from: null },
+    openFileCache: null,
+    openFileCacheValid: 60_000,
+    openFileCacheMinUses: 1,
+    openFileCacheErrors: false,
     addHeaders: [],
     errorPages: [],
     serverTokens: true,

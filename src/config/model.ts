@@ -50,6 +50,19 @@ export type ExpiresConf =
   | { readonly kind: 'access' | 'modified' | 'daily'; readonly seconds: number }
   | { readonly kind: 'variable'; readonly template: string; readonly modified: boolean };
 
+/** `disable_symlinks off|on|if_not_owner [from=part]`; `from` may hold variables. */
+export interface DisableSymlinksConf {
+  readonly mode: 'off' | 'on' | 'if_not_owner';
+  readonly from: string | null;
+}
+
+/** `open_file_cache max=N [inactive=time]` (`off` is null). */
+export interface OpenFileCacheConf {
+  readonly max: number;
+  /** Entries unused this long are dropped (ms; nginx's default 60s). */
+  readonly inactive: number;
+}
+
 /** A MIME type table (`types`), looked up by lower-case file extension. */
 export type MimeTypes = ReadonlyMap<string, string>;
 
@@ -76,8 +89,16 @@ export interface CommonConf {
   readonly gzipProxied: 'off' | 'any';
   /** `gzip_disable`: User-Agent regexes (case-insensitive), or `msie6`, that get no gzip. */
   readonly gzipDisable: readonly string[];
+  /** `gzip_static`: serve `file.gz` beside `file` to clients that take gzip (`always`: to all). */
+  readonly gzipStatic: 'off' | 'on' | 'always';
   /** `expires`: Expires and Cache-Control on 2xx/3xx responses. */
   readonly expires: ExpiresConf;
+  readonly disableSymlinks: DisableSymlinksConf;
+  readonly openFileCache: OpenFileCacheConf | null;
+  /** `open_file_cache_valid`: how long a cached stat is trusted (ms). */
+  readonly openFileCacheValid: number;
+  readonly openFileCacheMinUses: number;
+  readonly openFileCacheErrors: boolean;
   readonly addHeaders: readonly AddHeaderConf[];
   readonly errorPages: readonly ErrorPageConf[];
   readonly serverTokens: boolean;
@@ -118,6 +139,11 @@ export interface ServerConf extends CommonConf {
   /** The first `server_name`, used in redirects and `$server_name`. */
   readonly primaryName: string;
   readonly locations: readonly LocationConf[];
+  /**
+   * The server's own settings as a location (the static handler, the server's `try_files`):
+   * what serves a URI that no location matches, as in nginx.
+   */
+  readonly serverLocation: LocationConf;
   readonly position: Position;
 }
 

@@ -95,14 +95,15 @@ export function compileStaticPaths(
 /**
  * Maps a URI to its file path, as nginx does: root + uri, or the alias for the location part.
  * The base is the root or alias itself, or, when it holds variables, its literal head: the
- * part no variable or capture can change.
+ * part no variable or capture can change. `addUriToAlias`: a regex location's alias gets the
+ * URI appended, as after try_files found a file there (nginx's `r->add_uri_to_alias`).
  */
-export function mapUriToPath(uri: string, paths: StaticPaths, lookup: VariableLookup): MappedPath {
+export function mapUriToPath(uri: string, paths: StaticPaths, lookup: VariableLookup, addUriToAlias = false): MappedPath {
   const template = paths.alias ?? paths.root;
   const value = expandTemplate(template, lookup);
   const base = template.literal ?? template.head;
   if (paths.alias === null) return { path: value + uri, base };
-  if (paths.aliasReplaces === 'whole') return { path: value, base };
+  if (paths.aliasReplaces === 'whole') return { path: addUriToAlias ? value + uri : value, base };
   return { path: value + uri.slice(paths.aliasReplaces), base };
 }
 

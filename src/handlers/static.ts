@@ -1,115 +1,62 @@
 /**
- * The `static` content handler: nginx's static, index and autoindex modules. A file is served
- * with Content-Type, Content-Length, Last-Modified, ETag and Accept-Ranges, answers
- * conditional and Range requests, and is streamed from its open descriptor; a URI ending in
- * `/` is served by its first existing `index` file, else listed (`autoindex on`) or refused;
- * a directory asked for without its slash is redirected. It reads no keys of its own.
+ * The `static` content handler: nginx's static, index, autoindex and gzip_static modules. A
+ * file is served with Content-Type, Content-Length, Last-Modified, ETag and Accept-Ranges,
+ * answers conditional and Range requests, and is streamed from its open descriptor (or sent
+ * from the open file cache); a URI ending in `/` is redirected internally to its first
+ * existing `index` file, else listed (`autoindex on`) or refused; a directory asked for
+ * without its slash is redirected. Files are reached through `disable_symlinks` and
+ * `open_file_cache` (src/file-access.ts). It reads no keys of its own.
  */
-import type { FileHandle } from 'node:fs/promises';
-import { constants as fsConstants, type Stats } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
-import { HttpError } from '../errors';
+import { HttpError, InternalRedirect } from '../errors';
+import { FileAccess, fileAccessConf, type OpenedFile } from '../file-access';
+import { wantGzipVary } from '../filters';
+import { compileGzipOk, gzipOk, type GzipOkConf } from '../gzip-ok';
+import { RequestState } from '../request-state';
 import type { ConfigContext, Handler, HandlerEnv, HandlerModule, RequestContext } from '../types';
 import { variableGetter } from '../variables';
 import { readListing, renderAutoindex } from './autoindex';
+import { nextBoundary, sendFromFile, sendFromMemory } from './static-body';
 import { contentTypeFor, describeSystemError, directoryRedirect, statusForOpenError } from './static-http';
-import { compileStaticPaths, mapUriToPath, staysUnder, type PathTemplate, type StaticPaths } from './static-path';
-import { formatBoundary, planResponse, type MultipartLayout } from './static-response';
+import { compileStaticPaths, mapUriToPath, staysUnder, type PathTemplate, type StaticPaths, type VariableLookup } from './static-path';
+import { planResponse } from './static-response';
 
 /** What `configure` precomputes for a location: its compiled `root` and `alias`. */
 export type StaticOptions = StaticPaths;
 
-/** Opened without blocking, so a FIFO in the tree cannot stall a thread-pool thread. */
-const OPEN_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NONBLOCK;
-
-let boundaryCounter = 0;
-/** The next multipart boundary: a process-wide counter, 20 digits, as nginx's temp numbers. */
-function nextBoundary(): string {
-  boundaryCounter = (boundaryCounter % Number.MAX_SAFE_INTEGER) + 1;
-  return formatBoundary(boundaryCounter);
-}
-
 const errno = (err: unknown) => err as NodeJS.ErrnoException;
+const describe = (err: unknown) => describeSystemError(errno(err));
+
+/** The call nginx names in its log: `openat()` when it walked the path for disable_symlinks. */
+function callOf(err: unknown, fallback: string): string {
+  return errno(err).syscall === 'openat' ? 'openat()' : fallback;
+}
 
 /** Throws the HttpError for a failed open, logged as nginx logs it (`open() "/x" failed (2: ...)`). */
 function openFailed(ctx: RequestContext, err: unknown, call: string, file: string): never {
   const status = statusForOpenError(errno(err).code);
-  const message = `${call} "${file}" failed (${describeSystemError(errno(err))})`;
+  const message = `${callOf(err, call)} "${file}" failed (${describe(err)})`;
   if (status === 500) ctx.log.crit(message);
   else ctx.log.error(message);
   throw new HttpError(status);
 }
 
-/** An open file and what fstat() said of it. */
-interface Opened {
-  readonly fh: FileHandle;
-  readonly stats: Stats;
-}
-
-async function openFile(file: string): Promise<Opened> {
-  const fh = await open(file, OPEN_FLAGS);
-  try {
-    return { fh, stats: await fh.stat() };
-  } catch (err) {
-    await fh.close().catch(() => undefined);
-    throw err;
-  }
-}
-
-/**
- * Pipes a body to the response and settles when the response is closed. A client that goes
- * away destroys the source (closing its descriptor); a read error, or a file that turned out
- * shorter than announced, destroys the response, as nginx drops the connection.
- */
-function pipeBody(source: Readable, res: ServerResponse, length: number, onError: (reason: string) => void): Promise<void> {
-  return new Promise((resolve) => {
-    if (res.destroyed) {
-      source.destroy();
-      resolve();
-      return;
-    }
-    let sent = 0;
-    source.on('data', (chunk: Buffer) => (sent += chunk.length));
-    source.once('error', (err) => {
-      onError(describeSystemError(errno(err)));
-      res.destroy();
-    });
-    source.once('end', () => {
-      if (sent === length) res.end();
-      else {
-        onError(`read ${sent} of ${length} bytes, the file was truncated`);
-        res.destroy();
-      }
-    });
-    res.once('close', () => {
-      source.destroy();
-      resolve();
-    });
-    source.pipe(res, { end: false });
-  });
-}
-
-/**
- * A multipart body read from one open file, closed when the stream closes (also when it is
- * destroyed before its first read, which a generator's `finally` would miss).
- */
-function multipartStream(fh: FileHandle, layout: MultipartLayout): Readable {
-  async function* parts(): AsyncGenerator<Buffer> {
-    for (const part of layout.parts) {
-      yield Buffer.from(part.head);
-      yield* fh.createReadStream({ start: part.start, end: part.end, autoClose: false });
-    }
-    yield Buffer.from(layout.tail);
-  }
-  const body = Readable.from(parts(), { objectMode: false });
-  body.once('close', () => void fh.close().catch(() => undefined));
-  return body;
+/** The variables of `root`, `alias` and `disable_symlinks from=` for one request. */
+function lookupOf(ctx: RequestContext): VariableLookup {
+  return (name) => (/^\d$/.test(name) ? (ctx.captures[+name] ?? '') : ctx.variable(name));
 }
 
 class StaticHandler implements Handler {
-  constructor(private readonly paths: StaticPaths) {}
+  private readonly gzipOk: GzipOkConf;
+
+  constructor(
+    private readonly paths: StaticPaths,
+    private readonly files: FileAccess,
+    private readonly gzipStatic: 'off' | 'on' | 'always',
+    conf: HandlerEnv['location'],
+  ) {
+    this.gzipOk = compileGzipOk(conf);
+  }
 
   async http(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
     const method = req.method;
@@ -117,19 +64,20 @@ class StaticHandler implements Handler {
     if (ctx.uri.includes('\0')) throw new HttpError(400);
     const file = this.map(ctx, ctx.uri);
     if (ctx.uri.endsWith('/')) return this.directory(req, res, ctx, file);
-    let opened: Opened;
+    if (this.gzipStatic !== 'off' && method !== 'POST' && (await this.gzipped(req, res, ctx, file))) return;
+    let opened: OpenedFile;
     try {
-      opened = await openFile(file);
+      opened = await this.files.open(file, lookupOf(ctx));
     } catch (err) {
       return openFailed(ctx, err, 'open()', file);
     }
-    return this.serve(req, res, ctx, opened, file, ctx.uri);
+    return this.serve(req, res, ctx, opened, file, false);
   }
 
   /** The file path for a URI; refuses NUL bytes (400) and paths leaving the root (404). */
   private map(ctx: RequestContext, uri: string): string {
-    const lookup = (name: string) => (/^\d$/.test(name) ? (ctx.captures[+name] ?? '') : ctx.variable(name));
-    const { path, base } = mapUriToPath(uri, this.paths, lookup);
+    const addUri = ctx instanceof RequestState && ctx.aliasTakesUri;
+    const { path, base } = mapUriToPath(uri, this.paths, lookupOf(ctx), addUri);
     if (path.includes('\0')) throw new HttpError(400);
     if (!staysUnder(path, base)) {
       ctx.log.error(`"${path}" is outside of "${base}"`);
@@ -138,28 +86,55 @@ class StaticHandler implements Handler {
     return path;
   }
 
-  /** A URI ending in `/`: the first existing index file, else the listing, else 403/404. */
+  /**
+   * nginx's gzip_static: `file.gz` with Content-Encoding: gzip when the client may have it
+   * (`on`) or always; `on` asks for Vary once the `.gz` exists. False when it declines.
+   */
+  private async gzipped(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, file: string): Promise<boolean> {
+    const ok = this.gzipStatic === 'always' || gzipOk(req, this.gzipOk);
+    if (!ok && !ctx.location.gzipVary) return false;
+    let opened: OpenedFile;
+    try {
+      opened = await this.files.open(`${file}.gz`, lookupOf(ctx));
+    } catch (err) {
+      const code = errno(err).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG') return false;
+      const message = `${callOf(err, 'open()')} "${file}.gz" failed (${describe(err)})`;
+      if (code === 'EACCES' || code === 'ELOOP' || code === 'EMLINK') ctx.log.error(message);
+      else ctx.log.crit(message);
+      return false;
+    }
+    if (this.gzipStatic === 'on') wantGzipVary(res);
+    if (!ok || opened.info.isDir) {
+      await opened.fh?.close().catch(() => undefined);
+      return false;
+    }
+    await this.serve(req, res, ctx, opened, `${file}.gz`, true);
+    return true;
+  }
+
+  /** A URI ending in `/`: redirect to the first existing index file, else the listing, else 403/404. */
   private async directory(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, dir: string): Promise<void> {
     let dirChecked = false;
     for (const index of ctx.location.index) {
-      const uri = index.startsWith('/') ? index : ctx.uri + index;
-      const file = index.startsWith('/') ? this.map(ctx, index) : dir + index;
-      let opened: Opened;
+      if (index.startsWith('/')) throw new InternalRedirect(index, ctx.args);
+      const file = dir + index;
       try {
-        opened = await openFile(file);
+        await this.files.probe(file, lookupOf(ctx));
       } catch (err) {
         const code = errno(err).code;
+        if (code === 'ELOOP' || code === 'EMLINK') throw new HttpError(403);
         if (code !== 'ENOENT') return this.indexFailed(ctx, err, file);
         if (!dirChecked) {
           dirChecked = true;
-          await stat(dir).catch((e: unknown) => this.indexFailed(ctx, e, file));
+          await this.files.probe(dir, lookupOf(ctx)).catch((e: unknown) => this.indexFailed(ctx, e, dir));
         }
         continue;
       }
-      return this.serve(req, res, ctx, opened, file, uri);
+      throw new InternalRedirect(ctx.uri + index, ctx.args);
     }
     if (ctx.location.autoindex && req.method !== 'POST') return this.listing(req, res, ctx, dir);
-    if (!dirChecked) await stat(dir).catch((e: unknown) => openFailed(ctx, e, 'stat()', dir));
+    if (!dirChecked) await this.files.probe(dir, lookupOf(ctx)).catch((e: unknown) => openFailed(ctx, e, 'stat()', dir));
     ctx.log.error(`directory index of "${dir}" is forbidden`);
     throw new HttpError(403);
   }
@@ -169,7 +144,7 @@ class StaticHandler implements Handler {
     const status = statusForOpenError(errno(err).code);
     if (status === 500) return openFailed(ctx, err, 'open()', file);
     const what = status === 404 ? 'is not found' : 'is forbidden';
-    ctx.log.error(`"${file}" ${what} (${describeSystemError(errno(err))})`);
+    ctx.log.error(`"${file}" ${what} (${describe(err)})`);
     throw new HttpError(status);
   }
 
@@ -179,7 +154,7 @@ class StaticHandler implements Handler {
       body = renderAutoindex(ctx.uri, await readListing(dir));
     } catch (err) {
       if (errno(err).syscall === 'scandir') return openFailed(ctx, err, 'opendir()', dir);
-      ctx.log.crit(`stat() in "${dir}" failed (${describeSystemError(errno(err))})`);
+      ctx.log.crit(`stat() in "${dir}" failed (${describe(err)})`);
       throw new HttpError(500);
     }
     res.setHeader('Content-Type', 'text/html');
@@ -188,42 +163,31 @@ class StaticHandler implements Handler {
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 
-  /** Serves an open file (or redirects a directory); always closes the descriptor. */
-  private async serve(
-    req: IncomingMessage,
-    res: ServerResponse,
-    ctx: RequestContext,
-    { fh, stats }: Opened,
-    file: string,
-    uri: string,
-  ): Promise<void> {
+  /**
+   * Serves an opened file (or redirects a directory); always closes its descriptor. A `.gz`
+   * of gzip_static takes its type from the URI, says Content-Encoding: gzip, and takes no ranges.
+   */
+  private async serve(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, opened: OpenedFile, file: string, gzipped: boolean): Promise<void> {
+    const { info, fh } = opened;
     let handedOver = false;
     try {
-      if (stats.isDirectory()) {
-        const port = ctx.variable('server_port');
-        const location = directoryRedirect(ctx.scheme, ctx.host, port, uri, ctx.args);
+      if (info.isDir) {
+        const location = directoryRedirect(ctx.scheme, ctx.host, ctx.variable('server_port'), ctx.uri, ctx.args);
         throw new HttpError(301, 'GW_HTTP_301', undefined, { Location: location });
       }
-      if (!stats.isFile()) {
+      if (!info.isFile) {
         ctx.log.crit(`"${file}" is not a regular file`);
         throw new HttpError(404);
       }
       if (req.method === 'POST') throw new HttpError(405);
       const loc = ctx.location;
-      const plan = planResponse(
-        req.headers,
-        {
-          size: stats.size,
-          mtime: Math.floor(stats.mtimeMs / 1000),
-          contentType: contentTypeFor(uri, loc.types, loc.defaultType),
-          etag: loc.etag,
-          ifModifiedSince: loc.ifModifiedSince,
-        },
-        nextBoundary,
-      );
+      const headers = gzipped ? { ...req.headers, range: undefined, 'if-range': undefined } : req.headers;
+      const facts = { size: info.size, mtime: Math.floor(info.mtimeMs / 1000), contentType: contentTypeFor(ctx.uri, loc.types, loc.defaultType), etag: loc.etag, ifModifiedSince: loc.ifModifiedSince };
+      const plan = planResponse(headers, facts, nextBoundary);
       if (plan.kind === 'precondition-failed') throw new HttpError(412);
       if (plan.kind === 'unsatisfiable') throw new HttpError(416, 'GW_HTTP_416', undefined, plan.headers);
-      for (const [name, value] of Object.entries(plan.headers)) res.setHeader(name, value);
+      for (const [name, value] of Object.entries(plan.headers)) if (!(gzipped && name === 'Accept-Ranges')) res.setHeader(name, value);
+      if (gzipped) res.setHeader('Content-Encoding', 'gzip');
       if (plan.kind === 'not-modified') {
         res.writeHead(304);
         res.end();
@@ -235,16 +199,13 @@ class StaticHandler implements Handler {
         res.end();
         return;
       }
+      const body = plan.kind === 'multipart' ? { layout: plan.layout } : { range: plan.range ?? { start: 0, end: info.size - 1 } };
+      if (opened.content) return sendFromMemory(res, opened.content, body);
       const onError = (reason: string) => ctx.log.crit(`read of "${file}" failed (${reason})`);
       handedOver = true;
-      if (plan.kind === 'multipart') {
-        return await pipeBody(multipartStream(fh, plan.layout), res, length, onError);
-      }
-      const start = plan.range?.start ?? 0;
-      const end = plan.range?.end ?? stats.size - 1;
-      return await pipeBody(fh.createReadStream({ start, end }), res, length, onError);
+      return await sendFromFile(res, fh!, body, length, onError, describe);
     } finally {
-      if (!handedOver) await fh.close().catch(() => undefined);
+      if (!handedOver) await fh?.close().catch(() => undefined);
     }
   }
 }
@@ -270,8 +231,9 @@ const staticModule: HandlerModule<StaticOptions> = {
     checkVariables(paths.alias, 'alias', cx);
     return paths;
   },
-  create(options: StaticOptions, _env: HandlerEnv): Handler {
-    return new StaticHandler(options);
+  create(options: StaticOptions, env: HandlerEnv): Handler {
+    const loc = env.location;
+    return new StaticHandler(options, new FileAccess(fileAccessConf(loc)), loc.gzipStatic, loc);
   },
 };
 

@@ -53,6 +53,7 @@ export function proxyServer(locations: readonly LocationConf[]): ServerConf {
     serverNames: [{ kind: 'exact', name: 'localhost' }],
     primaryName: 'localhost',
     locations,
+    serverLocation: proxyLocation('/', '', { handler: 'static', proxyPass: null }),
     position: POSITION,
   };
 }

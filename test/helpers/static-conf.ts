@@ -68,6 +68,7 @@ export function staticServer(locations: readonly LocationConf[]): ServerConf {
     serverNames: [{ kind: 'exact', name: 'localhost' }],
     primaryName: 'localhost',
     locations,
+    serverLocation: staticLocation('/', { match: { kind: 'prefix', path: '', noRegex: false }, name: '' }),
     position: { file: 'test.yaml', line: 1, col: 1 },
   };
 }

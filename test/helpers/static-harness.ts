@@ -1,12 +1,13 @@
 /**
  * A real HTTP server on 127.0.0.1:0 for the static handler's tests: each location is
  * configured and created once; per request the first matching location (in list order) gets
- * a RequestState (the path percent-decoded, nothing else normalized), and a thrown HttpError
+ * a RequestState (the path percent-decoded, nothing else normalized; an internal redirect is
+ * routed again), and a thrown HttpError
  * is rendered as its status, its headers and a short body. Plus a small HTTP client.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { HttpError } from '../../src/errors';
+import { HttpError, InternalRedirect } from '../../src/errors';
 import staticModule from '../../src/handlers/static';
 import { RequestState } from '../../src/request-state';
 import type { Handler, LocationConf, Logger } from '../../src/types';
@@ -54,12 +55,22 @@ export async function startStaticServer(locations: readonly LocationConf[], log:
     const [rawPath, args = ''] = (req.url ?? '/').split(/\?(.*)/s);
     const host = (req.headers.host ?? 'localhost').replace(/:\d+$/, '').toLowerCase();
     const serve = async () => {
-      const uri = decodeURIComponent(rawPath);
-      const found = route(routes, uri);
-      if (!found) throw new HttpError(404);
-      const state = new RequestState(req, res, conf, uri, args, host, 'http', log);
-      [state.location, , state.captures] = found;
-      await found[1].http!(req, res, state);
+      let uri = decodeURIComponent(rawPath);
+      let query = args;
+      // An internal redirect (an index file) is routed again, up to nginx's 10 times.
+      for (let redirects = 0; ; redirects++) {
+        const found = route(routes, uri);
+        if (!found) throw new HttpError(404);
+        const state = new RequestState(req, res, conf, uri, query, host, 'http', log);
+        [state.location, , state.captures] = found;
+        try {
+          await found[1].http!(req, res, state);
+          return;
+        } catch (err) {
+          if (!(err instanceof InternalRedirect) || redirects >= 10) throw err;
+          ({ uri, args: query } = err);
+        }
+      }
     };
     serve()
       .catch((err: unknown) => {
