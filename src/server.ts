@@ -31,6 +31,21 @@ function settleWithin(promise: Promise<unknown>, ms: number | null): Promise<boo
   });
 }
 
+/**
+ * nginx's status for what Node's parser refused: a `Transfer-Encoding` other than `chunked` on
+ * HTTP/1.1 is 501 (chunked beside a Content-Length is 400), an HTTP major version above 1 is
+ * 505 (nginx stops at its first digit), the rest 400.
+ */
+function parserErrorStatus(code: string | undefined, raw: Buffer | undefined): number {
+  const head = raw ? raw.subarray(0, 64 * 1024).toString('latin1') : '';
+  if (code === 'HPE_INVALID_TRANSFER_ENCODING') {
+    const te = /\r?\ntransfer-encoding:[ \t]*([^\r\n]*?)[ \t]*\r?\n/i.exec(head)?.[1];
+    return te === undefined || /^chunked$/i.test(te) || /^\S+ +\S+ +HTTP\/1\.0\r?\n/.test(head) ? 400 : 501;
+  }
+  if (code === 'HPE_INVALID_VERSION' && /^\S+ +\S+ +HTTP\/0*[2-9]/.test(head)) return 505;
+  return 400;
+}
+
 /** A running configuration: its runtime and its listening sockets. */
 export class Gateway {
   private readonly servers: http.Server[] = [];
@@ -80,6 +95,16 @@ export class Gateway {
       void this.dispatcher.request(req, res, listener, 'http');
     });
     server.on('upgrade', (req, socket, head) => void this.dispatcher.upgrade(req, socket, head, listener, 'http'));
+    // nginx ignores an Expect it does not know (Node would answer 417 itself).
+    server.on('checkExpectation', (req, res) => {
+      if (this.draining) res.shouldKeepAlive = false;
+      void this.dispatcher.request(req, res, listener, 'http');
+    });
+    // CONNECT's authority-form target is not a URI nginx takes: 400.
+    server.on('connect', (_req, socket: Duplex) => {
+      socket.on('error', () => socket.destroy());
+      writeRawError(socket, 400, this.runtime.server(listener.servers.defaultServer).signature);
+    });
     server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket) => this.clientError(err, socket, listener));
     if (spec.reuseport) this.log.notice(`"reuseport" on ${spec.key} is not available in this runtime; worker processes share the socket instead`);
     return new Promise((resolve, reject) => {
@@ -121,7 +146,7 @@ export class Gateway {
       writeRawError(socket, lineTooLong ? 414 : 400, signature);
       return;
     }
-    writeRawError(socket, 400, signature);
+    writeRawError(socket, parserErrorStatus(err.code, err.rawPacket), signature);
   }
 
   /** The open client connections (what worker_connections counts). */

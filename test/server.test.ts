@@ -151,11 +151,17 @@ describe('requests the parser refuses get nginx statuses and close', () => {
     ['two Content-Lengths', 400, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab'],
     ['a huge request line', 414, `GET /${'a'.repeat(20000)} HTTP/1.1\r\nHost: x\r\n\r\n`],
     ['huge headers', 400, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20000)}\r\n\r\n`],
+    ['an unknown Transfer-Encoding', 501, 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n'],
+    ['HTTP/9.9', 505, 'GET / HTTP/9.9\r\nHost: x\r\n\r\n'],
+    ['CONNECT to an authority', 400, 'CONNECT example.com:443 HTTP/1.1\r\nHost: x\r\n\r\n'],
   ])('%s -> %d', async (_name, status, text) => {
     const response = await rawRequest(gw.port, text);
     expect(response).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
     expect(response).toMatch(/Server: gateway\/\d/);
     expect(response).toMatch(/<center>gateway\/\d+\.\d+\.\d+<\/center>/);
+  });
+  test('an unknown Expect is ignored, as nginx does (Node would send 417)', async () => {
+    expect(await rawRequest(gw.port, 'GET / HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nConnection: close\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 OK/);
   });
   test('and the gateway still serves, with no connection left open', async () => {
     expect(await rawRequest(gw.port, 'GET / HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 OK[\s\S]*<p>hi<\/p>$/);
