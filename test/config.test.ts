@@ -51,6 +51,7 @@ describe('errors name the directive and point at file:line:col', () => {
     ['http:\n  servers:\n    - try_files: $uri =1000\n', 'invalid code "=1000" in /virtual/site.yaml:3:18'],
     ['http:\n  servers:\n    - try_files: $nope =404\n', 'unknown "nope" variable in /virtual/site.yaml:3:18'],
     ['http:\n  try_files: $uri =404\n', '"try_files" directive is not allowed here in /virtual/site.yaml:2:3'],
+    ['http:\n  gzip_static: maybe\n', 'invalid value "maybe" in "gzip_static" directive, it must be "off" or "on" or "always" in /virtual/site.yaml:2:16'],
     ['http:\n  gzip_disable: [msie6, "("]\n', 'invalid regex "(": /(/i: Unterminated group in /virtual/site.yaml:2:25'],
   ])('%j', (yaml, message) => expect(errorOf(yaml)).toEqual(message));
 });

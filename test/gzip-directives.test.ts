@@ -39,6 +39,10 @@ http:
           gzip_min_length: 1
           gzip_vary: on
           gzip_disable: ["curl/7\\\\.", msie6]
+        - { location: /gs/, gzip_static: on }
+        - { location: /gsa/, gzip_static: always, gzip_vary: on }
+        - { location: /gsv/, gzip_static: on, gzip_vary: on, gzip: on, gzip_types: text/plain, gzip_min_length: 1 }
+        - { location: /gsoff/, gzip_static: on, gzip_disable: Firefox }
 `;
 
 describe('gzip_disable and gzip_static end to end', () => {
@@ -77,6 +81,59 @@ describe('gzip_disable and gzip_static end to end', () => {
       expect([sv1.headers['content-encoding'], zlib.gunzipSync(sv1.body).toString()]).toEqual(['gzip', 'x'.repeat(100)]);
       const firefox = await get('/gsd/big.txt', { ...ae, 'User-Agent': 'Firefox' });
       expect(firefox.headers['content-encoding']).toBe('gzip');
+    });
+  });
+
+  describe('gzip_static', () => {
+    const gzEtag = (r: { headers: Record<string, unknown> }) => r.headers.etag;
+    test('on: the .gz beside the file, to a client that takes gzip, with its own validators', async () => {
+      const r = await get('/gs/g.txt', { 'Accept-Encoding': 'gzip' });
+      expect([r.status, r.headers['content-type'], r.headers['content-encoding'], r.headers['content-length']]).toEqual([200, 'text/plain', 'gzip', String(gz.length)]);
+      expect([r.headers['last-modified'], gzEtag(r), r.headers['accept-ranges'], r.headers.vary]).toEqual([
+        'Wed, 01 Jan 2020 00:00:00 GMT',
+        `"5e0be100-${gz.length.toString(16)}"`,
+        undefined,
+        undefined,
+      ]);
+      expect(zlib.gunzipSync(r.body).toString()).toBe(BODY);
+    });
+    test('on: the file itself to a client that does not take gzip, or that gzip_disable names, or through a proxy', async () => {
+      for (const headers of [{}, { 'Accept-Encoding': 'gzip;q=0' }, { 'Accept-Encoding': 'gzip', Via: '1.1 proxy' }]) {
+        const r = await get('/gs/g.txt', headers);
+        expect([r.headers['content-encoding'], r.body.toString(), r.headers['accept-ranges']]).toEqual([undefined, BODY, 'bytes']);
+      }
+      const firefox = await get('/gsoff/g.txt', { 'Accept-Encoding': 'gzip', 'User-Agent': 'Firefox' });
+      expect(firefox.headers['content-encoding']).toBeUndefined();
+      expect((await get('/gsoff/g.txt', { 'Accept-Encoding': 'gzip', 'User-Agent': 'curl' })).headers['content-encoding']).toBe('gzip');
+    });
+    test('no .gz, or a directory named so: the file, uncompressed (gzip is off here)', async () => {
+      for (const uri of ['/gs/only-plain.txt', '/gs/dir.txt']) {
+        const r = await get(uri, { 'Accept-Encoding': 'gzip' });
+        expect([r.status, r.headers['content-encoding'], r.body.toString()]).toEqual([200, undefined, BODY]);
+      }
+    });
+    test('always: the .gz to every client; no Vary even with gzip_vary on', async () => {
+      const r = await get('/gsa/g.txt');
+      expect([r.headers['content-encoding'], r.headers.vary, r.body.equals(gz)]).toEqual(['gzip', undefined, true]);
+    });
+    test('gzip_vary on: Vary once the .gz exists, whoever asks, and once only beside the gzip filter', async () => {
+      const plain = await get('/gsv/g.txt');
+      expect([plain.headers['content-encoding'], plain.headers.vary]).toEqual([undefined, 'Accept-Encoding']);
+      const gzipped = await get('/gsv/g.txt', { 'Accept-Encoding': 'gzip' });
+      expect([gzipped.headers['content-encoding'], gzipped.headers.vary, gzipped.body.equals(gz)]).toEqual(['gzip', 'Accept-Encoding', true]);
+      expect(gzipped.rawHeaders.filter((h) => h.toLowerCase() === 'vary')).toHaveLength(1);
+    });
+    test('no ranges on the .gz (nginx 1.22 sends it whole), but conditional requests hold', async () => {
+      const ranged = await get('/gs/g.txt', { 'Accept-Encoding': 'gzip', Range: 'bytes=0-3' });
+      expect([ranged.status, ranged.body.length]).toEqual([200, gz.length]);
+      const etag = String((await get('/gs/g.txt', { 'Accept-Encoding': 'gzip' })).headers.etag);
+      const notModified = await get('/gs/g.txt', { 'Accept-Encoding': 'gzip', 'If-None-Match': etag });
+      expect([notModified.status, notModified.headers.etag, notModified.headers['last-modified']]).toEqual([304, etag, 'Wed, 01 Jan 2020 00:00:00 GMT']);
+    });
+    test('HEAD has the .gz headers; POST is refused as for the file', async () => {
+      const head = await request(port, '/gs/g.txt', { method: 'HEAD', headers: { 'Accept-Encoding': 'gzip' } });
+      expect([head.status, head.headers['content-length'], head.headers['content-encoding'], head.body.length]).toEqual([200, String(gz.length), 'gzip', 0]);
+      expect((await request(port, '/gs/g.txt', { method: 'POST', headers: { 'Accept-Encoding': 'gzip' } })).status).toBe(405);
     });
   });
 });
