@@ -52,6 +52,15 @@ describe('errors name the directive and point at file:line:col', () => {
     ['http:\n  servers:\n    - try_files: $nope =404\n', 'unknown "nope" variable in /virtual/site.yaml:3:18'],
     ['http:\n  try_files: $uri =404\n', '"try_files" directive is not allowed here in /virtual/site.yaml:2:3'],
     ['http:\n  gzip_static: maybe\n', 'invalid value "maybe" in "gzip_static" directive, it must be "off" or "on" or "always" in /virtual/site.yaml:2:16'],
+    ['http:\n  disable_symlinks: bogus\n', 'invalid parameter "bogus" in /virtual/site.yaml:2:21'],
+    ['http:\n  disable_symlinks: off from=/x\n', '"from=" cannot be used with "off" parameter in /virtual/site.yaml:2:21'],
+    ['http:\n  disable_symlinks: from=/x\n', '"disable_symlinks" must have "off", "on" or "if_not_owner" parameter in /virtual/site.yaml:2:21'],
+    ['http:\n  disable_symlinks: on from=$nope\n', 'unknown "nope" variable in /virtual/site.yaml:2:21'],
+    ['http:\n  open_file_cache: max=0\n', 'invalid "open_file_cache" parameter "max=0" in /virtual/site.yaml:2:20'],
+    ['http:\n  open_file_cache: inactive=2s\n', '"open_file_cache" must have the "max" parameter in /virtual/site.yaml:2:20'],
+    ['http:\n  open_file_cache: max=10 inactive=soon\n', 'invalid "open_file_cache" parameter "inactive=soon" in /virtual/site.yaml:2:20'],
+    ['http:\n  open_file_cache_valid: soon\n', 'invalid time "soon" in /virtual/site.yaml:2:26'],
+    ['http:\n  open_file_cache_errors: maybe\n', 'invalid value "maybe", it must be "on" or "off" in /virtual/site.yaml:2:27'],
     ['http:\n  gzip_disable: [msie6, "("]\n', 'invalid regex "(": /(/i: Unterminated group in /virtual/site.yaml:2:25'],
   ])('%j', (yaml, message) => expect(errorOf(yaml)).toEqual(message));
 });
@@ -97,6 +106,34 @@ http:
     expect(s.handlerOptions).toMatchObject({ scriptName: 'echo', timeoutMs: 50000, maxPayloadLen: 65535, socketLogErrors: true });
   });
   test('the result is frozen', () => expect(Object.isFrozen(loc)).toBe(true));
+});
+
+describe("static file directives: nginx defaults, inheritance, the server's own location", () => {
+  const conf = build(`
+http:
+  open_file_cache: max=1000 inactive=20s
+  expires: 1h
+  servers:
+    - try_files: $uri =404
+      disable_symlinks: "on from=$document_root"
+      locations:
+        - { location: /a, open_file_cache_valid: 500ms, gzip_static: always }
+        - { location: /b, open_file_cache: "off", expires: modified -1d }
+`);
+  const [server] = conf.http.servers;
+  const [a, b] = server.locations;
+  test('defaults', () => {
+    const plain = build('http:\n  servers:\n    - locations:\n        - { location: / }\n').http.servers[0].locations[0];
+    expect(plain).toMatchObject({ openFileCache: null, openFileCacheValid: 60000, openFileCacheMinUses: 1, openFileCacheErrors: false, gzipStatic: 'off', gzipDisable: [], expires: { kind: 'off' }, disableSymlinks: { mode: 'off', from: null }, tryFiles: null });
+  });
+  test("inherited downwards; try_files is not (it is the server location's)", () => {
+    expect(a).toMatchObject({ openFileCache: { max: 1000, inactive: 20000 }, openFileCacheValid: 500, gzipStatic: 'always', expires: { kind: 'access', seconds: 3600 }, disableSymlinks: { mode: 'on', from: '$document_root' }, tryFiles: null });
+    expect(b).toMatchObject({ openFileCache: null, expires: { kind: 'modified', seconds: -86400 } });
+    expect(server.serverLocation).toMatchObject({ handler: 'static', tryFiles: ['$uri', '=404'], openFileCache: { max: 1000 } });
+  });
+  test('locations inheriting one open_file_cache share the same settings object (one cache)', () => {
+    expect(server.openFileCache).toBe(a.openFileCache);
+  });
 });
 
 describe('files', () => {
