@@ -1,8 +1,10 @@
 /**
  * Pure parsers for nginx's argument syntax: times, sizes, flags, `listen`, `location`,
- * `server_name`. Each throws a plain `Error` whose message is the reason; the caller adds
- * the file position.
+ * `server_name`, `disable_symlinks`, `open_file_cache`. Each throws a plain `Error` whose
+ * message is the reason; the caller adds the file position.
  */
+
+import type { DisableSymlinksConf, OpenFileCacheConf } from './model';
 
 /** nginx's time units, in milliseconds. */
 const TIME_UNITS: Record<string, number> = {
@@ -297,4 +299,48 @@ export function parseServerName(arg: string): ServerName[] {
   }
   if (name.includes('*')) throw new Error(`invalid server name or wildcard "${arg}"`);
   return [{ kind: 'exact', name }];
+}
+
+/** `disable_symlinks off|on|if_not_owner [from=part]`, nginx's checks and words. */
+export function parseDisableSymlinks(args: readonly string[]): DisableSymlinksConf {
+  if (args.length < 1 || args.length > 2) throw new Error('invalid number of arguments in "disable_symlinks" directive');
+  let mode: DisableSymlinksConf['mode'] | null = null;
+  let from: string | null = null;
+  for (const arg of args) {
+    if (arg === 'off' || arg === 'on' || arg === 'if_not_owner') mode = mode === null ? arg : fail(`duplicate parameters "${args[0]} ${args[1]}"`);
+    else if (arg.startsWith('from=')) from = from === null ? arg.slice(5) : fail(`duplicate parameters "${args[0]} ${args[1]}"`);
+    else fail(`invalid parameter "${arg}"`);
+  }
+  if (mode === null) fail('"disable_symlinks" must have "off", "on" or "if_not_owner" parameter');
+  if (mode === 'off' && from !== null) fail('"from=" cannot be used with "off" parameter');
+  return { mode, from };
+}
+
+/** `open_file_cache off | max=N [inactive=time]`; times also in ms (nginx: whole seconds). */
+export function parseOpenFileCache(args: readonly string[]): OpenFileCacheConf | null {
+  let max = 0;
+  let inactive = 60_000;
+  let off = false;
+  for (const arg of args) {
+    if (arg === 'off') off = true;
+    else if (arg.startsWith('max=') && /^\d+$/.test(arg.slice(4)) && Number(arg.slice(4)) > 0) max = Number(arg.slice(4));
+    else if (arg.startsWith('inactive=') && isTime(arg.slice(9))) inactive = parseTime(arg.slice(9));
+    else fail(`invalid "open_file_cache" parameter "${arg}"`);
+  }
+  if (off) return null;
+  if (max === 0) fail('"open_file_cache" must have the "max" parameter');
+  return { max, inactive };
+}
+
+function isTime(value: string): boolean {
+  try {
+    parseTime(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function fail(reason: string): never {
+  throw new Error(reason);
 }
