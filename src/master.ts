@@ -42,6 +42,7 @@ class Master {
   private current = new Set<Worker>();
   private stopping = false;
   private reloading = false;
+  private reloadPending = false;
 
   constructor(
     private conf: MainConf,
@@ -52,6 +53,12 @@ class Master {
   async start(): Promise<void> {
     cluster.schedulingPolicy = cluster.SCHED_NONE;
     cluster.on('exit', (worker, code, signal) => this.onExit(worker, code, signal));
+    // Signals are answered from the start: a HUP that comes while workers start is a reload.
+    process.once('SIGTERM', () => this.stop(false));
+    process.once('SIGINT', () => this.stop(false));
+    process.once('SIGQUIT', () => this.stop(true));
+    process.on('SIGHUP', () => void this.reload());
+    process.on('SIGUSR1', () => this.reopen());
     writePid(this.conf);
     try {
       this.current = await this.spawnGeneration();
@@ -59,11 +66,7 @@ class Master {
       removePid(this.conf);
       throw err;
     }
-    process.once('SIGTERM', () => this.stop(false));
-    process.once('SIGINT', () => this.stop(false));
-    process.once('SIGQUIT', () => this.stop(true));
-    process.on('SIGHUP', () => void this.reload());
-    process.on('SIGUSR1', () => this.reopen());
+    this.runPendingReload();
     this.log.notice(`gateway/${version} master process ${process.pid} started with ${this.conf.workerProcesses} worker processes`);
   }
 
@@ -101,7 +104,12 @@ class Master {
 
   /** HUP: check the file again; on success new workers start and the old ones drain. */
   private async reload(): Promise<void> {
-    if (this.reloading || this.stopping) return;
+    if (this.stopping) return;
+    if (this.reloading || this.current.size === 0) {
+      // A HUP while workers start (or another reload runs) is done right after.
+      this.reloadPending = true;
+      return;
+    }
     this.reloading = true;
     try {
       let next: MainConf;
@@ -128,7 +136,14 @@ class Master {
       this.log.notice(`reload: new worker processes ready, ${old.size} old ones shutting down gracefully`);
     } finally {
       this.reloading = false;
+      this.runPendingReload();
     }
+  }
+
+  private runPendingReload(): void {
+    if (!this.reloadPending) return;
+    this.reloadPending = false;
+    void this.reload();
   }
 
   private reopen(): void {
