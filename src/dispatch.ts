@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { HttpError, InternalRedirect } from './errors';
 import { installFilters } from './filters';
-import { errorPageHtml, hasErrorPage, reasonPhrase } from './http-status';
+import { errorPageHtml, hasErrorPage, pageStatus, reasonPhrase, wantsMsiePadding } from './http-status';
 import { RequestState } from './request-state';
 import { normalizeHost, normalizeUri } from './router';
 import type { ListenerRuntime, Runtime, ServerRuntime } from './runtime';
@@ -19,6 +19,8 @@ import type { UpgradeOutcome } from './types';
 const CLOSING_STATUSES = new Set([400, 413, 414, 497, 495, 496, 500, 501]);
 /** nginx's "close the connection, send nothing". */
 const CLOSE_WITHOUT_RESPONSE = 444;
+/** Codes after which nginx ends the request without a response: 444, 408 and 499 (terminate). */
+const TERMINATING = new Set([CLOSE_WITHOUT_RESPONSE, 408, 499]);
 
 /** Routes requests and upgrades of one runtime. */
 export class Dispatcher {
@@ -158,7 +160,7 @@ export class Dispatcher {
       res.destroy();
       return;
     }
-    if (status === CLOSE_WITHOUT_RESPONSE) {
+    if (TERMINATING.has(status)) {
       res.destroy();
       return;
     }
@@ -170,8 +172,10 @@ export class Dispatcher {
       res.writeHead(status, { 'Content-Length': 0 }).end();
       return;
     }
-    const body = errorPageHtml(status, this.signature(state));
-    res.writeHead(status, reasonPhrase(status), { 'Content-Type': 'text/html', 'Content-Length': Buffer.byteLength(body) });
+    const padding = req.httpVersionMajor >= 1 && wantsMsiePadding(req.headers['user-agent']);
+    const body = errorPageHtml(status, this.signature(state), padding);
+    const sent = pageStatus(status);
+    res.writeHead(sent, reasonPhrase(sent), { 'Content-Type': 'text/html', 'Content-Length': Buffer.byteLength(body) });
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 
@@ -229,10 +233,12 @@ export function writeRawError(socket: Duplex, status: number, signature: string,
     socket.destroy();
     return;
   }
-  const body = hasErrorPage(status) ? errorPageHtml(status, signature) : '';
+  const body = errorPageHtml(status, signature);
+  const sent = pageStatus(status);
+  const type = body ? 'Content-Type: text/html\r\n' : '';
   const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
   socket.end(
-    `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\nServer: ${signature}\r\nDate: ${new Date().toUTCString()}\r\n` +
-      `Content-Type: text/html\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n${extra}\r\n${body}`,
+    `HTTP/1.1 ${sent} ${reasonPhrase(sent)}\r\nServer: ${signature}\r\nDate: ${new Date().toUTCString()}\r\n` +
+      `${type}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n${extra}\r\n${body}`,
   );
 }
