@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { HttpError, InternalRedirect } from './errors';
 import { installFilters } from './filters';
 import { errorPageHtml, hasErrorPage, pageStatus, reasonPhrase, wantsMsiePadding } from './http-status';
+import { checkHeaderLines, checkRequestHead, checkRequestLine } from './request-head';
 import { RequestState } from './request-state';
 import { normalizeHost, normalizeUri } from './router';
 import type { ListenerRuntime, Runtime, ServerRuntime } from './runtime';
@@ -80,12 +81,15 @@ export class Dispatcher {
     const defaultServer = listener.servers.defaultServer;
     const rawPath = (req.url ?? '/').split('?')[0];
     try {
+      checkRequestLine(req);
       const target = normalizeUri(req.url ?? '/');
+      checkHeaderLines(req);
       const hostValue = target.host ?? req.headers.host ?? null;
       if (hostValue === null && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
         throw new HttpError(400, 'GW_NO_HOST', 'client sent HTTP/1.1 request without "Host" header');
       }
       const host = hostValue === null ? null : normalizeHost(hostValue);
+      checkRequestHead(req);
       const { server, captures } = listener.servers.select(host);
       const serverRuntime = this.runtime.server(server);
       const state: RoutedState = new RequestState(req, res, server, target.uri, target.args, host || server.primaryName, scheme, serverRuntime.log);

@@ -10,11 +10,12 @@ import type { MainConf } from './config/model';
 import { Dispatcher, writeRawError } from './dispatch';
 import type { LogFiles } from './log';
 import { applySoKeepalive } from './net/socket-options';
+import { MAX_LINE } from './request-head';
 import { Runtime, type ListenerRuntime } from './runtime';
 import type { Logger } from './types';
 
-/** nginx's large_client_header_buffers size: a longer request line is 414. */
-const MAX_REQUEST_LINE = 8192;
+/** nginx's 4 large_client_header_buffers of 8k: all header lines must fit in about this much. */
+const MAX_HEADER_SIZE = 4 * 8192;
 
 /** How long connections get to close after the handlers said goodbye (1001) at shutdown. */
 const SHUTDOWN_GRACE_MS = 2000;
@@ -86,6 +87,7 @@ export class Gateway {
       headersTimeout: defaults.clientHeaderTimeout,
       requestTimeout: 0,
       requireHostHeader: false,
+      maxHeaderSize: MAX_HEADER_SIZE,
     });
     // A client that half-closes after its request still gets the response, as from nginx.
     (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
@@ -100,10 +102,10 @@ export class Gateway {
       if (this.draining) res.shouldKeepAlive = false;
       void this.dispatcher.request(req, res, listener, 'http');
     });
-    // CONNECT's authority-form target is not a URI nginx takes: 400.
-    server.on('connect', (_req, socket: Duplex) => {
+    // CONNECT: nginx refuses an authority-form target (400), and the method itself (405).
+    server.on('connect', (req: http.IncomingMessage, socket: Duplex) => {
       socket.on('error', () => socket.destroy());
-      writeRawError(socket, 400, this.runtime.server(listener.servers.defaultServer).signature);
+      writeRawError(socket, req.url?.startsWith('/') ? 405 : 400, this.runtime.server(listener.servers.defaultServer).signature);
     });
     server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket) => this.clientError(err, socket, listener));
     if (spec.reuseport) this.log.notice(`"reuseport" on ${spec.key} is not available in this runtime; worker processes share the socket instead`);
@@ -139,11 +141,21 @@ export class Gateway {
       socket.destroy();
       return;
     }
+    // The head was fine and a response is under way (the body is what broke the parser): let
+    // that response be the answer, then close, rather than write a second one after it.
+    const inFlight = (socket as Duplex & { _httpMessage?: http.ServerResponse | null })._httpMessage;
+    if (inFlight) {
+      this.log.info(`client sent invalid request body (${err.code})`);
+      inFlight.shouldKeepAlive = false;
+      if (inFlight.writableFinished) socket.end();
+      else inFlight.once('finish', () => socket.end());
+      return;
+    }
     this.log.info(`client sent invalid request (${err.code}) while reading client request headers`);
     if (err.code === 'HPE_HEADER_OVERFLOW') {
       const firstLine = err.rawPacket ? err.rawPacket.indexOf('\r\n') : -1;
-      const lineTooLong = firstLine < 0 ? (err.rawPacket?.length ?? 0) > MAX_REQUEST_LINE : firstLine > MAX_REQUEST_LINE;
-      writeRawError(socket, lineTooLong ? 414 : 400, signature);
+      const lineTooLong = firstLine < 0 ? (err.rawPacket?.length ?? 0) > MAX_LINE : firstLine > MAX_LINE;
+      writeRawError(socket, lineTooLong ? 414 : 494, signature);
       return;
     }
     writeRawError(socket, parserErrorStatus(err.code, err.rawPacket), signature);
