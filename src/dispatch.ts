@@ -90,10 +90,11 @@ export class Dispatcher {
       }
       const host = hostValue === null ? null : normalizeHost(hostValue);
       checkRequestHead(req);
-      const { server, captures } = listener.servers.select(host);
+      const { server, captures, namedCaptures } = listener.servers.select(host);
       const serverRuntime = this.runtime.server(server);
       const state: RoutedState = new RequestState(req, res, server, target.uri, target.args, host || server.primaryName, scheme, serverRuntime.log);
-      state.namedCaptures = captures;
+      state.captures = captures;
+      state.namedCaptures = namedCaptures;
       this.matchLocation(state, serverRuntime);
       return state;
     } catch (err) {
@@ -103,12 +104,16 @@ export class Dispatcher {
     }
   }
 
-  /** Matches the location; when none matches, the server's own settings serve, as in nginx. */
+  /**
+   * Matches the location; when none matches, the server's own settings serve, as in nginx.
+   * A matched regex sets `$1`... anew, to nothing if it has no groups (nginx's
+   * ngx_http_regex_exec); a prefix or exact match keeps a regex server name's.
+   */
   private matchLocation(state: RoutedState, server: ServerRuntime): void {
     const matched = server.locations.match(state.uri);
     state.location = matched?.location ?? server.conf.serverLocation;
     state.filters = this.runtime.location(state.location).filters;
-    state.captures = matched?.captures ?? [];
+    if (matched?.location.match.kind === 'regex') state.captures = matched.captures.length > 1 ? matched.captures : [];
     state.namedCaptures = { ...state.namedCaptures, ...matched?.namedCaptures };
   }
 

@@ -113,6 +113,14 @@ export function normalizeHost(value: string): string {
   return value.slice(0, length).replace(/[A-Z]+/g, (upper) => upper.toLowerCase());
 }
 
+/** The result of server selection: the server and its regex name's captures, if any. */
+export interface ServerMatchResult {
+  readonly server: ServerConf;
+  /** `$0`, `$1`...: empty unless a regex name with groups matched. */
+  readonly captures: readonly string[];
+  readonly namedCaptures: Record<string, string>;
+}
+
 /** The servers sharing one listening socket, compiled for nginx's name lookup order. */
 export class ServerTable {
   private readonly exact = new Map<string, ServerConf>();
@@ -134,19 +142,22 @@ export class ServerTable {
     this.trailing.sort((a, b) => b.prefix.length - a.prefix.length);
   }
 
-  /** nginx's order: exact, longest `*.` wildcard, longest `.*` wildcard, first regex, default. */
-  select(host: string | null): { server: ServerConf; captures: Record<string, string> } {
+  /**
+   * nginx's order: exact, longest `*.` wildcard, longest `.*` wildcard, first regex, default.
+   * A regex name's captures become `$1`... and named variables, as a location regex's do.
+   */
+  select(host: string | null): ServerMatchResult {
     if (host !== null) {
       const exact = this.exact.get(host);
-      if (exact) return { server: exact, captures: {} };
-      for (const { suffix, server } of this.leading) if (host.endsWith(suffix)) return { server, captures: {} };
-      for (const { prefix, server } of this.trailing) if (host.startsWith(prefix)) return { server, captures: {} };
+      if (exact) return { server: exact, captures: [], namedCaptures: {} };
+      for (const { suffix, server } of this.leading) if (host.endsWith(suffix)) return { server, captures: [], namedCaptures: {} };
+      for (const { prefix, server } of this.trailing) if (host.startsWith(prefix)) return { server, captures: [], namedCaptures: {} };
       for (const { regex, server } of this.regexes) {
         const m = regex.exec(host);
-        if (m) return { server, captures: capturesOf(m) };
+        if (m) return { server, captures: m.length > 1 ? Array.from(m, (c) => c ?? '') : [], namedCaptures: capturesOf(m) };
       }
     }
-    return { server: this.defaultServer, captures: {} };
+    return { server: this.defaultServer, captures: [], namedCaptures: {} };
   }
 }
 

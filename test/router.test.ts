@@ -119,7 +119,9 @@ http:
     ['unknown.test', 1],
     [null, 1],
   ])('%p -> server %d', (host, index) => expect(pick(host)).toBe(index));
-  test('regex captures', () => expect(table.select('bob.users.test').captures).toEqual({ user: 'bob' }));
+  test('regex captures, named and numbered', () => {
+    expect(table.select('bob.users.test')).toMatchObject({ namedCaptures: { user: 'bob' }, captures: ['bob.users.test', 'bob'] });
+  });
 });
 
 test('relative root resolves against the prefix', () => {
