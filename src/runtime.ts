@@ -10,6 +10,8 @@ import { createAccessLog, COMBINED_FORMAT, createErrorLog, type AccessLog, type 
 import { LocationTable, ServerTable } from './router';
 import type { Handler, Logger } from './types';
 import type { ListenSpec } from './config/values';
+import type { TlsOptions } from 'node:tls';
+import { listenerTlsOptions } from './tls';
 import { compileTryFiles, type CompiledTryFiles } from './try-files';
 import { serverSignature } from './version';
 
@@ -41,6 +43,8 @@ export interface ServerRuntime {
 export interface ListenerRuntime {
   readonly listen: ListenSpec;
   readonly servers: ServerTable;
+  /** TLS options when any `listen` of this socket says `ssl`, else null. */
+  readonly tls: TlsOptions | null;
 }
 
 /** Everything built from one configuration. */
@@ -106,23 +110,28 @@ export class Runtime {
 
 /**
  * Groups servers by the socket they listen on. The default server of a socket is the one whose
- * `listen` says `default_server`, else the first; socket options come from that occurrence.
+ * `listen` says `default_server`, else the first; socket options come from that occurrence;
+ * the socket speaks TLS when any of its `listen`s says `ssl`.
  */
 function groupByListen(servers: readonly ServerConf[]): ListenerRuntime[] {
-  const groups = new Map<string, { listen: ListenSpec; servers: ServerConf[]; defaultServer: ServerConf | null }>();
+  const groups = new Map<string, { listen: ListenSpec; servers: ServerConf[]; defaultServer: ServerConf | null; ssl: boolean }>();
   for (const server of servers) {
     for (const listen of server.listens) {
       let group = groups.get(listen.key);
       if (!group) {
-        group = { listen, servers: [], defaultServer: null };
+        group = { listen, servers: [], defaultServer: null, ssl: false };
         groups.set(listen.key, group);
       }
       if (!group.servers.includes(server)) group.servers.push(server);
+      group.ssl ||= listen.ssl;
       if (listen.defaultServer) {
         group.defaultServer = server;
         group.listen = listen;
       }
     }
   }
-  return [...groups.values()].map((g) => ({ listen: g.listen, servers: new ServerTable(g.servers, g.defaultServer ?? g.servers[0]) }));
+  return [...groups.values()].map((g) => {
+    const table = new ServerTable(g.servers, g.defaultServer ?? g.servers[0]);
+    return { listen: g.listen, servers: table, tls: g.ssl ? listenerTlsOptions(table, g.servers) : null };
+  });
 }

@@ -4,6 +4,7 @@
  * listener handing over to the dispatcher, and nginx's answers to requests the parser rejects.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { MainConf } from './config/model';
@@ -82,25 +83,29 @@ export class Gateway {
   private listen(listener: ListenerRuntime): Promise<http.Server> {
     const spec = listener.listen;
     const defaults = listener.servers.defaultServer;
-    const server = http.createServer({
+    const options: http.ServerOptions = {
       keepAliveTimeout: defaults.keepaliveTimeout,
       headersTimeout: defaults.clientHeaderTimeout,
       requestTimeout: 0,
       requireHostHeader: false,
       maxHeaderSize: MAX_HEADER_SIZE,
-    });
+    };
+    const scheme = listener.tls ? 'https' : 'http';
+    const server: http.Server = listener.tls ? https.createServer({ ...options, ...listener.tls }) : http.createServer(options);
+    if (listener.tls) server.on('tlsClientError', (err: Error) => this.log.info(`SSL handshake failed: ${err.message}`));
     // A client that half-closes after its request still gets the response, as from nginx.
     (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+    // For TLS too, 'connection' gives the TCP socket: keepalive and the cap apply to it.
     server.on('connection', (socket: Socket) => this.accept(socket, listener));
     server.on('request', (req, res) => {
       if (this.draining) res.shouldKeepAlive = false;
-      void this.dispatcher.request(req, res, listener, 'http');
+      void this.dispatcher.request(req, res, listener, scheme);
     });
-    server.on('upgrade', (req, socket, head) => void this.dispatcher.upgrade(req, socket, head, listener, 'http'));
+    server.on('upgrade', (req, socket, head) => void this.dispatcher.upgrade(req, socket, head, listener, scheme));
     // nginx ignores an Expect it does not know (Node would answer 417 itself).
     server.on('checkExpectation', (req, res) => {
       if (this.draining) res.shouldKeepAlive = false;
-      void this.dispatcher.request(req, res, listener, 'http');
+      void this.dispatcher.request(req, res, listener, scheme);
     });
     // CONNECT: nginx refuses an authority-form target (400), and the method itself (405).
     server.on('connect', (req: http.IncomingMessage, socket: Duplex) => {

@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { ConfigError, type Position } from '../errors';
 import { resolveHandler } from '../handlers';
+import { createServerContext } from '../tls';
 import type { ConfigContext, HandlerModule } from '../types';
 import { compileValue } from '../variables';
 import { argsOf, commonDefaults, directive, mergeCommon, NOT_YET_SUPPORTED, type Context, type ParseContext } from './directives';
@@ -150,6 +151,15 @@ function buildHttp(block: MapNode, cx: Cx, defaults: CommonConf, handlersDir: st
     for (const listen of server.listens.filter((l) => l.defaultServer)) {
       if (defaultListens.has(listen.key)) throw new ConfigError(`a duplicate default server for ${listen.key}`, server.position);
       defaultListens.add(listen.key);
+    }
+    const sslListen = server.listens.find((l) => servers.some((other) => other.listens.some((o) => o.key === l.key && o.ssl)));
+    if (sslListen) {
+      if (!server.sslCertificate) throw new ConfigError(`no "ssl_certificate" is defined for the "listen ... ssl" directive`, server.position);
+      try {
+        createServerContext(server);
+      } catch (err) {
+        throw new ConfigError((err as Error).message, server.position);
+      }
     }
     for (const log of server.accessLogs) {
       if (log.format !== 'combined' && !logFormats.has(log.format)) {

@@ -9,6 +9,7 @@ import type { ConfNode } from './load';
 import { plainValue } from './load';
 import { parseExpires } from '../expires';
 import { checkTryFiles } from '../try-files';
+import { TLS_PROTOCOLS } from '../tls';
 import { BUILTIN_TYPES, parseNginxTypes, typesFromMap } from './mime';
 import type { AccessLogConf, AddHeaderConf, CommonConf, ErrorLogConf, ErrorPageConf, LogLevel, ReturnConf } from './model';
 import { compileRegex, parseDisableSymlinks, parseFlag, parseListen, parseOpenFileCache, parseServerName, parseSize, parseTime, splitArgs } from './values';
@@ -287,6 +288,14 @@ const TABLE: Record<string, { contexts: readonly Context[]; parse: Directive['pa
   send_timeout: d(HTTP_UP, time),
   client_header_timeout: d(['http', 'server'], time),
   client_body_timeout: d(HTTP_UP, time),
+  ssl_certificate: d(['http', 'server'], prefixPath),
+  ssl_certificate_key: d(['http', 'server'], prefixPath),
+  ssl_protocols: d(['http', 'server'], (n, cx) => {
+    const args = argsOf(n, cx);
+    for (const arg of args) if (!(TLS_PROTOCOLS as readonly string[]).includes(arg)) cx.fail(`invalid value "${arg}" in "ssl_protocols" directive`, n);
+    return args;
+  }),
+  ssl_ciphers: d(['http', 'server'], text),
   proxy_pass: d(['location'], text),
   proxy_set_header: d(HTTP_UP, proxySetHeaders, 'proxySetHeaders'),
   proxy_connect_timeout: d(HTTP_UP, time),
@@ -298,8 +307,7 @@ const TABLE: Record<string, { contexts: readonly Context[]; parse: Directive['pa
 
 /** nginx directives a user may write that the gateway does not do yet: named in the error. */
 export const NOT_YET_SUPPORTED = new Set([
-  'upstreams', 'upstream', 'gzip_buffers', 'ssl_certificate', 'ssl_certificate_key',
-  'ssl_protocols', 'ssl_ciphers', 'proxy_buffering', 'proxy_redirect', 'proxy_hide_header', 'proxy_pass_header',
+  'upstreams', 'upstream', 'gzip_buffers', 'proxy_buffering', 'proxy_redirect', 'proxy_hide_header', 'proxy_pass_header',
   'proxy_next_upstream', 'proxy_next_upstream_tries', 'proxy_next_upstream_timeout', 'allow', 'deny', 'rewrite',
   'if', 'set', 'charset', 'sendfile', 'tcp_nopush', 'tcp_nodelay',
   'limit_req', 'limit_conn', 'auth_basic', 'stub_status', 'http2', 'resolver',
@@ -351,6 +359,10 @@ export function commonDefaults(prefix: string): CommonConf {
     sendTimeout: 60_000,
     clientHeaderTimeout: 60_000,
     clientBodyTimeout: 60_000,
+    sslCertificate: null,
+    sslCertificateKey: null,
+    sslProtocols: ['TLSv1.2', 'TLSv1.3'],
+    sslCiphers: 'HIGH:!aNULL:!MD5',
     proxySetHeaders: [],
     proxyConnectTimeout: 60_000,
     proxyReadTimeout: 60_000,

@@ -109,6 +109,12 @@ export interface CommonConf {
   readonly sendTimeout: number;
   readonly clientHeaderTimeout: number;
   readonly clientBodyTimeout: number;
+  /** `ssl_certificate` and `ssl_certificate_key` (PEM files), null when not set. */
+  readonly sslCertificate: string | null;
+  readonly sslCertificateKey: string | null;
+  /** `ssl_protocols`: nginx's names, `TLSv1.2 TLSv1.3` by default. */
+  readonly sslProtocols: readonly string[];
+  readonly sslCiphers: string;
   readonly proxySetHeaders: readonly (readonly [string, string])[];
   readonly proxyConnectTimeout: number;
   readonly proxyReadTimeout: number;
