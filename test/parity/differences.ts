@@ -1,0 +1,57 @@
+/**
+ * Every known difference between nginx and the gateway, in one place, each with its reason:
+ * `deliberate` (the gateway differs on purpose, or Node's HTTP parser decides before the
+ * gateway sees the request), `pending` (another change in progress will close it; what nginx
+ * does is said), `unfixed` (found here, in code this suite's changes do not touch). Cases
+ * mark a request with one of these; the harness still compares everything else of it.
+ */
+import { wholeResponse, type Aspect } from './compare';
+
+type Marker = Readonly<Partial<Record<Aspect, string>>>;
+
+const parser = (what: string): Marker => wholeResponse(`deliberate (Node's HTTP parser, llhttp): ${what}`);
+
+/** Node's HTTP parser refuses what nginx takes, before the gateway sees the request. */
+export const NODE_PARSER = {
+  rawUtf8Target: parser('bytes above 0x7f in the request target are refused with 400; nginx takes them raw (clients percent-encode them, RFC 3986)'),
+  unknownMethod: parser('methods outside its fixed list are refused with 400; nginx routes any upper-case token (static answers 405, return answers as usual)'),
+  http09: parser('a request line without a version is HTTP/0.9, which nginx answers with the bare body; Node does not speak HTTP/0.9'),
+  http12: parser('HTTP/1.x with x above 1 is refused with 400; nginx takes any HTTP/1.x'),
+  bareLf: parser('LF-only line ends are refused with 400; nginx accepts them'),
+  invalidHeader: parser('a header line that is not `name: value` with a token name is refused with 400; nginx ignores it (ignore_invalid_headers on)'),
+  controlInHeader: parser('a control character in a header value is refused with 400; nginx takes it'),
+} as const;
+
+/** The gateway differs on purpose. */
+export const DELIBERATE = {
+  aliasTraversal: {
+    ...wholeResponse('deliberate: nginx serves the file outside the alias (the off-by-slash pitfall); the gateway checks every mapped path stays under its root or alias (DESIGN.md: "check the file path stays inside the root") and answers 404'),
+  } as Marker,
+} as const;
+
+/** Differences in files another change is working on (static handler, config): what nginx does. */
+export const PENDING = {
+  autoindexLength: {
+    'content-length': 'pending: nginx streams the autoindex page chunked, without Content-Length (src/handlers/static.ts sends it whole, with its length)',
+  } as Marker,
+  dirRedirectNoHost: {
+    location: 'pending: without a Host (HTTP/1.0) nginx names the local address in the directory redirect, http://127.0.0.1:PORT/sub/ (src/handlers/static-http.ts directoryRedirect uses the empty server name)',
+  } as Marker,
+  suffixPastStart: wholeResponse('pending: nginx serves a suffix range longer than the file (bytes=-500 of 100 bytes) as 206 bytes 0-99/100 (src/handlers/static-response.ts answers 416)'),
+  emptyRangeSet: wholeResponse('pending: nginx ignores `Range: bytes=` (no range at all) and serves 200 (src/handlers/static-response.ts answers 416)'),
+  rangeWithGzip: wholeResponse('pending: nginx ignores Range when it compresses (the gzip filter clears allow_ranges): 200, gzipped; the static handler answers 206 before the gzip filter decides'),
+  duplicateRange: wholeResponse('pending: nginx uses the first of two Range headers; Node joins them ("bytes=0-1, bytes=2-3") and the static handler answers 416'),
+  acceptEncodingStar: wholeResponse('pending: nginx compresses only for a "gzip" token (ngx_http_gzip_accept_encoding), never for "*" (src/gzip-ok.ts acceptsGzip takes "*")'),
+} as const;
+
+/** Found here, in code outside this suite's fixes (src/config/values.ts, src/config/build.ts). */
+export const UNFIXED = {
+  quotedEscapes: {
+    body: 'unfixed (src/config/values.ts splitArgs): nginx reads \\n, \\r, \\t in a directive argument as newline, CR, tab; the gateway keeps the backslash',
+    'content-length': 'unfixed: as body',
+  } as Marker,
+  dotServerName: {
+    body: 'unfixed (src/config/build.ts primaryName): for `server_name .dot.test` nginx\'s $server_name is "dot.test", the gateway\'s ".dot.test"',
+    'content-length': 'unfixed: as body',
+  } as Marker,
+} as const;
