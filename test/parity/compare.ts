@@ -20,11 +20,28 @@ export const COMPARED_HEADERS = [
   'vary',
   'allow',
   'accept-ranges',
+  'cache-control',
   'server',
 ] as const;
 
 /** One compared part of a response: `status`, `reason`, `body`, `framing` or a header name. */
-export type Aspect = 'status' | 'reason' | 'interim' | 'body' | 'framing' | (typeof COMPARED_HEADERS)[number] | `x-${string}`;
+export type Aspect = 'status' | 'reason' | 'interim' | 'body' | 'framing' | 'expires' | (typeof COMPARED_HEADERS)[number] | `x-${string}`;
+
+/**
+ * `Expires` as seconds after the response's `Date` (`Date+3600`): the two servers answer in
+ * different seconds. A date more than a year away (`epoch`, `max`) is kept as it is.
+ */
+function expiresAspect(expires: readonly string[], date: string | undefined): string {
+  if (expires.length === 0) return '(absent)';
+  return expires
+    .map((value) => {
+      const at = Date.parse(value);
+      const now = date === undefined ? NaN : Date.parse(date);
+      if (Number.isNaN(at) || Number.isNaN(now) || Math.abs(at - now) > 366 * 86_400_000) return value;
+      return `Date${at - now >= 0 ? '+' : ''}${(at - now) / 1000}`;
+    })
+    .join('\n');
+}
 
 /** The normalized aspects of one response. */
 export type Aspects = Map<Aspect, string>;
@@ -94,6 +111,7 @@ export function aspectsOf(reply: RawReply, side: SideInfo, twin?: RawReply): Asp
     list = list.map((v) => normalizePorts(v, side));
     out.set(name as Aspect, list.length === 0 ? '(absent)' : list.join('\n'));
   }
+  out.set('expires', expiresAspect(values('expires'), values('date')[0]));
   let body = reply.body;
   let note = '';
   if (values('content-encoding').includes('gzip') && body.length) {

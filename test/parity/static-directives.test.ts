@@ -1,0 +1,110 @@
+/**
+ * Parity: the static-file directives beyond root and index. `try_files` (files, `dir/`,
+ * `$uri` forms, a URI with arguments, `@named`, `=code`, at server level), `expires` (times,
+ * `epoch`, `max`, `off`, negative, `modified`), `gzip_static`, `disable_symlinks`,
+ * `open_file_cache`.
+ */
+import zlib from 'node:zlib';
+import { defineParityCases, type ParityCase } from './run';
+import { loc } from './site';
+
+const TEXT = 'static directives '.repeat(40);
+/** The precompressed file `gzip_static` serves. */
+const GZIPPED = zlib.gzipSync(TEXT);
+
+const site: ParityCase = {
+  title: 'static directives',
+  site: {
+    servers: [
+      {
+        directives: { root: 'www', try_files: '$uri $uri/ /fallback.html' },
+        locations: [
+          loc('/tf/', { try_files: '$uri $uri.html $uri/ =404' }),
+          loc('/tf-named/', { try_files: '$uri @fallback' }),
+          loc('@fallback', { return: "200 'named fallback for $uri args=$args'" }),
+          loc('/tf-args/', { try_files: '$uri /echo?from=$uri' }),
+          loc('= /echo', { return: "200 'echo uri=$uri args=$args'" }),
+          loc('/tf-code/', { try_files: '$uri =410' }),
+          loc('/tf-dir/', { try_files: '$uri/ =404' }),
+          loc('/exp-1h/', { expires: '1h' }),
+          loc('/exp-epoch/', { expires: 'epoch' }),
+          loc('/exp-max/', { expires: 'max' }),
+          loc('/exp-off/', { expires: 'off' }),
+          loc('/exp-neg/', { expires: '-1' }),
+          loc('/exp-modified/', { expires: 'modified 1d' }),
+          loc('/gz/', { gzip_static: 'on' }),
+          loc('/gz-always/', { gzip_static: 'always' }),
+          loc('/nosym/', { disable_symlinks: 'on' }),
+          loc('/nosym-owner/', { disable_symlinks: 'if_not_owner' }),
+          loc('/cache/', { open_file_cache: 'max=10 inactive=10s' }),
+        ],
+      },
+    ],
+  },
+  files: {
+    'www/fallback.html': '<p>fallback</p>\n',
+    'www/plain.txt': 'plain\n',
+    'www/dir/index.html': '<p>dir index</p>\n',
+    'www/tf/page.html': '<p>page</p>\n',
+    'www/tf/file.txt': 'file\n',
+    'www/tf/sub/index.html': '<p>tf sub</p>\n',
+    'www/tf-dir/sub/index.html': '<p>tf-dir sub</p>\n',
+    'www/tf-named/there.txt': 'there\n',
+    'www/exp-1h/a.txt': 'a\n',
+    'www/exp-epoch/a.txt': 'a\n',
+    'www/exp-max/a.txt': 'a\n',
+    'www/exp-off/a.txt': 'a\n',
+    'www/exp-neg/a.txt': 'a\n',
+    'www/exp-modified/a.txt': 'a\n',
+    'www/gz/a.css': TEXT,
+    'www/gz/a.css.gz': GZIPPED,
+    'www/gz/only.css.gz': GZIPPED,
+    'www/gz-always/a.css': TEXT,
+    'www/gz-always/a.css.gz': GZIPPED,
+    'www/nosym/real.txt': 'real\n',
+    'www/nosym/link.txt': { symlink: 'real.txt' },
+    'www/nosym/linkdir': { symlink: '.' },
+    'www/nosym-owner/real.txt': 'real\n',
+    'www/nosym-owner/link.txt': { symlink: 'real.txt' },
+    'www/cache/a.txt': 'cached\n',
+  },
+  requests: [
+    { name: 'server-level try_files: the file', target: '/plain.txt' },
+    { name: 'server-level try_files: the fallback', target: '/nothing' },
+    { name: 'server-level try_files: a directory', target: '/dir' },
+    { name: 'try_files $uri', target: '/tf/file.txt' },
+    { name: 'try_files $uri.html', target: '/tf/page' },
+    { name: 'try_files $uri/ serves the index', target: '/tf/sub' },
+    { name: 'try_files =404', target: '/tf/none' },
+    { name: 'try_files @named', target: '/tf-named/none?x=1' },
+    { name: 'try_files @named not needed', target: '/tf-named/there.txt' },
+    { name: 'try_files to a URI with arguments', target: '/tf-args/none?orig=1' },
+    { name: 'try_files =410', target: '/tf-code/none' },
+    { name: 'try_files $uri/ only', target: '/tf-dir/sub' },
+    { name: 'try_files $uri/ only, a missing directory', target: '/tf-dir/none' },
+    { name: 'try_files, HEAD', method: 'HEAD', target: '/tf/page' },
+    { name: 'expires 1h', target: '/exp-1h/a.txt' },
+    { name: 'expires 1h on a 404', target: '/exp-1h/none' },
+    { name: 'expires epoch', target: '/exp-epoch/a.txt' },
+    { name: 'expires max', target: '/exp-max/a.txt' },
+    { name: 'expires off', target: '/exp-off/a.txt' },
+    { name: 'expires -1', target: '/exp-neg/a.txt' },
+    { name: 'expires modified 1d', target: '/exp-modified/a.txt' },
+    { name: 'expires on a 304', target: '/exp-1h/a.txt', headers: { 'If-Modified-Since': 'Tue, 14 Nov 2023 22:13:20 GMT' } },
+    { name: 'gzip_static on, gzip accepted', target: '/gz/a.css', headers: { 'Accept-Encoding': 'gzip' } },
+    { name: 'gzip_static on, gzip not accepted', target: '/gz/a.css' },
+    { name: 'gzip_static on, only the .gz exists', target: '/gz/only.css', headers: { 'Accept-Encoding': 'gzip' } },
+    { name: 'gzip_static on, a range', target: '/gz/a.css', headers: { 'Accept-Encoding': 'gzip', Range: 'bytes=0-3' } },
+    { name: 'gzip_static on, HEAD', method: 'HEAD', target: '/gz/a.css', headers: { 'Accept-Encoding': 'gzip' } },
+    { name: 'gzip_static always, gzip not accepted', target: '/gz-always/a.css' },
+    { name: 'disable_symlinks on: a real file', target: '/nosym/real.txt' },
+    { name: 'disable_symlinks on: a symlink', target: '/nosym/link.txt' },
+    { name: 'disable_symlinks on: through a symlinked directory', target: '/nosym/linkdir/real.txt' },
+    { name: 'disable_symlinks if_not_owner: same owner', target: '/nosym-owner/link.txt' },
+    { name: 'open_file_cache: a file', target: '/cache/a.txt' },
+    { name: 'open_file_cache: the same file again', target: '/cache/a.txt' },
+    { name: 'open_file_cache: a missing file', target: '/cache/none' },
+  ],
+};
+
+defineParityCases([site]);
