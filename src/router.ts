@@ -26,7 +26,8 @@ const badRequest = (reason: string) => new HttpError(400, 'GW_BAD_URI', reason);
 export function normalizeUri(target: string): NormalizedUri {
   let host: string | null = null;
   let rest = target;
-  const absolute = /^https?:\/\/([^/?#]*)/i.exec(target);
+  // nginx takes any scheme in an absolute-form target (letters, then letters, digits, + - .).
+  const absolute = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(target);
   if (absolute) {
     host = absolute[1];
     rest = target.slice(absolute[0].length) || '/';

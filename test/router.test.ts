@@ -18,6 +18,7 @@ describe('normalizeUri', () => {
     ['/caf%C3%A9', '/café', ''],
     ['/x?', '/x', ''],
     ['http://Example.com/p?q', '/p', 'q'],
+    ['ftp://x/p?q', '/p', 'q'],
     ['/a#frag', '/a', ''],
     ['/a?x=1#frag', '/a', 'x=1'],
     ['/a#frag?x=1', '/a', ''],

@@ -56,7 +56,7 @@ const returnHandler: HandlerModule<ReturnOptions> = {
  */
 function absolute(location: string, req: IncomingMessage, ctx: RequestContext): string {
   if (!location.startsWith('/')) return location;
-  const named = req.headers.host !== undefined || /^https?:\/\//i.test(req.url ?? '');
+  const named = req.headers.host !== undefined || /^[a-z][a-z0-9+.-]*:\/\//i.test(req.url ?? '');
   const host = named ? ctx.host : ctx.variable('server_addr');
   const port = ctx.variable('server_port');
   const defaultPort = ctx.scheme === 'https' ? '443' : '80';
