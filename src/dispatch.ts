@@ -41,6 +41,9 @@ export class Dispatcher {
       if (state.routingError) throw state.routingError;
       if (state.location.keepaliveTimeout === 0) res.shouldKeepAlive = false;
       checkBodySize(req, state.location.clientMaxBodySize);
+      // nginx sends `100 Continue` once a request passed its checks (a body too large gets
+      // the 413 alone); Node leaves it to us ('checkContinue').
+      if (req.httpVersionMinor >= 1 && /^100-continue$/i.test(req.headers.expect ?? '')) res.writeContinue();
       await this.serve(req, res, state, server);
     } catch (err) {
       await this.renderError(err, req, res, state, server);

@@ -102,11 +102,14 @@ export class Gateway {
       void this.dispatcher.request(req, res, listener, scheme);
     });
     server.on('upgrade', (req, socket, head) => void this.dispatcher.upgrade(req, socket, head, listener, scheme));
-    // nginx ignores an Expect it does not know (Node would answer 417 itself).
-    server.on('checkExpectation', (req, res) => {
-      if (this.draining) res.shouldKeepAlive = false;
-      void this.dispatcher.request(req, res, listener, scheme);
-    });
+    // nginx ignores an Expect it does not know (Node would answer 417 itself), and sends
+    // `100 Continue` only once the request passed its checks (Node would send it at once).
+    for (const event of ['checkExpectation', 'checkContinue']) {
+      server.on(event, (req: http.IncomingMessage, res: http.ServerResponse) => {
+        if (this.draining) res.shouldKeepAlive = false;
+        void this.dispatcher.request(req, res, listener, scheme);
+      });
+    }
     // CONNECT: nginx refuses an authority-form target (400), and the method itself (405).
     server.on('connect', (req: http.IncomingMessage, socket: Duplex) => {
       socket.on('error', () => socket.destroy());

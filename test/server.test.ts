@@ -160,6 +160,12 @@ describe('requests the parser refuses get nginx statuses and close', () => {
     expect(response).toMatch(/Server: gateway\/\d/);
     expect(response).toMatch(/<center>gateway\/\d+\.\d+\.\d+<\/center>/);
   });
+  test('Expect: 100-continue: 100 once the request passed its checks, none before a 413', async () => {
+    const small = await rawRequest(gw.port, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nx');
+    expect(small).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 405 /);
+    const large = await rawRequest(gw.port, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n');
+    expect(large).toMatch(/^HTTP\/1\.1 413 /);
+  });
   test('an unknown Expect is ignored, as nginx does (Node would send 417)', async () => {
     expect(await rawRequest(gw.port, 'GET / HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nConnection: close\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 OK/);
   });
