@@ -24,6 +24,9 @@ export const NODE_PARSER = {
 
 /** The gateway differs on purpose. */
 export const DELIBERATE = {
+  continueBeforeHandler: {
+    interim: 'deliberate: the gateway sends 100 Continue once a request passed routing and client_max_body_size, before its handler; nginx sends it when a handler reads or discards the body, so a request the static handler refuses first (POST to a file: 405) gets none',
+  } as Marker,
   aliasTraversal: {
     ...wholeResponse('deliberate: nginx serves the file outside the alias (the off-by-slash pitfall); the gateway checks every mapped path stays under its root or alias (DESIGN.md: "check the file path stays inside the root") and answers 404'),
   } as Marker,
