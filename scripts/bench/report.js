@@ -1,0 +1,233 @@
+'use strict';
+/**
+ * The report: docs/benchmarks.md (how it was measured, the table, the generator check, the
+ * profile of the worst case) and docs/benchmarks.svg (the ratios as bars). Everything in it
+ * comes from one run, except the hand-written analysis between the
+ * `<!-- analysis:start -->` and `<!-- analysis:end -->` markers, which is carried over from the
+ * previous report so a re-run keeps it (dated, so a reader can tell when it was written).
+ */
+const fs = require('node:fs');
+const path = require('node:path');
+const { SATURATED, SERVER_CORE, GENERATOR_CORE } = require('./cases');
+const { ratioChart } = require('./svg');
+
+/** Others' share of the server core above which a window is called noisy. */
+const NOISY = 0.1;
+
+const START = '<!-- analysis:start -->';
+const END = '<!-- analysis:end -->';
+
+const int = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
+const ms = (n) => (Number.isFinite(n) ? (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2)) : '—');
+const us = (n) => (Number.isFinite(n) ? (n * 1e6 >= 100 ? (n * 1e6).toFixed(0) : (n * 1e6).toFixed(1)) : '—');
+const pct = (n) => (Number.isFinite(n) ? `${Math.round(n * 100)}%` : '—');
+const ratioText = (r) => (r === null || !Number.isFinite(r) ? '—' : r.toFixed(2));
+const kib = (bytes) => (Number.isFinite(bytes) ? `${(bytes / 1024).toFixed(1)} KiB` : '—');
+const mib = (bytes) => (Number.isFinite(bytes) ? `${(bytes / 1024 / 1024).toFixed(1)} MiB` : '—');
+
+/** A measured side, or null when it was not measured or failed. */
+const ok = (side) => (side && !side.error ? side : null);
+
+/** gateway cost ÷ nginx cost for a case: throughput inverted, memory direct. */
+function ratioFor(kase, result) {
+  const g = ok(result?.gateway);
+  const n = ok(result?.nginx);
+  if (!g || !n) return null;
+  if (kase.kind === 'idle') return n.bytesPerConnection > 0 ? g.bytesPerConnection / n.bytesPerConnection : null;
+  return g.throughput > 0 ? n.throughput / g.throughput : null;
+}
+
+function verdict(ratio, target) {
+  if (ratio === null || !target) return '';
+  return ratio <= target ? 'met' : '**missed**';
+}
+
+/** The main table: throughput cases. */
+function throughputTable(cases, results) {
+  const lines = [
+    '| case | gateway /s | nginx /s | ratio | target | | gateway p50 / p99 ms | nginx p50 / p99 ms | gateway CPU/op µs | nginx CPU/op µs | CPU ratio | generator CPU (gw / nginx) |',
+    '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const kase of cases.filter((c) => c.kind !== 'idle')) {
+    const r = results[kase.id] || {};
+    const g = ok(r.gateway);
+    const n = ok(r.nginx);
+    const ratio = ratioFor(kase, r);
+    const cpuRatio = g && n && n.cpuPerOp > 0 ? g.cpuPerOp / n.cpuPerOp : null;
+    const busy = (s) => (s ? `${pct(generatorShare(s))}${generatorFlag(s) ? ` ⚠ ${generatorFlag(s)}` : ''}` : '—');
+    const errs = [g && g.errors ? `gateway ${g.errors} errors` : '', n && n.errors ? `nginx ${n.errors} errors` : '', r.gateway?.error ? 'gateway failed' : '', r.nginx?.error ? 'nginx failed' : '']
+      .filter(Boolean)
+      .join(', ');
+    lines.push(
+      `| ${kase.label} | ${g ? int(g.throughput) : '—'} | ${n ? int(n.throughput) : '—'} | ${ratioText(ratio)} | ${kase.target ? `≤ ${kase.target}` : '—'} | ${verdict(ratio, kase.target)}${errs ? ` (${errs})` : ''} | ` +
+        `${g ? `${ms(g.p50)} / ${ms(g.p99)}` : '—'} | ${n ? `${ms(n.p50)} / ${ms(n.p99)}` : '—'} | ${g ? us(g.cpuPerOp) : '—'} | ${n ? us(n.cpuPerOp) : '—'} | ${ratioText(cpuRatio)} | ${busy(g)} / ${busy(n)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** The idle-WebSocket table: memory per connection. */
+function idleTable(cases, results) {
+  const kase = cases.find((c) => c.kind === 'idle');
+  if (!kase) return '';
+  const r = results[kase.id] || {};
+  const row = (name) => {
+    const s = ok(r[name]);
+    if (!s) return `| ${name} | ${r[name]?.error ? `failed: ${r[name].error}` : 'not measured'} | | | | | |`;
+    return `| ${name} | ${int(s.count)}${s.failed ? ` (${s.failed} failed)` : ''} | ${mib(s.baseRss)} | ${mib(s.loadedRss)} | ${kib(s.bytesPerConnection)} | ${us(s.cpuPerOp)} | ${int(s.throughput)} |`;
+  };
+  const ratio = ratioFor(kase, r);
+  return [
+    '| server | connections open | RSS before | RSS with them open | memory per connection | CPU per accepted connection µs | accepted /s |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    row('gateway'),
+    row('nginx'),
+    '',
+    `Memory ratio (gateway ÷ nginx, per connection): **${ratioText(ratio)}** (target ≤ ${kase.target}: ${verdict(ratio, kase.target) || 'not judged'}).`,
+  ].join('\n');
+}
+
+/** The load generator's own CPU share in a window (wrk or ws-load, plus the backend for proxy rows). */
+const generatorShare = (s) => (s.genCpuShare || 0) + (s.backendCpuShare || 0);
+
+/** "saturated" (our generator side used ≥ 90% of its core), "contended" (the core was, by others), or "". */
+function generatorFlag(s) {
+  if (generatorShare(s) >= SATURATED) return 'saturated';
+  if (s.genCoreBusy >= SATURATED) return 'contended';
+  return '';
+}
+
+/** Per-window details: rounds, the generator side's CPU, both cores' busy shares, and the flags. */
+function generatorCheck(cases, results) {
+  const flagged = [];
+  const noisy = [];
+  const lines = [];
+  const short = (n) => (n >= 10000 ? `${(n / 1000).toFixed(1)}k` : int(n));
+  for (const kase of cases.filter((c) => c.kind !== 'idle')) {
+    for (const name of ['gateway', 'nginx']) {
+      const s = ok(results[kase.id]?.[name]);
+      if (!s) continue;
+      const flag = generatorFlag(s);
+      if (flag === 'saturated') flagged.push(`${kase.label}, ${name} window: the generator side used ${pct(generatorShare(s))} of core ${GENERATOR_CORE} — ${name}'s figure is a floor.`);
+      if (flag === 'contended') flagged.push(`${kase.label}, ${name} window: core ${GENERATOR_CORE} was ${pct(s.genCoreBusy)} busy but the generator side used only ${pct(generatorShare(s))} — other processes on the shared machine competed with it.`);
+      const rounds = (s.rounds || []).map((r) => (r === null ? 'failed' : short(r))).join(', ');
+      const others = Math.max(0, s.serverCoreBusy - s.serverCpuShare);
+      if (others >= NOISY) noisy.push(`${kase.label} (${name}: ${pct(others)})`);
+      lines.push(
+        `| ${kase.label} | ${name} | ${rounds} | ${pct(s.genCpuShare)} | ${s.backendCpuShare !== undefined ? pct(s.backendCpuShare) : '—'} | ${pct(s.genCoreBusy)} | ${pct(s.serverCpuShare)} | ${pct(others)}${others >= NOISY ? ' ⚠' : ''} | ${s.bytesPerResponse ? int(s.bytesPerResponse) : '—'} | ${flag} |`,
+      );
+    }
+  }
+  const out = [
+    `The generator side is wrk (HTTP) or ws-load.js (WebSocket), plus the backend in the proxy rows, all on core ${GENERATOR_CORE}. A window is **saturated** when that side used ≥ ${pct(SATURATED)} of the core (the server might have done more), **contended** when the core was ≥ ${pct(SATURATED)} busy while the generator side was not (other tenants of this shared machine took it). The idle case is left out: there the generator only bounds how fast connections open, not the memory measured.`,
+    '',
+  ];
+  if (flagged.length === 0) out.push('No window was saturated or contended: the load generators were not the bottleneck.');
+  else out.push('Flagged windows:', '', ...flagged.map((f) => `- ${f}`));
+  out.push('');
+  if (noisy.length === 0) out.push(`In every reported window the server had core ${SERVER_CORE} to itself (others used < ${pct(NOISY)} of it).`);
+  else out.push(`Reported windows where other processes took ≥ ${pct(NOISY)} of the server core (core ${SERVER_CORE} busy − server CPU), so the server's figure is pessimistic (the difference also holds the kernel's softirq work for the server's own packets, a few per cent): ${noisy.join('; ')}.`);
+  out.push(
+    '',
+    `| case | server | throughput of each round /s | generator CPU | backend CPU | core ${GENERATOR_CORE} busy | server CPU | others on core ${SERVER_CORE} | bytes read per response | flag |`,
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    ...lines,
+  );
+  return out.join('\n');
+}
+
+function profileSection(profile) {
+  if (!profile) return 'No profile in this run (`BENCH_NO_PROFILE=1`).';
+  if (profile.error) return `Profiling failed: ${profile.error}.`;
+  const out = [
+    `Case profiled: **${profile.label}** (ratio ${ratioText(profile.ratio)}), the gateway run once more with \`node --cpu-prof\` (${profile.processes > 1 ? `${profile.processes} processes profiled, the busiest — the worker — shown; ` : ""}250 µs sampling, ${int(profile.samples)} samples, ${pct(profile.busyShare)} of them busy). Shares below are of busy samples.`,
+    '',
+    '**Time by area**',
+    '',
+    '| area | share |',
+    '| --- | ---: |',
+    ...profile.areas.filter((a) => a.name !== 'idle').slice(0, 12).map((a) => `| ${a.name} | ${a.pct.toFixed(1)}% |`),
+    '',
+    '**Top functions by self time**',
+    '',
+    '| function | where | self |',
+    '| --- | --- | ---: |',
+    ...profile.top.map((f) => `| \`${f.name}\` | ${f.where || '(native)'} | ${f.pct.toFixed(1)}% |`),
+    '',
+    '**Top functions by total time** (callees included)',
+    '',
+    '| function | where | total |',
+    '| --- | --- | ---: |',
+    ...profile.inclusive.slice(0, 12).map((f) => `| \`${f.name}\` | ${f.where || '(native)'} | ${f.pct.toFixed(1)}% |`),
+  ];
+  return out.join('\n');
+}
+
+/** The hand-written analysis kept from the previous report, or a placeholder. */
+function keptAnalysis(file) {
+  try {
+    const text = fs.readFileSync(file, 'utf8');
+    const a = text.indexOf(START);
+    const b = text.indexOf(END);
+    if (a >= 0 && b > a) return text.slice(a, b + END.length);
+  } catch {
+    /* first report */
+  }
+  return `${START}\n_No analysis written yet for these numbers._\n${END}`;
+}
+
+/** Writes the markdown and the SVG; returns their paths. */
+function writeReport({ outDir, run, cases, results, profile }) {
+  fs.mkdirSync(outDir, { recursive: true });
+  const mdFile = path.join(outDir, 'benchmarks.md');
+  const svgFile = path.join(outDir, 'benchmarks.svg');
+  const rows = cases.map((kase) => ({ label: kase.kind === 'idle' ? 'idle WS memory/conn' : kase.label, ratio: ratioFor(kase, results[kase.id]), target: kase.target }));
+  const subtitle = `${run.date.slice(0, 10)}, ${run.cores} cores (${run.cpu}), Node ${run.node}, ${run.nginx || 'no nginx'}`;
+  fs.writeFileSync(svgFile, ratioChart(rows, { title: 'The gateway vs nginx + Lua: cost ratio per case', subtitle }));
+  const md = [
+    '# Benchmarks: the gateway vs nginx + OpenResty Lua',
+    '',
+    `Generated by \`npm run bench\` (scripts/bench/) on ${run.date}, commit ${run.commit}${run.dirty ? ' with uncommitted changes in src/ (the shared working tree)' : ''}.`,
+    `Machine: ${run.cores} cores, ${run.cpu}, Linux ${run.kernel}; Node ${run.node}; ${run.nginx ? `${run.nginx} with the Lua module` : `**nginx not measured: ${run.nginxMissing}** — the gateway's own numbers only`}.`,
+    `${run.quick ? '**Quick run (BENCH_QUICK=1)**: short windows, fewer idle connections. ' : ''}Each case: ${run.warmup} s warm-up, then a ${run.seconds} s window; wrk with 1 thread and ${run.connections} connections.`,
+    '',
+    '## How it is measured',
+    '',
+    `- Every figure comes from this one run, the gateway and nginx measured one after the other on each case (alternating which goes first). Servers on core ${SERVER_CORE}, every load generator (wrk, ws-load.js) and the proxy backend on core ${GENERATOR_CORE}${run.pinned ? ' (taskset)' : ' (**taskset missing: nothing was pinned**)'}.`,
+    '- Both servers run the seed\'s configuration: one worker process, `error_log logs/error.log info`, `gzip on; gzip_min_length 1` (level 1, text/html), `listen ... so_keepalive=2s:2s:8`, the seed\'s echo script at `/s` (the Lua as written for nginx, `script: echo` for the gateway), the same `public/` directory. **Access logs are on in both** (`access_log logs/access.log combined`, nginx\'s default), the gateway started through its real command line (`bin/gateway -p DIR -c conf/gateway.yaml`).',
+    '- nginx differences kept on purpose: `keepalive_requests 1000000` (the gateway has no such limit), `sendfile` left off (the seed\'s default), temp paths in the tree. Proxy: nginx `upstream { keepalive 64; }` + `proxy_http_version 1.1` + `proxy_set_header Connection ""`; the gateway `proxy_http_version: "1.1"` + `proxy_set_header: { Connection: "" }` (its keep-alive agent). Both proxy to the same backend, a canned-response server on `node:net` (scripts/bench/backend.js) pinned to the generator core, so it takes nothing from the server measured.',
+    '- Static "gzip" rows send `Accept-Encoding: gzip` to the same files (HTML-like text); the others send none.',
+    '- WebSocket echo: ws-load.js (the `ws` client, no compression, no UTF-8 check of echoes, zero masking key) runs a closed loop per connection, one text message in flight each; latency is the round trip. Messages/s counts echoes received in the window.',
+    `- Idle WebSockets: each server freshly started, warmed with 10 echo connections, VmRSS (median of 5 samples) before and ${run.settleMs / 1000} s after ${int(run.idle)} connections are open, from ${Math.max(1, Math.ceil(run.idle / 5000))} source addresses (127.0.0.2…) so that ephemeral ports never run short; worker_connections ${int(run.idle + 2000)} in both, nginx \`worker_rlimit_nofile\` likewise.`,
+    '- CPU per operation = server CPU seconds (utime + stime from /proc/PID/stat over the window, summed over the process tree: master + worker for both) ÷ requests or messages. "Generator CPU" is the generator\'s own CPU share of its core (wrk: its cutime + cstime read by a wrapping shell; ws-load: process.cpuUsage), plus the backend\'s in proxy rows; core busy shares come from /proc/stat.',
+    `- Each case runs ${run.repeat} round(s) per server, alternating which server goes first; the best round by throughput is reported (noise only takes away), every round is listed under "Load generator check".`,
+    '- **ratio** = gateway cost ÷ nginx cost = nginx throughput ÷ gateway throughput (for memory: gateway bytes ÷ nginx bytes). 1.0 is parity, lower is better; the targets are the issue\'s (the same target for a static size with and without gzip).',
+    '',
+    '## Results',
+    '',
+    throughputTable(cases, results),
+    '',
+    '### Idle WebSockets',
+    '',
+    idleTable(cases, results),
+    '',
+    '![ratio chart](benchmarks.svg)',
+    '',
+    '## Load generator check',
+    '',
+    generatorCheck(cases, results),
+    '',
+    '## What the profile shows',
+    '',
+    profileSection(profile),
+    '',
+    '### Reading of the profile',
+    '',
+    keptAnalysis(mdFile),
+    '',
+  ].join('\n');
+  fs.writeFileSync(mdFile, md);
+  return [mdFile, svgFile];
+}
+
+module.exports = { writeReport, ratioFor };

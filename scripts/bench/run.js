@@ -1,0 +1,232 @@
+#!/usr/bin/env node
+'use strict';
+/**
+ * `npm run bench`: the gateway against nginx + the Lua module, side by side, in one run.
+ *
+ * Writes a fresh tree (static files, both configurations), starts the backend (generator
+ * core), the gateway and, when this machine has it, nginx with the equivalent nginx.conf (both
+ * on the server core), then for every case measures the gateway and nginx one after the other
+ * (alternating which goes first), the idle-WebSocket case on freshly started servers, profiles
+ * the gateway on the case where it is furthest behind, and writes docs/benchmarks.md and
+ * docs/benchmarks.svg. Every process it started is stopped by PID at the end, also on failure
+ * or Ctrl-C.
+ *
+ * Environment: BENCH_QUICK=1 (2 s windows, one round, 1,000 idle connections), BENCH_SECONDS,
+ * BENCH_REPEAT (rounds per case, best kept; default 3),
+ * BENCH_WARMUP, BENCH_CONNECTIONS (wrk, 50), BENCH_IDLE (10000), BENCH_ONLY=id,id (a subset),
+ * BENCH_NO_PROFILE=1, BENCH_NO_NGINX=1, BENCH_KEEP=1 (keep the temporary tree and its logs),
+ * BENCH_OUT (the docs directory, default docs/), BENCH_COMMIT (the commit, when run from an export).
+ */
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+const procs = require('./procs');
+const { CASES, measure, SERVER_CORE, GENERATOR_CORE } = require('./cases');
+const { prepare } = require('./setup');
+const { haveWrk, WRK } = require('./wrk');
+const { profileCase } = require('./profile');
+const { writeReport } = require('./report');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const GATEWAY_BIN = path.join(ROOT, 'bin', 'gateway');
+
+const env = process.env;
+const QUICK = env.BENCH_QUICK === '1';
+const OPTS = {
+  seconds: Number(env.BENCH_SECONDS || (QUICK ? 2 : 5)),
+  warmup: Number(env.BENCH_WARMUP || 1),
+  connections: Number(env.BENCH_CONNECTIONS || 50),
+  idle: Number(env.BENCH_IDLE || (QUICK ? 1000 : 10000)),
+  repeat: Math.max(1, Number(env.BENCH_REPEAT || (QUICK ? 1 : 3))),
+  settleMs: QUICK ? 1000 : 3000,
+};
+
+const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
+
+/** Starts the gateway through its real command line (`bin/gateway -p DIR -c conf/...`). */
+async function startGateway(tree, port, nodeArgs = []) {
+  const child = procs.startPinned('gateway', SERVER_CORE, process.execPath, [...nodeArgs, GATEWAY_BIN, '-p', tree.dir, '-c', 'conf/gateway.yaml'], {
+    cwd: tree.dir,
+    logFile: path.join(tree.dir, 'logs', 'gateway.out'),
+  });
+  await procs.waitForPort(port, '127.0.0.1', 20000, child);
+  return { name: 'gateway', pid: child.pid, port, child };
+}
+
+/** Starts nginx in the foreground (master and one worker, both pinned by inheritance). */
+async function startNginx(tree, port) {
+  const child = procs.startPinned('nginx', SERVER_CORE, tree.nginx.bin, ['-p', tree.dir, '-c', tree.nginx.conf, '-g', 'daemon off;'], {
+    cwd: tree.dir,
+    logFile: path.join(tree.dir, 'logs', 'nginx.out'),
+  });
+  await procs.waitForPort(port, '127.0.0.1', 20000, child);
+  return { name: 'nginx', pid: child.pid, port, child };
+}
+
+async function startBackend(port) {
+  const child = procs.startPinned('backend', GENERATOR_CORE, process.execPath, [path.join(__dirname, 'backend.js'), String(port)]);
+  await procs.waitForPort(port, '127.0.0.1', 10000, child);
+  return child;
+}
+
+/** What the report says about the machine and the run. */
+function describeRun(tree) {
+  const git = (args) => {
+    try {
+      return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return '';
+    }
+  };
+  let nginxVersion = null;
+  if (tree.nginx) {
+    try {
+      nginxVersion = execFileSync(tree.nginx.bin, ['-v'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+    } catch (err) {
+      nginxVersion = String(err.stderr || '').trim() || null;
+    }
+    if (!nginxVersion) nginxVersion = execFileSync('sh', ['-c', `${tree.nginx.bin} -v 2>&1`], { encoding: 'utf8' }).trim();
+  }
+  return {
+    date: new Date().toISOString(),
+    // BENCH_COMMIT names the commit when the tree measured is an export (git archive), not a checkout.
+    commit: git(['rev-parse', '--short', 'HEAD']) || env.BENCH_COMMIT || 'unknown',
+    dirty: git(['rev-parse', '--short', 'HEAD']) !== '' && git(['status', '--porcelain', '--', 'src']) !== '',
+    node: process.version,
+    nginx: nginxVersion,
+    nginxMissing: tree.nginxMissing,
+    cpu: (os.cpus()[0] || {}).model || 'unknown',
+    cores: os.cpus().length,
+    kernel: os.release(),
+    pinned: procs.HAVE_TASKSET,
+    wrk: WRK,
+    quick: QUICK,
+    ...OPTS,
+  };
+}
+
+async function main() {
+  if (!haveWrk()) throw new Error(`wrk is needed (${WRK}); install it (apt-get install wrk) or set BENCH_WRK`);
+  const only = env.BENCH_ONLY ? new Set(env.BENCH_ONLY.split(',')) : null;
+  const cases = CASES.filter((c) => !only || only.has(c.id));
+  const [gatewayPort, nginxPort, backendPort] = [await procs.freePort(), await procs.freePort(), await procs.freePort()];
+  const tree = prepare({ gatewayPort, nginxPort, backendPort, connections: OPTS.idle + 2000 });
+  if (env.BENCH_NO_NGINX === '1') {
+    tree.nginx = null;
+    tree.nginxMissing = 'BENCH_NO_NGINX=1';
+  }
+  log(`tree ${tree.dir}; nginx: ${tree.nginx ? tree.nginx.bin : `not measured (${tree.nginxMissing})`}`);
+  const run = describeRun(tree);
+  const backend = await startBackend(backendPort);
+  const results = {};
+  try {
+    let servers = await startServers(tree, gatewayPort, nginxPort);
+    let turn = 0;
+    for (const kase of cases.filter((c) => c.kind !== 'idle')) {
+      results[kase.id] = await measureBoth(servers, kase, { ...OPTS, backendPid: kase.proxied ? backend.pid : null }, turn++);
+    }
+    await stopServers(servers);
+    for (const kase of cases.filter((c) => c.kind === 'idle')) {
+      results[kase.id] = {};
+      for (const name of tree.nginx ? ['gateway', 'nginx'] : ['gateway']) {
+        servers = { [name]: name === 'gateway' ? await startGateway(tree, gatewayPort) : await startNginx(tree, nginxPort) };
+        results[kase.id][name] = await measureOne(servers[name], kase, OPTS);
+        await stopServers(servers);
+      }
+    }
+    let profile = null;
+    if (env.BENCH_NO_PROFILE !== '1') {
+      const worst = worstCase(cases, results);
+      if (worst) {
+        log(`profiling the gateway on ${worst.id}`);
+        profile = await profileCase({
+          kase: worst,
+          start: (nodeArgs) => startGateway(tree, gatewayPort, nodeArgs),
+          measure: (server) => measure(server, worst, { ...OPTS, backendPid: null }),
+          dir: path.join(tree.dir, 'prof'),
+        });
+        profile.ratio = ratioOf(results[worst.id]);
+      }
+    }
+    const outDir = path.resolve(ROOT, env.BENCH_OUT || 'docs');
+    const files = writeReport({ outDir, run, cases, results, profile });
+    fs.writeFileSync(path.join(tree.dir, 'results.json'), JSON.stringify({ run, results, profile }, null, 2));
+    log(`wrote ${files.join(', ')}`);
+  } finally {
+    await procs.stopAll();
+    if (env.BENCH_KEEP === '1') log(`kept ${tree.dir}`);
+    else fs.rmSync(tree.dir, { recursive: true, force: true });
+  }
+}
+
+async function startServers(tree, gatewayPort, nginxPort) {
+  const servers = { gateway: await startGateway(tree, gatewayPort) };
+  if (tree.nginx) servers.nginx = await startNginx(tree, nginxPort);
+  return servers;
+}
+
+async function stopServers(servers) {
+  for (const server of Object.values(servers)) await procs.stopPid(server.pid, 15000);
+}
+
+/** One case on one server; a failure is recorded, not fatal to the run. */
+async function measureOne(server, kase, opts) {
+  log(`${kase.id} on ${server.name}`);
+  try {
+    return await measure(server, kase, opts);
+  } catch (err) {
+    log(`  failed: ${err.message}`);
+    return { error: err.message };
+  }
+}
+
+/**
+ * Both servers on one case, `opts.repeat` rounds, alternating which goes first from one round
+ * (and case) to the next. Each server keeps its best round by throughput (noise on a shared
+ * machine only ever takes away), with every round's throughput in `rounds`.
+ */
+async function measureBoth(servers, kase, opts, turn) {
+  const out = {};
+  for (let round = 0; round < opts.repeat; round++) {
+    const names = Object.keys(servers);
+    if ((turn + round) % 2 === 1) names.reverse();
+    for (const name of names) {
+      const result = await measureOne(servers[name], kase, opts);
+      const rounds = [...(out[name]?.rounds ?? []), result.error ? null : result.throughput];
+      const best = out[name] && !out[name].error && (result.error || out[name].throughput >= result.throughput) ? out[name] : result;
+      out[name] = { ...best, rounds };
+      await procs.sleep(300);
+    }
+  }
+  return out;
+}
+
+/** nginx throughput ÷ gateway throughput, or null. */
+function ratioOf(result) {
+  const g = result?.gateway;
+  const n = result?.nginx;
+  if (!g || !n || g.error || n.error || !g.throughput) return null;
+  return n.throughput / g.throughput;
+}
+
+/** The throughput case where the gateway is furthest behind nginx (else static 1 KiB). */
+function worstCase(cases, results) {
+  let worst = null;
+  for (const kase of cases.filter((c) => c.kind !== 'idle')) {
+    const ratio = ratioOf(results[kase.id]);
+    if (ratio !== null && (!worst || ratio > worst.ratio)) worst = { kase, ratio };
+  }
+  return worst ? worst.kase : cases.find((c) => c.kind === 'http') || null;
+}
+
+process.once('SIGINT', () => {
+  log('interrupted: stopping every process started');
+  procs.stopAll().finally(() => process.exit(130));
+});
+
+main().catch(async (err) => {
+  log(`failed: ${err.stack || err}`);
+  await procs.stopAll();
+  process.exitCode = 1;
+});

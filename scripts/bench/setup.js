@@ -1,0 +1,249 @@
+'use strict';
+/**
+ * The benchmark's tree, written fresh for each run under a temporary directory: the static
+ * files (1 KiB, 64 KiB, 1 MiB of HTML-like text, compressible as real pages are), the gateway's
+ * YAML and the equivalent nginx.conf (the seed's: worker_processes 1, `error_log ... info`,
+ * gzip on with gzip_min_length 1, `listen ... so_keepalive=2s:2s:8`, the echo Lua at /s), both
+ * serving the same `public/` and proxying /proxy/ to the same backend with keep-alive.
+ *
+ * Also finds out whether this machine can run nginx with the Lua module and the WebSocket
+ * library; when it cannot, the run measures the gateway alone and says why.
+ */
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+
+/** The static files of the bench, by URL path and size in bytes. */
+const STATIC_FILES = { '/1k.html': 1024, '/64k.html': 64 * 1024, '/1m.html': 1024 * 1024 };
+
+/** Words the pages are made of: text compresses about 3:1 at gzip level 1, as prose does. */
+const WORDS = (
+  'the gateway serves static files proxies requests and echoes websocket messages like nginx with ' +
+  'openresty lua scripts on node worker connection keepalive header body response request upstream ' +
+  'location server listen gzip buffer socket frame text binary ping pong close timeout error log'
+).split(' ');
+
+/** `size` bytes of HTML-like text; the same bytes every run (a fixed linear congruential walk). */
+function pageText(size) {
+  let seed = 12345;
+  const next = () => (seed = (seed * 1103515245 + 12345) >>> 0);
+  const parts = ['<!doctype html>\n<html><head><title>bench</title></head><body>\n<p>'];
+  let length = parts[0].length;
+  while (length < size) {
+    const n = next();
+    let word = WORDS[n % WORDS.length];
+    if (n % 97 === 0) word += '</p>\n<p>';
+    else if (n % 13 === 0) word += String(n % 10007);
+    parts.push(word, ' ');
+    length += word.length + 1;
+  }
+  return parts.join('').slice(0, size);
+}
+
+/** Where the Lua module is, or null: the modules-enabled snippet's path, else Debian's place. */
+function findLuaModules() {
+  const dir = '/usr/lib/nginx/modules';
+  const candidates = [];
+  try {
+    for (const f of fs.readdirSync('/etc/nginx/modules-enabled')) {
+      const text = fs.readFileSync(path.join('/etc/nginx/modules-enabled', f), 'utf8');
+      for (const m of text.matchAll(/load_module\s+([^;]+);/g)) candidates.push(m[1].trim());
+    }
+  } catch {
+    /* no modules-enabled: look in the usual directory */
+  }
+  const resolve = (name) => {
+    const hit = candidates.find((c) => c.endsWith(`/${name}`));
+    const abs = hit ? (path.isAbsolute(hit) ? hit : path.join('/usr/share/nginx', hit)) : path.join(dir, name);
+    return fs.existsSync(abs) ? fs.realpathSync(abs) : null;
+  };
+  const ndk = resolve('ndk_http_module.so');
+  const lua = resolve('ngx_http_lua_module.so');
+  return ndk && lua ? { ndk, lua } : null;
+}
+
+/** The nginx binary, or null. */
+function findNginx() {
+  for (const p of ['/usr/sbin/nginx', '/usr/bin/nginx', '/usr/local/sbin/nginx', '/usr/local/openresty/nginx/sbin/nginx']) {
+    if (fs.existsSync(p)) return p;
+  }
+  return null;
+}
+
+/**
+ * The seed's content_by_lua loop, verbatim but for the module name: lua-resty-websocket is
+ * `resty.websocket.server`; Debian's lua-nginx-websocket ships the same code as
+ * `nginx.websocket.server`.
+ */
+const ECHO_LUA = `
+            local ok, server = pcall(require, "resty.websocket.server")
+            if not ok then server = require "nginx.websocket.server" end
+            local wb, err = server:new{
+                timeout = 50000,
+                max_payload_len = 65535,
+            }
+            if not wb then
+                ngx.log(ngx.ERR, "failed to new websocket: ", err)
+                return ngx.exit(444)
+            end
+            while true do
+                local data, typ, err = wb:recv_frame()
+                if wb.fatal then
+                    ngx.log(ngx.ERR, "failed to receive frame: ", err)
+                    return ngx.exit(444)
+                end
+                if not data then
+                    local bytes, err = wb:send_ping()
+                    if not bytes then
+                        ngx.log(ngx.ERR, "failed to send ping: ", err)
+                        return ngx.exit(444)
+                    end
+                elseif typ == "close" then break
+                elseif typ == "ping" then
+                    local bytes, err = wb:send_pong()
+                    if not bytes then
+                        ngx.log(ngx.ERR, "failed to send pong: ", err)
+                        return ngx.exit(444)
+                    end
+                elseif typ == "pong" then
+                    ngx.log(ngx.INFO, "client ponged")
+                elseif typ == "text" then
+                    local bytes, err = wb:send_text(data)
+                    if not bytes then
+                        ngx.log(ngx.ERR, "failed to send text: ", err)
+                        return ngx.exit(444)
+                    end
+                end
+            end
+            wb:send_close()`;
+
+/** The gateway's configuration: conf/site.yaml's, plus the proxy location and the bench's limits. */
+function gatewayYaml({ port, backendPort, connections }) {
+  return `# Written by scripts/bench/setup.js: the seed's site plus a proxied location.
+worker_processes: 1
+error_log: logs/error.log info
+pid: logs/gateway.pid
+events:
+  worker_connections: ${connections}
+http:
+  default_type: application/octet-stream
+  gzip: on
+  gzip_min_length: 1
+  access_log: logs/access.log combined
+  servers:
+    - listen: "127.0.0.1:${port} so_keepalive=2s:2s:8"
+      locations:
+        - location: /s
+          handler: websocket-script
+          script: echo
+          timeout: 50000
+          max_payload_len: 65535
+          lua_socket_log_errors: on
+          lua_check_client_abort: on
+        - location: /proxy/
+          proxy_pass: http://127.0.0.1:${backendPort}/
+          proxy_http_version: "1.1"
+          proxy_set_header: { Connection: "" }
+        - location: /
+          handler: static
+          root: public
+`;
+}
+
+/** The equivalent nginx.conf (the seed's, plus the same proxy location and limits). */
+function nginxConf({ port, backendPort, connections, modules }) {
+  return `# Written by scripts/bench/setup.js: the seed's nginx.conf plus a proxied location.
+load_module ${modules.ndk};
+load_module ${modules.lua};
+worker_processes 1;
+worker_rlimit_nofile ${connections + 1000};
+error_log logs/error.log info;
+pid logs/nginx.pid;
+
+events {
+    worker_connections ${connections};
+}
+
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log logs/access.log combined;
+    # The gateway has no keepalive_requests limit: nginx's 1000 would add reconnections.
+    keepalive_requests 1000000;
+    client_body_temp_path tmp/body;
+    proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/fastcgi;
+    uwsgi_temp_path tmp/uwsgi;
+    scgi_temp_path tmp/scgi;
+
+    gzip on;
+    gzip_min_length 1;
+
+    upstream backend {
+        server 127.0.0.1:${backendPort};
+        keepalive 64;
+        keepalive_requests 1000000;
+    }
+
+    server {
+        listen 127.0.0.1:${port} so_keepalive=2s:2s:8;
+
+        location /s {
+            lua_socket_log_errors on;
+            lua_check_client_abort on;
+            content_by_lua_block {${ECHO_LUA}
+            }
+        }
+
+        location /proxy/ {
+            proxy_pass http://backend/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+
+        location / {
+            root public;
+        }
+    }
+}
+`;
+}
+
+/**
+ * Writes the tree and returns where everything is. `nginx` is `{ bin, conf }` when nginx with
+ * the Lua module checks the configuration, else null with `nginxMissing` saying why.
+ */
+function prepare({ gatewayPort, nginxPort, backendPort, connections }) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gateway-bench-'));
+  // nginx's workers run as `nobody` when the master is root: the tree must be readable to all.
+  fs.chmodSync(dir, 0o755);
+  for (const sub of ['public', 'conf', 'logs', 'tmp/body', 'tmp/proxy', 'tmp/fastcgi', 'tmp/uwsgi', 'tmp/scgi']) {
+    fs.mkdirSync(path.join(dir, sub), { recursive: true });
+  }
+  for (const [file, size] of Object.entries(STATIC_FILES)) fs.writeFileSync(path.join(dir, 'public', file), pageText(size));
+  const gatewayConf = path.join(dir, 'conf', 'gateway.yaml');
+  fs.writeFileSync(gatewayConf, gatewayYaml({ port: gatewayPort, backendPort, connections }));
+
+  let nginx = null;
+  let nginxMissing = null;
+  const bin = findNginx();
+  const modules = findLuaModules();
+  const luaLib = ['/usr/share/lua/5.1/nginx/websocket/server.lua', '/usr/share/lua/5.1/resty/websocket/server.lua'].some((f) => fs.existsSync(f));
+  if (!bin) nginxMissing = 'no nginx binary';
+  else if (!modules) nginxMissing = 'nginx has no Lua module (ngx_http_lua_module.so)';
+  else if (!luaLib) nginxMissing = 'no lua-resty-websocket (resty.websocket.server or nginx.websocket.server)';
+  else {
+    const conf = path.join(dir, 'conf', 'nginx.conf');
+    fs.writeFileSync(conf, nginxConf({ port: nginxPort, backendPort, connections, modules }));
+    try {
+      execFileSync(bin, ['-t', '-q', '-p', dir, '-c', conf, '-g', 'daemon off;'], { stdio: 'pipe' });
+      nginx = { bin, conf };
+    } catch (err) {
+      nginxMissing = `nginx -t failed: ${String(err.stderr || err.message).trim().split('\n').pop()}`;
+    }
+  }
+  return { dir, gatewayConf, nginx, nginxMissing };
+}
+
+module.exports = { prepare, STATIC_FILES, pageText, gatewayYaml, nginxConf };

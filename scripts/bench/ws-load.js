@@ -1,0 +1,191 @@
+'use strict';
+/**
+ * The WebSocket load generator, a process of its own (`node ws-load.js '<json>'`), pinned by
+ * the runner to the generator's core. It speaks JSON lines on stdout.
+ *
+ * Mode `echo` ({ url, connections, size, warmup, seconds }): opens the connections, then each
+ * one runs a closed loop (send a text message of `size` bytes, wait for its echo, send again)
+ * for `warmup` seconds unrecorded and `seconds` recorded. It prints `{"event":"start"}` and
+ * `{"event":"end"}` around the recorded window (the runner reads the server's CPU at those two
+ * lines), then `{"event":"result", messages, seconds, p50, p99, genCpu, errors}`: messages
+ * echoed in the window, round-trip percentiles in ms, and its own CPU seconds in the window.
+ *
+ * Mode `idle` ({ url, connections, concurrency, addresses }): opens that many connections
+ * (at most `concurrency` handshakes at a time, spread over `addresses` source addresses so one
+ * address's ephemeral ports do not run out), prints `{"event":"ready", opened, failed}`, and
+ * holds them until a line `close` arrives on stdin; then drops them all and exits.
+ *
+ * The client is lean so that it is not the bottleneck: no permessage-deflate, no UTF-8 check of
+ * the echoes, and an all-zero masking key (allowed by RFC 6455 to a non-browser client; ws then
+ * skips the XOR). Servers still unmask as usual.
+ */
+const { WebSocket } = require('ws');
+
+const emit = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
+
+/** ws's masking key hook: zeros, so the client does no XOR pass over each payload. */
+const zeroMask = (mask) => mask.fill(0);
+
+/** Opens one client connection; resolves with it once open, rejects on failure. */
+function open(url, localAddress) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, {
+      perMessageDeflate: false,
+      skipUTF8Validation: true,
+      maxPayload: 1 << 24,
+      generateMask: zeroMask,
+      handshakeTimeout: 30000,
+      localAddress,
+    });
+    const fail = (err) => {
+      ws.removeAllListeners();
+      ws.on('error', () => {});
+      ws.terminate();
+      reject(err);
+    };
+    ws.once('open', () => {
+      ws.off('error', fail);
+      ws.on('error', () => {});
+      resolve(ws);
+    });
+    ws.once('error', fail);
+  });
+}
+
+/** A growable array of doubles (round-trip times in ms). */
+class Samples {
+  constructor() {
+    this.data = new Float64Array(1 << 16);
+    this.length = 0;
+  }
+  push(v) {
+    if (this.length === this.data.length) {
+      const bigger = new Float64Array(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data[this.length++] = v;
+  }
+  /** The p-th percentile (0..100), nearest rank. */
+  percentile(p) {
+    if (this.length === 0) return NaN;
+    const sorted = this.data.subarray(0, this.length).sort();
+    const rank = Math.min(this.length - 1, Math.max(0, Math.ceil((p / 100) * this.length) - 1));
+    return sorted[rank];
+  }
+}
+
+/** CPU seconds of this process since `since` (a process.cpuUsage() value). */
+const cpuSince = (since) => {
+  const d = process.cpuUsage(since);
+  return (d.user + d.system) / 1e6;
+};
+
+async function echo({ url, connections, size, warmup, seconds }) {
+  const payload = Buffer.alloc(size, 'x');
+  const clients = await Promise.all(Array.from({ length: connections }, () => open(url)));
+  const samples = new Samples();
+  let recording = false;
+  let running = true;
+  let messages = 0;
+  let errors = 0;
+  for (const ws of clients) {
+    let sentAt = 0;
+    const send = () => {
+      sentAt = performance.now();
+      ws.send(payload, { binary: false, compress: false, fin: true });
+    };
+    ws.on('message', () => {
+      if (recording) {
+        samples.push(performance.now() - sentAt);
+        messages++;
+      }
+      if (running) send();
+    });
+    ws.on('close', () => running && errors++);
+    ws.on('error', () => errors++);
+    send();
+  }
+  await sleep(warmup * 1000);
+  emit({ event: 'start' });
+  const cpu = process.cpuUsage();
+  const t0 = performance.now();
+  recording = true;
+  await sleep(seconds * 1000);
+  recording = false;
+  const elapsed = (performance.now() - t0) / 1000;
+  const genCpu = cpuSince(cpu);
+  emit({ event: 'end' });
+  running = false;
+  const result = { event: 'result', messages, seconds: elapsed, p50: samples.percentile(50), p99: samples.percentile(99), genCpu, errors };
+  await Promise.all(clients.map((ws) => closeClient(ws)));
+  emit(result);
+}
+
+/** Closes cleanly (the server's script sends its close), or drops after a second. */
+function closeClient(ws) {
+  return new Promise((resolve) => {
+    if (ws.readyState !== WebSocket.OPEN) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(() => {
+      ws.terminate();
+      resolve();
+    }, 1000);
+    ws.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    ws.close(1000);
+  });
+}
+
+async function idle({ url, connections, concurrency, addresses }) {
+  const clients = [];
+  let failed = 0;
+  let firstError = null;
+  let next = 0;
+  const t0 = performance.now();
+  const worker = async () => {
+    while (next < connections) {
+      const i = next++;
+      try {
+        const ws = await open(url, addresses[i % addresses.length]);
+        ws.on('close', () => {});
+        clients.push(ws);
+      } catch (err) {
+        failed++;
+        firstError ??= err.message;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, connections) }, worker));
+  emit({ event: 'ready', opened: clients.length, failed, firstError, seconds: (performance.now() - t0) / 1000, genRss: process.memoryUsage().rss });
+  await new Promise((resolve) => {
+    let buffered = '';
+    process.stdin.on('data', (d) => {
+      buffered += d;
+      if (buffered.includes('close')) resolve();
+    });
+    process.stdin.on('end', resolve);
+  });
+  for (const ws of clients) ws.terminate();
+  emit({ event: 'closed' });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+if (require.main === module) {
+  const options = JSON.parse(process.argv[2] || '{}');
+  const job = options.mode === 'idle' ? idle(options) : echo(options);
+  job.then(
+    () => process.exit(0),
+    (err) => {
+      emit({ event: 'error', message: err.message });
+      process.exit(1);
+    },
+  );
+}
+
+module.exports = { Samples };
