@@ -5,7 +5,7 @@
  */
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
-import type { ErrorLogConf, LogLevel } from './config/model';
+import type { ErrorLogConf, LogFormatConf, LogLevel } from './config/model';
 import type { Logger } from './types';
 import { compileValue, type CompiledValue, type VariableSource } from './variables';
 
@@ -100,9 +100,19 @@ export interface AccessLog {
   write(source: VariableSource): void;
 }
 
-/** Compiles `format` once; each request then costs one template call and one write. */
-export function createAccessLog(target: string, format: string, captureNames: ReadonlySet<string>, files: LogFiles): AccessLog {
-  const line: CompiledValue = compileValue(format, captureNames, escapeLogValue);
+/**
+ * nginx's `escape=json`: variable values become valid JSON string content (`"` and `\` escaped,
+ * control characters as \uXXXX); an empty value stays empty.
+ */
+export function escapeJsonValue(value: string): string {
+  return JSON.stringify(value).slice(1, -1);
+}
+
+const ESCAPES = { default: escapeLogValue, json: escapeJsonValue, none: (value: string) => value };
+
+/** Compiles a `log_format` once; each request then costs one template call and one write. */
+export function createAccessLog(target: string, format: LogFormatConf, captureNames: ReadonlySet<string>, files: LogFiles): AccessLog {
+  const line: CompiledValue = compileValue(format.format, captureNames, ESCAPES[format.escape]);
   const sink = files.sink(target);
   return { write: (source) => sink.write(`${line(source)}\n`) };
 }

@@ -3,7 +3,7 @@
  * server table; per server its location table; per location its handler instance, compiled
  * filters and access logs.
  */
-import type { LocationConf, MainConf, ServerConf } from './config/model';
+import type { LocationConf, LogFormatConf, MainConf, ServerConf } from './config/model';
 import { compileFilters, type FilterConf } from './filters';
 import { resolveHandler } from './handlers';
 import { createAccessLog, COMBINED_FORMAT, createErrorLog, type AccessLog, type LogFiles } from './log';
@@ -61,7 +61,7 @@ export class Runtime {
   /** Creates every handler (`create`) and compiles what requests will use. */
   static async build(conf: MainConf, log: Logger, files: LogFiles): Promise<Runtime> {
     const runtime = new Runtime(conf, log);
-    const formats = new Map([['combined', COMBINED_FORMAT], ...conf.http.logFormats]);
+    const formats = new Map<string, LogFormatConf>([['combined', { format: COMBINED_FORMAT, escape: 'default' }], ...conf.http.logFormats]);
     const accessLogs = (logs: LocationConf['accessLogs']) =>
       logs.map((l) => createAccessLog(l.path, formats.get(l.format)!, conf.captureNames, files));
     const logger = (c: ServerConf | LocationConf) => (c.errorLog ? createErrorLog(c.errorLog, files) : log);

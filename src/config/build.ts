@@ -12,7 +12,7 @@ import type { ConfigContext, HandlerModule } from '../types';
 import { compileValue } from '../variables';
 import { argsOf, commonDefaults, directive, mergeCommon, NOT_YET_SUPPORTED, type Context, type ParseContext } from './directives';
 import { loadFile, plainValue, type ConfNode, type Entry, type MapNode, type SeqNode } from './load';
-import type { CommonConf, LocationConf, MainConf, ServerConf } from './model';
+import type { CommonConf, LocationConf, LogFormatConf, MainConf, ServerConf } from './model';
 import { parseFlag, parseListen, parseLocation, parseServerName, parseSize, parseTime, type ListenSpec, type LocationMatch } from './values';
 
 /** Where to read the configuration and what relative paths resolve against. */
@@ -49,7 +49,7 @@ export function buildConfig(root: ConfNode, file: string, prefix: string): MainC
   const eventValues = events ? collect(events, 'events', cx, {}) : {};
   const defaults = commonDefaults(prefix);
   const handlersDir = (main.handlersDir as string | undefined) ?? path.resolve(prefix, 'handlers');
-  const httpConf = http ? buildHttp(http, cx, defaults, handlersDir) : { servers: [], logFormats: new Map<string, string>() };
+  const httpConf = http ? buildHttp(http, cx, defaults, handlersDir) : { servers: [], logFormats: new Map<string, LogFormatConf>() };
   const workers = main.workerProcesses ?? 1;
   return deepFreeze({
     file,
@@ -122,7 +122,7 @@ function checkTemplates(values: Record<string, unknown>, block: MapNode, cx: Cx)
   };
   for (const h of (values.addHeaders as { value: string }[] | undefined) ?? []) check(h.value, 'add_header');
   for (const [, v] of (values.proxySetHeaders as [string, string][] | undefined) ?? []) check(v, 'proxy_set_header');
-  for (const [, f] of (values.logFormats as Map<string, string> | undefined) ?? []) check(f, 'log_format');
+  for (const [, f] of (values.logFormats as Map<string, LogFormatConf> | undefined) ?? []) check(f.format, 'log_format');
   const expires = values.expires as { kind: string; template?: string } | undefined;
   if (expires?.template !== undefined) check(expires.template, 'expires');
   for (const arg of (values.tryFiles as string[] | undefined) ?? []) check(arg, 'try_files');
@@ -140,7 +140,7 @@ function buildHttp(block: MapNode, cx: Cx, defaults: CommonConf, handlersDir: st
       serverNodes = [...(e.value as SeqNode).items];
     },
   });
-  const logFormats = (own.logFormats as Map<string, string> | undefined) ?? new Map<string, string>();
+  const logFormats = (own.logFormats as Map<string, LogFormatConf> | undefined) ?? new Map<string, LogFormatConf>();
   const common = mergeCommon(defaults, own);
   const servers = serverNodes.map((node) => {
     if (node.kind !== 'map') return cx.fail('a server block must be a map of directives', node);

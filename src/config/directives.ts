@@ -11,7 +11,7 @@ import { parseExpires } from '../expires';
 import { checkTryFiles } from '../try-files';
 import { TLS_PROTOCOLS } from '../tls';
 import { BUILTIN_TYPES, parseNginxTypes, typesFromMap } from './mime';
-import type { AccessLogConf, AddHeaderConf, CommonConf, ErrorLogConf, ErrorPageConf, LogLevel, ReturnConf } from './model';
+import type { LogFormatConf, AccessLogConf, AddHeaderConf, CommonConf, ErrorLogConf, ErrorPageConf, LogLevel, ReturnConf } from './model';
 import { compileRegex, parseDisableSymlinks, parseFlag, parseListen, parseOpenFileCache, parseServerName, parseSize, parseTime, splitArgs } from './values';
 
 export type Context = 'main' | 'events' | 'http' | 'server' | 'location';
@@ -137,15 +137,19 @@ function accessLogs(node: ConfNode, cx: ParseContext): AccessLogConf[] {
   return logs;
 }
 
-function logFormats(node: ConfNode, cx: ParseContext): Map<string, string> {
+/** `log_format: { name: "[escape=default|json|none] format" }`; a list of strings is joined. */
+function logFormats(node: ConfNode, cx: ParseContext): Map<string, LogFormatConf> {
   if (node.kind !== 'map') return cx.fail('"log_format" takes a map of name -> format', node);
-  const formats = new Map<string, string>();
+  const formats = new Map<string, LogFormatConf>();
   for (const e of node.entries) {
     const value = plainValue(e.value);
-    const format = Array.isArray(value) ? value.join('') : value;
-    if (typeof format !== 'string' || !format) cx.fail(`invalid format for "${e.key}"`, e.value);
+    const text = Array.isArray(value) ? value.join('') : value;
+    if (typeof text !== 'string' || !text) cx.fail(`invalid format for "${e.key}"`, e.value);
     if (e.key === 'combined') cx.fail('duplicate "log_format" name "combined"', e.value);
-    formats.set(e.key, format);
+    const escape = /^escape=(\S*)\s+/.exec(text as string);
+    if (escape && !['default', 'json', 'none'].includes(escape[1])) cx.fail(`unknown log format escaping "${escape[1]}"`, e.value);
+    const format = escape ? (text as string).slice(escape[0].length) : (text as string);
+    formats.set(e.key, { format, escape: (escape?.[1] ?? 'default') as LogFormatConf['escape'] });
   }
   return formats;
 }

@@ -13,6 +13,12 @@ export interface ErrorLogConf {
   readonly level: LogLevel;
 }
 
+/** One `log_format`: the template and how variable values are escaped (`escape=`). */
+export interface LogFormatConf {
+  readonly format: string;
+  readonly escape: 'default' | 'json' | 'none';
+}
+
 /** One `access_log path [format]`. */
 export interface AccessLogConf {
   readonly path: string;
@@ -156,7 +162,7 @@ export interface ServerConf extends CommonConf {
 /** The `http` block. */
 export interface HttpConf {
   readonly servers: readonly ServerConf[];
-  readonly logFormats: ReadonlyMap<string, string>;
+  readonly logFormats: ReadonlyMap<string, LogFormatConf>;
 }
 
 /** The whole configuration. */

@@ -66,7 +66,10 @@ export async function startGateway(yaml: string, options: { files?: Record<strin
   const ports: number[] = [];
   const wanted = options.listeners ?? 1;
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${stderr}`)), 15000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`gateway did not start (its error log must be on stderr at notice or lower):\n${stderr}`));
+    }, 15000);
     child.stderr.on('data', (d: Buffer) => {
       stderr += d;
       for (const m of d.toString().matchAll(/listening on \S+ \((.*):(\d+)\)/g)) ports.push(Number(m[2]));
