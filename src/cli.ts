@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from './config/build';
+import { ConfigSources } from './config/sources';
 import type { MainConf } from './config/model';
 import { ConfigError } from './errors';
 import { run } from './master';
@@ -42,9 +43,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   const prefix = path.resolve(options.prefix ?? process.cwd());
   const file = path.resolve(prefix, options.conf);
 
+  // A worker reads exactly what its master checked; everyone else reads the disk.
+  const sources = ConfigSources.fromEnv() ?? new ConfigSources();
   let conf: MainConf;
   try {
-    conf = loadConfig({ file, prefix });
+    conf = loadConfig({ file, prefix, sources });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     say(`[emerg] ${err.message}`);
@@ -59,7 +62,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (options.signal) return signal(conf, options.signal);
   try {
-    await run(conf);
+    await run(conf, sources);
   } catch (err) {
     say(`[emerg] ${(err as Error).message}`);
     return 1;

@@ -10,13 +10,14 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from './config/build';
 import type { MainConf } from './config/model';
+import { ConfigSources } from './config/sources';
 import { createErrorLog, LogFiles } from './log';
 import type { Logger } from './types';
 import { version } from './version';
 import { runWorker, type WorkerMessage } from './worker';
 
 /** Starts the gateway: master and workers, a worker, or one process. Resolves once it serves. */
-export async function run(conf: MainConf): Promise<void> {
+export async function run(conf: MainConf, sources: ConfigSources): Promise<void> {
   const files = new LogFiles();
   const log = createErrorLog(conf.errorLog, files);
   process.on('uncaughtException', (err) => log.crit(`uncaught exception: ${err.stack ?? err}`));
@@ -28,7 +29,7 @@ export async function run(conf: MainConf): Promise<void> {
       writePid(conf);
       return;
     }
-    await new Master(conf, log, files).start();
+    await new Master(conf, sources, log, files).start();
   } catch (err) {
     log.crit((err as Error).message);
     await files.close();
@@ -46,6 +47,8 @@ class Master {
 
   constructor(
     private conf: MainConf,
+    /** The files `conf` was read from: what every worker of this generation loads. */
+    private sources: ConfigSources,
     private log: Logger,
     private readonly files: LogFiles,
   ) {}
@@ -77,7 +80,7 @@ class Master {
     return new Promise((resolve, reject) => {
       let ready = 0;
       for (let i = 0; i < this.conf.workerProcesses; i++) {
-        const worker = cluster.fork({ GATEWAY_GENERATION: String(generation) });
+        const worker = cluster.fork({ GATEWAY_GENERATION: String(generation), ...this.sources.toEnv() });
         workers.add(worker);
         const failed = (code: number | null) => {
           for (const w of workers) w.process.kill('SIGTERM');
@@ -98,7 +101,7 @@ class Master {
     if (!this.current.has(worker) || this.stopping) return;
     this.current.delete(worker);
     this.log.error(`worker process ${worker.process.pid} exited ${signal ? `on signal ${signal}` : `with code ${code}`}; starting a new one`);
-    const replacement = cluster.fork({ GATEWAY_GENERATION: String(this.generation) });
+    const replacement = cluster.fork({ GATEWAY_GENERATION: String(this.generation), ...this.sources.toEnv() });
     this.current.add(replacement);
   }
 
@@ -113,20 +116,23 @@ class Master {
     this.reloading = true;
     try {
       let next: MainConf;
+      const nextSources = new ConfigSources();
       try {
-        next = loadConfig({ file: this.conf.file, prefix: this.conf.prefix });
+        next = loadConfig({ file: this.conf.file, prefix: this.conf.prefix, sources: nextSources });
       } catch (err) {
         this.log.error(`reload: ${(err as Error).message}; the old configuration keeps serving`);
         return;
       }
       this.log.notice('reload: configuration checked, starting new worker processes');
-      const previousConf = this.conf;
+      const previous = { conf: this.conf, sources: this.sources };
       this.conf = next;
+      this.sources = nextSources;
       let fresh: Set<Worker>;
       try {
         fresh = await this.spawnGeneration();
       } catch (err) {
-        this.conf = previousConf;
+        this.conf = previous.conf;
+        this.sources = previous.sources;
         this.log.error(`reload: ${(err as Error).message}; the old configuration keeps serving`);
         return;
       }

@@ -112,7 +112,7 @@ test('a reload with a broken configuration is refused, logged, and the old one k
     expect(refused.stderr).toMatch(/^gateway: \[emerg\] unknown directive "bogus_directive" in .*test\.yaml:\d+:\d+\n$/);
     // The master, signalled directly, checks again and keeps the old configuration.
     gw.child.kill('SIGHUP');
-    await until(() => gw.stderr().includes('the old configuration keeps serving'), 'the refused reload');
+    await until(() => gw.stderr().includes('the old configuration keeps serving'), `the refused reload in:\n${gw.stderr()}`);
     expect(gw.stderr()).toMatch(/\[error\] .*reload: unknown directive "bogus_directive" in .*test\.yaml:\d+:\d+; the old configuration keeps serving/);
     expect((await request(gw.ports[0], '/version')).body.toString()).toBe('good');
   } finally {
@@ -129,6 +129,26 @@ test('worker_shutdown_timeout: an old worker closes its WebSockets with 1001 onc
     gw.child.kill('SIGHUP');
     expect(await closed).toBe(1001);
     expect((await request(gw.ports[0], '/version')).body.toString()).toBe('two');
+  } finally {
+    await gw.stop();
+  }
+});
+
+test('a worker restarted after the file was edited (no reload yet) still serves what the master checked', async () => {
+  const gw = await startGateway(site('checked').replace('worker_processes: 2', 'worker_processes: 1'));
+  try {
+    await until(() => /worker process \d+ started/.test(gw.stderr()), 'the worker');
+    const victim = Number(/worker process (\d+) started/.exec(gw.stderr())![1]);
+    writeFileSync(path.join(gw.prefix, 'conf/test.yaml'), `${site('edited')}\nbogus_directive: 1\n`);
+    process.kill(victim, 'SIGKILL');
+    await until(() => count(gw.stderr(), /worker process \d+ started/g) >= 2, 'the replacement worker');
+    // The only worker took port 0's socket with it: the replacement listens on a new port.
+    const port = () => Number([...gw.stderr().matchAll(/listening on \S+ \(.*:(\d+)\)/g)].pop()![1]);
+    expect((await request(port(), '/version')).body.toString()).toBe('checked');
+    writeFileSync(path.join(gw.prefix, 'conf/test.yaml'), site('edited'));
+    gw.child.kill('SIGHUP');
+    await until(() => gw.stderr().includes('shutting down gracefully'), 'the reload');
+    expect((await request(port(), '/version')).body.toString()).toBe('edited');
   } finally {
     await gw.stop();
   }

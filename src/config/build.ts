@@ -11,6 +11,7 @@ import { createServerContext } from '../tls';
 import type { ConfigContext, HandlerModule } from '../types';
 import { compileValue } from '../variables';
 import { argsOf, commonDefaults, directive, mergeCommon, NOT_YET_SUPPORTED, type Context, type ParseContext } from './directives';
+import { ConfigSources } from './sources';
 import { loadFile, plainValue, type ConfNode, type Entry, type MapNode, type SeqNode } from './load';
 import type { CommonConf, LocationConf, LogFormatConf, MainConf, ServerConf } from './model';
 import { parseFlag, parseListen, parseLocation, parseServerName, parseSize, parseTime, type ListenSpec, type LocationMatch } from './values';
@@ -19,23 +20,27 @@ import { parseFlag, parseListen, parseLocation, parseServerName, parseSize, pars
 export interface LoadOptions {
   readonly file: string;
   readonly prefix: string;
+  /** Where files are read from: the disk (the default), or the master's checked snapshot. */
+  readonly sources?: ConfigSources;
 }
 
 /** Loads, checks and freezes a configuration file. Throws ConfigError on the first problem. */
 export function loadConfig(options: LoadOptions): MainConf {
   const file = path.resolve(options.file);
   const prefix = path.resolve(options.prefix);
-  return buildConfig(loadFile(file), file, prefix);
+  const sources = options.sources ?? new ConfigSources();
+  return buildConfig(loadFile(file, sources), file, prefix, sources);
 }
 
 /** Builds a MainConf from an already parsed tree (tests use this with `parseText`). */
-export function buildConfig(root: ConfNode, file: string, prefix: string): MainConf {
+export function buildConfig(root: ConfNode, file: string, prefix: string, sources: ConfigSources = new ConfigSources()): MainConf {
   if (root.kind !== 'map') throw new ConfigError('the configuration must be a map of directives', root.pos);
   const captureNames = collectCaptureNames(root);
   const cx: ParseContext & { captureNames: ReadonlySet<string> } = {
     file,
     prefix,
     captureNames,
+    readFile: (f) => sources.readFile(f),
     fail(reason, node) {
       throw new ConfigError(reason, node.pos);
     },

@@ -3,7 +3,6 @@
  * value is parsed, and the field it fills. Inheritance is one merge step (`mergeCommon`) with
  * nginx's defaults written once, in `COMMON_DEFAULTS`.
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ConfNode } from './load';
 import { plainValue } from './load';
@@ -20,6 +19,8 @@ export type Context = 'main' | 'events' | 'http' | 'server' | 'location';
 export interface ParseContext {
   readonly file: string;
   readonly prefix: string;
+  /** Reads a file the configuration names (`types`), through the configuration's sources. */
+  readFile(file: string): string;
   fail(reason: string, node: ConfNode): never;
 }
 
@@ -195,7 +196,7 @@ function types(node: ConfNode, cx: ParseContext) {
   return guard(node, cx, () => {
     let content: string;
     try {
-      content = readFileSync(file, 'utf8');
+      content = cx.readFile(file);
     } catch (err) {
       throw new Error(`open() "${file}" failed (${(err as NodeJS.ErrnoException).code})`);
     }

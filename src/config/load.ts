@@ -3,10 +3,10 @@
  * came from, so every later error can point at it. `include` is resolved here. The only
  * importer of `yaml`.
  */
-import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument, isAlias, isMap, isScalar, isSeq, type Node as YamlNode, type Document } from 'yaml';
 import { ConfigError, type Position } from '../errors';
+import { ConfigSources } from './sources';
 
 export type Scalar = string | number | boolean | null;
 
@@ -38,21 +38,21 @@ export interface SeqNode {
 export type ConfNode = ScalarNode | MapNode | SeqNode;
 
 /** Reads and parses one YAML file into a located tree, resolving `include` keys. */
-export function loadFile(file: string, seen: readonly string[] = []): ConfNode {
+export function loadFile(file: string, sources: ConfigSources = new ConfigSources(), seen: readonly string[] = []): ConfNode {
   const absolute = path.resolve(file);
   if (seen.includes(absolute)) throw new ConfigError(`include cycle through "${file}"`);
   let text: string;
   try {
-    text = readFileSync(absolute, 'utf8');
+    text = sources.readFile(absolute);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     throw new ConfigError(`open() "${absolute}" failed (${e.code ?? e.message})`);
   }
-  return parseText(text, absolute, [...seen, absolute]);
+  return parseText(text, absolute, [...seen, absolute], sources);
 }
 
 /** Parses YAML text as if read from `file` (used by tests and `loadFile`). */
-export function parseText(text: string, file: string, seen: readonly string[] = [file]): ConfNode {
+export function parseText(text: string, file: string, seen: readonly string[] = [file], sources: ConfigSources = new ConfigSources()): ConfNode {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const first = doc.errors[0];
@@ -61,7 +61,7 @@ export function parseText(text: string, file: string, seen: readonly string[] = 
     const reason = first.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
     throw new ConfigError(`invalid YAML: ${reason}`, { file, line, col });
   }
-  const convert = new Converter(doc, lineCounter, file, seen);
+  const convert = new Converter(doc, lineCounter, file, seen, sources);
   if (!doc.contents) return { kind: 'map', entries: [], pos: { file, line: 1, col: 1 } };
   return convert.node(doc.contents as YamlNode);
 }
@@ -72,6 +72,7 @@ class Converter {
     private readonly lines: LineCounter,
     private readonly file: string,
     private readonly seen: readonly string[],
+    private readonly sources: ConfigSources,
   ) {}
 
   private pos(node: YamlNode | null | undefined): Position {
@@ -140,8 +141,8 @@ class Converter {
       if (name.kind !== 'scalar' || typeof name.value !== 'string' || !name.value) {
         throw new ConfigError('"include" takes a file name or a list of them', name.pos);
       }
-      for (const file of expandInclude(path.resolve(path.dirname(this.file), name.value), name.pos)) {
-        trees.push(loadFile(file, this.seen));
+      for (const file of expandInclude(path.resolve(path.dirname(this.file), name.value), name.pos, this.sources)) {
+        trees.push(loadFile(file, this.sources, this.seen));
       }
     }
     return trees;
@@ -149,13 +150,14 @@ class Converter {
 }
 
 /** Files an include names: the file itself, or the sorted matches of a `*` in its last part. */
-function expandInclude(pattern: string, pos: Position): string[] {
+function expandInclude(pattern: string, pos: Position, sources: ConfigSources): string[] {
   const base = path.basename(pattern);
   if (!base.includes('*')) return [pattern];
   const dir = path.dirname(pattern);
   const re = new RegExp(`^${base.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
   try {
-    return readdirSync(dir)
+    return sources
+      .readDir(dir)
       .filter((f) => re.test(f))
       .sort()
       .map((f) => path.join(dir, f));
