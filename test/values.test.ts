@@ -53,6 +53,7 @@ describe('listen', () => {
   test('unix sockets', () => expect(parseListen(['unix:/tmp/gw.sock'])).toMatchObject({ unix: '/tmp/gw.sock', key: 'unix:/tmp/gw.sock' }));
   test.each([
     [['8080', 'bogus'], /invalid parameter "bogus"/],
+    [['443', 'ssl', 'http2'], /"http2" parameter of "listen" is not supported yet/],
     [['70000'], /invalid port/],
     [['[::1'], /invalid IPv6/],
     [['8080', 'backlog=x'], /invalid backlog/],

@@ -112,7 +112,6 @@ export interface ListenSpec {
   readonly unix: string | null;
   readonly defaultServer: boolean;
   readonly ssl: boolean;
-  readonly http2: boolean;
   readonly backlog: number;
   readonly reuseport: boolean;
   readonly ipv6only: boolean;
@@ -134,7 +133,6 @@ export function parseListen(args: readonly string[]): ListenSpec {
     unix,
     defaultServer: false,
     ssl: false,
-    http2: false,
     backlog: DEFAULT_BACKLOG,
     reuseport: false,
     ipv6only: true,
@@ -152,8 +150,8 @@ export function parseListen(args: readonly string[]): ListenSpec {
         spec.ssl = true;
         break;
       case 'http2':
-        spec.http2 = true;
-        break;
+        // Not silently ignored: see the README's note on HTTP/2.
+        throw new Error('the "http2" parameter of "listen" is not supported yet');
       case 'reuseport':
         spec.reuseport = true;
         break;
