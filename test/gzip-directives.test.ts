@@ -98,7 +98,7 @@ describe('gzip_disable and gzip_static end to end', () => {
       expect(zlib.gunzipSync(r.body).toString()).toBe(BODY);
     });
     test('on: the file itself to a client that does not take gzip, or that gzip_disable names, or through a proxy', async () => {
-      for (const headers of [{}, { 'Accept-Encoding': 'gzip;q=0' }, { 'Accept-Encoding': 'gzip', Via: '1.1 proxy' }]) {
+      for (const headers of [{}, { 'Accept-Encoding': 'gzip;q=0' }, { 'Accept-Encoding': 'gzip', Via: '1.1 proxy' }] as Record<string, string>[]) {
         const r = await get('/gs/g.txt', headers);
         expect([r.headers['content-encoding'], r.body.toString(), r.headers['accept-ranges']]).toEqual([undefined, BODY, 'bytes']);
       }

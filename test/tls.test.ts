@@ -85,7 +85,7 @@ describe('TLS', () => {
   });
 
   test('wss:// to a websocket-script location', async () => {
-    const ws = new WebSocket(`wss://127.0.0.1:${gw.ports[0]}/s`, { servername: 'a.test', rejectUnauthorized: false, headers: { Host: 'a.test' } });
+    const ws = new WebSocket(`wss://127.0.0.1:${gw.ports[0]}/s`, { servername: 'a.test', rejectUnauthorized: false, headers: { Host: 'a.test' } } as WebSocket.ClientOptions);
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     ws.send('secure hello');
     expect(String(await new Promise((resolve) => ws.once('message', resolve)))).toBe('secure hello');
