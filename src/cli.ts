@@ -3,7 +3,7 @@
  * importer of commander.
  */
 import { Command, Option } from 'commander';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from './config/build';
 import { ConfigSources } from './config/sources';
@@ -70,6 +70,19 @@ export async function main(argv: readonly string[]): Promise<number> {
   return -1;
 }
 
+/**
+ * The command line of `pid` from /proc: null when there is no such process, undefined where
+ * /proc cannot tell (not Linux), so the check is skipped there.
+ */
+function commandLineOf(pid: number): string | null | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ESRCH' ? (existsSync('/proc/self') ? null : undefined) : undefined;
+  }
+}
+
 /** `-s`: signals the master whose pid the configuration's pid file holds. */
 function signal(conf: MainConf, name: string): number {
   if (!conf.pid) {
@@ -85,6 +98,15 @@ function signal(conf: MainConf, name: string): number {
   }
   if (!Number.isInteger(pid) || pid <= 0) {
     say(`[error] invalid PID number in "${conf.pid}"`);
+    return 1;
+  }
+  const command = commandLineOf(pid);
+  if (command === null) {
+    say(`[error] no process ${pid} (from "${conf.pid}"): the gateway is not running, or the pid file is stale`);
+    return 1;
+  }
+  if (command !== undefined && !/(^|\/)gateway(\0|$)|\/bin\/gateway|\/dist\/cli/.test(command)) {
+    say(`[error] process ${pid} (from "${conf.pid}") is not a gateway master: "${command.split('\0').join(' ').trim()}"`);
     return 1;
   }
   try {

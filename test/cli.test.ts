@@ -1,4 +1,5 @@
 /** `bin/gateway` as a user runs it: -t, -v, -h, -s, and refusing to start on a bad file. */
+import { spawn, spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { makePrefix, ROOT, runCli } from './helpers/gateway-process';
@@ -59,6 +60,28 @@ test('-s with no running master says so and exits 1', async () => {
   const result = await runCli(['-p', prefix, '-c', 'conf/site.yaml', '-s', 'reload']);
   expect(result.code).toBe(1);
   expect(result.stderr).toMatch(/^gateway: \[error\] open\(\) ".*logs\/gw\.pid" failed \(ENOENT\)\n$/);
-  writeFileSync(path.join(prefix, 'logs.pid'), '');
   rmSync(prefix, { recursive: true, force: true });
+});
+
+test('-s with a stale pid file, or one naming a process that is not a gateway: a clear message, exit 1, no signal sent', async () => {
+  const prefix = makePrefix({ 'conf/site.yaml': 'pid: logs/gw.pid\n', 'logs/.keep': '' });
+  const pidFile = path.join(prefix, 'logs/gw.pid');
+  try {
+    const gone = spawnSync('true').pid;
+    writeFileSync(pidFile, `${gone}\n`);
+    const stale = await runCli(['-p', prefix, '-c', 'conf/site.yaml', '-s', 'stop']);
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toMatch(/^gateway: \[error\] no process \d+ \(from ".*gw\.pid"\): the gateway is not running, or the pid file is stale\n$/);
+    const sleeper = spawn('sleep', ['30']);
+    writeFileSync(pidFile, `${sleeper.pid}\n`);
+    const other = await runCli(['-p', prefix, '-c', 'conf/site.yaml', '-s', 'stop']);
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(/is not a gateway master: "sleep 30"/);
+    expect(sleeper.exitCode).toBeNull();
+    sleeper.kill();
+    writeFileSync(pidFile, 'garbage\n');
+    expect((await runCli(['-p', prefix, '-c', 'conf/site.yaml', '-s', 'stop'])).stderr).toMatch(/invalid PID number/);
+  } finally {
+    rmSync(prefix, { recursive: true, force: true });
+  }
 });
