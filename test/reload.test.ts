@@ -153,3 +153,22 @@ test('a worker restarted after the file was edited (no reload yet) still serves 
     await gw.stop();
   }
 });
+
+test('a reload picks up a changed handler module (new workers load it afresh)', async () => {
+  const handler = (text: string) => `export default {
+  configure() { return {}; },
+  create() { return { http(_req: any, res: any) { res.writeHead(200, { 'Content-Type': 'text/plain' }).end('${text}'); } }; },
+};
+`;
+  const yaml = site('x').replace('        - { location: /version', '        - { location: /mine, handler: mine }\n        - { location: /version');
+  const gw = await startGateway(yaml, { files: { 'handlers/mine.ts': handler('first') } });
+  try {
+    expect((await request(gw.ports[0], '/mine')).body.toString()).toBe('first');
+    writeFileSync(path.join(gw.prefix, 'handlers/mine.ts'), handler('second'));
+    gw.child.kill('SIGHUP');
+    await until(() => count(gw.stderr(), /shutting down gracefully/g) >= 2, 'the reload');
+    expect((await request(gw.ports[0], '/mine')).body.toString()).toBe('second');
+  } finally {
+    await gw.stop();
+  }
+});
