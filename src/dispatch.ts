@@ -7,6 +7,7 @@ import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { HttpError, InternalRedirect } from './errors';
+import { requestEnded, requestStarted } from './metrics/counters';
 import { installFilters } from './filters';
 import { errorPageHtml, hasErrorPage, pageStatus, reasonPhrase, wantsMsiePadding } from './http-status';
 import { checkHeaderLines, checkRequestHead, checkRequestLine } from './request-head';
@@ -30,10 +31,15 @@ export class Dispatcher {
   /** The 'request' listener's work (`routed`: an upgrade request already routed, served as HTTP). */
   async request(req: IncomingMessage, res: ServerResponse, listener: ListenerRuntime, scheme: string, routed?: RoutedState): Promise<void> {
     const startBytes = req.socket.bytesWritten;
+    if (!routed) requestStarted(req.socket);
     const state = routed ?? this.route(req, res, listener, scheme);
     state.res = res;
     const server = this.runtime.server(state.server);
-    res.on('close', () => this.logAccess(state, res, startBytes));
+    res.on('close', () => {
+      requestEnded(req.socket);
+      this.runtime.location(state.location ?? state.server.serverLocation).metrics.response(res.headersSent ? res.statusCode : 499, (performance.now() - state.startTime) / 1000);
+      this.logAccess(state, res, startBytes);
+    });
     res.setHeader('Server', this.signature(state));
     if (state.location === undefined) state.filters = server.filters;
     installFilters(req, res, state);
@@ -53,6 +59,7 @@ export class Dispatcher {
   /** The 'upgrade' listener's work: the handler takes the socket, or the request is served as HTTP. */
   async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerRuntime, scheme: string): Promise<void> {
     socket.on('error', () => socket.destroy());
+    requestStarted(socket);
     const state = this.route(req, null, listener, scheme);
     const runtime = state.routingError ? null : this.runtime.location(state.location);
     const handler = runtime?.handler;
@@ -76,6 +83,8 @@ export class Dispatcher {
     if (!outcome) await new Promise<void>((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())));
     state.status = outcome?.status ?? 101;
     state.bodyBytesSent = outcome?.bytesSent ?? 0;
+    requestEnded(socket);
+    runtime.metrics.upgradeEnded(state.status);
     for (const log of runtime.accessLogs) log.write(state);
   }
 

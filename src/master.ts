@@ -12,6 +12,7 @@ import { loadConfig } from './config/build';
 import type { MainConf } from './config/model';
 import { ConfigSources } from './config/sources';
 import { createErrorLog, LogFiles } from './log';
+import { serveInMaster } from './metrics/aggregate';
 import type { Logger } from './types';
 import { version } from './version';
 import { runWorker, type WorkerMessage } from './worker';
@@ -56,6 +57,8 @@ class Master {
   async start(): Promise<void> {
     cluster.schedulingPolicy = cluster.SCHED_NONE;
     cluster.on('exit', (worker, code, signal) => this.onExit(worker, code, signal));
+    // stub_status and metrics: a worker asks, the master sums every worker's counters.
+    serveInMaster();
     // Signals are answered from the start: a HUP that comes while workers start is a reload.
     process.once('SIGTERM', () => this.stop(false));
     process.once('SIGINT', () => this.stop(false));

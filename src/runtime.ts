@@ -7,6 +7,7 @@ import type { LocationConf, LogFormatConf, MainConf, ServerConf } from './config
 import { compileFilters, type FilterConf } from './filters';
 import { resolveHandler } from './handlers';
 import { createAccessLog, COMBINED_FORMAT, createErrorLog, type AccessLog, type LogFiles } from './log';
+import { registerLocation, type LocationCounters } from './metrics/counters';
 import { LocationTable, ServerTable } from './router';
 import type { Handler, Logger } from './types';
 import type { ListenSpec } from './config/values';
@@ -26,6 +27,8 @@ export interface LocationRuntime {
   readonly log: Logger;
   /** The `Server` header and error page signature (`server_tokens`). */
   readonly signature: string;
+  /** The location's request, WebSocket and proxy counters (for stub_status and metrics). */
+  readonly metrics: LocationCounters;
 }
 
 /** One server block, ready to serve. */
@@ -69,6 +72,7 @@ export class Runtime {
       const serverLog = logger(server);
       for (const location of [...server.locations, server.serverLocation]) {
         const locationLog = logger(location);
+        const metrics = registerLocation(server, location);
         const module = resolveHandler(location.handler, conf.prefix, conf.handlersDir);
         const handler = await module.create(location.handlerOptions, { log: locationLog, prefix: conf.prefix, location });
         runtime.locations.set(location, {
@@ -79,6 +83,7 @@ export class Runtime {
           accessLogs: accessLogs(location.accessLogs),
           log: locationLog,
           signature: serverSignature(location.serverTokens),
+          metrics,
         });
       }
       runtime.serverRuntimes.set(server, {

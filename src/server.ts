@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { MainConf } from './config/model';
 import { Dispatcher, writeRawError } from './dispatch';
 import type { LogFiles } from './log';
+import { connectionAccepted } from './metrics/counters';
 import { applySoKeepalive } from './net/socket-options';
 import { MAX_LINE } from './request-head';
 import { Runtime, type ListenerRuntime } from './runtime';
@@ -129,13 +130,15 @@ export class Gateway {
     });
   }
 
-  /** Every accepted connection: the connection cap, then `so_keepalive`. */
+  /** Every accepted connection: counted (stub_status), the connection cap, then `so_keepalive`. */
   private accept(socket: Socket, listener: ListenerRuntime): void {
     if (this.sockets.size >= this.conf.workerConnections) {
       this.log.warn(`${this.conf.workerConnections} worker_connections are not enough`);
+      connectionAccepted(socket, false);
       socket.destroy();
       return;
     }
+    connectionAccepted(socket, true);
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     const keepalive = listener.listen.soKeepalive;

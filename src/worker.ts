@@ -6,6 +6,7 @@
 import cluster from 'node:cluster';
 import type { MainConf } from './config/model';
 import type { LogFiles } from './log';
+import { answerInWorker } from './metrics/aggregate';
 import { Gateway } from './server';
 import type { Logger } from './types';
 import { version } from './version';
@@ -36,6 +37,7 @@ export async function runWorker(conf: MainConf, log: Logger, files: LogFiles, on
     // The master decides about reloads; a worker ignores a HUP sent to the whole group.
     process.on('SIGHUP', () => {});
     process.on('message', (msg: WorkerMessage) => msg.type === 'quit' && void stop(true));
+    answerInWorker();
     process.send?.({ type: 'ready' } satisfies WorkerMessage);
   } else {
     process.on('SIGHUP', () => log.warn('reload needs the master process ("master_process off" is set): restart the gateway instead'));

@@ -5,8 +5,10 @@
 import { findModule, loadModule } from '../module-loader';
 import type { HandlerModule } from '../types';
 import proxy from './proxy';
+import metrics from './metrics';
 import returnHandler from './return';
 import staticHandler from './static';
+import stubStatus from './stub-status';
 import websocketScript from './websocket-script';
 
 const BUILT_IN: Readonly<Record<string, HandlerModule<any>>> = {
@@ -14,6 +16,8 @@ const BUILT_IN: Readonly<Record<string, HandlerModule<any>>> = {
   proxy,
   return: returnHandler,
   'websocket-script': websocketScript,
+  stub_status: stubStatus,
+  metrics,
 };
 
 /** The handler module `name` stands for. Throws with a one-line reason when there is none. */

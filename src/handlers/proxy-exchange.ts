@@ -10,6 +10,7 @@ import { validateHeaderName, validateHeaderValue, type ClientRequest, type Incom
 import type { Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import type { HttpError } from '../errors';
+import type { LocationCounters } from '../metrics/counters';
 import type { Logger } from '../types';
 import { connectionTokens, groupHeaders, responseHeaders, type HeaderLine } from './proxy-headers';
 import {
@@ -45,6 +46,8 @@ export interface ExchangeInit {
   readonly context: string;
   /** Called once when the exchange is over, whichever way. */
   readonly onDone: () => void;
+  /** The location's counters: told of every upstream failure (the metrics). */
+  readonly counters?: LocationCounters | null;
 }
 
 /** One proxied request; `promise` settles when it is over (rejects with the HttpError to render). */
@@ -188,6 +191,7 @@ export class HttpExchange {
   }
 
   private logFailure(failure: UpstreamFailure): void {
+    this.init.counters?.upstreamError(failure.code);
     this.init.log.error(`${failure.reason} while ${this.phase}${this.init.context}`);
   }
 

@@ -10,6 +10,7 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { errorPageHtml, reasonPhrase } from '../http-status';
+import type { LocationCounters } from '../metrics/counters';
 import type { Logger, UpgradeOutcome } from '../types';
 import type { ProxyTimeouts } from './proxy-exchange';
 import { groupHeaders, rawResponseHead, responseHeaders, switchingHeaders, type HeaderLine } from './proxy-headers';
@@ -29,6 +30,8 @@ export interface TunnelInit {
   readonly log: Logger;
   readonly context: string;
   readonly onDone: () => void;
+  /** The location's counters: told of every upstream failure (the metrics). */
+  readonly counters?: LocationCounters | null;
 }
 
 /**
@@ -154,6 +157,7 @@ export class Tunnel {
     if (this.closed) return;
     const failure = classifyUpstreamError(new UpstreamTimeout());
     if (this.answered) {
+      this.init.counters?.upstreamError(failure.code);
       this.init.log.error(`${failure.reason} while ${this.phase}${this.init.context}`);
       this.closeBoth();
     } else {
@@ -165,6 +169,7 @@ export class Tunnel {
   private failed(failure: UpstreamFailure): void {
     this.answered = true;
     this.failedWith = failure;
+    this.init.counters?.upstreamError(failure.code);
     this.deadline.clear();
     this.init.log.error(`${failure.reason} while ${this.phase}${this.init.context}`);
     this.proxyReq?.destroy();

@@ -13,6 +13,7 @@ import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
 import type { LocationMatch } from '../config/values';
+import { countersOf, type LocationCounters } from '../metrics/counters';
 import type { RequestState } from '../request-state';
 import type { Handler, HandlerModule, Logger, RequestContext, UpgradeOutcome } from '../types';
 import { HttpExchange, type ProxyTimeouts } from './proxy-exchange';
@@ -53,7 +54,7 @@ const proxy: HandlerModule<ProxyOptions> = {
   },
 
   create(options, env) {
-    return new ProxyHandler(options, env.log);
+    return new ProxyHandler(options, env.log, countersOf(env.location) ?? null);
   },
 };
 
@@ -71,6 +72,8 @@ class ProxyHandler implements Handler {
   constructor(
     private readonly options: ProxyOptions,
     private readonly log: Logger,
+    /** The location's counters (upstream failures by kind). */
+    private readonly counters: LocationCounters | null = null,
   ) {
     const { target } = options;
     // nginx's proxy_ssl_verify is off by default: the upstream's certificate is not checked.
@@ -110,6 +113,7 @@ class ProxyHandler implements Handler {
       log: ctx.log,
       context: logContext(req, ctx.server.primaryName, this.upstreamUrl(path)),
       onDone: () => this.exchanges.delete(req),
+      counters: this.counters,
     });
     this.exchanges.set(req, exchange);
     try {
@@ -139,6 +143,7 @@ class ProxyHandler implements Handler {
       log: ctx.log,
       context: logContext(req, ctx.server.primaryName, this.upstreamUrl(path)),
       onDone: () => this.tunnels.delete(req),
+      counters: this.counters,
     });
     if (socket.destroyed) return tunnel.outcome;
     this.tunnels.set(req, tunnel);

@@ -17,11 +17,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { HttpError } from '../errors';
+import { countersOf, type LocationCounters } from '../metrics/counters';
 import { findModule, loadModule } from '../module-loader';
 import echo from '../scripts/echo';
 import type {
   ConfigContext,
   Handler,
+  HandlerEnv,
   HandlerModule,
   Logger,
   RequestContext,
@@ -109,15 +111,16 @@ function loadScript(name: string, cx: ConfigContext): WebSocketScript {
   return loaded as WebSocketScript;
 }
 
-function create(opts: WebSocketScriptOptions): WebSocketScriptHandler {
+function create(opts: WebSocketScriptOptions, env: HandlerEnv): WebSocketScriptHandler {
   const acceptor = new WebSocketAcceptor({ maxPayload: opts.maxPayloadLen });
   const live = new Set<WebSocketSessionImpl>();
+  const counters = countersOf(env.location) ?? null;
   return {
     http() {
       // lua-resty-websocket's `new()` refuses a request without `Upgrade: websocket`.
       throw new HttpError(400);
     },
-    upgrade: (req, socket, head, ctx) => serve(opts, acceptor, live, req, socket, head, ctx),
+    upgrade: (req, socket, head, ctx) => serve(opts, acceptor, live, counters, req, socket, head, ctx),
     /** The gateway stops (or an old worker's shutdown timeout passed): 1001 to every session. */
     close() {
       acceptor.close();
@@ -131,6 +134,7 @@ async function serve(
   opts: WebSocketScriptOptions,
   acceptor: WebSocketAcceptor,
   live: Set<WebSocketSessionImpl>,
+  counters: LocationCounters | null,
   req: IncomingMessage,
   socket: Duplex,
   head: Buffer,
@@ -142,13 +146,16 @@ async function serve(
     maxSendLen: opts.maxSendLen,
     serverHeader: serverSignature(ctx.location.serverTokens),
     onSocketError: (err) => log[opts.socketLogErrors ? 'error' : 'info'](`websocket: ${err.message}`),
+    counters: counters ?? undefined,
   });
   // ws answered a failed handshake itself: 405 for a method other than GET, else 400.
   if (!session) return { status: req.method === 'GET' ? 400 : 405, bytesSent: 0 };
   live.add(session);
+  counters?.wsOpened();
   void runScript(opts, session, scriptContext(ctx, req, opts.options));
   const end = await session.closed;
   live.delete(session);
+  counters?.wsClosed(end.code);
   return { status: 101, bytesSent: end.bodyBytesSent };
 }
 

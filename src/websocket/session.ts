@@ -44,6 +44,13 @@ export interface SessionOptions {
   readonly timeoutMs: number;
   /** The largest payload a `send*` may write (`max_send_len`). */
   readonly maxSendLen: number;
+  /** Told of every frame received and sent (the metrics), if given. */
+  readonly counters?: FrameCounter;
+}
+
+/** Counts frames: a received message or control frame (`inbound`), or a sent frame, by payload size. */
+export interface FrameCounter {
+  frame(inbound: boolean, payloadBytes: number): void;
 }
 
 /** How a session ended, known once the socket has closed. */
@@ -63,6 +70,8 @@ export interface AcceptOptions {
   readonly serverHeader?: string;
   /** Told of every socket error (reset, broken pipe); they never go unhandled. */
   readonly onSocketError?: (err: Error) => void;
+  /** Told of every frame received and sent. */
+  readonly counters?: FrameCounter;
 }
 
 /** Settings shared by every connection of one acceptor (one location). */
@@ -113,6 +122,7 @@ export class WebSocketSessionImpl implements WebSocketSession {
   private readonly maxSendLen: number;
   private isFatal = false;
   private error: string | null = null;
+  private readonly counters: FrameCounter | null;
 
   constructor(
     private readonly ws: WebSocket,
@@ -121,6 +131,7 @@ export class WebSocketSessionImpl implements WebSocketSession {
   ) {
     this.timeoutMs = Math.max(0, options.timeoutMs);
     this.maxSendLen = options.maxSendLen;
+    this.counters = options.counters ?? null;
     const base = bytesWritten(socket);
     ws.on('message', (data: RawData, isBinary: boolean) => {
       this.push({ type: isBinary ? 'binary' : 'text', data: data as Buffer });
@@ -259,6 +270,7 @@ export class WebSocketSessionImpl implements WebSocketSession {
   }
 
   private push(frame: Frame): void {
+    this.counters?.frame(true, frame.data.length);
     const waiter = this.waiter;
     if (waiter) {
       this.waiter = null;
@@ -314,6 +326,7 @@ export class WebSocketSessionImpl implements WebSocketSession {
 
   /** The frame's size once the socket took it; waits for 'drain' only past the high-water mark. */
   private written(payloadLength: number, op: string): Promise<number> {
+    this.counters?.frame(false, payloadLength);
     const bytes = frameHeaderLength(payloadLength) + payloadLength;
     if (!this.socket.writableNeedDrain) return Promise.resolve(bytes);
     return new Promise((resolve, reject) => {
@@ -374,6 +387,7 @@ export class WebSocketAcceptor {
     const sessionOptions: SessionOptions = {
       timeoutMs: options.timeoutMs,
       maxSendLen: options.maxSendLen ?? this.options.maxPayload,
+      counters: options.counters,
     };
     return new Promise((resolve) => {
       let accepted = false;

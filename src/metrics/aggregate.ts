@@ -1,0 +1,82 @@
+/**
+ * The counters of every worker, added up. nginx keeps its stub_status counters in shared
+ * memory; Node's workers share none, so they ask over the cluster channel instead:
+ *
+ * 1. the worker serving `/status` (or `/metrics`) sends `metrics-ask` to the master;
+ * 2. the master sends `metrics-collect` to every live worker (every generation, as nginx's
+ *    shared counters include workers that are shutting down) and waits for their
+ *    `metrics-part` answers, at most COLLECT_TIMEOUT_MS (a worker that does not answer is left out);
+ * 3. the master sends the sum back in `metrics-sum`.
+ *
+ * With `master_process off` the one process answers from its own counters.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { mergeSnapshots, snapshot, type Snapshot } from './counters';
+
+/** How long the master waits for the workers' parts. */
+const COLLECT_TIMEOUT_MS = 1000;
+/** How long a worker waits for the master's sum. */
+const ASK_TIMEOUT_MS = 3000;
+
+/** The messages of this exchange, beside the master's own `ready`/`quit`. */
+export type MetricsMessage =
+  | { type: 'metrics-ask'; id: number }
+  | { type: 'metrics-collect'; id: number }
+  | { type: 'metrics-part'; id: number; snapshot: Snapshot }
+  | { type: 'metrics-sum'; id: number; snapshot: Snapshot };
+
+let nextId = 1;
+const asked = new Map<number, (sum: Snapshot | null) => void>();
+
+/** The counters of the whole gateway (null when the master did not answer in time). */
+export function collect(): Promise<Snapshot | null> {
+  if (!cluster.isWorker || !process.send) return Promise.resolve(mergeSnapshots([snapshot()]));
+  const id = nextId++;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      asked.delete(id);
+      resolve(null);
+    }, ASK_TIMEOUT_MS);
+    asked.set(id, (sum) => {
+      clearTimeout(timer);
+      asked.delete(id);
+      resolve(sum);
+    });
+    process.send!({ type: 'metrics-ask', id } satisfies MetricsMessage);
+  });
+}
+
+/** In a worker: answers the master's `metrics-collect` and takes its `metrics-sum`. */
+export function answerInWorker(): void {
+  process.on('message', (msg: MetricsMessage) => {
+    if (msg?.type === 'metrics-collect') process.send?.({ type: 'metrics-part', id: msg.id, snapshot: snapshot() } satisfies MetricsMessage);
+    else if (msg?.type === 'metrics-sum') asked.get(msg.id)?.(msg.snapshot);
+  });
+}
+
+/** In the master: answers every worker's `metrics-ask` with the sum of all workers' counters. */
+export function serveInMaster(): void {
+  let nextRound = 1;
+  const rounds = new Map<number, (worker: Worker, part: Snapshot) => void>();
+  cluster.on('message', (worker: Worker, msg: MetricsMessage) => {
+    if (msg?.type === 'metrics-part') {
+      rounds.get(msg.id)?.(worker, msg.snapshot);
+      return;
+    }
+    if (msg?.type !== 'metrics-ask') return;
+    const round = nextRound++;
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && w.isConnected());
+    const parts = new Map<Worker, Snapshot>();
+    const finish = () => {
+      clearTimeout(timer);
+      rounds.delete(round);
+      if (worker.isConnected()) worker.send({ type: 'metrics-sum', id: msg.id, snapshot: mergeSnapshots([...parts.values()]) } satisfies MetricsMessage);
+    };
+    const timer = setTimeout(finish, COLLECT_TIMEOUT_MS);
+    rounds.set(round, (from, part) => {
+      parts.set(from, part);
+      if (parts.size === workers.length) finish();
+    });
+    for (const w of workers) w.send({ type: 'metrics-collect', id: round } satisfies MetricsMessage);
+  });
+}
