@@ -13,7 +13,8 @@ import { compileValue } from '../variables';
 import { argsOf, commonDefaults, directive, mergeCommon, NOT_YET_SUPPORTED, type Context, type ParseContext } from './directives';
 import { ConfigSources } from './sources';
 import { loadFile, plainValue, type ConfNode, type Entry, type MapNode, type SeqNode } from './load';
-import type { CommonConf, LocationConf, LogFormatConf, MainConf, ServerConf } from './model';
+import type { CommonConf, LocationConf, LogFormatConf, MainConf, ServerConf, UpstreamConf } from './model';
+import { parseUpstreams } from './upstreams';
 import { parseFlag, parseListen, parseLocation, parseServerName, parseSize, parseTime, type ListenSpec, type LocationMatch } from './values';
 
 /** Where to read the configuration and what relative paths resolve against. */
@@ -54,7 +55,7 @@ export function buildConfig(root: ConfNode, file: string, prefix: string, source
   const eventValues = events ? collect(events, 'events', cx, {}) : {};
   const defaults = commonDefaults(prefix);
   const handlersDir = (main.handlersDir as string | undefined) ?? path.resolve(prefix, 'handlers');
-  const httpConf = http ? buildHttp(http, cx, defaults, handlersDir) : { servers: [], logFormats: new Map<string, LogFormatConf>() };
+  const httpConf = http ? buildHttp(http, cx, defaults, handlersDir) : { servers: [], logFormats: new Map<string, LogFormatConf>(), upstreams: new Map<string, UpstreamConf>() };
   const workers = main.workerProcesses ?? 1;
   return deepFreeze({
     file,
@@ -139,17 +140,21 @@ function checkTemplates(values: Record<string, unknown>, block: MapNode, cx: Cx)
 
 function buildHttp(block: MapNode, cx: Cx, defaults: CommonConf, handlersDir: string): MainConf['http'] {
   let serverNodes: ConfNode[] = [];
+  let upstreams = new Map<string, UpstreamConf>();
   const own = collect(block, 'http', cx, {
     servers: (e) => {
       if (e.value.kind !== 'seq') cx.fail('"servers" must be a list of server blocks', e.value);
       serverNodes = [...(e.value as SeqNode).items];
+    },
+    upstreams: (e) => {
+      upstreams = parseUpstreams(e.value, cx.fail, (key) => void compileValue(key, cx.captureNames));
     },
   });
   const logFormats = (own.logFormats as Map<string, LogFormatConf> | undefined) ?? new Map<string, LogFormatConf>();
   const common = mergeCommon(defaults, own);
   const servers = serverNodes.map((node) => {
     if (node.kind !== 'map') return cx.fail('a server block must be a map of directives', node);
-    return buildServer(node, cx, common, handlersDir);
+    return buildServer(node, cx, common, handlersDir, upstreams);
   });
   const defaultListens = new Set<string>();
   for (const server of servers) {
@@ -172,10 +177,10 @@ function buildHttp(block: MapNode, cx: Cx, defaults: CommonConf, handlersDir: st
       }
     }
   }
-  return { servers, logFormats };
+  return { servers, logFormats, upstreams };
 }
 
-function buildServer(block: MapNode, cx: Cx, parent: CommonConf, handlersDir: string): ServerConf {
+function buildServer(block: MapNode, cx: Cx, parent: CommonConf, handlersDir: string, upstreams: ReadonlyMap<string, UpstreamConf>): ServerConf {
   let locationNodes: ConfNode[] = [];
   const own = collect(block, 'server', cx, {
     locations: (e) => {
@@ -194,7 +199,7 @@ function buildServer(block: MapNode, cx: Cx, parent: CommonConf, handlersDir: st
   });
   const locations = locationNodes.map((node) => {
     if (node.kind !== 'map') return cx.fail('a location block must be a map of directives', node);
-    return buildLocation(node, cx, common, handlersDir);
+    return buildLocation(node, cx, common, handlersDir, upstreams);
   });
   checkDuplicateLocations(locations);
   // nginx's default: `listen *:80`.
@@ -228,7 +233,7 @@ function checkDuplicateLocations(locations: readonly LocationConf[]): void {
   }
 }
 
-function buildLocation(block: MapNode, cx: Cx, parent: CommonConf, handlersDir: string): LocationConf {
+function buildLocation(block: MapNode, cx: Cx, parent: CommonConf, handlersDir: string, upstreams: ReadonlyMap<string, UpstreamConf>): LocationConf {
   let match: LocationMatch | null = null;
   let name = '';
   let handlerName: string | null = null;
@@ -272,6 +277,7 @@ function buildLocation(block: MapNode, cx: Cx, parent: CommonConf, handlersDir: 
     alias: (own.alias as string | undefined) ?? null,
     tryFiles: (own.tryFiles as string[] | undefined) ?? null,
     proxyPass: (own.proxyPass as string | undefined) ?? null,
+    upstream: upstreamOf(own.proxyPass as string | undefined, upstreams),
     return: (own.return as LocationConf['return'] | undefined) ?? null,
     position: block.pos,
   };
@@ -283,6 +289,15 @@ function buildLocation(block: MapNode, cx: Cx, parent: CommonConf, handlersDir: 
   }
   const handlerOptions = runConfigure(module, ownKeys, base, cx, handlersDir, handler);
   return { ...base, handlerOptions };
+}
+
+/**
+ * The upstream `proxy_pass http://NAME[/uri]` names: NAME without a port that is an
+ * `upstreams` entry. Any other host stays a plain host:port, as in nginx.
+ */
+function upstreamOf(proxyPass: string | undefined, upstreams: ReadonlyMap<string, UpstreamConf>): UpstreamConf | null {
+  const host = proxyPass ? /^https?:\/\/([^/:?#[\]]+)(?:[/?#]|$)/i.exec(proxyPass)?.[1] : undefined;
+  return (host && upstreams.get(host)) || null;
 }
 
 /** Runs a handler's `configure` on its own keys; keys it never reads are unknown directives. */

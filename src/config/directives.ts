@@ -10,7 +10,7 @@ import { parseExpires } from '../expires';
 import { checkTryFiles } from '../try-files';
 import { TLS_PROTOCOLS } from '../tls';
 import { BUILTIN_TYPES, parseNginxTypes, typesFromMap } from './mime';
-import type { LogFormatConf, AccessLogConf, AddHeaderConf, CommonConf, ErrorLogConf, ErrorPageConf, LogLevel, ReturnConf } from './model';
+import type { NextUpstreamCondition, LogFormatConf, AccessLogConf, AddHeaderConf, CommonConf, ErrorLogConf, ErrorPageConf, LogLevel, ReturnConf } from './model';
 import { compileRegex, parseDisableSymlinks, parseFlag, parseListen, parseOpenFileCache, parseServerName, parseSize, parseTime, splitArgs } from './values';
 
 export type Context = 'main' | 'events' | 'http' | 'server' | 'location';
@@ -241,6 +241,22 @@ function returnDirective(node: ConfNode, cx: ParseContext): ReturnConf {
   return { status, text: args[1] ?? null };
 }
 
+const NEXT_UPSTREAM: readonly NextUpstreamCondition[] = [
+  'error', 'timeout', 'invalid_header', 'non_idempotent', 'http_500', 'http_502', 'http_503', 'http_504', 'http_403', 'http_404', 'http_429',
+];
+
+/** `proxy_next_upstream`: conditions, or `off` alone (an empty list). */
+function nextUpstream(node: ConfNode, cx: ParseContext): NextUpstreamCondition[] {
+  const args = argsOf(node, cx);
+  if (args.length === 0) cx.fail('invalid number of arguments in "proxy_next_upstream" directive', node);
+  if (args.includes('off')) {
+    if (args.length !== 1) cx.fail('invalid value "off" in "proxy_next_upstream" directive', node);
+    return [];
+  }
+  for (const arg of args) if (!(NEXT_UPSTREAM as readonly string[]).includes(arg)) cx.fail(`invalid value "${arg}" in "proxy_next_upstream" directive`, node);
+  return args as NextUpstreamCondition[];
+}
+
 const d = (contexts: readonly Context[], parse: Directive['parse'], field?: string) => ({ contexts, parse, field });
 const HTTP_UP: readonly Context[] = ['http', 'server', 'location'];
 
@@ -307,13 +323,16 @@ const TABLE: Record<string, { contexts: readonly Context[]; parse: Directive['pa
   proxy_read_timeout: d(HTTP_UP, time),
   proxy_send_timeout: d(HTTP_UP, time),
   proxy_http_version: d(HTTP_UP, oneOf(['1.0', '1.1'])),
+  proxy_next_upstream: d(HTTP_UP, nextUpstream),
+  proxy_next_upstream_tries: d(HTTP_UP, integer(0, 1_000_000)),
+  proxy_next_upstream_timeout: d(HTTP_UP, time),
   return: d(['location'], returnDirective),
 };
 
 /** nginx directives a user may write that the gateway does not do yet: named in the error. */
 export const NOT_YET_SUPPORTED = new Set([
-  'upstreams', 'upstream', 'gzip_buffers', 'proxy_buffering', 'proxy_redirect', 'proxy_hide_header', 'proxy_pass_header',
-  'proxy_next_upstream', 'proxy_next_upstream_tries', 'proxy_next_upstream_timeout', 'allow', 'deny', 'rewrite',
+  'upstream', 'gzip_buffers', 'proxy_buffering', 'proxy_redirect', 'proxy_hide_header', 'proxy_pass_header',
+  'allow', 'deny', 'rewrite',
   'if', 'set', 'charset', 'sendfile', 'tcp_nopush', 'tcp_nodelay',
   'limit_req', 'limit_conn', 'auth_basic', 'stub_status', 'http2', 'resolver',
   'large_client_header_buffers', 'client_body_buffer_size', 'server_name_in_redirect', 'port_in_redirect',
@@ -373,6 +392,9 @@ export function commonDefaults(prefix: string): CommonConf {
     proxyReadTimeout: 60_000,
     proxySendTimeout: 60_000,
     proxyHttpVersion: '1.0',
+    proxyNextUpstream: ['error', 'timeout'],
+    proxyNextUpstreamTries: 0,
+    proxyNextUpstreamTimeout: 0,
   };
 }
 

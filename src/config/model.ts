@@ -126,7 +126,18 @@ export interface CommonConf {
   readonly proxyReadTimeout: number;
   readonly proxySendTimeout: number;
   readonly proxyHttpVersion: '1.0' | '1.1';
+  /** `proxy_next_upstream`: the conditions that pass a request to the next peer (`error timeout`); empty is `off`. */
+  readonly proxyNextUpstream: readonly NextUpstreamCondition[];
+  /** `proxy_next_upstream_tries` (0: no limit). */
+  readonly proxyNextUpstreamTries: number;
+  /** `proxy_next_upstream_timeout` in ms (0: no limit). */
+  readonly proxyNextUpstreamTimeout: number;
 }
+
+/** What `proxy_next_upstream` may name. */
+export type NextUpstreamCondition =
+  | 'error' | 'timeout' | 'invalid_header' | 'non_idempotent'
+  | 'http_500' | 'http_502' | 'http_503' | 'http_504' | 'http_403' | 'http_404' | 'http_429';
 
 /** One `location` block. */
 export interface LocationConf extends CommonConf {
@@ -138,6 +149,8 @@ export interface LocationConf extends CommonConf {
   readonly alias: string | null;
   readonly tryFiles: readonly string[] | null;
   readonly proxyPass: string | null;
+  /** The upstream `proxy_pass http://NAME` names, if NAME is one (unset: none). */
+  readonly upstream?: UpstreamConf | null;
   readonly return: ReturnConf | null;
   /** What the handler's `configure` returned from its own keys: the handler's options. */
   readonly handlerOptions: unknown;
@@ -159,10 +172,46 @@ export interface ServerConf extends CommonConf {
   readonly position: Position;
 }
 
+/** One `server` line of an upstream block, with nginx's defaults filled in. */
+export interface UpstreamServerConf {
+  /** `host:port` as nginx names the peer in logs and `$upstream_addr`. */
+  readonly name: string;
+  /** The host name or address, without the brackets of an IPv6 literal. */
+  readonly host: string;
+  readonly port: number;
+  /** `weight=N` (1). */
+  readonly weight: number;
+  /** `max_fails=N` (1; 0 turns the accounting off). */
+  readonly maxFails: number;
+  /** `fail_timeout=T` in ms (10s). */
+  readonly failTimeout: number;
+  readonly backup: boolean;
+  readonly down: boolean;
+}
+
+/** How an upstream picks a peer: weighted round robin unless told otherwise. */
+export type BalanceMethod =
+  | { readonly kind: 'round_robin' }
+  | { readonly kind: 'least_conn' }
+  | { readonly kind: 'ip_hash' }
+  | { readonly kind: 'hash'; readonly key: string; readonly consistent: boolean };
+
+/** One `upstreams` entry: nginx's `upstream NAME { ... }`. */
+export interface UpstreamConf {
+  readonly name: string;
+  readonly servers: readonly UpstreamServerConf[];
+  /** `keepalive N`: idle connections kept per worker (null: the agent's default). */
+  readonly keepalive: number | null;
+  readonly method: BalanceMethod;
+  readonly position: Position;
+}
+
 /** The `http` block. */
 export interface HttpConf {
   readonly servers: readonly ServerConf[];
   readonly logFormats: ReadonlyMap<string, LogFormatConf>;
+  /** `upstreams`, by name. */
+  readonly upstreams: ReadonlyMap<string, UpstreamConf>;
 }
 
 /** The whole configuration. */
