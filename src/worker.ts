@@ -6,7 +6,7 @@
 import cluster from 'node:cluster';
 import type { MainConf } from './config/model';
 import type { LogFiles } from './log';
-import { answerInWorker } from './metrics/aggregate';
+import { answerInWorker, sendFinal } from './metrics/aggregate';
 import { Gateway } from './server';
 import type { Logger } from './types';
 import { version } from './version';
@@ -26,6 +26,7 @@ export async function runWorker(conf: MainConf, log: Logger, files: LogFiles, on
     log.notice(graceful ? `worker process ${process.pid} is shutting down gracefully` : `worker process ${process.pid} exiting`);
     await (graceful ? gateway.drain(conf.workerShutdownTimeout) : gateway.close());
     onExit?.();
+    await sendFinal();
     await files.close();
     process.exit(0);
   };

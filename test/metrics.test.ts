@@ -190,6 +190,31 @@ describe('worker_processes 2', () => {
     expect(get(m, 'gateway_connections_handled_total')).toBe(get(m, 'gateway_connections_accepted_total'));
     await closeWith(sockets[2], 1000);
   });
+
+  test('counts outlive their workers: a reload (the old workers hand over) and a killed worker (as of the last scrape)', async () => {
+    const before = await quiet(port);
+    gw.child.kill('SIGHUP');
+    // Until the old generation is gone: each look is one more request.
+    let looks = 0;
+    let ready = false;
+    for (let i = 0; i < 250; i++) {
+      ready ||= gw.stderr().includes('reload: new worker processes ready');
+      if (ready && (looks++, (await metrics(port)).get('gateway_worker_processes') === 2)) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const afterReload = await stubStatus(port);
+    expect(afterReload.requests - before.requests).toBe(looks + 1);
+    expect(afterReload.accepts - before.accepts).toBe(looks + 1);
+
+    const victim = Number((await request(port, '/')).body.toString());
+    const scraped = await stubStatus(port);
+    const started = (gw.stderr().match(/worker process \d+ started/g) ?? []).length;
+    process.kill(victim, 'SIGKILL');
+    await until(async () => (gw.stderr().match(/worker process \d+ started/g) ?? []).length, (n) => n > started, 'the new worker');
+    const afterKill = await stubStatus(port);
+    expect(afterKill.requests - scraped.requests).toBe(1);
+    expect(afterKill.active).toBe(1);
+  });
 });
 
 test('master_process off: the one process answers alone', async () => {

@@ -8,10 +8,14 @@
  *    `metrics-part` answers, at most COLLECT_TIMEOUT_MS (a worker that does not answer is left out);
  * 3. the master sends the sum back in `metrics-sum`.
  *
+ * Counters survive their worker, as nginx's shared ones do: a worker that stops sends its last
+ * counters (`metrics-final`), and the master keeps the counts of workers that are gone (for a
+ * worker that died, those of the last scrape), less what was open, and adds them to every sum.
+ *
  * With `master_process off` the one process answers from its own counters.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { mergeSnapshots, snapshot, type Snapshot } from './counters';
+import { closedPart, mergeSnapshots, snapshot, type Snapshot } from './counters';
 
 /** How long the master waits for the workers' parts. */
 const COLLECT_TIMEOUT_MS = 1000;
@@ -23,7 +27,8 @@ export type MetricsMessage =
   | { type: 'metrics-ask'; id: number }
   | { type: 'metrics-collect'; id: number }
   | { type: 'metrics-part'; id: number; snapshot: Snapshot }
-  | { type: 'metrics-sum'; id: number; snapshot: Snapshot };
+  | { type: 'metrics-sum'; id: number; snapshot: Snapshot }
+  | { type: 'metrics-final'; snapshot: Snapshot };
 
 let nextId = 1;
 const asked = new Map<number, (sum: Snapshot | null) => void>();
@@ -54,11 +59,32 @@ export function answerInWorker(): void {
   });
 }
 
+/** In a stopping worker: hands its last counters to the master (resolves once sent, or at once without a master). */
+export function sendFinal(): Promise<void> {
+  if (!cluster.isWorker || !process.send || !process.connected) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 500);
+    process.send!({ type: 'metrics-final', snapshot: snapshot() } satisfies MetricsMessage, undefined, {}, () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 /** In the master: answers every worker's `metrics-ask` with the sum of all workers' counters. */
 export function serveInMaster(): void {
   let nextRound = 1;
   const rounds = new Map<number, (worker: Worker, part: Snapshot) => void>();
+  /** Each live worker's latest counters; what the gone ones counted, summed. */
+  const latest = new Map<Worker, Snapshot>();
+  let retired: Snapshot | null = null;
+  cluster.on('exit', (worker: Worker) => {
+    const last = latest.get(worker);
+    latest.delete(worker);
+    if (last) retired = mergeSnapshots(retired ? [retired, closedPart(last)] : [closedPart(last)]);
+  });
   cluster.on('message', (worker: Worker, msg: MetricsMessage) => {
+    if (msg?.type === 'metrics-part' || msg?.type === 'metrics-final') latest.set(worker, msg.snapshot);
     if (msg?.type === 'metrics-part') {
       rounds.get(msg.id)?.(worker, msg.snapshot);
       return;
@@ -70,7 +96,8 @@ export function serveInMaster(): void {
     const finish = () => {
       clearTimeout(timer);
       rounds.delete(round);
-      if (worker.isConnected()) worker.send({ type: 'metrics-sum', id: msg.id, snapshot: mergeSnapshots([...parts.values()]) } satisfies MetricsMessage);
+      const all = retired ? [...parts.values(), retired] : [...parts.values()];
+      if (worker.isConnected()) worker.send({ type: 'metrics-sum', id: msg.id, snapshot: mergeSnapshots(all) } satisfies MetricsMessage);
     };
     const timer = setTimeout(finish, COLLECT_TIMEOUT_MS);
     rounds.set(round, (from, part) => {

@@ -233,6 +233,15 @@ export function snapshot(): Snapshot {
   };
 }
 
+/** What a worker that is gone still contributes: its counts, without open connections or sessions. */
+export function closedPart(last: Snapshot): Snapshot {
+  return {
+    processes: 0,
+    connections: { ...last.connections, active: 0, reading: 0, writing: 0 },
+    locations: last.locations.map((l) => ({ ...l, wsOpen: 0 })),
+  };
+}
+
 /** Adds snapshots up; locations with the same server and location labels are summed. */
 export function mergeSnapshots(parts: readonly Snapshot[]): Snapshot {
   const total: Snapshot = { processes: 0, connections: { active: 0, accepted: 0, handled: 0, requests: 0, reading: 0, writing: 0 }, locations: [] };
