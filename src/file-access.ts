@@ -4,7 +4,7 @@
  * `open_file_cache` (stat and small files' content kept per worker). Errors are Node's errno
  * errors (`code`, `errno`, `syscall`), so callers map them to statuses as nginx does.
  */
-import { constants as fsConstants, type Stats } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { lstat, open, stat, type FileHandle } from 'node:fs/promises';
 import type { LocationConf } from './config/model';
 import { compilePathTemplate, expandTemplate, type PathTemplate, type VariableLookup } from './handlers/static-path';
@@ -102,7 +102,8 @@ export function symlinksFrom(file: string, from: string): number {
 
 /** Stats `file` under `disable_symlinks` (its last component too): the probe of try_files and index. */
 async function statChecked(file: string, mode: FileAccessConf['disableSymlinks'], from: number): Promise<FileInfo> {
-  if (mode === 'off' || from < 0) return infoOf(await stat(file));
+  // Unchecked, one blocking stat (a page-cache hit, as nginx's) costs less than a thread-pool round trip.
+  if (mode === 'off' || from < 0) return infoOf(statSync(file));
   const trimmed = file.length > 1 && file.endsWith('/') ? file.slice(0, -1) : file;
   await checkDirectories(trimmed, mode, from);
   const own = await lstat(trimmed).catch((err: unknown) => {
@@ -135,6 +136,28 @@ async function openChecked(file: string, mode: FileAccessConf['disableSymlinks']
   } catch (err) {
     await fh.close().catch(() => undefined);
     throw err;
+  }
+}
+
+/**
+ * nginx's way for a path without symlink checks: blocking open(), fstat() and, for a regular
+ * file up to SMALL_FILE_MAX, one read() of the whole file and close(), all on this thread (a
+ * page-cache hit costs a few µs; each thread-pool round trip costs tens). Null when the file
+ * is not such a file (or not the size fstat() said): the caller opens it as before.
+ */
+function readSmallSync(file: string): { info: FileInfo; content: Buffer } | null {
+  const fd = openSync(file, OPEN_FLAGS);
+  try {
+    const info = infoOf(fstatSync(fd));
+    if (!info.isFile || info.size > SMALL_FILE_MAX) return null;
+    const buffer = Buffer.allocUnsafe(info.size + 1);
+    let total = 0;
+    for (let n; total < buffer.length && (n = readSync(fd, buffer, total, buffer.length - total, total)) > 0; ) total += n;
+    return total === info.size ? { info, content: buffer.subarray(0, total) } : null;
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -213,12 +236,17 @@ export class FileAccess {
     }
     let opened: OpenedFile;
     try {
-      opened = await this.openDescriptor(file, from);
+      // Read into memory at once only when the cache will keep it (min_uses reached).
+      opened = await this.openDescriptor(file, from, (entry ? entry.uses : 1) >= this.conf.minUses);
     } catch (err) {
       this.forget(cache, key, err, entry);
       throw err;
     }
     const stored = this.remember(cache, key, entry, opened.info);
+    if (opened.content) {
+      if (!stored.content && stored.uses >= this.conf.minUses) stored.content = opened.content;
+      return opened;
+    }
     if (stored.content || !opened.info.isFile || opened.info.size > SMALL_FILE_MAX || stored.uses < this.conf.minUses) return opened;
     const content = await readWhole(opened.fh!, opened.info.size).catch(() => null);
     if (!content) return opened;
@@ -227,7 +255,12 @@ export class FileAccess {
     return { info: opened.info, content, fh: null };
   }
 
-  private async openDescriptor(file: string, from: number): Promise<OpenedFile> {
+  /** The file's content (a small regular file without symlink checks, if `inMemory`), else an open descriptor. */
+  private async openDescriptor(file: string, from: number, inMemory = true): Promise<OpenedFile> {
+    if (inMemory && (this.conf.disableSymlinks === 'off' || from < 0)) {
+      const small = readSmallSync(file);
+      if (small) return { info: small.info, content: small.content, fh: null };
+    }
     const { fh, info } = await openChecked(file, this.conf.disableSymlinks, from);
     return { info, fh, content: null };
   }
