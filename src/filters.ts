@@ -74,7 +74,7 @@ export interface FilterState extends VariableSource {
  */
 export function installFilters(req: IncomingMessage, res: ServerResponse, state: FilterState): void {
   const originalWriteHead = res.writeHead;
-  let compressor: zlib.Gzip | null = null;
+  let gzip: zlib.ZlibOptions | null = null;
   res.writeHead = function writeHead(this: ServerResponse, status: number, ...rest: unknown[]) {
     res.writeHead = originalWriteHead;
     const reason = typeof rest[0] === 'string' ? (rest.shift() as string) : undefined;
@@ -90,7 +90,10 @@ export function installFilters(req: IncomingMessage, res: ServerResponse, state:
         if (value !== '') res.appendHeader(h.name, value);
       }
     }
-    if (conf.gzip && gzipWanted(req, res, conf, status) && req.method !== 'HEAD') compressor = zlib.createGzip({ level: conf.gzipCompLevel });
+    if (conf.gzip) {
+      const declared = res.getHeader('content-length');
+      if (gzipWanted(req, res, conf, status) && req.method !== 'HEAD') gzip = deflateOptions(conf.gzipCompLevel, declared === undefined ? -1 : Number(declared));
+    }
     if (conf.gzipVary && varyWanted.has(res)) res.appendHeader('Vary', 'Accept-Encoding');
     finalHeaders(res, status, state.overrideStatus !== 0);
     const phrase = state.overrideStatus ? reasonPhrase(status) : (reason ?? res.statusMessage ?? reasonPhrase(status));
@@ -101,16 +104,64 @@ export function installFilters(req: IncomingMessage, res: ServerResponse, state:
   const end = res.end;
   res.write = function (this: ServerResponse, ...args: unknown[]) {
     if (!res.headersSent) res.writeHead(res.statusCode);
-    if (!compressor) return (write as (...a: unknown[]) => boolean).apply(this, args);
-    route(res, compressor, write, end);
+    if (!gzip) return (write as (...a: unknown[]) => boolean).apply(this, args);
+    route(res, zlib.createGzip(gzip), write, end);
     return res.write(...(args as [Buffer]));
   } as ServerResponse['write'];
   res.end = function (this: ServerResponse, ...args: unknown[]) {
     if (!res.headersSent) res.writeHead(res.statusCode);
-    if (!compressor) return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
-    route(res, compressor, write, end);
+    if (!gzip) return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
+    if (endWhole(res, gzip, end, args)) return res;
+    route(res, zlib.createGzip(gzip), write, end);
     return res.end(...(args as [Buffer]));
   } as ServerResponse['end'];
+}
+
+/** A whole body up to this size, given to `end` with nothing written before, is compressed in one call. */
+const ONE_SHOT_MAX = 64 * 1024;
+
+/**
+ * nginx's gzip window for a body of `length` bytes (-1: unknown): windowBits and memLevel
+ * shrink together while the body fits in half the window (less zlib's 262 bytes), so a small
+ * body does not pay for 256 KiB of deflate state.
+ */
+export function deflateOptions(level: number, length: number): zlib.ZlibOptions {
+  let windowBits = 15;
+  let memLevel = 8;
+  if (length > 0) {
+    while (windowBits > 9 && length < (1 << (windowBits - 1)) - 262) {
+      windowBits--;
+      memLevel--;
+    }
+  }
+  return { level, windowBits, memLevel: Math.max(1, memLevel) };
+}
+
+/**
+ * `end(body)` as the response's first and only body write: compresses it in one synchronous
+ * call (no stream, no thread pool) with the window sized to it. False when the body is not a
+ * small Buffer or string (the stream takes it).
+ */
+function endWhole(res: ServerResponse, options: zlib.ZlibOptions, end: ServerResponse['end'], args: unknown[]): boolean {
+  let [chunk, encoding, cb] = args;
+  if (typeof chunk === 'function') [cb, chunk] = [chunk, undefined];
+  if (typeof encoding === 'function') [cb, encoding] = [encoding, undefined];
+  let body: Buffer;
+  if (chunk === undefined || chunk === null) body = Buffer.alloc(0);
+  else if (typeof chunk === 'string') body = Buffer.from(chunk, (encoding as BufferEncoding) ?? 'utf8');
+  else if (Buffer.isBuffer(chunk)) body = chunk;
+  else return false;
+  if (body.length > ONE_SHOT_MAX) return false;
+  let compressed: Buffer;
+  try {
+    compressed = zlib.gzipSync(body, deflateOptions(options.level ?? -1, body.length));
+  } catch {
+    res.destroy();
+    return true;
+  }
+  if (typeof cb === 'function') res.once('finish', cb as () => void);
+  (end as (c: Buffer) => void).call(res, compressed);
+  return true;
 }
 
 /**
