@@ -105,7 +105,7 @@ const byLocation = new WeakMap<LocationConf, LocationCounters>();
 export function registerLocation(server: ServerConf, location: LocationConf): LocationCounters {
   let counters = byLocation.get(location);
   if (!counters) {
-    const label = location === server.serverLocation ? '' : locationLabel(location.match);
+    const label = location === server.serverLocation ? '' : location.name;
     counters = new LocationCounters(server.primaryName || '_', label);
     byLocation.set(location, counters);
     locations.add(counters);
@@ -116,20 +116,6 @@ export function registerLocation(server: ServerConf, location: LocationConf): Lo
 /** The counters `registerLocation` built for a location (for handlers, at create). */
 export function countersOf(location: LocationConf): LocationCounters | undefined {
   return byLocation.get(location);
-}
-
-/** The location as nginx's configuration writes it: `= /x`, `^~ /x`, `~ re`, `/x`, `@name`. */
-function locationLabel(match: LocationConf['match']): string {
-  switch (match.kind) {
-    case 'exact':
-      return `= ${match.path}`;
-    case 'prefix':
-      return match.noRegex ? `^~ ${match.path}` : match.path;
-    case 'regex':
-      return `${match.regex.flags.includes('i') ? '~*' : '~'} ${match.source}`;
-    case 'named':
-      return match.name;
-  }
 }
 
 /** Per-connection phase, kept on the socket: FRESH, CLOSED, or the requests in flight (0: idle). */
