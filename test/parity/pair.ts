@@ -48,26 +48,38 @@ export function findNginx(): string {
   throw new Error('the parity suite needs nginx: install Debian\'s nginx-extras (npm test\'s pretest does it as root)');
 }
 
-/** A port free right now on `host`: bind port 0, read it, close. */
-export function freePort(host: string): Promise<number> {
+/** A socket bound to a free port on `host` (port 0), kept open until the caller closes it. */
+function bindFree(host: string): Promise<net.Server> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
-    server.listen(0, host, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
+    server.listen(0, host, () => resolve(server));
   });
 }
 
-async function portsFor(slots: Map<number, boolean>): Promise<{ ports: number[]; hosts: string[] }> {
-  const ports: number[] = [];
-  const hosts: string[] = [];
-  for (const [slot, ipv6] of [...slots].sort((a, b) => a[0] - b[0])) {
-    hosts[slot] = ipv6 ? '::1' : '127.0.0.1';
-    ports[slot] = await freePort(hosts[slot]);
+/**
+ * Free ports for both sides' slots, all distinct: every probe socket stays bound until all
+ * are chosen (closed one by one, the kernel could hand the same port out twice).
+ */
+async function portsFor(slots: Map<number, boolean>): Promise<{ ports: number[]; hosts: string[] }[]> {
+  const probes: net.Server[] = [];
+  try {
+    const sides = [];
+    for (let side = 0; side < 2; side++) {
+      const ports: number[] = [];
+      const hosts: string[] = [];
+      for (const [slot, ipv6] of [...slots].sort((a, b) => a[0] - b[0])) {
+        hosts[slot] = ipv6 ? '::1' : '127.0.0.1';
+        const probe = await bindFree(hosts[slot]);
+        probes.push(probe);
+        ports[slot] = (probe.address() as net.AddressInfo).port;
+      }
+      sides.push({ ports, hosts });
+    }
+    return sides;
+  } finally {
+    await Promise.all(probes.map((p) => new Promise((resolve) => p.close(resolve))));
   }
-  return { ports, hosts };
 }
 
 function writeFiles(prefix: string, files: Readonly<Record<string, SiteFile>>): void {
@@ -121,23 +133,36 @@ function stopNginx(child: ChildProcess): Promise<void> {
 /**
  * Starts nginx and the gateway on `site`, with `files` written under a fresh prefix (plus
  * `secret.txt` at the prefix's top, outside any root the cases use, and the types file);
- * `prepare` runs on the prefix once the files are written.
+ * `prepare` runs on the prefix once the files are written. A start that fails (another
+ * process took a chosen port in between) is tried again on new ports, up to three times.
  */
 export async function startPair(site: SiteModel, files: Readonly<Record<string, SiteFile>>, prepare?: (prefix: string) => void): Promise<Pair> {
+  const failures: string[] = [];
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    try {
+      return await startPairOnce(site, files, prepare);
+    } catch (err) {
+      if (/needs nginx|rejects the rendered config/.test(String(err))) throw err;
+      failures.push(`attempt ${attempt}: ${(err as Error).message}`);
+    }
+  }
+  throw new Error(`nginx and the gateway did not start:\n${failures.join('\n')}`);
+}
+
+async function startPairOnce(site: SiteModel, files: Readonly<Record<string, SiteFile>>, prepare?: (prefix: string) => void): Promise<Pair> {
   const binary = findNginx();
   const prefix = mkdtempSync(path.join(os.tmpdir(), 'gateway-parity-'));
   const mimeTypes = path.join(prefix, 'mime.types');
-  writeFiles(prefix, { 'mime.types': MIME_TYPES, 'secret.txt': SECRET, ...files });
-  prepare?.(prefix);
-  mkdirSync(path.join(prefix, 'nginx-temp'));
-  const slots = slotsOf(site);
-  const nginxSide = await portsFor(slots);
-  const gatewaySide = await portsFor(slots);
-  const conf = path.join(prefix, 'nginx.conf');
-  writeFileSync(conf, renderNginx(site, { prefix, mimeTypes }, nginxSide.ports));
   let nginx: Awaited<ReturnType<typeof startNginx>> | null = null;
   let gateway: GatewayProcess | null = null;
+  const slots = slotsOf(site);
+  const [nginxSide, gatewaySide] = await portsFor(slots);
   try {
+    writeFiles(prefix, { 'mime.types': MIME_TYPES, 'secret.txt': SECRET, ...files });
+    prepare?.(prefix);
+    mkdirSync(path.join(prefix, 'nginx-temp'));
+    const conf = path.join(prefix, 'nginx.conf');
+    writeFileSync(conf, renderNginx(site, { prefix, mimeTypes }, nginxSide.ports));
     nginx = await startNginx(binary, conf, prefix, nginxSide);
     const yaml = renderGateway(site, { prefix, mimeTypes }, gatewaySide.ports);
     gateway = await startGateway(yaml, { prefix, listeners: slots.size });
