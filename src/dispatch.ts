@@ -234,7 +234,8 @@ export class Dispatcher {
     const sent = res.headersSent;
     state.status = sent ? res.statusCode : 499;
     // nginx's $body_bytes_sent: what went out on the socket for this response, less its header.
-    const headerBytes = Buffer.byteLength((res as unknown as { _header?: string })._header ?? '', 'latin1');
+    // The header is a latin1 string: its length is its byte count.
+    const headerBytes = ((res as unknown as { _header?: string })._header ?? '').length;
     state.bodyBytesSent = sent ? Math.max(0, (res.socket?.bytesWritten ?? state.req.socket.bytesWritten) - startBytes - headerBytes) : 0;
     for (const log of logs) log.write(state);
   }

@@ -52,6 +52,21 @@ export function timeLocal(date: Date): string {
   );
 }
 
+/** The second `$time_local` and `$time_iso8601` were made for, and the strings: nginx formats them once a second. */
+let cachedSecond = -1;
+let cachedLocal = '';
+let cachedIso = '';
+
+function refreshTimes(): void {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second === cachedSecond) return;
+  const date = new Date(second * 1000);
+  cachedLocal = timeLocal(date);
+  cachedIso = date.toISOString().replace(/\.\d{3}Z$/, '+00:00');
+  cachedSecond = second;
+}
+
 function connectionUpgrade(s: VariableSource): string {
   return s.req.headers.upgrade ? 'upgrade' : 'close';
 }
@@ -94,8 +109,8 @@ const VARIABLES: Record<string, Getter> = {
   content_length: (s) => s.req.headers['content-length'] ?? '',
   status: (s) => String(s.status),
   body_bytes_sent: (s) => String(s.bodyBytesSent),
-  time_local: () => timeLocal(new Date()),
-  time_iso8601: () => new Date().toISOString().replace(/\.\d{3}Z$/, '+00:00'),
+  time_local: () => (refreshTimes(), cachedLocal),
+  time_iso8601: () => (refreshTimes(), cachedIso),
   msec: () => (Date.now() / 1000).toFixed(3),
   pid: () => String(process.pid),
   nginx_version: () => version,
