@@ -9,12 +9,13 @@
 import { validateHeaderName, validateHeaderValue, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
-import type { HttpError } from '../errors';
+import { HttpError } from '../errors';
 import type { LocationCounters } from '../metrics/counters';
 import type { Logger } from '../types';
 import { connectionTokens, groupHeaders, responseHeaders, type HeaderLine } from './proxy-headers';
 import {
   classifyUpstreamError,
+  contextOf,
   Deadline,
   failureError,
   INVALID_HEADER,
@@ -42,10 +43,17 @@ export interface ExchangeInit {
   /** The event that says the upstream connection is up (`connect`, `secureConnect` for TLS). */
   readonly connectEvent: 'connect' | 'secureConnect';
   readonly log: Logger;
-  /** The error log context (`, client: ..., upstream: "..."`). */
-  readonly context: string;
+  /** The error log context (`, client: ..., upstream: "..."`), or what makes it when a line is written. */
+  readonly context: string | (() => string);
   /** Called once when the exchange is over, whichever way. */
   readonly onDone: () => void;
+  /** The request body read whole beforehand (an upstream's retries), sent instead of the client's stream. */
+  readonly bodyBuffer?: Buffer | null;
+  /**
+   * Whether a response with this status goes to the next upstream peer instead of the client
+   * (`proxy_next_upstream http_503`): the exchange then rejects with `GW_UPSTREAM_NEXT`.
+   */
+  readonly nextOnStatus?: ((status: number) => boolean) | null;
   /** The location's counters: told of every upstream failure (the metrics). */
   readonly counters?: LocationCounters | null;
 }
@@ -101,8 +109,14 @@ export class HttpExchange {
     }
     proxyReq.once('finish', () => this.sent());
     const { req } = this.init;
-    if (req.readableEnded) this.body.end();
+    if (this.init.bodyBuffer) this.body.end(this.init.bodyBuffer);
+    else if (req.readableEnded) this.body.end();
     else req.pipe(this.body);
+  }
+
+  /** Whether the request got past connecting: something may have reached the upstream. */
+  get reachedUpstream(): boolean {
+    return this.phase !== 'connecting to upstream';
   }
 
   /** http-proxy's error callback: errors of the upstream request and of the client request. */
@@ -125,6 +139,11 @@ export class HttpExchange {
     const { res } = this.init;
     const lines = responseHeaders(proxyRes.rawHeaders);
     const status = proxyRes.statusCode ?? 0;
+    if (this.init.nextOnStatus?.(status)) {
+      this.finish();
+      this.reject(new HttpError(status, 'GW_UPSTREAM_NEXT', `upstream answered ${status}`));
+      return;
+    }
     if (status < 200 || status > 999 || !lines.every(validLine) || !validLine(['Status', proxyRes.statusMessage ?? ''])) {
       this.fail(INVALID_HEADER);
       return;
@@ -171,7 +190,7 @@ export class HttpExchange {
   /** The client went away (or the response is over: then there is nothing to do). */
   private clientClosed(): void {
     if (this.done || this.init.res.writableFinished) return;
-    this.init.log.info(`client prematurely closed connection, so upstream connection is closed too while ${this.phase}${this.init.context}`);
+    this.init.log.info(`client prematurely closed connection, so upstream connection is closed too while ${this.phase}${contextOf(this.init.context)}`);
     this.settle();
   }
 
@@ -192,7 +211,7 @@ export class HttpExchange {
 
   private logFailure(failure: UpstreamFailure): void {
     this.init.counters?.upstreamError(failure.code);
-    this.init.log.error(`${failure.reason} while ${this.phase}${this.init.context}`);
+    this.init.log.error(`${failure.reason} while ${this.phase}${contextOf(this.init.context)}`);
   }
 
   private settle(): void {

@@ -14,7 +14,7 @@ import type { LocationCounters } from '../metrics/counters';
 import type { Logger, UpgradeOutcome } from '../types';
 import type { ProxyTimeouts } from './proxy-exchange';
 import { groupHeaders, rawResponseHead, responseHeaders, switchingHeaders, type HeaderLine } from './proxy-headers';
-import { classifyUpstreamError, Deadline, UpstreamTimeout, type UpstreamFailure, type UpstreamPhase } from './proxy-upstream';
+import { classifyUpstreamError, contextOf, Deadline, UpstreamTimeout, type UpstreamFailure, type UpstreamPhase } from './proxy-upstream';
 
 /** What a tunnel is built from. */
 export interface TunnelInit {
@@ -28,7 +28,8 @@ export interface TunnelInit {
   /** The gateway's `Server` header and error page signature. */
   readonly signature: string;
   readonly log: Logger;
-  readonly context: string;
+  /** The error log context (`, client: ..., upstream: "..."`), or what makes it when a line is written. */
+  readonly context: string | (() => string);
   readonly onDone: () => void;
   /** The location's counters: told of every upstream failure (the metrics). */
   readonly counters?: LocationCounters | null;
@@ -158,7 +159,7 @@ export class Tunnel {
     const failure = classifyUpstreamError(new UpstreamTimeout());
     if (this.answered) {
       this.init.counters?.upstreamError(failure.code);
-      this.init.log.error(`${failure.reason} while ${this.phase}${this.init.context}`);
+      this.init.log.error(`${failure.reason} while ${this.phase}${contextOf(this.init.context)}`);
       this.closeBoth();
     } else {
       this.failed(failure);
@@ -171,7 +172,7 @@ export class Tunnel {
     this.failedWith = failure;
     this.init.counters?.upstreamError(failure.code);
     this.deadline.clear();
-    this.init.log.error(`${failure.reason} while ${this.phase}${this.init.context}`);
+    this.init.log.error(`${failure.reason} while ${this.phase}${contextOf(this.init.context)}`);
     this.proxyReq?.destroy();
     const { socket } = this.init;
     this.status = failure.status;
@@ -206,7 +207,7 @@ export class Tunnel {
     this.closed = true;
     if (!this.answered) {
       this.status = 499;
-      this.init.log.info(`client prematurely closed connection, so upstream connection is closed too while ${this.phase}${this.init.context}`);
+      this.init.log.info(`client prematurely closed connection, so upstream connection is closed too while ${this.phase}${contextOf(this.init.context)}`);
     }
     this.closeBoth();
     this.init.onDone();

@@ -99,6 +99,11 @@ export function logContext(req: IncomingMessage, serverName: string, upstream: s
   );
 }
 
+/** A log context given as a string, or made now by its function (built only when a line is logged). */
+export function contextOf(context: string | (() => string)): string {
+  return typeof context === 'string' ? context : context();
+}
+
 /** One timer slot: arming it replaces what was armed. 0 ms disarms (nginx has no 0 timeout). */
 export class Deadline {
   private timer: NodeJS.Timeout | null = null;

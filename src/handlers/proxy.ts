@@ -14,6 +14,7 @@ import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
 import type { LocationMatch } from '../config/values';
 import { countersOf, type LocationCounters } from '../metrics/counters';
+import { HttpError } from '../errors';
 import type { RequestState } from '../request-state';
 import type { Handler, HandlerModule, Logger, RequestContext, UpgradeOutcome } from '../types';
 import { HttpExchange, type ProxyTimeouts } from './proxy-exchange';
@@ -21,6 +22,9 @@ import { serverSignature } from '../version';
 import { buildRequestHeaders, compileRequestHeaders, type RequestHeaderPlan } from './proxy-headers';
 import { checkTargetForLocation, parseProxyPass, upstreamUri, type ProxyTarget } from './proxy-target';
 import { logContext } from './proxy-upstream';
+import { UpstreamProxy, type AttemptPlan, type NextUpstreamPolicy, type PeerTarget } from './proxy-balance';
+import { compileValue } from '../variables';
+import type { UpstreamConf } from '../config/model';
 import { Tunnel } from './proxy-tunnel';
 
 /** What `configure` checked and compiled: a proxy location's options. */
@@ -29,6 +33,8 @@ export interface ProxyOptions {
   readonly match: LocationMatch;
   readonly headers: RequestHeaderPlan;
   readonly timeouts: ProxyTimeouts;
+  /** The upstream `proxy_pass http://NAME` names, with this location's `proxy_next_upstream*`. */
+  readonly upstream: { readonly conf: UpstreamConf; readonly policy: NextUpstreamPolicy } | null;
 }
 
 const proxy: HandlerModule<ProxyOptions> = {
@@ -50,7 +56,16 @@ const proxy: HandlerModule<ProxyOptions> = {
       return cx.error(`${(err as Error).message} in "proxy_set_header"`, 'proxy_set_header');
     }
     const timeouts = { connect: location.proxyConnectTimeout, send: location.proxySendTimeout, read: location.proxyReadTimeout };
-    return { target, match: location.match, headers, timeouts };
+    const conf = location.upstream ?? null;
+    if (conf?.method.kind === 'hash') {
+      try {
+        compileValue(conf.method.key, cx.captureNames);
+      } catch (err) {
+        return cx.error(`${(err as Error).message} in "hash" of upstream "${conf.name}"`, 'proxy_pass');
+      }
+    }
+    const policy = { conditions: new Set(location.proxyNextUpstream), tries: location.proxyNextUpstreamTries, timeout: location.proxyNextUpstreamTimeout };
+    return { target, match: location.match, headers, timeouts, upstream: conf && { conf, policy } };
   },
 
   create(options, env) {
@@ -60,6 +75,9 @@ const proxy: HandlerModule<ProxyOptions> = {
 
 export default proxy;
 
+/** An attempt with no next peer: the client's body streamed, every status passed on. */
+const NO_RETRY: AttemptPlan = { body: null, nextOnStatus: null };
+
 /** One location's proxy: an upstream agent and an http-proxy instance, shared by its requests. */
 class ProxyHandler implements Handler {
   private readonly agent: http.Agent;
@@ -68,6 +86,15 @@ class ProxyHandler implements Handler {
   private readonly tunnels = new Map<http.IncomingMessage, Tunnel>();
   private readonly targetUrl: { protocol: string; hostname: string; host: string; port: number };
   private readonly connectEvent: 'connect' | 'secureConnect';
+  /** The `proxy_pass` host as the one peer, when it names no upstream. */
+  private readonly direct: PeerTarget;
+  /** The upstream's peers and balancer when `proxy_pass` names one. */
+  private readonly upstream: UpstreamProxy | null;
+  /**
+   * Options of every http-proxy call, made once (http-proxy copies them per call and changes
+   * none). `Expect` is blanked so http-proxy emits `proxyReq`.
+   */
+  private readonly commonOptions: { target: ProxyHandler['targetUrl']; prependPath: false; xfwd: false; headers: Record<string, string> };
 
   constructor(
     private readonly options: ProxyOptions,
@@ -80,6 +107,11 @@ class ProxyHandler implements Handler {
     this.agent = target.protocol === 'https:' ? new https.Agent({ keepAlive: true, rejectUnauthorized: false }) : new http.Agent({ keepAlive: true });
     this.connectEvent = target.protocol === 'https:' ? 'secureConnect' : 'connect';
     this.targetUrl = { protocol: target.protocol, hostname: target.hostname, host: target.hostname, port: target.port };
+    this.commonOptions = { target: this.targetUrl, prependPath: false, xfwd: false, headers: { expect: '' } };
+    this.direct = { url: this.targetUrl, agent: this.agent, name: '' };
+    const up = options.upstream;
+    const key = up?.conf.method.kind === 'hash' ? compileValue(up.conf.method.key) : null;
+    this.upstream = up ? new UpstreamProxy(up.conf, target.protocol, up.policy, key) : null;
     // With a listener of our own, http-proxy never rethrows an error event.
     this.server.on('error', (err) => this.log.error(`proxy: ${err.message}`));
     this.server.on('proxyReq', (proxyReq, req) => {
@@ -102,8 +134,17 @@ class ProxyHandler implements Handler {
 
   http(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): Promise<void> {
     const state = ctx as RequestState;
+    if (this.upstream) return this.upstream.http(req, res, state, (target, plan) => this.attempt(req, res, state, target, plan));
+    return this.attempt(req, res, state, this.direct, NO_RETRY).promise;
+  }
+
+  /** One exchange with one peer (the `proxy_pass` host, or an upstream's peer). */
+  private attempt(req: http.IncomingMessage, res: http.ServerResponse, state: RequestState, peer: PeerTarget, plan: AttemptPlan): HttpExchange {
+    const ctx = state;
     const path = upstreamUri(this.options.target, this.options.match, { url: req.url ?? '/', uri: state.uri, args: state.args });
-    const exchange = new HttpExchange({
+    const exchange: HttpExchange = new HttpExchange({
+      bodyBuffer: plan.body,
+      nextOnStatus: plan.nextOnStatus,
       req,
       res,
       path,
@@ -111,27 +152,26 @@ class ProxyHandler implements Handler {
       timeouts: this.options.timeouts,
       connectEvent: this.connectEvent,
       log: ctx.log,
-      context: logContext(req, ctx.server.primaryName, this.upstreamUrl(path)),
-      onDone: () => this.exchanges.delete(req),
+      context: this.contextMaker(req, ctx.server.primaryName, path, peer.name),
+      onDone: () => this.exchanges.get(req) === exchange && this.exchanges.delete(req),
       counters: this.counters,
     });
     this.exchanges.set(req, exchange);
     try {
-      this.server.web(
-        req,
-        res,
-        { ...this.common(), agent: this.agent, selfHandleResponse: true, buffer: exchange.body },
-        (err) => exchange.onError(err),
-      );
+      const { prependPath, xfwd, headers } = this.commonOptions;
+      const options = { target: peer.url, prependPath, xfwd, headers, agent: peer.agent, selfHandleResponse: true, buffer: exchange.body };
+      this.server.web(req, res, options, (err) => exchange.onError(err));
     } catch (err) {
       exchange.onError(err);
     }
-    return exchange.promise;
+    return exchange;
   }
 
   upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<UpgradeOutcome> {
     const state = ctx as RequestState;
     const path = upstreamUri(this.options.target, this.options.match, { url: req.url ?? '/', uri: state.uri, args: state.args });
+    const picked = this.upstream?.pick(state) ?? null;
+    if (this.upstream && !picked) throw new HttpError(502, 'GW_NO_LIVE_UPSTREAMS', 'no live upstreams');
     const tunnel = new Tunnel({
       req,
       socket,
@@ -141,15 +181,17 @@ class ProxyHandler implements Handler {
       connectEvent: this.connectEvent,
       signature: serverSignature(ctx.location.serverTokens),
       log: ctx.log,
-      context: logContext(req, ctx.server.primaryName, this.upstreamUrl(path)),
+      context: this.contextMaker(req, ctx.server.primaryName, path, picked?.target.name),
       onDone: () => this.tunnels.delete(req),
       counters: this.counters,
     });
+    if (picked) void tunnel.outcome.then((o) => picked.done(o.status === 502 || o.status === 504));
     if (socket.destroyed) return tunnel.outcome;
     this.tunnels.set(req, tunnel);
     try {
       // A fresh connection per tunnel: an upgraded socket never goes back to a pool.
-      this.server.ws(req, socket, head, { ...this.common(), agent: false }, (err) => tunnel.onError(err));
+      const target = picked?.target.url ?? this.commonOptions.target;
+      this.server.ws(req, socket, head, { ...this.commonOptions, target, agent: false }, (err) => tunnel.onError(err));
       tunnel.started();
     } catch (err) {
       tunnel.onError(err);
@@ -160,19 +202,20 @@ class ProxyHandler implements Handler {
   /** Closes pooled upstream connections and open tunnels. */
   close(): void {
     this.agent.destroy();
+    this.upstream?.close();
     for (const tunnel of this.tunnels.values()) tunnel.destroy();
     this.tunnels.clear();
   }
 
-  /** Options of every http-proxy call. `Expect` is blanked so http-proxy emits `proxyReq`. */
-  private common(): httpProxy.ServerOptions {
-    return { target: this.targetUrl, prependPath: false, xfwd: false, headers: { expect: '' } };
+  /** The error log context of one request, made only if a line is logged. */
+  private contextMaker(req: http.IncomingMessage, serverName: string, path: string, peer?: string): () => string {
+    return () => logContext(req, serverName, this.upstreamUrl(path, peer));
   }
 
-  /** The upstream as nginx's error log names it: `http://127.0.0.1:8081/path`. */
-  private upstreamUrl(path: string): string {
+  /** The upstream as nginx's error log names it: `http://127.0.0.1:8081/path` (an upstream's peer by its `host:port`). */
+  private upstreamUrl(path: string, peer?: string): string {
     const { protocol, hostname, port } = this.options.target;
-    return `${protocol}//${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}${path}`;
+    return `${protocol}//${peer || `${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`}${path}`;
   }
 }
 
