@@ -1,0 +1,159 @@
+/**
+ * `proxy_pass http://NAME` over real sockets on 127.0.0.1: backends that say who they are, a
+ * closed port, a backend answering 503 and one that never answers; round robin by weight,
+ * failed peers skipped for fail_timeout, backup, ip_hash, hash, proxy_next_upstream and its
+ * limits. fail_timeout and read timeouts are short config values, not timing assertions.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import type { BalanceMethod, NextUpstreamCondition, UpstreamConf } from '../src/config/model';
+import { parseServerLine } from '../src/config/upstreams';
+import { proxyLocation, startProxyBench, type ProxyBench } from './helpers/proxy-conf';
+import { closeServer, listen, portOf, request } from './helpers/proxy-peers';
+
+/** A backend answering `name` (and the method and body it got); `status` changes its status. */
+function named(name: string, status = 200) {
+  const hits: string[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      hits.push(`${req.method} ${req.url} ${Buffer.concat(chunks)}`);
+      res.writeHead(status, { 'Content-Type': 'text/plain' }).end(name);
+    });
+  });
+  return { server, hits };
+}
+
+describe('proxy_pass to an upstream', () => {
+  const a = named('a');
+  const b = named('b');
+  const c = named('c');
+  const busy = named('busy', 503);
+  let silent: net.Server;
+  let reset: net.Server;
+  let down: number;
+  const benches: ProxyBench[] = [];
+  const sockets = new Set<net.Socket>();
+  const peer = (s: net.Server) => `127.0.0.1:${portOf(s)}`;
+
+  beforeAll(async () => {
+    for (const s of [a, b, c, busy]) await listen(s.server);
+    silent = await listen(net.createServer((s) => void sockets.add(s.on('error', () => {}))));
+    reset = await listen(net.createServer((s) => s.on('error', () => {}).once('data', () => s.destroy())));
+    const closed = await listen(net.createServer());
+    down = portOf(closed);
+    await closeServer(closed);
+  });
+
+  afterAll(async () => {
+    for (const bench of benches) await bench.close();
+    for (const socket of sockets) socket.destroy();
+    for (const s of [a.server, b.server, c.server, busy.server, silent, reset]) {
+      (s as http.Server).closeAllConnections?.();
+      await closeServer(s);
+    }
+  });
+
+  beforeEach(() => [a, b, c, busy].forEach((s) => s.hits.splice(0)));
+
+  async function bench(servers: string[], options: { method?: BalanceMethod; next?: NextUpstreamCondition[]; tries?: number; read?: number } = {}) {
+    const conf: UpstreamConf = { name: 'app', servers: servers.map(parseServerLine), keepalive: 4, method: options.method ?? { kind: 'round_robin' }, position: { file: 't', line: 1, col: 1 } };
+    const location = proxyLocation('/', 'http://app', {
+      upstream: conf,
+      proxyNextUpstream: options.next ?? ['error', 'timeout'],
+      proxyNextUpstreamTries: options.tries ?? 0,
+      proxyReadTimeout: options.read ?? 60_000,
+    });
+    const started = await startProxyBench(location);
+    benches.push(started);
+    return started;
+  }
+
+  const bodies = async (port: number, n: number, path = '/', headers: http.OutgoingHttpHeaders = {}) => {
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) out.push((await request(port, path, { headers })).body);
+    return out;
+  };
+
+  test('round robin across three backends by weight: a a b a c a a', async () => {
+    const g = await bench([`${peer(a.server)} weight=5`, peer(b.server), peer(c.server)]);
+    expect(await bodies(g.port, 7)).toEqual(['a', 'a', 'b', 'a', 'c', 'a', 'a']);
+  });
+
+  test('a closed port is skipped and marked failed: the request still succeeds, later ones avoid it', async () => {
+    const g = await bench([`127.0.0.1:${down} fail_timeout=300ms`, peer(a.server), peer(b.server)]);
+    const replies = await bodies(g.port, 6);
+    expect(replies.every((r) => r === 'a' || r === 'b')).toBe(true);
+    expect(g.log.lines.filter((l) => l.includes('Connection refused'))).toHaveLength(1);
+    expect(g.log.lines.some((l) => l.startsWith('warn: upstream server temporarily disabled'))).toBe(true);
+  });
+
+  test('max_fails=2: a peer stays in after one failure, then is out for fail_timeout, then back', async () => {
+    const g = await bench([`127.0.0.1:${down} max_fails=2 fail_timeout=300ms`, peer(a.server)]);
+    await bodies(g.port, 8);
+    expect(g.log.lines.filter((l) => l.includes('Connection refused'))).toHaveLength(2);
+    await new Promise((r) => setTimeout(r, 350));
+    await bodies(g.port, 2);
+    expect(g.log.lines.filter((l) => l.includes('Connection refused'))).toHaveLength(3);
+  });
+
+  test('backup serves only when the primaries fail', async () => {
+    const g = await bench([peer(a.server), `${peer(c.server)} backup`]);
+    expect(await bodies(g.port, 3)).toEqual(['a', 'a', 'a']);
+    const h = await bench([`127.0.0.1:${down}`, `${peer(c.server)} backup`]);
+    expect(await bodies(h.port, 2)).toEqual(['c', 'c']);
+  });
+
+  test('ip_hash keeps one client on one peer', async () => {
+    const g = await bench([peer(a.server), peer(b.server), peer(c.server)], { method: { kind: 'ip_hash' } });
+    expect(new Set(await bodies(g.port, 6)).size).toBe(1);
+  });
+
+  test('hash $arg_x consistent: one key, one peer; keys spread', async () => {
+    const g = await bench([peer(a.server), peer(b.server), peer(c.server)], { method: { kind: 'hash', key: '$arg_x', consistent: true } });
+    expect(new Set(await bodies(g.port, 5, '/?x=alice')).size).toBe(1);
+    const spread = new Set<string>();
+    for (let i = 0; i < 30; i++) spread.add((await request(g.port, `/?x=user${i}`)).body);
+    expect(spread.size).toBe(3);
+  });
+
+  test('next upstream on an error (502), a timeout and http_503 reaches the next peer', async () => {
+    const e = await bench([peer(reset), peer(a.server)], { tries: 2 });
+    expect((await bodies(e.port, 2)).every((r) => r === 'a')).toBe(true);
+    const t = await bench([peer(silent), peer(b.server)], { read: 300 });
+    expect(await bodies(t.port, 1)).toEqual(['b']);
+    expect(t.log.lines.some((l) => l.includes('upstream timed out'))).toBe(true);
+    const s = await bench([peer(busy.server), peer(c.server)], { next: ['error', 'timeout', 'http_503'] });
+    expect(await bodies(s.port, 4)).toEqual(['c', 'c', 'c', 'c']);
+    expect(busy.hits).toHaveLength(1);
+  });
+
+  test('without http_503 in proxy_next_upstream the 503 reaches the client; all failing is 502, all timing out 504', async () => {
+    const s = await bench([peer(busy.server), `${peer(busy.server).replace('127.0.0.1', 'localhost')}`]);
+    expect((await request(s.port, '/')).status).toBe(503);
+    const r = await bench([peer(reset), `127.0.0.1:${down}`]);
+    expect((await request(r.port, '/')).status).toBe(502);
+    const t = await bench([peer(silent), `${peer(silent).replace('127.0.0.1', 'localhost')}`], { read: 200 });
+    expect((await request(t.port, '/')).status).toBe(504);
+  });
+
+  test('a POST that reached a peer is not retried by default; with non_idempotent it is, body and all', async () => {
+    const p = await bench([peer(reset), peer(a.server)]);
+    const first = await request(p.port, '/', { method: 'POST', headers: { 'Content-Length': 5 } }, ['hello']);
+    expect(first.status).toBe(502);
+    const q = await bench([peer(reset), peer(a.server)], { next: ['error', 'non_idempotent'] });
+    const second = await request(q.port, '/post', { method: 'POST', headers: { 'Content-Length': 5 } }, ['hello']);
+    expect([second.status, second.body]).toEqual([200, 'a']);
+    expect(a.hits).toEqual(['POST /post hello']);
+  });
+
+  test('proxy_next_upstream_tries limits the peers tried', async () => {
+    const g = await bench([peer(reset), `127.0.0.1:${down}`, peer(a.server)], { tries: 2 });
+    const replies: number[] = [];
+    for (let i = 0; i < 3; i++) replies.push((await request(g.port, '/')).status);
+    expect(replies).toContain(502);
+    const h = await bench([`127.0.0.1:${down}`, peer(a.server)], { next: [] });
+    expect((await request(h.port, '/')).status).toBe(502);
+  });
+});
