@@ -150,7 +150,8 @@ export class Selection {
       case 'ip_hash':
         return this.ipHash(now) ?? roundRobin(b.primary, this.tried, b, now);
       case 'hash':
-        if (!this.key && !method.consistent) return roundRobin(b.primary, this.tried, b, now);
+        // An empty key falls back to round robin, as nginx's hash and chash.
+        if (!this.key) return roundRobin(b.primary, this.tried, b, now);
         return (method.consistent ? this.chash(now) : this.hash(now)) ?? roundRobin(b.primary, this.tried, b, now);
       default:
         return roundRobin(b.primary, this.tried, b, now);
