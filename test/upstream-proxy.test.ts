@@ -57,12 +57,13 @@ describe('proxy_pass to an upstream', () => {
 
   beforeEach(() => [a, b, c, busy].forEach((s) => s.hits.splice(0)));
 
-  async function bench(servers: string[], options: { method?: BalanceMethod; next?: NextUpstreamCondition[]; tries?: number; read?: number } = {}) {
+  async function bench(servers: string[], options: { method?: BalanceMethod; next?: NextUpstreamCondition[]; tries?: number; read?: number; timeout?: number } = {}) {
     const conf: UpstreamConf = { name: 'app', servers: servers.map(parseServerLine), keepalive: 4, method: options.method ?? { kind: 'round_robin' }, position: { file: 't', line: 1, col: 1 } };
     const location = proxyLocation('/', 'http://app', {
       upstream: conf,
       proxyNextUpstream: options.next ?? ['error', 'timeout'],
       proxyNextUpstreamTries: options.tries ?? 0,
+      proxyNextUpstreamTimeout: options.timeout ?? 0,
       proxyReadTimeout: options.read ?? 60_000,
     });
     const started = await startProxyBench(location);
@@ -155,5 +156,12 @@ describe('proxy_pass to an upstream', () => {
     expect(replies).toContain(502);
     const h = await bench([`127.0.0.1:${down}`, peer(a.server)], { next: [] });
     expect((await request(h.port, '/')).status).toBe(502);
+  });
+
+  test('proxy_next_upstream_timeout stops passing on once it has run out', async () => {
+    const silent2 = peer(silent).replace('127.0.0.1', 'localhost');
+    const g = await bench([peer(silent), silent2, peer(a.server)], { read: 200, timeout: 100 });
+    expect((await request(g.port, '/')).status).toBe(504);
+    expect(g.log.lines.filter((l) => l.includes('upstream timed out'))).toHaveLength(1);
   });
 });
