@@ -28,13 +28,14 @@ export function compileGzipOk(conf: Pick<CommonConf, 'gzipHttpVersion' | 'gzipPr
   };
 }
 
-/** The client accepts gzip: a `gzip` (or `*`) coding whose q is not 0. */
+/** The client accepts gzip: a `gzip` coding whose q is not 0. */
 export function acceptsGzip(req: IncomingMessage): boolean {
   const header = req.headers['accept-encoding'];
   if (!header) return false;
   for (const part of header.split(',')) {
     const [coding, ...params] = part.trim().split(';');
-    if (coding.trim().toLowerCase() !== 'gzip' && coding.trim() !== '*') continue;
+    // Only a `gzip` token counts, as nginx's ngx_http_gzip_accept_encoding (never `*`).
+    if (coding.trim().toLowerCase() !== 'gzip') continue;
     const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
     return !q || Number(q.slice(2)) > 0;
   }

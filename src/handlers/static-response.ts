@@ -26,7 +26,12 @@ export type RangeSelection =
  */
 export function selectRanges(header: string | undefined, size: number): RangeSelection {
   if (header === undefined || !/^bytes=/i.test(header) || size === 0) return { kind: 'whole' };
-  const parsed = rangeParser(size, header, { combine: false });
+  // nginx reads the first Range header; Node joins repeated ones with ", ".
+  const first = header.split(/,\s*bytes=/i)[0];
+  // nginx ignores an empty set (`bytes=`), and serves a suffix longer than the file whole.
+  if (/^bytes=\s*$/i.test(first)) return { kind: 'whole' };
+  const clamped = first.replace(/(=|,)\s*-(\d+)/g, (_, sep: string, n: string) => `${sep}-${Math.min(Number(n), size)}`);
+  const parsed = rangeParser(size, clamped, { combine: false });
   // nginx answers a malformed `bytes=` set as it answers an unsatisfiable one: 416.
   if (parsed === -2 || parsed === -1) return { kind: 'unsatisfiable' };
   const ranges = parsed.map(({ start, end }) => ({ start, end }));

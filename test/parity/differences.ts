@@ -40,11 +40,7 @@ export const PENDING = {
   dirRedirectNoHost: {
     location: 'pending: without a Host (HTTP/1.0) nginx names the local address in the directory redirect, http://127.0.0.1:PORT/sub/ (src/handlers/static-http.ts directoryRedirect uses the empty server name)',
   } as Marker,
-  suffixPastStart: wholeResponse('pending: nginx serves a suffix range longer than the file (bytes=-500 of 100 bytes) as 206 bytes 0-99/100 (src/handlers/static-response.ts answers 416)'),
-  emptyRangeSet: wholeResponse('pending: nginx ignores `Range: bytes=` (no range at all) and serves 200 (src/handlers/static-response.ts answers 416)'),
   rangeWithGzip: wholeResponse('pending: nginx ignores Range when it compresses (the gzip filter clears allow_ranges): 200, gzipped; the static handler answers 206 before the gzip filter decides'),
-  duplicateRange: wholeResponse('pending: nginx uses the first of two Range headers; Node joins them ("bytes=0-1, bytes=2-3") and the static handler answers 416'),
-  acceptEncodingStar: wholeResponse('pending: nginx compresses only for a "gzip" token (ngx_http_gzip_accept_encoding), never for "*" (src/gzip-ok.ts acceptsGzip takes "*")'),
 } as const;
 
 /** Found here, in code outside this suite's fixes (src/config/values.ts, src/config/build.ts). */
