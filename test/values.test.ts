@@ -32,6 +32,9 @@ describe('splitArgs', () => {
     ['X-A "a b" always', ['X-A', 'a b', 'always']],
     ["'single q'  x", ['single q', 'x']],
     ['"esc \\" quote"', ['esc " quote']],
+    ['"tab\\there" new\\nline', ['tab\there', 'new\nline']],
+    ['~ \\.php$', ['~', '\\.php$']],
+    ['a\\ b', ['a\\ b']], // one argument; the backslash stays, as nginx copies it
   ])('%p', (text, args) => expect(splitArgs(text)).toEqual(args));
   test('an unbalanced quote is refused', () => expect(() => splitArgs('"open')).toThrow(/unbalanced/));
 });

@@ -205,7 +205,7 @@ function buildServer(block: MapNode, cx: Cx, parent: CommonConf, handlersDir: st
   // nginx's default: `listen *:80`.
   const listens = (own.listens as ListenSpec[] | undefined) ?? [parseListen(['80'])];
   const serverLocation = buildServerLocation(common, (own.tryFiles as string[] | undefined) ?? null, block.pos, cx, handlersDir);
-  return { ...common, listens, serverNames, primaryName: nameArgs[0] ?? '', locations, serverLocation, position: block.pos };
+  return { ...common, listens, serverNames, primaryName: (nameArgs[0] ?? '').replace(/^\./, ''), locations, serverLocation, position: block.pos };
 }
 
 /** The server block's own location: static, with the server's `try_files` (not inherited by locations, as in nginx). */

@@ -63,7 +63,7 @@ export function parseFlag(value: string | number | boolean): boolean {
 
 /**
  * Splits one nginx directive occurrence into its arguments: white space separates, single or
- * double quotes group (with backslash escapes inside double quotes), `""` is an empty argument.
+ * double quotes group, a backslash escapes the next character, `""` is an empty argument.
  */
 export function splitArgs(text: string): string[] {
   const args: string[] = [];
@@ -74,25 +74,23 @@ export function splitArgs(text: string): string[] {
       i++;
       continue;
     }
-    let arg = '';
+    let raw = '';
     if (c === '"' || c === "'") {
-      const quote = c;
       i++;
-      while (i < text.length && text[i] !== quote) {
-        if (text[i] === '\\' && i + 1 < text.length) {
-          const next = text[i + 1];
-          arg += next === quote || next === '\\' ? next : text[i] + next;
-          i += 2;
-        } else arg += text[i++];
-      }
+      while (i < text.length && text[i] !== c) raw += text[i] === '\\' && i + 1 < text.length ? text[i++] + text[i++] : text[i++];
       if (i >= text.length) throw new Error(`unbalanced quote in "${text}"`);
       i++;
     } else {
-      while (i < text.length && !/\s/.test(text[i])) arg += text[i++];
+      while (i < text.length && !/\s/.test(text[i])) raw += text[i] === '\\' && i + 1 < text.length ? text[i++] + text[i++] : text[i++];
     }
-    args.push(arg);
+    args.push(unescape(raw));
   }
   return args;
+}
+
+/** nginx's escapes in an argument: `\"`, `\'`, `\\` stand for themselves, `\t`, `\r`, `\n` for control characters; any other backslash stays (regexes keep `\.`). */
+function unescape(raw: string): string {
+  return raw.replace(/\\(["'\\trn])/g, (_, c: string) => (c === 't' ? '\t' : c === 'r' ? '\r' : c === 'n' ? '\n' : c));
 }
 
 /** `so_keepalive=on|off|[idle]:[intvl]:[cnt]`: seconds; a missing field keeps the system's value. */

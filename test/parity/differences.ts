@@ -1,8 +1,7 @@
 /**
  * Every known difference between nginx and the gateway, in one place, each with its reason:
  * `deliberate` (the gateway differs on purpose, or Node's HTTP parser decides before the
- * gateway sees the request), `pending` (another change in progress will close it; what nginx
- * does is said), `unfixed` (found here, in code this suite's changes do not touch). Cases
+ * gateway sees the request), `pending` (not done yet; what nginx does is said). Cases
  * mark a request with one of these; the harness still compares everything else of it.
  */
 import { wholeResponse, type Aspect } from './compare';
@@ -41,16 +40,4 @@ export const PENDING = {
     location: 'pending: without a Host (HTTP/1.0) nginx names the local address in the directory redirect, http://127.0.0.1:PORT/sub/ (src/handlers/static-http.ts directoryRedirect uses the empty server name)',
   } as Marker,
   rangeWithGzip: wholeResponse('pending: nginx ignores Range when it compresses (the gzip filter clears allow_ranges): 200, gzipped; the static handler answers 206 before the gzip filter decides'),
-} as const;
-
-/** Found here, in code outside this suite's fixes (src/config/values.ts, src/config/build.ts). */
-export const UNFIXED = {
-  quotedEscapes: {
-    body: 'unfixed (src/config/values.ts splitArgs): nginx reads \\n, \\r, \\t in a directive argument as newline, CR, tab; the gateway keeps the backslash',
-    'content-length': 'unfixed: as body',
-  } as Marker,
-  dotServerName: {
-    body: 'unfixed (src/config/build.ts primaryName): for `server_name .dot.test` nginx\'s $server_name is "dot.test", the gateway\'s ".dot.test"',
-    'content-length': 'unfixed: as body',
-  } as Marker,
 } as const;
