@@ -157,10 +157,12 @@ class StaticHandler implements Handler {
       ctx.log.crit(`stat() in "${dir}" failed (${describe(err)})`);
       throw new HttpError(500);
     }
+    // nginx streams the listing: chunked, without Content-Length (a write before end keeps
+    // Node from adding one).
     res.setHeader('Content-Type', 'text/html');
-    res.setHeader('Content-Length', body.length);
     res.writeHead(200);
-    res.end(req.method === 'HEAD' ? undefined : body);
+    if (req.method !== 'HEAD') res.write(body);
+    res.end();
   }
 
   /**

@@ -33,9 +33,6 @@ export const DELIBERATE = {
 
 /** Differences in files another change is working on (static handler, config): what nginx does. */
 export const PENDING = {
-  autoindexLength: {
-    'content-length': 'pending: nginx streams the autoindex page chunked, without Content-Length (src/handlers/static.ts sends it whole, with its length)',
-  } as Marker,
   dirRedirectNoHost: {
     location: 'pending: without a Host (HTTP/1.0) nginx names the local address in the directory redirect, http://127.0.0.1:PORT/sub/ (src/handlers/static-http.ts directoryRedirect uses the empty server name)',
   } as Marker,
