@@ -195,9 +195,7 @@ function setHeaders(res: ServerResponse, headers: OutgoingHttpHeaders | unknown[
 function gzipWanted(req: IncomingMessage, res: ServerResponse, conf: FilterConf, status: number): boolean {
   if (!GZIP_STATUSES.has(status) || res.hasHeader('content-encoding')) return false;
   const length = res.getHeader('content-length');
-  if (length !== undefined && Number(length) < conf.gzipMinLength) return false;
-  const type = String(res.getHeader('content-type') ?? '').split(';')[0].trim().toLowerCase();
-  if (!conf.gzipAnyType && !conf.gzipTypes.has(type)) return false;
+  if (!gzipApplies(conf, String(res.getHeader('content-type') ?? ''), length === undefined ? null : Number(length))) return false;
   varyWanted.add(res);
   if (!gzipOk(req, conf.gzipOk)) return false;
   res.removeHeader('content-length');
@@ -206,6 +204,22 @@ function gzipWanted(req: IncomingMessage, res: ServerResponse, conf: FilterConf,
   const etag = res.getHeader('etag');
   if (typeof etag === 'string' && !etag.startsWith('W/')) res.setHeader('ETag', `W/${etag}`);
   return true;
+}
+
+/** The gzip filter's type and length checks (the status being one it compresses). */
+function gzipApplies(conf: FilterConf, contentType: string, length: number | null): boolean {
+  if (length !== null && length < conf.gzipMinLength) return false;
+  const type = contentType.split(';')[0].trim().toLowerCase();
+  return conf.gzipAnyType || conf.gzipTypes.has(type);
+}
+
+/**
+ * Whether the gzip filter will compress a 200 of this type and length for this request: a
+ * handler that serves ranges asks first, since nginx's gzip filter turns ranges off (the
+ * range filter comes after it), so a Range is ignored for a response that gets compressed.
+ */
+export function willCompress(req: IncomingMessage, conf: FilterConf, contentType: string, length: number): boolean {
+  return conf.gzip && gzipApplies(conf, contentType, length) && gzipOk(req, conf.gzipOk);
 }
 
 /**

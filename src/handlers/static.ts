@@ -10,7 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError, InternalRedirect } from '../errors';
 import { FileAccess, fileAccessConf, type OpenedFile } from '../file-access';
-import { wantGzipVary } from '../filters';
+import { wantGzipVary, willCompress } from '../filters';
 import { compileGzipOk, gzipOk, type GzipOkConf } from '../gzip-ok';
 import { RequestState } from '../request-state';
 import type { ConfigContext, Handler, HandlerEnv, HandlerModule, RequestContext } from '../types';
@@ -183,8 +183,12 @@ class StaticHandler implements Handler {
       }
       if (req.method === 'POST') throw new HttpError(405);
       const loc = ctx.location;
-      const headers = gzipped ? { ...req.headers, range: undefined, 'if-range': undefined } : req.headers;
       const facts = { size: info.size, mtime: Math.floor(info.mtimeMs / 1000), contentType: contentTypeFor(ctx.uri, loc.types, loc.defaultType), etag: loc.etag, ifModifiedSince: loc.ifModifiedSince };
+      // No ranges for a .gz of gzip_static, nor for what the gzip filter will compress (nginx's
+      // gzip filter turns the range filter off).
+      const filters = (ctx as RequestState).filters as RequestState['filters'] | undefined;
+      const noRanges = gzipped || (req.headers.range !== undefined && filters !== undefined && willCompress(req, filters, facts.contentType, info.size));
+      const headers = noRanges ? { ...req.headers, range: undefined, 'if-range': undefined } : req.headers;
       const plan = planResponse(headers, facts, nextBoundary);
       if (plan.kind === 'precondition-failed') throw new HttpError(412);
       if (plan.kind === 'unsatisfiable') throw new HttpError(416, 'GW_HTTP_416', undefined, plan.headers);

@@ -36,5 +36,4 @@ export const PENDING = {
   dirRedirectNoHost: {
     location: 'pending: without a Host (HTTP/1.0) nginx names the local address in the directory redirect, http://127.0.0.1:PORT/sub/ (src/handlers/static-http.ts directoryRedirect uses the empty server name)',
   } as Marker,
-  rangeWithGzip: wholeResponse('pending: nginx ignores Range when it compresses (the gzip filter clears allow_ranges): 200, gzipped; the static handler answers 206 before the gzip filter decides'),
 } as const;
