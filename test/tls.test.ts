@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import https from 'node:https';
 import path from 'node:path';
 import tls from 'node:tls';
-import WebSocket from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import { makePrefix, runCli, startGateway, type GatewayProcess } from './helpers/gateway-process';
 import { rmSync } from 'node:fs';
 
@@ -53,18 +53,34 @@ function get(port: number, servername: string | undefined, host: string): Promis
   });
 }
 
+function fingerprint(port: number, servername: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false }, () => {
+      resolve(socket.getPeerCertificate().fingerprint256);
+      socket.end();
+    });
+    socket.on('error', reject);
+  });
+}
+
 describe('TLS', () => {
   let gw: GatewayProcess;
   let prefix: string;
+  let backend: WebSocketServer;
   beforeAll(async () => {
+    backend = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    backend.on('connection', (ws) => ws.on('message', (m) => ws.send(`backend: ${m}`)));
+    await new Promise((resolve) => backend.once('listening', resolve));
     prefix = makePrefix({ 'certs/.keep': '' });
     makeCertificate(prefix, 'a.test');
     makeCertificate(prefix, 'b.test');
-    gw = await startGateway(SITE, { prefix });
+    const port = (backend.address() as { port: number }).port;
+    gw = await startGateway(SITE.replace('error_log: stderr info\npid: off', 'error_log: stderr info\npid: off\nworker_processes: 1').replace("        - { location: /s, handler", `        - { location: /up, proxy_pass: "http://127.0.0.1:${port}" }\n        - { location: /s, handler`), { prefix });
   }, 30000);
   afterAll(async () => {
     await gw.stop();
     rmSync(prefix, { recursive: true, force: true });
+    await new Promise((resolve) => backend.close(resolve));
   });
 
   test('SNI picks the certificate; Host picks the server; $scheme is https', async () => {
@@ -82,6 +98,22 @@ describe('TLS', () => {
       }),
     ).rejects.toThrow();
     expect((await get(gw.ports[0], 'a.test', 'a.test')).protocol).toBe('TLSv1.3');
+  });
+
+  test('wss:// through the proxy to a plain WebSocket backend', async () => {
+    const ws = new WebSocket(`wss://127.0.0.1:${gw.ports[0]}/up`, { servername: 'a.test', rejectUnauthorized: false, headers: { Host: 'a.test' } } as WebSocket.ClientOptions);
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    ws.send('via proxy');
+    expect(String(await new Promise((resolve) => ws.once('message', resolve)))).toBe('backend: via proxy');
+    ws.close();
+  });
+
+  test('a reload reads the certificate files again', async () => {
+    const before = await fingerprint(gw.ports[0], 'a.test');
+    makeCertificate(prefix, 'a.test');
+    gw.child.kill('SIGHUP');
+    for (let i = 0; i < 250 && !gw.stderr().includes('shutting down gracefully'); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await fingerprint(gw.ports[0], 'a.test')).not.toBe(before);
   });
 
   test('wss:// to a websocket-script location', async () => {
