@@ -91,7 +91,6 @@ export class Dispatcher {
   /** Server selection and location matching; a failure is kept in `routingError`. */
   private route(req: IncomingMessage, res: ServerResponse | null, listener: ListenerRuntime, scheme: string): RoutedState {
     const defaultServer = listener.servers.defaultServer;
-    const rawPath = (req.url ?? '/').split('?')[0];
     try {
       checkRequestLine(req);
       const target = normalizeUri(req.url ?? '/');
@@ -110,6 +109,7 @@ export class Dispatcher {
       this.matchLocation(state, serverRuntime);
       return state;
     } catch (err) {
+      const rawPath = (req.url ?? '/').split('?')[0];
       const state: RoutedState = new RequestState(req, res, defaultServer, rawPath, '', defaultServer.primaryName, scheme, this.runtime.server(defaultServer).log);
       state.routingError = err;
       return state;
@@ -126,7 +126,8 @@ export class Dispatcher {
     state.location = matched?.location ?? server.conf.serverLocation;
     state.filters = this.runtime.location(state.location).filters;
     if (matched?.location.match.kind === 'regex') state.captures = matched.captures.length > 1 ? matched.captures : [];
-    state.namedCaptures = { ...state.namedCaptures, ...matched?.namedCaptures };
+    const named = matched?.namedCaptures;
+    if (named && hasKeys(named)) state.namedCaptures = { ...state.namedCaptures, ...named };
   }
 
   /**
@@ -239,6 +240,12 @@ export class Dispatcher {
     state.bodyBytesSent = sent ? Math.max(0, (res.socket?.bytesWritten ?? state.req.socket.bytesWritten) - startBytes - headerBytes) : 0;
     for (const log of logs) log.write(state);
   }
+}
+
+/** True when `object` has an own enumerable key (no array of keys made). */
+function hasKeys(object: object): boolean {
+  for (const key in object) if (Object.hasOwn(object, key)) return true;
+  return false;
 }
 
 /** A RequestState that may carry the routing failure (400, 404) to be rendered. */

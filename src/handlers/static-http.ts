@@ -18,9 +18,17 @@ export function makeEtag(mtime: number, size: number): string {
   return `"${mtime.toString(16)}-${size.toString(16)}"`;
 }
 
+/** The last date httpDate() formatted: a hot file's Last-Modified is the same every time. */
+let lastDateSeconds = NaN;
+let lastDate = '';
+
 /** An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`) from seconds since the epoch. */
 export function httpDate(seconds: number): string {
-  return new Date(seconds * 1000).toUTCString();
+  if (seconds !== lastDateSeconds) {
+    lastDate = new Date(seconds * 1000).toUTCString();
+    lastDateSeconds = seconds;
+  }
+  return lastDate;
 }
 
 const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
