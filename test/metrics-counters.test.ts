@@ -3,7 +3,7 @@ import { stubStatusText } from '../src/handlers/stub-status';
 import { closedPart, LATENCY_BUCKETS, LocationCounters, mergeSnapshots, type Snapshot } from '../src/metrics/counters';
 import { renderPrometheus } from '../src/metrics/prometheus';
 
-function part(counters: LocationCounters, connections: Partial<Snapshot['connections']> = {}): Snapshot {
+function part(counters: LocationCounters, connections: Partial<Snapshot['connections']> = {}, peers: Snapshot['peers'] = []): Snapshot {
   return {
     processes: 1,
     connections: { active: 0, accepted: 0, handled: 0, requests: 0, reading: 0, writing: 0, ...connections },
@@ -24,8 +24,19 @@ function part(counters: LocationCounters, connections: Partial<Snapshot['connect
         upstreamErrors: Object.fromEntries(counters.upstreamErrors),
       },
     ],
+    peers,
   };
 }
+
+test('upstream peers are summed over the processes and rendered as gauges', async () => {
+  const peer = (usable: number, active: number) => ({ upstream: 'app', peer: '127.0.0.1:81', usable, active });
+  const total = mergeSnapshots([part(new LocationCounters('_', '/'), {}, [peer(1, 2)]), part(new LocationCounters('_', '/'), {}, [peer(0, 1)])]);
+  expect(total.peers).toEqual([peer(1, 3)]);
+  expect(closedPart(total).peers).toEqual([]);
+  const text = await renderPrometheus(total);
+  expect(text).toContain('gateway_upstream_peer_usable{upstream="app",peer="127.0.0.1:81"} 1');
+  expect(text).toContain('gateway_upstream_peer_active_requests{upstream="app",peer="127.0.0.1:81"} 3');
+});
 
 test.each([
   [200, 0.001, 1, 0],

@@ -23,6 +23,8 @@ error_log: stderr notice
 pid: off
 http:
   access_log: "off"
+  upstreams:
+    pool: { servers: ["127.0.0.1:${deadPort} max_fails=1 fail_timeout=60s", "127.0.0.1:1 backup fail_timeout=60s"] }
   servers:
     - listen: "127.0.0.1:0"
       locations:
@@ -30,6 +32,7 @@ http:
         - { location: = /metrics, handler: metrics }
         - { location: /s, handler: websocket-script, script: echo }
         - { location: /dead, proxy_pass: "http://127.0.0.1:${deadPort}" }
+        - { location: /pool, proxy_pass: "http://pool" }
         - { location: /, return: "200 $pid" }
 `;
 
@@ -218,7 +221,8 @@ describe('worker_processes 2', () => {
 });
 
 test('master_process off: the one process answers alone', async () => {
-  const gw = await startGateway(conf('master_process: off', await closedPort()));
+  const deadPort = await closedPort();
+  const gw = await startGateway(conf('master_process: off', deadPort));
   const port = gw.ports[0];
   try {
     const before = await quiet(port);
@@ -233,6 +237,15 @@ test('master_process off: the one process answers alone', async () => {
     expect(m.get('gateway_http_requests_total{server="_",location="/",status="2xx"}')).toBe(5);
     expect((await request(port, '/status', { method: 'POST' })).status).toBe(405);
     await closeWith(ws, 1000);
+    // Upstream health: both peers usable, then one request fails on each (max_fails=1): both out.
+    const fresh = await metrics(port);
+    expect(fresh.get(`gateway_upstream_peer_usable{upstream="pool",peer="127.0.0.1:${deadPort}"}`)).toBe(1);
+    expect(fresh.get('gateway_upstream_peer_usable{upstream="pool",peer="127.0.0.1:1"}')).toBe(1);
+    expect((await request(port, '/pool')).status).toBe(502);
+    const health = await metrics(port);
+    expect(health.get(`gateway_upstream_peer_usable{upstream="pool",peer="127.0.0.1:${deadPort}"}`)).toBe(0);
+    expect(health.get('gateway_upstream_peer_usable{upstream="pool",peer="127.0.0.1:1"}')).toBe(0);
+    expect(health.get(`gateway_upstream_peer_active_requests{upstream="pool",peer="127.0.0.1:${deadPort}"}`)).toBe(0);
   } finally {
     await gw.stop();
   }

@@ -10,6 +10,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { NextUpstreamCondition, UpstreamConf } from '../config/model';
 import { HttpError } from '../errors';
+import { setPeerSource } from '../metrics/counters';
 import type { RequestState } from '../request-state';
 import { Balancer, type Peer } from '../upstream/balancer';
 import type { CompiledValue } from '../variables';
@@ -47,10 +48,21 @@ const NON_IDEMPOTENT = new Set(['POST', 'LOCK', 'PATCH']);
 
 /** Per worker, as nginx's without a `zone`: one balancer and one pool per upstream. */
 const shared = new WeakMap<UpstreamConf, { balancer: Balancer; agents: Map<string, http.Agent> }>();
+/** Every balancer of this process, for the metrics' upstream health. */
+const balancers = new Set<Balancer>();
+setPeerSource(() => {
+  const now = Date.now();
+  return [...balancers].flatMap((b) =>
+    [...b.primary, ...b.backups].map((peer) => ({ upstream: b.conf.name, peer: peer.conf.name, usable: b.usable(peer, now) ? 1 : 0, active: peer.conns })),
+  );
+});
 
 function sharedOf(conf: UpstreamConf) {
   let entry = shared.get(conf);
-  if (!entry) shared.set(conf, (entry = { balancer: new Balancer(conf), agents: new Map() }));
+  if (!entry) {
+    shared.set(conf, (entry = { balancer: new Balancer(conf), agents: new Map() }));
+    balancers.add(entry.balancer);
+  }
   return entry;
 }
 

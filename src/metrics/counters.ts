@@ -177,6 +177,24 @@ export interface Snapshot {
   processes: number;
   connections: ConnectionCounts;
   locations: LocationSnapshot[];
+  peers: PeerSnapshot[];
+}
+
+/** One upstream peer as this process's balancer sees it (summed: over the processes). */
+export interface PeerSnapshot {
+  upstream: string;
+  peer: string;
+  /** 1 when the balancer may choose it now (not `down`, not out for its failures). */
+  usable: number;
+  /** Requests on it now. */
+  active: number;
+}
+
+let peerSource: () => PeerSnapshot[] = () => [];
+
+/** The proxy registers where upstream peer states come from (the metrics never import handlers). */
+export function setPeerSource(source: () => PeerSnapshot[]): void {
+  peerSource = source;
 }
 
 /** One location's counters as plain data. */
@@ -216,6 +234,7 @@ export function snapshot(): Snapshot {
       closeCodes: Object.fromEntries(l.closeCodes),
       upstreamErrors: Object.fromEntries(l.upstreamErrors),
     })),
+    peers: peerSource(),
   };
 }
 
@@ -225,13 +244,15 @@ export function closedPart(last: Snapshot): Snapshot {
     processes: 0,
     connections: { ...last.connections, active: 0, reading: 0, writing: 0 },
     locations: last.locations.map((l) => ({ ...l, wsOpen: 0 })),
+    peers: [],
   };
 }
 
 /** Adds snapshots up; locations with the same server and location labels are summed. */
 export function mergeSnapshots(parts: readonly Snapshot[]): Snapshot {
-  const total: Snapshot = { processes: 0, connections: { active: 0, accepted: 0, handled: 0, requests: 0, reading: 0, writing: 0 }, locations: [] };
+  const total: Snapshot = { processes: 0, connections: { active: 0, accepted: 0, handled: 0, requests: 0, reading: 0, writing: 0 }, locations: [], peers: [] };
   const index = new Map<string, LocationSnapshot>();
+  const peers = new Map<string, PeerSnapshot>();
   for (const part of parts) {
     total.processes += part.processes;
     for (const key of Object.keys(total.connections) as (keyof ConnectionCounts)[]) total.connections[key] += part.connections[key];
@@ -255,6 +276,18 @@ export function mergeSnapshots(parts: readonly Snapshot[]): Snapshot {
       into.wsBytesOut += l.wsBytesOut;
       for (const [code, n] of Object.entries(l.closeCodes)) into.closeCodes[code] = (into.closeCodes[code] ?? 0) + n;
       for (const [kind, n] of Object.entries(l.upstreamErrors)) into.upstreamErrors[kind] = (into.upstreamErrors[kind] ?? 0) + n;
+    }
+    for (const p of part.peers ?? []) {
+      const key = `${p.upstream}\0${p.peer}`;
+      const into = peers.get(key);
+      if (into) {
+        into.usable += p.usable;
+        into.active += p.active;
+      } else {
+        const copy = { ...p };
+        peers.set(key, copy);
+        total.peers.push(copy);
+      }
     }
   }
   return total;

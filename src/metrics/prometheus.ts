@@ -74,6 +74,18 @@ export function renderPrometheus(sum: Snapshot): Promise<string> {
     'counter',
     locs.flatMap((l) => Object.entries(l.upstreamErrors).map(([kind, value]) => ({ labels: { ...where(l), kind }, value }))),
   );
+  add(
+    'gateway_upstream_peer_usable',
+    'Worker processes whose balancer may choose the peer now (0: down, or out for its failures everywhere).',
+    'gauge',
+    sum.peers.map((p) => ({ labels: { upstream: p.upstream, peer: p.peer }, value: p.usable })),
+  );
+  add(
+    'gateway_upstream_peer_active_requests',
+    'Requests on the peer now.',
+    'gauge',
+    sum.peers.map((p) => ({ labels: { upstream: p.upstream, peer: p.peer }, value: p.active })),
+  );
   return registry.metrics();
 }
 
