@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { HttpError } from '../errors';
+import { absoluteUrl, redirectHost } from '../redirect';
 import type { HandlerModule, RequestContext } from '../types';
 import { compileValue, type CompiledValue } from '../variables';
 import type { RequestState } from '../request-state';
@@ -56,11 +57,7 @@ const returnHandler: HandlerModule<ReturnOptions> = {
  */
 function absolute(location: string, req: IncomingMessage, ctx: RequestContext): string {
   if (!location.startsWith('/')) return location;
-  const named = req.headers.host !== undefined || /^[a-z][a-z0-9+.-]*:\/\//i.test(req.url ?? '');
-  const host = named ? ctx.host : ctx.variable('server_addr');
-  const port = ctx.variable('server_port');
-  const defaultPort = ctx.scheme === 'https' ? '443' : '80';
-  return `${ctx.scheme}://${host}${port && port !== defaultPort ? `:${port}` : ''}${location}`;
+  return absoluteUrl(ctx.scheme, redirectHost(req, ctx), ctx.variable('server_port'), location);
 }
 
 export default returnHandler;

@@ -3,6 +3,7 @@
  * the conditional-request checks of ngx_http_not_modified_filter_module, the absolute
  * directory redirect, percent-encoding, and nginx's wording of system errors.
  */
+import { absoluteUrl } from '../redirect';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { MimeTypes } from '../config/model';
 
@@ -163,14 +164,10 @@ export function isPathByte(b: number): boolean {
 
 /**
  * The absolute redirect for a directory asked for without its slash, nginx's
- * `absolute_redirect on` with `port_in_redirect on`: the port is omitted when it is the
- * scheme's default. The (decoded) URI is percent-encoded again; the query string is kept.
+ * `absolute_redirect on` with `port_in_redirect on` (see src/redirect.ts). The (decoded) URI is percent-encoded again; the query string is kept.
  */
 export function directoryRedirect(scheme: string, host: string, port: string, uri: string, args: string): string {
-  const defaultPort = scheme === 'https' ? '443' : '80';
-  const name = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  const portPart = port && port !== defaultPort ? `:${port}` : '';
-  return `${scheme}://${name}${portPart}${percentEncode(uri, isPathByte)}/${args ? `?${args}` : ''}`;
+  return absoluteUrl(scheme, host, port, `${percentEncode(uri, isPathByte)}/${args ? `?${args}` : ''}`);
 }
 
 const STRERROR: Record<string, [number, string]> = {

@@ -20,6 +20,7 @@ import { nextBoundary, sendFromFile, sendFromMemory } from './static-body';
 import { contentTypeFor, describeSystemError, directoryRedirect, statusForOpenError } from './static-http';
 import { compileStaticPaths, mapUriToPath, staysUnder, type PathTemplate, type StaticPaths, type VariableLookup } from './static-path';
 import { planResponse } from './static-response';
+import { redirectHost } from '../redirect';
 
 /** What `configure` precomputes for a location: its compiled `root` and `alias`. */
 export type StaticOptions = StaticPaths;
@@ -174,7 +175,7 @@ class StaticHandler implements Handler {
     let handedOver = false;
     try {
       if (info.isDir) {
-        const location = directoryRedirect(ctx.scheme, ctx.host, ctx.variable('server_port'), ctx.uri, ctx.args);
+        const location = directoryRedirect(ctx.scheme, redirectHost(req, ctx), ctx.variable('server_port'), ctx.uri, ctx.args);
         throw new HttpError(301, 'GW_HTTP_301', undefined, { Location: location });
       }
       if (!info.isFile) {

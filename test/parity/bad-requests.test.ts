@@ -5,7 +5,7 @@
  * Sent as raw bytes, so each server sees exactly the same thing.
  */
 import { defineParityCases, type ParityCase, type ParityRequest } from './run';
-import { NODE_PARSER, PENDING } from './differences';
+import { NODE_PARSER } from './differences';
 import { loc } from './site';
 
 /** A raw request: `line`, then `headers` (each a full `Name: value`), then an empty line. */

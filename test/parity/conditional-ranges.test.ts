@@ -5,7 +5,6 @@
  * boundary normalized), with HEAD.
  */
 import { defineParityCases, FIXED_DATE, type ParityCase, type ParityRequest } from './run';
-import { PENDING } from './differences';
 import { loc } from './site';
 
 /** 100 bytes: `0123456789` ten times. */

@@ -1,8 +1,8 @@
 /**
  * Every known difference between nginx and the gateway, in one place, each with its reason:
  * `deliberate` (the gateway differs on purpose, or Node's HTTP parser decides before the
- * gateway sees the request), `pending` (not done yet; what nginx does is said). Cases
- * mark a request with one of these; the harness still compares everything else of it.
+ * gateway sees the request). Cases mark a request with one of these; the harness still
+ * compares everything else of it.
  */
 import { wholeResponse, type Aspect } from './compare';
 
@@ -28,12 +28,5 @@ export const DELIBERATE = {
   } as Marker,
   aliasTraversal: {
     ...wholeResponse('deliberate: nginx serves the file outside the alias (the off-by-slash pitfall); the gateway checks every mapped path stays under its root or alias (DESIGN.md: "check the file path stays inside the root") and answers 404'),
-  } as Marker,
-} as const;
-
-/** Differences in files another change is working on (static handler, config): what nginx does. */
-export const PENDING = {
-  dirRedirectNoHost: {
-    location: 'pending: without a Host (HTTP/1.0) nginx names the local address in the directory redirect, http://127.0.0.1:PORT/sub/ (src/handlers/static-http.ts directoryRedirect uses the empty server name)',
   } as Marker,
 } as const;
