@@ -2,22 +2,11 @@
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildConfig, loadConfig } from '../src/config/build';
-import { parseText } from '../src/config/load';
-import { ConfigError } from '../src/errors';
+import { loadConfig } from '../src/config/build';
+import { buildVirtual, configErrorOf } from './helpers/virtual-config';
 
-const FILE = '/virtual/site.yaml';
-const build = (yaml: string) => buildConfig(parseText(yaml, FILE), FILE, '/virtual');
-
-function errorOf(yaml: string): string {
-  try {
-    build(yaml);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.message;
-    throw err;
-  }
-  throw new Error('no error');
-}
+const build = buildVirtual;
+const errorOf = configErrorOf;
 
 describe('errors name the directive and point at file:line:col', () => {
   test.each([

@@ -1,20 +1,8 @@
 /** `http.upstreams` at load: the parsed blocks, nginx's defaults, `proxy_pass http://NAME`, and file:line:col errors. */
-import { buildConfig } from '../src/config/build';
-import { parseText } from '../src/config/load';
-import { ConfigError } from '../src/errors';
+import { buildVirtual, configErrorOf } from './helpers/virtual-config';
 
-const FILE = '/virtual/site.yaml';
-const build = (yaml: string) => buildConfig(parseText(yaml, FILE), FILE, '/virtual');
-
-function errorOf(yaml: string): string {
-  try {
-    build(yaml);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.message;
-    throw err;
-  }
-  throw new Error('no error');
-}
+const build = buildVirtual;
+const errorOf = configErrorOf;
 
 const site = (upstreams: string, proxyPass = 'http://app') => `http:
   upstreams:
