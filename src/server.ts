@@ -49,6 +49,20 @@ function parserErrorStatus(code: string | undefined, raw: Buffer | undefined): n
   return 400;
 }
 
+/**
+ * Whether a head Node found too large failed on its request line (414) rather than its
+ * headers (494, sent as 400). `raw` is only the chunk being parsed: it tells where the request
+ * line ends only when it is the first data of the connection; a later chunk of a head that
+ * arrived in pieces is taken as headers.
+ */
+function requestLineTooLong(raw: Buffer | undefined, socket: Duplex): boolean {
+  if (!raw) return false;
+  const firstChunk = ((socket as Duplex & { bytesRead?: number }).bytesRead ?? Infinity) <= raw.length;
+  if (!firstChunk) return false;
+  const end = raw.indexOf('\r\n');
+  return end < 0 ? raw.length > MAX_LINE : end > MAX_LINE;
+}
+
 /** A running configuration: its runtime and its listening sockets. */
 export class Gateway {
   private readonly servers: http.Server[] = [];
@@ -164,9 +178,7 @@ export class Gateway {
     }
     this.log.info(`client sent invalid request (${err.code}) while reading client request headers`);
     if (err.code === 'HPE_HEADER_OVERFLOW') {
-      const firstLine = err.rawPacket ? err.rawPacket.indexOf('\r\n') : -1;
-      const lineTooLong = firstLine < 0 ? (err.rawPacket?.length ?? 0) > MAX_LINE : firstLine > MAX_LINE;
-      writeRawError(socket, lineTooLong ? 414 : 494, signature);
+      writeRawError(socket, requestLineTooLong(err.rawPacket, socket) ? 414 : 494, signature);
       return;
     }
     writeRawError(socket, parserErrorStatus(err.code, err.rawPacket), signature);
