@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests drive, when missing: Chromium (the browser test) and
-# nginx with the Lua module and lua-resty-websocket (parity tests and benchmarks).
+# nginx with the Lua module and lua-resty-websocket (parity tests and benchmarks), redis-server
+# (push channels shared through Redis).
 # Run by `npm test` (pretest); does nothing when everything is there.
 set -euo pipefail
 
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-extras lua-nginx-websocket)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
