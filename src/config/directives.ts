@@ -10,6 +10,7 @@ import { parseExpires } from '../expires';
 import { checkTryFiles } from '../try-files';
 import { TLS_PROTOCOLS } from '../tls';
 import { BUILTIN_TYPES, parseNginxTypes, typesFromMap } from './mime';
+import { headerNames, proxyRedirect } from './proxy-directives';
 import type { NextUpstreamCondition, LogFormatConf, AccessLogConf, AddHeaderConf, CommonConf, ErrorLogConf, ErrorPageConf, LogLevel, ReturnConf } from './model';
 import { compileRegex, parseDisableSymlinks, parseFlag, parseListen, parseOpenFileCache, parseServerName, parseSize, parseTime, splitArgs } from './values';
 
@@ -326,12 +327,16 @@ const TABLE: Record<string, { contexts: readonly Context[]; parse: Directive['pa
   proxy_next_upstream: d(HTTP_UP, nextUpstream),
   proxy_next_upstream_tries: d(HTTP_UP, integer(0, 1_000_000)),
   proxy_next_upstream_timeout: d(HTTP_UP, time),
+  proxy_buffering: d(HTTP_UP, flag),
+  proxy_hide_header: d(HTTP_UP, headerNames(argsOf), 'proxyHideHeaders'),
+  proxy_pass_header: d(HTTP_UP, headerNames(argsOf), 'proxyPassHeaders'),
+  proxy_redirect: d(HTTP_UP, proxyRedirect(argsOf)),
   return: d(['location'], returnDirective),
 };
 
 /** nginx directives a user may write that the gateway does not do yet: named in the error. */
 export const NOT_YET_SUPPORTED = new Set([
-  'upstream', 'gzip_buffers', 'proxy_buffering', 'proxy_redirect', 'proxy_hide_header', 'proxy_pass_header',
+  'upstream', 'gzip_buffers', 'proxy_request_buffering', 'proxy_buffers', 'proxy_buffer_size', 'proxy_ignore_headers',
   'allow', 'deny', 'rewrite',
   'if', 'set', 'charset', 'sendfile', 'tcp_nopush', 'tcp_nodelay',
   'limit_req', 'limit_conn', 'auth_basic', 'stub_status', 'http2', 'resolver',
@@ -395,6 +400,10 @@ export function commonDefaults(prefix: string): CommonConf {
     proxyNextUpstream: ['error', 'timeout'],
     proxyNextUpstreamTries: 0,
     proxyNextUpstreamTimeout: 0,
+    proxyBuffering: true,
+    proxyHideHeaders: [],
+    proxyPassHeaders: [],
+    proxyRedirect: ['default'],
   };
 }
 

@@ -132,7 +132,21 @@ export interface CommonConf {
   readonly proxyNextUpstreamTries: number;
   /** `proxy_next_upstream_timeout` in ms (0: no limit). */
   readonly proxyNextUpstreamTimeout: number;
+  /** `proxy_buffering`: read the upstream's response ahead of the client (on), or pass each chunk at once (off). */
+  readonly proxyBuffering: boolean;
+  /** `proxy_hide_header`: upstream response headers not passed on, besides nginx's default list. */
+  readonly proxyHideHeaders: readonly string[];
+  /** `proxy_pass_header`: headers of nginx's default hidden list passed on after all. */
+  readonly proxyPassHeaders: readonly string[];
+  /** `proxy_redirect`: how Location and Refresh are rewritten; `off` is an empty list. */
+  readonly proxyRedirect: readonly ProxyRedirectConf[];
 }
+
+/**
+ * One `proxy_redirect`: `default` (the `proxy_pass` URL replaced by the location's prefix,
+ * resolved by the proxy handler) or `redirect replacement`, both may hold variables.
+ */
+export type ProxyRedirectConf = 'default' | { readonly redirect: string; readonly replacement: string };
 
 /** What `proxy_next_upstream` may name. */
 export type NextUpstreamCondition =

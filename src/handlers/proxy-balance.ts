@@ -15,6 +15,7 @@ import type { RequestState } from '../request-state';
 import { Balancer, type Peer } from '../upstream/balancer';
 import type { CompiledValue } from '../variables';
 import type { HttpExchange } from './proxy-exchange';
+import { readBody } from './proxy-request-body';
 
 /** What `proxy_next_upstream*` say, for one location. */
 export interface NextUpstreamPolicy {
@@ -112,12 +113,19 @@ export class UpstreamProxy {
    * Runs attempts until one answers, or none is left: `run` makes one (an HttpExchange) to a
    * peer. Rejects with the HttpError to render, as a single exchange does.
    */
-  async http(req: http.IncomingMessage, res: http.ServerResponse, state: RequestState, run: (target: PeerTarget, plan: AttemptPlan) => HttpExchange): Promise<void> {
+  async http(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    state: RequestState,
+    run: (target: PeerTarget, plan: AttemptPlan) => HttpExchange,
+    /** The body, when the caller read it already (a chunked one). */
+    preread: Buffer | null = null,
+  ): Promise<void> {
     const selection = this.balancer.begin(this.keyOf(state));
     const limit = Math.min(selection.tries, this.policy.tries || Infinity);
     const started = Date.now();
     const retries = limit > 1 && this.policy.conditions.size > 0;
-    const body = retries ? await readBody(req, state.location.clientMaxBodySize) : null;
+    const body = preread ?? (retries ? await readBody(req, state.location.clientMaxBodySize, state.log) : null);
     const idempotent = !NON_IDEMPOTENT.has(req.method ?? 'GET') || this.policy.conditions.has('non_idempotent');
     let last: { condition: NextUpstreamCondition; error: HttpError } | null = null;
     for (let attempt = 1; ; attempt++) {
@@ -189,27 +197,4 @@ export class UpstreamProxy {
     }
     return agent;
   }
-}
-
-/** The whole request body, so every attempt can send it; over `limit` (0: none) is 413. */
-function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
-  if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (limit && size > limit) {
-        req.off('data', onData);
-        req.resume();
-        reject(new HttpError(413, 'GW_BODY_TOO_LARGE'));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.once('end', () => resolve(Buffer.concat(chunks)));
-    req.once('error', (err) => reject(new HttpError(400, 'GW_BODY_ERROR', err.message)));
-    req.once('close', () => !req.readableEnded && reject(new HttpError(499, 'GW_CLIENT_CLOSED')));
-  });
 }

@@ -56,7 +56,19 @@ export interface ExchangeInit {
   readonly nextOnStatus?: ((status: number) => boolean) | null;
   /** The location's counters: told of every upstream failure (the metrics). */
   readonly counters?: LocationCounters | null;
+  /** Upstream response headers not passed on (lower case; nginx's default list when unset). */
+  readonly hidden?: ReadonlySet<string>;
+  /** `proxy_buffering`, which the upstream's `X-Accel-Buffering: yes|no` overrides per response. */
+  readonly buffering?: boolean;
+  /** Rewrites the response's header lines (`proxy_redirect`). */
+  readonly rewriteHeaders?: (lines: readonly HeaderLine[]) => readonly HeaderLine[];
 }
+
+/**
+ * How far a buffered response is read ahead of a slow client: nginx's `proxy_buffer_size`
+ * and `proxy_buffers 8 4k`, the memory it fills before it would spill to a temporary file.
+ */
+export const READ_AHEAD = 36 * 1024;
 
 /** One proxied request; `promise` settles when it is over (rejects with the HttpError to render). */
 export class HttpExchange {
@@ -137,7 +149,8 @@ export class HttpExchange {
     this.phase = 'reading upstream';
     proxyRes.on('error', () => {});
     const { res } = this.init;
-    const lines = responseHeaders(proxyRes.rawHeaders);
+    const raw = proxyRes.rawHeaders;
+    let lines: readonly HeaderLine[] = responseHeaders(raw, this.init.hidden);
     const status = proxyRes.statusCode ?? 0;
     if (this.init.nextOnStatus?.(status)) {
       this.finish();
@@ -148,8 +161,12 @@ export class HttpExchange {
       this.fail(INVALID_HEADER);
       return;
     }
+    if (this.init.rewriteHeaders) lines = this.init.rewriteHeaders(lines);
+    // A Server passed on (`proxy_pass_header Server`) replaces the gateway's, as in nginx.
+    if (lines.some(([name]) => name.toLowerCase() === 'server')) res.removeHeader('server');
     for (const [name, value] of lines) res.appendHeader(name, value);
     res.writeHead(status, proxyRes.statusMessage || undefined);
+    const buffering = accelBuffering(raw) ?? this.init.buffering ?? true;
     // nginx's read timeout runs between two reads; not while the client holds the pipe back.
     this.deadline.arm(this.init.timeouts.read);
     proxyRes.on('data', () => this.deadline.refresh());
@@ -159,7 +176,17 @@ export class HttpExchange {
       if (!proxyRes.complete) this.cut(PREMATURE_CLOSE);
     });
     res.once('finish', () => this.settle());
-    proxyRes.pipe(res);
+    // The header goes now, as nginx sends it before any of the body (an event stream's client sees it at once).
+    res.flushHeaders();
+    if (buffering) {
+      // Read ahead of the client, as nginx's buffers do: a short response frees the upstream at once.
+      const ahead = new PassThrough({ highWaterMark: READ_AHEAD });
+      ahead.on('error', () => {});
+      proxyRes.pipe(ahead).pipe(res);
+    } else {
+      // Unbuffered: each chunk is written as it comes, with no read-ahead.
+      proxyRes.pipe(res);
+    }
   }
 
   private connected(): void {
@@ -235,6 +262,17 @@ export class HttpExchange {
     }
     this.init.onDone();
   }
+}
+
+/** The upstream's `X-Accel-Buffering: yes|no` (the last one that says either, as nginx), or null when it says neither. */
+function accelBuffering(raw: readonly string[]): boolean | null {
+  let buffering: boolean | null = null;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i].length !== 17 || raw[i].toLowerCase() !== 'x-accel-buffering') continue;
+    const value = raw[i + 1].toLowerCase();
+    if (value === 'yes' || value === 'no') buffering = value === 'yes';
+  }
+  return buffering;
 }
 
 /** Whether Node will write this header line (the parser is more lenient than the writer). */

@@ -18,16 +18,24 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te'
 const NOT_FORWARDED = new Set(['expect']);
 
 /** nginx's `proxy_hide_header` default list: the gateway writes its own `Server` and `Date`. */
-const HIDDEN_RESPONSE = new Set([
-  'date',
-  'server',
-  'x-pad',
-  'x-accel-expires',
-  'x-accel-redirect',
-  'x-accel-limit-rate',
-  'x-accel-buffering',
-  'x-accel-charset',
-]);
+const DEFAULT_HIDDEN = ['date', 'server', 'x-pad', 'x-accel-expires', 'x-accel-redirect', 'x-accel-limit-rate', 'x-accel-buffering', 'x-accel-charset'];
+
+/** Headers nginx reads for itself and never copies, even when `proxy_pass_header` names them. */
+const NEVER_COPIED = ['x-accel-redirect', 'x-accel-limit-rate', 'x-accel-buffering', 'x-accel-charset'];
+
+/** The default hidden set (no `proxy_hide_header` or `proxy_pass_header`). */
+export const HIDDEN_RESPONSE: ReadonlySet<string> = new Set(DEFAULT_HIDDEN);
+
+/**
+ * The upstream response headers a location hides: nginx's default list and `proxy_hide_header`,
+ * less `proxy_pass_header`; lower case.
+ */
+export function hiddenHeaders(hide: readonly string[], pass: readonly string[]): ReadonlySet<string> {
+  const hidden = new Set([...DEFAULT_HIDDEN, ...hide.map((h) => h.toLowerCase())]);
+  for (const name of pass) hidden.delete(name.toLowerCase());
+  for (const name of NEVER_COPIED) hidden.add(name);
+  return hidden;
+}
 
 /** One header the proxy writes itself, compiled once. */
 export interface OwnHeader {
@@ -57,11 +65,11 @@ export function compileRequestHeaders(
   const userNames = new Set(setHeaders.map(([name]) => name.toLowerCase()));
   const defaults: [string, string][] = [['Host', proxyHost]];
   if (httpVersion === '1.0') defaults.push(['Connection', 'close']);
-  const own: OwnHeader[] = [];
+  // nginx's order: the location's own headers, then the defaults they leave.
+  const own: OwnHeader[] = setHeaders.map(([name, value]) => ({ name, value: compileValue(value, captureNames) }));
   for (const [name, value] of defaults) {
     if (!userNames.has(name.toLowerCase())) own.push({ name, value: compileValue(value, captureNames) });
   }
-  for (const [name, value] of setHeaders) own.push({ name, value: compileValue(value, captureNames) });
   const ownNames = new Set([...userNames, ...defaults.map(([name]) => name.toLowerCase())]);
   return { own, ownNames };
 }
@@ -75,14 +83,17 @@ export function connectionTokens(value: string | string[] | undefined): Set<stri
 /**
  * The headers of one upstream request. An own header whose value comes out empty is not
  * sent (nginx's `proxy_set_header X ""`). Hop-by-hop headers of the client, and any it names
- * in `Connection`, stay behind; a chunked request body is sent chunked again. For an
- * upgrade, `Upgrade` comes from the client and `Connection` is `upgrade`, whatever was set.
+ * in `Connection`, stay behind. The body's framing follows the own headers, as nginx's: the
+ * length of a body read whole (`bodyLength`), else the client's Content-Length, else chunked
+ * again. For an upgrade, `Upgrade` comes from the client and `Connection` is `upgrade`,
+ * whatever was set.
  */
 export function buildRequestHeaders(
   plan: RequestHeaderPlan,
   req: IncomingMessage,
   source: VariableSource,
   upgrade: boolean,
+  bodyLength: number | null = null,
 ): HeaderLine[] {
   const lines: HeaderLine[] = [];
   for (const { name, value } of plan.own) {
@@ -93,16 +104,18 @@ export function buildRequestHeaders(
   }
   if (upgrade && req.headers.upgrade) lines.push(['Connection', 'upgrade'], ['Upgrade', req.headers.upgrade]);
   // A body someone already read (an internal redirect) is not there to send: no framing for it.
-  const bodyGone = req.readableEnded;
-  if (!bodyGone && req.headers['transfer-encoding'] !== undefined && !plan.ownNames.has('transfer-encoding')) {
-    lines.push(['Transfer-Encoding', 'chunked']);
+  const bodyGone = req.readableEnded && bodyLength === null;
+  if (!plan.ownNames.has('content-length') && !plan.ownNames.has('transfer-encoding')) {
+    const length = req.headers['content-length'];
+    if (bodyLength !== null) lines.push(['Content-Length', String(bodyLength)]);
+    else if (!bodyGone && req.headers['transfer-encoding'] !== undefined) lines.push(['Transfer-Encoding', 'chunked']);
+    else if (!bodyGone && length !== undefined) lines.push(['Content-Length', length]);
   }
   const listed = connectionTokens(req.headers.connection);
   const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const lower = raw[i].toLowerCase();
-    if (plan.ownNames.has(lower) || HOP_BY_HOP.has(lower) || NOT_FORWARDED.has(lower) || listed.has(lower)) continue;
-    if (bodyGone && lower === 'content-length') continue;
+    if (plan.ownNames.has(lower) || HOP_BY_HOP.has(lower) || NOT_FORWARDED.has(lower) || listed.has(lower) || lower === 'content-length') continue;
     lines.push([raw[i], raw[i + 1]]);
   }
   return lines;
@@ -123,10 +136,10 @@ export function groupHeaders(lines: readonly HeaderLine[]): Map<string, string[]
 /**
  * The upstream response headers the client gets, in order and with repeats kept (several
  * `Set-Cookie`): hop-by-hop headers, those the upstream names in `Connection`, and nginx's
- * hidden headers are dropped. `keep` spares some hop-by-hop names (`Connection` and `Upgrade`
+ * hidden headers (`hidden`) are dropped. `keep` spares some hop-by-hop names (`Connection` and `Upgrade`
  * of a 101).
  */
-export function responseHeaders(rawHeaders: readonly string[], keep: ReadonlySet<string> = new Set()): HeaderLine[] {
+export function responseHeaders(rawHeaders: readonly string[], hidden: ReadonlySet<string> = HIDDEN_RESPONSE, keep: ReadonlySet<string> = new Set()): HeaderLine[] {
   const listed = new Set<string>();
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     if (rawHeaders[i].toLowerCase() === 'connection') for (const t of connectionTokens(rawHeaders[i + 1])) listed.add(t);
@@ -134,7 +147,7 @@ export function responseHeaders(rawHeaders: readonly string[], keep: ReadonlySet
   const lines: HeaderLine[] = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const lower = rawHeaders[i].toLowerCase();
-    if (HIDDEN_RESPONSE.has(lower)) continue;
+    if (hidden.has(lower)) continue;
     if (!keep.has(lower) && (HOP_BY_HOP.has(lower) || listed.has(lower))) continue;
     lines.push([rawHeaders[i], rawHeaders[i + 1]]);
   }
@@ -157,7 +170,7 @@ export function rawResponseHead(status: number, reason: string, signature: strin
  */
 export function switchingHeaders(rawHeaders: readonly string[], signature: string): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = { Server: signature, Date: new Date().toUTCString() };
-  for (const [name, values] of groupHeaders(responseHeaders(rawHeaders, new Set(['connection', 'upgrade'])))) {
+  for (const [name, values] of groupHeaders(responseHeaders(rawHeaders, HIDDEN_RESPONSE, new Set(['connection', 'upgrade'])))) {
     out[name] = values.length === 1 ? values[0] : values;
   }
   return out;

@@ -19,13 +19,15 @@ import type { RequestState } from '../request-state';
 import type { Handler, HandlerModule, Logger, RequestContext, UpgradeOutcome } from '../types';
 import { HttpExchange, type ProxyTimeouts } from './proxy-exchange';
 import { serverSignature } from '../version';
-import { buildRequestHeaders, compileRequestHeaders, type RequestHeaderPlan } from './proxy-headers';
+import { buildRequestHeaders, compileRequestHeaders, hiddenHeaders, type HeaderLine, type RequestHeaderPlan } from './proxy-headers';
 import { checkTargetForLocation, parseProxyPass, upstreamUri, type ProxyTarget } from './proxy-target';
 import { logContext } from './proxy-upstream';
 import { UpstreamProxy, type AttemptPlan, type NextUpstreamPolicy, type PeerTarget } from './proxy-balance';
 import { compileValue } from '../variables';
 import type { UpstreamConf } from '../config/model';
 import { Tunnel } from './proxy-tunnel';
+import { compileRedirects, rewriteRedirectHeaders, type RedirectRule } from './proxy-redirect';
+import { mustReadFirst, readBody } from './proxy-request-body';
 
 /** What `configure` checked and compiled: a proxy location's options. */
 export interface ProxyOptions {
@@ -35,6 +37,12 @@ export interface ProxyOptions {
   readonly timeouts: ProxyTimeouts;
   /** The upstream `proxy_pass http://NAME` names, with this location's `proxy_next_upstream*`. */
   readonly upstream: { readonly conf: UpstreamConf; readonly policy: NextUpstreamPolicy } | null;
+  /** Upstream response headers not passed on: nginx's list, `proxy_hide_header`, less `proxy_pass_header`. */
+  readonly hidden: ReadonlySet<string>;
+  /** `proxy_buffering`. */
+  readonly buffering: boolean;
+  /** `proxy_redirect`, compiled (empty: off). */
+  readonly redirects: readonly RedirectRule[];
 }
 
 const proxy: HandlerModule<ProxyOptions> = {
@@ -65,7 +73,14 @@ const proxy: HandlerModule<ProxyOptions> = {
       }
     }
     const policy = { conditions: new Set(location.proxyNextUpstream), tries: location.proxyNextUpstreamTries, timeout: location.proxyNextUpstreamTimeout };
-    return { target, match: location.match, headers, timeouts, upstream: conf && { conf, policy } };
+    let redirects: RedirectRule[];
+    try {
+      redirects = compileRedirects(location.proxyRedirect, target, location.match, location.name, cx.captureNames);
+    } catch (err) {
+      return cx.error(`${(err as Error).message} in "proxy_redirect"`, 'proxy_redirect');
+    }
+    const hidden = hiddenHeaders(location.proxyHideHeaders, location.proxyPassHeaders);
+    return { target, match: location.match, headers, timeouts, upstream: conf && { conf, policy }, hidden, buffering: location.proxyBuffering, redirects };
   },
 
   create(options, env) {
@@ -132,10 +147,13 @@ class ProxyHandler implements Handler {
     dropPass(this.server, 'wsPasses', 'checkMethodAndHeader');
   }
 
-  http(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): Promise<void> {
+  async http(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): Promise<void> {
     const state = ctx as RequestState;
-    if (this.upstream) return this.upstream.http(req, res, state, (target, plan) => this.attempt(req, res, state, target, plan));
-    return this.attempt(req, res, state, this.direct, NO_RETRY).promise;
+    const limit = state.location.clientMaxBodySize;
+    // A chunked body is read first (nginx's request buffering): one too large never reaches the upstream.
+    const preread = mustReadFirst(req, limit) ? await readBody(req, limit, state.log) : null;
+    if (this.upstream) return this.upstream.http(req, res, state, (target, plan) => this.attempt(req, res, state, target, plan), preread);
+    return this.attempt(req, res, state, this.direct, preread ? { body: preread, nextOnStatus: null } : NO_RETRY).promise;
   }
 
   /** One exchange with one peer (the `proxy_pass` host, or an upstream's peer). */
@@ -148,13 +166,16 @@ class ProxyHandler implements Handler {
       req,
       res,
       path,
-      headers: buildRequestHeaders(this.options.headers, req, state, false),
+      headers: buildRequestHeaders(this.options.headers, req, state, false, plan.body && hasBody(req) ? plan.body.length : null),
       timeouts: this.options.timeouts,
       connectEvent: this.connectEvent,
       log: ctx.log,
       context: this.contextMaker(req, ctx.server.primaryName, path, peer.name),
       onDone: () => this.exchanges.get(req) === exchange && this.exchanges.delete(req),
       counters: this.counters,
+      hidden: this.options.hidden,
+      buffering: this.options.buffering,
+      rewriteHeaders: this.options.redirects.length ? (lines: readonly HeaderLine[]) => rewriteRedirectHeaders(lines, this.options.redirects, req, state) : undefined,
     });
     this.exchanges.set(req, exchange);
     try {
@@ -217,6 +238,11 @@ class ProxyHandler implements Handler {
     const { protocol, hostname, port } = this.options.target;
     return `${protocol}//${peer || `${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`}${path}`;
   }
+}
+
+/** Whether the client sent a body (a length or chunks), which a body read whole then replaces. */
+function hasBody(req: http.IncomingMessage): boolean {
+  return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
 }
 
 /**
