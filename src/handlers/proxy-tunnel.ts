@@ -97,12 +97,16 @@ export class Tunnel {
     else this.failed(classifyUpstreamError(err));
   }
 
-  /** http-proxy's `open` event: both pipes are in place. */
+  /**
+   * http-proxy's `open` event: both pipes are in place. As nginx's upgraded connection, the
+   * read timeout starts over on traffic in either direction: only silence both ways ends it.
+   */
   opened(): void {
     this.upstream?.on('data', (chunk: Buffer) => {
       this.bytesSent += chunk.length;
       this.deadline.refresh();
     });
+    this.init.socket.on('data', () => this.deadline.refresh());
   }
 
   /** The upstream socket of this tunnel, once upgraded (for matching http-proxy's `open`). */
