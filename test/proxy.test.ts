@@ -1,7 +1,8 @@
 /**
  * The proxy handler over real sockets on 127.0.0.1: an echoing HTTP backend, a `ws` backend,
  * raw misbehaving backends, and a gateway-side server routing to the handler as the
- * dispatcher does. Faults must end in nginx's statuses, closed sockets and no leaked fd.
+ * dispatcher does. Faults must end in nginx's statuses and closed sockets (descriptors are
+ * counted per case against the gateway process in proxy-process.test.ts).
  */
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
@@ -13,7 +14,6 @@ import { keptLogger, proxyLocation, startProxyBench, type ProxyBench } from './h
 import {
   closeServer,
   echoOf,
-  fdCount,
   httpBackend,
   listen,
   portOf,
@@ -280,29 +280,6 @@ describe('proxy over real sockets', () => {
     const text = await rawUpgrade(wsBench.port, '/reset');
     expect(text.startsWith('HTTP/1.1 502 Bad Gateway\r\n')).toBe(true);
     expect((await wsBench.nextOutcome()).status).toBe(502);
-  });
-
-  test('fault cases leave no file descriptor behind', async () => {
-    const start = fdCount();
-    for (let i = 0; i < 3; i++) {
-      await request(downBench.port, '/');
-      await request(main.port, '/destroy');
-      await request(main.port, '/reset');
-      await request(garbageBench.port, '/');
-      await request(short.port, '/never');
-      const hungUp = new Promise<void>((resolve) => stallClosed.push(resolve));
-      await upload(stallBench.port, '/', 256);
-      resumeStalled();
-      await hungUp;
-      const closed = backend.nextStreamClosed();
-      const req = http.get({ host: '127.0.0.1', port: main.port, path: '/stream', agent: false }, (res) => res.once('data', () => req.destroy()));
-      req.on('error', () => {});
-      await closed;
-      await rawUpgrade(downBench.port, '/ws');
-      await rawUpgrade(wsBench.port, '/reset');
-      await rawUpgrade(wsBench.port, '/forbidden');
-    }
-    expect(await until(() => fdCount() <= start)).toBe(true);
   });
 });
 

@@ -69,7 +69,8 @@ export function classifyUpstreamError(err: unknown): UpstreamFailure {
       return { status: 502, code: UPSTREAM_CODES.reset, reason: 'recv() failed (104: Connection reset by peer)' };
   }
   if (typeof e?.code === 'string' && e.code.startsWith('HPE_')) {
-    const reason = e.code === 'HPE_INVALID_CONSTANT' ? 'upstream sent no valid HTTP/1.0 header' : 'upstream sent invalid header';
+    const reason =
+      e.code === 'HPE_INVALID_CONSTANT' || e.code === 'HPE_INVALID_STATUS' ? 'upstream sent no valid HTTP/1.0 header' : e.code === 'HPE_HEADER_OVERFLOW' ? 'upstream sent too big header' : 'upstream sent invalid header';
     return { status: 502, code: UPSTREAM_CODES.invalid, reason };
   }
   return { status: 502, code: UPSTREAM_CODES.error, reason: `upstream error (${e?.code ?? 'unknown'}: ${e?.message ?? String(err)})` };

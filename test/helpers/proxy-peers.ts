@@ -1,9 +1,8 @@
 /**
  * The peers of the proxy tests: a client that reads whole answers, an uploader with
  * backpressure, a raw upgrade client, an echoing HTTP backend that misbehaves on some paths,
- * a `ws` backend, and small socket utilities (port 0, fd count, polling).
+ * a `ws` backend, and small socket utilities (port 0, polling).
  */
-import { readdirSync } from 'node:fs';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
@@ -89,8 +88,6 @@ export const closeServer = (server: http.Server | net.Server) => {
   if (server instanceof http.Server) server.closeAllConnections();
   return new Promise((resolve) => server.close(resolve));
 };
-/** Open file descriptors of this process. */
-export const fdCount = () => readdirSync('/proc/self/fd').length;
 
 /** Polls `check` every 20 ms, up to 100 times, until it holds; no timing is asserted. */
 export async function until(check: () => boolean, rounds = 100): Promise<boolean> {
