@@ -6,6 +6,7 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { accessDenied } from './access';
 import { HttpError, InternalRedirect } from './errors';
 import { requestEnded, requestStarted } from './metrics/counters';
 import { installFilters } from './filters';
@@ -47,6 +48,7 @@ export class Dispatcher {
       if (state.routingError) throw state.routingError;
       if (state.location.keepaliveTimeout === 0) res.shouldKeepAlive = false;
       checkBodySize(req, state.location.clientMaxBodySize);
+      this.checkAccess(state);
       // nginx sends `100 Continue` once a request passed its checks (a body too large gets
       // the 413 alone); Node leaves it to us ('checkContinue').
       if (req.httpVersionMinor >= 1 && /^100-continue$/i.test(req.headers.expect ?? '')) res.writeContinue();
@@ -73,6 +75,7 @@ export class Dispatcher {
     }
     let outcome: UpgradeOutcome | void;
     try {
+      this.checkAccess(state);
       outcome = await handler.upgrade(req, socket, head, state);
     } catch (err) {
       const status = err instanceof HttpError ? err.status : 500;
@@ -165,11 +168,30 @@ export class Dispatcher {
       }
       state.location = named;
       state.filters = this.runtime.location(named).filters;
-      return;
+    } else {
+      state.uri = uri;
+      state.args = args;
+      this.matchLocation(state, server);
     }
-    state.uri = uri;
-    state.args = args;
-    this.matchLocation(state, server);
+    // nginx runs the phases again from the rewrite phase: the new location's access rules apply.
+    this.checkAccess(state);
+  }
+
+  /**
+   * nginx's access phase (ngx_http_access_module): the location's `allow`/`deny` rules, after
+   * `client_max_body_size` and before `try_files` and the content handler; denied is a 403.
+   * A location's `return` runs in nginx's rewrite phase, before access: it is never denied.
+   */
+  private checkAccess(state: RequestState): void {
+    const rules = state.location.accessRules;
+    if (rules === null || state.location.return !== null || !accessDenied(rules, state.remoteAddress)) return;
+    const req = state.req;
+    const host = req.headers.host;
+    this.runtime.location(state.location).log.error(
+      `access forbidden by rule, client: ${state.remoteAddress || 'unix:'}, server: ${state.server.primaryName}, ` +
+        `request: "${req.method} ${req.url} HTTP/${req.httpVersion}"${host ? `, host: "${host}"` : ''}`,
+    );
+    throw new HttpError(403, 'GW_ACCESS_FORBIDDEN');
   }
 
   /** Renders a thrown error: `error_page` first, else nginx's built-in page. */

@@ -109,8 +109,10 @@ function collect(
       throw new ConfigError(reason, e.keyPos);
     }
     if (!d.contexts.includes(context)) throw new ConfigError(`"${e.key}" directive is not allowed here`, e.keyPos);
-    if (Object.hasOwn(values, d.field)) throw new ConfigError(`"${e.key}" directive is duplicate`, e.keyPos);
-    values[d.field] = d.parse(e.value, cx, e.key);
+    const earlier = Object.hasOwn(values, d.field);
+    if (earlier && !d.combine) throw new ConfigError(`"${e.key}" directive is duplicate`, e.keyPos);
+    const value = d.parse(e.value, cx, e.key);
+    values[d.field] = earlier ? d.combine!(values[d.field], value) : value;
   }
   checkTemplates(values, block, cx);
   return values;

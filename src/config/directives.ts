@@ -4,6 +4,7 @@
  * nginx's defaults written once, in `COMMON_DEFAULTS`.
  */
 import path from 'node:path';
+import { compileAccessRules, mergeAccessRules, type AccessRules, type AccessRuleText } from '../access';
 import type { ConfNode } from './load';
 import { plainValue } from './load';
 import { parseExpires } from '../expires';
@@ -31,6 +32,8 @@ export interface Directive {
   /** The field the parsed value fills (defaults to the directive's name). */
   readonly field: string;
   readonly parse: (node: ConfNode, cx: ParseContext, name: string) => unknown;
+  /** For directives that fill one field together (`allow`, `deny`): joins a later key's value to the earlier one's. */
+  readonly combine?: (earlier: unknown, later: unknown) => unknown;
 }
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'notice', 'warn', 'error', 'crit', 'alert', 'emerg'];
@@ -258,11 +261,34 @@ function nextUpstream(node: ConfNode, cx: ParseContext): NextUpstreamCondition[]
   return args as NextUpstreamCondition[];
 }
 
-const d = (contexts: readonly Context[], parse: Directive['parse'], field?: string) => ({ contexts, parse, field });
+/**
+ * `allow`/`deny` (one value or a list), or `access`, the ordered form (`["deny 10.0.0.1",
+ * "allow 10.0.0.0/8", "deny all"]`): every rule of a block, in the order written, compiled.
+ */
+function accessRules(kind: 'allow' | 'deny' | 'access') {
+  return (node: ConfNode, cx: ParseContext): AccessRules => {
+    const rules: AccessRules[] = occurrences(node).map((n) => {
+      const args = argsOf(n, cx);
+      let rule: AccessRuleText;
+      if (kind !== 'access') {
+        if (args.length !== 1) cx.fail(`invalid number of arguments in "${kind}" directive`, n);
+        rule = { deny: kind === 'deny', value: args[0] };
+      } else {
+        if (args.length !== 2 || (args[0] !== 'allow' && args[0] !== 'deny')) cx.fail(`invalid rule "${args.join(' ')}" in "access", it must be "allow VALUE" or "deny VALUE"`, n);
+        rule = { deny: args[0] === 'deny', value: args[1] };
+      }
+      return guard(n, cx, () => compileAccessRules([rule]).rules);
+    });
+    if (rules.length === 0) cx.fail(`invalid number of arguments in "${kind}" directive`, node);
+    return rules.reduce(mergeAccessRules);
+  };
+}
+
+const d = (contexts: readonly Context[], parse: Directive['parse'], field?: string, combine?: Directive['combine']) => ({ contexts, parse, field, combine });
 const HTTP_UP: readonly Context[] = ['http', 'server', 'location'];
 
 /** The directives, by name. `field` is where the value goes (camelCase of the name if unset). */
-const TABLE: Record<string, { contexts: readonly Context[]; parse: Directive['parse']; field?: string }> = {
+const TABLE: Record<string, { contexts: readonly Context[]; parse: Directive['parse']; field?: string; combine?: Directive['combine'] }> = {
   worker_processes: d(['main'], (n, cx, name) => (one(n, cx, name) === 'auto' ? 'auto' : integer(1, 1024)(n, cx, name))),
   pid: d(['main'], (n, cx, name) => (one(n, cx, name) === 'off' ? null : prefixPath(n, cx, name))),
   handlers_dir: d(['main'], prefixPath),
@@ -332,12 +358,15 @@ const TABLE: Record<string, { contexts: readonly Context[]; parse: Directive['pa
   proxy_pass_header: d(HTTP_UP, headerNames(argsOf), 'proxyPassHeaders'),
   proxy_redirect: d(HTTP_UP, proxyRedirect(argsOf)),
   return: d(['location'], returnDirective),
+  allow: d(HTTP_UP, accessRules('allow'), 'accessRules', mergeAccessRules as Directive['combine']),
+  deny: d(HTTP_UP, accessRules('deny'), 'accessRules', mergeAccessRules as Directive['combine']),
+  access: d(HTTP_UP, accessRules('access'), 'accessRules', mergeAccessRules as Directive['combine']),
 };
 
 /** nginx directives a user may write that the gateway does not do yet: named in the error. */
 export const NOT_YET_SUPPORTED = new Set([
   'upstream', 'gzip_buffers', 'proxy_request_buffering', 'proxy_buffers', 'proxy_buffer_size', 'proxy_ignore_headers',
-  'allow', 'deny', 'rewrite',
+  'rewrite',
   'if', 'set', 'charset', 'sendfile', 'tcp_nopush', 'tcp_nodelay',
   'limit_req', 'limit_conn', 'auth_basic', 'stub_status', 'http2', 'resolver',
   'large_client_header_buffers', 'client_body_buffer_size', 'server_name_in_redirect', 'port_in_redirect',
@@ -350,7 +379,7 @@ const camel = (name: string) => name.replace(/_([a-z])/g, (_, c: string) => c.to
 /** The directive named `name`, or undefined. */
 export function directive(name: string): Directive | undefined {
   const row = Object.hasOwn(TABLE, name) ? TABLE[name] : undefined;
-  return row && { contexts: row.contexts, parse: row.parse, field: row.field ?? camel(name) };
+  return row && { contexts: row.contexts, parse: row.parse, field: row.field ?? camel(name), combine: row.combine };
 }
 
 /** nginx's defaults for the inherited directives, relative paths resolved against `prefix`. */
@@ -400,6 +429,7 @@ export function commonDefaults(prefix: string): CommonConf {
     proxyNextUpstream: ['error', 'timeout'],
     proxyNextUpstreamTries: 0,
     proxyNextUpstreamTimeout: 0,
+    accessRules: null,
     proxyBuffering: true,
     proxyHideHeaders: [],
     proxyPassHeaders: [],

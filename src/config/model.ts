@@ -2,6 +2,7 @@
  * The checked, merged, frozen configuration: what `gateway -t` proves and what the server runs.
  * Field names follow nginx's directives in camelCase; times are milliseconds, sizes bytes.
  */
+import type { AccessRules } from '../access';
 import type { Position } from '../errors';
 import type { ListenSpec, LocationMatch, ServerName } from './values';
 
@@ -132,6 +133,11 @@ export interface CommonConf {
   readonly proxyNextUpstreamTries: number;
   /** `proxy_next_upstream_timeout` in ms (0: no limit). */
   readonly proxyNextUpstreamTimeout: number;
+  /**
+   * `allow`/`deny` (and `access`, their ordered list), compiled; null: none. A level with any
+   * rule replaces the rules above it whole, as nginx's arrays.
+   */
+  readonly accessRules: AccessRules | null;
   /** `proxy_buffering`: read the upstream's response ahead of the client (on), or pass each chunk at once (off). */
   readonly proxyBuffering: boolean;
   /** `proxy_hide_header`: upstream response headers not passed on, besides nginx's default list. */
