@@ -26,7 +26,23 @@ export const DELIBERATE = {
   continueBeforeHandler: {
     interim: 'deliberate: the gateway sends 100 Continue once a request passed routing and client_max_body_size, before its handler; nginx sends it when a handler reads or discards the body, so a request the static handler refuses first (POST to a file: 405) gets none',
   } as Marker,
+  /** The recording backend's answer (what reached it) is shorter by the header left behind. */
+  requestHeaderNamedInConnection: {
+    body: 'deliberate (RFC 9110 7.6.1): a header the client names in Connection is hop-by-hop and stays behind; nginx forwards it upstream',
+    'content-length': 'deliberate: the same header left behind, so the recorded request is shorter',
+  } as Marker,
+  responseHeaderNamedInConnection: {
+    'x-hop': 'deliberate (RFC 9110 7.6.1): a header the upstream names in Connection is hop-by-hop and is dropped; nginx passes it on',
+  } as Marker,
   aliasTraversal: {
     ...wholeResponse('deliberate: nginx serves the file outside the alias (the off-by-slash pitfall); the gateway checks every mapped path stays under its root or alias (DESIGN.md: "check the file path stays inside the root") and answers 404'),
+  } as Marker,
+} as const;
+
+/** The proxy: what Node's HTTP client does not let the gateway do as nginx. */
+export const PROXY = {
+  requestLineVersion: {
+    'x-upstream-version':
+      'unavoidable (Node\'s HTTP client): the upstream request line always says HTTP/1.1; nginx writes HTTP/1.0 under proxy_http_version 1.0 (its default). Both send Connection: close, so the exchange is the same',
   } as Marker,
 } as const;

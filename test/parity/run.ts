@@ -32,7 +32,8 @@ export interface ParityRequest extends RequestSpec {
 /** One site and the requests sent to it. */
 export interface ParityCase {
   readonly title: string;
-  readonly site: SiteModel;
+  /** The site, or what makes it once the suite's own peers run (a backend's port for `proxy_pass`). */
+  readonly site: SiteModel | (() => SiteModel);
   /** Files under the shared prefix (`www/index.html`, ...). */
   readonly files?: Readonly<Record<string, SiteFile>>;
   readonly requests: readonly ParityRequest[];
@@ -96,7 +97,7 @@ export function defineParityCases(cases: readonly ParityCase[]): void {
       }
       let pair: Pair;
       beforeAll(async () => {
-        pair = await startPair(c.site, c.files ?? {}, fixTimes);
+        pair = await startPair(typeof c.site === 'function' ? c.site() : c.site, c.files ?? {}, fixTimes);
       });
       afterAll(() => pair?.stop());
       for (const r of c.requests) {

@@ -1,0 +1,97 @@
+/**
+ * Parity of the proxy: nginx and the gateway in front of the same recording backend, which
+ * answers with what it received, so each response shows both what the client got and what
+ * the proxy sent upstream (request line, header lines in order, body). `proxy_pass` with and
+ * without a URI part, a regex location, `proxy_set_header` defaults and variables, hop-by-hop
+ * headers, `proxy_hide_header`/`proxy_pass_header`, `proxy_redirect`, a backend that is
+ * down, and a body over `client_max_body_size`.
+ */
+import net from 'node:net';
+import { DELIBERATE, PROXY } from './differences';
+import { startRecordingBackend, type RecordingBackend } from './recording-backend';
+import { defineParityCases, type ParityRequest } from './run';
+import { loc, type SiteModel } from './site';
+
+let backend: RecordingBackend;
+let downPort = 0;
+
+beforeAll(async () => {
+  backend = await startRecordingBackend();
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  downPort = (probe.address() as net.AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+});
+
+afterAll(() => backend?.close());
+
+function site(): SiteModel {
+  const b = backend.url;
+  return {
+    servers: [
+      {
+        locations: [
+          loc('/plain/', { proxy_pass: b }),
+          loc('/uri/', { proxy_pass: `${b}/backend/` }),
+          loc('~ ^/re/(.*)$', { proxy_pass: b }),
+          loc('/set/', {
+            proxy_pass: b,
+            proxy_set_header: ['X-Host $host', 'X-Real-IP $remote_addr', 'X-Forwarded-For $proxy_add_x_forwarded_for', 'X-Scheme $scheme', 'User-Agent ""'],
+          }),
+          loc('/host/', { proxy_pass: b, proxy_set_header: ['Host $host', 'Connection ""'] }),
+          loc('/hide/', { proxy_pass: b, proxy_hide_header: 'X-Secret', proxy_pass_header: ['Server', 'X-Accel-Expires'] }),
+          loc('/redir/', { proxy_pass: `${b}/r/` }),
+          loc('/redir-root/', { proxy_pass: b }),
+          loc('/redir-off/', { proxy_pass: `${b}/r/`, proxy_redirect: 'off' }),
+          loc('/redir-literal/', { proxy_pass: b, proxy_redirect: 'http://upstream.test/ /moved/' }),
+          loc('/down/', { proxy_pass: `http://127.0.0.1:${downPort}` }),
+          loc('/small/', { proxy_pass: b, client_max_body_size: '10' }),
+        ],
+      },
+    ],
+  };
+}
+
+/** A request the backend answers: the HTTP version of the upstream request line differs. */
+const upstream = (r: ParityRequest): ParityRequest => ({ ...r, differs: { ...PROXY.requestLineVersion, ...r.differs } });
+const redirect = (path: string, to: string) => `${path}redirect?to=${encodeURIComponent(to)}`;
+
+defineParityCases([
+  {
+    title: 'proxy',
+    site,
+    requests: [
+      upstream({ name: 'proxy_pass without a URI part: the request URI as sent', target: '/plain/a/../b//c?x=1&y=%20' }),
+      upstream({ name: 'proxy_pass with a URI part: the prefix replaced', target: '/uri/users/42?full=1' }),
+      upstream({ name: 'proxy_pass with a URI part: an encoded character', target: '/uri/a%20b' }),
+      upstream({ name: 'a regex location without a URI part', target: '/re/thing?q=1' }),
+      upstream({ name: 'default headers, client headers passed', target: '/plain/h', headers: { 'X-Custom': 'yes', Accept: '*/*', 'User-Agent': 'parity/1' } }),
+      upstream({ name: 'proxy_set_header with $host $remote_addr $proxy_add_x_forwarded_for $scheme, an empty one', target: '/set/v', headers: { 'X-Forwarded-For': '10.1.2.3', 'User-Agent': 'parity/1' } }),
+      upstream({ name: 'proxy_set_header Host $host and Connection ""', target: '/host/v', host: 'site.test' }),
+      upstream({ name: 'hop-by-hop request headers stay behind', target: '/plain/hop-req', headers: { 'Keep-Alive': '300', TE: 'trailers', Upgrade: 'h2c', Expect: '' } }),
+      upstream({
+        name: 'a POST body with Content-Length',
+        raw: 'POST /plain/post HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nhello',
+      }),
+      upstream({ name: 'a request header named in Connection', target: '/plain/named', headers: { Connection: 'close, X-Drop', 'X-Drop': '1' }, differs: DELIBERATE.requestHeaderNamedInConnection }),
+      upstream({ name: 'hop-by-hop response headers dropped', target: '/plain/hop', differs: DELIBERATE.responseHeaderNamedInConnection }),
+      upstream({ name: 'nginx hidden response headers', target: '/plain/headers' }),
+      upstream({ name: 'proxy_hide_header and proxy_pass_header', target: '/hide/headers' }),
+      upstream({ name: 'proxy_redirect default with a URI part', target: redirect('/redir/', 'BACKEND/r/x/y?z=1') }),
+      upstream({ name: 'proxy_redirect default: another host untouched', target: redirect('/redir/', 'http://elsewhere.test/r/x') }),
+      upstream({ name: 'proxy_redirect default without a URI part', target: redirect('/redir-root/', 'BACKEND/a/b') }),
+      upstream({ name: 'proxy_redirect off', target: redirect('/redir-off/', 'BACKEND/r/x') }),
+      upstream({ name: 'proxy_redirect redirect replacement', target: redirect('/redir-literal/', 'http://upstream.test/p/q') }),
+      { name: 'a backend that is down: 502', target: '/down/x' },
+      { name: 'a body over client_max_body_size: 413', method: 'POST', target: '/small/x', headers: { 'Content-Length': '11' } },
+      {
+        name: 'a chunked body over client_max_body_size: 413',
+        raw: 'POST /small/x HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n6\r\n012345\r\n5\r\n6789a\r\n0\r\n\r\n',
+      },
+      upstream({
+        name: 'a chunked body within client_max_body_size goes up with its length',
+        raw: 'POST /small/x HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n',
+      }),
+    ],
+  },
+]);
