@@ -81,13 +81,13 @@ describe('proxy over real sockets', () => {
       }),
     );
     prefixed = await startProxyBench(proxyLocation('/api/', `${b}/v1/`));
-    keepalive = await startProxyBench(proxyLocation('/', b, { proxyHttpVersion: '1.1' }));
+    keepalive = await startProxyBench(proxyLocation('/', b, { proxyHttpVersion: '1.1', proxySetHeaders: [['Connection', '']] }));
     // client_max_body_size 0: chunked uploads stream instead of being read first.
     short = await startProxyBench(proxyLocation('/', b, { proxyReadTimeout: 200, proxySendTimeout: 200, clientMaxBodySize: 0 }));
     wsBench = await startProxyBench(proxyLocation('/', `http://127.0.0.1:${portOf(ws.server)}`));
     downBench = await startProxyBench(proxyLocation('/', `http://127.0.0.1:${downPort}`));
     garbageBench = await startProxyBench(proxyLocation('/', `http://127.0.0.1:${portOf(garbage)}`));
-    stallBench = await startProxyBench(proxyLocation('/', `http://127.0.0.1:${portOf(stall)}`, { proxyHttpVersion: '1.1', clientMaxBodySize: 0 }));
+    stallBench = await startProxyBench(proxyLocation('/', `http://127.0.0.1:${portOf(stall)}`, { proxyHttpVersion: '1.1', proxySetHeaders: [['Connection', '']], clientMaxBodySize: 0 }));
   });
 
   afterAll(async () => {
@@ -156,12 +156,21 @@ describe('proxy over real sockets', () => {
     expect(empty.method).toBe('DELETE');
   });
 
-  test('proxy_http_version 1.1 keeps the upstream connection through the agent', async () => {
+  test('proxy_http_version 1.1 with Connection "" keeps the upstream connection through the agent', async () => {
     const first = echoOf(await request(keepalive.port, '/one'));
     const second = echoOf(await request(keepalive.port, '/two'));
     // HTTP/1.1 is persistent without a Connection header (nginx's `proxy_set_header Connection ""`).
     expect(first.headers.connection).toBeUndefined();
     expect(second.remotePort).toBe(first.remotePort);
+  });
+
+  test('proxy_http_version 1.1 alone still says Connection: close, as nginx', async () => {
+    const v11 = await startProxyBench(proxyLocation('/', `http://127.0.0.1:${portOf(backend.server)}`, { proxyHttpVersion: '1.1' }));
+    const first = echoOf(await request(v11.port, '/one'));
+    const second = echoOf(await request(v11.port, '/two'));
+    await v11.close();
+    expect(first.headers.connection).toBe('close');
+    expect(second.remotePort).not.toBe(first.remotePort);
   });
 
   test('a backend that is down: 502 and nginx\'s error line', async () => {

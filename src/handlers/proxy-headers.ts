@@ -52,19 +52,19 @@ export interface RequestHeaderPlan {
 }
 
 /**
- * Compiles `proxy_set_header` over nginx's defaults. With `proxy_http_version 1.0` the default
- * is `Connection: close`; with 1.1 there is no default, so the keep-alive agent's own
- * `Connection: keep-alive` keeps the upstream connection. Throws on an unknown variable.
+ * Compiles `proxy_set_header` over nginx's defaults `Host: $proxy_host` and `Connection:
+ * close`, whatever `proxy_http_version` says: with 1.1 and `proxy_set_header Connection ""`
+ * no Connection header goes and the keep-alive agent keeps the upstream connection. Throws on
+ * an unknown variable.
  */
 export function compileRequestHeaders(
   setHeaders: readonly (readonly [string, string])[],
-  httpVersion: '1.0' | '1.1',
   proxyHost: string,
   captureNames: ReadonlySet<string>,
 ): RequestHeaderPlan {
   const userNames = new Set(setHeaders.map(([name]) => name.toLowerCase()));
-  const defaults: [string, string][] = [['Host', proxyHost]];
-  if (httpVersion === '1.0') defaults.push(['Connection', 'close']);
+  // nginx sends `Connection: close` under either version: a kept connection takes `proxy_set_header Connection ""`.
+  const defaults: [string, string][] = [['Host', proxyHost], ['Connection', 'close']];
   // nginx's order: the location's own headers, then the defaults they leave.
   const own: OwnHeader[] = setHeaders.map(([name, value]) => ({ name, value: compileValue(value, captureNames) }));
   for (const [name, value] of defaults) {

@@ -59,7 +59,7 @@ const proxy: HandlerModule<ProxyOptions> = {
     if (misplaced) cx.error(misplaced, 'proxy_pass');
     let headers: RequestHeaderPlan;
     try {
-      headers = compileRequestHeaders(location.proxySetHeaders, location.proxyHttpVersion, target.proxyHost, cx.captureNames);
+      headers = compileRequestHeaders(location.proxySetHeaders, target.proxyHost, cx.captureNames);
     } catch (err) {
       return cx.error(`${(err as Error).message} in "proxy_set_header"`, 'proxy_set_header');
     }

@@ -44,6 +44,8 @@ function site(): SiteModel {
           loc('/redir-root/', { proxy_pass: b }),
           loc('/redir-off/', { proxy_pass: `${b}/r/`, proxy_redirect: 'off' }),
           loc('/redir-literal/', { proxy_pass: b, proxy_redirect: 'http://upstream.test/ /moved/' }),
+          loc('/v11/', { proxy_pass: b, proxy_http_version: '1.1' }),
+          loc('/v11-keepalive/', { proxy_pass: b, proxy_http_version: '1.1', proxy_set_header: 'Connection ""' }),
           loc('/down/', { proxy_pass: `http://127.0.0.1:${downPort}` }),
           loc('/small/', { proxy_pass: b, client_max_body_size: '10' }),
         ],
@@ -68,6 +70,8 @@ defineParityCases([
       upstream({ name: 'default headers, client headers passed', target: '/plain/h', headers: { 'X-Custom': 'yes', Accept: '*/*', 'User-Agent': 'parity/1' } }),
       upstream({ name: 'proxy_set_header with $host $remote_addr $proxy_add_x_forwarded_for $scheme, an empty one', target: '/set/v', headers: { 'X-Forwarded-For': '10.1.2.3', 'User-Agent': 'parity/1' } }),
       upstream({ name: 'proxy_set_header Host $host and Connection ""', target: '/host/v', host: 'site.test' }),
+      { name: 'proxy_http_version 1.1: Connection close all the same', target: '/v11/x' },
+      { name: 'proxy_http_version 1.1 with Connection "": no Connection header', target: '/v11-keepalive/x' },
       upstream({ name: 'hop-by-hop request headers stay behind', target: '/plain/hop-req', headers: { 'Keep-Alive': '300', TE: 'trailers', Upgrade: 'h2c', Expect: '' } }),
       upstream({
         name: 'a POST body with Content-Length',
