@@ -11,7 +11,7 @@ test('-t on the seed configuration succeeds as nginx -t does', async () => {
   expect(code).toBe(0);
 });
 
-test.each(['conf/examples/hello.yaml', 'conf/examples/clock.yaml'])('-t on %s succeeds', async (file) => {
+test.each(['conf/examples/hello.yaml', 'conf/examples/clock.yaml', 'conf/examples/chat.yaml'])('-t on %s succeeds', async (file) => {
   expect((await runCli(['-t', '-c', file])).code).toBe(0);
 });
 
