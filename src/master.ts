@@ -13,6 +13,8 @@ import type { MainConf } from './config/model';
 import { ConfigSources } from './config/sources';
 import { createErrorLog, LogFiles } from './log';
 import { serveInMaster } from './metrics/aggregate';
+import { storeBackend } from './push/channels';
+import { PushHub } from './push/hub';
 import type { Logger } from './types';
 import { version } from './version';
 import { runWorker, type WorkerMessage } from './worker';
@@ -45,6 +47,7 @@ class Master {
   private stopping = false;
   private reloading = false;
   private reloadPending = false;
+  private push: PushHub | null = null;
 
   constructor(
     private conf: MainConf,
@@ -56,9 +59,13 @@ class Master {
 
   async start(): Promise<void> {
     cluster.schedulingPolicy = cluster.SCHED_NONE;
+    // Push messages carry Buffers between the master and its workers.
+    cluster.setupPrimary({ serialization: 'advanced' });
     cluster.on('exit', (worker, code, signal) => this.onExit(worker, code, signal));
     // stub_status and metrics: a worker asks, the master sums every worker's counters.
     serveInMaster();
+    // Push channels: the master holds them, so every worker shares them and they outlive reloads.
+    this.push = new PushHub(storeBackend(this.conf, this.log), this.log);
     // Signals are answered from the start: a HUP that comes while workers start is a reload.
     process.once('SIGTERM', () => this.stop(false));
     process.once('SIGINT', () => this.stop(false));
@@ -139,6 +146,7 @@ class Master {
         this.log.error(`reload: ${(err as Error).message}; the old configuration keeps serving`);
         return;
       }
+      if (next.http.pushRedisUrl !== previous.conf.http.pushRedisUrl) await this.push?.replace(storeBackend(next, this.log));
       const old = this.current;
       this.current = fresh;
       for (const worker of old) worker.send({ type: 'quit' } satisfies WorkerMessage);
@@ -167,7 +175,7 @@ class Master {
     const exitWhenAlone = () => {
       if (Object.keys(cluster.workers ?? {}).length > 0) return;
       removePid(this.conf);
-      void this.files.close().then(() => process.exit(0));
+      void Promise.allSettled([this.push?.close()]).then(() => this.files.close()).then(() => process.exit(0));
     };
     cluster.on('exit', () => setImmediate(exitWhenAlone));
     for (const worker of Object.values(cluster.workers ?? {})) {

@@ -14,6 +14,8 @@ import type { ListenSpec } from './config/values';
 import type { TlsOptions } from 'node:tls';
 import { listenerTlsOptions } from './tls';
 import { compileTryFiles, type CompiledTryFiles } from './try-files';
+import { createPushChannels } from './push/channels';
+import type { Fanout } from './push/fanout';
 import { serverSignature } from './version';
 
 /** One location, ready to serve. */
@@ -59,11 +61,13 @@ export class Runtime {
   private constructor(
     readonly conf: MainConf,
     readonly log: Logger,
+    /** The push channels every handler of this process shares. */
+    readonly push: Fanout,
   ) {}
 
   /** Creates every handler (`create`) and compiles what requests will use. */
   static async build(conf: MainConf, log: Logger, files: LogFiles): Promise<Runtime> {
-    const runtime = new Runtime(conf, log);
+    const runtime = new Runtime(conf, log, createPushChannels(conf, log));
     const formats = new Map<string, LogFormatConf>([['combined', { format: COMBINED_FORMAT, escape: 'default' }], ...conf.http.logFormats]);
     const accessLogs = (logs: LocationConf['accessLogs']) =>
       logs.map((l) => createAccessLog(l.path, formats.get(l.format)!, conf.captureNames, files));
@@ -74,7 +78,7 @@ export class Runtime {
         const locationLog = logger(location);
         const metrics = registerLocation(server, location);
         const module = resolveHandler(location.handler, conf.prefix, conf.handlersDir);
-        const handler = await module.create(location.handlerOptions, { log: locationLog, prefix: conf.prefix, location });
+        const handler = await module.create(location.handlerOptions, { log: locationLog, prefix: conf.prefix, location, push: runtime.push });
         runtime.locations.set(location, {
           conf: location,
           handler,
@@ -107,9 +111,10 @@ export class Runtime {
     return this.serverRuntimes.get(conf)!;
   }
 
-  /** Closes every handler (upstream agents, script resources). */
+  /** Closes every handler (upstream agents, script resources), then the push channels. */
   async close(): Promise<void> {
     await Promise.allSettled([...this.locations.values()].map((l) => l.handler.close?.()));
+    await this.push.close();
   }
 }
 

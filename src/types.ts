@@ -7,7 +7,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { LocationConf, ServerConf } from './config/model';
 
+import type { ChannelInfo, PublishResult } from './push/backend';
+import type { PushMessage } from './push/message';
+
 export type { LocationConf, ServerConf, CommonConf, MainConf } from './config/model';
+export type { ChannelInfo, PublishResult, PushMessage };
 export { HttpError, ConfigError, InternalRedirect } from './errors';
 
 /** A logger writing to the `error_log` at nginx's levels. */
@@ -92,6 +96,45 @@ export interface HandlerEnv {
   readonly log: Logger;
   readonly prefix: string;
   readonly location: LocationConf;
+  /** The gateway's push channels (shared by every worker, and through Redis when configured). */
+  readonly push: PushChannels;
+}
+
+/** How a message is published. */
+export interface PublishOptions {
+  /** Kept with the message and given to subscribers (SSE and WebSocket send the data only). */
+  readonly contentType?: string;
+  /** `message_buffer_length` for this channel (the location's, else 10). */
+  readonly bufferLength?: number;
+  /** `message_timeout` in ms (the location's, else one hour). */
+  readonly timeoutMs?: number;
+}
+
+/** How a subscriber joins a channel. */
+export interface SubscribeOptions {
+  /** Replay: deliver the kept messages after this id first (`0`: all kept). Malformed: rejects. */
+  readonly lastId?: string;
+  /** Called when the channel is deleted (the subscription is over). */
+  readonly onClose?: (reason: 'deleted') => void;
+}
+
+/** A subscription to one channel. */
+export interface PushSubscription {
+  unsubscribe(): void;
+}
+
+/**
+ * Publish/subscribe channels. Channel ids are letters, digits and `_ . : @ ~ - /`, at most 255
+ * characters; message ids are `<ms>-<seq>`, increasing within a channel.
+ */
+export interface PushChannels {
+  publish(channel: string, data: string | Buffer, options?: PublishOptions): Promise<PublishResult>;
+  /** Resolves once live messages flow (and the replay, if asked, is delivered). */
+  subscribe(channel: string, onMessage: (message: PushMessage) => void, options?: SubscribeOptions): Promise<PushSubscription>;
+  /** The channel's kept messages and subscribers; null when it has neither. */
+  info(channel: string): Promise<ChannelInfo | null>;
+  /** Deletes the channel and closes its subscribers: how many, or null when there was none. */
+  delete(channel: string): Promise<number | null>;
 }
 
 /**
@@ -143,6 +186,12 @@ export interface WebSocketSession {
 export interface ScriptContext extends RequestContext {
   readonly req: IncomingMessage;
   readonly options: Readonly<Record<string, unknown>>;
+  /** Publishes to a channel with the location's `message_buffer_length` and `message_timeout`. */
+  publish(channel: string, data: string | Buffer): Promise<PublishResult>;
+  /** Subscribes for as long as the connection lives (or until `unsubscribe`). */
+  subscribe(channel: string, onMessage: (message: PushMessage) => void, options?: SubscribeOptions): Promise<PushSubscription>;
+  /** Every push channel operation, for what `publish` and `subscribe` do not cover. */
+  readonly push: PushChannels;
 }
 
 /** A WebSocket script: runs once per connection; when it returns, the connection closes. */

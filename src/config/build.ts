@@ -55,7 +55,7 @@ export function buildConfig(root: ConfNode, file: string, prefix: string, source
   const eventValues = events ? collect(events, 'events', cx, {}) : {};
   const defaults = commonDefaults(prefix);
   const handlersDir = (main.handlersDir as string | undefined) ?? path.resolve(prefix, 'handlers');
-  const httpConf = http ? buildHttp(http, cx, defaults, handlersDir) : { servers: [], logFormats: new Map<string, LogFormatConf>(), upstreams: new Map<string, UpstreamConf>() };
+  const httpConf = http ? buildHttp(http, cx, defaults, handlersDir) : { servers: [], logFormats: new Map<string, LogFormatConf>(), upstreams: new Map<string, UpstreamConf>(), pushRedisUrl: null };
   const workers = main.workerProcesses ?? 1;
   return deepFreeze({
     file,
@@ -179,7 +179,7 @@ function buildHttp(block: MapNode, cx: Cx, defaults: CommonConf, handlersDir: st
       }
     }
   }
-  return { servers, logFormats, upstreams };
+  return { servers, logFormats, upstreams, pushRedisUrl: (own.pushRedisUrl as string | undefined) ?? null };
 }
 
 function buildServer(block: MapNode, cx: Cx, parent: CommonConf, handlersDir: string, upstreams: ReadonlyMap<string, UpstreamConf>): ServerConf {

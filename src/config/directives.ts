@@ -13,7 +13,7 @@ import { TLS_PROTOCOLS } from '../tls';
 import { BUILTIN_TYPES, parseNginxTypes, typesFromMap } from './mime';
 import { headerNames, proxyRedirect } from './proxy-directives';
 import type { NextUpstreamCondition, LogFormatConf, AccessLogConf, AddHeaderConf, CommonConf, ErrorLogConf, ErrorPageConf, LogLevel, ReturnConf } from './model';
-import { compileRegex, parseDisableSymlinks, parseFlag, parseListen, parseOpenFileCache, parseServerName, parseSize, parseTime, splitArgs } from './values';
+import { compileRegex, parseDisableSymlinks, parseFlag, parseListen, parseOpenFileCache, parseRedisUrl, parseServerName, parseSize, parseTime, splitArgs } from './values';
 
 export type Context = 'main' | 'events' | 'http' | 'server' | 'location';
 
@@ -361,6 +361,9 @@ const TABLE: Record<string, { contexts: readonly Context[]; parse: Directive['pa
   allow: d(HTTP_UP, accessRules('allow'), 'accessRules', mergeAccessRules as Directive['combine']),
   deny: d(HTTP_UP, accessRules('deny'), 'accessRules', mergeAccessRules as Directive['combine']),
   access: d(HTTP_UP, accessRules('access'), 'accessRules', mergeAccessRules as Directive['combine']),
+  message_buffer_length: d(HTTP_UP, integer(0, 1_000_000)),
+  message_timeout: d(HTTP_UP, time),
+  push_redis_url: d(['http'], (n, cx, name) => guard(n, cx, () => parseRedisUrl(one(n, cx, name)))),
 };
 
 /** nginx directives a user may write that the gateway does not do yet: named in the error. */
@@ -429,11 +432,13 @@ export function commonDefaults(prefix: string): CommonConf {
     proxyNextUpstream: ['error', 'timeout'],
     proxyNextUpstreamTries: 0,
     proxyNextUpstreamTimeout: 0,
-    accessRules: null,
     proxyBuffering: true,
     proxyHideHeaders: [],
     proxyPassHeaders: [],
     proxyRedirect: ['default'],
+    accessRules: null,
+    messageBufferLength: 10,
+    messageTimeout: 3_600_000,
   };
 }
 

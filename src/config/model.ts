@@ -146,6 +146,10 @@ export interface CommonConf {
   readonly proxyPassHeaders: readonly string[];
   /** `proxy_redirect`: how Location and Refresh are rewritten; `off` is an empty list. */
   readonly proxyRedirect: readonly ProxyRedirectConf[];
+  /** `message_buffer_length`: messages a push channel keeps for late subscribers (10). */
+  readonly messageBufferLength: number;
+  /** `message_timeout`: how long a push channel keeps a message (ms, 1h). */
+  readonly messageTimeout: number;
 }
 
 /**
@@ -232,6 +236,8 @@ export interface HttpConf {
   readonly logFormats: ReadonlyMap<string, LogFormatConf>;
   /** `upstreams`, by name. */
   readonly upstreams: ReadonlyMap<string, UpstreamConf>;
+  /** `push_redis_url`: the Redis that push channels live in (`redis://host:port[/db]`), null: this gateway alone. */
+  readonly pushRedisUrl: string | null;
 }
 
 /** The whole configuration. */

@@ -340,3 +340,17 @@ function isTime(value: string): boolean {
 function fail(reason: string): never {
   throw new Error(reason);
 }
+
+/** `push_redis_url`: `redis://host:port[/db]` (port 6379 when left out), checked and kept as written. */
+export function parseRedisUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`invalid Redis URL "${value}"`);
+  }
+  if (url.protocol !== 'redis:') throw new Error(`invalid Redis URL "${value}" (only redis:// is supported)`);
+  if (!url.hostname) throw new Error(`no host in Redis URL "${value}"`);
+  if (url.pathname !== '' && url.pathname !== '/' && !/^\/\d{1,2}$/.test(url.pathname)) throw new Error(`invalid database in Redis URL "${value}"`);
+  return value;
+}

@@ -5,6 +5,8 @@
 import { findModule, loadModule } from '../module-loader';
 import type { HandlerModule } from '../types';
 import proxy from './proxy';
+import pushPublisher from './push-publisher';
+import pushSubscriber from './push-subscriber';
 import metrics from './metrics';
 import returnHandler from './return';
 import staticHandler from './static';
@@ -18,6 +20,8 @@ const BUILT_IN: Readonly<Record<string, HandlerModule<any>>> = {
   'websocket-script': websocketScript,
   stub_status: stubStatus,
   metrics,
+  'push-publisher': pushPublisher,
+  'push-subscriber': pushSubscriber,
 };
 
 /** The handler module `name` stands for. Throws with a one-line reason when there is none. */

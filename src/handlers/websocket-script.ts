@@ -26,6 +26,8 @@ import type {
   HandlerEnv,
   HandlerModule,
   Logger,
+  PushChannels,
+  PushSubscription,
   RequestContext,
   ScriptContext,
   UpgradeOutcome,
@@ -112,6 +114,7 @@ function loadScript(name: string, cx: ConfigContext): WebSocketScript {
 }
 
 function create(opts: WebSocketScriptOptions, env: HandlerEnv): WebSocketScriptHandler {
+  const push = env.push;
   const acceptor = new WebSocketAcceptor({ maxPayload: opts.maxPayloadLen });
   const live = new Set<WebSocketSessionImpl>();
   const counters = countersOf(env.location) ?? null;
@@ -120,7 +123,7 @@ function create(opts: WebSocketScriptOptions, env: HandlerEnv): WebSocketScriptH
       // lua-resty-websocket's `new()` refuses a request without `Upgrade: websocket`.
       throw new HttpError(400);
     },
-    upgrade: (req, socket, head, ctx) => serve(opts, acceptor, live, counters, req, socket, head, ctx),
+    upgrade: (req, socket, head, ctx) => serve(opts, acceptor, live, counters, push, req, socket, head, ctx),
     /** The gateway stops (or an old worker's shutdown timeout passed): 1001 to every session. */
     close() {
       acceptor.close();
@@ -135,6 +138,7 @@ async function serve(
   acceptor: WebSocketAcceptor,
   live: Set<WebSocketSessionImpl>,
   counters: LocationCounters | null,
+  push: PushChannels,
   req: IncomingMessage,
   socket: Duplex,
   head: Buffer,
@@ -152,8 +156,11 @@ async function serve(
   if (!session) return { status: req.method === 'GET' ? 400 : 405, bytesSent: 0 };
   live.add(session);
   counters?.wsOpened();
-  void runScript(opts, session, scriptContext(ctx, req, opts.options));
+  const subscriptions: ScriptSubscriptions = { ended: false, live: new Set() };
+  void runScript(opts, session, scriptContext(ctx, req, opts.options, push, subscriptions));
   const end = await session.closed;
+  subscriptions.ended = true;
+  for (const subscription of subscriptions.live) subscription.unsubscribe();
   live.delete(session);
   counters?.wsClosed(end.code);
   return { status: 101, bytesSent: end.bodyBytesSent };
@@ -181,8 +188,24 @@ function logFailure(log: Logger, scriptName: string, err: unknown): void {
   log.error(`websocket script "${scriptName}" failed: ${detail}`);
 }
 
-/** The request's context plus `req` and `options`, delegating to `ctx` (which may be a class). */
-function scriptContext(ctx: RequestContext, req: IncomingMessage, options: Readonly<Record<string, unknown>>): ScriptContext {
+/** The push subscriptions a script's connection holds; all end when it closes. */
+interface ScriptSubscriptions {
+  ended: boolean;
+  readonly live: Set<PushSubscription>;
+}
+
+/**
+ * The request's context plus `req`, `options` and the push channels, delegating to `ctx` (which
+ * may be a class). Subscriptions made here end with the connection.
+ */
+function scriptContext(
+  ctx: RequestContext,
+  req: IncomingMessage,
+  options: Readonly<Record<string, unknown>>,
+  push: PushChannels,
+  subscriptions: ScriptSubscriptions,
+): ScriptContext {
+  const limits = { bufferLength: ctx.location.messageBufferLength, timeoutMs: ctx.location.messageTimeout };
   return {
     get uri() { return ctx.uri; },
     get args() { return ctx.args; },
@@ -196,6 +219,20 @@ function scriptContext(ctx: RequestContext, req: IncomingMessage, options: Reado
     variable: (name: string) => ctx.variable(name),
     req,
     options,
+    push,
+    publish: (channel, data) => push.publish(channel, data, limits),
+    async subscribe(channel, onMessage, subscribeOptions) {
+      const subscription = await push.subscribe(channel, onMessage, subscribeOptions);
+      // The connection closed while the subscription was being made: nobody is left to deliver to.
+      if (subscriptions.ended) subscription.unsubscribe();
+      else subscriptions.live.add(subscription);
+      return {
+        unsubscribe() {
+          subscriptions.live.delete(subscription);
+          subscription.unsubscribe();
+        },
+      };
+    },
   };
 }
 

@@ -47,6 +47,13 @@ export class LocationCounters {
   readonly closeCodes = new Map<number, number>();
   /** Proxy failures by kind (`connect`, `timeout`, `reset`, `closed`, `invalid`, `error`). */
   readonly upstreamErrors = new Map<string, number>();
+  /** Push: subscribers connected here now, messages published here, sent to subscribers here. */
+  pushSubscribers = 0;
+  pushPublished = 0;
+  pushDelivered = 0;
+  /** Push: messages a slow subscriber's `drop_oldest` dropped; subscribers closed for falling behind. */
+  pushDropped = 0;
+  pushOverflowClosed = 0;
 
   constructor(
     readonly server: string,
@@ -212,6 +219,11 @@ export interface LocationSnapshot {
   wsBytesOut: number;
   closeCodes: Record<string, number>;
   upstreamErrors: Record<string, number>;
+  pushSubscribers: number;
+  pushPublished: number;
+  pushDelivered: number;
+  pushDropped: number;
+  pushOverflowClosed: number;
 }
 
 /** This process's counters, copied. */
@@ -233,6 +245,11 @@ export function snapshot(): Snapshot {
       wsBytesOut: l.wsBytesOut,
       closeCodes: Object.fromEntries(l.closeCodes),
       upstreamErrors: Object.fromEntries(l.upstreamErrors),
+      pushSubscribers: l.pushSubscribers,
+      pushPublished: l.pushPublished,
+      pushDelivered: l.pushDelivered,
+      pushDropped: l.pushDropped,
+      pushOverflowClosed: l.pushOverflowClosed,
     })),
     peers: peerSource(),
   };
@@ -243,7 +260,7 @@ export function closedPart(last: Snapshot): Snapshot {
   return {
     processes: 0,
     connections: { ...last.connections, active: 0, reading: 0, writing: 0 },
-    locations: last.locations.map((l) => ({ ...l, wsOpen: 0 })),
+    locations: last.locations.map((l) => ({ ...l, wsOpen: 0, pushSubscribers: 0 })),
     peers: [],
   };
 }
@@ -274,6 +291,11 @@ export function mergeSnapshots(parts: readonly Snapshot[]): Snapshot {
       into.wsFramesOut += l.wsFramesOut;
       into.wsBytesIn += l.wsBytesIn;
       into.wsBytesOut += l.wsBytesOut;
+      into.pushSubscribers += l.pushSubscribers;
+      into.pushPublished += l.pushPublished;
+      into.pushDelivered += l.pushDelivered;
+      into.pushDropped += l.pushDropped;
+      into.pushOverflowClosed += l.pushOverflowClosed;
       for (const [code, n] of Object.entries(l.closeCodes)) into.closeCodes[code] = (into.closeCodes[code] ?? 0) + n;
       for (const [kind, n] of Object.entries(l.upstreamErrors)) into.upstreamErrors[kind] = (into.upstreamErrors[kind] ?? 0) + n;
     }

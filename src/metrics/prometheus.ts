@@ -74,6 +74,12 @@ export function renderPrometheus(sum: Snapshot): Promise<string> {
     'counter',
     locs.flatMap((l) => Object.entries(l.upstreamErrors).map(([kind, value]) => ({ labels: { ...where(l), kind }, value }))),
   );
+  const push = locs.filter((l) => l.pushSubscribers > 0 || l.pushPublished > 0 || l.pushDelivered > 0 || l.pushOverflowClosed > 0);
+  add('gateway_push_subscribers', 'Push subscribers connected now (WebSocket and EventSource).', 'gauge', push.map((l) => ({ labels: where(l), value: l.pushSubscribers })));
+  add('gateway_push_messages_published_total', 'Messages published through the location (HTTP POST or a script).', 'counter', push.map((l) => ({ labels: where(l), value: l.pushPublished })));
+  add('gateway_push_messages_delivered_total', "Messages handed to subscribers' connections.", 'counter', push.map((l) => ({ labels: where(l), value: l.pushDelivered })));
+  add('gateway_push_messages_dropped_total', 'Messages a slow subscriber never got (overflow: drop_oldest).', 'counter', push.map((l) => ({ labels: where(l), value: l.pushDropped })));
+  add('gateway_push_overflow_closes_total', 'Subscribers closed because their send buffer was full (overflow: close).', 'counter', push.map((l) => ({ labels: where(l), value: l.pushOverflowClosed })));
   add(
     'gateway_upstream_peer_usable',
     'Worker processes whose balancer may choose the peer now (0: down, or out for its failures everywhere).',

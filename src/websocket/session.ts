@@ -253,6 +253,27 @@ export class WebSocketSessionImpl implements WebSocketSession {
     this.timeoutMs = Math.max(0, ms);
   }
 
+  /** Bytes handed to the connection and not yet sent. */
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  /** Calls `listener` each time the connection's send buffer has emptied. */
+  onDrain(listener: () => void): void {
+    this.socket.on('drain', listener);
+  }
+
+  /**
+   * Sends a data frame without waiting for it (a push subscriber's fan-out): nothing is
+   * allocated beyond the frame; false when the connection is no longer open.
+   */
+  post(data: Buffer, binary: boolean): boolean {
+    if (this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(data, binary ? BINARY : TEXT);
+    this.counters?.frame(false, data.length);
+    return true;
+  }
+
   /**
    * Closes cleanly if the connection is still open: a close frame with `code` (and `reason`),
    * or without a status code when none is given.

@@ -16,6 +16,7 @@ import proxy, { type ProxyOptions } from '../../src/handlers/proxy';
 import { RequestState } from '../../src/request-state';
 import { normalizeUri } from '../../src/router';
 import type { ConfigContext, Handler, LocationConf, Logger, ServerConf, UpgradeOutcome } from '../../src/types';
+import { memoryPush } from './push-env';
 
 type Writable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -102,7 +103,7 @@ export async function startProxyBench(location: LocationConf): Promise<ProxyBenc
   const options = proxy.configure({}, proxyConfigContext(location)) as ProxyOptions;
   const conf = { ...location, handlerOptions: options };
   const server = proxyServer([conf]);
-  const handler = await proxy.create(options, { log, prefix: '/', location: conf });
+  const handler = await proxy.create(options, { log, prefix: '/', location: conf, push: memoryPush(log) });
   const outcomes: UpgradeOutcome[] = [];
   const waiting: ((o: UpgradeOutcome) => void)[] = [];
   let consumed = 0;

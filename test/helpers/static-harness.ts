@@ -12,6 +12,7 @@ import staticModule from '../../src/handlers/static';
 import { RequestState } from '../../src/request-state';
 import type { Handler, LocationConf, Logger } from '../../src/types';
 import { configContext, staticServer } from './static-conf';
+import { memoryPush } from './push-env';
 
 /** One running server. */
 export interface StaticHarness {
@@ -47,7 +48,7 @@ export async function startStaticServer(locations: readonly LocationConf[], log:
   const routes: Route[] = [];
   for (const loc of locations) {
     const options = staticModule.configure({}, configContext(loc));
-    routes.push([loc, await staticModule.create(options, { log, prefix: '/', location: loc })]);
+    routes.push([loc, await staticModule.create(options, { log, prefix: '/', location: loc, push: memoryPush(log) })]);
   }
   let inFlight = 0;
   const server = http.createServer((req, res) => {

@@ -1,0 +1,56 @@
+/**
+ * Push messages and their ids. An id is `<ms>-<seq>`, as Redis stream ids are: the publish
+ * time in milliseconds and a sequence number within that millisecond, so ids of one channel
+ * are strictly increasing wherever the channel lives (this process, the master, Redis), and a
+ * subscriber can say "after this one" (`Last-Event-ID`, `last_id`).
+ */
+
+/** One published message. */
+export interface PushMessage {
+  readonly id: string;
+  readonly channel: string;
+  readonly data: Buffer;
+  /** The publisher's `Content-Type`, `''` when it gave none. */
+  readonly contentType: string;
+  /** When it was published, in ms since the epoch. */
+  readonly time: number;
+}
+
+/** A parsed message id. */
+export interface MessageId {
+  readonly ms: number;
+  readonly seq: number;
+}
+
+/** The id before every id: `last_id=0` asks for the whole buffer. */
+export const ID_ZERO: MessageId = Object.freeze({ ms: 0, seq: 0 });
+
+const ID_FORMAT = /^(\d{1,15})(?:-(\d{1,15}))?$/;
+
+/** Parses `<ms>-<seq>` (or a bare `<ms>`, seq 0); null when the text is not an id. */
+export function parseId(text: string): MessageId | null {
+  const m = ID_FORMAT.exec(text);
+  return m ? { ms: Number(m[1]), seq: m[2] === undefined ? 0 : Number(m[2]) } : null;
+}
+
+export function formatId(id: MessageId): string {
+  return `${id.ms}-${id.seq}`;
+}
+
+/** Negative when `a` comes before `b`, 0 when equal, positive after. */
+export function compareIds(a: MessageId, b: MessageId): number {
+  return a.ms - b.ms || a.seq - b.seq;
+}
+
+/** Hands out increasing ids from a clock, as Redis does for a stream: never back in time. */
+export class IdClock {
+  private last: MessageId = ID_ZERO;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  next(): MessageId {
+    const ms = this.now();
+    this.last = ms > this.last.ms ? { ms, seq: 0 } : { ms: this.last.ms, seq: this.last.seq + 1 };
+    return this.last;
+  }
+}

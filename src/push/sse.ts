@@ -1,0 +1,25 @@
+/**
+ * Server-Sent Events framing (the WHATWG EventSource format): each message is an `id:` line, one
+ * `data:` line per line of the data, and a blank line; a comment line keeps an idle stream open
+ * through proxies.
+ */
+import type { PushMessage } from './message';
+
+/** The response head fields of an event stream. */
+export const EVENT_STREAM_HEADERS: Readonly<Record<string, string>> = {
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache',
+  // Proxies in front (nginx among them) must not buffer the stream.
+  'X-Accel-Buffering': 'no',
+};
+
+/** A comment the client ignores: sent every `ping_interval` to keep the stream alive. */
+export const SSE_PING = Buffer.from(': ping\n\n');
+
+/** The bytes of one event. CR LF, CR and LF all end a line in the data, as EventSource reads it. */
+export function sseEvent(message: PushMessage): string {
+  const lines = message.data.toString('utf8').split(/\r\n|\r|\n/);
+  let out = `id: ${message.id}\n`;
+  for (const line of lines) out += `data: ${line}\n`;
+  return `${out}\n`;
+}
