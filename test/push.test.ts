@@ -288,3 +288,24 @@ test('subscribers that leave give back their descriptors; the counts follow', as
   for (let i = 0; i < 250 && fdTotal(pids) > before; i++) await new Promise((r) => setTimeout(r, 20));
   expect(fdTotal(pids)).toBeLessThanOrEqual(before);
 });
+
+test('a reload keeps channels: old subscribers still get messages, new ones are replayed what came before', async () => {
+  const before = await sse('/sub/reload');
+  await subscribersAre('reload', 1);
+  await publish('reload', 'before the reload');
+  await before.waitFor(1);
+  const oldWorkers = workerPids(gw.child.pid!);
+  process.kill(gw.child.pid!, 'SIGHUP');
+  for (let i = 0; i < 500; i++) {
+    const now = workerPids(gw.child.pid!);
+    if (now.filter((p) => !oldWorkers.includes(p)).length === 2) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  expect(workerPids(gw.child.pid!).filter((p) => !oldWorkers.includes(p))).toHaveLength(2);
+  const after = await sse('/sub/reload', { 'Last-Event-ID': '0' });
+  expect((await after.waitFor(1)).map((e) => e.data)).toEqual(['before the reload']);
+  await subscribersAre('reload', 2);
+  await publish('reload', 'after the reload');
+  expect((await before.waitFor(2)).map((e) => e.data)).toEqual(['before the reload', 'after the reload']);
+  expect((await after.waitFor(2)).map((e) => e.data)).toEqual(['before the reload', 'after the reload']);
+});
