@@ -246,6 +246,19 @@ describe('SendQueue', () => {
     expect(o.written.at(-1)).toBe('44');
   });
 
+  test('a replay goes out whole and does not count: only what waits behind it does', () => {
+    const o = outlet();
+    const e = events();
+    const q = new SendQueue(o, 10, { kind: 'close', code: 1013 }, e);
+    for (const d of ['replay one', 'replay two', 'replay three']) q.replay(message('1-0', d));
+    q.push(message('2-0', 'live'));
+    expect(o.written).toEqual(['replay one', 'replay two', 'replay three', 'live']);
+    o.bufferedBytes -= 30;
+    q.push(message('2-1', 'live again'));
+    expect(e.closes).toBe(1);
+    expect(o.written).toHaveLength(4);
+  });
+
   test('drop_oldest keeps the newest even when it alone is over the limit', () => {
     const o = outlet();
     const e = events();

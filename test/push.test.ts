@@ -66,6 +66,7 @@ afterEach(() => {
 });
 
 afterAll(async () => {
+  if (process.env.SHOW_GATEWAY_LOG) console.log(gw.stderr());
   await gw.stop();
 });
 
@@ -250,6 +251,23 @@ test('a slow subscriber with overflow close is closed with 1013; the others go o
   const before = fast.received.length;
   await publish('flood', 'still here');
   expect((await fast.waitFor(before + 1)).at(-1)?.data).toBe('still here');
+}, 30_000);
+
+test('a slow EventSource with overflow close is cut off, and can come back for what it missed', async () => {
+  const closesBefore = await metric('gateway_push_overflow_closes_total');
+  const slow = await sse('/slow/sseflood');
+  await subscribersAre('sseflood', 1);
+  slow.stall();
+  const big = Buffer.alloc(256 * 1024, 'y').toString();
+  const ids: string[] = [];
+  for (let i = 0; i < 60 && (await metric('gateway_push_overflow_closes_total')) === closesBefore; i++) ids.push((await publish('sseflood', `${i}:${big}`)).json.id);
+  expect(await metric('gateway_push_overflow_closes_total')).toBe(closesBefore + 1);
+  await subscribersAre('sseflood', 0);
+  // The replay is written whole, past send_buffer: only what waits behind it counts.
+  const back = await sse('/sub/sseflood', { 'Last-Event-ID': ids[0] });
+  const kept = Math.min(5, ids.length - 1); // the publisher's message_buffer_length
+  const replayed = await back.waitFor(kept);
+  expect(replayed.map((e) => e.id)).toEqual(ids.slice(-kept));
 }, 30_000);
 
 test('a slow subscriber with drop_oldest loses the oldest held messages, keeps order and the newest', async () => {

@@ -148,7 +148,8 @@ async function serveEventStream(
         res.write(sseEvent(message));
         if (counters) counters.pushDelivered++;
       },
-      overflow: end,
+      // What waits for a client that fell behind is let go at once; it reconnects with Last-Event-ID.
+      overflow: () => res.destroy(),
     },
     opts.sendBuffer,
     opts.overflow,
@@ -157,10 +158,15 @@ async function serveEventStream(
   res.on('drain', () => queue.drained());
   // A client that hangs up sends a FIN that Node's server leaves half-open while a response is
   // under way: the subscriber is gone at once, not at the next write.
-  req.socket.once('end', () => res.destroy());
+  const hangUp = () => res.destroy();
+  req.socket.once('end', hangUp);
+  res.once('close', () => req.socket.off('end', hangUp));
   let subscription: PushSubscription | null = null;
+  // What arrives before `subscribe` resolves is the replay the client asked for.
+  let replaying = true;
   try {
-    subscription = await push.subscribe(channel, (m) => queue.push(m), { lastId, onClose: end });
+    subscription = await push.subscribe(channel, (m) => (replaying ? queue.replay(m) : queue.push(m)), { lastId, onClose: end });
+    replaying = false;
   } catch (err) {
     throw unavailable(err, channel, ctx);
   }
@@ -243,7 +249,7 @@ async function serveWebSocket(
     opts.overflow,
     events,
   );
-  for (const message of early.splice(0)) queue.push(message);
+  for (const message of early.splice(0)) queue.replay(message);
   if (deleted) ws.close(CloseCode.NORMAL, 'channel deleted');
   const sendQueue = queue;
   ws.onDrain(() => sendQueue.drained());

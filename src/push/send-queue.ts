@@ -5,7 +5,9 @@
  * `close` ends the connection (the client reconnects with its last id and is replayed what it
  * missed), `drop_oldest` holds messages here and drops the oldest held ones to stay under the
  * limit (the newest is always kept). A connection with nothing waiting takes any message, so
- * one larger than the limit goes out alone.
+ * one larger than the limit goes out alone. A replay (the messages a subscriber asked for with
+ * its last id) is written whole and does not count against the limit: only what waits behind
+ * it does.
  */
 import type { PushMessage } from './message';
 
@@ -32,6 +34,10 @@ export class SendQueue {
   private readonly held: PushMessage[] = [];
   private heldBytes = 0;
   private closed = false;
+  /** Replayed bytes still waiting on the connection (they went first, so they leave first). */
+  private replayBytes = 0;
+  /** What the connection had waiting after our last look, to tell how much has left since. */
+  private lastWaiting = 0;
 
   constructor(
     private readonly outlet: Outlet,
@@ -40,13 +46,21 @@ export class SendQueue {
     private readonly events: QueueEvents,
   ) {}
 
+  /** Writes a replayed message: at once, whatever is waiting. */
+  replay(message: PushMessage): void {
+    if (this.closed) return;
+    this.buffered();
+    this.replayBytes += message.data.length;
+    this.write(message);
+  }
+
   push(message: PushMessage): void {
     if (this.closed) return;
     const size = message.data.length;
-    const buffered = this.outlet.buffered();
+    const buffered = this.buffered();
     // An idle connection takes any message, even one larger than the limit.
     if (this.held.length === 0 && (buffered === 0 || buffered + size <= this.limit)) {
-      this.outlet.write(message);
+      this.write(message);
       return;
     }
     if (this.policy.kind === 'close') {
@@ -58,7 +72,7 @@ export class SendQueue {
     this.held.push(message);
     this.heldBytes += size;
     let dropped = 0;
-    while (this.held.length > 1 && this.outlet.buffered() + this.heldBytes > this.limit) {
+    while (this.held.length > 1 && this.buffered() + this.heldBytes > this.limit) {
       this.heldBytes -= this.held.shift()!.data.length;
       dropped++;
     }
@@ -69,12 +83,25 @@ export class SendQueue {
   drained(): void {
     while (this.held.length > 0 && !this.closed) {
       const next = this.held[0];
-      const buffered = this.outlet.buffered();
+      const buffered = this.buffered();
       if (buffered > 0 && buffered + next.data.length > this.limit) return;
       this.held.shift();
       this.heldBytes -= next.data.length;
-      this.outlet.write(next);
+      this.write(next);
     }
+  }
+
+  private write(message: PushMessage): void {
+    this.outlet.write(message);
+    this.lastWaiting = this.outlet.buffered();
+  }
+
+  /** Bytes waiting on the connection behind the replay. */
+  private buffered(): number {
+    const waiting = this.outlet.buffered();
+    this.replayBytes = Math.max(0, this.replayBytes - Math.max(0, this.lastWaiting - waiting));
+    this.lastWaiting = waiting;
+    return Math.max(0, waiting - this.replayBytes);
   }
 
   /** The connection ended: nothing more is sent, what was held is let go. */

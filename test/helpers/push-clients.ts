@@ -47,7 +47,11 @@ function waiter(received: Received[], onChange: Set<() => void>) {
 }
 
 /** Opens an SSE stream; resolves with the subscriber once the 200 head arrived, rejects with the status otherwise. */
-export function sseSubscribe(port: number, path: string, headers: Record<string, string> = {}): Promise<Subscriber & { status: number; headers: http.IncomingHttpHeaders }> {
+export function sseSubscribe(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<Subscriber & { status: number; headers: http.IncomingHttpHeaders; stall(): void }> {
   return new Promise((resolve, reject) => {
     const req = http.get({ host: '127.0.0.1', port, path, agent: false, headers: { Accept: 'text/event-stream', ...headers } }, (res) => {
       if (res.statusCode !== 200) {
@@ -76,6 +80,9 @@ export function sseSubscribe(port: number, path: string, headers: Record<string,
         for (const f of [...onChange]) f();
       });
       const ended = new Promise<{ code?: number }>((done) => res.once('close', () => done({})));
+      // A server that cuts the stream off is an end like any other here.
+      res.on('error', () => {});
+      req.on('error', () => {});
       resolve({
         status: res.statusCode,
         headers: res.headers,
@@ -84,6 +91,11 @@ export function sseSubscribe(port: number, path: string, headers: Record<string,
         waitFor: waiter(received, onChange),
         ended,
         close: () => req.destroy(),
+        /** Stops reading: the server's send buffer fills up. */
+        stall: () => {
+          res.pause();
+          res.socket.pause();
+        },
       });
     });
     req.on('error', reject);
