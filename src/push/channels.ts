@@ -9,10 +9,11 @@ import type { PushBackend } from './backend';
 import { ClusterBackend } from './cluster-backend';
 import { Fanout } from './fanout';
 import { MemoryBackend } from './memory-backend';
+import { RedisBackend } from './redis-backend';
 
 /** The backend that stores channels: Redis when configured, else this process's memory. */
-export function storeBackend(_conf: MainConf, _log: Logger): PushBackend {
-  return new MemoryBackend();
+export function storeBackend(conf: MainConf, log: Logger): PushBackend {
+  return conf.http.pushRedisUrl ? new RedisBackend(conf.http.pushRedisUrl, log) : new MemoryBackend();
 }
 
 /** The push channels handlers and scripts of this process use. */
