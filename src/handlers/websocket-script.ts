@@ -26,10 +26,13 @@ import type {
   HandlerEnv,
   HandlerModule,
   Logger,
+  PublishResult,
   PushChannels,
+  PushMessage,
   PushSubscription,
   RequestContext,
   ScriptContext,
+  SubscribeOptions,
   UpgradeOutcome,
   WebSocketScript,
 } from '../types';
@@ -156,11 +159,10 @@ async function serve(
   if (!session) return { status: req.method === 'GET' ? 400 : 405, bytesSent: 0 };
   live.add(session);
   counters?.wsOpened();
-  const subscriptions: ScriptSubscriptions = { ended: false, live: new Set() };
-  void runScript(opts, session, scriptContext(ctx, req, opts.options, push, subscriptions));
+  const scriptCtx = new ScriptContextImpl(ctx, req, opts.options, push);
+  void runScript(opts, session, scriptCtx);
   const end = await session.closed;
-  subscriptions.ended = true;
-  for (const subscription of subscriptions.live) subscription.unsubscribe();
+  scriptCtx.end();
   live.delete(session);
   counters?.wsClosed(end.code);
   return { status: 101, bytesSent: end.bodyBytesSent };
@@ -188,52 +190,63 @@ function logFailure(log: Logger, scriptName: string, err: unknown): void {
   log.error(`websocket script "${scriptName}" failed: ${detail}`);
 }
 
-/** The push subscriptions a script's connection holds; all end when it closes. */
-interface ScriptSubscriptions {
-  ended: boolean;
-  readonly live: Set<PushSubscription>;
-}
-
 /**
- * The request's context plus `req`, `options` and the push channels, delegating to `ctx` (which
- * may be a class). Subscriptions made here end with the connection.
+ * What a script gets: the request's context (delegated to `ctx`, which may be a class), `req`,
+ * `options` and the push channels. One per connection with everything on the prototype, so an
+ * idle connection costs one small object; subscriptions made here end with the connection.
  */
-function scriptContext(
-  ctx: RequestContext,
-  req: IncomingMessage,
-  options: Readonly<Record<string, unknown>>,
-  push: PushChannels,
-  subscriptions: ScriptSubscriptions,
-): ScriptContext {
-  const limits = { bufferLength: ctx.location.messageBufferLength, timeoutMs: ctx.location.messageTimeout };
-  return {
-    get uri() { return ctx.uri; },
-    get args() { return ctx.args; },
-    get captures() { return ctx.captures; },
-    get namedCaptures() { return ctx.namedCaptures; },
-    get server() { return ctx.server; },
-    get location() { return ctx.location; },
-    get scheme() { return ctx.scheme; },
-    get host() { return ctx.host; },
-    get log() { return ctx.log; },
-    variable: (name: string) => ctx.variable(name),
-    req,
-    options,
-    push,
-    publish: (channel, data) => push.publish(channel, data, limits),
-    async subscribe(channel, onMessage, subscribeOptions) {
-      const subscription = await push.subscribe(channel, onMessage, subscribeOptions);
-      // The connection closed while the subscription was being made: nobody is left to deliver to.
-      if (subscriptions.ended) subscription.unsubscribe();
-      else subscriptions.live.add(subscription);
-      return {
-        unsubscribe() {
-          subscriptions.live.delete(subscription);
-          subscription.unsubscribe();
-        },
-      };
-    },
-  };
+class ScriptContextImpl implements ScriptContext {
+  private subscriptions: Set<PushSubscription> | null = null;
+  private ended = false;
+
+  constructor(
+    private readonly ctx: RequestContext,
+    readonly req: IncomingMessage,
+    readonly options: Readonly<Record<string, unknown>>,
+    readonly push: PushChannels,
+  ) {}
+
+  get uri() { return this.ctx.uri; }
+  get args() { return this.ctx.args; }
+  get captures() { return this.ctx.captures; }
+  get namedCaptures() { return this.ctx.namedCaptures; }
+  get server() { return this.ctx.server; }
+  get location() { return this.ctx.location; }
+  get scheme() { return this.ctx.scheme; }
+  get host() { return this.ctx.host; }
+  get log() { return this.ctx.log; }
+
+  variable(name: string): string {
+    return this.ctx.variable(name);
+  }
+
+  publish(channel: string, data: string | Buffer): Promise<PublishResult> {
+    const { messageBufferLength, messageTimeout } = this.ctx.location;
+    return this.push.publish(channel, data, { bufferLength: messageBufferLength, timeoutMs: messageTimeout });
+  }
+
+  async subscribe(channel: string, onMessage: (message: PushMessage) => void, options?: SubscribeOptions): Promise<PushSubscription> {
+    const subscription = await this.push.subscribe(channel, onMessage, options);
+    // The connection closed while the subscription was being made: nobody is left to deliver to.
+    if (this.ended) {
+      subscription.unsubscribe();
+      return subscription;
+    }
+    (this.subscriptions ??= new Set()).add(subscription);
+    return {
+      unsubscribe: () => {
+        this.subscriptions?.delete(subscription);
+        subscription.unsubscribe();
+      },
+    };
+  }
+
+  /** The connection closed: every subscription ends. */
+  end(): void {
+    this.ended = true;
+    for (const subscription of this.subscriptions ?? []) subscription.unsubscribe();
+    this.subscriptions = null;
+  }
 }
 
 /** The `websocket-script` handler module. */
