@@ -48,6 +48,10 @@ http:
           handler: push-publisher
           channel: $1
           secret: s3cret
+        - location: ~ ^/closed/(\\w+)$
+          handler: push-publisher
+          channel: $1
+          deny: all
         - location: = /metrics
           handler: metrics
 `;
@@ -219,6 +223,8 @@ test('bad input: channel ids, last ids, sizes, secrets and methods get clear sta
   expect((await request(port, '/secret/x', { method: 'POST', body: 'x' })).status).toBe(403);
   expect((await request(port, '/secret/x', { method: 'POST', body: 'x', headers: { Authorization: 'Bearer wrong' } })).status).toBe(403);
   expect((await request(port, '/secret/x', { method: 'POST', body: 'x', headers: { Authorization: 'Bearer s3cret' } })).status).toBe(202);
+  expect((await request(port, '/closed/refused', { method: 'POST', body: 'x' })).status).toBe(403);
+  expect((await request(port, '/pub/refused')).status).toBe(404);
   const patch = await request(port, '/pub/x', { method: 'PATCH' });
   expect(patch.status).toBe(405);
   expect(patch.headers.allow).toBe('GET, HEAD, POST, PUT, DELETE');
