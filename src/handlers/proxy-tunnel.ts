@@ -24,6 +24,8 @@ export interface TunnelInit {
   readonly path: string;
   readonly headers: readonly HeaderLine[];
   readonly timeouts: ProxyTimeouts;
+  /** The location's `send_timeout` (ms): how long a write to the client may stay blocked once upgraded. */
+  readonly clientSendTimeout: number;
   readonly connectEvent: 'connect' | 'secureConnect';
   /** The gateway's `Server` header and error page signature. */
   readonly signature: string;
@@ -47,6 +49,9 @@ export class Tunnel {
   private upstream: Socket | null = null;
   private phase: UpstreamPhase = 'connecting to upstream';
   private readonly deadline = new Deadline(() => this.timedOut());
+  /** nginx's send timeouts once upgraded: armed while a write to one side stays blocked. */
+  private readonly blocked = new Deadline(() => this.writeTimedOut());
+  private blockedSide: 'upstream' | 'client' = 'upstream';
   private status = 0;
   private bytesSent = 0;
   private answered = false;
@@ -100,13 +105,39 @@ export class Tunnel {
   /**
    * http-proxy's `open` event: both pipes are in place. As nginx's upgraded connection, the
    * read timeout starts over on traffic in either direction: only silence both ways ends it.
+   * A write that stays blocked (the other side reads nothing) ends it after
+   * `proxy_send_timeout` towards the upstream, `send_timeout` towards the client.
    */
   opened(): void {
-    this.upstream?.on('data', (chunk: Buffer) => {
+    const upstream = this.upstream;
+    const client = this.init.socket;
+    if (!upstream) return;
+    // These run after the pipes' own listeners: the chunk is already written when they look.
+    upstream.on('data', (chunk: Buffer) => {
       this.bytesSent += chunk.length;
       this.deadline.refresh();
+      this.watchWrite(client, 'client');
     });
-    this.init.socket.on('data', () => this.deadline.refresh());
+    client.on('data', () => {
+      this.deadline.refresh();
+      this.watchWrite(upstream, 'upstream');
+    });
+  }
+
+  /** Arms the send timeout while `target` holds back what was written to it, until it drains. */
+  private watchWrite(target: Duplex, side: 'upstream' | 'client'): void {
+    if (!target.writableNeedDrain || this.blocked.armed || this.closed) return;
+    this.blockedSide = side;
+    this.blocked.arm(side === 'upstream' ? this.init.timeouts.send : this.init.clientSendTimeout);
+    target.once('drain', () => this.blocked.clear());
+  }
+
+  private writeTimedOut(): void {
+    if (this.closed) return;
+    const who = this.blockedSide === 'upstream' ? 'upstream' : 'client';
+    if (who === 'upstream') this.init.counters?.upstreamError(classifyUpstreamError(new UpstreamTimeout()).code);
+    this.init.log.error(`${who} timed out (110: Connection timed out) while ${this.phase}${contextOf(this.init.context)}`);
+    this.closeBoth();
   }
 
   /** The upstream socket of this tunnel, once upgraded (for matching http-proxy's `open`). */
@@ -201,6 +232,7 @@ export class Tunnel {
 
   private closeBoth(): void {
     this.deadline.clear();
+    this.blocked.clear();
     this.init.socket.destroy();
     this.upstream?.destroy();
     this.proxyReq?.destroy();

@@ -199,6 +199,7 @@ class ProxyHandler implements Handler {
       path,
       headers: buildRequestHeaders(this.options.headers, req, state, true),
       timeouts: this.options.timeouts,
+      clientSendTimeout: state.location.sendTimeout,
       connectEvent: this.connectEvent,
       signature: serverSignature(ctx.location.serverTokens),
       log: ctx.log,
