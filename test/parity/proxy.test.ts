@@ -3,8 +3,8 @@
  * answers with what it received, so each response shows both what the client got and what
  * the proxy sent upstream (request line, header lines in order, body). `proxy_pass` with and
  * without a URI part, a regex location, `proxy_set_header` defaults and variables, hop-by-hop
- * headers, `proxy_hide_header`/`proxy_pass_header`, `proxy_redirect`, a backend that is
- * down, and a body over `client_max_body_size`.
+ * headers, `proxy_hide_header`/`proxy_pass_header`, `proxy_buffering off`, `proxy_redirect`,
+ * `proxy_http_version 1.1`, a backend that is down, and a body over `client_max_body_size`.
  */
 import net from 'node:net';
 import { DELIBERATE, PROXY } from './differences';
@@ -40,6 +40,7 @@ function site(): SiteModel {
           }),
           loc('/host/', { proxy_pass: b, proxy_set_header: ['Host $host', 'Connection ""'] }),
           loc('/hide/', { proxy_pass: b, proxy_hide_header: 'X-Secret', proxy_pass_header: ['Server', 'X-Accel-Expires'] }),
+          loc('/unbuffered/', { proxy_pass: b, proxy_buffering: 'off' }),
           loc('/redir/', { proxy_pass: `${b}/r/` }),
           loc('/redir-root/', { proxy_pass: b }),
           loc('/redir-off/', { proxy_pass: `${b}/r/`, proxy_redirect: 'off' }),
@@ -81,6 +82,8 @@ defineParityCases([
       upstream({ name: 'hop-by-hop response headers dropped', target: '/plain/hop', differs: DELIBERATE.responseHeaderNamedInConnection }),
       upstream({ name: 'nginx hidden response headers', target: '/plain/headers' }),
       upstream({ name: 'proxy_hide_header and proxy_pass_header', target: '/hide/headers' }),
+      upstream({ name: 'proxy_buffering off: the same response', target: '/unbuffered/x?y=1' }),
+      upstream({ name: 'proxy_buffering off: the same hidden headers', target: '/unbuffered/headers' }),
       upstream({ name: 'proxy_redirect default with a URI part', target: redirect('/redir/', 'BACKEND/r/x/y?z=1') }),
       upstream({ name: 'proxy_redirect default: another host untouched', target: redirect('/redir/', 'http://elsewhere.test/r/x') }),
       upstream({ name: 'proxy_redirect default without a URI part', target: redirect('/redir-root/', 'BACKEND/a/b') }),

@@ -37,7 +37,7 @@ export async function startRecordingBackend(): Promise<RecordingBackend> {
       }
       if (url.pathname.endsWith('/headers')) {
         res.writeHead(200, [
-          ...version, 'Server', 'backend/1', 'X-Pad', 'pad', 'X-Accel-Expires', '60', 'X-Secret', 'hidden?', 'X-Powered-By', 'test',
+          ...version, 'Server', 'backend/1', 'X-Pad', 'pad', 'X-Accel-Expires', '60', 'X-Accel-Buffering', 'no', 'X-Secret', 'hidden?', 'X-Powered-By', 'test',
           'Content-Type', 'text/plain', 'Content-Length', '3',
         ]);
         return void res.end('ok\n');
