@@ -7,7 +7,7 @@
 import http from 'node:http';
 import type { ProxyOptions } from '../src/handlers/proxy';
 import { proxyLocation, startProxyBench, type ProxyBench } from './helpers/proxy-conf';
-import { closeServer, listen, portOf, request } from './helpers/proxy-peers';
+import { closeServer, listen, portOf, rawUpgrade, request, wsBackend } from './helpers/proxy-peers';
 import { buildVirtual, configErrorOf } from './helpers/virtual-config';
 
 /** A backend whose streaming paths wait for the test between chunks; it counts what reached it. */
@@ -159,6 +159,19 @@ describe('proxy response directives', () => {
     expect(reply.headers['x-pad']).toBeUndefined();
     expect(reply.headers['x-other']).toBe('o');
     expect(reply.body).toBe('ok');
+  });
+
+  test('an upgrade the backend refuses: proxy_pass_header and proxy_hide_header apply to its answer', async () => {
+    const ws = wsBackend();
+    await listen(ws.server);
+    const shaped = await bench('/', `http://127.0.0.1:${portOf(ws.server)}`, { proxyPassHeaders: ['Server'], proxyHideHeaders: ['Content-Type'] });
+    const text = await rawUpgrade(shaped.port, '/forbidden');
+    ws.wss.close();
+    await closeServer(ws.server);
+    expect(text.startsWith('HTTP/1.1 403 Forbidden\r\n')).toBe(true);
+    expect(text).toContain('\r\nServer: backend\r\n');
+    expect(text).not.toMatch(/\r\nServer: gateway/);
+    expect(text).not.toMatch(/content-type/i);
   });
 
   test('proxy_redirect default with a URI part: the proxy_pass URL becomes the location prefix, made absolute', async () => {

@@ -156,22 +156,32 @@ export function responseHeaders(rawHeaders: readonly string[], hidden: ReadonlyS
 
 /**
  * The head of a response written raw to a socket (an upgrade the upstream refused): the
- * status line, the gateway's `Server` and `Date`, `lines`, then `Connection: close`.
+ * status line, the gateway's `Server` and `Date` (unless `lines` pass the upstream's), `lines`,
+ * then `Connection: close`.
  */
 export function rawResponseHead(status: number, reason: string, signature: string, lines: readonly HeaderLine[]): string {
-  let head = `HTTP/1.1 ${status} ${reason || reasonPhrase(status)}\r\nServer: ${signature}\r\nDate: ${new Date().toUTCString()}\r\n`;
+  let head = `HTTP/1.1 ${status} ${reason || reasonPhrase(status)}\r\n`;
+  for (const [name, value] of ownServerDate(signature, lines)) head += `${name}: ${value}\r\n`;
   for (const [name, value] of lines) head += `${name}: ${value}\r\n`;
   return `${head}Connection: close\r\n\r\n`;
 }
 
 /**
  * The headers of a 101 as http-proxy writes them (an object; arrays for repeats): the
- * gateway's `Server` and `Date`, then the upstream's, hidden ones dropped.
+ * gateway's `Server` and `Date` unless passed on, then the upstream's, hidden ones dropped.
  */
-export function switchingHeaders(rawHeaders: readonly string[], signature: string): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = { Server: signature, Date: new Date().toUTCString() };
-  for (const [name, values] of groupHeaders(responseHeaders(rawHeaders, HIDDEN_RESPONSE, new Set(['connection', 'upgrade'])))) {
-    out[name] = values.length === 1 ? values[0] : values;
-  }
+export function switchingHeaders(rawHeaders: readonly string[], signature: string, hidden: ReadonlySet<string> = HIDDEN_RESPONSE): Record<string, string | string[]> {
+  const lines = responseHeaders(rawHeaders, hidden, new Set(['connection', 'upgrade']));
+  const out: Record<string, string | string[]> = Object.fromEntries(ownServerDate(signature, lines));
+  for (const [name, values] of groupHeaders(lines)) out[name] = values.length === 1 ? values[0] : values;
   return out;
+}
+
+/** The gateway's `Server` and `Date`, less those the upstream's lines carry (`proxy_pass_header`). */
+function ownServerDate(signature: string, lines: readonly HeaderLine[]): HeaderLine[] {
+  const passed = new Set(lines.map(([name]) => name.toLowerCase()));
+  const own: HeaderLine[] = [];
+  if (!passed.has('server')) own.push(['Server', signature]);
+  if (!passed.has('date')) own.push(['Date', new Date().toUTCString()]);
+  return own;
 }

@@ -35,6 +35,8 @@ export interface TunnelInit {
   readonly onDone: () => void;
   /** The location's counters: told of every upstream failure (the metrics). */
   readonly counters?: LocationCounters | null;
+  /** Upstream response headers not passed on (nginx's default list when unset). */
+  readonly hidden?: ReadonlySet<string>;
 }
 
 /**
@@ -162,7 +164,7 @@ export class Tunnel {
       upstream.destroy();
       return;
     }
-    res.headers = switchingHeaders(res.rawHeaders, this.init.signature) as IncomingMessage['headers'];
+    res.headers = switchingHeaders(res.rawHeaders, this.init.signature, this.init.hidden) as IncomingMessage['headers'];
     upstream.once('close', () => this.closeBoth());
     // Once one side's end has been passed on and flushed, nginx closes both.
     upstream.once('finish', () => this.closeBoth());
@@ -181,7 +183,7 @@ export class Tunnel {
     this.status = res.statusCode ?? 502;
     res.on('error', () => {});
     const { socket } = this.init;
-    const lines = responseHeaders(res.rawHeaders);
+    const lines = responseHeaders(res.rawHeaders, this.init.hidden);
     socket.write(rawResponseHead(this.status, res.statusMessage ?? '', this.init.signature, lines));
     res.on('data', (chunk: Buffer) => (this.bytesSent += chunk.length));
     res.once('close', () => (res.complete ? socket.end() : socket.destroy()));

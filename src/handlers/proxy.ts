@@ -200,6 +200,7 @@ class ProxyHandler implements Handler {
       headers: buildRequestHeaders(this.options.headers, req, state, true),
       timeouts: this.options.timeouts,
       clientSendTimeout: state.location.sendTimeout,
+      hidden: this.options.hidden,
       connectEvent: this.connectEvent,
       signature: serverSignature(ctx.location.serverTokens),
       log: ctx.log,
