@@ -25,6 +25,22 @@ const CLK_TCK = (() => {
 /** Whether taskset is there; without it processes run unpinned (and the report says so). */
 const HAVE_TASKSET = fs.existsSync('/usr/bin/taskset') || fs.existsSync('/bin/taskset');
 
+/** Whether prlimit is there (util-linux), to raise a started process's open-files limit. */
+const HAVE_PRLIMIT = fs.existsSync('/usr/bin/prlimit') || fs.existsSync('/bin/prlimit');
+
+/**
+ * The hard open-files limit this process may raise its children's soft limit to (`ulimit -Hn`;
+ * above it only a process with CAP_SYS_RESOURCE may go, which a container often lacks).
+ */
+const HARD_NOFILE = (() => {
+  try {
+    const text = execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim();
+    return text === 'unlimited' ? Infinity : Number(text) || 1024;
+  } catch {
+    return 1024;
+  }
+})();
+
 /** Every child started by `startPinned`, by PID, until stopped. */
 const started = new Map();
 
@@ -33,10 +49,17 @@ const started = new Map();
  * stdout/stderr go to `logFile` when given, else are ignored. Returns the ChildProcess; its
  * `pid` is the server's own PID (taskset execs the command in place).
  */
-function startPinned(name, core, command, args, { cwd, env, logFile, stdio } = {}) {
+function startPinned(name, core, command, args, { cwd, env, logFile, stdio, nofile } = {}) {
   const pinned = HAVE_TASKSET && core !== null && core !== undefined;
-  const file = pinned ? 'taskset' : command;
-  const argv = pinned ? ['-c', String(core), command, ...args] : args;
+  let file = pinned ? 'taskset' : command;
+  let argv = pinned ? ['-c', String(core), command, ...args] : args;
+  // `nofile`: the open-files limit of the process (at most the hard limit), set by prlimit,
+  // which execs it in place as taskset does.
+  if (nofile && HAVE_PRLIMIT) {
+    const limit = Math.min(nofile, HARD_NOFILE);
+    argv = [`--nofile=${limit}:${limit}`, file, ...argv];
+    file = 'prlimit';
+  }
   let out = 'ignore';
   if (logFile) out = fs.openSync(logFile, 'a');
   const child = spawn(file, argv, { cwd, env: env ?? process.env, stdio: stdio ?? ['ignore', out, out] });
@@ -235,6 +258,8 @@ async function waitQuiet(cores, { threshold = 0.15, sampleMs = 500, maxWaitMs = 
 module.exports = {
   CLK_TCK,
   HAVE_TASKSET,
+  HAVE_PRLIMIT,
+  HARD_NOFILE,
   startPinned,
   waitForPort,
   freePort,

@@ -16,6 +16,9 @@
  * BENCH_WARMUP, BENCH_CONNECTIONS (wrk, 50), BENCH_IDLE (10000), BENCH_ONLY=id,id (a subset),
  * BENCH_NO_PROFILE=1, BENCH_NO_NGINX=1, BENCH_KEEP=1 (keep the temporary tree and its logs),
  * BENCH_OUT (the docs directory, default docs/), BENCH_COMMIT (the commit, when run from an export).
+ *
+ * Push channels are a benchmark of their own (`npm run bench:push`, scripts/bench/push-run.js:
+ * another comparison, with nchan and Redis, a few minutes more); this run names it at its end.
  */
 const fs = require('node:fs');
 const os = require('node:os');
@@ -153,6 +156,7 @@ async function main() {
     const files = writeReport({ outDir, run, cases, results, profile });
     fs.writeFileSync(path.join(tree.dir, 'results.json'), JSON.stringify({ run, results, profile }, null, 2));
     log(`wrote ${files.join(', ')}`);
+    log('push channels (WebSocket subscribers vs nginx + nchan) are measured apart: npm run bench:push -> docs/push-benchmark.md');
   } finally {
     await procs.stopAll();
     if (env.BENCH_KEEP === '1') log(`kept ${tree.dir}`);

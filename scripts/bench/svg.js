@@ -22,9 +22,10 @@ const fmt = (n) => (n >= 10 ? n.toFixed(1) : n.toFixed(2));
 
 /**
  * The chart for `rows` ({ label, ratio, target }; ratio null when not measured). `title` and
- * `subtitle` head it. Returns the SVG document as a string.
+ * `subtitle` head it; `axis` names the axis (the reference server is nginx unless said). The
+ * legend shows only what the rows use. Returns the SVG document as a string.
  */
-function ratioChart(rows, { title, subtitle }) {
+function ratioChart(rows, { title, subtitle, axis = 'gateway cost ÷ nginx cost (log scale; 1 = parity, lower is better)' }) {
   const ratios = rows.map((r) => r.ratio).filter((r) => r !== null && Number.isFinite(r) && r > 0);
   const targets = rows.map((r) => r.target).filter((t) => t);
   const lo = Math.min(0.25, ...ratios.map((r) => 2 ** Math.floor(Math.log2(r))));
@@ -46,7 +47,7 @@ function ratioChart(rows, { title, subtitle }) {
     out.push(`<line x1="${gx}" y1="${TOP - 6}" x2="${gx}" y2="${bottom}" stroke="${parity ? '#333' : '#ddd'}" stroke-width="${parity ? 1.5 : 1}"/>`);
     out.push(`<text x="${gx}" y="${bottom + 16}" text-anchor="middle" fill="#333">${v >= 1 ? v : `1/${1 / v}`}</text>`);
   }
-  out.push(`<text x="${(LEFT + x(hi)) / 2}" y="${bottom + 34}" text-anchor="middle" fill="#333">gateway cost ÷ nginx cost (log scale; 1 = parity, lower is better)</text>`);
+  out.push(`<text x="${(LEFT + x(hi)) / 2}" y="${bottom + 34}" text-anchor="middle" fill="#333">${esc(axis)}</text>`);
 
   rows.forEach((row, i) => {
     const y = TOP + i * ROW;
@@ -76,15 +77,17 @@ function ratioChart(rows, { title, subtitle }) {
     ['#2e7d32', 'within target'],
     ['#c62828', 'beyond target'],
     ['#9e9e9e', 'no target'],
-  ];
+  ].filter(([, text]) => (text === 'no target' ? rows.some((r) => !r.target) : targets.length > 0));
   legend.forEach(([color, text], i) => {
     const lx = LEFT + i * 130;
     out.push(`<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${color}"/>`);
     out.push(`<text x="${lx + 16}" y="${ly}">${text}</text>`);
   });
-  const tx = LEFT + 3 * 130;
-  out.push(`<line x1="${tx + 6}" y1="${ly - 12}" x2="${tx + 6}" y2="${ly + 2}" stroke="#1565c0" stroke-width="2.5"/>`);
-  out.push(`<text x="${tx + 14}" y="${ly}">the issue's target</text>`);
+  if (targets.length > 0) {
+    const tx = LEFT + legend.length * 130;
+    out.push(`<line x1="${tx + 6}" y1="${ly - 12}" x2="${tx + 6}" y2="${ly + 2}" stroke="#1565c0" stroke-width="2.5"/>`);
+    out.push(`<text x="${tx + 14}" y="${ly}">the issue's target</text>`);
+  }
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }
