@@ -15,7 +15,7 @@ import type { RequestState } from '../request-state';
 import { Balancer, type Peer } from '../upstream/balancer';
 import type { CompiledValue } from '../variables';
 import type { HttpExchange } from './proxy-exchange';
-import { readBody } from './proxy-request-body';
+import { readBody } from '../request-body';
 
 /** What `proxy_next_upstream*` say, for one location. */
 export interface NextUpstreamPolicy {

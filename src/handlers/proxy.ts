@@ -27,7 +27,7 @@ import { compileValue } from '../variables';
 import type { UpstreamConf } from '../config/model';
 import { Tunnel } from './proxy-tunnel';
 import { compileRedirects, rewriteRedirectHeaders, type RedirectRule } from './proxy-redirect';
-import { mustReadFirst, readBody } from './proxy-request-body';
+import { mustReadFirst, readBody } from '../request-body';
 
 /** What `configure` checked and compiled: a proxy location's options. */
 export interface ProxyOptions {

@@ -27,7 +27,7 @@ import { HttpError } from '../errors';
 import { countersOf } from '../metrics/counters';
 import type { ConfigContext, Handler, HandlerEnv, HandlerModule, RequestContext } from '../types';
 import type { CompiledValue } from '../variables';
-import { readBody } from './proxy-request-body';
+import { readBody } from '../request-body';
 import { channelLimits, channelOf, compileChannel } from './push-location';
 
 /** What `configure` makes of a publisher location's keys. */

@@ -1,11 +1,12 @@
 /**
- * A request body read whole before the upstream is contacted, as nginx's request buffering
- * does: for an upstream's retries, and for a chunked body, whose size is only known once read,
- * so that one over `client_max_body_size` is refused with 413 before the upstream sees a byte.
+ * A request body read whole, within `client_max_body_size`: what a push publisher publishes,
+ * and what the proxy sends upstream when it buffers the request as nginx does (for an
+ * upstream's retries, and for a chunked body, whose size is only known once read, so that one
+ * over the limit is refused with 413 before the upstream sees a byte).
  */
 import type { IncomingMessage } from 'node:http';
-import { HttpError } from '../errors';
-import type { Logger } from '../types';
+import { HttpError } from './errors';
+import type { Logger } from './types';
 
 /**
  * The whole body; over `limit` bytes (0: no limit) it rejects with 413 at once, logs nginx's
