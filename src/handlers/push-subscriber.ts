@@ -31,7 +31,7 @@ import { EVENT_STREAM_HEADERS, SSE_PING, sseEvent } from '../push/sse';
 import type { ConfigContext, Handler, HandlerEnv, HandlerModule, PushChannels, PushSubscription, RequestContext, UpgradeOutcome } from '../types';
 import { serverSignature } from '../version';
 import { CloseCode, DEFAULT_MAX_PAYLOAD_LEN } from '../websocket/constants';
-import { WebSocketAcceptor, type WebSocketSessionImpl } from '../websocket/session';
+import { prepareFrame, WebSocketAcceptor, type PreparedFrame, type WebSocketSessionImpl } from '../websocket/session';
 import { channelOf, compileChannel } from './push-location';
 import type { CompiledValue } from '../variables';
 
@@ -145,7 +145,7 @@ async function serveEventStream(
     {
       buffered: () => res.writableLength,
       write: (message) => {
-        res.write(sseEvent(message));
+        res.write(eventOf(message));
         if (counters) counters.pushDelivered++;
       },
       // What waits for a client that fell behind is let go at once; it reconnects with Last-Event-ID.
@@ -241,7 +241,7 @@ async function serveWebSocket(
     {
       buffered: () => ws.bufferedAmount,
       write: (message) => {
-        if (ws.post(message.data, !isTextMessage(message)) && counters) counters.pushDelivered++;
+        if (ws.postFrame(frameOf(message)) && counters) counters.pushDelivered++;
       },
       overflow: (code) => ws.close(code, 'subscriber too slow'),
     },
@@ -288,6 +288,26 @@ async function answerControlFrames(session: WebSocketSessionImpl): Promise<void>
 /** Text frames for UTF-8 data (what browsers expect), binary for the rest. */
 function isTextMessage(message: PushMessage): boolean {
   return !message.contentType.startsWith('application/octet-stream') && isUtf8(message.data);
+}
+
+/**
+ * A message is encoded once, whatever the number of subscribers: its WebSocket frame and its
+ * SSE event are kept beside it for as long as it lives (every subscriber of this process gets
+ * the same message object).
+ */
+const wsFrames = new WeakMap<PushMessage, PreparedFrame>();
+const sseEvents = new WeakMap<PushMessage, Buffer>();
+
+function frameOf(message: PushMessage): PreparedFrame {
+  let frame = wsFrames.get(message);
+  if (!frame) wsFrames.set(message, (frame = prepareFrame(message.data, !isTextMessage(message))));
+  return frame;
+}
+
+function eventOf(message: PushMessage): Buffer {
+  let event = sseEvents.get(message);
+  if (!event) sseEvents.set(message, (event = Buffer.from(sseEvent(message))));
+  return event;
 }
 
 /** The `push-subscriber` handler module. */

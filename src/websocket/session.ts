@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import * as wsModule from 'ws';
 import { WebSocket, WebSocketServer, type RawData, type ServerOptions } from 'ws';
 import type { Frame, WebSocketSession } from '../types';
 import {
@@ -264,13 +265,15 @@ export class WebSocketSessionImpl implements WebSocketSession {
   }
 
   /**
-   * Sends a data frame without waiting for it (a push subscriber's fan-out): nothing is
-   * allocated beyond the frame; false when the connection is no longer open.
+   * Writes a frame from `prepareFrame` as it is, without waiting (a push subscriber's fan-out:
+   * one frame built per message, nothing per connection); false when the connection is no
+   * longer open. Safe beside ws's own sends: without permessage-deflate ws writes each frame
+   * to the socket at once, so the order holds.
    */
-  post(data: Buffer, binary: boolean): boolean {
+  postFrame(frame: PreparedFrame): boolean {
     if (this.ws.readyState !== WebSocket.OPEN) return false;
-    this.ws.send(data, binary ? BINARY : TEXT);
-    this.counters?.frame(false, data.length);
+    this.socket.write(frame.bytes);
+    this.counters?.frame(false, frame.payloadLength);
     return true;
   }
 
@@ -361,6 +364,21 @@ export class WebSocketSessionImpl implements WebSocketSession {
       this.socket.on('close', settle);
     });
   }
+}
+
+/** A server data frame, built once to be written to many connections (server frames are not masked). */
+export interface PreparedFrame {
+  readonly bytes: Buffer;
+  readonly payloadLength: number;
+}
+
+/** ws's frame builder (`Sender.frame`), which @types/ws leaves out. */
+const frameParts = (wsModule as unknown as { Sender: { frame(data: Buffer, options: object): Buffer[] } }).Sender.frame;
+
+/** Frames `data` once, with ws's own framing, as one final text or binary frame. */
+export function prepareFrame(data: Buffer, binary: boolean): PreparedFrame {
+  const parts = frameParts(data, { fin: true, rsv1: false, opcode: binary ? 2 : 1, mask: false, readOnly: false });
+  return { bytes: parts.length === 1 ? parts[0] : Buffer.concat(parts), payloadLength: data.length };
 }
 
 function toBuffer(data: string | Buffer | undefined): Buffer {
