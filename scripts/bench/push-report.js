@@ -46,13 +46,13 @@ function ratio(metric, g, n) {
 
 function resultsTable(scenario, servers, results) {
   const lines = [
-    '| server | subscribers | publish rate msg/s | deliveries/s | server CPU | CPU µs / delivery | latency at msg/s | p50 ms | p99 ms | p99.9 ms | lost | memory / subscriber | RSS before → after |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| server | subscribers | publish rate msg/s | deliveries/s | server CPU | CPU µs / delivery | latency at msg/s | p50 ms | p99 ms | p99.9 ms | lost | memory / subscriber | RSS before → after | CPU µs / connect |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const server of servers) {
     const r = results[scenario.id]?.[server.id];
     if (!ok(r)) {
-      lines.push(`| ${server.label} | ${r?.error ? `failed: ${r.error}` : 'not measured'} | | | | | | | | | | | |`);
+      lines.push(`| ${server.label} | ${r?.error ? `failed: ${r.error}` : 'not measured'} | | | | | | | | | | | | |`);
       continue;
     }
     const t = r.throughput;
@@ -60,7 +60,7 @@ function resultsTable(scenario, servers, results) {
     const lost = (t?.lost ?? 0) + (l?.lost ?? 0);
     const closed = Math.max(t?.closed ?? 0, l?.closed ?? 0);
     lines.push(
-      `| ${server.label} | ${int(r.opened)}${r.failed ? ` (${r.failed} failed)` : ''} | ${int(rate(t))} | ${int(deliveries(t))} | ${pct(t?.serverCpuShare)} | ${us(cpuPerDelivery(t))} | ${int(l?.rate)} | ${ms(l?.p50)} | ${ms(l?.p99)} | ${ms(l?.p999)} | ${int(lost)}${closed ? ` (${closed} closed)` : ''} | ${kib(r.bytesPerSubscriber)} | ${mib(r.baseRss)} → ${mib(r.loadedRss)} |`,
+      `| ${server.label} | ${int(r.opened)}${r.failed ? ` (${r.failed} failed)` : ''} | ${int(rate(t))} | ${int(deliveries(t))} | ${pct(t?.serverCpuShare)} | ${us(cpuPerDelivery(t))} | ${int(l?.rate)} | ${ms(l?.p50)} | ${ms(l?.p99)} | ${ms(l?.p999)} | ${int(lost)}${closed ? ` (${closed} closed)` : ''} | ${kib(r.bytesPerSubscriber)} | ${mib(r.baseRss)} → ${mib(r.loadedRss)} | ${us(r.connectCpuPerSub)} |`,
     );
   }
   return lines.join('\n');
@@ -169,6 +169,7 @@ function writePushReport({ outDir, run, scenarios, servers, results, profile }) 
     '- **Publish rate**: messages/s that reached *every* subscriber of their channel: the generator publishes a new message only while fewer than a window of messages (16 on one channel, 512 over the channels; at most 8 / 32 POSTs open) are still missing at some subscriber, so the server is never handed more than its subscribers take. Deliveries/s = messages received by all subscribers together.',
     '- **Latency**: a fixed publish rate (1 channel: the rate below; channels: likewise), chosen below the slowest server\'s publish rate, so it is not queueing; publish-to-receive time of every delivery of the window\'s messages, measured at the subscribers (the publish time is `process.hrtime` in the same process, CLOCK_MONOTONIC). **lost**: deliveries that never arrived (drained up to 5 s after each phase).',
     '- **Memory per subscriber**: VmRSS of the server\'s process tree (gateway: master + worker, or the one process; nginx: master + worker; Redis not included), median of 5 samples, after 20 warm-up subscribers came and went and again 2 s after all subscribers connected, the difference ÷ subscribers. nchan\'s shared memory counts as its pages are touched.',
+    '- **CPU µs / connect** = server CPU while the subscribers connected ÷ subscribers.',
     '- **CPU per delivery** = server CPU seconds (utime + stime over its process tree, /proc) in the throughput window ÷ deliveries.',
     '- **Ratio** = gateway cost ÷ nchan cost: nchan\'s publish rate ÷ the gateway\'s; the gateway\'s latency, CPU or memory ÷ nchan\'s. 1.0 is parity, lower is better. Gateway runs in memory compare with nchan in memory, Redis runs with nchan with Redis.',
     '',
