@@ -25,7 +25,8 @@
  * - `{"cmd":"close"}`: drops every connection and exits.
  *
  * A message is `<phase>:<seq>:<hrtime ns>:` padded with `x` to `size` bytes; the phase letter
- * keeps a late message of one phase out of the next one's counts.
+ * keeps a late message of one phase out of the next one's counts. The handshakes are ws's; the
+ * frames are then read by `rawFrames` (option `wsReceiver: true`: by ws, as an event each).
  */
 const http = require('node:http');
 const readline = require('node:readline');
@@ -95,6 +96,50 @@ function onMessage(data) {
     p.completed++;
     if (p.onComplete) p.onComplete();
   }
+}
+
+/**
+ * Reads a subscriber's frames itself instead of through ws's Receiver (a Writable stream and
+ * an event per message, which made this process the bottleneck): server frames are unmasked;
+ * text and binary frames go to `onFrame`, others (ping, close) are left alone — the servers
+ * here send no pings, and a close ends the TCP connection, which ws still sees.
+ */
+function rawFrames(onFrame) {
+  let rest = null;
+  return (data) => {
+    let chunk = rest ? Buffer.concat([rest, data]) : data;
+    rest = null;
+    let off = 0;
+    while (chunk.length - off >= 2) {
+      let len = chunk[off + 1] & 0x7f;
+      let head = 2;
+      if (len === 126) {
+        if (chunk.length - off < 4) break;
+        len = chunk.readUInt16BE(off + 2);
+        head = 4;
+      } else if (len === 127) {
+        if (chunk.length - off < 10) break;
+        len = Number(chunk.readBigUInt64BE(off + 2));
+        head = 10;
+      }
+      if (chunk.length - off < head + len) break;
+      const opcode = chunk[off] & 0x0f;
+      if (opcode === 1 || opcode === 2) onFrame(chunk.subarray(off + head, off + head + len));
+      off += head + len;
+    }
+    if (off < chunk.length) rest = chunk.subarray(off);
+  };
+}
+
+/** Hands the subscriber's incoming frames to `onFrame`, by ws or by `rawFrames`. */
+function listen(ws, onFrame) {
+  if (opts.wsReceiver) {
+    ws.on('message', onFrame);
+    return;
+  }
+  const socket = ws._socket;
+  socket.removeAllListeners('data');
+  socket.on('data', rawFrames(onFrame));
 }
 
 /** Opens one subscriber; resolves with it once open. */
@@ -338,7 +383,7 @@ async function connect() {
       try {
         const ws = await open(`c${ch}`, opts.addresses[i % opts.addresses.length]);
         openOn[ch]++;
-        ws.on('message', onMessage);
+        listen(ws, onMessage);
         ws.once('close', (code) => {
           openOn[ch]--;
           if (!closing) {

@@ -25,7 +25,8 @@
  * gw-mem, gw-mem-single, gw-redis, gw-redis-single, nchan-mem, nchan-redis),
  * BENCH_PUSH_SCENARIOS=one,spread, BENCH_PUSH_RATE_ONE / BENCH_PUSH_RATE_SPREAD (the latency
  * phase's publish rate, messages/s), BENCH_NO_PROFILE=1, BENCH_NO_NGINX=1, BENCH_KEEP=1,
- * BENCH_OUT (docs/).
+ * BENCH_PUSH_WS_RECEIVER=1 (the subscribers read frames through ws's receiver, an event per
+ * message, rather than the generator's lighter parser), BENCH_OUT (docs/).
  */
 const fs = require('node:fs');
 const os = require('node:os');
@@ -213,7 +214,7 @@ async function measure(tree, server, scenario, redis, { nodeArgs = [], phases = 
   const running = await startServer(tree, server, { redisPort: redis?.port, nodeArgs });
   const perAddress = 5000;
   const addresses = Array.from({ length: Math.max(1, Math.ceil(SUBSCRIBERS / perAddress)) }, (_, i) => `127.0.0.${i + 2}`);
-  const gen = startGenerator({ server: `http://127.0.0.1:${running.port}`, channels: scenario.channels, perChannel: SUBSCRIBERS / scenario.channels, addresses, concurrency: 200, size: OPTS.size });
+  const gen = startGenerator({ server: `http://127.0.0.1:${running.port}`, channels: scenario.channels, perChannel: SUBSCRIBERS / scenario.channels, addresses, concurrency: 200, size: OPTS.size, wsReceiver: env.BENCH_PUSH_WS_RECEIVER === '1' });
   const out = { server: server.id, scenario: scenario.id };
   try {
     gen.send({ cmd: 'warm' });
@@ -300,6 +301,7 @@ function describeRun(nchan) {
     prlimit: procs.HAVE_PRLIMIT,
     hardNofile: procs.HARD_NOFILE,
     subscribers: SUBSCRIBERS,
+    wsReceiver: env.BENCH_PUSH_WS_RECEIVER === '1',
     quick: QUICK,
     ...OPTS,
   };
