@@ -105,17 +105,23 @@ export function installFilters(req: IncomingMessage, res: ServerResponse, state:
   res.write = function (this: ServerResponse, ...args: unknown[]) {
     if (!res.headersSent) res.writeHead(res.statusCode);
     if (!gzip) return (write as (...a: unknown[]) => boolean).apply(this, args);
-    route(res, zlib.createGzip(gzip), write, end);
+    route(res, zlib.createGzip({ ...gzip, chunkSize: STREAM_CHUNK }), write, end);
     return res.write(...(args as [Buffer]));
   } as ServerResponse['write'];
   res.end = function (this: ServerResponse, ...args: unknown[]) {
     if (!res.headersSent) res.writeHead(res.statusCode);
     if (!gzip) return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
     if (endWhole(res, gzip, end, args)) return res;
-    route(res, zlib.createGzip(gzip), write, end);
+    route(res, zlib.createGzip({ ...gzip, chunkSize: STREAM_CHUNK }), write, end);
     return res.end(...(args as [Buffer]));
   } as ServerResponse['end'];
 }
+
+/**
+ * The output chunk of a streamed gzip: each chunk is a thread-pool round trip, and large files
+ * come in 256 KiB reads, so zlib's 16 KiB default would take several trips per read.
+ */
+const STREAM_CHUNK = 64 * 1024;
 
 /** A whole body up to this size, given to `end` with nothing written before, is compressed in one call. */
 const ONE_SHOT_MAX = 64 * 1024;

@@ -9,6 +9,13 @@ import { Readable } from 'node:stream';
 import type { ByteRange, MultipartLayout } from './static-response';
 import { formatBoundary } from './static-response';
 
+/**
+ * How much of a large file one read takes: each read is a thread-pool round trip and a stream
+ * chunk, so 256 KiB reads cost a quarter of what 64 KiB ones (the stream default) do, for at
+ * most 256 KiB held per response in flight.
+ */
+const READ_CHUNK = 256 * 1024;
+
 let boundaryCounter = 0;
 /** The next multipart boundary: a process-wide counter, 20 digits, as nginx's temp numbers. */
 export function nextBoundary(): string {
@@ -96,5 +103,5 @@ export function sendFromFile(
   describe: (err: unknown) => string,
 ): Promise<void> {
   if ('layout' in plan) return pipeBody(multipartStream(fh, plan.layout), res, length, onError, describe);
-  return pipeBody(fh.createReadStream({ start: plan.range.start, end: plan.range.end }), res, length, onError, describe);
+  return pipeBody(fh.createReadStream({ start: plan.range.start, end: plan.range.end, highWaterMark: READ_CHUNK }), res, length, onError, describe);
 }
