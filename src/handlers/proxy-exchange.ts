@@ -176,8 +176,13 @@ export class HttpExchange {
       if (!proxyRes.complete) this.cut(PREMATURE_CLOSE);
     });
     res.once('finish', () => this.settle());
-    // The header goes now, as nginx sends it before any of the body (an event stream's client sees it at once).
-    res.flushHeaders();
+    // The header goes out with the first piece of the body, in one write, as nginx's output
+    // does; a body that is not there yet (an event stream) does not hold it back: it goes on
+    // the next turn of the loop.
+    const flush = setImmediate(() => res.flushHeaders());
+    proxyRes.once('data', () => clearImmediate(flush));
+    proxyRes.once('end', () => clearImmediate(flush));
+    proxyRes.once('close', () => clearImmediate(flush));
     if (buffering) {
       // Read ahead of the client, as nginx's buffers do: a short response frees the upstream at once.
       const ahead = new PassThrough({ highWaterMark: READ_AHEAD });
@@ -285,3 +290,4 @@ function validLine([name, value]: HeaderLine): boolean {
     return false;
   }
 }
+
