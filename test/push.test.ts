@@ -2,6 +2,7 @@
  * Push channels end to end: the gateway as a process with two workers, EventSource and
  * WebSocket subscribers, HTTP publishing, replay, slow subscribers, a dying worker, bad input.
  */
+import http from 'node:http';
 import WebSocket from 'ws';
 import { startGateway, type GatewayProcess } from './helpers/gateway-process';
 import { request } from './helpers/http-client';
@@ -52,6 +53,10 @@ http:
           handler: push-publisher
           channel: $1
           deny: all
+        - location: ~ ^/pinged/(\\w+)$
+          handler: push-subscriber
+          channel: $1
+          ping_interval: 100ms
         - location: = /metrics
           handler: metrics
 `;
@@ -188,6 +193,26 @@ test('a publish on any worker reaches subscribers on both workers; a worker that
   expect((await replayed.waitFor(5)).map((e) => e.data).at(-1)).toBe('after the crash');
 });
 
+test('ping_interval: an idle WebSocket subscriber gets pings, an idle event stream gets comments', async () => {
+  const socket = await ws('/pinged/quiet');
+  await new Promise<void>((resolve) => socket.ws.once('ping', () => resolve()));
+  const raw = await new Promise<string>((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/pinged/quiet', agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        text += chunk;
+        if (text.includes(': ping')) {
+          req.destroy();
+          resolve(text);
+        }
+      });
+    });
+    req.on('error', reject);
+  });
+  expect(raw).toBe(': ping\n\n');
+});
+
 test('DELETE closes every subscriber of the channel: WebSocket 1000, the event stream ends', async () => {
   const a = await ws('/sub/doomed');
   const b = await sse('/sub/doomed');
@@ -210,9 +235,9 @@ test('bad input: channel ids, last ids, sizes, secrets and methods get clear sta
   expect((await publish('big', Buffer.alloc(600 * 1024, 'a'))).status).toBe(413);
   // A chunked body over the limit is refused as it arrives, too.
   const chunked = await new Promise<number>((resolve, reject) => {
-    const req = require('node:http').request({ host: '127.0.0.1', port, path: '/pub/big', method: 'POST', agent: false }, (res: { statusCode: number; resume(): void }) => {
+    const req = http.request({ host: '127.0.0.1', port, path: '/pub/big', method: 'POST', agent: false }, (res) => {
       res.resume();
-      resolve(res.statusCode);
+      resolve(res.statusCode ?? 0);
     });
     req.on('error', reject);
     for (let i = 0; i < 10; i++) req.write(Buffer.alloc(64 * 1024, 'b'));

@@ -97,8 +97,12 @@ function create(opts: PushSubscriberOptions, env: HandlerEnv): Handler {
   const acceptor = new WebSocketAcceptor({ maxPayload: DEFAULT_MAX_PAYLOAD_LEN });
   const live = new Set<{ close(): void }>();
   const events: QueueEvents = {
-    dropped: (n) => counters && (counters.pushDropped += n),
-    overflowClosed: () => counters && counters.pushOverflowClosed++,
+    dropped(n) {
+      if (counters) counters.pushDropped += n;
+    },
+    overflowClosed() {
+      if (counters) counters.pushOverflowClosed++;
+    },
   };
   return {
     http: (req, res, ctx) => {
