@@ -30,13 +30,12 @@
  */
 const http = require('node:http');
 const readline = require('node:readline');
-const { WebSocket } = require('ws');
+const { openWebSocket } = require('./ws-client');
 const { Samples } = require('./ws-load');
 
 const emit = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const now = () => process.hrtime.bigint();
-const zeroMask = (mask) => mask.fill(0);
 
 const opts = JSON.parse(process.argv[2] || '{}');
 const wsBase = opts.server.replace(/^http/, 'ws');
@@ -144,27 +143,7 @@ function listen(ws, onFrame) {
 
 /** Opens one subscriber; resolves with it once open. */
 function open(channel, localAddress) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${wsBase}/sub/${channel}`, {
-      perMessageDeflate: false,
-      skipUTF8Validation: true,
-      generateMask: zeroMask,
-      handshakeTimeout: 30000,
-      localAddress,
-    });
-    const fail = (err) => {
-      ws.removeAllListeners();
-      ws.on('error', () => {});
-      ws.terminate();
-      reject(err);
-    };
-    ws.once('open', () => {
-      ws.off('error', fail);
-      ws.on('error', () => {});
-      resolve(ws);
-    });
-    ws.once('error', fail);
-  });
+  return openWebSocket(`${wsBase}/sub/${channel}`, localAddress);
 }
 
 /** POSTs one message to a channel; resolves with the status (0 on a transport error). */

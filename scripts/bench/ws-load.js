@@ -19,37 +19,13 @@
  * the echoes, and an all-zero masking key (allowed by RFC 6455 to a non-browser client; ws then
  * skips the XOR). Servers still unmask as usual.
  */
-const { WebSocket } = require('ws');
+const { WebSocket, openWebSocket } = require('./ws-client');
 
 const emit = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
 
-/** ws's masking key hook: zeros, so the client does no XOR pass over each payload. */
-const zeroMask = (mask) => mask.fill(0);
-
-/** Opens one client connection; resolves with it once open, rejects on failure. */
+/** One echo connection from `localAddress` (messages up to 16 MiB). */
 function open(url, localAddress) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, {
-      perMessageDeflate: false,
-      skipUTF8Validation: true,
-      maxPayload: 1 << 24,
-      generateMask: zeroMask,
-      handshakeTimeout: 30000,
-      localAddress,
-    });
-    const fail = (err) => {
-      ws.removeAllListeners();
-      ws.on('error', () => {});
-      ws.terminate();
-      reject(err);
-    };
-    ws.once('open', () => {
-      ws.off('error', fail);
-      ws.on('error', () => {});
-      resolve(ws);
-    });
-    ws.once('error', fail);
-  });
+  return openWebSocket(url, localAddress, { maxPayload: 1 << 24 });
 }
 
 /** A growable array of doubles (round-trip times in ms). */
