@@ -93,180 +93,179 @@ function lastIdOf(req: IncomingMessage, ctx: RequestContext): string | undefined
 }
 
 function create(opts: PushSubscriberOptions, env: HandlerEnv): Handler {
-  const counters = countersOf(env.location) ?? null;
-  const acceptor = new WebSocketAcceptor({ maxPayload: DEFAULT_MAX_PAYLOAD_LEN });
-  const live = new Set<{ close(): void }>();
-  const events: QueueEvents = {
-    dropped(n) {
-      if (counters) counters.pushDropped += n;
-    },
-    overflowClosed() {
-      if (counters) counters.pushOverflowClosed++;
-    },
-  };
+  const location = new SubscriberLocation(opts, env.push, countersOf(env.location) ?? null);
   return {
     http: (req, res, ctx) => {
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405);
       if (!opts.eventsource) throw new HttpError(400, 'GW_PUSH_WEBSOCKET_ONLY', 'this location takes WebSocket subscribers only');
-      return serveEventStream(opts, env.push, counters, events, live, req, res, ctx);
+      return location.eventStream(req, res, ctx);
     },
     upgrade: (req, socket, head, ctx) => {
       if (!opts.websocket) throw new HttpError(400, 'GW_PUSH_EVENTSOURCE_ONLY', 'this location takes EventSource subscribers only');
-      return serveWebSocket(opts, env.push, acceptor, counters, events, live, req, socket, head, ctx);
+      return location.webSocket(req, socket, head, ctx);
     },
-    close() {
-      acceptor.close();
-      for (const subscriber of live) subscriber.close();
-    },
+    close: () => location.close(),
   };
 }
 
-/**
- * An EventSource subscriber: a 200 event stream for as long as the client stays. The head goes
- * out once the subscription is in place everywhere, so a client that saw the 200 misses nothing
- * published after it.
- */
-async function serveEventStream(
-  opts: PushSubscriberOptions,
-  push: PushChannels,
-  counters: LocationCounters | null,
-  events: QueueEvents,
-  live: Set<{ close(): void }>,
-  req: IncomingMessage,
-  res: ServerResponse,
-  ctx: RequestContext,
-): Promise<void> {
-  const channel = channelOf(opts.channel, ctx);
-  const lastId = lastIdOf(req, ctx);
-  if (req.method === 'HEAD') {
-    res.writeHead(200, EVENT_STREAM_HEADERS);
-    res.end();
-    return;
-  }
-  for (const [name, value] of Object.entries(EVENT_STREAM_HEADERS)) res.setHeader(name, value);
-  const end = () => res.end();
-  const queue = new SendQueue(
-    {
-      buffered: () => res.writableLength,
-      write: (message) => {
-        res.write(eventOf(message));
-        if (counters) counters.pushDelivered++;
-      },
-      // What waits for a client that fell behind is let go at once; it reconnects with Last-Event-ID.
-      overflow: () => res.destroy(),
-    },
-    opts.sendBuffer,
-    opts.overflow,
-    events,
-  );
-  res.on('drain', () => queue.drained());
-  // A client that hangs up sends a FIN that Node's server leaves half-open while a response is
-  // under way: the subscriber is gone at once, not at the next write.
-  const hangUp = () => res.destroy();
-  req.socket.once('end', hangUp);
-  res.once('close', () => req.socket.off('end', hangUp));
-  let subscription: PushSubscription | null = null;
-  // What arrives before `subscribe` resolves is the replay the client asked for.
-  let replaying = true;
-  try {
-    subscription = await push.subscribe(channel, (m) => (replaying ? queue.replay(m) : queue.push(m)), { lastId, onClose: end });
-    replaying = false;
-  } catch (err) {
-    throw unavailable(err, channel, ctx);
-  }
-  if (res.destroyed) {
-    subscription.unsubscribe();
-    return;
-  }
-  if (!res.headersSent) res.flushHeaders();
-  const entry = { close: end };
-  live.add(entry);
-  if (counters) counters.pushSubscribers++;
-  const ping = opts.pingInterval > 0 ? setInterval(() => res.writableLength === 0 && res.write(SSE_PING), opts.pingInterval) : null;
-  res.once('close', () => {
-    live.delete(entry);
-    if (counters) counters.pushSubscribers--;
-    if (ping) clearInterval(ping);
-    queue.close();
-    subscription.unsubscribe();
-  });
-}
+/** One subscriber location: its options, its channels, its counters and its live subscribers. */
+class SubscriberLocation {
+  private readonly acceptor = new WebSocketAcceptor({ maxPayload: DEFAULT_MAX_PAYLOAD_LEN });
+  private readonly live = new Set<{ close(): void }>();
+  /** What the send queues report, into the location's counters. */
+  private readonly events: QueueEvents;
 
-/**
- * A WebSocket subscriber: subscribed first (messages meanwhile are held), then accepted, then
- * fed until either side closes. A subscription that cannot be made is a 503 before the handshake.
- */
-async function serveWebSocket(
-  opts: PushSubscriberOptions,
-  push: PushChannels,
-  acceptor: WebSocketAcceptor,
-  counters: LocationCounters | null,
-  events: QueueEvents,
-  live: Set<{ close(): void }>,
-  req: IncomingMessage,
-  socket: Duplex,
-  head: Buffer,
-  ctx: RequestContext,
-): Promise<UpgradeOutcome> {
-  const channel = channelOf(opts.channel, ctx);
-  const lastId = lastIdOf(req, ctx);
-  let queue: SendQueue | null = null;
-  const early: PushMessage[] = [];
-  let deleted = false;
-  let session: WebSocketSessionImpl | null = null;
-  let subscription: PushSubscription;
-  try {
-    subscription = await push.subscribe(channel, (m) => (queue ? queue.push(m) : early.push(m)), {
-      lastId,
-      onClose: () => {
-        deleted = true;
-        session?.close(CloseCode.NORMAL, 'channel deleted');
+  constructor(
+    private readonly opts: PushSubscriberOptions,
+    private readonly push: PushChannels,
+    private readonly counters: LocationCounters | null,
+  ) {
+    this.events = {
+      dropped(n) {
+        if (counters) counters.pushDropped += n;
       },
+      overflowClosed() {
+        if (counters) counters.pushOverflowClosed++;
+      },
+    };
+  }
+
+  /** The gateway stops: no more upgrades, every subscriber closed (WebSocket 1001). */
+  close(): void {
+    this.acceptor.close();
+    for (const subscriber of this.live) subscriber.close();
+  }
+
+  /**
+   * An EventSource subscriber: a 200 event stream for as long as the client stays. The head goes
+   * out once the subscription is in place everywhere, so a client that saw the 200 misses nothing
+   * published after it.
+   */
+  async eventStream(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+    const { opts, push, counters, events, live } = this;
+    const channel = channelOf(opts.channel, ctx);
+    const lastId = lastIdOf(req, ctx);
+    if (req.method === 'HEAD') {
+      res.writeHead(200, EVENT_STREAM_HEADERS);
+      res.end();
+      return;
+    }
+    for (const [name, value] of Object.entries(EVENT_STREAM_HEADERS)) res.setHeader(name, value);
+    const end = () => res.end();
+    const queue = new SendQueue(
+      {
+        buffered: () => res.writableLength,
+        write: (message) => {
+          res.write(eventOf(message));
+          if (counters) counters.pushDelivered++;
+        },
+        // What waits for a client that fell behind is let go at once; it reconnects with Last-Event-ID.
+        overflow: () => res.destroy(),
+      },
+      opts.sendBuffer,
+      opts.overflow,
+      events,
+    );
+    res.on('drain', () => queue.drained());
+    // A client that hangs up sends a FIN that Node's server leaves half-open while a response is
+    // under way: the subscriber is gone at once, not at the next write.
+    const hangUp = () => res.destroy();
+    req.socket.once('end', hangUp);
+    res.once('close', () => req.socket.off('end', hangUp));
+    let subscription: PushSubscription | null = null;
+    // What arrives before `subscribe` resolves is the replay the client asked for.
+    let replaying = true;
+    try {
+      subscription = await push.subscribe(channel, (m) => (replaying ? queue.replay(m) : queue.push(m)), { lastId, onClose: end });
+      replaying = false;
+    } catch (err) {
+      throw unavailable(err, channel, ctx);
+    }
+    if (res.destroyed) {
+      subscription.unsubscribe();
+      return;
+    }
+    if (!res.headersSent) res.flushHeaders();
+    const entry = { close: end };
+    live.add(entry);
+    if (counters) counters.pushSubscribers++;
+    const ping = opts.pingInterval > 0 ? setInterval(() => res.writableLength === 0 && res.write(SSE_PING), opts.pingInterval) : null;
+    res.once('close', () => {
+      live.delete(entry);
+      if (counters) counters.pushSubscribers--;
+      if (ping) clearInterval(ping);
+      queue.close();
+      subscription.unsubscribe();
     });
-  } catch (err) {
-    throw unavailable(err, channel, ctx);
   }
-  session = await acceptor.accept(req, socket, head, {
-    timeoutMs: 0,
-    serverHeader: serverSignature(ctx.location.serverTokens),
-    onSocketError: (err) => ctx.log.info(`push subscriber: ${err.message}`),
-    counters: counters ?? undefined,
-  });
-  if (!session) {
-    subscription.unsubscribe();
-    return { status: req.method === 'GET' ? 400 : 405, bytesSent: 0 };
-  }
-  const ws = session;
-  const entry = { close: () => ws.close(CloseCode.GOING_AWAY, 'server shutting down') };
-  live.add(entry);
-  counters?.wsOpened();
-  if (counters) counters.pushSubscribers++;
-  queue = new SendQueue(
-    {
-      buffered: () => ws.bufferedAmount,
-      write: (message) => {
-        if (ws.postFrame(frameOf(message)) && counters) counters.pushDelivered++;
+
+  /**
+   * A WebSocket subscriber: subscribed first (messages meanwhile are held), then accepted, then
+   * fed until either side closes. A subscription that cannot be made is a 503 before the handshake.
+   */
+  async webSocket(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<UpgradeOutcome> {
+    const { opts, push, acceptor, counters, events, live } = this;
+    const channel = channelOf(opts.channel, ctx);
+    const lastId = lastIdOf(req, ctx);
+    let queue: SendQueue | null = null;
+    const early: PushMessage[] = [];
+    let deleted = false;
+    let session: WebSocketSessionImpl | null = null;
+    let subscription: PushSubscription;
+    try {
+      subscription = await push.subscribe(channel, (m) => (queue ? queue.push(m) : early.push(m)), {
+        lastId,
+        onClose: () => {
+          deleted = true;
+          session?.close(CloseCode.NORMAL, 'channel deleted');
+        },
+      });
+    } catch (err) {
+      throw unavailable(err, channel, ctx);
+    }
+    session = await acceptor.accept(req, socket, head, {
+      timeoutMs: 0,
+      serverHeader: serverSignature(ctx.location.serverTokens),
+      onSocketError: (err) => ctx.log.info(`push subscriber: ${err.message}`),
+      counters: counters ?? undefined,
+    });
+    if (!session) {
+      subscription.unsubscribe();
+      return { status: req.method === 'GET' ? 400 : 405, bytesSent: 0 };
+    }
+    const ws = session;
+    const entry = { close: () => ws.close(CloseCode.GOING_AWAY, 'server shutting down') };
+    live.add(entry);
+    counters?.wsOpened();
+    if (counters) counters.pushSubscribers++;
+    queue = new SendQueue(
+      {
+        buffered: () => ws.bufferedAmount,
+        write: (message) => {
+          if (ws.postFrame(frameOf(message)) && counters) counters.pushDelivered++;
+        },
+        overflow: (code) => ws.close(code, 'subscriber too slow'),
       },
-      overflow: (code) => ws.close(code, 'subscriber too slow'),
-    },
-    opts.sendBuffer,
-    opts.overflow,
-    events,
-  );
-  for (const message of early.splice(0)) queue.replay(message);
-  if (deleted) ws.close(CloseCode.NORMAL, 'channel deleted');
-  const sendQueue = queue;
-  ws.onDrain(() => sendQueue.drained());
-  const ping = opts.pingInterval > 0 ? setInterval(() => ws.bufferedAmount === 0 && void ws.sendPing().catch(() => {}), opts.pingInterval) : null;
-  void answerControlFrames(ws);
-  const end = await ws.closed;
-  subscription.unsubscribe();
-  sendQueue.close();
-  if (ping) clearInterval(ping);
-  live.delete(entry);
-  counters?.wsClosed(end.code);
-  if (counters) counters.pushSubscribers--;
-  return { status: 101, bytesSent: end.bodyBytesSent };
+      opts.sendBuffer,
+      opts.overflow,
+      events,
+    );
+    for (const message of early.splice(0)) queue.replay(message);
+    if (deleted) ws.close(CloseCode.NORMAL, 'channel deleted');
+    const sendQueue = queue;
+    ws.onDrain(() => sendQueue.drained());
+    const ping = opts.pingInterval > 0 ? setInterval(() => ws.bufferedAmount === 0 && void ws.sendPing().catch(() => {}), opts.pingInterval) : null;
+    void answerControlFrames(ws);
+    const end = await ws.closed;
+    subscription.unsubscribe();
+    sendQueue.close();
+    if (ping) clearInterval(ping);
+    live.delete(entry);
+    counters?.wsClosed(end.code);
+    if (counters) counters.pushSubscribers--;
+    return { status: 101, bytesSent: end.bodyBytesSent };
+  }
+
 }
 
 /** A subscription the channels refused: 400 for input they reject, else 503 (logged). */
