@@ -28,6 +28,9 @@ describe('errors name the directive and point at file:line:col', () => {
     ['http:\n  servers:\n    - locations:\n        - { location: /, root: a, alias: b }\n', '"alias" directive is duplicate, "root" directive was specified earlier in /virtual/site.yaml:4:11'],
     ['http:\n  servers:\n    - locations:\n        - { root: a }\n', 'a location block needs "location" in /virtual/site.yaml:4:11'],
     ['http:\n  servers:\n    - locations:\n        - { location: /, handler: static, proxy_pass: "http://a" }\n', '"proxy_pass" goes with handler "proxy", not "static" in /virtual/site.yaml:4:35'],
+    ['http:\n  servers:\n    - locations:\n        - { location: /s, handler: static, stub_status: on }\n', '"stub_status" goes with handler "stub_status", not "static" in /virtual/site.yaml:4:36'],
+    ['http:\n  servers:\n    - locations:\n        - { location: /s, stub_status: off }\n', 'invalid value in "stub_status" directive (it takes none, or "on") in /virtual/site.yaml:4:40'],
+    ['http:\n  stub_status: on\n', '"stub_status" directive is not allowed here in /virtual/site.yaml:2:3'],
     ['http:\n  servers:\n    - locations:\n        - { location: /a }\n        - { location: /a }\n', 'duplicate location "/a" in /virtual/site.yaml:5:11'],
     ['http:\n  servers:\n    - listen: "80 default_server"\n    - listen: "80 default_server"\n', 'a duplicate default server for 0.0.0.0:80 in /virtual/site.yaml:4:7'],
     ['http:\n  servers:\n    - locations:\n        - { location: /s, handler: websocket-script }\n', expect.stringMatching(/"script" .* in \/virtual\/site\.yaml:4:11$/)],
@@ -95,6 +98,11 @@ http:
     expect(s.handlerOptions).toMatchObject({ scriptName: 'echo', timeoutMs: 50000, maxPayloadLen: 65535, socketLogErrors: true });
   });
   test('the result is frozen', () => expect(Object.isFrozen(loc)).toBe(true));
+  test("nginx's stub_status directive makes the location a stub_status one, with or without a value", () => {
+    const site = (value: string) => build(`http:\n  servers:\n    - locations:\n        - location: = /basic_status\n          stub_status:${value}\n`);
+    expect(site(' on').http.servers[0].locations[0].handler).toBe('stub_status');
+    expect(site('').http.servers[0].locations[0].handler).toBe('stub_status');
+  });
 });
 
 describe("static file directives: nginx defaults, inheritance, the server's own location", () => {

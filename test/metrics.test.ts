@@ -28,7 +28,7 @@ http:
   servers:
     - listen: "127.0.0.1:0"
       locations:
-        - { location: = /status, handler: stub_status }
+        - { location: = /status, stub_status: on }
         - { location: = /metrics, handler: metrics }
         - { location: /s, handler: websocket-script, script: echo }
         - { location: /dead, proxy_pass: "http://127.0.0.1:${deadPort}" }

@@ -268,9 +268,10 @@ function buildLocation(block: MapNode, cx: Cx, parent: CommonConf, handlersDir: 
     throw new ConfigError('"alias" directive is duplicate, "root" directive was specified earlier', block.pos);
   }
   const common = mergeCommon(parent, own);
-  const handler = handlerName ?? (own.proxyPass !== undefined ? 'proxy' : own.return !== undefined ? 'return' : 'static');
+  const handler = handlerName ?? impliedHandler(own);
   if (own.proxyPass !== undefined && handler !== 'proxy') throw new ConfigError(`"proxy_pass" goes with handler "proxy", not "${handler}"`, handlerPos);
   if (own.return !== undefined && handler !== 'return') throw new ConfigError(`"return" goes with handler "return", not "${handler}"`, handlerPos);
+  if (own.stubStatus !== undefined && handler !== 'stub_status') throw new ConfigError(`"stub_status" goes with handler "stub_status", not "${handler}"`, handlerPos);
   const base = {
     ...common,
     match: match as LocationMatch,
@@ -291,6 +292,14 @@ function buildLocation(block: MapNode, cx: Cx, parent: CommonConf, handlersDir: 
   }
   const handlerOptions = runConfigure(module, ownKeys, base, cx, handlersDir, handler);
   return { ...base, handlerOptions };
+}
+
+/** The handler a location's directives name when it has no `handler:`, as nginx's content handlers are set. */
+function impliedHandler(own: Readonly<Record<string, unknown>>): string {
+  if (own.proxyPass !== undefined) return 'proxy';
+  if (own.return !== undefined) return 'return';
+  if (own.stubStatus !== undefined) return 'stub_status';
+  return 'static';
 }
 
 /**

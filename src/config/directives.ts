@@ -245,6 +245,15 @@ function returnDirective(node: ConfNode, cx: ParseContext): ReturnConf {
   return { status, text: args[1] ?? null };
 }
 
+/**
+ * `stub_status`: nginx's `stub_status;` (no argument, or the old `stub_status on;`), written
+ * `stub_status: on` or `stub_status:` with no value; the location's handler is then stub_status.
+ */
+function stubStatus(node: ConfNode, cx: ParseContext): true {
+  if (node.kind === 'scalar' && (node.value === null || node.value === true || node.value === 'on' || node.value === '')) return true;
+  return cx.fail('invalid value in "stub_status" directive (it takes none, or "on")', node);
+}
+
 const NEXT_UPSTREAM: readonly NextUpstreamCondition[] = [
   'error', 'timeout', 'invalid_header', 'non_idempotent', 'http_500', 'http_502', 'http_503', 'http_504', 'http_403', 'http_404', 'http_429',
 ];
@@ -358,6 +367,7 @@ const TABLE: Record<string, { contexts: readonly Context[]; parse: Directive['pa
   proxy_pass_header: d(HTTP_UP, headerNames(argsOf), 'proxyPassHeaders'),
   proxy_redirect: d(HTTP_UP, proxyRedirect(argsOf)),
   return: d(['location'], returnDirective),
+  stub_status: d(['location'], stubStatus),
   allow: d(HTTP_UP, accessRules('allow'), 'accessRules', mergeAccessRules as Directive['combine']),
   deny: d(HTTP_UP, accessRules('deny'), 'accessRules', mergeAccessRules as Directive['combine']),
   access: d(HTTP_UP, accessRules('access'), 'accessRules', mergeAccessRules as Directive['combine']),
@@ -371,7 +381,7 @@ export const NOT_YET_SUPPORTED = new Set([
   'upstream', 'gzip_buffers', 'proxy_request_buffering', 'proxy_buffers', 'proxy_buffer_size', 'proxy_ignore_headers',
   'rewrite',
   'if', 'set', 'charset', 'sendfile', 'tcp_nopush', 'tcp_nodelay',
-  'limit_req', 'limit_conn', 'auth_basic', 'stub_status', 'http2', 'resolver',
+  'limit_req', 'limit_conn', 'auth_basic', 'http2', 'resolver',
   'large_client_header_buffers', 'client_body_buffer_size', 'server_name_in_redirect', 'port_in_redirect',
   'absolute_redirect', 'merge_slashes', 'internal', 'limit_except', 'lua_package_path', 'content_by_lua',
   'content_by_lua_block', 'access_by_lua', 'user', 'worker_rlimit_nofile', 'multi_accept', 'use',
