@@ -13,7 +13,7 @@ import { compileValue } from '../variables';
 import { argsOf, commonDefaults, directive, mergeCommon, NOT_YET_SUPPORTED, type Context, type ParseContext } from './directives';
 import { ConfigSources } from './sources';
 import { loadFile, plainValue, type ConfNode, type Entry, type MapNode, type SeqNode } from './load';
-import type { CommonConf, LocationConf, LogFormatConf, MainConf, ServerConf, UpstreamConf } from './model';
+import type { CommonConf, LocationConf, LogFormatConf, MainConf, ProxyRedirectConf, ServerConf, UpstreamConf } from './model';
 import { parseUpstreams } from './upstreams';
 import { parseFlag, parseListen, parseLocation, parseServerName, parseSize, parseTime, type ListenSpec, type LocationMatch } from './values';
 
@@ -152,6 +152,7 @@ function buildHttp(block: MapNode, cx: Cx, defaults: CommonConf, handlersDir: st
       upstreams = parseUpstreams(e.value, cx.fail, (key) => void compileValue(key, cx.captureNames));
     },
   });
+  checkRedirectDefault(block, own);
   const logFormats = (own.logFormats as Map<string, LogFormatConf> | undefined) ?? new Map<string, LogFormatConf>();
   const common = mergeCommon(defaults, own);
   const servers = serverNodes.map((node) => {
@@ -190,6 +191,7 @@ function buildServer(block: MapNode, cx: Cx, parent: CommonConf, handlersDir: st
       locationNodes = [...(e.value as SeqNode).items];
     },
   });
+  checkRedirectDefault(block, own);
   const common = mergeCommon(parent, own);
   const nameArgs = (own.serverNameArgs as string[] | undefined) ?? [''];
   const serverNames = nameArgs.flatMap((arg) => {
@@ -264,6 +266,7 @@ function buildLocation(block: MapNode, cx: Cx, parent: CommonConf, handlersDir: 
     (e) => ownKeys.push(e),
   );
   if (!match) throw new ConfigError('a location block needs "location"', block.pos);
+  checkRedirectDefault(block, own);
   if (own.alias !== undefined && own.root !== undefined) {
     throw new ConfigError('"alias" directive is duplicate, "root" directive was specified earlier', block.pos);
   }
@@ -292,6 +295,18 @@ function buildLocation(block: MapNode, cx: Cx, parent: CommonConf, handlersDir: 
   }
   const handlerOptions = runConfigure(module, ownKeys, base, cx, handlersDir, handler);
   return { ...base, handlerOptions };
+}
+
+/**
+ * nginx refuses `proxy_redirect default` in a block without `proxy_pass` (http, server, or a
+ * location that does not proxy): "default" is the `proxy_pass` URL, which only a proxying
+ * location has.
+ */
+function checkRedirectDefault(block: MapNode, own: Readonly<Record<string, unknown>>): void {
+  const rules = own.proxyRedirect as readonly ProxyRedirectConf[] | undefined;
+  if (!rules?.includes('default') || own.proxyPass !== undefined) return;
+  const entry = block.entries.find((e) => e.key === 'proxy_redirect');
+  throw new ConfigError('"proxy_redirect default" should be placed after the "proxy_pass" directive', entry?.keyPos ?? block.pos);
 }
 
 /** The handler a location's directives name when it has no `handler:`, as nginx's content handlers are set. */
