@@ -71,7 +71,7 @@ describe('proxy faults against the gateway process', () => {
     await closeServer(closed);
     gateway = await startGateway(
       `master_process: "off"\nerror_log: stderr info\npid: "off"\nhttp:\n  access_log: "off"\n  servers:\n    - listen: 127.0.0.1:0\n      locations:\n` +
-        `        - location: /\n          proxy_pass: http://127.0.0.1:${portOf(backend)}\n          proxy_read_timeout: 300ms\n          client_max_body_size: 10\n` +
+        `        - location: /\n          proxy_pass: http://127.0.0.1:${portOf(backend)}\n          proxy_read_timeout: 300ms\n          client_max_body_size: 10\n          client_body_timeout: 300ms\n` +
         `        - location: /down/\n          proxy_pass: http://127.0.0.1:${down}\n`,
     );
     port = gateway.ports[0];
@@ -208,4 +208,12 @@ describe('proxy faults against the gateway process', () => {
     expect(await raw(bytes)).toBe(413);
     expect(connections).toBe(before);
   });
+
+  test('a chunked body that stalls past client_body_timeout: closed without an answer (408), the backend hears nothing, no descriptor left', () =>
+    noLeak(async () => {
+      const before = connections;
+      expect(await raw('POST /stall HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n')).toBe(0);
+      expect(connections).toBe(before);
+      expect(await errorLogged('client timed out (110: Connection timed out) while reading client request body')).toBe(true);
+    }));
 });

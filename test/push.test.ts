@@ -53,6 +53,10 @@ http:
           handler: push-publisher
           channel: $1
           deny: all
+        - location: ~ ^/slowpub/(\\w+)$
+          handler: push-publisher
+          channel: $1
+          client_body_timeout: 300ms
         - location: ~ ^/pinged/(\\w+)$
           handler: push-subscriber
           channel: $1
@@ -255,6 +259,16 @@ test('bad input: channel ids, last ids, sizes, secrets and methods get clear sta
   expect(patch.headers.allow).toBe('GET, HEAD, POST, PUT, DELETE');
   expect((await request(port, '/sub/x', { method: 'POST', body: 'x' })).status).toBe(405);
   expect(gw.child.exitCode).toBeNull();
+});
+
+test('a publisher whose body stalls past client_body_timeout is closed without an answer, and nothing is published', async () => {
+  const outcome = await new Promise<string>((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port, path: '/slowpub/stalled', method: 'POST', agent: false }, (res) => resolve(`status ${res.statusCode}`));
+    req.on('error', (err) => resolve(`closed (${(err as NodeJS.ErrnoException).code ?? err.message})`));
+    req.write('the start of a body that never ends');
+  });
+  expect(outcome).toMatch(/^closed/);
+  expect((await request(port, '/pub/stalled')).status).toBe(404);
 });
 
 /** A WebSocket subscriber that stops reading at once (its socket paused). */

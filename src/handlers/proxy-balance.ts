@@ -125,7 +125,7 @@ export class UpstreamProxy {
     const limit = Math.min(selection.tries, this.policy.tries || Infinity);
     const started = Date.now();
     const retries = limit > 1 && this.policy.conditions.size > 0;
-    const body = preread ?? (retries ? await readBody(req, state.location.clientMaxBodySize, state.log) : null);
+    const body = preread ?? (retries ? await readBody(req, { limit: state.location.clientMaxBodySize, timeoutMs: state.location.clientBodyTimeout, log: state.log }) : null);
     const idempotent = !NON_IDEMPOTENT.has(req.method ?? 'GET') || this.policy.conditions.has('non_idempotent');
     let last: { condition: NextUpstreamCondition; error: HttpError } | null = null;
     for (let attempt = 1; ; attempt++) {

@@ -151,7 +151,7 @@ class ProxyHandler implements Handler {
     const state = ctx as RequestState;
     const limit = state.location.clientMaxBodySize;
     // A chunked body is read first (nginx's request buffering): one too large never reaches the upstream.
-    const preread = mustReadFirst(req, limit) ? await readBody(req, limit, state.log) : null;
+    const preread = mustReadFirst(req, limit) ? await readBody(req, { limit, timeoutMs: state.location.clientBodyTimeout, log: state.log }) : null;
     if (this.upstream) return this.upstream.http(req, res, state, (target, plan) => this.attempt(req, res, state, target, plan), preread);
     return this.attempt(req, res, state, this.direct, preread ? { body: preread, nextOnStatus: null } : NO_RETRY).promise;
   }

@@ -71,7 +71,7 @@ function create(opts: PushPublisherOptions, env: HandlerEnv): Handler {
       const channel = channelOf(opts.channel, ctx);
       const push = env.push;
       if (method === 'POST' || method === 'PUT') {
-        const body = await readBody(req, ctx.location.clientMaxBodySize, ctx.log);
+        const body = await readBody(req, { limit: ctx.location.clientMaxBodySize, timeoutMs: ctx.location.clientBodyTimeout, log: ctx.log });
         const contentType = req.headers['content-type'] ?? '';
         const result = await unavailableOnFailure(push.publish(channel, body, { ...limits, contentType }), ctx);
         if (counters) counters.pushPublished++;
