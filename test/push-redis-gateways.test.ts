@@ -4,6 +4,8 @@
  * either reaches EventSource and WebSocket subscribers on both; when Redis dies, each gateway's
  * publishes reach its own subscribers only (`"local": true`) and the channel state is 503.
  */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { startGateway, type GatewayProcess } from './helpers/gateway-process';
 import { request } from './helpers/http-client';
 import { sseSubscribe, wsSubscribe } from './helpers/push-clients';
@@ -114,5 +116,28 @@ test('Redis killed: each gateway publishes to its own subscribers only; shared a
   } finally {
     onA.close();
     onB.close();
+  }
+}, 60000);
+
+test('a reload that sets push_redis_url moves the channels to Redis: the subscribers kept by the old workers hear the other gateway', async () => {
+  const alone = await startGateway(conf(redis.url, 'worker_processes: 2').replace(/^ {2}push_redis_url: .*\n/m, ''));
+  try {
+    const sub = await sseSubscribe(alone.ports[0], '/sub/moved');
+    try {
+      await subscribed(alone.ports[0], 'moved', 1);
+      // Not shared yet: the other gateway's channel of that name is another channel.
+      expect((await publish(b.ports[0], 'moved', 'before')).json).toMatchObject({ subscribers: 0 });
+      writeFileSync(path.join(alone.prefix, 'conf/test.yaml'), conf(redis.url, 'worker_processes: 2'));
+      process.kill(alone.child.pid!, 'SIGHUP');
+      await waitFor(() => /reload: new worker processes ready/.test(alone.stderr()), 15000);
+      await subscribed(b.ports[0], 'moved', 1);
+      const shared = await publish(b.ports[0], 'moved', 'after');
+      expect(shared.json).toMatchObject({ subscribers: 1 });
+      expect((await sub.waitFor(1)).map((m) => m.data)).toEqual(['after']);
+    } finally {
+      sub.close();
+    }
+  } finally {
+    await alone.stop();
   }
 }, 60000);
