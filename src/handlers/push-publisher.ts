@@ -38,6 +38,7 @@ export interface PushPublisherOptions {
 }
 
 const ALLOW = 'GET, HEAD, POST, PUT, DELETE';
+const METHODS: ReadonlySet<string> = new Set(ALLOW.split(', '));
 
 function configure(_raw: Readonly<Record<string, unknown>>, cx: ConfigContext): PushPublisherOptions {
   const channel = compileChannel(cx);
@@ -66,7 +67,7 @@ function create(opts: PushPublisherOptions, env: HandlerEnv): Handler {
   return {
     async http(req: IncomingMessage, res: ServerResponse, ctx: RequestContext) {
       const method = req.method ?? 'GET';
-      if (!ALLOW.split(', ').includes(method)) throw new HttpError(405, 'GW_HTTP_405', undefined, { Allow: ALLOW });
+      if (!METHODS.has(method)) throw new HttpError(405, 'GW_HTTP_405', undefined, { Allow: ALLOW });
       checkSecret(secret, req);
       const channel = channelOf(opts.channel, ctx);
       const push = env.push;

@@ -24,7 +24,7 @@ import type { Duplex } from 'node:stream';
 import { HttpError } from '../errors';
 import { countersOf, type LocationCounters } from '../metrics/counters';
 import { PushInputError } from '../push/fanout';
-import { parseId } from '../push/message';
+import { parseLastId } from '../push/message';
 import type { PushMessage } from '../push/message';
 import { SendQueue, type OverflowPolicy, type QueueEvents } from '../push/send-queue';
 import { EVENT_STREAM_HEADERS, SSE_PING, sseEvent } from '../push/sse';
@@ -86,7 +86,7 @@ function parseOverflow(text: string, cx: ConfigContext): OverflowPolicy {
 function lastIdOf(req: IncomingMessage, ctx: RequestContext): string | undefined {
   const header = req.headers['last-event-id'];
   const text = typeof header === 'string' && header !== '' ? header : ctx.variable('arg_last_id') || undefined;
-  if (text !== undefined && text !== '0' && !parseId(text.trim())) {
+  if (text !== undefined && !parseLastId(text)) {
     throw new HttpError(400, 'GW_PUSH_LAST_ID', `malformed last message id "${text.slice(0, 64)}"`);
   }
   return text;

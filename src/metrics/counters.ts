@@ -265,6 +265,12 @@ export function closedPart(last: Snapshot): Snapshot {
   };
 }
 
+/** The plain numbers of a location's snapshot, added field by field when snapshots are summed. */
+const SUMMED_FIELDS = [
+  'latencySum', 'latencyCount', 'wsOpen', 'wsFramesIn', 'wsFramesOut', 'wsBytesIn', 'wsBytesOut',
+  'pushSubscribers', 'pushPublished', 'pushDelivered', 'pushDropped', 'pushOverflowClosed',
+] as const satisfies readonly (keyof LocationSnapshot)[];
+
 /** Adds snapshots up; locations with the same server and location labels are summed. */
 export function mergeSnapshots(parts: readonly Snapshot[]): Snapshot {
   const total: Snapshot = { processes: 0, connections: { active: 0, accepted: 0, handled: 0, requests: 0, reading: 0, writing: 0 }, locations: [], peers: [] };
@@ -284,18 +290,7 @@ export function mergeSnapshots(parts: readonly Snapshot[]): Snapshot {
       }
       l.statuses.forEach((n, i) => (into.statuses[i] += n));
       l.latencyBuckets.forEach((n, i) => (into.latencyBuckets[i] += n));
-      into.latencySum += l.latencySum;
-      into.latencyCount += l.latencyCount;
-      into.wsOpen += l.wsOpen;
-      into.wsFramesIn += l.wsFramesIn;
-      into.wsFramesOut += l.wsFramesOut;
-      into.wsBytesIn += l.wsBytesIn;
-      into.wsBytesOut += l.wsBytesOut;
-      into.pushSubscribers += l.pushSubscribers;
-      into.pushPublished += l.pushPublished;
-      into.pushDelivered += l.pushDelivered;
-      into.pushDropped += l.pushDropped;
-      into.pushOverflowClosed += l.pushOverflowClosed;
+      for (const field of SUMMED_FIELDS) into[field] += l[field];
       for (const [code, n] of Object.entries(l.closeCodes)) into.closeCodes[code] = (into.closeCodes[code] ?? 0) + n;
       for (const [kind, n] of Object.entries(l.upstreamErrors)) into.upstreamErrors[kind] = (into.upstreamErrors[kind] ?? 0) + n;
     }

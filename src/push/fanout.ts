@@ -8,7 +8,7 @@ import type { Logger, PushChannels, PublishOptions, PushSubscription, SubscribeO
 import type { BackendSink, ChannelInfo, PublishResult, PushBackend } from './backend';
 import { channelIdProblem } from './channel-id';
 import type { ChannelLimits } from './memory-store';
-import { compareIds, ID_ZERO, parseId, type MessageId, type PushMessage } from './message';
+import { compareIds, parseId, parseLastId, type MessageId, type PushMessage } from './message';
 
 /** A channel id, message or last id that cannot be used: the caller answers 400. */
 export class PushInputError extends Error {}
@@ -83,7 +83,7 @@ export class Fanout implements PushChannels, BackendSink {
 
   async subscribe(channel: string, onMessage: (message: PushMessage) => void, options: SubscribeOptions = {}): Promise<PushSubscription> {
     checkChannel(channel);
-    const after = options.lastId === undefined ? null : parseLastId(options.lastId);
+    const after = options.lastId === undefined ? null : lastIdOrThrow(options.lastId);
     const subscriber = new LocalSubscriber(onMessage, options.onClose, after !== null, this.log);
     let set = this.channels.get(channel);
     if (!set) this.channels.set(channel, (set = new Set()));
@@ -152,9 +152,9 @@ function checkChannel(channel: string): void {
   if (problem) throw new PushInputError(`${problem}: "${channel.slice(0, 64)}"`);
 }
 
-/** A subscriber's last id: `<ms>-<seq>`, or `0` for the whole buffer. */
-function parseLastId(text: string): MessageId {
-  const id = text === '0' ? ID_ZERO : parseId(text.trim());
+/** A subscriber's last id, or an input error. */
+function lastIdOrThrow(text: string): MessageId {
+  const id = parseLastId(text);
   if (!id) throw new PushInputError(`malformed last message id "${text.slice(0, 64)}"`);
   return id;
 }

@@ -33,6 +33,11 @@ export function parseId(text: string): MessageId | null {
   return m ? { ms: Number(m[1]), seq: m[2] === undefined ? 0 : Number(m[2]) } : null;
 }
 
+/** A subscriber's last id (`Last-Event-ID`, `last_id`): `<ms>-<seq>`, or `0` for all that is kept; null when malformed. */
+export function parseLastId(text: string): MessageId | null {
+  return text === '0' ? ID_ZERO : parseId(text.trim());
+}
+
 export function formatId(id: MessageId): string {
   return `${id.ms}-${id.seq}`;
 }
