@@ -9,8 +9,7 @@
  * window (V8's JIT, nginx's caches), the same for both servers.
  */
 const path = require('node:path');
-const readline = require('node:readline');
-const { startPinned, cpuSnapshot, cpuDelta, coreTicks, coreBusy, treeRss, sleep, waitQuiet } = require('./procs');
+const { startPinned, cpuSnapshot, cpuDelta, coreTicks, coreBusy, treeRss, sleep, waitQuiet, onJsonLines } = require('./procs');
 const { runWrk } = require('./wrk');
 
 /** The core the servers run on and the core of every load generator (and the backend). */
@@ -91,13 +90,7 @@ function startGenerator(options, onEvent) {
   });
   const done = new Promise((resolve, reject) => {
     let failure = null;
-    readline.createInterface({ input: child.stdout }).on('line', (line) => {
-      let event;
-      try {
-        event = JSON.parse(line);
-      } catch {
-        return;
-      }
+    onJsonLines(child.stdout, (event) => {
       if (event.event === 'error') failure = new Error(`ws-load: ${event.message}`);
       else onEvent(event, child);
     });

@@ -12,6 +12,7 @@
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
+const readline = require('node:readline');
 
 /** Clock ticks per second of /proc's CPU times (USER_HZ), asked of the system once. */
 const CLK_TCK = (() => {
@@ -255,7 +256,21 @@ async function waitQuiet(cores, { threshold = 0.15, sampleMs = 500, maxWaitMs = 
   }
 }
 
+/** Calls `onEvent` with each line of a generator's stdout that parses as JSON (others are skipped). */
+function onJsonLines(stream, onEvent) {
+  readline.createInterface({ input: stream }).on('line', (line) => {
+    let event;
+    try {
+      event = JSON.parse(line);
+    } catch {
+      return;
+    }
+    onEvent(event, line);
+  });
+}
+
 module.exports = {
+  onJsonLines,
   CLK_TCK,
   HAVE_TASKSET,
   HAVE_PRLIMIT,

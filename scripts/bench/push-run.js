@@ -31,7 +31,6 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const readline = require('node:readline');
 const { execFileSync } = require('node:child_process');
 const procs = require('./procs');
 const { SERVER_CORE, GENERATOR_CORE } = require('./cases');
@@ -117,13 +116,7 @@ function startGenerator(options) {
   const exited = new Promise((resolve) => child.once('exit', resolve));
   let gone = false;
   const settle = (w, e) => (e.event === 'error' ? w.reject(new Error(`push-load: ${e.message}`)) : w.resolve(e));
-  readline.createInterface({ input: child.stdout }).on('line', (line) => {
-    let event;
-    try {
-      event = JSON.parse(line);
-    } catch {
-      return;
-    }
+  procs.onJsonLines(child.stdout, (event, line) => {
     if (env.BENCH_DEBUG) log(`push-load: ${line.slice(0, 200)}`);
     const i = waiting.findIndex((w) => w.names.includes(event.event) || event.event === 'error');
     if (i >= 0) settle(waiting.splice(i, 1)[0], event);

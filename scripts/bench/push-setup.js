@@ -11,6 +11,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { HARD_NOFILE } = require('./procs');
+const { NGINX_TEMP_PATHS } = require('./setup');
 
 const NCHAN_MODULE = '/usr/lib/nginx/modules/ngx_nchan_module.so';
 const CONNECTIONS = 20000;
@@ -58,12 +59,7 @@ events {
 http {
     access_log off;
     keepalive_requests 1000000;
-    client_body_temp_path tmp/body;
-    proxy_temp_path tmp/proxy;
-    fastcgi_temp_path tmp/fastcgi;
-    uwsgi_temp_path tmp/uwsgi;
-    scgi_temp_path tmp/scgi;
-    nchan_message_buffer_length 10;
+${NGINX_TEMP_PATHS}    nchan_message_buffer_length 10;
     nchan_message_timeout 1h;
 ${redisPort ? `    nchan_redis_url "redis://127.0.0.1:${redisPort}";\n    nchan_use_redis on;\n` : ''}
     server {

@@ -15,6 +15,11 @@ const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 
 /** The static files of the bench, by URL path and size in bytes. */
+/** nginx's temporary directories inside the bench tree (the Debian defaults need root). */
+const NGINX_TEMP_PATHS = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
+  .map((kind) => `    ${kind}_temp_path tmp/${kind === 'client_body' ? 'body' : kind};\n`)
+  .join('');
+
 const STATIC_FILES = { '/1k.html': 1024, '/64k.html': 64 * 1024, '/1m.html': 1024 * 1024 };
 
 /** Words the pages are made of: text compresses about 3:1 at gzip level 1, as prose does. */
@@ -171,12 +176,7 @@ http {
     access_log logs/access.log combined;
     # The gateway has no keepalive_requests limit: nginx's 1000 would add reconnections.
     keepalive_requests 1000000;
-    client_body_temp_path tmp/body;
-    proxy_temp_path tmp/proxy;
-    fastcgi_temp_path tmp/fastcgi;
-    uwsgi_temp_path tmp/uwsgi;
-    scgi_temp_path tmp/scgi;
-
+${NGINX_TEMP_PATHS}
     gzip on;
     gzip_min_length 1;
 
@@ -246,4 +246,4 @@ function prepare({ gatewayPort, nginxPort, backendPort, connections }) {
   return { dir, gatewayConf, nginx, nginxMissing };
 }
 
-module.exports = { prepare, STATIC_FILES, pageText, gatewayYaml, nginxConf };
+module.exports = { prepare, STATIC_FILES, NGINX_TEMP_PATHS, pageText, gatewayYaml, nginxConf };
