@@ -67,3 +67,8 @@ export function readBody(req: IncomingMessage, { limit, timeoutMs, log }: BodyLi
 export function mustReadFirst(req: IncomingMessage, limit: number): boolean {
   return limit > 0 && !req.readableEnded && req.headers['transfer-encoding'] !== undefined;
 }
+
+/** Whether the client announced a body: a Content-Length or a Transfer-Encoding (HTTP/1.1 has no other way). */
+export function hasBody(req: IncomingMessage): boolean {
+  return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+}

@@ -305,6 +305,9 @@ describe('the connect timer', () => {
     setHeader = (name: string, value: unknown) => void this.headers.set(name.toLowerCase(), value);
     removeHeader = (name: string) => void this.headers.delete(name.toLowerCase());
     destroy = () => void (this.destroyed = true);
+    /** The exchange ends a request without a body at once; a stuck socket never finishes writing it. */
+    writableFinished = false;
+    end = () => {};
   }
 
   test('proxy_connect_timeout: 504 while connecting, the upstream request destroyed', async () => {

@@ -8,8 +8,9 @@
  */
 import { validateHeaderName, validateHeaderValue, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { PassThrough } from 'node:stream';
+import type { Stream, Writable } from 'node:stream';
 import { HttpError } from '../errors';
+import { hasBody } from '../request-body';
 import type { LocationCounters } from '../metrics/counters';
 import type { Logger } from '../types';
 import { connectionTokens, groupHeaders, responseHeaders, type HeaderLine } from './proxy-headers';
@@ -70,10 +71,16 @@ export interface ExchangeInit {
  */
 export const READ_AHEAD = 36 * 1024;
 
+/**
+ * What http-proxy pipes into the upstream request (its `buffer` option) in place of the client:
+ * nothing (http-proxy only calls its `pipe`). The exchange sends the body itself once the request line and headers are set.
+ */
+const HELD_BACK = { pipe: <T extends Writable>(destination: T): T => destination } as unknown as Stream;
+
 /** One proxied request; `promise` settles when it is over (rejects with the HttpError to render). */
 export class HttpExchange {
-  /** The request body as http-proxy reads it: filled from the client only once the headers are set. */
-  readonly body = new PassThrough();
+  /** The `buffer` option of http-proxy's call: the body is held back (see `HELD_BACK`). */
+  readonly body = HELD_BACK;
   readonly promise: Promise<void>;
   private resolve!: () => void;
   private reject!: (err: HttpError) => void;
@@ -82,13 +89,14 @@ export class HttpExchange {
   private phase: UpstreamPhase = 'connecting to upstream';
   private readonly deadline = new Deadline(() => this.timedOut());
   private done = false;
+  /** Whether the client's body streams into the upstream request (else it went up whole, or there is none). */
+  private piping = false;
 
   constructor(private readonly init: ExchangeInit) {
     this.promise = new Promise<void>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
     });
-    this.body.on('error', () => {});
     init.res.on('close', () => this.clientClosed());
   }
 
@@ -120,10 +128,13 @@ export class HttpExchange {
       this.connected();
     }
     proxyReq.once('finish', () => this.sent());
-    const { req } = this.init;
-    if (this.init.bodyBuffer) this.body.end(this.init.bodyBuffer);
-    else if (req.readableEnded) this.body.end();
-    else req.pipe(this.body);
+    const { req, bodyBuffer } = this.init;
+    if (bodyBuffer) proxyReq.end(bodyBuffer);
+    else if (req.readableEnded || !hasBody(req)) proxyReq.end();
+    else {
+      this.piping = true;
+      req.pipe(proxyReq);
+    }
   }
 
   /** Whether the request got past connecting: something may have reached the upstream. */
@@ -167,31 +178,50 @@ export class HttpExchange {
     for (const [name, value] of lines) res.appendHeader(name, value);
     res.writeHead(status, proxyRes.statusMessage || undefined);
     const buffering = accelBuffering(raw) ?? this.init.buffering ?? true;
-    // nginx's read timeout runs between two reads; not while the client holds the pipe back.
-    this.deadline.arm(this.init.timeouts.read);
-    proxyRes.on('data', () => this.deadline.refresh());
-    proxyRes.on('pause', () => this.deadline.clear());
-    proxyRes.on('resume', () => !this.done && this.deadline.arm(this.init.timeouts.read));
     proxyRes.on('close', () => {
       if (!proxyRes.complete) this.cut(PREMATURE_CLOSE);
     });
     res.once('finish', () => this.settle());
-    // The header goes out with the first piece of the body, in one write, as nginx's output
-    // does; a body that is not there yet (an event stream) does not hold it back: it goes on
-    // the next turn of the loop.
-    const flush = setImmediate(() => res.flushHeaders());
-    proxyRes.once('data', () => clearImmediate(flush));
-    proxyRes.once('end', () => clearImmediate(flush));
-    proxyRes.once('close', () => clearImmediate(flush));
-    if (buffering) {
-      // Read ahead of the client, as nginx's buffers do: a short response frees the upstream at once.
-      const ahead = new PassThrough({ highWaterMark: READ_AHEAD });
-      ahead.on('error', () => {});
-      proxyRes.pipe(ahead).pipe(res);
-    } else {
-      // Unbuffered: each chunk is written as it comes, with no read-ahead.
-      proxyRes.pipe(res);
-    }
+    this.relay(proxyRes, res, buffering ? READ_AHEAD : 0);
+  }
+
+  /**
+   * Writes the upstream's body to the client as it comes, reading at most `readAhead` bytes
+   * ahead of a slow client (0: nothing, pipe's backpressure). nginx's read timeout runs
+   * between two reads, not while the client holds the body back. The header goes out with the
+   * first piece of the body, in one write, as nginx's output does; a body that is not there
+   * yet (an event stream) does not hold it back: it goes on the next turn of the loop.
+   */
+  private relay(proxyRes: IncomingMessage, res: ServerResponse, readAhead: number): void {
+    const read = this.init.timeouts.read;
+    let flush: NodeJS.Immediate | null = setImmediate(() => {
+      flush = null;
+      res.flushHeaders();
+    });
+    const unflush = (): void => {
+      if (flush) clearImmediate(flush);
+      flush = null;
+    };
+    const resume = (): void => {
+      if (this.done) return;
+      this.deadline.arm(read);
+      proxyRes.resume();
+    };
+    this.deadline.arm(read);
+    proxyRes.on('data', (chunk: Buffer) => {
+      unflush();
+      this.deadline.refresh();
+      if (!res.write(chunk) && res.writableLength > readAhead) {
+        proxyRes.pause();
+        this.deadline.clear();
+        res.once('drain', resume);
+      }
+    });
+    proxyRes.once('end', () => {
+      unflush();
+      res.end();
+    });
+    proxyRes.once('close', unflush);
   }
 
   private connected(): void {
@@ -200,9 +230,15 @@ export class HttpExchange {
     if (this.phase !== 'connecting to upstream') return;
     this.phase = 'sending request to upstream';
     // nginx's send timeout: how long a write may stay blocked (the body held back by the upstream).
-    this.body.on('pause', () => this.phase === 'sending request to upstream' && this.deadline.arm(this.init.timeouts.send));
-    this.body.on('resume', () => this.phase === 'sending request to upstream' && this.deadline.clear());
-    this.body.once('end', () => this.phase === 'sending request to upstream' && this.deadline.arm(this.init.timeouts.send));
+    const send = this.init.timeouts.send;
+    if (!this.piping) {
+      if (!this.proxyReq?.writableFinished) this.deadline.arm(send);
+      return;
+    }
+    const { req } = this.init;
+    req.on('pause', () => this.phase === 'sending request to upstream' && this.deadline.arm(send));
+    req.on('resume', () => this.phase === 'sending request to upstream' && this.deadline.clear());
+    req.once('end', () => this.phase === 'sending request to upstream' && this.deadline.arm(send));
   }
 
   /** The whole request is written: wait for the response header. */
@@ -256,14 +292,13 @@ export class HttpExchange {
   private finish(): void {
     this.done = true;
     this.deadline.clear();
-    this.init.req.unpipe(this.body);
+    if (this.piping && this.proxyReq) this.init.req.unpipe(this.proxyReq);
     // Reusable only when both directions completed: an upstream that answered early (413
     // while the body was still going up) leaves a half-sent request that must not linger.
     const finished = this.proxyRes?.complete === true && this.init.res.writableFinished && this.proxyReq?.writableFinished === true;
     if (!finished) {
       this.proxyRes?.destroy();
       this.proxyReq?.destroy();
-      this.body.destroy();
     }
     this.init.onDone();
   }

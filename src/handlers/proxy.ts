@@ -27,7 +27,7 @@ import { compileValue } from '../variables';
 import type { UpstreamConf } from '../config/model';
 import { Tunnel } from './proxy-tunnel';
 import { compileRedirects, rewriteRedirectHeaders, type RedirectRule } from './proxy-redirect';
-import { mustReadFirst, readBody } from '../request-body';
+import { hasBody, mustReadFirst, readBody } from '../request-body';
 
 /** What `configure` checked and compiled: a proxy location's options. */
 export interface ProxyOptions {
@@ -240,11 +240,6 @@ class ProxyHandler implements Handler {
     const { protocol, hostname, port } = this.options.target;
     return `${protocol}//${peer || `${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`}${path}`;
   }
-}
-
-/** Whether the client sent a body (a length or chunks), which a body read whole then replaces. */
-function hasBody(req: http.IncomingMessage): boolean {
-  return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
 }
 
 /**
