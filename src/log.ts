@@ -1,9 +1,10 @@
 /**
  * The error log (nginx's levels and line format) and access logs (`log_format` templates,
- * nginx's `combined` by default). Files are opened once per path, appended to through streams
- * (no blocking write on the event loop), and reopened on `reopen`.
+ * nginx's `combined` by default). Files are opened once per path, reopened on `reopen`, and
+ * written as nginx writes them, with a blocking `write()`: the lines of one turn of the event
+ * loop go out together at its end, in one call (no thread-pool round trip per line).
  */
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { ErrorLogConf, LogFormatConf, LogLevel } from './config/model';
 import type { Logger } from './types';
@@ -20,46 +21,109 @@ interface Sink {
   write(line: string): void;
 }
 
+/** Lines held for one turn of the loop at most; past this many characters they go out at once. */
+const FLUSH_AT = 64 * 1024;
+
+/** One log file open for appending: lines gathered during a turn of the loop, written at its end. */
+class LogFile implements Sink {
+  /** The descriptor, or -1 when the file could not be opened (its lines are dropped until a reopen). */
+  private fd: number;
+  private pending = '';
+  private scheduled: NodeJS.Immediate | null = null;
+  private failed = false;
+
+  constructor(private readonly file: string) {
+    this.fd = this.open();
+  }
+
+  private open(): number {
+    try {
+      mkdirSync(path.dirname(this.file), { recursive: true });
+      return openSync(this.file, 'a');
+    } catch (err) {
+      this.alert(err);
+      return -1;
+    }
+  }
+
+  /** nginx's alert, said once per run of failures (a full disk), never thrown at a request. */
+  private alert(err: unknown): void {
+    if (!this.failed) process.stderr.write(`gateway: [alert] cannot write "${this.file}": ${(err as Error).message}\n`);
+    this.failed = true;
+  }
+
+  write(line: string): void {
+    if (this.fd < 0) return;
+    this.pending += line;
+    if (this.pending.length >= FLUSH_AT) this.flush();
+    else this.scheduled ??= setImmediate(() => this.flush());
+  }
+
+  /** Writes what is pending (O_APPEND: whole batches never interleave with another process's). */
+  flush(): void {
+    if (this.scheduled) clearImmediate(this.scheduled);
+    this.scheduled = null;
+    if (this.pending === '' || this.fd < 0) return;
+    let data = Buffer.from(this.pending);
+    this.pending = '';
+    try {
+      while (data.length > 0) data = data.subarray(writeSync(this.fd, data));
+      this.failed = false;
+    } catch (err) {
+      this.alert(err);
+    }
+  }
+
+  /** Flushes and opens the path again (logrotate moved the file). */
+  reopen(): void {
+    this.flush();
+    const old = this.fd;
+    this.fd = this.open();
+    if (old >= 0) closeSync(old);
+  }
+
+  close(): void {
+    this.flush();
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
 /** Every log file the process writes, opened once by path, reopened together. */
 export class LogFiles {
-  private readonly files = new Map<string, WriteStream>();
+  private readonly files = new Map<string, LogFile>();
+  private readonly flushAll = () => {
+    for (const file of this.files.values()) file.flush();
+  };
+
+  constructor() {
+    // A process leaving by process.exit() still writes the lines of its last turn.
+    process.on('exit', this.flushAll);
+  }
 
   /** The sink for `target` (`stderr`, `stdout` or a file path). */
   sink(target: string): Sink {
     if (target === 'stderr') return process.stderr;
     if (target === 'stdout') return process.stdout;
-    return { write: (line) => this.stream(target).write(line) };
-  }
-
-  private stream(file: string): WriteStream {
-    let stream = this.files.get(file);
-    if (!stream) {
-      stream = this.open(file);
-      this.files.set(file, stream);
+    let file = this.files.get(target);
+    if (!file) {
+      file = new LogFile(target);
+      this.files.set(target, file);
     }
-    return stream;
-  }
-
-  private open(file: string): WriteStream {
-    mkdirSync(path.dirname(file), { recursive: true });
-    const stream = createWriteStream(file, { flags: 'a' });
-    stream.on('error', (err) => process.stderr.write(`gateway: [alert] cannot write "${file}": ${err.message}\n`));
-    return stream;
+    return file;
   }
 
   /** Reopens every file (after logrotate moved them), as nginx's `reopen` signal. */
   reopen(): void {
-    for (const [file, old] of this.files) {
-      this.files.set(file, this.open(file));
-      old.end();
-    }
+    for (const file of this.files.values()) file.reopen();
   }
 
   /** Flushes and closes every file. */
   async close(): Promise<void> {
-    const streams = [...this.files.values()];
+    const files = [...this.files.values()];
     this.files.clear();
-    await Promise.all(streams.map((s) => new Promise<void>((resolve) => s.end(resolve))));
+    process.off('exit', this.flushAll);
+    for (const file of files) file.close();
   }
 }
 
