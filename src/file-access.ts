@@ -143,17 +143,18 @@ async function openChecked(file: string, mode: FileAccessConf['disableSymlinks']
  * nginx's way for a path without symlink checks: blocking open(), fstat() and, for a regular
  * file up to SMALL_FILE_MAX, one read() of the whole file and close(), all on this thread (a
  * page-cache hit costs a few µs; each thread-pool round trip costs tens). Null when the file
- * is not such a file (or not the size fstat() said): the caller opens it as before.
+ * is not such a file (or shorter than fstat() said): the caller opens it as before.
  */
 function readSmallSync(file: string): { info: FileInfo; content: Buffer } | null {
   const fd = openSync(file, OPEN_FLAGS);
   try {
     const info = infoOf(fstatSync(fd));
     if (!info.isFile || info.size > SMALL_FILE_MAX) return null;
-    const buffer = Buffer.allocUnsafe(info.size + 1);
+    // The size fstat() said, as nginx reads it: one pread() for a file nobody is writing to.
+    const buffer = Buffer.allocUnsafe(info.size);
     let total = 0;
-    for (let n; total < buffer.length && (n = readSync(fd, buffer, total, buffer.length - total, total)) > 0; ) total += n;
-    return total === info.size ? { info, content: buffer.subarray(0, total) } : null;
+    for (let n; total < info.size && (n = readSync(fd, buffer, total, info.size - total, total)) > 0; ) total += n;
+    return total === info.size ? { info, content: buffer } : null;
   } catch {
     return null;
   } finally {

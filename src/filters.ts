@@ -69,8 +69,8 @@ export interface FilterState extends VariableSource {
 /**
  * Hooks `res.writeHead` so the filters run once, just before the header is sent, whatever
  * way the handler sends it (`writeHead`, implicit headers on `write`/`end`, `pipe`). With
- * gzip on, `write` and `end` send the header first, so the body goes where the header filter
- * decided.
+ * gzip on and a client that may have it, `write` and `end` send the header first, so the body
+ * goes where the header filter decided.
  */
 export function installFilters(req: IncomingMessage, res: ServerResponse, state: FilterState): void {
   const originalWriteHead = res.writeHead;
@@ -99,7 +99,8 @@ export function installFilters(req: IncomingMessage, res: ServerResponse, state:
     const phrase = state.overrideStatus ? reasonPhrase(status) : (reason ?? res.statusMessage ?? reasonPhrase(status));
     return (originalWriteHead as (s: number, r: string) => ServerResponse).call(this, status, phrase);
   } as ServerResponse['writeHead'];
-  if (!state.filters.gzip) return;
+  // A client that cannot have gzip keeps Node's own write and end (and its Content-Length).
+  if (!state.filters.gzip || !gzipOk(req, state.filters.gzipOk)) return;
   const write = res.write;
   const end = res.end;
   res.write = function (this: ServerResponse, ...args: unknown[]) {
