@@ -25,6 +25,7 @@ const SATURATED = 0.9;
  */
 const CASES = [
   { id: 'static-1k', kind: 'http', label: 'static 1 KiB', path: '/1k.html', gzip: false, target: 2.0 },
+  { id: 'static-1k-cold', kind: 'http', label: 'static 1 KiB, no open_file_cache', path: '/cold/1k.html', gzip: false, target: 2.0 },
   { id: 'static-1k-gz', kind: 'http', label: 'static 1 KiB gzip', path: '/1k.html', gzip: true, target: 2.0 },
   { id: 'static-64k', kind: 'http', label: 'static 64 KiB', path: '/64k.html', gzip: false, target: 1.2 },
   { id: 'static-64k-gz', kind: 'http', label: 'static 64 KiB gzip', path: '/64k.html', gzip: true, target: 1.2 },

@@ -123,7 +123,10 @@ const ECHO_LUA = `
             end
             wb:send_close()`;
 
-/** The gateway's configuration: conf/site.yaml's, plus the proxy location and the bench's limits. */
+/**
+ * The gateway's configuration: conf/site.yaml's (open_file_cache included), plus the proxy
+ * location, a location without open_file_cache (`/cold/`) and the bench's limits.
+ */
 function gatewayYaml({ port, backendPort, connections }) {
   return `# Written by scripts/bench/setup.js: the seed's site plus a proxied location.
 worker_processes: 1
@@ -136,6 +139,8 @@ http:
   gzip: on
   gzip_min_length: 1
   access_log: logs/access.log combined
+  open_file_cache: max=1000 inactive=20s
+  open_file_cache_valid: 2s
   servers:
     - listen: "127.0.0.1:${port} so_keepalive=2s:2s:8"
       locations:
@@ -146,6 +151,10 @@ http:
           max_payload_len: 65535
           lua_socket_log_errors: on
           lua_check_client_abort: on
+        - location: /cold/
+          handler: static
+          alias: public/
+          open_file_cache: "off"
         - location: /proxy/
           proxy_pass: http://127.0.0.1:${backendPort}/
           proxy_http_version: "1.1"
@@ -156,7 +165,7 @@ http:
 `;
 }
 
-/** The equivalent nginx.conf (the seed's, plus the same proxy location and limits). */
+/** The equivalent nginx.conf (the seed's, plus the same open_file_cache, locations and limits). */
 function nginxConf({ port, backendPort, connections, modules }) {
   return `# Written by scripts/bench/setup.js: the seed's nginx.conf plus a proxied location.
 load_module ${modules.ndk};
@@ -179,6 +188,8 @@ http {
 ${NGINX_TEMP_PATHS}
     gzip on;
     gzip_min_length 1;
+    open_file_cache max=1000 inactive=20s;
+    open_file_cache_valid 2s;
 
     upstream backend {
         server 127.0.0.1:${backendPort};
@@ -194,6 +205,11 @@ ${NGINX_TEMP_PATHS}
             lua_check_client_abort on;
             content_by_lua_block {${ECHO_LUA}
             }
+        }
+
+        location /cold/ {
+            alias public/;
+            open_file_cache off;
         }
 
         location /proxy/ {
