@@ -203,7 +203,7 @@ function gzipWanted(req: IncomingMessage, res: ServerResponse, conf: FilterConf,
   if (!GZIP_STATUSES.has(status) || res.hasHeader('content-encoding')) return false;
   const length = res.getHeader('content-length');
   if (!gzipApplies(conf, String(res.getHeader('content-type') ?? ''), length === undefined ? null : Number(length))) return false;
-  varyWanted.add(res);
+  if (conf.gzipVary) varyWanted.add(res);
   if (!gzipOk(req, conf.gzipOk)) return false;
   res.removeHeader('content-length');
   res.removeHeader('accept-ranges');

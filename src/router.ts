@@ -24,6 +24,10 @@ const badRequest = (reason: string) => new HttpError(400, 'GW_BAD_URI', reason);
  * (climbing above `/` is 400).
  */
 export function normalizeUri(target: string): NormalizedUri {
+  if (isPlainPath(target)) {
+    const query = target.indexOf('?');
+    return query < 0 ? { uri: target, args: '', host: null } : { uri: target.slice(0, query), args: target.slice(query + 1), host: null };
+  }
   let host: string | null = null;
   let rest = target;
   // nginx takes any scheme in an absolute-form target (letters, then letters, digits, + - .).
@@ -42,6 +46,20 @@ export function normalizeUri(target: string): NormalizedUri {
   if (decoded.includes('\0')) throw badRequest('NUL in the request path');
   return { uri: resolveDots(decoded), args, host };
 }
+
+/**
+ * A target that normalizing leaves as it is: an origin-form path with no escape, fragment,
+ * NUL, `//` or dot segment before its query (most requests), so the general parser is skipped.
+ */
+function isPlainPath(target: string): boolean {
+  if (target.charCodeAt(0) !== 0x2f) return false;
+  const query = target.indexOf('?');
+  const path = query < 0 ? target : target.slice(0, query);
+  return !PATH_NEEDS_WORK.test(path) && (query < 0 || !target.includes('#', query));
+}
+
+/** What makes a path need the general parser: `%`, `#`, NUL, `//`, `/.` (a dot segment or a dotfile, checked the long way). */
+const PATH_NEEDS_WORK = /[%#\0]|\/\/|\/\./;
 
 function percentDecode(path: string): string {
   if (!path.includes('%')) return path;
@@ -90,6 +108,16 @@ function resolveDots(path: string): string {
  * slash, control characters and white space, and an empty name.
  */
 export function normalizeHost(value: string): string {
+  if (lastHost !== null && value === lastHost.value) return lastHost.normalized;
+  const normalized = normalizeHostOnce(value);
+  lastHost = { value, normalized };
+  return normalized;
+}
+
+/** The last Host normalized (a valid one): most requests of a process name the same one. */
+let lastHost: { readonly value: string; readonly normalized: string } | null = null;
+
+function normalizeHostOnce(value: string): string {
   const invalid = () => new HttpError(400, 'GW_BAD_HOST', 'client sent invalid host header');
   let state: 'usual' | 'literal' | 'rest' = 'usual';
   let dot = -2;

@@ -23,6 +23,12 @@ describe('normalizeUri', () => {
     ['/a?x=1#frag', '/a', 'x=1'],
     ['/a#frag?x=1', '/a', ''],
     ['/a%23b', '/a#b', ''],
+    // Plain paths (the parser's shortcut): the query is kept as sent, even with `//` or `/.`.
+    ['/a/b.html', '/a/b.html', ''],
+    ['/a/b?c//d/./e', '/a/b', 'c//d/./e'],
+    ['/a?x=1&y=2', '/a', 'x=1&y=2'],
+    ['/.well-known/x', '/.well-known/x', ''],
+    ['/a/..?q', '/', 'q'],
   ])('%p', (target, uri, args) => {
     if (uri === null) {
       expect(() => normalizeUri(target)).toThrow(HttpError);
