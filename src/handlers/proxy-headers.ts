@@ -74,8 +74,11 @@ export function compileRequestHeaders(
   return { own, ownNames };
 }
 
+const NO_TOKENS: ReadonlySet<string> = new Set();
+
 /** Lower-case names listed in a `Connection` header value. */
-export function connectionTokens(value: string | string[] | undefined): Set<string> {
+export function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> {
+  if (value === undefined) return NO_TOKENS;
   const text = Array.isArray(value) ? value.join(',') : (value ?? '');
   return new Set(text.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean));
 }

@@ -108,12 +108,19 @@ export function contextOf(context: string | (() => string)): string {
 /** One timer slot: arming it replaces what was armed. 0 ms disarms (nginx has no 0 timeout). */
 export class Deadline {
   private timer: NodeJS.Timeout | null = null;
+  private ms = 0;
 
   constructor(private readonly onExpire: () => void) {}
 
+  /** Starts `ms` over; an armed timer of the same length is restarted rather than replaced. */
   arm(ms: number): void {
+    if (this.timer && this.ms === ms) {
+      this.timer.refresh();
+      return;
+    }
     this.clear();
     if (ms > 0) {
+      this.ms = ms;
       this.timer = setTimeout(() => {
         this.timer = null;
         this.onExpire();
