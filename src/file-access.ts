@@ -9,6 +9,7 @@ import { lstat, open, stat, type FileHandle } from 'node:fs/promises';
 import type { LocationConf } from './config/model';
 import { compilePathTemplate, expandTemplate, type PathTemplate, type VariableLookup } from './handlers/static-path';
 import { cacheFor, sameFile, SMALL_FILE_MAX, type CachedError, type CacheEntry, type FileInfo, type OpenFileCache } from './open-file-cache';
+import { markImmutable } from './immutable-bodies';
 
 export type { FileInfo } from './open-file-cache';
 
@@ -245,14 +246,14 @@ export class FileAccess {
     }
     const stored = this.remember(cache, key, entry, opened.info);
     if (opened.content) {
-      if (!stored.content && stored.uses >= this.conf.minUses) stored.content = opened.content;
+      if (!stored.content && stored.uses >= this.conf.minUses) stored.content = markImmutable(opened.content);
       return opened;
     }
     if (stored.content || !opened.info.isFile || opened.info.size > SMALL_FILE_MAX || stored.uses < this.conf.minUses) return opened;
     const content = await readWhole(opened.fh!, opened.info.size).catch(() => null);
     if (!content) return opened;
     await opened.fh!.close().catch(() => undefined);
-    stored.content = content;
+    stored.content = markImmutable(content);
     return { info: opened.info, content, fh: null };
   }
 

@@ -11,6 +11,7 @@ import type { CommonConf } from './config/model';
 import { applyExpires, compileExpires, type CompiledExpires } from './expires';
 import { compileGzipOk, gzipOk, type GzipOkConf } from './gzip-ok';
 import { reasonPhrase } from './http-status';
+import { gzipOf } from './immutable-bodies';
 import { compileValue, type CompiledValue, type VariableSource } from './variables';
 
 /** Statuses `add_header` applies to without `always`, and `expires` to at all. */
@@ -146,7 +147,8 @@ export function deflateOptions(level: number, length: number): zlib.ZlibOptions 
 
 /**
  * `end(body)` as the response's first and only body write: compresses it in one synchronous
- * call (no stream, no thread pool) with the window sized to it. False when the body is not a
+ * call (no stream, no thread pool) with the window sized to it, or takes the gzip made before
+ * of a body that never changes (a file in the open file cache). False when the body is not a
  * small Buffer or string (the stream takes it).
  */
 function endWhole(res: ServerResponse, options: zlib.ZlibOptions, end: ServerResponse['end'], args: unknown[]): boolean {
@@ -160,8 +162,9 @@ function endWhole(res: ServerResponse, options: zlib.ZlibOptions, end: ServerRes
   else return false;
   if (body.length > ONE_SHOT_MAX) return false;
   let compressed: Buffer;
+  const level = options.level ?? -1;
   try {
-    compressed = zlib.gzipSync(body, deflateOptions(options.level ?? -1, body.length));
+    compressed = gzipOf(body, level, () => zlib.gzipSync(body, deflateOptions(level, body.length)));
   } catch {
     res.destroy();
     return true;

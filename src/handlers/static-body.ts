@@ -87,6 +87,7 @@ function multipartBuffer(content: Buffer, layout: MultipartLayout): Buffer {
 /** Sends the bytes of `plan` from cached content; the response ends with them. */
 export function sendFromMemory(res: ServerResponse, content: Buffer, plan: BodyPlan): void {
   if ('layout' in plan) res.end(multipartBuffer(content, plan.layout));
+  else if (plan.range.start === 0 && plan.range.end === content.length - 1) res.end(content);
   else res.end(content.subarray(plan.range.start, plan.range.end + 1));
 }
 
