@@ -14,7 +14,7 @@ import { errorPageHtml, hasErrorPage, pageStatus, reasonPhrase, wantsMsiePadding
 import { checkHeaderLines, checkRequestHead, checkRequestLine } from './request-head';
 import { RequestState } from './request-state';
 import { normalizeHost, normalizeUri } from './router';
-import type { ListenerRuntime, Runtime, ServerRuntime } from './runtime';
+import type { ListenerRuntime, LocationRuntime, Runtime, ServerRuntime } from './runtime';
 import { applyTryFiles } from './try-files';
 import type { UpgradeOutcome } from './types';
 
@@ -58,9 +58,13 @@ export class Dispatcher {
     }
   }
 
-  /** The 'upgrade' listener's work: the handler takes the socket, or the request is served as HTTP. */
-  async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerRuntime, scheme: string): Promise<void> {
-    socket.on('error', () => socket.destroy());
+  /**
+   * The 'upgrade' listener's work: the handler takes the socket, or the request is served as
+   * HTTP. While the handler has the connection, what is left to do (the access log) waits as a
+   * reaction to its promise, not as a suspended frame.
+   */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerRuntime, scheme: string): Promise<void> {
+    socket.on('error', destroySocket);
     requestStarted(socket);
     const state = this.route(req, null, listener, scheme);
     const runtime = state.routingError ? null : this.runtime.location(state.location);
@@ -73,17 +77,40 @@ export class Dispatcher {
       res.on('finish', () => socket.end());
       return this.request(req, res, listener, scheme, state);
     }
-    let outcome: UpgradeOutcome | void;
+    let served: void | Promise<void | UpgradeOutcome>;
     try {
       this.checkAccess(state);
-      outcome = await handler.upgrade(req, socket, head, state);
+      served = handler.upgrade(req, socket, head, state);
     } catch (err) {
-      const status = err instanceof HttpError ? err.status : 500;
-      if (!(err instanceof HttpError)) runtime.log.error(`upgrade handler failed: ${(err as Error)?.message ?? err}`);
-      writeRawError(socket, status, this.signature(state), err instanceof HttpError ? err.headers : {});
-      outcome = { status, bytesSent: 0 };
+      this.upgradeEnded(state, runtime, socket, this.upgradeFailed(err, state, runtime, socket));
+      return Promise.resolve();
     }
-    if (!outcome) await new Promise<void>((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())));
+    return Promise.resolve(served).then(
+      (outcome) => this.upgradeEnded(state, runtime, socket, outcome),
+      (err: unknown) => this.upgradeEnded(state, runtime, socket, this.upgradeFailed(err, state, runtime, socket)),
+    );
+  }
+
+  /** A handler that threw or rejected: its error as a raw response, logged unless an HttpError. */
+  private upgradeFailed(err: unknown, state: RequestState, runtime: LocationRuntime, socket: Duplex): UpgradeOutcome {
+    const status = err instanceof HttpError ? err.status : 500;
+    if (!(err instanceof HttpError)) runtime.log.error(`upgrade handler failed: ${(err as Error)?.message ?? err}`);
+    writeRawError(socket, status, this.signature(state), err instanceof HttpError ? err.headers : {});
+    return { status, bytesSent: 0 };
+  }
+
+  /**
+   * The upgrade is over: counted and logged. A handler that resolved without an outcome has
+   * left the socket to itself; it is logged (as 101) once the socket has closed.
+   */
+  private upgradeEnded(state: RequestState, runtime: LocationRuntime, socket: Duplex, outcome: UpgradeOutcome | void): void | Promise<void> {
+    if (!outcome && !socket.destroyed) {
+      return new Promise<void>((resolve) => socket.once('close', () => resolve())).then(() => this.logUpgrade(state, runtime, socket, outcome));
+    }
+    this.logUpgrade(state, runtime, socket, outcome);
+  }
+
+  private logUpgrade(state: RequestState, runtime: LocationRuntime, socket: Duplex, outcome: UpgradeOutcome | void): void {
     state.status = outcome?.status ?? 101;
     state.bodyBytesSent = outcome?.bytesSent ?? 0;
     requestEnded(socket);
@@ -262,6 +289,11 @@ export class Dispatcher {
     state.bodyBytesSent = sent ? Math.max(0, (res.socket?.bytesWritten ?? state.req.socket.bytesWritten) - startBytes - headerBytes) : 0;
     for (const log of logs) log.write(state);
   }
+}
+
+/** The upgraded socket's 'error' listener: a shared function, not a closure per connection. */
+function destroySocket(this: Duplex): void {
+  this.destroy();
 }
 
 /** True when `object` has an own enumerable key (no array of keys made). */

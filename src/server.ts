@@ -70,12 +70,19 @@ export class Gateway {
   private dispatcher!: Dispatcher;
   private draining = false;
   private runtime!: Runtime;
+  /** Every accepted socket's 'close' listener: one function for all, not a closure per socket. */
+  private readonly forget: (this: Socket) => void;
 
   constructor(
     readonly conf: MainConf,
     private readonly log: Logger,
     private readonly files: LogFiles,
-  ) {}
+  ) {
+    const sockets = this.sockets;
+    this.forget = function (this: Socket) {
+      sockets.delete(this);
+    };
+  }
 
   /** Builds the handlers and binds every listening socket. Rejects if a bind fails. */
   async start(): Promise<void> {
@@ -154,7 +161,7 @@ export class Gateway {
     }
     connectionAccepted(socket, true);
     this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
+    socket.on('close', this.forget); // 'close' comes once: no once() wrapper needed
     const keepalive = listener.listen.soKeepalive;
     if (keepalive) applySoKeepalive(socket, keepalive, (msg) => this.log.warn(msg));
   }

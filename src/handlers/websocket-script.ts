@@ -135,7 +135,11 @@ function create(opts: WebSocketScriptOptions, env: HandlerEnv): WebSocketScriptH
   };
 }
 
-/** Accepts the upgrade, runs the script beside the connection, resolves when it closes. */
+/**
+ * Accepts the upgrade, runs the script beside the connection, resolves when it closes. Once
+ * the handshake is done this frame returns: an idle connection keeps no suspended frame here,
+ * only the reaction to its session's `closed`.
+ */
 async function serve(
   opts: WebSocketScriptOptions,
   acceptor: WebSocketAcceptor,
@@ -160,23 +164,32 @@ async function serve(
   live.add(session);
   counters?.wsOpened();
   const scriptCtx = new ScriptContextImpl(ctx, req, opts.options, push);
-  void runScript(opts, session, scriptCtx);
-  const end = await session.closed;
-  scriptCtx.end();
-  live.delete(session);
-  counters?.wsClosed(end.code);
-  return { status: 101, bytesSent: end.bodyBytesSent };
+  runScript(opts, session, scriptCtx);
+  return session.closed.then((end): UpgradeOutcome => {
+    scriptCtx.end();
+    live.delete(session);
+    counters?.wsClosed(end.code);
+    return { status: 101, bytesSent: end.bodyBytesSent };
+  });
 }
 
-/** Runs the script to its end; closes cleanly when it returns, drops the connection if it throws. */
-async function runScript(opts: WebSocketScriptOptions, session: WebSocketSessionImpl, ctx: ScriptContext): Promise<void> {
-  try {
-    await opts.script(session, ctx);
-    session.close();
-  } catch (err) {
+/**
+ * Runs the script to its end; closes cleanly when it returns, drops the connection if it
+ * throws (or rejects). A reaction to the script's promise, not a frame waiting on it.
+ */
+function runScript(opts: WebSocketScriptOptions, session: WebSocketSessionImpl, ctx: ScriptContext): void {
+  const failed = (err: unknown): void => {
     logFailure(ctx.log, opts.scriptName, err);
     session.abort();
+  };
+  let running: Promise<void>;
+  try {
+    running = Promise.resolve(opts.script(session, ctx));
+  } catch (err) {
+    failed(err);
+    return;
   }
+  running.then(() => session.close(), failed);
 }
 
 /** A peer that went away is routine (info); anything else is an error. */

@@ -139,10 +139,12 @@ export function connectionAccepted(socket: Socket, handled: boolean): void {
   connections.active++;
   connections.reading++;
   (socket as Tracked)[PHASE] = FRESH;
-  socket.once('close', () => connectionClosed(socket as Tracked));
+  socket.on('close', connectionClosed); // 'close' comes once: no once() wrapper needed
 }
 
-function connectionClosed(socket: Tracked): void {
+/** A counted socket's 'close' listener (shared: `this` is the socket). */
+function connectionClosed(this: Tracked): void {
+  const socket = this;
   const phase = socket[PHASE];
   if (phase === FRESH) connections.reading--;
   else if (phase !== undefined && phase > 0) connections.writing--;

@@ -9,7 +9,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import * as wsModule from 'ws';
-import { WebSocket, WebSocketServer, type RawData, type ServerOptions } from 'ws';
+import { WebSocket, WebSocketServer, type RawData, type Server, type ServerOptions } from 'ws';
 import type { Frame, WebSocketSession } from '../types';
 import {
   CLOSE_TIMEOUT_MS,
@@ -89,12 +89,6 @@ export function bytesWritten(socket: Duplex): number {
   return typeof count === 'number' ? count : 0;
 }
 
-interface Waiter {
-  resolve(frame: Frame | null): void;
-  reject(err: Error): void;
-  timer: NodeJS.Timeout | null;
-}
-
 interface Failure {
   readonly code: WebSocketErrorCode;
   readonly reason: string;
@@ -113,8 +107,12 @@ const EMPTY = Buffer.alloc(0);
 export class WebSocketSessionImpl implements WebSocketSession {
   /** Resolves once the socket has closed (never rejects). */
   readonly closed: Promise<SessionEnd>;
+  private resolveClosed!: (end: SessionEnd) => void;
   private readonly queue: Frame[] = [];
-  private waiter: Waiter | null = null;
+  /** The pending `recvFrame()`, if any: its settle functions and its receive timer. */
+  private waitResolve: ((frame: Frame | null) => void) | null = null;
+  private waitReject: ((err: Error) => void) | null = null;
+  private waitTimer: NodeJS.Timeout | null = null;
   /** Why `recvFrame` fails once the queue is empty; set when the connection ends. */
   private ended: Failure | null = null;
   private paused = false;
@@ -124,37 +122,64 @@ export class WebSocketSessionImpl implements WebSocketSession {
   private isFatal = false;
   private error: string | null = null;
   private readonly counters: FrameCounter | null;
+  /** The socket's `bytesWritten` once the 101 was written. */
+  private readonly baseBytes: number;
 
   constructor(
-    private readonly ws: WebSocket,
+    private readonly ws: SessionSocket,
     private readonly socket: Duplex,
     options: SessionOptions,
   ) {
     this.timeoutMs = Math.max(0, options.timeoutMs);
     this.maxSendLen = options.maxSendLen;
     this.counters = options.counters ?? null;
-    const base = bytesWritten(socket);
-    ws.on('message', (data: RawData, isBinary: boolean) => {
-      this.push({ type: isBinary ? 'binary' : 'text', data: data as Buffer });
-    });
-    ws.on('ping', (data: Buffer) => this.push({ type: 'ping', data }));
-    ws.on('pong', (data: Buffer) => this.push({ type: 'pong', data }));
-    // A protocol error: ws has already sent the close frame (1002, 1007, 1009).
-    ws.on('error', (err: Error & { code?: string }) => {
-      const protocol = typeof err.code === 'string' && err.code.startsWith('WS_ERR_');
-      this.end(protocol ? { code: ErrorCode.PROTOCOL, reason: err.message } : CLOSED);
-    });
-    this.closed = new Promise((resolve) => {
-      ws.once('close', (code: number, reason: Buffer) => {
-        // 1006 never comes on the wire: any other code is the peer's close frame.
-        if (code !== CloseCode.ABNORMAL && !this.ended) {
-          this.closeReceived = true;
-          this.push({ type: 'close', data: reason, code });
-        }
-        this.end(CLOSED);
-        resolve({ code, bodyBytesSent: bytesWritten(socket) - base });
-      });
-    });
+    this.baseBytes = bytesWritten(socket);
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    // Shared listeners (no closures per connection): each finds its session through the ws.
+    ws.session = this;
+    ws.on('message', WebSocketSessionImpl.onMessage);
+    ws.on('ping', WebSocketSessionImpl.onPing);
+    ws.on('pong', WebSocketSessionImpl.onPong);
+    ws.on('error', WebSocketSessionImpl.onError);
+    ws.on('close', WebSocketSessionImpl.onClose);
+  }
+
+  private static onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+    sessionOf(this).push({ type: isBinary ? 'binary' : 'text', data: data as Buffer });
+  }
+
+  private static onPing(this: WebSocket, data: Buffer): void {
+    sessionOf(this).push({ type: 'ping', data });
+  }
+
+  private static onPong(this: WebSocket, data: Buffer): void {
+    sessionOf(this).push({ type: 'pong', data });
+  }
+
+  /** A protocol error: ws has already sent the close frame (1002, 1007, 1009). */
+  private static onError(this: WebSocket, err: Error & { code?: string }): void {
+    const protocol = typeof err.code === 'string' && err.code.startsWith('WS_ERR_');
+    sessionOf(this).end(protocol ? { code: ErrorCode.PROTOCOL, reason: err.message } : CLOSED);
+  }
+
+  /** ws emits 'close' once, when the socket has closed. */
+  private static onClose(this: WebSocket, code: number, reason: Buffer): void {
+    const session = sessionOf(this);
+    // 1006 never comes on the wire: any other code is the peer's close frame.
+    if (code !== CloseCode.ABNORMAL && !session.ended) {
+      session.closeReceived = true;
+      session.push({ type: 'close', data: reason, code });
+    }
+    session.end(CLOSED);
+    session.resolveClosed({ code, bodyBytesSent: bytesWritten(session.socket) - session.baseBytes });
+  }
+
+  /** The receive timeout passed: `recvFrame()` returns null, not fatal. */
+  private static recvTimedOut(session: WebSocketSessionImpl): void {
+    const resolve = session.waitResolve!;
+    session.clearWaiter();
+    session.error = 'timeout';
+    resolve(null);
   }
 
   get fatal(): boolean {
@@ -175,19 +200,13 @@ export class WebSocketSessionImpl implements WebSocketSession {
       return Promise.resolve(frame);
     }
     if (this.ended) return this.fail(this.ended, 'receive frame');
-    if (this.waiter) {
+    if (this.waitResolve) {
       return Promise.reject(new WebSocketError(ErrorCode.BUSY, 'socket busy reading', 'receive frame'));
     }
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, timer: null };
-      if (this.timeoutMs > 0) {
-        waiter.timer = setTimeout(() => {
-          this.waiter = null;
-          this.error = 'timeout';
-          resolve(null);
-        }, this.timeoutMs);
-      }
-      this.waiter = waiter;
+      this.waitResolve = resolve;
+      this.waitReject = reject;
+      if (this.timeoutMs > 0) this.waitTimer = setTimeout(WebSocketSessionImpl.recvTimedOut, this.timeoutMs, this);
     });
   }
 
@@ -295,11 +314,11 @@ export class WebSocketSessionImpl implements WebSocketSession {
 
   private push(frame: Frame): void {
     this.counters?.frame(true, frame.data.length);
-    const waiter = this.waiter;
-    if (waiter) {
-      this.waiter = null;
-      if (waiter.timer) clearTimeout(waiter.timer);
-      waiter.resolve(frame);
+    const resolve = this.waitResolve;
+    if (resolve) {
+      if (this.waitTimer) clearTimeout(this.waitTimer);
+      this.clearWaiter();
+      resolve(frame);
       return;
     }
     this.queue.push(frame);
@@ -312,12 +331,18 @@ export class WebSocketSessionImpl implements WebSocketSession {
   private end(failure: Failure): void {
     if (this.ended) return;
     this.ended = failure;
-    const waiter = this.waiter;
-    if (waiter) {
-      this.waiter = null;
-      if (waiter.timer) clearTimeout(waiter.timer);
-      waiter.reject(this.fatalError(failure, 'receive frame'));
+    const reject = this.waitReject;
+    if (reject) {
+      if (this.waitTimer) clearTimeout(this.waitTimer);
+      this.clearWaiter();
+      reject(this.fatalError(failure, 'receive frame'));
     }
+  }
+
+  private clearWaiter(): void {
+    this.waitResolve = null;
+    this.waitReject = null;
+    this.waitTimer = null;
   }
 
   /** Records a fatal failure (lua-resty's `fatal` and `err`) and returns its error. */
@@ -366,6 +391,16 @@ export class WebSocketSessionImpl implements WebSocketSession {
   }
 }
 
+/** ws's WebSocket, pointing at its session so that shared listeners can find it. */
+class SessionSocket extends WebSocket {
+  session: WebSocketSessionImpl | null = null;
+}
+
+/** The session a ws WebSocket of ours belongs to (set before any listener is added). */
+function sessionOf(ws: WebSocket): WebSocketSessionImpl {
+  return (ws as SessionSocket).session!;
+}
+
 /** A server data frame, built once to be written to many connections (server frames are not masked). */
 export interface PreparedFrame {
   readonly bytes: Buffer;
@@ -391,17 +426,18 @@ function toBuffer(data: string | Buffer | undefined): Buffer {
  * permessage-deflate and without automatic pongs (scripts answer pings, as in the seed).
  */
 export class WebSocketAcceptor {
-  private readonly wss: WebSocketServer;
+  private readonly wss: Server<typeof SessionSocket>;
   private readonly serverHeaders = new WeakMap<IncomingMessage, string>();
 
   constructor(private readonly options: AcceptorOptions) {
-    const serverOptions: ServerOptions & { closeTimeout: number } = {
+    const serverOptions: ServerOptions<typeof SessionSocket> & { closeTimeout: number } = {
       noServer: true,
       autoPong: false,
       clientTracking: false,
       perMessageDeflate: false,
       maxPayload: options.maxPayload,
       closeTimeout: options.closeTimeoutMs ?? CLOSE_TIMEOUT_MS,
+      WebSocket: SessionSocket,
     };
     this.wss = new WebSocketServer(serverOptions);
     // nginx's order: Status line, Server, Date, then ws's Upgrade/Connection/Accept.
@@ -438,6 +474,7 @@ export class WebSocketAcceptor {
         this.wss.handleUpgrade(req, socket, head, (ws) => {
           accepted = true;
           socket.off('close', onClose);
+          this.serverHeaders.delete(req);
           resolve(new WebSocketSessionImpl(ws, socket, sessionOptions));
         });
       } catch (err) {
