@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { MainConf } from './config/model';
 import { Dispatcher, writeRawError } from './dispatch';
 import type { LogFiles } from './log';
-import { connectionAccepted } from './metrics/counters';
+import { connectionAccepted, connectionClosed } from './metrics/counters';
 import { applySoKeepalive } from './net/socket-options';
 import { MAX_LINE } from './request-head';
 import { Runtime, type ListenerRuntime } from './runtime';
@@ -70,7 +70,10 @@ export class Gateway {
   private dispatcher!: Dispatcher;
   private draining = false;
   private runtime!: Runtime;
-  /** Every accepted socket's 'close' listener: one function for all, not a closure per socket. */
+  /**
+   * Every accepted socket's 'close' listener (the counters' too): one function for all, not a
+   * closure per socket.
+   */
   private readonly forget: (this: Socket) => void;
 
   constructor(
@@ -81,6 +84,7 @@ export class Gateway {
     const sockets = this.sockets;
     this.forget = function (this: Socket) {
       sockets.delete(this);
+      connectionClosed(this);
     };
   }
 

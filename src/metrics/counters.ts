@@ -131,7 +131,11 @@ const FRESH = -1;
 const CLOSED = -2;
 type Tracked = Socket & { [PHASE]?: number };
 
-/** A connection arrived (`handled`: false when worker_connections turned it away). */
+/**
+ * A connection arrived (`handled`: false when worker_connections turned it away). The caller
+ * calls `connectionClosed` once a handled socket has closed (from the one 'close' listener it
+ * has anyway, so that a connection carries no listener of its own for the counters).
+ */
 export function connectionAccepted(socket: Socket, handled: boolean): void {
   connections.accepted++;
   if (!handled) return;
@@ -139,16 +143,15 @@ export function connectionAccepted(socket: Socket, handled: boolean): void {
   connections.active++;
   connections.reading++;
   (socket as Tracked)[PHASE] = FRESH;
-  socket.on('close', connectionClosed); // 'close' comes once: no once() wrapper needed
 }
 
-/** A counted socket's 'close' listener (shared: `this` is the socket). */
-function connectionClosed(this: Tracked): void {
-  const socket = this;
-  const phase = socket[PHASE];
+/** A socket `connectionAccepted` counted as handled has closed. */
+export function connectionClosed(socket: Socket): void {
+  const conn = socket as Tracked;
+  const phase = conn[PHASE];
   if (phase === FRESH) connections.reading--;
   else if (phase !== undefined && phase > 0) connections.writing--;
-  socket[PHASE] = CLOSED;
+  conn[PHASE] = CLOSED;
   connections.active--;
 }
 

@@ -466,14 +466,9 @@ export class WebSocketAcceptor {
     };
     return new Promise((resolve) => {
       let accepted = false;
-      const onClose = (): void => {
-        if (!accepted) resolve(null);
-      };
-      socket.once('close', onClose);
       try {
         this.wss.handleUpgrade(req, socket, head, (ws) => {
           accepted = true;
-          socket.off('close', onClose);
           this.serverHeaders.delete(req);
           resolve(new WebSocketSessionImpl(ws, socket, sessionOptions));
         });
@@ -481,6 +476,11 @@ export class WebSocketAcceptor {
         onError(err as Error);
         socket.destroy();
       }
+      // Without `verifyClient`, ws answers within handleUpgrade: a socket not accepted by now
+      // is being refused (ws wrote its 400/405 and ends or destroys it). Only then is 'close'
+      // listened to ('close' is never emitted synchronously), so an accepted connection does
+      // not carry a third 'close' listener that grew the listener array for ever.
+      if (!accepted) socket.once('close', () => accepted || resolve(null));
     });
   }
 
