@@ -52,6 +52,8 @@ export function sameFile(a: FileInfo, b: FileInfo): boolean {
 /** The entries of one `open_file_cache max=N inactive=T`. */
 export class OpenFileCache {
   private readonly entries = new Map<string, CacheEntry>();
+  /** The entry at the most recent end of `entries`, if it is still there. */
+  private newest: CacheEntry | null = null;
 
   constructor(
     readonly max: number,
@@ -72,11 +74,18 @@ export class OpenFileCache {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
     const now = this.now();
-    this.entries.delete(key);
-    if (now - entry.usedAt > this.inactiveMs) return undefined;
+    if (now - entry.usedAt > this.inactiveMs) {
+      this.remove(key);
+      return undefined;
+    }
     entry.usedAt = now;
     entry.uses++;
-    this.entries.set(key, entry);
+    // The most recent entry is already at its end (a hot file asked for again and again).
+    if (entry !== this.newest) {
+      this.entries.delete(key);
+      this.entries.set(key, entry);
+      this.newest = entry;
+    }
     return entry;
   }
 
@@ -86,9 +95,10 @@ export class OpenFileCache {
     const stored: CacheEntry = { ...entry, validatedAt: now, usedAt: now };
     this.entries.delete(key);
     this.entries.set(key, stored);
+    this.newest = stored;
     for (const [k, e] of this.entries) {
       if (this.entries.size <= this.max && now - e.usedAt <= this.inactiveMs) break;
-      this.entries.delete(k);
+      this.remove(k);
     }
     return stored;
   }
@@ -105,6 +115,7 @@ export class OpenFileCache {
 
   /** Forgets `key`. */
   remove(key: string): void {
+    if (this.entries.get(key) === this.newest) this.newest = null;
     this.entries.delete(key);
   }
 }

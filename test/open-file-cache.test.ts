@@ -24,6 +24,17 @@ describe('OpenFileCache', () => {
     expect([cache.lookup('a') !== undefined, cache.lookup('b'), cache.lookup('c') !== undefined]).toEqual([true, undefined, true]);
     expect(cache.size).toBe(2);
   });
+  test('repeated lookups of the newest entry keep the order exact', () => {
+    const cache = new OpenFileCache(2, 60_000, () => now);
+    cache.store('a', entry);
+    cache.store('b', entry);
+    cache.lookup('a');
+    cache.lookup('a');
+    cache.lookup('b');
+    cache.lookup('b');
+    cache.store('c', entry);
+    expect([cache.lookup('a'), cache.lookup('b') !== undefined, cache.lookup('c') !== undefined]).toEqual([undefined, true, true]);
+  });
   test('an entry unused for inactive is dropped; lookups count uses', () => {
     now = 0;
     const cache = new OpenFileCache(10, 1000, () => now);
