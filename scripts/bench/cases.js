@@ -22,21 +22,22 @@ const SATURATED = 0.9;
 /**
  * The cases, in report order. `target` is the issue's bound on the ratio gateway cost ÷ nginx
  * cost (nginx throughput ÷ gateway throughput; for memory, gateway bytes ÷ nginx bytes).
+ * `floor`: also measured on a bare Node server (floor-server.js), Node's own cost for the job.
  */
 const CASES = [
-  { id: 'static-1k', kind: 'http', label: 'static 1 KiB', path: '/1k.html', gzip: false, target: 2.0 },
+  { id: 'static-1k', kind: 'http', label: 'static 1 KiB', path: '/1k.html', gzip: false, target: 2.0, floor: true },
   { id: 'static-1k-cold', kind: 'http', label: 'static 1 KiB, no open_file_cache', path: '/cold/1k.html', gzip: false, target: 2.0 },
   { id: 'static-1k-gz', kind: 'http', label: 'static 1 KiB gzip', path: '/1k.html', gzip: true, target: 2.0 },
   { id: 'static-64k', kind: 'http', label: 'static 64 KiB', path: '/64k.html', gzip: false, target: 1.2 },
   { id: 'static-64k-gz', kind: 'http', label: 'static 64 KiB gzip', path: '/64k.html', gzip: true, target: 1.2 },
   { id: 'static-1m', kind: 'http', label: 'static 1 MiB', path: '/1m.html', gzip: false, target: 1.0 },
   { id: 'static-1m-gz', kind: 'http', label: 'static 1 MiB gzip', path: '/1m.html', gzip: true, target: 1.0 },
-  { id: 'proxy-small', kind: 'http', label: 'proxy small (100 B)', path: '/proxy/small', gzip: false, target: 2.0, proxied: true },
-  { id: 'proxy-64k', kind: 'http', label: 'proxy 64 KiB', path: '/proxy/64k', gzip: false, target: 1.5, proxied: true },
+  { id: 'proxy-small', kind: 'http', label: 'proxy small (100 B)', path: '/proxy/small', gzip: false, target: 2.0, proxied: true, floor: true },
+  { id: 'proxy-64k', kind: 'http', label: 'proxy 64 KiB', path: '/proxy/64k', gzip: false, target: 1.5, proxied: true, floor: true },
   { id: 'ws-1x64', kind: 'ws', label: 'WS echo 1 x 64 B', connections: 1, size: 64, target: null },
   { id: 'ws-1x16k', kind: 'ws', label: 'WS echo 1 x 16 KiB', connections: 1, size: 16 * 1024, target: null },
-  { id: 'ws-50x64', kind: 'ws', label: 'WS echo 50 x 64 B', connections: 50, size: 64, target: 1.2 },
-  { id: 'ws-50x16k', kind: 'ws', label: 'WS echo 50 x 16 KiB', connections: 50, size: 16 * 1024, target: 0.5 },
+  { id: 'ws-50x64', kind: 'ws', label: 'WS echo 50 x 64 B', connections: 50, size: 64, target: 1.2, floor: true },
+  { id: 'ws-50x16k', kind: 'ws', label: 'WS echo 50 x 16 KiB', connections: 50, size: 16 * 1024, target: 0.5, floor: true },
   { id: 'ws-idle', kind: 'idle', label: 'idle WebSockets', target: 0.5 },
 ];
 

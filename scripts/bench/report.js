@@ -1,7 +1,7 @@
 'use strict';
 /**
- * The report: docs/benchmarks.md (how it was measured, the table, the generator check, the
- * profile of the worst case) and docs/benchmarks.svg (the ratios as bars). Everything in it
+ * The report: docs/benchmarks.md (how it was measured, the table, Node's floor, the generator
+ * check, the profile of the worst case) and docs/benchmarks.svg (the ratios as bars). Everything in it
  * comes from one run, except the hand-written analysis between the
  * `<!-- analysis:start -->` and `<!-- analysis:end -->` markers, which is carried over from the
  * previous report so a re-run keeps it (dated, so a reader can tell when it was written).
@@ -104,7 +104,7 @@ function generatorCheck(cases, results) {
   const lines = [];
   const short = (n) => (n >= 10000 ? `${(n / 1000).toFixed(1)}k` : int(n));
   for (const kase of cases.filter((c) => c.kind !== 'idle')) {
-    for (const name of ['gateway', 'nginx']) {
+    for (const name of ['gateway', 'nginx', 'node']) {
       const s = ok(results[kase.id]?.[name]);
       if (!s) continue;
       const flag = generatorFlag(s);
@@ -134,6 +134,29 @@ function generatorCheck(cases, results) {
     ...lines,
   );
   return out.join('\n');
+}
+
+/**
+ * The bare Node server's figures on the `floor` cases (floor-server.js), beside the gateway's
+ * and nginx's of the same run: how much of a gap is Node's own, how much the gateway's.
+ */
+function floorTable(cases, results) {
+  const rows = cases.filter((c) => c.floor && ok(results[c.id]?.node));
+  if (rows.length === 0) return 'The bare Node server was not measured in this run (`BENCH_NO_FLOOR=1`).';
+  const lines = rows.map((kase) => {
+    const r = results[kase.id];
+    const [g, n, b] = [ok(r.gateway), ok(r.nginx), ok(r.node)];
+    const per = (side) => (side ? us(side.cpuPerOp) : '—');
+    const over = (a, c) => (a && c ? ratioText(a.cpuPerOp / c.cpuPerOp) : '—');
+    return `| ${kase.label} | ${int(b.throughput)} | ${per(b)} | ${per(g)} | ${per(n)} | ${over(b, n)} | ${over(g, b)} |`;
+  });
+  return [
+    'The least a Node server does for the same job, on the same core in the same run (scripts/bench/floor-server.js): the 1 KiB file sent from memory with two headers, `http.request` on a keep-alive agent piped back, a bare `ws` echo. No routing, validators, filters, timeouts or logs.',
+    '',
+    '| case | bare Node /s | bare Node CPU/op µs | gateway CPU/op µs | nginx CPU/op µs | bare Node ÷ nginx | gateway ÷ bare Node |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...lines,
+  ].join('\n');
 }
 
 function profileSection(profile) {
@@ -213,6 +236,10 @@ function writeReport({ outDir, run, cases, results, profile }) {
     idleTable(cases, results),
     '',
     '![ratio chart](benchmarks.svg)',
+    '',
+    "### Node's floor",
+    '',
+    floorTable(cases, results),
     '',
     '## Load generator check',
     '',

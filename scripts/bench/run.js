@@ -5,7 +5,8 @@
  *
  * Writes a fresh tree (static files, both configurations), starts the backend (generator
  * core), the gateway and, when this machine has it, nginx with the equivalent nginx.conf (both
- * on the server core), then for every case measures the gateway and nginx one after the other
+ * on the server core), and a bare Node server (floor-server.js: Node's own cost, on a few
+ * cases), then for every case measures the gateway and nginx one after the other
  * (alternating which goes first), the idle-WebSocket case on freshly started servers, profiles
  * the gateway on the case where it is furthest behind, and writes docs/benchmarks.md and
  * docs/benchmarks.svg. Every process it started is stopped by PID at the end, also on failure
@@ -14,7 +15,7 @@
  * Environment: BENCH_QUICK=1 (2 s windows, one round, 1,000 idle connections), BENCH_SECONDS,
  * BENCH_REPEAT (rounds per case, best kept; default 3),
  * BENCH_WARMUP, BENCH_CONNECTIONS (wrk, 50), BENCH_IDLE (10000), BENCH_ONLY=id,id (a subset),
- * BENCH_NO_PROFILE=1, BENCH_NO_NGINX=1, BENCH_KEEP=1 (keep the temporary tree and its logs),
+ * BENCH_NO_PROFILE=1, BENCH_NO_NGINX=1, BENCH_NO_FLOOR=1 (no bare Node server), BENCH_KEEP=1 (keep the temporary tree and its logs),
  * BENCH_OUT (the docs directory, default docs/), BENCH_COMMIT (the commit, when run from an export).
  *
  * Push channels are a benchmark of their own (`npm run bench:push`, scripts/bench/push-run.js:
@@ -67,6 +68,13 @@ async function startNginx(tree, port) {
   return { name: 'nginx', pid: child.pid, port, child };
 }
 
+/** Starts the bare Node server of the `floor` cases (floor-server.js), on the server core. */
+async function startFloor(tree, port, backendPort) {
+  const child = procs.startPinned('node', SERVER_CORE, process.execPath, [path.join(__dirname, 'floor-server.js'), String(port), String(backendPort), tree.dir]);
+  await procs.waitForPort(port, '127.0.0.1', 10000, child);
+  return { name: 'node', pid: child.pid, port, child };
+}
+
 async function startBackend(port) {
   const child = procs.startPinned('backend', GENERATOR_CORE, process.execPath, [path.join(__dirname, 'backend.js'), String(port)]);
   await procs.waitForPort(port, '127.0.0.1', 10000, child);
@@ -113,7 +121,7 @@ async function main() {
   if (!haveWrk()) throw new Error(`wrk is needed (${WRK}); install it (apt-get install wrk) or set BENCH_WRK`);
   const only = env.BENCH_ONLY ? new Set(env.BENCH_ONLY.split(',')) : null;
   const cases = CASES.filter((c) => !only || only.has(c.id));
-  const [gatewayPort, nginxPort, backendPort] = [await procs.freePort(), await procs.freePort(), await procs.freePort()];
+  const [gatewayPort, nginxPort, backendPort, floorPort] = [await procs.freePort(), await procs.freePort(), await procs.freePort(), await procs.freePort()];
   const tree = prepare({ gatewayPort, nginxPort, backendPort, connections: OPTS.idle + 2000 });
   if (env.BENCH_NO_NGINX === '1') {
     tree.nginx = null;
@@ -125,11 +133,13 @@ async function main() {
   const results = {};
   try {
     let servers = await startServers(tree, gatewayPort, nginxPort);
+    const floor = env.BENCH_NO_FLOOR === '1' ? null : await startFloor(tree, floorPort, backendPort);
     let turn = 0;
     for (const kase of cases.filter((c) => c.kind !== 'idle')) {
-      results[kase.id] = await measureBoth(servers, kase, { ...OPTS, backendPid: kase.proxied ? backend.pid : null }, turn++);
+      const measured = kase.floor && floor ? { ...servers, node: floor } : servers;
+      results[kase.id] = await measureBoth(measured, kase, { ...OPTS, backendPid: kase.proxied ? backend.pid : null }, turn++);
     }
-    await stopServers(servers);
+    await stopServers(floor ? { ...servers, node: floor } : servers);
     for (const kase of cases.filter((c) => c.kind === 'idle')) {
       results[kase.id] = {};
       for (const name of tree.nginx ? ['gateway', 'nginx'] : ['gateway']) {
@@ -186,15 +196,15 @@ async function measureOne(server, kase, opts) {
 }
 
 /**
- * Both servers on one case, `opts.repeat` rounds, alternating which goes first from one round
- * (and case) to the next. Each server keeps its best round by throughput (noise on a shared
+ * The servers on one case (the gateway, nginx, and the bare Node server on `floor` cases),
+ * `opts.repeat` rounds, changing which goes first from one round (and case) to the next. Each server keeps its best round by throughput (noise on a shared
  * machine only ever takes away), with every round's throughput in `rounds`.
  */
 async function measureBoth(servers, kase, opts, turn) {
   const out = {};
   for (let round = 0; round < opts.repeat; round++) {
     const names = Object.keys(servers);
-    if ((turn + round) % 2 === 1) names.reverse();
+    for (let shift = (turn + round) % names.length; shift > 0; shift--) names.push(names.shift());
     for (const name of names) {
       const result = await measureOne(servers[name], kase, opts);
       const rounds = [...(out[name]?.rounds ?? []), result.error ? null : result.throughput];
