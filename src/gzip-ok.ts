@@ -32,6 +32,16 @@ export function compileGzipOk(conf: Pick<CommonConf, 'gzipHttpVersion' | 'gzipPr
 export function acceptsGzip(req: IncomingMessage): boolean {
   const header = req.headers['accept-encoding'];
   if (!header) return false;
+  if (header === lastAccept.header) return lastAccept.gzip;
+  const gzip = gzipAccepted(header);
+  lastAccept = { header, gzip };
+  return gzip;
+}
+
+/** The last Accept-Encoding parsed: a process's clients send a handful of values, mostly the same. */
+let lastAccept = { header: '', gzip: false };
+
+function gzipAccepted(header: string): boolean {
   for (const part of header.split(',')) {
     const [coding, ...params] = part.trim().split(';');
     // Only a `gzip` token counts, as nginx's ngx_http_gzip_accept_encoding (never `*`).
