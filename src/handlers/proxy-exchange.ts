@@ -72,8 +72,9 @@ export interface ExchangeInit {
 export const READ_AHEAD = 36 * 1024;
 
 /**
- * What http-proxy pipes into the upstream request (its `buffer` option) in place of the client:
- * nothing (http-proxy only calls its `pipe`). The exchange sends the body itself once the request line and headers are set.
+ * What http-proxy pipes into the upstream request (its `buffer` option) in place of the
+ * client: nothing (http-proxy only calls its `pipe`). The exchange sends the body itself once
+ * the request line and headers are set.
  */
 const HELD_BACK = { pipe: <T extends Writable>(destination: T): T => destination } as unknown as Stream;
 
