@@ -64,12 +64,12 @@ export class Dispatcher {
    * reaction to its promise, not as a suspended frame.
    */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerRuntime, scheme: string): Promise<void> {
-    socket.on('error', destroySocket);
     requestStarted(socket);
     const state = this.route(req, null, listener, scheme);
     const runtime = state.routingError ? null : this.runtime.location(state.location);
     const handler = runtime?.handler;
     if (!runtime || !handler?.upgrade) {
+      socket.on('error', destroySocket);
       // nginx serves a request that asks for an upgrade it cannot give as a plain request.
       const res = new ServerResponse(req);
       res.shouldKeepAlive = false;
@@ -82,17 +82,23 @@ export class Dispatcher {
       this.checkAccess(state);
       served = handler.upgrade(req, socket, head, state);
     } catch (err) {
-      this.upgradeEnded(state, runtime, socket, this.upgradeFailed(err, state, runtime, socket));
+      socket.on('error', destroySocket);
+      this.upgradeEnded(state, socket, this.upgradeFailed(err, state, socket));
       return Promise.resolve();
     }
+    // A socket emits 'error' only from a later turn of the loop, so the listener may come now:
+    // only when the handler did not take the socket's errors itself (the WebSocket acceptor
+    // does, and ws adds its own), so that a third listener does not grow the array for good.
+    if (socket.listenerCount('error') === 0) socket.on('error', destroySocket);
     return Promise.resolve(served).then(
-      (outcome) => this.upgradeEnded(state, runtime, socket, outcome),
-      (err: unknown) => this.upgradeEnded(state, runtime, socket, this.upgradeFailed(err, state, runtime, socket)),
+      (outcome) => this.upgradeEnded(state, socket, outcome),
+      (err: unknown) => this.upgradeEnded(state, socket, this.upgradeFailed(err, state, socket)),
     );
   }
 
   /** A handler that threw or rejected: its error as a raw response, logged unless an HttpError. */
-  private upgradeFailed(err: unknown, state: RequestState, runtime: LocationRuntime, socket: Duplex): UpgradeOutcome {
+  private upgradeFailed(err: unknown, state: RequestState, socket: Duplex): UpgradeOutcome {
+    const runtime = this.runtime.location(state.location);
     const status = err instanceof HttpError ? err.status : 500;
     if (!(err instanceof HttpError)) runtime.log.error(`upgrade handler failed: ${(err as Error)?.message ?? err}`);
     writeRawError(socket, status, this.signature(state), err instanceof HttpError ? err.headers : {});
@@ -103,7 +109,8 @@ export class Dispatcher {
    * The upgrade is over: counted and logged. A handler that resolved without an outcome has
    * left the socket to itself; it is logged (as 101) once the socket has closed.
    */
-  private upgradeEnded(state: RequestState, runtime: LocationRuntime, socket: Duplex, outcome: UpgradeOutcome | void): void | Promise<void> {
+  private upgradeEnded(state: RequestState, socket: Duplex, outcome: UpgradeOutcome | void): void | Promise<void> {
+    const runtime = this.runtime.location(state.location);
     if (!outcome && !socket.destroyed) {
       return new Promise<void>((resolve) => socket.once('close', () => resolve())).then(() => this.logUpgrade(state, runtime, socket, outcome));
     }

@@ -38,7 +38,13 @@ import type {
 } from '../types';
 import { serverSignature } from '../version';
 import { CloseCode, DEFAULT_MAX_PAYLOAD_LEN, ErrorCode } from '../websocket/constants';
-import { WebSocketAcceptor, WebSocketError, type WebSocketSessionImpl } from '../websocket/session';
+import {
+  WebSocketAcceptor,
+  WebSocketError,
+  type SessionEnd,
+  type SessionObserver,
+  type WebSocketSessionImpl,
+} from '../websocket/session';
 
 /** The scripts a `script:` value may name without a module file. */
 const BUILT_IN_SCRIPTS: Readonly<Record<string, WebSocketScript>> = { echo };
@@ -117,60 +123,78 @@ function loadScript(name: string, cx: ConfigContext): WebSocketScript {
 }
 
 function create(opts: WebSocketScriptOptions, env: HandlerEnv): WebSocketScriptHandler {
-  const push = env.push;
-  const acceptor = new WebSocketAcceptor({ maxPayload: opts.maxPayloadLen });
-  const live = new Set<WebSocketSessionImpl>();
-  const counters = countersOf(env.location) ?? null;
+  const location: ScriptLocation = {
+    opts,
+    acceptor: new WebSocketAcceptor({ maxPayload: opts.maxPayloadLen }),
+    live: new Set(),
+    counters: countersOf(env.location) ?? null,
+    push: env.push,
+    socketErrorLoggers: new Map(),
+  };
   return {
     http() {
       // lua-resty-websocket's `new()` refuses a request without `Upgrade: websocket`.
       throw new HttpError(400);
     },
-    upgrade: (req, socket, head, ctx) => serve(opts, acceptor, live, counters, push, req, socket, head, ctx),
+    upgrade: (req, socket, head, ctx) => serve(location, req, socket, head, ctx),
     /** The gateway stops (or an old worker's shutdown timeout passed): 1001 to every session. */
     close() {
-      acceptor.close();
-      for (const session of live) session.close(CloseCode.GOING_AWAY, 'server shutting down');
+      location.acceptor.close();
+      for (const session of location.live) session.close(CloseCode.GOING_AWAY, 'server shutting down');
     },
   };
 }
 
+/** What every connection of one location shares. */
+interface ScriptLocation {
+  readonly opts: WebSocketScriptOptions;
+  readonly acceptor: WebSocketAcceptor;
+  readonly live: Set<WebSocketSessionImpl>;
+  readonly counters: LocationCounters | null;
+  readonly push: PushChannels;
+  /** One socket 'error' listener per error log, shared by the connections logging to it. */
+  readonly socketErrorLoggers: Map<Logger, (err: Error) => void>;
+}
+
 /**
- * Accepts the upgrade, runs the script beside the connection, resolves when it closes. Once
- * the handshake is done this frame returns: an idle connection keeps no suspended frame here,
- * only the reaction to its session's `closed`.
+ * Accepts the upgrade and runs the script beside the connection. The promise returned is the
+ * only one per connection for its outcome: the script context resolves it when told that the
+ * session ended, and no frame waits here.
  */
-async function serve(
-  opts: WebSocketScriptOptions,
-  acceptor: WebSocketAcceptor,
-  live: Set<WebSocketSessionImpl>,
-  counters: LocationCounters | null,
-  push: PushChannels,
-  req: IncomingMessage,
-  socket: Duplex,
-  head: Buffer,
-  ctx: RequestContext,
-): Promise<UpgradeOutcome> {
-  const log = ctx.log;
-  const session = await acceptor.accept(req, socket, head, {
-    timeoutMs: opts.timeoutMs,
-    maxSendLen: opts.maxSendLen,
-    serverHeader: serverSignature(ctx.location.serverTokens),
-    onSocketError: (err) => log[opts.socketLogErrors ? 'error' : 'info'](`websocket: ${err.message}`),
-    counters: counters ?? undefined,
+function serve(location: ScriptLocation, req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<UpgradeOutcome> {
+  const { opts } = location;
+  return new Promise((resolve) => {
+    const scriptCtx = new ScriptContextImpl(ctx, req, opts.options, location.push, location, resolve);
+    const accepted = location.acceptor.accept(req, socket, head, {
+      timeoutMs: opts.timeoutMs,
+      maxSendLen: opts.maxSendLen,
+      serverHeader: serverSignature(ctx.location.serverTokens),
+      onSocketError: socketErrorLogger(location, ctx.log),
+      counters: location.counters ?? undefined,
+      observer: scriptCtx,
+    });
+    void accepted.then((session) => {
+      // ws answered a failed handshake itself: 405 for a method other than GET, else 400.
+      if (!session) {
+        resolve({ status: req.method === 'GET' ? 400 : 405, bytesSent: 0 });
+        return;
+      }
+      location.live.add(session);
+      location.counters?.wsOpened();
+      runScript(opts, session, scriptCtx);
+    });
   });
-  // ws answered a failed handshake itself: 405 for a method other than GET, else 400.
-  if (!session) return { status: req.method === 'GET' ? 400 : 405, bytesSent: 0 };
-  live.add(session);
-  counters?.wsOpened();
-  const scriptCtx = new ScriptContextImpl(ctx, req, opts.options, push);
-  runScript(opts, session, scriptCtx);
-  return session.closed.then((end): UpgradeOutcome => {
-    scriptCtx.end();
-    live.delete(session);
-    counters?.wsClosed(end.code);
-    return { status: 101, bytesSent: end.bodyBytesSent };
-  });
+}
+
+/** The socket 'error' listener logging to `log` (error level, or info with `lua_socket_log_errors off`). */
+function socketErrorLogger(location: ScriptLocation, log: Logger): (err: Error) => void {
+  let listener = location.socketErrorLoggers.get(log);
+  if (!listener) {
+    const level = location.opts.socketLogErrors ? 'error' : 'info';
+    listener = (err: Error) => log[level](`websocket: ${err.message}`);
+    location.socketErrorLoggers.set(log, listener);
+  }
+  return listener;
 }
 
 /**
@@ -206,9 +230,10 @@ function logFailure(log: Logger, scriptName: string, err: unknown): void {
 /**
  * What a script gets: the request's context (delegated to `ctx`, which may be a class), `req`,
  * `options` and the push channels. One per connection with everything on the prototype, so an
- * idle connection costs one small object; subscriptions made here end with the connection.
+ * idle connection costs one small object; subscriptions made here end with the connection,
+ * which tells it (`sessionEnded`) and so settles the upgrade's outcome.
  */
-class ScriptContextImpl implements ScriptContext {
+class ScriptContextImpl implements ScriptContext, SessionObserver {
   private subscriptions: Set<PushSubscription> | null = null;
   private ended = false;
 
@@ -217,6 +242,8 @@ class ScriptContextImpl implements ScriptContext {
     readonly req: IncomingMessage,
     readonly options: Readonly<Record<string, unknown>>,
     readonly push: PushChannels,
+    private readonly shared: ScriptLocation,
+    private readonly resolveOutcome: (outcome: UpgradeOutcome) => void,
   ) {}
 
   get uri() { return this.ctx.uri; }
@@ -254,11 +281,15 @@ class ScriptContextImpl implements ScriptContext {
     };
   }
 
-  /** The connection closed: every subscription ends. */
-  end(): void {
+  /** The connection closed: every subscription ends, then the upgrade's outcome is known. */
+  sessionEnded(session: WebSocketSessionImpl, end: SessionEnd): void {
     this.ended = true;
     for (const subscription of this.subscriptions ?? []) subscription.unsubscribe();
     this.subscriptions = null;
+    const { live, counters } = this.shared;
+    live.delete(session);
+    counters?.wsClosed(end.code);
+    this.resolveOutcome({ status: 101, bytesSent: end.bodyBytesSent });
   }
 }
 

@@ -47,6 +47,13 @@ export interface SessionOptions {
   readonly maxSendLen: number;
   /** Told of every frame received and sent (the metrics), if given. */
   readonly counters?: FrameCounter;
+  /** Told once, when the socket has closed, if given. */
+  readonly observer?: SessionObserver;
+}
+
+/** Told how a session ended, once its socket has closed: an object, not a closure per connection. */
+export interface SessionObserver {
+  sessionEnded(session: WebSocketSessionImpl, end: SessionEnd): void;
 }
 
 /** Counts frames: a received message or control frame (`inbound`), or a sent frame, by payload size. */
@@ -73,6 +80,8 @@ export interface AcceptOptions {
   readonly onSocketError?: (err: Error) => void;
   /** Told of every frame received and sent. */
   readonly counters?: FrameCounter;
+  /** Told once, when the socket has closed (a promise-free alternative to `closed`). */
+  readonly observer?: SessionObserver;
 }
 
 /** Settings shared by every connection of one acceptor (one location). */
@@ -105,9 +114,12 @@ const EMPTY = Buffer.alloc(0);
  * then does `recvFrame` return the `close` frame (after every frame received before it).
  */
 export class WebSocketSessionImpl implements WebSocketSession {
-  /** Resolves once the socket has closed (never rejects). */
-  readonly closed: Promise<SessionEnd>;
-  private resolveClosed!: (end: SessionEnd) => void;
+  private readonly observer: SessionObserver | null;
+  /** `closed`, made when first asked for; its resolve function until the socket has closed. */
+  private closedPromise: Promise<SessionEnd> | null = null;
+  private resolveClosed: ((end: SessionEnd) => void) | null = null;
+  /** How the session ended, once the socket has closed. */
+  private endedWith: SessionEnd | null = null;
   private readonly queue: Frame[] = [];
   /** The pending `recvFrame()`, if any: its settle functions and its receive timer. */
   private waitResolve: ((frame: Frame | null) => void) | null = null;
@@ -134,7 +146,7 @@ export class WebSocketSessionImpl implements WebSocketSession {
     this.maxSendLen = options.maxSendLen;
     this.counters = options.counters ?? null;
     this.baseBytes = bytesWritten(socket);
-    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    this.observer = options.observer ?? null;
     // Shared listeners (no closures per connection): each finds its session through the ws.
     ws.session = this;
     ws.on('message', WebSocketSessionImpl.onMessage);
@@ -171,7 +183,13 @@ export class WebSocketSessionImpl implements WebSocketSession {
       session.push({ type: 'close', data: reason, code });
     }
     session.end(CLOSED);
-    session.resolveClosed({ code, bodyBytesSent: bytesWritten(session.socket) - session.baseBytes });
+    const end: SessionEnd = { code, bodyBytesSent: bytesWritten(session.socket) - session.baseBytes };
+    session.endedWith = end;
+    // Told in a microtask, as a reaction to a promise would be: after what the close settled.
+    const observer = session.observer;
+    if (observer) queueMicrotask(() => observer.sessionEnded(session, end));
+    session.resolveClosed?.(end);
+    session.resolveClosed = null;
   }
 
   /** The receive timeout passed: `recvFrame()` returns null, not fatal. */
@@ -180,6 +198,15 @@ export class WebSocketSessionImpl implements WebSocketSession {
     session.clearWaiter();
     session.error = 'timeout';
     resolve(null);
+  }
+
+  /** Resolves once the socket has closed (never rejects); made on first use. */
+  get closed(): Promise<SessionEnd> {
+    if (!this.closedPromise) {
+      const end = this.endedWith;
+      this.closedPromise = end ? Promise.resolve(end) : new Promise((resolve) => (this.resolveClosed = resolve));
+    }
+    return this.closedPromise;
   }
 
   get fatal(): boolean {
@@ -463,6 +490,7 @@ export class WebSocketAcceptor {
       timeoutMs: options.timeoutMs,
       maxSendLen: options.maxSendLen ?? this.options.maxPayload,
       counters: options.counters,
+      observer: options.observer,
     };
     return new Promise((resolve) => {
       let accepted = false;
