@@ -2,20 +2,15 @@
  * The seed's page in a real headless Chromium (Debian's, driven by playwright-core) against
  * `gateway -c conf/site.yaml` run as a process: Connect, type, Send, see `recv: ...`, Disconnect.
  */
-import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { launchChromium, type Browser } from './helpers/headless-chromium';
 import { ROOT, seedConfigForTest, startGateway, type GatewayProcess } from './helpers/gateway-process';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 
 describe('websocket.html in Chromium', () => {
   let gw: GatewayProcess;
   let browser: Browser;
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: .ci/run installs Debian's chromium`);
     gw = await startGateway(seedConfigForTest(), { prefix: ROOT });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+    browser = await launchChromium();
   }, 60000);
   afterAll(async () => {
     await browser?.close();

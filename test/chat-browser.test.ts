@@ -4,14 +4,11 @@
  * browser contexts, on different workers, talk through public/chat.html; a late page is shown
  * the earlier messages; an HTTP POST to the publisher shows up on every page.
  */
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { launchChromium, type Browser, type BrowserContext, type Page } from './helpers/headless-chromium';
 import { clientPorts, startChatExample, workerOf } from './helpers/chat-example';
 import type { GatewayProcess } from './helpers/gateway-process';
 import { request } from './helpers/http-client';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 /** Every wait in a page is bounded by this. */
 const WAIT = { timeout: 10000 };
 
@@ -65,9 +62,8 @@ describe('chat.html in Chromium, two workers', () => {
   }
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: .ci/run installs Debian's chromium`);
     gw = await startChatExample();
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+    browser = await launchChromium();
   }, 60000);
   afterAll(async () => {
     await browser?.close();
