@@ -24,10 +24,8 @@ const badRequest = (reason: string) => new HttpError(400, 'GW_BAD_URI', reason);
  * (climbing above `/` is 400).
  */
 export function normalizeUri(target: string): NormalizedUri {
-  if (isPlainPath(target)) {
-    const query = target.indexOf('?');
-    return query < 0 ? { uri: target, args: '', host: null } : { uri: target.slice(0, query), args: target.slice(query + 1), host: null };
-  }
+  const plain = plainTarget(target);
+  if (plain) return plain;
   let host: string | null = null;
   let rest = target;
   // nginx takes any scheme in an absolute-form target (letters, then letters, digits, + - .).
@@ -48,14 +46,17 @@ export function normalizeUri(target: string): NormalizedUri {
 }
 
 /**
- * A target that normalizing leaves as it is: an origin-form path with no escape, fragment,
- * NUL, `//` or dot segment before its query (most requests), so the general parser is skipped.
+ * A target that normalizing leaves as it is, split at its query: an origin-form path with no
+ * escape, fragment, NUL, `//` or dot segment (most requests), so the general parser is
+ * skipped. Null for any other target.
  */
-function isPlainPath(target: string): boolean {
-  if (target.charCodeAt(0) !== 0x2f) return false;
+function plainTarget(target: string): NormalizedUri | null {
+  if (target.charCodeAt(0) !== 0x2f) return null;
   const query = target.indexOf('?');
-  const path = query < 0 ? target : target.slice(0, query);
-  return !PATH_NEEDS_WORK.test(path) && (query < 0 || !target.includes('#', query));
+  if (query < 0) return PATH_NEEDS_WORK.test(target) ? null : { uri: target, args: '', host: null };
+  const uri = target.slice(0, query);
+  if (PATH_NEEDS_WORK.test(uri) || target.includes('#', query)) return null;
+  return { uri, args: target.slice(query + 1), host: null };
 }
 
 /** What makes a path need the general parser: `%`, `#`, NUL, `//`, `/.` (a dot segment or a dotfile, checked the long way). */
