@@ -158,6 +158,26 @@ describe('Fanout', () => {
     await fanout.close();
   });
 
+  test('a live copy of a backlog message that arrives after the catch-up is dropped (Redis: two connections)', async () => {
+    const backend = new GatedBackend();
+    const fanout = new Fanout(backend, log);
+    const first = await fanout.publish('c', 'one');
+    // A subscriber already there, so that the backend delivers live messages of the channel.
+    await fanout.subscribe('c', () => {});
+    const got: PushMessage[] = [];
+    // The replay has 'two'; its live copy comes on the other connection only after the replay's answer.
+    let late: PushMessage | null = null;
+    const sink = fanout as unknown as { message(m: PushMessage): void };
+    backend.inner.attach({ message: (m) => (late = m), deleted: () => {} });
+    await fanout.publish('c', 'two');
+    backend.inner.attach(fanout);
+    await fanout.subscribe('c', (m) => got.push(m), { lastId: first.id });
+    sink.message(late!);
+    await fanout.publish('c', 'three');
+    expect(texts(got)).toEqual(['two', 'three']);
+    await fanout.close();
+  });
+
   test('last id 0 replays the whole buffer; a malformed one or a bad channel is an input error', async () => {
     const fanout = new Fanout(new MemoryBackend(), log);
     await fanout.publish('c', 'a', { bufferLength: 2 });

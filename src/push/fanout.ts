@@ -17,6 +17,12 @@ export class PushInputError extends Error {}
 class LocalSubscriber {
   /** Live messages held back while the backlog is read; null once live. */
   private held: PushMessage[] | null;
+  /**
+   * After a backlog: the newest id delivered, until a live message passes it. Live messages
+   * come on another connection than the backlog (Redis), so one the backlog had may still
+   * arrive after the catch-up; it is dropped.
+   */
+  private floor: MessageId | null = null;
   closed = false;
 
   constructor(
@@ -29,8 +35,15 @@ class LocalSubscriber {
   }
 
   offer(message: PushMessage): void {
-    if (this.held) this.held.push(message);
-    else this.deliver(message);
+    if (this.held) {
+      this.held.push(message);
+      return;
+    }
+    if (this.floor) {
+      if (!this.newer(message, this.floor)) return;
+      this.floor = null;
+    }
+    this.deliver(message);
   }
 
   /** Delivers the backlog, then what came meanwhile and is newer, then goes live. */
@@ -43,10 +56,17 @@ class LocalSubscriber {
     const held = this.held ?? [];
     this.held = null;
     for (const message of held) {
-      const id = parseId(message.id);
-      if (id && compareIds(id, last) <= 0) continue;
+      if (!this.newer(message, last)) continue;
       this.deliver(message);
+      last = parseId(message.id) ?? last;
     }
+    this.floor = backlog.length > 0 ? last : null;
+  }
+
+  /** Whether `message` comes after `id` (a message without a readable id always does). */
+  private newer(message: PushMessage, id: MessageId): boolean {
+    const own = parseId(message.id);
+    return !own || compareIds(own, id) > 0;
   }
 
   private deliver(message: PushMessage): void {
