@@ -7,27 +7,57 @@ import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { accessDenied } from './access';
+import type { LocationConf } from './config/model';
 import { HttpError, InternalRedirect } from './errors';
 import { requestEnded, requestStarted } from './metrics/counters';
 import { installFilters } from './filters';
 import { errorPageHtml, hasErrorPage, pageStatus, reasonPhrase, wantsMsiePadding } from './http-status';
+import { discardUnreadBody } from './lingering';
+import { tabPaddingOf } from './raw-head';
+import { hasBody } from './request-body';
 import { checkHeaderLines, checkRequestHead, checkRequestLine } from './request-head';
 import { RequestState } from './request-state';
 import { normalizeHost, normalizeUri } from './router';
 import type { ListenerRuntime, LocationRuntime, Runtime, ServerRuntime } from './runtime';
+import { SendTimeouts } from './send-timeout';
 import { applyTryFiles } from './try-files';
 import type { UpgradeOutcome } from './types';
 
 /** Errors after which nginx closes the connection instead of keeping it alive. */
-const CLOSING_STATUSES = new Set([400, 413, 414, 497, 495, 496, 500, 501]);
+const CLOSING_STATUSES = new Set([400, 413, 414, 494, 497, 495, 496, 500, 501]);
 /** nginx's "close the connection, send nothing". */
 const CLOSE_WITHOUT_RESPONSE = 444;
 /** Codes after which nginx ends the request without a response: 444, 408 and 499 (terminate). */
 const TERMINATING = new Set([CLOSE_WITHOUT_RESPONSE, 408, 499]);
 
+/**
+ * nginx's `send_timeout` at the response level, for every handler: the location's timeout, and
+ * its info line when a client took nothing for that long (then the connection is closed).
+ */
+const SEND_POLICY = {
+  timeoutMs: (state: RequestState) => servingLocation(state).sendTimeout,
+  timedOut(res: ServerResponse, state: RequestState): void {
+    const req = state.req;
+    const host = req.headers.host;
+    const what = servingLocation(state).proxyPass !== null ? 'sending to client' : 'sending response to client';
+    state.log.info(
+      `client timed out (110: Connection timed out) while ${what}, client: ${state.remoteAddress || 'unix:'}, server: ${state.server.primaryName}, ` +
+        `request: "${req.method} ${req.url} HTTP/${req.httpVersion}"${host ? `, host: "${host}"` : ''}`,
+    );
+    res.destroy();
+  },
+};
+
 /** Routes requests and upgrades of one runtime. */
 export class Dispatcher {
+  private readonly sendTimeouts = new SendTimeouts<RequestState>(SEND_POLICY);
+
   constructor(private readonly runtime: Runtime) {}
+
+  /** Stops the send timeout sweep (at shutdown). */
+  stop(): void {
+    this.sendTimeouts.stop();
+  }
 
   /** The 'request' listener's work (`routed`: an upgrade request already routed, served as HTTP). */
   async request(req: IncomingMessage, res: ServerResponse, listener: ListenerRuntime, scheme: string, routed?: RoutedState): Promise<void> {
@@ -36,9 +66,15 @@ export class Dispatcher {
     const state = routed ?? this.route(req, res, listener, scheme);
     state.res = res;
     const server = this.runtime.server(state.server);
+    this.sendTimeouts.watch(res, state);
+    if (hasBody(req)) {
+      const location = servingLocation(state);
+      discardUnreadBody(req, res, { timeMs: location.lingeringTime, timeoutMs: location.lingeringTimeout });
+    }
     res.on('close', () => {
+      this.sendTimeouts.forget(res);
       requestEnded(req.socket);
-      this.runtime.location(state.location ?? state.server.serverLocation).metrics.response(res.headersSent ? res.statusCode : 499, (performance.now() - state.startTime) / 1000);
+      this.runtime.location(servingLocation(state)).metrics.response(res.headersSent ? res.statusCode : 499, (performance.now() - state.startTime) / 1000);
       this.logAccess(state, res, startBytes);
     });
     res.setHeader('Server', this.signature(state));
@@ -137,7 +173,7 @@ export class Dispatcher {
         throw new HttpError(400, 'GW_NO_HOST', 'client sent HTTP/1.1 request without "Host" header');
       }
       const host = hostValue === null ? null : normalizeHost(hostValue);
-      checkRequestHead(req);
+      checkRequestHead(req, tabPaddingOf(req));
       const { server, captures, namedCaptures } = listener.servers.select(host);
       const serverRuntime = this.runtime.server(server);
       const state: RoutedState = new RequestState(req, res, server, target.uri, target.args, host || server.primaryName, scheme, serverRuntime.log);
@@ -309,6 +345,11 @@ function hasKeys(object: object): boolean {
   return false;
 }
 
+/** The location serving a request: the matched one, or its server's own when routing failed. */
+function servingLocation(state: RequestState): LocationConf {
+  return state.location ?? state.server.serverLocation;
+}
+
 /** A RequestState that may carry the routing failure (400, 404) to be rendered. */
 type RoutedState = RequestState & { routingError?: unknown };
 
@@ -316,6 +357,12 @@ function checkBodySize(req: IncomingMessage, max: number): void {
   const length = Number(req.headers['content-length'] ?? 0);
   if (max > 0 && length > max) throw new HttpError(413, 'GW_BODY_TOO_LARGE', `client intended to send too large body: ${length} bytes`);
 }
+
+/**
+ * How long a connection answered with a raw error may stay half-open for what the client still
+ * sends: nginx's default `lingering_timeout`.
+ */
+const RAW_ERROR_LINGER_MS = 5000;
 
 /** Writes nginx's error page as a raw HTTP response on a socket, then closes it. */
 export function writeRawError(socket: Duplex, status: number, signature: string, headers: Readonly<Record<string, string>> = {}): void {
@@ -331,4 +378,5 @@ export function writeRawError(socket: Duplex, status: number, signature: string,
     `HTTP/1.1 ${sent} ${reasonPhrase(sent)}\r\nServer: ${signature}\r\nDate: ${new Date().toUTCString()}\r\n` +
       `${type}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n${extra}\r\n${body}`,
   );
+  (socket as Socket).setTimeout?.(RAW_ERROR_LINGER_MS, () => socket.destroy());
 }

@@ -9,15 +9,16 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { MainConf } from './config/model';
 import { Dispatcher, writeRawError } from './dispatch';
+import { armFirstHead, firstHeadDone } from './first-head-timeout';
+import { isLingering } from './lingering';
 import type { LogFiles } from './log';
 import { connectionAccepted, connectionClosed } from './metrics/counters';
 import { applySoKeepalive } from './net/socket-options';
-import { MAX_LINE } from './request-head';
+import { afterResponses, inTurn, whenIdle } from './pipeline';
+import { inspectRawHead } from './raw-head';
+import { MAX_HEAD_BYTES, MAX_LINE } from './request-head';
 import { Runtime, type ListenerRuntime } from './runtime';
 import type { Logger } from './types';
-
-/** nginx's 4 large_client_header_buffers of 8k: all header lines must fit in about this much. */
-const MAX_HEADER_SIZE = 4 * 8192;
 
 /** How long connections get to close after the handlers said goodbye (1001) at shutdown. */
 const SHUTDOWN_GRACE_MS = 2000;
@@ -36,17 +37,35 @@ function settleWithin(promise: Promise<unknown>, ms: number | null): Promise<boo
 
 /**
  * nginx's status for what Node's parser refused: a `Transfer-Encoding` other than `chunked` on
- * HTTP/1.1 is 501 (chunked beside a Content-Length is 400), an HTTP major version above 1 is
- * 505 (nginx stops at its first digit), the rest 400.
+ * HTTP/1.1 is 501 (chunked beside a Content-Length is 400), also when it is a control character
+ * in that value that Node refused (nginx strips only spaces around a value: a tab or a
+ * control character is part of it); an HTTP major version above 1 is 505 (nginx stops at its
+ * first digit); the rest 400.
  */
 function parserErrorStatus(code: string | undefined, raw: Buffer | undefined): number {
   const head = raw ? raw.subarray(0, 64 * 1024).toString('latin1') : '';
-  if (code === 'HPE_INVALID_TRANSFER_ENCODING') {
-    const te = /\r?\ntransfer-encoding:[ \t]*([^\r\n]*?)[ \t]*\r?\n/i.exec(head)?.[1];
-    return te === undefined || /^chunked$/i.test(te) || /^\S+ +\S+ +HTTP\/1\.0\r?\n/.test(head) ? 400 : 501;
+  if (code === 'HPE_INVALID_TRANSFER_ENCODING' || code === 'HPE_INVALID_HEADER_TOKEN') {
+    const te = /\ntransfer-encoding: *([^\r\n]*?) *\r?\n/i.exec(head)?.[1];
+    if (te === undefined || /^chunked$/i.test(te) || /^\S+ +\S+ +HTTP\/1\.0\r?\n/.test(head)) return 400;
+    return headerLinesNginxRefuses(head) ? 400 : 501;
   }
   if (code === 'HPE_INVALID_VERSION' && /^\S+ +\S+ +HTTP\/0*[2-9]/.test(head)) return 505;
   return 400;
+}
+
+/**
+ * Whether nginx refuses one of the head's header lines outright (400 "client sent invalid
+ * header line", before it looks at `Transfer-Encoding`): a line that starts with white space
+ * (a folded line) or a colon, a name with a control character or a space, a NUL in a value.
+ */
+function headerLinesNginxRefuses(head: string): boolean {
+  const end = head.indexOf('\r\n\r\n');
+  const lines = head.slice(0, end < 0 ? head.length : end).split('\r\n').slice(1);
+  return lines.some((line) => {
+    const colon = line.indexOf(':');
+    const name = colon < 0 ? line : line.slice(0, colon);
+    return colon === 0 || /^[\x00-\x20\x7f]/.test(line) || /[\x00-\x20\x7f]/.test(name) || line.includes('\0', colon);
+  });
 }
 
 /**
@@ -62,6 +81,26 @@ function requestLineTooLong(raw: Buffer | undefined, socket: Duplex): boolean {
   const end = raw.indexOf('\r\n');
   return end < 0 ? raw.length > MAX_LINE : end > MAX_LINE;
 }
+
+/**
+ * How often Node looks for connections past `client_header_timeout` (its headersTimeout, which
+ * runs from the accept, then from the first byte of each later request, as nginx's timer): a
+ * tenth of the timeout, between 100 ms and 1 s, so a connection is closed within that of it.
+ */
+export function headerCheckInterval(timeoutMs: number): number {
+  return Math.min(1000, Math.max(100, Math.round(timeoutMs / 10)));
+}
+
+/** Node's server socket with its parser, and the request it parsed last (internal, stable since Node 0.x). */
+type ParsedSocket = Duplex & {
+  parser?: { incoming?: http.IncomingMessage | null } | null;
+  _httpMessage?: http.ServerResponse | null;
+  bytesRead?: number;
+  remoteAddress?: string;
+};
+
+/** Connections whose bad input was answered (or dropped) already: the parser keeps failing on what follows. */
+const refused = new WeakSet<Duplex>();
 
 /** A running configuration: its runtime and its listening sockets. */
 export class Gateway {
@@ -84,6 +123,7 @@ export class Gateway {
     const sockets = this.sockets;
     this.forget = function (this: Socket) {
       sockets.delete(this);
+      firstHeadDone(this);
       connectionClosed(this);
     };
   }
@@ -112,34 +152,59 @@ export class Gateway {
     const options: http.ServerOptions = {
       keepAliveTimeout: defaults.keepaliveTimeout,
       headersTimeout: defaults.clientHeaderTimeout,
+      connectionsCheckingInterval: headerCheckInterval(defaults.clientHeaderTimeout),
       requestTimeout: 0,
       requireHostHeader: false,
-      maxHeaderSize: MAX_HEADER_SIZE,
+      maxHeaderSize: MAX_HEAD_BYTES,
     };
     const scheme = listener.tls ? 'https' : 'http';
-    const server: http.Server = listener.tls ? https.createServer({ ...options, ...listener.tls }) : http.createServer(options);
-    if (listener.tls) server.on('tlsClientError', (err: Error) => this.log.info(`SSL handshake failed: ${err.message}`));
+    // nginx's client_header_timeout covers the TLS handshake too.
+    const tls = listener.tls && { ...listener.tls, handshakeTimeout: defaults.clientHeaderTimeout };
+    const server: http.Server = tls ? https.createServer({ ...options, ...tls }) : http.createServer(options);
+    // Every header line is kept: the count nginx allows is checked by the dispatcher (request-head.ts).
+    server.maxHeadersCount = 0;
+    if (listener.tls) {
+      server.on('tlsClientError', (err: NodeJS.ErrnoException) =>
+        this.log.info(err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'client timed out (110: Connection timed out) while SSL handshaking' : `SSL handshake failed: ${err.message}`),
+      );
+    }
     // A client that half-closes after its request still gets the response, as from nginx.
     (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     // For TLS too, 'connection' gives the TCP socket: keepalive and the cap apply to it.
     server.on('connection', (socket: Socket) => this.accept(socket, listener));
-    server.on('request', (req, res) => {
-      if (this.draining) res.shouldKeepAlive = false;
-      void this.dispatcher.request(req, res, listener, scheme);
-    });
-    server.on('upgrade', (req, socket, head) => void this.dispatcher.upgrade(req, socket, head, listener, scheme));
-    // nginx ignores an Expect it does not know (Node would answer 417 itself), and sends
-    // `100 Continue` only once the request passed its checks (Node would send it at once).
-    for (const event of ['checkExpectation', 'checkContinue']) {
-      server.on(event, (req: http.IncomingMessage, res: http.ServerResponse) => {
+    // A request is looked at while the parser still holds its bytes, then served in its turn:
+    // a pipelined one once those before it are answered, never after one that closed.
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      firstHeadDone(req.socket);
+      inspectRawHead(req);
+      inTurn(res, () => {
         if (this.draining) res.shouldKeepAlive = false;
         void this.dispatcher.request(req, res, listener, scheme);
       });
-    }
+    };
+    server.on('request', onRequest);
+    // nginx ignores an Expect it does not know (Node would answer 417 itself), and sends
+    // `100 Continue` only once the request passed its checks (Node would send it at once).
+    server.on('checkExpectation', onRequest);
+    server.on('checkContinue', onRequest);
+    // Node hands an upgrade or a CONNECT over as soon as it is parsed, even behind responses
+    // still being written: it waits for them, and is dropped if one of them closes.
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      firstHeadDone(socket);
+      // Node has taken its own listeners off the socket: this one keeps its errors until the
+      // handler takes it (never, behind a response that closed the connection).
+      const onError = () => socket.destroy();
+      socket.on('error', onError);
+      whenIdle(socket, () => {
+        socket.off('error', onError);
+        void this.dispatcher.upgrade(req, socket, head, listener, scheme);
+      });
+    });
     // CONNECT: nginx refuses an authority-form target (400), and the method itself (405).
     server.on('connect', (req: http.IncomingMessage, socket: Duplex) => {
+      firstHeadDone(socket);
       socket.on('error', () => socket.destroy());
-      writeRawError(socket, req.url?.startsWith('/') ? 405 : 400, this.runtime.server(listener.servers.defaultServer).signature);
+      whenIdle(socket, () => writeRawError(socket, req.url?.startsWith('/') ? 405 : 400, this.runtime.server(listener.servers.defaultServer).signature));
     });
     server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket) => this.clientError(err, socket, listener));
     if (spec.reuseport) this.log.notice(`"reuseport" on ${spec.key} is not available in this runtime; worker processes share the socket instead`);
@@ -166,33 +231,64 @@ export class Gateway {
     connectionAccepted(socket, true);
     this.sockets.add(socket);
     socket.on('close', this.forget); // 'close' comes once: no once() wrapper needed
+    armFirstHead(socket, listener.servers.defaultServer.clientHeaderTimeout, (s) => this.headTimedOut(s, listener));
     const keepalive = listener.listen.soKeepalive;
     if (keepalive) applySoKeepalive(socket, keepalive, (msg) => this.log.warn(msg));
   }
 
-  /** What the HTTP parser refuses gets nginx's status; a timeout or reset just closes. */
+  /**
+   * What the HTTP parser refuses gets nginx's status, once every response before it is out; a
+   * reset, or a body broken while it was being thrown away, just closes. A head not complete
+   * within `client_header_timeout` closes the connection without an answer, as nginx does.
+   */
   private clientError(err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex, listener: ListenerRuntime): void {
-    const signature = this.runtime.server(listener.servers.defaultServer).signature;
-    if (err.code === 'ECONNRESET' || err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || !socket.writable) {
+    const parsed = socket as ParsedSocket;
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      this.headTimedOut(socket, listener);
+      return;
+    }
+    firstHeadDone(socket);
+    if (err.code === 'ECONNRESET' || !socket.writable || isLingering(socket)) {
       socket.destroy();
       return;
     }
-    // The head was fine and a response is under way (the body is what broke the parser): let
-    // that response be the answer, then close, rather than write a second one after it.
-    const inFlight = (socket as Duplex & { _httpMessage?: http.ServerResponse | null })._httpMessage;
-    if (inFlight) {
-      this.log.info(`client sent invalid request body (${err.code})`);
+    if (refused.has(socket)) return;
+    refused.add(socket);
+    const signature = this.runtime.server(listener.servers.defaultServer).signature;
+    const client = `client: ${parsed.remoteAddress ?? 'unix:'}`;
+    // The request whose body broke the parser, if it is a body: its head was handed over.
+    const broken = parsed.parser?.incoming;
+    const inBody = broken != null && !broken.complete;
+    if (err.code === 'HPE_INVALID_EOF_STATE') {
+      // The client closed its side in the middle of a request: nginx closes without an answer
+      // (a handler still reading that body would wait for ever); answers already under way
+      // for a body nobody reads go out first, as nginx takes the end as the end of the discarding.
+      this.log.info(`client prematurely closed connection${inBody ? '' : ' while reading client request headers'}, ${client}`);
+      if (inBody && (broken.listenerCount('data') > 0 || broken.listenerCount('readable') > 0)) socket.destroy();
+      else afterResponses(socket, () => (socket as Socket).destroySoon());
+      return;
+    }
+    const inFlight = parsed._httpMessage;
+    if (inFlight && inBody) {
+      // The head was fine and its response is under way (the body is what broke the parser):
+      // let that response be the answer, then close, rather than write a second one after it.
+      this.log.info(`client sent invalid request body (${err.code}), ${client}`);
       inFlight.shouldKeepAlive = false;
       if (inFlight.writableFinished) socket.end();
       else inFlight.once('finish', () => socket.end());
       return;
     }
-    this.log.info(`client sent invalid request (${err.code}) while reading client request headers`);
-    if (err.code === 'HPE_HEADER_OVERFLOW') {
-      writeRawError(socket, requestLineTooLong(err.rawPacket, socket) ? 414 : 494, signature);
-      return;
-    }
-    writeRawError(socket, parserErrorStatus(err.code, err.rawPacket), signature);
+    this.log.info(`client sent invalid request (${err.code}) while reading client request headers, ${client}`);
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? (requestLineTooLong(err.rawPacket, socket) ? 414 : 494) : parserErrorStatus(err.code, err.rawPacket);
+    whenIdle(socket, () => writeRawError(socket, status, signature));
+  }
+
+  /** `client_header_timeout` passed: nginx closes the connection without an answer, and says so at info. */
+  private headTimedOut(socket: Duplex, listener: ListenerRuntime): void {
+    const parsed = socket as ParsedSocket;
+    const waiting = (parsed.bytesRead ?? 0) === 0 ? 'waiting for request' : 'reading client request headers';
+    this.log.info(`client timed out (110: Connection timed out) while ${waiting}, client: ${parsed.remoteAddress ?? 'unix:'}, server: ${listener.listen.key}`);
+    socket.destroy();
   }
 
   /** The open client connections (what worker_connections counts). */
@@ -205,6 +301,7 @@ export class Gateway {
     const closed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     for (const socket of this.sockets) socket.destroy();
     await Promise.all(closed);
+    this.dispatcher?.stop();
     await this.runtime?.close();
   }
 

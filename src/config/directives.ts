@@ -345,6 +345,8 @@ const TABLE: Record<string, { contexts: readonly Context[]; parse: Directive['pa
   send_timeout: d(HTTP_UP, time),
   client_header_timeout: d(['http', 'server'], time),
   client_body_timeout: d(HTTP_UP, time),
+  lingering_time: d(HTTP_UP, time),
+  lingering_timeout: d(HTTP_UP, time),
   ssl_certificate: d(['http', 'server'], prefixPath),
   ssl_certificate_key: d(['http', 'server'], prefixPath),
   ssl_protocols: d(['http', 'server'], (n, cx) => {
@@ -430,6 +432,8 @@ export function commonDefaults(prefix: string): CommonConf {
     sendTimeout: 60_000,
     clientHeaderTimeout: 60_000,
     clientBodyTimeout: 60_000,
+    lingeringTime: 30_000,
+    lingeringTimeout: 5_000,
     sslCertificate: null,
     sslCertificateKey: null,
     sslProtocols: ['TLSv1.2', 'TLSv1.3'],

@@ -116,6 +116,10 @@ export interface CommonConf {
   readonly sendTimeout: number;
   readonly clientHeaderTimeout: number;
   readonly clientBodyTimeout: number;
+  /** `lingering_time`: how long a body nobody read is read and thrown away after the response (ms). */
+  readonly lingeringTime: number;
+  /** `lingering_timeout`: the longest wait for more of such a body, between two reads (ms). */
+  readonly lingeringTimeout: number;
   /** `ssl_certificate` and `ssl_certificate_key` (PEM files), null when not set. */
   readonly sslCertificate: string | null;
   readonly sslCertificateKey: string | null;

@@ -15,6 +15,17 @@ const raw = (name: string, line: string, headers: string[] = ['Host: x'], extra:
   ...extra,
 });
 
+/** `count` header lines of `length` bytes each, CRLF included. */
+const filled = (count: number, length: number) => Array.from({ length: count }, (_, i) => `X-H${i}: ${'v'.repeat(length - `X-H${i}: `.length - 2)}`);
+/** `count` short header lines. */
+const many = (count: number) => Array.from({ length: count }, (_, i) => `X-${i}: v`);
+
+/** A chunked POST to the return location with the `Transfer-Encoding` line written as given. */
+const chunkedPost = (name: string, line: string): ParityRequest => ({
+  name,
+  raw: `POST /echo HTTP/1.1\r\nHost: x\r\n${line}\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n`,
+});
+
 const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36';
 
 const site: ParityCase = {
@@ -73,6 +84,17 @@ const site: ParityCase = {
     raw('a 9 KiB header', 'GET / HTTP/1.1', ['Host: x', `X-Big: ${'b'.repeat(9 * 1024)}`]),
     raw('20 KiB of headers in 1 KiB lines', 'GET / HTTP/1.1', ['Host: x', ...Array.from({ length: 20 }, (_, i) => `X-H${i}: ${'h'.repeat(1024)}`)]),
     raw('40 KiB of headers in 1 KiB lines', 'GET / HTTP/1.1', ['Host: x', ...Array.from({ length: 40 }, (_, i) => `X-H${i}: ${'h'.repeat(1024)}`)]),
+    // nginx's buffers: a line never spans two of them (1k, then 4 of 8k), so where lines fall counts, not only the size.
+    raw('32 header lines of 1000 bytes', 'GET / HTTP/1.1', ['Host: x', ...filled(32, 1000)]),
+    raw('33 header lines of 1000 bytes', 'GET / HTTP/1.1', ['Host: x', ...filled(33, 1000)]),
+    raw('4 header lines of 4100 bytes', 'GET / HTTP/1.1', ['Host: x', ...filled(4, 4100)]),
+    raw('5 header lines of 4100 bytes (20 KiB)', 'GET / HTTP/1.1', ['Host: x', ...filled(5, 4100)]),
+    raw('15 header lines of 2100 bytes (31 KiB)', 'GET / HTTP/1.1', ['Host: x', ...filled(15, 2100)]),
+    raw('a 1 KiB request line, then 3 header lines of 8 KiB', `GET /?${'a'.repeat(1010)} HTTP/1.1`, ['Host: x', ...filled(3, 8192)]),
+    // nginx 1.22 as Debian builds it counts header lines: 1000 at most (max_headers).
+    raw('1000 header lines', 'GET / HTTP/1.1', ['Host: x', ...many(998)]),
+    raw('1001 header lines', 'GET / HTTP/1.1', ['Host: x', ...many(999)]),
+    raw('2001 header lines, Content-Length last', 'POST /echo HTTP/1.1', ['Host: x', ...many(1999), 'Content-Length: 0']),
     raw('header without a colon', 'GET / HTTP/1.1', ['Host: x', 'NoColon'], { differs: NODE_PARSER.invalidHeader }),
     raw('header with a space before the colon', 'GET / HTTP/1.1', ['Host: x', 'X-A : b']),
     raw('header name with an invalid character', 'GET / HTTP/1.1', ['Host: x', 'X(A): b'], { differs: NODE_PARSER.invalidHeader }),
@@ -88,6 +110,22 @@ const site: ParityCase = {
     raw('negative Content-Length', 'POST / HTTP/1.1', ['Host: x', 'Content-Length: -1']),
     raw('Content-Length and chunked', 'POST / HTTP/1.1', ['Host: x', 'Content-Length: 3', 'Transfer-Encoding: chunked']),
     raw('unknown Transfer-Encoding', 'POST / HTTP/1.1', ['Host: x', 'Transfer-Encoding: gzip']),
+    // nginx strips only spaces around a value: a tab is part of it (Node's parser strips both).
+    chunkedPost('Transfer-Encoding: a tab before chunked', 'Transfer-Encoding:\tchunked'),
+    chunkedPost('Transfer-Encoding: a space and a tab before chunked', 'Transfer-Encoding: \tchunked'),
+    chunkedPost('Transfer-Encoding: a tab after chunked', 'Transfer-Encoding: chunked\t'),
+    chunkedPost('Transfer-Encoding: spaces around chunked', 'Transfer-Encoding:   chunked   '),
+    chunkedPost('Transfer-Encoding: CHUNKED', 'Transfer-Encoding: CHUNKED'),
+    chunkedPost('transfer-encoding in lower case', 'transfer-encoding: chunked'),
+    chunkedPost('Transfer-Encoding: a vertical tab before chunked', 'Transfer-Encoding: \x0bchunked'),
+    chunkedPost('Transfer-Encoding: a form feed before chunked', 'Transfer-Encoding: \x0cchunked'),
+    chunkedPost('Transfer-Encoding: chunked folded onto a tab line', 'Transfer-Encoding:\r\n\tchunked'),
+    chunkedPost('Transfer-Encoding: chunked, chunked', 'Transfer-Encoding: chunked, chunked'),
+    chunkedPost('Transfer-Encoding: chunked;q=1', 'Transfer-Encoding: chunked;q=1'),
+    chunkedPost('Transfer-Encoding: a no-break space before chunked', 'Transfer-Encoding: \xa0chunked'),
+    chunkedPost('Transfer-Encoding with a space before the colon', 'Transfer-Encoding : chunked'),
+    { name: 'Content-Length: a tab before the length', raw: 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length:\t3\r\nConnection: close\r\n\r\nabc' },
+    { name: 'Host: a tab before the name', raw: 'GET /echo HTTP/1.1\r\nHost:\tx\r\nConnection: close\r\n\r\n', differs: NODE_PARSER.tabAroundValue },
     { name: 'Transfer-Encoding: gzip, chunked', raw: 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n0\r\n\r\n' },
     { name: 'Transfer-Encoding on HTTP/1.0', raw: 'POST / HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' },
     { name: 'chunked POST to a return', raw: 'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n' },

@@ -19,6 +19,7 @@ export const NODE_PARSER = {
   bareLf: parser('LF-only line ends are refused with 400; nginx accepts them'),
   invalidHeader: parser('a header line that is not `name: value` with a token name is refused with 400; nginx ignores it (ignore_invalid_headers on)'),
   controlInHeader: parser('a control character in a header value is refused with 400; nginx takes it'),
+  tabAroundValue: parser('tabs around a header value are stripped, as spaces are; nginx strips only spaces, so `Host:\\tx` is an invalid host to it (400). The gateway reads the raw line back only for Content-Length and Transfer-Encoding, on requests with a body (src/raw-head.ts)'),
 } as const;
 
 /** The gateway differs on purpose. */
