@@ -15,7 +15,8 @@ import { closeServer, listen, portOf, request } from './helpers/proxy-peers';
 import { eventually, fdCount } from './helpers/raw-socket';
 import { fuzzInputs, type FuzzInput } from './helpers/request-fuzz';
 
-const SEED = Number(process.env.FUZZ_SEED ?? 20261205);
+/** Seed 2: its inputs made the gateway before these fixes throw (a pipelined upgrade) and leak descriptors (a body cut short). */
+const SEED = Number(process.env.FUZZ_SEED ?? 2);
 const COUNT = 800;
 const CONCURRENCY = 16;
 /** How long an input's connection is given before the client lets go of it. */
