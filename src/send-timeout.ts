@@ -4,17 +4,17 @@
  * out ... while sending response to client"). As in nginx the clock runs only while a write
  * is blocked and starts over at each write the client takes.
  *
- * Nothing is done per write: one sweep for the whole process (started with the first response
- * in flight, stopped when there is none) looks at the bytes each response's connection still
- * has queued in the kernel's stead (libuv's write queue); a response whose queue has not moved
- * since the sweep that first saw it blocked is timed from that sweep. A close comes between
- * `send_timeout` and `send_timeout` plus one period after the client's last read.
+ * Nothing is done per write: one sweep for the whole process, every 100 ms (started with the
+ * first response in flight, stopped when there is none), looks at the bytes each response's
+ * connection still holds in libuv's write queue, not yet taken by the kernel; a response whose
+ * queue has not moved since the sweep that first saw it so is timed from that sweep. A close
+ * comes between `send_timeout` and `send_timeout` plus one period after the client's last read.
  */
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 /** How often blocked responses are looked at: the precision of the timeout. */
-export const SWEEP_MS = 250;
+export const SWEEP_MS = 100;
 
 /** What the sweep asks of a response's request (`T`, the dispatcher's request state). */
 export interface SendPolicy<T> {
