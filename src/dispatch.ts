@@ -12,7 +12,7 @@ import { HttpError, InternalRedirect } from './errors';
 import { requestEnded, requestStarted } from './metrics/counters';
 import { installFilters } from './filters';
 import { errorPageHtml, hasErrorPage, pageStatus, reasonPhrase, wantsMsiePadding } from './http-status';
-import { discardUnreadBody } from './lingering';
+import { afterResponse, watchBody, type LingeringLimits } from './lingering';
 import { tabPaddingOf } from './raw-head';
 import { hasBody } from './request-body';
 import { checkHeaderLines, checkRequestHead, checkRequestLine } from './request-head';
@@ -67,12 +67,11 @@ export class Dispatcher {
     state.res = res;
     const server = this.runtime.server(state.server);
     this.sendTimeouts.watch(res, state);
-    if (hasBody(req)) {
-      const location = servingLocation(state);
-      discardUnreadBody(req, res, { timeMs: location.lingeringTime, timeoutMs: location.lingeringTimeout });
-    }
+    const body = hasBody(req);
+    if (body) watchBody(req, lingeringOf(state));
     res.on('close', () => {
       this.sendTimeouts.forget(res);
+      if (body) afterResponse(req, lingeringOf(state));
       requestEnded(req.socket);
       this.runtime.location(servingLocation(state)).metrics.response(res.headersSent ? res.statusCode : 499, (performance.now() - state.startTime) / 1000);
       this.logAccess(state, res, startBytes);
@@ -348,6 +347,12 @@ function hasKeys(object: object): boolean {
 /** The location serving a request: the matched one, or its server's own when routing failed. */
 function servingLocation(state: RequestState): LocationConf {
   return state.location ?? state.server.serverLocation;
+}
+
+/** The location's `lingering_time` and `lingering_timeout`. */
+function lingeringOf(state: RequestState): LingeringLimits {
+  const location = servingLocation(state);
+  return { timeMs: location.lingeringTime, timeoutMs: location.lingeringTimeout };
 }
 
 /** A RequestState that may carry the routing failure (400, 404) to be rendered. */

@@ -198,6 +198,17 @@ describe('a request body nobody reads (nginx defaults: lingering_timeout 5s, lin
     whole.socket.destroy();
   });
 
+  test('30 requests with bodies on one kept-alive connection leave nothing behind on it (no listener piles up)', async () => {
+    const post = 'POST /ret HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello';
+    const conn = await rawConnect(gw.ports[0]);
+    for (let i = 0; i < 30; i++) {
+      conn.socket.write(post);
+      expect(await eventually(() => statusLines(conn.received()).length === i + 1, 2000)).toBe(true);
+    }
+    conn.socket.destroy();
+    expect(gw.stderr()).not.toMatch(/MaxListenersExceededWarning|Warning/);
+  });
+
   test('after a response that closes (413), the close waits for the body too, then comes', async () => {
     const conn = await rawConnect(gw.ports[0], 'POST /ret HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n0123456789');
     expect(await eventually(() => statusLines(conn.received()).length === 1, 2000)).toBe(true);
