@@ -248,7 +248,9 @@ export class Gateway {
       return;
     }
     firstHeadDone(socket);
-    if (err.code === 'ECONNRESET' || !socket.writable || isLingering(socket)) {
+    // A TLS handshake that failed or timed out ('tlsClientError' logged it): nothing to answer.
+    const tlsFailure = err.code?.startsWith('ERR_TLS_') || err.code?.startsWith('ERR_SSL_');
+    if (err.code === 'ECONNRESET' || tlsFailure || !socket.writable || isLingering(socket)) {
       socket.destroy();
       return;
     }

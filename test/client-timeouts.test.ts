@@ -13,8 +13,11 @@
  *
  * Timings are asserted with slack, never as performance.
  */
+import { execFileSync } from 'node:child_process';
 import http from 'node:http';
-import { startGateway, type GatewayProcess } from './helpers/gateway-process';
+import net from 'node:net';
+import tls from 'node:tls';
+import { makePrefix, startGateway, type GatewayProcess } from './helpers/gateway-process';
 import { closeServer, listen, portOf } from './helpers/proxy-peers';
 import { eventually, logged, rawConnect, statusLines, type RawConnection } from './helpers/raw-socket';
 
@@ -247,5 +250,54 @@ describe('lingering_time and lingering_timeout', () => {
     const closedAt = await conn.closed;
     expect(closedAt - lastByte).toBeGreaterThan(450);
     expect(closedAt - lastByte).toBeLessThan(1500);
+  });
+});
+
+describe('client_header_timeout on a TLS listener (1 s): the handshake and the first head share it, as in nginx', () => {
+  let gw: GatewayProcess;
+  beforeAll(async () => {
+    const prefix = makePrefix({ 'certs/.keep': '' });
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=t.test', '-keyout', `${prefix}/certs/t.key`, '-out', `${prefix}/certs/t.pem`], { stdio: 'ignore' });
+    gw = await startGateway(
+      `master_process: "off"\nerror_log: stderr info\npid: "off"\nhttp:\n  access_log: "off"\n  client_header_timeout: 1s\n` +
+        `  servers:\n    - listen: "127.0.0.1:0 ssl"\n      ssl_certificate: certs/t.pem\n      ssl_certificate_key: certs/t.key\n      locations:\n        - { location: /, return: '200 "tls\\n"' }\n`,
+      { prefix },
+    );
+  });
+  afterAll(() => gw.stop());
+
+  /** Resolves with the ms from `since` to the close of `socket`. */
+  const closedAfter = (socket: net.Socket, since: number) => new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now() - since)));
+
+  test('a connection that never starts the handshake is closed at 1 s', async () => {
+    const socket = net.connect(gw.ports[0], '127.0.0.1');
+    socket.on('error', () => {});
+    const since = performance.now();
+    const closedAt = await closedAfter(socket, since);
+    expect(closedAt).toBeGreaterThan(900);
+    expect(closedAt).toBeLessThan(2000);
+  });
+
+  test('a handshake done, then no request: closed at 1 s from the accept', async () => {
+    const since = performance.now();
+    const socket = tls.connect({ port: gw.ports[0], host: '127.0.0.1', rejectUnauthorized: false });
+    socket.on('error', () => {});
+    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    const closedAt = await closedAfter(socket, since);
+    expect(closedAt).toBeGreaterThan(900);
+    expect(closedAt).toBeLessThan(2000);
+  });
+
+  test('a request in time is served, and its connection kept', async () => {
+    const socket = tls.connect({ port: gw.ports[0], host: '127.0.0.1', rejectUnauthorized: false });
+    socket.on('error', () => {});
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    socket.write('GET / HTTP/1.1\r\nHost: t.test\r\n\r\n');
+    expect(await eventually(() => text.includes('tls\n'), 2000)).toBe(true);
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(socket.destroyed).toBe(false);
+    socket.destroy();
   });
 });
