@@ -12,6 +12,7 @@ import { Dispatcher, writeRawError } from './dispatch';
 import type { LogFiles } from './log';
 import { connectionAccepted, connectionClosed } from './metrics/counters';
 import { applySoKeepalive } from './net/socket-options';
+import { refuseBody } from './request-body';
 import { MAX_LINE } from './request-head';
 import { Runtime, type ListenerRuntime } from './runtime';
 import type { Logger } from './types';
@@ -183,6 +184,8 @@ export class Gateway {
     if (inFlight) {
       this.log.info(`client sent invalid request body (${err.code})`);
       inFlight.shouldKeepAlive = false;
+      // Whoever reads that body (the proxy, a publisher) ends with nginx's 400 (499 for an end of stream).
+      refuseBody(inFlight.req, err);
       if (inFlight.writableFinished) socket.end();
       else inFlight.once('finish', () => socket.end());
       return;
