@@ -6,11 +6,11 @@
  * `dispose`, or by the store itself when the read fails. The body can be sent again from its
  * start for each attempt (an upstream's retries).
  */
-import { close, createReadStream, open, writev } from 'node:fs';
+import { close, open, read, writev } from 'node:fs';
 import { mkdir, unlink } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { HttpError } from './errors';
 import { BODY_CODES, BodyWatch, logBodyFailure, requestContext, type BodyLimits } from './request-body';
 
@@ -128,10 +128,10 @@ class TempFile {
     }
   }
 
-  /** A stream of the first `length` bytes (at least one), from the start; the descriptor stays open for the next. */
+  /** A stream of the first `length` bytes, from the start; the descriptor stays open for the next. */
   reader(length: number): Readable {
     this.using++;
-    const stream = createReadStream(this.name, { fd: this.fd, start: 0, end: length - 1, autoClose: false, emitClose: true });
+    const stream = new FileSlice(this.fd, length);
     // 'close' comes once no read is in flight, whether the stream ended or was destroyed.
     stream.once('close', () => this.release());
     return stream;
@@ -150,6 +150,49 @@ class TempFile {
   private closeNow(): void {
     this.using = -1;
     close(this.fd, () => {});
+  }
+}
+
+/**
+ * The first `length` bytes of a descriptor it does not own (fs's ReadStream closes its
+ * descriptor when destroyed, even without autoClose): positioned reads, and a `close` that
+ * waits for the read in flight.
+ */
+class FileSlice extends Readable {
+  private position = 0;
+  private inFlight = false;
+  /** A destroy waiting for the read in flight. */
+  private waitingDestroy: (() => void) | null = null;
+
+  constructor(
+    private readonly fd: number,
+    private readonly length: number,
+  ) {
+    super({ highWaterMark: 64 * 1024 });
+  }
+
+  override _read(size: number): void {
+    const wanted = Math.min(size, this.length - this.position);
+    if (wanted <= 0) {
+      this.push(null);
+      return;
+    }
+    const buffer = Buffer.allocUnsafe(wanted);
+    this.inFlight = true;
+    read(this.fd, buffer, 0, wanted, this.position, (err, bytes) => {
+      this.inFlight = false;
+      const waiting = this.waitingDestroy;
+      if (waiting) return waiting();
+      if (err) return this.destroy(err);
+      if (bytes === 0) return this.destroy(new Error('the request body file is shorter than the body'));
+      this.position += bytes;
+      this.push(bytes === wanted ? buffer : buffer.subarray(0, bytes));
+    });
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    if (!this.inFlight) return callback(err);
+    this.waitingDestroy = () => callback(err);
   }
 }
 

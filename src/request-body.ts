@@ -33,13 +33,16 @@ export const BODY_CODES = {
 
 /** The event a request gets when the HTTP parser refuses the rest of its body. */
 const BODY_REFUSED = Symbol('gateway.body-refused');
+/** Requests whose body the parser refused, for a watch that begins later (a body streamed once connected). */
+const refusals = new WeakMap<IncomingMessage, NodeJS.ErrnoException>();
 
 /**
  * The server's word that the HTTP parser refused what follows the head of `req` (its
- * `clientError` while `req`'s response is due): whoever reads the body ends with 400, or 499
- * when the refusal is an end of stream in the middle of the body.
+ * `clientError` while `req`'s response is due): whoever reads the body, now or later, ends
+ * with 400, or 499 when the refusal is an end of stream in the middle of the body.
  */
 export function refuseBody(req: IncomingMessage, err: NodeJS.ErrnoException): void {
+  refusals.set(req, err);
   req.emit(BODY_REFUSED, err);
 }
 
@@ -78,8 +81,10 @@ export class BodyWatch {
     req.once(BODY_REFUSED, this.refused);
     req.socket?.once('end', this.ended);
     this.arm();
-    // A client that left before this watch began (its FIN already read) has left all the same.
-    if (req.socket?.readableEnded && !req.complete) queueMicrotask(this.ended);
+    // A client that left, or a body refused, before this watch began counts all the same.
+    const refused = refusals.get(req);
+    if (refused) queueMicrotask(() => this.refused(refused));
+    else if (req.socket?.readableEnded && !req.complete) queueMicrotask(this.ended);
   }
 
   /** A piece of the body arrived: the timeout starts over; a chunked body is measured against the limit. */
