@@ -4,10 +4,10 @@
  * under `client_body_temp_path`, which is unlinked as soon as it is open (nginx's way), so
  * nothing is left on disk whatever becomes of the request; its descriptor is closed by
  * `dispose`, or by the store itself when the read fails. The body can be sent again from its
- * start for each attempt (an upstream's retries).
+ * start for each attempt (an upstream's retries). The file is written and read with blocking
+ * calls, as nginx's are without aio.
  */
-import { close, open, read, writev } from 'node:fs';
-import { mkdir, unlink } from 'node:fs/promises';
+import { closeSync, mkdirSync, openSync, readSync, unlinkSync, writevSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
 import { Readable, type Writable } from 'node:stream';
@@ -59,7 +59,7 @@ class FileBody implements StoredBody {
   ) {}
 
   sendTo(destination: Writable): Readable {
-    const stream = this.file.reader(this.length);
+    const stream = new FileSlice(this.file, this.length);
     stream.once('error', (err) => destination.destroy(err));
     stream.pipe(destination);
     return stream;
@@ -74,98 +74,87 @@ const EMPTY = new MemoryBody(Buffer.alloc(0));
 
 /** Temporary files made by this process, for unique names. */
 let fileCount = 0;
-/** The directories already made (or being made), once per process each. */
-const madeDirs = new Map<string, Promise<unknown>>();
+/** The directories already made, once per process each. */
+const madeDirs = new Set<string>();
 
 /**
  * A temporary file opened for one body and unlinked at once: only its descriptor remains.
- * The descriptor is closed once `close` was called and no write or read is in flight (a read
- * still running on a closed descriptor number could read a file opened since under it).
+ * Written and read with blocking calls, as nginx does without aio: a write to the page cache
+ * takes microseconds, less than a round trip through the thread pool, and a descriptor that
+ * no call is using can be closed at any moment.
  */
 class TempFile {
   private position = 0;
-  /** Writes and readers in flight. */
-  private using = 0;
-  private closing = false;
+  private closed = false;
 
   private constructor(
     private readonly fd: number,
-    private readonly name: string,
+    /** Its name while it had one (nginx's warning names it). */
+    readonly name: string,
   ) {}
 
-  /** Makes the directory if needed, then the file; rejects with what `mkdir`, `open` or `unlink` failed with. */
-  static async create(dir: string): Promise<TempFile> {
-    let made = madeDirs.get(dir);
-    if (!made) madeDirs.set(dir, (made = mkdir(dir, { recursive: true, mode: 0o700 })));
-    try {
-      await made;
-    } catch (err) {
-      madeDirs.delete(dir);
-      throw err;
+  /** Makes the directory if needed, then the file; throws what `mkdir`, `open` or `unlink` threw. */
+  static create(dir: string): TempFile {
+    if (!madeDirs.has(dir)) {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      madeDirs.add(dir);
     }
     const name = path.join(dir, `${process.pid}-${++fileCount}`);
-    const fd = await new Promise<number>((resolve, reject) => open(name, 'wx+', 0o600, (err, fd) => (err ? reject(err) : resolve(fd))));
+    const fd = openSync(name, 'wx+', 0o600);
     try {
-      await unlink(name);
+      unlinkSync(name);
     } catch (err) {
-      close(fd, () => {});
+      closeSync(fd);
       throw err;
     }
     return new TempFile(fd, name);
   }
 
-  /** Appends `chunks` in one write. */
-  async append(chunks: Buffer[]): Promise<void> {
-    let length = 0;
-    for (const chunk of chunks) length += chunk.length;
-    const at = this.position;
-    this.position += length;
-    this.using++;
-    try {
-      await writeAll(this.fd, chunks, at);
-    } finally {
-      this.release();
+  /** Appends every byte of `chunks` (a write may take less than it was given). */
+  append(chunks: readonly Buffer[]): void {
+    let rest = chunks;
+    while (rest.length) {
+      const written = writevSync(this.fd, rest as Buffer[], this.position);
+      this.position += written;
+      rest = after(rest, written);
     }
   }
 
-  /** A stream of the first `length` bytes, from the start; the descriptor stays open for the next. */
-  reader(length: number): Readable {
-    this.using++;
-    const stream = new FileSlice(this.fd, length);
-    // 'close' comes once no read is in flight, whether the stream ended or was destroyed.
-    stream.once('close', () => this.release());
-    return stream;
+  /** Reads up to `length` bytes at `position` into a new buffer (empty once closed or past the end). */
+  read(position: number, length: number): Buffer {
+    if (this.closed || length <= 0) return Buffer.alloc(0);
+    const buffer = Buffer.allocUnsafe(length);
+    const bytes = readSync(this.fd, buffer, 0, length, position);
+    return bytes === length ? buffer : buffer.subarray(0, bytes);
   }
 
   close(): void {
-    if (this.closing) return;
-    this.closing = true;
-    if (this.using === 0) this.closeNow();
-  }
-
-  private release(): void {
-    if (--this.using === 0 && this.closing) this.closeNow();
-  }
-
-  private closeNow(): void {
-    this.using = -1;
-    close(this.fd, () => {});
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.fd);
   }
 }
 
-/**
- * The first `length` bytes of a descriptor it does not own (fs's ReadStream closes its
- * descriptor when destroyed, even without autoClose): positioned reads, and a `close` that
- * waits for the read in flight.
- */
+/** What is left of `chunks` once its first `bytes` are gone. */
+function after(chunks: readonly Buffer[], bytes: number): Buffer[] {
+  let skip = bytes;
+  const left: Buffer[] = [];
+  for (const chunk of chunks) {
+    if (skip >= chunk.length) skip -= chunk.length;
+    else {
+      left.push(skip ? chunk.subarray(skip) : chunk);
+      skip = 0;
+    }
+  }
+  return left;
+}
+
+/** The first `length` bytes of a temporary file, from the start, as a stream; the file stays open. */
 class FileSlice extends Readable {
   private position = 0;
-  private inFlight = false;
-  /** A destroy waiting for the read in flight. */
-  private waitingDestroy: (() => void) | null = null;
 
   constructor(
-    private readonly fd: number,
+    private readonly file: TempFile,
     private readonly length: number,
   ) {
     super({ highWaterMark: 64 * 1024 });
@@ -177,42 +166,19 @@ class FileSlice extends Readable {
       this.push(null);
       return;
     }
-    const buffer = Buffer.allocUnsafe(wanted);
-    this.inFlight = true;
-    read(this.fd, buffer, 0, wanted, this.position, (err, bytes) => {
-      this.inFlight = false;
-      const waiting = this.waitingDestroy;
-      if (waiting) return waiting();
-      if (err) return this.destroy(err);
-      if (bytes === 0) return this.destroy(new Error('the request body file is shorter than the body'));
-      this.position += bytes;
-      this.push(bytes === wanted ? buffer : buffer.subarray(0, bytes));
-    });
-  }
-
-  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
-    if (!this.inFlight) return callback(err);
-    this.waitingDestroy = () => callback(err);
-  }
-}
-
-/** Writes every byte of `chunks` at `position` (a write may take less than it was given). */
-async function writeAll(fd: number, chunks: Buffer[], position: number): Promise<void> {
-  let rest = chunks;
-  let at = position;
-  while (rest.length) {
-    const written = await new Promise<number>((resolve, reject) => writev(fd, rest, at, (err, bytes) => (err ? reject(err) : resolve(bytes))));
-    at += written;
-    let skip = written;
-    const left: Buffer[] = [];
-    for (const chunk of rest) {
-      if (skip >= chunk.length) skip -= chunk.length;
-      else {
-        left.push(skip ? chunk.subarray(skip) : chunk);
-        skip = 0;
-      }
+    let piece: Buffer;
+    try {
+      piece = this.file.read(this.position, wanted);
+    } catch (err) {
+      this.destroy(err as Error);
+      return;
     }
-    rest = left;
+    if (piece.length === 0) {
+      this.destroy(new Error('the request body file is shorter than the body'));
+      return;
+    }
+    this.position += piece.length;
+    this.push(piece);
   }
 }
 
@@ -228,9 +194,6 @@ export function storeBody(req: IncomingMessage, options: StoreOptions): Promise<
     const chunks: Buffer[] = [];
     let size = 0;
     let file: TempFile | null = null;
-    /** Set while the file is being made or written: the body waits, the client's timer too. */
-    let busy = false;
-    let ended = false;
     let over = false;
 
     const fail = (err: HttpError) => {
@@ -246,49 +209,29 @@ export function storeBody(req: IncomingMessage, options: StoreOptions): Promise<
     };
     const watch = new BodyWatch(req, options, fail);
 
-    const done = () => {
-      if (over) return;
-      over = true;
-      watch.stop();
-      resolve(file ? new FileBody(file, size) : chunks.length === 1 ? new MemoryBody(chunks[0]) : new MemoryBody(Buffer.concat(chunks, size)));
-    };
-
-    /** Writes what is held in memory to the file (made first if needed), the body paused meanwhile. */
-    const spill = () => {
-      busy = true;
-      req.pause();
-      watch.pause();
-      const pending = chunks.splice(0);
-      const ready = file ? Promise.resolve(file) : TempFile.create(options.tempPath);
-      ready
-        .then(async (made) => {
-          if (over) return made.close();
-          file = made;
-          await made.append(pending);
-          busy = false;
-          if (over) return;
-          // Pieces that came while paused (already read from the socket) go next.
-          if (chunks.length) return spill();
-          if (ended) return done();
-          watch.resume();
-          req.resume();
-        })
-        .catch((err: NodeJS.ErrnoException) => {
-          busy = false;
-          options.log?.crit(`${err.syscall ?? 'write'}() "${err.path ?? options.tempPath}" failed (${err.code ?? err.message})${requestContext(req)}`);
-          fail(new HttpError(500, 'GW_BODY_TEMP_FILE', 'cannot write the request body to a temporary file'));
-        });
-    };
-
     const onData = (chunk: Buffer) => {
       chunks.push(chunk);
       size += chunk.length;
       watch.data(chunk.length);
-      if (!over && !busy && (file || size > options.bufferSize)) spill();
+      if (over || (!file && size <= options.bufferSize)) return;
+      try {
+        if (!file) {
+          file = TempFile.create(options.tempPath);
+          // nginx's warning, which tells how often client_body_buffer_size is too small.
+          options.log?.warn(`a client request body is buffered to a temporary file ${file.name}${requestContext(req)}`);
+        }
+        file.append(chunks.splice(0));
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        options.log?.crit(`${e.syscall ?? 'write'}() "${e.path ?? options.tempPath}" failed (${e.code ?? e.message})${requestContext(req)}`);
+        fail(new HttpError(500, 'GW_BODY_TEMP_FILE', 'cannot write the request body to a temporary file'));
+      }
     };
     const onEnd = () => {
-      ended = true;
-      if (!busy) done();
+      if (over) return;
+      over = true;
+      watch.stop();
+      resolve(file ? new FileBody(file, size) : chunks.length === 1 ? new MemoryBody(chunks[0]) : new MemoryBody(Buffer.concat(chunks, size)));
     };
     req.on('data', onData);
     req.once('end', onEnd);

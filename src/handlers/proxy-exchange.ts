@@ -113,7 +113,7 @@ export class HttpExchange {
     // nginx's check of a broken connection: the client's FIN, even a half-close, ends the
     // exchange at once. A socket handed over by an upgrade request served as plain HTTP is
     // read by nobody: read it (its bytes have no taker) so that its end is seen.
-    socket.once('end', this.clientLeft);
+    socket.on('end', this.clientLeft);
     if ((init.req as IncomingMessage & { upgrade?: boolean }).upgrade && !socket.readableFlowing) socket.resume();
     if (socket.readableEnded) queueMicrotask(this.clientLeft);
   }
