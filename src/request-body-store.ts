@@ -96,7 +96,7 @@ class TempFile {
   /** Makes the directory if needed, then the file; throws what `mkdir`, `open` or `unlink` threw. */
   static create(dir: string): TempFile {
     if (!madeDirs.has(dir)) {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      makeDirs(dir);
       madeDirs.add(dir);
     }
     const name = path.join(dir, `${process.pid}-${++fileCount}`);
@@ -132,6 +132,23 @@ class TempFile {
     if (this.closed) return;
     this.closed = true;
     closeSync(this.fd);
+  }
+}
+
+/**
+ * `mkdir -p`, one component at a time: Node's own recursive mkdirSync never returns on a path
+ * like /proc/self/x (ENOENT from a directory that exists), which would hang the worker.
+ */
+function makeDirs(dir: string): void {
+  const parent = path.dirname(dir);
+  try {
+    mkdirSync(dir, 0o700);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    if (code !== 'ENOENT' || parent === dir) throw err;
+    makeDirs(parent);
+    mkdirSync(dir, 0o700);
   }
 }
 

@@ -184,6 +184,16 @@ describe('hostile clients against the proxy (gateway process)', () => {
       client.socket.destroy();
     }));
 
+  test('what the client sends before the 101 (read to see its end) goes through the tunnel after it, in order', () =>
+    noLeak(async () => {
+      const client = await rawClient(port, 'GET /ws/early HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nGET /first HTTP/1.1\r\n\r\n');
+      client.socket.write('GET /second HTTP/1.1\r\n\r\n');
+      expect(await until(() => client.text().includes('tunnelled: GET /second'))).toBe(true);
+      expect(statusOf(client.text())).toBe(101);
+      expect(client.text().indexOf('tunnelled: GET /first')).toBeLessThan(client.text().indexOf('tunnelled: GET /second'));
+      client.socket.destroy();
+    }));
+
   test('a backend that switches protocols unasked: 502 and an error line, nothing tunnelled', () =>
     noLeak(async () => {
       const client = await rawClient(port, 'GET /app/switch HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n');

@@ -215,6 +215,15 @@ describe('proxy over real sockets', () => {
     await closed;
   });
 
+  test('a body that cannot go to its temporary file (its directory cannot be made, on a path where Node\'s own recursive mkdir never returns): 500 and a crit line', async () => {
+    const bench = await startProxyBench(proxyLocation('/', `http://127.0.0.1:${portOf(backend.server)}`, { clientBodyBufferSize: 4, clientBodyTempPath: '/proc/self/no-such-dir/body' }));
+    const reply = await request(bench.port, '/post', { method: 'POST', headers: { 'Content-Length': 11 } }, ['hello world']);
+    await bench.close();
+    expect(reply.status).toBe(500);
+    expect(reply.headers['x-error-code']).toBe('GW_BODY_TEMP_FILE');
+    expect(bench.log.lines.some((l) => l.startsWith('crit: mkdir() "/proc/self/no-such-dir" failed (ENOENT)'))).toBe(true);
+  });
+
   test('a client that goes away mid-response closes the upstream request', async () => {
     const closed = backend.nextStreamClosed();
     await new Promise<void>((resolve, reject) => {
