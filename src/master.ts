@@ -11,6 +11,7 @@ import path from 'node:path';
 import { loadConfig } from './config/build';
 import type { MainConf } from './config/model';
 import { ConfigSources } from './config/sources';
+import { sendToWorker } from './ipc';
 import { createErrorLog, LogFiles } from './log';
 import { serveInMaster } from './metrics/aggregate';
 import { storeBackend } from './push/channels';
@@ -149,7 +150,7 @@ class Master {
       if (next.http.pushRedisUrl !== previous.conf.http.pushRedisUrl) await this.push?.replace(storeBackend(next, this.log));
       const old = this.current;
       this.current = fresh;
-      for (const worker of old) worker.send({ type: 'quit' } satisfies WorkerMessage);
+      for (const worker of old) this.quit(worker);
       this.log.notice(`reload: new worker processes ready, ${old.size} old ones shutting down gracefully`);
     } finally {
       this.reloading = false;
@@ -161,6 +162,11 @@ class Master {
     if (!this.reloadPending) return;
     this.reloadPending = false;
     void this.reload();
+  }
+
+  /** Asks a worker to drain and exit; one that cannot be asked (its channel is gone) is told by signal. */
+  private quit(worker: Worker): void {
+    sendToWorker(worker, { type: 'quit' } satisfies WorkerMessage).catch(() => worker.process.kill('SIGQUIT'));
   }
 
   private reopen(): void {
@@ -179,8 +185,9 @@ class Master {
     };
     cluster.on('exit', () => setImmediate(exitWhenAlone));
     for (const worker of Object.values(cluster.workers ?? {})) {
-      if (graceful) worker?.send({ type: 'quit' } satisfies WorkerMessage);
-      else worker?.process.kill('SIGTERM');
+      if (!worker) continue;
+      if (graceful) this.quit(worker);
+      else worker.process.kill('SIGTERM');
     }
     exitWhenAlone();
   }

@@ -16,6 +16,7 @@ import { connectionAccepted, connectionClosed } from './metrics/counters';
 import { applySoKeepalive } from './net/socket-options';
 import { afterResponses, inTurn, whenIdle } from './pipeline';
 import { inspectRawHead } from './raw-head';
+import { refuseBody } from './request-body';
 import { MAX_HEAD_BYTES, MAX_LINE } from './request-head';
 import { Runtime, type ListenerRuntime } from './runtime';
 import type { Logger } from './types';
@@ -261,20 +262,28 @@ export class Gateway {
     // The request whose body broke the parser, if it is a body: its head was handed over.
     const broken = parsed.parser?.incoming;
     const inBody = broken != null && !broken.complete;
+    // Whoever reads a body the parser refused (the proxy, a publisher, now or once its request's
+    // turn comes) ends with nginx's 400, or 499 for an end of stream, and says so in the log.
+    const reading = inBody && (broken.listenerCount('data') > 0 || broken.listenerCount('readable') > 0);
+    if (inBody) refuseBody(broken, err);
     if (err.code === 'HPE_INVALID_EOF_STATE') {
-      // The client closed its side in the middle of a request: nginx closes without an answer
-      // (a handler still reading that body would wait for ever); answers already under way
-      // for a body nobody reads go out first, as nginx takes the end as the end of the discarding.
-      this.log.info(`client prematurely closed connection${inBody ? '' : ' while reading client request headers'}, ${client}`);
-      if (inBody && (broken.listenerCount('data') > 0 || broken.listenerCount('readable') > 0)) socket.destroy();
+      // The client closed its side in the middle of a request: nginx closes without an answer;
+      // answers already under way for a body nobody reads go out first, as nginx takes the end
+      // as the end of the discarding.
+      if (!reading) this.log.info(`client prematurely closed connection${inBody ? '' : ' while reading client request headers'}, ${client}`);
+      if (reading) setImmediate(() => socket.destroy());
       else afterResponses(socket, () => (socket as Socket).destroySoon());
       return;
     }
     const inFlight = parsed._httpMessage;
-    if (inFlight && inBody) {
+    if (inBody) {
       // The head was fine and its response is under way (the body is what broke the parser):
       // let that response be the answer, then close, rather than write a second one after it.
-      this.log.info(`client sent invalid request body (${err.code}), ${client}`);
+      if (!reading) this.log.info(`client sent invalid request body (${err.code}), ${client}`);
+      if (!inFlight) {
+        socket.destroy();
+        return;
+      }
       inFlight.shouldKeepAlive = false;
       if (inFlight.writableFinished) socket.end();
       else inFlight.once('finish', () => socket.end());

@@ -7,6 +7,7 @@ import cluster from 'node:cluster';
 import type { MainConf } from './config/model';
 import type { LogFiles } from './log';
 import { answerInWorker, sendFinal } from './metrics/aggregate';
+import { sendToMaster } from './ipc';
 import { Gateway } from './server';
 import type { Logger } from './types';
 import { version } from './version';
@@ -39,7 +40,8 @@ export async function runWorker(conf: MainConf, log: Logger, files: LogFiles, on
     process.on('SIGHUP', () => {});
     process.on('message', (msg: WorkerMessage) => msg.type === 'quit' && void stop(true));
     answerInWorker();
-    process.send?.({ type: 'ready' } satisfies WorkerMessage);
+    // Without the master's channel, nobody waits for this worker: it stops.
+    await sendToMaster({ type: 'ready' } satisfies WorkerMessage).catch(() => stop(false));
   } else {
     process.on('SIGHUP', () => log.warn('reload needs the master process ("master_process off" is set): restart the gateway instead'));
   }

@@ -72,6 +72,8 @@ describe('proxy faults against the gateway process', () => {
     gateway = await startGateway(
       `master_process: "off"\nerror_log: stderr info\npid: "off"\nhttp:\n  access_log: "off"\n  servers:\n    - listen: 127.0.0.1:0\n      locations:\n` +
         `        - location: /\n          proxy_pass: http://127.0.0.1:${portOf(backend)}\n          proxy_read_timeout: 300ms\n          client_max_body_size: 10\n          client_body_timeout: 300ms\n` +
+        // nginx's WebSocket recipe: without it an upgrade request is proxied as plain HTTP.
+        `          proxy_http_version: "1.1"\n          proxy_set_header: ["Upgrade $http_upgrade", "Connection $connection_upgrade"]\n` +
         `        - location: /down/\n          proxy_pass: http://127.0.0.1:${down}\n`,
     );
     port = gateway.ports[0];

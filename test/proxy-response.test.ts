@@ -6,7 +6,7 @@
  */
 import http from 'node:http';
 import type { ProxyOptions } from '../src/handlers/proxy';
-import { proxyLocation, startProxyBench, type ProxyBench } from './helpers/proxy-conf';
+import { proxyLocation, startProxyBench, UPGRADE_RECIPE, type ProxyBench } from './helpers/proxy-conf';
 import { closeServer, listen, portOf, rawUpgrade, request, wsBackend } from './helpers/proxy-peers';
 import { buildVirtual, configErrorOf } from './helpers/virtual-config';
 
@@ -164,7 +164,7 @@ describe('proxy response directives', () => {
   test('an upgrade the backend refuses: proxy_pass_header and proxy_hide_header apply to its answer', async () => {
     const ws = wsBackend();
     await listen(ws.server);
-    const shaped = await bench('/', `http://127.0.0.1:${portOf(ws.server)}`, { proxyPassHeaders: ['Server'], proxyHideHeaders: ['Content-Type'] });
+    const shaped = await bench('/', `http://127.0.0.1:${portOf(ws.server)}`, { ...UPGRADE_RECIPE, proxyPassHeaders: ['Server'], proxyHideHeaders: ['Content-Type'] });
     const text = await rawUpgrade(shaped.port, '/forbidden');
     ws.wss.close();
     await closeServer(ws.server);
@@ -250,7 +250,9 @@ describe('proxy response directives in the configuration', () => {
     ['          proxy_redirect: "http://a/ $nope"\n', 'unknown "nope" variable in "proxy_redirect" in /virtual/site.yaml:7:27'],
     ['          proxy_hide_header: "X-A X-B"\n', 'invalid number of arguments in "proxy_hide_header" directive in /virtual/site.yaml:7:30'],
     ['          proxy_buffering: sometimes\n', 'invalid value "sometimes", it must be "on" or "off" in /virtual/site.yaml:7:28'],
-    ['          proxy_request_buffering: "off"\n', '"proxy_request_buffering" directive is not supported yet in /virtual/site.yaml:7:11'],
+    ['          proxy_buffers: "8 4k"\n', '"proxy_buffers" directive is not supported yet in /virtual/site.yaml:7:11'],
+    ['          proxy_request_buffering: sometimes\n', 'invalid value "sometimes", it must be "on" or "off" in /virtual/site.yaml:7:36'],
+    ['          client_body_temp_path: "tmp/body 1 2"\n', 'the levels of "client_body_temp_path" are not supported yet in /virtual/site.yaml:7:34'],
   ])('%s', (location, message) => {
     expect(configErrorOf(site('', '', location))).toBe(message);
   });

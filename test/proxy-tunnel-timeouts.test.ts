@@ -9,7 +9,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
-import { proxyLocation, startProxyBench, type ProxyBench } from './helpers/proxy-conf';
+import { proxyLocation, startProxyBench, UPGRADE_RECIPE, type ProxyBench } from './helpers/proxy-conf';
 import { closeServer, listen, portOf } from './helpers/proxy-peers';
 
 const TIMEOUT = 400;
@@ -52,8 +52,8 @@ describe('an idle proxied WebSocket', () => {
       });
     });
     await listen(server);
-    bench = await startProxyBench(proxyLocation('/', `http://127.0.0.1:${portOf(server)}`, { proxyReadTimeout: TIMEOUT }));
-    blocked = await startProxyBench(proxyLocation('/', `http://127.0.0.1:${portOf(server)}`, { proxyReadTimeout: 60_000, proxySendTimeout: TIMEOUT, sendTimeout: TIMEOUT }));
+    bench = await startProxyBench(proxyLocation('/', `http://127.0.0.1:${portOf(server)}`, { ...UPGRADE_RECIPE, proxyReadTimeout: TIMEOUT }));
+    blocked = await startProxyBench(proxyLocation('/', `http://127.0.0.1:${portOf(server)}`, { ...UPGRADE_RECIPE, proxyReadTimeout: 60_000, proxySendTimeout: TIMEOUT, sendTimeout: TIMEOUT }));
   });
 
   afterAll(async () => {

@@ -10,7 +10,7 @@ import net from 'node:net';
 import WebSocket from 'ws';
 import type { HttpError } from '../src/errors';
 import { HttpExchange } from '../src/handlers/proxy-exchange';
-import { keptLogger, proxyLocation, startProxyBench, type ProxyBench } from './helpers/proxy-conf';
+import { keptLogger, proxyLocation, startProxyBench, UPGRADE_RECIPE, type ProxyBench } from './helpers/proxy-conf';
 import {
   closeServer,
   echoOf,
@@ -82,12 +82,14 @@ describe('proxy over real sockets', () => {
     );
     prefixed = await startProxyBench(proxyLocation('/api/', `${b}/v1/`));
     keepalive = await startProxyBench(proxyLocation('/', b, { proxyHttpVersion: '1.1', proxySetHeaders: [['Connection', '']] }));
-    // client_max_body_size 0: chunked uploads stream instead of being read first.
-    short = await startProxyBench(proxyLocation('/', b, { proxyReadTimeout: 200, proxySendTimeout: 200, clientMaxBodySize: 0 }));
-    wsBench = await startProxyBench(proxyLocation('/', `http://127.0.0.1:${portOf(ws.server)}`));
-    downBench = await startProxyBench(proxyLocation('/', `http://127.0.0.1:${downPort}`));
+    // proxy_request_buffering off under HTTP/1.1: chunked uploads stream instead of being read first.
+    short = await startProxyBench(proxyLocation('/', b, { proxyReadTimeout: 200, proxySendTimeout: 200, clientMaxBodySize: 0, proxyRequestBuffering: false, proxyHttpVersion: '1.1' }));
+    wsBench = await startProxyBench(proxyLocation('/', `http://127.0.0.1:${portOf(ws.server)}`, UPGRADE_RECIPE));
+    downBench = await startProxyBench(proxyLocation('/', `http://127.0.0.1:${downPort}`, UPGRADE_RECIPE));
     garbageBench = await startProxyBench(proxyLocation('/', `http://127.0.0.1:${portOf(garbage)}`));
-    stallBench = await startProxyBench(proxyLocation('/', `http://127.0.0.1:${portOf(stall)}`, { proxyHttpVersion: '1.1', proxySetHeaders: [['Connection', '']], clientMaxBodySize: 0 }));
+    stallBench = await startProxyBench(
+      proxyLocation('/', `http://127.0.0.1:${portOf(stall)}`, { proxyHttpVersion: '1.1', proxySetHeaders: [['Connection', '']], clientMaxBodySize: 0, proxyRequestBuffering: false }),
+    );
   });
 
   afterAll(async () => {
@@ -211,6 +213,15 @@ describe('proxy over real sockets', () => {
     // Were the upstream request kept, the rest of the body would now flow and the socket be pooled.
     resumeStalled();
     await closed;
+  });
+
+  test('a body that cannot go to its temporary file (its directory cannot be made, on a path where Node\'s own recursive mkdir never returns): 500 and a crit line', async () => {
+    const bench = await startProxyBench(proxyLocation('/', `http://127.0.0.1:${portOf(backend.server)}`, { clientBodyBufferSize: 4, clientBodyTempPath: '/proc/self/no-such-dir/body' }));
+    const reply = await request(bench.port, '/post', { method: 'POST', headers: { 'Content-Length': 11 } }, ['hello world']);
+    await bench.close();
+    expect(reply.status).toBe(500);
+    expect(reply.headers['x-error-code']).toBe('GW_BODY_TEMP_FILE');
+    expect(bench.log.lines.some((l) => l.startsWith('crit: mkdir() "/proc/self/no-such-dir" failed (ENOENT)'))).toBe(true);
   });
 
   test('a client that goes away mid-response closes the upstream request', async () => {

@@ -27,6 +27,10 @@ http:
         - location: ~ ^/sub/(\\w+)$
           handler: push-subscriber
           channel: $1
+        - location: ~ ^/bigpub/(\\w+)$
+          handler: push-publisher
+          channel: $1
+          client_max_body_size: 128m
 `;
 
 const publish = async (port: number, channel: string, body: string) => {
@@ -85,6 +89,27 @@ test('a POST on one gateway reaches EventSource and WebSocket subscribers on bot
     wsOnA.close();
   }
 });
+
+test('a 100 MB publish through a worker is stored and shared: no false outage, delivered on both gateways', async () => {
+  const onA = await wsSubscribe(a.ports[0], '/sub/huge');
+  const onB = await wsSubscribe(b.ports[0], '/sub/huge');
+  try {
+    await subscribed(a.ports[0], 'huge', 2);
+    const size = 100 * 1024 * 1024;
+    const res = await request(a.ports[0], '/bigpub/huge', { method: 'POST', body: Buffer.alloc(size, 'h') });
+    expect(res.status).toBe(201);
+    expect(JSON.parse(res.body.toString())).toMatchObject({ channel: 'huge', subscribers: 2, messages: 1 });
+    expect(JSON.parse(res.body.toString()).local).toBeUndefined();
+    for (const sub of [onA, onB]) expect((await sub.waitFor(1, 20000)).map((m) => m.data.length)).toEqual([size]);
+    // Small operations right after still see Redis there.
+    expect((await publish(b.ports[0], 'huge', 'small')).json).toMatchObject({ subscribers: 2, messages: 2 });
+    expect(a.stderr()).not.toMatch(/unreachable/);
+    expect(b.stderr()).not.toMatch(/unreachable/);
+  } finally {
+    onA.close();
+    onB.close();
+  }
+}, 60000);
 
 test('Redis killed: each gateway publishes to its own subscribers only; shared again once it is back', async () => {
   const onA = await sseSubscribe(a.ports[0], '/sub/fault');

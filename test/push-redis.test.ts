@@ -185,6 +185,24 @@ describe('two instances over one Redis', () => {
     await waitFor(() => redisCli('EXISTS', `gateway:push:stream:${gone}`) === '0');
   });
 
+  test('large messages go through pub/sub by reference: delivered whole and in order, the data key expires', async () => {
+    const channel = fresh('large');
+    const live = await listen(b, channel);
+    const big = Buffer.alloc(3 * 1024 * 1024, 'L');
+    const first = await a.fanout.publish(channel, big, { contentType: 'text/plain' });
+    // Published right behind it, a small message must not overtake the large one being fetched.
+    const second = await a.fanout.publish(channel, Buffer.from('small after'));
+    await waitFor(() => live.got.length === 2);
+    expect(live.ids()).toEqual([first.id, second.id]);
+    expect(live.got[0].data.equals(big)).toBe(true);
+    expect(live.got[0].contentType).toBe('text/plain');
+    expect(redisCli('PTTL', `gateway:push:data:${channel}:${first.id}`)).toMatch(/^[1-9]\d*$/);
+    expect(redisCli('EXISTS', `gateway:push:data:${channel}:${second.id}`)).toBe('0');
+    // The subscriber connections were not cut off (Redis's pub/sub output limit is never reached).
+    expect(b.log.lines.join('\n')).not.toMatch(/unreachable|could not be fetched/);
+    live.sub.unsubscribe();
+  });
+
   test('binary data and content types survive, live and replayed', async () => {
     const channel = fresh('binary');
     const data = Buffer.from(Array.from({ length: 512 }, (_, i) => i % 256));

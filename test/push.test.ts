@@ -42,6 +42,10 @@ http:
           channel: $1
           message_buffer_length: 5
           client_max_body_size: 512k
+        - location: ~ ^/bigpub/(\\w+)$
+          handler: push-publisher
+          channel: $1
+          client_max_body_size: 64m
         - location: = /pub-q
           handler: push-publisher
           channel: $arg_id
@@ -196,6 +200,21 @@ test('a publish on any worker reaches subscribers on both workers; a worker that
   const replayed = await sse('/sub/both', { 'Last-Event-ID': '0' });
   expect((await replayed.waitFor(5)).map((e) => e.data).at(-1)).toBe('after the crash');
 });
+
+test('a publish of megabytes through a worker is answered for what it did: 201 once, delivered once', async () => {
+  // The worker's channel to the master reports backpressure on a large message; that is
+  // "queued", not "failed": the publish must not be answered 503 (a client would retry it).
+  const sub = await ws('/sub/huge');
+  await subscribersAre('huge', 1);
+  for (const size of [600 * 1024, 4 * 1024 * 1024, 48 * 1024 * 1024]) {
+    const body = Buffer.alloc(size, 'x');
+    const res = await request(port, '/bigpub/huge', { method: 'POST', body });
+    expect(res.status).toBe(201);
+    expect(JSON.parse(res.body.toString())).toMatchObject({ channel: 'huge', subscribers: 1 });
+  }
+  const got = await sub.waitFor(3);
+  expect(got.map((m) => m.data.length)).toEqual([600 * 1024, 4 * 1024 * 1024, 48 * 1024 * 1024]);
+}, 60000);
 
 test('ping_interval: an idle WebSocket subscriber gets pings, an idle event stream gets comments', async () => {
   const socket = await ws('/pinged/quiet');

@@ -75,7 +75,7 @@ http:
   servers:
     - listen: "127.0.0.1:0 so_keepalive=2s:2s:8"
       locations:
-        - { location: /ws, proxy_pass: "http://127.0.0.1:${backendPort}" }
+        - { location: /ws, proxy_pass: "http://127.0.0.1:${backendPort}", proxy_http_version: "1.1", proxy_set_header: ["Upgrade $http_upgrade", "Connection upgrade"] }
 `);
   const client = new WebSocket(`ws://127.0.0.1:${gw.port}/ws`);
   await new Promise((resolve, reject) => client.once('open', resolve).once('error', reject));

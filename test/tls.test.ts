@@ -75,7 +75,7 @@ describe('TLS', () => {
     makeCertificate(prefix, 'a.test');
     makeCertificate(prefix, 'b.test');
     const port = (backend.address() as { port: number }).port;
-    gw = await startGateway(SITE.replace('error_log: stderr info\npid: off', 'error_log: stderr info\npid: off\nworker_processes: 1').replace("        - { location: /s, handler", `        - { location: /up, proxy_pass: "http://127.0.0.1:${port}" }\n        - { location: /s, handler`), { prefix });
+    gw = await startGateway(SITE.replace('error_log: stderr info\npid: off', 'error_log: stderr info\npid: off\nworker_processes: 1').replace("        - { location: /s, handler", `        - { location: /up, proxy_pass: "http://127.0.0.1:${port}", proxy_http_version: "1.1", proxy_set_header: ["Upgrade $http_upgrade", "Connection upgrade"] }\n        - { location: /s, handler`), { prefix });
   }, 30000);
   afterAll(async () => {
     await gw.stop();

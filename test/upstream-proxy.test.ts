@@ -57,7 +57,10 @@ describe('proxy_pass to an upstream', () => {
 
   beforeEach(() => [a, b, c, busy].forEach((s) => s.hits.splice(0)));
 
-  async function bench(servers: string[], options: { method?: BalanceMethod; next?: NextUpstreamCondition[]; tries?: number; read?: number; timeout?: number } = {}) {
+  async function bench(
+    servers: string[],
+    options: { method?: BalanceMethod; next?: NextUpstreamCondition[]; tries?: number; read?: number; timeout?: number; bufferSize?: number; requestBuffering?: boolean } = {},
+  ) {
     const conf: UpstreamConf = { name: 'app', servers: servers.map(parseServerLine), keepalive: 4, method: options.method ?? { kind: 'round_robin' }, position: { file: 't', line: 1, col: 1 } };
     const location = proxyLocation('/', 'http://app', {
       upstream: conf,
@@ -65,6 +68,8 @@ describe('proxy_pass to an upstream', () => {
       proxyNextUpstreamTries: options.tries ?? 0,
       proxyNextUpstreamTimeout: options.timeout ?? 0,
       proxyReadTimeout: options.read ?? 60_000,
+      clientBodyBufferSize: options.bufferSize ?? 16 * 1024,
+      proxyRequestBuffering: options.requestBuffering ?? true,
     });
     const started = await startProxyBench(location);
     benches.push(started);
@@ -147,6 +152,23 @@ describe('proxy_pass to an upstream', () => {
     const second = await request(q.port, '/post', { method: 'POST', headers: { 'Content-Length': 5 } }, ['hello']);
     expect([second.status, second.body]).toEqual([200, 'a']);
     expect(a.hits).toEqual(['POST /post hello']);
+  });
+
+  test('a body past client_body_buffer_size is sent again, from its temporary file, to the next peer', async () => {
+    const p = await bench([peer(reset), peer(a.server)], { next: ['error', 'non_idempotent'], bufferSize: 1024 });
+    const body = 'x'.repeat(100 * 1024);
+    const reply = await request(p.port, '/big', { method: 'PUT', headers: { 'Content-Length': body.length } }, [body]);
+    expect([reply.status, reply.body]).toEqual([200, 'a']);
+    expect(a.hits).toEqual([`PUT /big ${body}`]);
+  });
+
+  test('proxy_request_buffering off: a streamed body is not sent again once it reached a peer; a refused connection still goes to the next', async () => {
+    const p = await bench([peer(reset), peer(a.server)], { next: ['error', 'non_idempotent'], requestBuffering: false });
+    expect((await request(p.port, '/', { method: 'PUT', headers: { 'Content-Length': 5 } }, ['hello'])).status).toBe(502);
+    const q = await bench([`127.0.0.1:${down}`, peer(a.server)], { requestBuffering: false });
+    const reply = await request(q.port, '/streamed', { method: 'PUT', headers: { 'Content-Length': 5 } }, ['hello']);
+    expect([reply.status, reply.body]).toEqual([200, 'a']);
+    expect(a.hits).toEqual(['PUT /streamed hello']);
   });
 
   test('proxy_next_upstream_tries limits the peers tried', async () => {

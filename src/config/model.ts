@@ -116,6 +116,10 @@ export interface CommonConf {
   readonly sendTimeout: number;
   readonly clientHeaderTimeout: number;
   readonly clientBodyTimeout: number;
+  /** `client_body_buffer_size`: how much of a buffered request body is kept in memory; the rest goes to a file. */
+  readonly clientBodyBufferSize: number;
+  /** `client_body_temp_path`: where those files are made (unlinked at once). */
+  readonly clientBodyTempPath: string;
   /** `lingering_time`: how long a body nobody read is read and thrown away after the response (ms). */
   readonly lingeringTime: number;
   /** `lingering_timeout`: the longest wait for more of such a body, between two reads (ms). */
@@ -144,6 +148,8 @@ export interface CommonConf {
   readonly accessRules: AccessRules | null;
   /** `proxy_buffering`: read the upstream's response ahead of the client (on), or pass each chunk at once (off). */
   readonly proxyBuffering: boolean;
+  /** `proxy_request_buffering`: read the request body whole before the upstream is contacted (on), or stream it (off). */
+  readonly proxyRequestBuffering: boolean;
   /** `proxy_hide_header`: upstream response headers not passed on, besides nginx's default list. */
   readonly proxyHideHeaders: readonly string[];
   /** `proxy_pass_header`: headers of nginx's default hidden list passed on after all. */

@@ -3,8 +3,9 @@
  * nginx's `proxy_next_upstream` — another peer after an error, a timeout, an invalid header or
  * a listed status, only while nothing went to the client, never after a non-idempotent request
  * (POST, LOCK, PATCH) reached a peer unless `non_idempotent`, within `proxy_next_upstream_tries`
- * and `proxy_next_upstream_timeout`. A request body is read whole before the first attempt
- * when a retry is possible, so each attempt sends it again (up to `client_max_body_size`).
+ * and `proxy_next_upstream_timeout`. A body read whole beforehand (`proxy_request_buffering
+ * on`) is sent again by each attempt; a streamed one (`off`) only by an attempt before which
+ * none reached a peer, as nginx's.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -15,7 +16,8 @@ import type { RequestState } from '../request-state';
 import { Balancer, type Peer } from '../upstream/balancer';
 import type { CompiledValue } from '../variables';
 import type { HttpExchange } from './proxy-exchange';
-import { readBody } from '../request-body';
+import { hasBody } from '../request-body';
+import type { StoredBody } from '../request-body-store';
 
 /** What `proxy_next_upstream*` say, for one location. */
 export interface NextUpstreamPolicy {
@@ -36,8 +38,8 @@ export interface PeerTarget {
 
 /** How one attempt is to be made. */
 export interface AttemptPlan {
-  /** The request body to send (read whole beforehand), or null to stream the client's. */
-  readonly body: Buffer | null;
+  /** The request body to send (read whole beforehand), or null to stream the client's (if any). */
+  readonly body: StoredBody | null;
   /** Whether a response with this status goes to the next peer instead of the client. */
   readonly nextOnStatus: ((status: number) => boolean) | null;
 }
@@ -118,14 +120,15 @@ export class UpstreamProxy {
     res: http.ServerResponse,
     state: RequestState,
     run: (target: PeerTarget, plan: AttemptPlan) => HttpExchange,
-    /** The body, when the caller read it already (a chunked one). */
-    preread: Buffer | null = null,
+    /** The body read whole beforehand, or null when the client's streams (or there is none). */
+    body: StoredBody | null = null,
   ): Promise<void> {
     const selection = this.balancer.begin(this.keyOf(state));
     const limit = Math.min(selection.tries, this.policy.tries || Infinity);
     const started = Date.now();
+    // A streamed body is the client's stream: once an attempt began to send it, no other can.
+    const streamed = body === null && hasBody(req) && !req.readableEnded;
     const retries = limit > 1 && this.policy.conditions.size > 0;
-    const body = preread ?? (retries ? await readBody(req, { limit: state.location.clientMaxBodySize, timeoutMs: state.location.clientBodyTimeout, log: state.log }) : null);
     const idempotent = !NON_IDEMPOTENT.has(req.method ?? 'GET') || this.policy.conditions.has('non_idempotent');
     let last: { condition: NextUpstreamCondition; error: HttpError } | null = null;
     for (let attempt = 1; ; attempt++) {
@@ -136,7 +139,7 @@ export class UpstreamProxy {
         throw new HttpError(502, 'GW_NO_LIVE_UPSTREAMS', 'no live upstreams');
       }
       const more = () => attempt < limit && (!this.policy.timeout || Date.now() - started < this.policy.timeout);
-      const nextOnStatus = retries ? (status: number) => this.policy.conditions.has(`http_${status}` as NextUpstreamCondition) && idempotent && more() : null;
+      const nextOnStatus = retries && !streamed ? (status: number) => this.policy.conditions.has(`http_${status}` as NextUpstreamCondition) && idempotent && more() : null;
       const exchange = run(this.targetOf(peer), { body, nextOnStatus });
       try {
         await exchange.promise;
@@ -150,7 +153,7 @@ export class UpstreamProxy {
           state.log.warn(`upstream server temporarily disabled while ${exchange.reachedUpstream ? 'reading response header from' : 'connecting to'} upstream, client: ${state.remoteAddress}, upstream: "${peer.conf.name}"`);
         }
         if (condition === null || res.headersSent || res.destroyed) throw err;
-        const mayRetry = this.policy.conditions.has(condition) && (idempotent || !exchange.reachedUpstream) && more();
+        const mayRetry = this.policy.conditions.has(condition) && (idempotent || !exchange.reachedUpstream) && !(streamed && exchange.reachedUpstream) && more();
         if (!mayRetry) throw condition.startsWith('http_') ? new HttpError(finalStatus(condition), (err as HttpError).code) : err;
         last = { condition, error: err as HttpError };
       }

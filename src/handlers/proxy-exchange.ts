@@ -4,13 +4,18 @@
  * is held back until then), nginx's three timeouts, the response written by the gateway
  * (status, headers with repeats, body piped with backpressure), and every way it can end:
  * an upstream failure before the header is a 502/504 `HttpError`, after it the client
- * connection is cut; a client that goes away takes the upstream request down with it.
+ * connection is cut; a client that goes away (closes, resets, or only half-closes: nginx's
+ * check of a broken connection) takes the upstream request down with it at once. The body
+ * goes up once the connection is made: read whole beforehand (`proxy_request_buffering on`),
+ * or streamed from the client under `client_body_timeout`, where a client that leaves, stalls
+ * or sends a malformed chunk ends the exchange (499, 408, 400) and the upstream request.
  */
 import { validateHeaderName, validateHeaderValue, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Stream, Writable } from 'node:stream';
+import type { Readable, Stream, Writable } from 'node:stream';
 import { HttpError } from '../errors';
-import { hasBody } from '../request-body';
+import { BodyWatch, BODY_CODES, hasBody, logBodyFailure, type BodyLimits } from '../request-body';
+import type { StoredBody } from '../request-body-store';
 import type { LocationCounters } from '../metrics/counters';
 import type { Logger } from '../types';
 import { connectionTokens, groupHeaders, responseHeaders, type HeaderLine } from './proxy-headers';
@@ -21,6 +26,7 @@ import {
   failureError,
   INVALID_HEADER,
   PREMATURE_CLOSE,
+  UNASKED_UPGRADE,
   UpstreamTimeout,
   type UpstreamFailure,
   type UpstreamPhase,
@@ -48,8 +54,10 @@ export interface ExchangeInit {
   readonly context: string | (() => string);
   /** Called once when the exchange is over, whichever way. */
   readonly onDone: () => void;
-  /** The request body read whole beforehand (an upstream's retries), sent instead of the client's stream. */
-  readonly bodyBuffer?: Buffer | null;
+  /** The request body read whole beforehand (`proxy_request_buffering on`), sent instead of the client's stream. */
+  readonly body?: StoredBody | null;
+  /** `client_max_body_size` and `client_body_timeout` for a body streamed from the client. */
+  readonly bodyLimits?: BodyLimits;
   /**
    * Whether a response with this status goes to the next upstream peer instead of the client
    * (`proxy_next_upstream http_503`): the exchange then rejects with `GW_UPSTREAM_NEXT`.
@@ -90,8 +98,10 @@ export class HttpExchange {
   private phase: UpstreamPhase = 'connecting to upstream';
   private readonly deadline = new Deadline(() => this.timedOut());
   private done = false;
-  /** Whether the client's body streams into the upstream request (else it went up whole, or there is none). */
-  private piping = false;
+  /** What is piped into the upstream request: the client's body, or the stored body's file; null when written at once or none. */
+  private source: Readable | null = null;
+  /** The rules of the client's body while it streams up. */
+  private watch: BodyWatch | null = null;
 
   constructor(private readonly init: ExchangeInit) {
     this.promise = new Promise<void>((resolve, reject) => {
@@ -99,6 +109,13 @@ export class HttpExchange {
       this.reject = reject;
     });
     init.res.on('close', () => this.clientClosed());
+    const socket = init.req.socket;
+    // nginx's check of a broken connection: the client's FIN, even a half-close, ends the
+    // exchange at once. A socket handed over by an upgrade request served as plain HTTP is
+    // read by nobody: read it (its bytes have no taker) so that its end is seen.
+    socket.on('end', this.clientLeft);
+    if ((init.req as IncomingMessage & { upgrade?: boolean }).upgrade && !socket.readableFlowing) socket.resume();
+    if (socket.readableEnded) queueMicrotask(this.clientLeft);
   }
 
   /** http-proxy made the upstream request (its `proxyReq` event): nothing is written yet. */
@@ -121,6 +138,16 @@ export class HttpExchange {
       this.fail({ status: 502, code: 'GW_UPSTREAM_REQUEST', reason: `cannot build the upstream request (${(err as Error).message})` });
       return;
     }
+    proxyReq.once('finish', () => this.sent());
+    // A 101 the location did not ask for (it forwards no Upgrade) is never a tunnel.
+    proxyReq.on('upgrade', (_res: IncomingMessage, upstream: Socket) => {
+      upstream.destroy();
+      if (this.done) return;
+      if (this.init.res.headersSent) this.cut(UNASKED_UPGRADE);
+      else this.fail(UNASKED_UPGRADE);
+    });
+    // Listening for the connection before anything is written: a write made first would be
+    // flushed by the socket's own 'connect' listener, and finish before `connected` ran.
     const socket = proxyReq.socket as Socket | null;
     if (socket && socket.connecting) {
       this.deadline.arm(this.init.timeouts.connect);
@@ -128,14 +155,8 @@ export class HttpExchange {
     } else {
       this.connected();
     }
-    proxyReq.once('finish', () => this.sent());
-    const { req, bodyBuffer } = this.init;
-    if (bodyBuffer) proxyReq.end(bodyBuffer);
-    else if (req.readableEnded || !hasBody(req)) proxyReq.end();
-    else {
-      this.piping = true;
-      req.pipe(proxyReq);
-    }
+    const { req, body } = this.init;
+    if (!body && (req.readableEnded || !hasBody(req))) proxyReq.end();
   }
 
   /** Whether the request got past connecting: something may have reached the upstream. */
@@ -230,16 +251,63 @@ export class HttpExchange {
     this.deadline.clear();
     if (this.phase !== 'connecting to upstream') return;
     this.phase = 'sending request to upstream';
+    this.sendBody();
     // nginx's send timeout: how long a write may stay blocked (the body held back by the upstream).
     const send = this.init.timeouts.send;
-    if (!this.piping) {
+    const source = this.source;
+    if (!source) {
       if (!this.proxyReq?.writableFinished) this.deadline.arm(send);
       return;
     }
-    const { req } = this.init;
-    req.on('pause', () => this.phase === 'sending request to upstream' && this.deadline.arm(send));
-    req.on('resume', () => this.phase === 'sending request to upstream' && this.deadline.clear());
-    req.once('end', () => this.phase === 'sending request to upstream' && this.deadline.arm(send));
+    const sending = () => this.phase === 'sending request to upstream' && !this.done;
+    source.on('pause', () => {
+      if (!sending()) return;
+      this.watch?.pause();
+      this.deadline.arm(send);
+    });
+    source.on('resume', () => {
+      if (!sending()) return;
+      this.watch?.resume();
+      this.deadline.clear();
+    });
+    source.once('end', () => sending() && this.deadline.arm(send));
+  }
+
+  /**
+   * The body goes up once the connection is made (an attempt that could not connect has taken
+   * nothing of the client's stream, so the next peer may have it): the stored body, or the
+   * client's stream under `client_body_timeout` and `client_max_body_size`.
+   */
+  private sendBody(): void {
+    const proxyReq = this.proxyReq;
+    const { req, body } = this.init;
+    if (!proxyReq) return;
+    if (body) {
+      this.source = body.sendTo(proxyReq);
+      return;
+    }
+    if (req.readableEnded || !hasBody(req)) return;
+    this.source = req;
+    this.watch = new BodyWatch(req, this.init.bodyLimits ?? { limit: 0, timeoutMs: 0 }, (err) => this.bodyFailed(err));
+    const watch = this.watch;
+    req.on('data', (chunk: Buffer) => watch.data(chunk.length));
+    req.once('end', () => watch.stop());
+    req.pipe(proxyReq);
+  }
+
+  /** The client's body broke off while streaming up: nginx's status (408, 400, 413, 499), the upstream request dropped. */
+  private bodyFailed(err: HttpError): void {
+    if (this.done) return;
+    logBodyFailure(this.init.log, err, ' while sending request to upstream', contextOf(this.init.context));
+    // What is left of a body too large is read and dropped, so the 413 can be read by the client.
+    if (err.code === BODY_CODES.tooLarge) this.init.req.resume();
+    if (this.init.res.headersSent) {
+      this.init.res.destroy();
+      this.settle();
+      return;
+    }
+    this.finish();
+    this.reject(err);
   }
 
   /** The whole request is written: wait for the response header. */
@@ -262,6 +330,17 @@ export class HttpExchange {
     this.init.log.info(`client prematurely closed connection, so upstream connection is closed too while ${this.phase}${contextOf(this.init.context)}`);
     this.settle();
   }
+
+  /**
+   * The client's FIN: closed, or only its sending side (nginx, told by epoll, treats both as
+   * gone: 499). While its body is still streaming up, the body's watch says so instead.
+   */
+  private readonly clientLeft = (): void => {
+    if (this.done || this.init.res.writableFinished) return;
+    if (this.watch && !this.init.req.complete) return;
+    this.clientClosed();
+    this.init.res.destroy();
+  };
 
   /** Before the response header: the request ends with nginx's error page. */
   private fail(failure: UpstreamFailure): void {
@@ -293,7 +372,12 @@ export class HttpExchange {
   private finish(): void {
     this.done = true;
     this.deadline.clear();
-    if (this.piping && this.proxyReq) this.init.req.unpipe(this.proxyReq);
+    this.watch?.stop();
+    this.init.req.socket.off('end', this.clientLeft);
+    const source = this.source;
+    if (source && this.proxyReq) source.unpipe(this.proxyReq);
+    // The stored body's file stream, if still reading (the client's own stream is not ours to end).
+    if (source && source !== this.init.req && !source.readableEnded) source.destroy();
     // Reusable only when both directions completed: an upstream that answered early (413
     // while the body was still going up) leaves a half-sent request that must not linger.
     const finished = this.proxyRes?.complete === true && this.init.res.writableFinished && this.proxyReq?.writableFinished === true;

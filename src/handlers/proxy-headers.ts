@@ -88,24 +88,15 @@ export function connectionTokens(value: string | string[] | undefined): Readonly
  * sent (nginx's `proxy_set_header X ""`). Hop-by-hop headers of the client, and any it names
  * in `Connection`, stay behind. The body's framing follows the own headers, as nginx's: the
  * length of a body read whole (`bodyLength`), else the client's Content-Length, else chunked
- * again. For an upgrade, `Upgrade` comes from the client and `Connection` is `upgrade`,
- * whatever was set.
+ * again. The client's `Upgrade` never goes up by itself: only a location's own `Upgrade`
+ * (`proxy_set_header Upgrade $http_upgrade`, nginx's recipe) sends one, for an upgrade too.
  */
-export function buildRequestHeaders(
-  plan: RequestHeaderPlan,
-  req: IncomingMessage,
-  source: VariableSource,
-  upgrade: boolean,
-  bodyLength: number | null = null,
-): HeaderLine[] {
+export function buildRequestHeaders(plan: RequestHeaderPlan, req: IncomingMessage, source: VariableSource, bodyLength: number | null = null): HeaderLine[] {
   const lines: HeaderLine[] = [];
   for (const { name, value } of plan.own) {
-    const lower = name.toLowerCase();
-    if (upgrade && (lower === 'connection' || lower === 'upgrade')) continue;
     const text = value(source);
     if (text !== '') lines.push([name, text]);
   }
-  if (upgrade && req.headers.upgrade) lines.push(['Connection', 'upgrade'], ['Upgrade', req.headers.upgrade]);
   // A body someone already read (an internal redirect) is not there to send: no framing for it.
   const bodyGone = req.readableEnded && bodyLength === null;
   if (!plan.ownNames.has('content-length') && !plan.ownNames.has('transfer-encoding')) {

@@ -3,8 +3,9 @@
  * pipes the two sockets; this class does what it does not: error listeners on both sockets
  * first, the request line and headers, nginx's connect and read timeouts, the upstream's
  * refusal (a non-101 answer) passed to the client as a proper HTTP response, nginx's error
- * page when the upstream cannot be reached, both sockets closed together, and the outcome the
- * access log needs.
+ * page when the upstream cannot be reached, a client that leaves (even half-closes) before the
+ * answer noticed at once (nginx's check of a broken connection: 499), both sockets closed
+ * together, and the outcome the access log needs.
  */
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -15,6 +16,9 @@ import type { Logger, UpgradeOutcome } from '../types';
 import type { ProxyTimeouts } from './proxy-exchange';
 import { groupHeaders, rawResponseHead, responseHeaders, switchingHeaders, type HeaderLine } from './proxy-headers';
 import { classifyUpstreamError, contextOf, Deadline, UpstreamTimeout, type UpstreamFailure, type UpstreamPhase } from './proxy-upstream';
+
+/** Bytes of the client's read before the upstream's answer, at most (a WebSocket client sends nothing then). */
+const EARLY_LIMIT = 64 * 1024;
 
 /** What a tunnel is built from. */
 export interface TunnelInit {
@@ -60,6 +64,12 @@ export class Tunnel {
   /** Set once the gateway's own error page went out: later errors are echoes of it. */
   private failedWith: UpstreamFailure | null = null;
   private closed = false;
+  /**
+   * What the client sent before the upstream answered, read only to see its end (a FIN):
+   * given back to the socket once upgraded. Past `EARLY_LIMIT` bytes the socket is no longer read.
+   */
+  private early: Buffer[] = [];
+  private earlyBytes = 0;
 
   constructor(private readonly init: TunnelInit) {
     this.outcome = new Promise((resolve) => (this.resolve = resolve));
@@ -94,7 +104,35 @@ export class Tunnel {
     if (!proxyReq) return;
     proxyReq.removeAllListeners('response');
     proxyReq.on('response', (res: IncomingMessage) => this.refused(res));
-    if (this.closed) proxyReq.destroy();
+    if (this.closed) {
+      proxyReq.destroy();
+      return;
+    }
+    const { socket } = this.init;
+    socket.on('data', this.keepEarly);
+    socket.once('end', this.endedEarly);
+  }
+
+  private readonly keepEarly = (chunk: Buffer): void => {
+    this.early.push(chunk);
+    this.earlyBytes += chunk.length;
+    if (this.earlyBytes > EARLY_LIMIT) this.init.socket.pause();
+  };
+
+  /** The client's FIN before the upstream answered: gone, as nginx sees it (499). */
+  private readonly endedEarly = (): void => {
+    if (!this.answered) this.closeBoth();
+  };
+
+  /** Stops reading for the tunnel's own sake; what was read goes back to the socket, in order, for the pipe. */
+  private giveBackEarly(): void {
+    const { socket } = this.init;
+    socket.off('data', this.keepEarly);
+    socket.off('end', this.endedEarly);
+    socket.pause();
+    const early = this.early;
+    this.early = [];
+    for (let i = early.length - 1; i >= 0; i--) socket.unshift(early[i]);
   }
 
   /** http-proxy's error callback (it ends the client socket after this returns). */
@@ -155,6 +193,7 @@ export class Tunnel {
 
   /** 101: the gateway's Server/Date replace the upstream's; http-proxy writes it and pipes. */
   private upgraded(res: IncomingMessage, upstream: Socket): void {
+    this.giveBackEarly();
     upstream.on('error', () => this.closeBoth());
     this.upstream = upstream;
     this.answered = true;
@@ -174,6 +213,7 @@ export class Tunnel {
 
   /** The upstream answered the upgrade with something else: pass it on, then close. */
   private refused(res: IncomingMessage): void {
+    this.giveBackEarly();
     if (this.closed) {
       res.destroy();
       return;

@@ -79,6 +79,12 @@ export function classifyUpstreamError(err: unknown): UpstreamFailure {
 /** nginx's failure for a response header the gateway cannot pass on. */
 export const INVALID_HEADER: UpstreamFailure = { status: 502, code: UPSTREAM_CODES.invalid, reason: 'upstream sent invalid header' };
 
+/**
+ * A `101 Switching Protocols` to a request that forwarded no `Upgrade` (the location does not
+ * ask for upgrades): never tunnelled. nginx 1.22 tunnels it when the client sent an Upgrade.
+ */
+export const UNASKED_UPGRADE: UpstreamFailure = { status: 502, code: UPSTREAM_CODES.invalid, reason: 'upstream sent "101 Switching Protocols" to a request that asked for no upgrade' };
+
 /** nginx's failure for an upstream that closed in the middle of a response body. */
 export const PREMATURE_CLOSE: UpstreamFailure = { status: 502, code: UPSTREAM_CODES.closed, reason: 'upstream prematurely closed connection' };
 

@@ -1,8 +1,11 @@
 /**
  * The `proxy` content handler: `proxy_pass` to an `http://` or `https://` URL, with nginx's
  * URI rule, request headers (`proxy_set_header` over `Host: $proxy_host` and
- * `Connection: close`), hidden response headers, and connect/send/read timeouts; WebSocket
- * upgrades pass through. The only importer of http-proxy, used for what it does well (making
+ * `Connection: close`), hidden response headers, and connect/send/read timeouts; the request
+ * body read whole before the upstream is contacted (`proxy_request_buffering`, nginx's
+ * default) or streamed; WebSocket and other upgrades pass through only where the location
+ * forwards `Upgrade` (nginx's recipe), decided at load: elsewhere a request that asks for one
+ * is proxied as plain HTTP. The only importer of http-proxy, used for what it does well (making
  * the upstream request, piping an upgraded connection) and fenced where it does not:
  * `selfHandleResponse` so the gateway writes every response, a keep-alive agent so it does not
  * force `Connection: close`, listeners on every socket and on its own `error` event, and the
@@ -27,7 +30,8 @@ import { compileValue } from '../variables';
 import type { UpstreamConf } from '../config/model';
 import { Tunnel } from './proxy-tunnel';
 import { compileRedirects, rewriteRedirectHeaders, type RedirectRule } from './proxy-redirect';
-import { hasBody, mustReadFirst, readBody } from '../request-body';
+import { hasBody, isChunked, type BodyLimits } from '../request-body';
+import { storeBody, type StoreOptions, type StoredBody } from '../request-body-store';
 
 /** What `configure` checked and compiled: a proxy location's options. */
 export interface ProxyOptions {
@@ -43,6 +47,17 @@ export interface ProxyOptions {
   readonly buffering: boolean;
   /** `proxy_redirect`, compiled (empty: off). */
   readonly redirects: readonly RedirectRule[];
+  /**
+   * Whether upgrades (WebSocket) pass: the location forwards `Upgrade` (`proxy_set_header
+   * Upgrade $http_upgrade`). Elsewhere a request asking for one is proxied as plain HTTP.
+   */
+  readonly upgrade: boolean;
+  /** `proxy_request_buffering`. */
+  readonly requestBuffering: boolean;
+  /** `proxy_http_version`: a chunked body is buffered whatever `proxy_request_buffering` says under 1.0, as nginx. */
+  readonly httpVersion: '1.0' | '1.1';
+  /** `client_max_body_size`, `client_body_timeout`, `client_body_buffer_size`, `client_body_temp_path`. */
+  readonly body: Omit<StoreOptions, 'log'>;
 }
 
 const proxy: HandlerModule<ProxyOptions> = {
@@ -80,7 +95,20 @@ const proxy: HandlerModule<ProxyOptions> = {
       return cx.error(`${(err as Error).message} in "proxy_redirect"`, 'proxy_redirect');
     }
     const hidden = hiddenHeaders(location.proxyHideHeaders, location.proxyPassHeaders);
-    return { target, match: location.match, headers, timeouts, upstream: conf && { conf, policy }, hidden, buffering: location.proxyBuffering, redirects };
+    return {
+      target,
+      match: location.match,
+      headers,
+      timeouts,
+      upstream: conf && { conf, policy },
+      hidden,
+      buffering: location.proxyBuffering,
+      redirects,
+      upgrade: forwardsUpgrade(location.proxySetHeaders),
+      requestBuffering: location.proxyRequestBuffering,
+      httpVersion: location.proxyHttpVersion,
+      body: { limit: location.clientMaxBodySize, timeoutMs: location.clientBodyTimeout, bufferSize: location.clientBodyBufferSize, tempPath: location.clientBodyTempPath },
+    };
   },
 
   create(options, env) {
@@ -90,8 +118,10 @@ const proxy: HandlerModule<ProxyOptions> = {
 
 export default proxy;
 
-/** An attempt with no next peer: the client's body streamed, every status passed on. */
-const NO_RETRY: AttemptPlan = { body: null, nextOnStatus: null };
+/** Whether `proxy_set_header` forwards an `Upgrade` header (a value that is not `""`). */
+export function forwardsUpgrade(setHeaders: readonly (readonly [string, string])[]): boolean {
+  return setHeaders.some(([name, value]) => name.toLowerCase() === 'upgrade' && value !== '');
+}
 
 /** One location's proxy: an upstream agent and an http-proxy instance, shared by its requests. */
 class ProxyHandler implements Handler {
@@ -110,6 +140,13 @@ class ProxyHandler implements Handler {
    * none). `Expect` is blanked so http-proxy emits `proxyReq`.
    */
   private readonly commonOptions: { target: ProxyHandler['targetUrl']; prependPath: false; xfwd: false; headers: Record<string, string> };
+  /** `client_max_body_size` and `client_body_timeout` for a body streamed up. */
+  private readonly bodyLimits: BodyLimits;
+  /**
+   * Present only where the location forwards `Upgrade`: the dispatcher serves any other
+   * request that asks for an upgrade as plain HTTP (no Upgrade goes up, no 101 is tunnelled).
+   */
+  readonly upgrade?: (req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext) => Promise<UpgradeOutcome>;
 
   constructor(
     private readonly options: ProxyOptions,
@@ -124,6 +161,8 @@ class ProxyHandler implements Handler {
     this.targetUrl = { protocol: target.protocol, hostname: target.hostname, host: target.hostname, port: target.port };
     this.commonOptions = { target: this.targetUrl, prependPath: false, xfwd: false, headers: { expect: '' } };
     this.direct = { url: this.targetUrl, agent: this.agent, name: '' };
+    this.bodyLimits = { limit: options.body.limit, timeoutMs: options.body.timeoutMs };
+    if (options.upgrade) this.upgrade = (req, socket, head, ctx) => this.tunnel(req, socket, head, ctx);
     const up = options.upstream;
     const key = up?.conf.method.kind === 'hash' ? compileValue(up.conf.method.key) : null;
     this.upstream = up ? new UpstreamProxy(up.conf, target.protocol, up.policy, key) : null;
@@ -149,11 +188,23 @@ class ProxyHandler implements Handler {
 
   async http(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): Promise<void> {
     const state = ctx as RequestState;
-    const limit = state.location.clientMaxBodySize;
-    // A chunked body is read first (nginx's request buffering): one too large never reaches the upstream.
-    const preread = mustReadFirst(req, limit) ? await readBody(req, { limit, timeoutMs: state.location.clientBodyTimeout, log: state.log }) : null;
-    if (this.upstream) return this.upstream.http(req, res, state, (target, plan) => this.attempt(req, res, state, target, plan), preread);
-    return this.attempt(req, res, state, this.direct, preread ? { body: preread, nextOnStatus: null } : NO_RETRY).promise;
+    // nginx's request buffering: the body is read whole before the upstream hears of it.
+    const body = this.mustStore(req) ? await storeBody(req, { ...this.options.body, log: state.log }) : null;
+    try {
+      if (this.upstream) return await this.upstream.http(req, res, state, (target, plan) => this.attempt(req, res, state, target, plan), body);
+      return await this.attempt(req, res, state, this.direct, { body, nextOnStatus: null }).promise;
+    } finally {
+      body?.dispose();
+    }
+  }
+
+  /**
+   * Whether the body is read whole first: `proxy_request_buffering on`, or a chunked body
+   * under `proxy_http_version 1.0` (an HTTP/1.0 upstream cannot take one chunked), as nginx.
+   */
+  private mustStore(req: http.IncomingMessage): boolean {
+    if (req.readableEnded || !hasBody(req)) return false;
+    return this.options.requestBuffering || (this.options.httpVersion === '1.0' && isChunked(req));
   }
 
   /** One exchange with one peer (the `proxy_pass` host, or an upstream's peer). */
@@ -161,12 +212,13 @@ class ProxyHandler implements Handler {
     const ctx = state;
     const path = upstreamUri(this.options.target, this.options.match, { url: req.url ?? '/', uri: state.uri, args: state.args });
     const exchange: HttpExchange = new HttpExchange({
-      bodyBuffer: plan.body,
+      body: plan.body,
+      bodyLimits: this.bodyLimits,
       nextOnStatus: plan.nextOnStatus,
       req,
       res,
       path,
-      headers: buildRequestHeaders(this.options.headers, req, state, false, plan.body && hasBody(req) ? plan.body.length : null),
+      headers: buildRequestHeaders(this.options.headers, req, state, plan.body && hasBody(req) ? plan.body.length : null),
       timeouts: this.options.timeouts,
       connectEvent: this.connectEvent,
       log: ctx.log,
@@ -188,7 +240,8 @@ class ProxyHandler implements Handler {
     return exchange;
   }
 
-  upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<UpgradeOutcome> {
+  /** One upgrade (the location forwards `Upgrade`): the location's headers go up as nginx sends them. */
+  private tunnel(req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<UpgradeOutcome> {
     const state = ctx as RequestState;
     const path = upstreamUri(this.options.target, this.options.match, { url: req.url ?? '/', uri: state.uri, args: state.args });
     const picked = this.upstream?.pick(state) ?? null;
@@ -197,7 +250,7 @@ class ProxyHandler implements Handler {
       req,
       socket,
       path,
-      headers: buildRequestHeaders(this.options.headers, req, state, true),
+      headers: buildRequestHeaders(this.options.headers, req, state),
       timeouts: this.options.timeouts,
       clientSendTimeout: state.location.sendTimeout,
       hidden: this.options.hidden,

@@ -15,6 +15,7 @@
  * With `master_process off` the one process answers from its own counters.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { sendToMaster, sendToWorker } from '../ipc';
 import { closedPart, mergeSnapshots, snapshot, type Snapshot } from './counters';
 
 /** How long the master waits for the workers' parts. */
@@ -47,14 +48,15 @@ export function collect(): Promise<Snapshot | null> {
       asked.delete(id);
       resolve(sum);
     });
-    process.send!({ type: 'metrics-ask', id } satisfies MetricsMessage);
+    // A channel that cannot carry the question answers "not in time" at once.
+    sendToMaster({ type: 'metrics-ask', id } satisfies MetricsMessage).catch(() => asked.get(id)?.(null));
   });
 }
 
 /** In a worker: answers the master's `metrics-collect` and takes its `metrics-sum`. */
 export function answerInWorker(): void {
   process.on('message', (msg: MetricsMessage) => {
-    if (msg?.type === 'metrics-collect') process.send?.({ type: 'metrics-part', id: msg.id, snapshot: snapshot() } satisfies MetricsMessage);
+    if (msg?.type === 'metrics-collect') sendToMaster({ type: 'metrics-part', id: msg.id, snapshot: snapshot() } satisfies MetricsMessage).catch(ignore);
     else if (msg?.type === 'metrics-sum') asked.get(msg.id)?.(msg.snapshot);
   });
 }
@@ -64,10 +66,11 @@ export function sendFinal(): Promise<void> {
   if (!cluster.isWorker || !process.send || !process.connected) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, 500);
-    process.send!({ type: 'metrics-final', snapshot: snapshot() } satisfies MetricsMessage, undefined, {}, () => {
+    const done = () => {
       clearTimeout(timer);
       resolve();
-    });
+    };
+    sendToMaster({ type: 'metrics-final', snapshot: snapshot() } satisfies MetricsMessage).then(done, done);
   });
 }
 
@@ -97,13 +100,22 @@ export function serveInMaster(): void {
       clearTimeout(timer);
       rounds.delete(round);
       const all = retired ? [...parts.values(), retired] : [...parts.values()];
-      if (worker.isConnected()) worker.send({ type: 'metrics-sum', id: msg.id, snapshot: mergeSnapshots(all) } satisfies MetricsMessage);
+      sendToWorker(worker, { type: 'metrics-sum', id: msg.id, snapshot: mergeSnapshots(all) } satisfies MetricsMessage).catch(ignore);
     };
     const timer = setTimeout(finish, COLLECT_TIMEOUT_MS);
     rounds.set(round, (from, part) => {
       parts.set(from, part);
       if (parts.size === workers.length) finish();
     });
-    for (const w of workers) w.send({ type: 'metrics-collect', id: round } satisfies MetricsMessage);
+    // A worker that cannot be asked is not waited for.
+    for (const w of workers) {
+      sendToWorker(w, { type: 'metrics-collect', id: round } satisfies MetricsMessage).catch(() => {
+        workers.splice(workers.indexOf(w), 1);
+        if (rounds.has(round) && parts.size === workers.length) finish();
+      });
+    }
   });
 }
+
+/** A send whose failure needs nothing done: the other side is gone. */
+function ignore(): void {}

@@ -2,18 +2,22 @@
  * A worker's backend: every operation is done by the master's backend (see `PushHub`), so a
  * publish on any worker reaches subscribers on all, with one sequence of ids per channel.
  */
+import { sendToMaster } from '../ipc';
 import type { BackendSink, ChannelInfo, PublishResult, PushBackend } from './backend';
 import { isPushMessage, type PushClusterMessage, type PushOp } from './cluster-messages';
 import type { ChannelLimits } from './memory-store';
-import type { MessageId, PushMessage } from './message';
+import { transferBudgetMs, type MessageId, type PushMessage } from './message';
 
-/** How long a worker waits for the master's answer before the operation fails. */
+/**
+ * How long a worker waits for the master's answer once its call is sent, before the operation
+ * fails; a publish's data adds the time the master may take to store it (`transferBudgetMs`).
+ */
 const CALL_TIMEOUT_MS = 5000;
 
 export class ClusterBackend implements PushBackend {
   private sink: BackendSink | null = null;
   private nextId = 1;
-  private readonly calls = new Map<number, { resolve(value: unknown): void; reject(err: Error): void; timer: NodeJS.Timeout }>();
+  private readonly calls = new Map<number, { resolve(value: unknown): void; reject(err: Error): void; timer: NodeJS.Timeout | null }>();
   private readonly listener = (msg: unknown) => this.receive(msg);
 
   constructor() {
@@ -25,7 +29,7 @@ export class ClusterBackend implements PushBackend {
   }
 
   publish(channel: string, data: Buffer, contentType: string, limits: ChannelLimits): Promise<PublishResult> {
-    return this.call('publish', [channel, data, contentType, limits]) as Promise<PublishResult>;
+    return this.call('publish', [channel, data, contentType, limits], transferBudgetMs(data.length)) as Promise<PublishResult>;
   }
 
   after(channel: string, after: MessageId): Promise<PushMessage[]> {
@@ -47,26 +51,35 @@ export class ClusterBackend implements PushBackend {
   async close(): Promise<void> {
     process.off('message', this.listener);
     for (const [, call] of this.calls) {
-      clearTimeout(call.timer);
+      if (call.timer) clearTimeout(call.timer);
       call.reject(new Error('push: the worker is stopping'));
     }
     this.calls.clear();
   }
 
-  private call(op: PushOp, args: unknown[]): Promise<unknown> {
+  /**
+   * Sends the call and waits for the master's reply. A send held back by the channel (a large
+   * message) is queued, not failed: the reply's clock starts once the call has been handed over.
+   */
+  private call(op: PushOp, args: unknown[], extraMs = 0): Promise<unknown> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.calls.delete(id);
-        reject(new Error(`push: the master did not answer "${op}" in time`));
-      }, CALL_TIMEOUT_MS);
-      this.calls.set(id, { resolve, reject, timer });
-      const sent = process.send?.({ type: 'push-call', id, op, args } satisfies PushClusterMessage);
-      if (!sent) {
-        clearTimeout(timer);
-        this.calls.delete(id);
-        reject(new Error('push: no channel to the master process'));
-      }
+      const call = { resolve, reject, timer: null as NodeJS.Timeout | null };
+      this.calls.set(id, call);
+      sendToMaster({ type: 'push-call', id, op, args } satisfies PushClusterMessage).then(
+        () => {
+          if (this.calls.get(id) !== call) return;
+          call.timer = setTimeout(() => {
+            this.calls.delete(id);
+            reject(new Error(`push: the master did not answer "${op}" in time`));
+          }, CALL_TIMEOUT_MS + extraMs);
+        },
+        (err: Error) => {
+          if (this.calls.get(id) !== call) return;
+          this.calls.delete(id);
+          reject(new Error(`push: no channel to the master process (${err.message})`));
+        },
+      );
     });
   }
 
@@ -78,7 +91,7 @@ export class ClusterBackend implements PushBackend {
       const call = this.calls.get(msg.id);
       if (!call) return;
       this.calls.delete(msg.id);
-      clearTimeout(call.timer);
+      if (call.timer) clearTimeout(call.timer);
       if (msg.error !== undefined) call.reject(new Error(msg.error));
       else call.resolve(msg.value);
     }

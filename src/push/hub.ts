@@ -6,6 +6,7 @@
  * reloads.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { sendToWorker } from '../ipc';
 import type { Logger } from '../types';
 import type { BackendSink, PushBackend } from './backend';
 import { isPushMessage, type PushClusterMessage } from './cluster-messages';
@@ -53,11 +54,7 @@ export class PushHub implements BackendSink {
   private each(channel: string, msg: PushClusterMessage): void {
     for (const [worker, channels] of this.counts) {
       if (!channels.has(channel) || !worker.isConnected()) continue;
-      try {
-        worker.send(msg);
-      } catch (err) {
-        this.log.info(`push: could not reach worker process ${worker.process.pid}: ${(err as Error).message}`);
-      }
+      sendToWorker(worker, msg).catch((err: Error) => this.log.info(`push: could not reach worker process ${worker.process.pid}: ${err.message}`));
     }
   }
 
@@ -68,12 +65,8 @@ export class PushHub implements BackendSink {
     } catch (err) {
       reply = { type: 'push-reply', id: call.id, error: (err as Error).message };
     }
-    if (!worker.isConnected()) return;
-    try {
-      worker.send(reply);
-    } catch {
-      // The worker went away meanwhile: nobody waits for the answer.
-    }
+    // A worker that went away meanwhile waits for no answer.
+    if (worker.isConnected()) await sendToWorker(worker, reply).catch(() => {});
   }
 
   private run(worker: Worker, op: string, args: unknown[]): Promise<unknown> {

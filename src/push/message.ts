@@ -59,3 +59,14 @@ export class IdClock {
     return this.last;
   }
 }
+
+/**
+ * The slowest rate a message's data is assumed to move at between the processes and the store
+ * (bytes per second): what a large message adds to the time an operation on it is allowed.
+ */
+const SLOWEST_TRANSFER_RATE = 8 * 1024 * 1024;
+
+/** The time, in ms, a message of `bytes` may take to move beyond the fixed timeouts. */
+export function transferBudgetMs(bytes: number): number {
+  return Math.ceil((bytes / SLOWEST_TRANSFER_RATE) * 1000);
+}

@@ -20,7 +20,10 @@
  * - Pub/sub channel `gateway:push:channel:<channel>` (`gateway:push:db<n>:channel:<channel>`
  *   for a database n other than 0, as pub/sub ignores databases): every publish and delete, for
  *   the instances with subscribers on the channel (they SUBSCRIBE on a connection of their own).
- *   A message is `m<id>\n<content type length>\n<content type><data>`, a deletion `d`.
+ *   A message is `m<id>\n<content type length>\n<content type><data>`, a deletion `d`; a
+ *   message over 64 KiB goes by reference, `r<id>\n<content type length>\n<content type><data
+ *   length>`, its data in `gateway:push:data:<channel>:<id>` for a minute, fetched by each
+ *   instance (Redis cuts off a pub/sub connection that falls 32 MB behind).
  * Publish, info, delete and replay are one Lua script each, so a publish is stored and sent
  * atomically and a subscriber that listens before it reads the backlog misses nothing. The
  * scripts read instance keys they are not given as KEYS: one Redis (or a primary with
@@ -41,8 +44,8 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../types';
 import type { BackendSink, ChannelInfo, PublishResult, PushBackend } from './backend';
 import type { ChannelLimits } from './memory-store';
-import { formatId, IdClock, parseId, type MessageId, type PushMessage } from './message';
-import { INSTANCE, LUA_AFTER, LUA_DELETE, LUA_INFO, LUA_PUBLISH, PREFIX, STREAM, SUBSCRIBERS, type PushCommands } from './redis-scripts';
+import { formatId, IdClock, parseId, transferBudgetMs, type MessageId, type PushMessage } from './message';
+import { DATA, DATA_TTL_MS, INLINE_LIMIT, INSTANCE, LUA_AFTER, LUA_DELETE, LUA_INFO, LUA_PUBLISH, PREFIX, STREAM, SUBSCRIBERS, type PushCommands } from './redis-scripts';
 
 
 /** An instance's heartbeat lives this long after each refresh, refreshed this often. */
@@ -56,8 +59,20 @@ export interface RedisBackendOptions {
   /** How often the heartbeat is refreshed (5000 ms). */
   readonly heartbeatIntervalMs?: number;
 }
-/** How long a command may take before it fails (and a publish goes local). */
+/**
+ * How long a command may take before it fails (and a publish goes local); a large message's
+ * publish or fetch gets the time its data may take on top (`transferBudgetMs`).
+ */
 const COMMAND_TIMEOUT_MS = 2000;
+
+/** `promise`, or a rejection once `ms` have passed. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('Command timed out')), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
 
 /** Redis cannot be reached: the operation cannot be done now (the handlers answer 503). */
 export class RedisUnavailableError extends Error {
@@ -111,7 +126,15 @@ export class RedisBackend implements PushBackend {
   /** Prefix of the channels' pub/sub channels. */
   private readonly pubsub: string;
   private readonly cmd: Redis & PushCommands;
+  /**
+   * Large messages' publishes and fetches, on a connection of their own without ioredis's
+   * command timeout (each gets one for its size): a 100 MB write neither holds the small
+   * commands back nor looks like an outage.
+   */
+  private readonly bulk: Redis & PushCommands;
   private readonly sub: Redis;
+  /** Per channel, the delivery of a message whose data is being fetched: later ones wait behind it. */
+  private readonly deliveries = new Map<string, Promise<void>>();
   private sink: BackendSink | null = null;
   /** This instance's subscribers per channel (only channels with some). */
   private readonly counts = new Map<string, number>();
@@ -147,8 +170,9 @@ export class RedisBackend implements PushBackend {
       disableClientInfo: true,
     };
     this.cmd = new Redis(url, { ...common, connectionName: `gateway-push-${this.instance}` }) as Redis & PushCommands;
+    this.bulk = new Redis(url, { ...common, connectionName: `gateway-push-bulk-${this.instance}`, commandTimeout: undefined }) as Redis & PushCommands;
     this.sub = new Redis(url, { ...common, connectionName: `gateway-push-sub-${this.instance}`, commandTimeout: undefined });
-    this.cmd.defineCommand('gatewayPushPublish', { numberOfKeys: 2, lua: LUA_PUBLISH });
+    for (const connection of [this.cmd, this.bulk]) connection.defineCommand('gatewayPushPublish', { numberOfKeys: 3, lua: LUA_PUBLISH });
     this.cmd.defineCommand('gatewayPushInfo', { numberOfKeys: 2, lua: LUA_INFO });
     this.cmd.defineCommand('gatewayPushAfter', { numberOfKeys: 1, lua: LUA_AFTER });
     this.cmd.defineCommand('gatewayPushDelete', { numberOfKeys: 2, lua: LUA_DELETE });
@@ -156,9 +180,11 @@ export class RedisBackend implements PushBackend {
     this.cmd.on('error', (err: Error) => this.unreachable(err.message));
     this.cmd.on('close', () => this.unreachable('connection closed'));
     this.cmd.on('ready', () => void this.restore());
-    this.sub.on('error', () => {
-      // Reported through the command connection, which fails alike.
-    });
+    for (const connection of [this.sub, this.bulk]) {
+      connection.on('error', () => {
+        // Reported through the command connection, which fails alike.
+      });
+    }
     this.sub.on('close', () => this.subscribed.clear());
     this.sub.on('ready', () => void this.resubscribe());
     this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.receive(channel, message));
@@ -175,18 +201,23 @@ export class RedisBackend implements PushBackend {
   }
 
   async publish(channel: string, data: Buffer, contentType: string, limits: ChannelLimits): Promise<PublishResult> {
-    if (this.connected) {
+    const large = data.length > INLINE_LIMIT;
+    if (this.connected && (!large || this.bulk.status === 'ready')) {
       try {
-        const [id, subscribers, messages] = await this.cmd.gatewayPushPublish(
+        const published = (large ? this.bulk : this.cmd).gatewayPushPublish(
           STREAM + channel,
           SUBSCRIBERS + channel,
+          `${DATA}${channel}:`,
           data,
           contentType,
           String(Math.max(0, Math.floor(limits.bufferLength))),
           String(Math.max(0, Math.floor(limits.timeoutMs))),
           this.pubsub + channel,
           INSTANCE,
+          String(INLINE_LIMIT),
+          String(DATA_TTL_MS),
         );
+        const [id, subscribers, messages] = large ? await within(published, COMMAND_TIMEOUT_MS + transferBudgetMs(data.length)) : await published;
         this.reachable();
         return { id: String(id), subscribers: Number(subscribers), messages: Number(messages) };
       } catch (err) {
@@ -250,7 +281,7 @@ export class RedisBackend implements PushBackend {
       pipeline.del(INSTANCE + this.instance);
       await pipeline.exec().catch(() => {});
     }
-    await Promise.all([this.sub, this.cmd].map((r) => (r.status === 'ready' ? r.quit().catch(() => r.disconnect()) : r.disconnect())));
+    await Promise.all([this.sub, this.cmd, this.bulk].map((r) => (r.status === 'ready' ? r.quit().catch(() => r.disconnect()) : r.disconnect())));
   }
 
   /** Delivers a publish to this instance's subscribers only (Redis is away). */
@@ -354,25 +385,42 @@ export class RedisBackend implements PushBackend {
     this.log.error(`push: Redis at ${this.address} unreachable (${reason}); publishing to local subscribers only`);
   }
 
+  /**
+   * A pub/sub message: a deletion, a message with its data, or a large message's reference
+   * whose data is fetched first. A channel's messages are delivered in the order published:
+   * while one's data is being fetched, those after it wait.
+   */
   private receive(pubsub: Buffer, payload: Buffer): void {
     const name = pubsub.toString();
-    if (!name.startsWith(this.pubsub) || payload.length === 0) return;
+    if (!name.startsWith(this.pubsub)) return;
     const channel = name.slice(this.pubsub.length);
-    if (payload[0] === 0x64 /* d */) {
-      this.sink?.deleted(channel);
+    const event = parsePubsubPayload(channel, payload);
+    if (!event) return;
+    const pending = this.deliveries.get(channel);
+    if (!pending && event.kind !== 'reference') {
+      this.deliver(channel, event);
       return;
     }
-    if (payload[0] !== 0x6d /* m */) return;
-    const nl1 = payload.indexOf(0x0a, 1);
-    const nl2 = nl1 < 0 ? -1 : payload.indexOf(0x0a, nl1 + 1);
-    if (nl2 < 0) return;
-    const id = payload.subarray(1, nl1).toString();
-    const ctLength = Number(payload.subarray(nl1 + 1, nl2).toString());
-    const ctEnd = nl2 + 1 + ctLength;
-    if (!Number.isInteger(ctLength) || ctEnd > payload.length) return;
-    const parsed = parseId(id);
-    if (!parsed) return;
-    this.sink?.message({ id, channel, data: payload.subarray(ctEnd), contentType: payload.subarray(nl2 + 1, ctEnd).toString(), time: parsed.ms });
+    const next = (pending ?? Promise.resolve()).then(async () => this.deliver(channel, event.kind === 'reference' ? await this.fetch(channel, event) : event));
+    this.deliveries.set(channel, next);
+    void next.finally(() => this.deliveries.get(channel) === next && this.deliveries.delete(channel));
+  }
+
+  private deliver(channel: string, event: PubsubEvent | null): void {
+    if (event?.kind === 'deleted') this.sink?.deleted(channel);
+    else if (event?.kind === 'message') this.sink?.message(event.message);
+  }
+
+  /** A large message's data, from its key; null (logged) when it cannot be had. */
+  private async fetch(channel: string, ref: Extract<PubsubEvent, { kind: 'reference' }>): Promise<PubsubEvent | null> {
+    try {
+      const data = await within(this.bulk.getBuffer(`${DATA}${channel}:${ref.id}`), COMMAND_TIMEOUT_MS + transferBudgetMs(ref.size));
+      if (data) return { kind: 'message', message: { id: ref.id, channel, data, contentType: ref.contentType, time: ref.time } };
+      this.log.error(`push: message ${ref.id} of channel "${channel}" expired in Redis before it could be fetched`);
+    } catch (err) {
+      this.log.error(`push: message ${ref.id} of channel "${channel}" could not be fetched from Redis at ${this.address} (${(err as Error).message})`);
+    }
+    return null;
   }
 
   private check(): void {
@@ -383,4 +431,33 @@ export class RedisBackend implements PushBackend {
     if (isReplyError(err)) throw new Error(`push: Redis at ${this.address} could not ${what}: ${(err as Error).message}`);
     throw new RedisUnavailableError(`push: Redis at ${this.address} is unreachable (${(err as Error)?.message ?? err})`);
   }
+}
+
+/** What a pub/sub message says: a channel deleted, a message, or a large message to fetch. */
+type PubsubEvent =
+  | { readonly kind: 'deleted' }
+  | { readonly kind: 'message'; readonly message: PushMessage }
+  | { readonly kind: 'reference'; readonly id: string; readonly contentType: string; readonly size: number; readonly time: number };
+
+/**
+ * Parses a pub/sub payload: `d`, or `m<id>\n<content type length>\n<content type><data>`, or
+ * `r<id>\n<content type length>\n<content type><data length>`; null when malformed.
+ */
+function parsePubsubPayload(channel: string, payload: Buffer): PubsubEvent | null {
+  if (payload.length === 0) return null;
+  if (payload[0] === 0x64 /* d */) return { kind: 'deleted' };
+  const kind = payload[0];
+  if (kind !== 0x6d /* m */ && kind !== 0x72 /* r */) return null;
+  const nl1 = payload.indexOf(0x0a, 1);
+  const nl2 = nl1 < 0 ? -1 : payload.indexOf(0x0a, nl1 + 1);
+  if (nl2 < 0) return null;
+  const id = payload.subarray(1, nl1).toString();
+  const ctLength = Number(payload.subarray(nl1 + 1, nl2).toString());
+  const ctEnd = nl2 + 1 + ctLength;
+  const parsed = parseId(id);
+  if (!Number.isInteger(ctLength) || ctEnd > payload.length || !parsed) return null;
+  const contentType = payload.subarray(nl2 + 1, ctEnd).toString();
+  if (kind === 0x6d) return { kind: 'message', message: { id, channel, data: payload.subarray(ctEnd), contentType, time: parsed.ms } };
+  const size = Number(payload.subarray(ctEnd).toString());
+  return Number.isInteger(size) ? { kind: 'reference', id, contentType, size, time: parsed.ms } : null;
 }

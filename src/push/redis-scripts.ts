@@ -3,11 +3,25 @@
  * and delete a channel atomically (see `redis-backend.ts` for the key layout and why). Data only.
  */
 
-/** Key prefixes: a channel's stream, its per-instance subscriber counts, an instance's heartbeat. */
+/**
+ * Key prefixes: a channel's stream, its per-instance subscriber counts, an instance's
+ * heartbeat, a large message's data while the instances fetch it.
+ */
 export const PREFIX = 'gateway:push:';
 export const STREAM = `${PREFIX}stream:`;
 export const SUBSCRIBERS = `${PREFIX}subscribers:`;
 export const INSTANCE = `${PREFIX}instance:`;
+export const DATA = `${PREFIX}data:`;
+
+/**
+ * Messages larger than this go through pub/sub by reference (`r<id>`...): Redis cuts a pub/sub
+ * client off once 32 MB wait for it (8 MB for a minute: `client-output-buffer-limit pubsub`), so
+ * large data would cost every gateway its subscription; each instance fetches the data instead.
+ */
+export const INLINE_LIMIT = 64 * 1024;
+
+/** How long a large message's data waits for the instances to fetch it, in ms. */
+export const DATA_TTL_MS = 60_000;
 
 /** Shared by the scripts: the server's time, live instances' total, the first unexpired entry. */
 const LUA_COMMON = `
@@ -48,7 +62,10 @@ local function first_live(stream, now)
 end
 `;
 
-/** KEYS: stream, subscribers hash. ARGV: data, content type, buffer length, timeout ms, pub/sub channel, instance prefix. */
+/**
+ * KEYS: stream, subscribers hash, data key prefix. ARGV: data, content type, buffer length,
+ * timeout ms, pub/sub channel, instance prefix, inline limit, data TTL ms.
+ */
 export const LUA_PUBLISH = `${LUA_COMMON}
 local now = now_ms()
 local len = tonumber(ARGV[3])
@@ -66,7 +83,13 @@ end
 redis.call('PEXPIRE', KEYS[1], string.format('%.0f', math.max(timeout, 1000)))
 local kept = redis.call('XLEN', KEYS[1])
 local total = live_total(KEYS[2], ARGV[6], true)
-redis.call('PUBLISH', ARGV[5], 'm' .. id .. '\\n' .. string.len(ARGV[2]) .. '\\n' .. ARGV[2] .. ARGV[1])
+local head = id .. '\\n' .. string.len(ARGV[2]) .. '\\n' .. ARGV[2]
+if string.len(ARGV[1]) > tonumber(ARGV[7]) then
+  redis.call('SET', KEYS[3] .. id, ARGV[1], 'PX', ARGV[8])
+  redis.call('PUBLISH', ARGV[5], 'r' .. head .. string.len(ARGV[1]))
+else
+  redis.call('PUBLISH', ARGV[5], 'm' .. head .. ARGV[1])
+end
 return {id, total, kept}
 `;
 
@@ -105,7 +128,19 @@ return {0, total}
 
 /** The scripts as ioredis commands (`defineCommand`), with their replies. */
 export interface PushCommands {
-  gatewayPushPublish(stream: string, hash: string, data: Buffer, contentType: string, bufferLength: string, timeoutMs: string, pubsub: string, instancePrefix: string): Promise<[string, number, number]>;
+  gatewayPushPublish(
+    stream: string,
+    hash: string,
+    dataPrefix: string,
+    data: Buffer,
+    contentType: string,
+    bufferLength: string,
+    timeoutMs: string,
+    pubsub: string,
+    instancePrefix: string,
+    inlineLimit: string,
+    dataTtlMs: string,
+  ): Promise<[string, number, number]>;
   gatewayPushInfo(stream: string, hash: string, instancePrefix: string): Promise<[number, number, string | null]>;
   gatewayPushAfterBuffer(stream: string, start: string): Promise<Buffer[]>;
   gatewayPushDelete(stream: string, hash: string, pubsub: string, instancePrefix: string): Promise<[number, number]>;

@@ -6,7 +6,8 @@
  * rendered as its status with its code in `X-Error-Code`).
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { commonDefaults } from '../../src/config/directives';
@@ -22,6 +23,18 @@ type Writable<T> = { -readonly [K in keyof T]: T[K] };
 
 const POSITION = { file: 'test.yaml', line: 1, col: 1 };
 
+/** Where the benches' request bodies longer than `client_body_buffer_size` go (unlinked at once). */
+export const BODY_TEMP_PATH = path.join(os.tmpdir(), `gateway-test-body-${process.pid}`);
+
+/** nginx's recipe for proxying WebSockets: without it a request asking for an upgrade is proxied as plain HTTP. */
+export const UPGRADE_RECIPE: Partial<Writable<LocationConf>> = {
+  proxyHttpVersion: '1.1',
+  proxySetHeaders: [
+    ['Upgrade', '$http_upgrade'],
+    ['Connection', '$connection_upgrade'],
+  ],
+};
+
 /** A `proxy` location: `location` as written (`/api/`, `~ ^/re/`), `proxyPass` its URL. */
 export function proxyLocation(location: string, proxyPass: string, overrides: Partial<Writable<LocationConf>> = {}): LocationConf {
   return {
@@ -32,6 +45,7 @@ export function proxyLocation(location: string, proxyPass: string, overrides: Pa
     proxyConnectTimeout: 60_000,
     proxyReadTimeout: 60_000,
     proxySendTimeout: 60_000,
+    clientBodyTempPath: BODY_TEMP_PATH,
     match: parseLocation(splitArgs(location)),
     name: location,
     handler: 'proxy',
@@ -116,7 +130,7 @@ export async function startProxyBench(location: LocationConf): Promise<ProxyBenc
     return s;
   };
   const gateway = http.createServer();
-  gateway.on('request', (req, res) => {
+  const serve = (req: http.IncomingMessage, res: http.ServerResponse) => {
     res.setHeader('Server', 'gateway-test');
     Promise.resolve()
       .then(() => handler.http!(req, res, state(req, res)))
@@ -124,12 +138,22 @@ export async function startProxyBench(location: LocationConf): Promise<ProxyBenc
         if (res.headersSent) return void res.destroy();
         const status = err instanceof HttpError ? err.status : 500;
         const code = err instanceof HttpError ? err.code : 'GW_TEST_UNEXPECTED';
+        if (status === 408 || status === 499) return void res.destroy();
         res.writeHead(status, { 'X-Error-Code': code, 'Content-Length': 0 }).end();
       });
-  });
+  };
+  gateway.on('request', serve);
   gateway.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
-    Promise.resolve(handler.upgrade!(req, socket, head, state(req, null))).then((outcome) => {
+    if (!handler.upgrade) {
+      // As the dispatcher: an upgrade the location does not pass is served as plain HTTP.
+      const res = new http.ServerResponse(req);
+      res.shouldKeepAlive = false;
+      res.assignSocket(socket as Socket);
+      res.on('finish', () => socket.end());
+      return serve(req, res);
+    }
+    Promise.resolve(handler.upgrade(req, socket, head, state(req, null))).then((outcome) => {
       const o = outcome ?? { status: 0, bytesSent: 0 };
       outcomes.push(o);
       const waiter = waiting.shift();

@@ -35,6 +35,11 @@ export const DELIBERATE = {
   responseHeaderNamedInConnection: {
     'x-hop': 'deliberate (RFC 9110 7.6.1): a header the upstream names in Connection is hop-by-hop and is dropped; nginx passes it on',
   } as Marker,
+  unaskedSwitch: {
+    ...wholeResponse(
+      'deliberate: a 101 to a request whose location forwards no Upgrade is never tunnelled (the gateway answers 502); nginx 1.22 tunnels it whenever the client sent an Upgrade (ngx_http_proxy_process_header sets u->upgrade from r->headers_in.upgrade), so a backend that switches anyway opens a tunnel past the access rules',
+    ),
+  } as Marker,
   aliasTraversal: {
     ...wholeResponse('deliberate: nginx serves the file outside the alias (the off-by-slash pitfall); the gateway checks every mapped path stays under its root or alias (DESIGN.md: "check the file path stays inside the root") and answers 404'),
   } as Marker,

@@ -4,7 +4,9 @@
  * the proxy sent upstream (request line, header lines in order, body). `proxy_pass` with and
  * without a URI part, a regex location, `proxy_set_header` defaults and variables, hop-by-hop
  * headers, `proxy_hide_header`/`proxy_pass_header`, `proxy_buffering off`, `proxy_redirect`,
- * `proxy_http_version 1.1`, a backend that is down, and a body over `client_max_body_size`.
+ * `proxy_http_version 1.1`, a backend that is down, a body over `client_max_body_size`, a
+ * malformed chunk, a client that half-closes before the answer, and upgrades: proxied as plain
+ * HTTP where the location forwards no Upgrade (h2c smuggling), passed with nginx's recipe.
  */
 import net from 'node:net';
 import { DELIBERATE, PROXY } from './differences';
@@ -49,6 +51,9 @@ function site(): SiteModel {
           loc('/v11-keepalive/', { proxy_pass: b, proxy_http_version: '1.1', proxy_set_header: 'Connection ""' }),
           loc('/down/', { proxy_pass: `http://127.0.0.1:${downPort}` }),
           loc('/small/', { proxy_pass: b, client_max_body_size: '10' }),
+          loc('/h2c/', { proxy_pass: b }),
+          loc('/ws/', { proxy_pass: b, proxy_http_version: '1.1', proxy_set_header: ['Upgrade $http_upgrade', 'Connection "upgrade"'] }),
+          loc('/off11/', { proxy_pass: b, proxy_request_buffering: 'off', proxy_http_version: '1.1', client_max_body_size: '0' }),
         ],
       },
     ],
@@ -95,6 +100,23 @@ defineParityCases([
         name: 'a chunked body over client_max_body_size: 413',
         raw: 'POST /small/x HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n6\r\n012345\r\n5\r\n6789a\r\n0\r\n\r\n',
       },
+      upstream({
+        name: 'an upgrade request where the location forwards no Upgrade: proxied as plain HTTP, no Upgrade goes up, no 101 (h2c smuggling)',
+        raw: 'GET /h2c/x HTTP/1.1\r\nHost: localhost\r\nUpgrade: h2c\r\nConnection: Upgrade\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n',
+      }),
+      { name: "an upgrade where the location forwards Upgrade (nginx's recipe): the backend's 101", raw: 'GET /ws/x HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n' },
+      { name: "nginx's recipe on a plain request: its Connection goes up, no Upgrade", target: '/ws/plain' },
+      {
+        name: 'a backend that answers 101 to a request that forwarded no Upgrade',
+        raw: 'GET /h2c/switch HTTP/1.1\r\nHost: localhost\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n',
+        differs: DELIBERATE.unaskedSwitch,
+      },
+      { name: 'a malformed chunk size: 400 at once', raw: 'POST /h2c/chunk HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n' },
+      {
+        name: 'a malformed chunk after part of a streamed body went up (proxy_request_buffering off): 400 at once',
+        raw: 'POST /off11/chunk HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n',
+      },
+      { name: 'a client that half-closes before the upstream answers: closed without an answer (499)', target: '/h2c/slow', halfClose: true },
       upstream({
         name: 'a chunked body within client_max_body_size goes up with its length',
         raw: 'POST /small/x HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n',
