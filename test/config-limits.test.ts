@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config/build';
 import { parseText } from '../src/config/load';
+import { parseNginxTypes } from '../src/config/mime';
 import { MAX_FILE_BYTES } from '../src/config/sources';
 import { ConfigError } from '../src/errors';
 import { expiresHeaders } from '../src/expires';
@@ -28,6 +29,13 @@ describe('white space nginx does not separate arguments by is part of the argume
     ['http:\n  gzip\u00a0: on\n', 'unknown directive "gzip\\u00a0" in /virtual/site.yaml:2:3'],
     ['http:\n  add_header: "X-A \\"a\\nb\\"x"\n', 'unexpected "x" after a quoted argument in "X-A "a\\nb"x" in /virtual/site.yaml:2:15'],
   ])('%j', (yaml, message) => expect(configErrorOf(yaml)).toBe(message));
+
+  test("log_format's escape= parameter and a types file split words as nginx does", () => {
+    expect(configErrorOf('http:\n  log_format: { main: "escape=json\u00a0$uri" }\n')).toBe('unknown log format escaping "json\\u00a0$uri" in /virtual/site.yaml:2:23');
+    const table = parseNginxTypes('types {\n  image/x-a a\u00a0b c;\n}\n');
+    expect([...table]).toEqual([['a\u00a0b', 'image/x-a'], ['c', 'image/x-a']]);
+    expect(() => parseNginxTypes('types {\n  text/x-b\u3000d;\n}\n')).toThrow('invalid types entry "text/x-b\u3000d"');
+  });
 
   test('a reason is one line however long the value, cut in its middle', () => {
     const message = configErrorOf(`http:\n  default_type: "a ${'b'.repeat(100_000)}"\n`);

@@ -178,7 +178,8 @@ function logFormats(node: ConfNode, cx: ParseContext): Map<string, LogFormatConf
     const text = Array.isArray(value) ? value.join('') : value;
     if (typeof text !== 'string' || !text) cx.fail(`invalid format for "${e.key}"`, e.value);
     if (e.key === 'combined') cx.fail('duplicate "log_format" name "combined"', e.value);
-    const escape = /^escape=(\S*)\s+/.exec(text as string);
+    // nginx's separators only: `escape=json\u00a0$x` is an unknown escaping, not json.
+    const escape = /^escape=([^ \t\r\n]*)(?:[ \t\r\n]+|$)/.exec(text as string);
     if (escape && !['default', 'json', 'none'].includes(escape[1])) cx.fail(`unknown log format escaping "${escape[1]}"`, e.value);
     const format = escape ? (text as string).slice(escape[0].length) : (text as string);
     formats.set(e.key, { format, escape: (escape?.[1] ?? 'default') as LogFormatConf['escape'] });
