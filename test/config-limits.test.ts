@@ -62,6 +62,20 @@ describe('a YAML boolean is "on" or "off" only where a directive takes those wor
     expect(conf.pid).toBeNull();
     expect(conf.http.servers[0]).toMatchObject({ gzipStatic: 'on', accessLogs: [], proxyRedirect: [], disableSymlinks: { mode: 'on' } });
   });
+  test("a handler's options are read as written too, and refused by what the user wrote", () => {
+    const ws = (keys: string) => configErrorOf(inLocation(`handler: websocket-script, script: echo, ${keys}`));
+    expect(ws('timeout: 1e400')).toBe('invalid time "1e400" in "timeout" in /virtual/site.yaml:4:76');
+    expect(ws('max_payload_len: .inf')).toBe('invalid size ".inf" in "max_payload_len" in /virtual/site.yaml:4:84');
+    expect(ws('lua_socket_log_errors: .nan')).toBe('invalid value ".nan", it must be "on" or "off" in "lua_socket_log_errors" in /virtual/site.yaml:4:90');
+    expect(configErrorOf(inLocation('handler: websocket-script, script: .nan'))).toMatch(/^script "\.nan" not found /);
+  });
+  test('push-subscriber: subscriber_types of the wrong type, or apart by a no-break space', () => {
+    const sub = (value: string) => configErrorOf(inLocation(`handler: push-subscriber, channel: x, subscriber_types: ${value}`));
+    expect(sub('{ a: 1 }')).toBe('"subscriber_types" takes one value in /virtual/site.yaml:4:82');
+    expect(sub('[{ a: 1 }]')).toBe('invalid value that is not a name in "subscriber_types" (websocket, eventsource) in /virtual/site.yaml:4:82');
+    expect(sub('"websocket\u00a0eventsource"')).toBe('invalid value "websocket\\u00a0eventsource" in "subscriber_types" (websocket, eventsource) in /virtual/site.yaml:4:82');
+    expect(configErrorOf(inLocation('handler: push-subscriber, channel: x, overflow: "close\u00a01008"'))).toMatch(/^invalid value "close\\u00a01008" in "overflow"/);
+  });
   test('a YAML number is read as written, as nginx reads its arguments', () => {
     expect(buildVirtual('http:\n  proxy_http_version: 1.0\n').http.servers).toEqual([]);
     expect(configErrorOf('http:\n  gzip_comp_level: 0x5\n')).toBe('invalid value "0x5" in "gzip_comp_level" directive in /virtual/site.yaml:2:20');

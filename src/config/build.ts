@@ -352,12 +352,14 @@ function runConfigure(
     const e = key ? byKey.get(key) : undefined;
     throw new ConfigError(reason, e ? e.value.pos : location.position);
   };
+  // A number is handed over as written (`1.0`, `1e400`, `.nan`), as nginx reads its arguments: the
+  // parsers read the text, and a refusal shows what the user wrote, not Infinity or NaN.
   const scalar = (key: string): string | number | boolean | undefined => {
     read.add(key);
     const e = byKey.get(key);
     if (!e) return undefined;
     if (e.value.kind !== 'scalar' || e.value.value === null) return fail(`"${key}" takes one value`, key);
-    return e.value.value;
+    return e.value.source ?? e.value.value;
   };
   const parsed = <T>(key: string, parse: (v: string | number | boolean) => T): T | undefined => {
     const v = scalar(key);
