@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { badRefusal, checkAll, corpus, mutation, type Mutation, type Outcome } from './helpers/config-fuzz';
+import { badRefusal, checkAll, corpus, INCLUDABLE, mutation, type Mutation, type Outcome } from './helpers/config-fuzz';
 import { GATEWAY_BIN, ROOT } from './helpers/gateway-process';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261205);
@@ -32,6 +32,7 @@ let failed = false;
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'gateway-config-fuzz-'));
+  for (const [name, text] of Object.entries(INCLUDABLE)) writeFileSync(path.join(dir, name), text);
   const sources = corpus();
   mutations = Array.from({ length: COUNT }, (_, i) => mutation(SEED, i, sources));
   files = mutations.map((m) => {

@@ -311,7 +311,7 @@ function nextUpstream(node: ConfNode, cx: ParseContext): NextUpstreamCondition[]
  */
 function accessRules(kind: 'allow' | 'deny' | 'access') {
   return (node: ConfNode, cx: ParseContext): AccessRules => {
-    const rules: AccessRules[] = occurrences(node).map((n) => {
+    const texts: AccessRuleText[] = occurrences(node).map((n) => {
       const args = argsOf(n, cx);
       let rule: AccessRuleText;
       if (kind !== 'access') {
@@ -321,10 +321,12 @@ function accessRules(kind: 'allow' | 'deny' | 'access') {
         if (args.length !== 2 || (args[0] !== 'allow' && args[0] !== 'deny')) cx.fail(`invalid rule "${args.join(' ')}" in "access", it must be "allow VALUE" or "deny VALUE"`, n);
         rule = { deny: args[0] === 'deny', value: args[1] };
       }
-      return guard(n, cx, () => compileAccessRules([rule]).rules);
+      guard(n, cx, () => compileAccessRules([rule]));
+      return rule;
     });
-    if (rules.length === 0) cx.fail(`invalid number of arguments in "${kind}" directive`, node);
-    return rules.reduce(mergeAccessRules);
+    if (texts.length === 0) cx.fail(`invalid number of arguments in "${kind}" directive`, node);
+    // Compiled at once: merging one rule at a time copied every earlier rule (50,000 rules took 12 s).
+    return compileAccessRules(texts).rules;
   };
 }
 

@@ -114,8 +114,10 @@ function parseWithin(text: string, file: string, reading: Reading, seen: readonl
     const reason = first.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
     throw new ConfigError(`invalid YAML: ${reason}`, { file, line, col });
   }
-  if (!doc.contents) return { kind: 'map', entries: [], pos: { file, line: 1, col: 1 } };
-  return new Converter(lineCounter, file, seen, reading).node(doc.contents as YamlNode, depth);
+  const converter = new Converter(lineCounter, file, seen, reading);
+  // A file of comments only is an empty map (where a list item includes it, an empty block).
+  if (!doc.contents) return converter.emptyMap();
+  return converter.node(doc.contents as YamlNode, depth);
 }
 
 /** Lexer tokens that start a YAML node; a block map starts with its first key, a scalar. */
@@ -168,6 +170,12 @@ class Converter {
     const offset = node?.range?.[0] ?? 0;
     const { line, col } = this.lines.linePos(offset);
     return { file: this.file, line, col };
+  }
+
+  /** An empty map at the file's start, counted as every node is. */
+  emptyMap(): MapNode {
+    const pos = { file: this.file, line: 1, col: 1 };
+    return this.sized({ kind: 'map', entries: [], pos }, pos);
   }
 
   /** Converts `node`, standing at `depth` in the whole tree. */

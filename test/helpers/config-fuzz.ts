@@ -64,6 +64,15 @@ const ODD_VALUES = [
   '*no-such-anchor', '|\n  block', '>-\n  folded', '"unix:/tmp/x.sock"', '"[::1]:80"', '"*:0 default_server ssl"', '"~ (unclosed"', '"= "', '"@named"',
 ];
 
+/** Files the suite writes beside the mutations, for `include` to bring in. */
+export const INCLUDABLE: Readonly<Record<string, string>> = {
+  'empty.yaml': '# comments only\n',
+  'list.yaml': '- listen: "127.0.0.1:0"\n- { location: /x, return: "200 x" }\n',
+  'map.yaml': 'gzip: on\nbogus: 1\n',
+  'scalar.yaml': 'just text\n',
+  'self.yaml': 'include: self.yaml\n',
+};
+
 /** A YAML node at most this deep in a mutation (past 64 the reader refuses it). */
 const DEEP = 200;
 
@@ -194,7 +203,15 @@ const OPERATORS: Record<string, Operator> = {
     return `retype: lines ${line + 1}-${end} -> ${JSON.stringify(replacement.join('\n').slice(0, 80))}`;
   },
   include(lines, rng) {
-    const target = pick(rng, ['/dev/zero', '/', '/dev/null', '/proc/self/environ', '"*"', '../../../../../../etc/hostname', 'missing.yaml']);
+    // INCLUDABLE are written beside the mutations by the suite; the rest are not configuration files.
+    const target = pick(rng, [...Object.keys(INCLUDABLE), '/dev/zero', '/', '/dev/null', '/proc/self/environ', '"*"', '"*.yaml"', '../../../../../../etc/hostname', 'missing.yaml']);
+    const items = lines.flatMap((text, line) => (/^\s*-\s+\S/.test(text) ? [line] : []));
+    if (items.length > 0 && rng() < 0.5) {
+      // As a list item: the included file's list (or map) is spliced where it stands.
+      const line = pick(rng, items);
+      lines.splice(line, 0, `${/^\s*-\s+/.exec(lines[line])![0]}include: ${target}`);
+      return `include: ${target} as a list item before line ${line + 1}`;
+    }
     const at = lines.findIndex((l) => /^http:\s*$/.test(l));
     if (at < 0) lines.unshift(`include: ${target}`);
     else lines.splice(at + 1, 0, `  include: ${target}`);
