@@ -7,6 +7,7 @@
  */
 import type { Worker } from 'node:cluster';
 import { ConfigSources, type SourcesSnapshot } from './config/sources';
+import { sendToMaster, sendToWorker } from './ipc';
 
 /** The worker's request and the master's answer. */
 export type HandoffMessage = { readonly type: 'config-sources?' } | { readonly type: 'config-sources'; readonly snapshot: SourcesSnapshot };
@@ -16,20 +17,24 @@ export function handOffSources(worker: Worker, snapshot: SourcesSnapshot): void 
   const answer = (message: HandoffMessage) => {
     if (message?.type !== 'config-sources?') return;
     worker.off('message', answer);
-    if (worker.isConnected()) worker.send({ type: 'config-sources', snapshot } satisfies HandoffMessage);
+    // A worker gone meanwhile needs no answer; its exit is handled where it was forked.
+    sendToWorker(worker, { type: 'config-sources', snapshot } satisfies HandoffMessage).catch(() => {});
   };
   worker.on('message', answer);
 }
 
-/** Worker side: the checked files, from the master. */
+/** Worker side: the checked files, from the master; rejects when the master cannot be asked. */
 export function sourcesFromMaster(): Promise<ConfigSources> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const receive = (message: HandoffMessage) => {
       if (message?.type !== 'config-sources') return;
       process.off('message', receive);
       resolve(new ConfigSources(message.snapshot));
     };
     process.on('message', receive);
-    process.send!({ type: 'config-sources?' } satisfies HandoffMessage);
+    sendToMaster({ type: 'config-sources?' } satisfies HandoffMessage).catch((err: Error) => {
+      process.off('message', receive);
+      reject(err);
+    });
   });
 }
