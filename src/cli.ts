@@ -3,12 +3,13 @@
  * importer of commander.
  */
 import { Command, Option } from 'commander';
+import cluster from 'node:cluster';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadConfig } from './config/build';
+import { checkInChild } from './check-process';
+import { checkConfig, type MasterConf } from './config/check';
 import { ConfigSources } from './config/sources';
-import type { MainConf } from './config/model';
-import { ConfigError } from './errors';
+import { sourcesFromMaster } from './config-handoff';
 import { run } from './master';
 import { version } from './version';
 
@@ -43,31 +44,42 @@ export async function main(argv: readonly string[]): Promise<number> {
   const prefix = path.resolve(options.prefix ?? process.cwd());
   const file = path.resolve(prefix, options.conf);
 
-  // A worker reads exactly what its master checked; everyone else reads the disk.
-  const sources = ConfigSources.fromEnv() ?? new ConfigSources();
-  let conf: MainConf;
-  try {
-    conf = loadConfig({ file, prefix, sources });
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    say(`[emerg] ${err.message}`);
+  // `-s`: the file is read first, as nginx does, in a child process under the check's timeout.
+  if (options.signal) {
+    const reply = await checkInChild({ file, prefix }).reply;
+    if (!reply.ok) {
+      say(`[emerg] ${reply.reason}`);
+      return 1;
+    }
+    return signal(reply.conf, options.signal);
+  }
+  // A worker builds exactly what its master checked; everyone else reads the disk.
+  const sources = cluster.isWorker ? await sourcesFromMaster() : new ConfigSources();
+  const checked = checkConfig(file, prefix, sources);
+  if (!checked.ok) {
+    say(`[emerg] ${checked.reason}`);
     if (options.test || options.dump) say(`configuration file ${file} test failed`);
     return 1;
   }
   if (options.test || options.dump) {
     say(`the configuration file ${file} syntax is ok`);
     say(`configuration file ${file} test is successful`);
-    if (options.dump) process.stdout.write(`# configuration file ${file}:\n${readFileSync(file, 'utf8')}`);
+    if (options.dump) process.stdout.write(dump(checked.sources));
     return 0;
   }
-  if (options.signal) return signal(conf, options.signal);
   try {
-    await run(conf, sources);
+    await run(checked.conf, checked.sources);
   } catch (err) {
     say(`[emerg] ${(err as Error).message}`);
     return 1;
   }
   return -1;
+}
+
+/** `-T`: every file the configuration was read from, as nginx prints them. */
+function dump(sources: ConfigSources): string {
+  const files = Object.entries(sources.toSnapshot()).filter(([key]) => key.startsWith('file:'));
+  return files.map(([key, text]) => `# configuration file ${key.slice('file:'.length)}:\n${text as string}${(text as string).endsWith('\n') ? '' : '\n'}\n`).join('');
 }
 
 /**
@@ -84,7 +96,7 @@ function commandLineOf(pid: number): string | null | undefined {
 }
 
 /** `-s`: signals the master whose pid the configuration's pid file holds. */
-function signal(conf: MainConf, name: string): number {
+function signal(conf: MasterConf, name: string): number {
   if (!conf.pid) {
     say('[error] "pid" is off in the configuration: there is no master to signal');
     return 1;

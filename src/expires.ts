@@ -15,6 +15,9 @@ const MAX_AGE_TEN_YEARS = 315_360_000;
 /** `expires epoch`. */
 const EPOCH_EXPIRES = 'Thu, 01 Jan 1970 00:00:01 GMT';
 const DAY = 24 * 60 * 60;
+/** The latest date nginx writes (ngx_gmtime stops at 9999-12-31 23:59:59), and the earliest (the epoch). */
+const LATEST_DATE = 253_402_300_799;
+const dateOf = (seconds: number) => httpDate(Math.min(Math.max(seconds, 0), LATEST_DATE));
 
 /** A time in whole seconds as nginx's `ngx_parse_time(..., 1)` reads it: no `ms`. */
 function seconds(text: string): number {
@@ -108,7 +111,7 @@ export function expiresHeaders(conf: ExpiresConf, now: number, lastModified: num
     maxAge = expires - now;
   }
   const cacheControl = conf.seconds < 0 || maxAge < 0 ? 'no-cache' : `max-age=${maxAge}`;
-  return { expires: httpDate(expires), cacheControl };
+  return { expires: dateOf(expires), cacheControl };
 }
 
 /** Sets Expires and Cache-Control on `res` (replacing any), as the headers filter does. */

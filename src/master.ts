@@ -4,13 +4,21 @@
  * worker that dies, and answers signals: HUP reloads (check the new configuration, start new
  * workers with it, then let the old ones drain), QUIT quits gracefully, TERM/INT stop at once,
  * USR1 reopens the logs.
+ *
+ * A reload never puts the master at risk: the new configuration is checked in a child process
+ * under a timeout (`check-process.ts`), new workers must be ready within a timeout, and until
+ * both succeed the serving generation keeps serving while the master goes on reaping and
+ * replacing workers and answering signals. New workers build their configuration from exactly
+ * the files the check read (`config-handoff.ts`).
  */
 import cluster, { type Worker } from 'node:cluster';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadConfig } from './config/build';
+import { checkInChild, type RunningCheck } from './check-process';
+import { masterView, type MasterConf } from './config/check';
 import type { MainConf } from './config/model';
-import { ConfigSources } from './config/sources';
+import type { ConfigSources, SourcesSnapshot } from './config/sources';
+import { handOffSources } from './config-handoff';
 import { sendToWorker } from './ipc';
 import { createErrorLog, LogFiles } from './log';
 import { serveInMaster } from './metrics/aggregate';
@@ -19,6 +27,12 @@ import { PushHub } from './push/hub';
 import type { Logger } from './types';
 import { version } from './version';
 import { runWorker, type WorkerMessage } from './worker';
+
+/** The environment variable that sets how long new workers may take to be ready (ms). */
+export const WORKER_START_TIMEOUT_ENV = 'GATEWAY_WORKER_START_TIMEOUT_MS';
+
+/** How long new workers may take to be ready by default (ms). */
+const DEFAULT_WORKER_START_TIMEOUT_MS = 60_000;
 
 /** Starts the gateway: master and workers, a worker, or one process. Resolves once it serves. */
 export async function run(conf: MainConf, sources: ConfigSources): Promise<void> {
@@ -33,12 +47,18 @@ export async function run(conf: MainConf, sources: ConfigSources): Promise<void>
       writePid(conf);
       return;
     }
-    await new Master(conf, sources, log, files).start();
+    await new Master({ conf: masterView(conf), snapshot: sources.toSnapshot() }, log, files).start();
   } catch (err) {
     log.crit((err as Error).message);
     await files.close();
     throw err;
   }
+}
+
+/** A checked configuration as the master keeps it: its own part, and the files workers build theirs from. */
+interface Checked {
+  readonly conf: MasterConf;
+  readonly snapshot: SourcesSnapshot;
 }
 
 /** The master: one generation of workers serves; older generations drain. */
@@ -49,14 +69,20 @@ class Master {
   private reloading = false;
   private reloadPending = false;
   private push: PushHub | null = null;
+  /** The reload check under way, stopped if the master stops. */
+  private check: RunningCheck | null = null;
+  private readonly workerStartTimeoutMs = positiveEnv(WORKER_START_TIMEOUT_ENV, DEFAULT_WORKER_START_TIMEOUT_MS);
 
   constructor(
-    private conf: MainConf,
-    /** The files `conf` was read from: what every worker of this generation loads. */
-    private sources: ConfigSources,
+    /** The serving configuration: what every worker of this generation (and a replacement) builds. */
+    private serving: Checked,
     private log: Logger,
     private readonly files: LogFiles,
   ) {}
+
+  private get conf(): MasterConf {
+    return this.serving.conf;
+  }
 
   async start(): Promise<void> {
     cluster.schedulingPolicy = cluster.SCHED_NONE;
@@ -75,7 +101,7 @@ class Master {
     process.on('SIGUSR1', () => this.reopen());
     writePid(this.conf);
     try {
-      this.current = await this.spawnGeneration();
+      this.current = await this.spawnGeneration(this.serving);
     } catch (err) {
       removePid(this.conf);
       throw err;
@@ -84,24 +110,45 @@ class Master {
     this.log.notice(`gateway/${version} master process ${process.pid} started with ${this.conf.workerProcesses} worker processes`);
   }
 
-  /** Forks a generation of workers; resolves when all are ready, rejects if one dies first. */
-  private spawnGeneration(): Promise<Set<Worker>> {
+  /** Forks one worker of generation `generation` that builds its configuration from `checked`. */
+  private fork(checked: Checked, generation: number): Worker {
+    const worker = cluster.fork({ GATEWAY_GENERATION: String(generation) });
+    handOffSources(worker, checked.snapshot);
+    return worker;
+  }
+
+  /**
+   * Forks a generation of workers; resolves when all are ready, rejects (and kills them) if one
+   * dies first or they are not all ready within the start timeout.
+   */
+  private spawnGeneration(checked: Checked): Promise<Set<Worker>> {
     const generation = ++this.generation;
     const workers = new Set<Worker>();
     return new Promise((resolve, reject) => {
       let ready = 0;
-      for (let i = 0; i < this.conf.workerProcesses; i++) {
-        const worker = cluster.fork({ GATEWAY_GENERATION: String(generation), ...this.sources.toEnv() });
+      let settled = false;
+      const fail = (reason: string) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        for (const w of workers) w.process.kill('SIGKILL');
+        reject(new Error(reason));
+      };
+      const timer = setTimeout(() => fail(`worker processes were not ready within ${this.workerStartTimeoutMs} ms`), this.workerStartTimeoutMs);
+      for (let i = 0; i < checked.conf.workerProcesses; i++) {
+        const worker = this.fork(checked, generation);
         workers.add(worker);
-        const failed = (code: number | null) => {
-          for (const w of workers) w.process.kill('SIGTERM');
-          reject(new Error(`worker process ${worker.process.pid} exited with code ${code} while starting`));
-        };
+        const failed = (code: number | null, signal: string | null) =>
+          fail(`worker process ${worker.process.pid} ${signal ? `was killed by ${signal}` : `exited with code ${code}`} while starting`);
         worker.once('exit', failed);
         worker.on('message', (msg: WorkerMessage) => {
-          if (msg.type !== 'ready') return;
+          if (msg?.type !== 'ready') return;
           worker.off('exit', failed);
-          if (++ready === workers.size) resolve(workers);
+          if (++ready === workers.size && !settled) {
+            settled = true;
+            clearTimeout(timer);
+            resolve(workers);
+          }
         });
       }
     });
@@ -112,11 +159,13 @@ class Master {
     if (!this.current.has(worker) || this.stopping) return;
     this.current.delete(worker);
     this.log.error(`worker process ${worker.process.pid} exited ${signal ? `on signal ${signal}` : `with code ${code}`}; starting a new one`);
-    const replacement = cluster.fork({ GATEWAY_GENERATION: String(this.generation), ...this.sources.toEnv() });
-    this.current.add(replacement);
+    this.current.add(this.fork(this.serving, this.generation));
   }
 
-  /** HUP: check the file again; on success new workers start and the old ones drain. */
+  /**
+   * HUP: check the file again in a child process; on success new workers start with exactly
+   * what was checked and the old ones drain. On any failure the serving generation stays.
+   */
   private async reload(): Promise<void> {
     if (this.stopping) return;
     if (this.reloading || this.current.size === 0) {
@@ -126,40 +175,42 @@ class Master {
     }
     this.reloading = true;
     try {
-      let next: MainConf;
-      const nextSources = new ConfigSources();
-      try {
-        next = loadConfig({ file: this.conf.file, prefix: this.conf.prefix, sources: nextSources });
-      } catch (err) {
-        this.log.error(`reload: ${(err as Error).message}; the old configuration keeps serving`);
+      const check = checkInChild({ file: this.conf.file, prefix: this.conf.prefix });
+      this.check = check;
+      this.log.notice(`reload: checking the configuration in process ${check.pid}`);
+      const reply = await check.reply;
+      this.check = null;
+      if (this.stopping) return;
+      if (!reply.ok) {
+        this.log.error(`reload: ${reply.reason}; the old configuration keeps serving`);
         return;
       }
       this.log.notice('reload: configuration checked, starting new worker processes');
-      const previous = { conf: this.conf, sources: this.sources };
-      this.conf = next;
-      this.sources = nextSources;
+      const next: Checked = { conf: reply.conf, snapshot: reply.snapshot };
       let fresh: Set<Worker>;
       try {
-        fresh = await this.spawnGeneration();
+        fresh = await this.spawnGeneration(next);
       } catch (err) {
-        this.conf = previous.conf;
-        this.sources = previous.sources;
-        this.log.error(`reload: ${(err as Error).message}; the old configuration keeps serving`);
+        if (!this.stopping) this.log.error(`reload: ${(err as Error).message}; the old configuration keeps serving`);
         return;
       }
-      if (next.http.pushRedisUrl !== previous.conf.http.pushRedisUrl) await this.push?.replace(storeBackend(next, this.log));
+      if (this.stopping) return;
+      const previous = this.serving;
+      this.serving = next;
+      if (next.conf.http.pushRedisUrl !== previous.conf.http.pushRedisUrl) await this.push?.replace(storeBackend(next.conf, this.log));
       const old = this.current;
       this.current = fresh;
       for (const worker of old) this.quit(worker);
       this.log.notice(`reload: new worker processes ready, ${old.size} old ones shutting down gracefully`);
     } finally {
+      this.check = null;
       this.reloading = false;
       this.runPendingReload();
     }
   }
 
   private runPendingReload(): void {
-    if (!this.reloadPending) return;
+    if (!this.reloadPending || this.stopping) return;
     this.reloadPending = false;
     void this.reload();
   }
@@ -177,6 +228,7 @@ class Master {
   /** QUIT: every worker drains, then the master exits; TERM: workers exit at once. */
   private stop(graceful: boolean): void {
     this.stopping = true;
+    this.check?.cancel();
     this.log.notice(graceful ? 'gracefully shutting down' : 'exiting');
     const exitWhenAlone = () => {
       if (Object.keys(cluster.workers ?? {}).length > 0) return;
@@ -193,12 +245,18 @@ class Master {
   }
 }
 
-function writePid(conf: MainConf): void {
+/** A positive integer from the environment variable `name`, or `fallback`. */
+function positiveEnv(name: string, fallback: number): number {
+  const value = Number(process.env[name]);
+  return Number.isSafeInteger(value) && value > 0 ? value : fallback;
+}
+
+function writePid(conf: { readonly pid: string | null }): void {
   if (!conf.pid) return;
   mkdirSync(path.dirname(conf.pid), { recursive: true });
   writeFileSync(conf.pid, `${process.pid}\n`);
 }
 
-function removePid(conf: MainConf): void {
+function removePid(conf: { readonly pid: string | null }): void {
   if (conf.pid) rmSync(conf.pid, { force: true });
 }

@@ -2,7 +2,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { makePrefix, ROOT, runCli } from './helpers/gateway-process';
+import { GATEWAY_BIN, makePrefix, ROOT, runCli } from './helpers/gateway-process';
 
 test('-t on the seed configuration succeeds as nginx -t does', async () => {
   const { code, stderr } = await runCli(['-t', '-c', 'conf/site.yaml']);
@@ -15,10 +15,48 @@ test.each(['conf/examples/hello.yaml', 'conf/examples/clock.yaml', 'conf/example
   expect((await runCli(['-t', '-c', file])).code).toBe(0);
 });
 
-test('-T prints the configuration', async () => {
+test('-T prints the configuration, every file read, as nginx -T', async () => {
   const { code, stdout } = await runCli(['-T', '-c', 'conf/site.yaml']);
   expect(code).toBe(0);
   expect(stdout).toContain('so_keepalive=2s:2s:8');
+  const prefix = makePrefix({ 'conf/site.yaml': 'http:\n  include: gzip.yaml\n', 'conf/gzip.yaml': 'gzip: on\n' });
+  try {
+    const both = await runCli(['-T', '-p', prefix, '-c', 'conf/site.yaml']);
+    expect(both.stdout).toBe(`# configuration file ${prefix}/conf/site.yaml:\nhttp:\n  include: gzip.yaml\n\n# configuration file ${prefix}/conf/gzip.yaml:\ngzip: on\n\n`);
+  } finally {
+    rmSync(prefix, { recursive: true, force: true });
+  }
+});
+
+describe('white space nginx does not separate arguments by: -t answers at once, in one line', () => {
+  let prefix: string;
+  beforeAll(() => (prefix = makePrefix()));
+  afterAll(() => rmSync(prefix, { recursive: true, force: true }));
+  // Each of these made the argument splitter loop until V8 died (some 2 GB and 18 s later).
+  test.each(['\u00a0', '\ufeff', '\u2028', '\u3000', '\v', '\f'])('%j', (c) => {
+    const file = path.join(prefix, 'ws.yaml');
+    writeFileSync(file, `http:\n  servers:\n    - listen: "127.0.0.1:8080${c}"\n`);
+    const result = spawnSync(process.execPath, [GATEWAY_BIN, '-t', '-p', prefix, '-c', file], { timeout: 10_000, encoding: 'utf8' });
+    expect(result.signal).toBeNull();
+    expect(result.status).toBe(1);
+    const shown = `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+    expect(result.stderr).toBe(`gateway: [emerg] invalid port in "127.0.0.1:8080${shown}" in ${file}:3:15\ngateway: configuration file ${file} test failed\n`);
+  });
+});
+
+test('-s reads the file under the check timeout: a check that never ends is one line, not a hang', async () => {
+  const prefix = makePrefix({
+    'conf/site.yaml': 'pid: logs/gw.pid\nhttp:\n  servers:\n    - locations:\n        - { location: /, handler: stuck }\n',
+    'handlers/stuck.ts': 'export default { configure() { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 600000); return {}; }, create() { return {}; } };\n',
+  });
+  try {
+    const started = Date.now();
+    const result = await runCli(['-p', prefix, '-c', 'conf/site.yaml', '-s', 'reload'], ROOT, { GATEWAY_CHECK_TIMEOUT_MS: '1000' });
+    expect(result).toMatchObject({ code: 1, stderr: 'gateway: [emerg] the configuration check did not finish within 1000 ms\n' });
+    expect(Date.now() - started).toBeLessThan(15_000);
+  } finally {
+    rmSync(prefix, { recursive: true, force: true });
+  }
 });
 
 test('-v and -h', async () => {

@@ -172,3 +172,119 @@ test('a reload picks up a changed handler module (new workers load it afresh)', 
     await gw.stop();
   }
 });
+
+/** A handler module whose `configure` (run by the check) or `create` (run by a new worker) never returns. */
+const stuck = (where: 'configure' | 'create') => `const block = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 600000);
+export default {
+  configure() { ${where === 'configure' ? 'block(); ' : ''}return {}; },
+  create() { ${where === 'create' ? 'block(); ' : ''}return { http(_req: any, res: any) { res.end('stuck'); } }; },
+};
+`;
+const withStuck = (version: string) => site(version).replace('        - { location: /version', '        - { location: /stuck, handler: stuck }\n        - { location: /version');
+
+/** The pids in "worker process N started" lines, in order. */
+const startedWorkers = (gw: GatewayProcess) => [...gw.stderr().matchAll(/worker process (\d+) started/g)].map((m) => Number(m[1]));
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+test('a reload check killed half-way: the old generation serves, a killed worker is replaced, a HUP meanwhile is answered, the next reload works', async () => {
+  const gw = await startGateway(site('v1'), { files: { 'handlers/stuck.ts': stuck('configure') } });
+  try {
+    await until(() => startedWorkers(gw).length >= 2, 'the workers');
+    writeFileSync(path.join(gw.prefix, 'conf/test.yaml'), withStuck('never'));
+    gw.child.kill('SIGHUP');
+    await until(() => /reload: checking the configuration in process \d+/.test(gw.stderr()), `the check in:\n${gw.stderr()}`);
+    const check = Number(/reload: checking the configuration in process (\d+)/.exec(gw.stderr())![1]);
+    expect(isAlive(check)).toBe(true);
+    // While the check hangs, the master reaps and replaces a worker...
+    const victim = startedWorkers(gw)[0];
+    process.kill(victim, 'SIGKILL');
+    await until(() => gw.stderr().includes(`worker process ${victim} exited on signal SIGKILL; starting a new one`), 'the dead worker reaped');
+    await until(() => startedWorkers(gw).length >= 3, `the replacement in:\n${gw.stderr()}`);
+    for (let i = 0; i < 10; i++) expect((await request(gw.ports[0], '/version')).body.toString()).toBe('v1');
+    // ...and answers a HUP (done once the running reload ends).
+    writeFileSync(path.join(gw.prefix, 'conf/test.yaml'), site('v2'));
+    gw.child.kill('SIGHUP');
+    process.kill(check, 'SIGKILL');
+    await until(() => gw.stderr().includes(`reload: the configuration check (process ${check}) was killed by SIGKILL before it answered; the old configuration keeps serving`), `the killed check in:\n${gw.stderr()}`);
+    await until(() => gw.stderr().includes('shutting down gracefully'), `the pending reload in:\n${gw.stderr()}`);
+    expect((await request(gw.ports[0], '/version')).body.toString()).toBe('v2');
+    expect(gw.stderr()).not.toMatch(/\[(crit|alert|emerg)\]/);
+  } finally {
+    await gw.stop();
+  }
+}, 60000);
+
+test('a reload check that does not finish in time is killed; the old generation serves; a later good reload works', async () => {
+  const gw = await startGateway(site('v1'), { files: { 'handlers/stuck.ts': stuck('configure') }, env: { GATEWAY_CHECK_TIMEOUT_MS: '1500' } });
+  try {
+    writeFileSync(path.join(gw.prefix, 'conf/test.yaml'), withStuck('never'));
+    const sent = Date.now();
+    gw.child.kill('SIGHUP');
+    await until(() => gw.stderr().includes('the configuration check did not finish within 1500 ms; the old configuration keeps serving'), `the timeout in:\n${gw.stderr()}`);
+    expect(Date.now() - sent).toBeGreaterThanOrEqual(1400);
+    const check = Number(/reload: checking the configuration in process (\d+)/.exec(gw.stderr())![1]);
+    await until(() => !isAlive(check), 'the check process killed');
+    expect((await request(gw.ports[0], '/version')).body.toString()).toBe('v1');
+    writeFileSync(path.join(gw.prefix, 'conf/test.yaml'), site('v2'));
+    gw.child.kill('SIGHUP');
+    await until(() => gw.stderr().includes('shutting down gracefully'), `the good reload in:\n${gw.stderr()}`);
+    expect((await request(gw.ports[0], '/version')).body.toString()).toBe('v2');
+  } finally {
+    await gw.stop();
+  }
+}, 60000);
+
+test('new workers that never become ready are killed after the start timeout; the old generation serves', async () => {
+  const gw = await startGateway(site('v1'), { files: { 'handlers/stuck.ts': stuck('create') }, env: { GATEWAY_WORKER_START_TIMEOUT_MS: '2000' } });
+  try {
+    writeFileSync(path.join(gw.prefix, 'conf/test.yaml'), withStuck('never'));
+    gw.child.kill('SIGHUP');
+    await until(() => gw.stderr().includes('reload: worker processes were not ready within 2000 ms; the old configuration keeps serving'), `the start timeout in:\n${gw.stderr()}`);
+    expect((await request(gw.ports[0], '/version')).body.toString()).toBe('v1');
+    writeFileSync(path.join(gw.prefix, 'conf/test.yaml'), site('v2'));
+    gw.child.kill('SIGHUP');
+    await until(() => gw.stderr().includes('shutting down gracefully'), `the good reload in:\n${gw.stderr()}`);
+    expect((await request(gw.ports[0], '/version')).body.toString()).toBe('v2');
+  } finally {
+    await gw.stop();
+  }
+}, 60000);
+
+test('a no-break space in the new file: gateway -s reload refuses it in one line, a HUP to the master is refused and logged, nothing spins', async () => {
+  const gw = await startGateway(site('v1'));
+  try {
+    writeFileSync(path.join(gw.prefix, 'conf/test.yaml'), site('v2').replace('listen: "127.0.0.1:0"', 'listen: "127.0.0.1:0\u00a0"'));
+    const refused = await runCli(['-p', gw.prefix, '-c', 'conf/test.yaml', '-s', 'reload']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^gateway: \[emerg\] invalid port in "127\.0\.0\.1:0\\u00a0" in .*test\.yaml:\d+:\d+\n$/);
+    gw.child.kill('SIGHUP');
+    await until(() => gw.stderr().includes('the old configuration keeps serving'), `the refused reload in:\n${gw.stderr()}`);
+    expect(gw.stderr()).toMatch(/\[error\] .*reload: invalid port in "127\.0\.0\.1:0\\u00a0" in .*test\.yaml:\d+:\d+; the old configuration keeps serving/);
+    expect((await request(gw.ports[0], '/version')).body.toString()).toBe('v1');
+  } finally {
+    await gw.stop();
+  }
+}, 60000);
+
+test('a configuration larger than 128 KiB (more than one environment variable holds) starts and reloads', async () => {
+  const many = (version: string) => site(version).replace('        - { location: /version', `${Array.from({ length: 4000 }, (_, i) => `        - { location: /l${i}, return: "200 ${version}" }`).join('\n')}\n        - { location: /version`);
+  expect(Buffer.byteLength(many('v1'))).toBeGreaterThan(160 * 1024);
+  const gw = await startGateway(many('v1'));
+  try {
+    expect((await request(gw.ports[0], '/l3999')).body.toString()).toBe('v1');
+    writeFileSync(path.join(gw.prefix, 'conf/test.yaml'), many('v2'));
+    gw.child.kill('SIGHUP');
+    await until(() => gw.stderr().includes('shutting down gracefully'), `the reload in:\n${gw.stderr()}`);
+    expect((await request(gw.ports[0], '/l3999')).body.toString()).toBe('v2');
+  } finally {
+    await gw.stop();
+  }
+}, 60000);

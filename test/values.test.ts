@@ -1,4 +1,4 @@
-import { parseFlag, parseListen, parseLocation, parseServerName, parseSize, parseSoKeepalive, parseTime, splitArgs } from '../src/config/values';
+import { formatTime, MAX_TIMER_MS, parseBoundedTime, parseFlag, parseListen, parseLocation, parseServerName, parseSize, parseSoKeepalive, parseTime, splitArgs } from '../src/config/values';
 
 describe('times and sizes', () => {
   test.each([
@@ -12,13 +12,44 @@ describe('times and sizes', () => {
   ] as const)('time %p (bare unit %s) is %d ms', (text, unit, ms) => expect(parseTime(text, unit)).toBe(ms));
   test.each(['', '2x', '-1', '1.5s', 's'])('time %p is refused', (text) => expect(() => parseTime(text)).toThrow(/invalid time/));
   test.each([
+    ['1h30m', 5_400_000],
+    ['1h30', 3_630_000], // a number after the units is seconds, as nginx reads it
+    ['1s 2', 3000],
+    ['1m  30s', 90_000],
+    [' 90', 90_000],
+    ['90 ', 90_000],
+    ['1s500ms', 1500],
+    ['1y', 31_536_000_000],
+    ['9007199254740991ms', Number.MAX_SAFE_INTEGER],
+  ] as const)("time %p as nginx's ngx_parse_time reads it", (text, ms) => expect(parseTime(text)).toBe(ms));
+  test.each(['30s 1m', '1m1m', '90 1 2', '5s\u00a0', '\u00a05s', '5s\t', '9007199254740992ms', '99999999999999999999999d', `${'9'.repeat(400)}s`])(
+    'time %j is refused: units in order, once each, only spaces between, within range',
+    (text) => expect(() => parseTime(text)).toThrow(/invalid time/),
+  );
+  test('times fed to timers stop at what a Node.js timer honours, and the refusal names the largest', () => {
+    expect(MAX_TIMER_MS).toBe(2147483647);
+    expect(formatTime(MAX_TIMER_MS)).toBe('24d20h31m23s647ms');
+    expect(parseBoundedTime(formatTime(MAX_TIMER_MS), MAX_TIMER_MS)).toBe(MAX_TIMER_MS);
+    expect(() => parseBoundedTime('30d', MAX_TIMER_MS)).toThrow('time "30d" is too large: the largest is 24d20h31m23s647ms');
+    expect(() => parseBoundedTime(2147483648, MAX_TIMER_MS, 'ms')).toThrow(/too large/);
+    expect([formatTime(0), formatTime(90_500)]).toEqual(['0s', '1m30s500ms']);
+  });
+  test.each([
     ['512', 512],
     ['64k', 65536],
     ['1m', 1048576],
     ['1G', 1073741824],
     [1024, 1024],
   ] as const)('size %p is %d bytes', (text, bytes) => expect(parseSize(text)).toBe(bytes));
-  test.each(['1.5m', 'k', '-1', '1t'])('size %p is refused', (text) => expect(() => parseSize(text)).toThrow(/invalid size/));
+  test.each(['1.5m', 'k', '-1', '1t', ' 1m', '1m\u00a0', '8796093022208k', '9007199254740992', '9'.repeat(400)])('size %p is refused', (text) =>
+    expect(() => parseSize(text)).toThrow(/invalid size/),
+  );
+  test('a YAML number that is too large or not an integer is refused', () => {
+    expect(() => parseSize(2 ** 53)).toThrow(/invalid size/);
+    expect(() => parseTime(1e300)).toThrow(/invalid time/);
+    expect(() => parseTime(Infinity)).toThrow(/invalid value/);
+    expect(() => parseTime(1.5)).toThrow(/invalid value/);
+  });
   test('flags', () => {
     expect([parseFlag('on'), parseFlag('off'), parseFlag(true), parseFlag('false')]).toEqual([true, false, true, false]);
     expect(() => parseFlag('yes')).toThrow(/must be "on" or "off"/);
@@ -37,6 +68,19 @@ describe('splitArgs', () => {
     ['a\\ b', ['a\\ b']], // one argument; the backslash stays, as nginx copies it
   ])('%p', (text, args) => expect(splitArgs(text)).toEqual(args));
   test('an unbalanced quote is refused', () => expect(() => splitArgs('"open')).toThrow(/unbalanced/));
+  test('a quoted argument must end at a separator, as in nginx', () => {
+    expect(() => splitArgs('"ab"cd')).toThrow(/unexpected "c" after a quoted argument/);
+    expect(() => splitArgs(`'ab'"cd"`)).toThrow(/unexpected """/);
+    expect(splitArgs('ab"cd"')).toEqual(['ab"cd"']);
+  });
+  // nginx separates arguments by space, tab, CR and LF only; anything else is part of one.
+  test.each(['\u00a0', '\ufeff', '\u2028', '\u2029', '\u3000', '\u1680', '\u2003', '\v', '\f', '\u0085'])('%j is part of an argument, not a separator', (c) => {
+    expect(splitArgs(`80${c}`)).toEqual([`80${c}`]);
+    expect(splitArgs(c)).toEqual([c]);
+    expect(splitArgs(`a${c}b c`)).toEqual([`a${c}b`, 'c']);
+    expect(splitArgs(`"a b" ${c}`)).toEqual(['a b', c]);
+    expect(splitArgs(`x\\${c}y`)).toEqual([`x\\${c}y`]);
+  });
 });
 
 describe('listen', () => {
@@ -63,6 +107,9 @@ describe('listen', () => {
     [['8080', 'so_keepalive=2s:2s'], /invalid so_keepalive/],
     [['8080', 'so_keepalive=::'], /invalid so_keepalive/],
     [['8080', 'so_keepalive=500ms::'], /invalid so_keepalive/],
+    [['8080', 'so_keepalive=::2147483648'], /invalid so_keepalive/],
+    [['8080', 'so_keepalive=2147483648s::'], /invalid so_keepalive/],
+    [['8080', 'backlog=99999999999'], /invalid backlog/],
     [[], /needs an address/],
   ])('%p is refused', (args, reason) => expect(() => parseListen(args)).toThrow(reason));
 });

@@ -10,12 +10,12 @@ import { resolveHandler } from '../handlers';
 import { createServerContext } from '../tls';
 import type { ConfigContext, HandlerModule } from '../types';
 import { compileValue } from '../variables';
-import { argsOf, commonDefaults, directive, mergeCommon, NOT_YET_SUPPORTED, type Context, type ParseContext } from './directives';
+import { argsOf, commonDefaults, copyCommon, directive, mergeCommon, NOT_YET_SUPPORTED, type Context, type ParseContext } from './directives';
 import { ConfigSources } from './sources';
 import { loadFile, plainValue, type ConfNode, type Entry, type MapNode, type SeqNode } from './load';
 import type { CommonConf, LocationConf, LogFormatConf, MainConf, ProxyRedirectConf, ServerConf, UpstreamConf } from './model';
 import { parseUpstreams } from './upstreams';
-import { parseFlag, parseListen, parseLocation, parseServerName, parseSize, parseTime, type ListenSpec, type LocationMatch } from './values';
+import { MAX_TIMER_MS, parseBoundedTime, parseFlag, parseListen, parseLocation, parseServerName, parseSize, type ListenSpec, type LocationMatch } from './values';
 
 /** Where to read the configuration and what relative paths resolve against. */
 export interface LoadOptions {
@@ -160,12 +160,15 @@ function buildHttp(block: MapNode, cx: Cx, defaults: CommonConf, handlersDir: st
     return buildServer(node, cx, common, handlersDir, upstreams);
   });
   const defaultListens = new Set<string>();
+  // Sockets some server listens on with `ssl`: a Set, since servers x listens x servers x listens
+  // took minutes for a server of 50,000 listens.
+  const sslKeys = new Set(servers.flatMap((s) => s.listens.filter((l) => l.ssl).map((l) => l.key)));
   for (const server of servers) {
     for (const listen of server.listens.filter((l) => l.defaultServer)) {
       if (defaultListens.has(listen.key)) throw new ConfigError(`a duplicate default server for ${listen.key}`, server.position);
       defaultListens.add(listen.key);
     }
-    const sslListen = server.listens.find((l) => servers.some((other) => other.listens.some((o) => o.key === l.key && o.ssl)));
+    const sslListen = server.listens.find((l) => sslKeys.has(l.key));
     if (sslListen) {
       if (!server.sslCertificate) throw new ConfigError(`no "ssl_certificate" is defined for the "listen ... ssl" directive`, server.position);
       try {
@@ -209,13 +212,12 @@ function buildServer(block: MapNode, cx: Cx, parent: CommonConf, handlersDir: st
   // nginx's default: `listen *:80`.
   const listens = (own.listens as ListenSpec[] | undefined) ?? [parseListen(['80'])];
   const serverLocation = buildServerLocation(common, (own.tryFiles as string[] | undefined) ?? null, block.pos, cx, handlersDir);
-  return { ...common, listens, serverNames, primaryName: (nameArgs[0] ?? '').replace(/^\./, ''), locations, serverLocation, position: block.pos };
+  return extend(common, { listens, serverNames, primaryName: (nameArgs[0] ?? '').replace(/^\./, ''), locations, serverLocation, position: block.pos });
 }
 
 /** The server block's own location: static, with the server's `try_files` (not inherited by locations, as in nginx). */
 function buildServerLocation(common: CommonConf, tryFiles: string[] | null, position: Position, cx: Cx, handlersDir: string): LocationConf {
-  const base = {
-    ...common,
+  const fields = {
     match: { kind: 'prefix', path: '', noRegex: false } as const,
     name: '',
     handler: 'static',
@@ -225,7 +227,8 @@ function buildServerLocation(common: CommonConf, tryFiles: string[] | null, posi
     return: null,
     position,
   };
-  return { ...base, handlerOptions: runConfigure(resolveHandler('static', cx.prefix, handlersDir), [], base, cx, handlersDir, 'static') };
+  const handlerOptions = runConfigure(resolveHandler('static', cx.prefix, handlersDir), [], extend(common, fields), cx, handlersDir, 'static');
+  return extend(common, { ...fields, handlerOptions });
 }
 
 function checkDuplicateLocations(locations: readonly LocationConf[]): void {
@@ -275,8 +278,7 @@ function buildLocation(block: MapNode, cx: Cx, parent: CommonConf, handlersDir: 
   if (own.proxyPass !== undefined && handler !== 'proxy') throw new ConfigError(`"proxy_pass" goes with handler "proxy", not "${handler}"`, handlerPos);
   if (own.return !== undefined && handler !== 'return') throw new ConfigError(`"return" goes with handler "return", not "${handler}"`, handlerPos);
   if (own.stubStatus !== undefined && handler !== 'stub_status') throw new ConfigError(`"stub_status" goes with handler "stub_status", not "${handler}"`, handlerPos);
-  const base = {
-    ...common,
+  const fields = {
     match: match as LocationMatch,
     name,
     handler,
@@ -287,6 +289,7 @@ function buildLocation(block: MapNode, cx: Cx, parent: CommonConf, handlersDir: 
     return: (own.return as LocationConf['return'] | undefined) ?? null,
     position: block.pos,
   };
+  const base = extend(common, fields);
   let module: HandlerModule;
   try {
     module = resolveHandler(handler, cx.prefix, handlersDir);
@@ -294,7 +297,7 @@ function buildLocation(block: MapNode, cx: Cx, parent: CommonConf, handlersDir: 
     throw new ConfigError((err as Error).message, handlerPos);
   }
   const handlerOptions = runConfigure(module, ownKeys, base, cx, handlersDir, handler);
-  return { ...base, handlerOptions };
+  return extend(common, { ...fields, handlerOptions });
 }
 
 /**
@@ -352,12 +355,14 @@ function runConfigure(
     const e = key ? byKey.get(key) : undefined;
     throw new ConfigError(reason, e ? e.value.pos : location.position);
   };
+  // A number is handed over as written (`1.0`, `1e400`, `.nan`), as nginx reads its arguments: the
+  // parsers read the text, and a refusal shows what the user wrote, not Infinity or NaN.
   const scalar = (key: string): string | number | boolean | undefined => {
     read.add(key);
     const e = byKey.get(key);
     if (!e) return undefined;
     if (e.value.kind !== 'scalar' || e.value.value === null) return fail(`"${key}" takes one value`, key);
-    return e.value.value;
+    return e.value.source ?? e.value.value;
   };
   const parsed = <T>(key: string, parse: (v: string | number | boolean) => T): T | undefined => {
     const v = scalar(key);
@@ -374,7 +379,8 @@ function runConfigure(
     handlersDir,
     captureNames: cx.captureNames,
     error: fail,
-    time: (key, unit = 's') => parsed(key, (v) => parseTime(typeof v === 'boolean' ? String(v) : v, unit)),
+    // A handler's times feed timers (the websocket `timeout`, `ping_interval`): Node's limit applies.
+    time: (key, unit = 's') => parsed(key, (v) => parseBoundedTime(typeof v === 'boolean' ? String(v) : v, MAX_TIMER_MS, unit)),
     size: (key) => parsed(key, (v) => parseSize(typeof v === 'boolean' ? String(v) : v)),
     flag: (key) => parsed(key, (v) => parseFlag(v)),
     string: (key) => parsed(key, (v) => String(v)),
@@ -416,6 +422,11 @@ function collectCaptureNames(root: ConfNode): ReadonlySet<string> {
   };
   visit(root);
   return names;
+}
+
+/** `{ ...common, ...extra }`, kept fast (see `copyCommon`): a server's or a location's whole configuration. */
+function extend<E extends object>(common: CommonConf, extra: E): CommonConf & E {
+  return Object.assign(copyCommon(common), extra);
 }
 
 function deepFreeze<T>(value: T): T {

@@ -6,46 +6,125 @@
 
 import type { DisableSymlinksConf, OpenFileCacheConf } from './model';
 
-/** nginx's time units, in milliseconds. */
-const TIME_UNITS: Record<string, number> = {
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-  w: 604_800_000,
-  M: 2_592_000_000,
-  y: 31_536_000_000,
-};
+/**
+ * nginx's time units, largest first, in milliseconds: a value names each unit at most once, in
+ * this order (`1h30m`, `1h 30m`; not `30m 1h`), as `ngx_parse_time` reads it.
+ */
+const TIME_UNITS: readonly (readonly [string, number])[] = [
+  ['y', 31_536_000_000],
+  ['M', 2_592_000_000],
+  ['w', 604_800_000],
+  ['d', 86_400_000],
+  ['h', 3_600_000],
+  ['m', 60_000],
+  ['s', 1000],
+  ['ms', 1],
+];
+
+/** The largest time any parser returns (ms): past it, a JavaScript number no longer counts milliseconds exactly. */
+export const MAX_TIME_MS = Number.MAX_SAFE_INTEGER;
 
 /**
- * A time as nginx writes it (`500ms`, `2s`, `1m`, `1h 30m`), in milliseconds. A bare number
- * is in `bareUnit` (seconds for nginx's directives, milliseconds where a handler says so).
+ * The largest delay a Node.js timer honours (ms), about 24.8 days: `setTimeout`, `setInterval`
+ * and `socket.setTimeout` turn anything larger into 1 ms. Every time that feeds a timer is
+ * checked against it at load.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A time as nginx writes it (`500ms`, `2s`, `1m`, `1h 30m`, `1h30`), in milliseconds. A bare
+ * number, and a number after the last unit, is in `bareUnit` (seconds for nginx's directives,
+ * milliseconds where a handler says so). Only a space separates parts, as in nginx. Throws
+ * `invalid time "..."`; a time past `MAX_TIME_MS` is invalid too (nginx stops at 2^63 ms).
  */
 export function parseTime(value: string | number, bareUnit: 's' | 'ms' = 's'): number {
-  if (typeof value === 'number') return checkedNumber(value) * TIME_UNITS[bareUnit];
-  const text = value.trim();
-  if (/^\d+$/.test(text)) return Number(text) * TIME_UNITS[bareUnit];
-  let total = 0;
-  let rest = text;
-  if (!rest) throw new Error(`invalid time "${value}"`);
-  while (rest) {
-    const m = /^(\d+)(ms|s|m|h|d|w|M|y)\s*/.exec(rest);
-    if (!m) throw new Error(`invalid time "${value}"`);
-    total += Number(m[1]) * TIME_UNITS[m[2]];
-    rest = rest.slice(m[0].length);
+  const bareScale = bareUnit === 's' ? 1000 : 1;
+  if (typeof value === 'number') {
+    const ms = checkedNumber(value) * bareScale;
+    if (ms > MAX_TIME_MS) throw new Error(`invalid time "${value}"`);
+    return ms;
   }
+  const invalid = () => new Error(`invalid time "${value}"`);
+  let total = 0;
+  let digits = '';
+  let valid = false;
+  // The index in TIME_UNITS of the last unit read: each next one must be smaller.
+  let last = -1;
+  let i = 0;
+  const add = (n: number) => {
+    total += n;
+    if (total > MAX_TIME_MS) throw invalid();
+  };
+  while (i < value.length) {
+    const c = value[i];
+    if (c >= '0' && c <= '9') {
+      digits += c;
+      valid = true;
+      i++;
+      continue;
+    }
+    let unit: number;
+    if (c === ' ') {
+      // nginx: a space ends a bare number (seconds), once, and not after seconds or less.
+      if (last >= TIME_UNITS.length - 2) throw invalid();
+      unit = TIME_UNITS.length;
+      i++;
+    } else {
+      const name = c === 'm' && value[i + 1] === 's' ? 'ms' : c;
+      unit = TIME_UNITS.findIndex(([u]) => u === name);
+      if (unit < 0) throw invalid();
+      i += name.length;
+    }
+    if (unit <= last) throw invalid();
+    last = unit;
+    add(Number(digits || '0') * (unit === TIME_UNITS.length ? bareScale : TIME_UNITS[unit][1]));
+    digits = '';
+    while (value[i] === ' ') i++;
+  }
+  if (!valid) throw invalid();
+  add(Number(digits || '0') * bareScale);
   return total;
 }
 
+/**
+ * A time as `parseTime` reads it, no larger than `max` (ms): past it, one line that names the
+ * largest value allowed, written as nginx writes times.
+ */
+export function parseBoundedTime(value: string | number, max: number, bareUnit: 's' | 'ms' = 's'): number {
+  const ms = parseTime(value, bareUnit);
+  if (ms > max) throw new Error(`time "${value}" is too large: the largest is ${formatTime(max)}`);
+  return ms;
+}
+
+/** Milliseconds as nginx writes a time, largest units first: `24d20h31m23s647ms`; `0s` for 0. */
+export function formatTime(ms: number): string {
+  let rest = ms;
+  let text = '';
+  for (const [unit, scale] of TIME_UNITS) {
+    if (unit === 'y' || unit === 'M' || unit === 'w') continue;
+    const n = Math.floor(rest / scale);
+    if (n > 0) text += `${n}${unit}`;
+    rest -= n * scale;
+  }
+  return text || '0s';
+}
+
+/** The largest size any parser returns (bytes), nginx's own limit (off_t) as a JavaScript number can hold it exactly. */
+export const MAX_SIZE = Number.MAX_SAFE_INTEGER;
+
 /** A size as nginx writes it (`512`, `64k`, `1m`, `1g`), in bytes. */
 export function parseSize(value: string | number): number {
-  if (typeof value === 'number') return checkedNumber(value);
-  const m = /^(\d+)([kKmMgG]?)$/.exec(value.trim());
+  if (typeof value === 'number') {
+    if (checkedNumber(value) > MAX_SIZE) throw new Error(`invalid size "${value}"`);
+    return value;
+  }
+  const m = /^(\d+)([kKmMgG]?)$/.exec(value);
   if (!m) throw new Error(`invalid size "${value}"`);
   const unit = m[2].toLowerCase();
   const factor = unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1;
-  return Number(m[1]) * factor;
+  const bytes = Number(m[1]) * factor;
+  if (bytes > MAX_SIZE) throw new Error(`invalid size "${value}"`);
+  return bytes;
 }
 
 function checkedNumber(n: number): number {
@@ -62,28 +141,43 @@ export function parseFlag(value: string | number | boolean): boolean {
 }
 
 /**
- * Splits one nginx directive occurrence into its arguments: white space separates, single or
- * double quotes group, a backslash escapes the next character, `""` is an empty argument.
+ * What separates nginx's arguments: space, tab, CR and LF, and nothing else
+ * (`ngx_conf_read_token`). A no-break space, U+FEFF, U+3000, `\v`, `\f`... are part of an
+ * argument, as in nginx. Every reader of nginx's argument syntax asks this one function.
+ */
+export function isArgSeparator(c: string): boolean {
+  return c === ' ' || c === '\t' || c === '\n' || c === '\r';
+}
+
+/**
+ * Splits one nginx directive occurrence into its arguments: white space (`isArgSeparator`)
+ * separates, single or double quotes group, a backslash escapes the next character, `""` is an
+ * empty argument; after a closing quote a separator or the end must follow, as in nginx.
  */
 export function splitArgs(text: string): string[] {
   const args: string[] = [];
   let i = 0;
+  // Every turn of each loop moves `i` or `end` forward by at least one character.
   while (i < text.length) {
     const c = text[i];
-    if (c === ' ' || c === '\t' || c === '\n' || c === '\r') {
+    if (isArgSeparator(c)) {
       i++;
       continue;
     }
-    let raw = '';
-    if (c === '"' || c === "'") {
-      i++;
-      while (i < text.length && text[i] !== c) raw += text[i] === '\\' && i + 1 < text.length ? text[i++] + text[i++] : text[i++];
-      if (i >= text.length) throw new Error(`unbalanced quote in "${text}"`);
-      i++;
-    } else {
-      while (i < text.length && !/\s/.test(text[i])) raw += text[i] === '\\' && i + 1 < text.length ? text[i++] + text[i++] : text[i++];
+    const quote = c === '"' || c === "'" ? c : null;
+    let end = quote ? i + 1 : i;
+    while (end < text.length && (quote ? text[end] !== quote : !isArgSeparator(text[end]))) {
+      end += text[end] === '\\' && end + 1 < text.length ? 2 : 1;
     }
-    args.push(unescape(raw));
+    if (!quote) {
+      args.push(unescape(text.slice(i, end)));
+      i = end;
+      continue;
+    }
+    if (end >= text.length) throw new Error(`unbalanced quote in "${text}"`);
+    args.push(unescape(text.slice(i + 1, end)));
+    i = end + 1;
+    if (i < text.length && !isArgSeparator(text[i])) throw new Error(`unexpected "${text[i]}" after a quoted argument in "${text}"`);
   }
   return args;
 }
@@ -155,7 +249,7 @@ export function parseListen(args: readonly string[]): ListenSpec {
         break;
       case 'backlog': {
         const n = Number(value);
-        if (!/^-?\d+$/.test(value ?? '') || n === 0) throw new Error(`invalid backlog "${value}"`);
+        if (!/^-?\d+$/.test(value ?? '') || n === 0 || Math.abs(n) > MAX_SOCKOPT_INT) throw new Error(`invalid backlog "${value}"`);
         spec.backlog = n;
         break;
       }
@@ -211,7 +305,13 @@ function parseListenAddress(addr: string): { host: string | null; port: number; 
   return { host, port, unix: null };
 }
 
-/** `on`, `off`, or `[idle]:[intvl]:[cnt]` with nginx's time units for idle and intvl. */
+/** The largest value `setsockopt` takes (a C int): so_keepalive's fields go there as they are. */
+const MAX_SOCKOPT_INT = 2 ** 31 - 1;
+
+/**
+ * `on`, `off`, or `[idle]:[intvl]:[cnt]` with nginx's time units for idle and intvl; each field
+ * fits the C int `setsockopt` takes (the kernel may still refuse it, which is logged, as nginx).
+ */
 export function parseSoKeepalive(value: string): SoKeepalive {
   if (value === 'on') return { enabled: true, idle: null, interval: null, count: null };
   if (value === 'off') return { enabled: false, idle: null, interval: null, count: null };
@@ -220,11 +320,11 @@ export function parseSoKeepalive(value: string): SoKeepalive {
   const seconds = (p: string) => {
     if (p === '') return null;
     const ms = parseTime(p, 's');
-    if (ms < 1000 || ms % 1000 !== 0) throw new Error(`invalid so_keepalive value "${value}"`);
+    if (ms < 1000 || ms % 1000 !== 0 || ms / 1000 > MAX_SOCKOPT_INT) throw new Error(`invalid so_keepalive value "${value}"`);
     return ms / 1000;
   };
   const count = parts[2] === '' ? null : Number(parts[2]);
-  if (count !== null && (!/^\d+$/.test(parts[2]) || count < 1)) throw new Error(`invalid so_keepalive value "${value}"`);
+  if (count !== null && (!/^\d+$/.test(parts[2]) || count < 1 || count > MAX_SOCKOPT_INT)) throw new Error(`invalid so_keepalive value "${value}"`);
   return { enabled: true, idle: seconds(parts[0]), interval: seconds(parts[1]), count };
 }
 

@@ -55,10 +55,14 @@ function configure(raw: Readonly<Record<string, unknown>>, cx: ConfigContext): P
   const channel = compileChannel(cx);
   let types = TYPES;
   if (raw.subscriber_types !== undefined) {
-    const list = Array.isArray(raw.subscriber_types) ? raw.subscriber_types.map(String) : String(raw.subscriber_types).split(/\s+/);
-    for (const t of list) if (!TYPES.includes(t)) cx.error(`invalid value "${t}" in "subscriber_types" (websocket, eventsource)`, 'subscriber_types');
+    // A list of names, or one string of them (words apart as nginx's arguments are: space, tab, CR, LF).
+    const value = raw.subscriber_types;
+    const list: unknown[] = Array.isArray(value) ? value : (cx.string('subscriber_types') ?? '').split(/[ \t\r\n]+/).filter(Boolean);
+    for (const t of list) {
+      if (typeof t !== 'string' || !TYPES.includes(t)) cx.error(`invalid value ${typeof t === 'string' ? `"${t}"` : t !== null && typeof t === 'object' ? 'that is not a name' : String(t)} in "subscriber_types" (websocket, eventsource)`, 'subscriber_types');
+    }
     if (list.length === 0) cx.error('"subscriber_types" names no subscriber type', 'subscriber_types');
-    types = list;
+    types = list as string[];
   }
   const sendBuffer = cx.size('send_buffer') ?? 1024 * 1024;
   if (sendBuffer < 1) cx.error('"send_buffer" must be at least 1 byte', 'send_buffer');
@@ -73,7 +77,7 @@ function configure(raw: Readonly<Record<string, unknown>>, cx: ConfigContext): P
 }
 
 function parseOverflow(text: string, cx: ConfigContext): OverflowPolicy {
-  const [kind, code, extra] = text.trim().split(/\s+/);
+  const [kind, code, extra] = text.split(/[ \t\r\n]+/).filter(Boolean);
   if (kind === 'drop_oldest' && code === undefined) return { kind: 'drop_oldest' };
   if (kind === 'close' && extra === undefined) {
     if (code === undefined) return { kind: 'close', code: TRY_AGAIN_LATER };

@@ -11,8 +11,8 @@ import { Fanout } from './fanout';
 import { MemoryBackend } from './memory-backend';
 import { RedisBackend } from './redis-backend';
 
-/** The backend that stores channels: Redis when configured, else this process's memory. */
-export function storeBackend(conf: MainConf, log: Logger): PushBackend {
+/** The backend that stores channels: Redis when configured, else this process's memory (the master passes its part of the configuration). */
+export function storeBackend(conf: { readonly http: Pick<MainConf['http'], 'pushRedisUrl'> }, log: Logger): PushBackend {
   return conf.http.pushRedisUrl ? new RedisBackend(conf.http.pushRedisUrl, log) : new MemoryBackend();
 }
 

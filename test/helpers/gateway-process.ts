@@ -34,10 +34,13 @@ export function makePrefix(files: Record<string, string | Buffer> = {}): string 
   return prefix;
 }
 
-/** Runs `bin/gateway` with `args` and collects its exit code and output. */
-export function runCli(args: string[], cwd = ROOT): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/**
+ * Runs `bin/gateway` with `args` and collects its exit code and output; `env` is added to the
+ * environment (jest's `process.env` is the test file's own copy, which children do not see).
+ */
+export function runCli(args: string[], cwd = ROOT, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [GATEWAY_BIN, ...args], { cwd });
+    const child = spawn(process.execPath, [GATEWAY_BIN, ...args], { cwd, env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -48,9 +51,12 @@ export function runCli(args: string[], cwd = ROOT): Promise<{ code: number | nul
 
 /**
  * Starts the gateway on `yaml` (its listeners should use port 0 and `error_log: stderr notice`
- * or lower), resolving once `listeners` sockets are bound.
+ * or lower), resolving once `listeners` sockets are bound; `env` is added to its environment.
  */
-export async function startGateway(yaml: string, options: { files?: Record<string, string | Buffer>; listeners?: number; prefix?: string; uid?: number } = {}): Promise<GatewayProcess> {
+export async function startGateway(
+  yaml: string,
+  options: { files?: Record<string, string | Buffer>; listeners?: number; prefix?: string; uid?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<GatewayProcess> {
   if (options.prefix && options.files) throw new Error('give files or a prefix, not both');
   const ownPrefix = !options.prefix;
   const prefix = options.prefix ?? makePrefix(options.files);
@@ -61,7 +67,8 @@ export async function startGateway(yaml: string, options: { files?: Record<strin
   writeFileSync(conf, yaml);
   const ids = options.uid === undefined ? {} : { uid: options.uid, gid: options.uid };
   if (ids.uid !== undefined) for (const dir of [prefix, confDir]) chmodSync(dir, 0o755);
-  const child = spawn(process.execPath, [GATEWAY_BIN, '-p', prefix, '-c', conf], { cwd: prefix, stdio: ['ignore', 'pipe', 'pipe'], ...ids });
+  const env = { ...process.env, ...options.env };
+  const child = spawn(process.execPath, [GATEWAY_BIN, '-p', prefix, '-c', conf], { cwd: prefix, stdio: ['ignore', 'pipe', 'pipe'], env, ...ids });
   let stderr = '';
   const ports: number[] = [];
   const wanted = options.listeners ?? 1;
