@@ -87,6 +87,9 @@ describe('times: what feeds a timer stops at 24d20h31m23s647ms (Node.js fires an
     ['keepalive_timeout', (v) => `http:\n  keepalive_timeout: ${v}\n`],
     ['send_timeout', (v) => `http:\n  send_timeout: ${v}\n`],
     ['client_body_timeout', (v) => `http:\n  client_body_timeout: ${v}\n`],
+    ['client_header_timeout', (v) => `http:\n  client_header_timeout: ${v}\n`],
+    ['lingering_time', (v) => `http:\n  lingering_time: ${v}\n`],
+    ['lingering_timeout', (v) => `http:\n  lingering_timeout: ${v}\n`],
     ['proxy_connect_timeout', (v) => `http:\n  proxy_connect_timeout: ${v}\n`],
     ['proxy_read_timeout', (v) => `http:\n  servers:\n    - proxy_read_timeout: ${v}\n`],
     ['proxy_send_timeout', (v) => inLocation(`proxy_send_timeout: ${v}`)],
@@ -104,7 +107,7 @@ describe('times: what feeds a timer stops at 24d20h31m23s647ms (Node.js fires an
   });
   test("what only meets a clock takes nginx's large values", () => {
     const conf = buildVirtual(
-      'http:\n  client_header_timeout: 1000d\n  message_timeout: 1000d\n  proxy_next_upstream_timeout: 1000d\n  open_file_cache_valid: 1000d\n  expires: 100000y\n  upstreams:\n    u: { servers: ["127.0.0.1:81 fail_timeout=1000d"] }\n',
+      'http:\n  message_timeout: 1000d\n  proxy_next_upstream_timeout: 1000d\n  open_file_cache_valid: 1000d\n  expires: 100000y\n  upstreams:\n    u: { servers: ["127.0.0.1:81 fail_timeout=1000d"] }\n',
     );
     expect(conf.http.upstreams.get('u')!.servers[0].failTimeout).toBe(86_400_000_000);
     expect(configErrorOf('http:\n  message_timeout: 9007199254740992ms\n')).toBe('invalid time "9007199254740992ms" in /virtual/site.yaml:2:20');

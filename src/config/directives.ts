@@ -380,7 +380,7 @@ const TABLE: Record<string, { contexts: readonly Context[]; parse: Directive['pa
   client_max_body_size: d(HTTP_UP, size),
   keepalive_timeout: d(HTTP_UP, keepaliveTimeout),
   send_timeout: d(HTTP_UP, timerTime),
-  client_header_timeout: d(['http', 'server'], time),
+  client_header_timeout: d(['http', 'server'], timerTime),
   client_body_timeout: d(HTTP_UP, timerTime),
   client_body_buffer_size: d(HTTP_UP, size),
   client_body_temp_path: d(HTTP_UP, (n, cx, name) => {
@@ -388,8 +388,8 @@ const TABLE: Record<string, { contexts: readonly Context[]; parse: Directive['pa
     if (args.length > 1) cx.fail(`the levels of "${name}" are not supported yet`, n);
     return prefixPath(n, cx, name);
   }),
-  lingering_time: d(HTTP_UP, time),
-  lingering_timeout: d(HTTP_UP, time),
+  lingering_time: d(HTTP_UP, timerTime),
+  lingering_timeout: d(HTTP_UP, timerTime),
   ssl_certificate: d(['http', 'server'], prefixPath),
   ssl_certificate_key: d(['http', 'server'], prefixPath),
   ssl_protocols: d(['http', 'server'], (n, cx) => {
@@ -530,7 +530,8 @@ export function copyCommon(c: CommonConf): CommonConf {
     clientMaxBodySize: c.clientMaxBodySize, keepaliveTimeout: c.keepaliveTimeout,
     sendTimeout: c.sendTimeout, clientHeaderTimeout: c.clientHeaderTimeout,
     clientBodyTimeout: c.clientBodyTimeout, clientBodyBufferSize: c.clientBodyBufferSize,
-    clientBodyTempPath: c.clientBodyTempPath, sslCertificate: c.sslCertificate,
+    clientBodyTempPath: c.clientBodyTempPath, lingeringTime: c.lingeringTime,
+    lingeringTimeout: c.lingeringTimeout, sslCertificate: c.sslCertificate,
     sslCertificateKey: c.sslCertificateKey, sslProtocols: c.sslProtocols, sslCiphers: c.sslCiphers,
     proxySetHeaders: c.proxySetHeaders, proxyConnectTimeout: c.proxyConnectTimeout,
     proxyReadTimeout: c.proxyReadTimeout, proxySendTimeout: c.proxySendTimeout,
