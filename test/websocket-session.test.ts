@@ -184,6 +184,18 @@ describe('the session API, through small scripts', () => {
     ]);
   });
 
+  test('a receive timeout longer than a timer can wait waits (Node would fire it after 1 ms)', async () => {
+    const seen = await run(
+      async (ws, record) => {
+        ws.setTimeout(2 ** 40);
+        const frame = await ws.recvFrame();
+        record.push(frame?.type, frame?.data.toString(), ws.lastError);
+      },
+      (ws) => setTimeout(() => ws.send('after 100 ms'), 100),
+    );
+    expect(seen).toEqual(['text', 'after 100 ms', null]);
+  });
+
   test('sends resolve with the frame size; max_send_len rejects with GW_WS_PAYLOAD_TOO_BIG', async () => {
     let received: string[] = [];
     const seen = await run(

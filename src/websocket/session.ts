@@ -10,6 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import * as wsModule from 'ws';
 import { WebSocket, WebSocketServer, type RawData, type Server, type ServerOptions } from 'ws';
+import { MAX_TIMER_MS } from '../config/values';
 import type { Frame, WebSocketSession } from '../types';
 import {
   CLOSE_TIMEOUT_MS,
@@ -296,8 +297,9 @@ export class WebSocketSessionImpl implements WebSocketSession {
     return this.written(status === undefined ? 0 : 2 + payload.length, 'send close');
   }
 
+  /** Longer than a timer can wait (24.8 days) is the longest it can; not a number or negative is none. */
   setTimeout(ms: number): void {
-    this.timeoutMs = Math.max(0, ms);
+    this.timeoutMs = ms > 0 ? Math.min(ms, MAX_TIMER_MS) : 0;
   }
 
   /** Bytes handed to the connection and not yet sent. */
