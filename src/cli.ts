@@ -6,12 +6,12 @@ import { Command, Option } from 'commander';
 import cluster from 'node:cluster';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { checkInChild } from './check-process';
+import { checkInChild } from './process/check-process';
 import { checkConfig, type MasterConf } from './config/check';
 import { ConfigSources } from './config/sources';
-import { sourcesFromMaster } from './config-handoff';
-import { run } from './master';
-import { version } from './version';
+import { sourcesFromMaster } from './process/config-handoff';
+import { run } from './process/master';
+import { version } from './http/version';
 
 /** `-s` names and the signals they send, as nginx. */
 const SIGNALS: Record<string, NodeJS.Signals> = { stop: 'SIGTERM', quit: 'SIGQUIT', reload: 'SIGHUP', reopen: 'SIGUSR1' };

@@ -7,8 +7,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { LocationConf, ServerConf } from './config/model';
 
-import type { ChannelInfo, PublishResult } from './push/backend';
-import type { PushMessage } from './push/message';
+import type { ChannelInfo, PublishResult } from './modules/push/backend';
+import type { PushMessage } from './modules/push/message';
 
 export type { LocationConf, ServerConf, CommonConf, MainConf } from './config/model';
 export type { ChannelInfo, PublishResult, PushMessage };

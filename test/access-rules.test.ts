@@ -3,7 +3,7 @@
  * match of the client's family wins, none allows, IPv4-mapped clients meet the IPv4 rules),
  * the address parsers (ports of nginx's), and the configuration forms, errors and inheritance.
  */
-import { accessDenied, compileAccessRules, parseInet4, parseInet6, type AccessRules } from '../src/access';
+import { accessDenied, compileAccessRules, parseInet4, parseInet6, type AccessRules } from '../src/modules/access/access-rules';
 import { buildVirtual, configErrorOf } from './helpers/virtual-config';
 
 /** Rules from nginx-like lines: `allow 127.0.0.1`, `deny all`. */

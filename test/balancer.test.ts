@@ -3,8 +3,8 @@
  * passive health (max_fails within fail_timeout), backup peers, least_conn, ip_hash and hash.
  */
 import type { BalanceMethod, UpstreamConf } from '../src/config/model';
-import { parseServerLine } from '../src/config/upstreams';
-import { addressBytes, Balancer, type Peer } from '../src/upstream/balancer';
+import { parseServerLine } from '../src/modules/proxy/upstreams';
+import { addressBytes, Balancer, type Peer } from '../src/modules/proxy/balancer';
 
 function upstream(lines: string[], method: BalanceMethod = { kind: 'round_robin' }): UpstreamConf {
   return { name: 'u', servers: lines.map(parseServerLine), keepalive: null, method, position: { file: 't', line: 1, col: 1 } };

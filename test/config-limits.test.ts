@@ -13,7 +13,7 @@ import { parseText } from '../src/config/load';
 import { parseNginxTypes } from '../src/config/mime';
 import { MAX_FILE_BYTES } from '../src/config/sources';
 import { ConfigError } from '../src/errors';
-import { expiresHeaders } from '../src/expires';
+import { expiresHeaders } from '../src/modules/headers/expires';
 import { runCli } from './helpers/gateway-process';
 import { buildVirtual, configErrorOf } from './helpers/virtual-config';
 

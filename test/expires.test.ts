@@ -4,7 +4,7 @@
  */
 import { utimesSync } from 'node:fs';
 import path from 'node:path';
-import { expiresHeaders, parseExpires } from '../src/expires';
+import { expiresHeaders, parseExpires } from '../src/modules/headers/expires';
 import { startGateway, type GatewayProcess } from './helpers/gateway-process';
 import { request } from './helpers/http-client';
 

@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { gzipOf, markImmutable } from '../src/immutable-bodies';
+import { gzipOf, markImmutable } from '../src/shared/immutable-bodies';
 import { startGateway, type GatewayProcess } from './helpers/gateway-process';
 import { request } from './helpers/http-client';
 

@@ -5,7 +5,7 @@
 import { utimesSync } from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { isMsie6 } from '../src/gzip-ok';
+import { isMsie6 } from '../src/modules/gzip/gzip-ok';
 import { startGateway, type GatewayProcess } from './helpers/gateway-process';
 import { request } from './helpers/http-client';
 

@@ -1,5 +1,5 @@
 /** nginx's status lines and built-in pages, as tables (the parity suite checks them against nginx). */
-import { errorPageHtml, hasErrorPage, pageStatus, reasonPhrase, wantsMsiePadding } from '../src/http-status';
+import { errorPageHtml, hasErrorPage, pageStatus, reasonPhrase, wantsMsiePadding } from '../src/http/status';
 
 describe('reasonPhrase', () => {
   test.each([

@@ -1,7 +1,7 @@
 /** The counters, their merge across workers, and both renderings, without sockets. */
-import { stubStatusText } from '../src/handlers/stub-status';
-import { closedPart, LATENCY_BUCKETS, LocationCounters, mergeSnapshots, type Snapshot } from '../src/metrics/counters';
-import { renderPrometheus } from '../src/metrics/prometheus';
+import { stubStatusText } from '../src/modules/status/stub-status';
+import { closedPart, LATENCY_BUCKETS, LocationCounters, mergeSnapshots, type Snapshot } from '../src/modules/status/counters';
+import { renderPrometheus } from '../src/modules/status/prometheus';
 
 function part(counters: LocationCounters, connections: Partial<Snapshot['connections']> = {}, peers: Snapshot['peers'] = []): Snapshot {
   return {

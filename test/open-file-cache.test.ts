@@ -6,8 +6,8 @@
 import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FileAccess, symlinksFrom, type OpenedFile } from '../src/file-access';
-import { OpenFileCache, SMALL_FILE_MAX } from '../src/open-file-cache';
+import { FileAccess, symlinksFrom, type OpenedFile } from '../src/shared/file-access';
+import { OpenFileCache, SMALL_FILE_MAX } from '../src/shared/open-file-cache';
 
 const noVariables = () => '';
 

@@ -5,7 +5,7 @@
  * and a chunked body over `client_max_body_size` refused before the backend sees anything.
  */
 import http from 'node:http';
-import type { ProxyOptions } from '../src/handlers/proxy';
+import type { ProxyOptions } from '../src/modules/proxy/proxy';
 import { proxyLocation, startProxyBench, UPGRADE_RECIPE, type ProxyBench } from './helpers/proxy-conf';
 import { closeServer, listen, portOf, rawUpgrade, request, wsBackend } from './helpers/proxy-peers';
 import { buildVirtual, configErrorOf } from './helpers/virtual-config';

@@ -3,8 +3,8 @@
  */
 import { parseLocation, splitArgs } from '../src/config/values';
 import { ConfigError } from '../src/errors';
-import proxy from '../src/handlers/proxy';
-import { escapeUri, parseProxyPass, upstreamUri, URI_PART_NOT_ALLOWED } from '../src/handlers/proxy-target';
+import proxy from '../src/modules/proxy/proxy';
+import { escapeUri, parseProxyPass, upstreamUri, URI_PART_NOT_ALLOWED } from '../src/modules/proxy/target';
 import { proxyConfigContext, proxyLocation } from './helpers/proxy-conf';
 
 describe('proxy_pass and the URI rule (pure)', () => {

@@ -9,7 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import WebSocket from 'ws';
 import type { HttpError } from '../src/errors';
-import { HttpExchange } from '../src/handlers/proxy-exchange';
+import { HttpExchange } from '../src/modules/proxy/exchange';
 import { keptLogger, proxyLocation, startProxyBench, UPGRADE_RECIPE, type ProxyBench } from './helpers/proxy-conf';
 import {
   closeServer,

@@ -2,14 +2,14 @@
  * The push core without sockets: message ids, the in-memory channel store, replay merging in
  * `Fanout`, the slow-subscriber queue and SSE framing.
  */
-import type { BackendSink, ChannelInfo, PublishResult, PushBackend } from '../src/push/backend';
-import { channelIdProblem } from '../src/push/channel-id';
-import { Fanout, PushInputError } from '../src/push/fanout';
-import { MemoryBackend } from '../src/push/memory-backend';
-import { MemoryStore, type ChannelLimits } from '../src/push/memory-store';
-import { compareIds, IdClock, ID_ZERO, parseId, type MessageId, type PushMessage } from '../src/push/message';
-import { SendQueue, type Outlet } from '../src/push/send-queue';
-import { sseEvent } from '../src/push/sse';
+import type { BackendSink, ChannelInfo, PublishResult, PushBackend } from '../src/modules/push/backend';
+import { channelIdProblem } from '../src/modules/push/channel-id';
+import { Fanout, PushInputError } from '../src/modules/push/fanout';
+import { MemoryBackend } from '../src/modules/push/memory-backend';
+import { MemoryStore, type ChannelLimits } from '../src/modules/push/memory-store';
+import { compareIds, IdClock, ID_ZERO, parseId, type MessageId, type PushMessage } from '../src/modules/push/message';
+import { SendQueue, type Outlet } from '../src/modules/push/send-queue';
+import { sseEvent } from '../src/modules/push/sse';
 import { memoryLogger } from './helpers/static-conf';
 
 const LIMITS: ChannelLimits = { bufferLength: 3, timeoutMs: 10_000 };

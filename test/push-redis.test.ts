@@ -4,10 +4,10 @@
  * when Redis goes away each instance still delivers its own publishes to its own subscribers.
  */
 import { execFileSync } from 'node:child_process';
-import type { PublishResult } from '../src/push/backend';
-import { Fanout } from '../src/push/fanout';
-import { compareIds, parseId, type PushMessage } from '../src/push/message';
-import { RedisBackend, RedisUnavailableError } from '../src/push/redis-backend';
+import type { PublishResult } from '../src/modules/push/backend';
+import { Fanout } from '../src/modules/push/fanout';
+import { compareIds, parseId, type PushMessage } from '../src/modules/push/message';
+import { RedisBackend, RedisUnavailableError } from '../src/modules/push/redis-backend';
 import type { PushSubscription } from '../src/types';
 import { freePort, RedisServer } from './helpers/redis-server';
 import { memoryLogger } from './helpers/static-conf';

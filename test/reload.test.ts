@@ -33,6 +33,8 @@ async function until(check: () => boolean, what: string, ms = 20000): Promise<vo
 }
 
 const count = (text: string, re: RegExp) => (text.match(re) ?? []).length;
+/** A worker's own line once it stopped accepting (the master's "... shutting down gracefully" is not one). */
+const OLD_WORKER_STOPPING = /worker process \d+ is shutting down gracefully/g;
 
 async function openSockets(port: number, n: number): Promise<WebSocket[]> {
   const sockets: WebSocket[] = [];
@@ -53,11 +55,11 @@ function echo(ws: WebSocket, text: string): Promise<string> {
 
 /** Reloads with `gateway -s reload`, then waits until the old generation stopped accepting. */
 async function reload(gw: GatewayProcess, version: string): Promise<void> {
-  const before = count(gw.stderr(), /shutting down gracefully/g);
+  const before = count(gw.stderr(), OLD_WORKER_STOPPING);
   writeFileSync(path.join(gw.prefix, 'conf/test.yaml'), site(version));
   const result = await runCli(['-p', gw.prefix, '-c', 'conf/test.yaml', '-s', 'reload']);
   expect(result).toMatchObject({ code: 0, stderr: '' });
-  await until(() => count(gw.stderr(), /shutting down gracefully/g) >= before + 2, `the reload to ${version}`);
+  await until(() => count(gw.stderr(), OLD_WORKER_STOPPING) >= before + 2, `the reload to ${version}`);
 }
 
 test('1,000 WebSockets and an HTTP loop survive two reloads; new requests see the new configuration', async () => {
@@ -147,7 +149,7 @@ test('a worker restarted after the file was edited (no reload yet) still serves 
     expect((await request(port(), '/version')).body.toString()).toBe('checked');
     writeFileSync(path.join(gw.prefix, 'conf/test.yaml'), site('edited'));
     gw.child.kill('SIGHUP');
-    await until(() => gw.stderr().includes('shutting down gracefully'), 'the reload');
+    await until(() => count(gw.stderr(), OLD_WORKER_STOPPING) >= 1, 'the reload');
     expect((await request(port(), '/version')).body.toString()).toBe('edited');
   } finally {
     await gw.stop();
@@ -166,7 +168,7 @@ test('a reload picks up a changed handler module (new workers load it afresh)', 
     expect((await request(gw.ports[0], '/mine')).body.toString()).toBe('first');
     writeFileSync(path.join(gw.prefix, 'handlers/mine.ts'), handler('second'));
     gw.child.kill('SIGHUP');
-    await until(() => count(gw.stderr(), /shutting down gracefully/g) >= 2, 'the reload');
+    await until(() => count(gw.stderr(), OLD_WORKER_STOPPING) >= 2, 'the reload');
     expect((await request(gw.ports[0], '/mine')).body.toString()).toBe('second');
   } finally {
     await gw.stop();
@@ -214,7 +216,7 @@ test('a reload check killed half-way: the old generation serves, a killed worker
     gw.child.kill('SIGHUP');
     process.kill(check, 'SIGKILL');
     await until(() => gw.stderr().includes(`reload: the configuration check (process ${check}) was killed by SIGKILL before it answered; the old configuration keeps serving`), `the killed check in:\n${gw.stderr()}`);
-    await until(() => gw.stderr().includes('shutting down gracefully'), `the pending reload in:\n${gw.stderr()}`);
+    await until(() => count(gw.stderr(), OLD_WORKER_STOPPING) >= 2, `the pending reload in:\n${gw.stderr()}`);
     expect((await request(gw.ports[0], '/version')).body.toString()).toBe('v2');
     expect(gw.stderr()).not.toMatch(/\[(crit|alert|emerg)\]/);
   } finally {
@@ -235,7 +237,7 @@ test('a reload check that does not finish in time is killed; the old generation 
     expect((await request(gw.ports[0], '/version')).body.toString()).toBe('v1');
     writeFileSync(path.join(gw.prefix, 'conf/test.yaml'), site('v2'));
     gw.child.kill('SIGHUP');
-    await until(() => gw.stderr().includes('shutting down gracefully'), `the good reload in:\n${gw.stderr()}`);
+    await until(() => count(gw.stderr(), OLD_WORKER_STOPPING) >= 2, `the good reload in:\n${gw.stderr()}`);
     expect((await request(gw.ports[0], '/version')).body.toString()).toBe('v2');
   } finally {
     await gw.stop();
@@ -251,7 +253,7 @@ test('new workers that never become ready are killed after the start timeout; th
     expect((await request(gw.ports[0], '/version')).body.toString()).toBe('v1');
     writeFileSync(path.join(gw.prefix, 'conf/test.yaml'), site('v2'));
     gw.child.kill('SIGHUP');
-    await until(() => gw.stderr().includes('shutting down gracefully'), `the good reload in:\n${gw.stderr()}`);
+    await until(() => count(gw.stderr(), OLD_WORKER_STOPPING) >= 2, `the good reload in:\n${gw.stderr()}`);
     expect((await request(gw.ports[0], '/version')).body.toString()).toBe('v2');
   } finally {
     await gw.stop();
@@ -282,7 +284,8 @@ test('a configuration larger than 128 KiB (more than one environment variable ho
     expect((await request(gw.ports[0], '/l3999')).body.toString()).toBe('v1');
     writeFileSync(path.join(gw.prefix, 'conf/test.yaml'), many('v2'));
     gw.child.kill('SIGHUP');
-    await until(() => gw.stderr().includes('shutting down gracefully'), `the reload in:\n${gw.stderr()}`);
+    // Both old workers stop accepting (each says so) before a request can only reach a new one.
+    await until(() => count(gw.stderr(), OLD_WORKER_STOPPING) === 2, 'the old workers to stop accepting');
     expect((await request(gw.ports[0], '/l3999')).body.toString()).toBe('v2');
   } finally {
     await gw.stop();

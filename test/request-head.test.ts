@@ -1,7 +1,7 @@
 /** nginx's checks of a request's head, as tables of fake requests (the parity suite checks them against nginx). */
 import type { IncomingMessage } from 'node:http';
-import { tabAround } from '../src/raw-head';
-import { checkHeaderLines, checkRequestHead, checkRequestLine, MAX_HEADERS, MAX_LINE } from '../src/request-head';
+import { tabAround } from '../src/http/raw-head';
+import { checkHeaderLines, checkRequestHead, checkRequestLine, MAX_HEADERS, MAX_LINE } from '../src/http/request-head';
 
 /** A request as Node's parser would hand it over. */
 function req(line: string, headers: [string, string][] = []): IncomingMessage {

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { buildConfig } from '../src/config/build';
 import { parseText } from '../src/config/load';
 import { HttpError } from '../src/errors';
-import { LocationTable, normalizeHost, normalizeUri, ServerTable } from '../src/router';
+import { LocationTable, normalizeHost, normalizeUri, ServerTable } from '../src/server/router';
 
 describe('normalizeUri', () => {
   test.each([

@@ -1,9 +1,9 @@
 /** The listening side, in process: socket options on accepted sockets, worker_connections, bad requests. */
 import net from 'node:net';
 import { loadConfig } from '../src/config/build';
-import { createErrorLog, LogFiles } from '../src/log';
-import { readKeepalive } from '../src/net/socket-options';
-import { Gateway } from '../src/server';
+import { createErrorLog, LogFiles } from '../src/shared/log';
+import { readKeepalive } from '../src/server/socket-options';
+import { Gateway } from '../src/server/gateway';
 import { makePrefix } from './helpers/gateway-process';
 import { rmSync } from 'node:fs';
 import path from 'node:path';

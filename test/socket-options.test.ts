@@ -14,7 +14,7 @@ import {
   keepaliveStrategy,
   readKeepalive,
   setKeepaliveStrategyForTests,
-} from '../src/net/socket-options';
+} from '../src/server/socket-options';
 
 const onLinux = process.platform === 'linux';
 const describeLinux = onLinux ? describe : describe.skip;

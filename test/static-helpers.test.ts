@@ -4,7 +4,7 @@
  */
 import { parseLocation, splitArgs } from '../src/config/values';
 import { ConfigError } from '../src/errors';
-import staticModule from '../src/handlers/static';
+import staticModule from '../src/modules/static/static';
 import {
   checkPreconditions,
   contentTypeFor,
@@ -16,9 +16,9 @@ import {
   makeEtag,
   parseHttpDate,
   statusForOpenError,
-} from '../src/handlers/static-http';
-import { compilePathTemplate, compileStaticPaths, mapUriToPath, staysUnder } from '../src/handlers/static-path';
-import { multipartLayout, planResponse, selectRanges, type FileFacts } from '../src/handlers/static-response';
+} from '../src/modules/static/http';
+import { compilePathTemplate, compileStaticPaths, mapUriToPath, staysUnder } from '../src/modules/static/path';
+import { multipartLayout, planResponse, selectRanges, type FileFacts } from '../src/modules/static/response';
 import { configContext, staticLocation } from './helpers/static-conf';
 
 const MTIME = Date.UTC(1994, 10, 6, 8, 49, 37) / 1000;

@@ -7,7 +7,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { BalanceMethod, NextUpstreamCondition, UpstreamConf } from '../src/config/model';
-import { parseServerLine } from '../src/config/upstreams';
+import { parseServerLine } from '../src/modules/proxy/upstreams';
 import { proxyLocation, startProxyBench, type ProxyBench } from './helpers/proxy-conf';
 import { closeServer, listen, portOf, request } from './helpers/proxy-peers';
 

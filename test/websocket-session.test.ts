@@ -9,10 +9,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
-import websocketScript from '../src/handlers/websocket-script';
+import websocketScript from '../src/modules/websocket-script/websocket-script';
 import type { ConfigContext, WebSocketScript, WebSocketSession } from '../src/types';
-import { ErrorCode } from '../src/websocket/constants';
-import { WebSocketAcceptor, type SessionEnd } from '../src/websocket/session';
+import { ErrorCode } from '../src/modules/websocket-script/constants';
+import { WebSocketAcceptor, type SessionEnd } from '../src/modules/websocket-script/session';
 import { RawClient, seedRequest } from './helpers/ws-raw-client';
 import { startWsServer, waitFor, wsOptions, type WsHarness } from './helpers/ws-harness';
 

@@ -6,15 +6,15 @@
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { ConfigError, type Position } from '../errors';
-import { resolveHandler } from '../handlers';
-import { createServerContext } from '../tls';
+import { resolveHandler } from '../modules/registry';
+import { createServerContext } from '../server/tls';
 import type { ConfigContext, HandlerModule } from '../types';
-import { compileValue } from '../variables';
+import { compileValue } from '../http/variables';
 import { argsOf, commonDefaults, copyCommon, directive, mergeCommon, NOT_YET_SUPPORTED, type Context, type ParseContext } from './directives';
 import { ConfigSources } from './sources';
 import { loadFile, plainValue, type ConfNode, type Entry, type MapNode, type SeqNode } from './load';
 import type { CommonConf, LocationConf, LogFormatConf, MainConf, ProxyRedirectConf, ServerConf, UpstreamConf } from './model';
-import { parseUpstreams } from './upstreams';
+import { parseUpstreams } from '../modules/proxy/upstreams';
 import { MAX_TIMER_MS, parseBoundedTime, parseFlag, parseListen, parseLocation, parseServerName, parseSize, type ListenSpec, type LocationMatch } from './values';
 
 /** Where to read the configuration and what relative paths resolve against. */

@@ -4,15 +4,15 @@
  * nginx's defaults written once, in `COMMON_DEFAULTS`.
  */
 import path from 'node:path';
-import { compileAccessRules, mergeAccessRules, type AccessRules, type AccessRuleText } from '../access';
+import { compileAccessRules, mergeAccessRules, type AccessRules, type AccessRuleText } from '../modules/access/access-rules';
 import { ConfigError } from '../errors';
 import type { ConfNode } from './load';
 import { plainValue } from './load';
-import { parseExpires } from '../expires';
-import { checkTryFiles } from '../try-files';
-import { TLS_PROTOCOLS } from '../tls';
+import { parseExpires } from '../modules/headers/expires';
+import { checkTryFiles } from '../modules/core/try-files';
+import { TLS_PROTOCOLS } from '../server/tls';
 import { BUILTIN_TYPES, parseNginxTypes, typesFromMap } from './mime';
-import { headerNames, proxyRedirect } from './proxy-directives';
+import { headerNames, proxyRedirect } from '../modules/proxy/directives';
 import type { NextUpstreamCondition, LogFormatConf, AccessLogConf, AddHeaderConf, CommonConf, ErrorLogConf, ErrorPageConf, LogLevel, ReturnConf } from './model';
 import { compileRegex, MAX_TIMER_MS, parseBoundedTime, parseDisableSymlinks, parseFlag, parseListen, parseOpenFileCache, parseRedisUrl, parseServerName, parseSize, parseTime, splitArgs } from './values';
 

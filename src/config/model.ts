@@ -2,7 +2,7 @@
  * The checked, merged, frozen configuration: what `gateway -t` proves and what the server runs.
  * Field names follow nginx's directives in camelCase; times are milliseconds, sizes bytes.
  */
-import type { AccessRules } from '../access';
+import type { AccessRules } from '../modules/access/access-rules';
 import type { Position } from '../errors';
 import type { ListenSpec, LocationMatch, ServerName } from './values';
 

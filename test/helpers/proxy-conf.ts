@@ -13,9 +13,9 @@ import type { Duplex } from 'node:stream';
 import { commonDefaults } from '../../src/config/directives';
 import { parseLocation, splitArgs } from '../../src/config/values';
 import { ConfigError, HttpError } from '../../src/errors';
-import proxy, { type ProxyOptions } from '../../src/handlers/proxy';
-import { RequestState } from '../../src/request-state';
-import { normalizeUri } from '../../src/router';
+import proxy, { type ProxyOptions } from '../../src/modules/proxy/proxy';
+import { RequestState } from '../../src/server/request-state';
+import { normalizeUri } from '../../src/server/router';
 import type { ConfigContext, Handler, LocationConf, Logger, ServerConf, UpgradeOutcome } from '../../src/types';
 import { memoryPush } from './push-env';
 

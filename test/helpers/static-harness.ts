@@ -8,8 +8,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HttpError, InternalRedirect } from '../../src/errors';
-import staticModule from '../../src/handlers/static';
-import { RequestState } from '../../src/request-state';
+import staticModule from '../../src/modules/static/static';
+import { RequestState } from '../../src/server/request-state';
 import type { Handler, LocationConf, Logger } from '../../src/types';
 import { configContext, staticServer } from './static-conf';
 import { memoryPush } from './push-env';

@@ -4,8 +4,8 @@
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import websocketScript, { type WebSocketScriptHandler, type WebSocketScriptOptions } from '../../src/handlers/websocket-script';
-import echo from '../../src/scripts/echo';
+import websocketScript, { type WebSocketScriptHandler, type WebSocketScriptOptions } from '../../src/modules/websocket-script/websocket-script';
+import echo from '../../src/modules/websocket-script/echo';
 import type { HandlerEnv, LocationConf, Logger, RequestContext, ServerConf, UpgradeOutcome } from '../../src/types';
 import { HttpError } from '../../src/errors';
 

@@ -1,0 +1,209 @@
+/**
+ * nginx's variables. A value such as `"$scheme://$host$request_uri"` is compiled once, at load,
+ * into a function of the request; a request never parses a template.
+ */
+import os from 'node:os';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { LocationConf, ServerConf } from '../config/model';
+import { version } from './version';
+
+/** What variables read: the request, and what the gateway learned about it. */
+export interface VariableSource {
+  readonly req: IncomingMessage;
+  /** The connection's addresses, taken when the request came (a closed socket forgets them). */
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly res: ServerResponse | null;
+  readonly uri: string;
+  readonly args: string;
+  readonly host: string;
+  readonly scheme: string;
+  readonly captures: readonly string[];
+  readonly namedCaptures: Readonly<Record<string, string>>;
+  readonly server: ServerConf;
+  readonly location: LocationConf | null;
+  /** When the request started, from `performance.now()`. */
+  readonly startTime: number;
+  readonly requestId: string;
+  /** Body bytes sent so far (`$body_bytes_sent`), filled in by the access log. */
+  readonly bodyBytesSent: number;
+  /** The response status as logged (499 when the client went away first). */
+  readonly status: number;
+}
+
+type Getter = (s: VariableSource) => string;
+
+const HOSTNAME = os.hostname();
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+const pad = (n: number, width = 2) => String(n).padStart(width, '0');
+
+/** `23/Nov/2026:20:29:12 +0000`, nginx's `$time_local`. */
+export function timeLocal(date: Date): string {
+  const offset = -date.getTimezoneOffset();
+  const sign = offset >= 0 ? '+' : '-';
+  const abs = Math.abs(offset);
+  return (
+    `${pad(date.getDate())}/${MONTHS[date.getMonth()]}/${date.getFullYear()}:` +
+    `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())} ` +
+    `${sign}${pad(Math.floor(abs / 60))}${pad(abs % 60)}`
+  );
+}
+
+/** The second `$time_local` and `$time_iso8601` were made for, and the strings: nginx formats them once a second. */
+let cachedSecond = -1;
+let cachedLocal = '';
+let cachedIso = '';
+
+function refreshTimes(): void {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second === cachedSecond) return;
+  const date = new Date(second * 1000);
+  cachedLocal = timeLocal(date);
+  cachedIso = date.toISOString().replace(/\.\d{3}Z$/, '+00:00');
+  cachedSecond = second;
+}
+
+function connectionUpgrade(s: VariableSource): string {
+  return s.req.headers.upgrade ? 'upgrade' : 'close';
+}
+
+function forwardedFor(s: VariableSource): string {
+  const previous = s.req.headers['x-forwarded-for'];
+  const addr = s.remoteAddress;
+  return previous ? `${Array.isArray(previous) ? previous.join(', ') : previous}, ${addr}` : addr;
+}
+
+function requestLine(s: VariableSource): string {
+  return `${s.req.method} ${s.req.url} HTTP/${s.req.httpVersion}`;
+}
+
+/** Variables by name (without `$`). Prefixed families (`http_`, `arg_`, ...) are below. */
+const VARIABLES: Record<string, Getter> = {
+  host: (s) => s.host,
+  hostname: () => HOSTNAME,
+  remote_addr: (s) => s.remoteAddress,
+  remote_port: (s) => String(s.remotePort),
+  remote_user: () => '',
+  server_addr: (s) => s.localAddress,
+  server_port: (s) => String(s.localPort),
+  server_name: (s) => s.server.primaryName,
+  server_protocol: (s) => `HTTP/${s.req.httpVersion}`,
+  scheme: (s) => s.scheme,
+  https: (s) => (s.scheme === 'https' ? 'on' : ''),
+  request: requestLine,
+  request_uri: (s) => s.req.url ?? '',
+  uri: (s) => s.uri,
+  document_uri: (s) => s.uri,
+  args: (s) => s.args,
+  query_string: (s) => s.args,
+  is_args: (s) => (s.args ? '?' : ''),
+  request_method: (s) => s.req.method ?? '',
+  request_id: (s) => s.requestId,
+  request_time: (s) => ((performance.now() - s.startTime) / 1000).toFixed(3),
+  request_length: (s) => String(s.req.socket.bytesRead ?? 0),
+  content_type: (s) => s.req.headers['content-type'] ?? '',
+  content_length: (s) => s.req.headers['content-length'] ?? '',
+  status: (s) => String(s.status),
+  body_bytes_sent: (s) => String(s.bodyBytesSent),
+  time_local: () => (refreshTimes(), cachedLocal),
+  time_iso8601: () => (refreshTimes(), cachedIso),
+  msec: () => (Date.now() / 1000).toFixed(3),
+  pid: () => String(process.pid),
+  nginx_version: () => version,
+  proxy_add_x_forwarded_for: forwardedFor,
+  http_upgrade: (s) => s.req.headers.upgrade ?? '',
+  connection_upgrade: connectionUpgrade,
+  realpath_root: (s) => s.location?.root ?? s.server.root,
+  document_root: (s) => s.location?.root ?? s.server.root,
+};
+
+function headerValue(value: string | string[] | number | undefined): string {
+  if (value === undefined) return '';
+  return Array.isArray(value) ? value.join(', ') : String(value);
+}
+
+/** Cookies are `; `-separated `name=value` pairs. */
+function cookie(s: VariableSource, name: string): string {
+  for (const part of (s.req.headers.cookie ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return '';
+}
+
+function queryArg(s: VariableSource, name: string): string {
+  for (const part of s.args.split('&')) {
+    const eq = part.indexOf('=');
+    const key = eq < 0 ? part : part.slice(0, eq);
+    if (key === name) return eq < 0 ? '' : part.slice(eq + 1);
+  }
+  return '';
+}
+
+const NO_NAMES: ReadonlySet<string> = new Set();
+
+/**
+ * The getter for a variable name, or null when nginx has no such variable. Captures (`$1`),
+ * named captures, `$http_*`, `$sent_http_*`, `$arg_*` and `$cookie_*` are families.
+ */
+export function variableGetter(name: string, captureNames: ReadonlySet<string> = NO_NAMES): Getter | null {
+  if (Object.hasOwn(VARIABLES, name)) return VARIABLES[name];
+  if (/^\d$/.test(name)) {
+    const i = Number(name);
+    return (s) => s.captures[i] ?? '';
+  }
+  const family = /^(http|sent_http|arg|cookie)_(.+)$/.exec(name);
+  if (family) {
+    const [, kind, rest] = family;
+    const header = rest.toLowerCase().replace(/_/g, '-');
+    if (kind === 'http') return (s) => headerValue(s.req.headers[header]);
+    if (kind === 'sent_http') return (s) => headerValue(s.res?.getHeader(header));
+    if (kind === 'arg') return (s) => queryArg(s, rest);
+    return (s) => cookie(s, rest);
+  }
+  if (captureNames.has(name)) return (s) => s.namedCaptures[name] ?? '';
+  return null;
+}
+
+/** A compiled value: a function of the request. */
+export type CompiledValue = ((s: VariableSource) => string) & { readonly constant: string | null };
+
+/**
+ * Compiles `text` with `$name` and `${name}` references. `captureNames` are the named captures
+ * of the regexes in scope (location, server_name). Throws on an unknown variable, with nginx's
+ * message; the caller adds the file position. `escape`, when given, transforms each variable's
+ * value (the access log's escaping).
+ */
+export function compileValue(
+  text: string,
+  captureNames: ReadonlySet<string> = NO_NAMES,
+  escape?: (value: string) => string,
+): CompiledValue {
+  const parts: (string | Getter)[] = [];
+  // `$1a` is `$1` then `a`, as nginx reads it.
+  const re = /\$(?:\{([A-Za-z0-9_]+)\}|(\d|[A-Za-z_][A-Za-z0-9_]*))/g;
+  let last = 0;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    if (m.index > last) parts.push(text.slice(last, m.index));
+    const name = m[1] ?? m[2];
+    const getter = variableGetter(name, captureNames);
+    if (!getter) throw new Error(`unknown "${name}" variable`);
+    parts.push(escape ? (s: VariableSource) => escape(getter(s)) : getter);
+    last = re.lastIndex;
+  }
+  if (last < text.length) parts.push(text.slice(last));
+  if (parts.every((p) => typeof p === 'string')) {
+    const constant = parts.join('');
+    return Object.assign(() => constant, { constant });
+  }
+  const fn = (s: VariableSource) => {
+    let out = '';
+    for (const p of parts) out += typeof p === 'string' ? p : p(s);
+    return out;
+  };
+  return Object.assign(fn, { constant: null });
+}

@@ -1,0 +1,203 @@
+/**
+ * `proxy_pass http://NAME` to an upstream: a peer chosen by the balancer for each attempt, and
+ * nginx's `proxy_next_upstream` — another peer after an error, a timeout, an invalid header or
+ * a listed status, only while nothing went to the client, never after a non-idempotent request
+ * (POST, LOCK, PATCH) reached a peer unless `non_idempotent`, within `proxy_next_upstream_tries`
+ * and `proxy_next_upstream_timeout`. A body read whole beforehand (`proxy_request_buffering
+ * on`) is sent again by each attempt; a streamed one (`off`) only by an attempt before which
+ * none reached a peer, as nginx's.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { NextUpstreamCondition, UpstreamConf } from '../../config/model';
+import { HttpError } from '../../errors';
+import { setPeerSource } from '../status/counters';
+import type { RequestState } from '../../server/request-state';
+import { Balancer, type Peer } from './balancer';
+import type { CompiledValue } from '../../http/variables';
+import type { HttpExchange } from './exchange';
+import { hasBody } from '../../shared/request-body';
+import type { StoredBody } from '../../shared/request-body-store';
+
+/** What `proxy_next_upstream*` say, for one location. */
+export interface NextUpstreamPolicy {
+  readonly conditions: ReadonlySet<NextUpstreamCondition>;
+  /** 0: no limit but the peers. */
+  readonly tries: number;
+  /** ms; 0: no limit. */
+  readonly timeout: number;
+}
+
+/** Where one attempt goes: http-proxy's target and the pool for it. */
+export interface PeerTarget {
+  readonly url: { readonly protocol: string; readonly hostname: string; readonly host: string; readonly port: number };
+  readonly agent: http.Agent;
+  /** `host:port`, as nginx's logs name a peer. */
+  readonly name: string;
+}
+
+/** How one attempt is to be made. */
+export interface AttemptPlan {
+  /** The request body to send (read whole beforehand), or null to stream the client's (if any). */
+  readonly body: StoredBody | null;
+  /** Whether a response with this status goes to the next peer instead of the client. */
+  readonly nextOnStatus: ((status: number) => boolean) | null;
+}
+
+/** Code of the exchange's rejection when a status is passed on to the next peer. */
+export const NEXT_UPSTREAM_CODE = 'GW_UPSTREAM_NEXT';
+
+const NON_IDEMPOTENT = new Set(['POST', 'LOCK', 'PATCH']);
+
+/** Per worker, as nginx's without a `zone`: one balancer and one pool per upstream. */
+const shared = new WeakMap<UpstreamConf, { balancer: Balancer; agents: Map<string, http.Agent> }>();
+/** Every balancer of this process, for the metrics' upstream health. */
+const balancers = new Set<Balancer>();
+setPeerSource(() => {
+  const now = Date.now();
+  return [...balancers].flatMap((b) =>
+    [...b.primary, ...b.backups].map((peer) => ({ upstream: b.conf.name, peer: peer.conf.name, usable: b.usable(peer, now) ? 1 : 0, active: peer.conns })),
+  );
+});
+
+function sharedOf(conf: UpstreamConf) {
+  let entry = shared.get(conf);
+  if (!entry) {
+    shared.set(conf, (entry = { balancer: new Balancer(conf), agents: new Map() }));
+    balancers.add(entry.balancer);
+  }
+  return entry;
+}
+
+/** The condition an attempt's failure meets, or null when it is no upstream failure. */
+export function conditionOf(err: unknown): NextUpstreamCondition | null {
+  if (!(err instanceof HttpError)) return null;
+  if (err.code === NEXT_UPSTREAM_CODE) return `http_${err.status}` as NextUpstreamCondition;
+  if (err.code === 'GW_UPSTREAM_TIMEOUT') return 'timeout';
+  if (err.code === 'GW_UPSTREAM_INVALID') return 'invalid_header';
+  return err.code.startsWith('GW_UPSTREAM_') ? 'error' : null;
+}
+
+/** nginx's status when it gives up after `condition` (ngx_http_upstream_next). */
+export function finalStatus(condition: NextUpstreamCondition): number {
+  switch (condition) {
+    case 'timeout':
+      return 504;
+    case 'http_500':
+      return 500;
+    case 'http_403':
+      return 403;
+    case 'http_404':
+      return 404;
+    case 'http_429':
+      return 429;
+    default:
+      return 502;
+  }
+}
+
+/** One location's way to an upstream. */
+export class UpstreamProxy {
+  private readonly balancer: Balancer;
+  private readonly agents: Map<string, http.Agent>;
+  private readonly targets = new Map<Peer, PeerTarget>();
+
+  constructor(
+    private readonly conf: UpstreamConf,
+    private readonly protocol: 'http:' | 'https:',
+    private readonly policy: NextUpstreamPolicy,
+    private readonly hashKey: CompiledValue | null,
+  ) {
+    ({ balancer: this.balancer, agents: this.agents } = sharedOf(conf));
+  }
+
+  /**
+   * Runs attempts until one answers, or none is left: `run` makes one (an HttpExchange) to a
+   * peer. Rejects with the HttpError to render, as a single exchange does.
+   */
+  async http(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    state: RequestState,
+    run: (target: PeerTarget, plan: AttemptPlan) => HttpExchange,
+    /** The body read whole beforehand, or null when the client's streams (or there is none). */
+    body: StoredBody | null = null,
+  ): Promise<void> {
+    const selection = this.balancer.begin(this.keyOf(state));
+    const limit = Math.min(selection.tries, this.policy.tries || Infinity);
+    const started = Date.now();
+    // A streamed body is the client's stream: once an attempt began to send it, no other can.
+    const streamed = body === null && hasBody(req) && !req.readableEnded;
+    const retries = limit > 1 && this.policy.conditions.size > 0;
+    const idempotent = !NON_IDEMPOTENT.has(req.method ?? 'GET') || this.policy.conditions.has('non_idempotent');
+    let last: { condition: NextUpstreamCondition; error: HttpError } | null = null;
+    for (let attempt = 1; ; attempt++) {
+      const peer = selection.next();
+      if (!peer) {
+        if (last) throw new HttpError(finalStatus(last.condition), last.error.code, last.error.message);
+        state.log.error(`no live upstreams while connecting to upstream, client: ${state.remoteAddress}, upstream: "${this.conf.name}"`);
+        throw new HttpError(502, 'GW_NO_LIVE_UPSTREAMS', 'no live upstreams');
+      }
+      const more = () => attempt < limit && (!this.policy.timeout || Date.now() - started < this.policy.timeout);
+      const nextOnStatus = retries && !streamed ? (status: number) => this.policy.conditions.has(`http_${status}` as NextUpstreamCondition) && idempotent && more() : null;
+      const exchange = run(this.targetOf(peer), { body, nextOnStatus });
+      try {
+        await exchange.promise;
+        selection.done(peer, false);
+        return;
+      } catch (err) {
+        const condition = conditionOf(err);
+        // 403 and 404 are never a peer's failure; the rest always are, as in nginx.
+        selection.done(peer, condition !== null && condition !== 'http_403' && condition !== 'http_404');
+        if (condition !== null && condition !== 'http_403' && condition !== 'http_404' && selection.disabled(peer)) {
+          state.log.warn(`upstream server temporarily disabled while ${exchange.reachedUpstream ? 'reading response header from' : 'connecting to'} upstream, client: ${state.remoteAddress}, upstream: "${peer.conf.name}"`);
+        }
+        if (condition === null || res.headersSent || res.destroyed) throw err;
+        const mayRetry = this.policy.conditions.has(condition) && (idempotent || !exchange.reachedUpstream) && !(streamed && exchange.reachedUpstream) && more();
+        if (!mayRetry) throw condition.startsWith('http_') ? new HttpError(finalStatus(condition), (err as HttpError).code) : err;
+        last = { condition, error: err as HttpError };
+      }
+    }
+  }
+
+  /** One peer for an upgrade (no retry: the client's bytes are already on their way); `done` reports how it went. */
+  pick(state: RequestState): { target: PeerTarget; done: (failed: boolean) => void } | null {
+    const selection = this.balancer.begin(this.keyOf(state));
+    const peer = selection.next();
+    if (!peer) return null;
+    return { target: this.targetOf(peer), done: (failed) => selection.done(peer, failed) };
+  }
+
+  /** Closes the upstream's pooled connections (the worker is going). */
+  close(): void {
+    for (const agent of this.agents.values()) agent.destroy();
+  }
+
+  private keyOf(state: RequestState): string {
+    if (this.conf.method.kind === 'ip_hash') return state.remoteAddress;
+    return this.hashKey ? this.hashKey(state) : '';
+  }
+
+  private targetOf(peer: Peer): PeerTarget {
+    let target = this.targets.get(peer);
+    if (!target) {
+      const { host, port, name } = peer.conf;
+      target = { url: { protocol: this.protocol, hostname: host, host, port }, agent: this.agentOf(name), name };
+      this.targets.set(peer, target);
+    }
+    return target;
+  }
+
+  /** The pool for one peer: `keepalive N` is the idle connections kept (nginx: per upstream; here per peer). */
+  private agentOf(name: string): http.Agent {
+    const key = `${this.protocol}${name}`;
+    let agent = this.agents.get(key);
+    if (!agent) {
+      const maxFreeSockets = this.conf.keepalive ?? 256;
+      // nginx's proxy_ssl_verify is off by default: the upstream's certificate is not checked.
+      agent = this.protocol === 'https:' ? new https.Agent({ keepAlive: true, maxFreeSockets, rejectUnauthorized: false }) : new http.Agent({ keepAlive: true, maxFreeSockets });
+      this.agents.set(key, agent);
+    }
+    return agent;
+  }
+}

@@ -1,0 +1,413 @@
+/**
+ * One proxied HTTP request, from the moment http-proxy has made the upstream request to the
+ * end of the response: the request line and headers set before anything is written (the body
+ * is held back until then), nginx's three timeouts, the response written by the gateway
+ * (status, headers with repeats, body piped with backpressure), and every way it can end:
+ * an upstream failure before the header is a 502/504 `HttpError`, after it the client
+ * connection is cut; a client that goes away (closes, resets, or only half-closes: nginx's
+ * check of a broken connection) takes the upstream request down with it at once. The body
+ * goes up once the connection is made: read whole beforehand (`proxy_request_buffering on`),
+ * or streamed from the client under `client_body_timeout`, where a client that leaves, stalls
+ * or sends a malformed chunk ends the exchange (499, 408, 400) and the upstream request.
+ */
+import { validateHeaderName, validateHeaderValue, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Readable, Stream, Writable } from 'node:stream';
+import { HttpError } from '../../errors';
+import { BodyWatch, BODY_CODES, hasBody, logBodyFailure, type BodyLimits } from '../../shared/request-body';
+import type { StoredBody } from '../../shared/request-body-store';
+import type { LocationCounters } from '../status/counters';
+import type { Logger } from '../../types';
+import { connectionTokens, groupHeaders, responseHeaders, type HeaderLine } from './headers';
+import {
+  classifyUpstreamError,
+  contextOf,
+  Deadline,
+  failureError,
+  INVALID_HEADER,
+  PREMATURE_CLOSE,
+  UNASKED_UPGRADE,
+  UpstreamTimeout,
+  type UpstreamFailure,
+  type UpstreamPhase,
+} from './upstream-errors';
+
+/** nginx's proxy timeouts, in milliseconds. */
+export interface ProxyTimeouts {
+  readonly connect: number;
+  readonly send: number;
+  readonly read: number;
+}
+
+/** What an exchange is built from. */
+export interface ExchangeInit {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** The request target sent upstream. */
+  readonly path: string;
+  readonly headers: readonly HeaderLine[];
+  readonly timeouts: ProxyTimeouts;
+  /** The event that says the upstream connection is up (`connect`, `secureConnect` for TLS). */
+  readonly connectEvent: 'connect' | 'secureConnect';
+  readonly log: Logger;
+  /** The error log context (`, client: ..., upstream: "..."`), or what makes it when a line is written. */
+  readonly context: string | (() => string);
+  /** Called once when the exchange is over, whichever way. */
+  readonly onDone: () => void;
+  /** The request body read whole beforehand (`proxy_request_buffering on`), sent instead of the client's stream. */
+  readonly body?: StoredBody | null;
+  /** `client_max_body_size` and `client_body_timeout` for a body streamed from the client. */
+  readonly bodyLimits?: BodyLimits;
+  /**
+   * Whether a response with this status goes to the next upstream peer instead of the client
+   * (`proxy_next_upstream http_503`): the exchange then rejects with `GW_UPSTREAM_NEXT`.
+   */
+  readonly nextOnStatus?: ((status: number) => boolean) | null;
+  /** The location's counters: told of every upstream failure (the metrics). */
+  readonly counters?: LocationCounters | null;
+  /** Upstream response headers not passed on (lower case; nginx's default list when unset). */
+  readonly hidden?: ReadonlySet<string>;
+  /** `proxy_buffering`, which the upstream's `X-Accel-Buffering: yes|no` overrides per response. */
+  readonly buffering?: boolean;
+  /** Rewrites the response's header lines (`proxy_redirect`). */
+  readonly rewriteHeaders?: (lines: readonly HeaderLine[]) => readonly HeaderLine[];
+}
+
+/**
+ * How far a buffered response is read ahead of a slow client: nginx's `proxy_buffer_size`
+ * and `proxy_buffers 8 4k`, the memory it fills before it would spill to a temporary file.
+ */
+export const READ_AHEAD = 36 * 1024;
+
+/**
+ * What http-proxy pipes into the upstream request (its `buffer` option) in place of the
+ * client: nothing (http-proxy only calls its `pipe`). The exchange sends the body itself once
+ * the request line and headers are set.
+ */
+const HELD_BACK = { pipe: <T extends Writable>(destination: T): T => destination } as unknown as Stream;
+
+/** One proxied request; `promise` settles when it is over (rejects with the HttpError to render). */
+export class HttpExchange {
+  /** The `buffer` option of http-proxy's call: the body is held back (see `HELD_BACK`). */
+  readonly body = HELD_BACK;
+  readonly promise: Promise<void>;
+  private resolve!: () => void;
+  private reject!: (err: HttpError) => void;
+  private proxyReq: ClientRequest | null = null;
+  private proxyRes: IncomingMessage | null = null;
+  private phase: UpstreamPhase = 'connecting to upstream';
+  private readonly deadline = new Deadline(() => this.timedOut());
+  private done = false;
+  /** What is piped into the upstream request: the client's body, or the stored body's file; null when written at once or none. */
+  private source: Readable | null = null;
+  /** The rules of the client's body while it streams up. */
+  private watch: BodyWatch | null = null;
+
+  constructor(private readonly init: ExchangeInit) {
+    this.promise = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    init.res.on('close', () => this.clientClosed());
+    const socket = init.req.socket;
+    // nginx's check of a broken connection: the client's FIN, even a half-close, ends the
+    // exchange at once. A socket handed over by an upgrade request served as plain HTTP is
+    // read by nobody: read it (its bytes have no taker) so that its end is seen.
+    socket.on('end', this.clientLeft);
+    if ((init.req as IncomingMessage & { upgrade?: boolean }).upgrade && !socket.readableFlowing) socket.resume();
+    if (socket.readableEnded) queueMicrotask(this.clientLeft);
+  }
+
+  /** http-proxy made the upstream request (its `proxyReq` event): nothing is written yet. */
+  onRequest(proxyReq: ClientRequest): void {
+    if (this.done) {
+      proxyReq.destroy();
+      return;
+    }
+    this.proxyReq = proxyReq;
+    try {
+      proxyReq.path = this.init.path;
+      for (const name of proxyReq.getHeaderNames()) proxyReq.removeHeader(name);
+      for (const [name, values] of groupHeaders(this.init.headers)) proxyReq.setHeader(name, values);
+      // A request that says `Connection: close` is the connection's last, whatever the upstream
+      // answers: Node's agent would otherwise pool the socket when the response says keep-alive.
+      if (connectionTokens(proxyReq.getHeader('connection') as string | string[] | undefined).has('close')) {
+        proxyReq.shouldKeepAlive = false;
+      }
+    } catch (err) {
+      this.fail({ status: 502, code: 'GW_UPSTREAM_REQUEST', reason: `cannot build the upstream request (${(err as Error).message})` });
+      return;
+    }
+    proxyReq.once('finish', () => this.sent());
+    // A 101 the location did not ask for (it forwards no Upgrade) is never a tunnel.
+    proxyReq.on('upgrade', (_res: IncomingMessage, upstream: Socket) => {
+      upstream.destroy();
+      if (this.done) return;
+      if (this.init.res.headersSent) this.cut(UNASKED_UPGRADE);
+      else this.fail(UNASKED_UPGRADE);
+    });
+    // Listening for the connection before anything is written: a write made first would be
+    // flushed by the socket's own 'connect' listener, and finish before `connected` ran.
+    const socket = proxyReq.socket as Socket | null;
+    if (socket && socket.connecting) {
+      this.deadline.arm(this.init.timeouts.connect);
+      socket.once(this.init.connectEvent, () => this.connected());
+    } else {
+      this.connected();
+    }
+    const { req, body } = this.init;
+    if (!body && (req.readableEnded || !hasBody(req))) proxyReq.end();
+  }
+
+  /** Whether the request got past connecting: something may have reached the upstream. */
+  get reachedUpstream(): boolean {
+    return this.phase !== 'connecting to upstream';
+  }
+
+  /** http-proxy's error callback: errors of the upstream request and of the client request. */
+  onError(err: unknown): void {
+    if (this.done) return;
+    const failure = classifyUpstreamError(err);
+    if (this.init.res.headersSent) this.cut(failure);
+    else this.fail(failure);
+  }
+
+  /** The upstream's response header arrived (http-proxy's `proxyRes` event). */
+  onResponse(proxyRes: IncomingMessage): void {
+    if (this.done) {
+      proxyRes.destroy();
+      return;
+    }
+    this.proxyRes = proxyRes;
+    this.phase = 'reading upstream';
+    proxyRes.on('error', () => {});
+    const { res } = this.init;
+    const raw = proxyRes.rawHeaders;
+    let lines: readonly HeaderLine[] = responseHeaders(raw, this.init.hidden);
+    const status = proxyRes.statusCode ?? 0;
+    if (this.init.nextOnStatus?.(status)) {
+      this.finish();
+      this.reject(new HttpError(status, 'GW_UPSTREAM_NEXT', `upstream answered ${status}`));
+      return;
+    }
+    if (status < 200 || status > 999 || !lines.every(validLine) || !validLine(['Status', proxyRes.statusMessage ?? ''])) {
+      this.fail(INVALID_HEADER);
+      return;
+    }
+    if (this.init.rewriteHeaders) lines = this.init.rewriteHeaders(lines);
+    // A Server passed on (`proxy_pass_header Server`) replaces the gateway's, as in nginx.
+    if (lines.some(([name]) => name.toLowerCase() === 'server')) res.removeHeader('server');
+    for (const [name, value] of lines) res.appendHeader(name, value);
+    res.writeHead(status, proxyRes.statusMessage || undefined);
+    const buffering = accelBuffering(raw) ?? this.init.buffering ?? true;
+    proxyRes.on('close', () => {
+      if (!proxyRes.complete) this.cut(PREMATURE_CLOSE);
+    });
+    res.once('finish', () => this.settle());
+    this.relay(proxyRes, res, buffering ? READ_AHEAD : 0);
+  }
+
+  /**
+   * Writes the upstream's body to the client as it comes, reading at most `readAhead` bytes
+   * ahead of a slow client (0: nothing, pipe's backpressure). nginx's read timeout runs
+   * between two reads, not while the client holds the body back. The header goes out with the
+   * first piece of the body, in one write, as nginx's output does; a body that is not there
+   * yet (an event stream) does not hold it back: it goes on the next turn of the loop.
+   */
+  private relay(proxyRes: IncomingMessage, res: ServerResponse, readAhead: number): void {
+    const read = this.init.timeouts.read;
+    let flush: NodeJS.Immediate | null = setImmediate(() => {
+      flush = null;
+      res.flushHeaders();
+    });
+    const unflush = (): void => {
+      if (flush) clearImmediate(flush);
+      flush = null;
+    };
+    const resume = (): void => {
+      if (this.done) return;
+      this.deadline.arm(read);
+      proxyRes.resume();
+    };
+    this.deadline.arm(read);
+    proxyRes.on('data', (chunk: Buffer) => {
+      unflush();
+      this.deadline.refresh();
+      if (!res.write(chunk) && res.writableLength > readAhead) {
+        proxyRes.pause();
+        this.deadline.clear();
+        res.once('drain', resume);
+      }
+    });
+    proxyRes.once('end', () => {
+      unflush();
+      res.end();
+    });
+    proxyRes.once('close', unflush);
+  }
+
+  private connected(): void {
+    if (this.done) return;
+    this.deadline.clear();
+    if (this.phase !== 'connecting to upstream') return;
+    this.phase = 'sending request to upstream';
+    this.sendBody();
+    // nginx's send timeout: how long a write may stay blocked (the body held back by the upstream).
+    const send = this.init.timeouts.send;
+    const source = this.source;
+    if (!source) {
+      if (!this.proxyReq?.writableFinished) this.deadline.arm(send);
+      return;
+    }
+    const sending = () => this.phase === 'sending request to upstream' && !this.done;
+    source.on('pause', () => {
+      if (!sending()) return;
+      this.watch?.pause();
+      this.deadline.arm(send);
+    });
+    source.on('resume', () => {
+      if (!sending()) return;
+      this.watch?.resume();
+      this.deadline.clear();
+    });
+    source.once('end', () => sending() && this.deadline.arm(send));
+  }
+
+  /**
+   * The body goes up once the connection is made (an attempt that could not connect has taken
+   * nothing of the client's stream, so the next peer may have it): the stored body, or the
+   * client's stream under `client_body_timeout` and `client_max_body_size`.
+   */
+  private sendBody(): void {
+    const proxyReq = this.proxyReq;
+    const { req, body } = this.init;
+    if (!proxyReq) return;
+    if (body) {
+      this.source = body.sendTo(proxyReq);
+      return;
+    }
+    if (req.readableEnded || !hasBody(req)) return;
+    this.source = req;
+    this.watch = new BodyWatch(req, this.init.bodyLimits ?? { limit: 0, timeoutMs: 0 }, (err) => this.bodyFailed(err));
+    const watch = this.watch;
+    req.on('data', (chunk: Buffer) => watch.data(chunk.length));
+    req.once('end', () => watch.stop());
+    req.pipe(proxyReq);
+  }
+
+  /** The client's body broke off while streaming up: nginx's status (408, 400, 413, 499), the upstream request dropped. */
+  private bodyFailed(err: HttpError): void {
+    if (this.done) return;
+    logBodyFailure(this.init.log, err, ' while sending request to upstream', contextOf(this.init.context));
+    // What is left of a body too large is read and dropped, so the 413 can be read by the client.
+    if (err.code === BODY_CODES.tooLarge) this.init.req.resume();
+    if (this.init.res.headersSent) {
+      this.init.res.destroy();
+      this.settle();
+      return;
+    }
+    this.finish();
+    this.reject(err);
+  }
+
+  /** The whole request is written: wait for the response header. */
+  private sent(): void {
+    if (this.done || this.phase !== 'sending request to upstream') return;
+    this.phase = 'reading response header from upstream';
+    this.deadline.arm(this.init.timeouts.read);
+  }
+
+  private timedOut(): void {
+    if (this.done) return;
+    const failure = classifyUpstreamError(new UpstreamTimeout());
+    if (this.init.res.headersSent) this.cut(failure);
+    else this.fail(failure);
+  }
+
+  /** The client went away (or the response is over: then there is nothing to do). */
+  private clientClosed(): void {
+    if (this.done || this.init.res.writableFinished) return;
+    this.init.log.info(`client prematurely closed connection, so upstream connection is closed too while ${this.phase}${contextOf(this.init.context)}`);
+    this.settle();
+  }
+
+  /**
+   * The client's FIN: closed, or only its sending side (nginx, told by epoll, treats both as
+   * gone: 499). While its body is still streaming up, the body's watch says so instead.
+   */
+  private readonly clientLeft = (): void => {
+    if (this.done || this.init.res.writableFinished) return;
+    if (this.watch && !this.init.req.complete) return;
+    this.clientClosed();
+    this.init.res.destroy();
+  };
+
+  /** Before the response header: the request ends with nginx's error page. */
+  private fail(failure: UpstreamFailure): void {
+    this.logFailure(failure);
+    this.finish();
+    this.reject(failureError(failure));
+  }
+
+  /** After the response header: nginx can only close the client connection. */
+  private cut(failure: UpstreamFailure): void {
+    if (this.done) return;
+    this.logFailure(failure);
+    this.init.res.destroy();
+    this.settle();
+  }
+
+  private logFailure(failure: UpstreamFailure): void {
+    this.init.counters?.upstreamError(failure.code);
+    this.init.log.error(`${failure.reason} while ${this.phase}${contextOf(this.init.context)}`);
+  }
+
+  private settle(): void {
+    if (this.done) return;
+    this.finish();
+    this.resolve();
+  }
+
+  /** Stops the timers, takes the upstream request down unless it completed, lets go of the client. */
+  private finish(): void {
+    this.done = true;
+    this.deadline.clear();
+    this.watch?.stop();
+    this.init.req.socket.off('end', this.clientLeft);
+    const source = this.source;
+    if (source && this.proxyReq) source.unpipe(this.proxyReq);
+    // The stored body's file stream, if still reading (the client's own stream is not ours to end).
+    if (source && source !== this.init.req && !source.readableEnded) source.destroy();
+    // Reusable only when both directions completed: an upstream that answered early (413
+    // while the body was still going up) leaves a half-sent request that must not linger.
+    const finished = this.proxyRes?.complete === true && this.init.res.writableFinished && this.proxyReq?.writableFinished === true;
+    if (!finished) {
+      this.proxyRes?.destroy();
+      this.proxyReq?.destroy();
+    }
+    this.init.onDone();
+  }
+}
+
+/** The upstream's `X-Accel-Buffering: yes|no` (the last one that says either, as nginx), or null when it says neither. */
+function accelBuffering(raw: readonly string[]): boolean | null {
+  let buffering: boolean | null = null;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i].length !== 17 || raw[i].toLowerCase() !== 'x-accel-buffering') continue;
+    const value = raw[i + 1].toLowerCase();
+    if (value === 'yes' || value === 'no') buffering = value === 'yes';
+  }
+  return buffering;
+}
+
+/** Whether Node will write this header line (the parser is more lenient than the writer). */
+function validLine([name, value]: HeaderLine): boolean {
+  try {
+    validateHeaderName(name);
+    validateHeaderValue(name, value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+

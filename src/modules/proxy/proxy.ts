@@ -1,0 +1,308 @@
+/**
+ * The `proxy` content handler: `proxy_pass` to an `http://` or `https://` URL, with nginx's
+ * URI rule, request headers (`proxy_set_header` over `Host: $proxy_host` and
+ * `Connection: close`), hidden response headers, and connect/send/read timeouts; the request
+ * body read whole before the upstream is contacted (`proxy_request_buffering`, nginx's
+ * default) or streamed; WebSocket and other upgrades pass through only where the location
+ * forwards `Upgrade` (nginx's recipe), decided at load: elsewhere a request that asks for one
+ * is proxied as plain HTTP. The only importer of http-proxy, used for what it does well (making
+ * the upstream request, piping an upgraded connection) and fenced where it does not:
+ * `selfHandleResponse` so the gateway writes every response, a keep-alive agent so it does not
+ * force `Connection: close`, listeners on every socket and on its own `error` event, and the
+ * client's departure taking the upstream request down.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import httpProxy from 'http-proxy';
+import type { LocationMatch } from '../../config/values';
+import { countersOf, type LocationCounters } from '../status/counters';
+import { HttpError } from '../../errors';
+import type { RequestState } from '../../server/request-state';
+import type { Handler, HandlerModule, Logger, RequestContext, UpgradeOutcome } from '../../types';
+import { HttpExchange, type ProxyTimeouts } from './exchange';
+import { serverSignature } from '../../http/version';
+import { buildRequestHeaders, compileRequestHeaders, hiddenHeaders, type HeaderLine, type RequestHeaderPlan } from './headers';
+import { checkTargetForLocation, parseProxyPass, upstreamUri, type ProxyTarget } from './target';
+import { logContext } from './upstream-errors';
+import { UpstreamProxy, type AttemptPlan, type NextUpstreamPolicy, type PeerTarget } from './balance';
+import { compileValue } from '../../http/variables';
+import type { UpstreamConf } from '../../config/model';
+import { Tunnel } from './tunnel';
+import { compileRedirects, rewriteRedirectHeaders, type RedirectRule } from './redirect';
+import { hasBody, isChunked, type BodyLimits } from '../../shared/request-body';
+import { storeBody, type StoreOptions, type StoredBody } from '../../shared/request-body-store';
+
+/** What `configure` checked and compiled: a proxy location's options. */
+export interface ProxyOptions {
+  readonly target: ProxyTarget;
+  readonly match: LocationMatch;
+  readonly headers: RequestHeaderPlan;
+  readonly timeouts: ProxyTimeouts;
+  /** The upstream `proxy_pass http://NAME` names, with this location's `proxy_next_upstream*`. */
+  readonly upstream: { readonly conf: UpstreamConf; readonly policy: NextUpstreamPolicy } | null;
+  /** Upstream response headers not passed on: nginx's list, `proxy_hide_header`, less `proxy_pass_header`. */
+  readonly hidden: ReadonlySet<string>;
+  /** `proxy_buffering`. */
+  readonly buffering: boolean;
+  /** `proxy_redirect`, compiled (empty: off). */
+  readonly redirects: readonly RedirectRule[];
+  /**
+   * Whether upgrades (WebSocket) pass: the location forwards `Upgrade` (`proxy_set_header
+   * Upgrade $http_upgrade`). Elsewhere a request asking for one is proxied as plain HTTP.
+   */
+  readonly upgrade: boolean;
+  /** `proxy_request_buffering`. */
+  readonly requestBuffering: boolean;
+  /** `proxy_http_version`: a chunked body is buffered whatever `proxy_request_buffering` says under 1.0, as nginx. */
+  readonly httpVersion: '1.0' | '1.1';
+  /** `client_max_body_size`, `client_body_timeout`, `client_body_buffer_size`, `client_body_temp_path`. */
+  readonly body: Omit<StoreOptions, 'log'>;
+}
+
+const proxy: HandlerModule<ProxyOptions> = {
+  configure(_raw, cx) {
+    const { location } = cx;
+    if (location.proxyPass === null) return cx.error('handler "proxy" needs a "proxy_pass" directive');
+    let target: ProxyTarget;
+    try {
+      target = parseProxyPass(location.proxyPass);
+    } catch (err) {
+      return cx.error((err as Error).message, 'proxy_pass');
+    }
+    const misplaced = checkTargetForLocation(target, location.match);
+    if (misplaced) cx.error(misplaced, 'proxy_pass');
+    let headers: RequestHeaderPlan;
+    try {
+      headers = compileRequestHeaders(location.proxySetHeaders, target.proxyHost, cx.captureNames);
+    } catch (err) {
+      return cx.error(`${(err as Error).message} in "proxy_set_header"`, 'proxy_set_header');
+    }
+    const timeouts = { connect: location.proxyConnectTimeout, send: location.proxySendTimeout, read: location.proxyReadTimeout };
+    const conf = location.upstream ?? null;
+    if (conf?.method.kind === 'hash') {
+      try {
+        compileValue(conf.method.key, cx.captureNames);
+      } catch (err) {
+        return cx.error(`${(err as Error).message} in "hash" of upstream "${conf.name}"`, 'proxy_pass');
+      }
+    }
+    const policy = { conditions: new Set(location.proxyNextUpstream), tries: location.proxyNextUpstreamTries, timeout: location.proxyNextUpstreamTimeout };
+    let redirects: RedirectRule[];
+    try {
+      redirects = compileRedirects(location.proxyRedirect, target, location.match, location.name, cx.captureNames);
+    } catch (err) {
+      return cx.error(`${(err as Error).message} in "proxy_redirect"`, 'proxy_redirect');
+    }
+    const hidden = hiddenHeaders(location.proxyHideHeaders, location.proxyPassHeaders);
+    return {
+      target,
+      match: location.match,
+      headers,
+      timeouts,
+      upstream: conf && { conf, policy },
+      hidden,
+      buffering: location.proxyBuffering,
+      redirects,
+      upgrade: forwardsUpgrade(location.proxySetHeaders),
+      requestBuffering: location.proxyRequestBuffering,
+      httpVersion: location.proxyHttpVersion,
+      body: { limit: location.clientMaxBodySize, timeoutMs: location.clientBodyTimeout, bufferSize: location.clientBodyBufferSize, tempPath: location.clientBodyTempPath },
+    };
+  },
+
+  create(options, env) {
+    return new ProxyHandler(options, env.log, countersOf(env.location) ?? null);
+  },
+};
+
+export default proxy;
+
+/** Whether `proxy_set_header` forwards an `Upgrade` header (a value that is not `""`). */
+export function forwardsUpgrade(setHeaders: readonly (readonly [string, string])[]): boolean {
+  return setHeaders.some(([name, value]) => name.toLowerCase() === 'upgrade' && value !== '');
+}
+
+/** One location's proxy: an upstream agent and an http-proxy instance, shared by its requests. */
+class ProxyHandler implements Handler {
+  private readonly agent: http.Agent;
+  private readonly server = httpProxy.createProxyServer({});
+  private readonly exchanges = new WeakMap<http.IncomingMessage, HttpExchange>();
+  private readonly tunnels = new Map<http.IncomingMessage, Tunnel>();
+  private readonly targetUrl: { protocol: string; hostname: string; host: string; port: number };
+  private readonly connectEvent: 'connect' | 'secureConnect';
+  /** The `proxy_pass` host as the one peer, when it names no upstream. */
+  private readonly direct: PeerTarget;
+  /** The upstream's peers and balancer when `proxy_pass` names one. */
+  private readonly upstream: UpstreamProxy | null;
+  /**
+   * Options of every http-proxy call, made once (http-proxy copies them per call and changes
+   * none). `Expect` is blanked so http-proxy emits `proxyReq`.
+   */
+  private readonly commonOptions: { target: ProxyHandler['targetUrl']; prependPath: false; xfwd: false; headers: Record<string, string> };
+  /** `client_max_body_size` and `client_body_timeout` for a body streamed up. */
+  private readonly bodyLimits: BodyLimits;
+  /**
+   * Present only where the location forwards `Upgrade`: the dispatcher serves any other
+   * request that asks for an upgrade as plain HTTP (no Upgrade goes up, no 101 is tunnelled).
+   */
+  readonly upgrade?: (req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext) => Promise<UpgradeOutcome>;
+
+  constructor(
+    private readonly options: ProxyOptions,
+    private readonly log: Logger,
+    /** The location's counters (upstream failures by kind). */
+    private readonly counters: LocationCounters | null = null,
+  ) {
+    const { target } = options;
+    // nginx's proxy_ssl_verify is off by default: the upstream's certificate is not checked.
+    this.agent = target.protocol === 'https:' ? new https.Agent({ keepAlive: true, rejectUnauthorized: false }) : new http.Agent({ keepAlive: true });
+    this.connectEvent = target.protocol === 'https:' ? 'secureConnect' : 'connect';
+    this.targetUrl = { protocol: target.protocol, hostname: target.hostname, host: target.hostname, port: target.port };
+    this.commonOptions = { target: this.targetUrl, prependPath: false, xfwd: false, headers: { expect: '' } };
+    this.direct = { url: this.targetUrl, agent: this.agent, name: '' };
+    this.bodyLimits = { limit: options.body.limit, timeoutMs: options.body.timeoutMs };
+    if (options.upgrade) this.upgrade = (req, socket, head, ctx) => this.tunnel(req, socket, head, ctx);
+    const up = options.upstream;
+    const key = up?.conf.method.kind === 'hash' ? compileValue(up.conf.method.key) : null;
+    this.upstream = up ? new UpstreamProxy(up.conf, target.protocol, up.policy, key) : null;
+    // With a listener of our own, http-proxy never rethrows an error event.
+    this.server.on('error', (err) => this.log.error(`proxy: ${err.message}`));
+    this.server.on('proxyReq', (proxyReq, req) => {
+      const exchange = this.exchanges.get(req);
+      if (exchange) exchange.onRequest(proxyReq);
+      else proxyReq.destroy();
+    });
+    this.server.on('proxyRes', (proxyRes, req) => {
+      const exchange = this.exchanges.get(req);
+      if (exchange) exchange.onResponse(proxyRes);
+      else proxyRes.destroy();
+    });
+    this.server.on('proxyReqWs', (proxyReq, req) => this.tunnels.get(req)?.onRequest(proxyReq));
+    this.server.on('open', (upstream) => {
+      for (const tunnel of this.tunnels.values()) if (tunnel.upstreamSocket === upstream) tunnel.opened();
+    });
+    dropPass(this.server, 'webPasses', 'deleteLength');
+    dropPass(this.server, 'wsPasses', 'checkMethodAndHeader');
+  }
+
+  async http(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): Promise<void> {
+    const state = ctx as RequestState;
+    // nginx's request buffering: the body is read whole before the upstream hears of it.
+    const body = this.mustStore(req) ? await storeBody(req, { ...this.options.body, log: state.log }) : null;
+    try {
+      if (this.upstream) return await this.upstream.http(req, res, state, (target, plan) => this.attempt(req, res, state, target, plan), body);
+      return await this.attempt(req, res, state, this.direct, { body, nextOnStatus: null }).promise;
+    } finally {
+      body?.dispose();
+    }
+  }
+
+  /**
+   * Whether the body is read whole first: `proxy_request_buffering on`, or a chunked body
+   * under `proxy_http_version 1.0` (an HTTP/1.0 upstream cannot take one chunked), as nginx.
+   */
+  private mustStore(req: http.IncomingMessage): boolean {
+    if (req.readableEnded || !hasBody(req)) return false;
+    return this.options.requestBuffering || (this.options.httpVersion === '1.0' && isChunked(req));
+  }
+
+  /** One exchange with one peer (the `proxy_pass` host, or an upstream's peer). */
+  private attempt(req: http.IncomingMessage, res: http.ServerResponse, state: RequestState, peer: PeerTarget, plan: AttemptPlan): HttpExchange {
+    const ctx = state;
+    const path = upstreamUri(this.options.target, this.options.match, { url: req.url ?? '/', uri: state.uri, args: state.args });
+    const exchange: HttpExchange = new HttpExchange({
+      body: plan.body,
+      bodyLimits: this.bodyLimits,
+      nextOnStatus: plan.nextOnStatus,
+      req,
+      res,
+      path,
+      headers: buildRequestHeaders(this.options.headers, req, state, plan.body && hasBody(req) ? plan.body.length : null),
+      timeouts: this.options.timeouts,
+      connectEvent: this.connectEvent,
+      log: ctx.log,
+      context: this.contextMaker(req, ctx.server.primaryName, path, peer.name),
+      onDone: () => this.exchanges.get(req) === exchange && this.exchanges.delete(req),
+      counters: this.counters,
+      hidden: this.options.hidden,
+      buffering: this.options.buffering,
+      rewriteHeaders: this.options.redirects.length ? (lines: readonly HeaderLine[]) => rewriteRedirectHeaders(lines, this.options.redirects, req, state) : undefined,
+    });
+    this.exchanges.set(req, exchange);
+    try {
+      const { prependPath, xfwd, headers } = this.commonOptions;
+      const options = { target: peer.url, prependPath, xfwd, headers, agent: peer.agent, selfHandleResponse: true, buffer: exchange.body };
+      this.server.web(req, res, options, (err) => exchange.onError(err));
+    } catch (err) {
+      exchange.onError(err);
+    }
+    return exchange;
+  }
+
+  /** One upgrade (the location forwards `Upgrade`): the location's headers go up as nginx sends them. */
+  private tunnel(req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<UpgradeOutcome> {
+    const state = ctx as RequestState;
+    const path = upstreamUri(this.options.target, this.options.match, { url: req.url ?? '/', uri: state.uri, args: state.args });
+    const picked = this.upstream?.pick(state) ?? null;
+    if (this.upstream && !picked) throw new HttpError(502, 'GW_NO_LIVE_UPSTREAMS', 'no live upstreams');
+    const tunnel = new Tunnel({
+      req,
+      socket,
+      path,
+      headers: buildRequestHeaders(this.options.headers, req, state),
+      timeouts: this.options.timeouts,
+      clientSendTimeout: state.location.sendTimeout,
+      hidden: this.options.hidden,
+      connectEvent: this.connectEvent,
+      signature: serverSignature(ctx.location.serverTokens),
+      log: ctx.log,
+      context: this.contextMaker(req, ctx.server.primaryName, path, picked?.target.name),
+      onDone: () => this.tunnels.delete(req),
+      counters: this.counters,
+    });
+    if (picked) void tunnel.outcome.then((o) => picked.done(o.status === 502 || o.status === 504));
+    if (socket.destroyed) return tunnel.outcome;
+    this.tunnels.set(req, tunnel);
+    try {
+      // A fresh connection per tunnel: an upgraded socket never goes back to a pool.
+      const target = picked?.target.url ?? this.commonOptions.target;
+      this.server.ws(req, socket, head, { ...this.commonOptions, target, agent: false }, (err) => tunnel.onError(err));
+      tunnel.started();
+    } catch (err) {
+      tunnel.onError(err);
+    }
+    return tunnel.outcome;
+  }
+
+  /** Closes pooled upstream connections and open tunnels. */
+  close(): void {
+    this.agent.destroy();
+    this.upstream?.close();
+    for (const tunnel of this.tunnels.values()) tunnel.destroy();
+    this.tunnels.clear();
+  }
+
+  /** The error log context of one request, made only if a line is logged. */
+  private contextMaker(req: http.IncomingMessage, serverName: string, path: string, peer?: string): () => string {
+    return () => logContext(req, serverName, this.upstreamUrl(path, peer));
+  }
+
+  /** The upstream as nginx's error log names it: `http://127.0.0.1:8081/path` (an upstream's peer by its `host:port`). */
+  private upstreamUrl(path: string, peer?: string): string {
+    const { protocol, hostname, port } = this.options.target;
+    return `${protocol}//${peer || `${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`}${path}`;
+  }
+}
+
+/**
+ * Removes one of http-proxy's passes. `deleteLength` rewrites the client's own headers for
+ * DELETE and OPTIONS (this handler builds the upstream headers itself); `checkMethodAndHeader`
+ * destroys the socket of any upgrade but a WebSocket GET without a word, where nginx passes
+ * the upgrade on and lets the upstream answer.
+ */
+function dropPass(server: httpProxy, list: 'webPasses' | 'wsPasses', name: string): void {
+  const passes = (server as unknown as Record<string, { name: string }[] | undefined>)[list];
+  const index = passes?.findIndex((p) => p.name === name) ?? -1;
+  if (passes && index >= 0) passes.splice(index, 1);
+}

@@ -1,0 +1,83 @@
+/**
+ * nginx's `proxy_redirect`: the upstream's `Location` and `Refresh` (after `url=`) rewritten
+ * by the first rule whose `redirect` starts the value, case-sensitively; `default` is the
+ * `proxy_pass` URL replaced by the location's prefix. A rewritten Location that names a path
+ * is made absolute as nginx's header filter does (`absolute_redirect on`); one no rule
+ * matched is passed as the upstream wrote it.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { ProxyRedirectConf } from '../../config/model';
+import type { LocationMatch } from '../../config/values';
+import { absoluteUrl, redirectHost } from '../../http/redirect';
+import type { RequestContext } from '../../types';
+import { compileValue, type CompiledValue, type VariableSource } from '../../http/variables';
+import type { HeaderLine } from './headers';
+import type { ProxyTarget } from './target';
+
+/** One compiled rule. */
+export interface RedirectRule {
+  readonly redirect: CompiledValue;
+  readonly replacement: CompiledValue;
+}
+
+/**
+ * Compiles a location's rules; `default` becomes nginx's: with a URI part in `proxy_pass`,
+ * the URL -> the location's prefix; without one, `URL/` -> `/`. Throws on an unknown variable.
+ */
+export function compileRedirects(
+  conf: readonly ProxyRedirectConf[],
+  target: ProxyTarget,
+  match: LocationMatch,
+  locationName: string,
+  captureNames: ReadonlySet<string>,
+): RedirectRule[] {
+  return conf.map((rule) => {
+    if (rule === 'default') {
+      const prefix = 'path' in match ? match.path : locationName;
+      const [redirect, replacement] = target.uriPart !== null ? [target.url, prefix] : [`${target.url}/`, '/'];
+      return { redirect: constant(redirect), replacement: constant(replacement) };
+    }
+    return { redirect: compileValue(rule.redirect, captureNames), replacement: compileValue(rule.replacement, captureNames) };
+  });
+}
+
+/** A value without variables (`default`'s URL and prefix are taken as written). */
+function constant(text: string): CompiledValue {
+  return Object.assign(() => text, { constant: text });
+}
+
+/** `value` from `offset` rewritten by the first rule that matches there, or null when none does. */
+export function rewriteRedirect(value: string, offset: number, rules: readonly RedirectRule[], source: VariableSource): string | null {
+  for (const rule of rules) {
+    const redirect = rule.redirect(source);
+    if (value.startsWith(redirect, offset)) return value.slice(0, offset) + rule.replacement(source) + value.slice(offset + redirect.length);
+  }
+  return null;
+}
+
+/** The response's header lines with Location and Refresh rewritten (a new array only when one was). */
+export function rewriteRedirectHeaders(
+  lines: readonly HeaderLine[],
+  rules: readonly RedirectRule[],
+  req: IncomingMessage,
+  ctx: RequestContext & VariableSource,
+): readonly HeaderLine[] {
+  if (rules.length === 0) return lines;
+  let out: HeaderLine[] | null = null;
+  for (let i = 0; i < lines.length; i++) {
+    const [name, value] = lines[i];
+    const lower = name.toLowerCase();
+    let rewritten: string | null = null;
+    if (lower === 'location') {
+      rewritten = rewriteRedirect(value, 0, rules, ctx);
+      if (rewritten?.startsWith('/')) rewritten = absoluteUrl(ctx.scheme, redirectHost(req, ctx), ctx.variable('server_port'), rewritten);
+    } else if (lower === 'refresh') {
+      const at = value.toLowerCase().indexOf('url=');
+      if (at >= 0) rewritten = rewriteRedirect(value, at + 4, rules, ctx);
+    }
+    if (rewritten === null) continue;
+    out ??= [...lines];
+    out[i] = [name, rewritten];
+  }
+  return out ?? lines;
+}

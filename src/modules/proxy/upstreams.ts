@@ -1,0 +1,145 @@
+/**
+ * `http.upstreams`: nginx's `upstream NAME { server ...; keepalive N; least_conn; }` blocks as
+ * a YAML map of name -> block, checked at load with nginx's defaults (weight 1, max_fails 1,
+ * fail_timeout 10s) and nginx's words for what is wrong.
+ */
+import { ConfigError } from '../../errors';
+import type { ConfNode, MapNode } from '../../config/load';
+import type { BalanceMethod, UpstreamConf, UpstreamServerConf } from '../../config/model';
+import { parseTime, splitArgs } from '../../config/values';
+
+/** How a failure is raised at a node (the build's `cx.fail`). */
+type Fail = (reason: string, node: ConfNode) => never;
+
+/** Parses the `upstreams` map. `checkKey` compiles a `hash` key (variables) or throws. */
+export function parseUpstreams(node: ConfNode, fail: Fail, checkKey: (key: string) => void): Map<string, UpstreamConf> {
+  if (node.kind !== 'map') return fail('"upstreams" must be a map of name -> upstream block', node);
+  const upstreams = new Map<string, UpstreamConf>();
+  for (const e of node.entries) {
+    if (!/^[A-Za-z0-9._-]+$/.test(e.key)) throw new ConfigError(`invalid upstream name "${e.key}"`, e.keyPos);
+    if (e.value.kind !== 'map') fail(`upstream "${e.key}" must be a map of directives`, e.value);
+    upstreams.set(e.key, parseUpstream(e.key, e.value as MapNode, fail, checkKey));
+  }
+  return upstreams;
+}
+
+function parseUpstream(name: string, block: MapNode, fail: Fail, checkKey: (key: string) => void): UpstreamConf {
+  let servers: UpstreamServerConf[] | null = null;
+  let keepalive: number | null = null;
+  let method: BalanceMethod = { kind: 'round_robin' };
+  let methodSet = false;
+  const setMethod = (m: BalanceMethod, at: ConfNode) => {
+    if (methodSet) fail('load balancing method redefined', at);
+    methodSet = true;
+    method = m;
+  };
+  for (const e of block.entries) {
+    const value = e.value;
+    switch (e.key) {
+      case 'servers':
+      case 'server':
+        servers = (value.kind === 'seq' ? value.items : [value]).map((item) => parseServer(item, fail));
+        break;
+      case 'keepalive': {
+        const args = scalarArgs(value, fail, e.key);
+        const n = Number(args[0]);
+        if (args.length !== 1 || !/^\d+$/.test(args[0]) || n < 1) fail(`invalid value "${args.join(' ')}" in "keepalive" directive`, value);
+        keepalive = n;
+        break;
+      }
+      case 'least_conn':
+      case 'ip_hash':
+        if (!switchedOn(value)) fail(`"${e.key}" takes no value (write "${e.key}: on" or leave it empty)`, value);
+        setMethod({ kind: e.key }, value);
+        break;
+      case 'hash': {
+        const args = scalarArgs(value, fail, e.key);
+        if (args.length < 1 || args.length > 2 || (args.length === 2 && args[1] !== 'consistent')) fail('invalid number of arguments in "hash" directive', value);
+        try {
+          checkKey(args[0]);
+        } catch (err) {
+          fail((err as Error).message, value);
+        }
+        setMethod({ kind: 'hash', key: args[0], consistent: args.length === 2 }, value);
+        break;
+      }
+      default:
+        throw new ConfigError(`unknown directive "${e.key}" in upstream "${name}"`, e.keyPos);
+    }
+  }
+  if (!servers || servers.length === 0) return fail(`no servers are inside upstream "${name}"`, block);
+  const chosen = method as BalanceMethod;
+  if ((chosen.kind === 'ip_hash' || chosen.kind === 'hash') && servers.some((s) => s.backup)) {
+    fail(`"backup" parameter is incompatible with "${chosen.kind}" in upstream "${name}"`, block);
+  }
+  return { name, servers, keepalive, method: chosen, position: block.pos };
+}
+
+/** `least_conn:` (empty), `on`, `true`. */
+function switchedOn(value: ConfNode): boolean {
+  return value.kind === 'scalar' && (value.value === null || value.value === true || value.value === 'on' || value.value === '');
+}
+
+function scalarArgs(value: ConfNode, fail: Fail, name: string): string[] {
+  if (value.kind !== 'scalar' || value.value === null) return fail(`invalid number of arguments in "${name}" directive`, value);
+  try {
+    return splitArgs(String(value.value));
+  } catch (err) {
+    return fail((err as Error).message, value);
+  }
+}
+
+/** One `server` line: `host[:port] [weight=N] [max_fails=N] [fail_timeout=T] [backup] [down]`. */
+export function parseServerLine(line: string): UpstreamServerConf {
+  const [address, ...params] = splitArgs(line);
+  if (!address) throw new Error('invalid number of arguments in "server" directive');
+  const { host, port } = parseAddress(address);
+  const server = { name: `${host.includes(':') ? `[${host}]` : host}:${port}`, host, port, weight: 1, maxFails: 1, failTimeout: 10_000, backup: false, down: false };
+  for (const param of params) {
+    const eq = /^(weight|max_fails|fail_timeout)=(.*)$/.exec(param);
+    if (eq) {
+      const [, key, v] = eq;
+      if (key === 'fail_timeout') {
+        server.failTimeout = parseTime(v);
+        continue;
+      }
+      const n = Number(v);
+      if (!/^\d+$/.test(v) || (key === 'weight' && n < 1)) throw new Error(`invalid parameter "${param}"`);
+      if (key === 'weight') server.weight = n;
+      else server.maxFails = n;
+    } else if (param === 'backup') server.backup = true;
+    else if (param === 'down') server.down = true;
+    else throw new Error(`invalid parameter "${param}"`);
+  }
+  return server;
+}
+
+function parseServer(item: ConfNode, fail: Fail): UpstreamServerConf {
+  if (item.kind !== 'scalar' || typeof item.value !== 'string') return fail('an upstream server is written "host:port [weight=N] ..."', item);
+  try {
+    return parseServerLine(item.value);
+  } catch (err) {
+    return fail((err as Error).message, item);
+  }
+}
+
+/** `host:port`, `host` (port 80), `[::1]:8080`; `unix:` sockets are not supported yet. */
+function parseAddress(address: string): { host: string; port: number } {
+  if (/^unix:/i.test(address)) throw new Error(`unix sockets in upstream servers are not supported yet ("${address}")`);
+  if (/^[a-z]+:\/\//i.test(address)) throw new Error(`invalid host in upstream "${address}"`);
+  let host = address;
+  let port: string | null = null;
+  const v6 = /^\[([0-9A-Fa-f:.]+)\](?::(.*))?$/.exec(address);
+  if (v6) {
+    host = v6[1];
+    port = v6[2] ?? null;
+  } else if (address.includes(':')) {
+    const colon = address.lastIndexOf(':');
+    host = address.slice(0, colon);
+    port = address.slice(colon + 1);
+  }
+  if (!host || (!v6 && !/^[A-Za-z0-9._-]+$/.test(host))) throw new Error(`invalid host in upstream "${address}"`);
+  const n = port === null ? 80 : Number(port);
+  if (port !== null && (!/^\d{1,5}$/.test(port) || n < 1 || n > 65535)) throw new Error(`invalid port in upstream "${address}"`);
+  return { host: v6 ? host : host.toLowerCase(), port: n };
+}

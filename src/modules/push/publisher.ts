@@ -1,0 +1,116 @@
+/**
+ * The `push-publisher` content handler (nchan's `nchan_publisher`): HTTP publishing to a
+ * channel.
+ *
+ * ```yaml
+ * - location: ~ ^/pub/(\w+)$
+ *   handler: push-publisher
+ *   channel: $1
+ *   secret: change-me            # optional: requests must send `Authorization: Bearer change-me`
+ *   allow: 127.0.0.1             # nginx's allow/deny restrict it further
+ *   deny: all
+ *   message_buffer_length: 10    # kept for replay (inherited directives)
+ *   message_timeout: 1h
+ *   client_max_body_size: 1m     # bigger messages: 413
+ * ```
+ *
+ * `POST` (or `PUT`) publishes the body and answers 201 when subscribers got it, 202 when none
+ * was there, with `{"channel","id","subscribers","messages"}` in JSON (`"local": true` when the
+ * shared Redis was unreachable and only this gateway's subscribers got it). `GET`/`HEAD` answer
+ * the channel's state (404 when it has neither messages nor subscribers); `DELETE` closes the
+ * channel's subscribers and drops its messages (404 when there was no such channel). A wrong
+ * or missing secret is 403; other methods 405.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HttpError } from '../../errors';
+import { countersOf } from '../status/counters';
+import type { ConfigContext, Handler, HandlerEnv, HandlerModule, RequestContext } from '../../types';
+import type { CompiledValue } from '../../http/variables';
+import { readBody } from '../../shared/request-body';
+import { channelLimits, channelOf, compileChannel } from './location';
+
+/** What `configure` makes of a publisher location's keys. */
+export interface PushPublisherOptions {
+  readonly channel: CompiledValue;
+  /** SHA-256 of the secret (hex: the configuration is frozen data), or null when none is asked. */
+  readonly secretDigest: string | null;
+}
+
+const ALLOW = 'GET, HEAD, POST, PUT, DELETE';
+const METHODS: ReadonlySet<string> = new Set(ALLOW.split(', '));
+
+function configure(_raw: Readonly<Record<string, unknown>>, cx: ConfigContext): PushPublisherOptions {
+  const channel = compileChannel(cx);
+  const secret = cx.string('secret');
+  if (secret === '') cx.error('"secret" must not be empty', 'secret');
+  return { channel, secretDigest: secret === undefined ? null : digest(secret).toString('hex') };
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+/** 403 unless the request carries the location's secret (`expected`, its digest) as a bearer token. */
+function checkSecret(expected: Buffer | null, req: IncomingMessage): void {
+  if (!expected) return;
+  const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
+  if (!m || !timingSafeEqual(digest(m[1].trim()), expected)) {
+    throw new HttpError(403, 'GW_PUSH_SECRET', 'push publisher: missing or wrong secret');
+  }
+}
+
+function create(opts: PushPublisherOptions, env: HandlerEnv): Handler {
+  const counters = countersOf(env.location) ?? null;
+  const limits = channelLimits(env.location);
+  const secret = opts.secretDigest === null ? null : Buffer.from(opts.secretDigest, 'hex');
+  return {
+    async http(req: IncomingMessage, res: ServerResponse, ctx: RequestContext) {
+      const method = req.method ?? 'GET';
+      if (!METHODS.has(method)) throw new HttpError(405, 'GW_HTTP_405', undefined, { Allow: ALLOW });
+      checkSecret(secret, req);
+      const channel = channelOf(opts.channel, ctx);
+      const push = env.push;
+      if (method === 'POST' || method === 'PUT') {
+        const body = await readBody(req, { limit: ctx.location.clientMaxBodySize, timeoutMs: ctx.location.clientBodyTimeout, log: ctx.log });
+        const contentType = req.headers['content-type'] ?? '';
+        const result = await unavailableOnFailure(push.publish(channel, body, { ...limits, contentType }), ctx);
+        if (counters) counters.pushPublished++;
+        const answer: Record<string, unknown> = { channel, id: result.id, subscribers: result.subscribers, messages: result.messages };
+        if (result.local) answer.local = true;
+        return sendJson(res, result.subscribers > 0 ? 201 : 202, answer, false);
+      }
+      if (method === 'DELETE') {
+        const closed = await unavailableOnFailure(push.delete(channel), ctx);
+        if (closed === null) throw new HttpError(404);
+        return sendJson(res, 200, { channel, subscribers: closed }, false);
+      }
+      const info = await unavailableOnFailure(push.info(channel), ctx);
+      if (!info) throw new HttpError(404);
+      const answer = { channel, messages: info.messages, subscribers: info.subscribers, last_message_id: info.lastId, last_message_time: info.lastTime };
+      return sendJson(res, 200, answer, method === 'HEAD');
+    },
+  };
+}
+
+/** A channel operation the broker could not do (the master or Redis did not answer): 503, logged. */
+async function unavailableOnFailure<T>(operation: Promise<T>, ctx: RequestContext): Promise<T> {
+  try {
+    return await operation;
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    ctx.log.error(`push publisher: ${(err as Error).message}`);
+    throw new HttpError(503, 'GW_PUSH_UNAVAILABLE', (err as Error).message);
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown, headOnly: boolean): void {
+  const body = `${JSON.stringify(value)}\n`;
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+  res.end(headOnly ? undefined : body);
+}
+
+/** The `push-publisher` handler module. */
+const pushPublisher: HandlerModule<PushPublisherOptions> = { configure, create };
+
+export default pushPublisher;

@@ -1,0 +1,323 @@
+/**
+ * The `push-subscriber` content handler (nchan's `nchan_subscriber`): a WebSocket or an
+ * EventSource (Server-Sent Events) stream that receives every message published to a channel.
+ *
+ * ```yaml
+ * - location: ~ ^/sub/(\w+)$
+ *   handler: push-subscriber
+ *   channel: $1                       # a template: captures, $arg_..., $uri, ...
+ *   subscriber_types: [websocket, eventsource]  # which subscribers it takes (both by default)
+ *   send_buffer: 1m                   # bytes a subscriber may have waiting on its connection
+ *   overflow: close                   # past it: close (1013; `close 1008` for policy), or drop_oldest
+ *   ping_interval: 30s                # an SSE comment / WebSocket ping when idle (0: none)
+ * ```
+ *
+ * Replay: a subscriber that sends `Last-Event-ID` (EventSource does on reconnecting) or
+ * `?last_id=<id>` gets the channel's kept messages after that id first (`last_id=0`: all kept).
+ * WebSocket messages go as text frames when the data is UTF-8, binary otherwise; frames a
+ * subscriber sends are ignored (pings answered). A deleted channel closes its subscribers
+ * (WebSocket 1000 "channel deleted", the event stream ends).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isUtf8 } from 'node:buffer';
+import type { Duplex } from 'node:stream';
+import { HttpError } from '../../errors';
+import { countersOf, type LocationCounters } from '../status/counters';
+import { PushInputError } from './fanout';
+import { parseLastId } from './message';
+import type { PushMessage } from './message';
+import { SendQueue, type OverflowPolicy, type QueueEvents } from './send-queue';
+import { EVENT_STREAM_HEADERS, SSE_PING, sseEvent } from './sse';
+import type { ConfigContext, Handler, HandlerEnv, HandlerModule, PushChannels, PushSubscription, RequestContext, UpgradeOutcome } from '../../types';
+import { serverSignature } from '../../http/version';
+import { CloseCode, DEFAULT_MAX_PAYLOAD_LEN } from '../websocket-script/constants';
+import { prepareFrame, WebSocketAcceptor, type PreparedFrame, type WebSocketSessionImpl } from '../websocket-script/session';
+import { channelOf, compileChannel } from './location';
+import type { CompiledValue } from '../../http/variables';
+
+/** What `configure` makes of a subscriber location's keys. */
+export interface PushSubscriberOptions {
+  readonly channel: CompiledValue;
+  readonly websocket: boolean;
+  readonly eventsource: boolean;
+  readonly sendBuffer: number;
+  readonly overflow: OverflowPolicy;
+  /** ms; 0: no pings. */
+  readonly pingInterval: number;
+}
+
+const TYPES = ['websocket', 'eventsource'];
+/** 1013 Try Again Later: the client may reconnect and be replayed what it missed. */
+const TRY_AGAIN_LATER = 1013;
+const POLICY_VIOLATION = 1008;
+
+function configure(raw: Readonly<Record<string, unknown>>, cx: ConfigContext): PushSubscriberOptions {
+  const channel = compileChannel(cx);
+  let types = TYPES;
+  if (raw.subscriber_types !== undefined) {
+    // A list of names, or one string of them (words apart as nginx's arguments are: space, tab, CR, LF).
+    const value = raw.subscriber_types;
+    const list: unknown[] = Array.isArray(value) ? value : (cx.string('subscriber_types') ?? '').split(/[ \t\r\n]+/).filter(Boolean);
+    for (const t of list) {
+      if (typeof t !== 'string' || !TYPES.includes(t)) cx.error(`invalid value ${typeof t === 'string' ? `"${t}"` : t !== null && typeof t === 'object' ? 'that is not a name' : String(t)} in "subscriber_types" (websocket, eventsource)`, 'subscriber_types');
+    }
+    if (list.length === 0) cx.error('"subscriber_types" names no subscriber type', 'subscriber_types');
+    types = list as string[];
+  }
+  const sendBuffer = cx.size('send_buffer') ?? 1024 * 1024;
+  if (sendBuffer < 1) cx.error('"send_buffer" must be at least 1 byte', 'send_buffer');
+  return {
+    channel,
+    websocket: types.includes('websocket'),
+    eventsource: types.includes('eventsource'),
+    sendBuffer,
+    overflow: parseOverflow(cx.string('overflow') ?? 'close', cx),
+    pingInterval: cx.time('ping_interval') ?? 0,
+  };
+}
+
+function parseOverflow(text: string, cx: ConfigContext): OverflowPolicy {
+  const [kind, code, extra] = text.split(/[ \t\r\n]+/).filter(Boolean);
+  if (kind === 'drop_oldest' && code === undefined) return { kind: 'drop_oldest' };
+  if (kind === 'close' && extra === undefined) {
+    if (code === undefined) return { kind: 'close', code: TRY_AGAIN_LATER };
+    if (code === String(TRY_AGAIN_LATER) || code === String(POLICY_VIOLATION)) return { kind: 'close', code: Number(code) };
+  }
+  return cx.error(`invalid value "${text}" in "overflow" (close, close 1008, close 1013, drop_oldest)`, 'overflow');
+}
+
+/** The last id a subscriber asks to be replayed from: `Last-Event-ID`, else `?last_id=`. */
+function lastIdOf(req: IncomingMessage, ctx: RequestContext): string | undefined {
+  const header = req.headers['last-event-id'];
+  const text = typeof header === 'string' && header !== '' ? header : ctx.variable('arg_last_id') || undefined;
+  if (text !== undefined && !parseLastId(text)) {
+    throw new HttpError(400, 'GW_PUSH_LAST_ID', `malformed last message id "${text.slice(0, 64)}"`);
+  }
+  return text;
+}
+
+function create(opts: PushSubscriberOptions, env: HandlerEnv): Handler {
+  const location = new SubscriberLocation(opts, env.push, countersOf(env.location) ?? null);
+  return {
+    http: (req, res, ctx) => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405);
+      if (!opts.eventsource) throw new HttpError(400, 'GW_PUSH_WEBSOCKET_ONLY', 'this location takes WebSocket subscribers only');
+      return location.eventStream(req, res, ctx);
+    },
+    upgrade: (req, socket, head, ctx) => {
+      if (!opts.websocket) throw new HttpError(400, 'GW_PUSH_EVENTSOURCE_ONLY', 'this location takes EventSource subscribers only');
+      return location.webSocket(req, socket, head, ctx);
+    },
+    close: () => location.close(),
+  };
+}
+
+/** One subscriber location: its options, its channels, its counters and its live subscribers. */
+class SubscriberLocation {
+  private readonly acceptor = new WebSocketAcceptor({ maxPayload: DEFAULT_MAX_PAYLOAD_LEN });
+  private readonly live = new Set<{ close(): void }>();
+  /** What the send queues report, into the location's counters. */
+  private readonly events: QueueEvents;
+
+  constructor(
+    private readonly opts: PushSubscriberOptions,
+    private readonly push: PushChannels,
+    private readonly counters: LocationCounters | null,
+  ) {
+    this.events = {
+      dropped(n) {
+        if (counters) counters.pushDropped += n;
+      },
+      overflowClosed() {
+        if (counters) counters.pushOverflowClosed++;
+      },
+    };
+  }
+
+  /** The gateway stops: no more upgrades, every subscriber closed (WebSocket 1001). */
+  close(): void {
+    this.acceptor.close();
+    for (const subscriber of this.live) subscriber.close();
+  }
+
+  /**
+   * An EventSource subscriber: a 200 event stream for as long as the client stays. The head goes
+   * out once the subscription is in place everywhere, so a client that saw the 200 misses nothing
+   * published after it.
+   */
+  async eventStream(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+    const { opts, push, counters, events, live } = this;
+    const channel = channelOf(opts.channel, ctx);
+    const lastId = lastIdOf(req, ctx);
+    if (req.method === 'HEAD') {
+      res.writeHead(200, EVENT_STREAM_HEADERS);
+      res.end();
+      return;
+    }
+    for (const [name, value] of Object.entries(EVENT_STREAM_HEADERS)) res.setHeader(name, value);
+    const end = () => res.end();
+    const queue = new SendQueue(
+      {
+        buffered: () => res.writableLength,
+        write: (message) => {
+          res.write(eventOf(message));
+          if (counters) counters.pushDelivered++;
+        },
+        // What waits for a client that fell behind is let go at once; it reconnects with Last-Event-ID.
+        overflow: () => res.destroy(),
+      },
+      opts.sendBuffer,
+      opts.overflow,
+      events,
+    );
+    res.on('drain', () => queue.drained());
+    // A client that hangs up sends a FIN that Node's server leaves half-open while a response is
+    // under way: the subscriber is gone at once, not at the next write.
+    const hangUp = () => res.destroy();
+    req.socket.once('end', hangUp);
+    res.once('close', () => req.socket.off('end', hangUp));
+    let subscription: PushSubscription | null = null;
+    // What arrives before `subscribe` resolves is the replay the client asked for.
+    let replaying = true;
+    try {
+      subscription = await push.subscribe(channel, (m) => (replaying ? queue.replay(m) : queue.push(m)), { lastId, onClose: end });
+      replaying = false;
+    } catch (err) {
+      throw unavailable(err, channel, ctx);
+    }
+    if (res.destroyed) {
+      subscription.unsubscribe();
+      return;
+    }
+    if (!res.headersSent) res.flushHeaders();
+    const entry = { close: end };
+    live.add(entry);
+    if (counters) counters.pushSubscribers++;
+    const ping = opts.pingInterval > 0 ? setInterval(() => res.writableLength === 0 && res.write(SSE_PING), opts.pingInterval) : null;
+    res.once('close', () => {
+      live.delete(entry);
+      if (counters) counters.pushSubscribers--;
+      if (ping) clearInterval(ping);
+      queue.close();
+      subscription.unsubscribe();
+    });
+  }
+
+  /**
+   * A WebSocket subscriber: subscribed first (messages meanwhile are held), then accepted, then
+   * fed until either side closes. A subscription that cannot be made is a 503 before the handshake.
+   */
+  async webSocket(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<UpgradeOutcome> {
+    const { opts, push, acceptor, counters, events, live } = this;
+    const channel = channelOf(opts.channel, ctx);
+    const lastId = lastIdOf(req, ctx);
+    let queue: SendQueue | null = null;
+    const early: PushMessage[] = [];
+    let deleted = false;
+    let session: WebSocketSessionImpl | null = null;
+    let subscription: PushSubscription;
+    try {
+      subscription = await push.subscribe(channel, (m) => (queue ? queue.push(m) : early.push(m)), {
+        lastId,
+        onClose: () => {
+          deleted = true;
+          session?.close(CloseCode.NORMAL, 'channel deleted');
+        },
+      });
+    } catch (err) {
+      throw unavailable(err, channel, ctx);
+    }
+    session = await acceptor.accept(req, socket, head, {
+      timeoutMs: 0,
+      serverHeader: serverSignature(ctx.location.serverTokens),
+      onSocketError: (err) => ctx.log.info(`push subscriber: ${err.message}`),
+      counters: counters ?? undefined,
+    });
+    if (!session) {
+      subscription.unsubscribe();
+      return { status: req.method === 'GET' ? 400 : 405, bytesSent: 0 };
+    }
+    const ws = session;
+    const entry = { close: () => ws.close(CloseCode.GOING_AWAY, 'server shutting down') };
+    live.add(entry);
+    counters?.wsOpened();
+    if (counters) counters.pushSubscribers++;
+    queue = new SendQueue(
+      {
+        buffered: () => ws.bufferedAmount,
+        write: (message) => {
+          if (ws.postFrame(frameOf(message)) && counters) counters.pushDelivered++;
+        },
+        overflow: (code) => ws.close(code, 'subscriber too slow'),
+      },
+      opts.sendBuffer,
+      opts.overflow,
+      events,
+    );
+    for (const message of early.splice(0)) queue.replay(message);
+    if (deleted) ws.close(CloseCode.NORMAL, 'channel deleted');
+    const sendQueue = queue;
+    ws.onDrain(() => sendQueue.drained());
+    const ping = opts.pingInterval > 0 ? setInterval(() => ws.bufferedAmount === 0 && void ws.sendPing().catch(() => {}), opts.pingInterval) : null;
+    void answerControlFrames(ws);
+    const end = await ws.closed;
+    subscription.unsubscribe();
+    sendQueue.close();
+    if (ping) clearInterval(ping);
+    live.delete(entry);
+    counters?.wsClosed(end.code);
+    if (counters) counters.pushSubscribers--;
+    return { status: 101, bytesSent: end.bodyBytesSent };
+  }
+
+}
+
+/** A subscription the channels refused: 400 for input they reject, else 503 (logged). */
+function unavailable(err: unknown, channel: string, ctx: RequestContext): HttpError {
+  if (err instanceof PushInputError) return new HttpError(400, 'GW_PUSH_INPUT', err.message);
+  ctx.log.error(`push: subscribing to "${channel}" failed: ${(err as Error).message}`);
+  return new HttpError(503, 'GW_PUSH_UNAVAILABLE', (err as Error).message);
+}
+
+/** Reads what the subscriber sends: pings are answered, the rest ignored, until the close. */
+async function answerControlFrames(session: WebSocketSessionImpl): Promise<void> {
+  try {
+    for (;;) {
+      const frame = await session.recvFrame();
+      if (frame?.type === 'ping') await session.sendPong(frame.data);
+      else if (frame?.type === 'close') return;
+    }
+  } catch {
+    // The connection ended: `closed` tells the rest.
+  }
+}
+
+/** Text frames for UTF-8 data (what browsers expect), binary for the rest. */
+function isTextMessage(message: PushMessage): boolean {
+  return !message.contentType.startsWith('application/octet-stream') && isUtf8(message.data);
+}
+
+/**
+ * A message is encoded once, whatever the number of subscribers: its WebSocket frame and its
+ * SSE event are kept beside it for as long as it lives (every subscriber of this process gets
+ * the same message object).
+ */
+const wsFrames = new WeakMap<PushMessage, PreparedFrame>();
+const sseEvents = new WeakMap<PushMessage, Buffer>();
+
+function frameOf(message: PushMessage): PreparedFrame {
+  let frame = wsFrames.get(message);
+  if (!frame) wsFrames.set(message, (frame = prepareFrame(message.data, !isTextMessage(message))));
+  return frame;
+}
+
+function eventOf(message: PushMessage): Buffer {
+  let event = sseEvents.get(message);
+  if (!event) sseEvents.set(message, (event = Buffer.from(sseEvent(message))));
+  return event;
+}
+
+/** The `push-subscriber` handler module. */
+const pushSubscriber: HandlerModule<PushSubscriberOptions> = { configure, create };
+
+export default pushSubscriber;

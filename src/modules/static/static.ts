@@ -1,0 +1,247 @@
+/**
+ * The `static` content handler: nginx's static, index, autoindex and gzip_static modules. A
+ * file is served with Content-Type, Content-Length, Last-Modified, ETag and Accept-Ranges,
+ * answers conditional and Range requests, and is streamed from its open descriptor (or sent
+ * from the open file cache); a URI ending in `/` is redirected internally to its first
+ * existing `index` file, else listed (`autoindex on`) or refused; a directory asked for
+ * without its slash is redirected. Files are reached through `disable_symlinks` and
+ * `open_file_cache` (src/file-access.ts). It reads no keys of its own.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HttpError, InternalRedirect } from '../../errors';
+import { FileAccess, fileAccessConf, type OpenedFile } from '../../shared/file-access';
+import { wantGzipVary, willCompress } from '../../server/filters';
+import { compileGzipOk, gzipOk, type GzipOkConf } from '../gzip/gzip-ok';
+import { RequestState } from '../../server/request-state';
+import type { ConfigContext, Handler, HandlerEnv, HandlerModule, RequestContext } from '../../types';
+import { variableGetter } from '../../http/variables';
+import { readListing, renderAutoindex } from '../autoindex/autoindex';
+import { nextBoundary, sendFromFile, sendFromMemory } from './body';
+import { contentTypeFor, describeSystemError, directoryRedirect, statusForOpenError } from './http';
+import { compileStaticPaths, mapUriToPath, staysUnder, type PathTemplate, type StaticPaths, type VariableLookup } from './path';
+import { planResponse } from './response';
+import { redirectHost } from '../../http/redirect';
+
+/** What `configure` precomputes for a location: its compiled `root` and `alias`. */
+export type StaticOptions = StaticPaths;
+
+const errno = (err: unknown) => err as NodeJS.ErrnoException;
+const describe = (err: unknown) => describeSystemError(errno(err));
+
+/** The call nginx names in its log: `openat()` when it walked the path for disable_symlinks. */
+function callOf(err: unknown, fallback: string): string {
+  return errno(err).syscall === 'openat' ? 'openat()' : fallback;
+}
+
+/** Throws the HttpError for a failed open, logged as nginx logs it (`open() "/x" failed (2: ...)`). */
+function openFailed(ctx: RequestContext, err: unknown, call: string, file: string): never {
+  const status = statusForOpenError(errno(err).code);
+  const message = `${callOf(err, call)} "${file}" failed (${describe(err)})`;
+  if (status === 500) ctx.log.crit(message);
+  else ctx.log.error(message);
+  throw new HttpError(status);
+}
+
+/** The variables of `root`, `alias` and `disable_symlinks from=` for one request. */
+function lookupOf(ctx: RequestContext): VariableLookup {
+  return (name) => (/^\d$/.test(name) ? (ctx.captures[+name] ?? '') : ctx.variable(name));
+}
+
+class StaticHandler implements Handler {
+  private readonly gzipOk: GzipOkConf;
+
+  constructor(
+    private readonly paths: StaticPaths,
+    private readonly files: FileAccess,
+    private readonly gzipStatic: 'off' | 'on' | 'always',
+    conf: HandlerEnv['location'],
+  ) {
+    this.gzipOk = compileGzipOk(conf);
+  }
+
+  async http(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+    const method = req.method;
+    if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') throw new HttpError(405);
+    if (ctx.uri.includes('\0')) throw new HttpError(400);
+    const file = this.map(ctx, ctx.uri);
+    if (ctx.uri.endsWith('/')) return this.directory(req, res, ctx, file);
+    if (this.gzipStatic !== 'off' && method !== 'POST' && (await this.gzipped(req, res, ctx, file))) return;
+    let opened: OpenedFile;
+    try {
+      opened = await this.files.open(file, lookupOf(ctx));
+    } catch (err) {
+      return openFailed(ctx, err, 'open()', file);
+    }
+    return this.serve(req, res, ctx, opened, file, false);
+  }
+
+  /** The file path for a URI; refuses NUL bytes (400) and paths leaving the root (404). */
+  private map(ctx: RequestContext, uri: string): string {
+    const addUri = ctx instanceof RequestState && ctx.aliasTakesUri;
+    const { path, base } = mapUriToPath(uri, this.paths, lookupOf(ctx), addUri);
+    if (path.includes('\0')) throw new HttpError(400);
+    if (!staysUnder(path, base)) {
+      ctx.log.error(`"${path}" is outside of "${base}"`);
+      throw new HttpError(404);
+    }
+    return path;
+  }
+
+  /**
+   * nginx's gzip_static: `file.gz` with Content-Encoding: gzip when the client may have it
+   * (`on`) or always; `on` asks for Vary once the `.gz` exists. False when it declines.
+   */
+  private async gzipped(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, file: string): Promise<boolean> {
+    const ok = this.gzipStatic === 'always' || gzipOk(req, this.gzipOk);
+    if (!ok && !ctx.location.gzipVary) return false;
+    let opened: OpenedFile;
+    try {
+      opened = await this.files.open(`${file}.gz`, lookupOf(ctx));
+    } catch (err) {
+      const code = errno(err).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG') return false;
+      const message = `${callOf(err, 'open()')} "${file}.gz" failed (${describe(err)})`;
+      if (code === 'EACCES' || code === 'ELOOP' || code === 'EMLINK') ctx.log.error(message);
+      else ctx.log.crit(message);
+      return false;
+    }
+    if (this.gzipStatic === 'on') wantGzipVary(res);
+    if (!ok || opened.info.isDir) {
+      await opened.fh?.close().catch(() => undefined);
+      return false;
+    }
+    await this.serve(req, res, ctx, opened, `${file}.gz`, true);
+    return true;
+  }
+
+  /** A URI ending in `/`: redirect to the first existing index file, else the listing, else 403/404. */
+  private async directory(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, dir: string): Promise<void> {
+    let dirChecked = false;
+    for (const index of ctx.location.index) {
+      if (index.startsWith('/')) throw new InternalRedirect(index, ctx.args);
+      const file = dir + index;
+      try {
+        await this.files.probe(file, lookupOf(ctx));
+      } catch (err) {
+        const code = errno(err).code;
+        if (code === 'ELOOP' || code === 'EMLINK') throw new HttpError(403);
+        if (code !== 'ENOENT') return this.indexFailed(ctx, err, file);
+        if (!dirChecked) {
+          dirChecked = true;
+          await this.files.probe(dir, lookupOf(ctx)).catch((e: unknown) => this.indexFailed(ctx, e, dir));
+        }
+        continue;
+      }
+      throw new InternalRedirect(ctx.uri + index, ctx.args);
+    }
+    if (ctx.location.autoindex && req.method !== 'POST') return this.listing(req, res, ctx, dir);
+    if (!dirChecked) await this.files.probe(dir, lookupOf(ctx)).catch((e: unknown) => openFailed(ctx, e, 'stat()', dir));
+    ctx.log.error(`directory index of "${dir}" is forbidden`);
+    throw new HttpError(403);
+  }
+
+  /** nginx's index errors: `"/x/index.html" is not found (2: ...)`, `... is forbidden`. */
+  private indexFailed(ctx: RequestContext, err: unknown, file: string): never {
+    const status = statusForOpenError(errno(err).code);
+    if (status === 500) return openFailed(ctx, err, 'open()', file);
+    const what = status === 404 ? 'is not found' : 'is forbidden';
+    ctx.log.error(`"${file}" ${what} (${describe(err)})`);
+    throw new HttpError(status);
+  }
+
+  private async listing(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, dir: string): Promise<void> {
+    let body: Buffer;
+    try {
+      body = renderAutoindex(ctx.uri, await readListing(dir));
+    } catch (err) {
+      if (errno(err).syscall === 'scandir') return openFailed(ctx, err, 'opendir()', dir);
+      ctx.log.crit(`stat() in "${dir}" failed (${describe(err)})`);
+      throw new HttpError(500);
+    }
+    // nginx streams the listing: chunked, without Content-Length (a write before end keeps
+    // Node from adding one).
+    res.setHeader('Content-Type', 'text/html');
+    res.writeHead(200);
+    if (req.method !== 'HEAD') res.write(body);
+    res.end();
+  }
+
+  /**
+   * Serves an opened file (or redirects a directory); always closes its descriptor. A `.gz`
+   * of gzip_static takes its type from the URI, says Content-Encoding: gzip, and takes no ranges.
+   */
+  private async serve(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, opened: OpenedFile, file: string, gzipped: boolean): Promise<void> {
+    const { info, fh } = opened;
+    let handedOver = false;
+    try {
+      if (info.isDir) {
+        const location = directoryRedirect(ctx.scheme, redirectHost(req, ctx), ctx.variable('server_port'), ctx.uri, ctx.args);
+        throw new HttpError(301, 'GW_HTTP_301', undefined, { Location: location });
+      }
+      if (!info.isFile) {
+        ctx.log.crit(`"${file}" is not a regular file`);
+        throw new HttpError(404);
+      }
+      if (req.method === 'POST') throw new HttpError(405);
+      const loc = ctx.location;
+      const facts = { size: info.size, mtime: Math.floor(info.mtimeMs / 1000), contentType: contentTypeFor(ctx.uri, loc.types, loc.defaultType), etag: loc.etag, ifModifiedSince: loc.ifModifiedSince };
+      // No ranges for a .gz of gzip_static, nor for what the gzip filter will compress (nginx's
+      // gzip filter turns the range filter off).
+      const filters = (ctx as RequestState).filters as RequestState['filters'] | undefined;
+      const noRanges = gzipped || (req.headers.range !== undefined && filters !== undefined && willCompress(req, filters, facts.contentType, info.size));
+      const headers = noRanges ? { ...req.headers, range: undefined, 'if-range': undefined } : req.headers;
+      const plan = planResponse(headers, facts, nextBoundary);
+      if (plan.kind === 'precondition-failed') throw new HttpError(412);
+      if (plan.kind === 'unsatisfiable') throw new HttpError(416, 'GW_HTTP_416', undefined, plan.headers);
+      for (const [name, value] of Object.entries(plan.headers)) if (!(gzipped && name === 'Accept-Ranges')) res.setHeader(name, value);
+      if (gzipped) res.setHeader('Content-Encoding', 'gzip');
+      if (plan.kind === 'not-modified') {
+        res.writeHead(304);
+        res.end();
+        return;
+      }
+      res.writeHead(plan.kind === 'multipart' ? 206 : plan.status);
+      const length = Number(plan.headers['Content-Length']);
+      if (req.method === 'HEAD' || length === 0) {
+        res.end();
+        return;
+      }
+      const body = plan.kind === 'multipart' ? { layout: plan.layout } : { range: plan.range ?? { start: 0, end: info.size - 1 } };
+      if (opened.content) return sendFromMemory(res, opened.content, body);
+      const onError = (reason: string) => ctx.log.crit(`read of "${file}" failed (${reason})`);
+      handedOver = true;
+      return await sendFromFile(res, fh!, body, length, onError, describe);
+    } finally {
+      if (!handedOver) await fh?.close().catch(() => undefined);
+    }
+  }
+}
+
+/** Reports a variable that nginx would not know in `root`/`alias`, at load. */
+function checkVariables(template: PathTemplate | null, key: string, cx: ConfigContext): void {
+  for (const part of template?.parts ?? []) {
+    if ('variable' in part && !variableGetter(part.variable, cx.captureNames)) {
+      cx.error(`unknown "${part.variable}" variable`, key);
+    }
+  }
+}
+
+/** The `static` handler module: no keys of its own; `root`/`alias` are compiled at load. */
+const staticModule: HandlerModule<StaticOptions> = {
+  configure(_raw, cx) {
+    const loc = cx.location;
+    if (loc.alias !== null && loc.match.kind === 'named') {
+      cx.error('"alias" cannot be used inside the named location', 'alias');
+    }
+    const paths = compileStaticPaths(loc.root, loc.alias, loc.match, (p) => cx.resolve(p));
+    checkVariables(paths.root, 'root', cx);
+    checkVariables(paths.alias, 'alias', cx);
+    return paths;
+  },
+  create(options: StaticOptions, env: HandlerEnv): Handler {
+    const loc = env.location;
+    return new StaticHandler(options, new FileAccess(fileAccessConf(loc)), loc.gzipStatic, loc);
+  },
+};
+
+export default staticModule;

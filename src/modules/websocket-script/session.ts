@@ -1,0 +1,523 @@
+/**
+ * lua-resty-websocket's server object over a `ws` WebSocket (the only importer of `ws`).
+ *
+ * `WebSocketAcceptor` answers an upgrade with ws's handshake (a failed one gets ws's raw HTTP
+ * 400/405 and a destroyed socket); `WebSocketSessionImpl` turns ws's events into a queue read
+ * by `recvFrame()`, with lua-resty's rules: a receive timeout returns `null` and is not fatal,
+ * anything else that fails rejects with a `WebSocketError` and sets `fatal`.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import * as wsModule from 'ws';
+import { WebSocket, WebSocketServer, type RawData, type Server, type ServerOptions } from 'ws';
+import { MAX_TIMER_MS } from '../../config/values';
+import type { Frame, WebSocketSession } from '../../types';
+import {
+  CLOSE_TIMEOUT_MS,
+  CloseCode,
+  ErrorCode,
+  MAX_CLOSE_REASON,
+  MAX_CONTROL_PAYLOAD,
+  QUEUE_HIGH_WATER,
+  QUEUE_LOW_WATER,
+  frameHeaderLength,
+  isSendableCloseCode,
+  type WebSocketErrorCode,
+} from './constants';
+
+/**
+ * A session operation that failed. `message` reads like the seed's log lines
+ * (`failed to receive frame: closed`); `reason` is lua-resty's error string (`closed`).
+ */
+export class WebSocketError extends Error {
+  constructor(
+    readonly code: WebSocketErrorCode,
+    readonly reason: string,
+    operation: string,
+  ) {
+    super(`failed to ${operation}: ${reason}`);
+    this.name = 'WebSocketError';
+  }
+}
+
+/** Per-connection settings, lua-resty's `new{}` options. */
+export interface SessionOptions {
+  /** Receive timeout in milliseconds; 0 waits for ever. */
+  readonly timeoutMs: number;
+  /** The largest payload a `send*` may write (`max_send_len`). */
+  readonly maxSendLen: number;
+  /** Told of every frame received and sent (the metrics), if given. */
+  readonly counters?: FrameCounter;
+  /** Told once, when the socket has closed, if given. */
+  readonly observer?: SessionObserver;
+}
+
+/** Told how a session ended, once its socket has closed: an object, not a closure per connection. */
+export interface SessionObserver {
+  sessionEnded(session: WebSocketSessionImpl, end: SessionEnd): void;
+}
+
+/** Counts frames: a received message or control frame (`inbound`), or a sent frame, by payload size. */
+export interface FrameCounter {
+  frame(inbound: boolean, payloadBytes: number): void;
+}
+
+/** How a session ended, known once the socket has closed. */
+export interface SessionEnd {
+  /** The peer's close code: 1005 if its close frame had none, 1006 if it sent no close frame. */
+  readonly code: number;
+  /** Bytes written to the socket after the 101 response (nginx's `$body_bytes_sent`). */
+  readonly bodyBytesSent: number;
+}
+
+/** Settings of one accepted upgrade. */
+export interface AcceptOptions {
+  readonly timeoutMs: number;
+  /** Default: the acceptor's `maxPayload`, as lua-resty defaults it to `max_payload_len`. */
+  readonly maxSendLen?: number;
+  /** The `Server` header of the 101 response; none when absent. */
+  readonly serverHeader?: string;
+  /** Told of every socket error (reset, broken pipe); they never go unhandled. */
+  readonly onSocketError?: (err: Error) => void;
+  /** Told of every frame received and sent. */
+  readonly counters?: FrameCounter;
+  /** Told once, when the socket has closed (a promise-free alternative to `closed`). */
+  readonly observer?: SessionObserver;
+}
+
+/** Settings shared by every connection of one acceptor (one location). */
+export interface AcceptorOptions {
+  /** The largest message accepted (`max_payload_len`); bigger ones close with 1009. */
+  readonly maxPayload: number;
+  /** How long a closing handshake may take before the socket is destroyed. */
+  readonly closeTimeoutMs?: number;
+}
+
+/** What the socket has written so far (0 for a stream that does not count). */
+export function bytesWritten(socket: Duplex): number {
+  const count = (socket as Duplex & { bytesWritten?: number }).bytesWritten;
+  return typeof count === 'number' ? count : 0;
+}
+
+interface Failure {
+  readonly code: WebSocketErrorCode;
+  readonly reason: string;
+}
+
+const CLOSED: Failure = { code: ErrorCode.CLOSED, reason: 'closed' };
+const TEXT = { binary: false, fin: true, compress: false } as const;
+const BINARY = { binary: true, fin: true, compress: false } as const;
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * `WebSocketSession` over one ws connection, built by `WebSocketAcceptor.accept`. ws echoes a
+ * peer's close frame at once (RFC 6455 5.5.1) and reports it when the socket has closed: only
+ * then does `recvFrame` return the `close` frame (after every frame received before it).
+ */
+export class WebSocketSessionImpl implements WebSocketSession {
+  private readonly observer: SessionObserver | null;
+  /** `closed`, made when first asked for; its resolve function until the socket has closed. */
+  private closedPromise: Promise<SessionEnd> | null = null;
+  private resolveClosed: ((end: SessionEnd) => void) | null = null;
+  /** How the session ended, once the socket has closed. */
+  private endedWith: SessionEnd | null = null;
+  private readonly queue: Frame[] = [];
+  /** The pending `recvFrame()`, if any: its settle functions and its receive timer. */
+  private waitResolve: ((frame: Frame | null) => void) | null = null;
+  private waitReject: ((err: Error) => void) | null = null;
+  private waitTimer: NodeJS.Timeout | null = null;
+  /** Why `recvFrame` fails once the queue is empty; set when the connection ends. */
+  private ended: Failure | null = null;
+  private paused = false;
+  private closeReceived = false;
+  private timeoutMs: number;
+  private readonly maxSendLen: number;
+  private isFatal = false;
+  private error: string | null = null;
+  private readonly counters: FrameCounter | null;
+  /** The socket's `bytesWritten` once the 101 was written. */
+  private readonly baseBytes: number;
+
+  constructor(
+    private readonly ws: SessionSocket,
+    private readonly socket: Duplex,
+    options: SessionOptions,
+  ) {
+    this.timeoutMs = Math.max(0, options.timeoutMs);
+    this.maxSendLen = options.maxSendLen;
+    this.counters = options.counters ?? null;
+    this.baseBytes = bytesWritten(socket);
+    this.observer = options.observer ?? null;
+    // Shared listeners (no closures per connection): each finds its session through the ws.
+    ws.session = this;
+    ws.on('message', WebSocketSessionImpl.onMessage);
+    ws.on('ping', WebSocketSessionImpl.onPing);
+    ws.on('pong', WebSocketSessionImpl.onPong);
+    ws.on('error', WebSocketSessionImpl.onError);
+    ws.on('close', WebSocketSessionImpl.onClose);
+  }
+
+  private static onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+    sessionOf(this).push({ type: isBinary ? 'binary' : 'text', data: data as Buffer });
+  }
+
+  private static onPing(this: WebSocket, data: Buffer): void {
+    sessionOf(this).push({ type: 'ping', data });
+  }
+
+  private static onPong(this: WebSocket, data: Buffer): void {
+    sessionOf(this).push({ type: 'pong', data });
+  }
+
+  /** A protocol error: ws has already sent the close frame (1002, 1007, 1009). */
+  private static onError(this: WebSocket, err: Error & { code?: string }): void {
+    const protocol = typeof err.code === 'string' && err.code.startsWith('WS_ERR_');
+    sessionOf(this).end(protocol ? { code: ErrorCode.PROTOCOL, reason: err.message } : CLOSED);
+  }
+
+  /** ws emits 'close' once, when the socket has closed. */
+  private static onClose(this: WebSocket, code: number, reason: Buffer): void {
+    const session = sessionOf(this);
+    // 1006 never comes on the wire: any other code is the peer's close frame.
+    if (code !== CloseCode.ABNORMAL && !session.ended) {
+      session.closeReceived = true;
+      session.push({ type: 'close', data: reason, code });
+    }
+    session.end(CLOSED);
+    const end: SessionEnd = { code, bodyBytesSent: bytesWritten(session.socket) - session.baseBytes };
+    session.endedWith = end;
+    // Told in a microtask, as a reaction to a promise would be: after what the close settled.
+    const observer = session.observer;
+    if (observer) queueMicrotask(() => observer.sessionEnded(session, end));
+    session.resolveClosed?.(end);
+    session.resolveClosed = null;
+  }
+
+  /** The receive timeout passed: `recvFrame()` returns null, not fatal. */
+  private static recvTimedOut(session: WebSocketSessionImpl): void {
+    const resolve = session.waitResolve!;
+    session.clearWaiter();
+    session.error = 'timeout';
+    resolve(null);
+  }
+
+  /** Resolves once the socket has closed (never rejects); made on first use. */
+  get closed(): Promise<SessionEnd> {
+    if (!this.closedPromise) {
+      const end = this.endedWith;
+      this.closedPromise = end ? Promise.resolve(end) : new Promise((resolve) => (this.resolveClosed = resolve));
+    }
+    return this.closedPromise;
+  }
+
+  get fatal(): boolean {
+    return this.isFatal;
+  }
+
+  get lastError(): string | null {
+    return this.error;
+  }
+
+  recvFrame(): Promise<Frame | null> {
+    const frame = this.queue.shift();
+    if (frame) {
+      if (this.paused && this.queue.length <= QUEUE_LOW_WATER) {
+        this.paused = false;
+        this.ws.resume();
+      }
+      return Promise.resolve(frame);
+    }
+    if (this.ended) return this.fail(this.ended, 'receive frame');
+    if (this.waitResolve) {
+      return Promise.reject(new WebSocketError(ErrorCode.BUSY, 'socket busy reading', 'receive frame'));
+    }
+    return new Promise((resolve, reject) => {
+      this.waitResolve = resolve;
+      this.waitReject = reject;
+      if (this.timeoutMs > 0) this.waitTimer = setTimeout(WebSocketSessionImpl.recvTimedOut, this.timeoutMs, this);
+    });
+  }
+
+  sendText(data: string | Buffer): Promise<number> {
+    return this.sendData(data, TEXT, 'send text');
+  }
+
+  sendBinary(data: string | Buffer): Promise<number> {
+    return this.sendData(data, BINARY, 'send binary');
+  }
+
+  send(frame: Frame): Promise<number> {
+    switch (frame.type) {
+      case 'text':
+        return this.sendData(frame.data, TEXT, 'send text');
+      case 'binary':
+        return this.sendData(frame.data, BINARY, 'send binary');
+      case 'ping':
+        return this.sendPing(frame.data);
+      case 'pong':
+        return this.sendPong(frame.data);
+      case 'close': {
+        const code = frame.code === CloseCode.NO_STATUS ? undefined : frame.code;
+        return this.sendClose(code, frame.data.toString());
+      }
+    }
+  }
+
+  sendPing(data?: string | Buffer): Promise<number> {
+    const payload = toBuffer(data);
+    const refused = this.refuse(payload.length, MAX_CONTROL_PAYLOAD, 'send ping');
+    if (refused) return refused;
+    this.ws.ping(payload);
+    return this.written(payload.length, 'send ping');
+  }
+
+  sendPong(data?: string | Buffer): Promise<number> {
+    const payload = toBuffer(data);
+    const refused = this.refuse(payload.length, MAX_CONTROL_PAYLOAD, 'send pong');
+    if (refused) return refused;
+    this.ws.pong(payload);
+    return this.written(payload.length, 'send pong');
+  }
+
+  /**
+   * Starts the closing handshake; ws destroys the socket if the peer does not answer in time.
+   * Resolves 0 when a handshake is already under way (the peer's close was received, and ws
+   * echoed its code, or a close was sent before). A reason without a code is sent with 1000.
+   */
+  sendClose(code?: number, reason?: string): Promise<number> {
+    if (this.closeReceived || this.ws.readyState === WebSocket.CLOSING) return Promise.resolve(0);
+    const payload = reason ? Buffer.from(reason) : EMPTY;
+    const status = code ?? (payload.length > 0 ? CloseCode.NORMAL : undefined);
+    if (status !== undefined && !isSendableCloseCode(status)) {
+      return this.fail({ code: ErrorCode.BAD_CLOSE_CODE, reason: `bad close code ${status}` }, 'send close');
+    }
+    const refused = this.refuse(payload.length, MAX_CLOSE_REASON, 'send close');
+    if (refused) return refused;
+    this.ws.close(status, payload);
+    return this.written(status === undefined ? 0 : 2 + payload.length, 'send close');
+  }
+
+  /** Longer than a timer can wait (24.8 days) is the longest it can; not a number or negative is none. */
+  setTimeout(ms: number): void {
+    this.timeoutMs = ms > 0 ? Math.min(ms, MAX_TIMER_MS) : 0;
+  }
+
+  /** Bytes handed to the connection and not yet sent. */
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  /** Calls `listener` each time the connection's send buffer has emptied. */
+  onDrain(listener: () => void): void {
+    this.socket.on('drain', listener);
+  }
+
+  /**
+   * Writes a frame from `prepareFrame` as it is, without waiting (a push subscriber's fan-out:
+   * one frame built per message, nothing per connection); false when the connection is no
+   * longer open. Safe beside ws's own sends: without permessage-deflate ws writes each frame
+   * to the socket at once, so the order holds.
+   */
+  postFrame(frame: PreparedFrame): boolean {
+    if (this.ws.readyState !== WebSocket.OPEN) return false;
+    this.socket.write(frame.bytes);
+    this.counters?.frame(false, frame.payloadLength);
+    return true;
+  }
+
+  /**
+   * Closes cleanly if the connection is still open: a close frame with `code` (and `reason`),
+   * or without a status code when none is given.
+   */
+  close(code?: number, reason?: string): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.close(code, reason);
+  }
+
+  /**
+   * Drops the connection without a close frame (nginx's `ngx.exit(444)`). A closing handshake
+   * already under way (ws answering a protocol error, say) is left to finish on its timer.
+   */
+  abort(): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.terminate();
+  }
+
+  private push(frame: Frame): void {
+    this.counters?.frame(true, frame.data.length);
+    const resolve = this.waitResolve;
+    if (resolve) {
+      if (this.waitTimer) clearTimeout(this.waitTimer);
+      this.clearWaiter();
+      resolve(frame);
+      return;
+    }
+    this.queue.push(frame);
+    if (!this.paused && this.queue.length >= QUEUE_HIGH_WATER) {
+      this.paused = true;
+      this.ws.pause();
+    }
+  }
+
+  private end(failure: Failure): void {
+    if (this.ended) return;
+    this.ended = failure;
+    const reject = this.waitReject;
+    if (reject) {
+      if (this.waitTimer) clearTimeout(this.waitTimer);
+      this.clearWaiter();
+      reject(this.fatalError(failure, 'receive frame'));
+    }
+  }
+
+  private clearWaiter(): void {
+    this.waitResolve = null;
+    this.waitReject = null;
+    this.waitTimer = null;
+  }
+
+  /** Records a fatal failure (lua-resty's `fatal` and `err`) and returns its error. */
+  private fatalError(failure: Failure, operation: string): WebSocketError {
+    this.isFatal = true;
+    this.error = failure.reason;
+    return new WebSocketError(failure.code, failure.reason, operation);
+  }
+
+  private fail(failure: Failure, operation: string): Promise<never> {
+    return Promise.reject(this.fatalError(failure, operation));
+  }
+
+  private sendData(data: string | Buffer, options: typeof TEXT | typeof BINARY, op: string): Promise<number> {
+    const payload = typeof data === 'string' ? Buffer.from(data) : data;
+    const refused = this.refuse(payload.length, Infinity, op);
+    if (refused) return refused;
+    this.ws.send(payload, options);
+    return this.written(payload.length, op);
+  }
+
+  /** The rejection for a send that may not go out, or null when it may. */
+  private refuse(length: number, frameLimit: number, op: string): Promise<never> | null {
+    if (this.ws.readyState !== WebSocket.OPEN) return this.fail(CLOSED, op);
+    if (length > frameLimit || length > this.maxSendLen) {
+      return this.fail({ code: ErrorCode.PAYLOAD_TOO_BIG, reason: 'payload too big' }, op);
+    }
+    return null;
+  }
+
+  /** The frame's size once the socket took it; waits for 'drain' only past the high-water mark. */
+  private written(payloadLength: number, op: string): Promise<number> {
+    this.counters?.frame(false, payloadLength);
+    const bytes = frameHeaderLength(payloadLength) + payloadLength;
+    if (!this.socket.writableNeedDrain) return Promise.resolve(bytes);
+    return new Promise((resolve, reject) => {
+      const settle = (): void => {
+        this.socket.off('drain', settle);
+        this.socket.off('close', settle);
+        if (this.socket.destroyed) reject(this.fatalError(CLOSED, op));
+        else resolve(bytes);
+      };
+      this.socket.on('drain', settle);
+      this.socket.on('close', settle);
+    });
+  }
+}
+
+/** ws's WebSocket, pointing at its session so that shared listeners can find it. */
+class SessionSocket extends WebSocket {
+  session: WebSocketSessionImpl | null = null;
+}
+
+/** The session a ws WebSocket of ours belongs to (set before any listener is added). */
+function sessionOf(ws: WebSocket): WebSocketSessionImpl {
+  return (ws as SessionSocket).session!;
+}
+
+/** A server data frame, built once to be written to many connections (server frames are not masked). */
+export interface PreparedFrame {
+  readonly bytes: Buffer;
+  readonly payloadLength: number;
+}
+
+/** ws's frame builder (`Sender.frame`), which @types/ws leaves out. */
+const frameParts = (wsModule as unknown as { Sender: { frame(data: Buffer, options: object): Buffer[] } }).Sender.frame;
+
+/** Frames `data` once, with ws's own framing, as one final text or binary frame. */
+export function prepareFrame(data: Buffer, binary: boolean): PreparedFrame {
+  const parts = frameParts(data, { fin: true, rsv1: false, opcode: binary ? 2 : 1, mask: false, readOnly: false });
+  return { bytes: parts.length === 1 ? parts[0] : Buffer.concat(parts), payloadLength: data.length };
+}
+
+function toBuffer(data: string | Buffer | undefined): Buffer {
+  if (data === undefined) return EMPTY;
+  return typeof data === 'string' ? Buffer.from(data) : data;
+}
+
+/**
+ * Accepts upgrades for one location: one `WebSocketServer` in `noServer` mode, without
+ * permessage-deflate and without automatic pongs (scripts answer pings, as in the seed).
+ */
+export class WebSocketAcceptor {
+  private readonly wss: Server<typeof SessionSocket>;
+  private readonly serverHeaders = new WeakMap<IncomingMessage, string>();
+
+  constructor(private readonly options: AcceptorOptions) {
+    const serverOptions: ServerOptions<typeof SessionSocket> & { closeTimeout: number } = {
+      noServer: true,
+      autoPong: false,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: options.maxPayload,
+      closeTimeout: options.closeTimeoutMs ?? CLOSE_TIMEOUT_MS,
+      WebSocket: SessionSocket,
+    };
+    this.wss = new WebSocketServer(serverOptions);
+    // nginx's order: Status line, Server, Date, then ws's Upgrade/Connection/Accept.
+    this.wss.on('headers', (headers: string[], req: IncomingMessage) => {
+      const server = this.serverHeaders.get(req);
+      const date = `Date: ${new Date().toUTCString()}`;
+      if (server) headers.splice(1, 0, `Server: ${server}`, date);
+      else headers.splice(1, 0, date);
+    });
+  }
+
+  /**
+   * Answers the upgrade. Resolves with the session once the 101 is written, or with null once
+   * the socket has closed when the handshake failed (ws wrote its HTTP 400/405 and destroyed
+   * the socket). Never rejects.
+   */
+  accept(req: IncomingMessage, socket: Duplex, head: Buffer, options: AcceptOptions): Promise<WebSocketSessionImpl | null> {
+    const onError = options.onSocketError ?? noop;
+    socket.on('error', onError);
+    if (socket.destroyed) return Promise.resolve(null);
+    if (options.serverHeader) this.serverHeaders.set(req, options.serverHeader);
+    const sessionOptions: SessionOptions = {
+      timeoutMs: options.timeoutMs,
+      maxSendLen: options.maxSendLen ?? this.options.maxPayload,
+      counters: options.counters,
+      observer: options.observer,
+    };
+    return new Promise((resolve) => {
+      let accepted = false;
+      try {
+        this.wss.handleUpgrade(req, socket, head, (ws) => {
+          accepted = true;
+          this.serverHeaders.delete(req);
+          resolve(new WebSocketSessionImpl(ws, socket, sessionOptions));
+        });
+      } catch (err) {
+        onError(err as Error);
+        socket.destroy();
+      }
+      // Without `verifyClient`, ws answers within handleUpgrade: a socket not accepted by now
+      // is being refused (ws wrote its 400/405 and ends or destroys it). Only then is 'close'
+      // listened to ('close' is never emitted synchronously), so an accepted connection does
+      // not carry a third 'close' listener that grew the listener array for ever.
+      if (!accepted) socket.once('close', () => accepted || resolve(null));
+    });
+  }
+
+  /** Refuses later upgrades (ws answers 503); open sessions keep running. */
+  close(): void {
+    this.wss.close();
+  }
+}
+
+function noop(): void {}

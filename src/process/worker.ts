@@ -1,0 +1,48 @@
+/**
+ * One serving process: a worker under the master, or the whole gateway with `master_process
+ * off`. It builds the Gateway, tells the master it is ready, and shuts down on the master's word
+ * (graceful: drain) or on a signal.
+ */
+import cluster from 'node:cluster';
+import type { MainConf } from '../config/model';
+import type { LogFiles } from '../shared/log';
+import { answerInWorker, sendFinal } from '../modules/status/aggregate';
+import { sendToMaster } from '../shared/ipc';
+import { Gateway } from '../server/gateway';
+import type { Logger } from '../types';
+import { version } from '../http/version';
+
+/** What the master and its workers say to each other over the cluster channel. */
+export type WorkerMessage = { type: 'ready' } | { type: 'quit' };
+
+/** Starts serving `conf` in this process. Rejects if a listener cannot be bound. */
+export async function runWorker(conf: MainConf, log: Logger, files: LogFiles, onExit?: () => void): Promise<void> {
+  const gateway = new Gateway(conf, log, files);
+  await gateway.start();
+  log.notice(`gateway/${version} ${cluster.isWorker ? `worker process ${process.pid} started` : 'started in a single process'}`);
+  let stopping = false;
+  const stop = async (graceful: boolean) => {
+    if (stopping && graceful) return;
+    stopping = true;
+    log.notice(graceful ? `worker process ${process.pid} is shutting down gracefully` : `worker process ${process.pid} exiting`);
+    await (graceful ? gateway.drain(conf.workerShutdownTimeout) : gateway.close());
+    onExit?.();
+    await sendFinal();
+    await files.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop(false));
+  process.once('SIGINT', () => void stop(false));
+  process.on('SIGQUIT', () => void stop(true));
+  process.on('SIGUSR1', () => files.reopen());
+  if (cluster.isWorker) {
+    // The master decides about reloads; a worker ignores a HUP sent to the whole group.
+    process.on('SIGHUP', () => {});
+    process.on('message', (msg: WorkerMessage) => msg.type === 'quit' && void stop(true));
+    answerInWorker();
+    // Without the master's channel, nobody waits for this worker: it stops.
+    await sendToMaster({ type: 'ready' } satisfies WorkerMessage).catch(() => stop(false));
+  } else {
+    process.on('SIGHUP', () => log.warn('reload needs the master process ("master_process off" is set): restart the gateway instead'));
+  }
+}

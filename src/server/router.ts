@@ -1,0 +1,250 @@
+/**
+ * Pure routing, as nginx does it: normalize the request URI once, pick the virtual server by
+ * Host among those on the listening socket, match the location in nginx's order. Tables are
+ * compiled once per configuration.
+ */
+import type { LocationConf, ServerConf } from '../config/model';
+import { HttpError } from '../errors';
+
+/** The request target, split and normalized. */
+export interface NormalizedUri {
+  /** The decoded path with `//`, `/./` and `/../` resolved (`$uri`). */
+  readonly uri: string;
+  /** The raw query string without `?` (`$args`). */
+  readonly args: string;
+  /** The host of an absolute-form target (`GET http://host/path`), which wins over Host. */
+  readonly host: string | null;
+}
+
+const badRequest = (reason: string) => new HttpError(400, 'GW_BAD_URI', reason);
+
+/**
+ * Normalizes a request target as nginx's complex URI parser does: cut the fragment,
+ * percent-decode (a bad escape or a NUL is 400), merge slashes, resolve `.` and `..`
+ * (climbing above `/` is 400).
+ */
+export function normalizeUri(target: string): NormalizedUri {
+  const plain = plainTarget(target);
+  if (plain) return plain;
+  let host: string | null = null;
+  let rest = target;
+  // nginx takes any scheme in an absolute-form target (letters, then letters, digits, + - .).
+  const absolute = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(target);
+  if (absolute) {
+    host = absolute[1];
+    rest = target.slice(absolute[0].length) || '/';
+    if (rest.startsWith('?')) rest = `/${rest}`;
+  }
+  if (!rest.startsWith('/')) throw badRequest('the request target must start with "/"');
+  // The path ends at `?` or `#`, the query at `#`: nginx drops a fragment a client sent.
+  const end = rest.search(/[?#]/);
+  const rawPath = end < 0 ? rest : rest.slice(0, end);
+  const args = end < 0 || rest[end] === '#' ? '' : rest.slice(end + 1).split('#')[0];
+  const decoded = percentDecode(rawPath);
+  if (decoded.includes('\0')) throw badRequest('NUL in the request path');
+  return { uri: resolveDots(decoded), args, host };
+}
+
+/**
+ * A target that normalizing leaves as it is, split at its query: an origin-form path with no
+ * escape, fragment, NUL, `//` or dot segment (most requests), so the general parser is
+ * skipped. Null for any other target.
+ */
+function plainTarget(target: string): NormalizedUri | null {
+  if (target.charCodeAt(0) !== 0x2f) return null;
+  const query = target.indexOf('?');
+  if (query < 0) return PATH_NEEDS_WORK.test(target) ? null : { uri: target, args: '', host: null };
+  const uri = target.slice(0, query);
+  if (PATH_NEEDS_WORK.test(uri) || target.includes('#', query)) return null;
+  return { uri, args: target.slice(query + 1), host: null };
+}
+
+/** What makes a path need the general parser: `%`, `#`, NUL, `//`, `/.` (a dot segment or a dotfile, checked the long way). */
+const PATH_NEEDS_WORK = /[%#\0]|\/\/|\/\./;
+
+function percentDecode(path: string): string {
+  if (!path.includes('%')) return path;
+  const bytes: number[] = [];
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c === 0x25) {
+      const hex = path.slice(i + 1, i + 3);
+      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) throw badRequest('bad percent-encoding in the request path');
+      bytes.push(parseInt(hex, 16));
+      i += 2;
+    } else if (c < 0x80) {
+      bytes.push(c);
+    } else {
+      bytes.push(...Buffer.from(path[i], 'utf8'));
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+function resolveDots(path: string): string {
+  const segments = path.split('/');
+  const out: string[] = [];
+  for (let i = 1; i < segments.length; i++) {
+    const seg = segments[i];
+    const last = i === segments.length - 1;
+    if (seg === '' && !last) continue;
+    if (seg === '.') {
+      if (last) out.push('');
+      continue;
+    }
+    if (seg === '..') {
+      if (out.length === 0) throw badRequest('the request path climbs above "/"');
+      out.pop();
+      if (last) out.push('');
+      continue;
+    }
+    out.push(seg);
+  }
+  return `/${out.join('/')}`;
+}
+
+/**
+ * Validates and canonicalizes a Host value as nginx's ngx_http_validate_host: lower case, the
+ * port and one trailing dot dropped, a `[...]` literal kept whole. Refused (400): `..`, a
+ * slash, control characters and white space, and an empty name.
+ */
+export function normalizeHost(value: string): string {
+  if (lastHost !== null && value === lastHost.value) return lastHost.normalized;
+  const normalized = normalizeHostOnce(value);
+  lastHost = { value, normalized };
+  return normalized;
+}
+
+/** The last Host normalized (a valid one): most requests of a process name the same one. */
+let lastHost: { readonly value: string; readonly normalized: string } | null = null;
+
+function normalizeHostOnce(value: string): string {
+  const invalid = () => new HttpError(400, 'GW_BAD_HOST', 'client sent invalid host header');
+  let state: 'usual' | 'literal' | 'rest' = 'usual';
+  let dot = -2;
+  let length = value.length;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x2e) {
+      if (dot === i - 1) throw invalid();
+      dot = i;
+    } else if (c === 0x3a) {
+      if (state === 'usual') [length, state] = [i, 'rest'];
+    } else if (c === 0x5b) {
+      if (i === 0) state = 'literal';
+    } else if (c === 0x5d) {
+      if (state === 'literal') [length, state] = [i + 1, 'rest'];
+    } else if (c === 0x2f || c <= 0x20 || c === 0x7f) {
+      throw invalid();
+    }
+  }
+  if (dot === length - 1) length--;
+  if (length <= 0) throw invalid();
+  return value.slice(0, length).replace(/[A-Z]+/g, (upper) => upper.toLowerCase());
+}
+
+/** The result of server selection: the server and its regex name's captures, if any. */
+export interface ServerMatchResult {
+  readonly server: ServerConf;
+  /** `$0`, `$1`...: empty unless a regex name with groups matched. */
+  readonly captures: readonly string[];
+  readonly namedCaptures: Record<string, string>;
+}
+
+/** The servers sharing one listening socket, compiled for nginx's name lookup order. */
+export class ServerTable {
+  private readonly exact = new Map<string, ServerConf>();
+  private readonly leading: { suffix: string; server: ServerConf }[] = [];
+  private readonly trailing: { prefix: string; server: ServerConf }[] = [];
+  private readonly regexes: { regex: RegExp; server: ServerConf }[] = [];
+
+  /** `servers` in file order; `defaultServer` is the one marked `default_server`, else the first. */
+  constructor(servers: readonly ServerConf[], readonly defaultServer: ServerConf) {
+    for (const server of servers) {
+      for (const name of server.serverNames) {
+        if (name.kind === 'exact' && !this.exact.has(name.name)) this.exact.set(name.name, server);
+        if (name.kind === 'leading-wildcard') this.leading.push({ suffix: name.suffix, server });
+        if (name.kind === 'trailing-wildcard') this.trailing.push({ prefix: name.prefix, server });
+        if (name.kind === 'regex') this.regexes.push({ regex: name.regex, server });
+      }
+    }
+    this.leading.sort((a, b) => b.suffix.length - a.suffix.length);
+    this.trailing.sort((a, b) => b.prefix.length - a.prefix.length);
+  }
+
+  /**
+   * nginx's order: exact, longest `*.` wildcard, longest `.*` wildcard, first regex, default.
+   * A regex name's captures become `$1`... and named variables, as a location regex's do.
+   */
+  select(host: string | null): ServerMatchResult {
+    if (host !== null) {
+      const exact = this.exact.get(host);
+      if (exact) return { server: exact, captures: [], namedCaptures: {} };
+      for (const { suffix, server } of this.leading) if (host.endsWith(suffix)) return { server, captures: [], namedCaptures: {} };
+      for (const { prefix, server } of this.trailing) if (host.startsWith(prefix)) return { server, captures: [], namedCaptures: {} };
+      for (const { regex, server } of this.regexes) {
+        const m = regex.exec(host);
+        if (m) return { server, captures: m.length > 1 ? Array.from(m, (c) => c ?? '') : [], namedCaptures: capturesOf(m) };
+      }
+    }
+    return { server: this.defaultServer, captures: [], namedCaptures: {} };
+  }
+}
+
+/** The result of location matching. */
+export interface LocationMatchResult {
+  readonly location: LocationConf;
+  readonly captures: readonly string[];
+  readonly namedCaptures: Record<string, string>;
+}
+
+/** A server's locations, compiled for nginx's matching order. */
+export class LocationTable {
+  private readonly exact = new Map<string, LocationConf>();
+  private readonly prefixes: LocationConf[] = [];
+  private readonly regexes: LocationConf[] = [];
+  private readonly named = new Map<string, LocationConf>();
+
+  constructor(locations: readonly LocationConf[]) {
+    for (const loc of locations) {
+      const m = loc.match;
+      if (m.kind === 'exact') this.exact.set(m.path, loc);
+      else if (m.kind === 'prefix') this.prefixes.push(loc);
+      else if (m.kind === 'regex') this.regexes.push(loc);
+      else this.named.set(m.name, loc);
+    }
+    this.prefixes.sort((a, b) => prefixOf(b).length - prefixOf(a).length);
+  }
+
+  /**
+   * nginx's order: an exact match wins; else the longest prefix, at once if it is `^~`; else
+   * the first regex in file order; else that longest prefix. Null when nothing matches.
+   */
+  match(uri: string): LocationMatchResult | null {
+    const exact = this.exact.get(uri);
+    if (exact) return { location: exact, captures: [], namedCaptures: {} };
+    const prefix = this.prefixes.find((loc) => uri.startsWith(prefixOf(loc))) ?? null;
+    if (prefix && prefix.match.kind === 'prefix' && prefix.match.noRegex) return { location: prefix, captures: [], namedCaptures: {} };
+    for (const loc of this.regexes) {
+      if (loc.match.kind !== 'regex') continue;
+      const m = loc.match.regex.exec(uri);
+      if (m) return { location: loc, captures: Array.from(m, (c) => c ?? ''), namedCaptures: capturesOf(m) };
+    }
+    return prefix && { location: prefix, captures: [], namedCaptures: {} };
+  }
+
+  /** A named location (`@name`), for `error_page` and `try_files`. */
+  namedLocation(name: string): LocationConf | undefined {
+    return this.named.get(name);
+  }
+}
+
+function prefixOf(loc: LocationConf): string {
+  return loc.match.kind === 'prefix' ? loc.match.path : '';
+}
+
+function capturesOf(m: RegExpExecArray): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (m.groups) for (const [k, v] of Object.entries(m.groups)) out[k] = v ?? '';
+  return out;
+}
