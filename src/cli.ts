@@ -6,12 +6,15 @@ import { Command, Option } from 'commander';
 import cluster from 'node:cluster';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { checkInChild } from './process/check-process';
-import { checkConfig, type MasterConf } from './config/check';
+import { checkConfig } from './config/check';
 import { ConfigSources } from './config/sources';
+import { version } from './http/version';
+import { REGISTRY } from './modules/registry';
+import { checkInChild } from './process/check-process';
 import { sourcesFromMaster } from './process/config-handoff';
 import { run } from './process/master';
-import { version } from './http/version';
+import type { MasterConf } from './process/master-conf';
+import { describePhases } from './server/describe';
 
 /** `-s` names and the signals they send, as nginx. */
 const SIGNALS: Record<string, NodeJS.Signals> = { stop: 'SIGTERM', quit: 'SIGQUIT', reload: 'SIGHUP', reopen: 'SIGUSR1' };
@@ -55,7 +58,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   // A worker builds exactly what its master checked; everyone else reads the disk.
   const sources = cluster.isWorker ? await sourcesFromMaster() : new ConfigSources();
-  const checked = checkConfig(file, prefix, sources);
+  const checked = checkConfig(file, prefix, REGISTRY, sources);
   if (!checked.ok) {
     say(`[emerg] ${checked.reason}`);
     if (options.test || options.dump) say(`configuration file ${file} test failed`);
@@ -64,7 +67,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (options.test || options.dump) {
     say(`the configuration file ${file} syntax is ok`);
     say(`configuration file ${file} test is successful`);
-    if (options.dump) process.stdout.write(dump(checked.sources));
+    if (options.dump) {
+      const phases = describePhases(checked.conf);
+      process.stdout.write(`${dump(checked.sources)}${phases ? `${phases}\n` : ''}`);
+    }
     return 0;
   }
   try {
@@ -76,7 +82,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   return -1;
 }
 
-/** `-T`: every file the configuration was read from, as nginx prints them. */
+/** `-T`: every file the configuration was read from, as nginx prints them (then each location's phases). */
 function dump(sources: ConfigSources): string {
   const files = Object.entries(sources.toSnapshot()).filter(([key]) => key.startsWith('file:'));
   return files.map(([key, text]) => `# configuration file ${key.slice('file:'.length)}:\n${text as string}${(text as string).endsWith('\n') ? '' : '\n'}\n`).join('');

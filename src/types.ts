@@ -1,17 +1,21 @@
 /**
- * The contract for handler and script authors. A location's `handler:` names a module that
- * exports a `HandlerModule` (as its default export); `websocket-script` locations name a
- * module that exports a `WebSocketScript`.
+ * The contract for handler, script and module authors. A location's `handler:` names a module
+ * that exports a `HandlerModule` (as its default export); `websocket-script` locations name a
+ * module that exports a `WebSocketScript`. The built-in handlers use this contract and nothing
+ * more; the built-in modules' phase handlers and response filters are written against the
+ * same `RequestContext`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Transform } from 'node:stream';
+import type { ConfigContext } from './config/handler-contract';
 import type { LocationConf, ServerConf } from './config/model';
+import type { Template } from './http/variables';
 
-import type { ChannelInfo, PublishResult } from './modules/push/backend';
-import type { PushMessage } from './modules/push/message';
-
-export type { LocationConf, ServerConf, CommonConf, MainConf } from './config/model';
-export type { ChannelInfo, PublishResult, PushMessage };
+export type { ConfigContext } from './config/handler-contract';
+export type { LocationConf, ServerConf, HttpConf, MainConf } from './config/model';
+export type { ConfModule, DirectiveRow } from './config/module';
+export type { ModuleConfs } from './config/module-confs';
+export type { Template } from './http/variables';
 export { HttpError, ConfigError, InternalRedirect } from './errors';
 
 /** A logger writing to the `error_log` at nginx's levels. */
@@ -41,8 +45,28 @@ export interface RequestContext {
   /** The host the request is for (`$host`): Host header without port, lower case, else the server name. */
   readonly host: string;
   readonly log: Logger;
+  /** The client's address (`$remote_addr`), taken when the request came. */
+  readonly remoteAddress: string;
+  /**
+   * What the request's phase handlers, filters and content handler share, as OpenResty's
+   * `ngx.ctx`: a fresh object per request (a module keeps its entries under a symbol of its own).
+   */
+  readonly data: Record<string | symbol, unknown>;
   /** Looks up an nginx variable by name without `$` (`host`, `arg_page`, `http_user_agent`). */
   variable(name: string): string;
+  /** The value of a template compiled at load (`cx.compile`) for this request. */
+  evaluate(template: Template): string;
+  /**
+   * Changes `$uri` for what follows in this location (`try_files`; OpenResty's
+   * `ngx.req.set_uri(uri)`); to match the locations again, throw an `InternalRedirect`.
+   */
+  setUri(uri: string): void;
+  /**
+   * Whether the response filters will transform (compress) a body of this type and length for
+   * this request: a handler that serves byte ranges asks first, since a compressed response
+   * takes no ranges (nginx's gzip filter turns the range filter off).
+   */
+  transforms(contentType: string, length: number): boolean;
 }
 
 /** A content handler: built once per location at start, used for every request there. */
@@ -65,32 +89,6 @@ export interface UpgradeOutcome {
   readonly bytesSent: number;
 }
 
-/** Helps a handler's `configure` read its own keys and report errors at their line. */
-export interface ConfigContext {
-  /** The location being configured, with inherited directives merged. */
-  readonly location: Omit<LocationConf, 'handlerOptions'>;
-  /** The prefix (`-p`) that relative paths resolve against. */
-  readonly prefix: string;
-  /** Where bare handler and script names are looked up (`handlers_dir`, default `handlers/`). */
-  readonly handlersDir: string;
-  /** Named captures of the configuration's regexes: pass to `compileValue` with templates. */
-  readonly captureNames: ReadonlySet<string>;
-  /** Throws a ConfigError pointing at `key` (or at the location when no key is given). */
-  error(reason: string, key?: string): never;
-  /** The key as a time in milliseconds (`unit`: what a bare number means, default seconds). */
-  time(key: string, unit?: 's' | 'ms'): number | undefined;
-  /** The key as a size in bytes. */
-  size(key: string): number | undefined;
-  /** The key as on/off. */
-  flag(key: string): boolean | undefined;
-  /** The key as a string. */
-  string(key: string): string | undefined;
-  /** The key as an integer. */
-  integer(key: string): number | undefined;
-  /** Resolves a path against the prefix. */
-  resolve(path: string): string;
-}
-
 /** What a handler gets when it is created. */
 export interface HandlerEnv {
   readonly log: Logger;
@@ -98,6 +96,157 @@ export interface HandlerEnv {
   readonly location: LocationConf;
   /** The gateway's push channels (shared by every worker, and through Redis when configured). */
   readonly push: PushChannels;
+  /** The location's counters, summed by `stub_status` and `metrics`: what a handler reports of its work. */
+  readonly counters: Counters;
+}
+
+/** A location's counters a handler reports to (stub_status and metrics sum every worker's). */
+export interface Counters {
+  /** A WebSocket frame (a message, reassembled, or a control frame) went in (`inbound`) or out. */
+  frame(inbound: boolean, payloadBytes: number): void;
+  /** A WebSocket was opened. */
+  wsOpened(): void;
+  /** A WebSocket closed with the peer's `code` (1005: a close frame without one, 1006: none). */
+  wsClosed(code: number): void;
+  /** An upstream failure; `code` is the proxy's `GW_UPSTREAM_*` code. */
+  upstreamError(code: string): void;
+  /** Push: subscribers connected here now. */
+  pushSubscribers: number;
+  /** Push: messages published here. */
+  pushPublished: number;
+  /** Push: messages sent to subscribers here. */
+  pushDelivered: number;
+  /** Push: messages a slow subscriber's `drop_oldest` dropped. */
+  pushDropped: number;
+  /** Push: subscribers closed for falling behind. */
+  pushOverflowClosed: number;
+}
+
+/**
+ * nginx's request phases a module's handlers run in, in order. `find-config` (the location
+ * match), `post-rewrite`, `post-access` and `content` (the location's content handler) are the
+ * engine's own; `log` runs once the response is over.
+ */
+export type PhaseName = 'post-read' | 'server-rewrite' | 'rewrite' | 'preaccess' | 'access' | 'precontent' | 'log';
+
+/**
+ * What a phase handler answers, as nginx's phase checkers read it: nothing (declined: the next
+ * handler runs), `'ok'` (this phase is done: the next phase runs), `'done'` (the request has
+ * been answered: nothing else runs). An error page is a thrown `HttpError`; an internal
+ * redirect, a thrown `InternalRedirect` (the phases start again from the new location).
+ */
+export type PhaseOutcome = void | 'ok' | 'done';
+
+/** One handler of one phase, compiled for one location at load. */
+export interface PhaseHandler {
+  readonly phase: PhaseName;
+  /** What `gateway -T` shows: the module and what it does (`access: allow/deny`). */
+  readonly name: string;
+  /**
+   * Whether it may answer the request itself (`return`): a location with such a handler serves a
+   * request that asks for an upgrade as plain HTTP, as nginx does.
+   */
+  readonly answers?: boolean;
+  /**
+   * Runs for a request (`res` is null for a request that asks for an upgrade: a handler that
+   * would answer it throws an `HttpError`). Not called in the `log` phase: see `log`.
+   */
+  run?(req: IncomingMessage, res: ServerResponse | null, ctx: RequestContext): PhaseOutcome | Promise<PhaseOutcome>;
+  /** The `log` phase: the response is over (`status` 499 when none was sent). */
+  log?(req: IncomingMessage, ctx: RequestContext, status: number): void;
+}
+
+/**
+ * A response filter of nginx's header and body filter chains, compiled for one location:
+ * it sees every response the location sends, whatever handler made it, once, just before the
+ * header goes out.
+ */
+export interface ResponseFilter {
+  /** What `gateway -T` shows. */
+  readonly name: string;
+  /**
+   * Before the handler writes: whether this filter may transform this request's body (only then
+   * are the response's `write` and `end` hooked).
+   */
+  mayTransform?(req: IncomingMessage): boolean;
+  /** The header filter: may change the headers of a response of `status`; may route its body through a transform. */
+  header(res: ServerResponse, status: number, req: IncomingMessage, ctx: RequestContext): BodyTransform | null | void;
+  /** Whether a body of this type and length would be transformed for this request (`ctx.transforms`). */
+  transforms?(req: IncomingMessage, contentType: string, length: number): boolean;
+}
+
+/**
+ * What a module builds for each location when the gateway starts (nginx's postconfiguration
+ * and init of a module): the handlers it runs in the request phases, and its response filter.
+ * Nothing is looked up per request: what a location does not need, it does not get.
+ */
+export interface LocationModule {
+  readonly name: string;
+  /** The module's phase handlers for `location` (none: the module has nothing to do there). */
+  phases?(location: LocationConf, env: CompileEnv): readonly PhaseHandler[];
+  /** The module's response filter for `location`, or null. */
+  filter?(location: LocationConf, env: CompileEnv): ResponseFilter | null;
+}
+
+/** What a module may use while it compiles a location. */
+export interface CompileEnv {
+  readonly server: ServerConf;
+  /** The location's error log. */
+  readonly log: Logger;
+  /** Named captures of the configuration's regexes (they are variables too). */
+  readonly captureNames: ReadonlySet<string>;
+  /** Compiles a value with variables (checked when the configuration was). */
+  compile(text: string): Template;
+  /** A log file (or `stderr`, `stdout`), opened once however many locations write to it. */
+  openLog(target: string): LogSink;
+}
+
+/** Where log lines go: written together at the end of each turn of the event loop. */
+export interface LogSink {
+  write(line: string): void;
+}
+
+/** Where a response's body goes when a filter transforms it. */
+export interface BodyTransform {
+  /** A whole body handed to `end` with nothing written before, transformed in one call (null: stream it). */
+  whole?(body: Buffer): Buffer | null;
+  /** The stream the body goes through otherwise. */
+  stream(): Transform;
+}
+
+/** One published message. */
+export interface PushMessage {
+  readonly id: string;
+  readonly channel: string;
+  readonly data: Buffer;
+  /** The publisher's `Content-Type`, `''` when it gave none. */
+  readonly contentType: string;
+  /** When it was published, in ms since the epoch. */
+  readonly time: number;
+}
+
+/** What a publish did. */
+export interface PublishResult {
+  readonly id: string;
+  /** Subscribers the message was sent to, everywhere the channel is shared. */
+  readonly subscribers: number;
+  /** Messages the channel now keeps for replay. */
+  readonly messages: number;
+  /**
+   * True when the shared broker (Redis) was unreachable: the message went to this gateway's
+   * subscribers only, with an id of this gateway, and is not kept for replay elsewhere.
+   */
+  readonly local?: boolean;
+}
+
+/** A channel's state. */
+export interface ChannelInfo {
+  readonly channel: string;
+  readonly messages: number;
+  readonly subscribers: number;
+  readonly lastId: string | null;
+  /** The last kept message's time, ms since the epoch. */
+  readonly lastTime: number | null;
 }
 
 /** How a message is published. */

@@ -5,6 +5,7 @@
  */
 import { accessDenied, compileAccessRules, parseInet4, parseInet6, type AccessRules } from '../src/modules/access/access-rules';
 import { buildVirtual, configErrorOf } from './helpers/virtual-config';
+import { flat } from './helpers/module-confs';
 
 /** Rules from nginx-like lines: `allow 127.0.0.1`, `deny all`. */
 function rules(...lines: string[]): AccessRules {
@@ -119,25 +120,25 @@ describe('configuration', () => {
 
   test('one value, a list, allow then deny in the order written', () => {
     const loc = location('http:\n  servers:\n    - locations:\n        - location: /\n          allow: [127.0.0.1, ::1]\n          deny: all\n');
-    expect(accessDenied(loc.accessRules!, '127.0.0.1')).toBe(false);
-    expect(accessDenied(loc.accessRules!, '::1')).toBe(false);
-    expect(accessDenied(loc.accessRules!, '10.0.0.1')).toBe(true);
+    expect(accessDenied(flat(loc).accessRules!, '127.0.0.1')).toBe(false);
+    expect(accessDenied(flat(loc).accessRules!, '::1')).toBe(false);
+    expect(accessDenied(flat(loc).accessRules!, '10.0.0.1')).toBe(true);
     const reversed = location('http:\n  servers:\n    - locations:\n        - location: /\n          deny: all\n          allow: 127.0.0.1\n');
-    expect(accessDenied(reversed.accessRules!, '127.0.0.1')).toBe(true);
+    expect(accessDenied(flat(reversed).accessRules!, '127.0.0.1')).toBe(true);
   });
 
   test('the ordered form, `access`, interleaves allow and deny', () => {
     const loc = location('http:\n  servers:\n    - locations:\n        - location: /\n          access: ["deny 10.0.0.1", "allow 10.0.0.0/8", "deny all"]\n');
-    expect(loc.accessRules).toEqual(rules('deny 10.0.0.1', 'allow 10.0.0.0/8', 'deny all'));
-    expect(accessDenied(loc.accessRules!, '10.0.0.1')).toBe(true);
-    expect(accessDenied(loc.accessRules!, '10.0.0.2')).toBe(false);
+    expect(flat(loc).accessRules).toEqual(rules('deny 10.0.0.1', 'allow 10.0.0.0/8', 'deny all'));
+    expect(accessDenied(flat(loc).accessRules!, '10.0.0.1')).toBe(true);
+    expect(accessDenied(flat(loc).accessRules!, '10.0.0.2')).toBe(false);
     const single = location('http:\n  servers:\n    - locations:\n        - { location: /, access: "allow 127.0.0.1" }\n');
-    expect(single.accessRules).toEqual(rules('allow 127.0.0.1'));
+    expect(flat(single).accessRules).toEqual(rules('allow 127.0.0.1'));
   });
 
   test('keys of one block join in file order, `access` included', () => {
     const loc = location('http:\n  servers:\n    - locations:\n        - location: /\n          deny: 10.0.0.1\n          access: ["allow 10.0.0.0/8"]\n          allow: ::1\n');
-    expect(loc.accessRules).toEqual(rules('deny 10.0.0.1', 'allow 10.0.0.0/8', 'allow ::1'));
+    expect(flat(loc).accessRules).toEqual(rules('deny 10.0.0.1', 'allow 10.0.0.0/8', 'allow ::1'));
   });
 
   test('none: null; inherited whole from the nearest level that has any rule (nginx\'s arrays)', () => {
@@ -157,14 +158,14 @@ http:
         - { location: /unix-only }
 `);
     const [a, b, c] = conf.http.servers;
-    expect(buildVirtual('http:\n  servers:\n    - locations:\n        - { location: / }\n').http.servers[0].locations[0].accessRules).toBeNull();
-    expect(a.locations[0].accessRules).toEqual(rules('allow 127.0.0.1', 'deny all'));
-    expect(a.serverLocation.accessRules).toEqual(rules('allow 127.0.0.1', 'deny all'));
+    expect(flat(buildVirtual('http:\n  servers:\n    - locations:\n        - { location: / }\n').http.servers[0].locations[0]).accessRules).toBeNull();
+    expect(flat(a.locations[0]).accessRules).toEqual(rules('allow 127.0.0.1', 'deny all'));
+    expect(flat(a.serverLocation).accessRules).toEqual(rules('allow 127.0.0.1', 'deny all'));
     // A location with only an IPv6 rule still replaces the server's IPv4 rules: 127.0.0.1 is allowed there.
-    expect(a.locations[1].accessRules).toEqual(rules('allow ::1'));
-    expect(accessDenied(a.locations[1].accessRules!, '10.0.0.1')).toBe(false);
-    expect(b.locations[0].accessRules).toEqual(rules('deny 10.0.0.0/8'));
-    expect(accessDenied(c.locations[0].accessRules!, '10.0.0.1')).toBe(false);
+    expect(flat(a.locations[1]).accessRules).toEqual(rules('allow ::1'));
+    expect(accessDenied(flat(a.locations[1]).accessRules!, '10.0.0.1')).toBe(false);
+    expect(flat(b.locations[0]).accessRules).toEqual(rules('deny 10.0.0.0/8'));
+    expect(accessDenied(flat(c.locations[0]).accessRules!, '10.0.0.1')).toBe(false);
   });
 
   test.each([

@@ -2,7 +2,7 @@
  * The balancer as tables: nginx's smooth weighted round robin sequence, distributions,
  * passive health (max_fails within fail_timeout), backup peers, least_conn, ip_hash and hash.
  */
-import type { BalanceMethod, UpstreamConf } from '../src/config/model';
+import type { BalanceMethod, UpstreamConf } from '../src/modules/proxy/upstreams';
 import { parseServerLine } from '../src/modules/proxy/upstreams';
 import { addressBytes, Balancer, type Peer } from '../src/modules/proxy/balancer';
 

@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config/build';
+import { REGISTRY } from '../src/modules/registry';
+import { flat, view } from './helpers/module-confs';
 import { buildVirtual, configErrorOf } from './helpers/virtual-config';
 
 const build = buildVirtual;
@@ -86,7 +88,8 @@ http:
           add_header: { X-Loc: "$uri" }
           gzip: off
 `);
-  const [s, loc] = [conf.http.servers[0].locations[0], conf.http.servers[0].locations[1]];
+  const built = conf.http.servers[0].locations;
+  const [s, loc] = [view(built[0]), view(built[1])];
   test('main and events', () => {
     expect(conf).toMatchObject({ workerProcesses: 1, workerConnections: 1024, errorLog: { path: '/virtual/logs/error.log', level: 'info' } });
     expect(conf.http.servers[0].listens[0].soKeepalive).toEqual({ enabled: true, idle: 2, interval: 2, count: 8 });
@@ -100,7 +103,7 @@ http:
   test('handler options come from configure', () => {
     expect(s.handlerOptions).toMatchObject({ scriptName: 'echo', timeoutMs: 50000, maxPayloadLen: 65535, socketLogErrors: true });
   });
-  test('the result is frozen', () => expect(Object.isFrozen(loc)).toBe(true));
+  test('the result is frozen', () => expect(Object.isFrozen(built[1])).toBe(true));
   test("nginx's stub_status directive makes the location a stub_status one, with or without a value", () => {
     const site = (value: string) => build(`http:\n  servers:\n    - locations:\n        - location: = /basic_status\n          stub_status:${value}\n`);
     expect(site(' on').http.servers[0].locations[0].handler).toBe('stub_status');
@@ -120,16 +123,16 @@ http:
         - { location: /a, open_file_cache_valid: 500ms, gzip_static: always }
         - { location: /b, open_file_cache: "off", expires: modified -1d }
 `);
-  const [server] = conf.http.servers;
-  const [a, b] = server.locations;
+  const server = view(conf.http.servers[0]);
+  const [a, b] = server.locations.map(view);
   test('defaults', () => {
-    const plain = build('http:\n  servers:\n    - locations:\n        - { location: / }\n').http.servers[0].locations[0];
+    const plain = view(build('http:\n  servers:\n    - locations:\n        - { location: / }\n').http.servers[0].locations[0]);
     expect(plain).toMatchObject({ openFileCache: null, openFileCacheValid: 60000, openFileCacheMinUses: 1, openFileCacheErrors: false, gzipStatic: 'off', gzipDisable: [], expires: { kind: 'off' }, disableSymlinks: { mode: 'off', from: null }, tryFiles: null });
   });
   test("inherited downwards; try_files is not (it is the server location's)", () => {
     expect(a).toMatchObject({ openFileCache: { max: 1000, inactive: 20000 }, openFileCacheValid: 500, gzipStatic: 'always', expires: { kind: 'access', seconds: 3600 }, disableSymlinks: { mode: 'on', from: '$document_root' }, tryFiles: null });
     expect(b).toMatchObject({ openFileCache: null, expires: { kind: 'modified', seconds: -86400 } });
-    expect(server.serverLocation).toMatchObject({ handler: 'static', tryFiles: ['$uri', '=404'], openFileCache: { max: 1000 } });
+    expect(view(server.serverLocation)).toMatchObject({ handler: 'static', tryFiles: ['$uri', '=404'], openFileCache: { max: 1000 } });
   });
   test('locations inheriting one open_file_cache share the same settings object (one cache)', () => {
     expect(server.openFileCache).toBe(a.openFileCache);
@@ -150,16 +153,16 @@ describe('files', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   test('include merges maps and splices lists; types reads an nginx mime.types beside the file', () => {
-    const conf = loadConfig({ file: path.join(dir, 'conf/site.yaml'), prefix: dir });
+    const conf = loadConfig({ file: path.join(dir, 'conf/site.yaml'), prefix: dir, registry: REGISTRY });
     expect(conf.http.servers.map((s) => s.listens[0].port)).toEqual([81]);
-    expect(conf.http.servers[0].gzip).toBe(true);
-    expect(conf.http.servers[0].types.get('tst2')).toBe('image/x-test');
+    expect(flat(conf.http.servers[0]).gzip).toBe(true);
+    expect(flat(conf.http.servers[0]).types.get('tst2')).toBe('image/x-test');
   });
   test('an error in an included file points into that file', () => {
     writeFileSync(path.join(dir, 'conf/site2.yaml'), 'http:\n  servers:\n    - include: sites/*.yaml\n');
-    expect(() => loadConfig({ file: path.join(dir, 'conf/site2.yaml'), prefix: dir })).toThrow(`unknown directive "bogus" in ${path.join(dir, 'conf/sites/b.yaml')}:2:3`);
+    expect(() => loadConfig({ file: path.join(dir, 'conf/site2.yaml'), prefix: dir, registry: REGISTRY })).toThrow(`unknown directive "bogus" in ${path.join(dir, 'conf/sites/b.yaml')}:2:3`);
   });
   test('a missing file', () => {
-    expect(() => loadConfig({ file: path.join(dir, 'conf/none.yaml'), prefix: dir })).toThrow(/open\(\) ".*none.yaml" failed \(ENOENT\)/);
+    expect(() => loadConfig({ file: path.join(dir, 'conf/none.yaml'), prefix: dir, registry: REGISTRY })).toThrow(/open\(\) ".*none.yaml" failed \(ENOENT\)/);
   });
 });

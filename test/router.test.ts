@@ -3,6 +3,8 @@ import { buildConfig } from '../src/config/build';
 import { parseText } from '../src/config/load';
 import { HttpError } from '../src/errors';
 import { LocationTable, normalizeHost, normalizeUri, ServerTable } from '../src/server/router';
+import { REGISTRY } from '../src/modules/registry';
+import { flat } from './helpers/module-confs';
 
 describe('normalizeUri', () => {
   test.each([
@@ -59,7 +61,7 @@ describe('normalizeHost', () => {
 });
 
 function conf(yaml: string) {
-  return buildConfig(parseText(yaml, '/virtual/test.yaml'), '/virtual/test.yaml', '/virtual');
+  return buildConfig(parseText(yaml, '/virtual/test.yaml'), '/virtual/test.yaml', '/virtual', REGISTRY);
 }
 
 describe('LocationTable: nginx matching order', () => {
@@ -78,7 +80,7 @@ http:
         - { location: "@named", return: "200 G" }
 `).http.servers[0];
   const table = new LocationTable(server.locations);
-  const text = (uri: string) => table.match(uri)?.location.return?.text;
+  const text = (uri: string) => { const found = table.match(uri)?.location; return found && flat(found).return?.text; };
   test.each([
     ['/', 'A'],
     ['/index.html', 'B'],
@@ -93,7 +95,7 @@ http:
     const m = table.match('/documents/a.txt')!;
     expect(m.captures).toEqual(['/documents/a.txt', 'uments/a.txt']);
     expect(m.namedCaptures).toEqual({ rest: 'uments/a.txt' });
-    expect(table.namedLocation('@named')?.return?.text).toBe('G');
+    expect(flat(table.namedLocation('@named')!).return?.text).toBe('G');
   });
   test('no location matches', () => {
     const only = new LocationTable(conf(`http: { servers: [ { listen: 80, locations: [ { location: /a, return: 204 } ] } ] }`).http.servers[0].locations);
@@ -133,6 +135,6 @@ http:
 
 test('relative root resolves against the prefix', () => {
   const s = conf('http: { root: site, servers: [ { listen: 80, locations: [ { location: /, root: other }, { location: /x } ] } ] }').http.servers[0];
-  expect(s.locations[0].root).toBe(path.resolve('/virtual/other'));
-  expect(s.locations[1].root).toBe(path.resolve('/virtual/site'));
+  expect(flat(s.locations[0]).root).toBe(path.resolve('/virtual/other'));
+  expect(flat(s.locations[1]).root).toBe(path.resolve('/virtual/site'));
 });

@@ -8,10 +8,11 @@ import { makePrefix } from './helpers/gateway-process';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket, { WebSocketServer } from 'ws';
+import { REGISTRY } from '../src/modules/registry';
 
 async function startInProcess(yaml: string) {
   const prefix = makePrefix({ 'conf/site.yaml': yaml, 'html/index.html': '<p>hi</p>' });
-  const conf = loadConfig({ file: path.join(prefix, 'conf/site.yaml'), prefix });
+  const conf = loadConfig({ file: path.join(prefix, 'conf/site.yaml'), prefix, registry: REGISTRY });
   const files = new LogFiles();
   const lines: string[] = [];
   const log = createErrorLog({ path: 'stderr', level: 'info' }, files);

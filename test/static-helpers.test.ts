@@ -5,19 +5,10 @@
 import { parseLocation, splitArgs } from '../src/config/values';
 import { ConfigError } from '../src/errors';
 import staticModule from '../src/modules/static/static';
-import {
-  checkPreconditions,
-  contentTypeFor,
-  describeSystemError,
-  directoryRedirect,
-  etagListMatches,
-  httpDate,
-  ifRangeAllows,
-  makeEtag,
-  parseHttpDate,
-  statusForOpenError,
-} from '../src/modules/static/http';
-import { compilePathTemplate, compileStaticPaths, mapUriToPath, staysUnder } from '../src/modules/static/path';
+import { httpDate, parseHttpDate } from '../src/http/dates';
+import { checkPreconditions, contentTypeFor, directoryRedirect, etagListMatches, ifRangeAllows, makeEtag } from '../src/modules/static/http';
+import { compilePathTemplate, compileStaticPaths, mapUriToPath, staysUnder } from '../src/shared/document-path';
+import { describeSystemError, statusForOpenError } from '../src/shared/system-errors';
 import { multipartLayout, planResponse, selectRanges, type FileFacts } from '../src/modules/static/response';
 import { configContext, staticLocation } from './helpers/static-conf';
 
@@ -264,7 +255,7 @@ describe('staysUnder', () => {
 
 describe('configure (at load)', () => {
   const configure = (location: string, overrides: Parameters<typeof staticLocation>[1], prefix = '/gw') =>
-    staticModule.configure({}, configContext(staticLocation(location, overrides), prefix));
+    staticModule.configure({}, configContext(staticLocation(location, overrides), prefix)).paths;
 
   test('compiles root and alias once; relative paths resolve against the prefix', () => {
     expect(configure('/', { root: 'html' }).root.literal).toBe('/gw/html');

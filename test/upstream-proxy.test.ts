@@ -6,7 +6,8 @@
  */
 import http from 'node:http';
 import net from 'node:net';
-import type { BalanceMethod, NextUpstreamCondition, UpstreamConf } from '../src/config/model';
+import type { NextUpstreamCondition } from '../src/modules/proxy/module';
+import type { BalanceMethod, UpstreamConf } from '../src/modules/proxy/upstreams';
 import { parseServerLine } from '../src/modules/proxy/upstreams';
 import { proxyLocation, startProxyBench, type ProxyBench } from './helpers/proxy-conf';
 import { closeServer, listen, portOf, request } from './helpers/proxy-peers';
@@ -63,7 +64,7 @@ describe('proxy_pass to an upstream', () => {
   ) {
     const conf: UpstreamConf = { name: 'app', servers: servers.map(parseServerLine), keepalive: 4, method: options.method ?? { kind: 'round_robin' }, position: { file: 't', line: 1, col: 1 } };
     const location = proxyLocation('/', 'http://app', {
-      upstream: conf,
+      upstreams: new Map([['app', conf]]),
       proxyNextUpstream: options.next ?? ['error', 'timeout'],
       proxyNextUpstreamTries: options.tries ?? 0,
       proxyNextUpstreamTimeout: options.timeout ?? 0,

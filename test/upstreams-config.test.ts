@@ -1,8 +1,13 @@
 /** `http.upstreams` at load: the parsed blocks, nginx's defaults, `proxy_pass http://NAME`, and file:line:col errors. */
+import type { LocationConf } from '../src/config/model';
+import type { ProxyOptions } from '../src/modules/proxy/proxy';
+import { flat } from './helpers/module-confs';
 import { buildVirtual, configErrorOf } from './helpers/virtual-config';
 
 const build = buildVirtual;
 const errorOf = configErrorOf;
+/** The upstream a proxy location's `proxy_pass` names, or null. */
+const upstreamOf = (location: LocationConf) => (location.handlerOptions as ProxyOptions).upstream?.conf ?? null;
 
 const site = (upstreams: string, proxyPass = 'http://app') => `http:
   upstreams:
@@ -17,7 +22,7 @@ describe('upstreams', () => {
     const conf = build(site(`    app:
       servers: ["127.0.0.1:8081 weight=5", "127.0.0.1:8082 max_fails=3 fail_timeout=30s", "127.0.0.1:8083 backup"]
       keepalive: 16`));
-    const app = conf.http.upstreams.get('app')!;
+    const app = flat(conf.http).upstreams.get('app')!;
     expect(app.keepalive).toBe(16);
     expect(app.method).toEqual({ kind: 'round_robin' });
     expect(app.servers.map((s) => [s.name, s.weight, s.maxFails, s.failTimeout, s.backup])).toEqual([
@@ -25,14 +30,14 @@ describe('upstreams', () => {
       ['127.0.0.1:8082', 1, 3, 30_000, false],
       ['127.0.0.1:8083', 1, 1, 10_000, true],
     ]);
-    expect(conf.http.servers[0].locations[0].upstream).toBe(app);
+    expect(upstreamOf(conf.http.servers[0].locations[0])).toBe(app);
   });
 
   test('a URL host that names no upstream stays a host:port; so does NAME:port', () => {
     const up = `    app:\n      servers: "127.0.0.1:8081"`;
-    expect(build(site(up, 'http://other')).http.servers[0].locations[0].upstream).toBeNull();
-    expect(build(site(up, 'http://app:8080/')).http.servers[0].locations[0].upstream).toBeNull();
-    expect(build(site(up, 'http://app/x/')).http.servers[0].locations[0].upstream?.name).toBe('app');
+    expect(upstreamOf(build(site(up, 'http://other')).http.servers[0].locations[0])).toBeNull();
+    expect(upstreamOf(build(site(up, 'http://app:8080/')).http.servers[0].locations[0])).toBeNull();
+    expect(upstreamOf(build(site(up, 'http://app/x/')).http.servers[0].locations[0])?.name).toBe('app');
   });
 
   test.each([
@@ -41,7 +46,7 @@ describe('upstreams', () => {
     ['    app:\n      servers: ["a:1"]\n      hash: $arg_x consistent', { kind: 'hash', key: '$arg_x', consistent: true }],
     ['    app:\n      servers: ["a:1"]\n      hash: $request_uri', { kind: 'hash', key: '$request_uri', consistent: false }],
   ])('method %#', (yaml, method) => {
-    expect(build(site(yaml)).http.upstreams.get('app')!.method).toEqual(method);
+    expect(flat(build(site(yaml)).http).upstreams.get('app')!.method).toEqual(method);
   });
 
   test.each([
@@ -62,7 +67,7 @@ describe('upstreams', () => {
     expect(errorOf('http:\n  proxy_next_upstream: error off\n')).toBe('invalid value "off" in "proxy_next_upstream" directive in /virtual/site.yaml:2:24');
     const conf = build('http:\n  proxy_next_upstream: error http_503 non_idempotent\n  proxy_next_upstream_tries: 2\n  proxy_next_upstream_timeout: 5s\n');
     expect(conf.http.servers).toEqual([]);
-    const loc = build(`http:\n  proxy_next_upstream: "off"\n  servers:\n    - locations:\n        - { location: /, proxy_pass: "http://a:1", proxy_next_upstream_tries: 3 }\n`).http.servers[0].locations[0];
+    const loc = flat(build(`http:\n  proxy_next_upstream: "off"\n  servers:\n    - locations:\n        - { location: /, proxy_pass: "http://a:1", proxy_next_upstream_tries: 3 }\n`).http.servers[0].locations[0]);
     expect([loc.proxyNextUpstream, loc.proxyNextUpstreamTries, loc.proxyNextUpstreamTimeout]).toEqual([[], 3, 0]);
   });
 });

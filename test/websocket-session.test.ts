@@ -11,10 +11,12 @@ import path from 'node:path';
 import WebSocket from 'ws';
 import websocketScript from '../src/modules/websocket-script/websocket-script';
 import type { ConfigContext, WebSocketScript, WebSocketSession } from '../src/types';
-import { ErrorCode } from '../src/modules/websocket-script/constants';
-import { WebSocketAcceptor, type SessionEnd } from '../src/modules/websocket-script/session';
+import { ErrorCode } from '../src/shared/websocket/constants';
+import { WebSocketAcceptor, type SessionEnd } from '../src/shared/websocket/session';
 import { RawClient, seedRequest } from './helpers/ws-raw-client';
 import { startWsServer, waitFor, wsOptions, type WsHarness } from './helpers/ws-harness';
+import { compileValue } from '../src/http/variables';
+import { moduleConfs } from './helpers/module-confs';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const VERSION: string = require('../package.json').version;
@@ -338,7 +340,7 @@ describe('configure', () => {
     };
     const get = (key: string) => raw[key] as never;
     return {
-      location: {} as ConfigContext['location'],
+      location: { confs: moduleConfs() } as unknown as ConfigContext['location'],
       prefix,
       handlersDir: path.join(prefix, 'handlers'),
       captureNames: new Set(),
@@ -349,6 +351,7 @@ describe('configure', () => {
       string: get,
       integer: get,
       resolve: (p) => path.resolve(prefix, p),
+      compile: (text: string) => compileValue(text),
     };
   }
   const configure = (raw: Record<string, unknown>, prefix?: string) => websocketScript.configure(raw, cx(raw, prefix));

@@ -1,26 +1,52 @@
 /**
  * The located tree -> the checked, merged, frozen `MainConf`. Walks main -> events -> http ->
- * servers -> locations, applies the directive table, merges inherited directives once, and
- * runs each location's handler `configure` (so `gateway -t` checks handler options too).
+ * servers -> locations; each directive goes to the module that owns it (the modules are handed
+ * in, nginx's `ngx_command_t` tables), each module's conf is merged downwards once (a block that
+ * writes none of a module's directives shares its parent's conf), each module checks its own,
+ * and each location's content handler `configure`s its own keys (so `gateway -t` checks handler
+ * options too). Imports no module: the modules and the handler registry are the caller's.
  */
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { ConfigError, type Position } from '../errors';
-import { resolveHandler } from '../modules/registry';
-import { createServerContext } from '../server/tls';
-import type { ConfigContext, HandlerModule } from '../types';
-import { compileValue } from '../http/variables';
-import { argsOf, commonDefaults, copyCommon, directive, mergeCommon, NOT_YET_SUPPORTED, type Context, type ParseContext } from './directives';
-import { ConfigSources } from './sources';
+import type { ConfigContext, Configurable } from './handler-contract';
+import { argsOf, type Context, type ParseContext } from './args';
 import { loadFile, plainValue, type ConfNode, type Entry, type MapNode, type SeqNode } from './load';
-import type { CommonConf, LocationConf, LogFormatConf, MainConf, ProxyRedirectConf, ServerConf, UpstreamConf } from './model';
-import { parseUpstreams } from '../modules/proxy/upstreams';
+import type { LocationConf, MainConf, ServerConf } from './model';
+import type { BlockView, ConfModule, DirectiveRow } from './module';
+import { ModuleConfs } from './module-confs';
+import { NOT_YET_SUPPORTED } from './not-supported';
+import { ConfigSources } from './sources';
+import { compileValue } from '../http/variables';
 import { MAX_TIMER_MS, parseBoundedTime, parseFlag, parseListen, parseLocation, parseServerName, parseSize, type ListenSpec, type LocationMatch } from './values';
+
+/** The content handler module a name stands for (a built-in, or a user's module); throws a one-line reason. */
+export type HandlerResolver = (name: string, prefix: string, handlersDir: string) => Configurable;
+
+/** What a configuration is built with: the modules, in order, and how handlers are found. */
+export interface Registry {
+  readonly modules: readonly ConfModule[];
+  readonly handlers: HandlerResolver;
+  /** The core module: where the process-level directives (`worker_processes`...) are read from. */
+  readonly core: ConfModule<CoreFields>;
+}
+
+/** The core module's fields the configuration itself reads. */
+export interface CoreFields {
+  readonly workerProcesses: number | 'auto';
+  readonly masterProcess: boolean;
+  readonly workerShutdownTimeout: number | null;
+  readonly pid: string | null;
+  readonly handlersDir: string;
+  readonly workerConnections: number;
+  readonly errorLog: MainConf['errorLog'] | null;
+}
 
 /** Where to read the configuration and what relative paths resolve against. */
 export interface LoadOptions {
   readonly file: string;
   readonly prefix: string;
+  readonly registry: Registry;
   /** Where files are read from: the disk (the default), or the master's checked snapshot. */
   readonly sources?: ConfigSources;
 }
@@ -30,14 +56,14 @@ export function loadConfig(options: LoadOptions): MainConf {
   const file = path.resolve(options.file);
   const prefix = path.resolve(options.prefix);
   const sources = options.sources ?? new ConfigSources();
-  return buildConfig(loadFile(file, sources), file, prefix, sources);
+  return buildConfig(loadFile(file, sources), file, prefix, options.registry, sources);
 }
 
 /** Builds a MainConf from an already parsed tree (tests use this with `parseText`). */
-export function buildConfig(root: ConfNode, file: string, prefix: string, sources: ConfigSources = new ConfigSources()): MainConf {
+export function buildConfig(root: ConfNode, file: string, prefix: string, registry: Registry, sources: ConfigSources = new ConfigSources()): MainConf {
   if (root.kind !== 'map') throw new ConfigError('the configuration must be a map of directives', root.pos);
   const captureNames = collectCaptureNames(root);
-  const cx: ParseContext & { captureNames: ReadonlySet<string> } = {
+  const cx: ParseContext = {
     file,
     prefix,
     captureNames,
@@ -46,189 +72,306 @@ export function buildConfig(root: ConfNode, file: string, prefix: string, source
       throw new ConfigError(reason, node.pos);
     },
   };
-  let events: MapNode | null = null;
-  let http: MapNode | null = null;
-  const main = collect(root, 'main', cx, {
-    events: (e) => (events = asMap(e, cx)),
-    http: (e) => (http = asMap(e, cx)),
-  });
-  const eventValues = events ? collect(events, 'events', cx, {}) : {};
-  const defaults = commonDefaults(prefix);
-  const handlersDir = (main.handlersDir as string | undefined) ?? path.resolve(prefix, 'handlers');
-  const httpConf = http ? buildHttp(http, cx, defaults, handlersDir) : { servers: [], logFormats: new Map<string, LogFormatConf>(), upstreams: new Map<string, UpstreamConf>(), pushRedisUrl: null };
-  const workers = main.workerProcesses ?? 1;
-  return deepFreeze({
-    file,
-    prefix,
-    workerProcesses: workers === 'auto' ? availableParallelism() : (workers as number),
-    masterProcess: (main.masterProcess as boolean | undefined) ?? true,
-    workerShutdownTimeout: (main.workerShutdownTimeout as number | undefined) ?? null,
-    pid: main.pid === undefined ? path.resolve(prefix, 'logs/gateway.pid') : (main.pid as string | null),
-    errorLog: (main.errorLog as MainConf['errorLog']) ?? { path: path.resolve(prefix, 'logs/error.log'), level: 'error' },
-    workerConnections: (eventValues.workerConnections as number | undefined) ?? 512,
-    handlersDir,
-    captureNames,
-    http: httpConf,
-  });
+  return new Builder(registry, cx).build(root);
 }
 
-type Cx = ParseContext & { captureNames: ReadonlySet<string> };
-
-function asMap(entry: Entry, cx: Cx): MapNode {
-  if (entry.value.kind !== 'map') cx.fail(`"${entry.key}" must be a map of directives`, entry.value);
-  return entry.value as MapNode;
+/** Where each directive goes: its module and row, the field it fills. */
+interface Placed {
+  readonly module: ConfModule;
+  readonly row: DirectiveRow;
+  readonly field: string;
 }
 
-/**
- * Applies the directive table to one block: structural keys go to `structural`, the rest are
- * parsed into fields. `extra` takes keys the table does not know (a handler's own keys).
- */
-function collect(
-  block: MapNode,
-  context: Context,
-  cx: Cx,
-  structural: Record<string, (e: Entry) => void>,
-  extra?: (e: Entry) => void,
-): Record<string, unknown> {
-  const values: Record<string, unknown> = {};
-  const seen = new Set<string>();
-  for (const e of block.entries) {
-    if (Object.hasOwn(structural, e.key)) {
-      if (seen.has(e.key)) throw new ConfigError(`"${e.key}" directive is duplicate`, e.keyPos);
-      seen.add(e.key);
-      structural[e.key](e);
-      continue;
+/** Each module's conf of a block, while building (a ModuleConfs once done). */
+type Confs = Map<ConfModule, object>;
+/** What a block itself wrote, per module: field -> value. */
+type Own = Map<ConfModule, Record<string, unknown>>;
+
+/** The server block's own directives (the configuration reads them): anywhere else they are misplaced, not unknown. */
+const SERVER_ONLY: ReadonlySet<string> = new Set(['listen', 'server_name']);
+
+const camel = (name: string) => name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+const failAt = (reason: string, at: Position): never => {
+  throw new ConfigError(reason, at);
+};
+
+/** One build: the directive table and each module's defaults, made once from the registry. */
+class Builder {
+  private readonly table = new Map<string, Placed>();
+  private readonly defaults: Confs = new Map();
+  /** Per module, the fields a block inside does not inherit. */
+  private readonly ownFields = new Map<ConfModule, string[]>();
+  private handlersDir = '';
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly cx: ParseContext,
+  ) {
+    for (const module of registry.modules) {
+      this.defaults.set(module, module.defaults(cx.prefix));
+      const own: string[] = [];
+      for (const [name, row] of Object.entries(module.directives)) {
+        if (this.table.has(name)) throw new Error(`directive "${name}" is claimed by modules "${this.table.get(name)!.module.name}" and "${module.name}"`);
+        const field = row.field ?? camel(name);
+        this.table.set(name, { module, row, field });
+        if (row.inherit === false) own.push(field);
+      }
+      this.ownFields.set(module, own);
     }
-    const d = directive(e.key);
-    if (!d) {
-      if (extra && !NOT_YET_SUPPORTED.has(e.key)) {
-        extra(e);
+  }
+
+  build(root: MapNode): MainConf {
+    let events: MapNode | null = null;
+    let http: MapNode | null = null;
+    const mainOwn = this.collect(root, 'main', {
+      events: (e) => (events = this.asMap(e)),
+      http: (e) => (http = this.asMap(e)),
+    });
+    let main = this.merge(this.defaults, mainOwn);
+    if (events) main = this.merge(main, this.collect(events, 'events', {}));
+    const core = main.get(this.registry.core) as CoreFields;
+    this.handlersDir = core.handlersDir;
+    const httpConf = http ? this.http(http) : { servers: [], confs: new ModuleConfs(this.defaults) };
+    return deepFreeze({
+      file: this.cx.file,
+      prefix: this.cx.prefix,
+      workerProcesses: core.workerProcesses === 'auto' ? availableParallelism() : core.workerProcesses,
+      masterProcess: core.masterProcess,
+      workerShutdownTimeout: core.workerShutdownTimeout,
+      pid: core.pid,
+      errorLog: core.errorLog ?? { path: path.resolve(this.cx.prefix, 'logs/error.log'), level: 'error' },
+      workerConnections: core.workerConnections,
+      handlersDir: core.handlersDir,
+      captureNames: this.cx.captureNames,
+      http: httpConf,
+    });
+  }
+
+  private asMap(entry: Entry): MapNode {
+    if (entry.value.kind !== 'map') this.cx.fail(`"${entry.key}" must be a map of directives`, entry.value);
+    return entry.value as MapNode;
+  }
+
+  private http(block: MapNode): MainConf['http'] {
+    let serverNodes: ConfNode[] = [];
+    const own = this.collect(block, 'http', {
+      servers: (e) => {
+        if (e.value.kind !== 'seq') this.cx.fail('"servers" must be a list of server blocks', e.value);
+        serverNodes = [...(e.value as SeqNode).items];
+      },
+    });
+    const confs = this.merge(this.defaults, own);
+    this.check(confs, own, block, 'http');
+    const servers = serverNodes.map((node) => {
+      if (node.kind !== 'map') return this.cx.fail('a server block must be a map of directives', node);
+      return this.server(node, confs);
+    });
+    const defaultListens = new Set<string>();
+    for (const server of servers) {
+      for (const listen of server.listens.filter((l) => l.defaultServer)) {
+        if (defaultListens.has(listen.key)) throw new ConfigError(`a duplicate default server for ${listen.key}`, server.position);
+        defaultListens.add(listen.key);
+      }
+    }
+    for (const module of this.registry.modules) module.checkServers?.(servers, failAt);
+    return { servers, confs: new ModuleConfs(confs) };
+  }
+
+  private server(block: MapNode, parent: Confs): ServerConf {
+    let locationNodes: ConfNode[] = [];
+    let listens: ListenSpec[] | null = null;
+    let nameArgs: string[] = [''];
+    let namePos: Position = block.pos;
+    const own = this.collect(block, 'server', {
+      locations: (e) => {
+        if (e.value.kind !== 'seq') this.cx.fail('"locations" must be a list of location blocks', e.value);
+        locationNodes = [...(e.value as SeqNode).items];
+      },
+      listen: (e) => {
+        listens = (e.value.kind === 'seq' ? e.value.items : [e.value]).map((o) => this.guard(o, () => parseListen(argsOf(o, this.cx))));
+      },
+      server_name: (e) => {
+        nameArgs = argsOf(e.value, this.cx);
+        namePos = e.value.pos;
+      },
+    });
+    const confs = this.merge(parent, own);
+    this.check(confs, own, block, 'server');
+    const serverNames = nameArgs.flatMap((arg) => {
+      try {
+        return parseServerName(arg);
+      } catch (err) {
+        throw new ConfigError((err as Error).message, namePos);
+      }
+    });
+    const locations = locationNodes.map((node) => {
+      if (node.kind !== 'map') return this.cx.fail('a location block must be a map of directives', node);
+      return this.location(node, confs);
+    });
+    checkDuplicateLocations(locations);
+    const moduleConfs = new ModuleConfs(confs);
+    return {
+      // nginx's default: `listen *:80`.
+      listens: listens ?? [parseListen(['80'])],
+      serverNames,
+      primaryName: (nameArgs[0] ?? '').replace(/^\./, ''),
+      locations,
+      serverLocation: this.serverLocation(moduleConfs, block.pos),
+      position: block.pos,
+      confs: moduleConfs,
+    };
+  }
+
+  /** The server block's own location: static, with the server's `try_files` (not inherited by locations, as in nginx). */
+  private serverLocation(confs: ModuleConfs, position: Position): LocationConf {
+    const base = { match: { kind: 'prefix', path: '', noRegex: false } as const, name: '', handler: 'static', position, confs };
+    return { ...base, handlerOptions: this.configure('static', base.position, [], base) };
+  }
+
+  private location(block: MapNode, parent: Confs): LocationConf {
+    let match: LocationMatch | null = null;
+    let name = '';
+    let handlerName: string | null = null;
+    let handlerPos: Position = block.pos;
+    const ownKeys: Entry[] = [];
+    const written = new Set<string>();
+    const own = this.collect(
+      block,
+      'location',
+      {
+        location: (e) => {
+          const args = argsOf(e.value, this.cx);
+          try {
+            match = parseLocation(args);
+          } catch (err) {
+            this.cx.fail((err as Error).message, e.value);
+          }
+          name = args.join(' ');
+        },
+        handler: (e) => {
+          if (e.value.kind !== 'scalar' || typeof e.value.value !== 'string' || !e.value.value) this.cx.fail('"handler" takes a name or a module path', e.value);
+          handlerName = e.value.value as string;
+          handlerPos = e.value.pos;
+        },
+      },
+      (e) => ownKeys.push(e),
+      written,
+    );
+    if (!match) throw new ConfigError('a location block needs "location"', block.pos);
+    const confs = this.merge(parent, own);
+    this.check(confs, own, block, 'location');
+    const handler = handlerName ?? this.impliedHandler(written) ?? 'static';
+    for (const module of this.registry.modules) {
+      for (const [directive, implied] of Object.entries(module.implies ?? {})) {
+        if (written.has(directive) && implied !== handler) throw new ConfigError(`"${directive}" goes with handler "${implied}", not "${handler}"`, handlerPos);
+      }
+    }
+    const base = { match: match as LocationMatch, name, handler, position: block.pos, confs: new ModuleConfs(confs) };
+    return { ...base, handlerOptions: this.configure(handler, handlerPos, ownKeys, base) };
+  }
+
+  /** The handler a location's directives name when it has no `handler:`, as nginx's directives set a content handler. */
+  private impliedHandler(written: ReadonlySet<string>): string | null {
+    for (const module of this.registry.modules) {
+      for (const [directive, handler] of Object.entries(module.implies ?? {})) if (written.has(directive)) return handler;
+    }
+    return null;
+  }
+
+  /** Resolves a location's handler and runs its `configure` on the location's own keys. */
+  private configure(handler: string, handlerPos: Position, ownKeys: readonly Entry[], location: Omit<LocationConf, 'handlerOptions'>): unknown {
+    let module: Configurable;
+    try {
+      module = this.registry.handlers(handler, this.cx.prefix, this.handlersDir);
+    } catch (err) {
+      throw new ConfigError((err as Error).message, handlerPos);
+    }
+    return runConfigure(module, ownKeys, location, this.cx, this.handlersDir, handler);
+  }
+
+  /**
+   * Applies the directive table to one block: structural keys go to `structural`, the rest are
+   * parsed into their module's fields. `extra` takes keys the table does not know (a handler's
+   * own keys); `written` learns the directive names the block wrote.
+   */
+  private collect(block: MapNode, context: Context, structural: Record<string, (e: Entry) => void>, extra?: (e: Entry) => void, written?: Set<string>): Own {
+    const own: Own = new Map();
+    const seen = new Set<string>();
+    for (const e of block.entries) {
+      if (Object.hasOwn(structural, e.key)) {
+        if (seen.has(e.key)) throw new ConfigError(`"${e.key}" directive is duplicate`, e.keyPos);
+        seen.add(e.key);
+        structural[e.key](e);
         continue;
       }
-      const reason = NOT_YET_SUPPORTED.has(e.key) ? `"${e.key}" directive is not supported yet` : `unknown directive "${e.key}"`;
-      throw new ConfigError(reason, e.keyPos);
+      const placed = this.table.get(e.key);
+      if (!placed) {
+        if (extra && !NOT_YET_SUPPORTED.has(e.key)) {
+          extra(e);
+          continue;
+        }
+        if (SERVER_ONLY.has(e.key)) throw new ConfigError(`"${e.key}" directive is not allowed here`, e.keyPos);
+        const reason = NOT_YET_SUPPORTED.has(e.key) ? `"${e.key}" directive is not supported yet` : `unknown directive "${e.key}"`;
+        throw new ConfigError(reason, e.keyPos);
+      }
+      if (!placed.row.contexts.includes(context)) throw new ConfigError(`"${e.key}" directive is not allowed here`, e.keyPos);
+      let values = own.get(placed.module);
+      if (!values) own.set(placed.module, (values = {}));
+      const earlier = Object.hasOwn(values, placed.field);
+      if (earlier && !placed.row.combine) throw new ConfigError(`"${e.key}" directive is duplicate`, e.keyPos);
+      const value = placed.row.parse(e.value, this.cx, e.key);
+      values[placed.field] = earlier ? placed.row.combine!(values[placed.field], value) : value;
+      written?.add(e.key);
     }
-    if (!d.contexts.includes(context)) throw new ConfigError(`"${e.key}" directive is not allowed here`, e.keyPos);
-    const earlier = Object.hasOwn(values, d.field);
-    if (earlier && !d.combine) throw new ConfigError(`"${e.key}" directive is duplicate`, e.keyPos);
-    const value = d.parse(e.value, cx, e.key);
-    values[d.field] = earlier ? d.combine!(values[d.field], value) : value;
+    return own;
   }
-  checkTemplates(values, block, cx);
-  return values;
-}
 
-/** Compiles every variable-bearing value once, so an unknown `$variable` fails the check. */
-function checkTemplates(values: Record<string, unknown>, block: MapNode, cx: Cx): void {
-  const at = (name: string): Position => block.entries.find((e) => e.key === name)?.value.pos ?? block.pos;
-  const check = (text: string, name: string) => {
+  /**
+   * One merge step, module by module: a module the block wrote nothing of shares its parent's
+   * conf (fields a block does not inherit back to their defaults); one it wrote gets a new conf,
+   * the block's values over the parent's (whole values, as nginx's arrays).
+   */
+  private merge(parent: Confs, own: Own): Confs {
+    const merged: Confs = new Map();
+    for (const [module, conf] of parent) {
+      const base = this.inherited(module, conf);
+      const values = own.get(module);
+      merged.set(module, values ? { ...base, ...values } : base);
+    }
+    return merged;
+  }
+
+  /** What a block inside inherits of `conf`: all of it, but the fields a block keeps to itself. */
+  private inherited(module: ConfModule, conf: object): object {
+    const fields = this.ownFields.get(module)!;
+    const defaults = this.defaults.get(module) as Record<string, unknown>;
+    const current = conf as Record<string, unknown>;
+    if (fields.every((f) => current[f] === defaults[f])) return conf;
+    const copy = { ...current };
+    for (const f of fields) copy[f] = defaults[f];
+    return copy;
+  }
+
+  /** Each module's check of a block. */
+  private check(confs: Confs, own: Own, block: MapNode, context: Context): void {
+    const view: BlockView = {
+      context,
+      position: block.pos,
+      at: (directive) => block.entries.find((e) => e.key === directive)?.keyPos ?? block.pos,
+    };
+    for (const module of this.registry.modules) module.check?.(confs.get(module)!, own.get(module) ?? {}, view, failAt);
+  }
+
+  /** Runs a parser; a plain error becomes a ConfigError at `node`, one with a position of its own stays. */
+  private guard<T>(node: ConfNode, fn: () => T): T {
     try {
-      compileValue(text, cx.captureNames);
+      return fn();
     } catch (err) {
-      throw new ConfigError((err as Error).message, at(name));
-    }
-  };
-  for (const h of (values.addHeaders as { value: string }[] | undefined) ?? []) check(h.value, 'add_header');
-  for (const [, v] of (values.proxySetHeaders as [string, string][] | undefined) ?? []) check(v, 'proxy_set_header');
-  for (const [, f] of (values.logFormats as Map<string, LogFormatConf> | undefined) ?? []) check(f.format, 'log_format');
-  const expires = values.expires as { kind: string; template?: string } | undefined;
-  if (expires?.template !== undefined) check(expires.template, 'expires');
-  for (const arg of (values.tryFiles as string[] | undefined) ?? []) check(arg, 'try_files');
-  const symlinks = values.disableSymlinks as { from: string | null } | undefined;
-  if (symlinks?.from) check(symlinks.from, 'disable_symlinks');
-  const ret = values.return as { text: string | null } | undefined;
-  if (ret?.text) check(ret.text, 'return');
-}
-
-function buildHttp(block: MapNode, cx: Cx, defaults: CommonConf, handlersDir: string): MainConf['http'] {
-  let serverNodes: ConfNode[] = [];
-  let upstreams = new Map<string, UpstreamConf>();
-  const own = collect(block, 'http', cx, {
-    servers: (e) => {
-      if (e.value.kind !== 'seq') cx.fail('"servers" must be a list of server blocks', e.value);
-      serverNodes = [...(e.value as SeqNode).items];
-    },
-    upstreams: (e) => {
-      upstreams = parseUpstreams(e.value, cx.fail, (key) => void compileValue(key, cx.captureNames));
-    },
-  });
-  checkRedirectDefault(block, own);
-  const logFormats = (own.logFormats as Map<string, LogFormatConf> | undefined) ?? new Map<string, LogFormatConf>();
-  const common = mergeCommon(defaults, own);
-  const servers = serverNodes.map((node) => {
-    if (node.kind !== 'map') return cx.fail('a server block must be a map of directives', node);
-    return buildServer(node, cx, common, handlersDir, upstreams);
-  });
-  const defaultListens = new Set<string>();
-  // Sockets some server listens on with `ssl`: a Set, since servers x listens x servers x listens
-  // took minutes for a server of 50,000 listens.
-  const sslKeys = new Set(servers.flatMap((s) => s.listens.filter((l) => l.ssl).map((l) => l.key)));
-  for (const server of servers) {
-    for (const listen of server.listens.filter((l) => l.defaultServer)) {
-      if (defaultListens.has(listen.key)) throw new ConfigError(`a duplicate default server for ${listen.key}`, server.position);
-      defaultListens.add(listen.key);
-    }
-    const sslListen = server.listens.find((l) => sslKeys.has(l.key));
-    if (sslListen) {
-      if (!server.sslCertificate) throw new ConfigError(`no "ssl_certificate" is defined for the "listen ... ssl" directive`, server.position);
-      try {
-        createServerContext(server);
-      } catch (err) {
-        throw new ConfigError((err as Error).message, server.position);
-      }
-    }
-    for (const log of server.accessLogs) {
-      if (log.format !== 'combined' && !logFormats.has(log.format)) {
-        throw new ConfigError(`unknown log format "${log.format}"`, server.position);
-      }
+      if (err instanceof ConfigError) throw err;
+      return this.cx.fail((err as Error).message, node);
     }
   }
-  return { servers, logFormats, upstreams, pushRedisUrl: (own.pushRedisUrl as string | undefined) ?? null };
-}
-
-function buildServer(block: MapNode, cx: Cx, parent: CommonConf, handlersDir: string, upstreams: ReadonlyMap<string, UpstreamConf>): ServerConf {
-  let locationNodes: ConfNode[] = [];
-  const own = collect(block, 'server', cx, {
-    locations: (e) => {
-      if (e.value.kind !== 'seq') cx.fail('"locations" must be a list of location blocks', e.value);
-      locationNodes = [...(e.value as SeqNode).items];
-    },
-  });
-  checkRedirectDefault(block, own);
-  const common = mergeCommon(parent, own);
-  const nameArgs = (own.serverNameArgs as string[] | undefined) ?? [''];
-  const serverNames = nameArgs.flatMap((arg) => {
-    try {
-      return parseServerName(arg);
-    } catch (err) {
-      throw new ConfigError((err as Error).message, block.entries.find((e) => e.key === 'server_name')!.value.pos);
-    }
-  });
-  const locations = locationNodes.map((node) => {
-    if (node.kind !== 'map') return cx.fail('a location block must be a map of directives', node);
-    return buildLocation(node, cx, common, handlersDir, upstreams);
-  });
-  checkDuplicateLocations(locations);
-  // nginx's default: `listen *:80`.
-  const listens = (own.listens as ListenSpec[] | undefined) ?? [parseListen(['80'])];
-  const serverLocation = buildServerLocation(common, (own.tryFiles as string[] | undefined) ?? null, block.pos, cx, handlersDir);
-  return extend(common, { listens, serverNames, primaryName: (nameArgs[0] ?? '').replace(/^\./, ''), locations, serverLocation, position: block.pos });
-}
-
-/** The server block's own location: static, with the server's `try_files` (not inherited by locations, as in nginx). */
-function buildServerLocation(common: CommonConf, tryFiles: string[] | null, position: Position, cx: Cx, handlersDir: string): LocationConf {
-  const fields = {
-    match: { kind: 'prefix', path: '', noRegex: false } as const,
-    name: '',
-    handler: 'static',
-    alias: null,
-    tryFiles,
-    proxyPass: null,
-    return: null,
-    position,
-  };
-  const handlerOptions = runConfigure(resolveHandler('static', cx.prefix, handlersDir), [], extend(common, fields), cx, handlersDir, 'static');
-  return extend(common, { ...fields, handlerOptions });
 }
 
 function checkDuplicateLocations(locations: readonly LocationConf[]): void {
@@ -240,101 +383,13 @@ function checkDuplicateLocations(locations: readonly LocationConf[]): void {
   }
 }
 
-function buildLocation(block: MapNode, cx: Cx, parent: CommonConf, handlersDir: string, upstreams: ReadonlyMap<string, UpstreamConf>): LocationConf {
-  let match: LocationMatch | null = null;
-  let name = '';
-  let handlerName: string | null = null;
-  let handlerPos: Position = block.pos;
-  const ownKeys: Entry[] = [];
-  const own = collect(
-    block,
-    'location',
-    cx,
-    {
-      location: (e) => {
-        const args = argsOf(e.value, cx);
-        try {
-          match = parseLocation(args);
-        } catch (err) {
-          cx.fail((err as Error).message, e.value);
-        }
-        name = args.join(' ');
-      },
-      handler: (e) => {
-        if (e.value.kind !== 'scalar' || typeof e.value.value !== 'string' || !e.value.value) cx.fail('"handler" takes a name or a module path', e.value);
-        handlerName = e.value.value as string;
-        handlerPos = e.value.pos;
-      },
-    },
-    (e) => ownKeys.push(e),
-  );
-  if (!match) throw new ConfigError('a location block needs "location"', block.pos);
-  checkRedirectDefault(block, own);
-  if (own.alias !== undefined && own.root !== undefined) {
-    throw new ConfigError('"alias" directive is duplicate, "root" directive was specified earlier', block.pos);
-  }
-  const common = mergeCommon(parent, own);
-  const handler = handlerName ?? impliedHandler(own);
-  if (own.proxyPass !== undefined && handler !== 'proxy') throw new ConfigError(`"proxy_pass" goes with handler "proxy", not "${handler}"`, handlerPos);
-  if (own.return !== undefined && handler !== 'return') throw new ConfigError(`"return" goes with handler "return", not "${handler}"`, handlerPos);
-  if (own.stubStatus !== undefined && handler !== 'stub_status') throw new ConfigError(`"stub_status" goes with handler "stub_status", not "${handler}"`, handlerPos);
-  const fields = {
-    match: match as LocationMatch,
-    name,
-    handler,
-    alias: (own.alias as string | undefined) ?? null,
-    tryFiles: (own.tryFiles as string[] | undefined) ?? null,
-    proxyPass: (own.proxyPass as string | undefined) ?? null,
-    upstream: upstreamOf(own.proxyPass as string | undefined, upstreams),
-    return: (own.return as LocationConf['return'] | undefined) ?? null,
-    position: block.pos,
-  };
-  const base = extend(common, fields);
-  let module: HandlerModule;
-  try {
-    module = resolveHandler(handler, cx.prefix, handlersDir);
-  } catch (err) {
-    throw new ConfigError((err as Error).message, handlerPos);
-  }
-  const handlerOptions = runConfigure(module, ownKeys, base, cx, handlersDir, handler);
-  return extend(common, { ...fields, handlerOptions });
-}
-
-/**
- * nginx refuses `proxy_redirect default` in a block without `proxy_pass` (http, server, or a
- * location that does not proxy): "default" is the `proxy_pass` URL, which only a proxying
- * location has.
- */
-function checkRedirectDefault(block: MapNode, own: Readonly<Record<string, unknown>>): void {
-  const rules = own.proxyRedirect as readonly ProxyRedirectConf[] | undefined;
-  if (!rules?.includes('default') || own.proxyPass !== undefined) return;
-  const entry = block.entries.find((e) => e.key === 'proxy_redirect');
-  throw new ConfigError('"proxy_redirect default" should be placed after the "proxy_pass" directive', entry?.keyPos ?? block.pos);
-}
-
-/** The handler a location's directives name when it has no `handler:`, as nginx's content handlers are set. */
-function impliedHandler(own: Readonly<Record<string, unknown>>): string {
-  if (own.proxyPass !== undefined) return 'proxy';
-  if (own.return !== undefined) return 'return';
-  if (own.stubStatus !== undefined) return 'stub_status';
-  return 'static';
-}
-
-/**
- * The upstream `proxy_pass http://NAME[/uri]` names: NAME without a port that is an
- * `upstreams` entry. Any other host stays a plain host:port, as in nginx.
- */
-function upstreamOf(proxyPass: string | undefined, upstreams: ReadonlyMap<string, UpstreamConf>): UpstreamConf | null {
-  const host = proxyPass ? /^https?:\/\/([^/:?#[\]]+)(?:[/?#]|$)/i.exec(proxyPass)?.[1] : undefined;
-  return (host && upstreams.get(host)) || null;
-}
 
 /** Runs a handler's `configure` on its own keys; keys it never reads are unknown directives. */
 function runConfigure(
-  module: HandlerModule,
+  module: Configurable,
   entries: readonly Entry[],
   location: Omit<LocationConf, 'handlerOptions'>,
-  cx: Cx,
+  cx: ParseContext,
   handlersDir: string,
   handler: string,
 ): unknown {
@@ -392,6 +447,13 @@ function runConfigure(
         return n;
       }),
     resolve: (p) => path.resolve(cx.prefix, p),
+    compile(text, key) {
+      try {
+        return compileValue(text, cx.captureNames);
+      } catch (err) {
+        return fail((err as Error).message, key);
+      }
+    },
   };
   let options: unknown;
   try {
@@ -424,14 +486,13 @@ function collectCaptureNames(root: ConfNode): ReadonlySet<string> {
   return names;
 }
 
-/** `{ ...common, ...extra }`, kept fast (see `copyCommon`): a server's or a location's whole configuration. */
-function extend<E extends object>(common: CommonConf, extra: E): CommonConf & E {
-  return Object.assign(copyCommon(common), extra);
-}
-
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Object.isFrozen(value) && !(value instanceof RegExp)) {
     if (value instanceof Map || value instanceof Set) return value;
+    if (value instanceof ModuleConfs) {
+      for (const [, conf] of value.entries()) deepFreeze(conf);
+      return Object.freeze(value);
+    }
     Object.freeze(value);
     for (const v of Object.values(value)) deepFreeze(v);
   }

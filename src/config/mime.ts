@@ -3,7 +3,9 @@
  * only importer of it), an nginx-format `mime.types` file, or a YAML map of type -> extensions.
  */
 import mimeTypes from 'mime-types';
-import type { MimeTypes } from './model';
+
+/** A MIME type table (`types`), looked up by lower-case file extension. */
+export type MimeTypes = ReadonlyMap<string, string>;
 
 /** The full built-in table, by extension: what `types` means when it is not set. */
 export const BUILTIN_TYPES: MimeTypes = new Map(Object.entries(mimeTypes.types));

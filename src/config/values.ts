@@ -4,7 +4,6 @@
  * message is the reason; the caller adds the file position.
  */
 
-import type { DisableSymlinksConf, OpenFileCacheConf } from './model';
 
 /**
  * nginx's time units, largest first, in milliseconds: a value names each unit at most once, in
@@ -395,6 +394,19 @@ export function parseServerName(arg: string): ServerName[] {
   }
   if (name.includes('*')) throw new Error(`invalid server name or wildcard "${arg}"`);
   return [{ kind: 'exact', name }];
+}
+
+/** `disable_symlinks off|on|if_not_owner [from=part]`; `from` may hold variables. */
+export interface DisableSymlinksConf {
+  readonly mode: 'off' | 'on' | 'if_not_owner';
+  readonly from: string | null;
+}
+
+/** `open_file_cache max=N [inactive=time]` (`off` is null). */
+export interface OpenFileCacheConf {
+  readonly max: number;
+  /** Entries unused this long are dropped (ms; nginx's default 60s). */
+  readonly inactive: number;
 }
 
 /** `disable_symlinks off|on|if_not_owner [from=part]`, nginx's checks and words. */

@@ -3,10 +3,9 @@
  * `server_name_in_redirect off`): the Location a redirect of the gateway's own carries.
  */
 import type { IncomingMessage } from 'node:http';
-import type { RequestContext } from '../types';
 
 /** The host a redirect names: the request's (Host header or absolute-form target), else the local address. */
-export function redirectHost(req: IncomingMessage, ctx: RequestContext): string {
+export function redirectHost(req: IncomingMessage, ctx: { readonly host: string; variable(name: string): string }): string {
   const named = req.headers.host !== undefined || /^[a-z][a-z0-9+.-]*:\/\//i.test(req.url ?? '');
   return named ? ctx.host : ctx.variable('server_addr');
 }

@@ -4,7 +4,6 @@
  */
 import os from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { LocationConf, ServerConf } from '../config/model';
 import { version } from './version';
 
 /** What variables read: the request, and what the gateway learned about it. */
@@ -22,8 +21,10 @@ export interface VariableSource {
   readonly scheme: string;
   readonly captures: readonly string[];
   readonly namedCaptures: Readonly<Record<string, string>>;
-  readonly server: ServerConf;
-  readonly location: LocationConf | null;
+  /** `$server_name`: the server's first name. */
+  readonly serverName: string;
+  /** `$document_root`: the `root` of the location serving the request. */
+  readonly documentRoot: string;
   /** When the request started, from `performance.now()`. */
   readonly startTime: number;
   readonly requestId: string;
@@ -90,7 +91,7 @@ const VARIABLES: Record<string, Getter> = {
   remote_user: () => '',
   server_addr: (s) => s.localAddress,
   server_port: (s) => String(s.localPort),
-  server_name: (s) => s.server.primaryName,
+  server_name: (s) => s.serverName,
   server_protocol: (s) => `HTTP/${s.req.httpVersion}`,
   scheme: (s) => s.scheme,
   https: (s) => (s.scheme === 'https' ? 'on' : ''),
@@ -117,8 +118,8 @@ const VARIABLES: Record<string, Getter> = {
   proxy_add_x_forwarded_for: forwardedFor,
   http_upgrade: (s) => s.req.headers.upgrade ?? '',
   connection_upgrade: connectionUpgrade,
-  realpath_root: (s) => s.location?.root ?? s.server.root,
-  document_root: (s) => s.location?.root ?? s.server.root,
+  realpath_root: (s) => s.documentRoot,
+  document_root: (s) => s.documentRoot,
 };
 
 function headerValue(value: string | string[] | number | undefined): string {
@@ -171,6 +172,12 @@ export function variableGetter(name: string, captureNames: ReadonlySet<string> =
 
 /** A compiled value: a function of the request. */
 export type CompiledValue = ((s: VariableSource) => string) & { readonly constant: string | null };
+
+/**
+ * A value with variables, compiled at load (`cx.compile`), evaluated per request
+ * (`ctx.evaluate`); `constant` is its text when it has no variable.
+ */
+export type Template = CompiledValue;
 
 /**
  * Compiles `text` with `$name` and `${name}` references. `captureNames` are the named captures

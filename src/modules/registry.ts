@@ -1,9 +1,31 @@
 /**
- * The content handlers a location can name: the built-ins, or a user's module found by path or
- * by bare name in `handlers_dir`. Resolved once, at load.
+ * The gateway's modules, in the order their directives imply a handler and their filters run,
+ * and the content handlers a location can name: the built-ins, or a user's module found by
+ * path or by bare name in `handlers_dir` (resolved once, at load). What a configuration is
+ * built with (`REGISTRY`).
  */
+import type { Registry } from '../config/build';
+import type { ConfModule } from '../config/module';
 import { findModule, loadModule } from '../shared/module-loader';
-import type { HandlerModule } from '../types';
+import type { HandlerModule, LocationModule } from '../types';
+import { accessPhase } from './access/access-phase';
+import { tryFilesPhase } from './core/try-files';
+import { gzipFilter } from './gzip/filter';
+import { headersFilter } from './headers/filter';
+import { logPhase } from './log/log-phase';
+import { returnPhase } from './return/return';
+import { accessModule } from './access/module';
+import { autoindexModule } from './autoindex/module';
+import { coreModule } from './core/module';
+import { gzipModule } from './gzip/module';
+import { headersModule } from './headers/module';
+import { indexModule } from './index/module';
+import { logModule } from './log/module';
+import { proxyModule } from './proxy/module';
+import { pushModule } from './push/module';
+import { returnModule } from './return/module';
+import { sslModule } from './ssl/module';
+import { statusModule } from './status/module';
 import proxy from './proxy/proxy';
 import pushPublisher from './push/publisher';
 import pushSubscriber from './push/subscriber';
@@ -45,3 +67,29 @@ export function resolveHandler(name: string, prefix: string, handlersDir: string
 function firstLine(err: unknown): string {
   return String((err as Error)?.message ?? err).split('\n')[0];
 }
+
+/** Every module: a directive implies its handler in this order (`proxy_pass`, then `return`, then `stub_status`). */
+export const MODULES: readonly ConfModule[] = [
+  coreModule,
+  indexModule,
+  autoindexModule,
+  sslModule,
+  accessModule,
+  proxyModule,
+  returnModule,
+  statusModule,
+  pushModule,
+  headersModule,
+  gzipModule,
+  logModule,
+];
+
+/** What every configuration of the gateway is built with. */
+export const REGISTRY: Registry = { modules: MODULES, handlers: resolveHandler, core: coreModule };
+
+/**
+ * What each module builds per location, in nginx's order: phase handlers run by phase, then in
+ * this order within a phase; response filters see the header in this order (`expires` and
+ * `add_header` before gzip decides, as nginx's chain).
+ */
+export const LOCATION_MODULES: readonly LocationModule[] = [returnPhase, accessPhase, tryFilesPhase, headersFilter, gzipFilter, logPhase];

@@ -8,7 +8,7 @@
  */
 import { fork } from 'node:child_process';
 import path from 'node:path';
-import type { MasterConf } from '../config/check';
+import type { MasterConf } from './master-conf';
 import type { SourcesSnapshot } from '../config/sources';
 
 /** What a check child is asked. */

@@ -15,7 +15,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { checkInChild, type RunningCheck } from './check-process';
-import { masterView, type MasterConf } from '../config/check';
+import { masterView, type MasterConf } from './master-conf';
 import type { MainConf } from '../config/model';
 import type { ConfigSources, SourcesSnapshot } from '../config/sources';
 import { handOffSources } from './config-handoff';
@@ -92,7 +92,7 @@ class Master {
     // stub_status and metrics: a worker asks, the master sums every worker's counters.
     serveInMaster();
     // Push channels: the master holds them, so every worker shares them and they outlive reloads.
-    this.push = new PushHub(storeBackend(this.conf, this.log), this.log);
+    this.push = new PushHub(storeBackend(this.conf.http.pushRedisUrl, this.log), this.log);
     // Signals are answered from the start: a HUP that comes while workers start is a reload.
     process.once('SIGTERM', () => this.stop(false));
     process.once('SIGINT', () => this.stop(false));
@@ -197,7 +197,7 @@ class Master {
       if (this.stopping) return;
       const previous = this.serving;
       this.serving = next;
-      if (next.conf.http.pushRedisUrl !== previous.conf.http.pushRedisUrl) await this.push?.replace(storeBackend(next.conf, this.log));
+      if (next.conf.http.pushRedisUrl !== previous.conf.http.pushRedisUrl) await this.push?.replace(storeBackend(next.conf.http.pushRedisUrl, this.log));
       const old = this.current;
       this.current = fresh;
       for (const worker of old) this.quit(worker);

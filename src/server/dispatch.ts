@@ -1,27 +1,26 @@
 /**
- * Per request: pick the virtual server, normalize the URI once, match the location, hand the
- * request (or the upgrade) to the location's handler; render every thrown error in one place,
- * nginx's way (`error_page`, the built-in pages); write the access log once.
+ * Per request: pick the virtual server, normalize the URI once, match the location (nginx's
+ * find-config), run the location's phase handlers (rewrite, access, precontent: the phase
+ * engine), then its content handler, for a request or an upgrade; render every thrown error in
+ * one place, nginx's way (`error_page`, the built-in pages); run the log phase once.
  */
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { accessDenied } from '../modules/access/access-rules';
-import type { LocationConf } from '../config/model';
 import { HttpError, InternalRedirect } from '../errors';
-import { requestEnded, requestStarted } from '../modules/status/counters';
-import { installFilters } from './filters';
-import { errorPageHtml, hasErrorPage, pageStatus, reasonPhrase, wantsMsiePadding } from '../http/status';
-import { afterResponse, watchBody, type LingeringLimits } from './lingering';
 import { tabPaddingOf } from '../http/raw-head';
-import { hasBody } from '../shared/request-body';
 import { checkHeaderLines, checkRequestHead, checkRequestLine } from '../http/request-head';
+import { errorPageHtml, hasErrorPage, pageStatus, reasonPhrase, wantsMsiePadding } from '../http/status';
+import { requestEnded, requestStarted } from '../modules/status/counters';
+import { hasBody } from '../shared/request-body';
+import type { UpgradeOutcome } from '../types';
+import { installFilters } from './filters';
+import { afterResponse, watchBody } from './lingering';
+import { runSteps } from './phase-engine';
 import { RequestState } from './request-state';
 import { normalizeHost, normalizeUri } from './router';
 import type { ListenerRuntime, LocationRuntime, Runtime, ServerRuntime } from './runtime';
 import { SendTimeouts } from './send-timeout';
-import { applyTryFiles } from '../modules/core/try-files';
-import type { UpgradeOutcome } from '../types';
 
 /** Errors after which nginx closes the connection instead of keeping it alive. */
 const CLOSING_STATUSES = new Set([400, 413, 414, 494, 497, 495, 496, 500, 501]);
@@ -35,13 +34,12 @@ const TERMINATING = new Set([CLOSE_WITHOUT_RESPONSE, 408, 499]);
  * its info line when a client took nothing for that long (then the connection is closed).
  */
 const SEND_POLICY = {
-  timeoutMs: (state: RequestState) => servingLocation(state).sendTimeout,
+  timeoutMs: (state: RequestState) => state.runtime.sendTimeout,
   timedOut(res: ServerResponse, state: RequestState): void {
     const req = state.req;
     const host = req.headers.host;
-    const what = servingLocation(state).proxyPass !== null ? 'sending to client' : 'sending response to client';
     state.log.info(
-      `client timed out (110: Connection timed out) while ${what}, client: ${state.remoteAddress || 'unix:'}, server: ${state.server.primaryName}, ` +
+      `client timed out (110: Connection timed out) while ${state.runtime.sending}, client: ${state.remoteAddress || 'unix:'}, server: ${state.server.primaryName}, ` +
         `request: "${req.method} ${req.url} HTTP/${req.httpVersion}"${host ? `, host: "${host}"` : ''}`,
     );
     res.destroy();
@@ -65,59 +63,78 @@ export class Dispatcher {
     if (!routed) requestStarted(req.socket);
     const state = routed ?? this.route(req, res, listener, scheme);
     state.res = res;
-    const server = this.runtime.server(state.server);
     this.sendTimeouts.watch(res, state);
     const body = hasBody(req);
-    if (body) watchBody(req, lingeringOf(state));
+    if (body) watchBody(req, state.runtime.lingering);
     res.on('close', () => {
       this.sendTimeouts.forget(res);
-      if (body) afterResponse(req, lingeringOf(state));
+      if (body) afterResponse(req, state.runtime.lingering);
       requestEnded(req.socket);
-      this.runtime.location(servingLocation(state)).metrics.response(res.headersSent ? res.statusCode : 499, (performance.now() - state.startTime) / 1000);
-      this.logAccess(state, res, startBytes);
+      this.ended(state, res, startBytes);
     });
-    res.setHeader('Server', this.signature(state));
-    if (state.location === undefined) state.filters = server.filters;
+    res.setHeader('Server', state.runtime.signature);
     installFilters(req, res, state);
     try {
       if (state.routingError) throw state.routingError;
-      if (state.location.keepaliveTimeout === 0) res.shouldKeepAlive = false;
-      checkBodySize(req, state.location.clientMaxBodySize);
-      this.checkAccess(state);
-      // nginx sends `100 Continue` once a request passed its checks (a body too large gets
-      // the 413 alone); Node leaves it to us ('checkContinue').
-      if (req.httpVersionMinor >= 1 && /^100-continue$/i.test(req.headers.expect ?? '')) res.writeContinue();
-      await this.serve(req, res, state, server);
+      // nginx's find-config checks, for the location the request matched.
+      if (state.runtime.keepaliveOff) res.shouldKeepAlive = false;
+      checkBodySize(req, state.runtime.clientMaxBodySize);
+      await this.serve(req, res, state);
     } catch (err) {
-      await this.renderError(err, req, res, state, server);
+      await this.renderError(err, req, res, state);
     }
   }
 
   /**
-   * The 'upgrade' listener's work: the handler takes the socket, or the request is served as
-   * HTTP. While the handler has the connection, what is left to do (the access log) waits as a
-   * reaction to its promise, not as a suspended frame.
+   * The 'upgrade' listener's work: the location's phases run (access may refuse it), then the
+   * handler takes the socket; a location whose handler takes no upgrade (or that may answer
+   * itself, `return`) serves the request as HTTP. While the handler has the connection, what
+   * is left to do (the log phase) waits as a reaction to its promise, not as a suspended frame.
    */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerRuntime, scheme: string): Promise<void> {
     requestStarted(socket);
     const state = this.route(req, null, listener, scheme);
-    const runtime = state.routingError ? null : this.runtime.location(state.location);
-    const handler = runtime?.handler;
-    if (!runtime || !handler?.upgrade) {
-      socket.on('error', destroySocket);
-      // nginx serves a request that asks for an upgrade it cannot give as a plain request.
-      const res = new ServerResponse(req);
-      res.shouldKeepAlive = false;
-      res.assignSocket(socket as Socket);
-      res.on('finish', () => socket.end());
-      return this.request(req, res, listener, scheme, state);
+    if (state.routingError || !state.runtime.upgradable) return this.serveAsHttp(req, socket, listener, scheme, state);
+    let ran: boolean | Promise<boolean>;
+    try {
+      ran = state.runtime.phases.length ? runSteps(state.runtime.phases, req, null, state) : false;
+    } catch (err) {
+      return this.upgradeRefused(err, req, socket, listener, scheme, state);
     }
+    if (ran === false || ran === true) return this.handOver(req, socket, head, state);
+    // A phase handler that waits (try_files): the socket needs its 'error' listener meanwhile.
+    socket.on('error', destroySocket);
+    return ran.then(
+      () => this.handOver(req, socket, head, state),
+      (err: unknown) => this.upgradeRefused(err, req, socket, listener, scheme, state),
+    );
+  }
+
+  /** nginx serves a request that asks for an upgrade it cannot give as a plain request. */
+  private serveAsHttp(req: IncomingMessage, socket: Duplex, listener: ListenerRuntime, scheme: string, state: RoutedState): Promise<void> {
+    if (socket.listenerCount('error') === 0) socket.on('error', destroySocket);
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket as Socket);
+    res.on('finish', () => socket.end());
+    return this.request(req, res, listener, scheme, state);
+  }
+
+  /** A phase refused the upgrade: its error as a raw response; an internal redirect serves the request as HTTP. */
+  private upgradeRefused(err: unknown, req: IncomingMessage, socket: Duplex, listener: ListenerRuntime, scheme: string, state: RoutedState): Promise<void> {
+    if (err instanceof InternalRedirect) return this.serveAsHttp(req, socket, listener, scheme, this.route(req, null, listener, scheme));
+    if (socket.listenerCount('error') === 0) socket.on('error', destroySocket);
+    this.upgradeEnded(state, socket, this.upgradeFailed(err, state, socket));
+    return Promise.resolve();
+  }
+
+  /** The content handler takes the connection. */
+  private handOver(req: IncomingMessage, socket: Duplex, head: Buffer, state: RoutedState): Promise<void> {
     let served: void | Promise<void | UpgradeOutcome>;
     try {
-      this.checkAccess(state);
-      served = handler.upgrade(req, socket, head, state);
+      served = state.runtime.handler.upgrade!(req, socket, head, state);
     } catch (err) {
-      socket.on('error', destroySocket);
+      if (socket.listenerCount('error') === 0) socket.on('error', destroySocket);
       this.upgradeEnded(state, socket, this.upgradeFailed(err, state, socket));
       return Promise.resolve();
     }
@@ -133,10 +150,9 @@ export class Dispatcher {
 
   /** A handler that threw or rejected: its error as a raw response, logged unless an HttpError. */
   private upgradeFailed(err: unknown, state: RequestState, socket: Duplex): UpgradeOutcome {
-    const runtime = this.runtime.location(state.location);
     const status = err instanceof HttpError ? err.status : 500;
-    if (!(err instanceof HttpError)) runtime.log.error(`upgrade handler failed: ${(err as Error)?.message ?? err}`);
-    writeRawError(socket, status, this.signature(state), err instanceof HttpError ? err.headers : {});
+    if (!(err instanceof HttpError)) state.runtime.log.error(`upgrade handler failed: ${(err as Error)?.message ?? err}`);
+    writeRawError(socket, status, state.runtime.signature, err instanceof HttpError ? err.headers : {});
     return { status, bytesSent: 0 };
   }
 
@@ -145,19 +161,19 @@ export class Dispatcher {
    * left the socket to itself; it is logged (as 101) once the socket has closed.
    */
   private upgradeEnded(state: RequestState, socket: Duplex, outcome: UpgradeOutcome | void): void | Promise<void> {
-    const runtime = this.runtime.location(state.location);
+    const location = state.runtime;
     if (!outcome && !socket.destroyed) {
-      return new Promise<void>((resolve) => socket.once('close', () => resolve())).then(() => this.logUpgrade(state, runtime, socket, outcome));
+      return new Promise<void>((resolve) => socket.once('close', () => resolve())).then(() => this.logUpgrade(state, location, socket, outcome));
     }
-    this.logUpgrade(state, runtime, socket, outcome);
+    this.logUpgrade(state, location, socket, outcome);
   }
 
-  private logUpgrade(state: RequestState, runtime: LocationRuntime, socket: Duplex, outcome: UpgradeOutcome | void): void {
+  private logUpgrade(state: RequestState, location: LocationRuntime, socket: Duplex, outcome: UpgradeOutcome | void): void {
     state.status = outcome?.status ?? 101;
     state.bodyBytesSent = outcome?.bytesSent ?? 0;
     requestEnded(socket);
-    runtime.metrics.upgradeEnded(state.status);
-    for (const log of runtime.accessLogs) log.write(state);
+    location.metrics.upgradeEnded(state.status);
+    for (const handler of location.logHandlers) handler.log!(state.req, state, state.status);
   }
 
   /** Server selection and location matching; a failure is kept in `routingError`. */
@@ -175,14 +191,15 @@ export class Dispatcher {
       checkRequestHead(req, tabPaddingOf(req));
       const { server, captures, namedCaptures } = listener.servers.select(host);
       const serverRuntime = this.runtime.server(server);
-      const state: RoutedState = new RequestState(req, res, server, target.uri, target.args, host || server.primaryName, scheme, serverRuntime.log);
+      const state: RoutedState = new RequestState(req, res, server, serverRuntime.serverLocation, target.uri, target.args, host || server.primaryName, scheme, serverRuntime.log);
       state.captures = captures;
       state.namedCaptures = namedCaptures;
       this.matchLocation(state, serverRuntime);
       return state;
     } catch (err) {
       const rawPath = (req.url ?? '/').split('?')[0];
-      const state: RoutedState = new RequestState(req, res, defaultServer, rawPath, '', defaultServer.primaryName, scheme, this.runtime.server(defaultServer).log);
+      const serverRuntime = this.runtime.server(defaultServer);
+      const state: RoutedState = new RequestState(req, res, defaultServer, serverRuntime.serverLocation, rawPath, '', defaultServer.primaryName, scheme, serverRuntime.log);
       state.routingError = err;
       return state;
     }
@@ -195,35 +212,37 @@ export class Dispatcher {
    */
   private matchLocation(state: RoutedState, server: ServerRuntime): void {
     const matched = server.locations.match(state.uri);
-    state.location = matched?.location ?? server.conf.serverLocation;
-    state.filters = this.runtime.location(state.location).filters;
+    state.runtime = matched?.location ?? server.serverLocation;
     if (matched?.location.match.kind === 'regex') state.captures = matched.captures.length > 1 ? matched.captures : [];
     const named = matched?.namedCaptures;
     if (named && hasKeys(named)) state.namedCaptures = { ...state.namedCaptures, ...named };
   }
 
   /**
-   * The location's `try_files`, then its content handler; an internal redirect (try_files'
+   * The location's phase handlers, then its content handler; an internal redirect (try_files'
    * fallback, an index file) matches the location again and goes round once more.
    */
-  private async serve(req: IncomingMessage, res: ServerResponse, state: RequestState, server: ServerRuntime): Promise<void> {
+  private async serve(req: IncomingMessage, res: ServerResponse, state: RequestState): Promise<void> {
     for (;;) {
-      const location = this.runtime.location(state.location);
+      const location = state.runtime;
       try {
-        if (location.tryFiles) await applyTryFiles(location.tryFiles, state);
+        const ran = location.phases.length ? runSteps(location.phases, req, res, state, () => sendContinue(req, res, state)) : false;
+        if (ran === true || (ran !== false && (await ran))) return;
+        sendContinue(req, res, state);
         if (!location.handler.http) throw new HttpError(405);
         await location.handler.http(req, res, state);
         return;
       } catch (err) {
         if (!(err instanceof InternalRedirect) || res.headersSent) throw err;
-        this.redirect(state, server, err.uri, err.args);
+        this.redirect(state, err.uri, err.args);
       }
     }
   }
 
   /** nginx's internal redirect (a URI, matched anew) or named location; the 11th is a 500. */
-  private redirect(state: RequestState, server: ServerRuntime, uri: string, args: string): void {
-    state.aliasTakesUri = false;
+  private redirect(state: RequestState, uri: string, args: string): void {
+    const server = this.runtime.server(state.server);
+    state.forgetData();
     if (--state.uriChanges === 0) {
       const what = uri.startsWith('@') ? 'redirect to named location' : 'internally redirecting to';
       server.log.error(`rewrite or internal redirection cycle while ${what} "${uri}"`);
@@ -235,40 +254,21 @@ export class Dispatcher {
         server.log.error(`could not find named location "${uri}"`);
         throw new HttpError(500, 'GW_NO_NAMED_LOCATION');
       }
-      state.location = named;
-      state.filters = this.runtime.location(named).filters;
+      state.runtime = named;
     } else {
       state.uri = uri;
       state.args = args;
       this.matchLocation(state, server);
     }
-    // nginx runs the phases again from the rewrite phase: the new location's access rules apply.
-    this.checkAccess(state);
-  }
-
-  /**
-   * nginx's access phase (ngx_http_access_module): the location's `allow`/`deny` rules, after
-   * `client_max_body_size` and before `try_files` and the content handler; denied is a 403.
-   * A location's `return` runs in nginx's rewrite phase, before access: it is never denied.
-   */
-  private checkAccess(state: RequestState): void {
-    const rules = state.location.accessRules;
-    if (rules === null || state.location.return !== null || !accessDenied(rules, state.remoteAddress)) return;
-    const req = state.req;
-    const host = req.headers.host;
-    this.runtime.location(state.location).log.error(
-      `access forbidden by rule, client: ${state.remoteAddress || 'unix:'}, server: ${state.server.primaryName}, ` +
-        `request: "${req.method} ${req.url} HTTP/${req.httpVersion}"${host ? `, host: "${host}"` : ''}`,
-    );
-    throw new HttpError(403, 'GW_ACCESS_FORBIDDEN');
   }
 
   /** Renders a thrown error: `error_page` first, else nginx's built-in page. */
-  private async renderError(err: unknown, req: IncomingMessage, res: ServerResponse, state: RoutedState, server: ServerRuntime): Promise<void> {
+  private async renderError(err: unknown, req: IncomingMessage, res: ServerResponse, state: RoutedState): Promise<void> {
+    const log = this.runtime.server(state.server).log;
     const httpError = err instanceof HttpError ? err : null;
     const status = httpError?.status ?? 500;
-    if (!httpError) server.log.error(`unexpected error while serving "${req.url}": ${(err as Error)?.stack ?? err}`);
-    else if (httpError.status === 400) server.log.info(`client sent invalid request: ${httpError.message}, client: ${req.socket.remoteAddress}`);
+    if (!httpError) log.error(`unexpected error while serving "${req.url}": ${(err as Error)?.stack ?? err}`);
+    else if (httpError.status === 400) log.info(`client sent invalid request: ${httpError.message}, client: ${req.socket.remoteAddress}`);
     if (res.headersSent || res.destroyed) {
       res.destroy();
       return;
@@ -277,7 +277,7 @@ export class Dispatcher {
       res.destroy();
       return;
     }
-    if (!state.errorPageDone && state.location && (await this.errorPage(status, req, res, state, server))) return;
+    if (!state.errorPageDone && !state.routingError && (await this.errorPage(status, req, res, state))) return;
     for (const [name, value] of Object.entries(httpError?.headers ?? {})) res.setHeader(name, value);
     if (CLOSING_STATUSES.has(status)) res.shouldKeepAlive = false;
     res.removeHeader('content-encoding');
@@ -286,50 +286,47 @@ export class Dispatcher {
       return;
     }
     const padding = req.httpVersionMajor >= 1 && wantsMsiePadding(req.headers['user-agent']);
-    const body = errorPageHtml(status, this.signature(state), padding);
+    const body = errorPageHtml(status, state.runtime.signature, padding);
     const sent = pageStatus(status);
     res.writeHead(sent, reasonPhrase(sent), { 'Content-Type': 'text/html', 'Content-Length': Buffer.byteLength(body) });
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 
   /** nginx's `error_page`: an internal redirect to a URI or named location, or a redirect. */
-  private async errorPage(status: number, req: IncomingMessage, res: ServerResponse, state: RoutedState, server: ServerRuntime): Promise<boolean> {
-    const page = state.location.errorPages.find((p) => p.codes.includes(status));
+  private async errorPage(status: number, req: IncomingMessage, res: ServerResponse, state: RoutedState): Promise<boolean> {
+    const page = state.runtime.errorPages.find((p) => p.codes.includes(status));
     if (!page) return false;
     state.errorPageDone = true;
     if (/^https?:\/\//.test(page.uri)) {
       const redirect = typeof page.response === 'number' && page.response >= 301 && page.response <= 308 ? page.response : 302;
-      await this.renderError(new HttpError(redirect, 'GW_ERROR_PAGE', undefined, { Location: page.uri }), req, res, state, server);
+      await this.renderError(new HttpError(redirect, 'GW_ERROR_PAGE', undefined, { Location: page.uri }), req, res, state);
       return true;
     }
     state.overrideStatus = page.response === 'page' ? 0 : (page.response ?? status);
     if (req.method !== 'HEAD') req.method = 'GET';
     try {
       const target = page.uri.startsWith('@') ? { uri: page.uri, args: state.args } : normalizeUri(page.uri);
-      this.redirect(state, server, target.uri, target.args);
-      await this.serve(req, res, state, server);
+      this.redirect(state, target.uri, target.args);
+      await this.serve(req, res, state);
     } catch (err) {
       state.overrideStatus = 0;
-      await this.renderError(err, req, res, state, server);
+      await this.renderError(err, req, res, state);
     }
     return true;
   }
 
-  /** The `Server` header and page signature: the location's `server_tokens`, else the server's. */
-  private signature(state: RoutedState): string {
-    return state.location ? this.runtime.location(state.location).signature : this.runtime.server(state.server).signature;
-  }
-
-  private logAccess(state: RoutedState, res: ServerResponse, startBytes: number): void {
-    const logs = state.location ? this.runtime.location(state.location).accessLogs : this.runtime.server(state.server).accessLogs;
-    if (logs.length === 0) return;
-    const sent = res.headersSent;
-    state.status = sent ? res.statusCode : 499;
+  /** The response is over: the location's counters, then its log phase. */
+  private ended(state: RoutedState, res: ServerResponse, startBytes: number): void {
+    const location = state.runtime;
+    const status = res.headersSent ? res.statusCode : 499;
+    location.metrics.response(status, (performance.now() - state.startTime) / 1000);
+    if (location.logHandlers.length === 0) return;
+    state.status = status;
     // nginx's $body_bytes_sent: what went out on the socket for this response, less its header.
     // The header is a latin1 string: its length is its byte count.
     const headerBytes = ((res as unknown as { _header?: string })._header ?? '').length;
-    state.bodyBytesSent = sent ? Math.max(0, (res.socket?.bytesWritten ?? state.req.socket.bytesWritten) - startBytes - headerBytes) : 0;
-    for (const log of logs) log.write(state);
+    state.bodyBytesSent = res.headersSent ? Math.max(0, (res.socket?.bytesWritten ?? state.req.socket.bytesWritten) - startBytes - headerBytes) : 0;
+    for (const handler of location.logHandlers) handler.log!(state.req, state, status);
   }
 }
 
@@ -344,19 +341,20 @@ function hasKeys(object: object): boolean {
   return false;
 }
 
-/** The location serving a request: the matched one, or its server's own when routing failed. */
-function servingLocation(state: RequestState): LocationConf {
-  return state.location ?? state.server.serverLocation;
-}
-
-/** The location's `lingering_time` and `lingering_timeout`. */
-function lingeringOf(state: RequestState): LingeringLimits {
-  const location = servingLocation(state);
-  return { timeMs: location.lingeringTime, timeoutMs: location.lingeringTimeout };
-}
-
 /** A RequestState that may carry the routing failure (400, 404) to be rendered. */
 type RoutedState = RequestState & { routingError?: unknown };
+
+/**
+ * nginx sends `100 Continue` once a request passed its checks, when its body is read or
+ * discarded: before the content handler, or before a phase handler answers it (`return`); a
+ * body too large gets the 413 alone, a refused request its 403. Node leaves it to us
+ * ('checkContinue').
+ */
+function sendContinue(req: IncomingMessage, res: ServerResponse, state: RequestState): void {
+  if (state.continued || req.httpVersionMinor < 1 || !/^100-continue$/i.test(req.headers.expect ?? '')) return;
+  state.continued = true;
+  res.writeContinue();
+}
 
 function checkBodySize(req: IncomingMessage, max: number): void {
   const length = Number(req.headers['content-length'] ?? 0);

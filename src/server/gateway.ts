@@ -12,6 +12,7 @@ import { Dispatcher, writeRawError } from './dispatch';
 import { armFirstHead, firstHeadDone } from './first-head-timeout';
 import { isLingering } from './lingering';
 import type { LogFiles } from '../shared/log';
+import { coreModule } from '../modules/core/module';
 import { connectionAccepted, connectionClosed } from '../modules/status/counters';
 import { applySoKeepalive } from './socket-options';
 import { afterResponses, inTurn, whenIdle } from './pipeline';
@@ -149,7 +150,7 @@ export class Gateway {
 
   private listen(listener: ListenerRuntime): Promise<http.Server> {
     const spec = listener.listen;
-    const defaults = listener.servers.defaultServer;
+    const defaults = listener.servers.defaultServer.confs.get(coreModule);
     const options: http.ServerOptions = {
       keepAliveTimeout: defaults.keepaliveTimeout,
       headersTimeout: defaults.clientHeaderTimeout,
@@ -232,7 +233,7 @@ export class Gateway {
     connectionAccepted(socket, true);
     this.sockets.add(socket);
     socket.on('close', this.forget); // 'close' comes once: no once() wrapper needed
-    armFirstHead(socket, listener.servers.defaultServer.clientHeaderTimeout, (s) => this.headTimedOut(s, listener));
+    armFirstHead(socket, listener.headerTimeout, (s) => this.headTimedOut(s, listener));
     const keepalive = listener.listen.soKeepalive;
     if (keepalive) applySoKeepalive(socket, keepalive, (msg) => this.log.warn(msg));
   }

@@ -1,24 +1,24 @@
 /**
- * The per-request object behind `RequestContext`: built once the server and location are
- * chosen, read by handlers, variables and the access log.
+ * The per-request object behind `RequestContext`: built once the server is chosen, moved to
+ * the location that serves (and again by internal redirects), read by phase handlers, filters,
+ * content handlers, variables and the access log.
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LocationConf, ServerConf } from '../config/model';
-import type { FilterConf, FilterState } from './filters';
-import type { Logger, RequestContext } from '../types';
-import { variableGetter } from '../http/variables';
+import { variableGetter, type Template } from '../http/variables';
+import type { Logger, RequestContext, ResponseFilter } from '../types';
+import { filtersTransform, type FilterState } from './filters';
+import type { LocationRuntime } from './runtime';
 
-/** One request's state; `location` and `filters` are set once matching is done. */
+/** One request's state; `runtime` is the location serving it. */
 export class RequestState implements RequestContext, FilterState {
   readonly startTime = performance.now();
-  location!: LocationConf;
-  filters!: FilterConf;
   overrideStatus = 0;
   /** Internal redirects left (nginx allows 10; the 11th is a 500). */
   uriChanges = 11;
-  /** try_files found a file in a regex location with `alias`: the alias gets `$uri` appended. */
-  aliasTakesUri = false;
+  /** Set once `100 Continue` was sent. */
+  continued = false;
   /** Set once an `error_page` redirect happened: a second error gets the built-in page. */
   errorPageDone = false;
   captures: readonly string[] = [];
@@ -30,12 +30,15 @@ export class RequestState implements RequestContext, FilterState {
   readonly localAddress: string;
   readonly localPort: number;
   private id: string | null = null;
+  private shared: Record<string | symbol, unknown> | null = null;
 
   constructor(
     readonly req: IncomingMessage,
     /** The response; null while an upgrade is being routed. */
     public res: ServerResponse | null,
     readonly server: ServerConf,
+    /** The location serving the request (the server's own until one matches). */
+    public runtime: LocationRuntime,
     public uri: string,
     public args: string,
     readonly host: string,
@@ -49,13 +52,51 @@ export class RequestState implements RequestContext, FilterState {
     this.localPort = socket.localPort ?? 0;
   }
 
+  get location(): LocationConf {
+    return this.runtime.conf;
+  }
+
+  /** The response filters of the location serving now (an `error_page` redirect changes it). */
+  get filters(): readonly ResponseFilter[] {
+    return this.runtime.filters;
+  }
+
+  get serverName(): string {
+    return this.server.primaryName;
+  }
+
+  get documentRoot(): string {
+    return this.runtime.documentRoot;
+  }
+
   /** `$request_id`: 16 random bytes in hex, made when first asked for. */
   get requestId(): string {
     return (this.id ??= randomBytes(16).toString('hex'));
   }
 
+  get data(): Record<string | symbol, unknown> {
+    return (this.shared ??= {});
+  }
+
+  /** An internal redirect starts the phases anew: what they shared is gone, as OpenResty's `ngx.ctx`. */
+  forgetData(): void {
+    this.shared = null;
+  }
+
   variable(name: string): string {
     const getter = variableGetter(name, new Set(Object.keys(this.namedCaptures)));
     return getter ? getter(this) : '';
+  }
+
+  evaluate(template: Template): string {
+    return template(this);
+  }
+
+  setUri(uri: string): void {
+    this.uri = uri;
+  }
+
+  transforms(contentType: string, length: number): boolean {
+    return filtersTransform(this.runtime.filters, this.req, contentType, length);
   }
 }

@@ -4,6 +4,7 @@
  * compiled once per configuration.
  */
 import type { LocationConf, ServerConf } from '../config/model';
+import type { LocationMatch } from '../config/values';
 import { HttpError } from '../errors';
 
 /** The request target, split and normalized. */
@@ -192,20 +193,25 @@ export class ServerTable {
 }
 
 /** The result of location matching. */
-export interface LocationMatchResult {
-  readonly location: LocationConf;
+/** What a location table holds: anything with a location's match (a LocationConf, a compiled location). */
+export interface Matchable {
+  readonly match: LocationMatch;
+}
+
+export interface LocationMatchResult<L extends Matchable = LocationConf> {
+  readonly location: L;
   readonly captures: readonly string[];
   readonly namedCaptures: Record<string, string>;
 }
 
 /** A server's locations, compiled for nginx's matching order. */
-export class LocationTable {
-  private readonly exact = new Map<string, LocationConf>();
-  private readonly prefixes: LocationConf[] = [];
-  private readonly regexes: LocationConf[] = [];
-  private readonly named = new Map<string, LocationConf>();
+export class LocationTable<L extends Matchable = LocationConf> {
+  private readonly exact = new Map<string, L>();
+  private readonly prefixes: L[] = [];
+  private readonly regexes: L[] = [];
+  private readonly named = new Map<string, L>();
 
-  constructor(locations: readonly LocationConf[]) {
+  constructor(locations: readonly L[]) {
     for (const loc of locations) {
       const m = loc.match;
       if (m.kind === 'exact') this.exact.set(m.path, loc);
@@ -220,7 +226,7 @@ export class LocationTable {
    * nginx's order: an exact match wins; else the longest prefix, at once if it is `^~`; else
    * the first regex in file order; else that longest prefix. Null when nothing matches.
    */
-  match(uri: string): LocationMatchResult | null {
+  match(uri: string): LocationMatchResult<L> | null {
     const exact = this.exact.get(uri);
     if (exact) return { location: exact, captures: [], namedCaptures: {} };
     const prefix = this.prefixes.find((loc) => uri.startsWith(prefixOf(loc))) ?? null;
@@ -234,12 +240,12 @@ export class LocationTable {
   }
 
   /** A named location (`@name`), for `error_page` and `try_files`. */
-  namedLocation(name: string): LocationConf | undefined {
+  namedLocation(name: string): L | undefined {
     return this.named.get(name);
   }
 }
 
-function prefixOf(loc: LocationConf): string {
+function prefixOf(loc: Matchable): string {
   return loc.match.kind === 'prefix' ? loc.match.path : '';
 }
 

@@ -1,47 +1,71 @@
 /**
  * What the server runs for a configuration, built once at start: per listening socket its
- * server table; per server its location table; per location its handler instance, compiled
- * filters and access logs.
+ * server table; per server its table of compiled locations; per location its phase handlers
+ * (nginx's `phase_engine.handlers`, from every module, in phase order), its response filters,
+ * its content handler, its counters and the few core values the engine reads per request. A
+ * request finds everything on the location it matched: nothing is looked up by name.
  */
-import type { LocationConf, LogFormatConf, MainConf, ServerConf } from '../config/model';
-import { compileFilters, type FilterConf } from './filters';
-import { resolveHandler } from '../modules/registry';
-import { createAccessLog, COMBINED_FORMAT, createErrorLog, type AccessLog, type LogFiles } from '../shared/log';
-import { registerLocation, type LocationCounters } from '../modules/status/counters';
-import { LocationTable, ServerTable } from './router';
-import type { Handler, Logger } from '../types';
-import type { ListenSpec } from '../config/values';
 import type { TlsOptions } from 'node:tls';
-import { listenerTlsOptions } from './tls';
-import { compileTryFiles, type CompiledTryFiles } from '../modules/core/try-files';
+import type { LocationConf, MainConf, ServerConf } from '../config/model';
+import type { ListenSpec, LocationMatch } from '../config/values';
+import { compileValue } from '../http/variables';
+import { serverSignature } from '../http/version';
+import { coreModule, type ErrorPageConf } from '../modules/core/module';
+import { proxyModule } from '../modules/proxy/module';
 import { createPushChannels } from '../modules/push/channels';
 import type { Fanout } from '../modules/push/fanout';
-import { serverSignature } from '../http/version';
+import { LOCATION_MODULES, resolveHandler } from '../modules/registry';
+import { registerLocation, type LocationCounters } from '../modules/status/counters';
+import { createErrorLog, type LogFiles } from '../shared/log';
+import type { CompileEnv, Handler, Logger, PhaseHandler, ResponseFilter } from '../types';
+import type { LingeringLimits } from './lingering';
+import { compilePhases, type PhaseStep } from './phase-engine';
+import { LocationTable, ServerTable } from './router';
+import { listenerTlsOptions } from './tls';
 
 /** One location, ready to serve. */
 export interface LocationRuntime {
   readonly conf: LocationConf;
+  readonly match: LocationMatch;
+  readonly server: ServerConf;
   readonly handler: Handler;
-  readonly filters: FilterConf;
-  /** `try_files`, compiled; null without one. */
-  readonly tryFiles: CompiledTryFiles | null;
-  readonly accessLogs: readonly AccessLog[];
+  /** The phase handlers before the content handler, in nginx's order (rewrite ... precontent). */
+  readonly phases: readonly PhaseStep[];
+  /** The log phase's handlers. */
+  readonly logHandlers: readonly PhaseHandler[];
+  readonly filters: readonly ResponseFilter[];
   readonly log: Logger;
   /** The `Server` header and error page signature (`server_tokens`). */
   readonly signature: string;
   /** The location's request, WebSocket and proxy counters (for stub_status and metrics). */
   readonly metrics: LocationCounters;
+  /** Whether a request asking for an upgrade goes to the handler's `upgrade` (else it is served as HTTP). */
+  readonly upgradable: boolean;
+  readonly clientMaxBodySize: number;
+  /** `keepalive_timeout 0`: every response closes its connection. */
+  readonly keepaliveOff: boolean;
+  readonly sendTimeout: number;
+  /** What nginx's send_timeout line says the gateway was doing: `sending to client` when proxying. */
+  readonly sending: string;
+  readonly lingering: LingeringLimits;
+  readonly errorPages: readonly ErrorPageConf[];
+  /** `$document_root`. */
+  readonly documentRoot: string;
 }
 
 /** One server block, ready to serve. */
 export interface ServerRuntime {
   readonly conf: ServerConf;
-  readonly locations: LocationTable;
+  readonly locations: LocationTable<LocationRuntime>;
+  /** The locations in the order written. */
+  readonly locationList: readonly LocationRuntime[];
+  /** What serves a URI no location matches, and requests that failed before routing. */
+  readonly serverLocation: LocationRuntime;
+  /** The post-read and server-rewrite phases' handlers, before a location is matched. */
+  readonly phases: readonly PhaseStep[];
   /** The `Server` header and error page signature. */
   readonly signature: string;
   readonly log: Logger;
-  readonly accessLogs: readonly AccessLog[];
-  readonly filters: FilterConf;
 }
 
 /** One listening socket and the servers on it. */
@@ -50,13 +74,15 @@ export interface ListenerRuntime {
   readonly servers: ServerTable;
   /** TLS options when any `listen` of this socket says `ssl`, else null. */
   readonly tls: TlsOptions | null;
+  /** The default server's `client_header_timeout`: a connection's first head must come within it. */
+  readonly headerTimeout: number;
 }
 
 /** Everything built from one configuration. */
 export class Runtime {
   readonly listeners: ListenerRuntime[] = [];
-  private readonly locations = new Map<LocationConf, LocationRuntime>();
   private readonly serverRuntimes = new Map<ServerConf, ServerRuntime>();
+  private readonly handlers: Handler[] = [];
 
   private constructor(
     readonly conf: MainConf,
@@ -68,43 +94,62 @@ export class Runtime {
   /** Creates every handler (`create`) and compiles what requests will use. */
   static async build(conf: MainConf, log: Logger, files: LogFiles): Promise<Runtime> {
     const runtime = new Runtime(conf, log, createPushChannels(conf, log));
-    const formats = new Map<string, LogFormatConf>([['combined', { format: COMBINED_FORMAT, escape: 'default' }], ...conf.http.logFormats]);
-    const accessLogs = (logs: LocationConf['accessLogs']) =>
-      logs.map((l) => createAccessLog(l.path, formats.get(l.format)!, conf.captureNames, files));
-    const logger = (c: ServerConf | LocationConf) => (c.errorLog ? createErrorLog(c.errorLog, files) : log);
     for (const server of conf.http.servers) {
-      const serverLog = logger(server);
-      for (const location of [...server.locations, server.serverLocation]) {
-        const locationLog = logger(location);
-        const metrics = registerLocation(server, location);
-        const module = resolveHandler(location.handler, conf.prefix, conf.handlersDir);
-        const handler = await module.create(location.handlerOptions, { log: locationLog, prefix: conf.prefix, location, push: runtime.push });
-        runtime.locations.set(location, {
-          conf: location,
-          handler,
-          filters: compileFilters(location, conf.captureNames),
-          tryFiles: compileTryFiles(location, conf.captureNames),
-          accessLogs: accessLogs(location.accessLogs),
-          log: locationLog,
-          signature: serverSignature(location.serverTokens),
-          metrics,
-        });
-      }
+      const locations: LocationRuntime[] = [];
+      for (const location of server.locations) locations.push(await runtime.location(server, location, files));
+      const serverLocation = await runtime.location(server, server.serverLocation, files);
+      const table = new LocationTable(locations);
+      const serverLog = serverLocation.log;
       runtime.serverRuntimes.set(server, {
         conf: server,
-        locations: new LocationTable(server.locations),
-        signature: serverSignature(server.serverTokens),
+        locations: table,
+        locationList: locations,
+        serverLocation,
+        phases: compilePhases(LOCATION_MODULES.flatMap((m) => m.phases?.(server.serverLocation, runtime.env(server, serverLog, files)) ?? []), 'server').steps,
+        signature: serverLocation.signature,
         log: serverLog,
-        accessLogs: accessLogs(server.accessLogs),
-        filters: compileFilters(server, conf.captureNames),
       });
     }
     runtime.listeners.push(...groupByListen(conf.http.servers));
     return runtime;
   }
 
-  location(conf: LocationConf): LocationRuntime {
-    return this.locations.get(conf)!;
+  /** Compiles one location: its handler, phases, filters and the core values read per request. */
+  private async location(server: ServerConf, location: LocationConf, files: LogFiles): Promise<LocationRuntime> {
+    const core = location.confs.get(coreModule);
+    const log = core.errorLog ? createErrorLog(core.errorLog, files) : this.log;
+    const env = this.env(server, log, files);
+    const metrics = registerLocation(server, location);
+    const module = resolveHandler(location.handler, this.conf.prefix, this.conf.handlersDir);
+    const handler = await module.create(location.handlerOptions, { log, prefix: this.conf.prefix, location, push: this.push, counters: metrics });
+    this.handlers.push(handler);
+    const { steps, logs, answers } = compilePhases(LOCATION_MODULES.flatMap((m) => m.phases?.(location, env) ?? []), 'location');
+    return {
+      conf: location,
+      match: location.match,
+      server,
+      handler,
+      phases: steps,
+      logHandlers: logs,
+      filters: LOCATION_MODULES.flatMap((m) => m.filter?.(location, env) ?? []),
+      log,
+      signature: serverSignature(core.serverTokens),
+      metrics,
+      upgradable: handler.upgrade !== undefined && !answers,
+      clientMaxBodySize: core.clientMaxBodySize,
+      keepaliveOff: core.keepaliveTimeout === 0,
+      sendTimeout: core.sendTimeout,
+      sending: location.confs.get(proxyModule).proxyPass !== null ? 'sending to client' : 'sending response to client',
+      lingering: { timeMs: core.lingeringTime, timeoutMs: core.lingeringTimeout },
+      errorPages: core.errorPages,
+      documentRoot: core.root,
+    };
+  }
+
+  /** What a module may use while it compiles a location of `server`. */
+  private env(server: ServerConf, log: Logger, files: LogFiles): CompileEnv {
+    const captureNames = this.conf.captureNames;
+    return { server, log, captureNames, compile: (text) => compileValue(text, captureNames), openLog: (target) => files.sink(target) };
   }
 
   server(conf: ServerConf): ServerRuntime {
@@ -113,7 +158,7 @@ export class Runtime {
 
   /** Closes every handler (upstream agents, script resources), then the push channels. */
   async close(): Promise<void> {
-    await Promise.allSettled([...this.locations.values()].map((l) => l.handler.close?.()));
+    await Promise.allSettled(this.handlers.map((h) => h.close?.()));
     await this.push.close();
   }
 }
@@ -142,6 +187,7 @@ function groupByListen(servers: readonly ServerConf[]): ListenerRuntime[] {
   }
   return [...groups.values()].map((g) => {
     const table = new ServerTable(g.servers, g.defaultServer ?? g.servers[0]);
-    return { listen: g.listen, servers: table, tls: g.ssl ? listenerTlsOptions(table, g.servers) : null };
+    const headerTimeout = table.defaultServer.confs.get(coreModule).clientHeaderTimeout;
+    return { listen: g.listen, servers: table, tls: g.ssl ? listenerTlsOptions(table, g.servers) : null, headerTimeout };
   });
 }

@@ -1,57 +1,21 @@
 /**
- * TLS for `listen ... ssl`: one secure context per server block from its `ssl_certificate`,
- * `ssl_certificate_key`, `ssl_protocols` and `ssl_ciphers`, and SNI choosing among them by the
- * same name rules as `server_name`. Files are read when a worker starts, so a reload picks up
- * renewed certificates.
+ * TLS for `listen ... ssl`: one secure context per server block (the ssl module's), and SNI
+ * choosing among them by the same name rules as `server_name`.
  */
-import { readFileSync } from 'node:fs';
-import tls, { type SecureContext } from 'node:tls';
-import type { CommonConf, ServerConf } from '../config/model';
+import type tls from 'node:tls';
+import type { ServerConf } from '../config/model';
+import { createServerContext, secureContextOptions } from '../modules/ssl/contexts';
+import { sslModule } from '../modules/ssl/module';
 import { normalizeHost, type ServerTable } from './router';
-
-/** nginx's protocol names, in order. */
-export const TLS_PROTOCOLS = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const;
-export type TlsProtocol = (typeof TLS_PROTOCOLS)[number];
-
-/** The options of `tls.createSecureContext` for a server: key pair, versions, ciphers. */
-export function secureContextOptions(conf: CommonConf): tls.SecureContextOptions {
-  if (!conf.sslCertificate) throw new Error('no "ssl_certificate" is defined');
-  if (!conf.sslCertificateKey) throw new Error(`no "ssl_certificate_key" is defined for certificate "${conf.sslCertificate}"`);
-  const read = (file: string, what: string) => {
-    try {
-      return readFileSync(file);
-    } catch (err) {
-      throw new Error(`cannot load ${what} "${file}": ${(err as NodeJS.ErrnoException).code}`);
-    }
-  };
-  const versions = [...conf.sslProtocols].sort((a, b) => TLS_PROTOCOLS.indexOf(a as TlsProtocol) - TLS_PROTOCOLS.indexOf(b as TlsProtocol));
-  return {
-    cert: read(conf.sslCertificate, 'certificate'),
-    key: read(conf.sslCertificateKey, 'certificate key'),
-    minVersion: versions[0] as tls.SecureVersion,
-    maxVersion: versions[versions.length - 1] as tls.SecureVersion,
-    ciphers: conf.sslCiphers,
-  };
-}
-
-/** Builds (and so checks) a server's secure context; throws a one-line reason. */
-export function createServerContext(conf: CommonConf): SecureContext {
-  const options = secureContextOptions(conf);
-  try {
-    return tls.createSecureContext(options);
-  } catch (err) {
-    throw new Error(`cannot load certificate "${conf.sslCertificate}" with key "${conf.sslCertificateKey}": ${(err as Error).message}`);
-  }
-}
 
 /**
  * The `tls.Server` options of one listening socket: the default server's key pair for clients
  * without SNI, and an SNI callback picking the server by name as `server_name` does.
  */
 export function listenerTlsOptions(table: ServerTable, servers: readonly ServerConf[]): tls.TlsOptions {
-  const contexts = new Map(servers.map((server) => [server, createServerContext(server)]));
+  const contexts = new Map(servers.map((server) => [server, createServerContext(server.confs.get(sslModule))]));
   return {
-    ...secureContextOptions(table.defaultServer),
+    ...secureContextOptions(table.defaultServer.confs.get(sslModule)),
     SNICallback(servername, callback) {
       let host: string | null;
       try {

@@ -6,8 +6,8 @@
  */
 import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { lstat, open, stat, type FileHandle } from 'node:fs/promises';
-import type { LocationConf } from '../config/model';
-import { compilePathTemplate, expandTemplate, type PathTemplate, type VariableLookup } from '../modules/static/path';
+import type { DisableSymlinksConf, OpenFileCacheConf } from '../config/values';
+import { compilePathTemplate, expandTemplate, type PathTemplate, type VariableLookup } from './document-path';
 import { cacheFor, sameFile, SMALL_FILE_MAX, type CachedError, type CacheEntry, type FileInfo, type OpenFileCache } from './open-file-cache';
 import { markImmutable } from './immutable-bodies';
 
@@ -46,8 +46,17 @@ export interface FileAccessConf {
   readonly cacheErrors: boolean;
 }
 
+/** The directives of a location that file access follows (the core module's). */
+export interface FileLookupDirectives {
+  readonly disableSymlinks: DisableSymlinksConf;
+  readonly openFileCache: OpenFileCacheConf | null;
+  readonly openFileCacheValid: number;
+  readonly openFileCacheMinUses: number;
+  readonly openFileCacheErrors: boolean;
+}
+
 /** The file access settings of a location. */
-export function fileAccessConf(loc: Pick<LocationConf, 'disableSymlinks' | 'openFileCache' | 'openFileCacheValid' | 'openFileCacheMinUses' | 'openFileCacheErrors'>): FileAccessConf {
+export function fileAccessConf(loc: FileLookupDirectives): FileAccessConf {
   return {
     disableSymlinks: loc.disableSymlinks.mode,
     from: loc.disableSymlinks.from === null ? null : compilePathTemplate(loc.disableSymlinks.from),

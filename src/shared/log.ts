@@ -1,25 +1,18 @@
 /**
- * The error log (nginx's levels and line format) and access logs (`log_format` templates,
- * nginx's `combined` by default). Files are opened once per path, reopened on `reopen`, and
- * written as nginx writes them, with a blocking `write()`: the lines of one turn of the event
- * loop go out together at its end, in one call (no thread-pool round trip per line).
+ * Log files and the error log (nginx's levels and line format). Files are opened once per path,
+ * reopened on `reopen`, and written as nginx writes them, with a blocking `write()`: the lines of
+ * one turn of the event loop go out together at its end, in one call (no thread-pool round trip
+ * per line). The access log's lines are the log module's.
  */
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import type { ErrorLogConf, LogFormatConf, LogLevel } from '../config/model';
-import type { Logger } from '../types';
-import { compileValue, type CompiledValue, type VariableSource } from '../http/variables';
+import type { ErrorLogConf, LogLevel } from '../config/model';
+import type { LogSink, Logger } from '../types';
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'notice', 'warn', 'error', 'crit', 'alert', 'emerg'];
 
-/** nginx's predefined access log format. */
-export const COMBINED_FORMAT =
-  '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"';
-
 /** An append-only log destination: a file, or the process's stderr/stdout. */
-interface Sink {
-  write(line: string): void;
-}
+type Sink = LogSink;
 
 /** Lines held for one turn of the loop at most; past this many characters they go out at once. */
 const FLUSH_AT = 64 * 1024;
@@ -143,40 +136,4 @@ export function createErrorLog(conf: ErrorLogConf, files: LogFiles): Logger {
     return (message: string) => sink.write(`${errorLogTime(new Date())} [${level}] ${process.pid}#0: ${message}\n`);
   };
   return { debug: at('debug'), info: at('info'), notice: at('notice'), warn: at('warn'), error: at('error'), crit: at('crit') };
-}
-
-/**
- * nginx's default escaping of variable values in access logs: `"`, `\` and bytes outside
- * printable ASCII become `\xHH`; an empty value is written as `-`.
- */
-export function escapeLogValue(value: string): string {
-  if (value === '') return '-';
-  if (!/["\\\x00-\x1f\x7f-\uffff]/.test(value)) return value;
-  let out = '';
-  for (const byte of Buffer.from(value, 'utf8')) {
-    out += byte === 0x22 || byte === 0x5c || byte < 0x20 || byte > 0x7e ? `\\x${byte.toString(16).toUpperCase().padStart(2, '0')}` : String.fromCharCode(byte);
-  }
-  return out;
-}
-
-/** One compiled `access_log`: where it goes and how a line is made. */
-export interface AccessLog {
-  write(source: VariableSource): void;
-}
-
-/**
- * nginx's `escape=json`: variable values become valid JSON string content (`"` and `\` escaped,
- * control characters as \uXXXX); an empty value stays empty.
- */
-export function escapeJsonValue(value: string): string {
-  return JSON.stringify(value).slice(1, -1);
-}
-
-const ESCAPES = { default: escapeLogValue, json: escapeJsonValue, none: (value: string) => value };
-
-/** Compiles a `log_format` once; each request then costs one template call and one write. */
-export function createAccessLog(target: string, format: LogFormatConf, captureNames: ReadonlySet<string>, files: LogFiles): AccessLog {
-  const line: CompiledValue = compileValue(format.format, captureNames, ESCAPES[format.escape]);
-  const sink = files.sink(target);
-  return { write: (source) => sink.write(`${line(source)}\n`) };
 }

@@ -6,7 +6,7 @@
  * `inactive`, and the least recently used entry goes when `max` is reached. One cache per
  * `open_file_cache` directive (locations that inherit it share it), one per worker process.
  */
-import type { OpenFileCacheConf } from '../config/model';
+import type { OpenFileCacheConf } from '../config/values';
 
 /** What a stat of a path said, as the static handler needs it. */
 export interface FileInfo {

@@ -251,10 +251,11 @@ export type Outcome =
 /** The child's program: checks each file it is sent with the gateway's own `checkConfig`, one at a time. */
 const RUNNER = `
 const { checkConfig } = require(${JSON.stringify(path.join(ROOT, 'dist/config/check'))});
+const { REGISTRY } = require(${JSON.stringify(path.join(ROOT, 'dist/modules/registry'))});
 process.on('message', (job) => {
   const started = Date.now();
   try {
-    const r = checkConfig(job.file, job.prefix);
+    const r = checkConfig(job.file, job.prefix, REGISTRY);
     process.send({ id: job.id, ms: Date.now() - started, ok: r.ok, reason: r.ok ? undefined : r.reason });
   } catch (err) {
     process.send({ id: job.id, threw: String((err && err.stack) || err) });

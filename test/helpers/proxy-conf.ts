@@ -10,16 +10,18 @@ import type { AddressInfo, Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { commonDefaults } from '../../src/config/directives';
 import { parseLocation, splitArgs } from '../../src/config/values';
 import { ConfigError, HttpError } from '../../src/errors';
+import { compileValue } from '../../src/http/variables';
 import proxy, { type ProxyOptions } from '../../src/modules/proxy/proxy';
+import { LocationCounters } from '../../src/modules/status/counters';
 import { RequestState } from '../../src/server/request-state';
 import { normalizeUri } from '../../src/server/router';
 import type { ConfigContext, Handler, LocationConf, Logger, ServerConf, UpgradeOutcome } from '../../src/types';
+import { moduleConfs } from './module-confs';
 import { memoryPush } from './push-env';
-
-type Writable<T> = { -readonly [K in keyof T]: T[K] };
+import type { LocationOverrides } from './static-conf';
+import { bareRuntime } from './static-harness';
 
 const POSITION = { file: 'test.yaml', line: 1, col: 1 };
 
@@ -27,7 +29,7 @@ const POSITION = { file: 'test.yaml', line: 1, col: 1 };
 export const BODY_TEMP_PATH = path.join(os.tmpdir(), `gateway-test-body-${process.pid}`);
 
 /** nginx's recipe for proxying WebSockets: without it a request asking for an upgrade is proxied as plain HTTP. */
-export const UPGRADE_RECIPE: Partial<Writable<LocationConf>> = {
+export const UPGRADE_RECIPE: LocationOverrides = {
   proxyHttpVersion: '1.1',
   proxySetHeaders: [
     ['Upgrade', '$http_upgrade'],
@@ -36,40 +38,28 @@ export const UPGRADE_RECIPE: Partial<Writable<LocationConf>> = {
 };
 
 /** A `proxy` location: `location` as written (`/api/`, `~ ^/re/`), `proxyPass` its URL. */
-export function proxyLocation(location: string, proxyPass: string, overrides: Partial<Writable<LocationConf>> = {}): LocationConf {
+export function proxyLocation(location: string, proxyPass: string, overrides: LocationOverrides = {}): LocationConf {
+  const { match, name, handler, position, ...confs } = overrides;
   return {
-    ...commonDefaults('/'),
-    accessLogs: [],
-    proxySetHeaders: [],
-    proxyHttpVersion: '1.0',
-    proxyConnectTimeout: 60_000,
-    proxyReadTimeout: 60_000,
-    proxySendTimeout: 60_000,
-    clientBodyTempPath: BODY_TEMP_PATH,
-    match: parseLocation(splitArgs(location)),
-    name: location,
-    handler: 'proxy',
-    alias: null,
-    tryFiles: null,
-    proxyPass,
-    return: null,
+    match: match ?? parseLocation(splitArgs(location)),
+    name: name ?? location,
+    handler: handler ?? 'proxy',
     handlerOptions: undefined,
-    position: POSITION,
-    ...overrides,
+    position: position ?? POSITION,
+    confs: moduleConfs({ accessLogs: [], clientBodyTempPath: BODY_TEMP_PATH, proxyPass, ...confs }),
   };
 }
 
 /** A server `localhost` holding `locations`. */
 export function proxyServer(locations: readonly LocationConf[]): ServerConf {
   return {
-    ...commonDefaults('/'),
-    accessLogs: [],
     listens: [],
     serverNames: [{ kind: 'exact', name: 'localhost' }],
     primaryName: 'localhost',
     locations,
     serverLocation: proxyLocation('/', '', { handler: 'static', proxyPass: null }),
     position: POSITION,
+    confs: moduleConfs({ accessLogs: [] }),
   };
 }
 
@@ -89,6 +79,7 @@ export function proxyConfigContext(location: LocationConf): ConfigContext {
     string: () => undefined,
     integer: () => undefined,
     resolve: (p: string) => path.resolve('/', p),
+    compile: (text: string) => compileValue(text),
   };
 }
 
@@ -117,15 +108,14 @@ export async function startProxyBench(location: LocationConf): Promise<ProxyBenc
   const options = proxy.configure({}, proxyConfigContext(location)) as ProxyOptions;
   const conf = { ...location, handlerOptions: options };
   const server = proxyServer([conf]);
-  const handler = await proxy.create(options, { log, prefix: '/', location: conf, push: memoryPush(log) });
+  const handler = await proxy.create(options, { log, prefix: '/', location: conf, push: memoryPush(log), counters: new LocationCounters('localhost', conf.name) });
   const outcomes: UpgradeOutcome[] = [];
   const waiting: ((o: UpgradeOutcome) => void)[] = [];
   let consumed = 0;
   const state = (req: http.IncomingMessage, res: http.ServerResponse | null) => {
     const target = normalizeUri(req.url ?? '/');
     const host = (req.headers.host ?? 'localhost').replace(/:\d+$/, '');
-    const s = new RequestState(req, res, server, target.uri, target.args, host, 'http', log);
-    s.location = conf;
+    const s = new RequestState(req, res, server, bareRuntime(conf), target.uri, target.args, host, 'http', log);
     if (conf.match.kind === 'regex') s.captures = [...(conf.match.regex.exec(target.uri) ?? [])];
     return s;
   };

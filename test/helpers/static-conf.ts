@@ -4,10 +4,11 @@
  * ConfigContext for `configure`, and a logger that keeps its lines.
  */
 import path from 'node:path';
-import { commonDefaults } from '../../src/config/directives';
-import { parseLocation, splitArgs } from '../../src/config/values';
-import { ConfigError } from '../../src/errors';
-import type { CommonConf, ConfigContext, LocationConf, Logger, ServerConf } from '../../src/types';
+import { parseLocation, splitArgs, type LocationMatch } from '../../src/config/values';
+import { ConfigError, type Position } from '../../src/errors';
+import { compileValue } from '../../src/http/variables';
+import type { ConfigContext, LocationConf, Logger, ServerConf } from '../../src/types';
+import { moduleConfs, type ConfOverrides } from './module-confs';
 
 /** The MIME types the tests rely on. */
 export const TEST_TYPES: ReadonlyMap<string, string> = new Map([
@@ -21,55 +22,40 @@ export const TEST_TYPES: ReadonlyMap<string, string> = new Map([
   ['json', 'application/json'],
 ]);
 
-type Writable<T> = { -readonly [K in keyof T]: T[K] };
-
-/** nginx's defaults for the inherited directives, with the test types and octet-stream. */
-export function testCommon(): CommonConf {
-  return {
-    ...commonDefaults('/'),
-    index: ['index.html'],
-    etag: true,
-    ifModifiedSince: 'exact',
-    autoindex: false,
-    types: TEST_TYPES,
-    defaultType: 'application/octet-stream',
-    accessLogs: [],
-  };
+/** nginx's defaults with the test types and octet-stream, no access log, and `overrides`. */
+export function testOverrides(overrides: ConfOverrides = {}): ConfOverrides {
+  return { types: TEST_TYPES, defaultType: 'application/octet-stream', accessLogs: [], ...overrides };
 }
+
+/** What a test location may set: its structure, and any module's field. */
+export type LocationOverrides = ConfOverrides & { match?: LocationMatch; name?: string; handler?: string; position?: Position };
 
 /**
  * A `static` location: `location` is the argument as written (`/`, `= /x`, `~ ^/re/(.*)$`).
  * Other fields override the defaults.
  */
-export function staticLocation(
-  location: string,
-  overrides: Partial<Writable<LocationConf>> = {},
-): LocationConf {
+export function staticLocation(location: string, overrides: LocationOverrides = {}): LocationConf {
+  const { match, name, handler, position, ...confs } = overrides;
   return {
-    ...testCommon(),
-    match: parseLocation(splitArgs(location)),
-    name: location,
-    handler: 'static',
-    alias: null,
-    tryFiles: null,
-    proxyPass: null,
-    return: null,
+    match: match ?? parseLocation(splitArgs(location)),
+    name: name ?? location,
+    handler: handler ?? 'static',
     handlerOptions: undefined,
-    position: { file: 'test.yaml', line: 1, col: 1 },
-    ...overrides,
+    position: position ?? { file: 'test.yaml', line: 1, col: 1 },
+    confs: moduleConfs(testOverrides(confs)),
   };
 }
 
 /** A server holding `locations`, listening nowhere in particular. */
 export function staticServer(locations: readonly LocationConf[]): ServerConf {
   return {
-    ...testCommon(),
     listens: [],
     serverNames: [{ kind: 'exact', name: 'localhost' }],
     primaryName: 'localhost',
     locations,
     serverLocation: staticLocation('/', { match: { kind: 'prefix', path: '', noRegex: false }, name: '' }),
     position: { file: 'test.yaml', line: 1, col: 1 },
+    confs: moduleConfs(testOverrides()),
   };
 }
 
@@ -90,6 +76,7 @@ export function configContext(location: LocationConf, prefix = '/'): ConfigConte
     string: () => undefined,
     integer: () => undefined,
     resolve: (p: string) => path.resolve(prefix, p),
+    compile: (text: string) => compileValue(text),
   };
 }
 

@@ -9,10 +9,17 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HttpError, InternalRedirect } from '../../src/errors';
 import staticModule from '../../src/modules/static/static';
+import { LocationCounters } from '../../src/modules/status/counters';
 import { RequestState } from '../../src/server/request-state';
+import type { LocationRuntime } from '../../src/server/runtime';
 import type { Handler, LocationConf, Logger } from '../../src/types';
 import { configContext, staticServer } from './static-conf';
 import { memoryPush } from './push-env';
+
+/** The compiled location a RequestState needs, for a handler tested alone (no filters). */
+export function bareRuntime(location: LocationConf): LocationRuntime {
+  return { conf: location, match: location.match, filters: [], documentRoot: '' } as unknown as LocationRuntime;
+}
 
 /** One running server. */
 export interface StaticHarness {
@@ -48,7 +55,8 @@ export async function startStaticServer(locations: readonly LocationConf[], log:
   const routes: Route[] = [];
   for (const loc of locations) {
     const options = staticModule.configure({}, configContext(loc));
-    routes.push([loc, await staticModule.create(options, { log, prefix: '/', location: loc, push: memoryPush(log) })]);
+    const counters = new LocationCounters('localhost', loc.name);
+    routes.push([loc, await staticModule.create(options, { log, prefix: '/', location: loc, push: memoryPush(log), counters })]);
   }
   let inFlight = 0;
   const server = http.createServer((req, res) => {
@@ -62,8 +70,8 @@ export async function startStaticServer(locations: readonly LocationConf[], log:
       for (let redirects = 0; ; redirects++) {
         const found = route(routes, uri);
         if (!found) throw new HttpError(404);
-        const state = new RequestState(req, res, conf, uri, query, host, 'http', log);
-        [state.location, , state.captures] = found;
+        const state = new RequestState(req, res, conf, bareRuntime(found[0]), uri, query, host, 'http', log);
+        state.captures = found[2];
         try {
           await found[1].http!(req, res, state);
           return;

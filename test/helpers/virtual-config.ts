@@ -3,12 +3,13 @@ import { buildConfig } from '../../src/config/build';
 import { parseText } from '../../src/config/load';
 import type { MainConf } from '../../src/config/model';
 import { ConfigError } from '../../src/errors';
+import { REGISTRY } from '../../src/modules/registry';
 
 export const VIRTUAL_FILE = '/virtual/site.yaml';
 
 /** The checked configuration of `yaml`. */
 export function buildVirtual(yaml: string): MainConf {
-  return buildConfig(parseText(yaml, VIRTUAL_FILE), VIRTUAL_FILE, '/virtual');
+  return buildConfig(parseText(yaml, VIRTUAL_FILE), VIRTUAL_FILE, '/virtual', REGISTRY);
 }
 
 /** The one-line ConfigError message `yaml` gives (throws if it checks). */

@@ -2,6 +2,7 @@
  * A real HTTP server on 127.0.0.1:0 whose 'upgrade' goes to one `websocket-script` handler,
  * with a stub RequestContext and a logger that keeps its lines, for the WebSocket tests.
  */
+import { serverSignature } from '../../src/http/version';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import websocketScript, { type WebSocketScriptHandler, type WebSocketScriptOptions } from '../../src/modules/websocket-script/websocket-script';
@@ -34,6 +35,8 @@ export function wsOptions(overrides: Partial<WebSocketScriptOptions> = {}): WebS
     options: {},
     socketLogErrors: true,
     checkClientAbort: true,
+    signature: serverSignature(true),
+    limits: { bufferLength: 10, timeoutMs: 3_600_000 },
     ...overrides,
   };
 }
@@ -51,11 +54,16 @@ function stubContext(req: http.IncomingMessage, log: Logger): RequestContext {
     captures: [],
     namedCaptures: {},
     server: {} as ServerConf,
-    location: { serverTokens: true } as LocationConf,
+    location: {} as LocationConf,
     scheme: 'http',
     host: 'localhost',
     log,
+    remoteAddress: req.socket.remoteAddress ?? '',
+    data: {},
     variable: () => '',
+    evaluate: (template) => template.constant ?? '',
+    setUri: () => {},
+    transforms: () => false,
   };
 }
 

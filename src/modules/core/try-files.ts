@@ -5,24 +5,30 @@
  * decides: `=code` ends the request with that status, `@name` goes to a named location, any
  * other value is an internal redirect to that URI (its `?args` become `$args`).
  */
-import type { LocationConf } from '../../config/model';
 import { HttpError, InternalRedirect } from '../../errors';
+import type { Template } from '../../http/variables';
+import { compileStaticPaths, expandTemplate, staysUnder, type StaticPaths, type VariableLookup } from '../../shared/document-path';
 import { FileAccess, fileAccessConf } from '../../shared/file-access';
-import { describeSystemError } from '../static/http';
-import { compileStaticPaths, expandTemplate, staysUnder, type StaticPaths, type VariableLookup } from '../static/path';
-import type { RequestState } from '../../server/request-state';
-import { compileValue, type CompiledValue } from '../../http/variables';
+import { describeSystemError } from '../../shared/system-errors';
+import type { LocationModule, PhaseHandler, RequestContext } from '../../types';
+import { coreModule } from './module';
+
+/**
+ * Set in `RequestContext.data` when try_files found a file in a regex location with `alias`:
+ * the alias gets `$uri` appended (nginx's `r->add_uri_to_alias`), read by the static handler.
+ */
+export const ADD_URI_TO_ALIAS = Symbol('try_files: add the URI to the alias');
 
 /** One file argument: its value, and whether it must be a directory (written with a trailing `/`). */
 interface TryEntry {
-  readonly value: CompiledValue;
+  readonly value: Template;
   readonly testDir: boolean;
 }
 
 /** A location's `try_files`, compiled once at start. */
 export interface CompiledTryFiles {
   readonly entries: readonly TryEntry[];
-  readonly fallback: { readonly status: number } | { readonly uri: CompiledValue };
+  readonly fallback: { readonly status: number } | { readonly uri: Template };
   readonly paths: StaticPaths;
   readonly files: FileAccess;
 }
@@ -37,43 +43,37 @@ export function checkTryFiles(args: readonly string[]): void {
   if (last.startsWith('=') && (!/^\d+$/.test(last.slice(1)) || Number(last.slice(1)) > 999)) throw new Error(`invalid code "${last}"`);
 }
 
-/**
- * Compiles a location's `try_files` (null without one). Variables compile here, so a request
- * only substitutes them; a trailing slash is dropped from a file argument and makes it a
- * directory test, as nginx does.
- */
-export function compileTryFiles(loc: LocationConf, captureNames: ReadonlySet<string>): CompiledTryFiles | null {
-  // `return` runs in nginx's rewrite phase, before try_files ever does.
-  if (!loc.tryFiles || loc.return !== null) return null;
-  const args = loc.tryFiles;
+/** Compiles a location's `try_files` (null without one). */
+function compileTryFiles(args: readonly string[], location: Parameters<NonNullable<LocationModule['phases']>>[0], compile: (text: string) => Template): CompiledTryFiles {
+  // A trailing slash is dropped from a file argument and makes it a directory test, as nginx does.
   const entries = args.slice(0, -1).map((arg) => {
     const testDir = arg.endsWith('/');
-    return { value: compileValue(testDir ? arg.slice(0, -1) : arg, captureNames), testDir };
+    return { value: compile(testDir ? arg.slice(0, -1) : arg), testDir };
   });
   const last = args[args.length - 1];
-  const fallback = /^=\d+$/.test(last) ? { status: Number(last.slice(1)) } : { uri: compileValue(last, captureNames) };
-  const paths = compileStaticPaths(loc.root, loc.alias, loc.match);
-  return { entries, fallback, paths, files: new FileAccess(fileAccessConf(loc)) };
+  const fallback = /^=\d+$/.test(last) ? { status: Number(last.slice(1)) } : { uri: compile(last) };
+  const core = location.confs.get(coreModule);
+  const paths = compileStaticPaths(core.root, core.alias, location.match);
+  return { entries, fallback, paths, files: new FileAccess(fileAccessConf(core)) };
 }
 
 const NOT_THERE = new Set(['ENOENT', 'ENOTDIR', 'ENAMETOOLONG']);
 
 /**
- * Runs `try_files` for the request: on a hit `state.uri` becomes the file's URI and the
- * caller goes on to the content handler; otherwise this throws the fallback, an
- * `InternalRedirect` or an `HttpError`.
+ * Runs `try_files` for the request: on a hit `$uri` becomes the file's URI and the content
+ * handler serves it; otherwise this throws the fallback, an `InternalRedirect` or an `HttpError`.
  */
-export async function applyTryFiles(tf: CompiledTryFiles, state: RequestState): Promise<void> {
-  const lookup: VariableLookup = (name) => (/^\d$/.test(name) ? (state.captures[+name] ?? '') : state.variable(name));
+async function applyTryFiles(tf: CompiledTryFiles, ctx: RequestContext): Promise<void> {
+  const lookup: VariableLookup = (name) => (/^\d$/.test(name) ? (ctx.captures[+name] ?? '') : ctx.variable(name));
   const template = tf.paths.alias ?? tf.paths.root;
   const root = expandTemplate(template, lookup);
   const base = template.literal ?? template.head;
   const replaces = tf.paths.alias === null ? 0 : tf.paths.aliasReplaces;
   for (const entry of tf.entries) {
-    let name = entry.value(state);
+    let name = ctx.evaluate(entry.value);
     // With an alias, a value built from variables loses the location's prefix (nginx strips it
     // only then: a literal `/prefix/x` is looked for as `alias/prefix/x`).
-    if (typeof replaces === 'number' && replaces > 0 && entry.value.constant === null && name.startsWith(state.uri.slice(0, replaces))) {
+    if (typeof replaces === 'number' && replaces > 0 && entry.value.constant === null && name.startsWith(ctx.uri.slice(0, replaces))) {
       name = name.slice(replaces);
     }
     const path = root + name;
@@ -83,17 +83,17 @@ export async function applyTryFiles(tf: CompiledTryFiles, state: RequestState): 
       isDir = (await tf.files.probe(path, lookup)).isDir;
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      if (!NOT_THERE.has(e.code ?? '')) state.log.crit(`${e.syscall === 'openat' ? 'openat()' : 'stat()'} "${path}" failed (${describeSystemError(e)})`);
+      if (!NOT_THERE.has(e.code ?? '')) ctx.log.crit(`${e.syscall === 'openat' ? 'openat()' : 'stat()'} "${path}" failed (${describeSystemError(e)})`);
       continue;
     }
     if (isDir !== entry.testDir) continue;
-    if (replaces === 0) state.uri = name;
+    if (replaces === 0) ctx.setUri(name);
     else if (replaces === 'whole') {
       if (!entry.testDir) {
-        state.uri = name;
-        state.aliasTakesUri = true;
+        ctx.setUri(name);
+        ctx.data[ADD_URI_TO_ALIAS] = true;
       }
-    } else state.uri = state.uri.slice(0, replaces) + name;
+    } else ctx.setUri(ctx.uri.slice(0, replaces) + name);
     return;
   }
   if ('status' in tf.fallback) {
@@ -101,8 +101,19 @@ export async function applyTryFiles(tf: CompiledTryFiles, state: RequestState): 
     // nginx finalizes a request with a 2xx other than 201/204 by closing it, sending nothing.
     throw new HttpError(status < 300 && status !== 201 && status !== 204 ? 444 : status);
   }
-  const target = tf.fallback.uri(state);
-  if (target.startsWith('@')) throw new InternalRedirect(target, state.args);
+  const target = ctx.evaluate(tf.fallback.uri);
+  if (target.startsWith('@')) throw new InternalRedirect(target, ctx.args);
   const q = target.indexOf('?');
   throw new InternalRedirect(q < 0 ? target : target.slice(0, q), q < 0 ? '' : target.slice(q + 1));
 }
+
+/** try_files in the precontent phase, before any content handler. */
+export const tryFilesPhase: LocationModule = {
+  name: 'try_files',
+  phases(location, env): PhaseHandler[] {
+    const args = location.confs.get(coreModule).tryFiles;
+    if (!args) return [];
+    const tf = compileTryFiles(args, location, env.compile);
+    return [{ phase: 'precontent', name: `try_files: ${args.join(' ')}`, run: (_req, _res, ctx) => applyTryFiles(tf, ctx) }];
+  },
+};

@@ -5,7 +5,7 @@
  * `gzip_disable` match on the User-Agent (`msie6` being nginx's own test for old MSIE).
  */
 import type { IncomingMessage } from 'node:http';
-import type { CommonConf } from '../../config/model';
+import type { GzipConf } from './module';
 import { compileRegex } from '../../config/values';
 
 /** What the test needs of a location, compiled once at start. */
@@ -19,7 +19,7 @@ export interface GzipOkConf {
 }
 
 /** Compiles `gzip_http_version`, `gzip_proxied` and `gzip_disable`. */
-export function compileGzipOk(conf: Pick<CommonConf, 'gzipHttpVersion' | 'gzipProxied' | 'gzipDisable'>): GzipOkConf {
+export function compileGzipOk(conf: Pick<GzipConf, 'gzipHttpVersion' | 'gzipProxied' | 'gzipDisable'>): GzipOkConf {
   return {
     httpVersion: conf.gzipHttpVersion,
     proxied: conf.gzipProxied,

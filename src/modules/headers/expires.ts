@@ -4,10 +4,19 @@
  * 204, 206, 301, 302, 303, 304, 307, 308.
  */
 import type { ServerResponse } from 'node:http';
-import type { ExpiresConf } from '../../config/model';
-import { httpDate, parseHttpDate } from '../static/http';
+import { httpDate, parseHttpDate } from '../../http/dates';
 import { parseTime } from '../../config/values';
-import { compileValue, type CompiledValue, type VariableSource } from '../../http/variables';
+import { compileValue, type CompiledValue } from '../../http/variables';
+
+/**
+ * `expires`: `off`, `epoch`, `max`, a time from the access (`access`), from Last-Modified
+ * (`modified`), a time of day (`daily`, `@15h`); `seconds` may be negative. A value with
+ * variables is read per request.
+ */
+export type ExpiresConf =
+  | { readonly kind: 'off' | 'epoch' | 'max' }
+  | { readonly kind: 'access' | 'modified' | 'daily'; readonly seconds: number }
+  | { readonly kind: 'variable'; readonly template: string; readonly modified: boolean };
 
 /** `expires max`: nginx's fixed date, and ten years as max-age. */
 const MAX_EXPIRES = 'Thu, 31 Dec 2037 23:55:55 GMT';
@@ -115,12 +124,12 @@ export function expiresHeaders(conf: ExpiresConf, now: number, lastModified: num
 }
 
 /** Sets Expires and Cache-Control on `res` (replacing any), as the headers filter does. */
-export function applyExpires(res: ServerResponse, compiled: CompiledExpires, source: VariableSource): void {
+export function applyExpires(res: ServerResponse, compiled: CompiledExpires, ctx: { evaluate(template: CompiledValue): string }): void {
   let conf: ExpiresConf;
   if ('fixed' in compiled) conf = compiled.fixed;
   else {
     try {
-      conf = parseExpiresValue(compiled.value(source), compiled.modified);
+      conf = parseExpiresValue(ctx.evaluate(compiled.value), compiled.modified);
     } catch {
       return; // nginx ignores a value it cannot read at run time
     }

@@ -9,12 +9,13 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { NextUpstreamCondition, UpstreamConf } from '../../config/model';
+import type { NextUpstreamCondition } from './module';
+import type { UpstreamConf } from './upstreams';
 import { HttpError } from '../../errors';
 import { setPeerSource } from '../status/counters';
-import type { RequestState } from '../../server/request-state';
 import { Balancer, type Peer } from './balancer';
 import type { CompiledValue } from '../../http/variables';
+import type { RequestContext } from '../../types';
 import type { HttpExchange } from './exchange';
 import { hasBody } from '../../shared/request-body';
 import type { StoredBody } from '../../shared/request-body-store';
@@ -118,12 +119,12 @@ export class UpstreamProxy {
   async http(
     req: http.IncomingMessage,
     res: http.ServerResponse,
-    state: RequestState,
+    ctx: RequestContext,
     run: (target: PeerTarget, plan: AttemptPlan) => HttpExchange,
     /** The body read whole beforehand, or null when the client's streams (or there is none). */
     body: StoredBody | null = null,
   ): Promise<void> {
-    const selection = this.balancer.begin(this.keyOf(state));
+    const selection = this.balancer.begin(this.keyOf(ctx));
     const limit = Math.min(selection.tries, this.policy.tries || Infinity);
     const started = Date.now();
     // A streamed body is the client's stream: once an attempt began to send it, no other can.
@@ -135,7 +136,7 @@ export class UpstreamProxy {
       const peer = selection.next();
       if (!peer) {
         if (last) throw new HttpError(finalStatus(last.condition), last.error.code, last.error.message);
-        state.log.error(`no live upstreams while connecting to upstream, client: ${state.remoteAddress}, upstream: "${this.conf.name}"`);
+        ctx.log.error(`no live upstreams while connecting to upstream, client: ${ctx.remoteAddress}, upstream: "${this.conf.name}"`);
         throw new HttpError(502, 'GW_NO_LIVE_UPSTREAMS', 'no live upstreams');
       }
       const more = () => attempt < limit && (!this.policy.timeout || Date.now() - started < this.policy.timeout);
@@ -150,7 +151,7 @@ export class UpstreamProxy {
         // 403 and 404 are never a peer's failure; the rest always are, as in nginx.
         selection.done(peer, condition !== null && condition !== 'http_403' && condition !== 'http_404');
         if (condition !== null && condition !== 'http_403' && condition !== 'http_404' && selection.disabled(peer)) {
-          state.log.warn(`upstream server temporarily disabled while ${exchange.reachedUpstream ? 'reading response header from' : 'connecting to'} upstream, client: ${state.remoteAddress}, upstream: "${peer.conf.name}"`);
+          ctx.log.warn(`upstream server temporarily disabled while ${exchange.reachedUpstream ? 'reading response header from' : 'connecting to'} upstream, client: ${ctx.remoteAddress}, upstream: "${peer.conf.name}"`);
         }
         if (condition === null || res.headersSent || res.destroyed) throw err;
         const mayRetry = this.policy.conditions.has(condition) && (idempotent || !exchange.reachedUpstream) && !(streamed && exchange.reachedUpstream) && more();
@@ -161,8 +162,8 @@ export class UpstreamProxy {
   }
 
   /** One peer for an upgrade (no retry: the client's bytes are already on their way); `done` reports how it went. */
-  pick(state: RequestState): { target: PeerTarget; done: (failed: boolean) => void } | null {
-    const selection = this.balancer.begin(this.keyOf(state));
+  pick(ctx: RequestContext): { target: PeerTarget; done: (failed: boolean) => void } | null {
+    const selection = this.balancer.begin(this.keyOf(ctx));
     const peer = selection.next();
     if (!peer) return null;
     return { target: this.targetOf(peer), done: (failed) => selection.done(peer, failed) };
@@ -173,9 +174,9 @@ export class UpstreamProxy {
     for (const agent of this.agents.values()) agent.destroy();
   }
 
-  private keyOf(state: RequestState): string {
-    if (this.conf.method.kind === 'ip_hash') return state.remoteAddress;
-    return this.hashKey ? this.hashKey(state) : '';
+  private keyOf(ctx: RequestContext): string {
+    if (this.conf.method.kind === 'ip_hash') return ctx.remoteAddress;
+    return this.hashKey ? ctx.evaluate(this.hashKey) : '';
   }
 
   private targetOf(peer: Peer): PeerTarget {

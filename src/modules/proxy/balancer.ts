@@ -7,7 +7,7 @@
  */
 import { crc32 } from 'node:zlib';
 import { isIPv4, isIPv6 } from 'node:net';
-import type { UpstreamConf, UpstreamServerConf } from '../../config/model';
+import type { UpstreamConf, UpstreamServerConf } from './upstreams';
 
 /** One peer and its shared state (per worker, as nginx's without a `zone`). */
 export interface Peer {

@@ -16,7 +16,7 @@ import type { Readable, Stream, Writable } from 'node:stream';
 import { HttpError } from '../../errors';
 import { BodyWatch, BODY_CODES, hasBody, logBodyFailure, type BodyLimits } from '../../shared/request-body';
 import type { StoredBody } from '../../shared/request-body-store';
-import type { LocationCounters } from '../status/counters';
+import type { Counters } from '../../types';
 import type { Logger } from '../../types';
 import { connectionTokens, groupHeaders, responseHeaders, type HeaderLine } from './headers';
 import {
@@ -64,7 +64,7 @@ export interface ExchangeInit {
    */
   readonly nextOnStatus?: ((status: number) => boolean) | null;
   /** The location's counters: told of every upstream failure (the metrics). */
-  readonly counters?: LocationCounters | null;
+  readonly counters?: Counters | null;
   /** Upstream response headers not passed on (lower case; nginx's default list when unset). */
   readonly hidden?: ReadonlySet<string>;
   /** `proxy_buffering`, which the upstream's `X-Accel-Buffering: yes|no` overrides per response. */

@@ -6,7 +6,8 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { reasonPhrase } from '../../http/status';
-import { compileValue, type CompiledValue, type VariableSource } from '../../http/variables';
+import { compileValue, type CompiledValue } from '../../http/variables';
+import type { RequestContext } from '../../types';
 
 /** A header line: name as it will be written, and its value. Repeated names are repeated lines. */
 export type HeaderLine = readonly [name: string, value: string];
@@ -91,10 +92,10 @@ export function connectionTokens(value: string | string[] | undefined): Readonly
  * again. The client's `Upgrade` never goes up by itself: only a location's own `Upgrade`
  * (`proxy_set_header Upgrade $http_upgrade`, nginx's recipe) sends one, for an upgrade too.
  */
-export function buildRequestHeaders(plan: RequestHeaderPlan, req: IncomingMessage, source: VariableSource, bodyLength: number | null = null): HeaderLine[] {
+export function buildRequestHeaders(plan: RequestHeaderPlan, req: IncomingMessage, ctx: Pick<RequestContext, 'evaluate'>, bodyLength: number | null = null): HeaderLine[] {
   const lines: HeaderLine[] = [];
   for (const { name, value } of plan.own) {
-    const text = value(source);
+    const text = ctx.evaluate(value);
     if (text !== '') lines.push([name, text]);
   }
   // A body someone already read (an internal redirect) is not there to send: no framing for it.

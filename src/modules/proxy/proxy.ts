@@ -16,10 +16,10 @@ import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
 import type { LocationMatch } from '../../config/values';
-import { countersOf, type LocationCounters } from '../status/counters';
 import { HttpError } from '../../errors';
-import type { RequestState } from '../../server/request-state';
-import type { Handler, HandlerModule, Logger, RequestContext, UpgradeOutcome } from '../../types';
+import type { Counters, Handler, HandlerModule, Logger, RequestContext, UpgradeOutcome } from '../../types';
+import { coreModule } from '../core/module';
+import { proxyModule } from './module';
 import { HttpExchange, type ProxyTimeouts } from './exchange';
 import { serverSignature } from '../../http/version';
 import { buildRequestHeaders, compileRequestHeaders, hiddenHeaders, type HeaderLine, type RequestHeaderPlan } from './headers';
@@ -27,7 +27,7 @@ import { checkTargetForLocation, parseProxyPass, upstreamUri, type ProxyTarget }
 import { logContext } from './upstream-errors';
 import { UpstreamProxy, type AttemptPlan, type NextUpstreamPolicy, type PeerTarget } from './balance';
 import { compileValue } from '../../http/variables';
-import type { UpstreamConf } from '../../config/model';
+import type { UpstreamConf } from './upstreams';
 import { Tunnel } from './tunnel';
 import { compileRedirects, rewriteRedirectHeaders, type RedirectRule } from './redirect';
 import { hasBody, isChunked, type BodyLimits } from '../../shared/request-body';
@@ -58,15 +58,21 @@ export interface ProxyOptions {
   readonly httpVersion: '1.0' | '1.1';
   /** `client_max_body_size`, `client_body_timeout`, `client_body_buffer_size`, `client_body_temp_path`. */
   readonly body: Omit<StoreOptions, 'log'>;
+  /** `send_timeout`: how long a tunnel's write to the client may stay blocked. */
+  readonly sendTimeout: number;
+  /** The `Server` header of a refused upgrade's answer (`server_tokens`). */
+  readonly signature: string;
 }
 
 const proxy: HandlerModule<ProxyOptions> = {
   configure(_raw, cx) {
     const { location } = cx;
-    if (location.proxyPass === null) return cx.error('handler "proxy" needs a "proxy_pass" directive');
+    const p = location.confs.get(proxyModule);
+    const core = location.confs.get(coreModule);
+    if (p.proxyPass === null) return cx.error('handler "proxy" needs a "proxy_pass" directive');
     let target: ProxyTarget;
     try {
-      target = parseProxyPass(location.proxyPass);
+      target = parseProxyPass(p.proxyPass);
     } catch (err) {
       return cx.error((err as Error).message, 'proxy_pass');
     }
@@ -74,12 +80,12 @@ const proxy: HandlerModule<ProxyOptions> = {
     if (misplaced) cx.error(misplaced, 'proxy_pass');
     let headers: RequestHeaderPlan;
     try {
-      headers = compileRequestHeaders(location.proxySetHeaders, target.proxyHost, cx.captureNames);
+      headers = compileRequestHeaders(p.proxySetHeaders, target.proxyHost, cx.captureNames);
     } catch (err) {
       return cx.error(`${(err as Error).message} in "proxy_set_header"`, 'proxy_set_header');
     }
-    const timeouts = { connect: location.proxyConnectTimeout, send: location.proxySendTimeout, read: location.proxyReadTimeout };
-    const conf = location.upstream ?? null;
+    const timeouts = { connect: p.proxyConnectTimeout, send: p.proxySendTimeout, read: p.proxyReadTimeout };
+    const conf = upstreamOf(p.proxyPass, p.upstreams);
     if (conf?.method.kind === 'hash') {
       try {
         compileValue(conf.method.key, cx.captureNames);
@@ -87,14 +93,14 @@ const proxy: HandlerModule<ProxyOptions> = {
         return cx.error(`${(err as Error).message} in "hash" of upstream "${conf.name}"`, 'proxy_pass');
       }
     }
-    const policy = { conditions: new Set(location.proxyNextUpstream), tries: location.proxyNextUpstreamTries, timeout: location.proxyNextUpstreamTimeout };
+    const policy = { conditions: new Set(p.proxyNextUpstream), tries: p.proxyNextUpstreamTries, timeout: p.proxyNextUpstreamTimeout };
     let redirects: RedirectRule[];
     try {
-      redirects = compileRedirects(location.proxyRedirect, target, location.match, location.name, cx.captureNames);
+      redirects = compileRedirects(p.proxyRedirect, target, location.match, location.name, cx.captureNames);
     } catch (err) {
       return cx.error(`${(err as Error).message} in "proxy_redirect"`, 'proxy_redirect');
     }
-    const hidden = hiddenHeaders(location.proxyHideHeaders, location.proxyPassHeaders);
+    const hidden = hiddenHeaders(p.proxyHideHeaders, p.proxyPassHeaders);
     return {
       target,
       match: location.match,
@@ -102,21 +108,32 @@ const proxy: HandlerModule<ProxyOptions> = {
       timeouts,
       upstream: conf && { conf, policy },
       hidden,
-      buffering: location.proxyBuffering,
+      buffering: p.proxyBuffering,
       redirects,
-      upgrade: forwardsUpgrade(location.proxySetHeaders),
-      requestBuffering: location.proxyRequestBuffering,
-      httpVersion: location.proxyHttpVersion,
-      body: { limit: location.clientMaxBodySize, timeoutMs: location.clientBodyTimeout, bufferSize: location.clientBodyBufferSize, tempPath: location.clientBodyTempPath },
+      upgrade: forwardsUpgrade(p.proxySetHeaders),
+      requestBuffering: p.proxyRequestBuffering,
+      httpVersion: p.proxyHttpVersion,
+      body: { limit: core.clientMaxBodySize, timeoutMs: core.clientBodyTimeout, bufferSize: core.clientBodyBufferSize, tempPath: core.clientBodyTempPath },
+      sendTimeout: core.sendTimeout,
+      signature: serverSignature(core.serverTokens),
     };
   },
 
   create(options, env) {
-    return new ProxyHandler(options, env.log, countersOf(env.location) ?? null);
+    return new ProxyHandler(options, env.log, env.counters);
   },
 };
 
 export default proxy;
+
+/**
+ * The upstream `proxy_pass http://NAME[/uri]` names: NAME without a port that is an
+ * `upstreams` entry. Any other host stays a plain host:port, as in nginx.
+ */
+function upstreamOf(proxyPass: string, upstreams: ReadonlyMap<string, UpstreamConf>): UpstreamConf | null {
+  const host = /^https?:\/\/([^/:?#[\]]+)(?:[/?#]|$)/i.exec(proxyPass)?.[1];
+  return (host && upstreams.get(host)) || null;
+}
 
 /** Whether `proxy_set_header` forwards an `Upgrade` header (a value that is not `""`). */
 export function forwardsUpgrade(setHeaders: readonly (readonly [string, string])[]): boolean {
@@ -152,7 +169,7 @@ class ProxyHandler implements Handler {
     private readonly options: ProxyOptions,
     private readonly log: Logger,
     /** The location's counters (upstream failures by kind). */
-    private readonly counters: LocationCounters | null = null,
+    private readonly counters: Counters | null = null,
   ) {
     const { target } = options;
     // nginx's proxy_ssl_verify is off by default: the upstream's certificate is not checked.
@@ -187,12 +204,11 @@ class ProxyHandler implements Handler {
   }
 
   async http(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): Promise<void> {
-    const state = ctx as RequestState;
     // nginx's request buffering: the body is read whole before the upstream hears of it.
-    const body = this.mustStore(req) ? await storeBody(req, { ...this.options.body, log: state.log }) : null;
+    const body = this.mustStore(req) ? await storeBody(req, { ...this.options.body, log: ctx.log }) : null;
     try {
-      if (this.upstream) return await this.upstream.http(req, res, state, (target, plan) => this.attempt(req, res, state, target, plan), body);
-      return await this.attempt(req, res, state, this.direct, { body, nextOnStatus: null }).promise;
+      if (this.upstream) return await this.upstream.http(req, res, ctx, (target, plan) => this.attempt(req, res, ctx, target, plan), body);
+      return await this.attempt(req, res, ctx, this.direct, { body, nextOnStatus: null }).promise;
     } finally {
       body?.dispose();
     }
@@ -208,9 +224,8 @@ class ProxyHandler implements Handler {
   }
 
   /** One exchange with one peer (the `proxy_pass` host, or an upstream's peer). */
-  private attempt(req: http.IncomingMessage, res: http.ServerResponse, state: RequestState, peer: PeerTarget, plan: AttemptPlan): HttpExchange {
-    const ctx = state;
-    const path = upstreamUri(this.options.target, this.options.match, { url: req.url ?? '/', uri: state.uri, args: state.args });
+  private attempt(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, peer: PeerTarget, plan: AttemptPlan): HttpExchange {
+    const path = upstreamUri(this.options.target, this.options.match, { url: req.url ?? '/', uri: ctx.uri, args: ctx.args });
     const exchange: HttpExchange = new HttpExchange({
       body: plan.body,
       bodyLimits: this.bodyLimits,
@@ -218,7 +233,7 @@ class ProxyHandler implements Handler {
       req,
       res,
       path,
-      headers: buildRequestHeaders(this.options.headers, req, state, plan.body && hasBody(req) ? plan.body.length : null),
+      headers: buildRequestHeaders(this.options.headers, req, ctx, plan.body && hasBody(req) ? plan.body.length : null),
       timeouts: this.options.timeouts,
       connectEvent: this.connectEvent,
       log: ctx.log,
@@ -227,7 +242,7 @@ class ProxyHandler implements Handler {
       counters: this.counters,
       hidden: this.options.hidden,
       buffering: this.options.buffering,
-      rewriteHeaders: this.options.redirects.length ? (lines: readonly HeaderLine[]) => rewriteRedirectHeaders(lines, this.options.redirects, req, state) : undefined,
+      rewriteHeaders: this.options.redirects.length ? (lines: readonly HeaderLine[]) => rewriteRedirectHeaders(lines, this.options.redirects, req, ctx) : undefined,
     });
     this.exchanges.set(req, exchange);
     try {
@@ -242,20 +257,19 @@ class ProxyHandler implements Handler {
 
   /** One upgrade (the location forwards `Upgrade`): the location's headers go up as nginx sends them. */
   private tunnel(req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<UpgradeOutcome> {
-    const state = ctx as RequestState;
-    const path = upstreamUri(this.options.target, this.options.match, { url: req.url ?? '/', uri: state.uri, args: state.args });
-    const picked = this.upstream?.pick(state) ?? null;
+    const path = upstreamUri(this.options.target, this.options.match, { url: req.url ?? '/', uri: ctx.uri, args: ctx.args });
+    const picked = this.upstream?.pick(ctx) ?? null;
     if (this.upstream && !picked) throw new HttpError(502, 'GW_NO_LIVE_UPSTREAMS', 'no live upstreams');
     const tunnel = new Tunnel({
       req,
       socket,
       path,
-      headers: buildRequestHeaders(this.options.headers, req, state),
+      headers: buildRequestHeaders(this.options.headers, req, ctx),
       timeouts: this.options.timeouts,
-      clientSendTimeout: state.location.sendTimeout,
+      clientSendTimeout: this.options.sendTimeout,
       hidden: this.options.hidden,
       connectEvent: this.connectEvent,
-      signature: serverSignature(ctx.location.serverTokens),
+      signature: this.options.signature,
       log: ctx.log,
       context: this.contextMaker(req, ctx.server.primaryName, path, picked?.target.name),
       onDone: () => this.tunnels.delete(req),

@@ -6,11 +6,11 @@
  * matched is passed as the upstream wrote it.
  */
 import type { IncomingMessage } from 'node:http';
-import type { ProxyRedirectConf } from '../../config/model';
+import type { ProxyRedirectConf } from './module';
 import type { LocationMatch } from '../../config/values';
 import { absoluteUrl, redirectHost } from '../../http/redirect';
 import type { RequestContext } from '../../types';
-import { compileValue, type CompiledValue, type VariableSource } from '../../http/variables';
+import { compileValue, type CompiledValue } from '../../http/variables';
 import type { HeaderLine } from './headers';
 import type { ProxyTarget } from './target';
 
@@ -47,10 +47,10 @@ function constant(text: string): CompiledValue {
 }
 
 /** `value` from `offset` rewritten by the first rule that matches there, or null when none does. */
-export function rewriteRedirect(value: string, offset: number, rules: readonly RedirectRule[], source: VariableSource): string | null {
+export function rewriteRedirect(value: string, offset: number, rules: readonly RedirectRule[], ctx: Pick<RequestContext, 'evaluate'>): string | null {
   for (const rule of rules) {
-    const redirect = rule.redirect(source);
-    if (value.startsWith(redirect, offset)) return value.slice(0, offset) + rule.replacement(source) + value.slice(offset + redirect.length);
+    const redirect = ctx.evaluate(rule.redirect);
+    if (value.startsWith(redirect, offset)) return value.slice(0, offset) + ctx.evaluate(rule.replacement) + value.slice(offset + redirect.length);
   }
   return null;
 }
@@ -60,7 +60,7 @@ export function rewriteRedirectHeaders(
   lines: readonly HeaderLine[],
   rules: readonly RedirectRule[],
   req: IncomingMessage,
-  ctx: RequestContext & VariableSource,
+  ctx: RequestContext,
 ): readonly HeaderLine[] {
   if (rules.length === 0) return lines;
   let out: HeaderLine[] | null = null;

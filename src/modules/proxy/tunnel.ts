@@ -11,7 +11,7 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { errorPageHtml, reasonPhrase } from '../../http/status';
-import type { LocationCounters } from '../status/counters';
+import type { Counters } from '../../types';
 import type { Logger, UpgradeOutcome } from '../../types';
 import type { ProxyTimeouts } from './exchange';
 import { groupHeaders, rawResponseHead, responseHeaders, switchingHeaders, type HeaderLine } from './headers';
@@ -38,7 +38,7 @@ export interface TunnelInit {
   readonly context: string | (() => string);
   readonly onDone: () => void;
   /** The location's counters: told of every upstream failure (the metrics). */
-  readonly counters?: LocationCounters | null;
+  readonly counters?: Counters | null;
   /** Upstream response headers not passed on (nginx's default list when unset). */
   readonly hidden?: ReadonlySet<string>;
 }

@@ -3,10 +3,43 @@
  * a YAML map of name -> block, checked at load with nginx's defaults (weight 1, max_fails 1,
  * fail_timeout 10s) and nginx's words for what is wrong.
  */
-import { ConfigError } from '../../errors';
+import { ConfigError, type Position } from '../../errors';
 import type { ConfNode, MapNode } from '../../config/load';
-import type { BalanceMethod, UpstreamConf, UpstreamServerConf } from '../../config/model';
 import { parseTime, splitArgs } from '../../config/values';
+
+/** One `server` line of an upstream block, with nginx's defaults filled in. */
+export interface UpstreamServerConf {
+  /** `host:port` as nginx names the peer in logs and `$upstream_addr`. */
+  readonly name: string;
+  /** The host name or address, without the brackets of an IPv6 literal. */
+  readonly host: string;
+  readonly port: number;
+  /** `weight=N` (1). */
+  readonly weight: number;
+  /** `max_fails=N` (1; 0 turns the accounting off). */
+  readonly maxFails: number;
+  /** `fail_timeout=T` in ms (10s). */
+  readonly failTimeout: number;
+  readonly backup: boolean;
+  readonly down: boolean;
+}
+
+/** How an upstream picks a peer: weighted round robin unless told otherwise. */
+export type BalanceMethod =
+  | { readonly kind: 'round_robin' }
+  | { readonly kind: 'least_conn' }
+  | { readonly kind: 'ip_hash' }
+  | { readonly kind: 'hash'; readonly key: string; readonly consistent: boolean };
+
+/** One `upstreams` entry: nginx's `upstream NAME { ... }`. */
+export interface UpstreamConf {
+  readonly name: string;
+  readonly servers: readonly UpstreamServerConf[];
+  /** `keepalive N`: idle connections kept per worker (null: the agent's default). */
+  readonly keepalive: number | null;
+  readonly method: BalanceMethod;
+  readonly position: Position;
+}
 
 /** How a failure is raised at a node (the build's `cx.fail`). */
 type Fail = (reason: string, node: ConfNode) => never;

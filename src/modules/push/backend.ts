@@ -5,32 +5,11 @@
  * through Redis. `Fanout` is the only user of a backend: it keeps the local subscribers and
  * tells the backend how many there are per channel.
  */
+import type { ChannelInfo, PublishResult } from '../../types';
 import type { ChannelLimits } from './memory-store';
 import type { MessageId, PushMessage } from './message';
 
-/** What a publish did. */
-export interface PublishResult {
-  readonly id: string;
-  /** Subscribers the message was sent to, everywhere the channel is shared. */
-  readonly subscribers: number;
-  /** Messages the channel now keeps for replay. */
-  readonly messages: number;
-  /**
-   * True when the shared broker (Redis) was unreachable: the message went to this gateway's
-   * subscribers only, with an id of this gateway, and is not kept for replay elsewhere.
-   */
-  readonly local?: boolean;
-}
-
-/** What a channel holds now; null from `info` when it has neither messages nor subscribers. */
-export interface ChannelInfo {
-  readonly channel: string;
-  readonly messages: number;
-  readonly subscribers: number;
-  readonly lastId: string | null;
-  /** The last kept message's time, ms since the epoch. */
-  readonly lastTime: number | null;
-}
+export type { ChannelInfo, PublishResult };
 
 /** Where a backend delivers what happens on the channels this process listens to. */
 export interface BackendSink {

@@ -4,6 +4,7 @@
  */
 import cluster from 'node:cluster';
 import type { MainConf } from '../../config/model';
+import { pushModule } from './module';
 import type { Logger } from '../../types';
 import type { PushBackend } from './backend';
 import { ClusterBackend } from './cluster-backend';
@@ -11,13 +12,13 @@ import { Fanout } from './fanout';
 import { MemoryBackend } from './memory-backend';
 import { RedisBackend } from './redis-backend';
 
-/** The backend that stores channels: Redis when configured, else this process's memory (the master passes its part of the configuration). */
-export function storeBackend(conf: { readonly http: Pick<MainConf['http'], 'pushRedisUrl'> }, log: Logger): PushBackend {
-  return conf.http.pushRedisUrl ? new RedisBackend(conf.http.pushRedisUrl, log) : new MemoryBackend();
+/** The backend that stores channels: Redis at `pushRedisUrl` (`push_redis_url`), else this process's memory. */
+export function storeBackend(pushRedisUrl: string | null, log: Logger): PushBackend {
+  return pushRedisUrl ? new RedisBackend(pushRedisUrl, log) : new MemoryBackend();
 }
 
 /** The push channels handlers and scripts of this process use. */
 export function createPushChannels(conf: MainConf, log: Logger): Fanout {
-  const backend = cluster.isWorker ? new ClusterBackend() : storeBackend(conf, log);
+  const backend = cluster.isWorker ? new ClusterBackend() : storeBackend(conf.http.confs.get(pushModule).pushRedisUrl, log);
   return new Fanout(backend, log);
 }

@@ -3,13 +3,12 @@
  * variables (`$1`, `$arg_id`, `$uri`...) compiled at load and expanded per request, and the
  * location's channel limits.
  */
-import type { LocationConf } from '../../config/model';
 import { HttpError } from '../../errors';
+import { compileValue, type CompiledValue } from '../../http/variables';
+import type { ConfigContext, LocationConf, RequestContext } from '../../types';
 import { channelIdProblem } from './channel-id';
 import type { ChannelLimits } from './memory-store';
-import type { RequestState } from '../../server/request-state';
-import type { ConfigContext, RequestContext } from '../../types';
-import { compileValue, type CompiledValue } from '../../http/variables';
+import { pushModule } from './module';
 
 /** Compiles the location's required `channel` key. */
 export function compileChannel(cx: ConfigContext): CompiledValue {
@@ -27,13 +26,14 @@ export function compileChannel(cx: ConfigContext): CompiledValue {
 
 /** The request's channel id; 400 when the expansion is not a valid id. */
 export function channelOf(template: CompiledValue, ctx: RequestContext): string {
-  const channel = template(ctx as RequestState);
+  const channel = ctx.evaluate(template);
   const problem = channelIdProblem(channel);
   if (problem) throw new HttpError(400, 'GW_PUSH_CHANNEL', problem);
   return channel;
 }
 
 /** `message_buffer_length` and `message_timeout` of the location. */
-export function channelLimits(location: LocationConf): ChannelLimits {
-  return { bufferLength: location.messageBufferLength, timeoutMs: location.messageTimeout };
+export function channelLimits(location: Pick<LocationConf, 'confs'>): ChannelLimits {
+  const conf = location.confs.get(pushModule);
+  return { bufferLength: conf.messageBufferLength, timeoutMs: conf.messageTimeout };
 }

@@ -5,16 +5,7 @@
  * subscriber can say "after this one" (`Last-Event-ID`, `last_id`).
  */
 
-/** One published message. */
-export interface PushMessage {
-  readonly id: string;
-  readonly channel: string;
-  readonly data: Buffer;
-  /** The publisher's `Content-Type`, `''` when it gave none. */
-  readonly contentType: string;
-  /** When it was published, in ms since the epoch. */
-  readonly time: number;
-}
+export type { PushMessage } from '../../types';
 
 /** A parsed message id. */
 export interface MessageId {

@@ -24,8 +24,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError } from '../../errors';
-import { countersOf } from '../status/counters';
+import { coreModule } from '../core/module';
 import type { ConfigContext, Handler, HandlerEnv, HandlerModule, RequestContext } from '../../types';
+import type { ChannelLimits } from './memory-store';
 import type { CompiledValue } from '../../http/variables';
 import { readBody } from '../../shared/request-body';
 import { channelLimits, channelOf, compileChannel } from './location';
@@ -35,6 +36,10 @@ export interface PushPublisherOptions {
   readonly channel: CompiledValue;
   /** SHA-256 of the secret (hex: the configuration is frozen data), or null when none is asked. */
   readonly secretDigest: string | null;
+  /** `message_buffer_length` and `message_timeout`. */
+  readonly limits: ChannelLimits;
+  /** `client_max_body_size` and `client_body_timeout`: how a message is read. */
+  readonly body: { readonly limit: number; readonly timeoutMs: number };
 }
 
 const ALLOW = 'GET, HEAD, POST, PUT, DELETE';
@@ -44,7 +49,13 @@ function configure(_raw: Readonly<Record<string, unknown>>, cx: ConfigContext): 
   const channel = compileChannel(cx);
   const secret = cx.string('secret');
   if (secret === '') cx.error('"secret" must not be empty', 'secret');
-  return { channel, secretDigest: secret === undefined ? null : digest(secret).toString('hex') };
+  const core = cx.location.confs.get(coreModule);
+  return {
+    channel,
+    secretDigest: secret === undefined ? null : digest(secret).toString('hex'),
+    limits: channelLimits(cx.location),
+    body: { limit: core.clientMaxBodySize, timeoutMs: core.clientBodyTimeout },
+  };
 }
 
 function digest(text: string): Buffer {
@@ -61,8 +72,8 @@ function checkSecret(expected: Buffer | null, req: IncomingMessage): void {
 }
 
 function create(opts: PushPublisherOptions, env: HandlerEnv): Handler {
-  const counters = countersOf(env.location) ?? null;
-  const limits = channelLimits(env.location);
+  const counters = env.counters;
+  const limits = opts.limits;
   const secret = opts.secretDigest === null ? null : Buffer.from(opts.secretDigest, 'hex');
   return {
     async http(req: IncomingMessage, res: ServerResponse, ctx: RequestContext) {
@@ -72,10 +83,10 @@ function create(opts: PushPublisherOptions, env: HandlerEnv): Handler {
       const channel = channelOf(opts.channel, ctx);
       const push = env.push;
       if (method === 'POST' || method === 'PUT') {
-        const body = await readBody(req, { limit: ctx.location.clientMaxBodySize, timeoutMs: ctx.location.clientBodyTimeout, log: ctx.log });
+        const body = await readBody(req, { ...opts.body, log: ctx.log });
         const contentType = req.headers['content-type'] ?? '';
         const result = await unavailableOnFailure(push.publish(channel, body, { ...limits, contentType }), ctx);
-        if (counters) counters.pushPublished++;
+        counters.pushPublished++;
         const answer: Record<string, unknown> = { channel, id: result.id, subscribers: result.subscribers, messages: result.messages };
         if (result.local) answer.local = true;
         return sendJson(res, result.subscribers > 0 ? 201 : 202, answer, false);

@@ -22,22 +22,24 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isUtf8 } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import { HttpError } from '../../errors';
-import { countersOf, type LocationCounters } from '../status/counters';
+import { coreModule } from '../core/module';
 import { PushInputError } from './fanout';
 import { parseLastId } from './message';
 import type { PushMessage } from './message';
 import { SendQueue, type OverflowPolicy, type QueueEvents } from './send-queue';
 import { EVENT_STREAM_HEADERS, SSE_PING, sseEvent } from './sse';
-import type { ConfigContext, Handler, HandlerEnv, HandlerModule, PushChannels, PushSubscription, RequestContext, UpgradeOutcome } from '../../types';
+import type { ConfigContext, Counters, Handler, HandlerEnv, HandlerModule, PushChannels, PushSubscription, RequestContext, UpgradeOutcome } from '../../types';
 import { serverSignature } from '../../http/version';
-import { CloseCode, DEFAULT_MAX_PAYLOAD_LEN } from '../websocket-script/constants';
-import { prepareFrame, WebSocketAcceptor, type PreparedFrame, type WebSocketSessionImpl } from '../websocket-script/session';
+import { CloseCode, DEFAULT_MAX_PAYLOAD_LEN } from '../../shared/websocket/constants';
+import { prepareFrame, WebSocketAcceptor, type PreparedFrame, type WebSocketSessionImpl } from '../../shared/websocket/session';
 import { channelOf, compileChannel } from './location';
 import type { CompiledValue } from '../../http/variables';
 
 /** What `configure` makes of a subscriber location's keys. */
 export interface PushSubscriberOptions {
   readonly channel: CompiledValue;
+  /** The `Server` header of the WebSocket handshake (`server_tokens`). */
+  readonly signature: string;
   readonly websocket: boolean;
   readonly eventsource: boolean;
   readonly sendBuffer: number;
@@ -68,6 +70,7 @@ function configure(raw: Readonly<Record<string, unknown>>, cx: ConfigContext): P
   if (sendBuffer < 1) cx.error('"send_buffer" must be at least 1 byte', 'send_buffer');
   return {
     channel,
+    signature: serverSignature(cx.location.confs.get(coreModule).serverTokens),
     websocket: types.includes('websocket'),
     eventsource: types.includes('eventsource'),
     sendBuffer,
@@ -97,7 +100,7 @@ function lastIdOf(req: IncomingMessage, ctx: RequestContext): string | undefined
 }
 
 function create(opts: PushSubscriberOptions, env: HandlerEnv): Handler {
-  const location = new SubscriberLocation(opts, env.push, countersOf(env.location) ?? null);
+  const location = new SubscriberLocation(opts, env.push, env.counters);
   return {
     http: (req, res, ctx) => {
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405);
@@ -122,7 +125,7 @@ class SubscriberLocation {
   constructor(
     private readonly opts: PushSubscriberOptions,
     private readonly push: PushChannels,
-    private readonly counters: LocationCounters | null,
+    private readonly counters: Counters | null,
   ) {
     this.events = {
       dropped(n) {
@@ -229,7 +232,7 @@ class SubscriberLocation {
     }
     session = await acceptor.accept(req, socket, head, {
       timeoutMs: 0,
-      serverHeader: serverSignature(ctx.location.serverTokens),
+      serverHeader: this.opts.signature,
       onSocketError: (err) => ctx.log.info(`push subscriber: ${err.message}`),
       counters: counters ?? undefined,
     });

@@ -1,55 +1,57 @@
 /**
- * The `return` handler: `return CODE [text|URL]`, `return URL` (302). `444` closes the
- * connection without a response, as nginx does; a redirect code without a URL sends an empty
- * Location, a code under 400 without text an empty body with the URI's type.
+ * nginx's `return CODE [text|URL]`, `return URL` (302): answered in the rewrite phase (a phase
+ * handler of the location that writes it), and by `handler: return` for a location that names
+ * the handler. `444` closes the connection without a response, as nginx does; a redirect code
+ * without a URL sends an empty Location, a code under 400 without text an empty body with the
+ * URI's type.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
+import type { MimeTypes } from '../../config/mime';
 import { HttpError } from '../../errors';
 import { absoluteUrl, redirectHost } from '../../http/redirect';
-import type { HandlerModule, RequestContext } from '../../types';
-import { compileValue, type CompiledValue } from '../../http/variables';
-import type { RequestState } from '../../server/request-state';
+import type { Template } from '../../http/variables';
+import type { HandlerModule, LocationConf, LocationModule, PhaseHandler, RequestContext } from '../../types';
+import { coreModule } from '../core/module';
+import { returnModule, type ReturnConf } from './module';
 
-/** The checked `return`: the status and the compiled text or URL. */
-export interface ReturnOptions {
+/** A location's `return`, compiled: the status, the text or URL, and the types an answer's body takes. */
+export interface CompiledReturn {
   readonly status: number;
-  readonly text: CompiledValue | null;
+  readonly text: Template | null;
+  readonly types: MimeTypes;
+  readonly defaultType: string;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /** nginx's code for "close the connection, send nothing". */
 export const CLOSE_WITHOUT_RESPONSE = 444;
 
-const returnHandler: HandlerModule<ReturnOptions> = {
-  configure(_raw, cx) {
-    const ret = cx.location.return;
-    if (!ret) return cx.error('handler "return" needs a "return" directive');
-    return { status: ret.status, text: ret.text === null ? null : compileValue(ret.text, cx.captureNames) };
-  },
+/** Compiles a location's `return` with its types. */
+function compileReturn(conf: ReturnConf, location: Pick<LocationConf, 'confs'>, compile: (text: string) => Template): CompiledReturn {
+  const core = location.confs.get(coreModule);
+  return { status: conf.status, text: conf.text === null ? null : compile(conf.text), types: core.types, defaultType: core.defaultType };
+}
 
-  create({ status, text }) {
-    return {
-      http(req: IncomingMessage, res: ServerResponse, ctx: RequestContext) {
-        if (status === CLOSE_WITHOUT_RESPONSE) {
-          req.socket.destroy();
-          return;
-        }
-        // nginx's ngx_http_send_response: a code under 400 always gets the (maybe empty) text;
-        // 4xx and 5xx without text get the error page.
-        const value = text ? text(ctx as RequestState) : status < 400 ? '' : null;
-        if (REDIRECTS.has(status)) {
-          throw new HttpError(status, `GW_HTTP_${status}`, undefined, { Location: absolute(value ?? '', req, ctx) });
-        }
-        if (value === null) throw new HttpError(status);
-        const ext = path.extname(ctx.uri).slice(1).toLowerCase();
-        const type = ctx.location.types.get(ext) ?? ctx.location.defaultType;
-        res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(value) });
-        res.end(req.method === 'HEAD' ? undefined : value);
-      },
-    };
-  },
-};
+/** Answers a request as `return` says (an error page and a redirect are thrown `HttpError`s). */
+function respond(ret: CompiledReturn, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): void {
+  const { status, text } = ret;
+  if (status === CLOSE_WITHOUT_RESPONSE) {
+    req.socket.destroy();
+    return;
+  }
+  // nginx's ngx_http_send_response: a code under 400 always gets the (maybe empty) text;
+  // 4xx and 5xx without text get the error page.
+  const value = text ? ctx.evaluate(text) : status < 400 ? '' : null;
+  if (REDIRECTS.has(status)) {
+    throw new HttpError(status, `GW_HTTP_${status}`, undefined, { Location: absolute(value ?? '', req, ctx) });
+  }
+  if (value === null) throw new HttpError(status);
+  const ext = path.extname(ctx.uri).slice(1).toLowerCase();
+  const type = ret.types.get(ext) ?? ret.defaultType;
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(value) });
+  res.end(req.method === 'HEAD' ? undefined : value);
+}
 
 /**
  * nginx's absolute_redirect: a Location starting with `/` gets the scheme, the host the client
@@ -59,5 +61,43 @@ function absolute(location: string, req: IncomingMessage, ctx: RequestContext): 
   if (!location.startsWith('/')) return location;
   return absoluteUrl(ctx.scheme, redirectHost(req, ctx), ctx.variable('server_port'), location);
 }
+
+/** The rewrite phase's `return`: it answers, nothing after it runs. */
+export const returnPhase: LocationModule = {
+  name: 'return',
+  phases(location, env): PhaseHandler[] {
+    const conf = location.confs.get(returnModule).return;
+    if (conf === null) return [];
+    const ret = compileReturn(conf, location, env.compile);
+    return [
+      {
+        phase: 'rewrite',
+        name: `return: ${conf.status}${conf.text === null ? '' : ` ${conf.text}`}`,
+        answers: true,
+        run(req, res, ctx) {
+          if (res === null) throw new HttpError(ret.status);
+          respond(ret, req, res, ctx);
+          return 'done';
+        },
+      },
+    ];
+  },
+};
+
+/** `handler: return`: the location's `return` as its content handler. */
+const returnHandler: HandlerModule<CompiledReturn> = {
+  configure(_raw, cx) {
+    const ret = cx.location.confs.get(returnModule).return;
+    if (!ret) return cx.error('handler "return" needs a "return" directive');
+    return compileReturn(ret, cx.location, (text) => cx.compile(text));
+  },
+  create(ret) {
+    return {
+      http(req, res, ctx) {
+        respond(ret, req, res, ctx);
+      },
+    };
+  },
+};
 
 export default returnHandler;

@@ -3,9 +3,10 @@
  * the conditional-request checks of ngx_http_not_modified_filter_module, the absolute
  * directory redirect, percent-encoding, and nginx's wording of system errors.
  */
+import { parseHttpDate } from '../../http/dates';
 import { absoluteUrl } from '../../http/redirect';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { MimeTypes } from '../../config/model';
+import type { MimeTypes } from '../../config/mime';
 
 /** What conditional requests compare against: the file's mtime (seconds) and its ETag. */
 export interface Validators {
@@ -17,48 +18,6 @@ export interface Validators {
 /** nginx's ETag: `"<mtime seconds in hex>-<size in hex>"`. */
 export function makeEtag(mtime: number, size: number): string {
   return `"${mtime.toString(16)}-${size.toString(16)}"`;
-}
-
-/** The last date httpDate() formatted: a hot file's Last-Modified is the same every time. */
-let lastDateSeconds = NaN;
-let lastDate = '';
-
-/** An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`) from seconds since the epoch. */
-export function httpDate(seconds: number): string {
-  if (seconds !== lastDateSeconds) {
-    lastDate = new Date(seconds * 1000).toUTCString();
-    lastDateSeconds = seconds;
-  }
-  return lastDate;
-}
-
-const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
-const RFC1123 = /^[A-Za-z]{3}, (\d{1,2}) ([A-Za-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2})(?: GMT)?$/;
-const RFC850 = /^[A-Za-z]+, (\d{2})-([A-Za-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?: GMT)?$/;
-const ASCTIME = /^[A-Za-z]{3} ([A-Za-z]{3}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})$/;
-
-/**
- * Parses the three HTTP date formats nginx accepts (RFC 1123, RFC 850, asctime), always GMT.
- * Returns seconds since the epoch, or null for anything else.
- */
-export function parseHttpDate(text: string): number | null {
-  const value = text.trim();
-  let m = RFC1123.exec(value);
-  if (m) return utcSeconds(+m[3], m[2], +m[1], +m[4], +m[5], +m[6]);
-  m = RFC850.exec(value);
-  if (m) {
-    const year = 1900 + +m[3];
-    return utcSeconds(year < 1970 ? year + 100 : year, m[2], +m[1], +m[4], +m[5], +m[6]);
-  }
-  m = ASCTIME.exec(value);
-  if (m) return utcSeconds(+m[6], m[1], +m[2], +m[3], +m[4], +m[5]);
-  return null;
-}
-
-function utcSeconds(year: number, month: string, day: number, h: number, min: number, s: number): number | null {
-  const mon = MONTHS.indexOf(month.toLowerCase());
-  if (mon < 0 || day < 1 || day > 31 || h > 23 || min > 59 || s > 59) return null;
-  return Date.UTC(year, mon, day, h, min, s) / 1000;
 }
 
 /**
@@ -168,32 +127,4 @@ export function isPathByte(b: number): boolean {
  */
 export function directoryRedirect(scheme: string, host: string, port: string, uri: string, args: string): string {
   return absoluteUrl(scheme, host, port, `${percentEncode(uri, isPathByte)}/${args ? `?${args}` : ''}`);
-}
-
-const STRERROR: Record<string, [number, string]> = {
-  ENOENT: [2, 'No such file or directory'],
-  EIO: [5, 'Input/output error'],
-  EACCES: [13, 'Permission denied'],
-  ENOTDIR: [20, 'Not a directory'],
-  EISDIR: [21, 'Is a directory'],
-  ENFILE: [23, 'Too many open files in system'],
-  EMFILE: [24, 'Too many open files'],
-  ENAMETOOLONG: [36, 'File name too long'],
-  ELOOP: [40, 'Too many levels of symbolic links'],
-  EMLINK: [31, 'Too many links'],
-};
-
-/** A system error as nginx writes it in the error log: `2: No such file or directory`. */
-export function describeSystemError(err: NodeJS.ErrnoException): string {
-  const known = err.code ? STRERROR[err.code] : undefined;
-  if (known) return `${known[0]}: ${known[1]}`;
-  const errno = err.errno !== undefined ? Math.abs(err.errno) : '?';
-  return `${errno}: ${err.code ?? err.message}`;
-}
-
-/** The status nginx's static module answers for a failed open: 404, 403 or 500. */
-export function statusForOpenError(code: string | undefined): 404 | 403 | 500 {
-  if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG') return 404;
-  if (code === 'EACCES' || code === 'ELOOP' || code === 'EMLINK') return 403;
-  return 500;
 }

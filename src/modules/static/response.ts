@@ -5,7 +5,8 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import rangeParser from 'range-parser';
-import { checkPreconditions, httpDate, ifRangeAllows, makeEtag, type Validators } from './http';
+import { httpDate } from '../../http/dates';
+import { checkPreconditions, ifRangeAllows, makeEtag, type Validators } from './http';
 
 /** An inclusive byte range, as in `Content-Range`. */
 export interface ByteRange {

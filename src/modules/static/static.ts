@@ -5,25 +5,45 @@
  * from the open file cache); a URI ending in `/` is redirected internally to its first
  * existing `index` file, else listed (`autoindex on`) or refused; a directory asked for
  * without its slash is redirected. Files are reached through `disable_symlinks` and
- * `open_file_cache` (src/file-access.ts). It reads no keys of its own.
+ * `open_file_cache` (shared/file-access.ts). It reads no keys of its own: `configure` takes
+ * what it serves by from the core, index, autoindex and gzip modules' confs of its location.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError, InternalRedirect } from '../../errors';
-import { FileAccess, fileAccessConf, type OpenedFile } from '../../shared/file-access';
-import { wantGzipVary, willCompress } from '../../server/filters';
-import { compileGzipOk, gzipOk, type GzipOkConf } from '../gzip/gzip-ok';
-import { RequestState } from '../../server/request-state';
-import type { ConfigContext, Handler, HandlerEnv, HandlerModule, RequestContext } from '../../types';
-import { variableGetter } from '../../http/variables';
-import { readListing, renderAutoindex } from '../autoindex/autoindex';
-import { nextBoundary, sendFromFile, sendFromMemory } from './body';
-import { contentTypeFor, describeSystemError, directoryRedirect, statusForOpenError } from './http';
-import { compileStaticPaths, mapUriToPath, staysUnder, type PathTemplate, type StaticPaths, type VariableLookup } from './path';
-import { planResponse } from './response';
+import type { MimeTypes } from '../../config/mime';
 import { redirectHost } from '../../http/redirect';
+import { variableGetter } from '../../http/variables';
+import { compileStaticPaths, mapUriToPath, staysUnder, type PathTemplate, type StaticPaths, type VariableLookup } from '../../shared/document-path';
+import { FileAccess, fileAccessConf, type FileLookupDirectives, type OpenedFile } from '../../shared/file-access';
+import { describeSystemError, statusForOpenError } from '../../shared/system-errors';
+import type { ConfigContext, Handler, HandlerModule, RequestContext } from '../../types';
+import { autoindexModule } from '../autoindex/module';
+import { readListing, renderAutoindex } from '../autoindex/autoindex';
+import { ADD_URI_TO_ALIAS } from '../core/try-files';
+import { coreModule, type CoreConf } from '../core/module';
+import { wantGzipVary } from '../gzip/filter';
+import { compileGzipOk, gzipOk, type GzipOkConf } from '../gzip/gzip-ok';
+import { gzipModule, type GzipConf } from '../gzip/module';
+import { indexModule } from '../index/module';
+import { nextBoundary, sendFromFile, sendFromMemory } from './body';
+import { contentTypeFor, directoryRedirect } from './http';
+import { planResponse } from './response';
 
-/** What `configure` precomputes for a location: its compiled `root` and `alias`. */
-export type StaticOptions = StaticPaths;
+/** What `configure` takes from its location, once: how files are found and served. */
+export interface StaticOptions {
+  /** `root` and `alias`, compiled. */
+  readonly paths: StaticPaths;
+  readonly files: FileLookupDirectives;
+  readonly index: readonly string[];
+  readonly autoindex: boolean;
+  readonly types: MimeTypes;
+  readonly defaultType: string;
+  readonly etag: boolean;
+  readonly ifModifiedSince: CoreConf['ifModifiedSince'];
+  readonly gzipStatic: GzipConf['gzipStatic'];
+  readonly gzipVary: boolean;
+  readonly gzipOk: GzipOkConf;
+}
 
 const errno = (err: unknown) => err as NodeJS.ErrnoException;
 const describe = (err: unknown) => describeSystemError(errno(err));
@@ -48,15 +68,15 @@ function lookupOf(ctx: RequestContext): VariableLookup {
 }
 
 class StaticHandler implements Handler {
-  private readonly gzipOk: GzipOkConf;
+  private readonly paths: StaticPaths;
+  private readonly gzipStatic: StaticOptions['gzipStatic'];
 
   constructor(
-    private readonly paths: StaticPaths,
+    private readonly opts: StaticOptions,
     private readonly files: FileAccess,
-    private readonly gzipStatic: 'off' | 'on' | 'always',
-    conf: HandlerEnv['location'],
   ) {
-    this.gzipOk = compileGzipOk(conf);
+    this.paths = opts.paths;
+    this.gzipStatic = opts.gzipStatic;
   }
 
   async http(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
@@ -77,7 +97,7 @@ class StaticHandler implements Handler {
 
   /** The file path for a URI; refuses NUL bytes (400) and paths leaving the root (404). */
   private map(ctx: RequestContext, uri: string): string {
-    const addUri = ctx instanceof RequestState && ctx.aliasTakesUri;
+    const addUri = this.paths.alias !== null && ctx.data[ADD_URI_TO_ALIAS] === true;
     const { path, base } = mapUriToPath(uri, this.paths, lookupOf(ctx), addUri);
     if (path.includes('\0')) throw new HttpError(400);
     if (!staysUnder(path, base)) {
@@ -92,8 +112,8 @@ class StaticHandler implements Handler {
    * (`on`) or always; `on` asks for Vary once the `.gz` exists. False when it declines.
    */
   private async gzipped(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, file: string): Promise<boolean> {
-    const ok = this.gzipStatic === 'always' || gzipOk(req, this.gzipOk);
-    if (!ok && !ctx.location.gzipVary) return false;
+    const ok = this.gzipStatic === 'always' || gzipOk(req, this.opts.gzipOk);
+    if (!ok && !this.opts.gzipVary) return false;
     let opened: OpenedFile;
     try {
       opened = await this.files.open(`${file}.gz`, lookupOf(ctx));
@@ -117,7 +137,7 @@ class StaticHandler implements Handler {
   /** A URI ending in `/`: redirect to the first existing index file, else the listing, else 403/404. */
   private async directory(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, dir: string): Promise<void> {
     let dirChecked = false;
-    for (const index of ctx.location.index) {
+    for (const index of this.opts.index) {
       if (index.startsWith('/')) throw new InternalRedirect(index, ctx.args);
       const file = dir + index;
       try {
@@ -134,7 +154,7 @@ class StaticHandler implements Handler {
       }
       throw new InternalRedirect(ctx.uri + index, ctx.args);
     }
-    if (ctx.location.autoindex && req.method !== 'POST') return this.listing(req, res, ctx, dir);
+    if (this.opts.autoindex && req.method !== 'POST') return this.listing(req, res, ctx, dir);
     if (!dirChecked) await this.files.probe(dir, lookupOf(ctx)).catch((e: unknown) => openFailed(ctx, e, 'stat()', dir));
     ctx.log.error(`directory index of "${dir}" is forbidden`);
     throw new HttpError(403);
@@ -183,12 +203,11 @@ class StaticHandler implements Handler {
         throw new HttpError(404);
       }
       if (req.method === 'POST') throw new HttpError(405);
-      const loc = ctx.location;
-      const facts = { size: info.size, mtime: Math.floor(info.mtimeMs / 1000), contentType: contentTypeFor(ctx.uri, loc.types, loc.defaultType), etag: loc.etag, ifModifiedSince: loc.ifModifiedSince };
+      const o = this.opts;
+      const facts = { size: info.size, mtime: Math.floor(info.mtimeMs / 1000), contentType: contentTypeFor(ctx.uri, o.types, o.defaultType), etag: o.etag, ifModifiedSince: o.ifModifiedSince };
       // No ranges for a .gz of gzip_static, nor for what the gzip filter will compress (nginx's
       // gzip filter turns the range filter off).
-      const filters = (ctx as RequestState).filters as RequestState['filters'] | undefined;
-      const noRanges = gzipped || (req.headers.range !== undefined && filters !== undefined && willCompress(req, filters, facts.contentType, info.size));
+      const noRanges = gzipped || (req.headers.range !== undefined && ctx.transforms(facts.contentType, info.size));
       const headers = noRanges ? { ...req.headers, range: undefined, 'if-range': undefined } : req.headers;
       const plan = planResponse(headers, facts, nextBoundary);
       if (plan.kind === 'precondition-failed') throw new HttpError(412);
@@ -226,21 +245,34 @@ function checkVariables(template: PathTemplate | null, key: string, cx: ConfigCo
   }
 }
 
-/** The `static` handler module: no keys of its own; `root`/`alias` are compiled at load. */
+/** The `static` handler module: no keys of its own; what it serves by is read and compiled at load. */
 const staticModule: HandlerModule<StaticOptions> = {
   configure(_raw, cx) {
     const loc = cx.location;
-    if (loc.alias !== null && loc.match.kind === 'named') {
+    const core = loc.confs.get(coreModule);
+    if (core.alias !== null && loc.match.kind === 'named') {
       cx.error('"alias" cannot be used inside the named location', 'alias');
     }
-    const paths = compileStaticPaths(loc.root, loc.alias, loc.match, (p) => cx.resolve(p));
+    const paths = compileStaticPaths(core.root, core.alias, loc.match, (p) => cx.resolve(p));
     checkVariables(paths.root, 'root', cx);
     checkVariables(paths.alias, 'alias', cx);
-    return paths;
+    const gzip = loc.confs.get(gzipModule);
+    return {
+      paths,
+      files: core,
+      index: loc.confs.get(indexModule).index,
+      autoindex: loc.confs.get(autoindexModule).autoindex,
+      types: core.types,
+      defaultType: core.defaultType,
+      etag: core.etag,
+      ifModifiedSince: core.ifModifiedSince,
+      gzipStatic: gzip.gzipStatic,
+      gzipVary: gzip.gzipVary,
+      gzipOk: compileGzipOk(gzip),
+    };
   },
-  create(options: StaticOptions, env: HandlerEnv): Handler {
-    const loc = env.location;
-    return new StaticHandler(options, new FileAccess(fileAccessConf(loc)), loc.gzipStatic, loc);
+  create(options: StaticOptions): Handler {
+    return new StaticHandler(options, new FileAccess(fileAccessConf(options.files)));
   },
 };
 

@@ -17,11 +17,14 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { HttpError } from '../../errors';
-import { countersOf, type LocationCounters } from '../status/counters';
+import { coreModule } from '../core/module';
+import type { ChannelLimits } from '../push/memory-store';
+import { channelLimits } from '../push/location';
 import { findModule, loadModule } from '../../shared/module-loader';
 import echo from './echo';
 import type {
   ConfigContext,
+  Counters,
   Handler,
   HandlerEnv,
   HandlerModule,
@@ -33,18 +36,19 @@ import type {
   RequestContext,
   ScriptContext,
   SubscribeOptions,
+  Template,
   UpgradeOutcome,
   WebSocketScript,
 } from '../../types';
 import { serverSignature } from '../../http/version';
-import { CloseCode, DEFAULT_MAX_PAYLOAD_LEN, ErrorCode } from './constants';
+import { CloseCode, DEFAULT_MAX_PAYLOAD_LEN, ErrorCode } from '../../shared/websocket/constants';
 import {
   WebSocketAcceptor,
   WebSocketError,
   type SessionEnd,
   type SessionObserver,
   type WebSocketSessionImpl,
-} from './session';
+} from '../../shared/websocket/session';
 
 /** The scripts a `script:` value may name without a module file. */
 const BUILT_IN_SCRIPTS: Readonly<Record<string, WebSocketScript>> = { echo };
@@ -63,6 +67,10 @@ export interface WebSocketScriptOptions {
   readonly socketLogErrors: boolean;
   /** `lua_check_client_abort`: accepted; a client that goes away always ends the session. */
   readonly checkClientAbort: boolean;
+  /** The `Server` header of the handshake (`server_tokens`). */
+  readonly signature: string;
+  /** `message_buffer_length` and `message_timeout` of the script's publishes. */
+  readonly limits: ChannelLimits;
 }
 
 /** The handler `create` returns. */
@@ -100,6 +108,8 @@ function configure(raw: Readonly<Record<string, unknown>>, cx: ConfigContext): W
     options: Object.freeze({ ...(options as Record<string, unknown>) }),
     socketLogErrors: cx.flag('lua_socket_log_errors') ?? true,
     checkClientAbort: cx.flag('lua_check_client_abort') ?? false,
+    signature: serverSignature(cx.location.confs.get(coreModule).serverTokens),
+    limits: channelLimits(cx.location),
   };
 }
 
@@ -127,7 +137,7 @@ function create(opts: WebSocketScriptOptions, env: HandlerEnv): WebSocketScriptH
     opts,
     acceptor: new WebSocketAcceptor({ maxPayload: opts.maxPayloadLen }),
     live: new Set(),
-    counters: countersOf(env.location) ?? null,
+    counters: env.counters,
     push: env.push,
     socketErrorLoggers: new Map(),
   };
@@ -150,7 +160,7 @@ interface ScriptLocation {
   readonly opts: WebSocketScriptOptions;
   readonly acceptor: WebSocketAcceptor;
   readonly live: Set<WebSocketSessionImpl>;
-  readonly counters: LocationCounters | null;
+  readonly counters: Counters | null;
   readonly push: PushChannels;
   /** One socket 'error' listener per error log, shared by the connections logging to it. */
   readonly socketErrorLoggers: Map<Logger, (err: Error) => void>;
@@ -168,7 +178,7 @@ function serve(location: ScriptLocation, req: IncomingMessage, socket: Duplex, h
     const accepted = location.acceptor.accept(req, socket, head, {
       timeoutMs: opts.timeoutMs,
       maxSendLen: opts.maxSendLen,
-      serverHeader: serverSignature(ctx.location.serverTokens),
+      serverHeader: opts.signature,
       onSocketError: socketErrorLogger(location, ctx.log),
       counters: location.counters ?? undefined,
       observer: scriptCtx,
@@ -255,14 +265,28 @@ class ScriptContextImpl implements ScriptContext, SessionObserver {
   get scheme() { return this.ctx.scheme; }
   get host() { return this.ctx.host; }
   get log() { return this.ctx.log; }
+  get remoteAddress() { return this.ctx.remoteAddress; }
+  get data() { return this.ctx.data; }
 
   variable(name: string): string {
     return this.ctx.variable(name);
   }
 
+  evaluate(template: Template): string {
+    return this.ctx.evaluate(template);
+  }
+
+  setUri(uri: string): void {
+    this.ctx.setUri(uri);
+  }
+
+  transforms(contentType: string, length: number): boolean {
+    return this.ctx.transforms(contentType, length);
+  }
+
   publish(channel: string, data: string | Buffer): Promise<PublishResult> {
-    const { messageBufferLength, messageTimeout } = this.ctx.location;
-    return this.push.publish(channel, data, { bufferLength: messageBufferLength, timeoutMs: messageTimeout });
+    const { bufferLength, timeoutMs } = this.shared.opts.limits;
+    return this.push.publish(channel, data, { bufferLength, timeoutMs });
   }
 
   async subscribe(channel: string, onMessage: (message: PushMessage) => void, options?: SubscribeOptions): Promise<PushSubscription> {

@@ -4,7 +4,7 @@
  * location the alias (with its `$1`... captures) is the whole path. Both values are compiled
  * once, at load, into templates; a request only substitutes variables.
  */
-import type { LocationMatch } from '../../config/values';
+import type { LocationMatch } from '../config/values';
 
 /** One piece of a compiled `root` or `alias` value: literal text or a variable name. */
 export type TemplatePart = { readonly text: string } | { readonly variable: string };

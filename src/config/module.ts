@@ -1,0 +1,63 @@
+/**
+ * What a module gives the configuration, as nginx's `ngx_command_t` table and its
+ * create/merge of `loc_conf`: the directives it owns (where each may stand, how its value is
+ * parsed, which field of the module's conf it fills) and its conf's defaults. The configuration
+ * is built from the modules it is handed; it imports none of them.
+ */
+import type { Position } from '../errors';
+import type { Context, ParseContext } from './args';
+import type { ConfNode } from './load';
+import type { ServerConf } from './model';
+
+/** One directive a module owns. */
+export interface DirectiveRow {
+  readonly contexts: readonly Context[];
+  readonly parse: (node: ConfNode, cx: ParseContext, name: string) => unknown;
+  /** The field of the module's conf it fills (default: the name in camelCase). */
+  readonly field?: string;
+  /** Joins a later directive's value to an earlier one's when several fill one field (`allow`, `deny`). */
+  readonly combine?: (earlier: unknown, later: unknown) => unknown;
+  /**
+   * False for a block's own directive that a block inside does not inherit (`alias`,
+   * `try_files`, `proxy_pass`, `return`): there it is back to its default.
+   */
+  readonly inherit?: boolean;
+}
+
+/** A block as a module's check sees it. */
+export interface BlockView {
+  readonly context: Context;
+  readonly position: Position;
+  /** The position of a directive written in this block, or the block's own. */
+  at(directive: string): Position;
+}
+
+/** A module, as the configuration knows it. `C` is its conf: one object per block, merged downwards. */
+export interface ConfModule<C extends object = object> {
+  readonly name: string;
+  readonly directives: Readonly<Record<string, DirectiveRow>>;
+  /** The conf of a block that writes none of the module's directives: nginx's defaults. */
+  defaults(prefix: string): C;
+  /**
+   * Checks a block once merged: `own` holds what the block itself wrote. Throws a ConfigError
+   * (through `fail`) at the block or one of its directives.
+   */
+  check?(conf: C, own: Readonly<Partial<C>>, block: BlockView, fail: (reason: string, at: Position) => never): void;
+  /** Checks the servers together, once built (TLS certificates for the sockets that speak TLS). */
+  checkServers?(servers: readonly ServerConf[], fail: (reason: string, at: Position) => never): void;
+  /**
+   * The content handler a directive implies, as nginx's directives set a location's handler
+   * (`proxy_pass` -> `proxy`): a location writing it without `handler:` gets that handler, one
+   * naming another handler is refused.
+   */
+  readonly implies?: Readonly<Record<string, string>>;
+}
+
+/** The contexts of a directive that inherits http -> server -> location. */
+export const INHERITED: readonly Context[] = ['http', 'server', 'location'];
+
+/** A directive row. */
+export function row(contexts: readonly Context[], parse: DirectiveRow['parse'], options: Omit<DirectiveRow, 'contexts' | 'parse'> = {}): DirectiveRow {
+  return { contexts, parse, ...options };
+}
+

@@ -1,0 +1,31 @@
+/** The master's part of a checked configuration: plain data, the same whichever process checked it. */
+import type { MainConf } from '../config/model';
+import { pushModule } from '../modules/push/module';
+
+/**
+ * What the master needs of a configuration: the master never builds a configuration itself
+ * after it starts (a reload is checked in a child process, and workers build theirs), so a
+ * check hands it this, plain data.
+ */
+export interface MasterConf {
+  readonly file: string;
+  readonly prefix: string;
+  readonly workerProcesses: number;
+  readonly masterProcess: boolean;
+  readonly pid: string | null;
+  readonly errorLog: MainConf['errorLog'];
+  readonly http: { readonly pushRedisUrl: string | null };
+}
+
+/** The master's part of a checked configuration. */
+export function masterView(conf: MainConf): MasterConf {
+  return {
+    file: conf.file,
+    prefix: conf.prefix,
+    workerProcesses: conf.workerProcesses,
+    masterProcess: conf.masterProcess,
+    pid: conf.pid,
+    errorLog: { path: conf.errorLog.path, level: conf.errorLog.level },
+    http: { pushRedisUrl: conf.http.confs.get(pushModule).pushRedisUrl },
+  };
+}

@@ -1,0 +1,44 @@
+/**
+ * What `gateway -T` prints after the files: each server's and location's phase handlers in the
+ * order they run, its content handler, response filters and log handlers, as the phase engine
+ * compiles them (no handler is created, no file opened).
+ */
+import type { LocationConf, MainConf, ServerConf } from '../config/model';
+import { compileValue } from '../http/variables';
+import { LOCATION_MODULES } from '../modules/registry';
+import type { CompileEnv, Logger } from '../types';
+import { compilePhases } from './phase-engine';
+
+const QUIET: Logger = { debug() {}, info() {}, notice() {}, warn() {}, error() {}, crit() {} };
+
+/** The lines, each starting with `#`. */
+export function describePhases(conf: MainConf): string {
+  const lines: string[] = [];
+  for (const server of conf.http.servers) {
+    const env = compileEnv(server, conf.captureNames);
+    const own = compilePhases(handlersOf(server.serverLocation, env), 'server');
+    lines.push(`# server ${server.primaryName || '_'} (${server.position.file}:${server.position.line})`);
+    for (const step of own.steps) lines.push(`#   ${step.handler.phase}: ${step.handler.name}`);
+    for (const location of [...server.locations, server.serverLocation]) {
+      const phases = compilePhases(handlersOf(location, env), 'location');
+      lines.push(`#   location ${location.name || "(the server's own)"} (${location.position.file}:${location.position.line})`);
+      for (const step of phases.steps) lines.push(`#     ${step.handler.phase}: ${step.handler.name}`);
+      lines.push(`#     content: ${location.handler}`);
+      for (const module of LOCATION_MODULES) {
+        const filter = module.filter?.(location, env);
+        if (filter) lines.push(`#     filter: ${filter.name}`);
+      }
+      for (const handler of phases.logs) lines.push(`#     log: ${handler.name}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+function handlersOf(location: LocationConf, env: CompileEnv) {
+  return LOCATION_MODULES.flatMap((m) => m.phases?.(location, env) ?? []);
+}
+
+/** A compile environment that opens nothing: lines written to it are dropped. */
+function compileEnv(server: ServerConf, captureNames: ReadonlySet<string>): CompileEnv {
+  return { server, log: QUIET, captureNames, compile: (text) => compileValue(text, captureNames), openLog: () => ({ write() {} }) };
+}

@@ -1,0 +1,75 @@
+/**
+ * nginx's phase engine: a location's phase handlers, from every module, compiled once into one
+ * array in phase order (`ngx_http_init_phase_handlers`), and the loop that runs it with nginx's
+ * checker semantics: a handler that declines lets the next one run, `'ok'` ends its phase (the
+ * first handler of the next phase runs), `'done'` means the request is answered. Empty phases
+ * are not in the array: a request pays only for the handlers its location has.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { PhaseHandler, PhaseName, RequestContext } from '../types';
+
+/** The phases that run before a location is chosen. */
+const SERVER_PHASES: readonly PhaseName[] = ['post-read', 'server-rewrite'];
+/** The phases that run in the chosen location, before its content handler. */
+const LOCATION_PHASES: readonly PhaseName[] = ['rewrite', 'preaccess', 'access', 'precontent'];
+
+/** One handler in the array, and where its phase ends (the first handler of the next phase). */
+export interface PhaseStep {
+  readonly handler: PhaseHandler;
+  readonly next: number;
+}
+
+/** A location's (or a server's) compiled phases. */
+export interface CompiledPhases {
+  readonly steps: readonly PhaseStep[];
+  /** The log phase's handlers. */
+  readonly logs: readonly PhaseHandler[];
+  /** Whether a handler may answer the request itself (`PhaseHandler.answers`). */
+  readonly answers: boolean;
+}
+
+/**
+ * Orders `handlers` by phase (and, within a phase, as given) for a server's own phases or a
+ * location's. Handlers of the other level's phases are not this level's to run.
+ */
+export function compilePhases(handlers: readonly PhaseHandler[], level: 'server' | 'location'): CompiledPhases {
+  const order = level === 'server' ? SERVER_PHASES : LOCATION_PHASES;
+  const ordered = order.flatMap((phase) => handlers.filter((h) => h.phase === phase && h.run));
+  const steps = ordered.map((handler, i) => {
+    let next = i + 1;
+    while (next < ordered.length && ordered[next].phase === handler.phase) next++;
+    return { handler, next };
+  });
+  return {
+    steps,
+    logs: level === 'location' ? handlers.filter((h) => h.phase === 'log' && h.log) : [],
+    answers: steps.some((s) => s.handler.answers),
+  };
+}
+
+/**
+ * Runs `steps` from `start`: true once a handler answered the request (`'done'`), false when
+ * every phase ran through. Synchronous handlers run without a promise. `beforeAnswer` runs
+ * before a handler that may answer (nginx discards the request body first, and so sends
+ * `100 Continue` to a client that waits for it).
+ */
+export function runSteps(
+  steps: readonly PhaseStep[],
+  req: IncomingMessage,
+  res: ServerResponse | null,
+  ctx: RequestContext,
+  beforeAnswer?: () => void,
+  start = 0,
+): boolean | Promise<boolean> {
+  for (let i = start; i < steps.length; ) {
+    const step = steps[i];
+    if (step.handler.answers) beforeAnswer?.();
+    const outcome = step.handler.run!(req, res, ctx);
+    if (outcome instanceof Promise) {
+      return outcome.then((o) => (o === 'done' ? true : runSteps(steps, req, res, ctx, beforeAnswer, o === 'ok' ? step.next : i + 1)));
+    }
+    if (outcome === 'done') return true;
+    i = outcome === 'ok' ? step.next : i + 1;
+  }
+  return false;
+}
