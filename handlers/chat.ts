@@ -17,14 +17,14 @@
  * location, say) reaches the room's clients as it is.
  */
 import { isUtf8 } from 'node:buffer';
-import type { PushMessage, WebSocketScript } from '../src/types';
+import { defineScript, type PushMessage } from 'gateway';
 
 /** A room name: what a channel id may hold (letters, digits, `_ . : @ ~ - /`), shorter. */
 const ROOM = /^[A-Za-z0-9_.:@~\-/]{1,64}$/;
 /** Control characters, which a nickname may not hold. */
 const CONTROL = /[\u0000-\u001f\u007f]/g;
 
-const chat: WebSocketScript = async (ws, ctx) => {
+export default defineScript(async (ws, ctx) => {
   const query = new URLSearchParams(ctx.args);
   const maxText = Number(ctx.options.max_text ?? 500);
   const maxNick = Number(ctx.options.max_nick ?? 24);
@@ -62,6 +62,4 @@ const chat: WebSocketScript = async (ws, ctx) => {
   } finally {
     await say({ system: true, text: `${nick} left` });
   }
-};
-
-export default chat;
+});

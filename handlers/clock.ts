@@ -9,9 +9,9 @@
  *     timeout: 1000                 # ms between ticks
  *     options: { prefix: "time: " }
  */
-import type { WebSocketScript } from '../src/types';
+import { defineScript } from 'gateway';
 
-const clock: WebSocketScript = async (ws, ctx) => {
+export default defineScript(async (ws, ctx) => {
   const prefix = typeof ctx.options.prefix === 'string' ? ctx.options.prefix : '';
   await ws.sendText(`${prefix}${new Date().toISOString()}`);
   for (;;) {
@@ -32,6 +32,4 @@ const clock: WebSocketScript = async (ws, ctx) => {
     }
   }
   await ws.sendClose();
-};
-
-export default clock;
+});

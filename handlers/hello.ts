@@ -7,15 +7,15 @@
  *     greeting: Hello from the gateway   # required
  *     format: json                        # json (default) or text
  */
-import type { HandlerModule } from '../src/types';
+import { defineHandler } from 'gateway';
 
 interface HelloOptions {
   readonly greeting: string;
   readonly format: 'json' | 'text';
 }
 
-const hello: HandlerModule<HelloOptions> = {
-  configure(raw, cx) {
+export default defineHandler({
+  configure(_raw, cx): HelloOptions {
     const greeting = cx.string('greeting');
     if (!greeting) return cx.error('handler "hello" needs a "greeting"');
     const format = cx.string('format') ?? 'json';
@@ -50,6 +50,4 @@ const hello: HandlerModule<HelloOptions> = {
       },
     };
   },
-};
-
-export default hello;
+});

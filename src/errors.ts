@@ -1,7 +1,76 @@
 /**
- * The gateway's two kinds of expected failure. Both carry a stable `code` so tests and callers
- * match codes, never messages.
+ * The gateway's expected failures (a configuration that does not check, a request that ends
+ * with an error status, an internal redirect) and the catalogue of their stable codes: tests
+ * and callers match codes, never messages, as fastify's `FST_ERR_*` and undici's `UND_ERR_*`.
  */
+
+/** Every code the gateway gives an error, with what it means. */
+export const ERROR_CODES = {
+  GW_ERR_CONFIG: 'the configuration does not check (one line with file:line:column)',
+  GW_INTERNAL_REDIRECT: 'the request is served again for another URI or a named location',
+  GW_ERROR_PAGE: 'an error_page that redirects to a URL',
+  GW_REDIRECT_CYCLE: 'more than 10 internal redirects (500)',
+  GW_NO_NAMED_LOCATION: 'an internal redirect to a named location that does not exist (500)',
+  GW_BAD_URI: 'a request target nginx refuses (400)',
+  GW_BAD_HOST: 'a Host nginx refuses (400)',
+  GW_NO_HOST: 'an HTTP/1.1 request without Host (400)',
+  GW_BAD_VERSION: 'an HTTP version nginx refuses (400)',
+  GW_URI_TOO_LONG: 'a request line longer than nginx takes (414)',
+  GW_HEADER_TOO_LARGE: 'a header line longer than nginx takes (400, nginx 494)',
+  GW_TOO_MANY_HEADERS: 'more header lines than nginx takes (400, nginx 494)',
+  GW_DUPLICATE_HEADER: 'a header nginx takes once given twice (400)',
+  GW_BAD_CONTENT_LENGTH: 'an invalid Content-Length (400)',
+  GW_BAD_TRANSFER_ENCODING: 'a Transfer-Encoding nginx refuses (400)',
+  GW_TRACE: 'the TRACE method (405)',
+  GW_ACCESS_FORBIDDEN: 'an allow/deny rule refused the client (403)',
+  GW_BODY_TOO_LARGE: 'a request body over client_max_body_size (413)',
+  GW_BODY_TIMEOUT: 'a request body that stalled past client_body_timeout (408: closed unanswered)',
+  GW_BODY_INVALID: 'a malformed chunked request body (400)',
+  GW_BODY_TEMP_FILE: 'a request body that could not be written to its temporary file (500)',
+  GW_CLIENT_CLOSED: 'the client closed before its request was answered (499)',
+  GW_METRICS_TIMEOUT: 'the master did not answer with the counters in time (503)',
+  GW_NO_LIVE_UPSTREAMS: "every peer of an upstream is down or out for its failures (502)",
+  GW_UPSTREAM_CONNECT: 'the upstream refused or failed the connection (502)',
+  GW_UPSTREAM_TIMEOUT: 'the upstream did not connect, take or answer in time (504)',
+  GW_UPSTREAM_RESET: 'the upstream reset the connection (502)',
+  GW_UPSTREAM_CLOSED: 'the upstream closed the connection early (502)',
+  GW_UPSTREAM_INVALID: 'the upstream sent an invalid response header (502)',
+  GW_UPSTREAM_ERROR: 'another upstream failure (502)',
+  GW_UPSTREAM_REQUEST: 'the upstream request could not be made (502)',
+  GW_UPSTREAM_NEXT: 'the upstream answered a status proxy_next_upstream passes on (internal)',
+  GW_PUSH_CHANNEL: 'a channel id that is not valid (400)',
+  GW_PUSH_LAST_ID: 'a malformed last message id (400)',
+  GW_PUSH_INPUT: 'a push operation given input it refuses (400)',
+  GW_PUSH_SECRET: "a publisher's secret missing or wrong (403)",
+  GW_PUSH_WEBSOCKET_ONLY: 'an event stream asked of a WebSocket-only subscriber location (400)',
+  GW_PUSH_EVENTSOURCE_ONLY: 'a WebSocket asked of an EventSource-only subscriber location (400)',
+  GW_PUSH_UNAVAILABLE: 'the channels cannot be reached now (503)',
+  GW_WS_CLOSED: 'a WebSocket operation on a connection that is gone',
+  GW_WS_PROTOCOL: 'the peer broke the WebSocket protocol',
+  GW_WS_PAYLOAD_TOO_BIG: 'a frame over max_payload_len or max_send_len',
+  GW_WS_BAD_CLOSE_CODE: 'a close code that may not be sent',
+  GW_WS_BUSY: 'a second recvFrame while one waits',
+} as const;
+
+/**
+ * Brands that make `instanceof` hold across copies of this module: a handler that imports the
+ * package by name (loaded by TypeScript's loader, or from another install) gets classes of its
+ * own, and its errors must still be the gateway's.
+ */
+const CONFIG_ERROR = Symbol.for('gateway.ConfigError');
+const HTTP_ERROR = Symbol.for('gateway.HttpError');
+const INTERNAL_REDIRECT = Symbol.for('gateway.InternalRedirect');
+
+/** Whether `value` carries `brand` (set by the constructor of one copy or another of a class). */
+function branded(value: unknown, brand: symbol): boolean {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+}
+
+/** A code of the catalogue. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** What an `HttpError` carries: a catalogue code, or `GW_HTTP_<status>` for a plain error status. */
+export type HttpErrorCode = ErrorCode | `GW_HTTP_${number}`;
 
 /** Where something stands in a configuration file (1-based line and column). */
 export interface Position {
@@ -18,7 +87,12 @@ export interface Position {
  * middle, as nginx cuts its error lines (NGX_MAX_ERROR_STR).
  */
 export class ConfigError extends Error {
-  readonly code = 'GW_ERR_CONFIG';
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return branded(value, CONFIG_ERROR);
+  }
+
+  readonly [CONFIG_ERROR] = true;
+  readonly code: ErrorCode = 'GW_ERR_CONFIG';
   readonly reason: string;
   constructor(
     reason: string,
@@ -68,9 +142,15 @@ const isLowSurrogate = (code: number) => code >= 0xdc00 && code <= 0xdfff;
  * in one place as nginx's error page, or by the location's `error_page`.
  */
 export class HttpError extends Error {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return branded(value, HTTP_ERROR);
+  }
+
+  readonly [HTTP_ERROR] = true;
+
   constructor(
     readonly status: number,
-    readonly code: string = `GW_HTTP_${status}`,
+    readonly code: HttpErrorCode = `GW_HTTP_${status}`,
     message?: string,
     /** Extra response headers, e.g. `Content-Range` on 416 or `Location` on 301. */
     readonly headers: Readonly<Record<string, string>> = {},
@@ -86,7 +166,12 @@ export class HttpError extends Error {
  * `@` names a named location. A request may be redirected 10 times, as in nginx.
  */
 export class InternalRedirect extends Error {
-  readonly code = 'GW_INTERNAL_REDIRECT';
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return branded(value, INTERNAL_REDIRECT);
+  }
+
+  readonly [INTERNAL_REDIRECT] = true;
+  readonly code: ErrorCode = 'GW_INTERNAL_REDIRECT';
   constructor(
     /** The new `$uri` (decoded, as `$uri` is), or `@name`. */
     readonly uri: string,

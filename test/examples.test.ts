@@ -1,8 +1,8 @@
 /** The shipped examples, run as a user runs them: conf/examples/*.yaml with handlers/ from the project. */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { ROOT, startGateway, type GatewayProcess } from './helpers/gateway-process';
+import { makePrefix, ROOT, startGateway, type GatewayProcess } from './helpers/gateway-process';
 import { request } from './helpers/http-client';
 
 /** An example configuration moved to a free loopback port, logging to stderr. */
@@ -72,5 +72,48 @@ describe('clock: a user WebSocket script', () => {
     ws.send('ping me');
     expect((await new Promise<Buffer>((r) => ws.once('message', r))).toString()).toBe('ping me');
     ws.close();
+  });
+});
+
+describe('a handler written outside the checkout imports the gateway by its package name', () => {
+  const HANDLER = `
+import { defineHandler, HttpError, ERROR_CODES, type RequestContext } from 'gateway';
+
+/** Greets by a template compiled at load; a 404 of the gateway's own for /outside/missing. */
+export default defineHandler({
+  configure(_raw, cx) {
+    return { template: cx.compile(cx.string('greeting') ?? 'hello $arg_name'), codes: Object.keys(ERROR_CODES).length };
+  },
+  create({ template, codes }) {
+    return {
+      http(_req, res, ctx: RequestContext) {
+        if (ctx.uri === '/outside/missing') throw new HttpError(404);
+        res.end(\`\${ctx.evaluate(template)} (\${codes > 0 ? 'codes known' : 'no codes'})\`);
+      },
+    };
+  },
+});
+`;
+  let gw: GatewayProcess;
+  let prefix: string;
+  beforeAll(async () => {
+    prefix = makePrefix({ 'handlers/outside.ts': HANDLER });
+    // As `npm install <the gateway>` leaves it in the user's project.
+    mkdirSync(path.join(prefix, 'node_modules'));
+    symlinkSync(ROOT, path.join(prefix, 'node_modules/gateway'), 'dir');
+    const yaml = 'master_process: off\nerror_log: stderr notice\npid: off\nhttp:\n  access_log: "off"\n  servers:\n    - listen: "127.0.0.1:0"\n      locations:\n        - { location: /outside/, handler: outside, greeting: "hi $arg_name" }\n';
+    gw = await startGateway(yaml, { prefix });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    rmSync(prefix, { recursive: true, force: true });
+  });
+
+  test('its types, defineHandler, the error classes and the code catalogue come from the package', async () => {
+    const r = await request(gw.ports[0], '/outside/x?name=Ada');
+    expect([r.status, r.body.toString()]).toEqual([200, 'hi Ada (codes known)']);
+    const missing = await request(gw.ports[0], '/outside/missing');
+    expect(missing.status).toBe(404);
+    expect(missing.body.toString()).toContain('<center><h1>404 Not Found</h1></center>');
   });
 });

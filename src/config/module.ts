@@ -7,7 +7,7 @@
 import type { Position } from '../errors';
 import type { Context, ParseContext } from './args';
 import type { ConfNode } from './load';
-import type { ServerConf } from './model';
+import type { ListenSpec } from './values';
 
 /** One directive a module owns. */
 export interface DirectiveRow {
@@ -44,13 +44,21 @@ export interface ConfModule<C extends object = object> {
    */
   check?(conf: C, own: Readonly<Partial<C>>, block: BlockView, fail: (reason: string, at: Position) => never): void;
   /** Checks the servers together, once built (TLS certificates for the sockets that speak TLS). */
-  checkServers?(servers: readonly ServerConf[], fail: (reason: string, at: Position) => never): void;
+  checkServers?(servers: readonly ServerView[], fail: (reason: string, at: Position) => never): void;
   /**
    * The content handler a directive implies, as nginx's directives set a location's handler
    * (`proxy_pass` -> `proxy`): a location writing it without `handler:` gets that handler, one
    * naming another handler is refused.
    */
   readonly implies?: Readonly<Record<string, string>>;
+}
+
+/** A built server as `checkServers` sees it. */
+export interface ServerView {
+  readonly listens: readonly ListenSpec[];
+  readonly position: Position;
+  /** Each module's conf of the server. */
+  readonly confs: { get<C extends object>(module: ConfModule<C>): C };
 }
 
 /** The contexts of a directive that inherits http -> server -> location. */

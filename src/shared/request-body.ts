@@ -8,7 +8,7 @@
  * `readBody` reads a body whole in memory with them.
  */
 import type { IncomingMessage } from 'node:http';
-import { HttpError } from '../errors';
+import { HttpError, type ErrorCode } from '../errors';
 import type { Logger } from '../types';
 
 /** How a body is read: `client_max_body_size` (0: no limit) and `client_body_timeout` (0: none). */
@@ -29,7 +29,7 @@ export const BODY_CODES = {
   invalid: 'GW_BODY_INVALID',
   /** 499: the client closed (or half-closed) its connection before the end of its body. */
   clientClosed: 'GW_CLIENT_CLOSED',
-} as const;
+} as const satisfies Record<string, ErrorCode>;
 
 /** The event a request gets when the HTTP parser refuses the rest of its body. */
 const BODY_REFUSED = Symbol('gateway.body-refused');

@@ -13,7 +13,6 @@ import type { ErrorLogConf, LogLevel } from '../../config/model';
 import { INHERITED, row, type ConfModule } from '../../config/module';
 import { parseDisableSymlinks, parseOpenFileCache, parseTime, type DisableSymlinksConf, type OpenFileCacheConf } from '../../config/values';
 import { compileValue } from '../../http/variables';
-import { checkTryFiles } from './try-files';
 
 /** `error_page code ... [=[response]] uri`. */
 export interface ErrorPageConf {
@@ -131,6 +130,16 @@ function keepaliveTimeout(node: ConfNode, cx: ParseContext, name: string): numbe
   if (args.length === 2 && /ms/.test(args[1])) cx.fail(`invalid time "${args[1]}" in "keepalive_timeout" (the header timeout is in whole seconds)`, node);
   if (args.length === 2) guard(node, cx, () => parseTime(args[1]));
   return guard(node, cx, () => boundedTime(args[0], name));
+}
+
+/**
+ * Checks `try_files` arguments as nginx does at load: at least two, and a last `=code`
+ * must be a number up to 999. Throws nginx's reason.
+ */
+export function checkTryFiles(args: readonly string[]): void {
+  if (args.length < 2) throw new Error('invalid number of arguments in "try_files" directive');
+  const last = args[args.length - 1];
+  if (last.startsWith('=') && (!/^\d+$/.test(last.slice(1)) || Number(last.slice(1)) > 999)) throw new Error(`invalid code "${last}"`);
 }
 
 /** `try_files`: checked as nginx checks it, its variables known. */

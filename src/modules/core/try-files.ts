@@ -33,15 +33,6 @@ export interface CompiledTryFiles {
   readonly files: FileAccess;
 }
 
-/**
- * Checks `try_files` arguments as nginx does at load: at least two, and a last `=code`
- * must be a number up to 999. Throws nginx's reason.
- */
-export function checkTryFiles(args: readonly string[]): void {
-  if (args.length < 2) throw new Error('invalid number of arguments in "try_files" directive');
-  const last = args[args.length - 1];
-  if (last.startsWith('=') && (!/^\d+$/.test(last.slice(1)) || Number(last.slice(1)) > 999)) throw new Error(`invalid code "${last}"`);
-}
 
 /** Compiles a location's `try_files` (null without one). */
 function compileTryFiles(args: readonly string[], location: Parameters<NonNullable<LocationModule['phases']>>[0], compile: (text: string) => Template): CompiledTryFiles {

@@ -5,7 +5,7 @@
  * nginx's connect, send and read timeouts.
  */
 import type { IncomingMessage } from 'node:http';
-import { HttpError } from '../../errors';
+import { HttpError, type ErrorCode } from '../../errors';
 
 /** Where an exchange with the upstream stands, in the words of nginx's log context. */
 export type UpstreamPhase =
@@ -23,12 +23,12 @@ export const UPSTREAM_CODES = {
   closed: 'GW_UPSTREAM_CLOSED',
   invalid: 'GW_UPSTREAM_INVALID',
   error: 'GW_UPSTREAM_ERROR',
-} as const;
+} as const satisfies Record<string, ErrorCode>;
 
 /** An upstream failure, classified. */
 export interface UpstreamFailure {
   readonly status: 502 | 504;
-  readonly code: string;
+  readonly code: ErrorCode;
   /** nginx's words for what happened, before ` while ...`. */
   readonly reason: string;
 }

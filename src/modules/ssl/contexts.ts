@@ -5,7 +5,16 @@
  */
 import { readFileSync } from 'node:fs';
 import tls, { type SecureContext } from 'node:tls';
-import type { SslConf } from './module';
+
+/** The ssl module's conf of a block. */
+export interface SslConf {
+  /** `ssl_certificate` and `ssl_certificate_key` (PEM files), null when not set. */
+  readonly sslCertificate: string | null;
+  readonly sslCertificateKey: string | null;
+  /** `ssl_protocols`: nginx's names, `TLSv1.2 TLSv1.3` by default. */
+  readonly sslProtocols: readonly string[];
+  readonly sslCiphers: string;
+}
 
 /** nginx's protocol names, in order. */
 export const TLS_PROTOCOLS = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const;

@@ -5,17 +5,9 @@
  */
 import { argsOf, prefixPath, text } from '../../config/args';
 import { row, type ConfModule } from '../../config/module';
-import { createServerContext, TLS_PROTOCOLS } from './contexts';
+import { createServerContext, TLS_PROTOCOLS, type SslConf } from './contexts';
 
-/** The ssl module's conf of a block. */
-export interface SslConf {
-  /** `ssl_certificate` and `ssl_certificate_key` (PEM files), null when not set. */
-  readonly sslCertificate: string | null;
-  readonly sslCertificateKey: string | null;
-  /** `ssl_protocols`: nginx's names, `TLSv1.2 TLSv1.3` by default. */
-  readonly sslProtocols: readonly string[];
-  readonly sslCiphers: string;
-}
+export type { SslConf };
 
 export const sslModule: ConfModule<SslConf> = {
   name: 'ssl',

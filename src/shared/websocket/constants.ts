@@ -2,6 +2,7 @@
  * The WebSocket part's magic values in one place: RFC 6455 close codes, lua-resty-websocket's
  * defaults, the session's internal limits and the stable error codes its failures carry.
  */
+import type { ErrorCode as CatalogueCode } from '../../errors';
 
 /** Close status codes of RFC 6455 section 7.4.1 that the gateway sends or reports. */
 export const CloseCode = {
@@ -63,7 +64,7 @@ export const ErrorCode = {
   BAD_CLOSE_CODE: 'GW_WS_BAD_CLOSE_CODE',
   /** `recvFrame` called while another `recvFrame` is still waiting. */
   BUSY: 'GW_WS_BUSY',
-} as const;
+} as const satisfies Record<string, CatalogueCode>;
 
 /** One of the `ErrorCode` values. */
 export type WebSocketErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
