@@ -140,7 +140,7 @@ export type PhaseOutcome = void | 'ok' | 'done';
 /** One handler of one phase, compiled for one location at load. */
 export interface PhaseHandler {
   readonly phase: PhaseName;
-  /** What `gateway -T` shows: the module and what it does (`access: allow/deny`). */
+  /** What `gateway -T` shows beside the phase: what it does (`allow/deny`, `return 410`). */
   readonly name: string;
   /**
    * Whether it may answer the request itself (`return`): a location with such a handler serves a

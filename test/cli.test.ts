@@ -28,6 +28,59 @@ test('-T prints the configuration, every file read, as nginx -T', async () => {
   }
 });
 
+test("-T then prints each location's phase handlers in the order they run, its content handler, filters and logs", async () => {
+  const site = `http:
+  access_log: logs/access.log
+  gzip: on
+  add_header: X-A a
+  servers:
+    - server_name: example.org
+      try_files: $uri =404
+      locations:
+        - { location: /closed, deny: all, try_files: $uri @app, expires: 1h }
+        - { location: /gone, return: "410", allow: 127.0.0.1 }
+        - { location: /app, proxy_pass: "http://127.0.0.1:9", access_log: "off" }
+`;
+  const prefix = makePrefix({ 'conf/site.yaml': site });
+  try {
+    const { code, stdout } = await runCli(['-T', '-p', prefix, '-c', 'conf/site.yaml']);
+    expect(code).toBe(0);
+    const file = `${prefix}/conf/site.yaml`;
+    expect(stdout.slice(stdout.indexOf('# server '))).toBe(
+      [
+        `# server example.org (${file}:6)`,
+        `#   location /closed (${file}:9)`,
+        '#     access: allow/deny',
+        '#     precontent: try_files $uri @app',
+        '#     content: static',
+        '#     filter: expires, add_header',
+        '#     filter: gzip',
+        `#     log: access_log ${prefix}/logs/access.log`,
+        `#   location /gone (${file}:10)`,
+        '#     rewrite: return 410',
+        '#     access: allow/deny',
+        '#     content: return',
+        '#     filter: expires, add_header',
+        '#     filter: gzip',
+        `#     log: access_log ${prefix}/logs/access.log`,
+        `#   location /app (${file}:11)`,
+        '#     content: proxy',
+        '#     filter: expires, add_header',
+        '#     filter: gzip',
+        `#   location (the server's own) (${file}:6)`,
+        '#     precontent: try_files $uri =404',
+        '#     content: static',
+        '#     filter: expires, add_header',
+        '#     filter: gzip',
+        `#     log: access_log ${prefix}/logs/access.log`,
+        '',
+      ].join('\n'),
+    );
+  } finally {
+    rmSync(prefix, { recursive: true, force: true });
+  }
+});
+
 describe('white space nginx does not separate arguments by: -t answers at once, in one line', () => {
   let prefix: string;
   beforeAll(() => (prefix = makePrefix()));

@@ -16,7 +16,7 @@ export const accessPhase: LocationModule = {
     return [
       {
         phase: 'access',
-        name: 'access: allow/deny',
+        name: 'allow/deny',
         run(req, _res, ctx) {
           if (!accessDenied(rules, ctx.remoteAddress)) return;
           const host = req.headers.host;

@@ -105,6 +105,6 @@ export const tryFilesPhase: LocationModule = {
     const args = location.confs.get(coreModule).tryFiles;
     if (!args) return [];
     const tf = compileTryFiles(args, location, env.compile);
-    return [{ phase: 'precontent', name: `try_files: ${args.join(' ')}`, run: (_req, _res, ctx) => applyTryFiles(tf, ctx) }];
+    return [{ phase: 'precontent', name: `try_files ${args.join(' ')}`, run: (_req, _res, ctx) => applyTryFiles(tf, ctx) }];
   },
 };

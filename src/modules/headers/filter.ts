@@ -18,7 +18,7 @@ export const headersFilter: LocationModule = {
     const expires = conf.expires.kind === 'off' ? null : compileExpires(conf.expires, env.captureNames);
     const addHeaders = conf.addHeaders.map((h) => ({ name: h.name, value: env.compile(h.value), always: h.always }));
     return {
-      name: 'headers: expires, add_header',
+      name: 'expires, add_header',
       header(res, status, _req, ctx) {
         const listed = ADD_HEADER_STATUSES.has(status);
         if (expires && listed) applyExpires(res, expires, ctx);

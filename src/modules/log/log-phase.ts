@@ -21,7 +21,7 @@ export const logPhase: LocationModule = {
     return [
       {
         phase: 'log',
-        name: `log: access_log ${conf.accessLogs.map((l) => l.path).join(', ')}`,
+        name: `access_log ${conf.accessLogs.map((l) => l.path).join(', ')}`,
         log(_req, ctx) {
           for (const log of logs) log.sink.write(`${ctx.evaluate(log.line)}\n`);
         },

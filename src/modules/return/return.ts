@@ -72,7 +72,7 @@ export const returnPhase: LocationModule = {
     return [
       {
         phase: 'rewrite',
-        name: `return: ${conf.status}${conf.text === null ? '' : ` ${conf.text}`}`,
+        name: `return ${conf.status}${conf.text === null ? '' : ` ${conf.text}`}`,
         answers: true,
         run(req, res, ctx) {
           if (res === null) throw new HttpError(ret.status);
