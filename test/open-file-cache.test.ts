@@ -9,7 +9,7 @@ import path from 'node:path';
 import { FileAccess, symlinksFrom, type OpenedFile } from '../src/shared/file-access';
 import { OpenFileCache, SMALL_FILE_MAX } from '../src/shared/open-file-cache';
 
-const noVariables = () => '';
+const noVariables = { evaluate: () => '' };
 
 describe('OpenFileCache', () => {
   let now = 0;

@@ -6,6 +6,7 @@ import { parseLocation, splitArgs } from '../src/config/values';
 import { ConfigError } from '../src/errors';
 import staticModule from '../src/modules/static/static';
 import { httpDate, parseHttpDate } from '../src/http/dates';
+import type { Template, VariableSource } from '../src/http/variables';
 import { checkPreconditions, contentTypeFor, directoryRedirect, etagListMatches, ifRangeAllows, makeEtag } from '../src/modules/static/http';
 import { compilePathTemplate, compileStaticPaths, mapUriToPath, staysUnder } from '../src/shared/document-path';
 import { describeSystemError, statusForOpenError } from '../src/shared/system-errors';
@@ -198,7 +199,8 @@ describe('small helpers', () => {
 });
 
 const captures = ['/re/a/b.png', 'a/b'];
-const lookup = (name: string) => (/^\d$/.test(name) ? (captures[+name] ?? '') : name === 'host' ? 'example.com' : '');
+/** A request whose `$1` is `a/b` and `$host` is `example.com`. */
+const lookup = { evaluate: (t: Template) => t({ captures, host: 'example.com', namedCaptures: {} } as unknown as VariableSource) };
 const paths = (location: string, root: string, alias: string | null) =>
   compileStaticPaths(root, alias, parseLocation(splitArgs(location)), (p) => `/prefix/${p}`);
 

@@ -103,6 +103,7 @@ class Builder {
   /** Per module, the fields a block inside does not inherit. */
   private readonly ownFields = new Map<ConfModule, string[]>();
   private handlersDir = '';
+  private readonly handlers = new Map<LocationConf, Configurable>();
 
   constructor(
     private readonly registry: Registry,
@@ -145,6 +146,7 @@ class Builder {
       handlersDir: core.handlersDir,
       captureNames: this.cx.captureNames,
       http: httpConf,
+      handlers: this.handlers,
     });
   }
 
@@ -226,7 +228,7 @@ class Builder {
   /** The server block's own location: static, with the server's `try_files` (not inherited by locations, as in nginx). */
   private serverLocation(confs: ModuleConfs, position: Position): LocationConf {
     const base = { match: { kind: 'prefix', path: '', noRegex: false } as const, name: '', handler: 'static', position, confs };
-    return { ...base, handlerOptions: this.configure('static', base.position, [], base) };
+    return this.configure('static', base.position, [], base);
   }
 
   private location(block: MapNode, parent: Confs): LocationConf {
@@ -268,7 +270,7 @@ class Builder {
       }
     }
     const base = { match: match as LocationMatch, name, handler, position: block.pos, confs: new ModuleConfs(confs) };
-    return { ...base, handlerOptions: this.configure(handler, handlerPos, ownKeys, base) };
+    return this.configure(handler, handlerPos, ownKeys, base);
   }
 
   /** The handler a location's directives name when it has no `handler:`, as nginx's directives set a content handler. */
@@ -279,15 +281,20 @@ class Builder {
     return null;
   }
 
-  /** Resolves a location's handler and runs its `configure` on the location's own keys. */
-  private configure(handler: string, handlerPos: Position, ownKeys: readonly Entry[], location: Omit<LocationConf, 'handlerOptions'>): unknown {
+  /**
+   * Resolves a location's handler once, runs its `configure` on the location's own keys, and
+   * keeps the module for the runtime (it is not looked up by name again).
+   */
+  private configure(handler: string, handlerPos: Position, ownKeys: readonly Entry[], base: Omit<LocationConf, 'handlerOptions'>): LocationConf {
     let module: Configurable;
     try {
       module = this.registry.handlers(handler, this.cx.prefix, this.handlersDir);
     } catch (err) {
       throw new ConfigError((err as Error).message, handlerPos);
     }
-    return runConfigure(module, ownKeys, location, this.cx, this.handlersDir, handler);
+    const location = { ...base, handlerOptions: runConfigure(module, ownKeys, base, this.cx, this.handlersDir, handler) };
+    this.handlers.set(location, module);
+    return location;
   }
 
   /**

@@ -151,7 +151,7 @@ const NO_NAMES: ReadonlySet<string> = new Set();
  * The getter for a variable name, or null when nginx has no such variable. Captures (`$1`),
  * named captures, `$http_*`, `$sent_http_*`, `$arg_*` and `$cookie_*` are families.
  */
-export function variableGetter(name: string, captureNames: ReadonlySet<string> = NO_NAMES): Getter | null {
+export function variableGetter(name: string, captureNames: Pick<ReadonlySet<string>, 'has'> = NO_NAMES): Getter | null {
   if (Object.hasOwn(VARIABLES, name)) return VARIABLES[name];
   if (/^\d$/.test(name)) {
     const i = Number(name);

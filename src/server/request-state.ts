@@ -84,7 +84,8 @@ export class RequestState implements RequestContext, FilterState {
   }
 
   variable(name: string): string {
-    const getter = variableGetter(name, new Set(Object.keys(this.namedCaptures)));
+    const captures = this.namedCaptures;
+    const getter = variableGetter(name, { has: (n) => Object.hasOwn(captures, n) });
     return getter ? getter(this) : '';
   }
 

@@ -14,10 +14,10 @@ import { coreModule, type ErrorPageConf } from '../modules/core/module';
 import { proxyModule } from '../modules/proxy/module';
 import { createPushChannels } from '../modules/push/channels';
 import type { Fanout } from '../modules/push/fanout';
-import { LOCATION_MODULES, resolveHandler } from '../modules/registry';
+import { LOCATION_MODULES } from '../modules/registry';
 import { registerLocation, type LocationCounters } from '../modules/status/counters';
 import { createErrorLog, type LogFiles } from '../shared/log';
-import type { CompileEnv, Handler, Logger, PhaseHandler, ResponseFilter } from '../types';
+import type { CompileEnv, Handler, HandlerModule, Logger, PhaseHandler, ResponseFilter } from '../types';
 import type { LingeringLimits } from './lingering';
 import { compilePhases, type PhaseStep } from './phase-engine';
 import { LocationTable, ServerTable } from './router';
@@ -120,7 +120,8 @@ export class Runtime {
     const log = core.errorLog ? createErrorLog(core.errorLog, files) : this.log;
     const env = this.env(server, log, files);
     const metrics = registerLocation(server, location);
-    const module = resolveHandler(location.handler, this.conf.prefix, this.conf.handlersDir);
+    // The module `handler:` resolved to when the configuration was built (a HandlerModule: the registry's).
+    const module = this.conf.handlers.get(location) as HandlerModule;
     const handler = await module.create(location.handlerOptions, { log, prefix: this.conf.prefix, location, push: this.push, counters: metrics });
     this.handlers.push(handler);
     const { steps, logs, answers } = compilePhases(LOCATION_MODULES.flatMap((m) => m.phases?.(location, env) ?? []), 'location');

@@ -2,12 +2,13 @@
  * Pure mapping of a request URI to a file path, nginx's `ngx_http_map_uri_to_path`: `root`
  * plus the URI, or with `alias` the location's prefix replaced by the alias; in a regex
  * location the alias (with its `$1`... captures) is the whole path. Both values are compiled
- * once, at load, into templates; a request only substitutes variables.
+ * once, at load, into templates whose variables are compiled too: a request only evaluates them.
  */
 import type { LocationMatch } from '../config/values';
+import { compileValue, type Template } from '../http/variables';
 
-/** One piece of a compiled `root` or `alias` value: literal text or a variable name. */
-export type TemplatePart = { readonly text: string } | { readonly variable: string };
+/** One piece of a compiled `root` or `alias` value: literal text, or a variable and its compiled value. */
+export type TemplatePart = { readonly text: string } | { readonly variable: string; readonly value: Template };
 
 /** A `root` or `alias` value, compiled once. */
 export interface PathTemplate {
@@ -35,21 +36,25 @@ export interface MappedPath {
   readonly base: string;
 }
 
-/** Looks up a variable by name without `$` (`1`, `host`, a named capture). */
-export type VariableLookup = (name: string) => string;
+/** What evaluates a compiled variable for one request (the request's context). */
+export interface Evaluator {
+  evaluate(template: Template): string;
+}
 
 const VARIABLE = /\$(?:\{([A-Za-z0-9_]+)\}|([0-9])|([A-Za-z_][A-Za-z0-9_]*))/g;
 
 /**
- * Compiles a `root`/`alias` value: `$1`, `${1}`, `$name` and `${name}` are variables.
- * `resolve` makes a relative literal head absolute (against the prefix).
+ * Compiles a `root`/`alias` value: `$1`, `${1}`, `$name` and `${name}` are variables (named
+ * captures among `captureNames`); throws on a variable nginx does not know. `resolve` makes a
+ * relative literal head absolute (against the prefix).
  */
-export function compilePathTemplate(value: string, resolve: (p: string) => string = (p) => p): PathTemplate {
+export function compilePathTemplate(value: string, resolve: (p: string) => string = (p) => p, captureNames?: ReadonlySet<string>): PathTemplate {
   const parts: TemplatePart[] = [];
   let last = 0;
   for (const m of value.matchAll(VARIABLE)) {
     if (m.index > last) parts.push({ text: value.slice(last, m.index) });
-    parts.push({ variable: m[1] ?? m[2] ?? m[3] });
+    const variable = m[1] ?? m[2] ?? m[3];
+    parts.push({ variable, value: compileValue(`\${${variable}}`, captureNames) });
     last = m.index + m[0].length;
   }
   if (last < value.length) parts.push({ text: value.slice(last) });
@@ -65,11 +70,11 @@ export function compilePathTemplate(value: string, resolve: (p: string) => strin
   return { parts, literal, head: head.slice(0, head.lastIndexOf('/') + 1) };
 }
 
-/** Substitutes a template's variables. */
-export function expandTemplate(template: PathTemplate, lookup: VariableLookup): string {
+/** Substitutes a template's variables for one request. */
+export function expandTemplate(template: PathTemplate, request: Evaluator): string {
   if (template.literal !== null) return template.literal;
   let out = '';
-  for (const part of template.parts) out += 'text' in part ? part.text : lookup(part.variable);
+  for (const part of template.parts) out += 'text' in part ? part.text : request.evaluate(part.value);
   return out;
 }
 
@@ -79,6 +84,7 @@ export function compileStaticPaths(
   alias: string | null,
   match: LocationMatch,
   resolve?: (p: string) => string,
+  captureNames?: ReadonlySet<string>,
 ): StaticPaths {
   let aliasReplaces: number | 'whole' = 0;
   if (alias !== null) {
@@ -86,8 +92,8 @@ export function compileStaticPaths(
     else if (match.kind === 'prefix' || match.kind === 'exact') aliasReplaces = match.path.length;
   }
   return {
-    root: compilePathTemplate(root, resolve),
-    alias: alias === null ? null : compilePathTemplate(alias, resolve),
+    root: compilePathTemplate(root, resolve, captureNames),
+    alias: alias === null ? null : compilePathTemplate(alias, resolve, captureNames),
     aliasReplaces,
   };
 }
@@ -98,9 +104,9 @@ export function compileStaticPaths(
  * part no variable or capture can change. `addUriToAlias`: a regex location's alias gets the
  * URI appended, as after try_files found a file there (nginx's `r->add_uri_to_alias`).
  */
-export function mapUriToPath(uri: string, paths: StaticPaths, lookup: VariableLookup, addUriToAlias = false): MappedPath {
+export function mapUriToPath(uri: string, paths: StaticPaths, request: Evaluator, addUriToAlias = false): MappedPath {
   const template = paths.alias ?? paths.root;
-  const value = expandTemplate(template, lookup);
+  const value = expandTemplate(template, request);
   const base = template.literal ?? template.head;
   if (paths.alias === null) return { path: value + uri, base };
   if (paths.aliasReplaces === 'whole') return { path: addUriToAlias ? value + uri : value, base };

@@ -7,7 +7,7 @@
 import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { lstat, open, stat, type FileHandle } from 'node:fs/promises';
 import type { DisableSymlinksConf, OpenFileCacheConf } from '../config/values';
-import { compilePathTemplate, expandTemplate, type PathTemplate, type VariableLookup } from './document-path';
+import { compilePathTemplate, expandTemplate, type Evaluator, type PathTemplate } from './document-path';
 import { cacheFor, sameFile, SMALL_FILE_MAX, type CachedError, type CacheEntry, type FileInfo, type OpenFileCache } from './open-file-cache';
 import { markImmutable } from './immutable-bodies';
 
@@ -55,11 +55,11 @@ export interface FileLookupDirectives {
   readonly openFileCacheErrors: boolean;
 }
 
-/** The file access settings of a location. */
-export function fileAccessConf(loc: FileLookupDirectives): FileAccessConf {
+/** The file access settings of a location (`captureNames`: the named captures `from=` may use). */
+export function fileAccessConf(loc: FileLookupDirectives, captureNames?: ReadonlySet<string>): FileAccessConf {
   return {
     disableSymlinks: loc.disableSymlinks.mode,
-    from: loc.disableSymlinks.from === null ? null : compilePathTemplate(loc.disableSymlinks.from),
+    from: loc.disableSymlinks.from === null ? null : compilePathTemplate(loc.disableSymlinks.from, undefined, captureNames),
     cache: cacheFor(loc.openFileCache),
     validMs: loc.openFileCacheValid,
     minUses: loc.openFileCacheMinUses,
@@ -198,16 +198,16 @@ export class FileAccess {
   }
 
   /** How much of `file` the symlink checks skip: `from=` expanded for this request. */
-  private from(file: string, lookup: VariableLookup): number {
-    return this.conf.from === null ? 0 : symlinksFrom(file, expandTemplate(this.conf.from, lookup));
+  private from(file: string, request: Evaluator): number {
+    return this.conf.from === null ? 0 : symlinksFrom(file, expandTemplate(this.conf.from, request));
   }
 
   /**
    * What `file` is (a stat, after the symlink checks); served from the cache while fresh.
-   * `lookup` reads the variables of `disable_symlinks from=`.
+   * `request` evaluates the variables of `disable_symlinks from=`.
    */
-  async probe(file: string, lookup: VariableLookup): Promise<FileInfo> {
-    return this.probeFrom(file, this.from(file, lookup));
+  async probe(file: string, request: Evaluator): Promise<FileInfo> {
+    return this.probeFrom(file, this.from(file, request));
   }
 
   private async probeFrom(file: string, from: number): Promise<FileInfo> {
@@ -230,8 +230,8 @@ export class FileAccess {
   }
 
   /** Opens `file`: a small hot file comes from memory, anything else as an open descriptor. */
-  async open(file: string, lookup: VariableLookup): Promise<OpenedFile> {
-    const from = this.from(file, lookup);
+  async open(file: string, request: Evaluator): Promise<OpenedFile> {
+    const from = this.from(file, request);
     const { cache } = this.conf;
     if (!cache) return this.openDescriptor(file, from);
     const key = this.key(file, from);

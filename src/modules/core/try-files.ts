@@ -7,10 +7,10 @@
  */
 import { HttpError, InternalRedirect } from '../../errors';
 import type { Template } from '../../http/variables';
-import { compileStaticPaths, expandTemplate, staysUnder, type StaticPaths, type VariableLookup } from '../../shared/document-path';
+import { compileStaticPaths, expandTemplate, staysUnder, type StaticPaths } from '../../shared/document-path';
 import { FileAccess, fileAccessConf } from '../../shared/file-access';
 import { describeSystemError } from '../../shared/system-errors';
-import type { LocationModule, PhaseHandler, RequestContext } from '../../types';
+import type { CompileEnv, LocationConf, LocationModule, PhaseHandler, RequestContext } from '../../types';
 import { coreModule } from './module';
 
 /**
@@ -35,7 +35,8 @@ export interface CompiledTryFiles {
 
 
 /** Compiles a location's `try_files` (null without one). */
-function compileTryFiles(args: readonly string[], location: Parameters<NonNullable<LocationModule['phases']>>[0], compile: (text: string) => Template): CompiledTryFiles {
+function compileTryFiles(args: readonly string[], location: LocationConf, env: CompileEnv): CompiledTryFiles {
+  const compile = env.compile;
   // A trailing slash is dropped from a file argument and makes it a directory test, as nginx does.
   const entries = args.slice(0, -1).map((arg) => {
     const testDir = arg.endsWith('/');
@@ -44,8 +45,8 @@ function compileTryFiles(args: readonly string[], location: Parameters<NonNullab
   const last = args[args.length - 1];
   const fallback = /^=\d+$/.test(last) ? { status: Number(last.slice(1)) } : { uri: compile(last) };
   const core = location.confs.get(coreModule);
-  const paths = compileStaticPaths(core.root, core.alias, location.match);
-  return { entries, fallback, paths, files: new FileAccess(fileAccessConf(core)) };
+  const paths = compileStaticPaths(core.root, core.alias, location.match, undefined, env.captureNames);
+  return { entries, fallback, paths, files: new FileAccess(fileAccessConf(core, env.captureNames)) };
 }
 
 const NOT_THERE = new Set(['ENOENT', 'ENOTDIR', 'ENAMETOOLONG']);
@@ -55,9 +56,8 @@ const NOT_THERE = new Set(['ENOENT', 'ENOTDIR', 'ENAMETOOLONG']);
  * handler serves it; otherwise this throws the fallback, an `InternalRedirect` or an `HttpError`.
  */
 async function applyTryFiles(tf: CompiledTryFiles, ctx: RequestContext): Promise<void> {
-  const lookup: VariableLookup = (name) => (/^\d$/.test(name) ? (ctx.captures[+name] ?? '') : ctx.variable(name));
   const template = tf.paths.alias ?? tf.paths.root;
-  const root = expandTemplate(template, lookup);
+  const root = expandTemplate(template, ctx);
   const base = template.literal ?? template.head;
   const replaces = tf.paths.alias === null ? 0 : tf.paths.aliasReplaces;
   for (const entry of tf.entries) {
@@ -71,7 +71,7 @@ async function applyTryFiles(tf: CompiledTryFiles, ctx: RequestContext): Promise
     if (!staysUnder(path, base)) continue;
     let isDir: boolean;
     try {
-      isDir = (await tf.files.probe(path, lookup)).isDir;
+      isDir = (await tf.files.probe(path, ctx)).isDir;
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (!NOT_THERE.has(e.code ?? '')) ctx.log.crit(`${e.syscall === 'openat' ? 'openat()' : 'stat()'} "${path}" failed (${describeSystemError(e)})`);
@@ -104,7 +104,7 @@ export const tryFilesPhase: LocationModule = {
   phases(location, env): PhaseHandler[] {
     const args = location.confs.get(coreModule).tryFiles;
     if (!args) return [];
-    const tf = compileTryFiles(args, location, env.compile);
+    const tf = compileTryFiles(args, location, env);
     return [{ phase: 'precontent', name: `try_files ${args.join(' ')}`, run: (_req, _res, ctx) => applyTryFiles(tf, ctx) }];
   },
 };

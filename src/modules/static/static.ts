@@ -12,8 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError, InternalRedirect } from '../../errors';
 import type { MimeTypes } from '../../config/mime';
 import { redirectHost } from '../../http/redirect';
-import { variableGetter } from '../../http/variables';
-import { compileStaticPaths, mapUriToPath, staysUnder, type PathTemplate, type StaticPaths, type VariableLookup } from '../../shared/document-path';
+import { compilePathTemplate, compileStaticPaths, mapUriToPath, staysUnder, type StaticPaths } from '../../shared/document-path';
 import { FileAccess, fileAccessConf, type FileLookupDirectives, type OpenedFile } from '../../shared/file-access';
 import { describeSystemError, statusForOpenError } from '../../shared/system-errors';
 import type { ConfigContext, Handler, HandlerModule, RequestContext } from '../../types';
@@ -43,6 +42,8 @@ export interface StaticOptions {
   readonly gzipStatic: GzipConf['gzipStatic'];
   readonly gzipVary: boolean;
   readonly gzipOk: GzipOkConf;
+  /** The named captures `disable_symlinks from=` may use. */
+  readonly captureNames: ReadonlySet<string>;
 }
 
 const errno = (err: unknown) => err as NodeJS.ErrnoException;
@@ -60,11 +61,6 @@ function openFailed(ctx: RequestContext, err: unknown, call: string, file: strin
   if (status === 500) ctx.log.crit(message);
   else ctx.log.error(message);
   throw new HttpError(status);
-}
-
-/** The variables of `root`, `alias` and `disable_symlinks from=` for one request. */
-function lookupOf(ctx: RequestContext): VariableLookup {
-  return (name) => (/^\d$/.test(name) ? (ctx.captures[+name] ?? '') : ctx.variable(name));
 }
 
 class StaticHandler implements Handler {
@@ -88,7 +84,7 @@ class StaticHandler implements Handler {
     if (this.gzipStatic !== 'off' && method !== 'POST' && (await this.gzipped(req, res, ctx, file))) return;
     let opened: OpenedFile;
     try {
-      opened = await this.files.open(file, lookupOf(ctx));
+      opened = await this.files.open(file, ctx);
     } catch (err) {
       return openFailed(ctx, err, 'open()', file);
     }
@@ -98,7 +94,7 @@ class StaticHandler implements Handler {
   /** The file path for a URI; refuses NUL bytes (400) and paths leaving the root (404). */
   private map(ctx: RequestContext, uri: string): string {
     const addUri = this.paths.alias !== null && ctx.data[ADD_URI_TO_ALIAS] === true;
-    const { path, base } = mapUriToPath(uri, this.paths, lookupOf(ctx), addUri);
+    const { path, base } = mapUriToPath(uri, this.paths, ctx, addUri);
     if (path.includes('\0')) throw new HttpError(400);
     if (!staysUnder(path, base)) {
       ctx.log.error(`"${path}" is outside of "${base}"`);
@@ -116,7 +112,7 @@ class StaticHandler implements Handler {
     if (!ok && !this.opts.gzipVary) return false;
     let opened: OpenedFile;
     try {
-      opened = await this.files.open(`${file}.gz`, lookupOf(ctx));
+      opened = await this.files.open(`${file}.gz`, ctx);
     } catch (err) {
       const code = errno(err).code;
       if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG') return false;
@@ -141,21 +137,21 @@ class StaticHandler implements Handler {
       if (index.startsWith('/')) throw new InternalRedirect(index, ctx.args);
       const file = dir + index;
       try {
-        await this.files.probe(file, lookupOf(ctx));
+        await this.files.probe(file, ctx);
       } catch (err) {
         const code = errno(err).code;
         if (code === 'ELOOP' || code === 'EMLINK') throw new HttpError(403);
         if (code !== 'ENOENT') return this.indexFailed(ctx, err, file);
         if (!dirChecked) {
           dirChecked = true;
-          await this.files.probe(dir, lookupOf(ctx)).catch((e: unknown) => this.indexFailed(ctx, e, dir));
+          await this.files.probe(dir, ctx).catch((e: unknown) => this.indexFailed(ctx, e, dir));
         }
         continue;
       }
       throw new InternalRedirect(ctx.uri + index, ctx.args);
     }
     if (this.opts.autoindex && req.method !== 'POST') return this.listing(req, res, ctx, dir);
-    if (!dirChecked) await this.files.probe(dir, lookupOf(ctx)).catch((e: unknown) => openFailed(ctx, e, 'stat()', dir));
+    if (!dirChecked) await this.files.probe(dir, ctx).catch((e: unknown) => openFailed(ctx, e, 'stat()', dir));
     ctx.log.error(`directory index of "${dir}" is forbidden`);
     throw new HttpError(403);
   }
@@ -237,11 +233,11 @@ class StaticHandler implements Handler {
 }
 
 /** Reports a variable that nginx would not know in `root`/`alias`, at load. */
-function checkVariables(template: PathTemplate | null, key: string, cx: ConfigContext): void {
-  for (const part of template?.parts ?? []) {
-    if ('variable' in part && !variableGetter(part.variable, cx.captureNames)) {
-      cx.error(`unknown "${part.variable}" variable`, key);
-    }
+function checkVariables(value: string, key: string, cx: ConfigContext): void {
+  try {
+    compilePathTemplate(value, undefined, cx.captureNames);
+  } catch (err) {
+    cx.error((err as Error).message, key);
   }
 }
 
@@ -253,9 +249,9 @@ const staticModule: HandlerModule<StaticOptions> = {
     if (core.alias !== null && loc.match.kind === 'named') {
       cx.error('"alias" cannot be used inside the named location', 'alias');
     }
-    const paths = compileStaticPaths(core.root, core.alias, loc.match, (p) => cx.resolve(p));
-    checkVariables(paths.root, 'root', cx);
-    checkVariables(paths.alias, 'alias', cx);
+    checkVariables(core.root, 'root', cx);
+    if (core.alias !== null) checkVariables(core.alias, 'alias', cx);
+    const paths = compileStaticPaths(core.root, core.alias, loc.match, (p) => cx.resolve(p), cx.captureNames);
     const gzip = loc.confs.get(gzipModule);
     return {
       paths,
@@ -269,10 +265,11 @@ const staticModule: HandlerModule<StaticOptions> = {
       gzipStatic: gzip.gzipStatic,
       gzipVary: gzip.gzipVary,
       gzipOk: compileGzipOk(gzip),
+      captureNames: cx.captureNames,
     };
   },
   create(options: StaticOptions): Handler {
-    return new StaticHandler(options, new FileAccess(fileAccessConf(options.files)));
+    return new StaticHandler(options, new FileAccess(fileAccessConf(options.files, options.captureNames)));
   },
 };
 
