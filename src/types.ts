@@ -123,11 +123,13 @@ export interface Counters {
 }
 
 /**
- * nginx's request phases a module's handlers run in, in order. `find-config` (the location
- * match), `post-rewrite`, `post-access` and `content` (the location's content handler) are the
- * engine's own; `log` runs once the response is over.
+ * nginx's request phases a module's handlers run in, in a location, in this order; `log` runs
+ * once the response is over. `find-config` (the location match), `post-rewrite`,
+ * `post-access` and `content` (the location's content handler) are the engine's own. The
+ * server's phases before a location is chosen (`post-read`, `server-rewrite`) come with the
+ * modules that need them (realip, a server's `return`).
  */
-export type PhaseName = 'post-read' | 'server-rewrite' | 'rewrite' | 'preaccess' | 'access' | 'precontent' | 'log';
+export type PhaseName = 'rewrite' | 'preaccess' | 'access' | 'precontent' | 'log';
 
 /**
  * What a phase handler answers, as nginx's phase checkers read it: nothing (declined: the next

@@ -16,11 +16,9 @@ export function describePhases(conf: MainConf): string {
   const lines: string[] = [];
   for (const server of conf.http.servers) {
     const env = compileEnv(server, conf.captureNames);
-    const own = compilePhases(handlersOf(server.serverLocation, env), 'server');
     lines.push(`# server ${server.primaryName || '_'} (${server.position.file}:${server.position.line})`);
-    for (const step of own.steps) lines.push(`#   ${step.handler.phase}: ${step.handler.name}`);
     for (const location of [...server.locations, server.serverLocation]) {
-      const phases = compilePhases(handlersOf(location, env), 'location');
+      const phases = compilePhases(handlersOf(location, env));
       lines.push(`#   location ${location.name || "(the server's own)"} (${location.position.file}:${location.position.line})`);
       for (const step of phases.steps) lines.push(`#     ${step.handler.phase}: ${step.handler.name}`);
       lines.push(`#     content: ${location.handler}`);

@@ -8,10 +8,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { PhaseHandler, PhaseName, RequestContext } from '../types';
 
-/** The phases that run before a location is chosen. */
-const SERVER_PHASES: readonly PhaseName[] = ['post-read', 'server-rewrite'];
-/** The phases that run in the chosen location, before its content handler. */
-const LOCATION_PHASES: readonly PhaseName[] = ['rewrite', 'preaccess', 'access', 'precontent'];
+/** The phases that run in the chosen location, before its content handler, in order. */
+const PHASES: readonly PhaseName[] = ['rewrite', 'preaccess', 'access', 'precontent'];
 
 /** One handler in the array, and where its phase ends (the first handler of the next phase). */
 export interface PhaseStep {
@@ -19,7 +17,7 @@ export interface PhaseStep {
   readonly next: number;
 }
 
-/** A location's (or a server's) compiled phases. */
+/** A location's compiled phases. */
 export interface CompiledPhases {
   readonly steps: readonly PhaseStep[];
   /** The log phase's handlers. */
@@ -28,13 +26,9 @@ export interface CompiledPhases {
   readonly answers: boolean;
 }
 
-/**
- * Orders `handlers` by phase (and, within a phase, as given) for a server's own phases or a
- * location's. Handlers of the other level's phases are not this level's to run.
- */
-export function compilePhases(handlers: readonly PhaseHandler[], level: 'server' | 'location'): CompiledPhases {
-  const order = level === 'server' ? SERVER_PHASES : LOCATION_PHASES;
-  const ordered = order.flatMap((phase) => handlers.filter((h) => h.phase === phase && h.run));
+/** Orders a location's `handlers` by phase (and, within a phase, as given). */
+export function compilePhases(handlers: readonly PhaseHandler[]): CompiledPhases {
+  const ordered = PHASES.flatMap((phase) => handlers.filter((h) => h.phase === phase && h.run));
   const steps = ordered.map((handler, i) => {
     let next = i + 1;
     while (next < ordered.length && ordered[next].phase === handler.phase) next++;
@@ -42,7 +36,7 @@ export function compilePhases(handlers: readonly PhaseHandler[], level: 'server'
   });
   return {
     steps,
-    logs: level === 'location' ? handlers.filter((h) => h.phase === 'log' && h.log) : [],
+    logs: handlers.filter((h) => h.phase === 'log' && h.log),
     answers: steps.some((s) => s.handler.answers),
   };
 }

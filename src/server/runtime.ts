@@ -61,8 +61,6 @@ export interface ServerRuntime {
   readonly locationList: readonly LocationRuntime[];
   /** What serves a URI no location matches, and requests that failed before routing. */
   readonly serverLocation: LocationRuntime;
-  /** The post-read and server-rewrite phases' handlers, before a location is matched. */
-  readonly phases: readonly PhaseStep[];
   /** The `Server` header and error page signature. */
   readonly signature: string;
   readonly log: Logger;
@@ -98,16 +96,13 @@ export class Runtime {
       const locations: LocationRuntime[] = [];
       for (const location of server.locations) locations.push(await runtime.location(server, location, files));
       const serverLocation = await runtime.location(server, server.serverLocation, files);
-      const table = new LocationTable(locations);
-      const serverLog = serverLocation.log;
       runtime.serverRuntimes.set(server, {
         conf: server,
-        locations: table,
+        locations: new LocationTable(locations),
         locationList: locations,
         serverLocation,
-        phases: compilePhases(LOCATION_MODULES.flatMap((m) => m.phases?.(server.serverLocation, runtime.env(server, serverLog, files)) ?? []), 'server').steps,
         signature: serverLocation.signature,
-        log: serverLog,
+        log: serverLocation.log,
       });
     }
     runtime.listeners.push(...groupByListen(conf.http.servers));
@@ -124,7 +119,7 @@ export class Runtime {
     const module = this.conf.handlers.get(location) as HandlerModule;
     const handler = await module.create(location.handlerOptions, { log, prefix: this.conf.prefix, location, push: this.push, counters: metrics });
     this.handlers.push(handler);
-    const { steps, logs, answers } = compilePhases(LOCATION_MODULES.flatMap((m) => m.phases?.(location, env) ?? []), 'location');
+    const { steps, logs, answers } = compilePhases(LOCATION_MODULES.flatMap((m) => m.phases?.(location, env) ?? []));
     return {
       conf: location,
       match: location.match,
