@@ -11,7 +11,9 @@
  *   and dropped; the connection closes `lingering_timeout` after the client stops sending, or
  *   at `lingering_time`, and stays for the next request if the body comes whole.
  *
- * Timings are asserted with slack, never as performance.
+ * Timings are asserted with slack, never as performance. The tests of one block run at the same
+ * time against its gateway (they only wait on its timers), each on its own connection; a test
+ * that reads the log finds its own line by what names it (its client address, its path).
  */
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
@@ -86,16 +88,17 @@ describe('client_header_timeout and send_timeout (1 s)', () => {
     await closeServer(backend);
   });
 
-  test('a connection that sends nothing is closed at the timeout, unanswered, "while waiting for request"', async () => {
-    const conn = await rawConnect(gw.ports[0]);
+  test.concurrent('a connection that sends nothing is closed at the timeout, unanswered, "while waiting for request"', async () => {
+    // From an address of its own: the log line that names it is this connection's.
+    const conn = await rawConnect(gw.ports[0], undefined, '127.0.0.2');
     const closedAt = await conn.closed;
     expect(closedAt).toBeGreaterThan(950);
     expect(closedAt).toBeLessThan(2000);
     expect(conn.received()).toBe('');
-    expect(gw.stderr()).toMatch(/\[info\] .*client timed out \(110: Connection timed out\) while waiting for request, client: 127\.0\.0\.1/);
+    expect(gw.stderr()).toMatch(/\[info\] .*client timed out \(110: Connection timed out\) while waiting for request, client: 127\.0\.0\.2,/);
   });
 
-  test('a head dribbled a byte at a time is not given more: closed at the timeout from the accept', async () => {
+  test.concurrent('a head dribbled a byte at a time is not given more: closed at the timeout from the accept', async () => {
     const conn = await rawConnect(gw.ports[0]);
     const head = `GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ${'a'.repeat(200)}`;
     let at = 0;
@@ -107,7 +110,7 @@ describe('client_header_timeout and send_timeout (1 s)', () => {
     expect(conn.received()).toBe('');
   });
 
-  test('on a kept-alive connection the next head gets the timeout from its first byte', async () => {
+  test.concurrent('on a kept-alive connection the next head gets the timeout from its first byte', async () => {
     const conn = await rawConnect(gw.ports[0], 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     await eventually(() => conn.received().includes('hi\n'));
     await new Promise((r) => setTimeout(r, 700));
@@ -130,7 +133,7 @@ describe('client_header_timeout and send_timeout (1 s)', () => {
     return { loggedAt, conn };
   }
 
-  test.each([
+  test.concurrent.each([
     ['a static file', '/big.bin', 'while sending response to client'],
     ['a proxied response', '/proxy/big', 'while sending to client'],
     ["a user's handler", '/handler', 'while sending response to client'],
@@ -148,10 +151,11 @@ describe('client_header_timeout and send_timeout (1 s)', () => {
     conn.socket.destroy();
   });
 
-  test('a client that reads slowly but steadily is not cut: the timeout runs between two writes', async () => {
+  test.concurrent('a client that reads slowly but steadily is not cut: the timeout runs between two writes', async () => {
     const conn = await rawConnect(gw.ports[0]);
     conn.socket.pause();
-    conn.socket.write('GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    // A query of its own, so that a send timeout here is never taken for the static file's above.
+    conn.socket.write('GET /big.bin?slow-reader HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     let got = 0;
     conn.socket.on('data', (d: Buffer) => {
       got += d.length;
@@ -180,7 +184,7 @@ describe('a request body nobody reads (nginx defaults: lingering_timeout 5s, lin
   });
   afterAll(() => gw.stop());
 
-  test('the answer goes out at once; a body that stalls closes the connection 5 s later, one that comes whole keeps it', async () => {
+  test.concurrent('the answer goes out at once; a body that stalls closes the connection 5 s later, one that comes whole keeps it', async () => {
     const port = gw.ports[0];
     const partial = (path: string) => `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789`;
     // Three clients at once: a stalled body to a return, and to a static file (405), and a body
@@ -201,7 +205,7 @@ describe('a request body nobody reads (nginx defaults: lingering_timeout 5s, lin
     whole.socket.destroy();
   });
 
-  test('30 requests with bodies on one kept-alive connection leave nothing behind on it (no listener piles up)', async () => {
+  test.concurrent('30 requests with bodies on one kept-alive connection leave nothing behind on it (no listener piles up)', async () => {
     const post = 'POST /ret HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello';
     const conn = await rawConnect(gw.ports[0]);
     for (let i = 0; i < 30; i++) {
@@ -212,7 +216,7 @@ describe('a request body nobody reads (nginx defaults: lingering_timeout 5s, lin
     expect(gw.stderr()).not.toMatch(/MaxListenersExceededWarning|Warning/);
   });
 
-  test('after a response that closes (413), the close waits for the body too, then comes', async () => {
+  test.concurrent('after a response that closes (413), the close waits for the body too, then comes', async () => {
     const conn = await rawConnect(gw.ports[0], 'POST /ret HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n0123456789');
     expect(await eventually(() => statusLines(conn.received()).length === 1, 2000)).toBe(true);
     expect(conn.received()).toMatch(/^HTTP\/1\.1 413 [\s\S]*Connection: close\r\n/);
@@ -232,7 +236,7 @@ describe('lingering_time and lingering_timeout', () => {
   });
   afterAll(() => gw.stop());
 
-  test('a body dribbled forever is read at most lingering_time, then the connection closes', async () => {
+  test.concurrent('a body dribbled forever is read at most lingering_time, then the connection closes', async () => {
     const conn = await rawConnect(gw.ports[0], 'POST /ret HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n');
     const timer = setInterval(() => !conn.socket.destroyed && conn.socket.write('x'), 200);
     const closedAt = await conn.closed;
@@ -242,7 +246,7 @@ describe('lingering_time and lingering_timeout', () => {
     expect(closedAt).toBeLessThan(3500);
   });
 
-  test('a body that stops closes the connection lingering_timeout after its last byte', async () => {
+  test.concurrent('a body that stops closes the connection lingering_timeout after its last byte', async () => {
     const conn = await rawConnect(gw.ports[0], 'POST /ret HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc');
     await new Promise((r) => setTimeout(r, 300));
     conn.socket.write('def');
@@ -269,7 +273,7 @@ describe('client_header_timeout on a TLS listener (1 s): the handshake and the f
   /** Resolves with the ms from `since` to the close of `socket`. */
   const closedAfter = (socket: net.Socket, since: number) => new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now() - since)));
 
-  test('a connection that never starts the handshake is closed at 1 s', async () => {
+  test.concurrent('a connection that never starts the handshake is closed at 1 s', async () => {
     const socket = net.connect(gw.ports[0], '127.0.0.1');
     socket.on('error', () => {});
     const since = performance.now();
@@ -278,7 +282,7 @@ describe('client_header_timeout on a TLS listener (1 s): the handshake and the f
     expect(closedAt).toBeLessThan(2000);
   });
 
-  test('a handshake done, then no request: closed at 1 s from the accept', async () => {
+  test.concurrent('a handshake done, then no request: closed at 1 s from the accept', async () => {
     const since = performance.now();
     const socket = tls.connect({ port: gw.ports[0], host: '127.0.0.1', rejectUnauthorized: false });
     socket.on('error', () => {});
@@ -288,7 +292,7 @@ describe('client_header_timeout on a TLS listener (1 s): the handshake and the f
     expect(closedAt).toBeLessThan(2000);
   });
 
-  test('a request in time is served, and its connection kept', async () => {
+  test.concurrent('a request in time is served, and its connection kept', async () => {
     const socket = tls.connect({ port: gw.ports[0], host: '127.0.0.1', rejectUnauthorized: false });
     socket.on('error', () => {});
     let text = '';

@@ -17,10 +17,13 @@ export interface RawConnection {
   elapsed(): number;
 }
 
-/** Connects to 127.0.0.1:`port` and writes `bytes` (if any) once connected. */
-export function rawConnect(port: number, bytes?: string | Buffer): Promise<RawConnection> {
+/**
+ * Connects to 127.0.0.1:`port` and writes `bytes` (if any) once connected; `from` is the local
+ * address to connect from (any of 127.0.0.0/8), so that the server's log lines name this client.
+ */
+export function rawConnect(port: number, bytes?: string | Buffer, from?: string): Promise<RawConnection> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true, localAddress: from });
     let data = '';
     let start = 0;
     const elapsed = () => performance.now() - start;
