@@ -6,7 +6,8 @@
  * connection (/proc/net/tcp: it leaves ESTABLISHED), so a client that reads nothing still sees
  * when it happened. Each close must come at the expected time, with slack: nginx's timers are
  * exact (but `lingering_time`, counted in whole seconds), the gateway's header and send checks
- * run every 100 ms.
+ * run every 100 ms. The cases run at the same time (each on its own connections, watched by
+ * their own client ports; they only wait on timers).
  */
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -91,21 +92,21 @@ describe('client timeouts, against nginx', () => {
   });
   afterAll(() => pair?.stop());
 
-  test('client_header_timeout: a connection that sends nothing is closed at 1 s, unanswered', async () => {
+  test.concurrent('client_header_timeout: a connection that sends nothing is closed at 1 s, unanswered', async () => {
     expectBothClosed(await both(pair, () => {}, 4000), 950, 1500);
   });
 
-  test('client_header_timeout: a partial request line is closed at 1 s, unanswered', async () => {
+  test.concurrent('client_header_timeout: a partial request line is closed at 1 s, unanswered', async () => {
     expectBothClosed(await both(pair, (s) => s.write('GET /index.ht'), 4000), 950, 1500);
   });
 
-  test('client_header_timeout: a head dribbled every 100 ms is closed at 1 s from the accept', async () => {
+  test.concurrent('client_header_timeout: a head dribbled every 100 ms is closed at 1 s from the accept', async () => {
     const head = 'GET / HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
     const seen = await both(pair, (s) => head.split('').forEach((c, i) => later(s, i * 100, c)), 4000);
     expectBothClosed(seen, 950, 1500);
   });
 
-  test('client_header_timeout: the next head on a kept-alive connection gets 1 s from its first byte', async () => {
+  test.concurrent('client_header_timeout: the next head on a kept-alive connection gets 1 s from its first byte', async () => {
     const seen = await both(pair, (s) => {
       s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
       later(s, 600, 'GET / HTTP/1.1\r\n');
@@ -114,18 +115,18 @@ describe('client timeouts, against nginx', () => {
     expect(seen.gateway.statuses).toEqual(['200']);
   });
 
-  test('send_timeout: a client that reads nothing of a 32 MiB file is closed about 1 s after its buffers fill', async () => {
+  test.concurrent('send_timeout: a client that reads nothing of a 32 MiB file is closed about 1 s after its buffers fill', async () => {
     const seen = await both(pair, (s) => s.write('GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n'), 4000, false);
     expectBothClosed(seen, 950, 1800);
   });
 
-  test('a body nobody reads: answered at once, closed lingering_timeout (1 s) after the client stops sending', async () => {
+  test.concurrent('a body nobody reads: answered at once, closed lingering_timeout (1 s) after the client stops sending', async () => {
     const seen = await both(pair, (s) => s.write('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789'), 4000);
     expectBothClosed(seen, 950, 1500);
     expect(seen.gateway.statuses).toEqual(['200']);
   });
 
-  test('a body nobody reads that comes whole in time keeps the connection for the next request', async () => {
+  test.concurrent('a body nobody reads that comes whole in time keeps the connection for the next request', async () => {
     const seen = await both(pair, (s) => {
       s.write('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n0123456789');
       later(s, 500, '0123456789GET /echo HTTP/1.1\r\nHost: x\r\n\r\n');
@@ -136,7 +137,7 @@ describe('client timeouts, against nginx', () => {
     expect(seen.gateway.statuses).toEqual(seen.nginx.statuses);
   });
 
-  test('a body nobody reads that drags on is read at most lingering_time (3 s)', async () => {
+  test.concurrent('a body nobody reads that drags on is read at most lingering_time (3 s)', async () => {
     const seen = await both(pair, (s) => {
       s.write('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n');
       for (let i = 1; i < 40; i++) later(s, i * 200, 'x');
