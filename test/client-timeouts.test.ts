@@ -11,9 +11,11 @@
  *   and dropped; the connection closes `lingering_timeout` after the client stops sending, or
  *   at `lingering_time`, and stays for the next request if the body comes whole.
  *
- * Timings are asserted with slack, never as performance. The tests of one block run at the same
- * time against its gateway (they only wait on its timers), each on its own connection; a test
- * that reads the log finds its own line by what names it (its client address, its path).
+ * Timings are asserted with slack, never as performance. Every test of the file runs at the same
+ * time as the others (they only wait on timers), each on its own connection, against the gateway
+ * of its block (a block, not a describe, so that all are one concurrent group; the blocks with
+ * the longest waits come first); a test that reads the log finds its own line by what names it
+ * (its client address, its path).
  */
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
@@ -68,7 +70,64 @@ function bigBackend(): http.Server {
   });
 }
 
-describe('client_header_timeout and send_timeout (1 s)', () => {
+// A request body nobody reads (nginx defaults: lingering_timeout 5s, lingering_time 30s).
+{
+  let gw: GatewayProcess;
+  beforeAll(async () => {
+    gw = await startGateway(
+      `master_process: "off"\nerror_log: stderr info\npid: "off"\nhttp:\n  access_log: "off"\n  keepalive_timeout: 60s\n` +
+        `  servers:\n    - listen: 127.0.0.1:0\n      root: www\n      locations:\n        - { location: /ret, return: '200 "ret\\n"' }\n`,
+      { files: { 'www/index.html': 'hi\n' } },
+    );
+  });
+  afterAll(() => gw.stop());
+
+  test.concurrent('the answer goes out at once; a body that stalls closes the connection 5 s later, one that comes whole keeps it', async () => {
+    const port = gw.ports[0];
+    const partial = (path: string) => `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789`;
+    // Three clients at once: a stalled body to a return, and to a static file (405), and a body
+    // that comes whole a second later, followed by a second request on the same connection.
+    const [toReturn, toStatic, whole] = await Promise.all([rawConnect(port, partial('/ret')), rawConnect(port, partial('/index.html')), rawConnect(port, partial('/ret'))]);
+    expect(await eventually(() => statusLines(toReturn.received()).length === 1 && statusLines(toStatic.received()).length === 1, 2000)).toBe(true);
+    expect(toReturn.received()).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*Connection: keep-alive\r\n[\s\S]*\r\n\r\nret\n$/);
+    expect(statusLines(toStatic.received())).toEqual(['405']);
+    await new Promise((r) => setTimeout(r, 1000));
+    whole.socket.write(`${'x'.repeat(990)}GET /ret HTTP/1.1\r\nHost: x\r\n\r\n`);
+    const [returnClosed, staticClosed] = await Promise.all([toReturn.closed, toStatic.closed]);
+    for (const closedAt of [returnClosed, staticClosed]) {
+      expect(closedAt).toBeGreaterThan(4900);
+      expect(closedAt).toBeLessThan(7000);
+    }
+    expect(statusLines(whole.received())).toEqual(['200', '200']);
+    // The gateway has not closed it (a socket that allows half-open stays undestroyed when it does; it ends).
+    expect(whole.socket.readableEnded).toBe(false);
+    expect(whole.socket.destroyed).toBe(false);
+    whole.socket.destroy();
+  });
+
+  test.concurrent('30 requests with bodies on one kept-alive connection leave nothing behind on it (no listener piles up)', async () => {
+    const post = 'POST /ret HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello';
+    const conn = await rawConnect(gw.ports[0]);
+    for (let i = 0; i < 30; i++) {
+      conn.socket.write(post);
+      expect(await eventually(() => statusLines(conn.received()).length === i + 1, 2000)).toBe(true);
+    }
+    conn.socket.destroy();
+    expect(gw.stderr()).not.toMatch(/MaxListenersExceededWarning|Warning/);
+  });
+
+  test.concurrent('after a response that closes (413), the close waits for the body too, then comes', async () => {
+    const conn = await rawConnect(gw.ports[0], 'POST /ret HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n0123456789');
+    expect(await eventually(() => statusLines(conn.received()).length === 1, 2000)).toBe(true);
+    expect(conn.received()).toMatch(/^HTTP\/1\.1 413 [\s\S]*Connection: close\r\n/);
+    const closedAt = await conn.closed;
+    expect(closedAt).toBeGreaterThan(4900);
+    expect(closedAt).toBeLessThan(7000);
+  });
+}
+
+// client_header_timeout and send_timeout (1 s).
+{
   const backend = bigBackend();
   let gw: GatewayProcess;
 
@@ -178,64 +237,10 @@ describe('client_header_timeout and send_timeout (1 s)', () => {
     expect(got).toBeLessThan(40 * MB);
     conn.socket.destroy();
   });
-});
+}
 
-describe('a request body nobody reads (nginx defaults: lingering_timeout 5s, lingering_time 30s)', () => {
-  let gw: GatewayProcess;
-  beforeAll(async () => {
-    gw = await startGateway(
-      `master_process: "off"\nerror_log: stderr info\npid: "off"\nhttp:\n  access_log: "off"\n  keepalive_timeout: 60s\n` +
-        `  servers:\n    - listen: 127.0.0.1:0\n      root: www\n      locations:\n        - { location: /ret, return: '200 "ret\\n"' }\n`,
-      { files: { 'www/index.html': 'hi\n' } },
-    );
-  });
-  afterAll(() => gw.stop());
-
-  test.concurrent('the answer goes out at once; a body that stalls closes the connection 5 s later, one that comes whole keeps it', async () => {
-    const port = gw.ports[0];
-    const partial = (path: string) => `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789`;
-    // Three clients at once: a stalled body to a return, and to a static file (405), and a body
-    // that comes whole a second later, followed by a second request on the same connection.
-    const [toReturn, toStatic, whole] = await Promise.all([rawConnect(port, partial('/ret')), rawConnect(port, partial('/index.html')), rawConnect(port, partial('/ret'))]);
-    expect(await eventually(() => statusLines(toReturn.received()).length === 1 && statusLines(toStatic.received()).length === 1, 2000)).toBe(true);
-    expect(toReturn.received()).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*Connection: keep-alive\r\n[\s\S]*\r\n\r\nret\n$/);
-    expect(statusLines(toStatic.received())).toEqual(['405']);
-    await new Promise((r) => setTimeout(r, 1000));
-    whole.socket.write(`${'x'.repeat(990)}GET /ret HTTP/1.1\r\nHost: x\r\n\r\n`);
-    const [returnClosed, staticClosed] = await Promise.all([toReturn.closed, toStatic.closed]);
-    for (const closedAt of [returnClosed, staticClosed]) {
-      expect(closedAt).toBeGreaterThan(4900);
-      expect(closedAt).toBeLessThan(7000);
-    }
-    expect(statusLines(whole.received())).toEqual(['200', '200']);
-    // The gateway has not closed it (a socket that allows half-open stays undestroyed when it does; it ends).
-    expect(whole.socket.readableEnded).toBe(false);
-    expect(whole.socket.destroyed).toBe(false);
-    whole.socket.destroy();
-  });
-
-  test.concurrent('30 requests with bodies on one kept-alive connection leave nothing behind on it (no listener piles up)', async () => {
-    const post = 'POST /ret HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello';
-    const conn = await rawConnect(gw.ports[0]);
-    for (let i = 0; i < 30; i++) {
-      conn.socket.write(post);
-      expect(await eventually(() => statusLines(conn.received()).length === i + 1, 2000)).toBe(true);
-    }
-    conn.socket.destroy();
-    expect(gw.stderr()).not.toMatch(/MaxListenersExceededWarning|Warning/);
-  });
-
-  test.concurrent('after a response that closes (413), the close waits for the body too, then comes', async () => {
-    const conn = await rawConnect(gw.ports[0], 'POST /ret HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n0123456789');
-    expect(await eventually(() => statusLines(conn.received()).length === 1, 2000)).toBe(true);
-    expect(conn.received()).toMatch(/^HTTP\/1\.1 413 [\s\S]*Connection: close\r\n/);
-    const closedAt = await conn.closed;
-    expect(closedAt).toBeGreaterThan(4900);
-    expect(closedAt).toBeLessThan(7000);
-  });
-});
-
-describe('lingering_time and lingering_timeout', () => {
+// lingering_time (2 s) and lingering_timeout (500 ms).
+{
   let gw: GatewayProcess;
   beforeAll(async () => {
     gw = await startGateway(
@@ -264,9 +269,10 @@ describe('lingering_time and lingering_timeout', () => {
     expect(closedAt - lastByte).toBeGreaterThan(450);
     expect(closedAt - lastByte).toBeLessThan(1500);
   });
-});
+}
 
-describe('client_header_timeout on a TLS listener (1 s): the handshake and the first head share it, as in nginx', () => {
+// client_header_timeout on a TLS listener (1 s): the handshake and the first head share it, as in nginx.
+{
   let gw: GatewayProcess;
   beforeAll(async () => {
     const prefix = makePrefix({ 'certs/.keep': '' });
@@ -313,4 +319,4 @@ describe('client_header_timeout on a TLS listener (1 s): the handshake and the f
     expect(socket.destroyed).toBe(false);
     socket.destroy();
   });
-});
+}
