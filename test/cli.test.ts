@@ -4,18 +4,18 @@ import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { GATEWAY_BIN, makePrefix, ROOT, runCli } from './helpers/gateway-process';
 
-test('-t on the seed configuration succeeds as nginx -t does', async () => {
+test.concurrent('-t on the seed configuration succeeds as nginx -t does', async () => {
   const { code, stderr } = await runCli(['-t', '-c', 'conf/site.yaml']);
   const file = path.join(ROOT, 'conf/site.yaml');
   expect(stderr).toBe(`gateway: the configuration file ${file} syntax is ok\ngateway: configuration file ${file} test is successful\n`);
   expect(code).toBe(0);
 });
 
-test.each(['conf/examples/hello.yaml', 'conf/examples/clock.yaml', 'conf/examples/chat.yaml'])('-t on %s succeeds', async (file) => {
+test.concurrent.each(['conf/examples/hello.yaml', 'conf/examples/clock.yaml', 'conf/examples/chat.yaml'])('-t on %s succeeds', async (file) => {
   expect((await runCli(['-t', '-c', file])).code).toBe(0);
 });
 
-test('-T prints the configuration, every file read, as nginx -T', async () => {
+test.concurrent('-T prints the configuration, every file read, as nginx -T', async () => {
   const { code, stdout } = await runCli(['-T', '-c', 'conf/site.yaml']);
   expect(code).toBe(0);
   expect(stdout).toContain('so_keepalive=2s:2s:8');
@@ -97,7 +97,7 @@ describe('white space nginx does not separate arguments by: -t answers at once, 
   });
 });
 
-test('-s reads the file under the check timeout: a check that never ends is one line, not a hang', async () => {
+test.concurrent('-s reads the file under the check timeout: a check that never ends is one line, not a hang', async () => {
   const prefix = makePrefix({
     'conf/site.yaml': 'pid: logs/gw.pid\nhttp:\n  servers:\n    - locations:\n        - { location: /, handler: stuck }\n',
     'handlers/stuck.ts': 'export default { configure() { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 600000); return {}; }, create() { return {}; } };\n',
@@ -112,7 +112,7 @@ test('-s reads the file under the check timeout: a check that never ends is one 
   }
 });
 
-test('-v and -h', async () => {
+test.concurrent('-v and -h', async () => {
   const version = require('../package.json').version;
   expect((await runCli(['-v'])).stdout).toBe(`gateway version: gateway/${version}\n`);
   const help = await runCli(['-h']);
@@ -121,10 +121,7 @@ test('-v and -h', async () => {
 });
 
 describe('a configuration that does not check: one line, exit 1, nothing started', () => {
-  let prefix: string;
-  beforeAll(() => (prefix = makePrefix()));
-  afterAll(() => rmSync(prefix, { recursive: true, force: true }));
-  test.each([
+  test.concurrent.each([
     ['malformed YAML', 'http:\n  servers: [\n', /^gateway: \[emerg\] invalid YAML: .* in .*bad\.yaml:\d+:\d+$/],
     ['an unknown directive', 'http:\n  gzipp: on\n', /^gateway: \[emerg\] unknown directive "gzipp" in .*bad\.yaml:2:3$/],
     ['a wrong type', 'http:\n  gzip_min_length: { a: 1 }\n', /^gateway: \[emerg\] a map is not allowed here in .*bad\.yaml:2:20$/],
@@ -133,20 +130,25 @@ describe('a configuration that does not check: one line, exit 1, nothing started
     ['a missing handler module', 'http:\n  servers:\n    - locations:\n        - { location: /, handler: ./nowhere.ts }\n', /^gateway: \[emerg\] handler "\.\/nowhere\.ts" not found .* in .*bad\.yaml:4:35$/],
     ['a missing script', 'http:\n  servers:\n    - locations:\n        - { location: /, handler: websocket-script, script: ghost }\n', /^gateway: \[emerg\] .*"ghost".* in .*bad\.yaml:4:\d+$/],
   ])('%s', async (_name, yaml, line) => {
+    // A prefix of its own: the cases run at the same time.
+    const prefix = makePrefix({ 'bad.yaml': yaml });
     const file = path.join(prefix, 'bad.yaml');
-    writeFileSync(file, yaml);
-    for (const args of [['-t'], []]) {
-      const { code, stderr } = await runCli([...args, '-p', prefix, '-c', file]);
-      expect(code).toBe(1);
-      const lines = stderr.trimEnd().split('\n');
-      expect(lines[0]).toMatch(line);
-      expect(lines.length).toBe(args.length ? 2 : 1);
-      if (args.length) expect(lines[1]).toBe(`gateway: configuration file ${file} test failed`);
+    try {
+      for (const args of [['-t'], []]) {
+        const { code, stderr } = await runCli([...args, '-p', prefix, '-c', file]);
+        expect(code).toBe(1);
+        const lines = stderr.trimEnd().split('\n');
+        expect(lines[0]).toMatch(line);
+        expect(lines.length).toBe(args.length ? 2 : 1);
+        if (args.length) expect(lines[1]).toBe(`gateway: configuration file ${file} test failed`);
+      }
+    } finally {
+      rmSync(prefix, { recursive: true, force: true });
     }
   });
 });
 
-test('-s with no running master says so and exits 1', async () => {
+test.concurrent('-s with no running master says so and exits 1', async () => {
   const prefix = makePrefix({ 'conf/site.yaml': 'pid: logs/gw.pid\n' });
   const result = await runCli(['-p', prefix, '-c', 'conf/site.yaml', '-s', 'reload']);
   expect(result.code).toBe(1);
@@ -154,7 +156,7 @@ test('-s with no running master says so and exits 1', async () => {
   rmSync(prefix, { recursive: true, force: true });
 });
 
-test('-s with a stale pid file, or one naming a process that is not a gateway: a clear message, exit 1, no signal sent', async () => {
+test.concurrent('-s with a stale pid file, or one naming a process that is not a gateway: a clear message, exit 1, no signal sent', async () => {
   const prefix = makePrefix({ 'conf/site.yaml': 'pid: logs/gw.pid\n', 'logs/.keep': '' });
   const pidFile = path.join(prefix, 'logs/gw.pid');
   try {
