@@ -224,7 +224,9 @@ test('a reload check killed half-way: the old generation serves, a killed worker
   }
 }, 60000);
 
-test('a reload check that does not finish in time is killed; the old generation serves; a later good reload works', async () => {
+// This test and the next run at the same time: each mostly waits, on a check or on workers that
+// never answer (blocked in Atomics.wait, idle), for its timeout.
+test.concurrent('a reload check that does not finish in time is killed; the old generation serves; a later good reload works', async () => {
   const gw = await startGateway(site('v1'), { files: { 'handlers/stuck.ts': stuck('configure') }, env: { GATEWAY_CHECK_TIMEOUT_MS: '1500' } });
   try {
     writeFileSync(path.join(gw.prefix, 'conf/test.yaml'), withStuck('never'));
@@ -244,7 +246,7 @@ test('a reload check that does not finish in time is killed; the old generation 
   }
 }, 60000);
 
-test('new workers that never become ready are killed after the start timeout; the old generation serves', async () => {
+test.concurrent('new workers that never become ready are killed after the start timeout; the old generation serves', async () => {
   const gw = await startGateway(site('v1'), { files: { 'handlers/stuck.ts': stuck('create') }, env: { GATEWAY_WORKER_START_TIMEOUT_MS: '2000' } });
   try {
     writeFileSync(path.join(gw.prefix, 'conf/test.yaml'), withStuck('never'));
