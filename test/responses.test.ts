@@ -8,6 +8,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { startGateway, type GatewayProcess } from './helpers/gateway-process';
 import { request } from './helpers/http-client';
+import { waitFor } from './helpers/ws-harness';
 
 const SITE = `
 error_log: stderr info
@@ -181,7 +182,10 @@ describe('a file the worker cannot read is 403, as nginx (run as nobody)', () =>
       expect((await request(gw.ports[0], '/open.txt')).status).toBe(200);
       const r = await request(gw.ports[0], '/secret.txt');
       expect(r.status).toBe(403);
-      expect(gw.stderr()).toMatch(/\[error\] .*open\(\) ".*secret\.txt" failed \(13: Permission denied\)/);
+      // The log line is written at the end of the worker's turn: it may arrive just after the answer.
+      const line = /\[error\] .*open\(\) ".*secret\.txt" failed \(13: Permission denied\)/;
+      await waitFor(() => line.test(gw.stderr()), 2000).catch(() => undefined);
+      expect(gw.stderr()).toMatch(line);
     } finally {
       await gw.stop();
     }
