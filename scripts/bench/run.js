@@ -16,7 +16,9 @@
  * BENCH_REPEAT (rounds per case, best kept; default 3),
  * BENCH_WARMUP, BENCH_CONNECTIONS (wrk, 50), BENCH_IDLE (10000), BENCH_ONLY=id,id (a subset),
  * BENCH_NO_PROFILE=1, BENCH_NO_NGINX=1, BENCH_NO_FLOOR=1 (no bare Node server), BENCH_KEEP=1 (keep the temporary tree and its logs),
- * BENCH_OUT (the docs directory, default docs/), BENCH_COMMIT (the commit, when run from an export).
+ * BENCH_OUT (the docs directory, default docs/), BENCH_COMMIT (the commit, when run from an export),
+ * BENCH_BASELINE=/path/to/checkout (another commit of this repository, built: its bin/gateway is
+ * measured beside this one in every case, same rounds, and the report adds gateway ÷ baseline).
  *
  * Push channels are a benchmark of their own (`npm run bench:push`, scripts/bench/push-run.js:
  * another comparison, with nchan and Redis, a few minutes more); this run names it at its end.
@@ -31,6 +33,7 @@ const { prepare } = require('./setup');
 const { haveWrk, WRK } = require('./wrk');
 const { profileCase } = require('./profile');
 const { writeReport } = require('./report');
+const { findBaseline, prepareBaseline, startFailure, describeBaseline } = require('./baseline');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const GATEWAY_BIN = path.join(ROOT, 'bin', 'gateway');
@@ -50,12 +53,22 @@ const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 
 /** Starts the gateway through its real command line (`bin/gateway -p DIR -c conf/...`). */
 async function startGateway(tree, port, nodeArgs = []) {
-  const child = procs.startPinned('gateway', SERVER_CORE, process.execPath, [...nodeArgs, GATEWAY_BIN, '-p', tree.dir, '-c', 'conf/gateway.yaml'], {
-    cwd: tree.dir,
-    logFile: path.join(tree.dir, 'logs', 'gateway.out'),
+  return startGatewayBin('gateway', GATEWAY_BIN, tree.dir, port, nodeArgs);
+}
+
+/** Starts the baseline checkout's bin/gateway on its own prefix and port (baseline.js). */
+async function startBaseline(baseline) {
+  return startGatewayBin('baseline', baseline.bin, baseline.prefix, baseline.port);
+}
+
+/** Starts a gateway's `bin` as `name` with prefix `dir` (conf/gateway.yaml in it), once it listens. */
+async function startGatewayBin(name, bin, dir, port, nodeArgs = []) {
+  const child = procs.startPinned(name, SERVER_CORE, process.execPath, [...nodeArgs, bin, '-p', dir, '-c', 'conf/gateway.yaml'], {
+    cwd: dir,
+    logFile: path.join(dir, 'logs', 'gateway.out'),
   });
   await procs.waitForPort(port, '127.0.0.1', 20000, child);
-  return { name: 'gateway', pid: child.pid, port, child };
+  return { name, pid: child.pid, port, child };
 }
 
 /** Starts nginx in the foreground (master and one worker, both pinned by inheritance). */
@@ -121,18 +134,21 @@ async function main() {
   if (!haveWrk()) throw new Error(`wrk is needed (${WRK}); install it (apt-get install wrk) or set BENCH_WRK`);
   const only = env.BENCH_ONLY ? new Set(env.BENCH_ONLY.split(',')) : null;
   const cases = CASES.filter((c) => !only || only.has(c.id));
-  const [gatewayPort, nginxPort, backendPort, floorPort] = [await procs.freePort(), await procs.freePort(), await procs.freePort(), await procs.freePort()];
+  const [gatewayPort, nginxPort, backendPort, floorPort, baselinePort] = [await procs.freePort(), await procs.freePort(), await procs.freePort(), await procs.freePort(), await procs.freePort()];
+  const baseline = env.BENCH_BASELINE ? findBaseline(env.BENCH_BASELINE) : null;
   const tree = prepare({ gatewayPort, nginxPort, backendPort, connections: OPTS.idle + 2000 });
+  if (baseline) prepareBaseline(baseline, { tree, port: baselinePort, backendPort, connections: OPTS.idle + 2000 });
   if (env.BENCH_NO_NGINX === '1') {
     tree.nginx = null;
     tree.nginxMissing = 'BENCH_NO_NGINX=1';
   }
   log(`tree ${tree.dir}; nginx: ${tree.nginx ? tree.nginx.bin : `not measured (${tree.nginxMissing})`}`);
+  if (baseline) log(`baseline ${baseline.commit} (${baseline.checkout}): ${baseline.refused ? `NOT MEASURED, ${baseline.refused}` : `port ${baselinePort}, prefix ${baseline.prefix}`}`);
   const run = describeRun(tree);
   const backend = await startBackend(backendPort);
   const results = {};
   try {
-    let servers = await startServers(tree, gatewayPort, nginxPort);
+    let servers = await startServers(tree, gatewayPort, nginxPort, baseline);
     const floor = env.BENCH_NO_FLOOR === '1' ? null : await startFloor(tree, floorPort, backendPort);
     let turn = 0;
     for (const kase of cases.filter((c) => c.kind !== 'idle')) {
@@ -142,8 +158,18 @@ async function main() {
     await stopServers(floor ? { ...servers, node: floor } : servers);
     for (const kase of cases.filter((c) => c.kind === 'idle')) {
       results[kase.id] = {};
-      for (const name of tree.nginx ? ['gateway', 'nginx'] : ['gateway']) {
-        servers = { [name]: name === 'gateway' ? await startGateway(tree, gatewayPort) : await startNginx(tree, nginxPort) };
+      const starters = { gateway: () => startGateway(tree, gatewayPort) };
+      if (tree.nginx) starters.nginx = () => startNginx(tree, nginxPort);
+      if (baseline && !baseline.refused) starters.baseline = () => startBaseline(baseline);
+      for (const [name, start] of Object.entries(starters)) {
+        try {
+          servers = { [name]: await start() };
+        } catch (err) {
+          if (name !== 'baseline') throw err;
+          results[kase.id][name] = { error: startFailure(baseline, err) };
+          log(`  baseline: ${results[kase.id][name].error}`);
+          continue;
+        }
         results[kase.id][name] = await measureOne(servers[name], kase, OPTS);
         await stopServers(servers);
       }
@@ -163,6 +189,8 @@ async function main() {
       }
     }
     const outDir = path.resolve(ROOT, env.BENCH_OUT || 'docs');
+    // Set at the end: a baseline that passed its check may still have failed to start.
+    run.baseline = describeBaseline(baseline);
     const files = writeReport({ outDir, run, cases, results, profile });
     fs.writeFileSync(path.join(tree.dir, 'results.json'), JSON.stringify({ run, results, profile }, null, 2));
     log(`wrote ${files.join(', ')}`);
@@ -174,9 +202,21 @@ async function main() {
   }
 }
 
-async function startServers(tree, gatewayPort, nginxPort) {
+/**
+ * The gateway, nginx when this machine has it, and the baseline when there is one that accepts
+ * the configuration; a baseline that does not start is reported (baseline.refused) and left out.
+ */
+async function startServers(tree, gatewayPort, nginxPort, baseline) {
   const servers = { gateway: await startGateway(tree, gatewayPort) };
   if (tree.nginx) servers.nginx = await startNginx(tree, nginxPort);
+  if (baseline && !baseline.refused) {
+    try {
+      servers.baseline = await startBaseline(baseline);
+    } catch (err) {
+      baseline.refused = startFailure(baseline, err);
+      log(`baseline NOT MEASURED: ${baseline.refused}`);
+    }
+  }
   return servers;
 }
 
@@ -196,7 +236,7 @@ async function measureOne(server, kase, opts) {
 }
 
 /**
- * The servers on one case (the gateway, nginx, and the bare Node server on `floor` cases),
+ * The servers on one case (the gateway, nginx, the baseline, and the bare Node server on `floor` cases),
  * `opts.repeat` rounds, changing which goes first from one round (and case) to the next. Each server keeps its best round by throughput (noise on a shared
  * machine only ever takes away), with every round's throughput in `rounds`.
  */
