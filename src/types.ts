@@ -54,6 +54,11 @@ export interface RequestContext {
   readonly data: Record<string | symbol, unknown>;
   /** Looks up an nginx variable by name without `$` (`host`, `arg_page`, `http_user_agent`). */
   variable(name: string): string;
+  /**
+   * Sets, for this request, a variable its module declares (`$remote_user`, `$limit_req_status`:
+   * the names in `http/variables.ts`); throws for any other name.
+   */
+  setVariable(name: string, value: string): void;
   /** The value of a template compiled at load (`cx.compile`) for this request. */
   evaluate(template: Template): string;
   /**

@@ -32,6 +32,8 @@ export interface VariableSource {
   readonly bodyBytesSent: number;
   /** The response status as logged (499 when the client went away first). */
   readonly status: number;
+  /** The values modules set for this request (`ctx.setVariable`), null while none is set. */
+  readonly setValues: ReadonlyMap<string, string> | null;
 }
 
 type Getter = (s: VariableSource) => string;
@@ -148,11 +150,27 @@ function queryArg(s: VariableSource, name: string): string {
 const NO_NAMES: ReadonlySet<string> = new Set();
 
 /**
+ * The variables a module sets per request (nginx's module variables: `$remote_user` of
+ * auth_basic, `$limit_req_status`...): empty until the module sets them (`ctx.setVariable`).
+ */
+const SET_BY_MODULES: ReadonlySet<string> = new Set<string>([]);
+
+/** Whether `name` is a variable a module sets per request (`ctx.setVariable` takes only these). */
+export function isSetByModules(name: string): boolean {
+  return SET_BY_MODULES.has(name);
+}
+
+function setValue(name: string): Getter {
+  return (s) => s.setValues?.get(name) ?? '';
+}
+
+/**
  * The getter for a variable name, or null when nginx has no such variable. Captures (`$1`),
  * named captures, `$http_*`, `$sent_http_*`, `$arg_*` and `$cookie_*` are families.
  */
 export function variableGetter(name: string, captureNames: Pick<ReadonlySet<string>, 'has'> = NO_NAMES): Getter | null {
   if (Object.hasOwn(VARIABLES, name)) return VARIABLES[name];
+  if (SET_BY_MODULES.has(name)) return setValue(name);
   if (/^\d$/.test(name)) {
     const i = Number(name);
     return (s) => s.captures[i] ?? '';

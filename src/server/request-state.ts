@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LocationConf, ServerConf } from '../config/model';
-import { variableGetter, type Template } from '../http/variables';
+import { isSetByModules, variableGetter, type Template } from '../http/variables';
 import type { Logger, RequestContext, ResponseFilter } from '../types';
 import { filtersTransform, type FilterState } from './filters';
 import type { LocationRuntime } from './runtime';
@@ -31,6 +31,7 @@ export class RequestState implements RequestContext, FilterState {
   readonly localPort: number;
   private id: string | null = null;
   private shared: Record<string | symbol, unknown> | null = null;
+  setValues: Map<string, string> | null = null;
 
   constructor(
     readonly req: IncomingMessage,
@@ -87,6 +88,11 @@ export class RequestState implements RequestContext, FilterState {
     const captures = this.namedCaptures;
     const getter = variableGetter(name, { has: (n) => Object.hasOwn(captures, n) });
     return getter ? getter(this) : '';
+  }
+
+  setVariable(name: string, value: string): void {
+    if (!isSetByModules(name)) throw new Error(`variable "${name}" cannot be set by a module`);
+    (this.setValues ??= new Map()).set(name, value);
   }
 
   evaluate(template: Template): string {

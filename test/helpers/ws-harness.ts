@@ -61,6 +61,7 @@ function stubContext(req: http.IncomingMessage, log: Logger): RequestContext {
     remoteAddress: req.socket.remoteAddress ?? '',
     data: {},
     variable: () => '',
+    setVariable: () => {},
     evaluate: (template) => template.constant ?? '',
     setUri: () => {},
     transforms: () => false,

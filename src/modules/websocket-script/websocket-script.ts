@@ -272,6 +272,10 @@ class ScriptContextImpl implements ScriptContext, SessionObserver {
     return this.ctx.variable(name);
   }
 
+  setVariable(name: string, value: string): void {
+    this.ctx.setVariable(name, value);
+  }
+
   evaluate(template: Template): string {
     return this.ctx.evaluate(template);
   }
