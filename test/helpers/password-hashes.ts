@@ -2,8 +2,9 @@
  * Password hashes in every format auth_basic reads, made at test time by the tools users make
  * them with: `openssl passwd` (`-1`, `-apr1`, `-5`, `-6`), `htpasswd` from apache2-utils (`-B`
  * bcrypt `$2y$`, `-d` DES crypt, `-m` `$apr1$`, `-s` `{SHA}`) and `openssl dgst` for `{SSHA}`
- * (base64 of SHA-1(password salt) then the salt, as slappasswd writes it). `$2a$` and `$2b$` are
- * htpasswd's `$2y$` with the other prefix (the same computation). Throws when a tool is missing:
+ * (base64 of SHA-1(password salt) then the salt, as slappasswd writes it), `mkpasswd` (whois) for
+ * yescrypt `$y$`, Debian's default. `$2a$` and `$2b$` are htpasswd's `$2y$` with the other prefix
+ * (the same computation). Throws when a tool is missing:
  * scripts/install-system-deps.sh installs them.
  */
 import { spawnSync } from 'node:child_process';
@@ -19,7 +20,7 @@ const line = (b: Buffer) => b.toString('latin1').trim();
 const htpasswd = (flags: string[], password: string) => line(run('htpasswd', ['-n', '-b', ...flags, 'u', password])).slice(2);
 
 /** One format: its name and the hash of a password in it. */
-export type HashFormat = 'plain' | 'sha' | 'ssha' | 'md5' | 'apr1-openssl' | 'apr1-htpasswd' | 'sha256' | 'sha512' | 'des' | 'bcrypt-2y' | 'bcrypt-2a' | 'bcrypt-2b';
+export type HashFormat = 'plain' | 'sha' | 'ssha' | 'md5' | 'apr1-openssl' | 'apr1-htpasswd' | 'sha256' | 'sha512' | 'des' | 'bcrypt-2y' | 'bcrypt-2a' | 'bcrypt-2b' | 'yescrypt';
 
 /** The hash of `password` in `format`, made by the tools. */
 export function hashOf(format: HashFormat, password: string): string {
@@ -51,8 +52,10 @@ export function hashOf(format: HashFormat, password: string): string {
       return `$2a$${htpasswd(['-B', '-C', '5'], password).slice(4)}`;
     case 'bcrypt-2b':
       return `$2b$${htpasswd(['-B', '-C', '5'], password).slice(4)}`;
+    case 'yescrypt':
+      return line(run('mkpasswd', ['-m', 'yescrypt', '--stdin'], Buffer.from(password, 'latin1')));
   }
 }
 
 /** Every format. */
-export const HASH_FORMATS: readonly HashFormat[] = ['plain', 'sha', 'ssha', 'md5', 'apr1-openssl', 'apr1-htpasswd', 'sha256', 'sha512', 'des', 'bcrypt-2y', 'bcrypt-2a', 'bcrypt-2b'];
+export const HASH_FORMATS: readonly HashFormat[] = ['plain', 'sha', 'ssha', 'md5', 'apr1-openssl', 'apr1-htpasswd', 'sha256', 'sha512', 'des', 'bcrypt-2y', 'bcrypt-2a', 'bcrypt-2b', 'yescrypt'];
