@@ -106,7 +106,11 @@ describe('two workers, the password file changed and deleted while running', () 
     await request(gw.ports[0], '/a.txt', { headers: basic('alice:wrong') });
     await request(gw.ports[0], '/a.txt', { headers: basic('mallory:x') });
     await request(gw.ports[0], '/a.txt');
+    await request(gw.ports[0], '/a.txt', { headers: { Authorization: `Basic ${Buffer.from('ev\n2026/01/01 [error] forged "\xe9:x', 'latin1').toString('base64')}` } });
     const suffix = `, client: 127.0.0.1, server: , request: "GET /a.txt HTTP/1.1", host: "127.0.0.1:${gw.ports[0]}"`;
+    // A user name cannot forge a log line: nginx writes it raw, the gateway escapes it.
+    await until(() => gw.stderr().includes(`user "ev\\x0A2026/01/01 [error] forged \\x22\\xE9" was not found in "${usersFile}"${suffix}`), 'the escaped user');
+    expect(gw.stderr()).not.toMatch(/^2026\/01\/01 \[error\] forged/m);
     await until(() => gw.stderr().includes(`[error] `) && gw.stderr().includes(`user "alice": password mismatch${suffix}`), 'the mismatch line');
     await until(() => gw.stderr().includes(`user "mallory" was not found in "${usersFile}"${suffix}`), 'the unknown user line');
     await until(() => /\[info\] [^\n]*no user\/password was provided for basic authentication, client: 127\.0\.0\.1/.test(gw.stderr()), 'the info line');
@@ -121,6 +125,7 @@ describe('two workers, the password file changed and deleted while running', () 
     await until(() => /127\.0\.0\.1 - alice \[[^\]]+\] "GET \/a\.txt HTTP\/1\.1" 401 /.test(log()), 'alice on a 401');
     await until(() => /127\.0\.0\.1 - mallory \[[^\]]+\] "GET \/a\.txt HTTP\/1\.1" 401 /.test(log()), 'mallory on a 401');
     await until(() => /127\.0\.0\.1 - - \[[^\]]+\] "GET \/a\.txt HTTP\/1\.1" 401 /.test(log()), '"-" without credentials');
+    await until(() => log().includes('127.0.0.1 - ev\\x0A2026/01/01 [error] forged \\x22'), 'the escaped user in the access log');
   });
 });
 

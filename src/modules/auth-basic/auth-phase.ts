@@ -31,6 +31,13 @@ function requestSuffix(req: IncomingMessage, ctx: RequestContext): string {
 // eslint-disable-next-line no-control-regex
 const headerSafe = (text: string) => text.replace(/[^\t\x20-\x7e\x80-\xff]/g, '');
 
+/**
+ * The user as the error log shows it: control characters, bytes past ASCII, `"` and `\` as
+ * `\xHH` (nginx writes them raw, so a user name with a line feed forges a log line).
+ */
+// eslint-disable-next-line no-control-regex
+const logged = (user: string) => user.replace(/[\x00-\x1f\x7f-\xff"\\]/g, (c) => `\\x${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+
 function unauthorized(realm: string): HttpError {
   return new HttpError(401, 'GW_AUTH_REQUIRED', 'authorization required', { 'WWW-Authenticate': `Basic realm="${headerSafe(realm)}"` });
 }
@@ -56,7 +63,7 @@ export const authBasicPhase: LocationModule = {
       }
       const hash = found.users.get(user);
       if (hash === undefined) {
-        ctx.log.error(`user "${user}" was not found in "${file}"${requestSuffix(req, ctx)}`);
+        ctx.log.error(`user "${logged(user)}" was not found in "${file}"${requestSuffix(req, ctx)}`);
         throw unauthorized(realm);
       }
       const expensive = isExpensive(schemeOf(hash));
@@ -67,7 +74,7 @@ export const authBasicPhase: LocationModule = {
           if (expensive) userFiles.markVerified(found, key);
           return 'ok';
         }
-        ctx.log.error(`user "${user}": password mismatch${requestSuffix(req, ctx)}`);
+        ctx.log.error(`user "${logged(user)}": password mismatch${requestSuffix(req, ctx)}`);
         throw unauthorized(realm);
       };
       const verdict = verifyPassword(password, hash);
