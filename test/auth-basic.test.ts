@@ -10,6 +10,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { buildConfig } from '../src/config/build';
@@ -21,6 +22,7 @@ import type { CompileEnv, RequestContext } from '../src/types';
 import { makePrefix, runCli, startGateway, type GatewayProcess } from './helpers/gateway-process';
 import { request, type TestResponse } from './helpers/http-client';
 import { hashOf } from './helpers/password-hashes';
+import { fdTotal, workerPids } from './helpers/push-clients';
 
 const basic = (credentials: string) => ({ Authorization: `Basic ${Buffer.from(credentials).toString('base64')}` });
 
@@ -49,7 +51,28 @@ http:
         - location: /
         - location: /open/
           auth_basic: "off"
+        - location: /ws
+          handler: websocket-script
+          script: echo
 `;
+
+/** The head of the answer to a WebSocket upgrade sent on a raw socket. */
+function upgradeHead(port: number, extra: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () =>
+      socket.write(`GET /ws HTTP/1.1\r\nHost: x\r\n${extra}Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`),
+    );
+    let data = '';
+    socket.on('data', (d) => {
+      data += d.toString('latin1');
+      if (data.includes('\r\n\r\n')) {
+        socket.destroy();
+        resolve(data.slice(0, data.indexOf('\r\n\r\n')));
+      }
+    });
+    socket.on('error', reject);
+  });
+}
 
 describe('two workers, the password file changed and deleted while running', () => {
   let gw: GatewayProcess;
@@ -73,8 +96,11 @@ describe('two workers, the password file changed and deleted while running', () 
     }, `both workers to answer ${status} for ${credentials}`, ms);
   };
 
+  let baseline = 0;
   test('a changed password is taken within about a second on every worker; the old one is refused', async () => {
     await bothWorkersAnswer('alice:one', 200);
+    await new Promise((r) => setTimeout(r, 200));
+    baseline = fdTotal(workerPids(gw.child.pid!));
     writeFileSync(usersFile, 'alice:{PLAIN}two\nbob:{PLAIN}b\n');
     const took = await bothWorkersAnswer('alice:two', 200, 3000);
     expect(took).toBeLessThan(3000);
@@ -98,6 +124,16 @@ describe('two workers, the password file changed and deleted while running', () 
     await until(() => gw.stderr().includes(`[error]`) && gw.stderr().includes(`open() "${usersFile}" failed (2: No such file or directory), client: 127.0.0.1, server: , request: "GET /a.txt HTTP/1.1", host: "127.0.0.1:${gw.ports[0]}"`), 'the error line');
     writeFileSync(usersFile, 'alice:{PLAIN}four\n');
     await bothWorkersAnswer('alice:four', 200, 3000);
+  });
+
+  test('a WebSocket upgrade: 401 with WWW-Authenticate on the socket, no handshake; 101 with the password', async () => {
+    writeFileSync(usersFile, 'alice:{PLAIN}ws\n');
+    await bothWorkersAnswer('alice:ws', 200, 3000);
+    const refused = await upgradeHead(gw.ports[0], '');
+    expect(refused).toMatch(/^HTTP\/1\.1 401 Unauthorized\r\n/);
+    expect(refused).toContain('\r\nWWW-Authenticate: Basic realm="Members"');
+    expect(refused).not.toContain('Sec-WebSocket-Accept');
+    expect(await upgradeHead(gw.ports[0], `Authorization: Basic ${Buffer.from('alice:ws').toString('base64')}\r\n`)).toMatch(/^HTTP\/1\.1 101 /);
   });
 
   test('nginx\'s log lines, and $remote_user in the access log for a 200 and a 401', async () => {
@@ -126,6 +162,10 @@ describe('two workers, the password file changed and deleted while running', () 
     await until(() => /127\.0\.0\.1 - mallory \[[^\]]+\] "GET \/a\.txt HTTP\/1\.1" 401 /.test(log()), 'mallory on a 401');
     await until(() => /127\.0\.0\.1 - - \[[^\]]+\] "GET \/a\.txt HTTP\/1\.1" 401 /.test(log()), '"-" without credentials');
     await until(() => log().includes('127.0.0.1 - ev\\x0A2026/01/01 [error] forged \\x22'), 'the escaped user in the access log');
+  });
+
+  test('the workers\' descriptors are back to where they were (files read, changed, deleted, read again)', async () => {
+    await until(() => fdTotal(workerPids(gw.child.pid!)) <= baseline, `descriptors back to ${baseline}`);
   });
 });
 
