@@ -55,6 +55,7 @@ const site: ParityCase = {
           loc('/var/', { auth_basic: '"Zone of $host $arg_z"', auth_basic_user_file: USERS }),
           loc('/quote/', { auth_basic: '"say \\"hi\\""', auth_basic_user_file: USERS }),
           loc('/empty-realm/', { auth_basic: '""', auth_basic_user_file: USERS }),
+          loc('/utf8/', { auth_basic: '"Zoné $arg_z"', auth_basic_user_file: USERS }),
           loc('/no-file/', { auth_basic: 'x' }),
           loc('/ru/', { add_header: 'X-Remote-User "[$remote_user]" always' }),
           loc('/fmt-ru/', { auth_basic: 'x', auth_basic_user_file: USERS, add_header: 'X-Remote-User "[$remote_user]" always' }),
@@ -79,7 +80,7 @@ const site: ParityCase = {
   },
   files: {
     ...Object.fromEntries(
-      ['fmt', 'var', 'quote', 'empty-realm', 'no-file', 'ru', 'fmt-ru', 'file', 'allow', 'deny', 'page', 'inherits', 'off', 'own-realm'].map((d) => [`www/${d}/a.txt`, `${d}\n`]),
+      ['fmt', 'var', 'quote', 'empty-realm', 'utf8', 'no-file', 'ru', 'fmt-ru', 'file', 'allow', 'deny', 'page', 'inherits', 'off', 'own-realm'].map((d) => [`www/${d}/a.txt`, `${d}\n`]),
     ),
     'www/open/401.html': '<p>custom 401</p>\n',
   },
@@ -104,6 +105,7 @@ const site: ParityCase = {
     { name: 'the realm with variables', target: '/var/a.txt?z=zz', host: 'site.test' },
     { name: 'the realm with quotes, written as they are', target: '/quote/a.txt' },
     { name: 'an empty realm: still on', target: '/empty-realm/a.txt' },
+    { name: 'a realm past ASCII: the configuration\'s UTF-8 bytes (é)', target: '/utf8/a.txt?z=%C3%A9' },
     { name: 'auth_basic without a file: off', target: '/no-file/a.txt' },
     { name: '$remote_user without auth_basic: the header\'s user', target: '/ru/a.txt', headers: basic('someone:anything') },
     { name: '$remote_user of a malformed header: empty', target: '/ru/a.txt', headers: { Authorization: 'Basic !!' } },

@@ -27,7 +27,11 @@ function requestSuffix(req: IncomingMessage, ctx: RequestContext): string {
   );
 }
 
-/** A header value Node can send: nginx writes the realm as it is, CR and LF included; they are left out here. */
+/**
+ * A header value Node can send: nginx writes the realm's bytes as they are, CR and LF (from a
+ * variable) included, which are left out here, and so are characters past U+00FF (Node refuses
+ * them in a header; up to U+00FF it writes them as UTF-8, the bytes nginx sends).
+ */
 // eslint-disable-next-line no-control-regex
 const headerSafe = (text: string) => text.replace(/[^\t\x20-\x7e\x80-\xff]/g, '');
 
