@@ -51,6 +51,8 @@ http:
         - location: /
         - location: /open/
           auth_basic: "off"
+        - location: /inject/
+          auth_basic: $uri
         - location: /ws
           handler: websocket-script
           script: echo
@@ -134,6 +136,13 @@ describe('two workers, the password file changed and deleted while running', () 
     expect(refused).toContain('\r\nWWW-Authenticate: Basic realm="Members"');
     expect(refused).not.toContain('Sec-WebSocket-Accept');
     expect(await upgradeHead(gw.ports[0], `Authorization: Basic ${Buffer.from('alice:ws').toString('base64')}\r\n`)).toMatch(/^HTTP\/1\.1 101 /);
+  });
+
+  test('a realm from the URI cannot inject a header (nginx 1.22 writes CR LF as they are)', async () => {
+    const res = await request(gw.ports[0], '/inject/a%0D%0ASet-Cookie:%20pwned=1');
+    expect(res.status).toBe(401);
+    expect(res.headers['www-authenticate']).toBe('Basic realm="/inject/aSet-Cookie: pwned=1"');
+    expect(res.headers['set-cookie']).toBeUndefined();
   });
 
   test('nginx\'s log lines, and $remote_user in the access log for a 200 and a 401', async () => {
