@@ -6,7 +6,8 @@
  * configuration: inheritance, `off`, variables, and `gateway -t`'s one-line errors for a
  * missing or malformed file.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildConfig } from '../src/config/build';
@@ -16,7 +17,7 @@ import { basicCredentials } from '../src/http/basic-credentials';
 import { compileValue } from '../src/http/variables';
 import { authBasicModule } from '../src/modules/auth-basic/module';
 import { sameText, schemeOf, unusableHash, verifyPassword } from '../src/modules/auth-basic/passwords';
-import { loadUserFile, malformedLine, parseUsers, RECHECK_MS, UserFiles, VERIFIED_TTL_MS } from '../src/modules/auth-basic/user-file';
+import { loadUserFile, malformedLine, MAX_FILE_BYTES, parseUsers, RECHECK_MS, UserFiles, VERIFIED_TTL_MS } from '../src/modules/auth-basic/user-file';
 import { REGISTRY } from '../src/modules/registry';
 import { HASH_FORMATS, hashOf } from './helpers/password-hashes';
 
@@ -162,6 +163,16 @@ describe('the file cache', () => {
     now = 2 * RECHECK_MS;
     expect(await files.get(file)).toEqual({ status: 403, level: 'error', message: `open() "${file}" failed (2: No such file or directory)` });
     expect(await files.get(path.join(dir))).toEqual({ status: 500, level: 'crit', message: `pread() "${dir}" failed (21: Is a directory)` });
+    // nginx's worker would read these forever; here they are refused before any read.
+    expect(await files.get('/dev/zero')).toEqual({ status: 500, level: 'crit', message: '"/dev/zero" is not a regular file' });
+    const fifo = path.join(dir, 'fifo');
+    spawnSync('mkfifo', [fifo]);
+    expect(await files.get(fifo)).toEqual({ status: 500, level: 'crit', message: `"${fifo}" is not a regular file` });
+    const big = path.join(dir, 'big');
+    writeFileSync(big, '');
+    truncateSync(big, MAX_FILE_BYTES + 1);
+    expect(await files.get(big)).toEqual({ status: 500, level: 'crit', message: `"${big}" is larger than ${MAX_FILE_BYTES} bytes` });
+    expect(() => loadUserFile('/dev/zero')).toThrow('"/dev/zero" is not a regular file');
   });
 
   test('a success is remembered for VERIFIED_TTL_MS and for its file version only', () => {
@@ -242,7 +253,7 @@ ${location}
   test.each([
     ['a missing file', '      auth_basic: x\n      auth_basic_user_file: missing\n', `open() "${'DIR'}/missing" failed (2: No such file or directory)`, '6:29'],
     ['a malformed file', '      auth_basic: x\n      auth_basic_user_file: bad-users\n', `malformed password file "DIR/bad-users": line 2 is not "user:password"`, '6:29'],
-    ['a directory', '      auth_basic: x\n      auth_basic_user_file: .\n', `open() "DIR" failed (21: Is a directory)`, '6:29'],
+    ['a directory', '      auth_basic: x\n      auth_basic_user_file: .\n', `pread() "DIR" failed (21: Is a directory)`, '6:29'],
     ['an unknown variable in the realm', '      auth_basic: $nope\n', 'unknown "nope" variable', '5:19'],
     ['two arguments', '      auth_basic: a b\n', 'invalid number of arguments in "auth_basic" directive', '5:19'],
   ])('%s: one line with file:line:column', (_name, server, reason, at) => {

@@ -78,6 +78,21 @@ export function malformedLine(text: string): string | null {
 
 const snapshotOf = (text: string, s: Stats): UserFileSnapshot => ({ users: parseUsers(text), version: versionOf(s), verified: new Map() });
 
+/** The largest password file read (some 500,000 bcrypt users): past it, 500 rather than a worker's memory. */
+export const MAX_FILE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Why a file is not read at all, or null: a directory (nginx's `pread()` error), something that is
+ * not a regular file (a FIFO or `/dev/zero` would hold the read forever; nginx's worker hangs on
+ * them), or a file over MAX_FILE_BYTES.
+ */
+function unreadable(file: string, s: Stats): UserFileFailure | null {
+  if (s.isDirectory()) return failureOf(file, Object.assign(new Error('EISDIR'), { code: 'EISDIR' }), 'pread');
+  if (!s.isFile()) return { status: 500, level: 'crit', message: `"${file}" is not a regular file` };
+  if (s.size > MAX_FILE_BYTES) return { status: 500, level: 'crit', message: `"${file}" is larger than ${MAX_FILE_BYTES} bytes` };
+  return null;
+}
+
 /** nginx's answer for a file it cannot open or read. */
 function failureOf(file: string, err: NodeJS.ErrnoException, call: 'open' | 'pread'): UserFileFailure {
   const missing = err.code === 'ENOENT' && call === 'open';
@@ -93,7 +108,12 @@ export function loadUserFile(file: string): UserFileSnapshot {
   let text: string;
   try {
     s = statSync(file);
-    if (s.isDirectory()) throw Object.assign(new Error('EISDIR'), { code: 'EISDIR', errno: -21 });
+  } catch (err) {
+    throw new Error(failureOf(file, err as NodeJS.ErrnoException, 'open').message);
+  }
+  const refused = unreadable(file, s);
+  if (refused) throw new Error(refused.message);
+  try {
     text = readFileSync(file).toString('latin1');
   } catch (err) {
     throw new Error(failureOf(file, err as NodeJS.ErrnoException, 'open').message);
@@ -145,7 +165,8 @@ export class UserFiles {
       return failureOf(file, err as NodeJS.ErrnoException, 'open');
     }
     if ('users' in previous && previous.version === versionOf(s)) return previous;
-    if (s.isDirectory()) return failureOf(file, Object.assign(new Error('EISDIR'), { code: 'EISDIR' }), 'pread');
+    const refused = unreadable(file, s);
+    if (refused) return refused;
     try {
       return snapshotOf((await readFile(file)).toString('latin1'), s);
     } catch (err) {
