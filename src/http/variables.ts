@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { basicCredentials } from './basic-credentials';
 import { version } from './version';
 
 /** What variables read: the request, and what the gateway learned about it. */
@@ -90,7 +91,8 @@ const VARIABLES: Record<string, Getter> = {
   hostname: () => HOSTNAME,
   remote_addr: (s) => s.remoteAddress,
   remote_port: (s) => String(s.remotePort),
-  remote_user: () => '',
+  // nginx's $remote_user is the user the Authorization header names, whatever auth_basic says.
+  remote_user: (s) => basicCredentials(s.req.headers.authorization)?.user ?? '',
   server_addr: (s) => s.localAddress,
   server_port: (s) => String(s.localPort),
   server_name: (s) => s.serverName,
@@ -150,8 +152,8 @@ function queryArg(s: VariableSource, name: string): string {
 const NO_NAMES: ReadonlySet<string> = new Set();
 
 /**
- * The variables a module sets per request (nginx's module variables: `$remote_user` of
- * auth_basic, `$limit_req_status`...): empty until the module sets them (`ctx.setVariable`).
+ * The variables a module sets per request (nginx's module variables: `$limit_req_status`...;
+ * `$remote_user` is not one: nginx reads it from the Authorization header): empty until the module sets them (`ctx.setVariable`).
  */
 const SET_BY_MODULES: ReadonlySet<string> = new Set<string>([]);
 
