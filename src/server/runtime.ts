@@ -119,7 +119,7 @@ export class Runtime {
     const module = this.conf.handlers.get(location) as HandlerModule;
     const handler = await module.create(location.handlerOptions, { log, prefix: this.conf.prefix, location, push: this.push, counters: metrics });
     this.handlers.push(handler);
-    const { steps, logs, answers } = compilePhases(LOCATION_MODULES.flatMap((m) => m.phases?.(location, env) ?? []));
+    const { steps, logs, answers } = compilePhases(LOCATION_MODULES.flatMap((m) => m.phases?.(location, env) ?? []), core.satisfy);
     return {
       conf: location,
       match: location.match,

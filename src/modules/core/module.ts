@@ -54,6 +54,11 @@ export interface CoreConf {
   readonly errorPages: readonly ErrorPageConf[];
   readonly serverTokens: boolean;
   readonly clientMaxBodySize: number;
+  /**
+   * `satisfy all|any`: whether every access-phase module must let the client in (`all`) or one
+   * is enough (`any`), compiled per location into its access phase (see server/phase-engine.ts).
+   */
+  readonly satisfy: 'all' | 'any';
   readonly keepaliveTimeout: number;
   readonly sendTimeout: number;
   readonly clientHeaderTimeout: number;
@@ -181,6 +186,7 @@ export const coreModule: ConfModule<CoreConf> = {
     error_page: row(INHERITED, errorPages, { field: 'errorPages' }),
     server_tokens: row(INHERITED, flag),
     client_max_body_size: row(INHERITED, size),
+    satisfy: row(INHERITED, oneOf(['all', 'any'])),
     keepalive_timeout: row(INHERITED, keepaliveTimeout),
     send_timeout: row(INHERITED, timerTime),
     client_header_timeout: row(['http', 'server'], timerTime),
@@ -217,6 +223,7 @@ export const coreModule: ConfModule<CoreConf> = {
     errorPages: [],
     serverTokens: true,
     clientMaxBodySize: 1024 * 1024,
+    satisfy: 'all',
     keepaliveTimeout: 75_000,
     sendTimeout: 60_000,
     clientHeaderTimeout: 60_000,
