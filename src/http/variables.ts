@@ -34,6 +34,8 @@ export interface VariableSource {
   readonly status: number;
   /** The values modules set for this request (`ctx.setVariable`), null while none is set. */
   readonly setValues: ReadonlyMap<string, string> | null;
+  /** The last upstream response's raw header lines (`$upstream_http_*`), null before one came. */
+  readonly upstreamHeaders: readonly string[] | null;
 }
 
 type Getter = (s: VariableSource) => string;
@@ -165,6 +167,30 @@ function setValue(name: string): Getter {
 }
 
 /**
+ * Whether `name` is one of nginx's own variables that no directive may declare again (nginx's
+ * `the duplicate "host" variable`): a built-in, a capture, or one of the families.
+ */
+export function isBuiltInVariable(name: string): boolean {
+  return Object.hasOwn(VARIABLES, name) || /^\d$/.test(name) || /^(http|sent_http|upstream_http|arg|cookie)_./.test(name);
+}
+
+/** nginx 1.22's `$upstream_http_NAME`: the first upstream header line of that name (`-` in NAME as `_`). */
+function upstreamHeader(s: VariableSource, lower: string): string {
+  const raw = s.upstreamHeaders;
+  if (raw === null) return '';
+  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i].length === lower.length && raw[i].toLowerCase() === lower) return raw[i + 1];
+  return '';
+}
+
+/**
+ * A variable the configuration makes: a named capture, or a user variable a directive declares
+ * (`auth_request_set`); in nginx they are one table, so what a module set last wins.
+ */
+function declared(name: string): Getter {
+  return (s) => s.setValues?.get(name) ?? s.namedCaptures[name] ?? '';
+}
+
+/**
  * The getter for a variable name, or null when nginx has no such variable. Captures (`$1`),
  * named captures, `$http_*`, `$sent_http_*`, `$arg_*` and `$cookie_*` are families.
  */
@@ -175,16 +201,17 @@ export function variableGetter(name: string, captureNames: Pick<ReadonlySet<stri
     const i = Number(name);
     return (s) => s.captures[i] ?? '';
   }
-  const family = /^(http|sent_http|arg|cookie)_(.+)$/.exec(name);
+  const family = /^(http|sent_http|upstream_http|arg|cookie)_(.+)$/.exec(name);
   if (family) {
     const [, kind, rest] = family;
     const header = rest.toLowerCase().replace(/_/g, '-');
     if (kind === 'http') return (s) => headerValue(s.req.headers[header]);
     if (kind === 'sent_http') return (s) => headerValue(s.res?.getHeader(header));
+    if (kind === 'upstream_http') return (s) => upstreamHeader(s, header);
     if (kind === 'arg') return (s) => queryArg(s, rest);
     return (s) => cookie(s, rest);
   }
-  if (captureNames.has(name)) return (s) => s.namedCaptures[name] ?? '';
+  if (captureNames.has(name)) return declared(name);
   return null;
 }
 

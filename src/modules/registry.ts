@@ -9,6 +9,8 @@ import type { ConfModule } from '../config/module';
 import { findModule, loadModule } from '../shared/module-loader';
 import type { HandlerModule, LocationModule } from '../types';
 import { accessPhase } from './access/access-phase';
+import { authRequestPhase } from './auth-request/auth-request';
+import { authRequestModule } from './auth-request/module';
 import { tryFilesPhase } from './core/try-files';
 import { gzipFilter } from './gzip/filter';
 import { headersFilter } from './headers/filter';
@@ -75,6 +77,7 @@ export const MODULES: readonly ConfModule[] = [
   autoindexModule,
   sslModule,
   accessModule,
+  authRequestModule,
   proxyModule,
   returnModule,
   statusModule,
@@ -92,4 +95,4 @@ export const REGISTRY: Registry = { modules: MODULES, handlers: resolveHandler, 
  * this order within a phase; response filters see the header in this order (`expires` and
  * `add_header` before gzip decides, as nginx's chain).
  */
-export const LOCATION_MODULES: readonly LocationModule[] = [returnPhase, accessPhase, tryFilesPhase, headersFilter, gzipFilter, logPhase];
+export const LOCATION_MODULES: readonly LocationModule[] = [returnPhase, accessPhase, authRequestPhase, tryFilesPhase, headersFilter, gzipFilter, logPhase];

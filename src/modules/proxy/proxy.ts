@@ -242,6 +242,7 @@ class ProxyHandler implements Handler {
       counters: this.counters,
       hidden: this.options.hidden,
       buffering: this.options.buffering,
+      ctx,
       rewriteHeaders: this.options.redirects.length ? (lines: readonly HeaderLine[]) => rewriteRedirectHeaders(lines, this.options.redirects, req, ctx) : undefined,
     });
     this.exchanges.set(req, exchange);
