@@ -239,6 +239,8 @@ export class Dispatcher {
     state.subrequests = this.subrequest;
     state.subrequestDepth = parent.subrequestDepth + 1;
     state.setValues = parent.setValues ??= new Map();
+    // nginx's connection log action once a subrequest ran: later lines of the request end so.
+    parent.logAction = ' while sending to client';
     if (state.subrequestDepth > MAX_SUBREQUEST_DEPTH) {
       server.log.error(`subrequests cycle while processing "${spec.uri}"`);
       res.destroy();
@@ -318,7 +320,7 @@ export class Dispatcher {
       res.destroy();
       return;
     }
-    if (!state.errorPageDone && !state.routingError && (await this.errorPage(status, req, res, state))) return;
+    if (!state.errorPageDone && !state.routingError && (await this.errorPage(status, req, res, state, httpError?.headers['WWW-Authenticate']))) return;
     for (const [name, value] of Object.entries(httpError?.headers ?? {})) res.setHeader(name, value);
     if (CLOSING_STATUSES.has(status)) res.shouldKeepAlive = false;
     res.removeHeader('content-encoding');
@@ -333,8 +335,11 @@ export class Dispatcher {
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 
-  /** nginx's `error_page`: an internal redirect to a URI or named location, or a redirect. */
-  private async errorPage(status: number, req: IncomingMessage, res: ServerResponse, state: RoutedState): Promise<boolean> {
+  /**
+   * nginx's `error_page`: an internal redirect to a URI or named location, or a redirect. A
+   * 401's challenge (`challenge`) stays on the page, as nginx keeps the header it had set.
+   */
+  private async errorPage(status: number, req: IncomingMessage, res: ServerResponse, state: RoutedState, challenge?: string): Promise<boolean> {
     const page = state.runtime.errorPages.find((p) => p.codes.includes(status));
     if (!page) return false;
     state.errorPageDone = true;
@@ -344,6 +349,7 @@ export class Dispatcher {
       return true;
     }
     state.overrideStatus = page.response === 'page' ? 0 : (page.response ?? status);
+    if (challenge !== undefined) res.setHeader('WWW-Authenticate', challenge);
     if (req.method !== 'HEAD') req.method = 'GET';
     try {
       const target = page.uri.startsWith('@') ? { uri: page.uri, args: state.args } : normalizeUri(page.uri);

@@ -35,6 +35,11 @@ export class RequestState implements RequestContext, FilterState {
   upstreamHeaders: readonly string[] | null = null;
   /** What runs this request's subrequests (the dispatcher's), null where there is none. */
   subrequests: ((parent: RequestState, spec: SubrequestSpec) => Promise<SubrequestResult>) | null = null;
+  /**
+   * What nginx's connection log says the request is doing (`ngx_connection_t.log->action`) for
+   * lines that name no action of their own: `' while sending to client'` once a subrequest ran.
+   */
+  logAction = '';
   /** How deep in subrequests this request is (0: the client's own request). */
   subrequestDepth = 0;
 

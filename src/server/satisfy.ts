@@ -51,8 +51,13 @@ function runAny(
     if (outcome === 'ok' || outcome === 'done') return outcome;
   }
   if (refused === null) return undefined;
-  if (refused.status === 403) ctx.log.error(`access forbidden by rule${requestLogContext(req, ctx)}`);
+  if (refused.status === 403) ctx.log.error(`access forbidden by rule${actionOf(ctx)}${requestLogContext(req, ctx)}`);
   throw refused;
+}
+
+/** nginx's log action of the request (`RequestState.logAction`: after an auth subrequest, ` while sending to client`). */
+function actionOf(ctx: RequestContext): string {
+  return (ctx as { logAction?: string }).logAction ?? '';
 }
 
 /**

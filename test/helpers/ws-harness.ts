@@ -65,6 +65,8 @@ function stubContext(req: http.IncomingMessage, log: Logger): RequestContext {
     evaluate: (template) => template.constant ?? '',
     setUri: () => {},
     transforms: () => false,
+    upstreamHeaders: null,
+    subrequest: () => Promise.reject(new Error('no subrequests here')),
   };
 }
 

@@ -48,9 +48,9 @@ function verdict(result: SubrequestResult, sets: readonly CompiledSet[], req: In
   if (status === 403) throw new HttpError(403, 'GW_AUTH_REQUEST_FORBIDDEN');
   if (status === 401) {
     const challenge = result.headers['www-authenticate'];
-    // nginx keeps the last WWW-Authenticate the auth service sent.
-    const last = Array.isArray(challenge) ? challenge[challenge.length - 1] : challenge;
-    throw new HttpError(401, 'GW_AUTH_REQUEST_UNAUTHORIZED', undefined, last === undefined ? {} : { 'WWW-Authenticate': String(last) });
+    // nginx passes on the first WWW-Authenticate the auth service sent.
+    const first = Array.isArray(challenge) ? challenge[0] : challenge;
+    throw new HttpError(401, 'GW_AUTH_REQUEST_UNAUTHORIZED', undefined, first === undefined ? {} : { 'WWW-Authenticate': String(first) });
   }
   ctx.log.error(`auth request unexpected status: ${status} while sending to client${requestLogContext(req, ctx)}`);
   throw new HttpError(500, 'GW_AUTH_REQUEST_STATUS');
