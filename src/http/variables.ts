@@ -168,10 +168,11 @@ function setValue(name: string): Getter {
 
 /**
  * Whether `name` is one of nginx's own variables that no directive may declare again (nginx's
- * `the duplicate "host" variable`): a built-in, a capture, or one of the families.
+ * `the duplicate "host" variable`). A name of a family (`$http_x`) may be declared, as in
+ * nginx: the declared variable then wins over the family's.
  */
 export function isBuiltInVariable(name: string): boolean {
-  return Object.hasOwn(VARIABLES, name) || /^\d$/.test(name) || /^(http|sent_http|upstream_http|arg|cookie)_./.test(name);
+  return Object.hasOwn(VARIABLES, name) || /^\d$/.test(name);
 }
 
 /** nginx 1.22's `$upstream_http_NAME`: the first upstream header line of that name (`-` in NAME as `_`). */
@@ -201,6 +202,8 @@ export function variableGetter(name: string, captureNames: Pick<ReadonlySet<stri
     const i = Number(name);
     return (s) => s.captures[i] ?? '';
   }
+  // A declared name (a named capture, a user variable) before the families, as nginx's exact names.
+  if (captureNames.has(name)) return declared(name);
   const family = /^(http|sent_http|upstream_http|arg|cookie)_(.+)$/.exec(name);
   if (family) {
     const [, kind, rest] = family;
@@ -211,7 +214,6 @@ export function variableGetter(name: string, captureNames: Pick<ReadonlySet<stri
     if (kind === 'arg') return (s) => queryArg(s, rest);
     return (s) => cookie(s, rest);
   }
-  if (captureNames.has(name)) return declared(name);
   return null;
 }
 
