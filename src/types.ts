@@ -71,7 +71,8 @@ export interface RequestContext {
    * URI goes through this server's locations in process (no socket), its rewrite and
    * precontent phases and content handler run (not its access phase, as in nginx), with this
    * request's variables; resolves with its status, headers and, if asked, body. Never
-   * rejects: a failure is its status (a 502 of the proxy, a 500).
+   * rejects: a failure is its status (a 502 of the proxy, a 500; 499 when the client went
+   * away before the subrequest answered).
    */
   subrequest(spec: SubrequestSpec): Promise<SubrequestResult>;
   /**

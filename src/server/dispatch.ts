@@ -255,7 +255,7 @@ export class Dispatcher {
       if (!res.headersSent) res.destroy();
     });
     await capture.over;
-    return { status: res.headersSent ? res.statusCode : 500, headers: res.getHeaders(), body: capture.body(), context: state };
+    return { status: res.headersSent ? res.statusCode : clientGone(parent.req) ? 499 : 500, headers: res.getHeaders(), body: capture.body(), context: state };
   };
 
   /**
@@ -375,6 +375,12 @@ export class Dispatcher {
     state.bodyBytesSent = res.headersSent ? Math.max(0, (res.socket?.bytesWritten ?? state.req.socket.bytesWritten) - startBytes - headerBytes) : 0;
     for (const handler of location.logHandlers) handler.log!(state.req, state, status);
   }
+}
+
+/** Whether the client has gone (closed, or half-closed: nginx's check of a broken connection). */
+function clientGone(req: IncomingMessage): boolean {
+  const socket = req.socket;
+  return socket.destroyed || socket.readableEnded;
 }
 
 /** The upgraded socket's 'error' listener: a shared function, not a closure per connection. */

@@ -6,7 +6,7 @@
  * variables are set from the subrequest (`$upstream_http_*`, `$sent_http_*` read its response)
  * whatever its status; then a 2xx lets the client in (`'ok'`), a 401 refuses with the
  * subrequest's `WWW-Authenticate`, a 403 refuses, any other status is a 500 with nginx's line
- * "auth request unexpected status". Under `satisfy any` the phase engine combines the refusal
+ * "auth request unexpected status" (a client that left meanwhile is a 499). Under `satisfy any` the phase engine combines the refusal
  * with the other access modules'.
  */
 import type { IncomingMessage } from 'node:http';
@@ -46,6 +46,8 @@ function verdict(result: SubrequestResult, sets: readonly CompiledSet[], req: In
   const status = result.status;
   if (status >= 200 && status < 300) return 'ok';
   if (status === 403) throw new HttpError(403, 'GW_AUTH_REQUEST_FORBIDDEN');
+  // The client went away while the subrequest ran: nothing to answer, nothing more to log.
+  if (status === 499) throw new HttpError(499, 'GW_CLIENT_CLOSED');
   if (status === 401) {
     const challenge = result.headers['www-authenticate'];
     // nginx passes on the first WWW-Authenticate the auth service sent.
