@@ -86,6 +86,9 @@ function site(): SiteModel {
           guarded('/missing/', '/auth/nothing-here'),
           guarded('/sub-skips-access/', '/auth-denied'),
           guarded('/page401/', '/auth/401', { error_page: '401 /open.txt' }),
+          // No add_header: the gateway's upgrade answers (a 101 tunnelled, a refusal written raw) do not run the response filters yet.
+          loc('/ws-ok/', { auth_request: '/auth/ok', proxy_pass: backend.url, proxy_http_version: '1.1', proxy_set_header: ['Upgrade $http_upgrade', 'Connection "upgrade"'] }),
+          loc('/ws-401/', { auth_request: '/auth/401', proxy_pass: backend.url, proxy_http_version: '1.1', proxy_set_header: ['Upgrade $http_upgrade', 'Connection "upgrade"'] }),
           loc('/any-allow/', { satisfy: 'any', allow: '127.0.0.1', deny: 'all', auth_request: '/auth/403' }),
           loc('/any-deny-ok/', { satisfy: 'any', deny: 'all', auth_request: '/auth/ok' }),
           loc('/any-deny-403/', { satisfy: 'any', deny: 'all', auth_request: '/auth/403' }),
@@ -145,6 +148,8 @@ defineParityCases([
       { name: 'an auth location that 404s: 500', target: '/missing/x' },
       upstream({ name: 'the subrequest skips its location\'s deny all', target: '/sub-skips-access/x' }),
       { name: 'error_page 401 to a page', target: '/page401/x' },
+      { name: 'a WebSocket upgrade the auth service lets in: the backend\'s 101', raw: 'GET /ws-ok/x HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n' },
+      { name: 'a WebSocket upgrade the auth service refuses: 401 with its challenge', raw: 'GET /ws-401/x HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n' },
       { name: 'server-level auth_request inherited', target: '/inherits/a.txt', slot: 1 },
       { name: 'auth_request off', target: '/off/a.txt', slot: 1 },
       { name: 'inherited satisfy any: an allow lets in', target: '/allowed/a.txt', slot: 1 },
