@@ -40,6 +40,8 @@ export function subrequestMessage(parent: IncomingMessage, spec: SubrequestSpec)
   return req;
 }
 
+const destroySocket = (socket: Duplex) => socket.destroy();
+
 /** A socket that takes what the response writes and drops it. */
 function discardingSocket(): Duplex {
   return new Duplex({
@@ -70,8 +72,10 @@ export class SubrequestCapture {
     res.assignSocket(socket as unknown as Socket);
     res.once('finish', () => {
       this.end();
-      // As a server does once a response is over: its 'close', which handlers wait for.
-      socket.destroy();
+      // As a server does once a response is over: its 'close', which handlers wait for. On the
+      // next tick, once the last write's callback ran (destroyed before, the socket would make
+      // an ERR_STREAM_DESTROYED for it: 3% of the CPU of a request with a subrequest).
+      process.nextTick(destroySocket, socket);
     });
     res.once('close', () => this.end());
     this.hook(res, keepBody);
