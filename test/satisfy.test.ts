@@ -86,6 +86,31 @@ describe.each([false, true])('satisfy (asynchronous handlers: %s)', (async) => {
   });
 });
 
+describe('auth_delay', () => {
+  test.each<['all' | 'any', Act[]]>([
+    ['all', [401]],
+    ['any', [403, 401]],
+  ])('%s %j: the 401 comes 150 ms later, with nginx\'s info line', async (satisfy, acts) => {
+    const lines: string[] = [];
+    const ctx = context(lines);
+    (ctx.log as { info: (m: string) => void }).info = (m) => void lines.push(`info: ${m}`);
+    const { steps } = compilePhases(acts.map((act, i) => handler(`h${i}`, act, [])), satisfy, 150);
+    const start = performance.now();
+    await expect(runSteps(steps, req, null, ctx)).rejects.toMatchObject({ status: 401 });
+    expect(performance.now() - start).toBeGreaterThanOrEqual(140);
+    expect(lines).toEqual(['info: delaying unauthorized request, client: 127.0.0.1, server: site, request: "GET /x HTTP/1.1", host: "localhost"']);
+  });
+
+  test('a 403, an ok, a 500 are not delayed', async () => {
+    for (const act of [403, 'ok', 500] as Act[]) {
+      const { steps } = compilePhases([handler('h', act, [])], 'all', 10_000);
+      const start = performance.now();
+      await Promise.resolve(runSteps(steps, req, null, context([]))).catch(() => undefined);
+      expect(performance.now() - start).toBeLessThan(1000);
+    }
+  });
+});
+
 test('a rewrite handler\'s ok still ends its own phase (only access goes on)', async () => {
   const ran: string[] = [];
   const rewrite = (name: string, outcome: PhaseOutcome): PhaseHandler => ({ phase: 'rewrite', name, run: () => (ran.push(name), outcome) });
@@ -118,6 +143,7 @@ describe('configuration', () => {
   const yaml = (location: string, http = '') => `http:\n${http}  servers:\n    - locations:\n        - location: /\n${location}`;
 
   test.each([
+    ['          auth_delay: soon\n', 'invalid time "soon" in /virtual/site.yaml:5:23'],
     ['          satisfy: maybe\n', 'invalid value "maybe" in "satisfy" directive, it must be "all" or "any" in /virtual/site.yaml:5:20'],
     ['          auth_request: "a b"\n', 'invalid number of arguments in "auth_request" directive in /virtual/site.yaml:5:25'],
     ['          auth_request_set: "foo bar"\n', 'invalid variable name "foo" in /virtual/site.yaml:5:29'],
@@ -128,12 +154,13 @@ describe('configuration', () => {
 
   test('satisfy and auth_request are inherited; auth_request off; auth_request_set as pairs or a map', () => {
     const conf = buildVirtual(
-      'http:\n  satisfy: any\n  auth_request: /auth\n  auth_request_set: ["$who $upstream_http_x_user"]\n  servers:\n    - locations:\n' +
+      'http:\n  satisfy: any\n  auth_delay: 1s\n  auth_request: /auth\n  auth_request_set: ["$who $upstream_http_x_user"]\n  servers:\n    - locations:\n' +
         '        - location: /a\n        - location: /b\n          auth_request: "off"\n          satisfy: all\n' +
         '        - location: /c\n          auth_request_set: { $who: $remote_addr, $what: $upstream_http_x_what }\n',
     );
     const [a, b, c] = conf.http.servers[0].locations;
     expect(a.confs.get(coreModule).satisfy).toBe('any');
+    expect(a.confs.get(coreModule).authDelay).toBe(1000);
     expect(a.confs.get(authRequestModule)).toEqual({ authRequest: '/auth', authRequestSet: [['who', '$upstream_http_x_user']] });
     expect(b.confs.get(coreModule).satisfy).toBe('all');
     expect(b.confs.get(authRequestModule).authRequest).toBeNull();

@@ -20,7 +20,7 @@ export function describePhases(conf: MainConf): string {
     lines.push(`# server ${server.primaryName || '_'} (${server.position.file}:${server.position.line})`);
     for (const location of [...server.locations, server.serverLocation]) {
       const satisfy = location.confs.get(coreModule).satisfy;
-      const phases = compilePhases(handlersOf(location, env), satisfy);
+      const phases = compilePhases(handlersOf(location, env), satisfy, location.confs.get(coreModule).authDelay);
       lines.push(`#   location ${location.name || "(the server's own)"} (${location.position.file}:${location.position.line})`);
       if (phases.steps.some((s) => s.handler.phase === 'access')) lines.push(`#     satisfy: ${satisfy}`);
       for (const step of phases.steps) lines.push(`#     ${step.handler.phase}: ${step.handler.name}`);

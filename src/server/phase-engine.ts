@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { PhaseHandler, PhaseName, RequestContext } from '../types';
-import { satisfyAny } from './satisfy';
+import { delayUnauthorized, satisfyAny } from './satisfy';
 
 /** The phases that run in the chosen location, before its content handler, in order. */
 const PHASES: readonly PhaseName[] = ['rewrite', 'preaccess', 'access', 'precontent'];
@@ -31,12 +31,16 @@ export interface CompiledPhases {
  * Orders a location's `handlers` by phase (and, within a phase, as given). The access phase
  * follows the location's `satisfy`: under `all` an access handler's `'ok'` lets the next
  * access handler run (each must let the client in, nginx's ngx_http_core_access_phase); under
- * `any` the access handlers become one (`satisfyAny`) that stops at the first `'ok'`.
+ * `any` the access handlers become one (`satisfyAny`) that stops at the first `'ok'`. With
+ * `auth_delay`, an access 401 is answered that many milliseconds later.
  */
-export function compilePhases(handlers: readonly PhaseHandler[], satisfy: 'all' | 'any' = 'all'): CompiledPhases {
+export function compilePhases(handlers: readonly PhaseHandler[], satisfy: 'all' | 'any' = 'all', authDelay = 0): CompiledPhases {
   const ordered = PHASES.flatMap((phase) => {
     const own = handlers.filter((h) => h.phase === phase && h.run);
-    return phase === 'access' && satisfy === 'any' && own.length > 0 ? [satisfyAny(own)] : own;
+    if (phase !== 'access') return own;
+    const access = satisfy === 'any' && own.length > 0 ? [satisfyAny(own)] : own;
+    // `auth_delay`: a 401 of the access phase is answered that much later.
+    return authDelay > 0 ? access.map((h) => delayUnauthorized(h, authDelay)) : access;
   });
   const steps = ordered.map((handler, i) => {
     let next = i + 1;

@@ -122,7 +122,7 @@ export class Runtime {
     const handler = await module.create(location.handlerOptions, { log, prefix: this.conf.prefix, location, push: this.push, counters: metrics });
     this.handlers.push(handler);
     const handlers = LOCATION_MODULES.flatMap((m) => m.phases?.(location, env) ?? []);
-    const { steps, logs, answers } = compilePhases(handlers, core.satisfy);
+    const { steps, logs, answers } = compilePhases(handlers, core.satisfy, core.authDelay);
     return {
       conf: location,
       match: location.match,

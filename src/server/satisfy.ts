@@ -55,6 +55,31 @@ function runAny(
   throw refused;
 }
 
+/**
+ * nginx's `auth_delay` (ngx_http_core_auth_delay): `handler`, whose 401 is answered `ms` later
+ * (with nginx's info line "delaying unauthorized request"), so that a refused password or
+ * token takes as long as any other refusal. Anything else passes as it is.
+ */
+export function delayUnauthorized(handler: PhaseHandler, ms: number): PhaseHandler {
+  const delayed = (err: unknown, req: IncomingMessage, ctx: RequestContext): Promise<never> => {
+    if (!(err instanceof HttpError) || err.status !== 401) return Promise.reject(err);
+    ctx.log.info(`delaying unauthorized request${actionOf(ctx)}${requestLogContext(req, ctx)}`);
+    return new Promise((_resolve, reject) => setTimeout(reject, ms, err));
+  };
+  return {
+    ...handler,
+    run(req, res, ctx) {
+      let outcome: PhaseOutcome | Promise<PhaseOutcome>;
+      try {
+        outcome = handler.run!(req, res, ctx);
+      } catch (err) {
+        return delayed(err, req, ctx);
+      }
+      return outcome instanceof Promise ? outcome.catch((err: unknown) => delayed(err, req, ctx)) : outcome;
+    },
+  };
+}
+
 /** nginx's log action of the request (`RequestState.logAction`: after an auth subrequest, ` while sending to client`). */
 function actionOf(ctx: RequestContext): string {
   return (ctx as { logAction?: string }).logAction ?? '';

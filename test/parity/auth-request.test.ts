@@ -7,7 +7,7 @@
  * a slow, resetting, hanging or absent service as 500, a service whose body is slow (its header
  * is enough), local `return` auth locations, a subrequest that skips its location's access
  * rules, inheritance and `auth_request off`; `satisfy all|any` across allow/deny and
- * auth_request; and nginx's error lines for each refusal.
+ * auth_request; `auth_delay`; and nginx's error lines for each refusal.
  */
 import net from 'node:net';
 import { startAuthBackend, type AuthBackend } from './auth-backend';
@@ -101,6 +101,9 @@ function site(): SiteModel {
           loc('/all-allow-403/', { satisfy: 'all', allow: '127.0.0.1', auth_request: '/auth/403' }),
           loc('/all-allow-ok/', { allow: '127.0.0.1', auth_request: '/auth/ok' }),
           loc('/all-deny-ok/', { deny: 'all', auth_request: '/auth/ok' }),
+          loc('/delayed/', { auth_delay: '400ms', auth_request: '/auth/401' }),
+          loc('/delayed-any/', { auth_delay: '400ms', satisfy: 'any', deny: 'all', auth_request: '/auth/401' }),
+          loc('/delayed-403/', { auth_delay: '400ms', auth_request: '/auth/403' }),
         ],
       },
       {
@@ -112,7 +115,7 @@ function site(): SiteModel {
   };
 }
 
-const dirs = ['any-allow', 'any-deny-ok', 'any-deny-403', 'any-deny-401', 'any-nomatch-403', 'any-nomatch', 'any-deny', 'any-302', 'any-down', 'all-allow-403', 'all-allow-ok', 'all-deny-ok', 'inherits', 'off', 'allowed'];
+const dirs = ['delayed', 'delayed-any', 'delayed-403', 'any-allow', 'any-deny-ok', 'any-deny-403', 'any-deny-401', 'any-nomatch-403', 'any-nomatch', 'any-deny', 'any-302', 'any-down', 'all-allow-403', 'all-allow-ok', 'all-deny-ok', 'inherits', 'off', 'allowed'];
 const files = { 'www/open.txt': 'a page for 401\n', ...Object.fromEntries(dirs.map((d) => [`www/${d}/a.txt`, `${d}\n`])) };
 
 /** A request the main backend answers: the HTTP version of the upstream request line differs. */
@@ -185,7 +188,7 @@ function errorLines(log: string, ports: readonly number[]): string[] {
     .map((line) => ports.reduce((text, port) => text.split(`:${port}`).join(':PORT'), line));
 }
 
-describe('auth_request and satisfy: error log lines', () => {
+describe('auth_request and satisfy: error log lines, auth_delay', () => {
   let pair: Pair;
   beforeAll(async () => {
     pair = await startPair(site(), files);
@@ -199,6 +202,7 @@ describe('auth_request and satisfy: error log lines', () => {
     ['all: deny all', '/all-deny-ok/a.txt', 1],
     ['all: allow, auth 403 (no line)', '/all-allow-403/a.txt', 0],
     ['any: deny all alone', '/any-deny/a.txt', 1],
+    ['auth_delay: a 403 is not delayed', '/delayed-403/a.txt', 0],
   ])('%s: the same error lines', async (_name, target, count) => {
     const before = { nginx: pair.nginxLog().length, gateway: pair.gatewayLog().length };
     const bytes = requestBytes({ target });
@@ -209,5 +213,23 @@ describe('auth_request and satisfy: error log lines', () => {
     const gateway = errorLines(pair.gatewayLog().slice(before.gateway), pair.gateway.ports);
     expect(gateway).toEqual(nginx);
     expect(nginx).toHaveLength(count);
+  });
+
+  test.each([
+    ['all', '/delayed/a.txt', 401, true],
+    ['any', '/delayed-any/a.txt', 401, true],
+    ['a 403', '/delayed-403/a.txt', 403, false],
+  ])('auth_delay 400ms, %s: both answer %s, delayed: %s', async (_name, target, status, delayed) => {
+    const timed = async (port: number) => {
+      const start = performance.now();
+      const reply = await exchange('127.0.0.1', port, requestBytes({ target }), false);
+      return { status: reply.status, ms: performance.now() - start };
+    };
+    const [nginx, gateway] = await Promise.all([timed(pair.nginx.ports[0]), timed(pair.gateway.ports[0])]);
+    expect([nginx.status, gateway.status]).toEqual([status, status]);
+    for (const side of [nginx, gateway]) {
+      if (delayed) expect(side.ms).toBeGreaterThanOrEqual(380);
+      else expect(side.ms).toBeLessThan(380);
+    }
   });
 });

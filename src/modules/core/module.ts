@@ -59,6 +59,8 @@ export interface CoreConf {
    * is enough (`any`), compiled per location into its access phase (see server/phase-engine.ts).
    */
   readonly satisfy: 'all' | 'any';
+  /** `auth_delay` (ms): how much later an access-phase 401 is answered (0: at once). */
+  readonly authDelay: number;
   readonly keepaliveTimeout: number;
   readonly sendTimeout: number;
   readonly clientHeaderTimeout: number;
@@ -187,6 +189,7 @@ export const coreModule: ConfModule<CoreConf> = {
     server_tokens: row(INHERITED, flag),
     client_max_body_size: row(INHERITED, size),
     satisfy: row(INHERITED, oneOf(['all', 'any'])),
+    auth_delay: row(INHERITED, timerTime),
     keepalive_timeout: row(INHERITED, keepaliveTimeout),
     send_timeout: row(INHERITED, timerTime),
     client_header_timeout: row(['http', 'server'], timerTime),
@@ -224,6 +227,7 @@ export const coreModule: ConfModule<CoreConf> = {
     serverTokens: true,
     clientMaxBodySize: 1024 * 1024,
     satisfy: 'all',
+    authDelay: 0,
     keepaliveTimeout: 75_000,
     sendTimeout: 60_000,
     clientHeaderTimeout: 60_000,
