@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   GW_BAD_TRANSFER_ENCODING: 'a Transfer-Encoding nginx refuses (400)',
   GW_TRACE: 'the TRACE method (405)',
   GW_ACCESS_FORBIDDEN: 'an allow/deny rule refused the client (403)',
+  GW_INTERNAL_LOCATION: "a client's request for an `internal` location (404)",
   GW_AUTH_REQUEST_FORBIDDEN: 'the auth_request subrequest answered 403 (403)',
   GW_AUTH_REQUEST_UNAUTHORIZED: "the auth_request subrequest answered 401 (401, with its WWW-Authenticate)",
   GW_AUTH_REQUEST_STATUS: 'the auth_request subrequest answered another status than 2xx, 401 or 403 (500)',

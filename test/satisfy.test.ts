@@ -1,9 +1,9 @@
 /**
  * `satisfy all|any` in the phase engine (nginx's ngx_http_core_access_phase and post-access
  * phase) with access handlers made to order, synchronous and asynchronous; the access
- * module's verdicts (allow: 'ok', deny: 403, no match: declined); and the configuration of
- * `satisfy`, `auth_request` and `auth_request_set` (nginx's errors, inheritance, variables
- * declared anywhere).
+ * module's verdicts (allow: 'ok', deny: 403, no match: declined); `auth_delay`; and the
+ * configuration of `satisfy`, `auth_delay`, `internal`, `auth_request` and `auth_request_set`
+ * (nginx's errors, inheritance, variables declared anywhere).
  */
 import type { IncomingMessage } from 'node:http';
 import { HttpError } from '../src/errors';
@@ -144,6 +144,7 @@ describe('configuration', () => {
 
   test.each([
     ['          auth_delay: soon\n', 'invalid time "soon" in /virtual/site.yaml:5:23'],
+    ['          internal: yes\n', 'invalid number of arguments in "internal" directive (it takes none; write "internal:" or "internal: on") in /virtual/site.yaml:5:21'],
     ['          satisfy: maybe\n', 'invalid value "maybe" in "satisfy" directive, it must be "all" or "any" in /virtual/site.yaml:5:20'],
     ['          auth_request: "a b"\n', 'invalid number of arguments in "auth_request" directive in /virtual/site.yaml:5:25'],
     ['          auth_request_set: "foo bar"\n', 'invalid variable name "foo" in /virtual/site.yaml:5:29'],
@@ -175,6 +176,12 @@ describe('configuration', () => {
     expect(conf.captureNames.has('who')).toBe(true);
     // Declared names win over a family's, as nginx's exact names.
     expect(compileValue('$who', conf.captureNames)({ setValues: new Map([['who', 'alice']]), namedCaptures: {} } as never)).toBe('alice');
+  });
+
+  test('internal: a location\'s own, written with no value or on', () => {
+    const conf = buildVirtual('http:\n  servers:\n    - locations:\n        - location: /a\n          internal:\n        - location: /b\n          internal: on\n        - location: /c\n');
+    expect(conf.http.servers[0].locations.map((l) => l.confs.get(coreModule).internal)).toEqual([true, true, false]);
+    expect(configErrorOf('http:\n  internal: on\n  servers: []\n')).toMatch(/"internal" directive is not allowed here|not allowed/);
   });
 
   test('a family name may be declared (nginx takes $upstream_http_x too)', () => {

@@ -80,7 +80,9 @@ export class Dispatcher {
     installFilters(req, res, state);
     try {
       if (state.routingError) throw state.routingError;
-      // nginx's find-config checks, for the location the request matched.
+      // nginx's find-config checks, for the location the request matched: an `internal` one is
+      // not for clients (internal redirects and subrequests reach it without this check).
+      if (state.runtime.internal) throw new HttpError(404, 'GW_INTERNAL_LOCATION');
       if (state.runtime.keepaliveOff) res.shouldKeepAlive = false;
       checkBodySize(req, state.runtime.clientMaxBodySize);
       await this.serve(req, res, state);
@@ -98,7 +100,7 @@ export class Dispatcher {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerRuntime, scheme: string): Promise<void> {
     requestStarted(socket);
     const state = this.route(req, null, listener, scheme);
-    if (state.routingError || !state.runtime.upgradable) return this.serveAsHttp(req, socket, listener, scheme, state);
+    if (state.routingError || !state.runtime.upgradable || state.runtime.internal) return this.serveAsHttp(req, socket, listener, scheme, state);
     let ran: boolean | Promise<boolean>;
     try {
       ran = state.runtime.phases.length ? runSteps(state.runtime.phases, req, null, state) : false;

@@ -53,6 +53,8 @@ export interface LocationRuntime {
   readonly errorPages: readonly ErrorPageConf[];
   /** `$document_root`. */
   readonly documentRoot: string;
+  /** `internal`: a client's request that matches it is a 404. */
+  readonly internal: boolean;
 }
 
 /** One server block, ready to serve. */
@@ -143,6 +145,7 @@ export class Runtime {
       lingering: { timeMs: core.lingeringTime, timeoutMs: core.lingeringTimeout },
       errorPages: core.errorPages,
       documentRoot: core.root,
+      internal: core.internal,
     };
   }
 

@@ -6,7 +6,7 @@
  * the backend only, 401 with the service's challenge (the first of two), 403, 302/500 as 500,
  * a slow, resetting, hanging or absent service as 500, a service whose body is slow (its header
  * is enough), local `return` auth locations, a subrequest that skips its location's access
- * rules, inheritance and `auth_request off`; `satisfy all|any` across allow/deny and
+ * rules, an `internal` auth location (a client gets 404), inheritance and `auth_request off`; `satisfy all|any` across allow/deny and
  * auth_request; `auth_delay`; and nginx's error lines for each refusal.
  */
 import net from 'node:net';
@@ -48,6 +48,8 @@ function authLocations() {
     loc('= /local-401', { return: '401' }),
     loc('= /local-403', { return: '403' }),
     loc('= /auth-denied', { deny: 'all', return: '204' }),
+    loc('= /auth-internal', { internal: '', proxy_pass: `${a}/auth/ok` }),
+    loc('= /internal-page', { internal: '', return: "200 'an internal page\n'" }),
   ];
 }
 
@@ -86,6 +88,9 @@ function site(): SiteModel {
           guarded('/missing/', '/auth/nothing-here'),
           guarded('/sub-skips-access/', '/auth-denied'),
           guarded('/page401/', '/auth/401', { error_page: '401 /open.txt' }),
+          guarded('/via-internal/', '/auth-internal'),
+          loc('/to-internal/', { return: '404', error_page: '404 /internal-page' }),
+          loc('/ws-internal/', { internal: '', proxy_pass: backend.url, proxy_http_version: '1.1', proxy_set_header: ['Upgrade $http_upgrade', 'Connection "upgrade"'] }),
           // No add_header: the gateway's upgrade answers (a 101 tunnelled, a refusal written raw) do not run the response filters yet.
           loc('/ws-ok/', { auth_request: '/auth/ok', proxy_pass: backend.url, proxy_http_version: '1.1', proxy_set_header: ['Upgrade $http_upgrade', 'Connection "upgrade"'] }),
           loc('/ws-401/', { auth_request: '/auth/401', proxy_pass: backend.url, proxy_http_version: '1.1', proxy_set_header: ['Upgrade $http_upgrade', 'Connection "upgrade"'] }),
@@ -153,6 +158,10 @@ defineParityCases([
       { name: 'error_page 401 to a page', target: '/page401/x' },
       { name: 'a WebSocket upgrade the auth service lets in: the backend\'s 101', raw: 'GET /ws-ok/x HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n' },
       { name: 'a WebSocket upgrade the auth service refuses: 401 with its challenge', raw: 'GET /ws-401/x HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n' },
+      upstream({ name: 'an internal auth location serves the subrequest', target: '/via-internal/x' }),
+      { name: 'an internal location asked by a client: 404', target: '/auth-internal' },
+      { name: 'an internal location asked by a client with an upgrade: 404', raw: 'GET /ws-internal/x HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n' },
+      { name: 'error_page into an internal location', target: '/to-internal/x' },
       { name: 'server-level auth_request inherited', target: '/inherits/a.txt', slot: 1 },
       { name: 'auth_request off', target: '/off/a.txt', slot: 1 },
       { name: 'inherited satisfy any: an allow lets in', target: '/allowed/a.txt', slot: 1 },
