@@ -66,9 +66,9 @@ function site(): SiteModel {
           ...authLocations(),
           loc('/ok/', {
             auth_request: '/auth/ok',
-            auth_request_set: ['$auth_user $upstream_http_x_user', '$auth_seen $upstream_http_x_seen'],
+            auth_request_set: ['$auth_user $upstream_http_x_user', '$auth_seen $upstream_http_x_seen', '$auth_sent "sent $sent_http_x_user, $sent_http_content_type"'],
             proxy_set_header: 'X-User $auth_user',
-            add_header: ['X-Auth-Seen $auth_seen', 'X-Auth-User $auth_user'],
+            add_header: ['X-Auth-Seen $auth_seen', 'X-Auth-User $auth_user', 'X-Auth-Sent $auth_sent'],
             proxy_pass: backend.url,
           }),
           guarded('/ok204/', '/auth/204'),
