@@ -5,7 +5,8 @@
  * not asking the service when an allow rule lets the client in; faults: a service that resets
  * or hangs (every request a 500, with nginx's line), a client that leaves while the
  * subrequest waits (the service's connection closed, a 499 logged) — each time the gateway's
- * descriptors back to their count before.
+ * descriptors back to their count before. And the subrequest itself with its body kept, as a
+ * handler calls it (`ctx.subrequest`, for OpenResty's `ngx.location.capture` to come).
  */
 import http from 'node:http';
 import net from 'node:net';
@@ -155,4 +156,77 @@ test('a client that leaves while the auth subrequest waits: the service\'s conne
   expect(accessLog()).toContain('GET /wait/x 499 user=-\n');
   expect(gateway.stderr().slice(logBefore)).not.toMatch(/unexpected status|\[error\]/);
   expect(await settledFds(baseline)).toBeLessThanOrEqual(baseline);
+});
+
+describe('RequestContext.subrequest, its body kept (for OpenResty\'s ngx.location.capture)', () => {
+  let gw: GatewayProcess;
+  const capture = `module.exports = {
+  configure: () => ({}),
+  create: () => ({
+    async http(req, res, ctx) {
+      const uri = ctx.args.replace(/^u=/, '');
+      const out = await ctx.subrequest({ uri, args: 'q=1', body: true, method: req.method === 'HEAD' ? 'HEAD' : 'GET' });
+      const text = JSON.stringify({ status: out.status, type: out.headers['content-type'] ?? null, body: out.body === null ? null : out.body.toString('latin1'), sent: out.context.variable('sent_http_content_type') });
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(text);
+    },
+  }),
+};
+`;
+
+  beforeAll(async () => {
+    gw = await startGateway(
+      `master_process: "off"
+error_log: stderr info
+pid: "off"
+http:
+  servers:
+    - listen: ["127.0.0.1:0"]
+      root: www
+      locations:
+        - location: /capture
+          handler: ./capture.js
+        - location: /proxied/
+          proxy_pass: ${backend.url}
+        - location: = /returned
+          return: "201 'made $arg_q'"
+        - location: = /denied.txt
+          deny: all
+`,
+      { files: { 'capture.js': capture, 'www/file.txt': 'a static file\n', 'www/denied.txt': 'denied to clients\n' } },
+    );
+  });
+  afterAll(() => gw?.stop());
+
+  const capture1 = async (uri: string) => {
+    const res = await new Promise<string>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: gw.ports[0], path: `/capture?u=${uri}`, agent: false }, (r) => {
+        let text = '';
+        r.on('data', (c: Buffer) => (text += c));
+        r.on('end', () => resolve(text));
+      }).on('error', reject);
+    });
+    return JSON.parse(res) as { status: number; type: string | null; body: string | null; sent: string };
+  };
+
+  test('a static file, a proxied response, a return with the subrequest\'s args, a 404 page', async () => {
+    expect(await capture1('/file.txt')).toEqual({ status: 200, type: 'text/plain', body: 'a static file\n', sent: 'text/plain' });
+    const proxied = await capture1('/proxied/path');
+    expect(proxied.status).toBe(200);
+    expect(proxied.body).toMatch(/^GET \/proxied\/path\?q=1\n/);
+    expect(await capture1('/returned')).toEqual({ status: 201, type: 'text/plain', body: 'made 1', sent: 'text/plain' });
+    const missing = await capture1('/nothing');
+    expect(missing.status).toBe(404);
+    expect(missing.body).toContain('<title>404 Not Found</title>');
+  });
+
+  test('a subrequest skips the access phase of the location it reaches (a client does not)', async () => {
+    expect(await capture1('/denied.txt')).toEqual({ status: 200, type: 'text/plain', body: 'denied to clients\n', sent: 'text/plain' });
+    const direct = await new Promise<number>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: gw.ports[0], path: '/denied.txt', agent: false }, (r) => {
+        r.resume();
+        resolve(r.statusCode ?? 0);
+      }).on('error', reject);
+    });
+    expect(direct).toBe(403);
+  });
 });
