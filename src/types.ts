@@ -45,6 +45,11 @@ export interface RequestContext {
   /** The host the request is for (`$host`): Host header without port, lower case, else the server name. */
   readonly host: string;
   readonly log: Logger;
+  /**
+   * The client's own request: this request's, or for a subrequest its parent's (nginx's
+   * `r->main`), whose line `$request`, `$request_uri` and `$request_method` give.
+   */
+  readonly mainRequest: IncomingMessage;
   /** The client's address (`$remote_addr`), taken when the request came. */
   readonly remoteAddress: string;
   /**

@@ -9,6 +9,8 @@ import { version } from './version';
 /** What variables read: the request, and what the gateway learned about it. */
 export interface VariableSource {
   readonly req: IncomingMessage;
+  /** The client's own request (a subrequest's parent's): `$request`, `$request_uri`, `$request_method`. */
+  readonly mainRequest: IncomingMessage;
   /** The connection's addresses, taken when the request came (a closed socket forgets them). */
   readonly remoteAddress: string;
   readonly remotePort: number;
@@ -83,7 +85,8 @@ function forwardedFor(s: VariableSource): string {
 }
 
 function requestLine(s: VariableSource): string {
-  return `${s.req.method} ${s.req.url} HTTP/${s.req.httpVersion}`;
+  const main = s.mainRequest;
+  return `${main.method} ${main.url} HTTP/${main.httpVersion}`;
 }
 
 /** Variables by name (without `$`). Prefixed families (`http_`, `arg_`, ...) are below. */
@@ -100,13 +103,13 @@ const VARIABLES: Record<string, Getter> = {
   scheme: (s) => s.scheme,
   https: (s) => (s.scheme === 'https' ? 'on' : ''),
   request: requestLine,
-  request_uri: (s) => s.req.url ?? '',
+  request_uri: (s) => s.mainRequest.url ?? '',
   uri: (s) => s.uri,
   document_uri: (s) => s.uri,
   args: (s) => s.args,
   query_string: (s) => s.args,
   is_args: (s) => (s.args ? '?' : ''),
-  request_method: (s) => s.req.method ?? '',
+  request_method: (s) => s.mainRequest.method ?? '',
   request_id: (s) => s.requestId,
   request_time: (s) => ((performance.now() - s.startTime) / 1000).toFixed(3),
   request_length: (s) => String(s.req.socket.bytesRead ?? 0),

@@ -240,6 +240,7 @@ export class Dispatcher {
     const state = new RequestState(req, res, parent.server, server.serverLocation, spec.uri, spec.args ?? '', parent.host, parent.scheme, server.log);
     state.subrequests = this.subrequest;
     state.subrequestDepth = parent.subrequestDepth + 1;
+    state.mainRequest = parent.mainRequest;
     state.setValues = parent.setValues ??= new Map();
     // nginx's connection log action once a subrequest ran: later lines of the request end so.
     parent.logAction = ' while sending to client';

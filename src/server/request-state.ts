@@ -33,6 +33,8 @@ export class RequestState implements RequestContext, FilterState {
   private shared: Record<string | symbol, unknown> | null = null;
   setValues: Map<string, string> | null = null;
   upstreamHeaders: readonly string[] | null = null;
+  /** The client's own request (a subrequest's: its parent's). */
+  mainRequest: IncomingMessage;
   /** What runs this request's subrequests (the dispatcher's), null where there is none. */
   subrequests: ((parent: RequestState, spec: SubrequestSpec) => Promise<SubrequestResult>) | null = null;
   /**
@@ -56,6 +58,7 @@ export class RequestState implements RequestContext, FilterState {
     readonly scheme: string,
     readonly log: Logger,
   ) {
+    this.mainRequest = req;
     const socket = req.socket;
     this.remoteAddress = socket.remoteAddress ?? '';
     this.remotePort = socket.remotePort ?? 0;

@@ -33,8 +33,15 @@ export function subrequestMessage(parent: IncomingMessage, spec: SubrequestSpec)
     const from = parent.rawHeaders;
     for (let i = 0; i + 1 < from.length; i += 2) if (!BODY_FRAMING.has(from[i].toLowerCase())) raw.push(from[i], from[i + 1]);
   }
-  // `headers` is made from `rawHeaders` when first read.
   req.rawHeaders = raw;
+  // Node makes `headers` from the parser's count of raw lines, which a message made here has not.
+  const headers: Record<string, string | string[]> = {};
+  const add = (req as unknown as { _addHeaderLine?: (name: string, value: string, into: object) => void })._addHeaderLine;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (add) add.call(req, raw[i], raw[i + 1], headers);
+    else headers[raw[i].toLowerCase()] ??= raw[i + 1];
+  }
+  req.headers = headers;
   req.complete = true;
   req.push(null);
   return req;

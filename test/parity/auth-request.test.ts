@@ -48,6 +48,10 @@ function authLocations() {
     loc('= /local-401', { return: '401' }),
     loc('= /local-403', { return: '403' }),
     loc('= /auth-denied', { deny: 'all', return: '204' }),
+    loc('= /auth-vars', {
+      proxy_pass: `${a}/auth/ok`,
+      proxy_set_header: ['X-Original-URI $request_uri', 'X-Original-Method $request_method', 'X-Request "$request"', 'X-Auth $http_authorization', 'X-Sub "$uri $args"'],
+    }),
     loc('= /auth-internal', { internal: '', proxy_pass: `${a}/auth/ok` }),
     loc('= /internal-page', { internal: '', return: "200 'an internal page\n'" }),
   ];
@@ -72,6 +76,7 @@ function site(): SiteModel {
             proxy_pass: backend.url,
           }),
           guarded('/ok204/', '/auth/204'),
+          loc('/vars/', { auth_request: '/auth-vars', auth_request_set: '$auth_seen $upstream_http_x_seen', add_header: 'X-Auth-Seen $auth_seen', proxy_pass: backend.url }),
           guarded('/deny401/', '/auth/401'),
           guarded('/deny401-two/', '/auth/401-two'),
           guarded('/deny403/', '/auth/403'),
@@ -139,6 +144,7 @@ defineParityCases([
         differs: DELIBERATE.subrequestBodyFraming,
       }),
       upstream({ name: 'HEAD', target: '/ok/h', method: 'HEAD' }),
+      upstream({ name: 'the auth location\'s proxy_set_header: $request_uri, $request_method, $request are the client\'s, $http_* its headers, $uri the subrequest\'s', target: '/vars/a%20b?x=1', method: 'DELETE', headers: { Authorization: 'Basic YTpi' } }),
       upstream({ name: '204 is a 2xx', target: '/ok204/x' }),
       { name: '401 with the service\'s WWW-Authenticate, auth_request_set still set', target: '/deny401/x' },
       { name: '401 with two challenges: the first one', target: '/deny401-two/x' },
@@ -212,6 +218,8 @@ describe('auth_request and satisfy: error log lines, auth_delay', () => {
     ['all: allow, auth 403 (no line)', '/all-allow-403/a.txt', 0],
     ['any: deny all alone', '/any-deny/a.txt', 1],
     ['auth_delay: a 403 is not delayed', '/delayed-403/a.txt', 0],
+    ['a hanging service', '/hang/x', 2],
+    ['a service that is down', '/down/x', 2],
   ])('%s: the same error lines', async (_name, target, count) => {
     const before = { nginx: pair.nginxLog().length, gateway: pair.gatewayLog().length };
     const bytes = requestBytes({ target });

@@ -269,6 +269,7 @@ class ScriptContextImpl implements ScriptContext, SessionObserver {
   get log() { return this.ctx.log; }
   get remoteAddress() { return this.ctx.remoteAddress; }
   get data() { return this.ctx.data; }
+  get mainRequest() { return this.ctx.mainRequest; }
   get upstreamHeaders() { return this.ctx.upstreamHeaders; }
   set upstreamHeaders(raw: readonly string[] | null) { this.ctx.upstreamHeaders = raw; }
 
