@@ -94,6 +94,8 @@ function site(): SiteModel {
           guarded('/sub-skips-access/', '/auth-denied'),
           guarded('/page401/', '/auth/401', { error_page: '401 /open.txt' }),
           guarded('/via-internal/', '/auth-internal'),
+          guarded('/login401/', '/auth/401', { error_page: '401 = @login' }),
+          loc('@login', { return: '302 /login?from=$request_uri' }),
           loc('/to-internal/', { return: '404', error_page: '404 /internal-page' }),
           loc('/ws-internal/', { internal: '', proxy_pass: backend.url, proxy_http_version: '1.1', proxy_set_header: ['Upgrade $http_upgrade', 'Connection "upgrade"'] }),
           // No add_header: the gateway's upgrade answers (a 101 tunnelled, a refusal written raw) do not run the response filters yet.
@@ -162,6 +164,7 @@ defineParityCases([
       { name: 'an auth location that 404s: 500', target: '/missing/x' },
       upstream({ name: 'the subrequest skips its location\'s deny all', target: '/sub-skips-access/x' }),
       { name: 'error_page 401 to a page', target: '/page401/x' },
+      { name: 'error_page 401 = @login: a redirect to the login page', target: '/login401/x?y=1' },
       { name: 'a WebSocket upgrade the auth service lets in: the backend\'s 101', raw: 'GET /ws-ok/x HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n' },
       { name: 'a WebSocket upgrade the auth service refuses: 401 with its challenge', raw: 'GET /ws-401/x HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n' },
       upstream({ name: 'an internal auth location serves the subrequest', target: '/via-internal/x' }),
