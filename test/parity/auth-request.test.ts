@@ -146,6 +146,7 @@ defineParityCases([
         differs: DELIBERATE.subrequestBodyFraming,
       }),
       upstream({ name: 'HEAD', target: '/ok/h', method: 'HEAD' }),
+      { name: 'a 100-continue POST the auth service refuses: no interim response', raw: 'POST /deny401/x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n', halfClose: true },
       upstream({ name: 'the auth location\'s proxy_set_header: $request_uri, $request_method, $request are the client\'s, $http_* its headers, $uri the subrequest\'s', target: '/vars/a%20b?x=1', method: 'DELETE', headers: { Authorization: 'Basic YTpi' } }),
       upstream({ name: '204 is a 2xx', target: '/ok204/x' }),
       { name: '401 with the service\'s WWW-Authenticate, auth_request_set still set', target: '/deny401/x' },
