@@ -10,6 +10,8 @@ import { version } from './version';
 /** What variables read: the request, and what the gateway learned about it. */
 export interface VariableSource {
   readonly req: IncomingMessage;
+  /** The client's own request (a subrequest's parent's): `$request`, `$request_uri`, `$request_method`. */
+  readonly mainRequest: IncomingMessage;
   /** The connection's addresses, taken when the request came (a closed socket forgets them). */
   readonly remoteAddress: string;
   readonly remotePort: number;
@@ -35,6 +37,8 @@ export interface VariableSource {
   readonly status: number;
   /** The values modules set for this request (`ctx.setVariable`), null while none is set. */
   readonly setValues: ReadonlyMap<string, string> | null;
+  /** The last upstream response's raw header lines (`$upstream_http_*`), null before one came. */
+  readonly upstreamHeaders: readonly string[] | null;
 }
 
 type Getter = (s: VariableSource) => string;
@@ -82,7 +86,8 @@ function forwardedFor(s: VariableSource): string {
 }
 
 function requestLine(s: VariableSource): string {
-  return `${s.req.method} ${s.req.url} HTTP/${s.req.httpVersion}`;
+  const main = s.mainRequest;
+  return `${main.method} ${main.url} HTTP/${main.httpVersion}`;
 }
 
 /** Variables by name (without `$`). Prefixed families (`http_`, `arg_`, ...) are below. */
@@ -100,13 +105,13 @@ const VARIABLES: Record<string, Getter> = {
   scheme: (s) => s.scheme,
   https: (s) => (s.scheme === 'https' ? 'on' : ''),
   request: requestLine,
-  request_uri: (s) => s.req.url ?? '',
+  request_uri: (s) => s.mainRequest.url ?? '',
   uri: (s) => s.uri,
   document_uri: (s) => s.uri,
   args: (s) => s.args,
   query_string: (s) => s.args,
   is_args: (s) => (s.args ? '?' : ''),
-  request_method: (s) => s.req.method ?? '',
+  request_method: (s) => s.mainRequest.method ?? '',
   request_id: (s) => s.requestId,
   request_time: (s) => ((performance.now() - s.startTime) / 1000).toFixed(3),
   request_length: (s) => String(s.req.socket.bytesRead ?? 0),
@@ -167,6 +172,31 @@ function setValue(name: string): Getter {
 }
 
 /**
+ * Whether `name` is one of nginx's own variables that no directive may declare again (nginx's
+ * `the duplicate "host" variable`). A name of a family (`$http_x`) may be declared, as in
+ * nginx: the declared variable then wins over the family's.
+ */
+export function isBuiltInVariable(name: string): boolean {
+  return Object.hasOwn(VARIABLES, name) || /^\d$/.test(name);
+}
+
+/** nginx 1.22's `$upstream_http_NAME`: the first upstream header line of that name (`-` in NAME as `_`). */
+function upstreamHeader(s: VariableSource, lower: string): string {
+  const raw = s.upstreamHeaders;
+  if (raw === null) return '';
+  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i].length === lower.length && raw[i].toLowerCase() === lower) return raw[i + 1];
+  return '';
+}
+
+/**
+ * A variable the configuration makes: a named capture, or a user variable a directive declares
+ * (`auth_request_set`); in nginx they are one table, so what a module set last wins.
+ */
+function declared(name: string): Getter {
+  return (s) => s.setValues?.get(name) ?? s.namedCaptures[name] ?? '';
+}
+
+/**
  * The getter for a variable name, or null when nginx has no such variable. Captures (`$1`),
  * named captures, `$http_*`, `$sent_http_*`, `$arg_*` and `$cookie_*` are families.
  */
@@ -177,16 +207,18 @@ export function variableGetter(name: string, captureNames: Pick<ReadonlySet<stri
     const i = Number(name);
     return (s) => s.captures[i] ?? '';
   }
-  const family = /^(http|sent_http|arg|cookie)_(.+)$/.exec(name);
+  // A declared name (a named capture, a user variable) before the families, as nginx's exact names.
+  if (captureNames.has(name)) return declared(name);
+  const family = /^(http|sent_http|upstream_http|arg|cookie)_(.+)$/.exec(name);
   if (family) {
     const [, kind, rest] = family;
     const header = rest.toLowerCase().replace(/_/g, '-');
     if (kind === 'http') return (s) => headerValue(s.req.headers[header]);
     if (kind === 'sent_http') return (s) => headerValue(s.res?.getHeader(header));
+    if (kind === 'upstream_http') return (s) => upstreamHeader(s, header);
     if (kind === 'arg') return (s) => queryArg(s, rest);
     return (s) => cookie(s, rest);
   }
-  if (captureNames.has(name)) return (s) => s.namedCaptures[name] ?? '';
   return null;
 }
 

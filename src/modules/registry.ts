@@ -10,6 +10,8 @@ import { findModule, loadModule } from '../shared/module-loader';
 import type { HandlerModule, LocationModule } from '../types';
 import { accessPhase } from './access/access-phase';
 import { authBasicPhase } from './auth-basic/auth-phase';
+import { authRequestPhase } from './auth-request/auth-request';
+import { authRequestModule } from './auth-request/module';
 import { tryFilesPhase } from './core/try-files';
 import { gzipFilter } from './gzip/filter';
 import { headersFilter } from './headers/filter';
@@ -78,6 +80,7 @@ export const MODULES: readonly ConfModule[] = [
   sslModule,
   accessModule,
   authBasicModule,
+  authRequestModule,
   proxyModule,
   returnModule,
   statusModule,
@@ -95,4 +98,4 @@ export const REGISTRY: Registry = { modules: MODULES, handlers: resolveHandler, 
  * this order within a phase; response filters see the header in this order (`expires` and
  * `add_header` before gzip decides, as nginx's chain).
  */
-export const LOCATION_MODULES: readonly LocationModule[] = [returnPhase, accessPhase, authBasicPhase, tryFilesPhase, headersFilter, gzipFilter, logPhase];
+export const LOCATION_MODULES: readonly LocationModule[] = [returnPhase, accessPhase, authBasicPhase, authRequestPhase, tryFilesPhase, headersFilter, gzipFilter, logPhase];

@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { PhaseHandler, PhaseName, RequestContext } from '../types';
+import { delayUnauthorized, satisfyAny } from './satisfy';
 
 /** The phases that run in the chosen location, before its content handler, in order. */
 const PHASES: readonly PhaseName[] = ['rewrite', 'preaccess', 'access', 'precontent'];
@@ -26,12 +27,24 @@ export interface CompiledPhases {
   readonly answers: boolean;
 }
 
-/** Orders a location's `handlers` by phase (and, within a phase, as given). */
-export function compilePhases(handlers: readonly PhaseHandler[]): CompiledPhases {
-  const ordered = PHASES.flatMap((phase) => handlers.filter((h) => h.phase === phase && h.run));
+/**
+ * Orders a location's `handlers` by phase (and, within a phase, as given). The access phase
+ * follows the location's `satisfy`: under `all` an access handler's `'ok'` lets the next
+ * access handler run (each must let the client in, nginx's ngx_http_core_access_phase); under
+ * `any` the access handlers become one (`satisfyAny`) that stops at the first `'ok'`. With
+ * `auth_delay`, an access 401 is answered that many milliseconds later.
+ */
+export function compilePhases(handlers: readonly PhaseHandler[], satisfy: 'all' | 'any' = 'all', authDelay = 0): CompiledPhases {
+  const ordered = PHASES.flatMap((phase) => {
+    const own = handlers.filter((h) => h.phase === phase && h.run);
+    if (phase !== 'access') return own;
+    const access = satisfy === 'any' && own.length > 0 ? [satisfyAny(own)] : own;
+    // `auth_delay`: a 401 of the access phase is answered that much later.
+    return authDelay > 0 ? access.map((h) => delayUnauthorized(h, authDelay)) : access;
+  });
   const steps = ordered.map((handler, i) => {
     let next = i + 1;
-    while (next < ordered.length && ordered[next].phase === handler.phase) next++;
+    if (handler.phase !== 'access') while (next < ordered.length && ordered[next].phase === handler.phase) next++;
     return { handler, next };
   });
   return {

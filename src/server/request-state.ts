@@ -6,8 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LocationConf, ServerConf } from '../config/model';
-import { isSetByModules, variableGetter, type Template } from '../http/variables';
-import type { Logger, RequestContext, ResponseFilter } from '../types';
+import { isBuiltInVariable, isSetByModules, variableGetter, type Template } from '../http/variables';
+import type { Logger, RequestContext, ResponseFilter, SubrequestResult, SubrequestSpec } from '../types';
 import { filtersTransform, type FilterState } from './filters';
 import type { LocationRuntime } from './runtime';
 
@@ -32,6 +32,18 @@ export class RequestState implements RequestContext, FilterState {
   private id: string | null = null;
   private shared: Record<string | symbol, unknown> | null = null;
   setValues: Map<string, string> | null = null;
+  upstreamHeaders: readonly string[] | null = null;
+  /** The client's own request (a subrequest's: its parent's). */
+  mainRequest: IncomingMessage;
+  /** What runs this request's subrequests (the dispatcher's), null where there is none. */
+  subrequests: ((parent: RequestState, spec: SubrequestSpec) => Promise<SubrequestResult>) | null = null;
+  /**
+   * What nginx's connection log says the request is doing (`ngx_connection_t.log->action`) for
+   * lines that name no action of their own: `' while sending to client'` once a subrequest ran.
+   */
+  logAction = '';
+  /** How deep in subrequests this request is (0: the client's own request). */
+  subrequestDepth = 0;
 
   constructor(
     readonly req: IncomingMessage,
@@ -46,6 +58,7 @@ export class RequestState implements RequestContext, FilterState {
     readonly scheme: string,
     readonly log: Logger,
   ) {
+    this.mainRequest = req;
     const socket = req.socket;
     this.remoteAddress = socket.remoteAddress ?? '';
     this.remotePort = socket.remotePort ?? 0;
@@ -86,13 +99,20 @@ export class RequestState implements RequestContext, FilterState {
 
   variable(name: string): string {
     const captures = this.namedCaptures;
-    const getter = variableGetter(name, { has: (n) => Object.hasOwn(captures, n) });
+    const values = this.setValues;
+    const getter = variableGetter(name, { has: (n) => Object.hasOwn(captures, n) || values?.has(n) === true });
     return getter ? getter(this) : '';
   }
 
+  /** A module's variable, or a user variable a directive declared (`auth_request_set`); never a built-in. */
   setVariable(name: string, value: string): void {
-    if (!isSetByModules(name)) throw new Error(`variable "${name}" cannot be set by a module`);
+    if (!isSetByModules(name) && isBuiltInVariable(name)) throw new Error(`variable "${name}" cannot be set by a module`);
     (this.setValues ??= new Map()).set(name, value);
+  }
+
+  subrequest(spec: SubrequestSpec): Promise<SubrequestResult> {
+    if (!this.subrequests) return Promise.reject(new Error('this request cannot make subrequests'));
+    return this.subrequests(this, spec);
   }
 
   evaluate(template: Template): string {

@@ -31,6 +31,8 @@ export interface LocationRuntime {
   readonly handler: Handler;
   /** The phase handlers before the content handler, in nginx's order (rewrite ... precontent). */
   readonly phases: readonly PhaseStep[];
+  /** The phases of a subrequest served here: the same without the access phase (nginx skips it for subrequests). */
+  readonly subrequestPhases: readonly PhaseStep[];
   /** The log phase's handlers. */
   readonly logHandlers: readonly PhaseHandler[];
   readonly filters: readonly ResponseFilter[];
@@ -51,6 +53,8 @@ export interface LocationRuntime {
   readonly errorPages: readonly ErrorPageConf[];
   /** `$document_root`. */
   readonly documentRoot: string;
+  /** `internal`: a client's request that matches it is a 404. */
+  readonly internal: boolean;
 }
 
 /** One server block, ready to serve. */
@@ -119,13 +123,15 @@ export class Runtime {
     const module = this.conf.handlers.get(location) as HandlerModule;
     const handler = await module.create(location.handlerOptions, { log, prefix: this.conf.prefix, location, push: this.push, counters: metrics });
     this.handlers.push(handler);
-    const { steps, logs, answers } = compilePhases(LOCATION_MODULES.flatMap((m) => m.phases?.(location, env) ?? []));
+    const handlers = LOCATION_MODULES.flatMap((m) => m.phases?.(location, env) ?? []);
+    const { steps, logs, answers } = compilePhases(handlers, core.satisfy, core.authDelay);
     return {
       conf: location,
       match: location.match,
       server,
       handler,
       phases: steps,
+      subrequestPhases: compilePhases(handlers.filter((h) => h.phase !== 'access')).steps,
       logHandlers: logs,
       filters: LOCATION_MODULES.flatMap((m) => m.filter?.(location, env) ?? []),
       log,
@@ -139,6 +145,7 @@ export class Runtime {
       lingering: { timeMs: core.lingeringTime, timeoutMs: core.lingeringTimeout },
       errorPages: core.errorPages,
       documentRoot: core.root,
+      internal: core.internal,
     };
   }
 
