@@ -426,7 +426,7 @@ function checkBodySize(req: IncomingMessage, max: number): void {
 const RAW_ERROR_LINGER_MS = 5000;
 
 /** Writes nginx's error page as a raw HTTP response on a socket, then closes it. */
-export function writeRawError(socket: Duplex, status: number, signature: string, headers: Readonly<Record<string, string>> = {}): void {
+export function writeRawError(socket: Duplex, status: number, signature: string, headers: Readonly<Record<string, string | readonly string[]>> = {}): void {
   if (!socket.writable || status === CLOSE_WITHOUT_RESPONSE) {
     socket.destroy();
     return;
@@ -434,7 +434,9 @@ export function writeRawError(socket: Duplex, status: number, signature: string,
   const body = errorPageHtml(status, signature);
   const sent = pageStatus(status);
   const type = body ? 'Content-Type: text/html\r\n' : '';
-  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  const extra = Object.entries(headers)
+    .flatMap(([k, v]) => (typeof v === 'string' ? [v] : v).map((one) => `${k}: ${one}\r\n`))
+    .join('');
   socket.end(
     `HTTP/1.1 ${sent} ${reasonPhrase(sent)}\r\nServer: ${signature}\r\nDate: ${new Date().toUTCString()}\r\n` +
       `${type}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n${extra}\r\n${body}`,
