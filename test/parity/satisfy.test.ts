@@ -24,7 +24,8 @@ import { loc, type Directives, type LocationModel, type SiteModel } from './site
 const PASSWORD = 'Open Sesame 1';
 const passwords = mkdtempSync(path.join(os.tmpdir(), 'satisfy-parity-'));
 const USERS = path.join(passwords, 'users');
-writeFileSync(USERS, `alice:${hashOf('apr1-openssl', PASSWORD)}\nbob:${hashOf('sha', PASSWORD)}\n`);
+// carol's bcrypt is checked on libuv's pool: auth_basic's verdict comes as a promise.
+writeFileSync(USERS, `alice:${hashOf('apr1-openssl', PASSWORD)}\nbob:${hashOf('sha', PASSWORD)}\ncarol:${hashOf('bcrypt-2y', PASSWORD)}\n`);
 afterAll(() => rmSync(passwords, { recursive: true, force: true }));
 
 let backend: RecordingBackend;
@@ -92,6 +93,7 @@ const extras = (): [string, Directives][] => [
   ['any-basic-only', { satisfy: 'any', deny: 'all', auth_basic: '"Users"', auth_basic_user_file: USERS }],
   ['any-nofile', { satisfy: 'any', deny: 'all', auth_basic: '"Users"', auth_basic_user_file: `${passwords}/nothing$arg_none`, auth_request: '/auth/401' }],
   ['any-deny-500', { satisfy: 'any', deny: 'all', ...guard('/auth/500') }],
+  ['all-sub-guarded', { allow: '127.0.0.1', ...guard('/auth-guarded') }],
   // error_page with them.
   ['page401-any', { satisfy: 'any', deny: 'all', ...guard('/auth/401'), error_page: '401 /open/401.html' }],
   ['page401-any-403', { satisfy: 'any', deny: 'all', ...guard('/auth/403'), error_page: '401 /open/401.html' }],
@@ -116,6 +118,8 @@ function site(): SiteModel {
         directives: { root: 'www' },
         locations: [
           loc('/auth/', { proxy_pass: auth.url }),
+          // An auth location with its own auth_basic: the subrequest skips its access phase.
+          loc('= /auth-guarded', { auth_basic: '"Auth"', auth_basic_user_file: USERS, deny: 'all', proxy_pass: `${auth.url}/auth/ok` }),
           loc('= /local-401', { return: '401' }),
           ...table,
           ...extras().map(([name, d]) => loc(`/${name}/`, d)),
@@ -142,7 +146,7 @@ function site(): SiteModel {
 
 const dirs = [
   ...combos.map(([s, r, a]) => dirOf(s, r, a)),
-  ...['any-deny-401-two', 'any-deny-401-bare', 'all-nomatch-401-bare', 'any-basic-401', 'any-basic-only', 'any-nofile', 'any-deny-500'],
+  ...['any-deny-401-two', 'any-deny-401-bare', 'all-nomatch-401-bare', 'any-basic-401', 'any-basic-only', 'any-nofile', 'any-deny-500', 'all-sub-guarded'],
   ...['page401-any', 'page401-any-403', 'page401-200', 'page401-named', 'page403-any', 'page403-all', 'page403-200', 'page-both', 'page401-guarded'],
   ...['delay-all', 'delay-any', 'delay-any-ok', 'delay-all-403', 'logged-allow', 'logged-deny', 'logged-deny-ok'],
 ];
@@ -183,6 +187,13 @@ defineParityCases([
       { name: 'any: deny, a password file that does not exist (403), service 401: 401', target: '/any-nofile/a.txt', headers: headersOf('right') },
       { name: 'any: deny, no password (401), service 500: 500 at once, auth_basic\'s challenge left on it', target: '/any-deny-500/a.txt' },
       { name: 'any: deny, right password, service 500: in before the service', target: '/any-deny-500/a.txt', headers: headersOf('right') },
+      { name: 'any: deny, a bcrypt user\'s wrong password (checked off the loop), service 401: both challenges', target: '/any-deny-401/a.txt', headers: basic(`carol:${PASSWORD}x`) },
+      { name: 'any: deny, a bcrypt user\'s right password, service 401: in', target: '/any-deny-401/a.txt', headers: basic(`carol:${PASSWORD}`) },
+      { name: 'all: allow, a bcrypt user\'s right password, service 2xx: in', target: '/all-allow-ok/a.txt', headers: basic(`carol:${PASSWORD}`) },
+      { name: 'any: deny, an unknown user, service 403: 401', target: '/any-deny-403/a.txt', headers: basic(`mallory:${PASSWORD}`) },
+      { name: 'any: HEAD, deny, no password, service 401', target: '/any-deny-401/a.txt', method: 'HEAD' },
+      { name: 'all: the auth location\'s own auth_basic and deny are skipped by the subrequest', target: '/all-sub-guarded/a.txt', headers: headersOf('right') },
+      { name: 'all: the same without a password: auth_basic of the main request answers', target: '/all-sub-guarded/a.txt' },
       { name: 'error_page 401 to a page, two 401s', target: '/page401-any/a.txt' },
       { name: 'error_page 401 to a page, wrong password, service 403: the 401 page', target: '/page401-any-403/a.txt', headers: headersOf('wrong') },
       { name: 'error_page 401 to a page, right password: in', target: '/page401-any/a.txt', headers: headersOf('right') },
@@ -256,6 +267,7 @@ describe('satisfy with auth_basic and auth_request: logs and auth_delay', () => 
     ['any: deny, wrong password, service 401', '/any-deny-401/a.txt', 'wrong', 1],
     ['auth_delay, any: deny, wrong password, service 403: the password line, then "delaying unauthorized request"', '/delay-any/a.txt', 'wrong', 1],
     ['auth_delay, all: no password', '/delay-all/a.txt', 'missing', 0],
+    ['any: deny, a password file that does not exist, service 401: the open() line, no "forbidden"', '/any-nofile/a.txt', 'right', 1],
   ])('%s: the same error and info lines', async (_name, target, credentials, errors) => {
     const seen = await both(target, credentials);
     expect(seen.statuses[1]).toBe(seen.statuses[0]);
