@@ -61,8 +61,11 @@ export class Dispatcher {
     this.sendTimeouts.stop();
   }
 
-  /** The 'request' listener's work (`routed`: an upgrade request already routed, served as HTTP). */
-  async request(req: IncomingMessage, res: ServerResponse, listener: ListenerRuntime, scheme: string, routed?: RoutedState): Promise<void> {
+  /**
+   * The 'request' listener's work (`routed`: an upgrade request already routed, served as HTTP;
+   * `refused`: what its phases threw, answered as any request's error).
+   */
+  async request(req: IncomingMessage, res: ServerResponse, listener: ListenerRuntime, scheme: string, routed?: RoutedState, refused?: unknown): Promise<void> {
     const startBytes = req.socket.bytesWritten;
     if (!routed) requestStarted(req.socket);
     const state = routed ?? this.route(req, res, listener, scheme);
@@ -80,6 +83,7 @@ export class Dispatcher {
     installFilters(req, res, state);
     try {
       if (state.routingError) throw state.routingError;
+      if (refused !== undefined) throw refused;
       // nginx's find-config checks, for the location the request matched: an `internal` one is
       // not for clients (internal redirects and subrequests reach it without this check).
       if (state.runtime.internal) throw new HttpError(404, 'GW_INTERNAL_LOCATION');
@@ -116,22 +120,25 @@ export class Dispatcher {
     );
   }
 
-  /** nginx serves a request that asks for an upgrade it cannot give as a plain request. */
-  private serveAsHttp(req: IncomingMessage, socket: Duplex, listener: ListenerRuntime, scheme: string, state: RoutedState): Promise<void> {
+  /** nginx serves a request that asks for an upgrade it cannot give as a plain request (`refused`: the error its phases threw). */
+  private serveAsHttp(req: IncomingMessage, socket: Duplex, listener: ListenerRuntime, scheme: string, state: RoutedState, refused?: unknown): Promise<void> {
     if (socket.listenerCount('error') === 0) socket.on('error', destroySocket);
     const res = new ServerResponse(req);
     res.shouldKeepAlive = false;
     res.assignSocket(socket as Socket);
     res.on('finish', () => socket.end());
-    return this.request(req, res, listener, scheme, state);
+    return this.request(req, res, listener, scheme, state, refused);
   }
 
-  /** A phase refused the upgrade: its error as a raw response; an internal redirect serves the request as HTTP. */
+  /**
+   * A phase refused the upgrade (access: a 401, a 403): until it is switched, the request is
+   * one like any other, so its error is answered as nginx answers any request's, `error_page`
+   * and the response filters (`add_header ... always`) included; an internal redirect serves the
+   * request as HTTP.
+   */
   private upgradeRefused(err: unknown, req: IncomingMessage, socket: Duplex, listener: ListenerRuntime, scheme: string, state: RoutedState): Promise<void> {
     if (err instanceof InternalRedirect) return this.serveAsHttp(req, socket, listener, scheme, this.route(req, null, listener, scheme));
-    if (socket.listenerCount('error') === 0) socket.on('error', destroySocket);
-    this.upgradeEnded(state, socket, this.upgradeFailed(err, state, socket));
-    return Promise.resolve();
+    return this.serveAsHttp(req, socket, listener, scheme, state, err);
   }
 
   /** The content handler takes the connection. */

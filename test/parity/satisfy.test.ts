@@ -69,8 +69,8 @@ const dirOf = (satisfy: string, rule: string, service: Service) => `${satisfy}-$
 
 /**
  * The WebSocket locations proxy to the recording backend, which answers an upgrade with 101.
- * No add_header: the gateway's upgrade answers (a 101 tunnelled, a refusal written raw) do not
- * run the response filters yet.
+ * No add_header where a 101 is expected: the gateway's tunnelled 101 does not run the response
+ * filters yet.
  */
 const upgrading = (more: Directives): Directives => ({
   satisfy: 'any',
@@ -128,7 +128,11 @@ function site(): SiteModel {
           loc('/ws-allow/', upgrading({ allow: '127.0.0.1', deny: 'all' })),
           loc('/ws-deny/', upgrading({ deny: 'all' })),
           loc('/ws-deny-ok/', upgrading({ deny: 'all', auth_request: '/auth/ok' })),
-          loc('/ws-deny-403/', upgrading({ deny: 'all', auth_request: '/auth/403' })),
+          // A refusal is an HTTP response (add_header ... always runs); the gateway's 101 does not run the response filters yet.
+          loc('/ws-deny-403/', upgrading({ deny: 'all', auth_request: '/auth/403', auth_request_set: '$auth_user $upstream_http_x_user', add_header: 'X-Auth-User "[$auth_user]" always' })),
+          loc('/ws-page/', upgrading({ deny: 'all', error_page: ['401 /open/401.html', '403 /open/403.html'] })),
+          loc('/ws-page-403/', upgrading({ deny: 'all', auth_request: '/auth/403', auth_basic: 'off', error_page: '403 /open/403.html' })),
+          loc('/ws-delay/', upgrading({ deny: 'all', auth_delay: '400ms' })),
           // auth_delay with auth_basic.
           loc('/delay-all/', { auth_delay: '400ms', auth_basic: '"Users"', auth_basic_user_file: USERS }),
           loc('/delay-any/', { auth_delay: '400ms', satisfy: 'any', deny: 'all', ...guard('/auth/403') }),
@@ -215,6 +219,9 @@ defineParityCases([
       { name: 'upgrade, any: deny, right password: 101', raw: upgrade('ws-deny', 'right') },
       { name: 'upgrade, any: deny, wrong password, service 2xx: 101', raw: upgrade('ws-deny-ok', 'wrong') },
       { name: 'upgrade, any: deny, wrong password, service 403: 401', raw: upgrade('ws-deny-403', 'wrong') },
+      { name: 'upgrade, any: refused, error_page 401 to a page', raw: upgrade('ws-page', 'missing') },
+      { name: 'upgrade, any: refused with 403, error_page 403 to a page', raw: upgrade('ws-page-403', 'missing') },
+      { name: 'upgrade, any: refused, auth_delay', raw: upgrade('ws-delay', 'wrong') },
     ],
   },
 ]);
