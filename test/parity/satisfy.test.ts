@@ -133,6 +133,7 @@ function site(): SiteModel {
           loc('/ws-page/', upgrading({ deny: 'all', error_page: ['401 /open/401.html', '403 /open/403.html'] })),
           loc('/ws-page-403/', upgrading({ deny: 'all', auth_request: '/auth/403', auth_basic: 'off', error_page: '403 /open/403.html' })),
           loc('/ws-delay/', upgrading({ deny: 'all', auth_delay: '400ms' })),
+          loc('/ws-logged/', upgrading({ deny: 'all', access_log: 'remote-user.log' })),
           // auth_delay with auth_basic.
           loc('/delay-all/', { auth_delay: '400ms', auth_basic: '"Users"', auth_basic_user_file: USERS }),
           loc('/delay-any/', { auth_delay: '400ms', satisfy: 'any', deny: 'all', ...guard('/auth/403') }),
@@ -290,10 +291,13 @@ describe('satisfy with auth_basic and auth_request: logs and auth_delay', () => 
     ['deny, the right password', '/logged-deny/a.txt', 'right'],
     ['deny, a wrong password, service 401: the user who failed', '/logged-deny/a.txt', 'wrong'],
     ['deny, a wrong password, service 2xx: the user who failed, let in', '/logged-deny-ok/a.txt', 'wrong'],
+    ['a refused WebSocket upgrade, no password', '/ws-logged/x', 'missing'],
+    ['a refused WebSocket upgrade, a wrong password', '/ws-logged/x', 'wrong'],
   ])('$remote_user in the access log, any: %s', async (_name, target, credentials) => {
     // Both write the same file (the prefix is shared): nginx is asked first, then the gateway.
     const file = path.join(pair.prefix, 'remote-user.log');
-    const bytes = requestBytes({ target, headers: headersOf(credentials) });
+    const upgrading: Record<string, string> = target.startsWith('/ws-') ? { Upgrade: 'websocket', Connection: 'Upgrade' } : {};
+    const bytes = requestBytes({ target, headers: { ...headersOf(credentials), ...upgrading } });
     const linesOf = async (port: number) => {
       const before = readFileSync(file, 'latin1').length;
       const reply = await exchange('127.0.0.1', port, bytes, false);
