@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ProxyAddresses } from './proxy-protocol';
 import { version } from './version';
 
 /** What variables read: the request, and what the gateway learned about it. */
@@ -11,7 +12,13 @@ export interface VariableSource {
   readonly req: IncomingMessage;
   /** The connection's addresses, taken when the request came (a closed socket forgets them). */
   readonly remoteAddress: string;
+  /** 0: none (a unix-domain client, or an address realip took from a header without a port). */
   readonly remotePort: number;
+  /** The connection's peer, whatever realip made of `remoteAddress`. */
+  readonly peerAddress: string;
+  readonly peerPort: number;
+  /** What the connection's PROXY header said (`listen ... proxy_protocol`), null without one. */
+  readonly proxyProtocol: ProxyAddresses | null;
   readonly localAddress: string;
   readonly localPort: number;
   readonly res: ServerResponse | null;
@@ -80,6 +87,11 @@ function forwardedFor(s: VariableSource): string {
   return previous ? `${Array.isArray(previous) ? previous.join(', ') : previous}, ${addr}` : addr;
 }
 
+/** A port as nginx's variables write it: empty when there is none (0). */
+function portText(port: number): string {
+  return port > 0 ? String(port) : '';
+}
+
 function requestLine(s: VariableSource): string {
   return `${s.req.method} ${s.req.url} HTTP/${s.req.httpVersion}`;
 }
@@ -89,7 +101,13 @@ const VARIABLES: Record<string, Getter> = {
   host: (s) => s.host,
   hostname: () => HOSTNAME,
   remote_addr: (s) => s.remoteAddress,
-  remote_port: (s) => String(s.remotePort),
+  remote_port: (s) => portText(s.remotePort),
+  realip_remote_addr: (s) => s.peerAddress,
+  realip_remote_port: (s) => portText(s.peerPort),
+  proxy_protocol_addr: (s) => s.proxyProtocol?.sourceAddress ?? '',
+  proxy_protocol_port: (s) => (s.proxyProtocol ? portText(s.proxyProtocol.sourcePort) : ''),
+  proxy_protocol_server_addr: (s) => s.proxyProtocol?.destinationAddress ?? '',
+  proxy_protocol_server_port: (s) => (s.proxyProtocol ? portText(s.proxyProtocol.destinationPort) : ''),
   remote_user: () => '',
   server_addr: (s) => s.localAddress,
   server_port: (s) => String(s.localPort),

@@ -9,6 +9,7 @@ import type { ConfModule } from '../config/module';
 import { findModule, loadModule } from '../shared/module-loader';
 import type { HandlerModule, LocationModule } from '../types';
 import { accessPhase } from './access/access-phase';
+import { realipPhase } from './realip/realip-phase';
 import { tryFilesPhase } from './core/try-files';
 import { gzipFilter } from './gzip/filter';
 import { headersFilter } from './headers/filter';
@@ -22,6 +23,7 @@ import { headersModule } from './headers/module';
 import { indexModule } from './index/module';
 import { logModule } from './log/module';
 import { proxyModule } from './proxy/module';
+import { realipModule } from './realip/module';
 import { pushModule } from './push/module';
 import { returnModule } from './return/module';
 import { sslModule } from './ssl/module';
@@ -74,6 +76,7 @@ export const MODULES: readonly ConfModule[] = [
   indexModule,
   autoindexModule,
   sslModule,
+  realipModule,
   accessModule,
   proxyModule,
   returnModule,
@@ -89,7 +92,8 @@ export const REGISTRY: Registry = { modules: MODULES, handlers: resolveHandler, 
 
 /**
  * What each module builds per location, in nginx's order: phase handlers run by phase, then in
- * this order within a phase; response filters see the header in this order (`expires` and
+ * this order within a phase (realip first: a preaccess limit keyed on the address sees the real
+ * one); response filters see the header in this order (`expires` and
  * `add_header` before gzip decides, as nginx's chain).
  */
-export const LOCATION_MODULES: readonly LocationModule[] = [returnPhase, accessPhase, tryFilesPhase, headersFilter, gzipFilter, logPhase];
+export const LOCATION_MODULES: readonly LocationModule[] = [realipPhase, returnPhase, accessPhase, tryFilesPhase, headersFilter, gzipFilter, logPhase];
