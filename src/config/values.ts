@@ -250,6 +250,7 @@ export function parseListen(args: readonly string[]): ListenSpec {
         spec.reuseport = true;
         break;
       case 'proxy_protocol':
+        if (value !== undefined) throw new Error(`invalid parameter "${param}"`);
         spec.proxyProtocol = true;
         break;
       case 'backlog': {
