@@ -83,7 +83,7 @@ function connectionUpgrade(s: VariableSource): string {
 
 function forwardedFor(s: VariableSource): string {
   const previous = s.req.headers['x-forwarded-for'];
-  const addr = s.remoteAddress;
+  const addr = s.remoteAddress || 'unix:';
   return previous ? `${Array.isArray(previous) ? previous.join(', ') : previous}, ${addr}` : addr;
 }
 
@@ -100,9 +100,10 @@ function requestLine(s: VariableSource): string {
 const VARIABLES: Record<string, Getter> = {
   host: (s) => s.host,
   hostname: () => HOSTNAME,
-  remote_addr: (s) => s.remoteAddress,
+  // A unix-domain client is `unix:` (nginx's addr_text for one).
+  remote_addr: (s) => s.remoteAddress || 'unix:',
   remote_port: (s) => portText(s.remotePort),
-  realip_remote_addr: (s) => s.peerAddress,
+  realip_remote_addr: (s) => s.peerAddress || 'unix:',
   realip_remote_port: (s) => portText(s.peerPort),
   proxy_protocol_addr: (s) => s.proxyProtocol?.sourceAddress ?? '',
   proxy_protocol_port: (s) => (s.proxyProtocol ? portText(s.proxyProtocol.sourcePort) : ''),
