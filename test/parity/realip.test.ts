@@ -7,6 +7,10 @@
  * preaccess: after `return`, before access and the header filter); PROXY v1 and v2 headers
  * with `$proxy_protocol_*`, realip from them, and headers both servers refuse by closing.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { exchange, requestBytes } from './client';
+import { startPair, type Pair, type Side } from './pair';
 import { defineParityCases, type ParityCase } from './run';
 import { loc } from './site';
 
@@ -127,3 +131,74 @@ const proxyProtocol: ParityCase = {
 };
 
 defineParityCases([headers, proxyProtocol]);
+
+/**
+ * The log lines: the access log line and the error line of a refused request name the
+ * forwarded address, and a broken PROXY header's line, the same on both sides (both write
+ * their logs to stderr; the times and each side's ports normalized).
+ */
+describe('realip and proxy_protocol: the log lines', () => {
+  let pair: Pair;
+  beforeAll(async () => {
+    pair = await startPair(
+      {
+        servers: [
+          { listen: ['0'], directives: { root: 'www', set_real_ip_from: '127.0.0.1', real_ip_header: 'X-Forwarded-For', access_log: 'access.log' }, locations: [loc('/guarded/', { allow: '203.0.113.0/24', deny: 'all' })] },
+          { listen: ['1 proxy_protocol'], directives: { set_real_ip_from: '127.0.0.1', real_ip_header: 'proxy_protocol', access_log: 'access.log' }, locations: [loc('/', { return: '204' })] },
+        ],
+      },
+      { 'www/guarded/a.txt': 'guarded\n', 'www/guarded/b.txt': 'guarded\n' },
+    );
+  });
+  afterAll(() => pair?.stop());
+
+  /**
+   * Both sides append to one access log (nginx's combined format): the lines of `side`, which
+   * sent its requests with `?<side name>` in the target; that mark and the time normalized.
+   */
+  const accessLines = (side: Side) =>
+    readFileSync(path.join(pair.prefix, 'access.log'), 'utf8')
+      .split('\n')
+      .filter((line) => line.includes(`?${side.name}`))
+      .map((line) => line.replace(`?${side.name}`, '?SIDE').replace(/\[\d\d\/\w{3}\/\d{4}:[^\]]+\]/, '[TIME]'));
+
+  /** The lines of an error log that mention `marker`, time and pid normalized, the side's ports written PORT. */
+  const errorLines = (log: string, marker: string, side: Side) =>
+    log
+      .split('\n')
+      .filter((line) => line.includes(marker))
+      .map((line) => line.replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[(\w+)\] \d+#\d+: (\*\d+ )?/, '[$1] ').replace(/:(\d+)/g, (all, port) => (side.ports.includes(Number(port)) ? ':PORT' : all)));
+
+  test('the access log line and the access error line carry the forwarded address', async () => {
+    const send = (side: Side, xff: string, target: string) => exchange(side.hosts[0], side.ports[0], requestBytes({ target, headers: { 'X-Forwarded-For': xff } }), false);
+    for (const side of [pair.nginx, pair.gateway]) {
+      await send(side, '203.0.113.7', `/guarded/a.txt?${side.name}`);
+      await send(side, '198.51.100.1', `/guarded/b.txt?${side.name}`);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const expected = [
+      '203.0.113.7 - - [TIME] "GET /guarded/a.txt?SIDE HTTP/1.1" 200 8 "-" "-"',
+      expect.stringMatching(/^198\.51\.100\.1 - - \[TIME\] "GET \/guarded\/b\.txt\?SIDE HTTP\/1\.1" 403 \d+ "-" "-"$/),
+    ];
+    expect(accessLines(pair.nginx).filter((l) => l.includes('guarded'))).toEqual(expected);
+    expect(accessLines(pair.gateway).filter((l) => l.includes('guarded'))).toEqual(expected);
+    const forbidden = (log: string, side: Side) => errorLines(log, 'access forbidden', side).map((line) => line.replace(`?${side.name}`, '?SIDE'));
+    expect(forbidden(pair.gatewayLog(), pair.gateway)).toEqual(forbidden(pair.nginxLog(), pair.nginx));
+    expect(forbidden(pair.nginxLog(), pair.nginx)).toEqual(['[error] access forbidden by rule, client: 198.51.100.1, server: , request: "GET /guarded/b.txt?SIDE HTTP/1.1", host: "localhost"']);
+  });
+
+  test("a PROXY header's address in the access log; a broken header's error line", async () => {
+    for (const side of [pair.nginx, pair.gateway]) {
+      const header = Buffer.from(`PROXY TCP4 192.0.2.10 198.51.100.1 4321 443\r\nGET /pp?${side.name} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+      await exchange(side.hosts[1], side.ports[1], header, false);
+      await exchange(side.hosts[1], side.ports[1], Buffer.from('PROXY TCP4 192.0.2.10 '), false);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const expected = ['192.0.2.10 - - [TIME] "GET /pp?SIDE HTTP/1.1" 204 0 "-" "-"'];
+    expect(accessLines(pair.nginx).filter((l) => l.includes('/pp'))).toEqual(expected);
+    expect(accessLines(pair.gateway).filter((l) => l.includes('/pp'))).toEqual(expected);
+    const broken = (log: string, side: Side) => errorLines(log, 'broken header', side);
+    expect(broken(pair.gatewayLog(), pair.gateway)).toEqual(broken(pair.nginxLog(), pair.nginx));
+    expect(broken(pair.nginxLog(), pair.nginx)).toEqual(['[error] broken header: "PROXY TCP4 192.0.2.10 " while reading PROXY protocol, client: 127.0.0.1, server: 127.0.0.1:PORT']);
+  });
+});
