@@ -79,7 +79,8 @@ function headerLinesNginxRefuses(head: string): boolean {
  */
 function requestLineTooLong(raw: Buffer | undefined, socket: Duplex): boolean {
   if (!raw) return false;
-  const firstChunk = ((socket as Duplex & { bytesRead?: number }).bytesRead ?? Infinity) <= raw.length;
+  // A PROXY header (`listen ... proxy_protocol`) came before the request's first byte.
+  const firstChunk = ((socket as Duplex & { bytesRead?: number }).bytesRead ?? Infinity) - proxyHeaderLength(socket) <= raw.length;
   if (!firstChunk) return false;
   const end = raw.indexOf('\r\n');
   return end < 0 ? raw.length > MAX_LINE : end > MAX_LINE;

@@ -119,6 +119,7 @@ const proxyProtocol: ParityCase = {
     { name: 'realip proxy_protocol: a source that is no address changes nothing', slot: 3, raw: v1('PROXY TCP4 1.2.3 198.51.100.1 4321 443\r\n') },
     { name: 'realip proxy_protocol, LOCAL: nothing changes', slot: 3, raw: Buffer.concat([v2(0x20, 0x00, Buffer.alloc(0)), REQUEST]) },
     { name: 'realip proxy_protocol from an untrusted balancer changes nothing', slot: 2, raw: v1('PROXY TCP4 192.0.2.10 198.51.100.1 4321 443\r\n') },
+    { name: 'a request line too long after the header: 414', raw: Buffer.from(`PROXY TCP4 192.0.2.10 198.51.100.1 4321 443\r\nGET /${'a'.repeat(40000)} HTTP/1.1\r\nHost: localhost\r\n\r\n`) },
     { name: 'no header: closed', raw: REQUEST, refused: true },
     { name: 'a header cut in two: closed', raw: 'PROXY TCP4 192.0.2.10 ', refused: true },
     { name: 'a bad port: closed', raw: v1('PROXY TCP4 192.0.2.10 198.51.100.1 65536 443\r\n'), refused: true },
@@ -134,8 +135,9 @@ defineParityCases([headers, proxyProtocol]);
 
 /**
  * The log lines: the access log line and the error line of a refused request name the
- * forwarded address, and a broken PROXY header's line, the same on both sides (both write
- * their logs to stderr; the times and each side's ports normalized).
+ * forwarded address, and a broken PROXY header's line, the same on both sides (both append
+ * their access lines to one file, told apart by a mark in the target; both write their error
+ * log to stderr; times and each side's ports normalized).
  */
 describe('realip and proxy_protocol: the log lines', () => {
   let pair: Pair;
