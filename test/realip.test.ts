@@ -298,3 +298,28 @@ describe('realip and proxy_protocol', () => {
     expect((await get(plain, '/show', { 'X-Forwarded-For': '203.0.113.7' })).status).toBe(200);
   });
 });
+
+describe('a unix-domain client, without realip', () => {
+  test('$remote_addr, $realip_remote_addr and $proxy_add_x_forwarded_for are "unix:", the ports empty, as nginx', async () => {
+    const socketPath = path.join(os.tmpdir(), `gateway-unix-vars-${process.pid}.sock`);
+    const gw = await startGateway(
+      `master_process: "off"\nerror_log: stderr notice\npid: "off"\nhttp:\n  access_log: "off"\n  servers:\n    - listen: "unix:${socketPath}"\n      locations:\n` +
+        `        - location: /\n          return: "200 'ra=[$remote_addr] rp=[$remote_port] rra=[$realip_remote_addr] rrp=[$realip_remote_port] xff=[$proxy_add_x_forwarded_for]\\\\n'"\n`,
+    );
+    try {
+      const ask = (headers: Record<string, string>) =>
+        new Promise<string>((resolve, reject) => {
+          const req = http.get({ socketPath, path: '/', headers, agent: false }, (res) => {
+            let text = '';
+            res.on('data', (d) => (text += d));
+            res.on('end', () => resolve(text));
+          });
+          req.on('error', reject);
+        });
+      expect(await ask({})).toBe('ra=[unix:] rp=[] rra=[unix:] rrp=[] xff=[unix:]\n');
+      expect(await ask({ 'X-Forwarded-For': '1.2.3.4' })).toBe('ra=[unix:] rp=[] rra=[unix:] rrp=[] xff=[1.2.3.4, unix:]\n');
+    } finally {
+      await gw.stop();
+    }
+  });
+});
