@@ -31,8 +31,6 @@ export class RequestState implements RequestContext, FilterState, ClientAddressT
   /** The connection's peer (`$realip_remote_addr`, `$realip_remote_port`): what realip does not change. */
   readonly peerAddress: string;
   readonly peerPort: number;
-  /** What the connection's PROXY header said (`$proxy_protocol_addr`...), null without one. */
-  readonly proxyProtocol: ProxyAddresses | null;
   private clientAddress: string;
   private clientPort: number;
   private clientAddressSet = false;
@@ -58,9 +56,13 @@ export class RequestState implements RequestContext, FilterState, ClientAddressT
     const socket = req.socket;
     this.clientAddress = this.peerAddress = socket.remoteAddress ?? '';
     this.clientPort = this.peerPort = socket.remotePort ?? 0;
-    this.proxyProtocol = proxyAddressesOf(socket);
     this.localAddress = socket.localAddress ?? '';
     this.localPort = socket.localPort ?? 0;
+  }
+
+  /** What the connection's PROXY header said (`$proxy_protocol_addr`...), null without one: looked up when asked. */
+  get proxyProtocol(): ProxyAddresses | null {
+    return proxyAddressesOf(this.req.socket);
   }
 
   /** `$remote_addr`: the connection's peer, or the address realip found. */
