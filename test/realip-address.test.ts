@@ -8,6 +8,7 @@
 import { realipModule } from '../src/modules/realip/module';
 import { realipPhase } from '../src/modules/realip/realip-phase';
 import { compileTrusted, forwardedAddress, isTrusted, parseAddressPort } from '../src/modules/realip/real-address';
+import { describePhases } from '../src/server/describe';
 import type { CompileEnv } from '../src/types';
 import { buildVirtual, configErrorOf } from './helpers/virtual-config';
 
@@ -107,6 +108,15 @@ describe('configuration', () => {
     expect(site('      real_ip_header: CF-Connecting-IP\n').serverLocation.confs.get(realipModule).realIpHeader).toEqual({ kind: 'header', name: 'cf-connecting-ip' });
     expect(site('      real_ip_header: x-forwarded-for\n').serverLocation.confs.get(realipModule).realIpHeader).toEqual({ kind: 'header', name: 'x-forwarded-for' });
     expect(site('      real_ip_header: proxy_protocol\n').serverLocation.confs.get(realipModule).realIpHeader).toEqual({ kind: 'proxy_protocol' });
+  });
+
+  test('gateway -T shows the server\'s post-read handler and a location\'s own preaccess one', () => {
+    const conf = buildVirtual(
+      'http:\n  servers:\n    - listen: 8080\n      set_real_ip_from: 10.0.0.0/8\n      real_ip_header: X-Forwarded-For\n      locations:\n        - location: /a\n          real_ip_header: X-Client\n        - location: /b\n',
+    );
+    const lines = describePhases(conf).split('\n');
+    expect(lines.filter((l) => l.includes('realip'))).toEqual(['#   post-read: realip (x-forwarded-for)', '#     preaccess: realip (x-client)']);
+    expect(lines.indexOf('#   post-read: realip (x-forwarded-for)')).toBe(1);
   });
 
   test('listen proxy_protocol', () => {
