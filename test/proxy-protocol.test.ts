@@ -123,3 +123,46 @@ describe("nginx's IPv6 text", () => {
     expect(inet6Text(Buffer.from(hex, 'hex'))).toBe(text);
   });
 });
+
+describe('whatever comes first', () => {
+  /** A small seeded generator (mulberry32): the same bytes every run. */
+  function random(seed: number): () => number {
+    let a = seed;
+    return () => {
+      a = (a + 0x6d2b79f5) | 0;
+      let t = Math.imul(a ^ (a >>> 15), 1 | a);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  test('20,000 random and mutated first reads: never a throw, a taken header never longer than the read', () => {
+    const next = random(15);
+    const seeds = [
+      Buffer.from('PROXY TCP4 192.0.2.1 198.51.100.7 1111 443\r\nGET / HTTP/1.1\r\n\r\n'),
+      Buffer.from('PROXY TCP6 2001:db8::1 2001:db8::2 1 2\r\n'),
+      Buffer.from('PROXY UNKNOWN\r\n'),
+      v2(0x21, 0x11, inet4Body),
+      v2(0x21, 0x21, inet6Body),
+      v2(0x20, 0x00, Buffer.alloc(0)),
+    ];
+    for (let i = 0; i < 20_000; i++) {
+      let data: Buffer;
+      if (i % 2 === 0) {
+        data = Buffer.from(Array.from({ length: Math.floor(next() * 80) }, () => Math.floor(next() * 256)));
+      } else {
+        data = Buffer.from(seeds[i % seeds.length]);
+        for (let m = 0; m < 1 + Math.floor(next() * 3); m++) data[Math.floor(next() * data.length)] = Math.floor(next() * 256);
+        data = data.subarray(0, Math.floor(next() * (data.length + 1)));
+      }
+      const result = readProxyHeader(data);
+      if (result.ok) {
+        expect(result.length).toBeGreaterThan(0);
+        expect(result.length).toBeLessThanOrEqual(data.length);
+        if (result.addresses) expect(result.addresses.sourcePort).toBeLessThanOrEqual(65535);
+      } else if (result.error !== null) {
+        expect(result.error).not.toMatch(/[\r\n\0]/);
+      }
+    }
+  });
+});
