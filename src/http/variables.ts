@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { basicCredentials } from './basic-credentials';
 import type { ProxyAddresses } from './proxy-protocol';
 import { version } from './version';
 
@@ -109,7 +110,8 @@ const VARIABLES: Record<string, Getter> = {
   proxy_protocol_port: (s) => (s.proxyProtocol ? portText(s.proxyProtocol.sourcePort) : ''),
   proxy_protocol_server_addr: (s) => s.proxyProtocol?.destinationAddress ?? '',
   proxy_protocol_server_port: (s) => (s.proxyProtocol ? portText(s.proxyProtocol.destinationPort) : ''),
-  remote_user: () => '',
+  // nginx's $remote_user is the user the Authorization header names, whatever auth_basic says.
+  remote_user: (s) => basicCredentials(s.req.headers.authorization)?.user ?? '',
   server_addr: (s) => s.localAddress,
   server_port: (s) => String(s.localPort),
   server_name: (s) => s.serverName,
@@ -169,8 +171,8 @@ function queryArg(s: VariableSource, name: string): string {
 const NO_NAMES: ReadonlySet<string> = new Set();
 
 /**
- * The variables a module sets per request (nginx's module variables: `$remote_user` of
- * auth_basic, `$limit_req_status`...): empty until the module sets them (`ctx.setVariable`).
+ * The variables a module sets per request (nginx's module variables: `$limit_req_status`...;
+ * `$remote_user` is not one: nginx reads it from the Authorization header): empty until the module sets them (`ctx.setVariable`).
  */
 const SET_BY_MODULES: ReadonlySet<string> = new Set<string>([]);
 

@@ -9,6 +9,7 @@ import type { ConfModule } from '../config/module';
 import { findModule, loadModule } from '../shared/module-loader';
 import type { HandlerModule, LocationModule } from '../types';
 import { accessPhase } from './access/access-phase';
+import { authBasicPhase } from './auth-basic/auth-phase';
 import { realipPhase } from './realip/realip-phase';
 import { tryFilesPhase } from './core/try-files';
 import { gzipFilter } from './gzip/filter';
@@ -16,6 +17,7 @@ import { headersFilter } from './headers/filter';
 import { logPhase } from './log/log-phase';
 import { returnPhase } from './return/return';
 import { accessModule } from './access/module';
+import { authBasicModule } from './auth-basic/module';
 import { autoindexModule } from './autoindex/module';
 import { coreModule } from './core/module';
 import { gzipModule } from './gzip/module';
@@ -78,6 +80,7 @@ export const MODULES: readonly ConfModule[] = [
   sslModule,
   realipModule,
   accessModule,
+  authBasicModule,
   proxyModule,
   returnModule,
   statusModule,
@@ -96,4 +99,4 @@ export const REGISTRY: Registry = { modules: MODULES, handlers: resolveHandler, 
  * one); response filters see the header in this order (`expires` and
  * `add_header` before gzip decides, as nginx's chain).
  */
-export const LOCATION_MODULES: readonly LocationModule[] = [realipPhase, returnPhase, accessPhase, tryFilesPhase, headersFilter, gzipFilter, logPhase];
+export const LOCATION_MODULES: readonly LocationModule[] = [realipPhase, returnPhase, accessPhase, authBasicPhase, tryFilesPhase, headersFilter, gzipFilter, logPhase];

@@ -279,8 +279,12 @@ export class Dispatcher {
       res.destroy();
       return;
     }
+    // A 401's WWW-Authenticate is added to what the response has and stays through `error_page 401`, as each
+    // header auth_basic pushes into nginx's headers_out (a page that asks again adds a second one).
+    const kept = status === 401;
+    if (kept) for (const [name, value] of Object.entries(httpError?.headers ?? {})) res.appendHeader(name, value);
     if (!state.errorPageDone && !state.routingError && (await this.errorPage(status, req, res, state))) return;
-    for (const [name, value] of Object.entries(httpError?.headers ?? {})) res.setHeader(name, value);
+    if (!kept) for (const [name, value] of Object.entries(httpError?.headers ?? {})) res.setHeader(name, value);
     if (CLOSING_STATUSES.has(status)) res.shouldKeepAlive = false;
     res.removeHeader('content-encoding');
     if (!hasErrorPage(status)) {
