@@ -323,3 +323,25 @@ describe('a unix-domain client, without realip', () => {
     }
   });
 });
+
+describe('proxy_protocol with two workers', () => {
+  test("each worker reads the PROXY header of the connections it takes, and refuses garbage with nginx's line", async () => {
+    const gw = await startGateway(
+      `worker_processes: 2\nerror_log: stderr notice\npid: "off"\nhttp:\n  access_log: "off"\n  servers:\n    - listen: "${PROXIED_HOST}:0 proxy_protocol"\n      set_real_ip_from: 127.0.0.1\n      real_ip_header: proxy_protocol\n      locations:\n` +
+        `        - location: /\n          return: "200 '$remote_addr $remote_port'"\n`,
+    );
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => exchange(gw.ports[0], `PROXY TCP4 192.0.2.${i + 1} 198.51.100.1 ${1000 + i} 443\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)),
+      );
+      answers.forEach(({ text }, i) => {
+        const [address, port] = lastBody(text).split(' ');
+        expect([address, port]).toEqual([`192.0.2.${i + 1}`, String(1000 + i)]);
+      });
+      expect((await exchange(gw.ports[0], 'junk\r\n')).text).toBe('');
+      await logged(gw.stderr, 'broken header: "junk\\x0d\\x0a" while reading PROXY protocol', 0);
+    } finally {
+      await gw.stop();
+    }
+  });
+});
