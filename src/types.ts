@@ -45,7 +45,10 @@ export interface RequestContext {
   /** The host the request is for (`$host`): Host header without port, lower case, else the server name. */
   readonly host: string;
   readonly log: Logger;
-  /** The client's address (`$remote_addr`), taken when the request came. */
+  /**
+   * The client's address (`$remote_addr`): the connection's peer (`''` for a unix-domain
+   * socket), or the address the realip module found (`set_real_ip_from`), which only it sets.
+   */
   readonly remoteAddress: string;
   /**
    * What the request's phase handlers, filters and content handler share, as OpenResty's

@@ -1,8 +1,9 @@
 /**
  * Per request: pick the virtual server, normalize the URI once, run the server's post-read
- * phase (realip), match the location (nginx's find-config), run the location's phase handlers (rewrite, access, precontent: the phase
- * engine), then its content handler, for a request or an upgrade; render every thrown error in
- * one place, nginx's way (`error_page`, the built-in pages); run the log phase once.
+ * phase (realip), match the location (nginx's find-config), run the location's phase handlers
+ * (rewrite, preaccess, access, precontent: the phase engine), then its content handler, for a
+ * request or an upgrade; render every thrown error in one place, nginx's way (`error_page`,
+ * the built-in pages); run the log phase once.
  */
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
