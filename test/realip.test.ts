@@ -51,6 +51,8 @@ http:
         - location: /guarded/
           allow: 203.0.113.0/24
           deny: all
+        - location: /upstream-down/
+          proxy_pass: http://127.0.0.1:1
         - location: /ws
           handler: websocket-script
           script: echo
@@ -177,6 +179,12 @@ describe('realip and proxy_protocol', () => {
     await eventually(() => accessLog().includes('realip-refused'));
     expect(accessLog()).toMatch(/^203\.0\.113\.7 - - \[[^\]]+\] "GET \/guarded\/a\.txt HTTP\/1\.1" 200 8 "-" "realip-allowed"$/m);
     expect(accessLog()).toMatch(/^198\.51\.100\.1 - - \[[^\]]+\] "GET \/guarded\/a\.txt HTTP\/1\.1" 403 \d+ "-" "realip-refused"$/m);
+  });
+
+  test("the proxy's error line names the forwarded client", async () => {
+    const since = performance.now();
+    expect((await get(plain, '/upstream-down/x', { 'X-Forwarded-For': '203.0.113.44' })).status).toBe(502);
+    await logged(gw.stderr, /connect\(\) failed \(111: Connection refused\) while connecting to upstream, client: 203\.0\.113\.44, server: /, since);
   });
 
   test("a location with its own settings runs realip in preaccess, when the server's found nothing", async () => {

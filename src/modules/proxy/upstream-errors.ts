@@ -95,12 +95,12 @@ export function failureError(failure: UpstreamFailure): HttpError {
 
 /**
  * nginx's context for an error log line: `, client: ..., server: ..., request: "...",
- * upstream: "...", host: "..."`.
+ * upstream: "...", host: "..."`. `client` is the request's address (realip's, when it set one).
  */
-export function logContext(req: IncomingMessage, serverName: string, upstream: string): string {
+export function logContext(req: IncomingMessage, client: string, serverName: string, upstream: string): string {
   const host = req.headers.host;
   return (
-    `, client: ${req.socket.remoteAddress ?? '-'}, server: ${serverName}, ` +
+    `, client: ${client || 'unix:'}, server: ${serverName}, ` +
     `request: "${req.method} ${req.url} HTTP/${req.httpVersion}", upstream: "${upstream}"` +
     (host ? `, host: "${host}"` : '')
   );
