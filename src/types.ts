@@ -50,7 +50,10 @@ export interface RequestContext {
    * `r->main`), whose line `$request`, `$request_uri` and `$request_method` give.
    */
   readonly mainRequest: IncomingMessage;
-  /** The client's address (`$remote_addr`), taken when the request came. */
+  /**
+   * The client's address (`$remote_addr`): the connection's peer (`''` for a unix-domain
+   * socket), or the address the realip module found (`set_real_ip_from`), which only it sets.
+   */
   readonly remoteAddress: string;
   /**
    * What the request's phase handlers, filters and content handler share, as OpenResty's
@@ -176,13 +179,16 @@ export interface Counters {
 }
 
 /**
- * nginx's request phases a module's handlers run in, in a location, in this order; `log` runs
- * once the response is over. `find-config` (the location match), `post-rewrite`,
- * `post-access` and `content` (the location's content handler) are the engine's own. The
- * server's phases before a location is chosen (`post-read`, `server-rewrite`) come with the
- * modules that need them (realip, a server's `return`).
+ * nginx's request phases a module's handlers run in, in this order; `log` runs once the
+ * response is over. `post-read` runs once per request, as soon as its server is chosen and
+ * before its location is (realip): only the handlers a module gives for the server's own
+ * location (`env.server.serverLocation`) run there, synchronously, and they may decline or end
+ * the phase (`'ok'`) or throw an `HttpError`, not answer. `rewrite` to `precontent` run in the
+ * chosen location (again after an internal redirect). `find-config` (the location match),
+ * `post-rewrite`, `post-access` and `content` (the location's content handler) are the
+ * engine's own; `server-rewrite` comes with the module that needs it (a server's `return`).
  */
-export type PhaseName = 'rewrite' | 'preaccess' | 'access' | 'precontent' | 'log';
+export type PhaseName = 'post-read' | 'rewrite' | 'preaccess' | 'access' | 'precontent' | 'log';
 
 /**
  * What a phase handler answers, as nginx's phase checkers read it: nothing (declined: the next

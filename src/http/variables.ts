@@ -5,6 +5,7 @@
 import os from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basicCredentials } from './basic-credentials';
+import type { ProxyAddresses } from './proxy-protocol';
 import { version } from './version';
 
 /** What variables read: the request, and what the gateway learned about it. */
@@ -14,7 +15,13 @@ export interface VariableSource {
   readonly mainRequest: IncomingMessage;
   /** The connection's addresses, taken when the request came (a closed socket forgets them). */
   readonly remoteAddress: string;
+  /** 0: none (a unix-domain client, or an address realip took from a header without a port). */
   readonly remotePort: number;
+  /** The connection's peer, whatever realip made of `remoteAddress`. */
+  readonly peerAddress: string;
+  readonly peerPort: number;
+  /** What the connection's PROXY header said (`listen ... proxy_protocol`), null without one. */
+  readonly proxyProtocol: ProxyAddresses | null;
   readonly localAddress: string;
   readonly localPort: number;
   readonly res: ServerResponse | null;
@@ -81,8 +88,13 @@ function connectionUpgrade(s: VariableSource): string {
 
 function forwardedFor(s: VariableSource): string {
   const previous = s.req.headers['x-forwarded-for'];
-  const addr = s.remoteAddress;
+  const addr = s.remoteAddress || 'unix:';
   return previous ? `${Array.isArray(previous) ? previous.join(', ') : previous}, ${addr}` : addr;
+}
+
+/** A port as nginx's variables write it: empty when there is none (0). */
+function portText(port: number): string {
+  return port > 0 ? String(port) : '';
 }
 
 function requestLine(s: VariableSource): string {
@@ -94,8 +106,15 @@ function requestLine(s: VariableSource): string {
 const VARIABLES: Record<string, Getter> = {
   host: (s) => s.host,
   hostname: () => HOSTNAME,
-  remote_addr: (s) => s.remoteAddress,
-  remote_port: (s) => String(s.remotePort),
+  // A unix-domain client is `unix:` (nginx's addr_text for one).
+  remote_addr: (s) => s.remoteAddress || 'unix:',
+  remote_port: (s) => portText(s.remotePort),
+  realip_remote_addr: (s) => s.peerAddress || 'unix:',
+  realip_remote_port: (s) => portText(s.peerPort),
+  proxy_protocol_addr: (s) => s.proxyProtocol?.sourceAddress ?? '',
+  proxy_protocol_port: (s) => (s.proxyProtocol ? portText(s.proxyProtocol.sourcePort) : ''),
+  proxy_protocol_server_addr: (s) => s.proxyProtocol?.destinationAddress ?? '',
+  proxy_protocol_server_port: (s) => (s.proxyProtocol ? portText(s.proxyProtocol.destinationPort) : ''),
   // nginx's $remote_user is the user the Authorization header names, whatever auth_basic says.
   remote_user: (s) => basicCredentials(s.req.headers.authorization)?.user ?? '',
   server_addr: (s) => s.localAddress,

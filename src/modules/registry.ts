@@ -12,6 +12,7 @@ import { accessPhase } from './access/access-phase';
 import { authBasicPhase } from './auth-basic/auth-phase';
 import { authRequestPhase } from './auth-request/auth-request';
 import { authRequestModule } from './auth-request/module';
+import { realipPhase } from './realip/realip-phase';
 import { tryFilesPhase } from './core/try-files';
 import { gzipFilter } from './gzip/filter';
 import { headersFilter } from './headers/filter';
@@ -26,6 +27,7 @@ import { headersModule } from './headers/module';
 import { indexModule } from './index/module';
 import { logModule } from './log/module';
 import { proxyModule } from './proxy/module';
+import { realipModule } from './realip/module';
 import { pushModule } from './push/module';
 import { returnModule } from './return/module';
 import { sslModule } from './ssl/module';
@@ -78,6 +80,7 @@ export const MODULES: readonly ConfModule[] = [
   indexModule,
   autoindexModule,
   sslModule,
+  realipModule,
   accessModule,
   authBasicModule,
   authRequestModule,
@@ -95,7 +98,8 @@ export const REGISTRY: Registry = { modules: MODULES, handlers: resolveHandler, 
 
 /**
  * What each module builds per location, in nginx's order: phase handlers run by phase, then in
- * this order within a phase; response filters see the header in this order (`expires` and
+ * this order within a phase (realip first: a preaccess limit keyed on the address sees the real
+ * one); response filters see the header in this order (`expires` and
  * `add_header` before gzip decides, as nginx's chain).
  */
-export const LOCATION_MODULES: readonly LocationModule[] = [returnPhase, accessPhase, authBasicPhase, authRequestPhase, tryFilesPhase, headersFilter, gzipFilter, logPhase];
+export const LOCATION_MODULES: readonly LocationModule[] = [realipPhase, returnPhase, accessPhase, authBasicPhase, authRequestPhase, tryFilesPhase, headersFilter, gzipFilter, logPhase];

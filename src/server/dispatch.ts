@@ -1,8 +1,9 @@
 /**
- * Per request: pick the virtual server, normalize the URI once, match the location (nginx's
- * find-config), run the location's phase handlers (rewrite, access, precontent: the phase
- * engine), then its content handler, for a request or an upgrade; render every thrown error in
- * one place, nginx's way (`error_page`, the built-in pages); run the log phase once.
+ * Per request: pick the virtual server, normalize the URI once, run the server's post-read
+ * phase (realip), match the location (nginx's find-config), run the location's phase handlers
+ * (rewrite, preaccess, access, precontent: the phase engine), then its content handler, for a
+ * request or an upgrade; render every thrown error in one place, nginx's way (`error_page`,
+ * the built-in pages); run the log phase once.
  */
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -16,7 +17,7 @@ import { hasBody } from '../shared/request-body';
 import type { SubrequestResult, SubrequestSpec, UpgradeOutcome } from '../types';
 import { installFilters } from './filters';
 import { afterResponse, watchBody } from './lingering';
-import { runSteps } from './phase-engine';
+import { runPostRead, runSteps } from './phase-engine';
 import { RequestState } from './request-state';
 import { normalizeHost, normalizeUri } from './router';
 import type { ListenerRuntime, LocationRuntime, Runtime, ServerRuntime } from './runtime';
@@ -208,6 +209,8 @@ export class Dispatcher {
       state.subrequests = this.subrequest;
       state.captures = captures;
       state.namedCaptures = namedCaptures;
+      // nginx's post-read phase (realip), once, before the location is found.
+      if (serverRuntime.postRead.length) runPostRead(serverRuntime.postRead, req, res, state);
       this.matchLocation(state, serverRuntime);
       return state;
     } catch (err) {

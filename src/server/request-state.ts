@@ -7,12 +7,15 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LocationConf, ServerConf } from '../config/model';
 import { isBuiltInVariable, isSetByModules, variableGetter, type Template } from '../http/variables';
+import type { ProxyAddresses } from '../http/proxy-protocol';
+import { CLIENT_ADDRESS_SET, SET_CLIENT_ADDRESS, type ClientAddressTarget } from '../modules/realip/client-address';
 import type { Logger, RequestContext, ResponseFilter, SubrequestResult, SubrequestSpec } from '../types';
 import { filtersTransform, type FilterState } from './filters';
+import { proxyAddressesOf } from './proxy-protocol';
 import type { LocationRuntime } from './runtime';
 
 /** One request's state; `runtime` is the location serving it. */
-export class RequestState implements RequestContext, FilterState {
+export class RequestState implements RequestContext, FilterState, ClientAddressTarget {
   readonly startTime = performance.now();
   overrideStatus = 0;
   /** Internal redirects left (nginx allows 10; the 11th is a 500). */
@@ -25,8 +28,12 @@ export class RequestState implements RequestContext, FilterState {
   namedCaptures: Readonly<Record<string, string>> = {};
   bodyBytesSent = 0;
   status = 0;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
+  /** The connection's peer (`$realip_remote_addr`, `$realip_remote_port`): what realip does not change. */
+  readonly peerAddress: string;
+  readonly peerPort: number;
+  private clientAddress: string;
+  private clientPort: number;
+  private clientAddressSet = false;
   readonly localAddress: string;
   readonly localPort: number;
   private id: string | null = null;
@@ -60,10 +67,35 @@ export class RequestState implements RequestContext, FilterState {
   ) {
     this.mainRequest = req;
     const socket = req.socket;
-    this.remoteAddress = socket.remoteAddress ?? '';
-    this.remotePort = socket.remotePort ?? 0;
+    this.clientAddress = this.peerAddress = socket.remoteAddress ?? '';
+    this.clientPort = this.peerPort = socket.remotePort ?? 0;
     this.localAddress = socket.localAddress ?? '';
     this.localPort = socket.localPort ?? 0;
+  }
+
+  /** What the connection's PROXY header said (`$proxy_protocol_addr`...), null without one: looked up when asked. */
+  get proxyProtocol(): ProxyAddresses | null {
+    return proxyAddressesOf(this.req.socket);
+  }
+
+  /** `$remote_addr`: the connection's peer, or the address realip found. */
+  get remoteAddress(): string {
+    return this.clientAddress;
+  }
+
+  /** `$remote_port`: 0 when realip set an address that came without a port. */
+  get remotePort(): number {
+    return this.clientPort;
+  }
+
+  get [CLIENT_ADDRESS_SET](): boolean {
+    return this.clientAddressSet;
+  }
+
+  [SET_CLIENT_ADDRESS](address: string, port: number): void {
+    this.clientAddress = address;
+    this.clientPort = port;
+    this.clientAddressSet = true;
   }
 
   get location(): LocationConf {

@@ -300,7 +300,7 @@ class ProxyHandler implements Handler {
 
   /** The error log context of one request, made only if a line is logged. */
   private contextMaker(req: http.IncomingMessage, ctx: RequestContext, path: string, peer?: string): () => string {
-    return () => logContext(req, ctx.server.primaryName, this.upstreamUrl(path, peer), ctx.mainRequest, ctx.uri);
+    return () => logContext(req, ctx.remoteAddress, ctx.server.primaryName, this.upstreamUrl(path, peer), ctx.mainRequest, ctx.uri);
   }
 
   /** The upstream as nginx's error log names it: `http://127.0.0.1:8081/path` (an upstream's peer by its `host:port`). */
