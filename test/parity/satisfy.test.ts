@@ -5,9 +5,10 @@
  * that answers 2xx, 401 or 403, under both `satisfy` values (54 requests); then which status
  * and which `WWW-Authenticate` win when several modules refuse (two 401s, a 401 without a
  * challenge, a service with two challenges), `error_page 401` and `403` with them (a page,
- * `=200`, a named location), a WebSocket upgrade behind `satisfy any`, `auth_delay` with
- * auth_basic (which refusals wait), `$remote_user` in the access log behind `satisfy any`, and
- * the error lines of each refusal. `X-Auth-User` shows whether the auth service was asked
+ * `=200`, a named location), WebSocket upgrades behind `satisfy any` (let in, refused, with
+ * `error_page`, `auth_delay`), `auth_delay` with auth_basic (which refusals wait), allow/deny on
+ * the address realip takes from `X-Real-IP`, `$remote_user` in the access log behind `satisfy
+ * any`, and the error and info lines of each refusal. `X-Auth-User` shows whether the auth service was asked
  * (`auth_request_set` from its `X-User`).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -134,6 +135,8 @@ function site(): SiteModel {
           loc('/ws-page-403/', upgrading({ deny: 'all', auth_request: '/auth/403', auth_basic: 'off', error_page: '403 /open/403.html' })),
           loc('/ws-delay/', upgrading({ deny: 'all', auth_delay: '400ms' })),
           loc('/ws-logged/', upgrading({ deny: 'all', access_log: 'remote-user.log' })),
+          // Behind a balancer: allow/deny see the address realip takes from X-Real-IP.
+          loc('/real-any/', { set_real_ip_from: '127.0.0.1', real_ip_header: 'X-Real-IP', satisfy: 'any', allow: '10.1.2.0/24', deny: 'all', ...guard('/auth/401'), access_log: 'remote-user.log' }),
           // auth_delay with auth_basic.
           loc('/delay-all/', { auth_delay: '400ms', auth_basic: '"Users"', auth_basic_user_file: USERS }),
           loc('/delay-any/', { auth_delay: '400ms', satisfy: 'any', deny: 'all', ...guard('/auth/403') }),
@@ -153,7 +156,7 @@ const dirs = [
   ...combos.map(([s, r, a]) => dirOf(s, r, a)),
   ...['any-deny-401-two', 'any-deny-401-bare', 'all-nomatch-401-bare', 'any-basic-401', 'any-basic-only', 'any-nofile', 'any-deny-500', 'all-sub-guarded'],
   ...['page401-any', 'page401-any-403', 'page401-200', 'page401-named', 'page403-any', 'page403-all', 'page403-200', 'page-both', 'page401-guarded'],
-  ...['delay-all', 'delay-any', 'delay-any-ok', 'delay-all-403', 'logged-allow', 'logged-deny', 'logged-deny-ok'],
+  ...['delay-all', 'delay-any', 'delay-any-ok', 'delay-all-403', 'logged-allow', 'logged-deny', 'logged-deny-ok', 'real-any'],
 ];
 const files = {
   ...Object.fromEntries(dirs.map((d) => [`www/${d}/a.txt`, `${d}\n`])),
@@ -215,6 +218,9 @@ defineParityCases([
         raw: 'POST /any-deny-401/a.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n',
         halfClose: true,
       },
+      { name: 'realip, any: the real address is allowed: in without a password', target: '/real-any/a.txt', headers: { 'X-Real-IP': '10.1.2.3' } },
+      { name: 'realip, any: the real address is denied, no password, service 401: both challenges', target: '/real-any/a.txt', headers: { 'X-Real-IP': '192.0.2.1' } },
+      { name: 'realip, any: the real address is denied, the right password: in', target: '/real-any/a.txt', headers: { 'X-Real-IP': '192.0.2.1', ...headersOf('right') } },
       { name: 'upgrade, any: allow matches: the backend\'s 101', raw: upgrade('ws-allow', 'missing') },
       { name: 'upgrade, any: deny, no password, service 401: 401 with both challenges', raw: upgrade('ws-deny', 'missing') },
       { name: 'upgrade, any: deny, right password: 101', raw: upgrade('ws-deny', 'right') },
@@ -243,7 +249,7 @@ function errorLines(log: string, ports: readonly number[]): string[] {
 function accessLines(log: string, server: string): string[] {
   return log
     .split('\n')
-    .filter((line) => /^127\.0\.0\.1 - /.test(line))
+    .filter((line) => /^(127\.0\.0\.1|10\.1\.2\.3|192\.0\.2\.1) - /.test(line))
     .map((line) => line.replace(/\[[^\]]+\]/, '[TIME]').replace(/" (\d{3}) (\d+) "/, (all, status: string, bytes: string) => (Number(status) >= 400 ? `" ${status} ${Number(bytes) - server.length}+SIGNATURE "` : all)));
 }
 
@@ -255,14 +261,21 @@ describe('satisfy with auth_basic and auth_request: logs and auth_delay', () => 
   afterAll(() => pair?.stop());
 
   /** Sends the request to both; resolves with what each wrote to its stderr meanwhile. */
-  async function both(target: string, credentials: Credentials) {
+  async function both(target: string, credentials: Credentials, more: Record<string, string> = {}) {
     const before = { nginx: pair.nginxLog().length, gateway: pair.gatewayLog().length };
-    const bytes = requestBytes({ target, headers: headersOf(credentials) });
+    const bytes = requestBytes({ target, headers: { ...headersOf(credentials), ...more } });
     const replies = await Promise.all([exchange('127.0.0.1', pair.nginx.ports[0], bytes, false), exchange('127.0.0.1', pair.gateway.ports[0], bytes, false)]);
     // The gateway writes its logs at the end of a turn of the loop: give both a moment.
     await new Promise((resolve) => setTimeout(resolve, 200));
     return { statuses: replies.map((r) => r.status), nginx: pair.nginxLog().slice(before.nginx), gateway: pair.gatewayLog().slice(before.gateway) };
   }
+
+  test('realip, any: the lines name the real client', async () => {
+    const seen = await both('/real-any/a.txt', 'wrong', { 'X-Real-IP': '192.0.2.1' });
+    const nginx = errorLines(seen.nginx, pair.nginx.ports);
+    expect(nginx.join('\n')).toContain('client: 192.0.2.1');
+    expect(errorLines(seen.gateway, pair.gateway.ports)).toEqual(nginx);
+  });
 
   test.each<[string, string, Credentials, number]>([
     ['any: deny, wrong password, service 403: the password line and no "forbidden"', '/any-deny-403/a.txt', 'wrong', 1],
@@ -293,11 +306,14 @@ describe('satisfy with auth_basic and auth_request: logs and auth_delay', () => 
     ['deny, a wrong password, service 2xx: the user who failed, let in', '/logged-deny-ok/a.txt', 'wrong'],
     ['a refused WebSocket upgrade, no password', '/ws-logged/x', 'missing'],
     ['a refused WebSocket upgrade, a wrong password', '/ws-logged/x', 'wrong'],
+    ['realip: a real address allowed', '/real-any/a.txt?real=10.1.2.3', 'wrong'],
+    ['realip: a real address denied, service 401', '/real-any/a.txt?real=192.0.2.1', 'wrong'],
   ])('$remote_user in the access log, any: %s', async (_name, target, credentials) => {
     // Both write the same file (the prefix is shared): nginx is asked first, then the gateway.
     const file = path.join(pair.prefix, 'remote-user.log');
     const upgrading: Record<string, string> = target.startsWith('/ws-') ? { Upgrade: 'websocket', Connection: 'Upgrade' } : {};
-    const bytes = requestBytes({ target, headers: { ...headersOf(credentials), ...upgrading } });
+    const real = /[?&]real=([^&]+)/.exec(target)?.[1];
+    const bytes = requestBytes({ target, headers: { ...headersOf(credentials), ...upgrading, ...(real ? { 'X-Real-IP': real } : {}) } });
     const linesOf = async (port: number) => {
       const before = readFileSync(file, 'latin1').length;
       const reply = await exchange('127.0.0.1', port, bytes, false);
