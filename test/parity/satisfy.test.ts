@@ -105,6 +105,7 @@ const extras = (): [string, Directives][] => [
   ['page403-200', { satisfy: 'any', deny: 'all', auth_request: '/auth/403', error_page: '403 =200 /open/403.html' }],
   ['page-both', { satisfy: 'any', deny: 'all', ...guard('/auth/403'), error_page: ['401 /open/401.html', '403 /open/403.html'] }],
   ['page401-guarded', { satisfy: 'any', deny: 'all', ...guard('/auth/401'), error_page: '401 /all-deny-ok/a.txt' }],
+  ['page401-who', { satisfy: 'any', deny: 'all', ...guard('/auth/401'), error_page: '401 = @who' }],
 ];
 
 const WS = ['ws-allow', 'ws-deny', 'ws-deny-ok', 'ws-deny-403'];
@@ -125,6 +126,7 @@ function site(): SiteModel {
           ...table,
           ...extras().map(([name, d]) => loc(`/${name}/`, d)),
           loc('@login', { return: '302 /login?from=$request_uri' }),
+          loc('@who', { return: '200 "user=$auth_user remote=$remote_user\n"' }),
           loc('/open/'),
           loc('/ws-allow/', upgrading({ allow: '127.0.0.1', deny: 'all' })),
           loc('/ws-deny/', upgrading({ deny: 'all' })),
@@ -155,7 +157,7 @@ function site(): SiteModel {
 const dirs = [
   ...combos.map(([s, r, a]) => dirOf(s, r, a)),
   ...['any-deny-401-two', 'any-deny-401-bare', 'all-nomatch-401-bare', 'any-basic-401', 'any-basic-only', 'any-nofile', 'any-deny-500', 'all-sub-guarded'],
-  ...['page401-any', 'page401-any-403', 'page401-200', 'page401-named', 'page403-any', 'page403-all', 'page403-200', 'page-both', 'page401-guarded'],
+  ...['page401-any', 'page401-any-403', 'page401-200', 'page401-named', 'page403-any', 'page403-all', 'page403-200', 'page-both', 'page401-guarded', 'page401-who'],
   ...['delay-all', 'delay-any', 'delay-any-ok', 'delay-all-403', 'logged-allow', 'logged-deny', 'logged-deny-ok', 'real-any'],
 ];
 const files = {
@@ -207,6 +209,7 @@ defineParityCases([
       { name: 'error_page 401 to a page, right password: in', target: '/page401-any/a.txt', headers: headersOf('right') },
       { name: 'error_page 401 =200, two 401s', target: '/page401-200/a.txt' },
       { name: 'error_page 401 to a named location, two 401s', target: '/page401-named/a.txt?q=1' },
+      { name: 'error_page 401 = @named: auth_request_set\'s variable and $remote_user survive the redirect', target: '/page401-who/a.txt', headers: headersOf('wrong') },
       { name: 'error_page 403 to a page, no password (401), service 403: 401 wins, no page', target: '/page403-any/a.txt' },
       { name: 'error_page 403 to a page under all: allow, right password, service 403', target: '/page403-all/a.txt', headers: headersOf('right') },
       { name: 'error_page 403 to a page under all: allow, wrong password: 401', target: '/page403-all/a.txt', headers: headersOf('wrong') },
