@@ -17,6 +17,7 @@ import path from 'node:path';
 import { hashOf } from '../helpers/password-hashes';
 import { startAuthBackend, type AuthBackend } from './auth-backend';
 import { exchange, requestBytes } from './client';
+import { PROXY } from './differences';
 import { startPair, type Pair } from './pair';
 import { startRecordingBackend, type RecordingBackend } from './recording-backend';
 import { defineParityCases, type ParityRequest } from './run';
@@ -95,6 +96,7 @@ const extras = (): [string, Directives][] => [
   ['any-nofile', { satisfy: 'any', deny: 'all', auth_basic: '"Users"', auth_basic_user_file: `${passwords}/nothing$arg_none`, auth_request: '/auth/401' }],
   ['any-deny-500', { satisfy: 'any', deny: 'all', ...guard('/auth/500') }],
   ['all-sub-guarded', { allow: '127.0.0.1', ...guard('/auth-guarded') }],
+  ['any-proxy', { satisfy: 'any', deny: 'all', ...guard('/auth/401'), proxy_pass: backend.url }],
   // error_page with them.
   ['page401-any', { satisfy: 'any', deny: 'all', ...guard('/auth/401'), error_page: '401 /open/401.html' }],
   ['page401-any-403', { satisfy: 'any', deny: 'all', ...guard('/auth/403'), error_page: '401 /open/401.html' }],
@@ -156,7 +158,7 @@ function site(): SiteModel {
 
 const dirs = [
   ...combos.map(([s, r, a]) => dirOf(s, r, a)),
-  ...['any-deny-401-two', 'any-deny-401-bare', 'all-nomatch-401-bare', 'any-basic-401', 'any-basic-only', 'any-nofile', 'any-deny-500', 'all-sub-guarded'],
+  ...['any-deny-401-two', 'any-deny-401-bare', 'all-nomatch-401-bare', 'any-basic-401', 'any-basic-only', 'any-nofile', 'any-deny-500', 'all-sub-guarded', 'any-proxy'],
   ...['page401-any', 'page401-any-403', 'page401-200', 'page401-named', 'page403-any', 'page403-all', 'page403-200', 'page-both', 'page401-guarded', 'page401-who'],
   ...['delay-all', 'delay-any', 'delay-any-ok', 'delay-all-403', 'logged-allow', 'logged-deny', 'logged-deny-ok', 'real-any'],
 ];
@@ -216,6 +218,11 @@ defineParityCases([
       { name: 'error_page 403 =200 under any: deny, service 403', target: '/page403-200/a.txt' },
       { name: 'error_page 401 and 403, missing password, service 403: the 401 page', target: '/page-both/a.txt' },
       { name: 'error_page 401 into a location that refuses under all (deny): 403 there, both challenges kept', target: '/page401-guarded/a.txt' },
+      {
+        name: 'a 100-continue POST let in by its password, proxied: 100, then the backend\'s answer with the body',
+        raw: `POST /any-proxy/x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nExpect: 100-continue\r\nAuthorization: ${basic(CREDENTIALS.right).Authorization}\r\nConnection: close\r\n\r\nhello`,
+        differs: PROXY.requestLineVersion,
+      },
       {
         name: 'a 100-continue POST that every module refuses: 401, no interim response',
         raw: 'POST /any-deny-401/a.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n',
