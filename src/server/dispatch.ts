@@ -127,7 +127,10 @@ export class Dispatcher {
     const res = new ServerResponse(req);
     res.shouldKeepAlive = false;
     res.assignSocket(socket as Socket);
-    res.on('finish', () => socket.end());
+    // The upgrade took the socket from the HTTP server, and its timeouts with it: once the answer
+    // is out the connection is closed, and a client that keeps its end open is let go after
+    // RAW_ERROR_LINGER_MS, as after a raw error (nginx closes at once).
+    res.on('finish', () => endSoon(socket));
     return this.request(req, res, listener, scheme, state, refused);
   }
 
@@ -451,5 +454,11 @@ export function writeRawError(socket: Duplex, status: number, signature: string,
     `HTTP/1.1 ${sent} ${reasonPhrase(sent)}\r\nServer: ${signature}\r\nDate: ${new Date().toUTCString()}\r\n` +
       `${type}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n${extra}\r\n${body}`,
   );
+  (socket as Socket).setTimeout?.(RAW_ERROR_LINGER_MS, () => socket.destroy());
+}
+
+/** Ends `socket` and destroys it if its peer has not closed its end RAW_ERROR_LINGER_MS later. */
+function endSoon(socket: Duplex): void {
+  socket.end();
   (socket as Socket).setTimeout?.(RAW_ERROR_LINGER_MS, () => socket.destroy());
 }
