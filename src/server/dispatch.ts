@@ -254,6 +254,7 @@ export class Dispatcher {
     state.subrequests = this.subrequest;
     state.subrequestDepth = parent.subrequestDepth + 1;
     state.mainRequest = parent.mainRequest;
+    state.sharesClientOf(parent);
     state.setValues = parent.setValues ??= new Map();
     // nginx's connection log action once a subrequest ran: later lines of the request end so.
     parent.logAction = ' while sending to client';

@@ -140,6 +140,9 @@ function site(): SiteModel {
           loc('/ws-delay/', upgrading({ deny: 'all', auth_delay: '400ms' })),
           loc('/ws-logged/', upgrading({ deny: 'all', access_log: 'remote-user.log' })),
           // Behind a balancer: allow/deny see the address realip takes from X-Real-IP.
+          // The auth subrequest sees the address realip took for the main request.
+          loc('= /auth-client', { proxy_pass: `${auth.url}/auth/ok`, proxy_set_header: 'X-Client "$remote_addr $realip_remote_addr"' }),
+          loc('/real-sub/', { set_real_ip_from: '127.0.0.1', real_ip_header: 'X-Real-IP', auth_request: '/auth-client', auth_request_set: '$auth_seen $upstream_http_x_seen', add_header: 'X-Auth-Seen $auth_seen' }),
           loc('/real-any/', { set_real_ip_from: '127.0.0.1', real_ip_header: 'X-Real-IP', satisfy: 'any', allow: '10.1.2.0/24', deny: 'all', ...guard('/auth/401'), access_log: 'remote-user.log' }),
           // auth_delay with auth_basic.
           loc('/delay-all/', { auth_delay: '400ms', auth_basic: '"Users"', auth_basic_user_file: USERS }),
@@ -160,7 +163,7 @@ const dirs = [
   ...combos.map(([s, r, a]) => dirOf(s, r, a)),
   ...['any-deny-401-two', 'any-deny-401-bare', 'all-nomatch-401-bare', 'any-basic-401', 'any-basic-only', 'any-nofile', 'any-deny-500', 'all-sub-guarded', 'any-proxy'],
   ...['page401-any', 'page401-any-403', 'page401-200', 'page401-named', 'page403-any', 'page403-all', 'page403-200', 'page-both', 'page401-guarded', 'page401-who'],
-  ...['delay-all', 'delay-any', 'delay-any-ok', 'delay-all-403', 'logged-allow', 'logged-deny', 'logged-deny-ok', 'real-any'],
+  ...['delay-all', 'delay-any', 'delay-any-ok', 'delay-all-403', 'logged-allow', 'logged-deny', 'logged-deny-ok', 'real-any', 'real-sub'],
 ];
 const files = {
   ...Object.fromEntries(dirs.map((d) => [`www/${d}/a.txt`, `${d}\n`])),
@@ -228,6 +231,7 @@ defineParityCases([
         raw: 'POST /any-deny-401/a.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n',
         halfClose: true,
       },
+      { name: 'realip: the auth subrequest\'s $remote_addr is the real address', target: '/real-sub/a.txt', headers: { 'X-Real-IP': '10.1.2.3' } },
       { name: 'realip, any: the real address is allowed: in without a password', target: '/real-any/a.txt', headers: { 'X-Real-IP': '10.1.2.3' } },
       { name: 'realip, any: the real address is denied, no password, service 401: both challenges', target: '/real-any/a.txt', headers: { 'X-Real-IP': '192.0.2.1' } },
       { name: 'realip, any: the real address is denied, the right password: in', target: '/real-any/a.txt', headers: { 'X-Real-IP': '192.0.2.1', ...headersOf('right') } },
