@@ -107,6 +107,7 @@ const extras = (): [string, Directives][] => [
   ['page403-200', { satisfy: 'any', deny: 'all', auth_request: '/auth/403', error_page: '403 =200 /open/403.html' }],
   ['page-both', { satisfy: 'any', deny: 'all', ...guard('/auth/403'), error_page: ['401 /open/401.html', '403 /open/403.html'] }],
   ['page401-guarded', { satisfy: 'any', deny: 'all', ...guard('/auth/401'), error_page: '401 /all-deny-ok/a.txt' }],
+  ['page401-into-any', { satisfy: 'any', deny: 'all', ...guard('/auth/401'), error_page: '401 /any-deny-ok/a.txt' }],
   ['page401-who', { satisfy: 'any', deny: 'all', ...guard('/auth/401'), error_page: '401 = @who' }],
 ];
 
@@ -162,7 +163,7 @@ function site(): SiteModel {
 const dirs = [
   ...combos.map(([s, r, a]) => dirOf(s, r, a)),
   ...['any-deny-401-two', 'any-deny-401-bare', 'all-nomatch-401-bare', 'any-basic-401', 'any-basic-only', 'any-nofile', 'any-deny-500', 'all-sub-guarded', 'any-proxy'],
-  ...['page401-any', 'page401-any-403', 'page401-200', 'page401-named', 'page403-any', 'page403-all', 'page403-200', 'page-both', 'page401-guarded', 'page401-who'],
+  ...['page401-any', 'page401-any-403', 'page401-200', 'page401-named', 'page403-any', 'page403-all', 'page403-200', 'page-both', 'page401-guarded', 'page401-who', 'page401-into-any'],
   ...['delay-all', 'delay-any', 'delay-any-ok', 'delay-all-403', 'logged-allow', 'logged-deny', 'logged-deny-ok', 'real-any', 'real-sub'],
 ];
 const files = {
@@ -214,6 +215,7 @@ defineParityCases([
       { name: 'error_page 401 to a page, right password: in', target: '/page401-any/a.txt', headers: headersOf('right') },
       { name: 'error_page 401 =200, two 401s', target: '/page401-200/a.txt' },
       { name: 'error_page 401 to a named location, two 401s', target: '/page401-named/a.txt?q=1' },
+      { name: 'error_page 401 into a satisfy any location whose service lets in: its access phase runs again', target: '/page401-into-any/a.txt', headers: headersOf('wrong') },
       { name: 'error_page 401 = @named: auth_request_set\'s variable and $remote_user survive the redirect', target: '/page401-who/a.txt', headers: headersOf('wrong') },
       { name: 'error_page 403 to a page, no password (401), service 403: 401 wins, no page', target: '/page403-any/a.txt' },
       { name: 'error_page 403 to a page under all: allow, right password, service 403', target: '/page403-all/a.txt', headers: headersOf('right') },
