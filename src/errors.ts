@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   GW_BAD_TRANSFER_ENCODING: 'a Transfer-Encoding nginx refuses (400)',
   GW_TRACE: 'the TRACE method (405)',
   GW_ACCESS_FORBIDDEN: 'an allow/deny rule refused the client (403)',
+  GW_LIMIT_REQ: 'limit_req refused the request: over its burst, or no room in its zone (limit_req_status, 503)',
+  GW_LIMIT_CONN: 'limit_conn refused the request: its key at the limit, or no room in its zone (limit_conn_status, 503)',
   GW_BODY_TOO_LARGE: 'a request body over client_max_body_size (413)',
   GW_BODY_TIMEOUT: 'a request body that stalled past client_body_timeout (408: closed unanswered)',
   GW_BODY_INVALID: 'a malformed chunked request body (400)',

@@ -9,6 +9,11 @@ import type { ConfModule } from '../config/module';
 import { findModule, loadModule } from '../shared/module-loader';
 import type { HandlerModule, LocationModule } from '../types';
 import { accessPhase } from './access/access-phase';
+import { limitConnPhase } from './limit-conn/limit-conn-phase';
+import { limitConnModule } from './limit-conn/module';
+import { limitReqPhase } from './limit-req/limit-req-phase';
+import { limitReqModule } from './limit-req/module';
+import { zonesModule } from './zones/module';
 import { tryFilesPhase } from './core/try-files';
 import { gzipFilter } from './gzip/filter';
 import { headersFilter } from './headers/filter';
@@ -75,6 +80,9 @@ export const MODULES: readonly ConfModule[] = [
   autoindexModule,
   sslModule,
   accessModule,
+  limitReqModule,
+  limitConnModule,
+  zonesModule,
   proxyModule,
   returnModule,
   statusModule,
@@ -92,4 +100,4 @@ export const REGISTRY: Registry = { modules: MODULES, handlers: resolveHandler, 
  * this order within a phase; response filters see the header in this order (`expires` and
  * `add_header` before gzip decides, as nginx's chain).
  */
-export const LOCATION_MODULES: readonly LocationModule[] = [returnPhase, accessPhase, tryFilesPhase, headersFilter, gzipFilter, logPhase];
+export const LOCATION_MODULES: readonly LocationModule[] = [returnPhase, limitReqPhase, limitConnPhase, accessPhase, tryFilesPhase, headersFilter, gzipFilter, logPhase];

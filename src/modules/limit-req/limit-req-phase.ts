@@ -1,0 +1,130 @@
+/**
+ * nginx's limit_req handler in the preaccess phase: the location's limits are checked against
+ * their zones (shared by every worker: `src/shared/zones/`), in one call; a request over a
+ * burst gets `limit_req_status` (503) and nginx's error line; one within the burst but past
+ * `delay` really waits (a timer) before the next phase; `$limit_req_status` says which. A
+ * request is limited once, whatever internal redirects follow (nginx's `r->main`).
+ */
+import type { IncomingMessage } from 'node:http';
+import { HttpError } from '../../errors';
+import { requestLogContext } from '../../shared/request-log';
+import { formatExcess } from '../../shared/zones/leaky-bucket';
+import { declareOnce, processZones } from '../../shared/zones/zones';
+import type { ReqLimit, ReqOutcome, ZoneBackend } from '../../shared/zones/zone-types';
+import type { LocationModule, Logger, PhaseHandler, PhaseOutcome, RequestContext } from '../../types';
+import { zonesModule } from '../zones/module';
+import { limitReqModule, type LimitLogLevel } from './module';
+
+/** Requests limit_req has decided on (nginx's `r->main->limit_req_status`). */
+const decided = new WeakSet<IncomingMessage>();
+
+/** nginx's delaying line is one level below the limiting line (info stays info). */
+const DELAY_LEVEL: Record<LimitLogLevel, LimitLogLevel> = { error: 'warn', warn: 'notice', notice: 'info', info: 'info' };
+
+/** The longest key nginx accounts (a longer one is logged and not accounted). */
+const MAX_KEY = 65535;
+
+export const limitReqPhase: LocationModule = {
+  name: 'limit_req',
+  phases(location, env): PhaseHandler[] {
+    const conf = location.confs.get(limitReqModule);
+    if (!conf.limitReq || conf.limitReq.length === 0) return [];
+    const table = conf.limitReqZones;
+    const specs = [...table.values()].map((z) => z.spec);
+    const redisUrl = location.confs.get(zonesModule).zoneRedisUrl;
+    const limits = conf.limitReq.map((l) => ({ ...l, decl: table.get(l.zone)! }));
+    const { limitReqStatus: status, limitReqDryRun: dryRun, limitReqLogLevel: level } = conf;
+    const dry = dryRun ? ', dry run' : '';
+    let backend: ZoneBackend | null = null;
+
+    const act = (outcome: ReqOutcome, req: IncomingMessage, ctx: RequestContext): PhaseOutcome | Promise<PhaseOutcome> => {
+      switch (outcome.kind) {
+        case 'declined':
+          return;
+        case 'passed':
+          decide(req, ctx, 'PASSED');
+          return;
+        case 'busy':
+        case 'nomem':
+          if (outcome.kind === 'busy') {
+            logAt(ctx.log, level, `limiting requests${dry}, excess: ${formatExcess(outcome.excess)} by zone "${outcome.zone}"${requestLogContext(req, ctx)}`);
+          } else {
+            (ctx.log.alert ?? ctx.log.crit)(`could not allocate node in limit_req zone "${outcome.zone}"`);
+          }
+          if (dryRun) {
+            decide(req, ctx, 'REJECTED_DRY_RUN');
+            return;
+          }
+          decide(req, ctx, 'REJECTED');
+          throw new HttpError(status, 'GW_LIMIT_REQ');
+        case 'delayed':
+          logAt(ctx.log, DELAY_LEVEL[level], `delaying request${dry}, excess: ${formatExcess(outcome.excess)}, by zone "${outcome.zone}"${requestLogContext(req, ctx)}`);
+          if (dryRun) {
+            decide(req, ctx, 'DELAYED_DRY_RUN');
+            return;
+          }
+          decide(req, ctx, 'DELAYED');
+          return wait(req, outcome.delayMs);
+      }
+    };
+
+    return [
+      {
+        phase: 'preaccess',
+        name: `limit_req ${conf.limitReq.map((l) => `zone=${l.zone}`).join(' ')}`,
+        run(req, _res, ctx) {
+          if (decided.has(req)) return;
+          let any = false;
+          const checks: ReqLimit[] = limits.map((l) => {
+            let key = ctx.evaluate(l.decl.key);
+            if (key.length > MAX_KEY) {
+              ctx.log.error(`the value of the "${l.decl.spec.key}" key is more than ${MAX_KEY} bytes: "${key}"`);
+              key = '';
+            }
+            if (key !== '') any = true;
+            return { zone: l.zone, key, burst: l.burst, delay: l.delay };
+          });
+          if (!any) return;
+          const zones = (backend ??= processZones(redisUrl, env.log));
+          return declareOnce(zones, table, specs)
+            .then(() => zones.limitReq(checks))
+            .then(
+              (outcome) => act(outcome, req, ctx),
+              (err: Error) => {
+                // The zones could not be asked (the master is gone): the request is not limited.
+                ctx.log.error(`limit_req: ${err.message}`);
+              },
+            );
+        },
+      },
+    ];
+  },
+};
+
+function decide(req: IncomingMessage, ctx: RequestContext, status: string): void {
+  decided.add(req);
+  ctx.setVariable('limit_req_status', status);
+}
+
+function logAt(log: Logger, level: LimitLogLevel, message: string): void {
+  log[level](message);
+}
+
+/**
+ * Holds the request `ms` (nginx's delay timer); a client that goes away meanwhile ends it
+ * there ('done': nothing else runs, the log phase sees 499).
+ */
+function wait(req: IncomingMessage, ms: number): Promise<PhaseOutcome> {
+  return new Promise((resolve) => {
+    const socket = req.socket;
+    const gone = () => {
+      clearTimeout(timer);
+      resolve('done');
+    };
+    const timer = setTimeout(() => {
+      socket.off('close', gone);
+      resolve(undefined);
+    }, ms);
+    socket.once('close', gone);
+  });
+}
