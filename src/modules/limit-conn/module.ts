@@ -70,6 +70,7 @@ export const limitConnModule: ConfModule<LimitConnConf> = {
   name: 'limit_conn',
   directives: {
     limit_conn_zone: row(['http'], zones, {
+      field: 'limitConnZones',
       combine: (earlier, later) => {
         const table = new Map(earlier as Map<string, ZoneDecl>);
         for (const decl of (later as Map<string, ZoneDecl>).values()) addZone(table, decl);

@@ -119,6 +119,7 @@ export const limitReqModule: ConfModule<LimitReqConf> = {
   name: 'limit_req',
   directives: {
     limit_req_zone: row(['http'], zones, {
+      field: 'limitReqZones',
       combine: (earlier, later) => {
         const table = new Map(earlier as Map<string, ZoneDecl>);
         for (const decl of (later as Map<string, ZoneDecl>).values()) addZone(table, decl, 'limit_req_zone');
