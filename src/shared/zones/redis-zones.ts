@@ -81,10 +81,12 @@ export class RedisZones implements ZoneBackend {
     this.heartbeat = setInterval(() => void this.beat(), HEARTBEAT_INTERVAL_MS).unref();
   }
 
+  /** Declares the zones, connecting on the first declaration; resolves once Redis answers or is found away. */
   async declare(specs: readonly ZoneSpec[]): Promise<void> {
     this.local.declare(specs);
     for (const spec of specs) if (spec.kind === 'limit_req') this.rates.set(spec.name, spec.rate);
     this.start();
+    await this.whenSettled();
   }
 
   async limitReq(limits: readonly ReqLimit[]): Promise<ReqOutcome> {
@@ -151,6 +153,22 @@ export class RedisZones implements ZoneBackend {
     this.started = true;
     this.redis.connect().catch(() => {
       // Reported through 'error'; ioredis goes on reconnecting.
+    });
+  }
+
+  /** Resolves once the connection is ready, or has failed (closed), or after the connect timeout. */
+  private whenSettled(): Promise<void> {
+    if (this.redis.status === 'ready' || this.down) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.redis.off('ready', done);
+        this.redis.off('close', done);
+        resolve();
+      };
+      const timer = setTimeout(done, 2000);
+      this.redis.on('ready', done);
+      this.redis.on('close', done);
     });
   }
 
