@@ -8,7 +8,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { sendToWorker } from '../ipc';
 import type { Logger } from '../../types';
-import { isZoneMessage, type ZoneMessage } from './zone-messages';
+import { isZoneMessage, type ZoneCall, type ZoneMessage, type ZoneReply } from './zone-messages';
 import type { ConnSlot, ZoneBackend } from './zone-types';
 
 /** A slot's identity in a worker's holdings. */
@@ -45,42 +45,44 @@ export class ZoneHub {
     await this.backend.close();
   }
 
+  /** Serves one message of calls; the answers go back together, once all are done. */
   private serve(worker: Worker, msg: ZoneMessage): void {
-    switch (msg.type) {
-      case 'zone-declare':
-        return this.reply(worker, msg.id, this.backend.declare(msg.specs).then(() => null));
-      case 'zone-req':
-        return this.reply(worker, msg.id, this.backend.limitReq(msg.limits));
-      case 'zone-conn':
-        return this.reply(
-          worker,
-          msg.id,
-          this.backend.acquireConn(msg.limits).then((outcome) => {
-            if (outcome.kind === 'passed' && outcome.slots.length) {
-              // A worker that exited while its call was served: its slots go back at once.
-              if (!worker.isConnected()) this.backend.releaseConn(outcome.slots);
-              else this.hold(worker, outcome.slots);
-            }
-            return outcome;
-          }),
-        );
-      case 'zone-release':
-        this.release(worker, msg.slots);
-        return;
-      default:
-        return;
+    if (msg.type !== 'zone-calls') return;
+    const answers: Promise<ZoneReply>[] = [];
+    for (const call of msg.calls) {
+      if (call.op === 'release') {
+        this.release(worker, call.slots);
+        continue;
+      }
+      answers.push(
+        this.run(worker, call).then(
+          (value) => ({ id: call.id, value }),
+          (err: Error) => ({ id: call.id, error: err.message }),
+        ),
+      );
     }
+    if (answers.length === 0) return;
+    void Promise.all(answers).then((replies) => {
+      if (worker.isConnected()) sendToWorker(worker, { type: 'zone-replies', replies } satisfies ZoneMessage).catch(() => {});
+    });
   }
 
-  private reply(worker: Worker, id: number, value: Promise<unknown>): void {
-    value.then(
-      (v) => this.send(worker, { type: 'zone-reply', id, value: v as ZoneMessage & null }),
-      (err: Error) => this.send(worker, { type: 'zone-reply', id, error: err.message }),
-    );
-  }
-
-  private send(worker: Worker, msg: ZoneMessage): void {
-    if (worker.isConnected()) sendToWorker(worker, msg).catch(() => {});
+  private run(worker: Worker, call: Exclude<ZoneCall, { op: 'release' }>): Promise<ZoneReply['value']> {
+    switch (call.op) {
+      case 'declare':
+        return this.backend.declare(call.specs).then(() => null);
+      case 'req':
+        return this.backend.limitReq(call.limits);
+      case 'conn':
+        return this.backend.acquireConn(call.limits).then((outcome) => {
+          if (outcome.kind === 'passed' && outcome.slots.length) {
+            // A worker that exited while its call was served: its slots go back at once.
+            if (!worker.isConnected()) this.backend.releaseConn(outcome.slots);
+            else this.hold(worker, outcome.slots);
+          }
+          return outcome;
+        });
+    }
   }
 
   private hold(worker: Worker, slots: readonly ConnSlot[]): void {
