@@ -32,6 +32,7 @@ export const limitConnPhase: LocationModule = {
     const limits = conf.limitConn.map((l) => ({ ...l, decl: table.get(l.zone)! }));
     const { limitConnStatus: status, limitConnDryRun: dryRun, limitConnLogLevel: level } = conf;
     let backend: ZoneBackend | null = null;
+    let declared = false;
 
     const act = (outcome: ConnOutcome, zones: ZoneBackend, req: IncomingMessage, res: ServerResponse | null, ctx: RequestContext): void => {
       if (outcome.kind === 'passed') {
@@ -67,15 +68,15 @@ export const limitConnPhase: LocationModule = {
           });
           if (!any) return;
           const zones = (backend ??= processZones(redisUrl, env.log));
-          return declareOnce(zones, table, specs)
-            .then(() => zones.acquireConn(checks))
-            .then(
-              (outcome) => act(outcome, zones, req, res, ctx),
-              (err: Error) => {
-                // The zones could not be asked (the master is gone): the request is not limited.
-                ctx.log.error(`limit_conn: ${err.message}`);
-              },
-            );
+          // The zones are declared once per process, before the first check; then each check is one call.
+          const asked = declared ? zones.acquireConn(checks) : declareOnce(zones, table, specs).then(() => ((declared = true), zones.acquireConn(checks)));
+          return asked.then(
+            (outcome) => act(outcome, zones, req, res, ctx),
+            (err: Error) => {
+              // The zones could not be asked (the master is gone): the request is not limited.
+              ctx.log.error(`limit_conn: ${err.message}`);
+            },
+          );
         },
       },
     ];

@@ -36,6 +36,7 @@ export const limitReqPhase: LocationModule = {
     const { limitReqStatus: status, limitReqDryRun: dryRun, limitReqLogLevel: level } = conf;
     const dry = dryRun ? ', dry run' : '';
     let backend: ZoneBackend | null = null;
+    let declared = false;
 
     const act = (outcome: ReqOutcome, req: IncomingMessage, ctx: RequestContext): PhaseOutcome | Promise<PhaseOutcome> => {
       switch (outcome.kind) {
@@ -86,15 +87,15 @@ export const limitReqPhase: LocationModule = {
           });
           if (!any) return;
           const zones = (backend ??= processZones(redisUrl, env.log));
-          return declareOnce(zones, table, specs)
-            .then(() => zones.limitReq(checks))
-            .then(
-              (outcome) => act(outcome, req, ctx),
-              (err: Error) => {
-                // The zones could not be asked (the master is gone): the request is not limited.
-                ctx.log.error(`limit_req: ${err.message}`);
-              },
-            );
+          // The zones are declared once per process, before the first check; then each check is one call.
+          const asked = declared ? zones.limitReq(checks) : declareOnce(zones, table, specs).then(() => ((declared = true), zones.limitReq(checks)));
+          return asked.then(
+            (outcome) => act(outcome, req, ctx),
+            (err: Error) => {
+              // The zones could not be asked (the master is gone): the request is not limited.
+              ctx.log.error(`limit_req: ${err.message}`);
+            },
+          );
         },
       },
     ];
