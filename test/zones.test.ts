@@ -6,6 +6,7 @@
  */
 import { delayFor, drained, elapsed, excessAfter, formatExcess, zoneRate } from '../src/shared/zones/leaky-bucket';
 import { MemoryZones } from '../src/shared/zones/memory-zones';
+import { binaryAddress } from '../src/http/variables';
 import { MIN_ZONE_SIZE, nodeCost, zoneBudget } from '../src/shared/zones/sizing';
 import type { ReqLimit, ZoneSpec } from '../src/shared/zones/zone-types';
 
@@ -205,5 +206,22 @@ describe('zone size, as nginx slab', () => {
     expect(Math.floor(mb / 128)).toBeGreaterThan(7900);
     expect(Math.floor(mb / 128)).toBeLessThan(8192);
     expect(nodeCost('limit_req', 8000)).toBe(2 * 4096); // 8,080 bytes: two whole pages
+  });
+});
+
+describe('$binary_remote_addr', () => {
+  const bytes = (s: string) => [...Buffer.from(s, 'latin1')];
+  test('4 bytes for IPv4, 16 for IPv6 (an IPv4-mapped address too, as nginx on a dual-stack socket)', () => {
+    expect(bytes(binaryAddress('127.0.0.1'))).toEqual([127, 0, 0, 1]);
+    expect(bytes(binaryAddress('::1'))).toEqual([...Array(15).fill(0), 1]);
+    expect(bytes(binaryAddress('2001:db8::ff00:42:8329'))).toEqual([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0xff, 0x00, 0x00, 0x42, 0x83, 0x29]);
+    expect(bytes(binaryAddress('::ffff:10.1.2.3'))).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 2, 3]);
+    expect(bytes(binaryAddress('fe80::1%eth0'))).toEqual([0xfe, 0x80, ...Array(13).fill(0), 1]);
+  });
+
+  test('an IPv4 key and the IPv6 address with the same bytes never meet', () => {
+    expect(binaryAddress('0.0.0.1')).not.toBe(binaryAddress('::1'));
+    expect(binaryAddress('10.1.2.3')).not.toBe(binaryAddress('::ffff:10.1.2.3'));
+    expect(binaryAddress('')).toBe('');
   });
 });

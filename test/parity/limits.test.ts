@@ -9,6 +9,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import { exchange, requestBytes } from './client';
 import { startPair, type Pair } from './pair';
 import { defineParityCases, type ParityRequest } from './run';
@@ -16,6 +17,8 @@ import { loc } from './site';
 
 const STATUS_HEADERS = { add_header: ['X-Req $limit_req_status always', 'X-Conn $limit_conn_status always'] };
 const BIG = 'b'.repeat(7000);
+
+const hasIpv6 = Object.values(os.networkInterfaces()).some((list) => list?.some((i) => i.family === 'IPv6' && i.address === '::1'));
 
 const get = (name: string, target: string, extra: Partial<ParityRequest> = {}): ParityRequest => ({ name, target, ...extra });
 
@@ -38,6 +41,7 @@ defineParityCases([
           '$http_a$http_b$http_c zone=tiny:32k rate=1r/m',
           '$binary_remote_addr zone=halfsec:1m rate=2r/s',
           '$binary_remote_addr zone=inherited:1m rate=1r/m',
+          '$binary_remote_addr zone=denied:1m rate=1r/m',
         ],
       },
       servers: [
@@ -57,6 +61,7 @@ defineParityCases([
             loc('/tiny/', { limit_req: 'zone=tiny' }),
             loc('/halfsec/', { limit_req: 'zone=halfsec burst=5' }),
             loc('= /return', { limit_req: 'zone=plain', return: "200 'return runs first'" }),
+            loc('/denied/', { limit_req: 'zone=denied', deny: 'all' }),
           ],
         },
         {
@@ -111,11 +116,31 @@ defineParityCases([
       get('error_page 503: the custom page', '/page/a.txt'),
       get('a key larger than the zone can hold: could not allocate node, 503', '/tiny/a.txt', { headers: { A: BIG, B: BIG, C: BIG } }),
       get('a small key in that zone passes', '/tiny/a.txt', { headers: { A: 'x' } }),
+      get('preaccess before access: a denied client is counted, 403', '/denied/a.txt'),
+      get('preaccess before access: then 503 before the 403', '/denied/a.txt'),
       get('2r/s burst=5: first', '/halfsec/a.txt'),
       get('2r/s burst=5: the second really waits (DELAYED)', '/halfsec/a.txt'),
       get('limit_req at server level, inherited: 1', '/inherits/a.txt', { slot: 1 }),
       get('inherited: 2 refused', '/inherits/a.txt', { slot: 1 }),
       get('the same zone in another location of the server: 444 closes', '/own/a.txt', { slot: 1 }),
+    ],
+  },
+  {
+    title: 'limit_req keyed by $binary_remote_addr: an IPv6 client and an IPv4 one are two keys',
+    unavailable: hasIpv6 ? undefined : 'no IPv6 loopback on this machine',
+    site: {
+      http: { limit_req_zone: '$binary_remote_addr zone=addr:1m rate=1r/m' },
+      servers: [
+        { listen: ['[::1]:0'], directives: { root: 'www', limit_req: 'zone=addr', ...STATUS_HEADERS }, locations: [loc('/a/')] },
+        { listen: ['1'], directives: { root: 'www', limit_req: 'zone=addr', ...STATUS_HEADERS }, locations: [loc('/a/')] },
+      ],
+    },
+    files: { 'www/a/a.txt': 'a\n' },
+    requests: [
+      get('::1: first', '/a/a.txt'),
+      get('::1: second refused', '/a/a.txt'),
+      get('127.0.0.1, the same zone: its own bucket', '/a/a.txt', { slot: 1 }),
+      get('127.0.0.1: second refused', '/a/a.txt', { slot: 1 }),
     ],
   },
   {
