@@ -179,6 +179,16 @@ describe('limit_conn over a zone', () => {
     expect(zones.acquireConn([{ zone: 'c', key: 'a', conn: 2 }]).kind).toBe('passed');
   });
 
+  test('a zone made anew (a reload changed its size) is not given back the old zone\'s slots', () => {
+    const zones = new MemoryZones();
+    zones.declare([conn('c')]);
+    const old = zones.acquireConn([{ zone: 'c', key: 'a', conn: 1 }]);
+    zones.declare([conn('c', 2 * 1024 * 1024)]);
+    expect(zones.acquireConn([{ zone: 'c', key: 'a', conn: 1 }]).kind).toBe('passed');
+    if (old.kind === 'passed') zones.releaseConn(old.slots);
+    expect(zones.acquireConn([{ zone: 'c', key: 'a', conn: 1 }])).toEqual({ kind: 'busy', zone: 'c' });
+  });
+
   test('a refusal by a later limit gives back the slots of earlier ones', () => {
     const zones = new MemoryZones();
     zones.declare([conn('per-ip'), conn('per-uri')]);

@@ -18,11 +18,15 @@ interface ConnNode {
   readonly cost: number;
 }
 
+/** Zones made so far in this process: each zone's epoch. */
+let epochs = 0;
+
 /** One zone: its spec, its nodes (oldest first), the bytes they take. */
 class Zone<N extends { readonly cost: number }> {
   readonly nodes = new Map<string, N>();
   used = 0;
   readonly budget: number;
+  readonly epoch = ++epochs;
 
   constructor(readonly spec: ZoneSpec) {
     this.budget = zoneBudget(spec.size);
@@ -199,7 +203,7 @@ export class MemoryZones {
         }
         node.conn++;
       }
-      slots.push({ zone: limit.zone, key: limit.key, where: 'local' });
+      slots.push({ zone: limit.zone, key: limit.key, where: 'local', epoch: zone.epoch });
     }
     return { kind: 'passed', slots, counted };
   }
@@ -209,7 +213,7 @@ export class MemoryZones {
     for (const slot of slots) {
       const zone = this.conn.get(slot.zone);
       const node = zone?.nodes.get(slot.key);
-      if (!zone || !node) continue;
+      if (!zone || !node || (slot.epoch !== undefined && slot.epoch !== zone.epoch)) continue;
       if (--node.conn <= 0) zone.remove(slot.key);
     }
   }

@@ -51,6 +51,11 @@ export interface ConnSlot {
   readonly key: string;
   /** Where it is held: `redis`, or this gateway's own store (`local`). */
   readonly where: 'local' | 'redis';
+  /**
+   * Local slots: the zone they were taken in (a zone made anew by a reload that changed its
+   * size is another zone: a slot of the old one is not given back to it).
+   */
+  readonly epoch?: number;
 }
 
 /** What the location's `limit_conn`s say of a request. */
