@@ -43,19 +43,27 @@ class Connection {
   }
 }
 
-/** Keep-alive connections until both workers have one: [worker A's, worker B's]. */
+/**
+ * Keep-alive connections until both workers have one: [worker A's, worker B's]. They are opened
+ * ten at a time (connections opened one after the other tend to land on the same worker).
+ */
 async function connectionsOnEachWorker(port: number): Promise<{ conns: Connection[]; pids: number[]; spare: Connection[] }> {
   const byPid = new Map<number, Connection>();
   const spare: Connection[] = [];
-  for (let i = 0; i < 200 && byPid.size < 2; i++) {
-    const c = new Connection(port);
-    const pid = Number((await c.get('/pid')).body);
-    if (byPid.has(pid)) spare.push(c);
-    else byPid.set(pid, c);
+  for (let round = 0; round < 20 && byPid.size < 2; round++) {
+    const batch = Array.from({ length: 10 }, () => new Connection(port));
+    const pids = await Promise.all(batch.map(async (c) => Number((await c.get('/pid')).body)));
+    batch.forEach((c, i) => {
+      if (byPid.has(pids[i])) spare.push(c);
+      else byPid.set(pids[i], c);
+    });
   }
   if (byPid.size < 2) throw new Error('the connections all went to one worker');
   return { conns: [...byPid.values()], pids: [...byPid.keys()], spare };
 }
+
+/** The gateway answers as soon as one worker listens: the master says when both are ready. */
+const bothWorkersReady = (gw: GatewayProcess) => until(() => gw.stderr(), (s) => /master process \d+ started with 2 worker processes/.test(s), 'both workers');
 
 const SITE = (extra: string, workers = 2) => `
 worker_processes: ${workers}
@@ -88,11 +96,12 @@ describe('two workers share one zone', () => {
   let gw: GatewayProcess;
   beforeAll(async () => {
     gw = await startGateway(SITE(''), { files: FILES });
+    await bothWorkersReady(gw);
   });
   afterAll(() => gw?.stop());
 
   test('10 r/s held across both workers: requests alternating between them for a second pass about 10 times, not 20 or more', async () => {
-    const { conns, pids } = await connectionsOnEachWorker(gw.ports[0]);
+    const { conns, pids, spare } = await connectionsOnEachWorker(gw.ports[0]);
     const passed = new Map<number, number>(pids.map((p) => [p, 0]));
     const refused = new Map<number, number>(pids.map((p) => [p, 0]));
     const start = Date.now();
@@ -116,15 +125,15 @@ describe('two workers share one zone', () => {
       expect(passed.get(pid)).toBeGreaterThan(0);
       expect(refused.get(pid)).toBeGreaterThan(0);
     }
-    conns.forEach((c) => c.close());
+    [...conns, ...spare].forEach((c) => c.close());
   });
 
   test('a request passed on one worker counts on the other (1 r/m)', async () => {
-    const { conns } = await connectionsOnEachWorker(gw.ports[0]);
+    const { conns, spare } = await connectionsOnEachWorker(gw.ports[0]);
     expect((await conns[0].get('/minute/a')).status).toBe(200);
     const other = await conns[1].get('/minute/a');
     expect([other.status, other.headers['x-req']]).toEqual([503, 'REJECTED']);
-    conns.forEach((c) => c.close());
+    [...conns, ...spare].forEach((c) => c.close());
   });
 });
 
@@ -137,6 +146,7 @@ describe('reloads and dying workers', () => {
     await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
     const port = (backend.address() as AddressInfo).port;
     gw = await startGateway(SITE('', 2).replace('      locations:\n', `      locations:\n        - { location: /held, limit_conn: addr 1, proxy_pass: "http://127.0.0.1:${port}" }\n`), { files: FILES });
+    await bothWorkersReady(gw);
   });
   afterAll(async () => {
     held.forEach((r) => r.destroy());
@@ -171,17 +181,34 @@ describe('reloads and dying workers', () => {
   });
 });
 
-describe('a WebSocket holds its slot', () => {
+describe('a WebSocket and a proxied upgrade hold their slot', () => {
   let gw: GatewayProcess;
+  let backend: http.Server;
+  const tunnels: net.Socket[] = [];
   beforeAll(async () => {
-    gw = await startGateway(SITE('', 1), { files: FILES });
+    // A backend that switches protocols and keeps the tunnel open.
+    backend = http.createServer();
+    backend.on('upgrade', (_req, socket: net.Socket) => {
+      tunnels.push(socket);
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    });
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+    const port = (backend.address() as AddressInfo).port;
+    const tunnel =
+      `        - location: /tunnel\n          limit_conn: addr 1\n          proxy_pass: "http://127.0.0.1:${port}"\n` +
+      '          proxy_http_version: "1.1"\n          proxy_set_header: ["Upgrade $http_upgrade", "Connection $connection_upgrade"]\n';
+    gw = await startGateway(SITE('', 1).replace('      locations:\n', `      locations:\n${tunnel}`), { files: FILES });
   });
-  afterAll(() => gw?.stop());
+  afterAll(async () => {
+    tunnels.forEach((s) => s.destroy());
+    await gw?.stop();
+    backend?.close();
+  });
 
   /** Opens a WebSocket on a raw socket: the status line and the socket. */
-  function upgrade(): Promise<{ status: string; socket: net.Socket }> {
+  function upgrade(path = '/ws'): Promise<{ status: string; socket: net.Socket }> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect(gw.ports[0], '127.0.0.1', () => socket.write(seedRequest().replace('/s HTTP/1.1', '/ws HTTP/1.1')));
+      const socket = net.connect(gw.ports[0], '127.0.0.1', () => socket.write(seedRequest().replace('/s HTTP/1.1', `${path} HTTP/1.1`)));
       socket.once('data', (d) => resolve({ status: d.toString('latin1').split('\r\n')[0], socket }));
       socket.on('error', reject);
     });
@@ -196,5 +223,15 @@ describe('a WebSocket holds its slot', () => {
     first.socket.destroy();
     await until(upgrade, (r) => (r.socket.destroy(), r.status.includes('101')), 'the slot back', 3000);
     expect(gw.stderr()).toContain('limiting connections by zone "addr"');
+  });
+
+  test('limit_conn 1: a proxied upgrade (a tunnel) holds its slot until it closes', async () => {
+    const first = await upgrade('/tunnel');
+    expect(first.status).toBe('HTTP/1.1 101 Switching Protocols');
+    const second = await upgrade('/tunnel');
+    expect(second.status).toBe('HTTP/1.1 503 Service Temporarily Unavailable');
+    second.socket.destroy();
+    first.socket.destroy();
+    await until(() => upgrade('/tunnel'), (r) => (r.socket.destroy(), r.status.includes('101')), 'the slot back', 3000);
   });
 });
