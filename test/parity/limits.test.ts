@@ -146,20 +146,22 @@ defineParityCases([
   {
     title: 'limit_conn: sequential requests each release their slot',
     site: {
-      http: { limit_conn_zone: ['$binary_remote_addr zone=addr:1m', '$arg_k zone=bykey:1m'] },
+      http: { limit_conn_zone: ['$binary_remote_addr zone=addr:1m', '$arg_k zone=bykey:1m', '$http_x_key zone=byheader:1m'] },
       servers: [
         {
           directives: { root: 'www', ...STATUS_HEADERS },
-          locations: [loc('/one/', { limit_conn: 'addr 1' }), loc('/bykey/', { limit_conn: 'bykey 1' })],
+          locations: [loc('/one/', { limit_conn: 'addr 1' }), loc('/bykey/', { limit_conn: 'bykey 1' }), loc('/byheader/', { limit_conn: 'byheader 1' })],
         },
       ],
     },
-    files: { 'www/one/a.txt': 'one\n', 'www/bykey/a.txt': 'bykey\n' },
+    files: { 'www/one/a.txt': 'one\n', 'www/bykey/a.txt': 'bykey\n', 'www/byheader/a.txt': 'byheader\n' },
     requests: [
       get('limit_conn 1: a request passes', '/one/a.txt'),
       get('limit_conn 1: the next one too (the slot was released)', '/one/a.txt'),
       get('an empty key is not counted: no status', '/bykey/a.txt'),
       get('a key: PASSED', '/bykey/a.txt?k=x'),
+      get('a key of 255 bytes: counted', '/byheader/a.txt', { headers: { 'X-Key': 'k'.repeat(255) } }),
+      get('a key over 255 bytes: not counted, no status', '/byheader/a.txt', { headers: { 'X-Key': 'k'.repeat(256) } }),
     ],
   },
 ]);
