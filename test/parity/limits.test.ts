@@ -192,7 +192,7 @@ describe('limit_req and limit_conn: error log lines and held connections', () =>
       {
         http: {
           limit_req_zone: ['$binary_remote_addr zone=one:1m rate=1r/m', '$binary_remote_addr zone=dry:1m rate=1r/m', '$binary_remote_addr zone=info:1m rate=1r/m'],
-          limit_conn_zone: '$binary_remote_addr zone=addr:1m',
+          limit_conn_zone: ['$binary_remote_addr zone=addr:1m', '$http_x_key zone=small:32k'],
           error_log: 'stderr info',
         },
         servers: [
@@ -204,6 +204,7 @@ describe('limit_req and limit_conn: error log lines and held connections', () =>
               loc('/info/', { limit_req: 'zone=info', limit_req_log_level: 'info' }),
               loc('/held/', { limit_conn: 'addr 1', proxy_pass: upstream }),
               loc('/held-dry/', { limit_conn: 'addr 1', limit_conn_dry_run: 'on', proxy_pass: upstream }),
+              loc('/full/', { limit_conn: 'small 1', proxy_pass: upstream }),
               loc('/held-status/', { limit_conn: 'addr 1', limit_conn_status: '429', limit_conn_log_level: 'warn', proxy_pass: upstream }),
             ],
           },
@@ -290,5 +291,23 @@ describe('limit_req and limit_conn: error log lines and held connections', () =>
       '[warn] limiting connections by zone "addr", client: 127.0.0.1, server: , request: "GET /held-status/ HTTP/1.1", host',
     ]);
     expect(linesOf(pair.gatewayLog(), pattern)).toEqual(nginx);
+  });
+
+  test('a full limit_conn zone: 32k holds 40 keys of 255 bytes, the others get 503 and the slab line of nginx', async () => {
+    /** 60 requests at once, each with its own 255-byte key; the status line of each. */
+    const flood = (side: Pair['nginx']) =>
+      Promise.all(
+        Array.from({ length: 60 }, (_, i) =>
+          exchange(side.hosts[0], side.ports[0], requestBytes({ target: '/full/', headers: { 'X-Key': String(i).padStart(255, 'k') } }), false).then((r) => r.status),
+        ),
+      );
+    const count = (statuses: (number | null)[]) => statuses.reduce<Record<string, number>>((c, s) => ({ ...c, [String(s)]: (c[String(s)] ?? 0) + 1 }), {});
+    const [nginx, gateway] = await Promise.all([flood(pair.nginx), flood(pair.gateway)]);
+    expect(count(nginx)).toEqual({ 200: 40, 503: 20 });
+    expect(count(gateway)).toEqual(count(nginx));
+    await settle();
+    const pattern = /ngx_slab_alloc\(\) failed/;
+    expect(linesOf(pair.gatewayLog(), pattern)).toEqual(linesOf(pair.nginxLog(), pattern));
+    expect(linesOf(pair.nginxLog(), pattern)[0]).toBe('[crit] ngx_slab_alloc() failed: no memory in limit_conn_zone "small"');
   });
 });
