@@ -7,7 +7,7 @@
 import { delayFor, drained, elapsed, excessAfter, formatExcess, zoneRate } from '../src/shared/zones/leaky-bucket';
 import { MemoryZones } from '../src/shared/zones/memory-zones';
 import { binaryAddress } from '../src/http/variables';
-import { MIN_ZONE_SIZE, nodeCost, zoneBudget } from '../src/shared/zones/sizing';
+import { MIN_ZONE_SIZE, nodeCost, SlabBudget, slotOf, zonePages } from '../src/shared/zones/sizing';
 import type { ReqLimit, ZoneSpec } from '../src/shared/zones/zone-types';
 
 const NODELAY = Number.MAX_SAFE_INTEGER;
@@ -137,7 +137,7 @@ describe('limit_req over a zone', () => {
 
   test('a full zone drops its least recently used key (nginx: forced expiry), keeps the recent ones', () => {
     const { zones } = store(reqZone('small', 1000, MIN_ZONE_SIZE));
-    const capacity = zoneBudget(MIN_ZONE_SIZE) / nodeCost('limit_req', 4);
+    const capacity = 191; // nginx 1.22's own count for a 32k zone (test/parity/limits.test.ts)
     for (let i = 0; i < capacity; i++) zones.limitReq([one('small', `k${String(i).padStart(2, '0')}`)]);
     expect(zones.size('limit_req', 'small')).toBe(capacity);
     // Touch k00 so that k01 is now the oldest.
@@ -150,7 +150,8 @@ describe('limit_req over a zone', () => {
 
   test('a key no zone page can hold: could not allocate node', () => {
     const { zones } = store(reqZone('small', 1000, MIN_ZONE_SIZE));
-    expect(zones.limitReq([one('small', 'x'.repeat(zoneBudget(MIN_ZONE_SIZE)))])).toEqual({ kind: 'nomem', zone: 'small' });
+    expect(zones.limitReq([one('small', 'x'.repeat(6 * 4096))])).toEqual({ kind: 'nomem', zone: 'small' });
+    expect(zones.limitReq([one('small', 'x'.repeat(4 * 4096))])).toEqual({ kind: 'passed' });
   });
 
   test('a declaration again (a reload) keeps the buckets; another size starts anew', () => {
@@ -201,21 +202,51 @@ describe('limit_conn over a zone', () => {
     const zones = new MemoryZones();
     zones.declare([conn('c', MIN_ZONE_SIZE)]);
     expect(zones.acquireConn([{ zone: 'c', key: '', conn: 1 }])).toEqual({ kind: 'passed', slots: [], counted: false });
-    const capacity = zoneBudget(MIN_ZONE_SIZE) / nodeCost('limit_conn', 255);
+    const capacity = 40; // nginx 1.22's own count for a 32k zone and 255-byte keys (test/parity/limits.test.ts)
     for (let i = 0; i < capacity; i++) expect(zones.acquireConn([{ zone: 'c', key: String(i).padStart(255, '-'), conn: 1 }]).kind).toBe('passed');
     expect(zones.acquireConn([{ zone: 'c', key: 'x'.padStart(255, '-'), conn: 1 }])).toEqual({ kind: 'nomem', zone: 'c' });
   });
 });
 
 describe('zone size, as nginx slab', () => {
-  test('about 8,000 IPv4 buckets and 16,000 limit_conn keys per megabyte (128- and 64-byte slots)', () => {
+  test('pages of a zone, and the slot of a node', () => {
+    expect(zonePages(32 * 1024)).toBe(7);
+    expect(zonePages(1024 * 1024)).toBe(254);
     expect(nodeCost('limit_req', 4)).toBe(128);
     expect(nodeCost('limit_req', 16)).toBe(128);
     expect(nodeCost('limit_conn', 4)).toBe(64);
-    const mb = zoneBudget(1024 * 1024);
-    expect(Math.floor(mb / 128)).toBeGreaterThan(7900);
-    expect(Math.floor(mb / 128)).toBeLessThan(8192);
+    expect(nodeCost('limit_conn', 255)).toBe(512);
     expect(nodeCost('limit_req', 8000)).toBe(2 * 4096); // 8,080 bytes: two whole pages
+    expect(slotOf(1)).toBe(8);
+  });
+
+  /** How many nodes of one slot fit in a zone's budget. */
+  const capacity = (budget: SlabBudget, slot: number) => {
+    let n = 0;
+    while (budget.fits(slot)) {
+      budget.take(slot);
+      n++;
+    }
+    return n;
+  };
+
+  test('about 8,000 IPv4 buckets and 16,000 limit_conn keys per megabyte, as nginx documents', () => {
+    expect(capacity(SlabBudget.forZone(1024 * 1024, 'limit_req', 'one'), 128)).toBe(253 * 32 - 1);
+    expect(capacity(SlabBudget.forZone(1024 * 1024, 'limit_conn', 'addr'), 64)).toBe(253 * 64 - 1);
+  });
+
+  test("nginx 1.22's counts for 32k zones: 191 short limit_req keys, 40 limit_conn keys of 255 bytes", () => {
+    expect(capacity(SlabBudget.forZone(32 * 1024, 'limit_req', 'lru'), nodeCost('limit_req', 6))).toBe(191);
+    expect(capacity(SlabBudget.forZone(32 * 1024, 'limit_conn', 'small'), nodeCost('limit_conn', 255))).toBe(40);
+  });
+
+  test('a page whose slots are all given back serves another slot size', () => {
+    const budget = new SlabBudget(2);
+    for (let i = 0; i < 32; i++) budget.take(128);
+    budget.take(64);
+    expect(budget.fits(256)).toBe(false);
+    for (let i = 0; i < 32; i++) budget.give(128);
+    expect(budget.fits(256)).toBe(true);
   });
 });
 

@@ -191,7 +191,12 @@ describe('limit_req and limit_conn: error log lines and held connections', () =>
     pair = await startPair(
       {
         http: {
-          limit_req_zone: ['$binary_remote_addr zone=one:1m rate=1r/m', '$binary_remote_addr zone=dry:1m rate=1r/m', '$binary_remote_addr zone=info:1m rate=1r/m'],
+          limit_req_zone: [
+            '$binary_remote_addr zone=one:1m rate=1r/m',
+            '$binary_remote_addr zone=dry:1m rate=1r/m',
+            '$binary_remote_addr zone=info:1m rate=1r/m',
+            '$http_x_key zone=lru:32k rate=1r/m',
+          ],
           limit_conn_zone: ['$binary_remote_addr zone=addr:1m', '$http_x_key zone=small:32k'],
           error_log: 'stderr info',
         },
@@ -205,12 +210,13 @@ describe('limit_req and limit_conn: error log lines and held connections', () =>
               loc('/held/', { limit_conn: 'addr 1', proxy_pass: upstream }),
               loc('/held-dry/', { limit_conn: 'addr 1', limit_conn_dry_run: 'on', proxy_pass: upstream }),
               loc('/full/', { limit_conn: 'small 1', proxy_pass: upstream }),
+              loc('/lru/', { limit_req: 'zone=lru' }),
               loc('/held-status/', { limit_conn: 'addr 1', limit_conn_status: '429', limit_conn_log_level: 'warn', proxy_pass: upstream }),
             ],
           },
         ],
       },
-      { 'www/one/a.txt': 'one\n', 'www/dry/a.txt': 'dry\n', 'www/info/a.txt': 'info\n' },
+      { 'www/one/a.txt': 'one\n', 'www/dry/a.txt': 'dry\n', 'www/info/a.txt': 'info\n', 'www/lru/a.txt': 'lru\n' },
     );
   });
   afterAll(async () => {
@@ -309,5 +315,22 @@ describe('limit_req and limit_conn: error log lines and held connections', () =>
     const pattern = /ngx_slab_alloc\(\) failed/;
     expect(linesOf(pair.gatewayLog(), pattern)).toEqual(linesOf(pair.nginxLog(), pattern));
     expect(linesOf(pair.nginxLog(), pattern)[0]).toBe('[crit] ngx_slab_alloc() failed: no memory in limit_conn_zone "small"');
+  });
+
+  test('a full limit_req zone forgets its least recently used key: 32k holds the last 191 keys (six pages of 128-byte slots, one slot taken by the tree of the zone)', async () => {
+    const ask = async (key: string) => {
+      const bytes = requestBytes({ target: '/lru/a.txt', headers: { 'X-Key': key } });
+      const [n, g] = await Promise.all([exchange(pair.nginx.hosts[0], pair.nginx.ports[0], bytes, false), exchange(pair.gateway.hosts[0], pair.gateway.ports[0], bytes, false)]);
+      return [n.status, g.status];
+    };
+    expect(await ask('first')).toEqual([200, 200]);
+    for (let i = 0; i < 190; i++) expect(await ask(`key${i}`)).toEqual([200, 200]);
+    // 191 keys: "first" is still there (refused), and being looked up makes it recent again.
+    expect(await ask('first')).toEqual([503, 503]);
+    expect(await ask('one-more')).toEqual([200, 200]);
+    // The new key took the place of the least recently used one, key0: a new bucket for it.
+    expect(await ask('key1')).toEqual([503, 503]);
+    expect(await ask('key0')).toEqual([200, 200]);
+    expect(await ask('first')).toEqual([503, 503]);
   });
 });

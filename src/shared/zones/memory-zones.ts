@@ -6,7 +6,7 @@
  * holds for its workers, and what a single process (`master_process off`) uses.
  */
 import { delayFor, drained, elapsed, excessAfter, type Bucket } from './leaky-bucket';
-import { nodeCost, zoneBudget } from './sizing';
+import { nodeCost, SlabBudget } from './sizing';
 import type { ConnLimit, ConnOutcome, ConnSlot, ReqLimit, ReqOutcome, ZoneSpec } from './zone-types';
 
 interface ReqNode extends Bucket {
@@ -24,12 +24,11 @@ let epochs = 0;
 /** One zone: its spec, its nodes (oldest first), the bytes they take. */
 class Zone<N extends { readonly cost: number }> {
   readonly nodes = new Map<string, N>();
-  used = 0;
-  readonly budget: number;
+  readonly budget: SlabBudget;
   readonly epoch = ++epochs;
 
   constructor(readonly spec: ZoneSpec) {
-    this.budget = zoneBudget(spec.size);
+    this.budget = SlabBudget.forZone(spec.size, spec.kind, spec.name);
   }
 
   /** The node of `key`, moved to the most recently used end. */
@@ -43,19 +42,19 @@ class Zone<N extends { readonly cost: number }> {
   }
 
   fits(cost: number): boolean {
-    return this.used + cost <= this.budget;
+    return this.budget.fits(cost);
   }
 
   add(key: string, node: N): void {
     this.nodes.set(key, node);
-    this.used += node.cost;
+    this.budget.take(node.cost);
   }
 
   remove(key: string): void {
     const node = this.nodes.get(key);
     if (!node) return;
     this.nodes.delete(key);
-    this.used -= node.cost;
+    this.budget.give(node.cost);
   }
 
   /** The least recently used key. */
