@@ -6,6 +6,7 @@
  */
 import { delayFor, drained, elapsed, excessAfter, formatExcess, zoneRate } from '../src/shared/zones/leaky-bucket';
 import { MemoryZones } from '../src/shared/zones/memory-zones';
+import { decodeCall, decodeReply, encodeCall, encodeReply, type ZoneCall, type ZoneReply } from '../src/shared/zones/zone-messages';
 import { binaryAddress } from '../src/http/variables';
 import { MIN_ZONE_SIZE, nodeCost, SlabBudget, slotOf, zonePages } from '../src/shared/zones/sizing';
 import type { ReqLimit, ZoneSpec } from '../src/shared/zones/zone-types';
@@ -264,5 +265,30 @@ describe('$binary_remote_addr', () => {
     expect(binaryAddress('0.0.0.1')).not.toBe(binaryAddress('::1'));
     expect(binaryAddress('10.1.2.3')).not.toBe(binaryAddress('::ffff:10.1.2.3'));
     expect(binaryAddress('')).toBe('');
+  });
+});
+
+describe('zone calls and replies on the cluster channel', () => {
+  test('every call and every answer comes back as it went (flat arrays on the wire)', () => {
+    const calls: ZoneCall[] = [
+      { op: 'declare', id: 1, specs: [{ name: 'one', kind: 'limit_req', size: 1 << 20, rate: 1000, key: '$uri' }] },
+      { op: 'req', id: 2, limits: [one('one', '\x7f\0\0\x01', 5, 2), { zone: 'two', key: '', burst: 0, delay: Number.MAX_SAFE_INTEGER }] },
+      { op: 'conn', id: 3, limits: [{ zone: 'c', key: 'k', conn: 10 }] },
+      { op: 'release', id: 0, slots: [{ zone: 'c', key: 'k', where: 'local', epoch: 4 }, { zone: 'c', key: 'k', where: 'redis' }] },
+    ];
+    for (const call of calls) expect(decodeCall(encodeCall(call))).toEqual(call);
+    const replies: ZoneReply[] = [
+      { id: 1, value: null },
+      { id: 2, value: { kind: 'declined' } },
+      { id: 3, value: { kind: 'passed' } },
+      { id: 4, value: { kind: 'delayed', delayMs: 500, excess: 1000, zone: 'one' } },
+      { id: 5, value: { kind: 'busy', excess: 3000, zone: 'one' } },
+      { id: 6, value: { kind: 'nomem', zone: 'one' } },
+      { id: 7, value: { kind: 'passed', counted: true, slots: [{ zone: 'c', key: 'k', where: 'local', epoch: 1 }] } },
+      { id: 8, value: { kind: 'passed', counted: false, slots: [] } },
+      { id: 9, value: { kind: 'busy', zone: 'c' } },
+      { id: 10, error: 'zones: no such thing' },
+    ];
+    for (const reply of replies) expect(decodeReply(encodeReply(reply))).toEqual(reply);
   });
 });

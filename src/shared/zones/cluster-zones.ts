@@ -4,7 +4,7 @@
  * of one turn of the event loop go together in one message (`zone-messages.ts`).
  */
 import { sendToMaster } from '../ipc';
-import { isZoneMessage, type ZoneCall, type ZoneMessage } from './zone-messages';
+import { decodeReply, encodeCall, isZoneMessage, type ZoneCall, type ZoneMessage } from './zone-messages';
 import type { ConnLimit, ConnOutcome, ConnSlot, ReqLimit, ReqOutcome, ZoneBackend, ZoneSpec } from './zone-types';
 
 /** How long a call may wait for the master before it fails (checked once a second, not per call). */
@@ -73,7 +73,7 @@ export class ClusterZones implements ZoneBackend {
     if (calls.length === 0) return;
     this.queued = [];
     // A worker whose channel is gone holds nothing: the master released its slots when it exited.
-    sendToMaster({ type: 'zone-calls', calls } satisfies ZoneMessage).catch((err: Error) => {
+    sendToMaster({ type: 'zone-calls', calls: calls.map(encodeCall) } satisfies ZoneMessage).catch((err: Error) => {
       for (const call of calls) {
         const pending = this.calls.get(call.id);
         if (!pending) continue;
@@ -85,7 +85,8 @@ export class ClusterZones implements ZoneBackend {
 
   private receive(msg: unknown): void {
     if (!isZoneMessage(msg) || msg.type !== 'zone-replies') return;
-    for (const reply of msg.replies) {
+    for (const wire of msg.replies) {
+      const reply = decodeReply(wire);
       const call = this.calls.get(reply.id);
       if (!call) continue;
       this.calls.delete(reply.id);

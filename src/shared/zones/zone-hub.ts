@@ -8,7 +8,9 @@
 import cluster, { type Worker } from 'node:cluster';
 import { sendToWorker } from '../ipc';
 import type { Logger } from '../../types';
-import { isZoneMessage, type ZoneCall, type ZoneMessage, type ZoneReply } from './zone-messages';
+import { decodeCall, encodeReply, isZoneMessage, type ZoneCall, type ZoneMessage, type ZoneReply } from './zone-messages';
+import { LocalZones } from './local-zones';
+import type { MemoryZones } from './memory-zones';
 import type { ConnSlot, ZoneBackend } from './zone-types';
 
 /** A slot's identity in a worker's holdings. */
@@ -48,8 +50,10 @@ export class ZoneHub {
   /** Serves one message of calls; the answers go back together, once all are done. */
   private serve(worker: Worker, msg: ZoneMessage): void {
     if (msg.type !== 'zone-calls') return;
+    const calls = msg.calls.map(decodeCall);
+    if (this.backend instanceof LocalZones) return this.serveNow(worker, calls, this.backend.store);
     const answers: Promise<ZoneReply>[] = [];
-    for (const call of msg.calls) {
+    for (const call of calls) {
       if (call.op === 'release') {
         this.release(worker, call.slots);
         continue;
@@ -62,9 +66,37 @@ export class ZoneHub {
       );
     }
     if (answers.length === 0) return;
-    void Promise.all(answers).then((replies) => {
-      if (worker.isConnected()) sendToWorker(worker, { type: 'zone-replies', replies } satisfies ZoneMessage).catch(() => {});
-    });
+    void Promise.all(answers).then((replies) => this.send(worker, { type: 'zone-replies', replies: replies.map(encodeReply) }));
+  }
+
+  /** The same, against the master's memory: answered in this turn, without a promise per call. */
+  private serveNow(worker: Worker, calls: readonly ZoneCall[], store: MemoryZones): void {
+    const replies: ReturnType<typeof encodeReply>[] = [];
+    for (const call of calls) {
+      switch (call.op) {
+        case 'release':
+          this.release(worker, call.slots);
+          break;
+        case 'declare':
+          store.declare(call.specs);
+          replies.push(encodeReply({ id: call.id, value: null }));
+          break;
+        case 'req':
+          replies.push(encodeReply({ id: call.id, value: store.limitReq(call.limits) }));
+          break;
+        case 'conn': {
+          const outcome = store.acquireConn(call.limits);
+          if (outcome.kind === 'passed' && outcome.slots.length) this.hold(worker, outcome.slots);
+          replies.push(encodeReply({ id: call.id, value: outcome }));
+          break;
+        }
+      }
+    }
+    if (replies.length) this.send(worker, { type: 'zone-replies', replies });
+  }
+
+  private send(worker: Worker, msg: ZoneMessage): void {
+    if (worker.isConnected()) sendToWorker(worker, msg).catch(() => {});
   }
 
   private run(worker: Worker, call: Exclude<ZoneCall, { op: 'release' }>): Promise<ZoneReply['value']> {
