@@ -234,4 +234,17 @@ describe('a WebSocket and a proxied upgrade hold their slot', () => {
     first.socket.destroy();
     await until(() => upgrade('/tunnel'), (r) => (r.socket.destroy(), r.status.includes('101')), 'the slot back', 3000);
   });
+
+  test('a delayed request really waits: 2r/s burst=5, the second request is answered some 500 ms later', async () => {
+    expect((await request(gw.ports[0], '/slow/a')).headers['x-req']).toBe('PASSED');
+    const start = performance.now();
+    const delayed = await request(gw.ports[0], '/slow/a');
+    const waited = performance.now() - start;
+    expect([delayed.status, delayed.headers['x-req']]).toEqual([200, 'DELAYED']);
+    // nginx's delay for an excess of ~1 request at 2 r/s: (excess - 0) * 1000 / 2000 ms.
+    expect(waited).toBeGreaterThanOrEqual(400);
+    expect(waited).toBeLessThan(3000);
+    expect(gw.stderr()).toMatch(/\[warn\] \d+#0: delaying request, excess: 0\.9\d\d, by zone "slow", client: 127\.0\.0\.1/);
+  });
 });
+
