@@ -9,7 +9,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { startGateway, type GatewayProcess } from './helpers/gateway-process';
 import { request } from './helpers/http-client';
-import { seedRequest } from './helpers/ws-raw-client';
+import { encodeFrame, Opcode, seedRequest } from './helpers/ws-raw-client';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -72,7 +72,8 @@ pid: off
 http:
   access_log: "off"
   default_type: text/plain
-  limit_req_zone: ["$binary_remote_addr zone=ten:1m rate=10r/s", "$binary_remote_addr zone=minute:1m rate=1r/m", "$binary_remote_addr zone=slow:1m rate=2r/s"]
+  limit_req_zone: ["$binary_remote_addr zone=ten:1m rate=10r/s", "$binary_remote_addr zone=minute:1m rate=1r/m", "$binary_remote_addr zone=slow:1m rate=2r/s", "$binary_remote_addr zone=wsminute:1m rate=1r/m", "$binary_remote_addr zone=httpminute:1m rate=1r/m", "$binary_remote_addr zone=wshalf:1m rate=2r/s"]
+  log_format: { brief: "logged $uri $status $limit_req_status" }
   limit_conn_zone: "$binary_remote_addr zone=addr:1m"
   add_header: ["X-Req $limit_req_status always", "X-Conn $limit_conn_status always"]
 ${extra}
@@ -88,9 +89,19 @@ ${extra}
           handler: websocket-script
           script: echo
           limit_conn: addr 1
+        - location: /wsslow
+          handler: websocket-script
+          script: echo
+          limit_req: zone=wsminute burst=5
+          access_log: stderr brief
+        - location: /wshalf
+          handler: websocket-script
+          script: echo
+          limit_req: zone=wshalf burst=5
+        - { location: /httpslow/, limit_req: zone=httpminute burst=5, access_log: stderr brief }
 `;
 
-const FILES = { 'site/ten/a': 'ten\n', 'site/minute/a': 'minute\n', 'site/slow/a': 'slow\n' };
+const FILES = { 'site/ten/a': 'ten\n', 'site/minute/a': 'minute\n', 'site/slow/a': 'slow\n', 'site/httpslow/a': 'http slow\n' };
 
 describe('two workers share one zone', () => {
   let gw: GatewayProcess;
@@ -246,5 +257,47 @@ describe('a WebSocket and a proxied upgrade hold their slot', () => {
     expect(waited).toBeLessThan(3000);
     expect(gw.stderr()).toMatch(/\[warn\] \d+#0: delaying request, excess: 0\.9\d\d, by zone "slow", client: 127\.0\.0\.1/);
   });
-});
 
+  test('a client gone during its delay ends the request there: 499, an upgrade never handed to its handler', async () => {
+    const first = await upgrade('/wsslow');
+    expect(first.status).toBe('HTTP/1.1 101 Switching Protocols');
+    first.socket.destroy();
+    // 1 r/m: the second upgrade would wait a minute.
+    const socket = net.connect(gw.ports[0], '127.0.0.1', () => socket.write(seedRequest().replace('/s HTTP/1.1', '/wsslow HTTP/1.1')));
+    socket.on('error', () => {});
+    await until(() => gw.stderr(), (s) => /delaying request, excess: 1\.000, by zone "wsminute"/.test(s), 'the delay');
+    socket.destroy();
+    await until(() => gw.stderr(), (s) => s.includes('logged /wsslow 499 DELAYED'), 'the 499', 3000);
+    expect(gw.stderr().match(/logged \/wsslow (\d+) (\w+)/g)).toEqual(['logged /wsslow 101 PASSED', 'logged /wsslow 499 DELAYED']);
+  });
+
+  test('a plain request whose client half-closes during its delay: 499 at once', async () => {
+    expect((await request(gw.ports[0], '/httpslow/a')).status).toBe(200);
+    const socket = net.connect(gw.ports[0], '127.0.0.1', () => socket.write('GET /httpslow/a HTTP/1.1\r\nHost: x\r\n\r\n'));
+    socket.on('error', () => {});
+    await until(() => gw.stderr(), (s) => /delaying request, excess: 1\.000, by zone "httpminute"/.test(s), 'the delay');
+    socket.end();
+    await until(() => gw.stderr(), (s) => s.includes('logged /httpslow/a 499 DELAYED'), 'the 499', 3000);
+    socket.destroy();
+  });
+
+  test('what a delayed WebSocket client sends before its 101 reaches the handler after the delay, in order', async () => {
+    const first = await upgrade('/wshalf');
+    first.socket.destroy();
+    const frame = (text: string) => encodeFrame(Opcode.TEXT, text, { mask: true });
+    // One frame in the packet of the request head (Node hands it over as the upgrade's head),
+    // one while the request waits (read during the delay and given back to the socket).
+    const socket = net.connect(gw.ports[0], '127.0.0.1', () => socket.write(Buffer.concat([Buffer.from(seedRequest().replace('/s HTTP/1.1', '/wshalf HTTP/1.1')), frame('one with the head')])));
+    let got = Buffer.alloc(0);
+    socket.on('data', (d) => (got = Buffer.concat([got, d])));
+    socket.on('error', () => {});
+    await until(() => gw.stderr(), (s) => /delaying request, excess: 0\.9\d\d, by zone "wshalf"/.test(s), 'the delay');
+    socket.write(frame('one during the delay'));
+    await until(() => got.toString('latin1'), (s) => s.includes('one during the delay'), 'the echoes', 3000);
+    const text = got.toString('latin1');
+    expect(text).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/);
+    expect(text.indexOf('one with the head')).toBeGreaterThan(0);
+    expect(text.indexOf('one with the head')).toBeLessThan(text.indexOf('one during the delay'));
+    socket.destroy();
+  });
+});

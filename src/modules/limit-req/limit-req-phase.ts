@@ -111,21 +111,53 @@ function logAt(log: Logger, level: LimitLogLevel, message: string): void {
   log[level](message);
 }
 
+/** Bytes an upgrade request's client may send during its delay (kept for the handler); past it, reading stops. */
+const EARLY_LIMIT = 64 * 1024;
+
 /**
- * Holds the request `ms` (nginx's delay timer); a client that goes away meanwhile ends it
- * there ('done': nothing else runs, the log phase sees 499).
+ * Holds the request `ms` (nginx's delay timer). A client whose FIN comes meanwhile (closed, or
+ * only its sending side: nginx's check of the connection treats both as gone) ends it there:
+ * a 499, nothing else runs (an upgrade is not handed to its handler). An upgrade's socket is
+ * read by nobody during the delay: it is read here, so that its end is seen, and what it sent
+ * goes back to it, in order, for the handler.
  */
 function wait(req: IncomingMessage, ms: number): Promise<PhaseOutcome> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const socket = req.socket;
-    const gone = () => {
+    const early: Buffer[] = [];
+    let earlyBytes = 0;
+    const keep = (chunk: Buffer) => {
+      early.push(chunk);
+      earlyBytes += chunk.length;
+      if (earlyBytes > EARLY_LIMIT) socket.pause();
+    };
+    const reading = (req as IncomingMessage & { upgrade?: boolean }).upgrade === true && !socket.readableFlowing;
+    const stop = () => {
       clearTimeout(timer);
-      resolve('done');
+      socket.off('end', gone);
+      socket.off('close', gone);
+      if (!reading) return;
+      socket.off('data', keep);
+      socket.pause();
+      for (let i = early.length - 1; i >= 0; i--) socket.unshift(early[i]);
+      // As Node hands an upgraded socket over: neither flowing nor paused, so that the
+      // handler's first 'data' listener starts the flow (ws adds one and never resumes).
+      (socket as { readableFlowing: boolean | null }).readableFlowing = null;
+    };
+    const gone = () => {
+      stop();
+      reject(new HttpError(499, 'GW_CLIENT_CLOSED', 'client closed the connection while its request was delayed'));
     };
     const timer = setTimeout(() => {
-      socket.off('close', gone);
+      stop();
       resolve(undefined);
     }, ms);
+    socket.once('end', gone);
     socket.once('close', gone);
+    if (reading) {
+      socket.on('data', keep);
+      socket.resume();
+    }
+    if (socket.readableEnded || socket.destroyed) gone();
   });
 }
