@@ -120,6 +120,7 @@ defineParityCases([
       get('preaccess before access: then 503 before the 403', '/denied/a.txt'),
       get('2r/s burst=5: first', '/halfsec/a.txt'),
       get('2r/s burst=5: the second really waits (DELAYED)', '/halfsec/a.txt'),
+      get('2r/s burst=5: a client that half-closes during its delay gets no answer (499)', '/halfsec/a.txt', { halfClose: true }),
       get('limit_req at server level, inherited: 1', '/inherits/a.txt', { slot: 1 }),
       get('inherited: 2 refused', '/inherits/a.txt', { slot: 1 }),
       get('the same zone in another location of the server: 444 closes', '/own/a.txt', { slot: 1 }),
