@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests drive, when missing: Chromium (the browser test) and
 # nginx with the Lua module and lua-resty-websocket (parity tests and benchmarks), redis-server
-# (push channels shared through Redis).
+# (push channels shared through Redis), apache2-utils and whois (htpasswd and mkpasswd, for auth_basic's
+# password formats).
 # Run by `npm test` (pretest); does nothing when everything is there.
 set -euo pipefail
 
@@ -9,6 +10,9 @@ need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-extras lua-nginx-websocket)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
+command -v mkpasswd >/dev/null 2>&1 || need+=(whois)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then

@@ -47,7 +47,15 @@ export interface RequestContext {
   /** The host the request is for (`$host`): Host header without port, lower case, else the server name. */
   readonly host: string;
   readonly log: Logger;
-  /** The client's address (`$remote_addr`), taken when the request came. */
+  /**
+   * The client's own request: this request's, or for a subrequest its parent's (nginx's
+   * `r->main`), whose line `$request`, `$request_uri` and `$request_method` give.
+   */
+  readonly mainRequest: IncomingMessage;
+  /**
+   * The client's address (`$remote_addr`): the connection's peer (`''` for a unix-domain
+   * socket), or the address the realip module found (`set_real_ip_from`), which only it sets.
+   */
   readonly remoteAddress: string;
   /**
    * What the request's phase handlers, filters and content handler share, as OpenResty's
@@ -64,6 +72,20 @@ export interface RequestContext {
   /** The value of a template compiled at load (`cx.compile`) for this request. */
   evaluate(template: Template): string;
   /**
+   * The last upstream response's raw header lines (`$upstream_http_*`), null before one came:
+   * set by the proxy when an upstream answers.
+   */
+  upstreamHeaders: readonly string[] | null;
+  /**
+   * Runs a subrequest (nginx's `ngx_http_subrequest`, OpenResty's `ngx.location.capture`): the
+   * URI goes through this server's locations in process (no socket), its rewrite and
+   * precontent phases and content handler run (not its access phase, as in nginx), with this
+   * request's variables; resolves with its status, headers and, if asked, body. Never
+   * rejects: a failure is its status (a 502 of the proxy, a 500; 499 when the client went
+   * away before the subrequest answered).
+   */
+  subrequest(spec: SubrequestSpec): Promise<SubrequestResult>;
+  /**
    * Changes `$uri` for what follows in this location (`try_files`; OpenResty's
    * `ngx.req.set_uri(uri)`); to match the locations again, throw an `InternalRedirect`.
    */
@@ -74,6 +96,35 @@ export interface RequestContext {
    * takes no ranges (nginx's gzip filter turns the range filter off).
    */
   transforms(contentType: string, length: number): boolean;
+}
+
+/** What a subrequest asks for (`RequestContext.subrequest`). */
+export interface SubrequestSpec {
+  /** `GET` unless given (nginx's subrequests are GETs). */
+  readonly method?: string;
+  /** The path, as locations match it (no `?`). */
+  readonly uri: string;
+  /** The query string without `?`. */
+  readonly args?: string;
+  /** The request headers; by default the parent's, without its body's framing (a subrequest has no body). */
+  readonly headers?: Readonly<Record<string, string | readonly string[]>>;
+  /**
+   * Whether the response body is kept (`ngx.location.capture`). Without it the subrequest is
+   * over once its header is known, as nginx's `header_only` subrequest of auth_request; the body
+   * is dropped.
+   */
+  readonly body?: boolean;
+}
+
+/** How a subrequest ended. */
+export interface SubrequestResult {
+  readonly status: number;
+  /** The response headers it would have sent, lower-case names. */
+  readonly headers: Readonly<Record<string, string | string[] | number | undefined>>;
+  /** The body when asked for (`SubrequestSpec.body`), else null. */
+  readonly body: Buffer | null;
+  /** The subrequest itself: variables such as `$upstream_http_*` and `$sent_http_*` read from it. */
+  readonly context: RequestContext;
 }
 
 /** A content handler: built once per location at start, used for every request there. */
@@ -130,13 +181,16 @@ export interface Counters {
 }
 
 /**
- * nginx's request phases a module's handlers run in, in a location, in this order; `log` runs
- * once the response is over. `find-config` (the location match), `post-rewrite`,
- * `post-access` and `content` (the location's content handler) are the engine's own. The
- * server's phases before a location is chosen (`post-read`, `server-rewrite`) come with the
- * modules that need them (realip, a server's `return`).
+ * nginx's request phases a module's handlers run in, in this order; `log` runs once the
+ * response is over. `post-read` runs once per request, as soon as its server is chosen and
+ * before its location is (realip): only the handlers a module gives for the server's own
+ * location (`env.server.serverLocation`) run there, synchronously, and they may decline or end
+ * the phase (`'ok'`) or throw an `HttpError`, not answer. `rewrite` to `precontent` run in the
+ * chosen location (again after an internal redirect). `find-config` (the location match),
+ * `post-rewrite`, `post-access` and `content` (the location's content handler) are the
+ * engine's own; `server-rewrite` comes with the module that needs it (a server's `return`).
  */
-export type PhaseName = 'rewrite' | 'preaccess' | 'access' | 'precontent' | 'log';
+export type PhaseName = 'post-read' | 'rewrite' | 'preaccess' | 'access' | 'precontent' | 'log';
 
 /**
  * What a phase handler answers, as nginx's phase checkers read it: nothing (declined: the next

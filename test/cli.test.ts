@@ -38,7 +38,7 @@ test("-T then prints each location's phase handlers in the order they run, its c
       try_files: $uri =404
       locations:
         - { location: /closed, deny: all, try_files: $uri @app, expires: 1h }
-        - { location: /gone, return: "410", allow: 127.0.0.1 }
+        - { location: /gone, return: "410", allow: 127.0.0.1, satisfy: any, auth_request: /auth }
         - { location: /app, proxy_pass: "http://127.0.0.1:9", access_log: "off" }
 `;
   const prefix = makePrefix({ 'conf/site.yaml': site });
@@ -50,6 +50,7 @@ test("-T then prints each location's phase handlers in the order they run, its c
       [
         `# server example.org (${file}:6)`,
         `#   location /closed (${file}:9)`,
+        '#     satisfy: all',
         '#     access: allow/deny',
         '#     precontent: try_files $uri @app',
         '#     content: static',
@@ -57,8 +58,9 @@ test("-T then prints each location's phase handlers in the order they run, its c
         '#     filter: gzip',
         `#     log: access_log ${prefix}/logs/access.log`,
         `#   location /gone (${file}:10)`,
+        '#     satisfy: any',
         '#     rewrite: return 410',
-        '#     access: allow/deny',
+        '#     access: satisfy any: allow/deny, auth_request /auth',
         '#     content: return',
         '#     filter: expires, add_header',
         '#     filter: gzip',

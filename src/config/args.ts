@@ -14,7 +14,7 @@ export type Context = 'main' | 'events' | 'http' | 'server' | 'location';
 export interface ParseContext {
   readonly file: string;
   readonly prefix: string;
-  /** Named captures of the configuration's regexes: the variables they make (`compileValue`). */
+  /** The variables the configuration makes: named captures of its regexes, and those its directives declare (`auth_request_set`); see `compileValue`. */
   readonly captureNames: ReadonlySet<string>;
   /** Reads a file the configuration names (`types`), through the configuration's sources. */
   readFile(file: string): string;

@@ -72,6 +72,7 @@ export function buildConfig(root: ConfNode, file: string, prefix: string, regist
       throw new ConfigError(reason, node.pos);
     },
   };
+  declareVariables(root, registry.modules, cx, captureNames);
   return new Builder(registry, cx).build(root);
 }
 
@@ -476,7 +477,29 @@ function runConfigure(
 }
 
 /** Named captures of every regex location and server_name: nginx makes them variables. */
-function collectCaptureNames(root: ConfNode): ReadonlySet<string> {
+/**
+ * Adds to `names` the variables the configuration declares with a module's directive
+ * (`auth_request_set $name ...`, nginx's `ngx_http_add_variable` at parse time), wherever they
+ * stand: any value anywhere may use them, as in nginx, whose variables are checked once the
+ * whole configuration is read.
+ */
+function declareVariables(root: ConfNode, modules: readonly ConfModule[], cx: ParseContext, names: Set<string>): void {
+  const declarers = new Map<string, (node: ConfNode, cx: ParseContext) => readonly string[]>();
+  for (const module of modules) for (const [directive, declare] of Object.entries(module.declares ?? {})) declarers.set(directive, declare);
+  if (declarers.size === 0) return;
+  const visit = (node: ConfNode) => {
+    if (node.kind === 'seq') node.items.forEach(visit);
+    if (node.kind !== 'map') return;
+    for (const e of node.entries) {
+      const declare = declarers.get(e.key);
+      if (declare) for (const name of declare(e.value, cx)) names.add(name);
+      else visit(e.value);
+    }
+  };
+  visit(root);
+}
+
+function collectCaptureNames(root: ConfNode): Set<string> {
   const names = new Set<string>();
   const visit = (node: ConfNode) => {
     if (node.kind === 'seq') node.items.forEach(visit);

@@ -82,7 +82,7 @@ export interface MainConf {
   readonly errorLog: ErrorLogConf;
   readonly workerConnections: number;
   readonly handlersDir: string;
-  /** Named captures of every regex in the file: nginx makes each a variable. */
+  /** Named captures of every regex in the file (nginx makes each a variable), and the variables directives declare (`auth_request_set`). */
   readonly captureNames: ReadonlySet<string>;
   readonly http: HttpConf;
   /** The content handler module each location's `handler:` resolved to at load (kept as it is: not frozen). */

@@ -51,6 +51,12 @@ export interface ConfModule<C extends object = object> {
    * naming another handler is refused.
    */
   readonly implies?: Readonly<Record<string, string>>;
+  /**
+   * Directives that declare variables (`auth_request_set $name value`): the names a directive's
+   * value declares, read before the configuration is built so that any value may use them.
+   * Throws a ConfigError (through `cx.fail`) for a name that may not be declared.
+   */
+  readonly declares?: Readonly<Record<string, (node: ConfNode, cx: ParseContext) => readonly string[]>>;
 }
 
 /** A built server as `checkServers` sees it. */

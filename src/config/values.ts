@@ -207,6 +207,8 @@ export interface ListenSpec {
   readonly reuseport: boolean;
   readonly ipv6only: boolean;
   readonly soKeepalive: SoKeepalive | null;
+  /** `proxy_protocol`: every connection starts with a PROXY header (v1 or v2) before its HTTP or TLS bytes. */
+  readonly proxyProtocol: boolean;
   /** What identifies the listening socket: `host:port` or `unix:path`. */
   readonly key: string;
 }
@@ -228,6 +230,7 @@ export function parseListen(args: readonly string[]): ListenSpec {
     reuseport: false,
     ipv6only: true,
     soKeepalive: null as SoKeepalive | null,
+    proxyProtocol: false,
     key: unix ? `unix:${unix}` : `${host && host.includes(':') ? `[${host}]` : host}:${port}`,
   };
   for (const param of args.slice(1)) {
@@ -245,6 +248,10 @@ export function parseListen(args: readonly string[]): ListenSpec {
         throw new Error('the "http2" parameter of "listen" is not supported yet');
       case 'reuseport':
         spec.reuseport = true;
+        break;
+      case 'proxy_protocol':
+        if (value !== undefined) throw new Error(`invalid parameter "${param}"`);
+        spec.proxyProtocol = true;
         break;
       case 'backlog': {
         const n = Number(value);

@@ -4,14 +4,24 @@
  */
 import os from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { basicCredentials } from './basic-credentials';
+import type { ProxyAddresses } from './proxy-protocol';
 import { version } from './version';
 
 /** What variables read: the request, and what the gateway learned about it. */
 export interface VariableSource {
   readonly req: IncomingMessage;
+  /** The client's own request (a subrequest's parent's): `$request`, `$request_uri`, `$request_method`. */
+  readonly mainRequest: IncomingMessage;
   /** The connection's addresses, taken when the request came (a closed socket forgets them). */
   readonly remoteAddress: string;
+  /** 0: none (a unix-domain client, or an address realip took from a header without a port). */
   readonly remotePort: number;
+  /** The connection's peer, whatever realip made of `remoteAddress`. */
+  readonly peerAddress: string;
+  readonly peerPort: number;
+  /** What the connection's PROXY header said (`listen ... proxy_protocol`), null without one. */
+  readonly proxyProtocol: ProxyAddresses | null;
   readonly localAddress: string;
   readonly localPort: number;
   readonly res: ServerResponse | null;
@@ -34,6 +44,8 @@ export interface VariableSource {
   readonly status: number;
   /** The values modules set for this request (`ctx.setVariable`), null while none is set. */
   readonly setValues: ReadonlyMap<string, string> | null;
+  /** The last upstream response's raw header lines (`$upstream_http_*`), null before one came. */
+  readonly upstreamHeaders: readonly string[] | null;
 }
 
 type Getter = (s: VariableSource) => string;
@@ -76,7 +88,7 @@ function connectionUpgrade(s: VariableSource): string {
 
 function forwardedFor(s: VariableSource): string {
   const previous = s.req.headers['x-forwarded-for'];
-  const addr = s.remoteAddress;
+  const addr = s.remoteAddress || 'unix:';
   return previous ? `${Array.isArray(previous) ? previous.join(', ') : previous}, ${addr}` : addr;
 }
 
@@ -87,7 +99,7 @@ let lastBinary = '';
 /**
  * `$binary_remote_addr`: the client's address as nginx stores it, 4 bytes for IPv4 and 16 for
  * IPv6 (an IPv4-mapped address too, as nginx on a dual-stack socket), one character per byte
- * (latin1), so an IPv4 and an IPv6 key never meet.
+ * (latin1), so an IPv4 and an IPv6 key never meet; a unix-domain client is `unix:`, as nginx.
  */
 export function binaryAddress(address: string): string {
   if (address === lastAddress) return lastBinary;
@@ -134,18 +146,32 @@ function ipv6Bytes(text: string): number[] | null {
   return bytes;
 }
 
+/** A port as nginx's variables write it: empty when there is none (0). */
+function portText(port: number): string {
+  return port > 0 ? String(port) : '';
+}
+
 function requestLine(s: VariableSource): string {
-  return `${s.req.method} ${s.req.url} HTTP/${s.req.httpVersion}`;
+  const main = s.mainRequest;
+  return `${main.method} ${main.url} HTTP/${main.httpVersion}`;
 }
 
 /** Variables by name (without `$`). Prefixed families (`http_`, `arg_`, ...) are below. */
 const VARIABLES: Record<string, Getter> = {
   host: (s) => s.host,
   hostname: () => HOSTNAME,
-  remote_addr: (s) => s.remoteAddress,
-  binary_remote_addr: (s) => binaryAddress(s.remoteAddress),
-  remote_port: (s) => String(s.remotePort),
-  remote_user: () => '',
+  // A unix-domain client is `unix:` (nginx's addr_text for one).
+  remote_addr: (s) => s.remoteAddress || 'unix:',
+  binary_remote_addr: (s) => binaryAddress(s.remoteAddress || 'unix:'),
+  remote_port: (s) => portText(s.remotePort),
+  realip_remote_addr: (s) => s.peerAddress || 'unix:',
+  realip_remote_port: (s) => portText(s.peerPort),
+  proxy_protocol_addr: (s) => s.proxyProtocol?.sourceAddress ?? '',
+  proxy_protocol_port: (s) => (s.proxyProtocol ? portText(s.proxyProtocol.sourcePort) : ''),
+  proxy_protocol_server_addr: (s) => s.proxyProtocol?.destinationAddress ?? '',
+  proxy_protocol_server_port: (s) => (s.proxyProtocol ? portText(s.proxyProtocol.destinationPort) : ''),
+  // nginx's $remote_user is the user the Authorization header names, whatever auth_basic says.
+  remote_user: (s) => basicCredentials(s.req.headers.authorization)?.user ?? '',
   server_addr: (s) => s.localAddress,
   server_port: (s) => String(s.localPort),
   server_name: (s) => s.serverName,
@@ -153,13 +179,13 @@ const VARIABLES: Record<string, Getter> = {
   scheme: (s) => s.scheme,
   https: (s) => (s.scheme === 'https' ? 'on' : ''),
   request: requestLine,
-  request_uri: (s) => s.req.url ?? '',
+  request_uri: (s) => s.mainRequest.url ?? '',
   uri: (s) => s.uri,
   document_uri: (s) => s.uri,
   args: (s) => s.args,
   query_string: (s) => s.args,
   is_args: (s) => (s.args ? '?' : ''),
-  request_method: (s) => s.req.method ?? '',
+  request_method: (s) => s.mainRequest.method ?? '',
   request_id: (s) => s.requestId,
   request_time: (s) => ((performance.now() - s.startTime) / 1000).toFixed(3),
   request_length: (s) => String(s.req.socket.bytesRead ?? 0),
@@ -205,8 +231,8 @@ function queryArg(s: VariableSource, name: string): string {
 const NO_NAMES: ReadonlySet<string> = new Set();
 
 /**
- * The variables a module sets per request (nginx's module variables: `$remote_user` of
- * auth_basic, `$limit_req_status`...): empty until the module sets them (`ctx.setVariable`).
+ * The variables a module sets per request (nginx's module variables: `$limit_req_status`...;
+ * `$remote_user` is not one: nginx reads it from the Authorization header): empty until the module sets them (`ctx.setVariable`).
  */
 const SET_BY_MODULES: ReadonlySet<string> = new Set<string>(['limit_req_status', 'limit_conn_status']);
 
@@ -220,6 +246,31 @@ function setValue(name: string): Getter {
 }
 
 /**
+ * Whether `name` is one of nginx's own variables that no directive may declare again (nginx's
+ * `the duplicate "host" variable`). A name of a family (`$http_x`) may be declared, as in
+ * nginx: the declared variable then wins over the family's.
+ */
+export function isBuiltInVariable(name: string): boolean {
+  return Object.hasOwn(VARIABLES, name) || /^\d$/.test(name);
+}
+
+/** nginx 1.22's `$upstream_http_NAME`: the first upstream header line of that name (`-` in NAME as `_`). */
+function upstreamHeader(s: VariableSource, lower: string): string {
+  const raw = s.upstreamHeaders;
+  if (raw === null) return '';
+  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i].length === lower.length && raw[i].toLowerCase() === lower) return raw[i + 1];
+  return '';
+}
+
+/**
+ * A variable the configuration makes: a named capture, or a user variable a directive declares
+ * (`auth_request_set`); in nginx they are one table, so what a module set last wins.
+ */
+function declared(name: string): Getter {
+  return (s) => s.setValues?.get(name) ?? s.namedCaptures[name] ?? '';
+}
+
+/**
  * The getter for a variable name, or null when nginx has no such variable. Captures (`$1`),
  * named captures, `$http_*`, `$sent_http_*`, `$arg_*` and `$cookie_*` are families.
  */
@@ -230,16 +281,18 @@ export function variableGetter(name: string, captureNames: Pick<ReadonlySet<stri
     const i = Number(name);
     return (s) => s.captures[i] ?? '';
   }
-  const family = /^(http|sent_http|arg|cookie)_(.+)$/.exec(name);
+  // A declared name (a named capture, a user variable) before the families, as nginx's exact names.
+  if (captureNames.has(name)) return declared(name);
+  const family = /^(http|sent_http|upstream_http|arg|cookie)_(.+)$/.exec(name);
   if (family) {
     const [, kind, rest] = family;
     const header = rest.toLowerCase().replace(/_/g, '-');
     if (kind === 'http') return (s) => headerValue(s.req.headers[header]);
     if (kind === 'sent_http') return (s) => headerValue(s.res?.getHeader(header));
+    if (kind === 'upstream_http') return (s) => upstreamHeader(s, header);
     if (kind === 'arg') return (s) => queryArg(s, rest);
     return (s) => cookie(s, rest);
   }
-  if (captureNames.has(name)) return (s) => s.namedCaptures[name] ?? '';
   return null;
 }
 

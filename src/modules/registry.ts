@@ -9,6 +9,10 @@ import type { ConfModule } from '../config/module';
 import { findModule, loadModule } from '../shared/module-loader';
 import type { HandlerModule, LocationModule } from '../types';
 import { accessPhase } from './access/access-phase';
+import { authBasicPhase } from './auth-basic/auth-phase';
+import { authRequestPhase } from './auth-request/auth-request';
+import { authRequestModule } from './auth-request/module';
+import { realipPhase } from './realip/realip-phase';
 import { limitConnPhase } from './limit-conn/limit-conn-phase';
 import { limitConnModule } from './limit-conn/module';
 import { limitReqPhase } from './limit-req/limit-req-phase';
@@ -20,6 +24,7 @@ import { headersFilter } from './headers/filter';
 import { logPhase } from './log/log-phase';
 import { returnPhase } from './return/return';
 import { accessModule } from './access/module';
+import { authBasicModule } from './auth-basic/module';
 import { autoindexModule } from './autoindex/module';
 import { coreModule } from './core/module';
 import { gzipModule } from './gzip/module';
@@ -27,6 +32,7 @@ import { headersModule } from './headers/module';
 import { indexModule } from './index/module';
 import { logModule } from './log/module';
 import { proxyModule } from './proxy/module';
+import { realipModule } from './realip/module';
 import { pushModule } from './push/module';
 import { returnModule } from './return/module';
 import { sslModule } from './ssl/module';
@@ -79,7 +85,10 @@ export const MODULES: readonly ConfModule[] = [
   indexModule,
   autoindexModule,
   sslModule,
+  realipModule,
   accessModule,
+  authBasicModule,
+  authRequestModule,
   limitReqModule,
   limitConnModule,
   zonesModule,
@@ -97,7 +106,8 @@ export const REGISTRY: Registry = { modules: MODULES, handlers: resolveHandler, 
 
 /**
  * What each module builds per location, in nginx's order: phase handlers run by phase, then in
- * this order within a phase; response filters see the header in this order (`expires` and
+ * this order within a phase (realip first: a preaccess limit keyed on the address sees the real
+ * one); response filters see the header in this order (`expires` and
  * `add_header` before gzip decides, as nginx's chain).
  */
-export const LOCATION_MODULES: readonly LocationModule[] = [returnPhase, limitReqPhase, limitConnPhase, accessPhase, tryFilesPhase, headersFilter, gzipFilter, logPhase];
+export const LOCATION_MODULES: readonly LocationModule[] = [realipPhase, returnPhase, limitReqPhase, limitConnPhase, accessPhase, authBasicPhase, authRequestPhase, tryFilesPhase, headersFilter, gzipFilter, logPhase];

@@ -5,6 +5,7 @@
  */
 import type { LocationConf, MainConf, ServerConf } from '../config/model';
 import { compileValue } from '../http/variables';
+import { coreModule } from '../modules/core/module';
 import { LOCATION_MODULES } from '../modules/registry';
 import type { CompileEnv, Logger } from '../types';
 import { compilePhases } from './phase-engine';
@@ -17,9 +18,12 @@ export function describePhases(conf: MainConf): string {
   for (const server of conf.http.servers) {
     const env = compileEnv(server, conf.captureNames);
     lines.push(`# server ${server.primaryName || '_'} (${server.position.file}:${server.position.line})`);
+    for (const step of compilePhases(handlersOf(server.serverLocation, env)).postRead) lines.push(`#   post-read: ${step.handler.name}`);
     for (const location of [...server.locations, server.serverLocation]) {
-      const phases = compilePhases(handlersOf(location, env));
+      const satisfy = location.confs.get(coreModule).satisfy;
+      const phases = compilePhases(handlersOf(location, env), satisfy, location.confs.get(coreModule).authDelay);
       lines.push(`#   location ${location.name || "(the server's own)"} (${location.position.file}:${location.position.line})`);
+      if (phases.steps.some((s) => s.handler.phase === 'access')) lines.push(`#     satisfy: ${satisfy}`);
       for (const step of phases.steps) lines.push(`#     ${step.handler.phase}: ${step.handler.name}`);
       lines.push(`#     content: ${location.handler}`);
       for (const module of LOCATION_MODULES) {

@@ -1,8 +1,9 @@
 /**
- * Per request: pick the virtual server, normalize the URI once, match the location (nginx's
- * find-config), run the location's phase handlers (rewrite, access, precontent: the phase
- * engine), then its content handler, for a request or an upgrade; render every thrown error in
- * one place, nginx's way (`error_page`, the built-in pages); run the log phase once.
+ * Per request: pick the virtual server, normalize the URI once, run the server's post-read
+ * phase (realip), match the location (nginx's find-config), run the location's phase handlers
+ * (rewrite, preaccess, access, precontent: the phase engine), then its content handler, for a
+ * request or an upgrade; render every thrown error in one place, nginx's way (`error_page`,
+ * the built-in pages); run the log phase once.
  */
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -13,14 +14,18 @@ import { checkHeaderLines, checkRequestHead, checkRequestLine } from '../http/re
 import { errorPageHtml, hasErrorPage, pageStatus, reasonPhrase, wantsMsiePadding } from '../http/status';
 import { requestEnded, requestStarted } from '../modules/status/counters';
 import { hasBody } from '../shared/request-body';
-import type { UpgradeOutcome } from '../types';
+import type { SubrequestResult, SubrequestSpec, UpgradeOutcome } from '../types';
 import { installFilters } from './filters';
 import { afterResponse, watchBody } from './lingering';
-import { runSteps } from './phase-engine';
+import { runPostRead, runSteps } from './phase-engine';
 import { RequestState } from './request-state';
 import { normalizeHost, normalizeUri } from './router';
 import type { ListenerRuntime, LocationRuntime, Runtime, ServerRuntime } from './runtime';
 import { SendTimeouts } from './send-timeout';
+import { SubrequestCapture, subrequestMessage } from './subrequest';
+
+/** nginx's limit of nested subrequests (NGX_HTTP_MAX_SUBREQUESTS is the count; 50 is the depth it allows). */
+const MAX_SUBREQUEST_DEPTH = 50;
 
 /** Errors after which nginx closes the connection instead of keeping it alive. */
 const CLOSING_STATUSES = new Set([400, 413, 414, 494, 497, 495, 496, 500, 501]);
@@ -76,7 +81,9 @@ export class Dispatcher {
     installFilters(req, res, state);
     try {
       if (state.routingError) throw state.routingError;
-      // nginx's find-config checks, for the location the request matched.
+      // nginx's find-config checks, for the location the request matched: an `internal` one is
+      // not for clients (internal redirects and subrequests reach it without this check).
+      if (state.runtime.internal) throw new HttpError(404, 'GW_INTERNAL_LOCATION');
       if (state.runtime.keepaliveOff) res.shouldKeepAlive = false;
       checkBodySize(req, state.runtime.clientMaxBodySize);
       await this.serve(req, res, state);
@@ -94,7 +101,7 @@ export class Dispatcher {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerRuntime, scheme: string): Promise<void> {
     requestStarted(socket);
     const state = this.route(req, null, listener, scheme);
-    if (state.routingError || !state.runtime.upgradable) return this.serveAsHttp(req, socket, listener, scheme, state);
+    if (state.routingError || !state.runtime.upgradable || state.runtime.internal) return this.serveAsHttp(req, socket, listener, scheme, state);
     let ran: boolean | Promise<boolean>;
     try {
       ran = state.runtime.phases.length ? runSteps(state.runtime.phases, req, null, state) : false;
@@ -192,8 +199,11 @@ export class Dispatcher {
       const { server, captures, namedCaptures } = listener.servers.select(host);
       const serverRuntime = this.runtime.server(server);
       const state: RoutedState = new RequestState(req, res, server, serverRuntime.serverLocation, target.uri, target.args, host || server.primaryName, scheme, serverRuntime.log);
+      state.subrequests = this.subrequest;
       state.captures = captures;
       state.namedCaptures = namedCaptures;
+      // nginx's post-read phase (realip), once, before the location is found.
+      if (serverRuntime.postRead.length) runPostRead(serverRuntime.postRead, req, res, state);
       this.matchLocation(state, serverRuntime);
       return state;
     } catch (err) {
@@ -219,16 +229,55 @@ export class Dispatcher {
   }
 
   /**
+   * A subrequest of `parent` (`RequestContext.subrequest`): `spec.uri` matched in the parent's
+   * server, the location's phases but access (nginx's subrequests skip it) and its content
+   * handler, an error rendered as for a client (`error_page` too), into a response that goes
+   * to no socket. The parent's variables are its variables (nginx: `sr->variables =
+   * r->variables`). Resolves once its header is known (its body too when kept); never rejects.
+   */
+  readonly subrequest = async (parent: RequestState, spec: SubrequestSpec): Promise<SubrequestResult> => {
+    const server = this.runtime.server(parent.server);
+    const req = subrequestMessage(parent.req, spec);
+    const capture = new SubrequestCapture(req, spec.body === true);
+    const res = capture.res;
+    const state = new RequestState(req, res, parent.server, server.serverLocation, spec.uri, spec.args ?? '', parent.host, parent.scheme, server.log);
+    state.subrequests = this.subrequest;
+    state.subrequestDepth = parent.subrequestDepth + 1;
+    state.mainRequest = parent.mainRequest;
+    state.setValues = parent.setValues ??= new Map();
+    // nginx's connection log action once a subrequest ran: later lines of the request end so.
+    parent.logAction = ' while sending to client';
+    if (state.subrequestDepth > MAX_SUBREQUEST_DEPTH) {
+      server.log.error(`subrequests cycle while processing "${spec.uri}"`);
+      res.destroy();
+      return { status: 500, headers: {}, body: null, context: state };
+    }
+    this.matchLocation(state, server);
+    const served = this.serve(req, res, state)
+      .catch((err: unknown) => this.renderError(err, req, res, state))
+      .catch(() => res.destroy());
+    // A handler that returned without answering: there is nothing more to wait for.
+    void served.then(() => {
+      if (!res.headersSent) res.destroy();
+    });
+    await capture.over;
+    return { status: res.headersSent ? res.statusCode : clientGone(parent.req) ? 499 : 500, headers: res.getHeaders(), body: capture.body(), context: state };
+  };
+
+  /**
    * The location's phase handlers, then its content handler; an internal redirect (try_files'
-   * fallback, an index file) matches the location again and goes round once more.
+   * fallback, an index file) matches the location again and goes round once more. A
+   * subrequest runs its location's phases without access, and sends no `100 Continue`.
    */
   private async serve(req: IncomingMessage, res: ServerResponse, state: RequestState): Promise<void> {
+    const sub = state.subrequestDepth > 0;
     for (;;) {
       const location = state.runtime;
       try {
-        const ran = location.phases.length ? runSteps(location.phases, req, res, state, () => sendContinue(req, res, state)) : false;
+        const phases = sub ? location.subrequestPhases : location.phases;
+        const ran = phases.length ? runSteps(phases, req, res, state, sub ? undefined : () => sendContinue(req, res, state)) : false;
         if (ran === true || (ran !== false && (await ran))) return;
-        sendContinue(req, res, state);
+        if (!sub) sendContinue(req, res, state);
         if (!location.handler.http) throw new HttpError(405);
         await location.handler.http(req, res, state);
         return;
@@ -277,8 +326,12 @@ export class Dispatcher {
       res.destroy();
       return;
     }
+    // A 401's WWW-Authenticate is added to what the response has and stays through `error_page 401`, as each
+    // header auth_basic pushes into nginx's headers_out (a page that asks again adds a second one).
+    const kept = status === 401;
+    if (kept) for (const [name, value] of Object.entries(httpError?.headers ?? {})) res.appendHeader(name, value);
     if (!state.errorPageDone && !state.routingError && (await this.errorPage(status, req, res, state))) return;
-    for (const [name, value] of Object.entries(httpError?.headers ?? {})) res.setHeader(name, value);
+    if (!kept) for (const [name, value] of Object.entries(httpError?.headers ?? {})) res.setHeader(name, value);
     if (CLOSING_STATUSES.has(status)) res.shouldKeepAlive = false;
     res.removeHeader('content-encoding');
     if (!hasErrorPage(status)) {
@@ -292,7 +345,9 @@ export class Dispatcher {
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 
-  /** nginx's `error_page`: an internal redirect to a URI or named location, or a redirect. */
+  /**
+   * nginx's `error_page`: an internal redirect to a URI or named location, or a redirect.
+   */
   private async errorPage(status: number, req: IncomingMessage, res: ServerResponse, state: RoutedState): Promise<boolean> {
     const page = state.runtime.errorPages.find((p) => p.codes.includes(status));
     if (!page) return false;
@@ -328,6 +383,12 @@ export class Dispatcher {
     state.bodyBytesSent = res.headersSent ? Math.max(0, (res.socket?.bytesWritten ?? state.req.socket.bytesWritten) - startBytes - headerBytes) : 0;
     for (const handler of location.logHandlers) handler.log!(state.req, state, status);
   }
+}
+
+/** Whether the client has gone (closed, or half-closed: nginx's check of a broken connection). */
+function clientGone(req: IncomingMessage): boolean {
+  const socket = req.socket;
+  return socket.destroyed || socket.readableEnded;
 }
 
 /** The upgraded socket's 'error' listener: a shared function, not a closure per connection. */

@@ -15,6 +15,7 @@ import type { LogFiles } from '../shared/log';
 import { coreModule } from '../modules/core/module';
 import { connectionAccepted, connectionClosed } from '../modules/status/counters';
 import { applySoKeepalive } from './socket-options';
+import { awaitingProxyHeader, proxyHeaderLength, readProxyProtocol, type ProxyHeaderOutcome } from './proxy-protocol';
 import { afterResponses, inTurn, whenIdle } from './pipeline';
 import { inspectRawHead } from '../http/raw-head';
 import { refuseBody } from '../shared/request-body';
@@ -78,7 +79,8 @@ function headerLinesNginxRefuses(head: string): boolean {
  */
 function requestLineTooLong(raw: Buffer | undefined, socket: Duplex): boolean {
   if (!raw) return false;
-  const firstChunk = ((socket as Duplex & { bytesRead?: number }).bytesRead ?? Infinity) <= raw.length;
+  // A PROXY header (`listen ... proxy_protocol`) came before the request's first byte.
+  const firstChunk = ((socket as Duplex & { bytesRead?: number }).bytesRead ?? Infinity) - proxyHeaderLength(socket) <= raw.length;
   if (!firstChunk) return false;
   const end = raw.indexOf('\r\n');
   return end < 0 ? raw.length > MAX_LINE : end > MAX_LINE;
@@ -173,7 +175,8 @@ export class Gateway {
     // A client that half-closes after its request still gets the response, as from nginx.
     (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     // For TLS too, 'connection' gives the TCP socket: keepalive and the cap apply to it.
-    server.on('connection', (socket: Socket) => this.accept(socket, listener));
+    if (listener.proxyProtocol) this.acceptProxied(server, listener);
+    else server.on('connection', (socket: Socket) => this.accept(socket, listener));
     // A request is looked at while the parser still holds its bytes, then served in its turn:
     // a pipelined one once those before it are answered, never after one that closed.
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -222,13 +225,35 @@ export class Gateway {
     });
   }
 
-  /** Every accepted connection: counted (stub_status), the connection cap, then `so_keepalive`. */
-  private accept(socket: Socket, listener: ListenerRuntime): void {
+  /**
+   * A `proxy_protocol` socket: Node's own 'connection' listener (HTTP's parser, or TLS's
+   * handshake) runs only once the connection's PROXY header is read; a connection that does not
+   * start with one is closed with nginx's error line (`proxy-protocol.ts`).
+   */
+  private acceptProxied(server: http.Server, listener: ListenerRuntime): void {
+    const takeOver = server.listeners('connection') as ((this: http.Server, socket: Socket) => void)[];
+    server.removeAllListeners('connection');
+    const outcome: ProxyHeaderOutcome = {
+      accepted: (socket) => {
+        for (const listen of takeOver) listen.call(server, socket);
+      },
+      refused: (socket, error) => {
+        if (error) this.log.error(`${error} while reading PROXY protocol, client: ${socket.remoteAddress ?? 'unix:'}, server: ${listener.listen.key}`);
+      },
+      ended: (socket) => this.log.info(`client closed connection while reading PROXY protocol, client: ${socket.remoteAddress ?? 'unix:'}, server: ${listener.listen.key}`),
+    };
+    server.on('connection', (socket: Socket) => {
+      if (this.accept(socket, listener)) readProxyProtocol(socket, listener.tls !== null, outcome);
+    });
+  }
+
+  /** Every accepted connection: counted (stub_status), the connection cap, then `so_keepalive`. False when refused. */
+  private accept(socket: Socket, listener: ListenerRuntime): boolean {
     if (this.sockets.size >= this.conf.workerConnections) {
       this.log.warn(`${this.conf.workerConnections} worker_connections are not enough`);
       connectionAccepted(socket, false);
       socket.destroy();
-      return;
+      return false;
     }
     connectionAccepted(socket, true);
     this.sockets.add(socket);
@@ -236,6 +261,7 @@ export class Gateway {
     armFirstHead(socket, listener.headerTimeout, (s) => this.headTimedOut(s, listener));
     const keepalive = listener.listen.soKeepalive;
     if (keepalive) applySoKeepalive(socket, keepalive, (msg) => this.log.warn(msg));
+    return true;
   }
 
   /**
@@ -298,7 +324,11 @@ export class Gateway {
   /** `client_header_timeout` passed: nginx closes the connection without an answer, and says so at info. */
   private headTimedOut(socket: Duplex, listener: ListenerRuntime): void {
     const parsed = socket as ParsedSocket;
-    const waiting = (parsed.bytesRead ?? 0) === 0 ? 'waiting for request' : 'reading client request headers';
+    const waiting = awaitingProxyHeader(socket)
+      ? 'reading PROXY protocol'
+      : (parsed.bytesRead ?? 0) - proxyHeaderLength(socket) === 0
+        ? 'waiting for request'
+        : 'reading client request headers';
     this.log.info(`client timed out (110: Connection timed out) while ${waiting}, client: ${parsed.remoteAddress ?? 'unix:'}, server: ${listener.listen.key}`);
     socket.destroy();
   }

@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { PhaseHandler, PhaseName, RequestContext } from '../types';
+import { delayUnauthorized, satisfyAny } from './satisfy';
 
 /** The phases that run in the chosen location, before its content handler, in order. */
 const PHASES: readonly PhaseName[] = ['rewrite', 'preaccess', 'access', 'precontent'];
@@ -20,25 +21,61 @@ export interface PhaseStep {
 /** A location's compiled phases. */
 export interface CompiledPhases {
   readonly steps: readonly PhaseStep[];
+  /** The post-read phase's steps (a server's own location has them: they run before any location is chosen). */
+  readonly postRead: readonly PhaseStep[];
   /** The log phase's handlers. */
   readonly logs: readonly PhaseHandler[];
   /** Whether a handler may answer the request itself (`PhaseHandler.answers`). */
   readonly answers: boolean;
 }
 
-/** Orders a location's `handlers` by phase (and, within a phase, as given). */
-export function compilePhases(handlers: readonly PhaseHandler[]): CompiledPhases {
-  const ordered = PHASES.flatMap((phase) => handlers.filter((h) => h.phase === phase && h.run));
-  const steps = ordered.map((handler, i) => {
-    let next = i + 1;
-    while (next < ordered.length && ordered[next].phase === handler.phase) next++;
-    return { handler, next };
-  });
+/**
+ * Orders a location's `handlers` by phase (and, within a phase, as given). The access phase
+ * follows the location's `satisfy`: under `all` an access handler's `'ok'` lets the next
+ * access handler run (each must let the client in, nginx's ngx_http_core_access_phase); under
+ * `any` the access handlers become one (`satisfyAny`) that stops at the first `'ok'`. With
+ * `auth_delay`, an access 401 is answered that many milliseconds later.
+ */
+export function compilePhases(handlers: readonly PhaseHandler[], satisfy: 'all' | 'any' = 'all', authDelay = 0): CompiledPhases {
+  const steps = stepsOf(
+    PHASES.flatMap((phase) => {
+      const own = handlers.filter((h) => h.phase === phase && h.run);
+      if (phase !== 'access') return own;
+      const access = satisfy === 'any' && own.length > 0 ? [satisfyAny(own)] : own;
+      // `auth_delay`: a 401 of the access phase is answered that much later.
+      return authDelay > 0 ? access.map((h) => delayUnauthorized(h, authDelay)) : access;
+    }),
+  );
   return {
     steps,
+    postRead: stepsOf(handlers.filter((h) => h.phase === 'post-read' && h.run)),
     logs: handlers.filter((h) => h.phase === 'log' && h.log),
     answers: steps.some((s) => s.handler.answers),
   };
+}
+
+/** Handlers in phase order, each with the index where its phase ends. */
+function stepsOf(ordered: readonly PhaseHandler[]): PhaseStep[] {
+  return ordered.map((handler, i) => {
+    let next = i + 1;
+    if (handler.phase !== 'access') while (next < ordered.length && ordered[next].phase === handler.phase) next++;
+    return { handler, next };
+  });
+}
+
+/**
+ * Runs a server's post-read steps (nginx's NGX_HTTP_POST_READ_PHASE, before the location is
+ * found): synchronous handlers that decline, end the phase or throw; a handler that answers or
+ * waits is a module's mistake, refused with an error (a 500).
+ */
+export function runPostRead(steps: readonly PhaseStep[], req: IncomingMessage, res: ServerResponse | null, ctx: RequestContext): void {
+  for (let i = 0; i < steps.length; ) {
+    const step = steps[i];
+    const outcome = step.handler.run!(req, res, ctx);
+    if (outcome === undefined) i++;
+    else if (outcome === 'ok') i = step.next;
+    else throw new Error(`post-read handler "${step.handler.name}" must decline or end its phase, not ${outcome instanceof Promise ? 'wait' : 'answer'}`);
+  }
 }
 
 /**

@@ -6,13 +6,16 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LocationConf, ServerConf } from '../config/model';
-import { isSetByModules, variableGetter, type Template } from '../http/variables';
-import type { Logger, RequestContext, ResponseFilter } from '../types';
+import { isBuiltInVariable, isSetByModules, variableGetter, type Template } from '../http/variables';
+import type { ProxyAddresses } from '../http/proxy-protocol';
+import { CLIENT_ADDRESS_SET, SET_CLIENT_ADDRESS, type ClientAddressTarget } from '../modules/realip/client-address';
+import type { Logger, RequestContext, ResponseFilter, SubrequestResult, SubrequestSpec } from '../types';
 import { filtersTransform, type FilterState } from './filters';
+import { proxyAddressesOf } from './proxy-protocol';
 import type { LocationRuntime } from './runtime';
 
 /** One request's state; `runtime` is the location serving it. */
-export class RequestState implements RequestContext, FilterState {
+export class RequestState implements RequestContext, FilterState, ClientAddressTarget {
   readonly startTime = performance.now();
   overrideStatus = 0;
   /** Internal redirects left (nginx allows 10; the 11th is a 500). */
@@ -25,13 +28,29 @@ export class RequestState implements RequestContext, FilterState {
   namedCaptures: Readonly<Record<string, string>> = {};
   bodyBytesSent = 0;
   status = 0;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
+  /** The connection's peer (`$realip_remote_addr`, `$realip_remote_port`): what realip does not change. */
+  readonly peerAddress: string;
+  readonly peerPort: number;
+  private clientAddress: string;
+  private clientPort: number;
+  private clientAddressSet = false;
   readonly localAddress: string;
   readonly localPort: number;
   private id: string | null = null;
   private shared: Record<string | symbol, unknown> | null = null;
   setValues: Map<string, string> | null = null;
+  upstreamHeaders: readonly string[] | null = null;
+  /** The client's own request (a subrequest's: its parent's). */
+  mainRequest: IncomingMessage;
+  /** What runs this request's subrequests (the dispatcher's), null where there is none. */
+  subrequests: ((parent: RequestState, spec: SubrequestSpec) => Promise<SubrequestResult>) | null = null;
+  /**
+   * What nginx's connection log says the request is doing (`ngx_connection_t.log->action`) for
+   * lines that name no action of their own: `' while sending to client'` once a subrequest ran.
+   */
+  logAction = '';
+  /** How deep in subrequests this request is (0: the client's own request). */
+  subrequestDepth = 0;
 
   constructor(
     readonly req: IncomingMessage,
@@ -46,11 +65,37 @@ export class RequestState implements RequestContext, FilterState {
     readonly scheme: string,
     readonly log: Logger,
   ) {
+    this.mainRequest = req;
     const socket = req.socket;
-    this.remoteAddress = socket.remoteAddress ?? '';
-    this.remotePort = socket.remotePort ?? 0;
+    this.clientAddress = this.peerAddress = socket.remoteAddress ?? '';
+    this.clientPort = this.peerPort = socket.remotePort ?? 0;
     this.localAddress = socket.localAddress ?? '';
     this.localPort = socket.localPort ?? 0;
+  }
+
+  /** What the connection's PROXY header said (`$proxy_protocol_addr`...), null without one: looked up when asked. */
+  get proxyProtocol(): ProxyAddresses | null {
+    return proxyAddressesOf(this.req.socket);
+  }
+
+  /** `$remote_addr`: the connection's peer, or the address realip found. */
+  get remoteAddress(): string {
+    return this.clientAddress;
+  }
+
+  /** `$remote_port`: 0 when realip set an address that came without a port. */
+  get remotePort(): number {
+    return this.clientPort;
+  }
+
+  get [CLIENT_ADDRESS_SET](): boolean {
+    return this.clientAddressSet;
+  }
+
+  [SET_CLIENT_ADDRESS](address: string, port: number): void {
+    this.clientAddress = address;
+    this.clientPort = port;
+    this.clientAddressSet = true;
   }
 
   get location(): LocationConf {
@@ -86,13 +131,20 @@ export class RequestState implements RequestContext, FilterState {
 
   variable(name: string): string {
     const captures = this.namedCaptures;
-    const getter = variableGetter(name, { has: (n) => Object.hasOwn(captures, n) });
+    const values = this.setValues;
+    const getter = variableGetter(name, { has: (n) => Object.hasOwn(captures, n) || values?.has(n) === true });
     return getter ? getter(this) : '';
   }
 
+  /** A module's variable, or a user variable a directive declared (`auth_request_set`); never a built-in. */
   setVariable(name: string, value: string): void {
-    if (!isSetByModules(name)) throw new Error(`variable "${name}" cannot be set by a module`);
+    if (!isSetByModules(name) && isBuiltInVariable(name)) throw new Error(`variable "${name}" cannot be set by a module`);
     (this.setValues ??= new Map()).set(name, value);
+  }
+
+  subrequest(spec: SubrequestSpec): Promise<SubrequestResult> {
+    if (!this.subrequests) return Promise.reject(new Error('this request cannot make subrequests'));
+    return this.subrequests(this, spec);
   }
 
   evaluate(template: Template): string {

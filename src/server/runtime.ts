@@ -31,6 +31,8 @@ export interface LocationRuntime {
   readonly handler: Handler;
   /** The phase handlers before the content handler, in nginx's order (rewrite ... precontent). */
   readonly phases: readonly PhaseStep[];
+  /** The phases of a subrequest served here: the same without the access phase (nginx skips it for subrequests). */
+  readonly subrequestPhases: readonly PhaseStep[];
   /** The log phase's handlers. */
   readonly logHandlers: readonly PhaseHandler[];
   readonly filters: readonly ResponseFilter[];
@@ -51,6 +53,8 @@ export interface LocationRuntime {
   readonly errorPages: readonly ErrorPageConf[];
   /** `$document_root`. */
   readonly documentRoot: string;
+  /** `internal`: a client's request that matches it is a 404. */
+  readonly internal: boolean;
 }
 
 /** One server block, ready to serve. */
@@ -61,6 +65,8 @@ export interface ServerRuntime {
   readonly locationList: readonly LocationRuntime[];
   /** What serves a URI no location matches, and requests that failed before routing. */
   readonly serverLocation: LocationRuntime;
+  /** The post-read phase (realip): run once per request before the location is found; empty for most servers. */
+  readonly postRead: readonly PhaseStep[];
   /** The `Server` header and error page signature. */
   readonly signature: string;
   readonly log: Logger;
@@ -74,6 +80,8 @@ export interface ListenerRuntime {
   readonly tls: TlsOptions | null;
   /** The default server's `client_header_timeout`: a connection's first head must come within it. */
   readonly headerTimeout: number;
+  /** Whether any `listen` of this socket says `proxy_protocol`: each connection starts with a PROXY header. */
+  readonly proxyProtocol: boolean;
 }
 
 /** Everything built from one configuration. */
@@ -94,13 +102,14 @@ export class Runtime {
     const runtime = new Runtime(conf, log, createPushChannels(conf, log));
     for (const server of conf.http.servers) {
       const locations: LocationRuntime[] = [];
-      for (const location of server.locations) locations.push(await runtime.location(server, location, files));
-      const serverLocation = await runtime.location(server, server.serverLocation, files);
+      for (const location of server.locations) locations.push((await runtime.location(server, location, files)).runtime);
+      const { runtime: serverLocation, postRead } = await runtime.location(server, server.serverLocation, files);
       runtime.serverRuntimes.set(server, {
         conf: server,
         locations: new LocationTable(locations),
         locationList: locations,
         serverLocation,
+        postRead,
         signature: serverLocation.signature,
         log: serverLocation.log,
       });
@@ -109,8 +118,11 @@ export class Runtime {
     return runtime;
   }
 
-  /** Compiles one location: its handler, phases, filters and the core values read per request. */
-  private async location(server: ServerConf, location: LocationConf, files: LogFiles): Promise<LocationRuntime> {
+  /**
+   * Compiles one location: its handler, phases, filters and the core values read per request;
+   * and the post-read steps its modules give (the server's own location has them).
+   */
+  private async location(server: ServerConf, location: LocationConf, files: LogFiles): Promise<{ runtime: LocationRuntime; postRead: readonly PhaseStep[] }> {
     const core = location.confs.get(coreModule);
     const log = core.errorLog ? createErrorLog(core.errorLog, files) : this.log;
     const env = this.env(server, log, files);
@@ -119,13 +131,15 @@ export class Runtime {
     const module = this.conf.handlers.get(location) as HandlerModule;
     const handler = await module.create(location.handlerOptions, { log, prefix: this.conf.prefix, location, push: this.push, counters: metrics });
     this.handlers.push(handler);
-    const { steps, logs, answers } = compilePhases(LOCATION_MODULES.flatMap((m) => m.phases?.(location, env) ?? []));
-    return {
+    const handlers = LOCATION_MODULES.flatMap((m) => m.phases?.(location, env) ?? []);
+    const { steps, postRead, logs, answers } = compilePhases(handlers, core.satisfy, core.authDelay);
+    const runtime: LocationRuntime = {
       conf: location,
       match: location.match,
       server,
       handler,
       phases: steps,
+      subrequestPhases: compilePhases(handlers.filter((h) => h.phase !== 'access')).steps,
       logHandlers: logs,
       filters: LOCATION_MODULES.flatMap((m) => m.filter?.(location, env) ?? []),
       log,
@@ -139,7 +153,9 @@ export class Runtime {
       lingering: { timeMs: core.lingeringTime, timeoutMs: core.lingeringTimeout },
       errorPages: core.errorPages,
       documentRoot: core.root,
+      internal: core.internal,
     };
+    return { runtime, postRead };
   }
 
   /** What a module may use while it compiles a location of `server`. */
@@ -165,16 +181,17 @@ export class Runtime {
  * the socket speaks TLS when any of its `listen`s says `ssl`.
  */
 function groupByListen(servers: readonly ServerConf[]): ListenerRuntime[] {
-  const groups = new Map<string, { listen: ListenSpec; servers: ServerConf[]; defaultServer: ServerConf | null; ssl: boolean }>();
+  const groups = new Map<string, { listen: ListenSpec; servers: ServerConf[]; defaultServer: ServerConf | null; ssl: boolean; proxyProtocol: boolean }>();
   for (const server of servers) {
     for (const listen of server.listens) {
       let group = groups.get(listen.key);
       if (!group) {
-        group = { listen, servers: [], defaultServer: null, ssl: false };
+        group = { listen, servers: [], defaultServer: null, ssl: false, proxyProtocol: false };
         groups.set(listen.key, group);
       }
       if (!group.servers.includes(server)) group.servers.push(server);
       group.ssl ||= listen.ssl;
+      group.proxyProtocol ||= listen.proxyProtocol;
       if (listen.defaultServer) {
         group.defaultServer = server;
         group.listen = listen;
@@ -184,6 +201,6 @@ function groupByListen(servers: readonly ServerConf[]): ListenerRuntime[] {
   return [...groups.values()].map((g) => {
     const table = new ServerTable(g.servers, g.defaultServer ?? g.servers[0]);
     const headerTimeout = table.defaultServer.confs.get(coreModule).clientHeaderTimeout;
-    return { listen: g.listen, servers: table, tls: g.ssl ? listenerTlsOptions(table, g.servers) : null, headerTimeout };
+    return { listen: g.listen, servers: table, tls: g.ssl ? listenerTlsOptions(table, g.servers) : null, headerTimeout, proxyProtocol: g.proxyProtocol };
   });
 }

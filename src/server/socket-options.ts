@@ -17,7 +17,7 @@
  *
  * A socket without a TCP file descriptor (a unix socket, a TLS socket over a JS stream) gets
  * `setKeepAlive` too (a no-op on unix sockets) and one warning that so_keepalive is ignored.
- * This is the only module that imports koffi.
+ * koffi comes through `shared/native.ts`.
  *
  * Do not also turn on Node's own `keepAlive` server option: Node would later call
  * `setKeepAlive` itself and overwrite interval and count.
@@ -25,6 +25,7 @@
 import type * as net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import type { SoKeepalive } from '../config/values';
+import { loadKoffi, type Koffi } from '../shared/native';
 
 /** How keepalive settings reach the kernel; see the module comment. */
 export type KeepaliveStrategy = 'setKeepAlive4' | 'setsockopt' | 'setKeepAlive2';
@@ -43,9 +44,6 @@ const IPPROTO_TCP = 6;
 const TCP_KEEPIDLE = 4;
 const TCP_KEEPINTVL = 5;
 const TCP_KEEPCNT = 6;
-
-/** koffi's API (loaded with require, lazily, so a missing koffi means the fallback). */
-type Koffi = typeof import('koffi', { with: { 'resolution-mode': 'require' } });
 
 /** The two libc calls we need, with koffi's marshalling hidden. */
 interface Libc {
@@ -70,12 +68,8 @@ export function hasFourArgSetKeepAlive(version: string): boolean {
 /** Loads libc's setsockopt/getsockopt through koffi; returns the reason when it cannot. */
 function loadLibc(): Libc | string {
   if (process.platform !== 'linux') return `not on Linux (${process.platform})`;
-  let koffi: Koffi;
-  try {
-    koffi = require('koffi') as Koffi;
-  } catch (err) {
-    return `koffi cannot be loaded (${(err as Error).message})`;
-  }
+  const koffi: Koffi | string = loadKoffi();
+  if (typeof koffi === 'string') return koffi;
   // The process's own symbols include libc's, whether glibc or musl; libc.so.6 is the spare.
   for (const path of [null, 'libc.so.6']) {
     try {

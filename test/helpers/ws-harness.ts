@@ -65,6 +65,9 @@ function stubContext(req: http.IncomingMessage, log: Logger): RequestContext {
     evaluate: (template) => template.constant ?? '',
     setUri: () => {},
     transforms: () => false,
+    upstreamHeaders: null,
+    mainRequest: req,
+    subrequest: () => Promise.reject(new Error('no subrequests here')),
   };
 }
 

@@ -22,6 +22,7 @@ export const COMPARED_HEADERS = [
   'accept-ranges',
   'cache-control',
   'server',
+  'www-authenticate',
 ] as const;
 
 /** One compared part of a response: `status`, `reason`, `body`, `framing` or a header name. */

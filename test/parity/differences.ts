@@ -40,6 +40,15 @@ export const DELIBERATE = {
       'deliberate: a 101 to a request whose location forwards no Upgrade is never tunnelled (the gateway answers 502); nginx 1.22 tunnels it whenever the client sent an Upgrade (ngx_http_proxy_process_header sets u->upgrade from r->headers_in.upgrade), so a backend that switches anyway opens a tunnel past the access rules',
     ),
   } as Marker,
+  realmHeaderInjection: {
+    'www-authenticate':
+      'deliberate: a realm made of variables that hold CR or LF (`auth_basic "$uri"` and a URI with %0D%0A) is written by nginx 1.22 as it is, which splits the header and injects others (Set-Cookie); the gateway leaves the control characters out',
+  } as Marker,
+  /** What the auth service saw (`X-Auth-Seen`): the gateway's auth subrequest carries no body framing. */
+  subrequestBodyFraming: {
+    'x-auth-seen':
+      "deliberate: nginx's auth subrequest sends the client's Content-Length (or Transfer-Encoding) with no body, so an auth service that reads the body waits for bytes that never come until a timeout (nginx's documentation adds `proxy_set_header Content-Length \"\"`); the gateway's subrequest has no body and says so: no framing header",
+  } as Marker,
   aliasTraversal: {
     ...wholeResponse('deliberate: nginx serves the file outside the alias (the off-by-slash pitfall); the gateway checks every mapped path stays under its root or alias (DESIGN.md: "check the file path stays inside the root") and answers 404'),
   } as Marker,

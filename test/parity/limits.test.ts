@@ -145,6 +145,21 @@ defineParityCases([
     ],
   },
   {
+    title: 'limit_req after realip: the key is the real client',
+    site: {
+      http: { limit_req_zone: '$binary_remote_addr zone=real:1m rate=1r/m', set_real_ip_from: '127.0.0.1', real_ip_header: 'X-Forwarded-For' },
+      servers: [{ directives: { root: 'www', limit_req: 'zone=real', ...STATUS_HEADERS }, locations: [loc('/a/')] }],
+    },
+    files: { 'www/a/a.txt': 'a\n' },
+    requests: [
+      get('client 10.0.0.1 through the balancer: first', '/a/a.txt', { headers: { 'X-Forwarded-For': '10.0.0.1' } }),
+      get('client 10.0.0.1: refused', '/a/a.txt', { headers: { 'X-Forwarded-For': '10.0.0.1' } }),
+      get('client 10.0.0.2 through the same balancer: its own bucket', '/a/a.txt', { headers: { 'X-Forwarded-For': '10.0.0.2' } }),
+      get('IPv6 client 2001:db8::1: its own bucket', '/a/a.txt', { headers: { 'X-Forwarded-For': '2001:db8::1' } }),
+      get('IPv6 client 2001:db8::1: refused', '/a/a.txt', { headers: { 'X-Forwarded-For': '2001:db8::1' } }),
+    ],
+  },
+  {
     title: 'limit_conn: sequential requests each release their slot',
     site: {
       http: { limit_conn_zone: ['$binary_remote_addr zone=addr:1m', '$arg_k zone=bykey:1m', '$http_x_key zone=byheader:1m'] },

@@ -241,45 +241,56 @@ export function mergeAccessRules(earlier: AccessRules, later: AccessRules): Acce
 /** The client's 16 bytes while one IPv6 address is matched (reused: no allocation per request). */
 const scratch = new Uint8Array(16);
 
+/** What the rules say of a client: the first matching rule's word, or null when none matches. */
+export type AccessVerdict = 'allow' | 'deny' | null;
+
 /**
- * True when `rules` deny the client at `address` (Node's `socket.remoteAddress`: dotted IPv4,
+ * What `rules` say of the client at `address` (Node's `socket.remoteAddress`: dotted IPv4,
  * IPv6 text, possibly with a `%zone`; empty for a unix-domain socket). As nginx: the first
- * rule of the client's family that matches decides; none matching allows. An IPv4-mapped
- * IPv6 client (`::ffff:1.2.3.4`) is matched against the IPv4 rules when there are any, else
- * as IPv6.
+ * rule of the client's family that matches decides (`allow`: nginx's NGX_OK, `deny`: 403);
+ * none matching is null (NGX_DECLINED: the module has nothing to say). An IPv4-mapped IPv6
+ * client (`::ffff:1.2.3.4`) is matched against the IPv4 rules when there are any, else as
+ * IPv6.
  */
-export function accessDenied(rules: AccessRules, address: string): boolean {
+export function accessVerdict(rules: AccessRules, address: string): AccessVerdict {
   const colon = address.indexOf(':');
   if (colon === -1) {
-    if (address === '') return rules.unix.length > 0 && rules.unix[0];
+    if (address === '') return rules.unix.length > 0 ? verdictOf(rules.unix[0]) : null;
     const inet = rules.inet;
-    if (inet.length === 0) return false;
+    if (inet.length === 0) return null;
     const client = parseInet4(address, 0, address.length);
-    return client !== NONE && matchInet(inet, client);
+    return client !== NONE ? matchInet(inet, client) : null;
   }
   const zone = address.indexOf('%', colon);
-  if (!parseInet6(address, 0, zone === -1 ? address.length : zone, scratch)) return false;
+  if (!parseInet6(address, 0, zone === -1 ? address.length : zone, scratch)) return null;
   const b = scratch;
   if (rules.inet.length > 0 && isV4Mapped(b)) return matchInet(rules.inet, word(b, 12));
   const inet6 = rules.inet6;
-  if (inet6.length === 0) return false;
+  if (inet6.length === 0) return null;
   const w0 = word(b, 0);
   const w1 = word(b, 4);
   const w2 = word(b, 8);
   const w3 = word(b, 12);
   for (let i = 0; i < inet6.length; i++) {
     const r = inet6[i];
-    if (((w0 & r.m0) >>> 0) === r.a0 && ((w1 & r.m1) >>> 0) === r.a1 && ((w2 & r.m2) >>> 0) === r.a2 && ((w3 & r.m3) >>> 0) === r.a3) return r.deny;
+    if (((w0 & r.m0) >>> 0) === r.a0 && ((w1 & r.m1) >>> 0) === r.a1 && ((w2 & r.m2) >>> 0) === r.a2 && ((w3 & r.m3) >>> 0) === r.a3) return verdictOf(r.deny);
   }
-  return false;
+  return null;
 }
 
-function matchInet(inet: readonly AccessRule4[], client: number): boolean {
+/** True when `rules` deny the client at `address` (`accessVerdict` says `deny`). */
+export function accessDenied(rules: AccessRules, address: string): boolean {
+  return accessVerdict(rules, address) === 'deny';
+}
+
+const verdictOf = (deny: boolean): AccessVerdict => (deny ? 'deny' : 'allow');
+
+function matchInet(inet: readonly AccessRule4[], client: number): AccessVerdict {
   for (let i = 0; i < inet.length; i++) {
     const r = inet[i];
-    if (((client & r.mask) >>> 0) === r.addr) return r.deny;
+    if (((client & r.mask) >>> 0) === r.addr) return verdictOf(r.deny);
   }
-  return false;
+  return null;
 }
 
 /** `::ffff:a.b.c.d`: ten zero bytes, then 0xffff. */

@@ -54,6 +54,15 @@ export interface CoreConf {
   readonly errorPages: readonly ErrorPageConf[];
   readonly serverTokens: boolean;
   readonly clientMaxBodySize: number;
+  /**
+   * `satisfy all|any`: whether every access-phase module must let the client in (`all`) or one
+   * is enough (`any`), compiled per location into its access phase (see server/phase-engine.ts).
+   */
+  readonly satisfy: 'all' | 'any';
+  /** `auth_delay` (ms): how much later an access-phase 401 is answered (0: at once). */
+  readonly authDelay: number;
+  /** `internal` (a location's own): only internal requests (subrequests, redirects) reach it; a client gets 404. */
+  readonly internal: boolean;
   readonly keepaliveTimeout: number;
   readonly sendTimeout: number;
   readonly clientHeaderTimeout: number;
@@ -157,6 +166,15 @@ function disableSymlinks(node: ConfNode, cx: ParseContext): DisableSymlinksConf 
   return conf;
 }
 
+/**
+ * `internal`: nginx's `internal;` (no argument), written `internal:` with no value or
+ * `internal: on` (YAML needs a value).
+ */
+function internal(node: ConfNode, cx: ParseContext): true {
+  if (node.kind === 'scalar' && (node.value === null || node.value === true || node.value === 'on' || node.value === '')) return true;
+  return cx.fail('invalid number of arguments in "internal" directive (it takes none; write "internal:" or "internal: on")', node);
+}
+
 export const coreModule: ConfModule<CoreConf> = {
   name: 'core',
   directives: {
@@ -181,6 +199,9 @@ export const coreModule: ConfModule<CoreConf> = {
     error_page: row(INHERITED, errorPages, { field: 'errorPages' }),
     server_tokens: row(INHERITED, flag),
     client_max_body_size: row(INHERITED, size),
+    satisfy: row(INHERITED, oneOf(['all', 'any'])),
+    auth_delay: row(INHERITED, timerTime),
+    internal: row(['location'], internal, { inherit: false }),
     keepalive_timeout: row(INHERITED, keepaliveTimeout),
     send_timeout: row(INHERITED, timerTime),
     client_header_timeout: row(['http', 'server'], timerTime),
@@ -217,6 +238,9 @@ export const coreModule: ConfModule<CoreConf> = {
     errorPages: [],
     serverTokens: true,
     clientMaxBodySize: 1024 * 1024,
+    satisfy: 'all',
+    authDelay: 0,
+    internal: false,
     keepaliveTimeout: 75_000,
     sendTimeout: 60_000,
     clientHeaderTimeout: 60_000,

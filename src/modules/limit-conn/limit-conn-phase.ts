@@ -15,7 +15,7 @@ import type { LocationModule, PhaseHandler, RequestContext } from '../../types';
 import { zonesModule } from '../zones/module';
 import { limitConnModule } from './module';
 
-/** Requests limit_conn has counted (nginx's `r->main->limit_conn_status`). */
+/** Client requests limit_conn has counted (nginx's `r->main->limit_conn_status`: a subrequest of one is not counted again). */
 const decided = new WeakSet<IncomingMessage>();
 
 /** The longest key nginx counts (a longer one is logged and not counted). */
@@ -55,7 +55,7 @@ export const limitConnPhase: LocationModule = {
         phase: 'preaccess',
         name: `limit_conn ${conf.limitConn.map((l) => `${l.zone} ${l.conn}`).join(', ')}`,
         run(req, res, ctx) {
-          if (decided.has(req)) return;
+          if (decided.has(ctx.mainRequest)) return;
           let any = false;
           const checks: ConnLimit[] = limits.map((l) => {
             let key = ctx.evaluate(l.decl.key);
@@ -84,7 +84,7 @@ export const limitConnPhase: LocationModule = {
 };
 
 function decide(req: IncomingMessage, ctx: RequestContext, status: string): void {
-  decided.add(req);
+  decided.add(ctx.mainRequest);
   ctx.setVariable('limit_conn_status', status);
 }
 

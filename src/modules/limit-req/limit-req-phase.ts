@@ -15,7 +15,7 @@ import type { LocationModule, Logger, PhaseHandler, PhaseOutcome, RequestContext
 import { zonesModule } from '../zones/module';
 import { limitReqModule, type LimitLogLevel } from './module';
 
-/** Requests limit_req has decided on (nginx's `r->main->limit_req_status`). */
+/** Client requests limit_req has decided on (nginx's `r->main->limit_req_status`: a subrequest of one is not limited again). */
 const decided = new WeakSet<IncomingMessage>();
 
 /** nginx's delaying line is one level below the limiting line (info stays info). */
@@ -74,7 +74,7 @@ export const limitReqPhase: LocationModule = {
         phase: 'preaccess',
         name: `limit_req ${conf.limitReq.map((l) => `zone=${l.zone}`).join(' ')}`,
         run(req, _res, ctx) {
-          if (decided.has(req)) return;
+          if (decided.has(ctx.mainRequest)) return;
           let any = false;
           const checks: ReqLimit[] = limits.map((l) => {
             let key = ctx.evaluate(l.decl.key);
@@ -103,7 +103,7 @@ export const limitReqPhase: LocationModule = {
 };
 
 function decide(req: IncomingMessage, ctx: RequestContext, status: string): void {
-  decided.add(req);
+  decided.add(ctx.mainRequest);
   ctx.setVariable('limit_req_status', status);
 }
 

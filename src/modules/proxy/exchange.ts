@@ -71,6 +71,8 @@ export interface ExchangeInit {
   readonly buffering?: boolean;
   /** Rewrites the response's header lines (`proxy_redirect`). */
   readonly rewriteHeaders?: (lines: readonly HeaderLine[]) => readonly HeaderLine[];
+  /** The request's context: told of the upstream's header lines when they come (`$upstream_http_*`). */
+  readonly ctx?: { upstreamHeaders: readonly string[] | null };
 }
 
 /**
@@ -179,6 +181,7 @@ export class HttpExchange {
       return;
     }
     this.proxyRes = proxyRes;
+    if (this.init.ctx) this.init.ctx.upstreamHeaders = proxyRes.rawHeaders;
     this.phase = 'reading upstream';
     proxyRes.on('error', () => {});
     const { res } = this.init;

@@ -237,11 +237,12 @@ class ProxyHandler implements Handler {
       timeouts: this.options.timeouts,
       connectEvent: this.connectEvent,
       log: ctx.log,
-      context: this.contextMaker(req, ctx.server.primaryName, path, peer.name),
+      context: this.contextMaker(req, ctx, path, peer.name),
       onDone: () => this.exchanges.get(req) === exchange && this.exchanges.delete(req),
       counters: this.counters,
       hidden: this.options.hidden,
       buffering: this.options.buffering,
+      ctx,
       rewriteHeaders: this.options.redirects.length ? (lines: readonly HeaderLine[]) => rewriteRedirectHeaders(lines, this.options.redirects, req, ctx) : undefined,
     });
     this.exchanges.set(req, exchange);
@@ -271,7 +272,7 @@ class ProxyHandler implements Handler {
       connectEvent: this.connectEvent,
       signature: this.options.signature,
       log: ctx.log,
-      context: this.contextMaker(req, ctx.server.primaryName, path, picked?.target.name),
+      context: this.contextMaker(req, ctx, path, picked?.target.name),
       onDone: () => this.tunnels.delete(req),
       counters: this.counters,
     });
@@ -298,8 +299,8 @@ class ProxyHandler implements Handler {
   }
 
   /** The error log context of one request, made only if a line is logged. */
-  private contextMaker(req: http.IncomingMessage, serverName: string, path: string, peer?: string): () => string {
-    return () => logContext(req, serverName, this.upstreamUrl(path, peer));
+  private contextMaker(req: http.IncomingMessage, ctx: RequestContext, path: string, peer?: string): () => string {
+    return () => logContext(req, ctx.remoteAddress, ctx.server.primaryName, this.upstreamUrl(path, peer), ctx.mainRequest, ctx.uri);
   }
 
   /** The upstream as nginx's error log names it: `http://127.0.0.1:8081/path` (an upstream's peer by its `host:port`). */

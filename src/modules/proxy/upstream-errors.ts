@@ -95,13 +95,15 @@ export function failureError(failure: UpstreamFailure): HttpError {
 
 /**
  * nginx's context for an error log line: `, client: ..., server: ..., request: "...",
- * upstream: "...", host: "..."`.
+ * upstream: "...", host: "..."`. `client` is the request's address (realip's, when it set one); in
+ * a subrequest (`main`: the client's request, `uri`: the subrequest's), the client's request
+ * line and `subrequest: "URI"` after it.
  */
-export function logContext(req: IncomingMessage, serverName: string, upstream: string): string {
+export function logContext(req: IncomingMessage, client: string, serverName: string, upstream: string, main: IncomingMessage = req, uri = ''): string {
   const host = req.headers.host;
   return (
-    `, client: ${req.socket.remoteAddress ?? '-'}, server: ${serverName}, ` +
-    `request: "${req.method} ${req.url} HTTP/${req.httpVersion}", upstream: "${upstream}"` +
+    `, client: ${client || 'unix:'}, server: ${serverName}, ` +
+    `request: "${main.method} ${main.url} HTTP/${main.httpVersion}"${main !== req ? `, subrequest: "${uri}"` : ''}, upstream: "${upstream}"` +
     (host ? `, host: "${host}"` : '')
   );
 }

@@ -35,6 +35,8 @@ import type {
   PushSubscription,
   RequestContext,
   ScriptContext,
+  SubrequestResult,
+  SubrequestSpec,
   SubscribeOptions,
   Template,
   UpgradeOutcome,
@@ -267,6 +269,13 @@ class ScriptContextImpl implements ScriptContext, SessionObserver {
   get log() { return this.ctx.log; }
   get remoteAddress() { return this.ctx.remoteAddress; }
   get data() { return this.ctx.data; }
+  get mainRequest() { return this.ctx.mainRequest; }
+  get upstreamHeaders() { return this.ctx.upstreamHeaders; }
+  set upstreamHeaders(raw: readonly string[] | null) { this.ctx.upstreamHeaders = raw; }
+
+  subrequest(spec: SubrequestSpec): Promise<SubrequestResult> {
+    return this.ctx.subrequest(spec);
+  }
 
   variable(name: string): string {
     return this.ctx.variable(name);
