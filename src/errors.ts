@@ -31,6 +31,8 @@ export const ERROR_CODES = {
   GW_AUTH_REQUEST_FORBIDDEN: 'the auth_request subrequest answered 403 (403)',
   GW_AUTH_REQUEST_UNAUTHORIZED: "the auth_request subrequest answered 401 (401, with its WWW-Authenticate)",
   GW_AUTH_REQUEST_STATUS: 'the auth_request subrequest answered another status than 2xx, 401 or 403 (500)',
+  GW_LIMIT_REQ: 'limit_req refused the request: over its burst, or no room in its zone (limit_req_status, 503)',
+  GW_LIMIT_CONN: 'limit_conn refused the request: its key at the limit, or no room in its zone (limit_conn_status, 503)',
   GW_BODY_TOO_LARGE: 'a request body over client_max_body_size (413)',
   GW_BODY_TIMEOUT: 'a request body that stalled past client_body_timeout (408: closed unanswered)',
   GW_BODY_INVALID: 'a malformed chunked request body (400)',

@@ -26,6 +26,8 @@ export interface Logger {
   warn(message: string): void;
   error(message: string): void;
   crit(message: string): void;
+  /** nginx's `alert` level (a zone that cannot hold a new node); loggers without it use `crit`. */
+  alert?(message: string): void;
 }
 
 /** What the gateway knows about one request once its server and location are chosen. */

@@ -125,7 +125,8 @@ const ECHO_LUA = `
 
 /**
  * The gateway's configuration: conf/site.yaml's (open_file_cache included), plus the proxy
- * location, a location without open_file_cache (`/cold/`) and the bench's limits.
+ * location, a location without open_file_cache (`/cold/`), one behind limit_req (`/limited/`,
+ * a rate and burst no load reaches: every request is checked, none refused or delayed) and the bench's limits.
  */
 function gatewayYaml({ port, backendPort, connections }) {
   return `# Written by scripts/bench/setup.js: the seed's site plus a proxied location.
@@ -141,6 +142,7 @@ http:
   access_log: logs/access.log combined
   open_file_cache: max=1000 inactive=20s
   open_file_cache_valid: 2s
+  limit_req_zone: "$binary_remote_addr zone=bench:10m rate=1000000r/s"
   servers:
     - listen: "127.0.0.1:${port} so_keepalive=2s:2s:8"
       locations:
@@ -155,6 +157,10 @@ http:
           handler: static
           alias: public/
           open_file_cache: "off"
+        - location: /limited/
+          handler: static
+          alias: public/
+          limit_req: zone=bench burst=100000 nodelay
         - location: /proxy/
           proxy_pass: http://127.0.0.1:${backendPort}/
           proxy_http_version: "1.1"
@@ -190,6 +196,7 @@ ${NGINX_TEMP_PATHS}
     gzip_min_length 1;
     open_file_cache max=1000 inactive=20s;
     open_file_cache_valid 2s;
+    limit_req_zone $binary_remote_addr zone=bench:10m rate=1000000r/s;
 
     upstream backend {
         server 127.0.0.1:${backendPort};
@@ -210,6 +217,11 @@ ${NGINX_TEMP_PATHS}
         location /cold/ {
             alias public/;
             open_file_cache off;
+        }
+
+        location /limited/ {
+            alias public/;
+            limit_req zone=bench burst=100000 nodelay;
         }
 
         location /proxy/ {

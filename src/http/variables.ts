@@ -92,6 +92,60 @@ function forwardedFor(s: VariableSource): string {
   return previous ? `${Array.isArray(previous) ? previous.join(', ') : previous}, ${addr}` : addr;
 }
 
+/** The address of the last `$binary_remote_addr`, and its bytes (a connection's requests ask again and again). */
+let lastAddress = '';
+let lastBinary = '';
+
+/**
+ * `$binary_remote_addr`: the client's address as nginx stores it, 4 bytes for IPv4 and 16 for
+ * IPv6 (an IPv4-mapped address too, as nginx on a dual-stack socket), one character per byte
+ * (latin1), so an IPv4 and an IPv6 key never meet; a unix-domain client is `unix:`, as nginx.
+ */
+export function binaryAddress(address: string): string {
+  if (address === lastAddress) return lastBinary;
+  let bytes: number[] | null = null;
+  if (address.includes(':')) bytes = ipv6Bytes(address);
+  else if (address !== '') bytes = ipv4Bytes(address);
+  lastAddress = address;
+  lastBinary = bytes ? String.fromCharCode(...bytes) : address;
+  return lastBinary;
+}
+
+function ipv4Bytes(text: string): number[] | null {
+  const parts = text.split('.');
+  if (parts.length !== 4) return null;
+  const bytes = parts.map(Number);
+  return bytes.every((b, i) => /^\d{1,3}$/.test(parts[i]) && b <= 255) ? bytes : null;
+}
+
+function ipv6Bytes(text: string): number[] | null {
+  const zone = text.indexOf('%');
+  if (zone >= 0) text = text.slice(0, zone);
+  let tail: number[] = [];
+  const lastColon = text.lastIndexOf(':');
+  if (text.includes('.', lastColon)) {
+    const v4 = ipv4Bytes(text.slice(lastColon + 1));
+    if (!v4) return null;
+    tail = v4;
+    text = `${text.slice(0, lastColon + 1)}0:0`;
+  }
+  const [head, rest] = text.split('::');
+  const groups = (part: string | undefined) => (part ? part.split(':') : []);
+  const left = groups(head);
+  const right = rest === undefined ? [] : groups(rest);
+  const missing = 8 - left.length - right.length;
+  if (rest === undefined ? missing !== 0 : missing < 0) return null;
+  const all = [...left, ...Array<string>(missing).fill('0'), ...right];
+  const bytes: number[] = [];
+  for (const g of all) {
+    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
+    const n = parseInt(g, 16);
+    bytes.push(n >> 8, n & 0xff);
+  }
+  if (tail.length) bytes.splice(12, 4, ...tail);
+  return bytes;
+}
+
 /** A port as nginx's variables write it: empty when there is none (0). */
 function portText(port: number): string {
   return port > 0 ? String(port) : '';
@@ -108,6 +162,7 @@ const VARIABLES: Record<string, Getter> = {
   hostname: () => HOSTNAME,
   // A unix-domain client is `unix:` (nginx's addr_text for one).
   remote_addr: (s) => s.remoteAddress || 'unix:',
+  binary_remote_addr: (s) => binaryAddress(s.remoteAddress || 'unix:'),
   remote_port: (s) => portText(s.remotePort),
   realip_remote_addr: (s) => s.peerAddress || 'unix:',
   realip_remote_port: (s) => portText(s.peerPort),
@@ -179,7 +234,7 @@ const NO_NAMES: ReadonlySet<string> = new Set();
  * The variables a module sets per request (nginx's module variables: `$limit_req_status`...;
  * `$remote_user` is not one: nginx reads it from the Authorization header): empty until the module sets them (`ctx.setVariable`).
  */
-const SET_BY_MODULES: ReadonlySet<string> = new Set<string>([]);
+const SET_BY_MODULES: ReadonlySet<string> = new Set<string>(['limit_req_status', 'limit_conn_status']);
 
 /** Whether `name` is a variable a module sets per request (`ctx.setVariable` takes only these). */
 export function isSetByModules(name: string): boolean {

@@ -13,6 +13,11 @@ import { authBasicPhase } from './auth-basic/auth-phase';
 import { authRequestPhase } from './auth-request/auth-request';
 import { authRequestModule } from './auth-request/module';
 import { realipPhase } from './realip/realip-phase';
+import { limitConnPhase } from './limit-conn/limit-conn-phase';
+import { limitConnModule } from './limit-conn/module';
+import { limitReqPhase } from './limit-req/limit-req-phase';
+import { limitReqModule } from './limit-req/module';
+import { zonesModule } from './zones/module';
 import { tryFilesPhase } from './core/try-files';
 import { gzipFilter } from './gzip/filter';
 import { headersFilter } from './headers/filter';
@@ -84,6 +89,9 @@ export const MODULES: readonly ConfModule[] = [
   accessModule,
   authBasicModule,
   authRequestModule,
+  limitReqModule,
+  limitConnModule,
+  zonesModule,
   proxyModule,
   returnModule,
   statusModule,
@@ -102,4 +110,4 @@ export const REGISTRY: Registry = { modules: MODULES, handlers: resolveHandler, 
  * one); response filters see the header in this order (`expires` and
  * `add_header` before gzip decides, as nginx's chain).
  */
-export const LOCATION_MODULES: readonly LocationModule[] = [realipPhase, returnPhase, accessPhase, authBasicPhase, authRequestPhase, tryFilesPhase, headersFilter, gzipFilter, logPhase];
+export const LOCATION_MODULES: readonly LocationModule[] = [realipPhase, returnPhase, limitReqPhase, limitConnPhase, accessPhase, authBasicPhase, authRequestPhase, tryFilesPhase, headersFilter, gzipFilter, logPhase];

@@ -1,6 +1,7 @@
 /** The master's part of a checked configuration: plain data, the same whichever process checked it. */
 import type { MainConf } from '../config/model';
 import { pushModule } from '../modules/push/module';
+import { zonesModule } from '../modules/zones/module';
 
 /**
  * What the master needs of a configuration: the master never builds a configuration itself
@@ -14,7 +15,7 @@ export interface MasterConf {
   readonly masterProcess: boolean;
   readonly pid: string | null;
   readonly errorLog: MainConf['errorLog'];
-  readonly http: { readonly pushRedisUrl: string | null };
+  readonly http: { readonly pushRedisUrl: string | null; readonly zoneRedisUrl: string | null };
 }
 
 /** The master's part of a checked configuration. */
@@ -26,6 +27,6 @@ export function masterView(conf: MainConf): MasterConf {
     masterProcess: conf.masterProcess,
     pid: conf.pid,
     errorLog: { path: conf.errorLog.path, level: conf.errorLog.level },
-    http: { pushRedisUrl: conf.http.confs.get(pushModule).pushRedisUrl },
+    http: { pushRedisUrl: conf.http.confs.get(pushModule).pushRedisUrl, zoneRedisUrl: conf.http.confs.get(zonesModule).zoneRedisUrl },
   };
 }

@@ -24,6 +24,8 @@ import { createErrorLog, LogFiles } from '../shared/log';
 import { serveInMaster } from '../modules/status/aggregate';
 import { storeBackend } from '../modules/push/channels';
 import { PushHub } from '../modules/push/hub';
+import { ZoneHub } from '../shared/zones/zone-hub';
+import { storeZones } from '../shared/zones/zones';
 import type { Logger } from '../types';
 import { version } from '../http/version';
 import { runWorker, type WorkerMessage } from './worker';
@@ -69,6 +71,7 @@ class Master {
   private reloading = false;
   private reloadPending = false;
   private push: PushHub | null = null;
+  private zones: ZoneHub | null = null;
   /** The reload check under way, stopped if the master stops. */
   private check: RunningCheck | null = null;
   private readonly workerStartTimeoutMs = positiveEnv(WORKER_START_TIMEOUT_ENV, DEFAULT_WORKER_START_TIMEOUT_MS);
@@ -93,6 +96,8 @@ class Master {
     serveInMaster();
     // Push channels: the master holds them, so every worker shares them and they outlive reloads.
     this.push = new PushHub(storeBackend(this.conf.http.pushRedisUrl, this.log), this.log);
+    // Shared zones (limit_req, limit_conn): the master holds them for every worker, across reloads.
+    this.zones = new ZoneHub(storeZones(this.conf.http.zoneRedisUrl, this.log), this.log);
     // Signals are answered from the start: a HUP that comes while workers start is a reload.
     process.once('SIGTERM', () => this.stop(false));
     process.once('SIGINT', () => this.stop(false));
@@ -198,6 +203,7 @@ class Master {
       const previous = this.serving;
       this.serving = next;
       if (next.conf.http.pushRedisUrl !== previous.conf.http.pushRedisUrl) await this.push?.replace(storeBackend(next.conf.http.pushRedisUrl, this.log));
+      if (next.conf.http.zoneRedisUrl !== previous.conf.http.zoneRedisUrl) await this.zones?.replace(storeZones(next.conf.http.zoneRedisUrl, this.log));
       const old = this.current;
       this.current = fresh;
       for (const worker of old) this.quit(worker);
@@ -233,7 +239,7 @@ class Master {
     const exitWhenAlone = () => {
       if (Object.keys(cluster.workers ?? {}).length > 0) return;
       removePid(this.conf);
-      void Promise.allSettled([this.push?.close()]).then(() => this.files.close()).then(() => process.exit(0));
+      void Promise.allSettled([this.push?.close(), this.zones?.close()]).then(() => this.files.close()).then(() => process.exit(0));
     };
     cluster.on('exit', () => setImmediate(exitWhenAlone));
     for (const worker of Object.values(cluster.workers ?? {})) {

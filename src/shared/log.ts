@@ -135,5 +135,5 @@ export function createErrorLog(conf: ErrorLogConf, files: LogFiles): Logger {
     if (LEVELS.indexOf(level) < threshold) return () => {};
     return (message: string) => sink.write(`${errorLogTime(new Date())} [${level}] ${process.pid}#0: ${message}\n`);
   };
-  return { debug: at('debug'), info: at('info'), notice: at('notice'), warn: at('warn'), error: at('error'), crit: at('crit') };
+  return { debug: at('debug'), info: at('info'), notice: at('notice'), warn: at('warn'), error: at('error'), crit: at('crit'), alert: at('alert') };
 }

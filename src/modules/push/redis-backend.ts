@@ -40,7 +40,7 @@
  * instance's counts are written and its channels subscribed again.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis, type RedisOptions } from '../../shared/redis';
 import type { Logger } from '../../types';
 import type { BackendSink, ChannelInfo, PublishResult, PushBackend } from './backend';
 import type { ChannelLimits } from './memory-store';
