@@ -162,8 +162,8 @@ export class HttpError extends Error {
     readonly status: number,
     readonly code: HttpErrorCode = `GW_HTTP_${status}`,
     message?: string,
-    /** Extra response headers, e.g. `Content-Range` on 416 or `Location` on 301. */
-    readonly headers: Readonly<Record<string, string>> = {},
+    /** Extra response headers, e.g. `Content-Range` on 416 or `Location` on 301; a list for a header sent more than once (two `WWW-Authenticate`). */
+    readonly headers: Readonly<Record<string, string | readonly string[]>> = {},
   ) {
     super(message ?? `HTTP ${status}`);
     this.name = 'HttpError';

@@ -38,10 +38,10 @@ test("-T then prints each location's phase handlers in the order they run, its c
       try_files: $uri =404
       locations:
         - { location: /closed, deny: all, try_files: $uri @app, expires: 1h }
-        - { location: /gone, return: "410", allow: 127.0.0.1, satisfy: any, auth_request: /auth }
+        - { location: /gone, return: "410", allow: 127.0.0.1, satisfy: any, auth_request: /auth, auth_basic: Members, auth_basic_user_file: htpasswd }
         - { location: /app, proxy_pass: "http://127.0.0.1:9", access_log: "off" }
 `;
-  const prefix = makePrefix({ 'conf/site.yaml': site });
+  const prefix = makePrefix({ 'conf/site.yaml': site, 'conf/htpasswd': 'alice:{PLAIN}secret\n' });
   try {
     const { code, stdout } = await runCli(['-T', '-p', prefix, '-c', 'conf/site.yaml']);
     expect(code).toBe(0);
@@ -60,7 +60,7 @@ test("-T then prints each location's phase handlers in the order they run, its c
         `#   location /gone (${file}:10)`,
         '#     satisfy: any',
         '#     rewrite: return 410',
-        '#     access: satisfy any: allow/deny, auth_request /auth',
+        '#     access: satisfy any: allow/deny, auth_basic "Members", auth_request /auth',
         '#     content: return',
         '#     filter: expires, add_header',
         '#     filter: gzip',

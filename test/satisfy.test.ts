@@ -73,10 +73,16 @@ describe.each([false, true])('satisfy (asynchronous handlers: %s)', (async) => {
     expect(out.ran).toEqual(ran);
   });
 
-  test('any: the 401 keeps its own challenge; an ok forgets the refusals', async () => {
-    expect((await run('any', [401, 401], async)).headers).toEqual({ 'WWW-Authenticate': 'Basic realm="h0"' });
+  test('any: every 401 adds its challenge, in order (nginx 1.22 pushes each into headers_out); an ok forgets the refusals', async () => {
+    expect((await run('any', [401, 401], async)).headers).toEqual({ 'WWW-Authenticate': ['Basic realm="h0"', 'Basic realm="h1"'] });
+    expect((await run('any', [401, 403, 401], async)).headers).toEqual({ 'WWW-Authenticate': ['Basic realm="h0"', 'Basic realm="h2"'] });
     expect((await run('any', [403, 401], async)).headers).toEqual({ 'WWW-Authenticate': 'Basic realm="h1"' });
     expect((await run('any', [401, 'ok'], async)).status).toBe('through');
+  });
+
+  test('any: an error after a 401 answers at once with the 401\'s challenge (nginx leaves it in headers_out)', async () => {
+    expect(await run('any', [401, 500], async)).toMatchObject({ status: 500, headers: { 'WWW-Authenticate': ['Basic realm="h0"'] } });
+    expect(await run('any', [403, 500], async)).toMatchObject({ status: 500, headers: {} });
   });
 
   test('any: a final 403 logs "access forbidden by rule", a 401 or an ok nothing', async () => {

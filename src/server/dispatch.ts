@@ -62,8 +62,11 @@ export class Dispatcher {
     this.sendTimeouts.stop();
   }
 
-  /** The 'request' listener's work (`routed`: an upgrade request already routed, served as HTTP). */
-  async request(req: IncomingMessage, res: ServerResponse, listener: ListenerRuntime, scheme: string, routed?: RoutedState): Promise<void> {
+  /**
+   * The 'request' listener's work (`routed`: an upgrade request already routed, served as HTTP;
+   * `refused`: what its phases threw, answered as any request's error).
+   */
+  async request(req: IncomingMessage, res: ServerResponse, listener: ListenerRuntime, scheme: string, routed?: RoutedState, refused?: unknown): Promise<void> {
     const startBytes = req.socket.bytesWritten;
     if (!routed) requestStarted(req.socket);
     const state = routed ?? this.route(req, res, listener, scheme);
@@ -81,6 +84,7 @@ export class Dispatcher {
     installFilters(req, res, state);
     try {
       if (state.routingError) throw state.routingError;
+      if (refused !== undefined) throw refused;
       // nginx's find-config checks, for the location the request matched: an `internal` one is
       // not for clients (internal redirects and subrequests reach it without this check).
       if (state.runtime.internal) throw new HttpError(404, 'GW_INTERNAL_LOCATION');
@@ -117,22 +121,28 @@ export class Dispatcher {
     );
   }
 
-  /** nginx serves a request that asks for an upgrade it cannot give as a plain request. */
-  private serveAsHttp(req: IncomingMessage, socket: Duplex, listener: ListenerRuntime, scheme: string, state: RoutedState): Promise<void> {
+  /** nginx serves a request that asks for an upgrade it cannot give as a plain request (`refused`: the error its phases threw). */
+  private serveAsHttp(req: IncomingMessage, socket: Duplex, listener: ListenerRuntime, scheme: string, state: RoutedState, refused?: unknown): Promise<void> {
     if (socket.listenerCount('error') === 0) socket.on('error', destroySocket);
     const res = new ServerResponse(req);
     res.shouldKeepAlive = false;
     res.assignSocket(socket as Socket);
-    res.on('finish', () => socket.end());
-    return this.request(req, res, listener, scheme, state);
+    // The upgrade took the socket from the HTTP server, and its timeouts with it: once the answer
+    // is out the connection is closed, and a client that keeps its end open is let go after
+    // RAW_ERROR_LINGER_MS, as after a raw error (nginx closes at once).
+    res.on('finish', () => endSoon(socket));
+    return this.request(req, res, listener, scheme, state, refused);
   }
 
-  /** A phase refused the upgrade: its error as a raw response; an internal redirect serves the request as HTTP. */
+  /**
+   * A phase refused the upgrade (access: a 401, a 403): until it is switched, the request is
+   * one like any other, so its error is answered as nginx answers any request's, `error_page`
+   * and the response filters (`add_header ... always`) included; an internal redirect serves the
+   * request as HTTP.
+   */
   private upgradeRefused(err: unknown, req: IncomingMessage, socket: Duplex, listener: ListenerRuntime, scheme: string, state: RoutedState): Promise<void> {
     if (err instanceof InternalRedirect) return this.serveAsHttp(req, socket, listener, scheme, this.route(req, null, listener, scheme));
-    if (socket.listenerCount('error') === 0) socket.on('error', destroySocket);
-    this.upgradeEnded(state, socket, this.upgradeFailed(err, state, socket));
-    return Promise.resolve();
+    return this.serveAsHttp(req, socket, listener, scheme, state, err);
   }
 
   /** The content handler takes the connection. */
@@ -244,6 +254,7 @@ export class Dispatcher {
     state.subrequests = this.subrequest;
     state.subrequestDepth = parent.subrequestDepth + 1;
     state.mainRequest = parent.mainRequest;
+    state.sharesClientOf(parent);
     state.setValues = parent.setValues ??= new Map();
     // nginx's connection log action once a subrequest ran: later lines of the request end so.
     parent.logAction = ' while sending to client';
@@ -429,7 +440,7 @@ function checkBodySize(req: IncomingMessage, max: number): void {
 const RAW_ERROR_LINGER_MS = 5000;
 
 /** Writes nginx's error page as a raw HTTP response on a socket, then closes it. */
-export function writeRawError(socket: Duplex, status: number, signature: string, headers: Readonly<Record<string, string>> = {}): void {
+export function writeRawError(socket: Duplex, status: number, signature: string, headers: Readonly<Record<string, string | readonly string[]>> = {}): void {
   if (!socket.writable || status === CLOSE_WITHOUT_RESPONSE) {
     socket.destroy();
     return;
@@ -437,10 +448,18 @@ export function writeRawError(socket: Duplex, status: number, signature: string,
   const body = errorPageHtml(status, signature);
   const sent = pageStatus(status);
   const type = body ? 'Content-Type: text/html\r\n' : '';
-  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  const extra = Object.entries(headers)
+    .flatMap(([k, v]) => (typeof v === 'string' ? [v] : v).map((one) => `${k}: ${one}\r\n`))
+    .join('');
   socket.end(
     `HTTP/1.1 ${sent} ${reasonPhrase(sent)}\r\nServer: ${signature}\r\nDate: ${new Date().toUTCString()}\r\n` +
       `${type}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n${extra}\r\n${body}`,
   );
+  (socket as Socket).setTimeout?.(RAW_ERROR_LINGER_MS, () => socket.destroy());
+}
+
+/** Ends `socket` and destroys it if its peer has not closed its end RAW_ERROR_LINGER_MS later. */
+function endSoon(socket: Duplex): void {
+  socket.end();
   (socket as Socket).setTimeout?.(RAW_ERROR_LINGER_MS, () => socket.destroy());
 }

@@ -98,6 +98,15 @@ export class RequestState implements RequestContext, FilterState, ClientAddressT
     this.clientAddressSet = true;
   }
 
+  /**
+   * A subrequest's client is its parent's: the address realip found for the main request, as
+   * nginx's subrequest shares the connection realip changed (and, finding realip's context in
+   * the shared pool, does not look again).
+   */
+  sharesClientOf(parent: RequestState): void {
+    if (parent.clientAddressSet) this[SET_CLIENT_ADDRESS](parent.clientAddress, parent.clientPort);
+  }
+
   get location(): LocationConf {
     return this.runtime.conf;
   }

@@ -3,9 +3,13 @@
  * location's access handlers compiled at load into one handler that runs them in order until
  * one lets the client in (`'ok'`: the access phase is over, refusals so far are forgotten). A
  * refusal with 401 or 403 is remembered and the next handler runs; a 401 is never replaced by
- * a later 403, a 403 is by a later 401. When none let the client in, the remembered refusal
- * answers (a 403 with nginx's "access forbidden by rule" line, whichever module refused); when
- * none had anything to say, the request goes on. Any other error (a 500) answers at once.
+ * a later 403, a 403 is by a later 401. Each 401's `WWW-Authenticate` stays with the response,
+ * as each module pushes its challenge into nginx's headers_out: two modules that answer 401
+ * (auth_basic, then an auth service) send both challenges, in that order. When none let the
+ * client in, the remembered refusal answers (a 403 with nginx's "access forbidden by rule"
+ * line, whichever module refused); when none had anything to say, the request goes on. Any
+ * other error (a 500) answers at once, with the challenges of the 401s before it (nginx
+ * leaves them in headers_out).
  *
  * `satisfy all`, nginx's default, needs nothing of its own: the engine runs the next access
  * handler after an `'ok'` (see `compilePhases`), and the first refusal answers.
@@ -87,10 +91,31 @@ function actionOf(ctx: RequestContext): string {
 
 /**
  * The refusal to remember after `err`: nginx's `r->access_code`, which a 403 does not take
- * from a 401. Anything but a 401 or 403 is thrown on (it answers at once).
+ * from a 401, with the challenges of every 401 so far. Anything but a 401 or 403 is thrown on
+ * (it answers at once), carrying those challenges.
  */
 function remember(err: unknown, refused: HttpError | null): HttpError {
-  if (!(err instanceof HttpError) || (err.status !== 401 && err.status !== 403)) throw err;
-  if (refused?.status === 401) return refused;
-  return err;
+  if (!(err instanceof HttpError)) throw err;
+  if (err.status !== 401 && err.status !== 403) throw withChallenges(err, refused);
+  if (refused === null || err.status === 403) return refused?.status === 401 ? refused : err;
+  return withChallenges(err, refused);
+}
+
+/** The `WWW-Authenticate` values an error carries. */
+function challengesOf(err: HttpError): readonly string[] {
+  for (const [name, value] of Object.entries(err.headers)) if (name.toLowerCase() === 'www-authenticate') return typeof value === 'string' ? [value] : value;
+  return [];
+}
+
+/** `err` with the challenges of `refused` (a 401) before its own; `err` itself when there are none to add. */
+function withChallenges(err: HttpError, refused: HttpError | null): HttpError {
+  if (refused?.status !== 401) return err;
+  const earlier = challengesOf(refused);
+  if (earlier.length === 0) return err;
+  // A later 401 adds its challenges (the code and message stay the first 401's); another error keeps the 401's.
+  const headers: Record<string, string | readonly string[]> = {};
+  for (const [name, value] of Object.entries(err.headers)) if (name.toLowerCase() !== 'www-authenticate') headers[name] = value;
+  headers['WWW-Authenticate'] = [...earlier, ...challengesOf(err)];
+  const first = err.status === 401 ? refused : err;
+  return new HttpError(err.status, first.code, first.message, headers);
 }
