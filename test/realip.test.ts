@@ -17,7 +17,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import WebSocket from 'ws';
 import { makePrefix, startGateway, type GatewayProcess } from './helpers/gateway-process';
-import { eventually, fdCount, logged, type RawConnection } from './helpers/raw-socket';
+import { eventually, fdCount, logged, rawConnect as rawConnectTo, type RawConnection } from './helpers/raw-socket';
 
 const HEADER_TIMEOUT_MS = 1000;
 const SHOW = `"200 'ra=$remote_addr rp=[$remote_port] rra=$realip_remote_addr ppa=[$proxy_protocol_addr] ppp=[$proxy_protocol_port] ppsa=[$proxy_protocol_server_addr] ppsp=[$proxy_protocol_server_port]\\n'"`;
@@ -94,27 +94,9 @@ function get(port: number, target: string, headers: Record<string, string> = {},
 const PROXIED_HOST = '127.0.0.11';
 const PROXIED_TLS_HOST = '127.0.0.12';
 
-/** A raw connection to `host:port` (as the raw-socket helper's, on another address) writing `bytes`. */
+/** A raw connection to `host:port` (a proxied listener's address) writing `bytes`. */
 function rawConnect(port: number, bytes: Buffer | string, host = PROXIED_HOST): Promise<RawConnection> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ port, host, allowHalfOpen: true });
-    let data = '';
-    let start = 0;
-    const elapsed = () => performance.now() - start;
-    const closed = new Promise<number>((done) => {
-      socket.on('end', () => done(elapsed()));
-      socket.on('close', () => done(elapsed()));
-    });
-    socket.on('data', (chunk: Buffer) => (data += chunk.toString('latin1')));
-    socket.once('connect', () => {
-      start = performance.now();
-      socket.off('error', reject);
-      socket.on('error', () => {});
-      if (bytes.length) socket.write(bytes);
-      resolve({ socket, received: () => data, closed, elapsed });
-    });
-    socket.once('error', reject);
-  });
+  return rawConnectTo(port, bytes, undefined, host);
 }
 
 /** Raw bytes on a connection, everything the server sends until it closes. */

@@ -18,12 +18,13 @@ export interface RawConnection {
 }
 
 /**
- * Connects to 127.0.0.1:`port` and writes `bytes` (if any) once connected; `from` is the local
- * address to connect from (any of 127.0.0.0/8), so that the server's log lines name this client.
+ * Connects to `host`:`port` (127.0.0.1 by default) and writes `bytes` (if any) once connected;
+ * `from` is the local address to connect from (any of 127.0.0.0/8), so that the server's log
+ * lines name this client.
  */
-export function rawConnect(port: number, bytes?: string | Buffer, from?: string): Promise<RawConnection> {
+export function rawConnect(port: number, bytes?: string | Buffer, from?: string, host = '127.0.0.1'): Promise<RawConnection> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true, localAddress: from });
+    const socket = net.connect({ port, host, allowHalfOpen: true, localAddress: from });
     let data = '';
     let start = 0;
     const elapsed = () => performance.now() - start;

@@ -40,7 +40,7 @@
  * instance's counts are written and its channels subscribed again.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis, type RedisOptions } from '../../shared/redis';
+import { Redis, redisAddress, type RedisOptions } from '../../shared/redis';
 import type { Logger } from '../../types';
 import type { BackendSink, ChannelInfo, PublishResult, PushBackend } from './backend';
 import type { ChannelLimits } from './memory-store';
@@ -104,16 +104,6 @@ function whenReady(redis: Redis, ms: number): Promise<boolean> {
   });
 }
 
-/** Where the URL points, for messages: `host:port`. */
-function describe(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.hostname}:${u.port || '6379'}`;
-  } catch {
-    return url;
-  }
-}
-
 /** A reply error (Redis refused the command), as opposed to the connection failing. */
 function isReplyError(err: unknown): boolean {
   return (err as Error)?.name === 'ReplyError';
@@ -156,7 +146,7 @@ export class RedisBackend implements PushBackend {
     private readonly log: Logger,
     options: RedisBackendOptions = {},
   ) {
-    this.address = describe(url);
+    this.address = redisAddress(url);
     this.pubsub = pubsubPrefix(url);
     this.heartbeatTtlS = options.heartbeatTtlS ?? HEARTBEAT_TTL_S;
     const common: RedisOptions = {

@@ -7,7 +7,7 @@
  * in either place is given back where it was taken.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis, type RedisOptions } from '../redis';
+import { Redis, redisAddress, type RedisOptions } from '../redis';
 import type { Logger } from '../../types';
 import { MemoryZones } from './memory-zones';
 import { INSTANCE_PREFIX, LUA_ACQUIRE_CONN, LUA_LIMIT_REQ, LUA_RELEASE_CONN, ZONE_PREFIX } from './redis-scripts';
@@ -23,16 +23,6 @@ interface ZoneCommands {
   gatewayZoneReq(...args: (string | Buffer | number)[]): Promise<[number, number, number, number]>;
   gatewayZoneConn(...args: (string | Buffer | number)[]): Promise<[number, number]>;
   gatewayZoneRelease(...args: (string | Buffer | number)[]): Promise<number>;
-}
-
-/** Where a URL points, for messages: `host:port`. */
-function describe(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.hostname}:${u.port || '6379'}`;
-  } catch {
-    return url;
-  }
 }
 
 const bucketKey = (zone: string, key: string) => Buffer.concat([Buffer.from(`${ZONE_PREFIX}${zone}:r:`), Buffer.from(key, 'latin1')]);
@@ -54,7 +44,7 @@ export class RedisZones implements ZoneBackend {
     url: string,
     private readonly log: Logger,
   ) {
-    this.address = describe(url);
+    this.address = redisAddress(url);
     const options: RedisOptions = {
       lazyConnect: true,
       retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
