@@ -5,7 +5,6 @@
  * content handler) is the configuration's own. Times are milliseconds, sizes bytes.
  */
 import type { Position } from '../errors';
-import type { Configurable } from './handler-contract';
 import type { ModuleConfs } from './module-confs';
 import type { ListenSpec, LocationMatch, ServerName } from './values';
 
@@ -85,6 +84,9 @@ export interface MainConf {
   /** Named captures of every regex in the file (nginx makes each a variable), and the variables directives declare (`auth_request_set`). */
   readonly captureNames: ReadonlySet<string>;
   readonly http: HttpConf;
-  /** The content handler module each location's `handler:` resolved to at load (kept as it is: not frozen). */
-  readonly handlers: ReadonlyMap<LocationConf, Configurable>;
+  /**
+   * The content handler module each location's `handler:` resolved to at load (kept as it is:
+   * not frozen): what the registry's resolver gave, a `HandlerModule` for the gateway's.
+   */
+  readonly handlers: ReadonlyMap<LocationConf, object>;
 }
