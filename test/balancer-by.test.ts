@@ -8,6 +8,7 @@
  */
 import http from 'node:http';
 import net from 'node:net';
+import WebSocket, { WebSocketServer } from 'ws';
 import { makePrefix, runCli, startGateway, type GatewayProcess } from './helpers/gateway-process';
 import { closeServer, listen, portOf, request, until } from './helpers/proxy-peers';
 import { fdTotal, workerPids } from './helpers/push-clients';
@@ -22,6 +23,11 @@ function backend(name: string) {
     const status = path === '/503' ? 503 : path === '/404' ? 404 : 200;
     res.writeHead(status, { 'Content-Type': 'text/plain' }).end(`${name} ${req.url}`);
   });
+  // WebSocket: echoes each message with the backend's name.
+  const wss = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (req, socket, head) =>
+    wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (data) => ws.send(`${name}:${String(data)}`))),
+  );
   return { server, remotePorts };
 }
 
@@ -131,6 +137,14 @@ http:
           proxy_connect_timeout: 300ms
         - location: /empty/
           proxy_pass: http://empty
+        - location: /ws/
+          proxy_pass: http://pick
+          proxy_http_version: "1.1"
+          proxy_set_header: ["Upgrade $http_upgrade", "Connection $connection_upgrade"]
+        - location: /wsthrow/
+          proxy_pass: http://thrower
+          proxy_http_version: "1.1"
+          proxy_set_header: ["Upgrade $http_upgrade", "Connection $connection_upgrade"]
 `,
       { files: SCRIPTS },
     );
@@ -204,6 +218,20 @@ http:
     // proxy_read_timeout is 20s: only the script's 300 ms can have ended it.
     expect(Date.now() - started).toBeLessThan(5000);
     expect(await logged('upstream timed out (110: Connection timed out) while reading response header from upstream')).toBe(true);
+  });
+
+  test('a WebSocket upgrade goes to the peer the script sets; a script that throws refuses it with 500', async () => {
+    for (const [query, name] of [['?to=b', 'B'], ['', 'A']]) {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/ws/${query}`);
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      const answer = new Promise<string>((resolve) => ws.once('message', (d) => resolve(String(d))));
+      ws.send('hi');
+      expect(await answer).toBe(`${name}:hi`);
+      ws.close();
+    }
+    const refused = new WebSocket(`ws://127.0.0.1:${port}/wsthrow/`);
+    const status = await new Promise<number>((resolve) => refused.once('unexpected-response', (_req, res) => resolve(res.statusCode!)).once('error', () => resolve(0)));
+    expect(status).toBe(500);
   });
 
   test('an async script', async () => {

@@ -35,6 +35,7 @@ module.exports = {
   run(c, o) {
     if (c.serverName === 'boom.test') throw new Error('boom');
     if (c.serverName === 'bad.test') return { cert: 'not a certificate', key: 'no key' };
+    if (c.serverName === 'hang.test') return new Promise(() => {});
     if (c.serverName === 'slow.b.test') return new Promise((r) => setTimeout(() => r(o.pairs.get('b.test')), 20));
     return o.pairs.get(c.serverName);
   },
@@ -77,6 +78,7 @@ http:
   access_log: "off"
   servers:
     - listen: "127.0.0.1:0 ssl"
+      client_header_timeout: 500ms
       ssl_certificate: certs/default.test.pem
       ssl_certificate_key: certs/default.test.key
       ssl_certificate_by: { script: certs, options: { names: [a.test, b.test] } }
@@ -116,6 +118,13 @@ http:
     expect(await until(() => /\[error\] .*ssl_certificate_by script "certs" failed: Error: boom at .*handlers\/certs\.js:10:\d+\)? while SSL handshaking, client: 127\.0\.0\.1/.test(gateway.stderr()))).toBe(true);
   });
 
+  test('a script that never settles: the handshake ends at client_header_timeout', async () => {
+    const started = Date.now();
+    expect(await handshake(port, 'hang.test')).toMatch(/^error /);
+    // Bounded: 500 ms, with slack; never the 60 s default.
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
   test('a pair that does not load aborts the handshake', async () => {
     expect(await handshake(port, 'bad.test')).toMatch(/^error /);
     expect(await until(() => gateway.stderr().includes('ssl_certificate_by script "certs" answered a key pair that does not load'))).toBe(true);
@@ -124,7 +133,7 @@ http:
   test("failed handshakes leave the workers' descriptors as they were; they still serve", async () => {
     const pids = workerPids(gateway.child.pid!);
     expect(pids).toHaveLength(2);
-    const round = () => Promise.all(['boom.test', 'bad.test', 'a.test', 'other.test', 'slow.b.test'].flatMap((n) => [handshake(port, n), handshake(port, n)]));
+    const round = () => Promise.all(['boom.test', 'bad.test', 'a.test', 'other.test', 'slow.b.test', 'hang.test'].flatMap((n) => [handshake(port, n), handshake(port, n)]));
     await round();
     await until(() => false, 10);
     const before = fdTotal(pids);
