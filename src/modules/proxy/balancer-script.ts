@@ -75,9 +75,11 @@ export async function runBalancer(
     ctx: ctx.data,
     log: ctx.log,
     setCurrentPeer(host, port) {
-      if (typeof host !== 'string' || !host || (!isIP(host) && !/^[A-Za-z0-9.-]+$/.test(host))) throw new TypeError(`invalid peer host "${host}"`);
+      // An IPv6 address may come in brackets, as nginx writes it.
+      const bare = typeof host === 'string' ? host.replace(/^\[(.*)\]$/, '$1') : '';
+      if (!bare || (!isIP(bare) && !/^[A-Za-z0-9.-]+$/.test(bare))) throw new TypeError(`invalid peer host "${host}"`);
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new TypeError(`invalid peer port "${port}"`);
-      peer = { host: host.replace(/^\[(.*)\]$/, '$1'), port };
+      peer = { host: bare, port };
     },
     setMoreTries(count) {
       if (!Number.isInteger(count) || count < 0) throw new TypeError(`invalid count "${count}"`);
