@@ -35,6 +35,7 @@ module.exports = {
   run(c, o) {
     if (c.serverName === 'boom.test') throw new Error('boom');
     if (c.serverName === 'bad.test') return { cert: 'not a certificate', key: 'no key' };
+    if (c.serverName === 'addr.test') return c.remoteAddress.endsWith('127.0.0.1') ? o.pairs.get('a.test') : undefined;
     if (c.serverName === 'hang.test') return new Promise(() => {});
     if (c.serverName === 'slow.b.test') return new Promise((r) => setTimeout(() => r(o.pairs.get('b.test')), 20));
     return o.pairs.get(c.serverName);
@@ -96,6 +97,10 @@ http:
     expect(await handshake(port, 'a.test')).toBe('a.test');
     expect(await handshake(port, 'b.test')).toBe('b.test');
     expect(await handshake(port, 'A.TEST')).toBe('a.test');
+  });
+
+  test("the script reads the client's address", async () => {
+    expect(await handshake(port, 'addr.test')).toBe('a.test');
   });
 
   test('the same with openssl s_client -servername', async () => {
