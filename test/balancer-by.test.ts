@@ -6,6 +6,7 @@
  * an upstream without servers whose script sets no peer (500), keep-alive pools per peer, and
  * the workers' descriptors back to their count after the faults. Bad input at `gateway -t`.
  */
+import { readdirSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -303,5 +304,47 @@ describe('balancer_by: bad input at gateway -t', () => {
   });
   test('options its configure refuses, at the options', async () => {
     expect(await check(upstream('{ script: pick, options: { port: "x" } }'), { 'handlers/pick.js': SCRIPTS['handlers/pick.js'] })).toMatch(/"port" must be a number in \/conf\/t\.yaml:4:45/);
+  });
+});
+
+describe('balancer_by: a script that names ever new peers', () => {
+  test('keeps at most 256 idle pools per upstream (the least recently used closed)', async () => {
+    // Every 127.0.x.y reaches a backend bound to all addresses: each is a peer of its own.
+    const server = http.createServer((req, res) => res.end('ok'));
+    await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
+    const backendPort = portOf(server);
+    const gateway = await startGateway(
+      `master_process: "off"
+error_log: stderr notice
+pid: off
+http:
+  access_log: "off"
+  upstreams:
+    many:
+      balancer_by: many
+      keepalive: 1
+  servers:
+    - listen: 127.0.0.1:0
+      locations:
+        - location: /
+          proxy_pass: http://many
+          proxy_http_version: "1.1"
+          proxy_set_header: { Connection: '""' }
+`,
+      { files: { 'handlers/many.js': `module.exports = (b) => { const n = Number(b.variable('arg_n')); b.setCurrentPeer('127.0.' + Math.floor(n / 250) + '.' + ((n % 250) + 1), ${backendPort}); };` } },
+    );
+    try {
+      const port = gateway.ports[0];
+      const fds = () => readdirSync(`/proc/${gateway.child.pid}/fd`).length;
+      expect((await request(port, '/?n=0')).body).toBe('ok');
+      const before = fds();
+      for (let n = 1; n <= 400; n++) expect((await request(port, `/?n=${n}`)).status).toBe(200);
+      // 400 peers, one idle connection each without the bound; at most 256 pools with it.
+      expect(await until(() => fds() <= before + 256 + 8, 100)).toBe(true);
+      expect(fds()).toBeGreaterThan(before + 200);
+    } finally {
+      await gateway.stop();
+      await closeServer(server);
+    }
   });
 });
