@@ -6,7 +6,8 @@
  * an upstream without servers whose script sets no peer (500), keep-alive pools per peer, and
  * the workers' descriptors back to their count after the faults. Bad input at `gateway -t`.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -345,6 +346,38 @@ http:
     } finally {
       await gateway.stop();
       await closeServer(server);
+    }
+  });
+});
+
+describe('balancer_by across a reload', () => {
+  test('a changed script serves new requests after `gateway -s reload`; a broken one is refused and the old one keeps serving', async () => {
+    const one = http.createServer((req, res) => res.end('one'));
+    const two = http.createServer((req, res) => res.end('two'));
+    await listen(one);
+    await listen(two);
+    const script = (p: number) => `module.exports = (b) => b.setCurrentPeer('127.0.0.1', ${p});`;
+    const gateway = await startGateway(
+      `worker_processes: 2\nerror_log: stderr notice\npid: logs/gateway.pid\nhttp:\n  access_log: "off"\n  upstreams:\n    u: { balancer_by: s }\n  servers:\n    - listen: 127.0.0.1:0\n      locations:\n        - { location: /, proxy_pass: http://u }\n`,
+      { files: { 'handlers/s.js': script(portOf(one)), 'logs/.keep': '' } },
+    );
+    try {
+      const port = gateway.ports[0];
+      expect((await request(port, '/')).body).toBe('one');
+      writeFileSync(path.join(gateway.prefix, 'handlers/s.js'), script(portOf(two)));
+      expect((await runCli(['-p', gateway.prefix, '-c', 'conf/test.yaml', '-s', 'reload'], gateway.prefix)).code).toBe(0);
+      expect(await until(() => gateway.stderr().includes('new worker processes ready'), 250)).toBe(true);
+      expect(await until(() => false, 10)).toBe(false);
+      for (let i = 0; i < 4; i++) expect((await request(port, '/')).body).toBe('two');
+      writeFileSync(path.join(gateway.prefix, 'handlers/s.js'), 'module.exports = ;');
+      const refused = await runCli(['-p', gateway.prefix, '-c', 'conf/test.yaml', '-s', 'reload'], gateway.prefix);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/script "s" does not load: .* in .*test\.yaml:7:\d+/);
+      for (let i = 0; i < 4; i++) expect((await request(port, '/')).body).toBe('two');
+    } finally {
+      await gateway.stop();
+      await closeServer(one);
+      await closeServer(two);
     }
   });
 });
