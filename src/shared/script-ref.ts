@@ -6,9 +6,9 @@
  * one line at their file:line:column.
  */
 import { ConfigError, type Position } from '../errors';
-import { findModule, loadModule } from '../shared/module-loader';
-import type { ParseContext } from './args';
-import { plainValue, type ConfNode } from './load';
+import { findModule, loadModule } from './module-loader';
+import type { ParseContext } from '../config/args';
+import { plainValue, type ConfNode } from '../config/load';
 
 /** A script as its directive named it, loaded and configured: `run` has the options bound. */
 export interface ScriptRef<A extends unknown[], R> {
