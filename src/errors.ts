@@ -39,6 +39,8 @@ export const ERROR_CODES = {
   GW_BODY_TEMP_FILE: 'a request body that could not be written to its temporary file (500)',
   GW_CLIENT_CLOSED: 'the client closed before its request was answered (499)',
   GW_METRICS_TIMEOUT: 'the master did not answer with the counters in time (503)',
+  GW_BALANCER_SCRIPT: 'a balancer_by script threw, rejected or did not settle within proxy_connect_timeout (500)',
+  GW_BALANCER_NO_PEER: 'a balancer_by script set no peer for an upstream without servers (500)',
   GW_NO_LIVE_UPSTREAMS: "every peer of an upstream is down or out for its failures (502)",
   GW_UPSTREAM_CONNECT: 'the upstream refused or failed the connection (502)',
   GW_UPSTREAM_TIMEOUT: 'the upstream did not connect, take or answer in time (504)',

@@ -4,7 +4,7 @@
  * their code catalogue, and `defineHandler` / `defineScript`, which type a module's default
  * export without a type annotation.
  */
-import type { HandlerModule, WebSocketScript } from './types';
+import type { BalancerScript, CertificateScript, HandlerModule, WebSocketScript } from './types';
 
 export type * from './types';
 export { ConfigError, ERROR_CODES, HttpError, InternalRedirect, type ErrorCode, type HttpErrorCode, type Position } from './errors';
@@ -16,5 +16,15 @@ export function defineHandler<O>(module: HandlerModule<O>): HandlerModule<O> {
 
 /** Declares a WebSocket script (lua-resty-websocket's API on `ws`, the request on `ctx`). */
 export function defineScript(script: WebSocketScript): WebSocketScript {
+  return script;
+}
+
+/** Declares a `balancer_by` script (OpenResty's `balancer_by_lua` with `ngx.balancer`). */
+export function defineBalancer<O = unknown>(script: BalancerScript<O>): BalancerScript<O> {
+  return script;
+}
+
+/** Declares an `ssl_certificate_by` script (OpenResty's `ssl_certificate_by_lua` with `ngx.ssl`). */
+export function defineCertificateScript<O = unknown>(script: CertificateScript<O>): CertificateScript<O> {
   return script;
 }

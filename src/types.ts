@@ -408,3 +408,126 @@ export interface ScriptContext extends RequestContext {
 
 /** A WebSocket script: runs once per connection; when it returns, the connection closes. */
 export type WebSocketScript = (ws: WebSocketSession, ctx: ScriptContext) => Promise<void>;
+
+/**
+ * What a script's `configure` gets while the configuration is checked (`gateway -t` runs it):
+ * where the script is named, and a way to refuse its options at their line.
+ */
+export interface ScriptConfigContext {
+  /** The prefix (`-p`) that relative paths resolve against. */
+  readonly prefix: string;
+  /** Where bare script names are looked up (`handlers_dir`). */
+  readonly handlersDir: string;
+  /** Throws a ConfigError at the script's `options` (or at its name when it has none). */
+  error(reason: string): never;
+}
+
+/** A peer's failure as the balancer of the next try sees it (OpenResty's `ngx.balancer.get_last_failure`). */
+export interface BalancerFailure {
+  /**
+   * `failed`: an error, a timeout, an invalid header or a `proxy_next_upstream http_5xx` status
+   * (nginx's NGX_PEER_FAILED); `next`: a 403 or 404 passed on (NGX_PEER_NEXT).
+   */
+  readonly state: 'failed' | 'next';
+  /** The status the try ended with: 502 for an error, 504 for a timeout, the upstream's status otherwise. */
+  readonly status: number;
+}
+
+/**
+ * What a `balancer_by` script gets for each try of a request to its upstream: the request (read
+ * only) and OpenResty's `ngx.balancer` calls, named after them. The script runs before every
+ * try, the first and each retry `proxy_next_upstream` allows.
+ */
+export interface BalancerContext {
+  /** The upstream's name and its `servers` lines (empty when the upstream has none). */
+  readonly upstream: { readonly name: string; readonly servers: readonly { readonly host: string; readonly port: number; readonly name: string; readonly weight: number; readonly backup: boolean; readonly down: boolean }[] };
+  /** The try this call is for: 1 for the first, 2 for the first retry... */
+  readonly try: number;
+  /** `ngx.req.get_method()`. */
+  readonly method: string;
+  /** `ngx.var.uri`: the normalized path. */
+  readonly uri: string;
+  /** `ngx.var.args`: the query string without `?`. */
+  readonly args: string;
+  /** `ngx.req.get_headers()`: the request's headers, lower-case names. */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** `ngx.var.cookie_NAME`: the first cookie of that name, or undefined. */
+  cookie(name: string): string | undefined;
+  /** `ngx.var.NAME`: any nginx variable (`remote_addr`, `arg_id`, `http_x_user`...). */
+  variable(name: string): string;
+  /** `ngx.var.remote_addr`. */
+  readonly remoteAddress: string;
+  /** `ngx.ctx`: the request's own object, shared with its other phases and tries. */
+  readonly ctx: Record<string | symbol, unknown>;
+  /** The location's error log (`ngx.log`). */
+  readonly log: Logger;
+  /**
+   * `ngx.balancer.set_current_peer(host, port)`: this try goes to `host:port` (an IP address or a
+   * host name, which Node resolves: OpenResty takes addresses only), any address, not only the
+   * upstream's; the last call wins. Connections are pooled per peer (`keepalive`). Throws a
+   * TypeError for an invalid host or port. A try for which no peer is set goes to the upstream's
+   * own choice among its `servers` (as OpenResty); an upstream without `servers` answers 500.
+   */
+  setCurrentPeer(host: string, port: number): void;
+  /**
+   * `ngx.balancer.set_more_tries(count)`: this many more tries after this one fails (counted on
+   * top of the tries the upstream's servers give), within `proxy_next_upstream_tries`: returns
+   * `"reduced tries due to limit"` when that limit cut `count`, else null. Which failures are
+   * retried is still `proxy_next_upstream`'s.
+   */
+  setMoreTries(count: number): string | null;
+  /** `ngx.balancer.get_last_failure()`: how the previous try ended, null on the first try. */
+  getLastFailure(): BalancerFailure | null;
+  /**
+   * `ngx.balancer.set_timeouts(connect, send, read)`: this try's and the later tries' timeouts,
+   * in MILLISECONDS (OpenResty takes seconds); null or undefined keeps the location's
+   * (`proxy_connect_timeout`, `proxy_send_timeout`, `proxy_read_timeout`).
+   */
+  setTimeouts(connect?: number | null, send?: number | null, read?: number | null): void;
+}
+
+/**
+ * A `balancer_by` script module (OpenResty's `balancer_by_lua`), the default export made with
+ * `defineBalancer`. `configure` checks the directive's `options` once at load (`gateway -t`);
+ * `run` is called for every try and may be async (bounded by `proxy_connect_timeout`).
+ * A `run` that throws or rejects answers 500 with one error-log line naming the script.
+ */
+export interface BalancerScript<O = unknown> {
+  configure?(options: Readonly<Record<string, unknown>>, cx: ScriptConfigContext): O;
+  run(b: BalancerContext, options: O): void | Promise<void>;
+}
+
+/** What an `ssl_certificate_by` script may answer: a key pair for this handshake. */
+export interface CertificateAnswer {
+  /** The certificate chain, PEM (a string or its bytes). */
+  readonly cert: string | Buffer;
+  /** Its private key, PEM. */
+  readonly key: string | Buffer;
+}
+
+/**
+ * What an `ssl_certificate_by` script gets during a TLS handshake (OpenResty's `ngx.ssl`): the
+ * name the client asked for and the client's address. It answers by returning a
+ * `CertificateAnswer` (OpenResty's `clear_certs` + `set_cert` + `set_priv_key`), or nothing to
+ * keep the server's `ssl_certificate`.
+ */
+export interface CertificateContext {
+  /** `ngx.ssl.server_name()`: the SNI name, lower case. */
+  readonly serverName: string;
+  /** `ngx.var.remote_addr` of the connection (before any PROXY protocol header). */
+  readonly remoteAddress: string;
+  /** The server's error log. */
+  readonly log: Logger;
+}
+
+/**
+ * An `ssl_certificate_by` script module (OpenResty's `ssl_certificate_by_lua`), the default export
+ * made with `defineCertificateScript`. `run` may be async (bounded by the handshake's
+ * `client_header_timeout`); a key pair it returns is cached by its bytes, so a name served
+ * again costs a lookup. A `run` that throws or rejects, or answers a pair that does not load,
+ * aborts the handshake with one error-log line.
+ */
+export interface CertificateScript<O = unknown> {
+  configure?(options: Readonly<Record<string, unknown>>, cx: ScriptConfigContext): O;
+  run(c: CertificateContext, options: O): void | CertificateAnswer | null | Promise<void | CertificateAnswer | null>;
+}

@@ -7,7 +7,7 @@ import { parseServerLine } from '../src/modules/proxy/upstreams';
 import { addressBytes, Balancer, type Peer } from '../src/modules/proxy/balancer';
 
 function upstream(lines: string[], method: BalanceMethod = { kind: 'round_robin' }): UpstreamConf {
-  return { name: 'u', servers: lines.map(parseServerLine), keepalive: null, method, position: { file: 't', line: 1, col: 1 } };
+  return { name: 'u', servers: lines.map(parseServerLine), keepalive: null, method, balancerBy: null, position: { file: 't', line: 1, col: 1 } };
 }
 
 /** A balancer on a clock the test moves. */

@@ -62,7 +62,7 @@ describe('proxy_pass to an upstream', () => {
     servers: string[],
     options: { method?: BalanceMethod; next?: NextUpstreamCondition[]; tries?: number; read?: number; timeout?: number; bufferSize?: number; requestBuffering?: boolean } = {},
   ) {
-    const conf: UpstreamConf = { name: 'app', servers: servers.map(parseServerLine), keepalive: 4, method: options.method ?? { kind: 'round_robin' }, position: { file: 't', line: 1, col: 1 } };
+    const conf: UpstreamConf = { name: 'app', servers: servers.map(parseServerLine), keepalive: 4, method: options.method ?? { kind: 'round_robin' }, balancerBy: null, position: { file: 't', line: 1, col: 1 } };
     const location = proxyLocation('/', 'http://app', {
       upstreams: new Map([['app', conf]]),
       proxyNextUpstream: options.next ?? ['error', 'timeout'],

@@ -16,6 +16,8 @@ export interface ParseContext {
   readonly prefix: string;
   /** The variables the configuration makes: named captures of its regexes, and those its directives declare (`auth_request_set`); see `compileValue`. */
   readonly captureNames: ReadonlySet<string>;
+  /** Where bare script names are looked up (`handlers_dir`), once the main block is read. */
+  readonly handlersDir?: string;
   /** Reads a file the configuration names (`types`), through the configuration's sources. */
   readFile(file: string): string;
   fail(reason: string, node: ConfNode): never;

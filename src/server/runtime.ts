@@ -114,7 +114,7 @@ export class Runtime {
         log: serverLocation.log,
       });
     }
-    runtime.listeners.push(...groupByListen(conf.http.servers));
+    runtime.listeners.push(...groupByListen(conf.http.servers, (server) => runtime.server(server).log));
     return runtime;
   }
 
@@ -180,7 +180,7 @@ export class Runtime {
  * `listen` says `default_server`, else the first; socket options come from that occurrence;
  * the socket speaks TLS when any of its `listen`s says `ssl`.
  */
-function groupByListen(servers: readonly ServerConf[]): ListenerRuntime[] {
+function groupByListen(servers: readonly ServerConf[], logOf: (server: ServerConf) => Logger): ListenerRuntime[] {
   const groups = new Map<string, { listen: ListenSpec; servers: ServerConf[]; defaultServer: ServerConf | null; ssl: boolean; proxyProtocol: boolean }>();
   for (const server of servers) {
     for (const listen of server.listens) {
@@ -201,6 +201,6 @@ function groupByListen(servers: readonly ServerConf[]): ListenerRuntime[] {
   return [...groups.values()].map((g) => {
     const table = new ServerTable(g.servers, g.defaultServer ?? g.servers[0]);
     const headerTimeout = table.defaultServer.confs.get(coreModule).clientHeaderTimeout;
-    return { listen: g.listen, servers: table, tls: g.ssl ? listenerTlsOptions(table, g.servers) : null, headerTimeout, proxyProtocol: g.proxyProtocol };
+    return { listen: g.listen, servers: table, tls: g.ssl ? listenerTlsOptions(table, g.servers, logOf) : null, headerTimeout, proxyProtocol: g.proxyProtocol };
   });
 }

@@ -16,7 +16,9 @@ import { setPeerSource } from '../status/counters';
 import { Balancer, type Peer } from './balancer';
 import type { CompiledValue } from '../../http/variables';
 import type { RequestContext } from '../../types';
-import type { HttpExchange } from './exchange';
+import type { HttpExchange, ProxyTimeouts } from './exchange';
+import { runBalancer } from './balancer-script';
+import type { BalancerFailure } from '../../types';
 import { hasBody } from '../../shared/request-body';
 import type { StoredBody } from '../../shared/request-body-store';
 
@@ -43,6 +45,8 @@ export interface AttemptPlan {
   readonly body: StoredBody | null;
   /** Whether a response with this status goes to the next peer instead of the client. */
   readonly nextOnStatus: ((status: number) => boolean) | null;
+  /** The timeouts of this attempt when a `balancer_by` script set them, else the location's. */
+  readonly timeouts?: ProxyTimeouts;
 }
 
 /** Code of the exchange's rejection when a status is passed on to the next peer. */
@@ -51,7 +55,12 @@ export const NEXT_UPSTREAM_CODE = 'GW_UPSTREAM_NEXT';
 const NON_IDEMPOTENT = new Set(['POST', 'LOCK', 'PATCH']);
 
 /** Per worker, as nginx's without a `zone`: one balancer and one pool per upstream. */
-const shared = new WeakMap<UpstreamConf, { balancer: Balancer; agents: Map<string, http.Agent> }>();
+const shared = new WeakMap<UpstreamConf, { balancer: Balancer; agents: Map<string, http.Agent>; scriptTargets: Map<string, PeerTarget> }>();
+/**
+ * Pools kept for peers a `balancer_by` script names outside the upstream's servers, per
+ * upstream: past this many, the least recently used idle one is closed.
+ */
+const MAX_SCRIPT_POOLS = 256;
 /** Every balancer of this process, for the metrics' upstream health. */
 const balancers = new Set<Balancer>();
 setPeerSource(() => {
@@ -64,7 +73,7 @@ setPeerSource(() => {
 function sharedOf(conf: UpstreamConf) {
   let entry = shared.get(conf);
   if (!entry) {
-    shared.set(conf, (entry = { balancer: new Balancer(conf), agents: new Map() }));
+    shared.set(conf, (entry = { balancer: new Balancer(conf), agents: new Map(), scriptTargets: new Map() }));
     balancers.add(entry.balancer);
   }
   return entry;
@@ -97,19 +106,34 @@ export function finalStatus(condition: NextUpstreamCondition): number {
   }
 }
 
+/** The status `get_last_failure` reports for a try that ended with `condition`: the upstream's own for a status. */
+function failureStatus(condition: NextUpstreamCondition): number {
+  if (condition.startsWith('http_')) return Number(condition.slice(5));
+  return condition === 'timeout' ? 504 : 502;
+}
+
 /** One location's way to an upstream. */
 export class UpstreamProxy {
   private readonly balancer: Balancer;
   private readonly agents: Map<string, http.Agent>;
   private readonly targets = new Map<Peer, PeerTarget>();
+  /** Targets of the peers a `balancer_by` script set, by `host:port` (least recently used first), per upstream. */
+  private readonly scriptTargets: Map<string, PeerTarget>;
 
   constructor(
     private readonly conf: UpstreamConf,
     private readonly protocol: 'http:' | 'https:',
     private readonly policy: NextUpstreamPolicy,
     private readonly hashKey: CompiledValue | null,
+    /** The location's `proxy_*_timeout`s: what `set_timeouts` changes, and the bound of an async script. */
+    private readonly timeouts: ProxyTimeouts = { connect: 60_000, send: 60_000, read: 60_000 },
   ) {
-    ({ balancer: this.balancer, agents: this.agents } = sharedOf(conf));
+    ({ balancer: this.balancer, agents: this.agents, scriptTargets: this.scriptTargets } = sharedOf(conf));
+  }
+
+  /** Whether a `balancer_by` script picks the peers (`pickScripted` for an upgrade). */
+  get scripted(): boolean {
+    return this.conf.balancerBy !== null;
   }
 
   /**
@@ -125,38 +149,58 @@ export class UpstreamProxy {
     body: StoredBody | null = null,
   ): Promise<void> {
     const selection = this.balancer.begin(this.keyOf(ctx));
-    const limit = Math.min(selection.tries, this.policy.tries || Infinity);
+    let limit = Math.min(selection.tries, this.policy.tries || Infinity);
     const started = Date.now();
     // A streamed body is the client's stream: once an attempt began to send it, no other can.
     const streamed = body === null && hasBody(req) && !req.readableEnded;
-    const retries = limit > 1 && this.policy.conditions.size > 0;
     const idempotent = !NON_IDEMPOTENT.has(req.method ?? 'GET') || this.policy.conditions.has('non_idempotent');
+    const script = this.conf.balancerBy;
     let last: { condition: NextUpstreamCondition; error: HttpError } | null = null;
+    let lastFailure: BalancerFailure | null = null;
+    let timeouts: ProxyTimeouts | undefined;
     for (let attempt = 1; ; attempt++) {
-      const peer = selection.next();
-      if (!peer) {
+      let target: PeerTarget | null = null;
+      if (script) {
+        const decision = await runBalancer(script, this.conf, req, ctx, { attempt, limit, maxTries: this.policy.tries, lastFailure }, (timeouts ?? this.timeouts).connect);
+        if (res.destroyed) throw new HttpError(499, 'GW_CLIENT_CLOSED');
+        limit += decision.moreTries;
+        if (decision.timeouts) timeouts = { ...(timeouts ?? this.timeouts), ...decision.timeouts };
+        if (decision.peer) target = this.scriptTarget(decision.peer.host, decision.peer.port);
+        else if (this.conf.servers.length === 0) {
+          ctx.log.error(`balancer_by script "${script.name}" set no peer while connecting to upstream, client: ${ctx.remoteAddress}, upstream: "${this.conf.name}"`);
+          throw new HttpError(500, 'GW_BALANCER_NO_PEER', 'no peer set');
+        }
+      }
+      // A peer the script set is its own: the upstream's accounting (max_fails) does not see it, as OpenResty's.
+      const peer = target ? null : selection.next();
+      if (!target && !peer) {
         if (last) throw new HttpError(finalStatus(last.condition), last.error.code, last.error.message);
         ctx.log.error(`no live upstreams while connecting to upstream, client: ${ctx.remoteAddress}, upstream: "${this.conf.name}"`);
         throw new HttpError(502, 'GW_NO_LIVE_UPSTREAMS', 'no live upstreams');
       }
       const more = () => attempt < limit && (!this.policy.timeout || Date.now() - started < this.policy.timeout);
+      const retries = this.policy.conditions.size > 0 && (limit > 1 || script !== null);
       const nextOnStatus = retries && !streamed ? (status: number) => this.policy.conditions.has(`http_${status}` as NextUpstreamCondition) && idempotent && more() : null;
-      const exchange = run(this.targetOf(peer), { body, nextOnStatus });
+      const exchange = run(target ?? this.targetOf(peer!), { body, nextOnStatus, timeouts });
       try {
         await exchange.promise;
-        selection.done(peer, false);
+        if (peer) selection.done(peer, false);
         return;
       } catch (err) {
         const condition = conditionOf(err);
         // 403 and 404 are never a peer's failure; the rest always are, as in nginx.
-        selection.done(peer, condition !== null && condition !== 'http_403' && condition !== 'http_404');
-        if (condition !== null && condition !== 'http_403' && condition !== 'http_404' && selection.disabled(peer)) {
-          ctx.log.warn(`upstream server temporarily disabled while ${exchange.reachedUpstream ? 'reading response header from' : 'connecting to'} upstream, client: ${ctx.remoteAddress}, upstream: "${peer.conf.name}"`);
+        const failed = condition !== null && condition !== 'http_403' && condition !== 'http_404';
+        if (peer) {
+          selection.done(peer, failed);
+          if (failed && selection.disabled(peer)) {
+            ctx.log.warn(`upstream server temporarily disabled while ${exchange.reachedUpstream ? 'reading response header from' : 'connecting to'} upstream, client: ${ctx.remoteAddress}, upstream: "${peer.conf.name}"`);
+          }
         }
         if (condition === null || res.headersSent || res.destroyed) throw err;
         const mayRetry = this.policy.conditions.has(condition) && (idempotent || !exchange.reachedUpstream) && !(streamed && exchange.reachedUpstream) && more();
         if (!mayRetry) throw condition.startsWith('http_') ? new HttpError(finalStatus(condition), (err as HttpError).code) : err;
         last = { condition, error: err as HttpError };
+        lastFailure = { state: failed ? 'failed' : 'next', status: failureStatus(condition) };
       }
     }
   }
@@ -167,6 +211,21 @@ export class UpstreamProxy {
     const peer = selection.next();
     if (!peer) return null;
     return { target: this.targetOf(peer), done: (failed) => selection.done(peer, failed) };
+  }
+
+  /**
+   * One peer for an upgrade when a `balancer_by` script picks (one try: no retry for a tunnel);
+   * rejects with the script's 500 as `http` does.
+   */
+  async pickScripted(req: http.IncomingMessage, ctx: RequestContext): Promise<{ target: PeerTarget; done: (failed: boolean) => void } | null> {
+    const script = this.conf.balancerBy!;
+    const decision = await runBalancer(script, this.conf, req, ctx, { attempt: 1, limit: 1, maxTries: this.policy.tries, lastFailure: null }, this.timeouts.connect);
+    if (decision.peer) return { target: this.scriptTarget(decision.peer.host, decision.peer.port), done: () => {} };
+    if (this.conf.servers.length === 0) {
+      ctx.log.error(`balancer_by script "${script.name}" set no peer while connecting to upstream, client: ${ctx.remoteAddress}, upstream: "${this.conf.name}"`);
+      throw new HttpError(500, 'GW_BALANCER_NO_PEER', 'no peer set');
+    }
+    return this.pick(ctx);
   }
 
   /** Closes the upstream's pooled connections (the worker is going). */
@@ -187,6 +246,39 @@ export class UpstreamProxy {
       this.targets.set(peer, target);
     }
     return target;
+  }
+
+  /**
+   * The target of a peer a script set: the upstream's own pool when it is one of its servers,
+   * else a pool of its own, kept for the next request (at most MAX_SCRIPT_POOLS per upstream).
+   */
+  private scriptTarget(host: string, port: number): PeerTarget {
+    const name = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const known = this.scriptTargets.get(name);
+    if (known) {
+      // Most recently used last.
+      this.scriptTargets.delete(name);
+      this.scriptTargets.set(name, known);
+      return known;
+    }
+    const target: PeerTarget = { url: { protocol: this.protocol, hostname: host, host, port }, agent: this.agentOf(name), name };
+    this.scriptTargets.set(name, target);
+    if (this.scriptTargets.size > MAX_SCRIPT_POOLS) this.evictIdlePool();
+    return target;
+  }
+
+  /** Closes the least recently used pool of a script's peer that no request uses now (the upstream's own stay). */
+  private evictIdlePool(): void {
+    const own = new Set(this.conf.servers.map((s) => `${this.protocol}${s.name}`));
+    for (const [name, target] of this.scriptTargets) {
+      const key = `${this.protocol}${name}`;
+      const agent = target.agent as http.Agent & { sockets: Record<string, unknown[]> };
+      if (own.has(key) || Object.keys(agent.sockets).length > 0) continue;
+      this.scriptTargets.delete(name);
+      this.agents.delete(key);
+      agent.destroy();
+      return;
+    }
   }
 
   /** The pool for one peer: `keepalive N` is the idle connections kept (nginx: per upstream; here per peer). */

@@ -10,6 +10,7 @@ import type { ConfNode } from '../../config/load';
 import { INHERITED, row, type ConfModule } from '../../config/module';
 import { compileValue } from '../../http/variables';
 import { parseUpstreams, type UpstreamConf } from './upstreams';
+import { parseScriptRef } from '../../shared/script-ref';
 
 /**
  * One `proxy_redirect`: `default` (the `proxy_pass` URL replaced by the location's prefix,
@@ -125,7 +126,7 @@ function proxyRedirect(node: ConfNode, cx: ParseContext): ProxyRedirectConf[] {
 
 /** `upstreams`: the http block's map of upstream blocks, `hash` keys' variables known. */
 function upstreams(node: ConfNode, cx: ParseContext): Map<string, UpstreamConf> {
-  return parseUpstreams(node, cx.fail, (key) => void compileValue(key, cx.captureNames));
+  return parseUpstreams(node, cx.fail, (key) => void compileValue(key, cx.captureNames), (n) => parseScriptRef(n, cx, 'balancer_by'));
 }
 
 export const proxyModule: ConfModule<ProxyConf> = {
@@ -133,6 +134,8 @@ export const proxyModule: ConfModule<ProxyConf> = {
   directives: {
     proxy_pass: row(['location'], text, { inherit: false }),
     upstreams: row(['http'], upstreams),
+    // Only inside an upstream block (read by `upstreams`): anywhere else it is misplaced.
+    balancer_by: row([], () => null),
     proxy_set_header: row(INHERITED, proxySetHeaders, { field: 'proxySetHeaders' }),
     proxy_connect_timeout: row(INHERITED, timerTime),
     proxy_read_timeout: row(INHERITED, timerTime),

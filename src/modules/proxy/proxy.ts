@@ -182,7 +182,7 @@ class ProxyHandler implements Handler {
     if (options.upgrade) this.upgrade = (req, socket, head, ctx) => this.tunnel(req, socket, head, ctx);
     const up = options.upstream;
     const key = up?.conf.method.kind === 'hash' ? compileValue(up.conf.method.key) : null;
-    this.upstream = up ? new UpstreamProxy(up.conf, target.protocol, up.policy, key) : null;
+    this.upstream = up ? new UpstreamProxy(up.conf, target.protocol, up.policy, key, options.timeouts) : null;
     // With a listener of our own, http-proxy never rethrows an error event.
     this.server.on('error', (err) => this.log.error(`proxy: ${err.message}`));
     this.server.on('proxyReq', (proxyReq, req) => {
@@ -234,7 +234,7 @@ class ProxyHandler implements Handler {
       res,
       path,
       headers: buildRequestHeaders(this.options.headers, req, ctx, plan.body && hasBody(req) ? plan.body.length : null),
-      timeouts: this.options.timeouts,
+      timeouts: plan.timeouts ?? this.options.timeouts,
       connectEvent: this.connectEvent,
       log: ctx.log,
       context: this.contextMaker(req, ctx, path, peer.name),
@@ -257,9 +257,9 @@ class ProxyHandler implements Handler {
   }
 
   /** One upgrade (the location forwards `Upgrade`): the location's headers go up as nginx sends them. */
-  private tunnel(req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<UpgradeOutcome> {
+  private async tunnel(req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<UpgradeOutcome> {
     const path = upstreamUri(this.options.target, this.options.match, { url: req.url ?? '/', uri: ctx.uri, args: ctx.args });
-    const picked = this.upstream?.pick(ctx) ?? null;
+    const picked = this.upstream?.scripted ? await this.upstream.pickScripted(req, ctx) : (this.upstream?.pick(ctx) ?? null);
     if (this.upstream && !picked) throw new HttpError(502, 'GW_NO_LIVE_UPSTREAMS', 'no live upstreams');
     const tunnel = new Tunnel({
       req,

@@ -6,6 +6,11 @@
 import { ConfigError, type Position } from '../../errors';
 import type { ConfNode, MapNode } from '../../config/load';
 import { parseTime, splitArgs } from '../../config/values';
+import type { ScriptRef } from '../../shared/script-ref';
+import type { BalancerContext } from '../../types';
+
+/** A `balancer_by` script, loaded and configured: `run` is called for every try. */
+export type BalancerRef = ScriptRef<[BalancerContext], void | Promise<void>>;
 
 /** One `server` line of an upstream block, with nginx's defaults filled in. */
 export interface UpstreamServerConf {
@@ -38,26 +43,32 @@ export interface UpstreamConf {
   /** `keepalive N`: idle connections kept per worker (null: the agent's default). */
   readonly keepalive: number | null;
   readonly method: BalanceMethod;
+  /** `balancer_by` (OpenResty's `balancer_by_lua`): the script that picks each try's peer, or null. */
+  readonly balancerBy: BalancerRef | null;
   readonly position: Position;
 }
 
 /** How a failure is raised at a node (the build's `cx.fail`). */
 type Fail = (reason: string, node: ConfNode) => never;
 
-/** Parses the `upstreams` map. `checkKey` compiles a `hash` key (variables) or throws. */
-export function parseUpstreams(node: ConfNode, fail: Fail, checkKey: (key: string) => void): Map<string, UpstreamConf> {
+/**
+ * Parses the `upstreams` map. `checkKey` compiles a `hash` key (variables) or throws;
+ * `loadBalancer` loads a `balancer_by` script (none given: the directive is refused).
+ */
+export function parseUpstreams(node: ConfNode, fail: Fail, checkKey: (key: string) => void, loadBalancer?: (node: ConfNode) => BalancerRef): Map<string, UpstreamConf> {
   if (node.kind !== 'map') return fail('"upstreams" must be a map of name -> upstream block', node);
   const upstreams = new Map<string, UpstreamConf>();
   for (const e of node.entries) {
     if (!/^[A-Za-z0-9._-]+$/.test(e.key)) throw new ConfigError(`invalid upstream name "${e.key}"`, e.keyPos);
     if (e.value.kind !== 'map') fail(`upstream "${e.key}" must be a map of directives`, e.value);
-    upstreams.set(e.key, parseUpstream(e.key, e.value as MapNode, fail, checkKey));
+    upstreams.set(e.key, parseUpstream(e.key, e.value as MapNode, fail, checkKey, loadBalancer));
   }
   return upstreams;
 }
 
-function parseUpstream(name: string, block: MapNode, fail: Fail, checkKey: (key: string) => void): UpstreamConf {
+function parseUpstream(name: string, block: MapNode, fail: Fail, checkKey: (key: string) => void, loadBalancer?: (node: ConfNode) => BalancerRef): UpstreamConf {
   let servers: UpstreamServerConf[] | null = null;
+  let balancerBy: BalancerRef | null = null;
   let keepalive: number | null = null;
   let method: BalanceMethod = { kind: 'round_robin' };
   let methodSet = false;
@@ -96,16 +107,22 @@ function parseUpstream(name: string, block: MapNode, fail: Fail, checkKey: (key:
         setMethod({ kind: 'hash', key: args[0], consistent: args.length === 2 }, value);
         break;
       }
+      case 'balancer_by':
+        if (!loadBalancer) throw new ConfigError(`unknown directive "${e.key}" in upstream "${name}"`, e.keyPos);
+        balancerBy = loadBalancer(value);
+        break;
       default:
         throw new ConfigError(`unknown directive "${e.key}" in upstream "${name}"`, e.keyPos);
     }
   }
-  if (!servers || servers.length === 0) return fail(`no servers are inside upstream "${name}"`, block);
+  // An upstream whose script picks every peer needs no servers (as lua-nginx-module since 0.10.24).
+  if ((!servers || servers.length === 0) && !balancerBy) return fail(`no servers are inside upstream "${name}"`, block);
+  servers ??= [];
   const chosen = method as BalanceMethod;
   if ((chosen.kind === 'ip_hash' || chosen.kind === 'hash') && servers.some((s) => s.backup)) {
     fail(`"backup" parameter is incompatible with "${chosen.kind}" in upstream "${name}"`, block);
   }
-  return { name, servers, keepalive, method: chosen, position: block.pos };
+  return { name, servers, keepalive, method: chosen, balancerBy, position: block.pos };
 }
 
 /** `least_conn:` (empty), `on`, `true`. */

@@ -5,6 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 import tls, { type SecureContext } from 'node:tls';
+import type { ScriptRef } from '../../shared/script-ref';
+import type { CertificateAnswer, CertificateContext } from '../../types';
+
+/** An `ssl_certificate_by` script, loaded and configured: `run` is called for every handshake with SNI. */
+export type CertificateRef = ScriptRef<[CertificateContext], void | CertificateAnswer | null | Promise<void | CertificateAnswer | null>>;
 
 /** The ssl module's conf of a block. */
 export interface SslConf {
@@ -14,6 +19,8 @@ export interface SslConf {
   /** `ssl_protocols`: nginx's names, `TLSv1.2 TLSv1.3` by default. */
   readonly sslProtocols: readonly string[];
   readonly sslCiphers: string;
+  /** `ssl_certificate_by` (OpenResty's `ssl_certificate_by_lua`): picks the key pair per handshake, or null. */
+  readonly sslCertificateBy: CertificateRef | null;
 }
 
 /** nginx's protocol names, in order. */

@@ -6,6 +6,7 @@
 import { argsOf, prefixPath, text } from '../../config/args';
 import { row, type ConfModule } from '../../config/module';
 import { createServerContext, TLS_PROTOCOLS, type SslConf } from './contexts';
+import { parseScriptRef } from '../../shared/script-ref';
 
 export type { SslConf };
 
@@ -20,8 +21,9 @@ export const sslModule: ConfModule<SslConf> = {
       return args;
     }),
     ssl_ciphers: row(['http', 'server'], text),
+    ssl_certificate_by: row(['http', 'server'], (n, cx) => parseScriptRef(n, cx, 'ssl_certificate_by')),
   },
-  defaults: () => ({ sslCertificate: null, sslCertificateKey: null, sslProtocols: ['TLSv1.2', 'TLSv1.3'], sslCiphers: 'HIGH:!aNULL:!MD5' }),
+  defaults: () => ({ sslCertificate: null, sslCertificateKey: null, sslProtocols: ['TLSv1.2', 'TLSv1.3'], sslCiphers: 'HIGH:!aNULL:!MD5', sslCertificateBy: null }),
   checkServers(servers, fail) {
     // Sockets some server listens on with `ssl`: a Set, since servers x listens x servers x listens
     // took minutes for a server of 50,000 listens.
