@@ -14,7 +14,8 @@ import { request } from './helpers/http-client';
 import { fdTotal, workerPids } from './helpers/push-clients';
 
 const SCRIPTS: Record<string, string> = {
-  'scripts/route.js': `module.exports = { run(r) { if (r.header('x-version') === '2') r.setUri('/v2' + r.uri, true); r.ctx.routed = 'v1'; } };`,
+  'scripts/route.js': `module.exports = { run(r) { if (r.header('x-version') === '2') { r.ctx.routed = 'v2'; r.setUri('/v2' + r.uri, true); } r.ctx.routed = 'v1'; } };`,
+  'scripts/v2.js': `module.exports = { run(r) { r.say('v2 routed=' + r.ctx.routed + ' uri=' + r.uri); } };`,
   'scripts/ctx-content.js': `module.exports = { run(r) { r.say('routed=' + r.ctx.routed + ' uri=' + r.uri + ' method=' + r.method); } };`,
   'scripts/headers.ts': `export default { run(r: any, o: any) { r.setResponseHeader('X-Filtered', o.mark); r.setResponseHeader('X-Backend-Secret', null); if (r.status === 404) r.status = 410; } };`,
   'scripts/capture.js': `module.exports = { async run(r) { const a = await r.capture('/inner', { args: { x: 'cap' } }); const b = await r.capture('/missing'); r.say(a.status, ' ', a.body.toString().trim(), ' ', b.status); } };`,
@@ -86,7 +87,7 @@ http:
           rewrite_by: scripts/route.js
           content_by: scripts/ctx-content.js
         - location: /v2/
-          return: '200 "v2 $uri\\n"'
+          content_by: scripts/v2.js
         - location: /shout/
           header_filter_by: { script: scripts/headers.ts, options: { mark: on } }
           body_filter_by: { script: uppercase-body, options: { trailer: "-- shouted" } }
@@ -145,8 +146,8 @@ http:
     expect(seen.at(-1)!['x-api-key']).toBeUndefined();
   });
 
-  test('rewrite_by routes by a header with setUri(uri, true); ctx is shared with content', async () => {
-    expect((await request(port, '/route/a', { headers: { 'X-Version': '2' } })).body.toString()).toBe('v2 /v2/route/a\n');
+  test('rewrite_by routes by a header with setUri(uri, true), ctx kept through the re-match; ctx is shared with content', async () => {
+    expect((await request(port, '/route/a', { headers: { 'X-Version': '2' } })).body.toString()).toBe('v2 routed=v2 uri=/v2/route/a\n');
     expect((await request(port, '/route/a')).body.toString()).toBe('routed=v1 uri=/route/a method=GET\n');
   });
 
