@@ -52,11 +52,15 @@ export const scriptPhases: LocationModule = {
         .join('; '),
       // Either may change the body: a header filter that fails replaces it with the 500 page.
       mayTransform: () => true,
+      // A body a script rewrites takes no byte ranges (as gzip's: nginx's range filter needs a known length).
+      transforms: () => bodyScripts.length > 0,
       header(res, _status, req, ctx) {
         if (headerScripts.length && !headerFilter(headerScripts, res, req, ctx)) return errorPage(res);
         if (bodyScripts.length === 0) return null;
-        // The body's length is the filter's to decide: sent chunked (OpenResty leaves it to the script).
+        // The body's length is the filter's to decide: sent chunked, without ranges (OpenResty leaves
+        // Content-Length to the script; nginx's range filter offers no ranges for a body of unknown length).
         res.removeHeader('content-length');
+        res.removeHeader('accept-ranges');
         return bodyTransform(bodyScripts, new PhaseRequest('body_filter', req, res, ctx), ctx);
       },
     };
