@@ -7,6 +7,8 @@
  * settles, a body filter that throws once the header went out; descriptors back to baseline.
  */
 import http from 'node:http';
+import { gunzipSync } from 'node:zlib';
+import WebSocket from 'ws';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { ROOT, makePrefix, runCli, startGateway, type GatewayProcess } from './helpers/gateway-process';
@@ -124,6 +126,19 @@ http:
         - location: /body
           content_by: scripts/body-echo.js
           client_max_body_size: 100
+        - location: /ws
+          access_by: { script: api-key, options: { keys: [k1] } }
+          handler: websocket-script
+          script: echo
+        - location: /hf-throw
+          header_filter_by: scripts/throw.js
+          return: '200 "fine\\n"'
+        - location: /gz/
+          gzip: on
+          gzip_types: text/plain
+          gzip_min_length: 1
+          body_filter_by: uppercase-body
+          proxy_pass: http://127.0.0.1:${backendPort}/shout/
         - location: /hdr/
           rewrite_by: scripts/set-header.js
           proxy_pass: http://127.0.0.1:${backendPort}
@@ -219,12 +234,45 @@ http:
     expect(big.status).toBe(413);
   });
 
+  test('an access script in front of a WebSocket: refused as HTTP without a key, upgraded with one', async () => {
+    const refused = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode!));
+      ws.on('open', () => reject(new Error('upgraded without a key')));
+      ws.on('error', () => {});
+    });
+    expect(refused).toBe(401);
+    const echoed = await new Promise<string>((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { 'X-Api-Key': 'k1' } });
+      ws.on('open', () => ws.send('ping me'));
+      ws.on('message', (data) => {
+        resolve(String(data));
+        ws.close();
+      });
+      ws.on('error', reject);
+    });
+    expect(echoed).toBe('ping me');
+  });
+
+  test('a header filter that throws: the 500 page instead of the response, logged', async () => {
+    const res = await request(port, '/hf-throw');
+    expect(res.status).toBe(500);
+    expect(res.body.toString()).toContain('500 Internal Server Error');
+    await until(() => /header_filter_by script "scripts\/throw.js" failed: boom in access/.test(gw.stderr()), 'the header filter line');
+  });
+
+  test('a body filter feeds gzip: upper-cased, then compressed', async () => {
+    const res = await request(port, '/gz/small', { headers: { 'Accept-Encoding': 'gzip' } });
+    expect(res.headers['content-encoding']).toBe('gzip');
+    expect(gunzipSync(res.body).toString()).toBe('BACKEND GET /SHOUT/SMALL');
+  });
+
   test('a script that throws: 500 and one error-log line with its name and first frame', async () => {
     const res = await request(port, '/throw');
     expect(res.status).toBe(500);
     expect(res.body.toString()).toContain('500 Internal Server Error');
     await until(() => /access_by script "scripts\/throw.js" failed: boom in access at .*scripts\/throw.js:3:\d+/.test(gw.stderr()), 'the throw line');
-    const lines = gw.stderr().split('\n').filter((l) => l.includes('boom in access'));
+    const lines = gw.stderr().split('\n').filter((l) => l.includes('boom in access') && l.includes('access_by'));
     expect(lines).toHaveLength(1);
     expect((await request(port, '/route/a')).status).toBe(200);
   });

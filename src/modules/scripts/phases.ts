@@ -4,7 +4,10 @@
  * OpenResty postpones its handlers to the end of their phases; under `satisfy` like any access
  * handler), `log_by` in the log phase before the access log is written, and `header_filter_by`
  * / `body_filter_by` as a response filter that runs before the built-in filters (`add_header`,
- * gzip), as OpenResty's filters sit at the top of nginx's chains.
+ * gzip), as OpenResty's filters sit at the top of nginx's chains. The phase handlers do not
+ * say they answer (`PhaseHandler.answers`): a location with scripts still takes upgrades (an
+ * access script in front of a WebSocket proxy), and a script that answers an upgrade request
+ * answers it as HTTP (its `exit` status).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
@@ -29,11 +32,11 @@ export const scriptPhases: LocationModule = {
     const names = (list: readonly LoadedScript[]) => list.map((s) => s.name).join(', ');
     if (conf.rewriteBy.length) {
       const scripts = conf.rewriteBy;
-      handlers.push({ phase: 'rewrite', name: `rewrite_by ${names(scripts)}`, answers: true, run: (req, res, ctx) => phase('rewrite', scripts, timeout, req, res, ctx) });
+      handlers.push({ phase: 'rewrite', name: `rewrite_by ${names(scripts)}`, run: (req, res, ctx) => phase('rewrite', scripts, timeout, req, res, ctx) });
     }
     if (conf.accessBy.length) {
       const scripts = conf.accessBy;
-      handlers.push({ phase: 'access', name: `access_by ${names(scripts)}`, answers: true, run: (req, res, ctx) => phase('access', scripts, timeout, req, res, ctx) });
+      handlers.push({ phase: 'access', name: `access_by ${names(scripts)}`, run: (req, res, ctx) => phase('access', scripts, timeout, req, res, ctx) });
     }
     if (conf.logBy.length) {
       const scripts = conf.logBy;

@@ -145,6 +145,13 @@ export class PhaseRequest implements ScriptRequest {
     const earlier = data[BODY] as Promise<Buffer> | undefined;
     if (earlier) return earlier;
     const core = this.context.location.confs.get(coreModule);
+    // A client that waits for `100 Continue` gets it once its body is asked for (as nginx's read_body).
+    const state = this.context as RequestContext & { continued?: boolean };
+    const res = this.res;
+    if (res && !state.continued && this.request.httpVersionMinor >= 1 && /^100-continue$/i.test(this.request.headers.expect ?? '')) {
+      state.continued = true;
+      res.writeContinue();
+    }
     const body = readBody(this.request, { limit: core.clientMaxBodySize, timeoutMs: core.clientBodyTimeout, log: this.context.log });
     data[BODY] = body;
     return body;
