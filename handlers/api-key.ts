@@ -19,7 +19,7 @@ export default definePhaseScript<ApiKeyOptions>({
     const keys = raw.keys;
     if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'string' && k !== '')) cx.error('"keys" must be a list of keys', 'keys');
     const header = raw.header ?? 'X-Api-Key';
-    if (typeof header !== 'string' || !/^[A-Za-z0-9-]+$/.test(header)) cx.error('"header" must be a header name', 'header');
+    if (typeof header !== 'string' || !/^[A-Za-z0-9-]+$/.test(header)) return cx.error('"header" must be a header name', 'header');
     return { header: header.toLowerCase(), keys: new Set(keys as string[]) };
   },
   run(r, options) {
