@@ -114,6 +114,8 @@ export interface SubrequestSpec {
   readonly args?: string;
   /** The request headers; by default the parent's, without its body's framing (a subrequest has no body). */
   readonly headers?: Readonly<Record<string, string | readonly string[]>>;
+  /** A request body for the subrequest (`ngx.location.capture`'s `body`): sent with its Content-Length. */
+  readonly requestBody?: Buffer;
   /**
    * Whether the response body is kept (`ngx.location.capture`). Without it the subrequest is
    * over once its header is known, as nginx's `header_only` subrequest of auth_request; the body
@@ -429,6 +431,8 @@ export interface CaptureOptions {
   readonly args?: string | Readonly<Record<string, string | number | boolean>>;
   /** The subrequest's request headers; by default the parent's (less its body's framing). */
   readonly headers?: Readonly<Record<string, string | readonly string[]>>;
+  /** `body`: the subrequest's request body. */
+  readonly body?: string | Buffer;
 }
 
 /** What `capture` resolves with (`ngx.location.capture`'s `res`). */

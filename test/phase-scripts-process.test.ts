@@ -20,7 +20,7 @@ const SCRIPTS: Record<string, string> = {
   'scripts/v2.js': `module.exports = { run(r) { r.say('v2 routed=' + r.ctx.routed + ' uri=' + r.uri); } };`,
   'scripts/ctx-content.js': `module.exports = { run(r) { r.say('routed=' + r.ctx.routed + ' uri=' + r.uri + ' method=' + r.method); } };`,
   'scripts/headers.ts': `export default { run(r: any, o: any) { r.setResponseHeader('X-Filtered', o.mark); r.setResponseHeader('X-Backend-Secret', null); if (r.status === 404) r.status = 410; } };`,
-  'scripts/capture.js': `module.exports = { async run(r) { const a = await r.capture('/inner', { args: { x: 'cap' } }); const b = await r.capture('/missing'); r.say(a.status, ' ', a.body.toString().trim(), ' ', b.status); } };`,
+  'scripts/capture.js': `module.exports = { async run(r) { const a = await r.capture('/inner', { args: { x: 'cap' } }); const b = await r.capture('/missing'); const c = await r.capture('/api/posted', { method: 'POST', body: 'sub body', headers: { 'X-Api-Key': 'k1' } }); r.say(a.status, ' ', a.body.toString().trim(), ' ', b.status, ' ', c.body.toString()); } };`,
   'scripts/exec.js': `module.exports = { run(r) { r.exec('/inner', { x: 'exec' }); } };`,
   'scripts/deny.js': `module.exports = { run(r) { if (!r.header('x-let-in')) r.exit(403); } };`,
   'scripts/count.js': `let n = 0; module.exports = { run(r) { n++; r.log.notice('log_by count=' + n + ' status=' + r.entry.status + ' bytes=' + r.entry.bodyBytesSent + ' uri=' + r.var.uri); } };`,
@@ -68,8 +68,12 @@ describe('phase scripts, gateway process with two workers', () => {
         res.end('not here');
         return;
       }
-      res.writeHead(200, { 'Content-Type': 'text/plain', 'X-Backend-Secret': 's3' });
-      res.end(`backend ${req.method} ${req.url}`);
+      const body: Buffer[] = [];
+      req.on('data', (c: Buffer) => body.push(c));
+      req.on('end', () => {
+        res.writeHead(200, { 'Content-Type': 'text/plain', 'X-Backend-Secret': 's3' });
+        res.end(`backend ${req.method} ${req.url}${body.length ? ` ${Buffer.concat(body)}` : ''}`);
+      });
     });
     await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
     backendPort = (backend.address() as AddressInfo).port;
@@ -211,7 +215,7 @@ http:
 
   test('capture answers in process; log_by sees the entry', async () => {
     const res = await request(port, '/cap');
-    expect(res.body.toString()).toBe('200 inner cap 404\n');
+    expect(res.body.toString()).toBe('200 inner cap 404 backend POST /api/posted sub body\n');
     await until(() => /log_by count=\d+ status=200 bytes=\d+ uri=\/cap/.test(gw.stderr()), 'the log_by line');
   });
 

@@ -199,6 +199,7 @@ export class PhaseRequest implements ScriptRequest {
       args,
       method: options.method,
       headers: options.headers,
+      requestBody: options.body === undefined ? undefined : typeof options.body === 'string' ? Buffer.from(options.body) : options.body,
       body: true,
     });
     return { status: result.status, headers: result.headers, body: result.body ?? Buffer.alloc(0) };
