@@ -516,6 +516,12 @@ export interface ScriptRequest {
   say(...values: (string | number | Buffer)[]): void;
   /** `ngx.print(...)`. */
   print(...values: (string | number | Buffer)[]): void;
+  /** `ngx.flush(true)`: resolves once what was said has gone to the client's socket (backpressure). */
+  flush(): Promise<void>;
+  /** `ngx.eof()`: ends the response; the script may go on (work after the answer). */
+  eof(): void;
+  /** `ngx.sleep(seconds)`: resolves after that long, without blocking the worker. */
+  sleep(seconds: number): Promise<void>;
   /** `ngx.location.capture(uri, options)`: a location of this server answers in process, no socket. */
   capture(uri: string, options?: CaptureOptions): Promise<CaptureResult>;
   /**

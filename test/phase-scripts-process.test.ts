@@ -29,6 +29,7 @@ const SCRIPTS: Record<string, string> = {
   'scripts/never.js': `module.exports = { run(r) { return new Promise(() => {}); } };`,
   'scripts/filter-throw.js': `let seen = 0; module.exports = { bodyFilter(chunk) { seen += chunk.length; if (seen > 200000) throw new Error('filter boom'); return chunk; } };`,
   'scripts/body-echo.js': `module.exports = { async run(r) { const body = await r.readBody(); r.setResponseHeader('X-Length', body.length); r.exit(201, 'got ' + body.toString()); } };`,
+  'scripts/eof.js': `module.exports = { async run(r) { r.say('first'); await r.flush(); await r.sleep(0.05); r.print('second'); r.eof(); await r.sleep(0.05); r.log.notice('after eof ' + r.uri); } };`,
   'scripts/set-header.js': `module.exports = { run(r) { r.setHeader('X-From-Script', 'yes'); r.setUriArgs({ a: 1, b: 'x y' }); } };`,
 };
 
@@ -143,6 +144,8 @@ http:
           gzip_min_length: 1
           body_filter_by: uppercase-body
           proxy_pass: http://127.0.0.1:${backendPort}/shout/
+        - location: /eof
+          content_by: scripts/eof.js
         - location: /hdr/
           rewrite_by: scripts/set-header.js
           proxy_pass: http://127.0.0.1:${backendPort}
@@ -217,6 +220,13 @@ http:
     const res = await request(port, '/cap');
     expect(res.body.toString()).toBe('200 inner cap 404 backend POST /api/posted sub body\n');
     await until(() => /log_by count=\d+ status=200 bytes=\d+ uri=\/cap/.test(gw.stderr()), 'the log_by line');
+  });
+
+  test('say, flush, sleep, print, eof; the script goes on after the answer', async () => {
+    const res = await request(port, '/eof');
+    expect(res.status).toBe(200);
+    expect(res.body.toString()).toBe('first\nsecond');
+    await until(() => gw.stderr().includes('after eof /eof'), 'the line after eof');
   });
 
   test('exec is an internal redirect with its args', async () => {

@@ -21,6 +21,7 @@ const contentBy: HandlerModule<null> = {
         const started = runScripts(scripts, r, timeout);
         const end = started instanceof Promise ? await started : started;
         if (end.kind === 'exit' && answerExit(end.exit, res, req, ctx) === 'done') return;
+        if (res.writableEnded) return;
         if (!res.headersSent) res.setHeader('Content-Length', 0);
         res.end();
       },

@@ -190,6 +190,32 @@ export class PhaseRequest implements ScriptRequest {
     this.write(values, false);
   }
 
+  flush(): Promise<void> {
+    const res = this.res;
+    if (!res || !res.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
+  }
+
+  eof(): void {
+    this.only(['rewrite', 'access', 'content'], 'eof');
+    const res = this.res;
+    if (!res) throw new Error('nothing can be written on a request that asks for an upgrade');
+    if (!res.headersSent && !res.hasHeader('content-type')) res.setHeader('Content-Type', this.context.location.confs.get(coreModule).defaultType);
+    res.end();
+  }
+
+  sleep(seconds: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, Math.max(0, seconds * 1000)));
+  }
+
   async capture(uri: string, options: CaptureOptions = {}): Promise<CaptureResult> {
     this.only(['rewrite', 'access', 'content'], 'capture');
     const query = uri.indexOf('?');
