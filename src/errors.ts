@@ -189,11 +189,6 @@ export class InternalRedirect extends Error {
     readonly uri: string,
     /** The new `$args`. */
     readonly args: string,
-    /**
-     * A location re-match within the same request (`rewrite ... last`, OpenResty's
-     * `ngx.req.set_uri(uri, true)`), not an internal redirect: what the phases shared (`ngx.ctx`) stays.
-     */
-    readonly rematch = false,
   ) {
     super(`internal redirect to "${uri}"`);
     this.name = 'InternalRedirect';

@@ -472,7 +472,8 @@ export interface ScriptRequest {
   readonly uri: string;
   /**
    * `ngx.req.set_uri(uri, jump?)`: changes `$uri`; with `jump` (rewrite phase only), the
-   * locations are matched again from the new URI, as `rewrite ... last` (throws to get there).
+   * locations are matched again from the new URI (throws to get there); `ctx` starts anew
+   * there, as OpenResty's `ngx.ctx` after the jump.
    */
   setUri(uri: string, jump?: boolean): void;
   /** `ngx.var.args`: the query string without `?`. */

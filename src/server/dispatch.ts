@@ -294,18 +294,15 @@ export class Dispatcher {
         return;
       } catch (err) {
         if (!(err instanceof InternalRedirect) || res.headersSent) throw err;
-        this.redirect(state, err.uri, err.args, err.rematch);
+        this.redirect(state, err.uri, err.args);
       }
     }
   }
 
-  /**
-   * nginx's internal redirect (a URI, matched anew) or named location; the 11th is a 500. A
-   * `rematch` (a changed URI matched again in the same request) keeps what the phases shared.
-   */
-  private redirect(state: RequestState, uri: string, args: string, rematch = false): void {
+  /** nginx's internal redirect (a URI, matched anew) or named location; the 11th is a 500. */
+  private redirect(state: RequestState, uri: string, args: string): void {
     const server = this.runtime.server(state.server);
-    if (!rematch) state.forgetData();
+    state.forgetData();
     if (--state.uriChanges === 0) {
       const what = uri.startsWith('@') ? 'redirect to named location' : 'internally redirecting to';
       server.log.error(`rewrite or internal redirection cycle while ${what} "${uri}"`);

@@ -39,6 +39,7 @@ export function installFilters(req: IncomingMessage, res: ServerResponse, state:
     if (headers) setHeaders(res, headers);
     if (state.overrideStatus) status = state.overrideStatus;
     res.statusCode = status;
+    const handlerStatus = status;
     for (const filter of state.filters) {
       const own = filter.header(res, status, req, state);
       // Each transform feeds the next filter's (a body filter script's output is what gzip compresses).
@@ -47,7 +48,8 @@ export function installFilters(req: IncomingMessage, res: ServerResponse, state:
       status = res.statusCode;
     }
     finalHeaders(res, status, state.overrideStatus !== 0);
-    const phrase = state.overrideStatus ? reasonPhrase(status) : (reason ?? res.statusMessage ?? reasonPhrase(status));
+    // A status a filter changed gets its own phrase (nginx's status line comes from the final status).
+    const phrase = state.overrideStatus || status !== handlerStatus ? reasonPhrase(status) : (reason ?? res.statusMessage ?? reasonPhrase(status));
     return (originalWriteHead as (s: number, r: string) => ServerResponse).call(this, status, phrase);
   } as ServerResponse['writeHead'];
   if (!mayTransform(state.filters, req)) return;

@@ -94,7 +94,7 @@ export class PhaseRequest implements ScriptRequest {
     if (!uri.startsWith('/')) throw new Error(`setUri: "${uri}" is not a path`);
     if (jump) {
       if (this.phase !== 'rewrite') throw new Error('setUri(uri, true) is for the rewrite phase');
-      throw new InternalRedirect(uri, this.context.args, true);
+      throw new InternalRedirect(uri, this.context.args);
     }
     this.context.setUri(uri);
     this.context.uriChanged = true;
