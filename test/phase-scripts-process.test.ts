@@ -20,10 +20,10 @@ const SCRIPTS: Record<string, string> = {
   'scripts/v2.js': `module.exports = { run(r) { r.say('v2 routed=' + r.ctx.routed + ' uri=' + r.uri); } };`,
   'scripts/ctx-content.js': `module.exports = { run(r) { r.say('routed=' + r.ctx.routed + ' uri=' + r.uri + ' method=' + r.method); } };`,
   'scripts/headers.ts': `export default { run(r: any, o: any) { r.setResponseHeader('X-Filtered', o.mark); r.setResponseHeader('X-Backend-Secret', null); if (r.status === 404) r.status = 410; } };`,
-  'scripts/capture.js': `module.exports = { async run(r) { const a = await r.capture('/inner', { args: { x: 'cap' } }); const b = await r.capture('/missing'); const c = await r.capture('/api/posted', { method: 'POST', body: 'sub body', headers: { 'X-Api-Key': 'k1' } }); r.say(a.status, ' ', a.body.toString().trim(), ' ', b.status, ' ', c.body.toString()); } };`,
+  'scripts/capture.js': `module.exports = { async run(r) { r.var.my_tag = 'tagged'; const a = await r.capture('/inner', { args: { x: 'cap' } }); const b = await r.capture('/missing'); const c = await r.capture('/api/posted', { method: 'POST', body: 'sub body', headers: { 'X-Api-Key': 'k1' } }); r.say(a.status, ' ', a.body.toString().trim(), ' ', b.status, ' ', c.body.toString()); } };`,
   'scripts/exec.js': `module.exports = { run(r) { r.exec('/inner', { x: 'exec' }); } };`,
   'scripts/deny.js': `module.exports = { run(r) { if (!r.header('x-let-in')) r.exit(403); } };`,
-  'scripts/count.js': `let n = 0; module.exports = { run(r) { n++; r.log.notice('log_by count=' + n + ' status=' + r.entry.status + ' bytes=' + r.entry.bodyBytesSent + ' uri=' + r.var.uri); } };`,
+  'scripts/count.js': `let n = 0; module.exports = { run(r) { n++; r.log.notice('log_by count=' + n + ' status=' + r.entry.status + ' bytes=' + r.entry.bodyBytesSent + ' uri=' + r.var.uri + ' tag=' + r.var.my_tag); } };`,
   'scripts/throw.js': `module.exports = {\n  run(r) {\n    throw new Error('boom in access');\n  },\n};\n`,
   'scripts/reject.js': `module.exports = { async run(r) { await new Promise((res) => setTimeout(res, 5)); throw new Error('late boom'); } };`,
   'scripts/never.js': `module.exports = { run(r) { return new Promise(() => {}); } };`,
@@ -44,6 +44,7 @@ describe('phase scripts, gateway process with two workers', () => {
   const seen: http.IncomingHttpHeaders[] = [];
   /** Resolves the backend's pause in the middle of /big. */
   let releaseBig: (() => void) | null = null;
+  let startBaseline = 0;
 
   beforeAll(async () => {
     backend = http.createServer((req, res) => {
@@ -152,6 +153,10 @@ http:
 `.replace('          return_unused_marker: null\n', '          content_by: scripts/ctx-content.js\n');
     gw = await startGateway(yaml, { files: SCRIPTS });
     port = gw.ports[0];
+    // Both workers answer (a script, the proxy) before the baseline is taken: each has opened what it keeps.
+    for (let i = 0; i < 8; i++) await Promise.all([request(port, '/route/a'), request(port, '/api/x', { headers: { 'X-Api-Key': 'k1' } })]);
+    await new Promise((r) => setTimeout(r, 200));
+    startBaseline = fdTotal(workerPids(gw.child.pid!));
   }, 30000);
 
   afterAll(async () => {
@@ -219,7 +224,7 @@ http:
   test('capture answers in process; log_by sees the entry', async () => {
     const res = await request(port, '/cap');
     expect(res.body.toString()).toBe('200 inner cap 404 backend POST /api/posted sub body\n');
-    await until(() => /log_by count=\d+ status=200 bytes=\d+ uri=\/cap/.test(gw.stderr()), 'the log_by line');
+    await until(() => /log_by count=\d+ status=200 bytes=\d+ uri=\/cap tag=tagged/.test(gw.stderr()), 'the log_by line');
   });
 
   test('say, flush, sleep, print, eof; the script goes on after the answer', async () => {
@@ -325,6 +330,10 @@ http:
     }
     await until(() => /body_filter_by script "scripts\/filter-throw.js" failed: filter boom/.test(gw.stderr()), 'the body filter line');
     await until(() => fdTotal(workerPids(gw.child.pid!)) <= baseline, `descriptors back to ${baseline}`);
+  });
+
+  test('after every case above: the workers hold no more descriptors than after start', async () => {
+    await until(() => fdTotal(workerPids(gw.child.pid!)) <= startBaseline, `descriptors back to ${startBaseline}`, 10000);
   });
 });
 
