@@ -23,7 +23,7 @@ const SCRIPTS: Record<string, string> = {
   'scripts/capture.js': `module.exports = { async run(r) { r.var.my_tag = 'tagged'; const a = await r.capture('/inner', { args: { x: 'cap' } }); const b = await r.capture('/missing'); const c = await r.capture('/api/posted', { method: 'POST', body: 'sub body', headers: { 'X-Api-Key': 'k1' } }); r.say(a.status, ' ', a.body.toString().trim(), ' ', b.status, ' ', c.body.toString()); } };`,
   'scripts/exec.js': `module.exports = { run(r) { r.exec('/inner', { x: 'exec' }); } };`,
   'scripts/deny.js': `module.exports = { run(r) { if (!r.header('x-let-in')) r.exit(403); } };`,
-  'scripts/count.js': `let n = 0; module.exports = { run(r) { n++; r.log.notice('log_by count=' + n + ' status=' + r.entry.status + ' bytes=' + r.entry.bodyBytesSent + ' uri=' + r.var.uri + ' tag=' + r.var.my_tag); } };`,
+  'scripts/count.js': `let n = 0; module.exports = { run(r) { n++; r.log.notice('log_by count=' + n + ' status=' + r.entry.status + ' bytes=' + r.entry.bodyBytesSent + ' uri=' + r.var.uri + ' tag=' + r.var.my_tag + ' type=' + r.responseHeader('content-type') + ' st=' + r.status); } };`,
   'scripts/throw.js': `module.exports = {\n  run(r) {\n    throw new Error('boom in access');\n  },\n};\n`,
   'scripts/reject.js': `module.exports = { async run(r) { await new Promise((res) => setTimeout(res, 5)); throw new Error('late boom'); } };`,
   'scripts/never.js': `module.exports = { run(r) { return new Promise(() => {}); } };`,
@@ -224,7 +224,7 @@ http:
   test('capture answers in process; log_by sees the entry', async () => {
     const res = await request(port, '/cap');
     expect(res.body.toString()).toBe('200 inner cap 404 backend POST /api/posted sub body\n');
-    await until(() => /log_by count=\d+ status=200 bytes=\d+ uri=\/cap tag=tagged/.test(gw.stderr()), 'the log_by line');
+    await until(() => /log_by count=\d+ status=200 bytes=\d+ uri=\/cap tag=tagged type=text\/plain st=200/.test(gw.stderr()), 'the log_by line');
   });
 
   test('say, flush, sleep, print, eof; the script goes on after the answer', async () => {

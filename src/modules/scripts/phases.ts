@@ -116,7 +116,9 @@ export function answerExit(exit: ScriptExit, res: ServerResponse | null, req: In
 function logPhase(scripts: readonly LoadedScript[], req: IncomingMessage, ctx: RequestContext, status: number): void {
   const state = ctx as RequestContext & { bodyBytesSent?: number; startTime?: number };
   const entry = { status, bodyBytesSent: state.bodyBytesSent ?? 0, requestTime: state.startTime === undefined ? 0 : Math.max(0, (performance.now() - state.startTime) / 1000) };
-  const r = new PhaseRequest('log', req, null, ctx, entry);
+  // The response, done: its headers read as `ngx.header` does in log_by_lua (nothing can change them now).
+  const res = (ctx as RequestContext & { res?: ServerResponse | null }).res ?? null;
+  const r = new PhaseRequest('log', req, res, ctx, entry);
   for (const loaded of scripts) {
     const { script, options } = loaded.use();
     try {

@@ -232,7 +232,7 @@ export class PhaseRequest implements ScriptRequest {
   }
 
   get status(): number {
-    return this.res?.statusCode ?? 0;
+    return this.entry?.status ?? this.res?.statusCode ?? 0;
   }
 
   set status(status: number) {
