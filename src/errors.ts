@@ -38,6 +38,8 @@ export const ERROR_CODES = {
   GW_BODY_INVALID: 'a malformed chunked request body (400)',
   GW_BODY_TEMP_FILE: 'a request body that could not be written to its temporary file (500)',
   GW_CLIENT_CLOSED: 'the client closed before its request was answered (499)',
+  GW_SCRIPT_FAILED: 'a phase script (access_by, content_by...) threw, rejected or outlived script_timeout (500)',
+  GW_SCRIPT_EXIT: "a phase script's exit(status) or redirect (that status, nginx's page or error_page)",
   GW_METRICS_TIMEOUT: 'the master did not answer with the counters in time (503)',
   GW_BALANCER_SCRIPT: 'a balancer_by script threw, rejected or did not settle within proxy_connect_timeout (500)',
   GW_BALANCER_NO_PEER: 'a balancer_by script set no peer for an upstream without servers (500)',

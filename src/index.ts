@@ -4,7 +4,7 @@
  * their code catalogue, and `defineHandler` / `defineScript`, which type a module's default
  * export without a type annotation.
  */
-import type { BalancerScript, CertificateScript, HandlerModule, WebSocketScript } from './types';
+import type { BalancerScript, CertificateScript, HandlerModule, PhaseScript, ScriptOutcome, ScriptRequest, WebSocketScript } from './types';
 
 export type * from './types';
 export { ConfigError, ERROR_CODES, HttpError, InternalRedirect, type ErrorCode, type HttpErrorCode, type Position } from './errors';
@@ -27,4 +27,13 @@ export function defineBalancer<O = unknown>(script: BalancerScript<O>): Balancer
 /** Declares an `ssl_certificate_by` script (OpenResty's `ssl_certificate_by_lua` with `ngx.ssl`). */
 export function defineCertificateScript<O = unknown>(script: CertificateScript<O>): CertificateScript<O> {
   return script;
+}
+
+/**
+ * Declares a phase script (`rewrite_by`, `access_by`, `content_by`, `header_filter_by`,
+ * `body_filter_by`, `log_by`): `{ configure?, run }` (`bodyFilter` for body filters), or a bare
+ * `run` function.
+ */
+export function definePhaseScript<O = Readonly<Record<string, unknown>>>(script: PhaseScript<O> | ((r: ScriptRequest, options: O) => ScriptOutcome | Promise<ScriptOutcome>)): PhaseScript<O> {
+  return typeof script === 'function' ? { run: script } : script;
 }

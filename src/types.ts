@@ -77,6 +77,12 @@ export interface RequestContext {
    */
   upstreamHeaders: readonly string[] | null;
   /**
+   * Set when a script changed `$uri` or `$args` (`ScriptRequest.setUri`, `setUriArgs`, as
+   * OpenResty clears nginx's `valid_unparsed_uri`): a `proxy_pass` without a URI then sends
+   * `$uri?$args` instead of the client's request URI.
+   */
+  uriChanged?: boolean;
+  /**
    * Runs a subrequest (nginx's `ngx_http_subrequest`, OpenResty's `ngx.location.capture`): the
    * URI goes through this server's locations in process (no socket), its rewrite and
    * precontent phases and content handler run (not its access phase, as in nginx), with this
@@ -108,6 +114,8 @@ export interface SubrequestSpec {
   readonly args?: string;
   /** The request headers; by default the parent's, without its body's framing (a subrequest has no body). */
   readonly headers?: Readonly<Record<string, string | readonly string[]>>;
+  /** A request body for the subrequest (`ngx.location.capture`'s `body`): sent with its Content-Length. */
+  readonly requestBody?: Buffer;
   /**
    * Whether the response body is kept (`ngx.location.capture`). Without it the subrequest is
    * over once its header is known, as nginx's `header_only` subrequest of auth_request; the body
@@ -411,15 +419,23 @@ export type WebSocketScript = (ws: WebSocketSession, ctx: ScriptContext) => Prom
 
 /**
  * What a script's `configure` gets while the configuration is checked (`gateway -t` runs it):
- * where the script is named, and a way to refuse its options at their line.
+ * where the script is named, its options' keys read as directives are, and errors at their line.
  */
 export interface ScriptConfigContext {
   /** The prefix (`-p`) that relative paths resolve against. */
   readonly prefix: string;
   /** Where bare script names are looked up (`handlers_dir`). */
   readonly handlersDir: string;
-  /** Throws a ConfigError at the script's `options` (or at its name when it has none). */
-  error(reason: string): never;
+  /** Throws a ConfigError pointing at `key` of the options (or at the directive). */
+  error(reason: string, key?: string): never;
+  /** The key as a time in milliseconds. */
+  time(key: string, unit?: 's' | 'ms'): number | undefined;
+  /** The key as a size in bytes. */
+  size(key: string): number | undefined;
+  /** The key as on/off. */
+  flag(key: string): boolean | undefined;
+  /** Resolves a path against the prefix. */
+  resolve(path: string): string;
 }
 
 /** A peer's failure as the balancer of the next try sees it (OpenResty's `ngx.balancer.get_last_failure`). */
@@ -530,4 +546,153 @@ export interface CertificateContext {
 export interface CertificateScript<O = unknown> {
   configure?(options: Readonly<Record<string, unknown>>, cx: ScriptConfigContext): O;
   run(c: CertificateContext, options: O): void | CertificateAnswer | null | Promise<void | CertificateAnswer | null>;
+}
+
+/**
+ * The phases a script may enter, named after OpenResty's directives: `rewrite_by`
+ * (`rewrite_by_lua`), `access_by`, `content_by`, `header_filter_by`, `body_filter_by`, `log_by`.
+ */
+export type ScriptPhase = 'rewrite' | 'access' | 'content' | 'header_filter' | 'body_filter' | 'log';
+
+/** What a subrequest of `ScriptRequest.capture` asks for (`ngx.location.capture`'s options). */
+export interface CaptureOptions {
+  /** `method`: `GET` unless given. */
+  readonly method?: string;
+  /** `args`: a query string, or a map (encoded). */
+  readonly args?: string | Readonly<Record<string, string | number | boolean>>;
+  /** The subrequest's request headers; by default the parent's (less its body's framing). */
+  readonly headers?: Readonly<Record<string, string | readonly string[]>>;
+  /** `body`: the subrequest's request body. */
+  readonly body?: string | Buffer;
+}
+
+/** What `capture` resolves with (`ngx.location.capture`'s `res`). */
+export interface CaptureResult {
+  /** `res.status`. */
+  readonly status: number;
+  /** `res.header`: lower-case names. */
+  readonly headers: Readonly<Record<string, string | string[] | number | undefined>>;
+  /** `res.body`. */
+  readonly body: Buffer;
+}
+
+/** The log phase's view of the finished response (`log_by`). */
+export interface ScriptLogEntry {
+  /** `$status` (499 when none was sent). */
+  readonly status: number;
+  /** `$body_bytes_sent`. */
+  readonly bodyBytesSent: number;
+  /** `$request_time` in seconds. */
+  readonly requestTime: number;
+}
+
+/**
+ * OpenResty's `ngx` object for one request in one phase, each member beside its Lua name.
+ * Calls that do not belong to a phase throw there (as OpenResty's "API disabled in the context
+ * of ..."): `say` and `readBody` in the filters and the log phase, `status` and the response
+ * headers' setters outside the header filter (and content, before the header went out).
+ */
+export interface ScriptRequest {
+  /** The phase this call of the script runs in (`ngx.get_phase()`). */
+  readonly phase: ScriptPhase;
+  /** `ngx.req.get_method()`. */
+  readonly method: string;
+  /** `ngx.req.set_method(m)`. */
+  setMethod(method: string): void;
+  /** `ngx.var.uri`: the normalized, decoded path. */
+  readonly uri: string;
+  /**
+   * `ngx.req.set_uri(uri, jump?)`: changes `$uri`; with `jump` (rewrite phase only), the
+   * locations are matched again from the new URI (throws to get there); `ctx` starts anew
+   * there, as OpenResty's `ngx.ctx` after the jump.
+   */
+  setUri(uri: string, jump?: boolean): void;
+  /** `ngx.var.args`: the query string without `?`. */
+  readonly args: string;
+  /** `ngx.req.get_uri_args()`: names to a value, or a list when repeated; `true` for a bare name. */
+  uriArgs(): Record<string, string | true | (string | true)[]>;
+  /** `ngx.req.set_uri_args(args)`: a query string or a map, encoded. */
+  setUriArgs(args: string | Readonly<Record<string, string | number | boolean | readonly (string | number)[]>>): void;
+  /** `ngx.req.get_headers()[name]`: a request header (lower-case name), a list when repeated. */
+  header(name: string): string | string[] | undefined;
+  /** `ngx.req.get_headers()`. */
+  headers(): Readonly<Record<string, string | string[] | undefined>>;
+  /** `ngx.req.set_header(name, value)`: replaces a request header (what the proxy sends on). */
+  setHeader(name: string, value: string | readonly string[]): void;
+  /** `ngx.req.clear_header(name)`. */
+  clearHeader(name: string): void;
+  /**
+   * `ngx.req.read_body()` + `ngx.req.get_body_data()`: the whole request body, bounded by
+   * `client_max_body_size` (a 413) and `client_body_timeout` (a 408), read once.
+   */
+  readBody(): Promise<Buffer>;
+  /**
+   * `ngx.var.NAME`: reads any variable (`''` when unset); sets the writable ones: `args`, and
+   * user variables (a name that is no built-in variable, or one a module sets).
+   */
+  readonly var: Record<string, string>;
+  /** `ngx.ctx`: one object per request, seen by every phase's scripts (an internal redirect starts a new one). */
+  readonly ctx: Record<string | symbol, unknown>;
+  /**
+   * `ngx.exit(status)`: 0 (`ngx.OK`) ends this phase (in access, lets the client in, also under
+   * `satisfy any`); a 2xx ends the request with what was said (`say`), or `body` as `ngx.say` +
+   * `ngx.exit`; 300 and above answers with that status: nginx's page (or `error_page`), or
+   * `body` when given. Never returns.
+   */
+  exit(status: number, body?: string | Buffer): never;
+  /** `ngx.redirect(uri, status)`: 302 unless given (301, 303, 307, 308). Never returns. */
+  redirect(uri: string, status?: number): never;
+  /** `ngx.exec(uri, args)`: an internal redirect to a URI or `@name`. Never returns. */
+  exec(uri: string, args?: string | Readonly<Record<string, string | number | boolean>>): never;
+  /** `ngx.say(...)`: writes the values and a newline (the header goes out first, 200 unless `status` was set). */
+  say(...values: (string | number | Buffer)[]): void;
+  /** `ngx.print(...)`. */
+  print(...values: (string | number | Buffer)[]): void;
+  /** `ngx.flush(true)`: resolves once what was said has gone to the client's socket (backpressure). */
+  flush(): Promise<void>;
+  /** `ngx.eof()`: ends the response; the script may go on (work after the answer). */
+  eof(): void;
+  /** `ngx.sleep(seconds)`: resolves after that long, without blocking the worker. */
+  sleep(seconds: number): Promise<void>;
+  /** `ngx.location.capture(uri, options)`: a location of this server answers in process, no socket. */
+  capture(uri: string, options?: CaptureOptions): Promise<CaptureResult>;
+  /**
+   * `ngx.status`: the response status (set it in content before the header goes out, or in
+   * the header filter).
+   */
+  status: number;
+  /** `ngx.header[name]` read: a response header. */
+  responseHeader(name: string): string | string[] | number | undefined;
+  /** `ngx.header[name] = value` (null: `ngx.header[name] = nil`, removes it). */
+  setResponseHeader(name: string, value: string | number | readonly string[] | null): void;
+  /** `ngx.log(...)`: the location's error log. */
+  readonly log: Logger;
+  /** The log phase's entry (`$status`, `$body_bytes_sent`, `$request_time`); null in other phases. */
+  readonly entry: ScriptLogEntry | null;
+  /** The request as Node has it (read only: change it through the calls above). */
+  readonly request: IncomingMessage;
+  /** The gateway's request context (what built-in modules see). */
+  readonly context: RequestContext;
+}
+
+/**
+ * What a script's `run` may return: in rewrite and access, `'declined'` lets the phase go on as
+ * if the script had not been there (nginx's NGX_DECLINED; OpenResty has no such return: a Lua
+ * script that returns ends its access phase, so `undefined` does here too). Content, the log
+ * phase and the header filter ignore it.
+ */
+export type ScriptOutcome = void | 'declined';
+
+/**
+ * A phase script module's default export (`definePhaseScript`): `configure` checks the
+ * directive's `options` once at load (`gateway -t`; a throw or `cx.error` is one line with
+ * file:line:column), `run` runs per request in the phase the directive names. In
+ * `body_filter_by`, `bodyFilter` runs per chunk instead (`ngx.arg[1]`, `ngx.arg[2]`): it returns
+ * what to send (`undefined` passes the chunk on as it is, `null` sends nothing for it).
+ * Header and body filters are synchronous (OpenResty cannot yield there).
+ */
+export interface PhaseScript<O = unknown> {
+  configure?(raw: Readonly<Record<string, unknown>>, cx: ScriptConfigContext): O;
+  run?(r: ScriptRequest, options: O): ScriptOutcome | Promise<ScriptOutcome>;
+  bodyFilter?(chunk: Buffer, eof: boolean, r: ScriptRequest, options: O): Buffer | string | null | undefined;
 }

@@ -126,7 +126,8 @@ const ECHO_LUA = `
 /**
  * The gateway's configuration: conf/site.yaml's (open_file_cache included), plus the proxy
  * location, a location without open_file_cache (`/cold/`), one behind limit_req (`/limited/`,
- * a rate and burst no load reaches: every request is checked, none refused or delayed) and the bench's limits.
+ * a rate and burst no load reaches: every request is checked, none refused or delayed), one behind
+ * an access script that lets every request through (`/scripted/`) and the bench's limits.
  */
 function gatewayYaml({ port, backendPort, connections }) {
   return `# Written by scripts/bench/setup.js: the seed's site plus a proxied location.
@@ -161,6 +162,10 @@ http:
           handler: static
           alias: public/
           limit_req: zone=bench burst=100000 nodelay
+        - location: /scripted/
+          handler: static
+          alias: public/
+          access_by: pass-through
         - location: /proxy/
           proxy_pass: http://127.0.0.1:${backendPort}/
           proxy_http_version: "1.1"
@@ -224,6 +229,11 @@ ${NGINX_TEMP_PATHS}
             limit_req zone=bench burst=100000 nodelay;
         }
 
+        location /scripted/ {
+            alias public/;
+            access_by_lua_block { }
+        }
+
         location /proxy/ {
             proxy_pass http://backend/;
             proxy_http_version 1.1;
@@ -246,10 +256,12 @@ function prepare({ gatewayPort, nginxPort, backendPort, connections }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gateway-bench-'));
   // nginx's workers run as `nobody` when the master is root: the tree must be readable to all.
   fs.chmodSync(dir, 0o755);
-  for (const sub of ['public', 'conf', 'logs', 'tmp/body', 'tmp/proxy', 'tmp/fastcgi', 'tmp/uwsgi', 'tmp/scgi']) {
+  for (const sub of ['public', 'handlers', 'conf', 'logs', 'tmp/body', 'tmp/proxy', 'tmp/fastcgi', 'tmp/uwsgi', 'tmp/scgi']) {
     fs.mkdirSync(path.join(dir, sub), { recursive: true });
   }
   for (const [file, size] of Object.entries(STATIC_FILES)) fs.writeFileSync(path.join(dir, 'public', file), pageText(size));
+  // The access script of /scripted/: lets every request through (nginx: an empty access_by_lua_block).
+  fs.writeFileSync(path.join(dir, 'handlers', 'pass-through.js'), 'module.exports = { run() {} };\n');
   const gatewayConf = path.join(dir, 'conf', 'gateway.yaml');
   fs.writeFileSync(gatewayConf, gatewayYaml({ port: gatewayPort, backendPort, connections }));
 

@@ -134,7 +134,7 @@ class Builder {
     if (events) main = this.merge(main, this.collect(events, 'events', {}));
     const core = main.get(this.registry.core) as CoreFields;
     this.handlersDir = core.handlersDir;
-    // Script directives (`balancer_by`, `ssl_certificate_by`) find bare names there.
+    // Script directives (`access_by`..., `balancer_by`, `ssl_certificate_by`) load their modules as they are read: from here on they know where.
     this.cx = { ...this.cx, handlersDir: core.handlersDir };
     const httpConf = http ? this.http(http) : { servers: [], confs: new ModuleConfs(this.defaults) };
     return deepFreeze({

@@ -45,6 +45,9 @@ import returnHandler from './return/return';
 import staticHandler from './static/static';
 import stubStatus from './status/stub-status';
 import websocketScript from './websocket-script/websocket-script';
+import contentBy from './scripts/content';
+import { CONTENT_BY_HANDLER, scriptsModule } from './scripts/module';
+import { scriptPhases } from './scripts/phases';
 
 const BUILT_IN: Readonly<Record<string, HandlerModule<any>>> = {
   static: staticHandler,
@@ -55,6 +58,7 @@ const BUILT_IN: Readonly<Record<string, HandlerModule<any>>> = {
   metrics,
   'push-publisher': pushPublisher,
   'push-subscriber': pushSubscriber,
+  [CONTENT_BY_HANDLER]: contentBy,
 };
 
 /** The handler module `name` stands for. Throws with a one-line reason when there is none. */
@@ -96,6 +100,7 @@ export const MODULES: readonly ConfModule[] = [
   returnModule,
   statusModule,
   pushModule,
+  scriptsModule,
   headersModule,
   gzipModule,
   logModule,
@@ -107,7 +112,8 @@ export const REGISTRY: Registry = { modules: MODULES, handlers: resolveHandler, 
 /**
  * What each module builds per location, in nginx's order: phase handlers run by phase, then in
  * this order within a phase (realip first: a preaccess limit keyed on the address sees the real
- * one); response filters see the header in this order (`expires` and
+ * one; the scripts' rewrite_by and access_by last in theirs, log_by before the access log);
+ * response filters see the header in this order (`expires` and
  * `add_header` before gzip decides, as nginx's chain).
  */
-export const LOCATION_MODULES: readonly LocationModule[] = [realipPhase, returnPhase, limitReqPhase, limitConnPhase, accessPhase, authBasicPhase, authRequestPhase, tryFilesPhase, headersFilter, gzipFilter, logPhase];
+export const LOCATION_MODULES: readonly LocationModule[] = [realipPhase, returnPhase, limitReqPhase, limitConnPhase, accessPhase, authBasicPhase, authRequestPhase, scriptPhases, tryFilesPhase, headersFilter, gzipFilter, logPhase];

@@ -7,7 +7,11 @@
  * plain `ServerResponse`.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import * as streams from 'node:stream';
 import type { Transform } from 'node:stream';
+
+/** Node's `stream.compose` (in Node 20, not in its type definitions): streams in a row as one duplex. */
+const compose = (streams as unknown as { compose: (...parts: Transform[]) => Transform }).compose;
 import { reasonPhrase } from '../http/status';
 import type { BodyTransform, RequestContext, ResponseFilter } from '../types';
 
@@ -35,9 +39,17 @@ export function installFilters(req: IncomingMessage, res: ServerResponse, state:
     if (headers) setHeaders(res, headers);
     if (state.overrideStatus) status = state.overrideStatus;
     res.statusCode = status;
-    for (const filter of state.filters) transform = filter.header(res, status, req, state) || transform;
+    const handlerStatus = status;
+    for (const filter of state.filters) {
+      const own = filter.header(res, status, req, state);
+      // Each transform feeds the next filter's (a body filter script's output is what gzip compresses).
+      if (own) transform = transform ? chainTransforms(transform, own) : own;
+      // A header filter may change the status (a script's `r.status`): the next filters see it.
+      status = res.statusCode;
+    }
     finalHeaders(res, status, state.overrideStatus !== 0);
-    const phrase = state.overrideStatus ? reasonPhrase(status) : (reason ?? res.statusMessage ?? reasonPhrase(status));
+    // A status a filter changed gets its own phrase (nginx's status line comes from the final status).
+    const phrase = state.overrideStatus || status !== handlerStatus ? reasonPhrase(status) : (reason ?? res.statusMessage ?? reasonPhrase(status));
     return (originalWriteHead as (s: number, r: string) => ServerResponse).call(this, status, phrase);
   } as ServerResponse['writeHead'];
   if (!mayTransform(state.filters, req)) return;
@@ -56,6 +68,20 @@ export function installFilters(req: IncomingMessage, res: ServerResponse, state:
     route(res, transform.stream(), write, end);
     return res.end(...(args as [Buffer]));
   } as ServerResponse['end'];
+}
+
+/** `first`, then `second`: a whole body through both when both take it whole, else a stream through both. */
+function chainTransforms(first: BodyTransform, second: BodyTransform): BodyTransform {
+  return {
+    whole:
+      first.whole && second.whole
+        ? (body) => {
+            const mid = first.whole!(body);
+            return mid === null ? null : second.whole!(mid);
+          }
+        : undefined,
+    stream: () => compose(first.stream(), second.stream()),
+  };
 }
 
 /** Whether a filter may transform this request's body. */

@@ -1,7 +1,8 @@
 /**
  * The objects of a subrequest (nginx's `ngx_http_subrequest`; OpenResty's
  * `ngx.location.capture`): a request message over the parent's connection that has the
- * parent's headers (less its body's framing: a subrequest has no body) and cannot be read, and
+ * parent's headers (less its body's framing: a subrequest has no body but the one its spec
+ * gives, `ngx.location.capture`'s `body`) and nothing else to read, and
  * a response that goes to no socket: it records the status and headers a content handler
  * writes (any handler, the proxy included, writes to it as to a client) and keeps the body only
  * when asked. The dispatcher runs the subrequest through the locations (`Dispatcher.subrequest`).
@@ -33,6 +34,11 @@ export function subrequestMessage(parent: IncomingMessage, spec: SubrequestSpec)
     const from = parent.rawHeaders;
     for (let i = 0; i + 1 < from.length; i += 2) if (!BODY_FRAMING.has(from[i].toLowerCase())) raw.push(from[i], from[i + 1]);
   }
+  const body = spec.requestBody;
+  if (body) {
+    for (let i = raw.length - 2; i >= 0; i -= 2) if (BODY_FRAMING.has(raw[i].toLowerCase())) raw.splice(i, 2);
+    raw.push('Content-Length', String(body.length));
+  }
   req.rawHeaders = raw;
   // Node makes `headers` from the parser's count of raw lines, which a message made here has not.
   const headers: Record<string, string | string[]> = {};
@@ -43,6 +49,7 @@ export function subrequestMessage(parent: IncomingMessage, spec: SubrequestSpec)
   }
   req.headers = headers;
   req.complete = true;
+  if (body?.length) req.push(body);
   req.push(null);
   return req;
 }

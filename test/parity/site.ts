@@ -12,6 +12,10 @@ export type Directives = Readonly<Record<string, string | readonly string[]>>;
 export interface LocationModel {
   readonly match: string;
   readonly directives?: Directives;
+  /** Directives for nginx only (the Lua of `access_by_lua`), beside `gateway`'s for the gateway (its `access_by` script). */
+  readonly nginx?: Directives;
+  /** Directives for the gateway only. */
+  readonly gateway?: Directives;
 }
 
 /** One virtual server. */
@@ -28,6 +32,8 @@ export interface ServerModel {
 
 /** A whole site: `http`-level directives and the servers. */
 export interface SiteModel {
+  /** Lines of nginx's main context (`load_module ...;`): what nginx needs that the gateway has built in. */
+  readonly nginxMain?: readonly string[];
   readonly http?: Directives;
   readonly servers: readonly ServerModel[];
 }
@@ -121,6 +127,7 @@ export function renderNginx(site: SiteModel, paths: RenderPaths, ports: readonly
   const temp = (name: string) => `${paths.prefix}/nginx-temp/${name}`;
   let out =
     'daemon off;\nmaster_process off;\nerror_log stderr;\n' +
+    (site.nginxMain ?? []).map((line) => `${line}\n`).join('') +
     `pid ${paths.prefix}/nginx.pid;\nevents {}\nhttp {\n` +
     `    include ${paths.mimeTypes};\n    default_type ${DEFAULT_TYPE};\n    access_log off;\n` +
     ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `    ${t}_temp_path ${temp(t)};\n`).join('') +
@@ -133,6 +140,7 @@ export function renderNginx(site: SiteModel, paths: RenderPaths, ports: readonly
     for (const location of server.locations) {
       out += `        location ${nginxMatch(location.match)} {\n`;
       out += nginxDirectives(location.directives, '            ');
+      out += nginxDirectives(location.nginx, '            ');
       out += '        }\n';
     }
     out += '    }\n';
@@ -172,6 +180,7 @@ export function renderGateway(site: SiteModel, paths: RenderPaths, ports: readon
     for (const location of server.locations) {
       out += `        - location: ${scalar(location.match)}\n`;
       out += yamlDirectives(location.directives, '          ');
+      out += yamlDirectives(location.gateway, '          ');
     }
   }
   return out;
