@@ -16,7 +16,7 @@ import { errorPageHtml } from '../../http/status';
 import { requestLogContext } from '../../shared/log-context';
 import type { BodyTransform, LocationModule, PhaseHandler, PhaseOutcome, RequestContext, ResponseFilter, ScriptPhase } from '../../types';
 import { coreModule } from '../core/module';
-import type { LoadedScript } from './load';
+import type { LoadedScript } from './module';
 import { scriptsModule } from './module';
 import { failed, runScripts, type ScriptsEnd } from './run';
 import { PhaseRequest, ScriptExit } from './script-request';

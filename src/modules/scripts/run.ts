@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { HttpError, InternalRedirect } from '../../errors';
 import { requestLogContext } from '../../shared/log-context';
 import type { RequestContext, ScriptOutcome, ScriptRequest } from '../../types';
-import type { LoadedScript } from './load';
+import type { LoadedScript } from './module';
 import { ScriptExit } from './script-request';
 
 /** How a directive's scripts ended: ran through, or one ended the phase by `exit`. */
