@@ -5,11 +5,13 @@
  * location switches one off, another configures it anew), a plugin that throws (500, one
  * error line naming it), `gateway -t` on bad options at file:line:column, and a reload that
  * changes a plugin's file while a request is in flight: the in-flight request finishes with the
- * old code in its old worker, new requests get the new code.
+ * old code in its old worker, a WebSocket opened before goes on through it, new requests and
+ * WebSockets get the new code.
  */
 import http from 'node:http';
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
+import WebSocket, { WebSocketServer } from 'ws';
 import { makePrefix, runCli, startGateway, type GatewayProcess } from './helpers/gateway-process';
 import { closeServer, listen, portOf, request, until } from './helpers/proxy-peers';
 import { fdTotal, workerPids } from './helpers/push-clients';
@@ -70,7 +72,22 @@ const THROWER = `module.exports = {
 };
 `;
 
-const VERSION = (v: string) => `module.exports = { name: 'version', priority: 1, phases: { header_filter(r) { r.setResponseHeader('X-Plugin-Version', '${v}'); } } };\n`;
+const VERSION = (v: string) =>
+  `module.exports = { name: 'version', priority: 1, phases: { access(r) { r.setHeader('X-Plugin-Version', '${v}'); }, header_filter(r) { r.setResponseHeader('X-Plugin-Version', '${v}'); } } };\n`;
+
+/** Opens a WebSocket and resolves once open. */
+const openWs = (port: number) =>
+  new Promise<WebSocket>((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+    ws.on('open', () => resolve(ws));
+    ws.on('error', reject);
+  });
+/** Sends `text` and resolves with the answer. */
+const echo = (ws: WebSocket, text: string) =>
+  new Promise<string>((resolve) => {
+    ws.once('message', (data) => resolve(String(data)));
+    ws.send(text);
+  });
 
 describe('plugins, gateway process with two workers, in front of the built-in proxy', () => {
   let backend: http.Server;
@@ -195,7 +212,7 @@ describe('plugins at gateway -t', () => {
 });
 
 describe('plugins across a reload', () => {
-  test('a request in flight finishes with the old code in its old worker; new requests get the new code', async () => {
+  test('a request in flight finishes with the old code in its old worker, a WebSocket opened before goes on there; new requests and WebSockets get the new code', async () => {
     let releaseSlow: (() => void) | null = null;
     const backend = http.createServer((req, res) => {
       if (req.url === '/slow') {
@@ -205,15 +222,22 @@ describe('plugins across a reload', () => {
       }
       res.end('quick');
     });
+    // A WebSocket backend that answers with the version the plugin's access handler sent at the upgrade.
+    const wss = new WebSocketServer({ noServer: true });
+    backend.on('upgrade', (req, socket, head) =>
+      wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (data) => ws.send(`${String(req.headers['x-plugin-version'])} ${String(data)}`))),
+    );
     await listen(backend);
     const gateway = await startGateway(
-      `worker_processes: 2\nerror_log: stderr notice\nhttp:\n  access_log: "off"\n  plugins:\n    version:\n  servers:\n    - listen: 127.0.0.1:0\n      locations:\n        - { location: /, proxy_pass: "http://127.0.0.1:${portOf(backend)}" }\n`,
+      `worker_processes: 2\nerror_log: stderr notice\nhttp:\n  access_log: "off"\n  plugins:\n    version:\n  servers:\n    - listen: 127.0.0.1:0\n      locations:\n        - { location: /, proxy_pass: "http://127.0.0.1:${portOf(backend)}" }\n        - location: /ws\n          proxy_pass: "http://127.0.0.1:${portOf(backend)}"\n          proxy_http_version: "1.1"\n          proxy_set_header: ["Upgrade $http_upgrade", "Connection $connection_upgrade"]\n`,
       { files: { 'handlers/version.js': VERSION('v1') } },
     );
     try {
       const port = gateway.ports[0];
       expect((await request(port, '/')).headers['x-plugin-version']).toBe('v1');
       const oldPids = workerPids(gateway.child.pid!);
+      const oldWs = await openWs(port);
+      expect(await echo(oldWs, 'a')).toBe('v1 a');
       const inFlight = request(port, '/slow');
       expect(await until(() => releaseSlow !== null)).toBe(true);
       writeFileSync(path.join(gateway.prefix, 'handlers/version.js'), VERSION('v2'));
@@ -226,16 +250,24 @@ describe('plugins across a reload', () => {
       }
       const newPids = workerPids(gateway.child.pid!).filter((p) => !oldPids.includes(p));
       expect(newPids.length).toBeGreaterThanOrEqual(2);
+      const newWs = await openWs(port);
+      expect(await echo(newWs, 'b')).toBe('v2 b');
+      // The WebSocket opened before the reload goes on, through its old worker.
+      expect(await echo(oldWs, 'c')).toBe('v1 c');
+      newWs.close();
       // The request in flight: answered by its old worker, its header filter the old code's.
       releaseSlow!();
       const slow = await inFlight;
       expect(slow.status).toBe(200);
       expect(slow.body).toBe('slow');
       expect(slow.headers['x-plugin-version']).toBe('v1');
+      expect(await echo(oldWs, 'd')).toBe('v1 d');
+      oldWs.close();
       // The old workers leave once done.
       expect(await until(() => oldPids.every((p) => !workerPids(gateway.child.pid!).includes(p)), 250)).toBe(true);
     } finally {
       await gateway.stop();
+      for (const client of wss.clients) client.terminate();
       await closeServer(backend);
     }
   });

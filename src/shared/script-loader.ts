@@ -100,9 +100,10 @@ export function loadNamedModule(name: string, at: ConfNode, cx: ParseContext, wh
     } catch (err) {
       return cx.fail(`${what} "${name}" does not load: ${firstLine(err)} (module "${file}")`, at);
     }
-    modules.set(file, typeof loaded === 'function' ? { [bareFunctionKey]: loaded } : loaded);
+    modules.set(file, loaded);
   }
-  return { file, module: modules.get(file) };
+  const loaded = modules.get(file);
+  return { file, module: typeof loaded === 'function' ? { [bareFunctionKey]: loaded } : loaded };
 }
 
 /**
