@@ -54,7 +54,7 @@ const SHOUT = `module.exports = {
   phases: {
     rewrite(r, o) { ((r.ctx.order ??= [])).push('shout-rewrite'); r.setHeader('X-Tag', o.tag); },
     access(r) { r.ctx.order.push('shout'); },
-    header_filter(r) { r.setResponseHeader('X-Order', r.ctx.order.join(',')); r.setResponseHeader('X-Worker', String(process.pid)); r.setResponseHeader('content-length', null); },
+    header_filter(r) { r.setResponseHeader('X-Order', r.ctx.order.join(',')); r.setResponseHeader('X-Worker', String(process.pid)); },
     body_filter(chunk) { return chunk.toString().toUpperCase(); },
     log(r) { r.log.notice('shout log ' + r.var.uri + ' ' + r.entry.status); },
   },
