@@ -4,7 +4,7 @@
  * their code catalogue, and `defineHandler` / `defineScript`, which type a module's default
  * export without a type annotation.
  */
-import type { BalancerScript, CertificateScript, HandlerModule, PhaseScript, ScriptOutcome, ScriptRequest, WebSocketScript } from './types';
+import type { BalancerScript, CertificateScript, HandlerModule, PhaseScript, Plugin, ScriptOutcome, ScriptRequest, WebSocketScript } from './types';
 
 export type * from './types';
 export { ConfigError, ERROR_CODES, HttpError, InternalRedirect, type ErrorCode, type HttpErrorCode, type Position } from './errors';
@@ -36,4 +36,12 @@ export function defineCertificateScript<O = unknown>(script: CertificateScript<O
  */
 export function definePhaseScript<O = Readonly<Record<string, unknown>>>(script: PhaseScript<O> | ((r: ScriptRequest, options: O) => ScriptOutcome | Promise<ScriptOutcome>)): PhaseScript<O> {
   return typeof script === 'function' ? { run: script } : script;
+}
+
+/**
+ * Declares a plugin (Kong's and APISIX's plugins: a name, a priority, an options schema, a
+ * handler per phase), used by name in a `plugins` directive at http, server or location.
+ */
+export function definePlugin<O = Readonly<Record<string, unknown>>>(plugin: Plugin<O>): Plugin<O> {
+  return plugin;
 }

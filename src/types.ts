@@ -696,3 +696,46 @@ export interface PhaseScript<O = unknown> {
   run?(r: ScriptRequest, options: O): ScriptOutcome | Promise<ScriptOutcome>;
   bodyFilter?(chunk: Buffer, eof: boolean, r: ScriptRequest, options: O): Buffer | string | null | undefined;
 }
+
+/**
+ * The handlers of a plugin, one per phase it runs in, named after Kong's plugin handler methods
+ * (`:rewrite()`, `:access()`, `:header_filter()`, `:body_filter()`, `:log()`), each as the
+ * phase script of the same phase runs (`run` of `rewrite_by` ... `log_by`, `bodyFilter` of
+ * `body_filter_by`): the same `r`, the same meaning of its return, `exit` and throws.
+ */
+export interface PluginPhases<O> {
+  /** Kong's `:rewrite()` (OpenResty's `rewrite_by_lua`). */
+  rewrite?(r: ScriptRequest, options: O): ScriptOutcome | Promise<ScriptOutcome>;
+  /** Kong's `:access()` (`access_by_lua`), under `satisfy` with the location's other access checks. */
+  access?(r: ScriptRequest, options: O): ScriptOutcome | Promise<ScriptOutcome>;
+  /** Kong's `:header_filter()` (`header_filter_by_lua`): synchronous. */
+  header_filter?(r: ScriptRequest, options: O): void;
+  /** Kong's `:body_filter()` (`body_filter_by_lua`): per chunk, synchronous; returns what to send as `bodyFilter` does. */
+  body_filter?(chunk: Buffer, eof: boolean, r: ScriptRequest, options: O): Buffer | string | null | undefined;
+  /** Kong's `:log()` (`log_by_lua`): after the response, `r.entry` set. */
+  log?(r: ScriptRequest, options: O): void | Promise<void>;
+}
+
+/**
+ * A JSON Schema (draft 2020-12, as Ajv reads it) of a plugin's options, e.g. `{ type: 'object',
+ * properties: { header: { type: 'string' } }, required: ['header'], additionalProperties: false }`.
+ * `default`s fill options left out.
+ */
+export type PluginSchema = Readonly<Record<string, unknown>>;
+
+/**
+ * A plugin module's default export (`definePlugin`), as Kong's and APISIX's plugins: a `name`
+ * (what the `plugins` directive and the error log call it; a plugin configured at a more
+ * specific block replaces the one of that name from above), a `priority` (higher runs first in
+ * each phase, Kong's `PRIORITY`; the `*_by` scripts of the phase stand at 0, after plugins of
+ * priority 0), the `schema` its options are checked against at load (`gateway -t` reports a bad
+ * option at its file:line:column), an optional `configure` run on the checked options (as a
+ * script's, for what a schema cannot say: files, times, sizes), and its `phases`.
+ */
+export interface Plugin<O = Readonly<Record<string, unknown>>> {
+  readonly name: string;
+  readonly priority: number;
+  readonly schema?: PluginSchema;
+  configure?(options: Readonly<Record<string, unknown>>, cx: ScriptConfigContext): O;
+  readonly phases: PluginPhases<O>;
+}

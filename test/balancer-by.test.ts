@@ -300,7 +300,7 @@ describe('balancer_by: bad input at gateway -t', () => {
     expect(await check(upstream('nope'))).toMatch(/script "nope" not found .* in \/conf\/t\.yaml:4:20/);
   });
   test('a module without run, one that does not load', async () => {
-    expect(await check(upstream('bad'), { 'handlers/bad.js': 'module.exports = { nothing: 1 };' })).toMatch(/script "bad" exports no "run" function .*t\.yaml:4:20/);
+    expect(await check(upstream('bad'), { 'handlers/bad.js': 'module.exports = { nothing: 1 };' })).toMatch(/script "bad" has no run for "balancer_by" .*t\.yaml:4:20/);
     expect(await check(upstream('broken'), { 'handlers/broken.js': 'module.exports = ;' })).toMatch(/script "broken" does not load: .*t\.yaml:4:20/);
   });
   test('options its configure refuses, at the options', async () => {

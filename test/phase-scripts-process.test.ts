@@ -345,7 +345,7 @@ describe('phase scripts at gateway -t', () => {
     });
     const out = await runCli(['-t', '-p', prefix, '-c', path.join(prefix, 'conf/t.yaml')]);
     expect(out.code).toBe(1);
-    expect(out.stderr).toMatch(/script module ".*broken\.js" failed to load: .* in \S*t\.yaml:6:22$/m);
+    expect(out.stderr).toMatch(/script "scripts\/broken\.js" does not load: .* \(module ".*broken\.js"\) in \S*t\.yaml:6:22$/m);
     expect(out.stderr.trim().split('\n').filter((l) => l.includes('broken'))).toHaveLength(1);
   });
 

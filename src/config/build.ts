@@ -103,6 +103,8 @@ class Builder {
   private readonly defaults: Confs = new Map();
   /** Per module, the fields a block inside does not inherit. */
   private readonly ownFields = new Map<ConfModule, string[]>();
+  /** Per module, the fields whose block value is joined to the inherited one (`DirectiveRow.mergeDown`). */
+  private readonly mergedFields = new Map<ConfModule, [string, NonNullable<DirectiveRow['mergeDown']>][]>();
   private handlersDir = '';
   private readonly handlers = new Map<LocationConf, Configurable>();
 
@@ -118,6 +120,7 @@ class Builder {
         const field = row.field ?? camel(name);
         this.table.set(name, { module, row, field });
         if (row.inherit === false) own.push(field);
+        if (row.mergeDown) this.mergedFields.set(module, [...(this.mergedFields.get(module) ?? []), [field, row.mergeDown]]);
       }
       this.ownFields.set(module, own);
     }
@@ -346,7 +349,12 @@ class Builder {
     const merged: Confs = new Map();
     for (const [module, conf] of parent) {
       const base = this.inherited(module, conf);
-      const values = own.get(module);
+      let values = own.get(module);
+      const joined = values && this.mergedFields.get(module);
+      if (joined) {
+        values = { ...values };
+        for (const [field, mergeDown] of joined) if (field in values) values[field] = mergeDown((base as Record<string, unknown>)[field], values[field]);
+      }
       merged.set(module, values ? { ...base, ...values } : base);
     }
     return merged;

@@ -22,6 +22,12 @@ export interface DirectiveRow {
    * `try_files`, `proxy_pass`, `return`): there it is back to its default.
    */
   readonly inherit?: boolean;
+  /**
+   * Joins a block's value to the one it inherits, where a block's value does not simply replace
+   * its parent's (`plugins`: Kong's inheritance, per plugin name). Also called at the top block,
+   * with the default.
+   */
+  readonly mergeDown?: (inherited: unknown, own: unknown) => unknown;
 }
 
 /** A block as a module's check sees it. */

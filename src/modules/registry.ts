@@ -48,6 +48,7 @@ import websocketScript from './websocket-script/websocket-script';
 import contentBy from './scripts/content';
 import { CONTENT_BY_HANDLER, scriptsModule } from './scripts/module';
 import { scriptPhases } from './scripts/phases';
+import { pluginsModule } from './plugins/module';
 
 const BUILT_IN: Readonly<Record<string, HandlerModule<any>>> = {
   static: staticHandler,
@@ -101,6 +102,7 @@ export const MODULES: readonly ConfModule[] = [
   statusModule,
   pushModule,
   scriptsModule,
+  pluginsModule,
   headersModule,
   gzipModule,
   logModule,

@@ -10,7 +10,7 @@ import type { ConfNode } from '../../config/load';
 import { INHERITED, row, type ConfModule } from '../../config/module';
 import { compileValue } from '../../http/variables';
 import { parseUpstreams, type UpstreamConf } from './upstreams';
-import { parseScriptRef } from '../../shared/script-ref';
+import { parseScriptRef } from '../../shared/script-loader';
 
 /**
  * One `proxy_redirect`: `default` (the `proxy_pass` URL replaced by the location's prefix,

@@ -6,7 +6,7 @@
 import { ConfigError, type Position } from '../../errors';
 import type { ConfNode, MapNode } from '../../config/load';
 import { parseTime, splitArgs } from '../../config/values';
-import type { ScriptRef } from '../../shared/script-ref';
+import type { ScriptRef } from '../../shared/script-loader';
 import type { BalancerContext } from '../../types';
 
 /** A `balancer_by` script, loaded and configured: `run` is called for every try. */

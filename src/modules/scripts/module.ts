@@ -13,7 +13,15 @@ import { timerTime } from '../../config/args';
 import type { ConfNode } from '../../config/load';
 import { INHERITED, row, type ConfModule } from '../../config/module';
 import type { ParseContext } from '../../config/args';
-import { loadScripts, type LoadedScript } from './load';
+import { loadScripts, type LoadedScript as Loaded, type ScriptEntry } from '../../shared/script-loader';
+import type { PhaseScript } from '../../types';
+
+/** A phase script as its directive loaded it. */
+export type LoadedScript = Loaded<PhaseScript<unknown>>;
+
+/** The function each directive calls: `bodyFilter` for `body_filter_by`, `run` for the others. */
+const RUN: ScriptEntry = { key: 'run', shown: 'run(r)' };
+const BODY_FILTER: ScriptEntry = { key: 'bodyFilter', shown: 'bodyFilter(chunk, eof, r)' };
 
 /** The scripts module's conf of a block: each phase's scripts (empty: none). */
 export interface ScriptsConf {
@@ -30,7 +38,7 @@ export interface ScriptsConf {
 /** The handler `content_by` implies. */
 export const CONTENT_BY_HANDLER = 'content_by';
 
-const scripts = (node: ConfNode, cx: ParseContext, name: string) => loadScripts(node, cx, name);
+const scripts = (node: ConfNode, cx: ParseContext, name: string): LoadedScript[] => loadScripts<PhaseScript<unknown>>(node, cx, name, name === 'body_filter_by' ? BODY_FILTER : RUN);
 
 export const scriptsModule: ConfModule<ScriptsConf> = {
   name: 'scripts',

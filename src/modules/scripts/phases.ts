@@ -16,8 +16,10 @@ import { errorPageHtml } from '../../http/status';
 import { requestLogContext } from '../../shared/log-context';
 import type { BodyTransform, LocationModule, PhaseHandler, PhaseOutcome, RequestContext, ResponseFilter, ScriptPhase } from '../../types';
 import { coreModule } from '../core/module';
-import type { LoadedScript } from './load';
+import type { LoadedScript } from './module';
 import { scriptsModule } from './module';
+import { pluginsModule } from '../plugins/module';
+import { phaseRunners } from '../plugins/order';
 import { failed, runScripts, type ScriptsEnd } from './run';
 import { PhaseRequest, ScriptExit } from './script-request';
 
@@ -27,27 +29,32 @@ export const scriptPhases: LocationModule = {
   name: 'scripts',
   phases(location): PhaseHandler[] {
     const conf = location.confs.get(scriptsModule);
+    const { plugins } = location.confs.get(pluginsModule);
+    const rewriteBy = phaseRunners(conf.rewriteBy, plugins, 'rewrite');
+    const accessBy = phaseRunners(conf.accessBy, plugins, 'access');
+    const logBy = phaseRunners(conf.logBy, plugins, 'log');
     const handlers: PhaseHandler[] = [];
     const timeout = conf.scriptTimeout;
     const names = (list: readonly LoadedScript[]) => list.map((s) => s.name).join(', ');
-    if (conf.rewriteBy.length) {
-      const scripts = conf.rewriteBy;
+    if (rewriteBy.length) {
+      const scripts = rewriteBy;
       handlers.push({ phase: 'rewrite', name: `rewrite_by ${names(scripts)}`, run: (req, res, ctx) => phase('rewrite', scripts, timeout, req, res, ctx) });
     }
-    if (conf.accessBy.length) {
-      const scripts = conf.accessBy;
+    if (accessBy.length) {
+      const scripts = accessBy;
       handlers.push({ phase: 'access', name: `access_by ${names(scripts)}`, run: (req, res, ctx) => phase('access', scripts, timeout, req, res, ctx) });
     }
-    if (conf.logBy.length) {
-      const scripts = conf.logBy;
+    if (logBy.length) {
+      const scripts = logBy;
       handlers.push({ phase: 'log', name: `log_by ${names(scripts)}`, log: (req, ctx, status) => logPhase(scripts, req, ctx, status) });
     }
     return handlers;
   },
   filter(location): ResponseFilter | null {
     const conf = location.confs.get(scriptsModule);
-    const headerScripts = conf.headerFilterBy;
-    const bodyScripts = conf.bodyFilterBy;
+    const { plugins } = location.confs.get(pluginsModule);
+    const headerScripts = phaseRunners(conf.headerFilterBy, plugins, 'header_filter');
+    const bodyScripts = phaseRunners(conf.bodyFilterBy, plugins, 'body_filter');
     if (headerScripts.length === 0 && bodyScripts.length === 0) return null;
     return {
       name: [headerScripts.length ? `header_filter_by ${headerScripts.map((s) => s.name).join(', ')}` : '', bodyScripts.length ? `body_filter_by ${bodyScripts.map((s) => s.name).join(', ')}` : '']

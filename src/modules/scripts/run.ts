@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { HttpError, InternalRedirect } from '../../errors';
 import { requestLogContext } from '../../shared/log-context';
 import type { RequestContext, ScriptOutcome, ScriptRequest } from '../../types';
-import type { LoadedScript } from './load';
+import type { LoadedScript } from './module';
 import { ScriptExit } from './script-request';
 
 /** How a directive's scripts ended: ran through, or one ended the phase by `exit`. */
@@ -54,7 +54,8 @@ function ended(err: unknown, loaded: LoadedScript, r: ScriptRequest): ScriptsEnd
 
 /** Logs a script's failure (one line) and gives the 500 to answer with. */
 export function failed(err: unknown, loaded: LoadedScript, phase: string, req: IncomingMessage, ctx: RequestContext): HttpError {
-  ctx.log.error(`${phase}_by script "${loaded.name}" failed: ${describe(err)}${requestLogContext(req, ctx)}`);
+  const who = loaded.kind === 'plugin' ? `plugin "${loaded.name}" in ${phase}` : `${phase}_by script "${loaded.name}"`;
+  ctx.log.error(`${who} failed: ${describe(err)}${requestLogContext(req, ctx)}`);
   return new HttpError(500, 'GW_SCRIPT_FAILED');
 }
 

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import tls, { type SecureContext } from 'node:tls';
-import type { ScriptRef } from '../../shared/script-ref';
+import type { ScriptRef } from '../../shared/script-loader';
 import type { CertificateAnswer, CertificateContext } from '../../types';
 
 /** An `ssl_certificate_by` script, loaded and configured: `run` is called for every handshake with SNI. */

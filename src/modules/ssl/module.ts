@@ -6,7 +6,7 @@
 import { argsOf, prefixPath, text } from '../../config/args';
 import { row, type ConfModule } from '../../config/module';
 import { createServerContext, TLS_PROTOCOLS, type SslConf } from './contexts';
-import { parseScriptRef } from '../../shared/script-ref';
+import { parseScriptRef } from '../../shared/script-loader';
 
 export type { SslConf };
 
