@@ -26,6 +26,7 @@ import { storeBackend } from '../modules/push/channels';
 import { PushHub } from '../modules/push/hub';
 import { ZoneHub } from '../shared/zones/zone-hub';
 import { storeZones } from '../shared/zones/zones';
+import { DictKeeper } from '../shared/dict/shared-dicts';
 import type { Logger } from '../types';
 import { version } from '../http/version';
 import { runWorker, type WorkerMessage } from './worker';
@@ -72,6 +73,8 @@ class Master {
   private reloadPending = false;
   private push: PushHub | null = null;
   private zones: ZoneHub | null = null;
+  /** The shared dictionaries' memory: created here, inherited by every worker, kept across reloads. */
+  private readonly dicts = new DictKeeper();
   /** The reload check under way, stopped if the master stops. */
   private check: RunningCheck | null = null;
   private readonly workerStartTimeoutMs = positiveEnv(WORKER_START_TIMEOUT_ENV, DEFAULT_WORKER_START_TIMEOUT_MS);
@@ -117,7 +120,9 @@ class Master {
 
   /** Forks one worker of generation `generation` that builds its configuration from `checked`. */
   private fork(checked: Checked, generation: number): Worker {
-    const worker = cluster.fork({ GATEWAY_GENERATION: String(generation) });
+    const dicts = this.dicts.prepare(checked.conf.http.sharedDicts);
+    cluster.setupPrimary({ stdio: ['inherit', 'inherit', 'inherit', 'ipc', ...dicts.stdio] });
+    const worker = cluster.fork({ GATEWAY_GENERATION: String(generation), ...dicts.env });
     handOffSources(worker, checked.snapshot);
     return worker;
   }
@@ -197,6 +202,7 @@ class Master {
         fresh = await this.spawnGeneration(next);
       } catch (err) {
         if (!this.stopping) this.log.error(`reload: ${(err as Error).message}; the old configuration keeps serving`);
+        this.dicts.keepOnly(this.conf.http.sharedDicts);
         return;
       }
       if (this.stopping) return;
@@ -204,6 +210,7 @@ class Master {
       this.serving = next;
       if (next.conf.http.pushRedisUrl !== previous.conf.http.pushRedisUrl) await this.push?.replace(storeBackend(next.conf.http.pushRedisUrl, this.log));
       if (next.conf.http.zoneRedisUrl !== previous.conf.http.zoneRedisUrl) await this.zones?.replace(storeZones(next.conf.http.zoneRedisUrl, this.log));
+      this.dicts.keepOnly(next.conf.http.sharedDicts);
       const old = this.current;
       this.current = fresh;
       for (const worker of old) this.quit(worker);

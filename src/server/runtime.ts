@@ -16,7 +16,9 @@ import { createPushChannels } from '../modules/push/channels';
 import type { Fanout } from '../modules/push/fanout';
 import { LOCATION_MODULES } from '../modules/registry';
 import { registerLocation, type LocationCounters } from '../modules/status/counters';
+import { openSharedDicts, type DictRegistry } from '../shared/dict/shared-dicts';
 import { createErrorLog, type LogFiles } from '../shared/log';
+import { sharedDictModule } from '../modules/shared-dict/module';
 import type { CompileEnv, Handler, HandlerModule, Logger, PhaseHandler, ResponseFilter } from '../types';
 import type { LingeringLimits } from './lingering';
 import { compilePhases, type PhaseStep } from './phase-engine';
@@ -95,11 +97,13 @@ export class Runtime {
     readonly log: Logger,
     /** The push channels every handler of this process shares. */
     readonly push: Fanout,
+    /** The shared dictionaries (`shared_dict`), mapped in this process. */
+    readonly shared: DictRegistry,
   ) {}
 
   /** Creates every handler (`create`) and compiles what requests will use. */
   static async build(conf: MainConf, log: Logger, files: LogFiles): Promise<Runtime> {
-    const runtime = new Runtime(conf, log, createPushChannels(conf, log));
+    const runtime = new Runtime(conf, log, createPushChannels(conf, log), openSharedDicts(conf.http.confs.get(sharedDictModule).sharedDicts, log));
     for (const server of conf.http.servers) {
       const locations: LocationRuntime[] = [];
       for (const location of server.locations) locations.push((await runtime.location(server, location, files)).runtime);
@@ -129,7 +133,7 @@ export class Runtime {
     const metrics = registerLocation(server, location);
     // The module `handler:` resolved to when the configuration was built (a HandlerModule: the registry's).
     const module = this.conf.handlers.get(location) as HandlerModule;
-    const handler = await module.create(location.handlerOptions, { log, prefix: this.conf.prefix, location, push: this.push, counters: metrics });
+    const handler = await module.create(location.handlerOptions, { log, prefix: this.conf.prefix, location, push: this.push, counters: metrics, shared: (name) => this.shared.get(name) });
     this.handlers.push(handler);
     const handlers = LOCATION_MODULES.flatMap((m) => m.phases?.(location, env) ?? []);
     const { steps, postRead, logs, answers } = compilePhases(handlers, core.satisfy, core.authDelay);
