@@ -158,6 +158,8 @@ export interface HandlerEnv {
   readonly counters: Counters;
   /** The shared dictionaries (`shared_dict`): OpenResty's `ngx.shared.NAME`; null for a name not declared. */
   shared(name: string): SharedDict | null;
+  /** This worker's timers (OpenResty's `ngx.timer`). */
+  readonly timers: Timers;
 }
 
 /** A value a shared dictionary holds (OpenResty's: strings, numbers, booleans; lists through `lpush`/`rpush`). */
@@ -256,6 +258,66 @@ export interface SharedDicts {
   get(name: string): SharedDict | null;
   /** The names declared. */
   names(): string[];
+}
+
+/**
+ * A timer's callback (OpenResty's `ngx.timer.at(delay, callback, ...)`): `premature` is true
+ * when it runs early because the worker is shutting down (a quit or a reload), as OpenResty's
+ * first argument; the other arguments are those given to `at`/`every`. It may return a promise:
+ * it counts as running until that settles. A throw or a rejection is one error-log line with the
+ * script's name; the worker keeps serving.
+ */
+export type TimerCallback = (premature: boolean, ...args: any[]) => void | Promise<void>;
+
+/** What `timers.at` / `timers.every` answer (OpenResty's `hdl, err`). */
+export interface TimerResult {
+  readonly ok: boolean;
+  /** `process exiting` (the worker is shutting down), `too many pending timers` (1024). */
+  readonly err: string | null;
+}
+
+/** OpenResty's `ngx.timer.*`, for this worker. Delays are in seconds (fractions allowed). */
+export interface Timers {
+  /** `ngx.timer.at(delay, callback, ...)`: runs once after `delay` (0: on the next turn). */
+  at(delay: number, callback: TimerCallback, ...args: unknown[]): TimerResult;
+  /** `ngx.timer.every(delay, callback, ...)`: runs every `delay` (> 0) until the worker goes. */
+  every(delay: number, callback: TimerCallback, ...args: unknown[]): TimerResult;
+  /** `ngx.timer.running_count()`: callbacks running now (a promise not yet settled counts). */
+  runningCount(): number;
+  /** `ngx.timer.pending_count()`: timers waiting to fire. */
+  pendingCount(): number;
+}
+
+/** What an `init_worker_by` script gets: OpenResty's `ngx.shared`, `ngx.timer`, `ngx.log`, `ngx.worker`. */
+export interface WorkerApi {
+  /** `ngx.shared`. */
+  readonly shared: SharedDicts;
+  /** `ngx.timer`. */
+  readonly timers: Timers;
+  /** `ngx.log` (the http block's `error_log`). */
+  readonly log: Logger;
+  /** `ngx.worker`. */
+  readonly worker: {
+    /** `ngx.worker.id()`: 0 to count - 1; a worker that replaces a dead one, or a new one after a reload, takes the same number. 0 with `master_process off`. */
+    readonly id: number;
+    /** `ngx.worker.count()`: `worker_processes` (1 with `master_process off`). */
+    readonly count: number;
+    /** `ngx.worker.pid()`. */
+    readonly pid: number;
+    /** `ngx.worker.exiting()`: true once the worker is shutting down. */
+    exiting(): boolean;
+  };
+}
+
+/**
+ * An `init_worker_by` script (OpenResty's `init_worker_by_lua`): `configure` checks its
+ * `options` at load (`gateway -t`; throw to refuse them, the message is reported at the options'
+ * line), `init` runs in every worker when it starts, and again in the new workers of a reload.
+ * A bare function is the shorthand for `{ init }`.
+ */
+export interface WorkerScript<O = unknown> {
+  configure?(options: Readonly<Record<string, unknown>>): O;
+  init(worker: WorkerApi, options: O): void | Promise<void>;
 }
 
 /** A location's counters a handler reports to (stub_status and metrics sum every worker's). */

@@ -19,6 +19,8 @@ export interface ParseContext {
   /** Reads a file the configuration names (`types`), through the configuration's sources. */
   readFile(file: string): string;
   fail(reason: string, node: ConfNode): never;
+  /** Where bare script names are looked up (`handlers_dir`): known from the http block down. */
+  readonly handlersDir?: string;
 }
 
 /**

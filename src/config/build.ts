@@ -108,7 +108,7 @@ class Builder {
 
   constructor(
     private readonly registry: Registry,
-    private readonly cx: ParseContext,
+    private cx: ParseContext,
   ) {
     for (const module of registry.modules) {
       this.defaults.set(module, module.defaults(cx.prefix));
@@ -134,6 +134,7 @@ class Builder {
     if (events) main = this.merge(main, this.collect(events, 'events', {}));
     const core = main.get(this.registry.core) as CoreFields;
     this.handlersDir = core.handlersDir;
+    this.cx = { ...this.cx, handlersDir: core.handlersDir };
     const httpConf = http ? this.http(http) : { servers: [], confs: new ModuleConfs(this.defaults) };
     return deepFreeze({
       file: this.cx.file,

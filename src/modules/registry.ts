@@ -19,6 +19,7 @@ import { limitReqPhase } from './limit-req/limit-req-phase';
 import { limitReqModule } from './limit-req/module';
 import { zonesModule } from './zones/module';
 import { sharedDictModule } from './shared-dict/module';
+import { initWorkerModule } from './init-worker/module';
 import { tryFilesPhase } from './core/try-files';
 import { gzipFilter } from './gzip/filter';
 import { headersFilter } from './headers/filter';
@@ -94,6 +95,7 @@ export const MODULES: readonly ConfModule[] = [
   limitConnModule,
   zonesModule,
   sharedDictModule,
+  initWorkerModule,
   proxyModule,
   returnModule,
   statusModule,
