@@ -236,9 +236,9 @@ describe('shared dict and init_worker_by configuration errors', () => {
   };
   test.each([
     ['  shared_dict: { d: 8191 }', /invalid lua shared dict size "8191" in .*t\.yaml:3:21/],
-    ['  lua_shared_dict: "d 10m"\n  shared_dict: { d: 1m }', /duplicate zone "d" in .*t\.yaml:4:21/],
-    ['  shared_dict: ["d 1m", "d 2m"]', /duplicate zone "d" in .*t\.yaml:3:25/],
-    ['  shared_dict: { d: lots }', /invalid size "lots" in .*t\.yaml:3:21/],
+    ['  lua_shared_dict: "d 10m"\n  shared_dict: { d: 1m }', /the size 1048576 of shared memory zone "d" conflicts with already declared size 10485760 in .*t\.yaml:4:21/],
+    ['  shared_dict: ["d 1m", "d 1m"]', /lua_shared_dict "d" is already defined as "d" in .*t\.yaml:3:25/],
+    ['  shared_dict: { d: lots }', /invalid lua shared dict size "lots" in .*t\.yaml:3:21/],
     ['  init_worker_by: nothing-here', /init_worker_by script "nothing-here" not found .* in .*t\.yaml:3:19/],
     ['  init_worker_by: { script: init, options: { every: "often" } }', /init_worker_by script "init": "every" must be a number in .*t\.yaml:3:44/],
   ])('%s', async (http, message) => {

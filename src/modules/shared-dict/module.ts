@@ -3,7 +3,7 @@
  * nginx writes it, `lua_shared_dict: "NAME SIZE"` (or a list of them); both names are accepted.
  * The dictionaries themselves are `src/shared/dict/`.
  */
-import { guard, namedPairs, type ParseContext } from '../../config/args';
+import { namedPairs, type ParseContext } from '../../config/args';
 import type { ConfNode } from '../../config/load';
 import { row, type ConfModule } from '../../config/module';
 import { parseSize } from '../../config/values';
@@ -30,8 +30,13 @@ function dicts(node: ConfNode, cx: ParseContext, name: string): SharedDictDecl[]
   const out: SharedDictDecl[] = [];
   for (const { args, node: n } of namedPairs(node, cx, name)) {
     if (args.length !== 2) cx.fail(`invalid number of arguments in "${name}" directive`, n);
-    const size = guard(n, cx, () => parseSize(args[1]));
-    // OpenResty's check and message (ngx_http_lua_shared_dict).
+    // OpenResty's checks and messages (nginx-extras 1.22, checked by hand).
+    let size = 0;
+    try {
+      size = parseSize(args[1]);
+    } catch {
+      cx.fail(`invalid lua shared dict size "${args[1]}"`, n);
+    }
     if (size < MIN_DICT_SIZE) cx.fail(`invalid lua shared dict size "${args[1]}"`, n);
     if (size > MAX_DICT_SIZE) cx.fail(`invalid lua shared dict size "${args[1]}": at most 2g`, n);
     add(out, { name: args[0], size, position: n.pos });
@@ -39,8 +44,13 @@ function dicts(node: ConfNode, cx: ParseContext, name: string): SharedDictDecl[]
   return out;
 }
 
+/** Adds a dictionary; a second of the same name is refused with nginx's words. */
 function add(table: SharedDictDecl[], decl: SharedDictDecl): void {
-  if (table.some((d) => d.name === decl.name)) throw new ConfigError(`duplicate zone "${decl.name}"`, decl.position);
+  const earlier = table.find((d) => d.name === decl.name);
+  if (earlier && earlier.size !== decl.size) {
+    throw new ConfigError(`the size ${decl.size} of shared memory zone "${decl.name}" conflicts with already declared size ${earlier.size}`, decl.position);
+  }
+  if (earlier) throw new ConfigError(`lua_shared_dict "${decl.name}" is already defined as "${decl.name}"`, decl.position);
   table.push(decl);
 }
 
