@@ -234,7 +234,7 @@ export interface SharedDict {
   flushAll(): void;
   /** `dict:flush_expired(max_count?)`: frees expired entries (0: all); how many. */
   flushExpired(max?: number): number;
-  /** `dict:get_keys(max_count?)`: live keys, most recently used first; default 1024, 0: all. */
+  /** `dict:get_keys(max_count?)`: live keys, least recently used first (as OpenResty's); default 1024, 0: all. */
   getKeys(max?: number): string[];
   /** `dict:lpush(key, value)`: the list's length. */
   lpush(key: string, value: string | number): SharedDictPushResult;

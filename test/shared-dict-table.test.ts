@@ -69,6 +69,8 @@ describe('shared dict table', () => {
     expect(d.get('k')).toBeNull();
     expect(d.expire('forever', 10)).toBe(true);
     expect(d.ttl('forever')).toBeCloseTo(10, 3);
+    for (const k of ['x', 'y', 'z']) d.set(k, k);
+    // flush_all: every entry expires; up to three at the LRU tail are freed at once, as OpenResty's.
     d.flushAll();
     expect(d.get('forever')).toBeNull();
     expect(d.getKeys(0)).toEqual([]);
@@ -91,12 +93,12 @@ describe('shared dict table', () => {
     expect(d.incr('s', 1).err).toBe('not a number');
   });
 
-  test('get_keys: live keys, most recently used first, max', () => {
+  test('get_keys: live keys, least recently used first (as OpenResty 1.22 lists them), max', () => {
     const d = table();
     for (const k of ['a', 'b', 'c']) d.set(k, k);
     d.get('a');
-    expect(d.getKeys()).toEqual(['a', 'c', 'b']);
-    expect(d.getKeys(2)).toEqual(['a', 'c']);
+    expect(d.getKeys()).toEqual(['b', 'c', 'a']);
+    expect(d.getKeys(2)).toEqual(['b', 'c']);
   });
 
   test('lists: lpush, rpush, lpop, rpop, llen; a list is not a value', () => {
@@ -112,6 +114,13 @@ describe('shared dict table', () => {
     expect(d.rpop('l')).toBeNull();
     expect(d.llen('l')).toBe(0);
     expect(d.size()).toBe(0);
+    // A list emptied from its right end is freed once: its element's block is not handed out twice.
+    d.rpush('r', 'only');
+    expect(d.rpop('r')).toBe('only');
+    d.set('p', '1');
+    d.set('q', '2');
+    expect([d.get('p'), d.get('q')]).toEqual(['1', '2']);
+    expect(d.freeSpace()).toBeGreaterThan(0);
     d.set('v', 'x');
     expect(d.lpush('v', 'y')).toEqual({ length: null, err: 'value not a list' });
     expect(() => d.llen('v')).toThrow('value not a list');

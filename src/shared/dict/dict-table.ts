@@ -295,11 +295,12 @@ export class DictTable implements SharedDict {
     });
   }
 
-  /** `flush_all`: every entry expires now (their memory is reused as OpenResty's is, on later writes or `flush_expired`). */
+  /** `flush_all`: every entry expires now; up to three at the LRU tail are freed at once, the others on later writes or `flush_expired` (OpenResty's). */
   flushAll(): void {
     this.mutating(() => {
-      const now = this.now();
-      for (let node = this.i32[H_LRU_HEAD]; node !== 0; node = this.i32[(node >> 2) + N_LRU_NEXT]) this.f64[(node >> 3) + 2] = now - 1;
+      for (let node = this.i32[H_LRU_HEAD]; node !== 0; node = this.i32[(node >> 2) + N_LRU_NEXT]) this.f64[(node >> 3) + 2] = 1;
+      // As OpenResty's: the tail entries are freed at once (up to three).
+      this.evict(true);
     });
   }
 
@@ -319,11 +320,11 @@ export class DictTable implements SharedDict {
     });
   }
 
-  /** `get_keys`: live keys, most recently used first, at most `max` (0: all; OpenResty's default 1024). */
+  /** `get_keys`: live keys, least recently used first as OpenResty's, at most `max` (0: all; OpenResty's default 1024). */
   private keys(max: number): string[] {
     return this.locked(() => {
       const out: string[] = [];
-      for (let node = this.i32[H_LRU_HEAD]; node !== 0 && (max === 0 || out.length < max); node = this.i32[(node >> 2) + N_LRU_NEXT]) {
+      for (let node = this.i32[H_LRU_TAIL]; node !== 0 && (max === 0 || out.length < max); node = this.i32[(node >> 2) + N_PREV]) {
         if (!this.expired(node)) out.push(this.bytes.toString('utf8', node + NODE_HEADER, node + NODE_HEADER + this.i32[(node >> 2) + N_KEY_LEN]));
       }
       return out;
@@ -394,6 +395,7 @@ export class DictTable implements SharedDict {
       const value = this.i32[e + E_TYPE] === T_NUMBER ? this.f64[(element >> 3) + 3] : this.bytes.toString('utf8', element + ELEMENT_HEADER, element + ELEMENT_HEADER + this.i32[e + E_LEN]);
       const next = this.i32[e + (left ? E_NEXT : E_PREV)];
       if (next !== 0) this.i32[(next >> 2) + (left ? E_PREV : E_NEXT)] = 0;
+      else this.i32[n + (left ? N_LIST_TAIL : N_LIST_HEAD)] = 0; // the list is empty: both ends
       this.i32[n + (left ? N_LIST_HEAD : N_LIST_TAIL)] = next;
       this.free(element, this.i32[e + E_CLASS]);
       if (--this.i32[n + N_LIST_LEN] === 0) this.remove(node);
@@ -609,16 +611,19 @@ export class DictTable implements SharedDict {
     return { block, forcible };
   }
 
-  /** OpenResty's `ngx_http_lua_shdict_expire`: removes up to two expired tail entries; with `force`, the tail entry whatever it is. True when a valid entry went. */
+  /**
+   * OpenResty's `ngx_http_lua_shdict_expire`: removes expired entries from the LRU tail, two at
+   * most; with `force`, the tail entry first whatever it is, then two more if expired. True when a
+   * valid entry went.
+   */
   private evict(force: boolean): boolean {
     let forced = false;
-    for (let i = 0; i < 2; i++) {
+    for (let n = force ? 0 : 1; n < 3; n++) {
       const tail = this.i32[H_LRU_TAIL];
       if (tail === 0) break;
-      if (!this.expired(tail)) {
-        if (!force || i > 0) break;
-        forced = true;
-      }
+      const expired = this.expired(tail);
+      if (n !== 0 && !expired) break;
+      if (!expired) forced = true;
       this.remove(tail);
     }
     return forced;
