@@ -4,7 +4,7 @@
  * their code catalogue, and `defineHandler` / `defineScript`, which type a module's default
  * export without a type annotation.
  */
-import type { BalancerScript, CertificateScript, HandlerModule, PhaseScript, Plugin, ScriptOutcome, ScriptRequest, WebSocketScript } from './types';
+import type { BalancerScript, CertificateScript, HandlerModule, PhaseScript, Plugin, ScriptOutcome, ScriptRequest, WebSocketScript, WorkerScript } from './types';
 
 export type * from './types';
 export { ConfigError, ERROR_CODES, HttpError, InternalRedirect, type ErrorCode, type HttpErrorCode, type Position } from './errors';
@@ -44,4 +44,9 @@ export function definePhaseScript<O = Readonly<Record<string, unknown>>>(script:
  */
 export function definePlugin<O = Readonly<Record<string, unknown>>>(plugin: Plugin<O>): Plugin<O> {
   return plugin;
+}
+
+/** Declares an `init_worker_by` script (OpenResty's `init_worker_by_lua`); its options' type is what `configure` returns. */
+export function defineWorkerScript<O = Readonly<Record<string, unknown>>>(script: WorkerScript<O>): WorkerScript<O> {
+  return script;
 }

@@ -164,6 +164,168 @@ export interface HandlerEnv {
   readonly push: PushChannels;
   /** The location's counters, summed by `stub_status` and `metrics`: what a handler reports of its work. */
   readonly counters: Counters;
+  /** The shared dictionaries (`shared_dict`): OpenResty's `ngx.shared.NAME`; null for a name not declared. */
+  shared(name: string): SharedDict | null;
+  /** This worker's timers (OpenResty's `ngx.timer`). */
+  readonly timers: Timers;
+}
+
+/** A value a shared dictionary holds (OpenResty's: strings, numbers, booleans; lists through `lpush`/`rpush`). */
+export type SharedDictValue = string | number | boolean;
+
+/** What a write answers (OpenResty's `ok, err, forcible`). */
+export interface SharedDictWriteResult {
+  readonly ok: boolean;
+  /** `exists` (add), `not found` (replace), `no memory` (a `safe*` call, or 30 evictions did not make room). */
+  readonly err: string | null;
+  /** True when valid entries were evicted, least recently used first, to make room. */
+  readonly forcible: boolean;
+}
+
+/** What `incr` answers (OpenResty's `newval, err, forcible`). */
+export interface SharedDictIncrResult {
+  readonly value: number | null;
+  /** `not found` (no `init` given), `not a number`, `no memory`. */
+  readonly err: string | null;
+  readonly forcible: boolean;
+}
+
+/** What `lpush`/`rpush` answer (OpenResty's `length, err`). */
+export interface SharedDictPushResult {
+  readonly length: number | null;
+  /** `value not a list`, `no memory`. */
+  readonly err: string | null;
+}
+
+/** A value with its flags (`get`'s second result), and whether it has expired (`get_stale`'s third). */
+export interface SharedDictEntry {
+  readonly value: SharedDictValue;
+  readonly flags: number;
+  readonly stale: boolean;
+}
+
+/**
+ * One shared dictionary, OpenResty's `ngx.shared.DICT` (`lua_shared_dict NAME SIZE`, here
+ * `shared_dict: {NAME: SIZE}`): every worker reads and writes the same table, in shared memory,
+ * synchronously; a reload keeps it. Keys are non-empty strings of at most 65535 UTF-8 bytes;
+ * TTLs are in seconds (fractions allowed), 0: never expires. A bad argument (an empty key, a
+ * negative TTL, a value that is not a string, number or boolean) throws a TypeError or
+ * RangeError, as OpenResty raises a Lua error.
+ */
+export interface SharedDict {
+  readonly name: string;
+  /** `value = dict:get(key)`: null when missing or expired. Throws for a list (`value is a list`). */
+  get(key: string): SharedDictValue | null;
+  /** `value, flags = dict:get(key)`. */
+  getEntry(key: string): SharedDictEntry | null;
+  /** `value, flags, stale = dict:get_stale(key)`: an expired entry not yet removed too. */
+  getStale(key: string): SharedDictEntry | null;
+  /** `dict:set(key, value, exptime?, flags?)`: evicts least recently used entries when full; a null value deletes. */
+  set(key: string, value: SharedDictValue | null, ttl?: number, flags?: number): SharedDictWriteResult;
+  /** `dict:safe_set(...)`: never evicts a valid entry (`no memory`). */
+  safeSet(key: string, value: SharedDictValue | null, ttl?: number, flags?: number): SharedDictWriteResult;
+  /** `dict:add(...)`: only when the key is missing or expired (`exists`). */
+  add(key: string, value: SharedDictValue, ttl?: number, flags?: number): SharedDictWriteResult;
+  /** `dict:safe_add(...)`. */
+  safeAdd(key: string, value: SharedDictValue, ttl?: number, flags?: number): SharedDictWriteResult;
+  /** `dict:replace(...)`: only when the key is there (`not found`). */
+  replace(key: string, value: SharedDictValue, ttl?: number, flags?: number): SharedDictWriteResult;
+  /** `dict:incr(key, value, init?, init_ttl?)`: a missing key starts from `init` (with `init_ttl`), else `not found`. */
+  incr(key: string, by: number, init?: number | null, initTtl?: number): SharedDictIncrResult;
+  /** `dict:delete(key)`. */
+  delete(key: string): void;
+  /** `dict:ttl(key)`: seconds left, 0 for no expiry, null when missing (`not found`). */
+  ttl(key: string): number | null;
+  /** `dict:expire(key, exptime)`: false when missing (`not found`). */
+  expire(key: string, ttl: number): boolean;
+  /** `dict:flush_all()`: every entry expires now. */
+  flushAll(): void;
+  /** `dict:flush_expired(max_count?)`: frees expired entries (0: all); how many. */
+  flushExpired(max?: number): number;
+  /** `dict:get_keys(max_count?)`: live keys, least recently used first (as OpenResty's); default 1024, 0: all. */
+  getKeys(max?: number): string[];
+  /** `dict:lpush(key, value)`: the list's length. */
+  lpush(key: string, value: string | number): SharedDictPushResult;
+  /** `dict:rpush(key, value)`. */
+  rpush(key: string, value: string | number): SharedDictPushResult;
+  /** `dict:lpop(key)`: null when empty or missing; throws for a value that is not a list. */
+  lpop(key: string): string | number | null;
+  /** `dict:rpop(key)`. */
+  rpop(key: string): string | number | null;
+  /** `dict:llen(key)`: 0 when missing. */
+  llen(key: string): number;
+  /** `dict:capacity()`: the size declared, in bytes. */
+  capacity(): number;
+  /** `dict:free_space()`: bytes never used plus free blocks (see the README's size accounting). */
+  freeSpace(): number;
+}
+
+/** The shared dictionaries by name: OpenResty's `ngx.shared`. */
+export interface SharedDicts {
+  /** `ngx.shared.NAME`: null for a name that no `shared_dict` declares. */
+  get(name: string): SharedDict | null;
+  /** The names declared. */
+  names(): string[];
+}
+
+/**
+ * A timer's callback (OpenResty's `ngx.timer.at(delay, callback, ...)`): `premature` is true
+ * when it runs early because the worker is shutting down (a quit or a reload), as OpenResty's
+ * first argument; the other arguments are those given to `at`/`every`. It may return a promise:
+ * it counts as running until that settles. A throw or a rejection is one error-log line with the
+ * script's name; the worker keeps serving.
+ */
+export type TimerCallback = (premature: boolean, ...args: any[]) => void | Promise<void>;
+
+/** What `timers.at` / `timers.every` answer (OpenResty's `hdl, err`). */
+export interface TimerResult {
+  readonly ok: boolean;
+  /** `process exiting` (the worker is shutting down), `too many pending timers` (1024). */
+  readonly err: string | null;
+}
+
+/** OpenResty's `ngx.timer.*`, for this worker. Delays are in seconds (fractions allowed). */
+export interface Timers {
+  /** `ngx.timer.at(delay, callback, ...)`: runs once after `delay` (0: on the next turn). */
+  at(delay: number, callback: TimerCallback, ...args: unknown[]): TimerResult;
+  /** `ngx.timer.every(delay, callback, ...)`: runs every `delay` (> 0) until the worker goes. */
+  every(delay: number, callback: TimerCallback, ...args: unknown[]): TimerResult;
+  /** `ngx.timer.running_count()`: callbacks running now (a promise not yet settled counts). */
+  runningCount(): number;
+  /** `ngx.timer.pending_count()`: timers waiting to fire. */
+  pendingCount(): number;
+}
+
+/** What an `init_worker_by` script gets: OpenResty's `ngx.shared`, `ngx.timer`, `ngx.log`, `ngx.worker`. */
+export interface WorkerApi {
+  /** `ngx.shared`. */
+  readonly shared: SharedDicts;
+  /** `ngx.timer`. */
+  readonly timers: Timers;
+  /** `ngx.log` (the http block's `error_log`). */
+  readonly log: Logger;
+  /** `ngx.worker`. */
+  readonly worker: {
+    /** `ngx.worker.id()`: 0 to count - 1; a worker that replaces a dead one, or a new one after a reload, takes the same number. 0 with `master_process off`. */
+    readonly id: number;
+    /** `ngx.worker.count()`: `worker_processes` (1 with `master_process off`). */
+    readonly count: number;
+    /** `ngx.worker.pid()`. */
+    readonly pid: number;
+    /** `ngx.worker.exiting()`: true once the worker is shutting down. */
+    exiting(): boolean;
+  };
+}
+
+/**
+ * An `init_worker_by` script (OpenResty's `init_worker_by_lua`): `configure` checks its
+ * `options` at load (`gateway -t`; throw to refuse them, the message is reported at the options'
+ * line), `init` runs in every worker when it starts, and again in the new workers of a reload.
+ * A bare function is the shorthand for `{ init }`.
+ */
+export interface WorkerScript<O = unknown> {
+  configure?(options: Readonly<Record<string, unknown>>): O;
+  init(worker: WorkerApi, options: O): void | Promise<void>;
 }
 
 /** A location's counters a handler reports to (stub_status and metrics sum every worker's). */

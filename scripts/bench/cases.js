@@ -28,6 +28,7 @@ const CASES = [
   { id: 'static-1k', kind: 'http', label: 'static 1 KiB', path: '/1k.html', gzip: false, target: 2.0, floor: true },
   { id: 'static-1k-limit', kind: 'http', label: 'static 1 KiB behind limit_req', path: '/limited/1k.html', gzip: false, target: null },
   { id: 'static-1k-access-script', kind: 'http', label: 'static 1 KiB behind an access script', path: '/scripted/1k.html', gzip: false, target: null },
+  { id: 'dict-get', kind: 'http', label: 'shared dict get (content handler / content_by_lua)', path: '/dict', gzip: false, target: null },
   { id: 'static-1k-cold', kind: 'http', label: 'static 1 KiB, no open_file_cache', path: '/cold/1k.html', gzip: false, target: 2.0 },
   { id: 'static-1k-gz', kind: 'http', label: 'static 1 KiB gzip', path: '/1k.html', gzip: true, target: 2.0 },
   { id: 'static-64k', kind: 'http', label: 'static 64 KiB', path: '/64k.html', gzip: false, target: 1.2 },

@@ -123,6 +123,28 @@ const ECHO_LUA = `
             end
             wb:send_close()`;
 
+/** The shared-dict case: one ngx.shared get per request (set once), in Lua and as a gateway handler. */
+const DICT_GET_LUA = `
+                local d = ngx.shared.benchdict
+                local v = d:get("greeting")
+                if not v then v = "hello from a shared dict"; d:set("greeting", v) end
+                ngx.print(v)`;
+const DICT_GET_HANDLER = `module.exports = {
+  configure() { return {}; },
+  create(_options, env) {
+    const d = env.shared('benchdict');
+    return {
+      http(_req, res) {
+        let v = d.get('greeting');
+        if (v === null) { v = 'hello from a shared dict'; d.set('greeting', v); }
+        res.setHeader('Content-Type', 'text/plain');
+        res.end(v);
+      },
+    };
+  },
+};
+`;
+
 /**
  * The gateway's configuration: conf/site.yaml's (open_file_cache included), plus the proxy
  * location, a location without open_file_cache (`/cold/`), one behind limit_req (`/limited/`,
@@ -144,6 +166,7 @@ http:
   open_file_cache: max=1000 inactive=20s
   open_file_cache_valid: 2s
   limit_req_zone: "$binary_remote_addr zone=bench:10m rate=1000000r/s"
+  shared_dict: { benchdict: 1m }
   servers:
     - listen: "127.0.0.1:${port} so_keepalive=2s:2s:8"
       locations:
@@ -166,6 +189,8 @@ http:
           handler: static
           alias: public/
           access_by: pass-through
+        - location: = /dict
+          handler: dict-get
         - location: /proxy/
           proxy_pass: http://127.0.0.1:${backendPort}/
           proxy_http_version: "1.1"
@@ -202,6 +227,7 @@ ${NGINX_TEMP_PATHS}
     open_file_cache max=1000 inactive=20s;
     open_file_cache_valid 2s;
     limit_req_zone $binary_remote_addr zone=bench:10m rate=1000000r/s;
+    lua_shared_dict benchdict 1m;
 
     upstream backend {
         server 127.0.0.1:${backendPort};
@@ -234,6 +260,12 @@ ${NGINX_TEMP_PATHS}
             access_by_lua_block { }
         }
 
+        location = /dict {
+            default_type text/plain;
+            content_by_lua_block {${DICT_GET_LUA}
+            }
+        }
+
         location /proxy/ {
             proxy_pass http://backend/;
             proxy_http_version 1.1;
@@ -262,6 +294,7 @@ function prepare({ gatewayPort, nginxPort, backendPort, connections }) {
   for (const [file, size] of Object.entries(STATIC_FILES)) fs.writeFileSync(path.join(dir, 'public', file), pageText(size));
   // The access script of /scripted/: lets every request through (nginx: an empty access_by_lua_block).
   fs.writeFileSync(path.join(dir, 'handlers', 'pass-through.js'), 'module.exports = { run() {} };\n');
+  fs.writeFileSync(path.join(dir, 'handlers', 'dict-get.js'), DICT_GET_HANDLER);
   const gatewayConf = path.join(dir, 'conf', 'gateway.yaml');
   fs.writeFileSync(gatewayConf, gatewayYaml({ port: gatewayPort, backendPort, connections }));
 

@@ -18,6 +18,8 @@ import { limitConnModule } from './limit-conn/module';
 import { limitReqPhase } from './limit-req/limit-req-phase';
 import { limitReqModule } from './limit-req/module';
 import { zonesModule } from './zones/module';
+import { sharedDictModule } from './shared-dict/module';
+import { initWorkerModule } from './init-worker/module';
 import { tryFilesPhase } from './core/try-files';
 import { gzipFilter } from './gzip/filter';
 import { headersFilter } from './headers/filter';
@@ -97,6 +99,8 @@ export const MODULES: readonly ConfModule[] = [
   limitReqModule,
   limitConnModule,
   zonesModule,
+  sharedDictModule,
+  initWorkerModule,
   proxyModule,
   returnModule,
   statusModule,

@@ -2,6 +2,8 @@
 import type { MainConf } from '../config/model';
 import { pushModule } from '../modules/push/module';
 import { zonesModule } from '../modules/zones/module';
+import { sharedDictModule } from '../modules/shared-dict/module';
+import type { SharedDictSpec } from '../shared/dict/shared-dicts';
 
 /**
  * What the master needs of a configuration: the master never builds a configuration itself
@@ -15,7 +17,7 @@ export interface MasterConf {
   readonly masterProcess: boolean;
   readonly pid: string | null;
   readonly errorLog: MainConf['errorLog'];
-  readonly http: { readonly pushRedisUrl: string | null; readonly zoneRedisUrl: string | null };
+  readonly http: { readonly pushRedisUrl: string | null; readonly zoneRedisUrl: string | null; readonly sharedDicts: readonly SharedDictSpec[] };
 }
 
 /** The master's part of a checked configuration. */
@@ -27,6 +29,8 @@ export function masterView(conf: MainConf): MasterConf {
     masterProcess: conf.masterProcess,
     pid: conf.pid,
     errorLog: { path: conf.errorLog.path, level: conf.errorLog.level },
-    http: { pushRedisUrl: conf.http.confs.get(pushModule).pushRedisUrl, zoneRedisUrl: conf.http.confs.get(zonesModule).zoneRedisUrl },
+    http: { pushRedisUrl: conf.http.confs.get(pushModule).pushRedisUrl, zoneRedisUrl: conf.http.confs.get(zonesModule).zoneRedisUrl,
+      sharedDicts: conf.http.confs.get(sharedDictModule).sharedDicts.map((d) => ({ name: d.name, size: d.size })),
+    },
   };
 }

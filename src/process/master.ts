@@ -26,6 +26,8 @@ import { storeBackend } from '../modules/push/channels';
 import { PushHub } from '../modules/push/hub';
 import { ZoneHub } from '../shared/zones/zone-hub';
 import { storeZones } from '../shared/zones/zones';
+import { DictKeeper } from '../shared/dict/shared-dicts';
+import { WORKER_ID_ENV } from '../server/runtime';
 import type { Logger } from '../types';
 import { version } from '../http/version';
 import { runWorker, type WorkerMessage } from './worker';
@@ -72,6 +74,10 @@ class Master {
   private reloadPending = false;
   private push: PushHub | null = null;
   private zones: ZoneHub | null = null;
+  /** The shared dictionaries' memory: created here, inherited by every worker, kept across reloads. */
+  private readonly dicts = new DictKeeper();
+  /** Each worker's number (`ngx.worker.id`): 0 to count - 1 in each generation; a replacement takes the dead one's. */
+  private readonly workerIds = new Map<Worker, number>();
   /** The reload check under way, stopped if the master stops. */
   private check: RunningCheck | null = null;
   private readonly workerStartTimeoutMs = positiveEnv(WORKER_START_TIMEOUT_ENV, DEFAULT_WORKER_START_TIMEOUT_MS);
@@ -116,8 +122,11 @@ class Master {
   }
 
   /** Forks one worker of generation `generation` that builds its configuration from `checked`. */
-  private fork(checked: Checked, generation: number): Worker {
-    const worker = cluster.fork({ GATEWAY_GENERATION: String(generation) });
+  private fork(checked: Checked, generation: number, id: number): Worker {
+    const dicts = this.dicts.prepare(checked.conf.http.sharedDicts);
+    cluster.setupPrimary({ stdio: ['inherit', 'inherit', 'inherit', 'ipc', ...dicts.stdio] });
+    const worker = cluster.fork({ GATEWAY_GENERATION: String(generation), [WORKER_ID_ENV]: String(id), ...dicts.env });
+    this.workerIds.set(worker, id);
     handOffSources(worker, checked.snapshot);
     return worker;
   }
@@ -141,7 +150,7 @@ class Master {
       };
       const timer = setTimeout(() => fail(`worker processes were not ready within ${this.workerStartTimeoutMs} ms`), this.workerStartTimeoutMs);
       for (let i = 0; i < checked.conf.workerProcesses; i++) {
-        const worker = this.fork(checked, generation);
+        const worker = this.fork(checked, generation, i);
         workers.add(worker);
         const failed = (code: number | null, signal: string | null) =>
           fail(`worker process ${worker.process.pid} ${signal ? `was killed by ${signal}` : `exited with code ${code}`} while starting`);
@@ -161,10 +170,12 @@ class Master {
 
   /** A worker of the serving generation that dies is replaced, as nginx does. */
   private onExit(worker: Worker, code: number | null, signal: string | null): void {
+    const id = this.workerIds.get(worker) ?? 0;
+    this.workerIds.delete(worker);
     if (!this.current.has(worker) || this.stopping) return;
     this.current.delete(worker);
     this.log.error(`worker process ${worker.process.pid} exited ${signal ? `on signal ${signal}` : `with code ${code}`}; starting a new one`);
-    this.current.add(this.fork(this.serving, this.generation));
+    this.current.add(this.fork(this.serving, this.generation, id));
   }
 
   /**
@@ -197,6 +208,7 @@ class Master {
         fresh = await this.spawnGeneration(next);
       } catch (err) {
         if (!this.stopping) this.log.error(`reload: ${(err as Error).message}; the old configuration keeps serving`);
+        this.dicts.keepOnly(this.conf.http.sharedDicts);
         return;
       }
       if (this.stopping) return;
@@ -204,6 +216,7 @@ class Master {
       this.serving = next;
       if (next.conf.http.pushRedisUrl !== previous.conf.http.pushRedisUrl) await this.push?.replace(storeBackend(next.conf.http.pushRedisUrl, this.log));
       if (next.conf.http.zoneRedisUrl !== previous.conf.http.zoneRedisUrl) await this.zones?.replace(storeZones(next.conf.http.zoneRedisUrl, this.log));
+      this.dicts.keepOnly(next.conf.http.sharedDicts);
       const old = this.current;
       this.current = fresh;
       for (const worker of old) this.quit(worker);

@@ -355,9 +355,11 @@ export class Gateway {
    */
   async drain(timeoutMs: number | null): Promise<void> {
     this.draining = true;
+    // OpenResty's timers: each pending one runs once now with premature = true; running ones are waited for.
+    const timers = this.runtime?.timers.shutdown();
     const closed = Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     for (const server of this.servers) server.closeIdleConnections();
-    const finished = await settleWithin(closed, timeoutMs);
+    const finished = await settleWithin(Promise.all([closed, timers]), timeoutMs);
     await this.runtime?.close();
     if (!finished && !(await settleWithin(closed, SHUTDOWN_GRACE_MS))) for (const socket of this.sockets) socket.destroy();
   }

@@ -16,12 +16,19 @@ import { createPushChannels } from '../modules/push/channels';
 import type { Fanout } from '../modules/push/fanout';
 import { LOCATION_MODULES } from '../modules/registry';
 import { registerLocation, type LocationCounters } from '../modules/status/counters';
+import { openSharedDicts, type DictRegistry } from '../shared/dict/shared-dicts';
 import { createErrorLog, type LogFiles } from '../shared/log';
-import type { CompileEnv, Handler, HandlerModule, Logger, PhaseHandler, ResponseFilter } from '../types';
+import { describeError, WorkerTimers } from '../shared/timers';
+import { initWorkerModule } from '../modules/init-worker/module';
+import { sharedDictModule } from '../modules/shared-dict/module';
+import type { CompileEnv, Handler, HandlerModule, Logger, PhaseHandler, ResponseFilter, WorkerApi } from '../types';
 import type { LingeringLimits } from './lingering';
 import { compilePhases, type PhaseStep } from './phase-engine';
 import { LocationTable, ServerTable } from './router';
 import { listenerTlsOptions } from './tls';
+
+/** The environment variable by which the master tells a worker its number (`ngx.worker.id`). */
+export const WORKER_ID_ENV = 'GATEWAY_WORKER_ID';
 
 /** One location, ready to serve. */
 export interface LocationRuntime {
@@ -89,17 +96,23 @@ export class Runtime {
   readonly listeners: ListenerRuntime[] = [];
   private readonly serverRuntimes = new Map<ServerConf, ServerRuntime>();
   private readonly handlers: Handler[] = [];
+  /** This worker's timers (`ngx.timer`): every script's and handler's. */
+  readonly timers: WorkerTimers;
 
   private constructor(
     readonly conf: MainConf,
     readonly log: Logger,
     /** The push channels every handler of this process shares. */
     readonly push: Fanout,
-  ) {}
+    /** The shared dictionaries (`shared_dict`), mapped in this process. */
+    readonly shared: DictRegistry,
+  ) {
+    this.timers = new WorkerTimers(log);
+  }
 
   /** Creates every handler (`create`) and compiles what requests will use. */
   static async build(conf: MainConf, log: Logger, files: LogFiles): Promise<Runtime> {
-    const runtime = new Runtime(conf, log, createPushChannels(conf, log));
+    const runtime = new Runtime(conf, log, createPushChannels(conf, log), openSharedDicts(conf.http.confs.get(sharedDictModule).sharedDicts, log));
     for (const server of conf.http.servers) {
       const locations: LocationRuntime[] = [];
       for (const location of server.locations) locations.push((await runtime.location(server, location, files)).runtime);
@@ -115,7 +128,35 @@ export class Runtime {
       });
     }
     runtime.listeners.push(...groupByListen(conf.http.servers, (server) => runtime.server(server).log));
+    await runtime.initWorker();
     return runtime;
+  }
+
+  /**
+   * Runs the `init_worker_by` scripts in the order written (OpenResty's `init_worker_by_lua`),
+   * before this worker serves; one that throws or rejects is an error line, and the worker
+   * starts all the same, as OpenResty's.
+   */
+  private async initWorker(): Promise<void> {
+    for (const decl of this.conf.http.confs.get(initWorkerModule).initWorkerBy) {
+      try {
+        await decl.script.init(this.workerApi(decl.name), decl.options);
+      } catch (err) {
+        this.log.error(`init_worker_by "${decl.name}" failed: ${describeError(err)}`);
+      }
+    }
+  }
+
+  /** The worker API a script named `owner` gets. */
+  workerApi(owner: string): WorkerApi {
+    const timers = this.timers;
+    const id = Number(process.env[WORKER_ID_ENV] ?? 0);
+    return {
+      shared: this.shared,
+      timers: timers.forScript(owner),
+      log: this.log,
+      worker: { id, count: this.conf.masterProcess ? this.conf.workerProcesses : 1, pid: process.pid, exiting: () => timers.exiting },
+    };
   }
 
   /**
@@ -129,7 +170,7 @@ export class Runtime {
     const metrics = registerLocation(server, location);
     // The module `handler:` resolved to when the configuration was built (a HandlerModule: the registry's).
     const module = this.conf.handlers.get(location) as HandlerModule;
-    const handler = await module.create(location.handlerOptions, { log, prefix: this.conf.prefix, location, push: this.push, counters: metrics });
+    const handler = await module.create(location.handlerOptions, { log, prefix: this.conf.prefix, location, push: this.push, counters: metrics, shared: (name) => this.shared.get(name), timers: this.timers.forScript(location.handler) });
     this.handlers.push(handler);
     const handlers = LOCATION_MODULES.flatMap((m) => m.phases?.(location, env) ?? []);
     const { steps, postRead, logs, answers } = compilePhases(handlers, core.satisfy, core.authDelay);

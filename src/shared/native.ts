@@ -4,6 +4,7 @@
  * This is the only module that imports koffi; it is loaded lazily, so a missing koffi means each
  * caller's fallback.
  */
+import { ftruncateSync } from 'node:fs';
 
 /** koffi's API. */
 export type Koffi = typeof import('koffi', { with: { 'resolution-mode': 'require' } });
@@ -20,4 +21,114 @@ export function loadKoffi(): Koffi | string {
     }
   }
   return loaded;
+}
+
+/** A process-shared memory mapping and the robust mutex at its start (`shared/dict/`). */
+export interface SharedMapping {
+  /** The mapping, as an ArrayBuffer over the shared pages. */
+  readonly memory: ArrayBuffer;
+  /** Takes the mutex at the mapping's start; true when its holder died holding it (made consistent again). */
+  lock(): boolean;
+  unlock(): void;
+}
+
+/** libc's calls for shared memory, bound once. */
+interface SharedMemoryCalls {
+  readonly koffi: Koffi;
+  memfdCreate(name: string, flags: number): number;
+  mmap(addr: null, length: number, prot: number, flags: number, fd: number, offset: number): unknown;
+  lock(mutex: unknown): number;
+  unlock(mutex: unknown): number;
+  consistent(mutex: unknown): number;
+  attrInit(attr: Buffer): number;
+  attrSetPshared(attr: Buffer, value: number): number;
+  attrSetRobust(attr: Buffer, value: number): number;
+  mutexInit(mutex: unknown, attr: Buffer): number;
+}
+
+let sharedCalls: SharedMemoryCalls | string | undefined;
+
+function sharedMemoryCalls(): SharedMemoryCalls {
+  if (sharedCalls === undefined) {
+    const koffi = loadKoffi();
+    if (typeof koffi === 'string') sharedCalls = koffi;
+    else {
+      try {
+        const libc = koffi.load('libc.so.6');
+        sharedCalls = {
+          koffi,
+          memfdCreate: libc.func('int memfd_create(const char *name, unsigned int flags)'),
+          mmap: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)'),
+          lock: libc.func('int pthread_mutex_lock(void *mutex)'),
+          unlock: libc.func('int pthread_mutex_unlock(void *mutex)'),
+          consistent: libc.func('int pthread_mutex_consistent(void *mutex)'),
+          attrInit: libc.func('int pthread_mutexattr_init(void *attr)'),
+          attrSetPshared: libc.func('int pthread_mutexattr_setpshared(void *attr, int pshared)'),
+          attrSetRobust: libc.func('int pthread_mutexattr_setrobust(void *attr, int robust)'),
+          mutexInit: libc.func('int pthread_mutex_init(void *mutex, const void *attr)'),
+        };
+      } catch (err) {
+        sharedCalls = `libc's shared memory calls cannot be bound (${(err as Error).message})`;
+      }
+    }
+  }
+  if (typeof sharedCalls === 'string') throw new Error(sharedCalls);
+  return sharedCalls;
+}
+
+const PROT_READ_WRITE = 3;
+const MAP_SHARED = 1;
+const MFD_CLOEXEC = 1;
+const PTHREAD_PROCESS_SHARED = 1;
+const PTHREAD_MUTEX_ROBUST = 1;
+const EOWNERDEAD = 130;
+
+/**
+ * A new anonymous shared memory file (`memfd_create`) of `size` bytes, with a process-shared,
+ * robust mutex initialized at its start: its descriptor, to be inherited by the processes that
+ * map it (`mapShared`). It closes on exec, not on fork.
+ */
+export function createSharedMemory(name: string, size: number): { fd: number; mapping: SharedMapping } {
+  const calls = sharedMemoryCalls();
+  const fd = calls.memfdCreate(name, MFD_CLOEXEC);
+  if (fd < 0) throw new Error(`memfd_create() failed (errno ${calls.koffi.errno()})`);
+  ftruncateSync(fd, size);
+  const pointer = mapPointer(calls, fd, size);
+  const attr = Buffer.alloc(64);
+  if (calls.attrInit(attr) !== 0 || calls.attrSetPshared(attr, PTHREAD_PROCESS_SHARED) !== 0 || calls.attrSetRobust(attr, PTHREAD_MUTEX_ROBUST) !== 0) {
+    throw new Error('pthread_mutexattr_*() failed');
+  }
+  if (calls.mutexInit(pointer, attr) !== 0) throw new Error('pthread_mutex_init() failed');
+  return { fd, mapping: mapping(calls, pointer, size) };
+}
+
+function mapPointer(calls: SharedMemoryCalls, fd: number, size: number): unknown {
+  const pointer = calls.mmap(null, size, PROT_READ_WRITE, MAP_SHARED, fd, 0);
+  if (pointer === null || pointer === -1n || pointer === BigInt('0xffffffffffffffff')) throw new Error(`mmap() failed (errno ${calls.koffi.errno()})`);
+  return pointer;
+}
+
+/** Maps `size` bytes of the shared memory file `fd` (`MAP_SHARED`), with its mutex. */
+export function mapShared(fd: number, size: number): SharedMapping {
+  const calls = sharedMemoryCalls();
+  return mapping(calls, mapPointer(calls, fd, size), size);
+}
+
+function mapping(calls: SharedMemoryCalls, pointer: unknown, size: number): SharedMapping {
+  const memory = calls.koffi.view(pointer, size) as ArrayBuffer;
+  return {
+    memory,
+    lock() {
+      const code = calls.lock(pointer);
+      if (code === 0) return false;
+      if (code === EOWNERDEAD) {
+        calls.consistent(pointer);
+        return true;
+      }
+      throw new Error(`pthread_mutex_lock() failed (${code})`);
+    },
+    unlock() {
+      calls.unlock(pointer);
+    },
+  };
 }

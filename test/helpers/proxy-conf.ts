@@ -5,6 +5,7 @@
  * one proxy location the way the dispatcher does (a RequestState, a thrown HttpError
  * rendered as its status with its code in `X-Error-Code`).
  */
+import { WorkerTimers } from '../../src/shared/timers';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import os from 'node:os';
@@ -108,7 +109,7 @@ export async function startProxyBench(location: LocationConf): Promise<ProxyBenc
   const options = proxy.configure({}, proxyConfigContext(location)) as ProxyOptions;
   const conf = { ...location, handlerOptions: options };
   const server = proxyServer([conf]);
-  const handler = await proxy.create(options, { log, prefix: '/', location: conf, push: memoryPush(log), counters: new LocationCounters('localhost', conf.name) });
+  const handler = await proxy.create(options, { log, prefix: '/', location: conf, push: memoryPush(log), counters: new LocationCounters('localhost', conf.name), shared: () => null, timers: new WorkerTimers(log).forScript('proxy') });
   const outcomes: UpgradeOutcome[] = [];
   const waiting: ((o: UpgradeOutcome) => void)[] = [];
   let consumed = 0;

@@ -5,6 +5,7 @@
  * routed again), and a thrown HttpError
  * is rendered as its status, its headers and a short body. Plus a small HTTP client.
  */
+import { WorkerTimers } from '../../src/shared/timers';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HttpError, InternalRedirect } from '../../src/errors';
@@ -56,7 +57,7 @@ export async function startStaticServer(locations: readonly LocationConf[], log:
   for (const loc of locations) {
     const options = staticModule.configure({}, configContext(loc));
     const counters = new LocationCounters('localhost', loc.name);
-    routes.push([loc, await staticModule.create(options, { log, prefix: '/', location: loc, push: memoryPush(log), counters })]);
+    routes.push([loc, await staticModule.create(options, { log, prefix: '/', location: loc, push: memoryPush(log), counters, shared: () => null, timers: new WorkerTimers(log).forScript('static') })]);
   }
   let inFlight = 0;
   const server = http.createServer((req, res) => {
