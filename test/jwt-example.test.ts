@@ -99,6 +99,9 @@ describe('example: JWT verification at access, keys from a JWKS URL refreshed by
     await listen(backend);
     gw = await startGateway(example(portOf(jwksServer), portOf(backend)), { prefix: ROOT });
     port = gw.ports[0];
+    // Both workers listening before connections are spread over them.
+    const ready = Date.now() + 10000;
+    while (!/master process \d+ started with 2 worker processes/.test(gw.stderr()) && Date.now() < ready) await new Promise((r) => setTimeout(r, 25));
     const byPid = new Map<string, http.Agent>();
     for (let i = 0; i < 40 && byPid.size < 2; i++) {
       const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });

@@ -61,6 +61,9 @@ describe('example: a log-phase counter at a metrics location', () => {
     await listen(backend);
     gw = await startGateway(example(portOf(backend)), { prefix: ROOT });
     port = gw.ports[0];
+    // Both workers listening before connections are spread over them.
+    const ready = Date.now() + 10000;
+    while (!/master process \d+ started with 2 worker processes/.test(gw.stderr()) && Date.now() < ready) await new Promise((r) => setTimeout(r, 25));
   }, 30000);
   afterAll(async () => {
     for (const a of agents) a.destroy();
