@@ -166,6 +166,8 @@ export interface HandlerEnv {
   readonly counters: Counters;
   /** The shared dictionaries (`shared_dict`): OpenResty's `ngx.shared.NAME`; null for a name not declared. */
   shared(name: string): SharedDict | null;
+  /** The same dictionaries by name (`ngx.shared`, with the names declared). */
+  readonly sharedDicts: SharedDicts;
   /** This worker's timers (OpenResty's `ngx.timer`). */
   readonly timers: Timers;
 }
@@ -432,6 +434,10 @@ export interface CompileEnv {
   compile(text: string): Template;
   /** A log file (or `stderr`, `stdout`), opened once however many locations write to it. */
   openLog(target: string): LogSink;
+  /** The shared dictionaries (`shared_dict`), OpenResty's `ngx.shared`, for the location's scripts. */
+  readonly shared: SharedDicts;
+  /** This worker's timers (`ngx.timer`) for scripts; `owner` names them in the error log. */
+  timers(owner: string): Timers;
 }
 
 /** Where log lines go: written together at the end of each turn of the event loop. */
@@ -829,6 +835,10 @@ export interface ScriptRequest {
   setResponseHeader(name: string, value: string | number | readonly string[] | null): void;
   /** `ngx.log(...)`: the location's error log. */
   readonly log: Logger;
+  /** `ngx.shared`: the shared dictionaries (`shared.get(NAME)` is `ngx.shared.NAME`), in every phase. */
+  readonly shared: SharedDicts;
+  /** `ngx.timer`: this worker's timers (a timer outlives the request), in every phase. */
+  readonly timers: Timers;
   /** The log phase's entry (`$status`, `$body_bytes_sent`, `$request_time`); null in other phases. */
   readonly entry: ScriptLogEntry | null;
   /** The request as Node has it (read only: change it through the calls above). */

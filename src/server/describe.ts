@@ -7,7 +7,7 @@ import type { LocationConf, MainConf, ServerConf } from '../config/model';
 import { compileValue } from '../http/variables';
 import { coreModule } from '../modules/core/module';
 import { LOCATION_MODULES } from '../modules/registry';
-import type { CompileEnv, Logger } from '../types';
+import type { CompileEnv, Logger, SharedDicts, Timers } from '../types';
 import { compilePhases } from './phase-engine';
 
 const QUIET: Logger = { debug() {}, info() {}, notice() {}, warn() {}, error() {}, crit() {} };
@@ -40,7 +40,12 @@ function handlersOf(location: LocationConf, env: CompileEnv) {
   return LOCATION_MODULES.flatMap((m) => m.phases?.(location, env) ?? []);
 }
 
+/** Describing runs nothing: no dictionary is mapped, no timer is scheduled. */
+const NO_DICTS: SharedDicts = { get: () => null, names: () => [] };
+const NOT_RUNNING = { ok: false, err: 'not running' } as const;
+const NO_TIMERS: Timers = { at: () => NOT_RUNNING, every: () => NOT_RUNNING, runningCount: () => 0, pendingCount: () => 0 };
+
 /** A compile environment that opens nothing: lines written to it are dropped. */
 function compileEnv(server: ServerConf, captureNames: ReadonlySet<string>): CompileEnv {
-  return { server, log: QUIET, captureNames, compile: (text) => compileValue(text, captureNames), openLog: () => ({ write() {} }) };
+  return { server, log: QUIET, captureNames, compile: (text) => compileValue(text, captureNames), openLog: () => ({ write() {} }), shared: NO_DICTS, timers: () => NO_TIMERS };
 }

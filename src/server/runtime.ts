@@ -170,7 +170,7 @@ export class Runtime {
     const metrics = registerLocation(server, location);
     // The module `handler:` resolved to when the configuration was built (a HandlerModule: the registry's).
     const module = this.conf.handlers.get(location) as HandlerModule;
-    const handler = await module.create(location.handlerOptions, { log, prefix: this.conf.prefix, location, push: this.push, counters: metrics, shared: (name) => this.shared.get(name), timers: this.timers.forScript(location.handler) });
+    const handler = await module.create(location.handlerOptions, { log, prefix: this.conf.prefix, location, push: this.push, counters: metrics, shared: (name) => this.shared.get(name), sharedDicts: this.shared, timers: this.timers.forScript(location.handler) });
     this.handlers.push(handler);
     const handlers = LOCATION_MODULES.flatMap((m) => m.phases?.(location, env) ?? []);
     const { steps, postRead, logs, answers } = compilePhases(handlers, core.satisfy, core.authDelay);
@@ -202,7 +202,8 @@ export class Runtime {
   /** What a module may use while it compiles a location of `server`. */
   private env(server: ServerConf, log: Logger, files: LogFiles): CompileEnv {
     const captureNames = this.conf.captureNames;
-    return { server, log, captureNames, compile: (text) => compileValue(text, captureNames), openLog: (target) => files.sink(target) };
+    const timers = this.timers;
+    return { server, log, captureNames, compile: (text) => compileValue(text, captureNames), openLog: (target) => files.sink(target), shared: this.shared, timers: (owner) => timers.forScript(owner) };
   }
 
   server(conf: ServerConf): ServerRuntime {

@@ -109,7 +109,7 @@ export async function startProxyBench(location: LocationConf): Promise<ProxyBenc
   const options = proxy.configure({}, proxyConfigContext(location)) as ProxyOptions;
   const conf = { ...location, handlerOptions: options };
   const server = proxyServer([conf]);
-  const handler = await proxy.create(options, { log, prefix: '/', location: conf, push: memoryPush(log), counters: new LocationCounters('localhost', conf.name), shared: () => null, timers: new WorkerTimers(log).forScript('proxy') });
+  const handler = await proxy.create(options, { log, prefix: '/', location: conf, push: memoryPush(log), counters: new LocationCounters('localhost', conf.name), shared: () => null, sharedDicts: { get: () => null, names: () => [] }, timers: new WorkerTimers(log).forScript('proxy') });
   const outcomes: UpgradeOutcome[] = [];
   const waiting: ((o: UpgradeOutcome) => void)[] = [];
   let consumed = 0;

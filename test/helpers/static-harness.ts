@@ -57,7 +57,7 @@ export async function startStaticServer(locations: readonly LocationConf[], log:
   for (const loc of locations) {
     const options = staticModule.configure({}, configContext(loc));
     const counters = new LocationCounters('localhost', loc.name);
-    routes.push([loc, await staticModule.create(options, { log, prefix: '/', location: loc, push: memoryPush(log), counters, shared: () => null, timers: new WorkerTimers(log).forScript('static') })]);
+    routes.push([loc, await staticModule.create(options, { log, prefix: '/', location: loc, push: memoryPush(log), counters, shared: () => null, sharedDicts: { get: () => null, names: () => [] }, timers: new WorkerTimers(log).forScript('static') })]);
   }
   let inFlight = 0;
   const server = http.createServer((req, res) => {

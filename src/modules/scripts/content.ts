@@ -7,7 +7,7 @@ import type { HandlerModule } from '../../types';
 import { scriptsModule } from './module';
 import { answerExit } from './phases';
 import { runScripts } from './run';
-import { PhaseRequest } from './script-request';
+import { PhaseRequest, type ScriptApis } from './script-request';
 
 const contentBy: HandlerModule<null> = {
   configure: () => null,
@@ -15,9 +15,10 @@ const contentBy: HandlerModule<null> = {
     const conf = env.location.confs.get(scriptsModule);
     const scripts = conf.contentBy;
     const timeout = conf.scriptTimeout;
+    const api: ScriptApis = { shared: env.sharedDicts, timers: env.timers };
     return {
       async http(req, res, ctx) {
-        const r = new PhaseRequest('content', req, res, ctx);
+        const r = new PhaseRequest('content', req, res, ctx, api);
         const started = runScripts(scripts, r, timeout);
         const end = started instanceof Promise ? await started : started;
         if (end.kind === 'exit' && answerExit(end.exit, res, req, ctx) === 'done') return;

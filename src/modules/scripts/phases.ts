@@ -21,13 +21,13 @@ import { scriptsModule } from './module';
 import { pluginsModule } from '../plugins/module';
 import { phaseRunners } from '../plugins/order';
 import { failed, runScripts, type ScriptsEnd } from './run';
-import { PhaseRequest, ScriptExit } from './script-request';
+import { PhaseRequest, ScriptExit, type ScriptApis } from './script-request';
 
 const EMPTY = Buffer.alloc(0);
 
 export const scriptPhases: LocationModule = {
   name: 'scripts',
-  phases(location): PhaseHandler[] {
+  phases(location, env): PhaseHandler[] {
     const conf = location.confs.get(scriptsModule);
     const { plugins } = location.confs.get(pluginsModule);
     const rewriteBy = phaseRunners(conf.rewriteBy, plugins, 'rewrite');
@@ -36,26 +36,31 @@ export const scriptPhases: LocationModule = {
     const handlers: PhaseHandler[] = [];
     const timeout = conf.scriptTimeout;
     const names = (list: readonly LoadedScript[]) => list.map((s) => s.name).join(', ');
+    const apis = (list: readonly LoadedScript[]): ScriptApis => ({ shared: env.shared, timers: env.timers(names(list)) });
     if (rewriteBy.length) {
       const scripts = rewriteBy;
-      handlers.push({ phase: 'rewrite', name: `rewrite_by ${names(scripts)}`, run: (req, res, ctx) => phase('rewrite', scripts, timeout, req, res, ctx) });
+      const api = apis(scripts);
+      handlers.push({ phase: 'rewrite', name: `rewrite_by ${names(scripts)}`, run: (req, res, ctx) => phase('rewrite', scripts, api, timeout, req, res, ctx) });
     }
     if (accessBy.length) {
       const scripts = accessBy;
-      handlers.push({ phase: 'access', name: `access_by ${names(scripts)}`, run: (req, res, ctx) => phase('access', scripts, timeout, req, res, ctx) });
+      const api = apis(scripts);
+      handlers.push({ phase: 'access', name: `access_by ${names(scripts)}`, run: (req, res, ctx) => phase('access', scripts, api, timeout, req, res, ctx) });
     }
     if (logBy.length) {
       const scripts = logBy;
-      handlers.push({ phase: 'log', name: `log_by ${names(scripts)}`, log: (req, ctx, status) => logPhase(scripts, req, ctx, status) });
+      const api = apis(scripts);
+      handlers.push({ phase: 'log', name: `log_by ${names(scripts)}`, log: (req, ctx, status) => logPhase(scripts, api, req, ctx, status) });
     }
     return handlers;
   },
-  filter(location): ResponseFilter | null {
+  filter(location, env): ResponseFilter | null {
     const conf = location.confs.get(scriptsModule);
     const { plugins } = location.confs.get(pluginsModule);
     const headerScripts = phaseRunners(conf.headerFilterBy, plugins, 'header_filter');
     const bodyScripts = phaseRunners(conf.bodyFilterBy, plugins, 'body_filter');
     if (headerScripts.length === 0 && bodyScripts.length === 0) return null;
+    const api: ScriptApis = { shared: env.shared, timers: env.timers([...headerScripts, ...bodyScripts].map((s) => s.name).join(', ')) };
     return {
       name: [headerScripts.length ? `header_filter_by ${headerScripts.map((s) => s.name).join(', ')}` : '', bodyScripts.length ? `body_filter_by ${bodyScripts.map((s) => s.name).join(', ')}` : '']
         .filter(Boolean)
@@ -65,21 +70,21 @@ export const scriptPhases: LocationModule = {
       // A body a script rewrites takes no byte ranges (as gzip's: nginx's range filter needs a known length).
       transforms: () => bodyScripts.length > 0,
       header(res, _status, req, ctx) {
-        if (headerScripts.length && !headerFilter(headerScripts, res, req, ctx)) return errorPage(res);
+        if (headerScripts.length && !headerFilter(headerScripts, api, res, req, ctx)) return errorPage(res);
         if (bodyScripts.length === 0) return null;
         // The body's length is the filter's to decide: sent chunked, without ranges (OpenResty leaves
         // Content-Length to the script; nginx's range filter offers no ranges for a body of unknown length).
         res.removeHeader('content-length');
         res.removeHeader('accept-ranges');
-        return bodyTransform(bodyScripts, new PhaseRequest('body_filter', req, res, ctx), ctx);
+        return bodyTransform(bodyScripts, new PhaseRequest('body_filter', req, res, ctx, api), ctx);
       },
     };
   },
 };
 
 /** Rewrite or access: the scripts, then what their end means to the phase engine. */
-function phase(name: ScriptPhase, scripts: readonly LoadedScript[], timeout: number, req: IncomingMessage, res: ServerResponse | null, ctx: RequestContext): PhaseOutcome | Promise<PhaseOutcome> {
-  const r = new PhaseRequest(name, req, res, ctx);
+function phase(name: ScriptPhase, scripts: readonly LoadedScript[], api: ScriptApis, timeout: number, req: IncomingMessage, res: ServerResponse | null, ctx: RequestContext): PhaseOutcome | Promise<PhaseOutcome> {
+  const r = new PhaseRequest(name, req, res, ctx, api);
   const end = runScripts(scripts, r, timeout);
   return end instanceof Promise ? end.then((e) => outcome(e, name, res, req, ctx)) : outcome(end, name, res, req, ctx);
 }
@@ -120,12 +125,12 @@ export function answerExit(exit: ScriptExit, res: ServerResponse | null, req: In
 }
 
 /** The log phase: each script with the entry; a failure is logged, nothing else happens. */
-function logPhase(scripts: readonly LoadedScript[], req: IncomingMessage, ctx: RequestContext, status: number): void {
+function logPhase(scripts: readonly LoadedScript[], api: ScriptApis, req: IncomingMessage, ctx: RequestContext, status: number): void {
   const state = ctx as RequestContext & { bodyBytesSent?: number; startTime?: number };
   const entry = { status, bodyBytesSent: state.bodyBytesSent ?? 0, requestTime: state.startTime === undefined ? 0 : Math.max(0, (performance.now() - state.startTime) / 1000) };
   // The response, done: its headers read as `ngx.header` does in log_by_lua (nothing can change them now).
   const res = (ctx as RequestContext & { res?: ServerResponse | null }).res ?? null;
-  const r = new PhaseRequest('log', req, res, ctx, entry);
+  const r = new PhaseRequest('log', req, res, ctx, api, entry);
   for (const loaded of scripts) {
     const { script, options } = loaded.use();
     try {
@@ -138,8 +143,8 @@ function logPhase(scripts: readonly LoadedScript[], req: IncomingMessage, ctx: R
 }
 
 /** The header filter scripts, synchronously: false when one failed (logged). */
-function headerFilter(scripts: readonly LoadedScript[], res: ServerResponse, req: IncomingMessage, ctx: RequestContext): boolean {
-  const r = new PhaseRequest('header_filter', req, res, ctx);
+function headerFilter(scripts: readonly LoadedScript[], api: ScriptApis, res: ServerResponse, req: IncomingMessage, ctx: RequestContext): boolean {
+  const r = new PhaseRequest('header_filter', req, res, ctx, api);
   for (const loaded of scripts) {
     const { script, options } = loaded.use();
     try {

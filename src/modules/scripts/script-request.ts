@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError, InternalRedirect } from '../../errors';
 import { readBody } from '../../shared/request-body';
 import { coreModule } from '../core/module';
-import type { CaptureOptions, CaptureResult, Logger, RequestContext, ScriptLogEntry, ScriptPhase, ScriptRequest } from '../../types';
+import type { CaptureOptions, CaptureResult, Logger, RequestContext, ScriptLogEntry, ScriptPhase, ScriptRequest, SharedDicts, Timers } from '../../types';
 
 /** What `exit` throws: the runner answers with it. */
 export class ScriptExit {
@@ -63,6 +63,12 @@ function unescape(text: string): string {
 }
 
 /** The `ngx` of one script call. */
+/** What a location's scripts share, built once at load: `ngx.shared` and `ngx.timer`. */
+export interface ScriptApis {
+  readonly shared: SharedDicts;
+  readonly timers: Timers;
+}
+
 export class PhaseRequest implements ScriptRequest {
   private vars: Record<string, string> | null = null;
 
@@ -71,8 +77,17 @@ export class PhaseRequest implements ScriptRequest {
     readonly request: IncomingMessage,
     private readonly res: ServerResponse | null,
     readonly context: RequestContext,
+    private readonly apis: ScriptApis,
     readonly entry: ScriptLogEntry | null = null,
   ) {}
+
+  get shared(): SharedDicts {
+    return this.apis.shared;
+  }
+
+  get timers(): Timers {
+    return this.apis.timers;
+  }
 
   get log(): Logger {
     return this.context.log;
