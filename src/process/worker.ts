@@ -8,6 +8,7 @@ import type { MainConf } from '../config/model';
 import type { LogFiles } from '../shared/log';
 import { answerInWorker, sendFinal } from '../modules/status/aggregate';
 import { sendToMaster } from '../shared/ipc';
+import { describeError } from '../shared/timers';
 import { Gateway } from '../server/gateway';
 import type { Logger } from '../types';
 import { version } from '../http/version';
@@ -17,6 +18,11 @@ export type WorkerMessage = { type: 'ready' } | { type: 'quit' };
 
 /** Starts serving `conf` in this process. Rejects if a listener cannot be bound. */
 export async function runWorker(conf: MainConf, log: Logger, files: LogFiles, onExit?: () => void): Promise<void> {
+  // A script's error outside any request (a throw in its own setTimeout, a promise it left
+  // floating) is logged and the worker keeps serving, as OpenResty logs an error in a detached
+  // light thread: by default Node would end the process and every connection with it.
+  process.on('uncaughtException', (err) => log.error(`uncaught exception (outside any request): ${describeError(err)}`));
+  process.on('unhandledRejection', (err) => log.error(`unhandled rejection (outside any request): ${describeError(err)}`));
   const gateway = new Gateway(conf, log, files);
   await gateway.start();
   log.notice(`gateway/${version} ${cluster.isWorker ? `worker process ${process.pid} started` : 'started in a single process'}`);
@@ -46,3 +52,4 @@ export async function runWorker(conf: MainConf, log: Logger, files: LogFiles, on
     process.on('SIGHUP', () => log.warn('reload needs the master process ("master_process off" is set): restart the gateway instead'));
   }
 }
+
