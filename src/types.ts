@@ -451,6 +451,11 @@ export interface BodyTransform {
   whole?(body: Buffer): Buffer | null;
   /** The stream the body goes through otherwise. */
   stream(): Transform;
+  /**
+   * Optional: the same transform as a synchronous call per chunk (`eof` on the last), used instead
+   * of `stream` when every transform of the response has one (no stream per response).
+   */
+  inline?(chunk: Buffer, eof: boolean): Buffer;
 }
 
 /** One published message. */

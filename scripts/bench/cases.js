@@ -23,11 +23,13 @@ const SATURATED = 0.9;
  * The cases, in report order. `target` is the issue's bound on the ratio gateway cost ÷ nginx
  * cost (nginx throughput ÷ gateway throughput; for memory, gateway bytes ÷ nginx bytes).
  * `floor`: also measured on a bare Node server (floor-server.js), Node's own cost for the job.
+ * `twin`: the same job without a script (the report shows what the script adds, for both
+ * servers, in CPU per request); `twinTarget`: the issue's bound on that addition (0.05 = 5 %).
  */
 const CASES = [
   { id: 'static-1k', kind: 'http', label: 'static 1 KiB', path: '/1k.html', gzip: false, target: 2.0, floor: true },
   { id: 'static-1k-limit', kind: 'http', label: 'static 1 KiB behind limit_req', path: '/limited/1k.html', gzip: false, target: null },
-  { id: 'static-1k-access-script', kind: 'http', label: 'static 1 KiB behind an access script', path: '/scripted/1k.html', gzip: false, target: null },
+  { id: 'static-1k-access-script', kind: 'http', label: 'static 1 KiB behind an access script', path: '/scripted/1k.html', gzip: false, target: null, twin: 'static-1k' },
   { id: 'dict-get', kind: 'http', label: 'shared dict get (content handler / content_by_lua)', path: '/dict', gzip: false, target: null },
   { id: 'static-1k-cold', kind: 'http', label: 'static 1 KiB, no open_file_cache', path: '/cold/1k.html', gzip: false, target: 2.0 },
   { id: 'static-1k-gz', kind: 'http', label: 'static 1 KiB gzip', path: '/1k.html', gzip: true, target: 2.0 },
@@ -37,6 +39,7 @@ const CASES = [
   { id: 'static-1m-gz', kind: 'http', label: 'static 1 MiB gzip', path: '/1m.html', gzip: true, target: 1.0 },
   { id: 'proxy-small', kind: 'http', label: 'proxy small (100 B)', path: '/proxy/small', gzip: false, target: 2.0, proxied: true, floor: true },
   { id: 'proxy-64k', kind: 'http', label: 'proxy 64 KiB', path: '/proxy/64k', gzip: false, target: 1.5, proxied: true, floor: true },
+  { id: 'proxy-64k-body-filter', kind: 'http', label: 'proxy 64 KiB through a pass-through body filter', path: '/filtered/64k', gzip: false, target: null, proxied: true, twin: 'proxy-64k', twinTarget: 0.05 },
   { id: 'ws-1x64', kind: 'ws', label: 'WS echo 1 x 64 B', connections: 1, size: 64, target: null },
   { id: 'ws-1x16k', kind: 'ws', label: 'WS echo 1 x 16 KiB', connections: 1, size: 16 * 1024, target: null },
   { id: 'ws-50x64', kind: 'ws', label: 'WS echo 50 x 64 B', connections: 50, size: 64, target: 1.2, floor: true },

@@ -96,6 +96,27 @@ function waitForPort(port, host = '127.0.0.1', timeoutMs = 15000, child = null) 
 }
 
 /** A free TCP port on 127.0.0.1 (bound then released; the run starts its servers right after). */
+/**
+ * `n` distinct free ports: every probe stays bound until all are chosen (one at a time, the
+ * kernel may hand the same port twice: nginx was once given the backend's).
+ */
+async function freePorts(n) {
+  const servers = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const server = net.createServer();
+      await new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', resolve);
+      });
+      servers.push(server);
+    }
+    return servers.map((server) => server.address().port);
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  }
+}
+
 function freePort() {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
@@ -278,6 +299,7 @@ module.exports = {
   startPinned,
   waitForPort,
   freePort,
+  freePorts,
   stopPid,
   stopAll,
   processTree,

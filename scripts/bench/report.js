@@ -161,6 +161,36 @@ function floorTable(cases, results) {
   ].join('\n');
 }
 
+/**
+ * What a script adds to the same job (the cases with a `twin`): CPU per request with the script
+ * and without it, for the gateway and for nginx + Lua, and the addition in % of the twin's.
+ */
+function scriptCostTable(cases, results) {
+  const rows = cases.filter((c) => c.twin && results[c.id]);
+  if (rows.length === 0) return 'No script case was measured in this run.';
+  const added = (side, twin) => (side && twin && twin.cpuPerOp > 0 ? side.cpuPerOp / twin.cpuPerOp - 1 : null);
+  const signed = (n) => (n === null ? '—' : `${n >= 0 ? '+' : ''}${(n * 100).toFixed(1)} %`);
+  const micro = (side, twin) => (side && twin ? `${side.cpuPerOp >= twin.cpuPerOp ? '+' : ''}${((side.cpuPerOp - twin.cpuPerOp) * 1e6).toFixed(1)}` : '—');
+  const lines = rows.map((kase) => {
+    const twinCase = cases.find((c) => c.id === kase.twin);
+    const [g, n] = [ok(results[kase.id].gateway), ok(results[kase.id].nginx)];
+    const [tg, tn] = [ok(results[kase.twin]?.gateway), ok(results[kase.twin]?.nginx)];
+    const ga = added(g, tg);
+    const judged = kase.twinTarget && ga !== null ? (ga <= kase.twinTarget ? 'met' : '**missed**') : '';
+    return (
+      `| ${kase.label} | ${twinCase ? twinCase.label : kase.twin} | ${tg ? us(tg.cpuPerOp) : '—'} → ${g ? us(g.cpuPerOp) : '—'} | ${signed(ga)} (${micro(g, tg)} µs) | ` +
+      `${kase.twinTarget ? `≤ ${kase.twinTarget * 100} %` : '—'} | ${judged} | ${tn ? us(tn.cpuPerOp) : '—'} → ${n ? us(n.cpuPerOp) : '—'} | ${signed(added(n, tn))} (${micro(n, tn)} µs) |`
+    );
+  });
+  return [
+    'The same job with and without the script, in the same run: CPU per request of the plain case → with the script, and what the script adds (gateway: `access_by` / `body_filter_by` with a script that does nothing; nginx: an empty `access_by_lua_block` / `body_filter_by_lua_block`). The gateway sends a body-filtered response chunked (the filter owns the length); nginx keeps the backend\'s Content-Length, as OpenResty does while the script does not clear it.',
+    '',
+    '| case | without the script | gateway CPU/op µs | gateway adds | target | | nginx CPU/op µs | nginx adds |',
+    '| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |',
+    ...lines,
+  ].join('\n');
+}
+
 /** gateway ÷ baseline above this is called out in the baseline table (beyond the usual noise). */
 const SLOWER = 1.05;
 
@@ -279,6 +309,10 @@ function writeReport({ outDir, run, cases, results, profile }) {
     idleTable(cases, results),
     '',
     '![ratio chart](benchmarks.svg)',
+    '',
+    '### What a script adds',
+    '',
+    scriptCostTable(cases, results),
     '',
     "### Node's floor",
     '',

@@ -134,7 +134,7 @@ async function main() {
   if (!haveWrk()) throw new Error(`wrk is needed (${WRK}); install it (apt-get install wrk) or set BENCH_WRK`);
   const only = env.BENCH_ONLY ? new Set(env.BENCH_ONLY.split(',')) : null;
   const cases = CASES.filter((c) => !only || only.has(c.id));
-  const [gatewayPort, nginxPort, backendPort, floorPort, baselinePort] = [await procs.freePort(), await procs.freePort(), await procs.freePort(), await procs.freePort(), await procs.freePort()];
+  const [gatewayPort, nginxPort, backendPort, floorPort, baselinePort] = await procs.freePorts(5);
   const baseline = env.BENCH_BASELINE ? findBaseline(env.BENCH_BASELINE) : null;
   const tree = prepare({ gatewayPort, nginxPort, backendPort, connections: OPTS.idle + 2000 });
   if (baseline) prepareBaseline(baseline, { tree, port: baselinePort, backendPort, connections: OPTS.idle + 2000 });

@@ -149,7 +149,8 @@ const DICT_GET_HANDLER = `module.exports = {
  * The gateway's configuration: conf/site.yaml's (open_file_cache included), plus the proxy
  * location, a location without open_file_cache (`/cold/`), one behind limit_req (`/limited/`,
  * a rate and burst no load reaches: every request is checked, none refused or delayed), one behind
- * an access script that lets every request through (`/scripted/`) and the bench's limits.
+ * an access script that lets every request through (`/scripted/`), the proxy through a body
+ * filter that returns each chunk as it came (`/filtered/`) and the bench's limits.
  */
 function gatewayYaml({ port, backendPort, connections }) {
   return `# Written by scripts/bench/setup.js: the seed's site plus a proxied location.
@@ -191,6 +192,11 @@ http:
           access_by: pass-through
         - location: = /dict
           handler: dict-get
+        - location: /filtered/
+          proxy_pass: http://127.0.0.1:${backendPort}/
+          proxy_http_version: "1.1"
+          proxy_set_header: { Connection: "" }
+          body_filter_by: pass-chunks
         - location: /proxy/
           proxy_pass: http://127.0.0.1:${backendPort}/
           proxy_http_version: "1.1"
@@ -266,6 +272,13 @@ ${NGINX_TEMP_PATHS}
             }
         }
 
+        location /filtered/ {
+            proxy_pass http://backend/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            body_filter_by_lua_block { }
+        }
+
         location /proxy/ {
             proxy_pass http://backend/;
             proxy_http_version 1.1;
@@ -295,6 +308,8 @@ function prepare({ gatewayPort, nginxPort, backendPort, connections }) {
   // The access script of /scripted/: lets every request through (nginx: an empty access_by_lua_block).
   fs.writeFileSync(path.join(dir, 'handlers', 'pass-through.js'), 'module.exports = { run() {} };\n');
   fs.writeFileSync(path.join(dir, 'handlers', 'dict-get.js'), DICT_GET_HANDLER);
+  // The body filter of /filtered/: returns every chunk as it came (nginx: an empty body_filter_by_lua_block).
+  fs.writeFileSync(path.join(dir, 'handlers', 'pass-chunks.js'), 'module.exports = { bodyFilter(chunk) { return chunk; } };\n');
   const gatewayConf = path.join(dir, 'conf', 'gateway.yaml');
   fs.writeFileSync(gatewayConf, gatewayYaml({ port: gatewayPort, backendPort, connections }));
 

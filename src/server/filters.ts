@@ -58,14 +58,16 @@ export function installFilters(req: IncomingMessage, res: ServerResponse, state:
   res.write = function (this: ServerResponse, ...args: unknown[]) {
     if (!res.headersSent) res.writeHead(res.statusCode);
     if (!transform) return (write as (...a: unknown[]) => boolean).apply(this, args);
-    route(res, transform.stream(), write, end);
+    if (transform.inline) routeInline(res, transform.inline, write, end);
+    else route(res, transform.stream(), write, end);
     return res.write(...(args as [Buffer]));
   } as ServerResponse['write'];
   res.end = function (this: ServerResponse, ...args: unknown[]) {
     if (!res.headersSent) res.writeHead(res.statusCode);
     if (!transform) return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
     if (endWhole(res, transform, end, args)) return res;
-    route(res, transform.stream(), write, end);
+    if (transform.inline) routeInline(res, transform.inline, write, end);
+    else route(res, transform.stream(), write, end);
     return res.end(...(args as [Buffer]));
   } as ServerResponse['end'];
 }
@@ -81,6 +83,7 @@ function chainTransforms(first: BodyTransform, second: BodyTransform): BodyTrans
           }
         : undefined,
     stream: () => compose(first.stream(), second.stream()),
+    inline: first.inline && second.inline ? (chunk, eof) => second.inline!(first.inline!(chunk, eof), eof) : undefined,
   };
 }
 
@@ -146,6 +149,48 @@ function setHeaders(res: ServerResponse, headers: OutgoingHttpHeaders | unknown[
     return;
   }
   for (const [name, value] of Object.entries(headers)) if (value !== undefined) res.setHeader(name, value);
+}
+
+/** A chunk handed to `write`/`end` as bytes. */
+function bytesOf(chunk: unknown, encoding: unknown): Buffer {
+  if (chunk === undefined || chunk === null) return EMPTY;
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  return Buffer.from(String(chunk), (encoding as BufferEncoding) ?? 'utf8');
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * From now on each chunk goes through `inline` and straight into the response's own
+ * `write`/`end`, in the writer's turn: no stream per response, the writer's backpressure is the
+ * socket's (`write` returns what the response's own returns). A throw destroys the response, as a
+ * stream's error does.
+ */
+function routeInline(res: ServerResponse, inline: (chunk: Buffer, eof: boolean) => Buffer, write: ServerResponse['write'], end: ServerResponse['end']): void {
+  const apply = (chunk: Buffer, eof: boolean): Buffer | null => {
+    try {
+      return inline(chunk, eof);
+    } catch {
+      res.destroy();
+      return null;
+    }
+  };
+  res.write = function (chunk: unknown, encoding?: unknown, cb?: unknown) {
+    if (typeof encoding === 'function') [cb, encoding] = [encoding, undefined];
+    const out = apply(bytesOf(chunk, encoding), false);
+    if (out === null) return false;
+    if (out.length) return (write as (c: Buffer, cb?: unknown) => boolean).call(res, out, cb);
+    if (typeof cb === 'function') process.nextTick(cb as () => void);
+    return true;
+  } as ServerResponse['write'];
+  res.end = function (chunk?: unknown, encoding?: unknown, cb?: unknown) {
+    if (typeof chunk === 'function') [cb, chunk] = [chunk, undefined];
+    if (typeof encoding === 'function') [cb, encoding] = [encoding, undefined];
+    const out = apply(bytesOf(chunk, encoding), true);
+    if (out === null) return res;
+    return (end as (c: Buffer, cb?: unknown) => ServerResponse).call(res, out, cb);
+  } as ServerResponse['end'];
 }
 
 /**

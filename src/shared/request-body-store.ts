@@ -51,6 +51,11 @@ class MemoryBody implements StoredBody {
   dispose(): void {}
 }
 
+/** A body already in memory (read whole by a script), as a stored one. */
+export function storedInMemory(buffer: Buffer): StoredBody {
+  return new MemoryBody(buffer);
+}
+
 /** A body in an unlinked temporary file. */
 class FileBody implements StoredBody {
   constructor(

@@ -206,3 +206,24 @@ export function hasBody(req: IncomingMessage): boolean {
 export function isChunked(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined;
 }
+
+/** Where a request's body read whole by a script is kept (its request's `ctx.data`). */
+const READ_EARLIER = Symbol('gateway.body-read-earlier');
+
+/**
+ * The whole body read once per request (OpenResty's `ngx.req.read_body`), kept in `data` (the
+ * request context's) for whoever comes next: a second read gets the same bytes, and the proxy
+ * sends them upstream (`bodyReadEarlier`) where the client's stream has been consumed.
+ */
+export function readBodyOnce(data: Record<string | symbol, unknown>, req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
+  const earlier = data[READ_EARLIER] as Promise<Buffer> | undefined;
+  if (earlier) return earlier;
+  const body = readBody(req, limits);
+  data[READ_EARLIER] = body;
+  return body;
+}
+
+/** The body `readBodyOnce` read for this request, or undefined when nothing read it. */
+export function bodyReadEarlier(data: Record<string | symbol, unknown>): Promise<Buffer> | undefined {
+  return data[READ_EARLIER] as Promise<Buffer> | undefined;
+}

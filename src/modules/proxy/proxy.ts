@@ -30,8 +30,8 @@ import { compileValue } from '../../http/variables';
 import type { UpstreamConf } from './upstreams';
 import { Tunnel } from './tunnel';
 import { compileRedirects, rewriteRedirectHeaders, type RedirectRule } from './redirect';
-import { hasBody, isChunked, type BodyLimits } from '../../shared/request-body';
-import { storeBody, type StoreOptions, type StoredBody } from '../../shared/request-body-store';
+import { bodyReadEarlier, hasBody, isChunked, type BodyLimits } from '../../shared/request-body';
+import { storeBody, storedInMemory, type StoreOptions, type StoredBody } from '../../shared/request-body-store';
 
 /** What `configure` checked and compiled: a proxy location's options. */
 export interface ProxyOptions {
@@ -204,8 +204,10 @@ class ProxyHandler implements Handler {
   }
 
   async http(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): Promise<void> {
+    // A body a script read (`r.readBody()`, ngx.req.read_body) goes up as read: the client's stream is spent.
+    const early = hasBody(req) ? bodyReadEarlier(ctx.data) : undefined;
     // nginx's request buffering: the body is read whole before the upstream hears of it.
-    const body = this.mustStore(req) ? await storeBody(req, { ...this.options.body, log: ctx.log }) : null;
+    const body = early ? storedInMemory(await early) : this.mustStore(req) ? await storeBody(req, { ...this.options.body, log: ctx.log }) : null;
     try {
       if (this.upstream) return await this.upstream.http(req, res, ctx, (target, plan) => this.attempt(req, res, ctx, target, plan), body);
       return await this.attempt(req, res, ctx, this.direct, { body, nextOnStatus: null }).promise;

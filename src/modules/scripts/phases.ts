@@ -203,6 +203,8 @@ function bodyTransform(scripts: readonly LoadedScript[], r: PhaseRequest, ctx: R
   };
   return {
     whole: (body) => apply(body, true),
+    // Chunk by chunk in the writer's turn (no stream per response) when no later transform streams.
+    inline: apply,
     stream: () =>
       new Transform({
         transform(chunk: Buffer, _encoding, callback: TransformCallback) {

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError, InternalRedirect } from '../../errors';
-import { readBody } from '../../shared/request-body';
+import { readBodyOnce } from '../../shared/request-body';
 import { coreModule } from '../core/module';
 import type { CaptureOptions, CaptureResult, Logger, RequestContext, ScriptLogEntry, ScriptPhase, ScriptRequest, SharedDicts, Timers } from '../../types';
 
@@ -16,9 +16,6 @@ export class ScriptExit {
     readonly body: Buffer | null,
   ) {}
 }
-
-/** The request body, once read, per request. */
-const BODY = Symbol('scripts.body');
 
 /** The context's fields a script may change (the gateway's `RequestState` has them). */
 interface WritableContext extends RequestContext {
@@ -156,9 +153,6 @@ export class PhaseRequest implements ScriptRequest {
 
   readBody(): Promise<Buffer> {
     this.only(['rewrite', 'access', 'content'], 'readBody');
-    const data = this.context.data;
-    const earlier = data[BODY] as Promise<Buffer> | undefined;
-    if (earlier) return earlier;
     const core = this.context.location.confs.get(coreModule);
     // A client that waits for `100 Continue` gets it once its body is asked for (as nginx's read_body).
     const state = this.context as RequestContext & { continued?: boolean };
@@ -167,9 +161,8 @@ export class PhaseRequest implements ScriptRequest {
       state.continued = true;
       res.writeContinue();
     }
-    const body = readBody(this.request, { limit: core.clientMaxBodySize, timeoutMs: core.clientBodyTimeout, log: this.context.log });
-    data[BODY] = body;
-    return body;
+    // Read once per request, kept for the proxy, which sends these bytes upstream.
+    return readBodyOnce(this.context.data, this.request, { limit: core.clientMaxBodySize, timeoutMs: core.clientBodyTimeout, log: this.context.log });
   }
 
   get var(): Record<string, string> {
