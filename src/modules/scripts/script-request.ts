@@ -8,6 +8,7 @@ import { HttpError, InternalRedirect } from '../../errors';
 import { readBodyOnce } from '../../shared/request-body';
 import { coreModule } from '../core/module';
 import type { CaptureOptions, CaptureResult, Logger, RequestContext, ScriptLogEntry, ScriptPhase, ScriptRequest, SharedDicts, Timers } from '../../types';
+import { drained } from '../../shared/drained';
 
 /** What `exit` throws: the runner answers with it. */
 export class ScriptExit {
@@ -201,15 +202,7 @@ export class PhaseRequest implements ScriptRequest {
   flush(): Promise<void> {
     const res = this.res;
     if (!res || !res.writableNeedDrain) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        res.off('drain', done);
-        res.off('close', done);
-        resolve();
-      };
-      res.on('drain', done);
-      res.on('close', done);
-    });
+    return drained(res);
   }
 
   eof(): void {

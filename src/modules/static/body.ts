@@ -8,6 +8,7 @@ import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ByteRange, MultipartLayout } from './response';
 import { formatBoundary } from './response';
+import { drained } from '../../shared/drained';
 
 /**
  * How much of a large file one read takes: each read is a thread-pool round trip, so 256 KiB
@@ -31,18 +32,6 @@ function giveBack(buffer: Buffer): void {
   if (spare.length < SPARE_MAX) spare.push(buffer);
 }
 
-/** Resolves when the response can take more (`drain`) or is gone (`close`). */
-function writable(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}
 
 let boundaryCounter = 0;
 /** The next multipart boundary: a process-wide counter, 20 digits, as nginx's temp numbers. */
@@ -162,7 +151,7 @@ function sendRange(res: ServerResponse, fh: FileHandle, range: ByteRange, onErro
         if (closed) return giveBack(buffer);
         if (bytesRead === 0) return fail(`read ${at - range.start} of ${range.end - range.start + 1} bytes, the file was truncated`);
         at += bytesRead;
-        if (!res.write(buffer.subarray(0, bytesRead), () => giveBack(buffer))) await writable(res);
+        if (!res.write(buffer.subarray(0, bytesRead), () => giveBack(buffer))) await drained(res);
       }
       if (!closed) res.end();
     })().catch((err: unknown) => {
