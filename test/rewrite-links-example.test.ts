@@ -103,7 +103,9 @@ function get(port: number, pathname: string, headers: Record<string, string> = {
 
 describe.each([false, true])('rewrite-links in front of the proxy (gzip %s), two workers', (gzip) => {
   let origin = '';
-  let held: (() => void) | null = null;
+  // The held page: the backend stops after its 41st write until the client has seen a rewritten
+  // link (`linkSeen`), whichever comes first (a promise, so that an early link is not missed).
+  let linkSeen: Promise<void> = Promise.resolve();
   let releaseHeld: () => void = () => undefined;
   const backend = http.createServer(async (req, res) => {
     if (req.url === '/gzipped.html') return res.writeHead(200, { 'Content-Type': 'text/html', 'Content-Encoding': 'gzip' }).end(zlib.gzipSync(`<a href="${origin}/z">`));
@@ -118,10 +120,8 @@ describe.each([false, true])('rewrite-links in front of the proxy (gzip %s), two
       at += size;
       if (req.url === '/held.html' && i === 40) {
         // The rest waits for the client to have seen a rewritten link: the filter streams.
-        await new Promise<void>((resolve) => {
-          held = resolve;
-          releaseHeld();
-        });
+        releaseHeld();
+        await linkSeen;
       }
       await new Promise((resolve) => setImmediate(resolve));
     }
@@ -164,11 +164,13 @@ describe.each([false, true])('rewrite-links in front of the proxy (gzip %s), two
   const unzipped = gzip ? () => undefined : test;
   unzipped('the page streams: a rewritten link reaches the client before the backend has sent the rest', async () => {
     const backendWaits = new Promise<void>((resolve) => (releaseHeld = resolve));
+    let seen: () => void = () => undefined;
+    linkSeen = new Promise<void>((resolve) => (seen = resolve));
     let early = '';
     const answer = get(port, '/held.html', {}, (text) => {
       if (!early && text.includes(`href="${ASKED}/page/0"`)) {
         early = text;
-        held?.();
+        seen();
       }
     });
     await backendWaits;
