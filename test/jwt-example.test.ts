@@ -9,7 +9,7 @@ import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair, type JWK, type KeyLike } from 'jose';
-import { ROOT, runCli, startGateway, type GatewayProcess } from './helpers/gateway-process';
+import { ROOT, runCli, startGateway, type GatewayProcess, waitForWorkers } from './helpers/gateway-process';
 import { closeServer, listen, portOf } from './helpers/proxy-peers';
 
 const REFRESH = 0.5;
@@ -100,8 +100,7 @@ describe('example: JWT verification at access, keys from a JWKS URL refreshed by
     gw = await startGateway(example(portOf(jwksServer), portOf(backend)), { prefix: ROOT });
     port = gw.ports[0];
     // Both workers listening before connections are spread over them.
-    const ready = Date.now() + 10000;
-    while (!/master process \d+ started with 2 worker processes/.test(gw.stderr()) && Date.now() < ready) await new Promise((r) => setTimeout(r, 25));
+    await waitForWorkers(gw, 2);
     const byPid = new Map<string, http.Agent>();
     for (let i = 0; i < 40 && byPid.size < 2; i++) {
       const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });

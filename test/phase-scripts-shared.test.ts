@@ -5,7 +5,7 @@
  * content script writes to it after the request; every worker sees every other's writes.
  */
 import http from 'node:http';
-import { startGateway, type GatewayProcess } from './helpers/gateway-process';
+import { startGateway, type GatewayProcess, waitForWorkers } from './helpers/gateway-process';
 
 const SCRIPTS: Record<string, string> = {
   'handlers/count-access.js': `module.exports = { run(r) { r.ctx.n = r.shared.get('counts').incr('access', 1, 0).value; } };`,
@@ -52,9 +52,8 @@ describe('r.shared and r.timers in phase scripts, two workers', () => {
   const agents: http.Agent[] = [];
   beforeAll(async () => {
     gw = await startGateway(SITE, { files: SCRIPTS });
-    // Both workers listening before the connections are spread.
-    const deadline = Date.now() + 10000;
-    while (!/master process \d+ started with 2 worker processes/.test(gw.stderr()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    // Both workers listening before connections are spread over them.
+    await waitForWorkers(gw, 2);
   }, 30000);
   afterAll(async () => {
     for (const a of agents) a.destroy();

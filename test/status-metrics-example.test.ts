@@ -7,7 +7,7 @@
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ROOT, runCli, startGateway, type GatewayProcess } from './helpers/gateway-process';
+import { ROOT, runCli, startGateway, type GatewayProcess, waitForWorkers } from './helpers/gateway-process';
 import { closeServer, listen, portOf } from './helpers/proxy-peers';
 
 function example(backend: number): string {
@@ -62,8 +62,7 @@ describe('example: a log-phase counter at a metrics location', () => {
     gw = await startGateway(example(portOf(backend)), { prefix: ROOT });
     port = gw.ports[0];
     // Both workers listening before connections are spread over them.
-    const ready = Date.now() + 10000;
-    while (!/master process \d+ started with 2 worker processes/.test(gw.stderr()) && Date.now() < ready) await new Promise((r) => setTimeout(r, 25));
+    await waitForWorkers(gw, 2);
   }, 30000);
   afterAll(async () => {
     for (const a of agents) a.destroy();

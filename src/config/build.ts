@@ -33,12 +33,19 @@ export interface Registry {
 
 /** The core module's fields the configuration itself reads. */
 export interface CoreFields {
+  /** `worker_processes` (main): a number or `auto`. */
   readonly workerProcesses: number | 'auto';
+  /** `master_process` (main). */
   readonly masterProcess: boolean;
+  /** `worker_shutdown_timeout` (main, ms): null waits for ever. */
   readonly workerShutdownTimeout: number | null;
+  /** `pid` (main): the file, or null for `off`. */
   readonly pid: string | null;
+  /** `handlers_dir` (main): where bare handler and script names are looked up. */
   readonly handlersDir: string;
+  /** `worker_connections` (events). */
   readonly workerConnections: number;
+  /** `error_log`: the main level's is the process's; a block's own replaces it for that block. */
   readonly errorLog: MainConf['errorLog'] | null;
 }
 

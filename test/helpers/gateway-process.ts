@@ -23,6 +23,19 @@ export interface GatewayProcess {
   stop(keep?: boolean): Promise<number | null>;
 }
 
+/**
+ * Waits until the master says its `count` workers started (so that connections can be spread
+ * over them); throws after `timeoutMs`.
+ */
+export async function waitForWorkers(gw: GatewayProcess, count: number, timeoutMs = 10000): Promise<void> {
+  const started = new RegExp(`master process \\d+ started with ${count} worker processes`);
+  const deadline = Date.now() + timeoutMs;
+  while (!started.test(gw.stderr())) {
+    if (Date.now() > deadline) throw new Error(`the ${count} workers did not start within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 /** Makes a temporary prefix with `files` (relative path -> content). */
 export function makePrefix(files: Record<string, string | Buffer> = {}): string {
   const prefix = mkdtempSync(path.join(os.tmpdir(), 'gateway-test-'));

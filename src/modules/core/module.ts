@@ -6,6 +6,7 @@
  */
 import path from 'node:path';
 import { argsOf, documentPath, flag, guard, integer, occurrences, onOffArgs, one, oneOf, prefixPath, size, text, time, timerTime, boundedTime, type ParseContext } from '../../config/args';
+import type { CoreFields } from '../../config/build';
 import type { ConfNode } from '../../config/load';
 import { plainValue } from '../../config/load';
 import { BUILTIN_TYPES, parseNginxTypes, typesFromMap, type MimeTypes } from '../../config/mime';
@@ -22,22 +23,12 @@ export interface ErrorPageConf {
   readonly uri: string;
 }
 
-/** The core module's conf of a block. */
-export interface CoreConf {
-  /** `worker_processes` (main): a number or `auto`. */
-  readonly workerProcesses: number | 'auto';
-  /** `master_process` (main). */
-  readonly masterProcess: boolean;
-  /** `worker_shutdown_timeout` (main, ms): null waits for ever. */
-  readonly workerShutdownTimeout: number | null;
-  /** `pid` (main): the file, or null for `off`. */
-  readonly pid: string | null;
-  /** `handlers_dir` (main): where bare handler and script names are looked up. */
-  readonly handlersDir: string;
-  /** `worker_connections` (events). */
-  readonly workerConnections: number;
-  /** `error_log`: the main level's is the process's; a block's own replaces it for that block. */
-  readonly errorLog: ErrorLogConf | null;
+/**
+ * The core module's conf of a block: the process-level fields the configuration itself reads
+ * (`CoreFields`: worker_processes, master_process, worker_shutdown_timeout, pid, handlers_dir,
+ * worker_connections, error_log), and the http core's.
+ */
+export interface CoreConf extends CoreFields {
   readonly root: string;
   /** `alias` (a location's own: not inherited). */
   readonly alias: string | null;
