@@ -1,25 +1,44 @@
 /**
- * TLS for `listen ... ssl`: one secure context per server block (the ssl module's), and SNI
- * choosing among them by the same name rules as `server_name`; a server with
+ * TLS for `listen ... ssl` (and `ssl on`): one secure context per server block (the ssl
+ * module's), and SNI choosing among them by the same name rules as `server_name`; the session
+ * cache (shared between workers through a shared dictionary), ticket keys the same in every
+ * worker, client certificates recorded for `$ssl_client_verify`, stapled OCSP responses; a server with
  * `ssl_certificate_by` runs its script there (OpenResty's ssl_certificate_by_lua), and a key
  * pair it answers becomes a secure context made once per pair.
  */
+import { constants, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import type { ServerConf } from '../config/model';
+import { recordClientVerify } from '../http/ssl-variables';
+import { verifyAtHandshake } from '../modules/ssl/client-verify';
 import { createServerContext, secureContextOptions, type CertificateRef, type SslConf } from '../modules/ssl/contexts';
 import { sslModule } from '../modules/ssl/module';
-import type { CertificateAnswer, Logger } from '../types';
+import { BuiltinSessionStore, LayeredSessionStore, sessionDictName, SharedSessionStore, type SessionStore } from '../modules/ssl/session-cache';
+import { readStaplingFile } from '../modules/ssl/stapling';
+import { derivedTicketKey, ticketKeyOfFile } from '../modules/ssl/ticket-keys';
+import type { CertificateAnswer, Logger, SharedDicts } from '../types';
 import { normalizeHost, type ServerTable } from './router';
 
 /** Secure contexts made from scripts' key pairs, per server: past this many, the oldest goes. */
 const MAX_SCRIPT_CONTEXTS = 1000;
 
+/** What one listening socket needs for TLS: the server's options, and the events it answers. */
+export interface ListenerTls {
+  readonly options: tls.TlsOptions;
+  /** Attaches the session cache, client certificate, stapling and record size handlers to the socket's server. */
+  attach(server: tls.Server): void;
+}
+
 /**
- * The `tls.Server` options of one listening socket: the default server's key pair for clients
- * without SNI, and an SNI callback picking the server by name as `server_name` does.
- * `logOf` gives a server's error log (a script's failure is written there).
+ * The TLS of one listening socket: the default server's key pair for clients without SNI, an SNI
+ * callback picking the server by name as `server_name` does; the session cache, tickets and their
+ * timeout of the default server (nginx resumes sessions in the context a connection starts
+ * with: the default server's); client certificates asked for when any server of the socket
+ * checks them. `logOf` gives a server's error log (a script's failure is written there);
+ * `sessionDicts` the shared session caches of this process.
  */
-export function listenerTlsOptions(table: ServerTable, servers: readonly ServerConf[], logOf: (server: ServerConf) => Logger): tls.TlsOptions {
+export function listenerTls(table: ServerTable, servers: readonly ServerConf[], logOf: (server: ServerConf) => Logger, sessionDicts: SharedDicts, scope: string): ListenerTls {
   const contexts = new Map(servers.map((server) => [server, createServerContext(server.confs.get(sslModule))]));
   const scripted = new Map(
     servers.flatMap((server) => {
@@ -27,8 +46,19 @@ export function listenerTlsOptions(table: ServerTable, servers: readonly ServerC
       return conf.sslCertificateBy ? [[server, new CertificateScriptRunner(conf, conf.sslCertificateBy, contexts.get(server)!, logOf(server))] as const] : [];
     }),
   );
-  return {
-    ...secureContextOptions(table.defaultServer.confs.get(sslModule)),
+  const defaultConf = table.defaultServer.confs.get(sslModule);
+  if (defaultConf.ssl) logOf(table.defaultServer).warn('the "ssl" directive is deprecated, use the "listen ... ssl" directive instead');
+  /** The server whose context each handshake took (SNI), for its client certificate rules. */
+  const handshakeServer = new WeakMap<tls.TLSSocket, ServerConf>();
+  const options: tls.TlsOptions = {
+    ...secureContextOptions(defaultConf),
+    // nginx asks every client for a certificate a server of the socket checks, and refuses the
+    // request (not the handshake) when it is missing or bad.
+    requestCert: servers.some((s) => s.confs.get(sslModule).sslVerifyClient !== 'off'),
+    rejectUnauthorized: false,
+    sessionTimeout: defaultConf.sslSessionTimeout,
+    ticketKeys: defaultConf.sslSessionTicketKey.length ? ticketKeyOfFile(defaultConf.sslSessionTicketKey[0]) : derivedTicketKey(scope),
+    ...(!defaultConf.sslSessionTickets && { secureOptions: constants.SSL_OP_NO_TICKET }),
     SNICallback(this: tls.TLSSocket | undefined, servername, callback) {
       let host: string | null;
       try {
@@ -37,11 +67,67 @@ export function listenerTlsOptions(table: ServerTable, servers: readonly ServerC
         host = null;
       }
       const server = table.select(host).server;
+      if (this) handshakeServer.set(this, server);
       const runner = scripted.get(server);
       if (runner) return runner.context(host ?? servername.toLowerCase(), this?.remoteAddress ?? '', callback);
       callback(null, contexts.get(server) ?? contexts.get(table.defaultServer));
     },
   };
+  const store = sessionStore(defaultConf, sessionDicts);
+  const staples = stapledResponses(servers, logOf);
+  return {
+    options,
+    attach(server) {
+      if (store) {
+        server.on('newSession', (id: Buffer, session: Buffer, done: () => void) => {
+          store.set(id, session);
+          done();
+        });
+        server.on('resumeSession', (id: Buffer, done: (err: Error | null, session: Buffer | null) => void) => done(null, store.get(id)));
+      }
+      if (staples.size) {
+        server.on('OCSPRequest', (certificate: Buffer, _issuer: Buffer, done: (err: Error | null, response?: Buffer) => void) => done(null, staples.get(certificate.toString('base64'))));
+      }
+      server.on('secureConnection', (socket: tls.TLSSocket) => {
+        const conf = (handshakeServer.get(socket) ?? table.defaultServer).confs.get(sslModule);
+        if (options.requestCert) recordClientVerify(socket, verifyAtHandshake(socket, conf));
+        if (conf.sslBufferSize !== DEFAULT_RECORD_SIZE) socket.setMaxSendFragment(Math.max(512, Math.min(DEFAULT_RECORD_SIZE, conf.sslBufferSize)));
+      });
+    },
+  };
+}
+
+/** TLS's largest record, nginx's default `ssl_buffer_size`. */
+const DEFAULT_RECORD_SIZE = 16384;
+
+/** The default server's `ssl_session_cache`, or null for `off`/`none` (nothing kept). */
+function sessionStore(conf: SslConf, dicts: SharedDicts): SessionStore | null {
+  const cache = conf.sslSessionCache;
+  if (cache.mode !== 'on') return null;
+  const layers: SessionStore[] = [];
+  if (cache.builtin !== null) layers.push(new BuiltinSessionStore(cache.builtin, conf.sslSessionTimeout));
+  const dict = cache.shared && dicts.get(sessionDictName(cache.shared.name));
+  if (dict) layers.push(new SharedSessionStore(dict, conf.sslSessionTimeout));
+  return layers.length === 1 ? layers[0] : new LayeredSessionStore(layers);
+}
+
+/**
+ * The OCSP responses stapled to each server's certificate (by the certificate's DER, which
+ * Node's `OCSPRequest` event names), from `ssl_stapling_file`.
+ */
+function stapledResponses(servers: readonly ServerConf[], logOf: (server: ServerConf) => Logger): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const server of servers) {
+    const conf = server.confs.get(sslModule);
+    if (!conf.sslStapling || !conf.sslCertificate) continue;
+    if (!conf.sslStaplingFile) {
+      logOf(server).warn(`"ssl_stapling" ignored, not done without "ssl_stapling_file" yet (no OCSP responder is asked) for certificate "${conf.sslCertificate}"`);
+      continue;
+    }
+    const certificate = new X509Certificate(readFileSync(conf.sslCertificate));
+    out.set(certificate.raw.toString('base64'), readStaplingFile(conf.sslStaplingFile));
+  }
+  return out;
 }
 
 type SniCallback = (err: Error | null, context?: tls.SecureContext) => void;
