@@ -6,7 +6,7 @@
  * `ssl_certificate_by` runs its script there (OpenResty's ssl_certificate_by_lua), and a key
  * pair it answers becomes a secure context made once per pair.
  */
-import { constants, X509Certificate } from 'node:crypto';
+import { constants, createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import type { ServerConf } from '../config/model';
@@ -50,8 +50,10 @@ export function listenerTls(table: ServerTable, servers: readonly ServerConf[], 
   if (defaultConf.ssl) logOf(table.defaultServer).warn('the "ssl" directive is deprecated, use the "listen ... ssl" directive instead');
   /** The server whose context each handshake took (SNI), for its client certificate rules. */
   const handshakeServer = new WeakMap<tls.TLSSocket, ServerConf>();
+  const contextOptions = secureContextOptions(defaultConf);
   const options: tls.TlsOptions = {
-    ...secureContextOptions(defaultConf),
+    ...contextOptions,
+    sessionIdContext: sessionIdContext(contextOptions),
     // nginx asks every client for a certificate a server of the socket checks, and refuses the
     // request (not the handshake) when it is missing or bad.
     requestCert: servers.some((s) => s.confs.get(sslModule).sslVerifyClient !== 'off'),
@@ -95,6 +97,17 @@ export function listenerTls(table: ServerTable, servers: readonly ServerConf[], 
       });
     },
   };
+}
+
+/**
+ * The session id context, as nginx's (a hash of the certificates and the client CAs): a session
+ * resumes on any worker and after a restart, but not with other certificates. (Node's default
+ * hashes the command line.)
+ */
+function sessionIdContext(options: tls.SecureContextOptions): string {
+  const hash = createHash('sha1');
+  for (const part of [options.cert, options.ca]) for (const item of [part ?? []].flat()) hash.update(item as Buffer);
+  return hash.digest('hex').slice(0, 32);
 }
 
 /** TLS's largest record, nginx's default `ssl_buffer_size`. */
