@@ -56,22 +56,21 @@ function clientCertificate(s: SslSource): X509Certificate | null {
   return cert;
 }
 
-/** A distinguished name in RFC 2253's order (most significant last) and commas, as nginx's `$ssl_client_s_dn`. */
+/**
+ * A distinguished name in RFC 2253's order (most significant last) and commas, as nginx's
+ * `$ssl_client_s_dn`: Node's lines (one RDN each, most significant first) come escaped already
+ * (`O=Org\, Inc`).
+ */
 export function rfc2253(name: string): string {
-  return name
-    .split('\n')
-    .filter(Boolean)
-    .reverse()
-    .map((rdn) => rdn.replace(/([,+"\\<>;])/g, '\\$1'))
-    .join(',');
+  return name.split('\n').filter(Boolean).reverse().join(',');
 }
 
-/** nginx's legacy form: `/C=US/O=Org/CN=name`. */
+/** nginx's legacy form, unescaped: `/C=US/O=Org, Inc/CN=name`. */
 function legacyDn(name: string): string {
   return name
     .split('\n')
     .filter(Boolean)
-    .map((rdn) => `/${rdn}`)
+    .map((rdn) => `/${rdn.replace(/\\(.)/g, '$1')}`)
     .join('');
 }
 

@@ -81,7 +81,9 @@ export function sClient(port: number, args: string[], cwd: string, target = '/')
       const at = out.search(/HTTP\/1\.[01] \d{3}/);
       const response = at >= 0 ? out.slice(at) : '';
       const split = response.indexOf('\r\n\r\n');
-      resolve({ session: session ?? null, out, response, body: split >= 0 ? response.slice(split + 4).replace(/(\nclosed\n?|\n?read:errno=0\n?)$/, '') : '' });
+      // s_client prints what comes after the response (TLSv1.3 tickets, `closed`) on the same stream.
+      const body = split >= 0 ? response.slice(split + 4).replace(/(---\n(Post-Handshake|SSL-Session)[\s\S]*|\n?closed\n?|\n?read:errno=0\n?)$/, '') : '';
+      resolve({ session: session ?? null, out, response, body });
     });
     child.stdin.end(`GET ${target} HTTP/1.0\r\nHost: a.test\r\n\r\n`);
   });

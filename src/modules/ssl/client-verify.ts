@@ -64,7 +64,8 @@ export function verifyAtHandshake(socket: TLSSocket, conf: SslConf): ClientVerif
   const peer = socket.getPeerCertificate(true);
   if (!peer || !peer.raw) return { text: 'NONE', error: null, reason: '' };
   if (!socket.authorized) return failed(String(socket.authorizationError ?? 'CERT_REJECTED'));
-  if (chainLength(peer) > conf.sslVerifyDepth + 2) return failed('CERT_CHAIN_TOO_LONG');
+  // OpenSSL stops building the chain at the depth, and so finds no trusted issuer (nginx says error 20).
+  if (chainLength(peer) > conf.sslVerifyDepth + 2) return failed('UNABLE_TO_GET_ISSUER_CERT_LOCALLY');
   return { text: 'SUCCESS', error: null, reason: '' };
 }
 

@@ -114,6 +114,10 @@ function passphrases(ref: FileRef): string[] {
 
 /** The key and the passphrase that opens it (the first line of `ssl_password_file` that does), else nginx's error. */
 function loadKey(conf: SslConf, file: string, key: Buffer): string | undefined {
+  // An encrypted PEM key ("Proc-Type: 4,ENCRYPTED", or PKCS#8 "ENCRYPTED PRIVATE KEY").
+  const encrypted = /ENCRYPTED/.test(key.toString('latin1'));
+  // A plain key is checked with the certificate (`cannot load certificate ... with key ...`).
+  if (!encrypted && !conf.sslPasswordFile) return undefined;
   const tries = conf.sslPasswordFile ? passphrases(conf.sslPasswordFile) : [undefined];
   let reason = '';
   for (const passphrase of tries) {
@@ -124,7 +128,7 @@ function loadKey(conf: SslConf, file: string, key: Buffer): string | undefined {
       reason = (err as Error).message;
     }
   }
-  const why = /bad decrypt|passphrase/i.test(reason) ? (conf.sslPasswordFile ? 'bad decrypt: maybe wrong password' : 'the key is encrypted and no "ssl_password_file" is set') : reason;
+  const why = !encrypted ? reason : conf.sslPasswordFile ? 'bad decrypt: maybe wrong password' : 'the key is encrypted and no "ssl_password_file" is set';
   throw new Error(`cannot load certificate key "${file}": PEM_read_bio_PrivateKey() failed (${why})`);
 }
 
@@ -153,11 +157,12 @@ export function secureContextOptions(conf: SslConf): tls.SecureContextOptions {
   if (!conf.sslCertificateKey) throw new Error(`no "ssl_certificate_key" is defined for certificate "${conf.sslCertificate}"`);
   const read = (file: string, what: string) => readNamed(file, (why) => `cannot load ${what} "${file}": ${why.split(':')[0]}`);
   const versions = [...conf.sslProtocols].sort((a, b) => TLS_PROTOCOLS.indexOf(a as TlsProtocol) - TLS_PROTOCOLS.indexOf(b as TlsProtocol));
+  const cert = read(conf.sslCertificate, 'certificate');
   const key = read(conf.sslCertificateKey, 'certificate key');
   const passphrase = loadKey(conf, conf.sslCertificateKey, key);
   const ca = trustedAuthorities(conf);
   return {
-    cert: read(conf.sslCertificate, 'certificate'),
+    cert,
     key,
     ...(passphrase !== undefined && { passphrase }),
     minVersion: versions[0] as tls.SecureVersion,

@@ -1,0 +1,174 @@
+/**
+ * The ssl module's directives as real configurations write them, with `openssl s_client`:
+ * `ssl on` (the old form), stapled OCSP from `ssl_stapling_file`, an encrypted key opened by
+ * `ssl_password_file`, client certificates accepted and refused, `$ssl_*` in a `return` and in
+ * the access log, `ssl_prefer_server_ciphers`, `ssl_dhparam`, `ssl_ecdh_curve`; and what does
+ * not load, refused at `-t` with one line at the directive, nginx's wording.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { makePrefix, runCli, startGateway, type GatewayProcess } from './helpers/gateway-process';
+import { makePki, sClient } from './helpers/tls-pki';
+
+describe('TLS directives of real configurations', () => {
+  let prefix: string;
+  let pki: string;
+  let gw: GatewayProcess;
+
+  beforeAll(async () => {
+    prefix = makePrefix({ 'pki/passwords': 'wrong\nsecret\n' });
+    pki = makePki(prefix);
+    execFileSync('openssl', ['dhparam', '-dsaparam', '-out', 'dh.pem', '2048'], { cwd: pki, stdio: 'ignore' });
+    gw = await startGateway(
+      `error_log: stderr info
+pid: off
+worker_processes: 1
+http:
+  log_format:
+    tls: '$ssl_protocol $ssl_cipher $ssl_client_verify "$ssl_client_s_dn" $ssl_session_reused'
+  access_log: logs/access.log tls
+  servers:
+    - listen: "127.0.0.1:0"
+      ssl: on
+      server_name: a.test
+      ssl_certificate: pki/server.pem
+      ssl_certificate_key: pki/server-enc.key
+      ssl_password_file: pki/passwords
+      ssl_protocols: TLSv1.2 TLSv1.3
+      ssl_ciphers: "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:DHE-RSA-AES128-GCM-SHA256"
+      ssl_prefer_server_ciphers: on
+      ssl_dhparam: pki/dh.pem
+      ssl_ecdh_curve: "secp384r1:prime256v1"
+      ssl_session_cache: "shared:SSL:10m"
+      ssl_session_timeout: 1d
+      ssl_session_tickets: off
+      ssl_stapling: on
+      ssl_stapling_verify: on
+      ssl_stapling_file: pki/server.ocsp
+      ssl_trusted_certificate: pki/ca.pem
+      ssl_client_certificate: pki/ca.pem
+      ssl_verify_client: on
+      ssl_buffer_size: 4k
+      locations:
+        - { location: /, return: "200 '$scheme $https $ssl_protocol $ssl_client_verify $ssl_client_s_dn $ssl_server_name'" }
+`,
+      { prefix },
+    );
+  }, 60000);
+  afterAll(async () => {
+    await gw?.stop(true);
+    rmSync(prefix, { recursive: true, force: true });
+  });
+
+  const client = ['-cert', 'client.pem', '-key', 'client.key'];
+
+  test('ssl on makes the listen speak TLS; the encrypted key opened with the password file\'s second line', async () => {
+    const result = await sClient(gw.ports[0], client, pki);
+    expect(result.response).toMatch(/^HTTP\/1\.1 200 OK/);
+    expect(result.body).toBe('https on TLSv1.3 SUCCESS CN=client one,O=Org\\, Inc,C=US a.test');
+    expect(gw.stderr()).toContain('the "ssl" directive is deprecated, use the "listen ... ssl" directive instead');
+  });
+
+  // TLSv1.2 only: Node does not send a response its OCSPRequest event gives in a TLSv1.3
+  // handshake (nodejs/node#28288); nginx staples in both.
+  test('ssl_stapling_file: the OCSP response is stapled (TLSv1.2) when the client asks for it', async () => {
+    const result = await sClient(gw.ports[0], [...client, '-status', '-tls1_2'], pki);
+    expect(result.out).toContain('OCSP Response Status: successful (0x0)');
+    expect(result.out).toMatch(/Cert Status: good/);
+    const plain = await sClient(gw.ports[0], [...client, '-tls1_2'], pki);
+    expect(plain.out).not.toContain('OCSP Response Status');
+  });
+
+  test('a client without a certificate, and one the CA did not sign, get nginx\'s 400 pages', async () => {
+    const none = await sClient(gw.ports[0], [], pki);
+    expect(none.response).toMatch(/^HTTP\/1\.1 400 Bad Request/);
+    expect(none.body).toContain('<title>400 No required SSL certificate was sent</title>');
+    const rogue = await sClient(gw.ports[0], ['-cert', 'rogue.pem', '-key', 'rogue.key'], pki);
+    expect(rogue.response).toMatch(/^HTTP\/1\.1 400 Bad Request/);
+    expect(rogue.body).toContain('<title>400 The SSL certificate error</title>');
+    expect(gw.stderr()).toContain('client sent no required SSL certificate while reading client request headers, client: 127.0.0.1, server: a.test, request: "GET / HTTP/1.0", host: "a.test"');
+    expect(gw.stderr()).toContain('client SSL certificate verify error: (18:self-signed certificate) while reading client request headers');
+  });
+
+  test('ssl_prefer_server_ciphers: the server\'s order wins over the client\'s; ssl_dhparam serves DHE', async () => {
+    const ordered = await sClient(gw.ports[0], [...client, '-tls1_2', '-cipher', 'ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256'], pki);
+    expect(ordered.out).toMatch(/Cipher is ECDHE-RSA-AES128-GCM-SHA256/);
+    const dhe = await sClient(gw.ports[0], [...client, '-tls1_2', '-cipher', 'DHE-RSA-AES128-GCM-SHA256'], pki);
+    expect(dhe.out).toMatch(/Cipher is DHE-RSA-AES128-GCM-SHA256/);
+    expect(dhe.out).toMatch(/Server Temp Key: DH, 2048 bits/);
+  });
+
+  test('ssl_ecdh_curve: the curves named, in that order', async () => {
+    const result = await sClient(gw.ports[0], [...client, '-tls1_2', '-cipher', 'ECDHE-RSA-AES128-GCM-SHA256'], pki);
+    expect(result.out).toMatch(/Server Temp Key: ECDH, (secp384r1|P-384), 384 bits/);
+  });
+
+  test('$ssl_* in the access log line', async () => {
+    await sClient(gw.ports[0], [...client, '-tls1_2', '-cipher', 'ECDHE-RSA-AES128-GCM-SHA256'], pki);
+    await new Promise((r) => setTimeout(r, 200));
+    const lines = readFileSync(path.join(prefix, 'logs/access.log'), 'utf8').trim().split('\n');
+    expect(lines[lines.length - 1]).toBe('TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256 SUCCESS "CN=client one,O=Org\\x5C, Inc,C=US" .');
+  });
+});
+
+describe('TLS files that do not load, at -t', () => {
+  let prefix: string;
+  let pki: string;
+  beforeAll(() => {
+    prefix = makePrefix({ 'pki/not-dh.pem': 'not DH parameters\n', 'pki/wrong': 'nope\n', 'pki/short.key': '0123456789', 'pki/not-ocsp.der': 'garbage' });
+    pki = makePki(prefix);
+  }, 60000);
+  afterAll(() => rmSync(prefix, { recursive: true, force: true }));
+
+  const server = (lines: string) => `http:
+  servers:
+    - listen: "443 ssl"
+      ssl_certificate: pki/server.pem
+      ssl_certificate_key: pki/server.key
+${lines}`;
+
+  test.each([
+    ['a dhparam file that is not one', server('      ssl_dhparam: pki/not-dh.pem\n'), /^gateway: \[emerg\] PEM_read_bio_DHparams\(".*not-dh\.pem"\) failed \(no start line: Expecting: DH PARAMETERS\) in .*test\.yaml:6:20$/],
+    ['a missing dhparam file', server('      ssl_dhparam: pki/none.pem\n'), /BIO_new_file\(".*none\.pem"\) failed \(ENOENT: no such file or directory\) in .*test\.yaml:6:20$/],
+    ['a wrong password', server('      ssl_password_file: pki/wrong\n').replace('pki/server.key', 'pki/server-enc.key'), /cannot load certificate key ".*server-enc\.key": PEM_read_bio_PrivateKey\(\) failed \(bad decrypt: maybe wrong password\) in .*test\.yaml:3:7$/],
+    ['an encrypted key without a password file', server('').replace('pki/server.key', 'pki/server-enc.key'), /cannot load certificate key ".*server-enc\.key": PEM_read_bio_PrivateKey\(\) failed .* in .*test\.yaml:3:7$/],
+    ['a bad curve', server('      ssl_ecdh_curve: nosuchcurve\n'), /SSL_CTX_set1_curves_list\("nosuchcurve"\) failed \(.*\) in .*test\.yaml:6:23$/],
+    ['a bad session cache', server('      ssl_session_cache: bogus\n'), /invalid session cache "bogus" in .*test\.yaml:6:26$/],
+    ['a session cache too small', server('      ssl_session_cache: "shared:SSL:1k"\n'), /session cache "shared:SSL:1k" is too small in .*test\.yaml:6:26$/],
+    ['a ticket key of 10 bytes', server('      ssl_session_ticket_key: pki/short.key\n'), /".*short\.key" must be 48 or 80 bytes in .*test\.yaml:6:31$/],
+    ['verify without a CA', server('      ssl_verify_client: on\n'), /no ssl_client_certificate for ssl_verify_client in .*test\.yaml:6:7$/],
+    ['a bad verify mode', server('      ssl_verify_client: maybe\n'), /invalid value "maybe" in .*test\.yaml:6:26$/],
+    ['a missing client CA file', server('      ssl_verify_client: on\n      ssl_client_certificate: pki/none.pem\n'), /SSL_CTX_load_verify_locations\(".*none\.pem"\) failed \(ENOENT: .*\) in .*test\.yaml:7:31$/],
+    ['a stapling file that is not an OCSP response', server('      ssl_stapling: on\n      ssl_stapling_file: pki/not-ocsp.der\n'), /d2i_OCSP_RESPONSE_bio\(".*not-ocsp\.der"\) failed \(not a DER OCSP response\) in .*test\.yaml:7:26$/],
+    ['ssl on without a certificate', 'http:\n  servers:\n    - listen: 443\n      ssl: on\n', /no "ssl_certificate" is defined for the "ssl" directive in .*test\.yaml:3:7$/],
+  ])('%s', async (_name, yaml, message) => {
+    writeFileSync(path.join(prefix, 'test.yaml'), yaml);
+    const { code, stderr } = await runCli(['-t', '-p', prefix, '-c', 'test.yaml']);
+    expect(stderr.split('\n')[0]).toMatch(message);
+    expect(code).toBe(1);
+  });
+
+  test('the same files load: -t passes with every directive written as nginx.conf users write them', async () => {
+    writeFileSync(path.join(pki, 'ticket.key'), Buffer.alloc(80, 1));
+    writeFileSync(
+      path.join(prefix, 'test.yaml'),
+      server(`      ssl_session_cache: "builtin:1000 shared:SSL:10m"
+      ssl_session_timeout: 5m
+      ssl_session_tickets: on
+      ssl_session_ticket_key: pki/ticket.key
+      ssl_prefer_server_ciphers: off
+      ssl_stapling: on
+      ssl_stapling_verify: on
+      ssl_trusted_certificate: pki/ca.pem
+      ssl_client_certificate: pki/ca.pem
+      ssl_verify_client: optional
+      ssl_verify_depth: 2
+      ssl_buffer_size: 8k
+`),
+    );
+    const { code, stderr } = await runCli(['-t', '-p', prefix, '-c', 'test.yaml']);
+    expect(stderr).toContain('test is successful');
+    expect(code).toBe(0);
+  });
+});
