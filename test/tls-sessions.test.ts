@@ -123,4 +123,20 @@ describe('TLS sessions across two workers', () => {
       expect((await sClient(gw.ports[0], ['-tls1_3', '-sess_in', file], prefix)).session).toBe('New');
     });
   }, 60000);
+
+  test('a reload keeps the shared session cache (its zone stays), as nginx 1.22', async () => {
+    await withGateway('      ssl_session_cache: "shared:SSL:1m"\n      ssl_session_tickets: off', async (gw) => {
+      const byId = path.join(prefix, 'session-reload-id');
+      await sClient(gw.ports[0], ['-tls1_2', '-no_ticket', '-sess_out', byId], prefix);
+      gw.child.kill('SIGHUP');
+      const deadline = Date.now() + 15000;
+      while (!gw.stderr().includes('reload: new worker processes ready')) {
+        if (Date.now() > deadline) throw new Error(`no reload:\n${gw.stderr()}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const again = await sClient(gw.ports[0], ['-tls1_2', '-no_ticket', '-sess_in', byId], prefix);
+      expect(again.session).toBe('Reused');
+      expect(answer(again).reused).toBe('r');
+    });
+  }, 60000);
 });
