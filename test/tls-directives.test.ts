@@ -112,6 +112,49 @@ http:
   });
 });
 
+describe('ssl_reject_handshake', () => {
+  let prefix: string;
+  let gw: GatewayProcess;
+  beforeAll(async () => {
+    prefix = makePrefix();
+    makePki(prefix);
+    gw = await startGateway(
+      `error_log: stderr info
+pid: off
+worker_processes: 1
+http:
+  access_log: "off"
+  servers:
+    - listen: "127.0.0.1:0 ssl default_server"
+      ssl_reject_handshake: on
+    - listen: "127.0.0.1:0 ssl"
+      server_name: a.test
+      ssl_certificate: pki/server.pem
+      ssl_certificate_key: pki/server.key
+      locations:
+        - { location: /, return: "200 'a $ssl_server_name'" }
+`,
+      { prefix },
+    );
+  }, 60000);
+  afterAll(async () => {
+    await gw?.stop();
+    rmSync(prefix, { recursive: true, force: true });
+  });
+
+  test('the default server needs no certificate and refuses a handshake for another name, or without one; its named server answers', async () => {
+    expect((await sClient(gw.ports[0], [], prefix)).body).toBe('a a.test');
+    const other = await sClient(gw.ports[0], ['-servername', 'other.test'], prefix);
+    expect(other.response).toBe('');
+    expect(other.out).toContain('no peer certificate available');
+    const none = await sClient(gw.ports[0], ['-noservername'], prefix);
+    expect(none.response).toBe('');
+    expect(none.out).toContain('no peer certificate available');
+    for (let i = 0; i < 40 && !gw.stderr().includes('handshake rejected'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(gw.stderr()).toContain('SSL handshake failed: handshake rejected for server name "other.test"');
+  });
+});
+
 describe('TLS files that do not load, at -t', () => {
   let prefix: string;
   let pki: string;

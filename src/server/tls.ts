@@ -70,6 +70,8 @@ export function listenerTls(table: ServerTable, servers: readonly ServerConf[], 
       }
       const server = table.select(host).server;
       if (this) handshakeServer.set(this, server);
+      // `ssl_reject_handshake on`: the handshake ends here (nginx sends an unrecognized_name alert).
+      if (server.confs.get(sslModule).sslRejectHandshake) return callback(new Error(`handshake rejected for server name "${servername}"`));
       const runner = scripted.get(server);
       if (runner) return runner.context(host ?? servername.toLowerCase(), this?.remoteAddress ?? '', callback);
       callback(null, contexts.get(server) ?? contexts.get(table.defaultServer));

@@ -64,12 +64,14 @@ export interface SClientResult {
 }
 
 /**
- * One `openssl s_client` connection to 127.0.0.1:`port` sending `GET path` with Host a.test,
+ * One `openssl s_client` connection to 127.0.0.1:`port` (SNI a.test) sending `GET path` with Host a.test,
  * with `args` (`-sess_out`, `-cert`, `-status`...); resolves with what it printed.
  */
 export function sClient(port: number, args: string[], cwd: string, target = '/'): Promise<SClientResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'a.test', '-ign_eof', ...args], { cwd });
+    // SNI a.test unless `args` name another or none.
+    const sni = args.includes('-servername') || args.includes('-noservername') ? [] : ['-servername', 'a.test'];
+    const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, ...sni, '-ign_eof', ...args], { cwd });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', () => {});

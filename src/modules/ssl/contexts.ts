@@ -65,6 +65,8 @@ export interface SslConf {
   readonly sslStaplingVerify: boolean;
   readonly sslStaplingFile: FileRef | null;
   readonly sslStaplingResponder: string | null;
+  /** `ssl_reject_handshake`: handshakes that select this server are refused (it needs no certificate). */
+  readonly sslRejectHandshake: boolean;
   /** `ssl_buffer_size` (16k): the largest TLS record sent. */
   readonly sslBufferSize: number;
   /** `ssl_certificate_by` (OpenResty's `ssl_certificate_by_lua`): picks the key pair per handshake, or null. */
@@ -153,10 +155,13 @@ function dhParameters(ref: FileRef): Buffer {
 
 /** The options of `tls.createSecureContext` for a server: key pair, versions, ciphers, curves, DH, CAs. */
 export function secureContextOptions(conf: SslConf): tls.SecureContextOptions {
+  const versions = [...conf.sslProtocols].sort((a, b) => TLS_PROTOCOLS.indexOf(a as TlsProtocol) - TLS_PROTOCOLS.indexOf(b as TlsProtocol));
+  const protocol = { minVersion: versions[0] as tls.SecureVersion, maxVersion: versions[versions.length - 1] as tls.SecureVersion, ciphers: conf.sslCiphers };
+  // A server that refuses every handshake needs no key pair: a client without SNI finds none.
+  if (!conf.sslCertificate && conf.sslRejectHandshake) return protocol;
   if (!conf.sslCertificate) throw new Error('no "ssl_certificate" is defined');
   if (!conf.sslCertificateKey) throw new Error(`no "ssl_certificate_key" is defined for certificate "${conf.sslCertificate}"`);
   const read = (file: string, what: string) => readNamed(file, (why) => `cannot load ${what} "${file}": ${why.split(':')[0]}`);
-  const versions = [...conf.sslProtocols].sort((a, b) => TLS_PROTOCOLS.indexOf(a as TlsProtocol) - TLS_PROTOCOLS.indexOf(b as TlsProtocol));
   const cert = read(conf.sslCertificate, 'certificate');
   const key = read(conf.sslCertificateKey, 'certificate key');
   const passphrase = loadKey(conf, conf.sslCertificateKey, key);
@@ -165,9 +170,7 @@ export function secureContextOptions(conf: SslConf): tls.SecureContextOptions {
     cert,
     key,
     ...(passphrase !== undefined && { passphrase }),
-    minVersion: versions[0] as tls.SecureVersion,
-    maxVersion: versions[versions.length - 1] as tls.SecureVersion,
-    ciphers: conf.sslCiphers,
+    ...protocol,
     honorCipherOrder: conf.sslPreferServerCiphers,
     ecdhCurve: conf.sslEcdhCurve,
     ...(conf.sslDhparam && { dhparam: dhParameters(conf.sslDhparam) }),

@@ -75,6 +75,7 @@ export const sslModule: ConfModule<SslConf> = {
     ssl_stapling_file: row(SERVER, fileRef),
     ssl_stapling_responder: row(SERVER, text),
     ssl_buffer_size: row(SERVER, size),
+    ssl_reject_handshake: row(SERVER, flag),
     ssl_certificate_by: row(SERVER, (n, cx) => parseScriptRef(n, cx, 'ssl_certificate_by')),
   },
   defaults: () => ({
@@ -100,6 +101,7 @@ export const sslModule: ConfModule<SslConf> = {
     sslStaplingVerify: false,
     sslStaplingFile: null,
     sslStaplingResponder: null,
+    sslRejectHandshake: false,
     sslBufferSize: 16384,
     sslCertificateBy: null,
   }),
@@ -115,7 +117,7 @@ export const sslModule: ConfModule<SslConf> = {
     for (const server of servers) {
       if (!server.listens.some((l) => sslKeys.has(l.key))) continue;
       const conf = server.confs.get(sslModule);
-      if (!conf.sslCertificate) fail(`no "ssl_certificate" is defined for the "${conf.ssl ? 'ssl' : 'listen ... ssl'}" directive`, server.position);
+      if (!conf.sslCertificate && !conf.sslRejectHandshake) fail(`no "ssl_certificate" is defined for the "${conf.ssl ? 'ssl' : 'listen ... ssl'}" directive`, server.position);
       try {
         createServerContext(conf);
         for (const key of conf.sslSessionTicketKey) ticketKeyOfFile(key);
