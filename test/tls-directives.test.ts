@@ -5,11 +5,20 @@
  * the access log, `ssl_prefer_server_ciphers`, `ssl_dhparam`, `ssl_ecdh_curve`; and what does
  * not load, refused at `-t` with one line at the directive, nginx's wording.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { makePrefix, runCli, startGateway, type GatewayProcess } from './helpers/gateway-process';
 import { makePki, sClient } from './helpers/tls-pki';
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
 
 describe('TLS directives of real configurations', () => {
   let prefix: string;
@@ -214,4 +223,95 @@ ${lines}`;
     expect(stderr).toContain('test is successful');
     expect(code).toBe(0);
   });
+});
+
+describe('ssl_stapling without a file: the OCSP responder is asked', () => {
+  let prefix: string;
+  let pki: string;
+  let gw: GatewayProcess;
+  const responders: ChildProcess[] = [];
+
+  /** `openssl ocsp` as a responder on a free port, signing with `signer`; resolves with its port. */
+  async function responder(signer: string): Promise<number> {
+    const port = await freePort();
+    const child = spawn('openssl', ['ocsp', '-index', 'index.txt', '-port', String(port), '-rsigner', `${signer}.pem`, '-rkey', `${signer}.key`, '-CA', 'ca.pem', '-ndays', '1'], { cwd: pki });
+    responders.push(child);
+    let seen = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`openssl ocsp did not start: ${seen}`)), 10000);
+      const look = (d: Buffer) => {
+        seen += d;
+        if (/waiting for OCSP client connections/i.test(seen)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      child.stdout.on('data', look);
+      child.stderr.on('data', look);
+    });
+    return port;
+  }
+
+  beforeAll(async () => {
+    prefix = makePrefix();
+    pki = makePki(prefix);
+    const good = await responder('ca');
+    const forged = await responder('rogue');
+    // A socket each (one socket's servers would share their certificate's staple).
+    const ports = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+    const names = ['good', 'forged', 'unverified', 'no-issuer', 'no-responder'];
+    const server = (name: string, lines: string) => `    - listen: "127.0.0.1:${ports[names.indexOf(name)]} ssl"
+      server_name: ${name}
+      ssl_certificate: pki/server.pem
+      ssl_certificate_key: pki/server.key
+      ssl_stapling: on
+${lines}      locations:
+        - { location: /, return: "200 ${name}" }
+`;
+    gw = await startGateway(
+      `error_log: stderr info
+pid: off
+worker_processes: 1
+http:
+  access_log: "off"
+  servers:
+${server('good', `      ssl_stapling_verify: on\n      ssl_trusted_certificate: pki/ca.pem\n      ssl_stapling_responder: http://127.0.0.1:${good}\n`)}${server('forged', `      ssl_stapling_verify: on\n      ssl_trusted_certificate: pki/ca.pem\n      ssl_stapling_responder: http://127.0.0.1:${forged}\n`)}${server('unverified', `      ssl_trusted_certificate: pki/ca.pem\n      ssl_stapling_responder: http://127.0.0.1:${forged}\n`)}${server('no-issuer', `      ssl_stapling_responder: http://127.0.0.1:${good}\n`)}${server('no-responder', '      ssl_trusted_certificate: pki/ca.pem\n')}`,
+      { prefix, listeners: 5 },
+    );
+  }, 60000);
+  afterAll(async () => {
+    for (const r of responders) r.kill('SIGTERM');
+    await gw?.stop();
+    rmSync(prefix, { recursive: true, force: true });
+  });
+
+  /** s_client -status until a staple comes (the first handshakes may come before the responder answered). */
+  async function stapled(port: number): Promise<string> {
+    let out = '';
+    for (let i = 0; i < 40; i++) {
+      out = (await sClient(port, ['-status', '-tls1_2'], pki)).out;
+      if (out.includes('OCSP Response Status')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return out;
+  }
+
+  test('the responder\'s answer, signed by the issuer, is stapled', async () => {
+    const out = await stapled(gw.ports[0]);
+    expect(out).toContain('OCSP Response Status: successful (0x0)');
+    expect(out).toMatch(/Cert Status: good/);
+  }, 30000);
+
+  test('ssl_stapling_verify: a response signed by a key the issuer did not certify is not stapled; without verify it is', async () => {
+    const forged = await sClient(gw.ports[1], ['-status', '-tls1_2'], pki);
+    expect(forged.out).toContain('OCSP response: no response sent');
+    expect(gw.stderr()).toMatch(/OCSP_basic_verify\(\) failed \(signature or signer not trusted\) while requesting certificate status, responder: 127\.0\.0\.1:\d+, certificate: ".*server\.pem"/);
+    expect(await stapled(gw.ports[2])).toMatch(/Cert Status: good/);
+  }, 30000);
+
+  test('no issuer, no responder: nginx\'s warnings, nothing stapled', async () => {
+    expect(gw.stderr()).toMatch(/\[warn\] .*"ssl_stapling" ignored, issuer certificate not found for certificate ".*server\.pem"/);
+    expect(gw.stderr()).toMatch(/\[warn\] .*"ssl_stapling" ignored, no OCSP responder URL in the certificate ".*server\.pem"/);
+    for (const port of [gw.ports[3], gw.ports[4]]) expect((await sClient(port, ['-status', '-tls1_2'], pki)).out).toContain('OCSP response: no response sent');
+  }, 30000);
 });

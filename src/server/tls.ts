@@ -15,7 +15,7 @@ import { verifyAtHandshake } from '../modules/ssl/client-verify';
 import { createServerContext, secureContextOptions, type CertificateRef, type SslConf } from '../modules/ssl/contexts';
 import { sslModule } from '../modules/ssl/module';
 import { BuiltinSessionStore, LayeredSessionStore, sessionDictName, SharedSessionStore, type SessionStore } from '../modules/ssl/session-cache';
-import { readStaplingFile } from '../modules/ssl/stapling';
+import { readStaplingFile, ResponderStapler } from '../modules/ssl/stapling';
 import { derivedTicketKey, ticketKeyOfFile } from '../modules/ssl/ticket-keys';
 import type { CertificateAnswer, Logger, SharedDicts } from '../types';
 import { normalizeHost, type ServerTable } from './router';
@@ -90,7 +90,7 @@ export function listenerTls(table: ServerTable, servers: readonly ServerConf[], 
         server.on('resumeSession', (id: Buffer, done: (err: Error | null, session: Buffer | null) => void) => done(null, store.get(id)));
       }
       if (staples.size) {
-        server.on('OCSPRequest', (certificate: Buffer, _issuer: Buffer, done: (err: Error | null, response?: Buffer) => void) => done(null, staples.get(certificate.toString('base64'))));
+        server.on('OCSPRequest', (certificate: Buffer, _issuer: Buffer, done: (err: Error | null, response?: Buffer) => void) => done(null, staples.get(certificate.toString('base64'))?.()));
       }
       server.on('secureConnection', (socket: tls.TLSSocket) => {
         const conf = (handshakeServer.get(socket) ?? table.defaultServer).confs.get(sslModule);
@@ -127,20 +127,27 @@ function sessionStore(conf: SslConf, dicts: SharedDicts): SessionStore | null {
 }
 
 /**
- * The OCSP responses stapled to each server's certificate (by the certificate's DER, which
- * Node's `OCSPRequest` event names), from `ssl_stapling_file`.
+ * What each server staples to its certificate (by the certificate's DER, which Node's
+ * `OCSPRequest` event names): `ssl_stapling_file`'s response, or what its OCSP responder
+ * answered last (asked from when the worker starts).
  */
-function stapledResponses(servers: readonly ServerConf[], logOf: (server: ServerConf) => Logger): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
+function stapledResponses(servers: readonly ServerConf[], logOf: (server: ServerConf) => Logger): Map<string, () => Buffer | undefined> {
+  const out = new Map<string, () => Buffer | undefined>();
   for (const server of servers) {
     const conf = server.confs.get(sslModule);
     if (!conf.sslStapling || !conf.sslCertificate) continue;
-    if (!conf.sslStaplingFile) {
-      logOf(server).warn(`"ssl_stapling" ignored, not done without "ssl_stapling_file" yet (no OCSP responder is asked) for certificate "${conf.sslCertificate}"`);
+    const chain = readFileSync(conf.sslCertificate, 'latin1');
+    if (conf.sslStaplingFile) {
+      const response = readStaplingFile(conf.sslStaplingFile);
+      out.set(new X509Certificate(chain).raw.toString('base64'), () => response);
       continue;
     }
-    const certificate = new X509Certificate(readFileSync(conf.sslCertificate));
-    out.set(certificate.raw.toString('base64'), readStaplingFile(conf.sslStaplingFile));
+    // The issuer is looked for in the chain, then in the CAs the context trusts (as nginx's store).
+    const trusted = [conf.sslTrustedCertificate, conf.sslClientCertificate].map((ref) => (ref ? readFileSync(ref.path, 'latin1') : '')).join('\n');
+    const stapler = ResponderStapler.of(conf.sslCertificate, chain, trusted, conf.sslStaplingResponder, conf.sslStaplingVerify, logOf(server));
+    if (!stapler) continue;
+    stapler.start();
+    out.set(stapler.certificate.toString('base64'), () => stapler.current());
   }
   return out;
 }
