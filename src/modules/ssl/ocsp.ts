@@ -57,10 +57,23 @@ export interface CheckedResponse {
  * reason. `verifySignature`: `ssl_stapling_verify`.
  */
 export function checkOcspResponse(der: Buffer, leaf: X509Certificate, issuer: X509Certificate, verifySignature: boolean, now = Date.now()): CheckedResponse {
+  try {
+    return checkParsed(der, leaf, issuer, verifySignature, now);
+  } catch (err) {
+    // A response that is not the DER it should be (a field missing, a length past its end).
+    if (err instanceof OcspError) throw err;
+    throw new OcspError(`d2i_OCSP_RESPONSE() failed (${(err as Error).message})`);
+  }
+}
+
+/** A reason nginx gives for not stapling a response. */
+class OcspError extends Error {}
+
+function checkParsed(der: Buffer, leaf: X509Certificate, issuer: X509Certificate, verifySignature: boolean, now: number): CheckedResponse {
   const top = children(der, readNode(der, 0));
   const status = contentOf(der, top[0])[0];
-  if (status !== 0) throw new Error(`OCSP response not successful (${status})`);
-  if (!top[1]) throw new Error('OCSP response has no response bytes');
+  if (status !== 0) throw new OcspError(`OCSP response not successful (${status})`);
+  if (!top[1]) throw new OcspError('OCSP response has no response bytes');
   const responseBytes = children(der, children(der, top[1])[0]);
   const basicDer = contentOf(der, responseBytes[1]);
   const basic = children(basicDer, readNode(basicDer, 0));
@@ -74,23 +87,23 @@ export function checkOcspResponse(der: Buffer, leaf: X509Certificate, issuer: X5
     const [id, certStatus, thisUpdate, ...rest] = children(basicDer, single);
     const idParts = children(basicDer, id);
     if (!contentOf(basicDer, idParts[3]).equals(serial)) continue;
-    if (certStatus.tag !== 0x80) throw new Error(`certificate status "${certStatus.tag === 0xa1 ? 'revoked' : 'unknown'}" in the OCSP response`);
+    if (certStatus.tag !== 0x80) throw new OcspError(`certificate status "${certStatus.tag === 0xa1 ? 'revoked' : 'unknown'}" in the OCSP response`);
     const next = rest.find((n) => n.tag === 0xa0);
     const nextUpdate = next ? generalizedTime(contentOf(basicDer, children(basicDer, next)[0]).toString('latin1')) : null;
     // OpenSSL's OCSP_check_validity allows 5 minutes of clock skew.
     if (generalizedTime(contentOf(basicDer, thisUpdate).toString('latin1')) > now + 300_000 || (nextUpdate !== null && nextUpdate < now - 300_000)) {
-      throw new Error('OCSP_check_validity() failed (status times invalid)');
+      throw new OcspError('OCSP_check_validity() failed (status times invalid)');
     }
     return { nextUpdate };
   }
-  throw new Error('certificate status not found in the OCSP response');
+  throw new OcspError('certificate status not found in the OCSP response');
 }
 
 /** The response's signature, by the issuer or by a certificate in it that the issuer signed for OCSP signing. */
 function verifyResponseSignature(der: Buffer, tbs: DerNode, algorithm: DerNode, signature: DerNode, certs: DerNode | undefined, issuer: X509Certificate): void {
   const oid = contentOf(der, children(der, algorithm)[0]).toString('hex');
   const hash = SIGNATURE_HASHES[oid];
-  if (!hash) throw new Error('OCSP_basic_verify() failed (unsupported signature algorithm)');
+  if (!hash) throw new OcspError('OCSP_basic_verify() failed (unsupported signature algorithm)');
   const signed = whole(der, tbs);
   const bits = der.subarray(signature.content + 1, signature.end);
   const checks = (key: KeyObject) => verify(hash, signed, key, bits);
@@ -101,5 +114,5 @@ function verifyResponseSignature(der: Buffer, tbs: DerNode, algorithm: DerNode, 
     if (!(responder.keyUsage ?? []).includes(OCSP_SIGNING)) continue;
     if (checks(responder.publicKey)) return;
   }
-  throw new Error('OCSP_basic_verify() failed (signature or signer not trusted)');
+  throw new OcspError('OCSP_basic_verify() failed (signature or signer not trusted)');
 }

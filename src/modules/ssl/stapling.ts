@@ -39,6 +39,8 @@ function looksLikeOcspResponse(der: Buffer): boolean {
 const REFRESH_MS = 3_600_000;
 /** After a failure, the next try (nginx: 5 minutes). */
 const RETRY_MS = 300_000;
+/** The largest response read from a responder (nginx's buffer for it is 16k). */
+const MAX_RESPONSE_BYTES = 16384;
 /** How long one request to the responder may take. */
 const RESPONDER_TIMEOUT_MS = 30_000;
 
@@ -148,7 +150,12 @@ export class ResponderStapler {
     return new Promise((resolve, reject) => {
       const req = http.get({ host: this.url.hostname, port: this.url.port || 80, path: target, headers: { Host: this.url.host }, agent: false, timeout: RESPONDER_TIMEOUT_MS }, (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > MAX_RESPONSE_BYTES) return req.destroy(new Error('OCSP responder sent too long response'));
+          chunks.push(c);
+        });
         res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`OCSP responder sent invalid "${res.statusCode}" status`))));
         res.on('error', reject);
       });
