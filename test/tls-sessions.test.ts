@@ -139,4 +139,47 @@ describe('TLS sessions across two workers', () => {
       expect(answer(again).reused).toBe('r');
     });
   }, 60000);
+
+  test('a resumed session keeps its client certificate: no 400 from a server behind SNI that requires one', async () => {
+    const yaml = `
+error_log: stderr info
+pid: off
+worker_processes: 2
+http:
+  access_log: "off"
+  ssl_session_cache: "shared:SSL:1m"
+  ssl_certificate: pki/server.pem
+  ssl_certificate_key: pki/server.key
+  servers:
+    - listen: "127.0.0.1:0 ssl"
+      server_name: a.test
+      locations:
+        - { location: /, return: "200 'a $ssl_client_verify'" }
+    - listen: "127.0.0.1:0 ssl"
+      server_name: b.test
+      ssl_client_certificate: pki/ca.pem
+      ssl_verify_client: on
+      locations:
+        - { location: /, return: "200 '$pid $ssl_session_reused $ssl_client_verify $ssl_client_s_dn END'" }
+`;
+    const gw = await startGateway(yaml, { prefix });
+    try {
+      await waitForWorkers(gw, 2);
+      const pki = path.join(prefix, 'pki');
+      for (const version of [['-tls1_2', '-no_ticket'], ['-tls1_2'], ['-tls1_3']]) {
+        const file = path.join(prefix, `session-cert-${version.join('')}`);
+        const args = ['-servername', 'b.test', ...version];
+        const first = await sClient(gw.ports[0], [...args, '-cert', 'client.pem', '-key', 'client.key', '-sess_out', file], pki, '/', 'b.test');
+        // s_client may print TLSv1.3 tickets in the middle of the body's line: up to END only.
+        expect(first.body).toMatch(/^\d+ \. SUCCESS CN=client one,O=Org\\, Inc,C=US END/);
+        for (let i = 0; i < 3; i++) {
+          const again = await sClient(gw.ports[0], [...args, '-sess_in', file], pki, '/', 'b.test');
+          expect(again.session).toBe('Reused');
+          expect(again.body).toMatch(/^\d+ r SUCCESS CN=client one,O=Org\\, Inc,C=US END/);
+        }
+      }
+    } finally {
+      await gw.stop();
+    }
+  }, 60000);
 });

@@ -64,10 +64,10 @@ export interface SClientResult {
 }
 
 /**
- * One `openssl s_client` connection to 127.0.0.1:`port` (SNI a.test) sending `GET path` with Host a.test,
+ * One `openssl s_client` connection to 127.0.0.1:`port` (SNI a.test) sending `GET target` with Host `host`,
  * with `args` (`-sess_out`, `-cert`, `-status`...); resolves with what it printed.
  */
-export function sClient(port: number, args: string[], cwd: string, target = '/'): Promise<SClientResult> {
+export function sClient(port: number, args: string[], cwd: string, target = '/', host = 'a.test'): Promise<SClientResult> {
   return new Promise((resolve, reject) => {
     // SNI a.test unless `args` name another or none.
     const sni = args.includes('-servername') || args.includes('-noservername') ? [] : ['-servername', 'a.test'];
@@ -87,6 +87,6 @@ export function sClient(port: number, args: string[], cwd: string, target = '/')
       const body = split >= 0 ? response.slice(split + 4).replace(/(---\n(Post-Handshake|SSL-Session)[\s\S]*|\n?closed\n?|\n?read:errno=0\n?)$/, '') : '';
       resolve({ session: session ?? null, out, response, body });
     });
-    child.stdin.end(`GET ${target} HTTP/1.0\r\nHost: a.test\r\n\r\n`);
+    child.stdin.end(`GET ${target} HTTP/1.0\r\nHost: ${host}\r\n\r\n`);
   });
 }

@@ -58,9 +58,10 @@ function chainLength(leaf: DetailedPeerCertificate): number {
   return length;
 }
 
-/** What a finished handshake found of the client's certificate, checked with the handshake's server's conf. */
+/** What a finished handshake found of the client's certificate (a resumed session's too), checked with the handshake's server's `ssl_verify_depth`. */
 export function verifyAtHandshake(socket: TLSSocket, conf: SslConf): ClientVerify {
-  if (conf.sslVerifyClient === 'off') return { text: 'NONE', error: null, reason: '' };
+  // Not cut short for a server that asks for no certificate: a resumed TLSv1.2 session never
+  // told which server it is for (no SNI callback), and it carries its certificate all the same.
   const peer = socket.getPeerCertificate(true);
   if (!peer || !peer.raw) return { text: 'NONE', error: null, reason: '' };
   if (!socket.authorized) return failed(String(socket.authorizationError ?? 'CERT_REJECTED'));
