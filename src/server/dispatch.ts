@@ -13,7 +13,6 @@ import { tabPaddingOf } from '../http/raw-head';
 import { checkHeaderLines, checkRequestHead, checkRequestLine } from '../http/request-head';
 import { errorPageHtml, hasErrorPage, pageStatus, reasonPhrase, wantsMsiePadding } from '../http/status';
 import { checkClientCertificate } from '../modules/ssl/client-verify';
-import { sslModule } from '../modules/ssl/module';
 import { requestEnded, requestStarted } from '../modules/status/counters';
 import { hasBody } from '../shared/request-body';
 import type { SubrequestResult, SubrequestSpec, UpgradeOutcome } from '../types';
@@ -211,7 +210,7 @@ export class Dispatcher {
       const { server, captures, namedCaptures } = listener.servers.select(host);
       const serverRuntime = this.runtime.server(server);
       // nginx's client certificate check, by the request's server: 400 pages 496 and 495.
-      checkClientCertificate(req, server.confs.get(sslModule), server.primaryName, (line) => serverRuntime.log.info(line));
+      checkClientCertificate(req, server, (line) => serverRuntime.log.info(line));
       const state: RoutedState = new RequestState(req, res, server, serverRuntime.serverLocation, target.uri, target.args, host || server.primaryName, scheme, serverRuntime.log);
       state.subrequests = this.subrequest;
       state.captures = captures;

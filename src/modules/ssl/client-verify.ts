@@ -9,7 +9,9 @@ import type { IncomingMessage } from 'node:http';
 import type { TLSSocket, DetailedPeerCertificate } from 'node:tls';
 import { HttpError } from '../../errors';
 import { clientVerifyOf, type ClientVerify } from '../../http/ssl-variables';
+import type { ServerConf } from '../../config/model';
 import type { SslConf } from './contexts';
+import { sslModule } from './module';
 
 /** OpenSSL's X509_V_ERR numbers and texts, by the code Node names a verify error with. */
 const VERIFY_ERRORS: Readonly<Record<string, readonly [number, string]>> = {
@@ -80,10 +82,13 @@ function requestContext(req: IncomingMessage, serverName: string): string {
  * nginx's check when a request comes on a connection (with the request's server's conf):
  * throws 495 or 496 (sent as 400 with their pages) after its info line.
  */
-export function checkClientCertificate(req: IncomingMessage, conf: SslConf, serverName: string, info: (line: string) => void): void {
+export function checkClientCertificate(req: IncomingMessage, server: ServerConf, info: (line: string) => void): void {
   const socket = req.socket;
-  if (conf.sslVerifyClient === 'off' || !(socket as { encrypted?: boolean }).encrypted) return;
-  const context = () => requestContext(req, serverName);
+  // A plain connection costs one property read.
+  if (!(socket as { encrypted?: boolean }).encrypted) return;
+  const conf = server.confs.get(sslModule);
+  if (conf.sslVerifyClient === 'off') return;
+  const context = () => requestContext(req, server.primaryName);
   const result = clientVerifyOf(socket);
   if (result.error !== null && !(conf.sslVerifyClient === 'optional_no_ca' && OPTIONAL_NO_CA.has(result.error))) {
     info(`client SSL certificate verify error: (${result.error}:${result.reason}) while reading client request headers${context()}`);
