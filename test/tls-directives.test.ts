@@ -214,7 +214,7 @@ ${lines}`;
       ssl_stapling_verify: on
       ssl_trusted_certificate: pki/ca.pem
       ssl_client_certificate: pki/ca.pem
-      ssl_verify_client: optional
+      ssl_verify_client: true
       ssl_verify_depth: 2
       ssl_buffer_size: 8k
 `),

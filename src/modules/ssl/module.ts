@@ -6,7 +6,7 @@
  * every file the ssl directives name), read again when a worker starts.
  */
 import tls from 'node:tls';
-import { argsOf, flag, integer, occurrences, prefixPath, size, text, time, type ParseContext } from '../../config/args';
+import { argsOf, flag, integer, occurrences, one, prefixPath, size, text, time, type ParseContext } from '../../config/args';
 import type { ConfNode } from '../../config/load';
 import { row, type ConfModule, type ServerView } from '../../config/module';
 import { parseScriptRef } from '../../shared/script-loader';
@@ -65,7 +65,8 @@ export const sslModule: ConfModule<SslConf> = {
     ssl_trusted_certificate: row(SERVER, fileRef),
     ssl_crl: row(SERVER, fileRef),
     ssl_verify_client: row(SERVER, (n, cx, name) => {
-      const value = text(n, cx, name);
+      // `on`/`off` among its words: a YAML `true`/`false` stands for them.
+      const value = one(n, cx, name, true);
       if (!['on', 'off', 'optional', 'optional_no_ca'].includes(value)) cx.fail(`invalid value "${value}"`, n);
       return value as VerifyClient;
     }),
