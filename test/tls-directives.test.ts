@@ -121,6 +121,45 @@ http:
   });
 });
 
+describe('ssl_certificate twice: an RSA and an ECDSA key pair', () => {
+  let prefix: string;
+  let gw: GatewayProcess;
+  beforeAll(async () => {
+    prefix = makePrefix();
+    const pki = makePki(prefix);
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=a.test ecdsa', '-keyout', 'ecdsa.key', '-out', 'ecdsa.pem'], { cwd: pki, stdio: 'ignore' });
+    gw = await startGateway(
+      `error_log: stderr info
+pid: off
+worker_processes: 1
+http:
+  access_log: "off"
+  servers:
+    - listen: "127.0.0.1:0 ssl"
+      server_name: a.test
+      ssl_certificate: [pki/server.pem, pki/ecdsa.pem]
+      ssl_certificate_key: [pki/server.key, pki/ecdsa.key]
+      locations:
+        - { location: /, return: "200 'a'" }
+`,
+      { prefix },
+    );
+  }, 60000);
+  afterAll(async () => {
+    await gw?.stop();
+    rmSync(prefix, { recursive: true, force: true });
+  });
+
+  test('the handshake picks the pair the client can use, as nginx', async () => {
+    const ecdsa = await sClient(gw.ports[0], ['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-GCM-SHA256'], prefix);
+    expect(ecdsa.out).toMatch(/subject=CN ?= ?a\.test ecdsa/);
+    expect(ecdsa.body).toBe('a');
+    const rsa = await sClient(gw.ports[0], ['-tls1_2', '-cipher', 'ECDHE-RSA-AES128-GCM-SHA256'], prefix);
+    expect(rsa.out).toMatch(/subject=CN ?= ?a\.test\n/);
+    expect(rsa.body).toBe('a');
+  });
+});
+
 describe('ssl_reject_handshake', () => {
   let prefix: string;
   let gw: GatewayProcess;
@@ -194,6 +233,7 @@ ${lines}`;
     ['a missing client CA file', server('      ssl_verify_client: on\n      ssl_client_certificate: pki/none.pem\n'), /SSL_CTX_load_verify_locations\(".*none\.pem"\) failed \(ENOENT: .*\) in .*test\.yaml:7:31$/],
     ['a stapling file that is not an OCSP response', server('      ssl_stapling: on\n      ssl_stapling_file: pki/not-ocsp.der\n'), /d2i_OCSP_RESPONSE_bio\(".*not-ocsp\.der"\) failed \(not a DER OCSP response\) in .*test\.yaml:7:26$/],
     ['ssl on without a certificate', 'http:\n  servers:\n    - listen: 443\n      ssl: on\n', /no "ssl_certificate" is defined for the "ssl" directive in .*test\.yaml:3:7$/],
+    ['a second certificate without its key', server('').replace('ssl_certificate: pki/server.pem', 'ssl_certificate: [pki/server.pem, pki/ca.pem]'), /no "ssl_certificate_key" is defined for certificate ".*ca\.pem" in .*test\.yaml:3:7$/],
   ])('%s', async (_name, yaml, message) => {
     writeFileSync(path.join(prefix, 'test.yaml'), yaml);
     const { code, stderr } = await runCli(['-t', '-p', prefix, '-c', 'test.yaml']);

@@ -135,19 +135,22 @@ function stapledResponses(servers: readonly ServerConf[], logOf: (server: Server
   const out = new Map<string, () => Buffer | undefined>();
   for (const server of servers) {
     const conf = server.confs.get(sslModule);
-    if (!conf.sslStapling || !conf.sslCertificate) continue;
-    const chain = readFileSync(conf.sslCertificate, 'latin1');
-    if (conf.sslStaplingFile) {
-      const response = readStaplingFile(conf.sslStaplingFile);
-      out.set(new X509Certificate(chain).raw.toString('base64'), () => response);
-      continue;
+    if (!conf.sslStapling) continue;
+    const trusted = conf.sslStaplingFile ? null : [conf.sslTrustedCertificate, conf.sslClientCertificate].map((ref) => (ref ? readFileSync(ref.path, 'latin1') : '')).join('\n');
+    // Each certificate of the server (an RSA and an ECDSA one) is stapled for itself.
+    for (const certificate of conf.sslCertificates) {
+      const chain = readFileSync(certificate, 'latin1');
+      if (conf.sslStaplingFile) {
+        const response = readStaplingFile(conf.sslStaplingFile);
+        out.set(new X509Certificate(chain).raw.toString('base64'), () => response);
+        continue;
+      }
+      // The issuer is looked for in the chain, then in the CAs the context trusts (as nginx's store).
+      const stapler = ResponderStapler.of(certificate, chain, trusted, conf.sslStaplingResponder, conf.sslStaplingVerify, logOf(server));
+      if (!stapler) continue;
+      stapler.start();
+      out.set(stapler.certificate.toString('base64'), () => stapler.current());
     }
-    // The issuer is looked for in the chain, then in the CAs the context trusts (as nginx's store).
-    const trusted = [conf.sslTrustedCertificate, conf.sslClientCertificate].map((ref) => (ref ? readFileSync(ref.path, 'latin1') : '')).join('\n');
-    const stapler = ResponderStapler.of(conf.sslCertificate, chain, trusted, conf.sslStaplingResponder, conf.sslStaplingVerify, logOf(server));
-    if (!stapler) continue;
-    stapler.start();
-    out.set(stapler.certificate.toString('base64'), () => stapler.current());
   }
   return out;
 }

@@ -29,9 +29,13 @@ export type VerifyClient = 'off' | 'on' | 'optional' | 'optional_no_ca';
 export interface SslConf {
   /** `ssl on` (the old form): the server's sockets speak TLS when it is their default server. */
   readonly ssl: boolean;
-  /** `ssl_certificate` and `ssl_certificate_key` (PEM files), null when not set. */
-  readonly sslCertificate: string | null;
-  readonly sslCertificateKey: string | null;
+  /**
+   * `ssl_certificate` and `ssl_certificate_key` (PEM files), paired in order; empty when not
+   * set. Several pairs (an RSA and an ECDSA certificate) let the handshake pick the one the
+   * client supports, as nginx.
+   */
+  readonly sslCertificates: readonly string[];
+  readonly sslCertificateKeys: readonly string[];
   /** `ssl_password_file`: the passphrases tried, in turn, on an encrypted key. */
   readonly sslPasswordFile: FileRef | null;
   /** `ssl_protocols`: nginx's names, `TLSv1.2 TLSv1.3` by default. */
@@ -158,18 +162,23 @@ export function secureContextOptions(conf: SslConf): tls.SecureContextOptions {
   const versions = [...conf.sslProtocols].sort((a, b) => TLS_PROTOCOLS.indexOf(a as TlsProtocol) - TLS_PROTOCOLS.indexOf(b as TlsProtocol));
   const protocol = { minVersion: versions[0] as tls.SecureVersion, maxVersion: versions[versions.length - 1] as tls.SecureVersion, ciphers: conf.sslCiphers };
   // A server that refuses every handshake needs no key pair: a client without SNI finds none.
-  if (!conf.sslCertificate && conf.sslRejectHandshake) return protocol;
-  if (!conf.sslCertificate) throw new Error('no "ssl_certificate" is defined');
-  if (!conf.sslCertificateKey) throw new Error(`no "ssl_certificate_key" is defined for certificate "${conf.sslCertificate}"`);
+  if (!conf.sslCertificates.length && conf.sslRejectHandshake) return protocol;
+  if (!conf.sslCertificates.length) throw new Error('no "ssl_certificate" is defined');
   const read = (file: string, what: string) => readNamed(file, (why) => `cannot load ${what} "${file}": ${why.split(':')[0]}`);
-  const cert = read(conf.sslCertificate, 'certificate');
-  const key = read(conf.sslCertificateKey, 'certificate key');
-  const passphrase = loadKey(conf, conf.sslCertificateKey, key);
+  const cert: Buffer[] = [];
+  const key: { pem: Buffer; passphrase?: string }[] = [];
+  conf.sslCertificates.forEach((certificate, i) => {
+    const keyFile = conf.sslCertificateKeys[i];
+    if (!keyFile) throw new Error(`no "ssl_certificate_key" is defined for certificate "${certificate}"`);
+    cert.push(read(certificate, 'certificate'));
+    const pem = read(keyFile, 'certificate key');
+    const passphrase = loadKey(conf, keyFile, pem);
+    key.push(passphrase === undefined ? { pem } : { pem, passphrase });
+  });
   const ca = trustedAuthorities(conf);
   return {
     cert,
     key,
-    ...(passphrase !== undefined && { passphrase }),
     ...protocol,
     honorCipherOrder: conf.sslPreferServerCiphers,
     ecdhCurve: conf.sslEcdhCurve,
@@ -188,6 +197,6 @@ export function createServerContext(conf: SslConf): SecureContext {
     const message = (err as Error).message;
     if (/\bDH\b|dhparam/i.test(message) && conf.sslDhparam) throw new ContextError(`SSL_CTX_set_tmp_dh("${conf.sslDhparam.path}") failed (${message})`, conf.sslDhparam.at);
     if (/crl/i.test(message) && conf.sslCrl) throw new ContextError(`X509_load_cert_crl_file("${conf.sslCrl.path}") failed (${message})`, conf.sslCrl.at);
-    throw new Error(`cannot load certificate "${conf.sslCertificate}" with key "${conf.sslCertificateKey}": ${message}`);
+    throw new Error(`cannot load certificate "${conf.sslCertificates.join('", "')}" with key "${conf.sslCertificateKeys.join('", "')}": ${message}`);
   }
 }

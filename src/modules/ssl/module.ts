@@ -22,6 +22,12 @@ const SERVER: ['http', 'server'] = ['http', 'server'];
 /** A file a directive names (against the prefix), with the directive's position. */
 const fileRef = (node: ConfNode, cx: ParseContext, name: string): FileRef => ({ path: prefixPath(node, cx, name), at: node.pos });
 
+/** A repeatable path directive (`ssl_certificate`): each occurrence against the prefix, in order. */
+const paths = (node: ConfNode, cx: ParseContext, name: string): string[] => occurrences(node).map((o) => prefixPath(o, cx, name));
+
+/** Occurrences written in several places of one block join in order. */
+const concat = (earlier: unknown, later: unknown): unknown[] => [...(earlier as unknown[]), ...(later as unknown[])];
+
 /** `ssl_ecdh_curve`: checked at load, as nginx's SSL_CTX_set1_curves_list. */
 function ecdhCurve(node: ConfNode, cx: ParseContext, name: string): string {
   const value = text(node, cx, name);
@@ -37,8 +43,8 @@ export const sslModule: ConfModule<SslConf> = {
   name: 'ssl',
   directives: {
     ssl: row(SERVER, flag),
-    ssl_certificate: row(SERVER, prefixPath),
-    ssl_certificate_key: row(SERVER, prefixPath),
+    ssl_certificate: row(SERVER, paths, { field: 'sslCertificates', combine: concat }),
+    ssl_certificate_key: row(SERVER, paths, { field: 'sslCertificateKeys', combine: concat }),
     ssl_password_file: row(SERVER, fileRef),
     ssl_protocols: row(SERVER, (n, cx) => {
       const args = argsOf(n, cx);
@@ -58,9 +64,7 @@ export const sslModule: ConfModule<SslConf> = {
     }),
     ssl_session_timeout: row(SERVER, (n, cx, name) => Math.ceil(time(n, cx, name) / 1000)),
     ssl_session_tickets: row(SERVER, flag),
-    ssl_session_ticket_key: row(SERVER, (n, cx, name) => occurrences(n).map((o) => fileRef(o, cx, name)), {
-      combine: (earlier, later) => [...(earlier as FileRef[]), ...(later as FileRef[])],
-    }),
+    ssl_session_ticket_key: row(SERVER, (n, cx, name) => occurrences(n).map((o) => fileRef(o, cx, name)), { combine: concat }),
     ssl_client_certificate: row(SERVER, fileRef),
     ssl_trusted_certificate: row(SERVER, fileRef),
     ssl_crl: row(SERVER, fileRef),
@@ -81,8 +85,8 @@ export const sslModule: ConfModule<SslConf> = {
   },
   defaults: () => ({
     ssl: false,
-    sslCertificate: null,
-    sslCertificateKey: null,
+    sslCertificates: [],
+    sslCertificateKeys: [],
     sslPasswordFile: null,
     sslProtocols: ['TLSv1.2', 'TLSv1.3'],
     sslCiphers: 'HIGH:!aNULL:!MD5',
@@ -107,7 +111,7 @@ export const sslModule: ConfModule<SslConf> = {
     sslCertificateBy: null,
   }),
   check(conf, _own, block, fail) {
-    if (block.context !== 'server' || !conf.sslCertificate) return;
+    if (block.context !== 'server' || !conf.sslCertificates.length) return;
     if (conf.sslVerifyClient !== 'off' && conf.sslVerifyClient !== 'optional_no_ca' && !conf.sslClientCertificate) {
       fail('no ssl_client_certificate for ssl_verify_client', block.at('ssl_verify_client'));
     }
@@ -118,7 +122,7 @@ export const sslModule: ConfModule<SslConf> = {
     for (const server of servers) {
       if (!server.listens.some((l) => sslKeys.has(l.key))) continue;
       const conf = server.confs.get(sslModule);
-      if (!conf.sslCertificate && !conf.sslRejectHandshake) fail(`no "ssl_certificate" is defined for the "${conf.ssl ? 'ssl' : 'listen ... ssl'}" directive`, server.position);
+      if (!conf.sslCertificates.length && !conf.sslRejectHandshake) fail(`no "ssl_certificate" is defined for the "${conf.ssl ? 'ssl' : 'listen ... ssl'}" directive`, server.position);
       try {
         createServerContext(conf);
         for (const key of conf.sslSessionTicketKey) ticketKeyOfFile(key);
