@@ -233,6 +233,7 @@ ${lines}`;
     ['a missing client CA file', server('      ssl_verify_client: on\n      ssl_client_certificate: pki/none.pem\n'), /SSL_CTX_load_verify_locations\(".*none\.pem"\) failed \(ENOENT: .*\) in .*test\.yaml:7:31$/],
     ['a stapling file that is not an OCSP response', server('      ssl_stapling: on\n      ssl_stapling_file: pki/not-ocsp.der\n'), /d2i_OCSP_RESPONSE_bio\(".*not-ocsp\.der"\) failed \(not a DER OCSP response\) in .*test\.yaml:7:26$/],
     ['ssl on without a certificate', 'http:\n  servers:\n    - listen: 443\n      ssl: on\n', /no "ssl_certificate" is defined for the "ssl" directive in .*test\.yaml:3:7$/],
+    ['a certificate named by variables', server('').replace('ssl_certificate: pki/server.pem', 'ssl_certificate: pki/$ssl_server_name.pem'), /"ssl_certificate" with variables is not supported yet in .*test\.yaml:4:24$/],
     ['a second certificate without its key', server('').replace('ssl_certificate: pki/server.pem', 'ssl_certificate: [pki/server.pem, pki/ca.pem]'), /no "ssl_certificate_key" is defined for certificate ".*ca\.pem" in .*test\.yaml:3:7$/],
   ])('%s', async (_name, yaml, message) => {
     writeFileSync(path.join(prefix, 'test.yaml'), yaml);
