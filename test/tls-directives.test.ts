@@ -258,6 +258,7 @@ ${lines}`;
       ssl_verify_client: true
       ssl_verify_depth: 2
       ssl_buffer_size: 8k
+      ssl_early_data: on
 `),
     );
     const { code, stderr } = await runCli(['-t', '-p', prefix, '-c', 'test.yaml']);

@@ -69,6 +69,11 @@ export interface SslConf {
   readonly sslStaplingVerify: boolean;
   readonly sslStaplingFile: FileRef | null;
   readonly sslStaplingResponder: string | null;
+  /**
+   * `ssl_early_data`: read and kept, with no effect: Node takes no TLSv1.3 early data, so a
+   * client sends it again once the handshake is done (as to nginx with `off`).
+   */
+  readonly sslEarlyData: boolean;
   /** `ssl_reject_handshake`: handshakes that select this server are refused (it needs no certificate). */
   readonly sslRejectHandshake: boolean;
   /** `ssl_buffer_size` (16k): the largest TLS record sent. */

@@ -87,6 +87,7 @@ export const sslModule: ConfModule<SslConf> = {
     ssl_stapling_responder: row(SERVER, text),
     ssl_buffer_size: row(SERVER, size),
     ssl_reject_handshake: row(SERVER, flag),
+    ssl_early_data: row(SERVER, flag),
     ssl_certificate_by: row(SERVER, (n, cx) => parseScriptRef(n, cx, 'ssl_certificate_by')),
   },
   defaults: () => ({
@@ -113,6 +114,7 @@ export const sslModule: ConfModule<SslConf> = {
     sslStaplingFile: null,
     sslStaplingResponder: null,
     sslRejectHandshake: false,
+    sslEarlyData: false,
     sslBufferSize: 16384,
     sslCertificateBy: null,
   }),
