@@ -160,6 +160,52 @@ http:
   });
 });
 
+describe('a client certificate is asked for only by the servers that check them', () => {
+  let prefix: string;
+  let gw: GatewayProcess;
+  beforeAll(async () => {
+    prefix = makePrefix();
+    makePki(prefix);
+    gw = await startGateway(
+      `error_log: stderr info
+pid: off
+worker_processes: 1
+http:
+  access_log: "off"
+  ssl_certificate: pki/server.pem
+  ssl_certificate_key: pki/server.key
+  servers:
+    - listen: "127.0.0.1:0 ssl"
+      server_name: a.test
+      locations:
+        - { location: /, return: "200 'a $ssl_client_verify END'" }
+    - listen: "127.0.0.1:0 ssl"
+      server_name: b.test
+      ssl_client_certificate: pki/ca.pem
+      ssl_verify_client: optional
+      locations:
+        - { location: /, return: "200 'b $ssl_client_verify END'" }
+`,
+      { prefix },
+    );
+  }, 60000);
+  afterAll(async () => {
+    await gw?.stop();
+    rmSync(prefix, { recursive: true, force: true });
+  });
+
+  test('as nginx (its SNI callback sets the verify mode): a.test asks nothing and sees none, b.test asks and checks', async () => {
+    const pki = path.join(prefix, 'pki');
+    const cert = ['-cert', 'client.pem', '-key', 'client.key'];
+    const a = await sClient(gw.ports[0], ['-servername', 'a.test', ...cert], pki, '/', 'a.test');
+    expect(a.out).not.toContain('Requested Signature Algorithms');
+    expect(a.body).toMatch(/^a NONE END/);
+    const b = await sClient(gw.ports[0], ['-servername', 'b.test', ...cert], pki, '/', 'b.test');
+    expect(b.out).toContain('Acceptable client certificate CA names');
+    expect(b.body).toMatch(/^b SUCCESS END/);
+  });
+});
+
 describe('ssl_reject_handshake', () => {
   let prefix: string;
   let gw: GatewayProcess;

@@ -72,6 +72,7 @@ export function listenerTls(table: ServerTable, servers: readonly ServerConf[], 
       if (this) handshakeServer.set(this, server);
       // `ssl_reject_handshake on`: the handshake ends here (nginx sends an unrecognized_name alert).
       if (server.confs.get(sslModule).sslRejectHandshake) return callback(new Error(`handshake rejected for server name "${servername}"`));
+      if (options.requestCert && this) askForCertificate(this, server.confs.get(sslModule).sslVerifyClient !== 'off');
       const runner = scripted.get(server);
       if (runner) return runner.context(host ?? servername.toLowerCase(), this?.remoteAddress ?? '', callback);
       callback(null, contexts.get(server) ?? contexts.get(table.defaultServer));
@@ -110,6 +111,19 @@ function sessionIdContext(options: tls.SecureContextOptions): string {
   const hash = createHash('sha1');
   for (const part of [options.cert, options.ca]) for (const item of [part ?? []].flat()) hash.update(item as Buffer);
   return hash.digest('hex').slice(0, 32);
+}
+
+/**
+ * Whether the handshake asks the client for a certificate: nginx asks only for a server that
+ * checks them (its SNI callback sets the connection's verify mode), so a browser is not asked
+ * on the socket's other servers. Node sets the mode once per socket (`requestCert`); the TLS
+ * handle's `setVerifyMode`, which Node calls with it, sets it again for the server SNI chose,
+ * before the server's certificate request goes out. Clients without SNI are asked when any
+ * server of the socket checks certificates.
+ */
+function askForCertificate(socket: tls.TLSSocket, ask: boolean): void {
+  const handle = (socket as unknown as { _handle?: { setVerifyMode?: (request: boolean, reject: boolean) => void } })._handle;
+  if (typeof handle?.setVerifyMode === 'function') handle.setVerifyMode(ask, false);
 }
 
 /** TLS's largest record, nginx's default `ssl_buffer_size`. */
