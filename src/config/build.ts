@@ -17,7 +17,7 @@ import type { BlockView, ConfModule, DirectiveRow } from './module';
 import { ModuleConfs } from './module-confs';
 import { NOT_YET_SUPPORTED } from './not-supported';
 import { ConfigSources } from './sources';
-import { compileValue } from '../http/variables';
+import { compileValue, ConfigVariables } from '../http/variables';
 import { MAX_TIMER_MS, parseBoundedTime, parseFlag, parseListen, parseLocation, parseServerName, parseSize, type ListenSpec, type LocationMatch } from './values';
 
 /** The content handler module a name stands for (a built-in, or a user's module); throws a one-line reason. */
@@ -75,6 +75,7 @@ export function buildConfig(root: ConfNode, file: string, prefix: string, regist
     prefix,
     captureNames,
     readFile: (f) => sources.readFile(f),
+    defineVariable: (name, getter) => captureNames.define(name, getter),
     fail(reason, node) {
       throw new ConfigError(reason, node.pos);
     },
@@ -500,36 +501,42 @@ function runConfigure(
  * stand: any value anywhere may use them, as in nginx, whose variables are checked once the
  * whole configuration is read.
  */
-function declareVariables(root: ConfNode, modules: readonly ConfModule[], cx: ParseContext, names: Set<string>): void {
-  const declarers = new Map<string, (node: ConfNode, cx: ParseContext) => readonly string[]>();
-  for (const module of modules) for (const [directive, declare] of Object.entries(module.declares ?? {})) declarers.set(directive, declare);
+function declareVariables(root: ConfNode, modules: readonly ConfModule[], cx: ParseContext, names: ConfigVariables): void {
+  type Declare = (node: ConfNode, cx: ParseContext) => readonly string[];
+  const declarers = new Map<string, { declare: Declare; defined: boolean }>();
+  for (const module of modules) {
+    for (const [directive, declare] of Object.entries(module.declares ?? {})) declarers.set(directive, { declare, defined: false });
+    for (const [directive, declare] of Object.entries(module.defines ?? {})) declarers.set(directive, { declare, defined: true });
+  }
   if (declarers.size === 0) return;
   const visit = (node: ConfNode) => {
     if (node.kind === 'seq') node.items.forEach(visit);
     if (node.kind !== 'map') return;
     for (const e of node.entries) {
-      const declare = declarers.get(e.key);
-      if (declare) for (const name of declare(e.value, cx)) names.add(name);
-      else visit(e.value);
+      const declarer = declarers.get(e.key);
+      if (!declarer) visit(e.value);
+      else for (const name of declarer.declare(e.value, cx)) declarer.defined ? names.declareDefined(name) : names.add(name);
     }
   };
   visit(root);
 }
 
-function collectCaptureNames(root: ConfNode): Set<string> {
-  const names = new Set<string>();
-  const visit = (node: ConfNode) => {
-    if (node.kind === 'seq') node.items.forEach(visit);
+function collectCaptureNames(root: ConfNode): ConfigVariables {
+  const names = new ConfigVariables();
+  const add = (text: string) => {
+    for (const m of text.matchAll(/\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>/g)) names.add(m[1]);
+  };
+  const visit = (node: ConfNode, inMap: boolean) => {
+    if (node.kind === 'seq') node.items.forEach((item) => visit(item, inMap));
     if (node.kind !== 'map') return;
     for (const e of node.entries) {
-      if ((e.key === 'location' || e.key === 'server_name') && e.value.kind !== 'map') {
-        const text = JSON.stringify(plainValue(e.value));
-        for (const m of text.matchAll(/\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>/g)) names.add(m[1]);
-      }
-      visit(e.value);
+      if ((e.key === 'location' || e.key === 'server_name') && e.value.kind !== 'map') add(JSON.stringify(plainValue(e.value)));
+      // A `map` block's regex keys (`~^(?<sub>.+)\.example\.com$`): nginx makes their named captures variables too.
+      if (inMap && /^["']?~/.test(e.key)) add(e.key);
+      visit(e.value, e.key === 'map');
     }
   };
-  visit(root);
+  visit(root, false);
   return names;
 }
 
