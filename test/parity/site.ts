@@ -30,11 +30,27 @@ export interface ServerModel {
   readonly locations: readonly LocationModel[];
 }
 
+/**
+ * One `map SOURCE $VARIABLE { ... }` block: each line a key (nginx's first word, as written:
+ * `''`, `~^/a`) and the rest (`close`, `"<$a>"`, or '' for `hostnames;`). `@prefix@` in a line
+ * stands for the shared prefix (an included file's path); `nginx` and `gateway` lines are one
+ * side's only (`include` of a file in each side's syntax).
+ */
+export interface MapModel {
+  readonly source: string;
+  readonly variable: string;
+  readonly lines: readonly (readonly [key: string, rest: string])[];
+  readonly nginx?: readonly (readonly [key: string, rest: string])[];
+  readonly gateway?: readonly (readonly [key: string, rest: string])[];
+}
+
 /** A whole site: `http`-level directives and the servers. */
 export interface SiteModel {
   /** Lines of nginx's main context (`load_module ...;`): what nginx needs that the gateway has built in. */
   readonly nginxMain?: readonly string[];
   readonly http?: Directives;
+  /** `map` blocks of the http level, in order. */
+  readonly maps?: readonly MapModel[];
   readonly servers: readonly ServerModel[];
 }
 
@@ -132,6 +148,11 @@ export function renderNginx(site: SiteModel, paths: RenderPaths, ports: readonly
     `    include ${paths.mimeTypes};\n    default_type ${DEFAULT_TYPE};\n    access_log off;\n` +
     ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `    ${t}_temp_path ${temp(t)};\n`).join('') +
     nginxDirectives(site.http, '    ');
+  for (const map of site.maps ?? []) {
+    out += `    map ${map.source} ${map.variable} {\n`;
+    for (const [key, rest] of [...map.lines, ...(map.nginx ?? [])]) out += `        ${key}${rest ? ` ${rest}` : ''};\n`.replaceAll('@prefix@', paths.prefix);
+    out += '    }\n';
+  }
   for (const server of site.servers) {
     out += '    server {\n';
     for (const l of listensOf(server)) out += `        listen ${listenText(l, ports)};\n`;
@@ -162,6 +183,17 @@ function yamlDirectives(directives: Directives | undefined, indent: string): str
   return out;
 }
 
+/** `map` blocks as the gateway's YAML: `map: [{source, variable, ...lines}]`, each line's key and rest as written. */
+function yamlMaps(maps: readonly MapModel[], prefix: string): string {
+  if (maps.length === 0) return '';
+  let out = '  map:\n';
+  for (const map of maps) {
+    out += `    - source: ${scalar(map.source)}\n      variable: ${scalar(map.variable)}\n`;
+    for (const [key, rest] of [...map.lines, ...(map.gateway ?? [])]) out += `      ${scalar(key)}: ${scalar(rest.replaceAll('@prefix@', prefix))}\n`;
+  }
+  return out;
+}
+
 /**
  * The same site as the gateway's YAML: error log on stderr (where the test harness learns it
  * is listening), no pid file, the shared types file, the same listens and directives.
@@ -171,6 +203,7 @@ export function renderGateway(site: SiteModel, paths: RenderPaths, ports: readon
     'error_log: stderr notice\npid: "off"\nhttp:\n' +
     `  types: ${scalar(paths.mimeTypes)}\n  default_type: ${DEFAULT_TYPE}\n  access_log: "off"\n` +
     yamlDirectives(site.http, '  ') +
+    yamlMaps(site.maps ?? [], paths.prefix) +
     '  servers:\n';
   for (const server of site.servers) {
     out += `    - listen: [${listensOf(server).map((l) => scalar(listenText(l, ports))).join(', ')}]\n`;
