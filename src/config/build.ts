@@ -221,11 +221,7 @@ class Builder {
         throw new ConfigError((err as Error).message, namePos);
       }
     });
-    const locations = locationNodes.map((node) => {
-      if (node.kind !== 'map') return this.cx.fail('a location block must be a map of directives', node);
-      return this.location(node, confs);
-    });
-    checkDuplicateLocations(locations);
+    const locations = this.locations(locationNodes, confs, null);
     const moduleConfs = new ModuleConfs(confs);
     return {
       // nginx's default: `listen *:80`.
@@ -241,15 +237,26 @@ class Builder {
 
   /** The server block's own location: static, with the server's `try_files` (not inherited by locations, as in nginx). */
   private serverLocation(confs: ModuleConfs, position: Position): LocationConf {
-    const base = { match: { kind: 'prefix', path: '', noRegex: false } as const, name: '', handler: 'static', position, confs };
+    const base = { match: { kind: 'prefix', path: '', noRegex: false } as const, name: '', handler: 'static', position, confs, locations: [] };
     return this.configure('static', base.position, [], base);
   }
 
-  private location(block: MapNode, parent: Confs): LocationConf {
+  /** The locations of a server or (nested) of a location, `enclosing` (null at server level). */
+  private locations(nodes: readonly ConfNode[], parent: Confs, enclosing: LocationMatch | null): LocationConf[] {
+    const locations = nodes.map((node) => {
+      if (node.kind !== 'map') return this.cx.fail('a location block must be a map of directives', node);
+      return this.location(node, parent, enclosing);
+    });
+    checkDuplicateLocations(locations);
+    return locations;
+  }
+
+  private location(block: MapNode, parent: Confs, enclosing: LocationMatch | null): LocationConf {
     let match: LocationMatch | null = null;
     let name = '';
     let handlerName: string | null = null;
     let handlerPos: Position = block.pos;
+    let nestedNodes: ConfNode[] = [];
     const ownKeys: Entry[] = [];
     const written = new Set<string>();
     const own = this.collect(
@@ -264,6 +271,11 @@ class Builder {
             this.cx.fail((err as Error).message, e.value);
           }
           name = args.join(' ');
+          if (enclosing) checkNesting(match!, enclosing, e.value.pos);
+        },
+        locations: (e) => {
+          if (e.value.kind !== 'seq') this.cx.fail('"locations" must be a list of location blocks', e.value);
+          nestedNodes = [...(e.value as SeqNode).items];
         },
         handler: (e) => {
           if (e.value.kind !== 'scalar' || typeof e.value.value !== 'string' || !e.value.value) this.cx.fail('"handler" takes a name or a module path', e.value);
@@ -283,7 +295,8 @@ class Builder {
         if (written.has(directive) && implied !== handler) throw new ConfigError(`"${directive}" goes with handler "${implied}", not "${handler}"`, handlerPos);
       }
     }
-    const base = { match: match as LocationMatch, name, handler, position: block.pos, confs: new ModuleConfs(confs) };
+    const locations = this.locations(nestedNodes, confs, match);
+    const base = { match: match as LocationMatch, name, handler, position: block.pos, confs: new ModuleConfs(confs), locations };
     return this.configure(handler, handlerPos, ownKeys, base);
   }
 
@@ -398,6 +411,24 @@ class Builder {
       return this.cx.fail((err as Error).message, node);
     }
   }
+}
+
+/** The name nginx gives a location in its messages: the path, the regex, or `@name`. */
+function locationName(match: LocationMatch): string {
+  return match.kind === 'regex' ? match.source : match.kind === 'named' ? match.name : match.path;
+}
+
+/**
+ * nginx's rules for a location inside another (ngx_http_core_location): not inside an exact or
+ * a named one, no named one but at server level, and a prefix or exact one within its
+ * parent's name (a regex parent's too: its text, as nginx compares them).
+ */
+function checkNesting(match: LocationMatch, parent: LocationMatch, at: Position): void {
+  const name = locationName(match);
+  if (parent.kind === 'exact') throw new ConfigError(`location "${name}" cannot be inside the exact location "${locationName(parent)}"`, at);
+  if (parent.kind === 'named') throw new ConfigError(`location "${name}" cannot be inside the named location "${locationName(parent)}"`, at);
+  if (match.kind === 'named') throw new ConfigError(`named location "${name}" can be on the server level only`, at);
+  if (match.kind !== 'regex' && !name.startsWith(locationName(parent))) throw new ConfigError(`location "${name}" is outside location "${locationName(parent)}"`, at);
 }
 
 function checkDuplicateLocations(locations: readonly LocationConf[]): void {

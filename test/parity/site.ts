@@ -16,6 +16,8 @@ export interface LocationModel {
   readonly nginx?: Directives;
   /** Directives for the gateway only. */
   readonly gateway?: Directives;
+  /** Locations nested in this one. */
+  readonly locations?: readonly LocationModel[];
 }
 
 /** One virtual server. */
@@ -135,6 +137,18 @@ function nginxDirectives(directives: Directives | undefined, indent: string): st
   return out;
 }
 
+function nginxLocations(locations: readonly LocationModel[], indent: string): string {
+  let out = '';
+  for (const location of locations) {
+    out += `${indent}location ${nginxMatch(location.match)} {\n`;
+    out += nginxDirectives(location.directives, `${indent}    `);
+    out += nginxDirectives(location.nginx, `${indent}    `);
+    out += nginxLocations(location.locations ?? [], `${indent}    `);
+    out += `${indent}}\n`;
+  }
+  return out;
+}
+
 /**
  * The site as an nginx.conf for `nginx -p <prefix> -c <file> -e stderr`: in the foreground,
  * one process, no access log, temp paths and pid under the prefix, on loopback `ports`.
@@ -158,12 +172,7 @@ export function renderNginx(site: SiteModel, paths: RenderPaths, ports: readonly
     for (const l of listensOf(server)) out += `        listen ${listenText(l, ports)};\n`;
     if (server.serverName !== undefined) out += `        server_name ${server.serverName};\n`;
     out += nginxDirectives(server.directives, '        ');
-    for (const location of server.locations) {
-      out += `        location ${nginxMatch(location.match)} {\n`;
-      out += nginxDirectives(location.directives, '            ');
-      out += nginxDirectives(location.nginx, '            ');
-      out += '        }\n';
-    }
+    out += nginxLocations(server.locations, '        ');
     out += '    }\n';
   }
   return `${out}}\n`;
@@ -179,6 +188,17 @@ function yamlDirectives(directives: Directives | undefined, indent: string): str
   for (const [name, value] of Object.entries(directives ?? {})) {
     if (typeof value === 'string') out += `${indent}${name}: ${scalar(value)}\n`;
     else out += `${indent}${name}: [${value.map(scalar).join(', ')}]\n`;
+  }
+  return out;
+}
+
+function yamlLocations(locations: readonly LocationModel[], indent: string): string {
+  let out = '';
+  for (const location of locations) {
+    out += `${indent}- location: ${scalar(location.match)}\n`;
+    out += yamlDirectives(location.directives, `${indent}  `);
+    out += yamlDirectives(location.gateway, `${indent}  `);
+    if (location.locations?.length) out += `${indent}  locations:\n${yamlLocations(location.locations, `${indent}    `)}`;
   }
   return out;
 }
@@ -210,11 +230,7 @@ export function renderGateway(site: SiteModel, paths: RenderPaths, ports: readon
     if (server.serverName !== undefined) out += `      server_name: ${scalar(server.serverName)}\n`;
     out += yamlDirectives(server.directives, '      ');
     out += server.locations.length ? '      locations:\n' : '      locations: []\n';
-    for (const location of server.locations) {
-      out += `        - location: ${scalar(location.match)}\n`;
-      out += yamlDirectives(location.directives, '          ');
-      out += yamlDirectives(location.gateway, '          ');
-    }
+    out += yamlLocations(server.locations, '        ');
   }
   return out;
 }
