@@ -7,6 +7,7 @@
  * kept for the request, or read again when `volatile`. Used in `return`, `add_header` and
  * `proxy_set_header`.
  */
+import { MAP } from './differences';
 import { startRecordingBackend, type RecordingBackend } from './recording-backend';
 import { defineParityCases, type ParityRequest } from './run';
 import { loc, type SiteModel } from './site';
@@ -74,6 +75,7 @@ function site(): SiteModel {
           loc('/', { return: SHOW }),
           loc('/inc/', { return: SHOW }),
           loc('= /pair', { return: "200 '$pair'" }),
+          loc('~ ^/cap/(.*)$', { return: "200 'a=$a one=$1'" }),
           loc('= /header', { return: "200 'ok'", add_header: 'X-Map $a' }),
           loc('= /redirect', { return: '302 /to/$a' }),
           loc('/ws/', { proxy_pass: b, proxy_http_version: '1.1', proxy_set_header: ['Upgrade $http_upgrade', 'Connection $connection_upgrade'] }),
@@ -124,6 +126,8 @@ defineParityCases([
       { name: 'include: a regex from the file', target: '/inc/thing' },
       { name: 'a source of two variables', target: '/pair?x=1&y=2' },
       { name: 'a source of two variables, no key', target: '/pair?x=2&y=1' },
+      { name: "a location's capture read after a map without regex match", target: '/cap/zz?k=Foo' },
+      { name: "a location's capture read after a map regex matched", target: '/cap/zz?k=Rexx', differs: MAP.regexCapturesStayInTheMap },
       { name: 'in add_header', target: '/header?k=bar' },
       { name: 'in a redirect', target: '/redirect?k=Foo' },
       { name: 'the WebSocket idiom, an upgrade', raw: 'GET /ws/x HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n' },
