@@ -12,7 +12,8 @@ import type { MainConf } from '../src/config/model';
 import { ConfigError } from '../src/errors';
 import { compileValue, type VariableSource } from '../src/http/variables';
 import { REGISTRY } from '../src/modules/registry';
-import { makePrefix, runCli } from './helpers/gateway-process';
+import { makePrefix, runCli, startGateway } from './helpers/gateway-process';
+import { request as httpRequest } from './helpers/http-client';
 
 /**
  * The tree with every `nginx_include` key renamed `include`: what the nginx.conf reader makes of
@@ -140,5 +141,35 @@ describe('map: the variable it defines', () => {
     expect([value(request('a=1').source), value(request('b=2').source), value(request('c').source)]).toEqual(['one', 'b-2', 'other']);
     writeFileSync(path.join(prefix, 'keys.map'), 'a  one;\nb  two three;\n');
     expect(() => build('  map: {source: $args, variable: $v, nginx_include: keys.map}', prefix)).toThrow(`invalid number of the map parameters in ${path.join(prefix, 'keys.map')}:2:1`);
+  });
+});
+
+describe('map: in a running gateway', () => {
+  test("a handler's ctx.variable reads a map's variable, lazily, as compiled values do", async () => {
+    const handler = `module.exports = {
+  configure() { return {}; },
+  create() { return { http(req, res, ctx) { res.writeHead(200, { 'Content-Type': 'text/plain' }).end(ctx.variable('tier') + ' ' + ctx.variable('connection_upgrade')); } }; },
+};
+`;
+    const yaml = `error_log: stderr notice
+pid: "off"
+master_process: "off"
+http:
+  access_log: "off"
+  map:
+    - { source: $arg_who, variable: $tier, default: guest, admin: staff }
+    - { source: $http_upgrade, variable: $connection_upgrade, default: keep, "''": none }
+  servers:
+    - listen: 127.0.0.1:0
+      locations:
+        - { location: /, handler: ./handlers/tier.js }
+`;
+    const gw = await startGateway(yaml, { files: { 'handlers/tier.js': handler } });
+    try {
+      expect((await httpRequest(gw.ports[0], '/?who=Admin')).body.toString()).toBe('staff none');
+      expect((await httpRequest(gw.ports[0], '/?who=x', { headers: { Upgrade: 'websocket' } })).body.toString()).toBe('guest keep');
+    } finally {
+      await gw.stop();
+    }
   });
 });

@@ -62,6 +62,8 @@ export interface LocationRuntime {
   readonly documentRoot: string;
   /** `internal`: a client's request that matches it is a 404. */
   readonly internal: boolean;
+  /** The variables the configuration makes (named captures, declared, a `map`'s): what `ctx.variable` looks up beside nginx's own. */
+  readonly variables: ReadonlySet<string>;
 }
 
 /** One server block, ready to serve. */
@@ -203,6 +205,7 @@ export class Runtime {
       errorPages: core.errorPages,
       documentRoot: core.root,
       internal: core.internal,
+      variables: this.conf.captureNames,
     };
     return { runtime, postRead };
   }
