@@ -69,6 +69,8 @@ describe('map: refusals, as nginx words them', () => {
     ['an unknown variable in a value', '  map: {source: $uri, variable: $a, a: $nope}', 'unknown "nope" variable @3:37'],
     ['an unknown variable in the source', '  map: {source: $nope, variable: $a, a: "1"}', 'unknown "nope" variable @3:17'],
     ['a bad wildcard', '  map: {source: $host, variable: $a, hostnames: "", "a.*.com": "1"}', 'invalid hostname or wildcard "a.*.com" @3:53'],
+    ['.foo.com after foo.com', '  map: {source: $host, variable: $a, hostnames: "", foo.com: "1", .foo.com: "2"}', 'conflicting parameter ".foo.com" @3:67'],
+    ['foo.com after .foo.com', '  map: {source: $host, variable: $a, hostnames: "", .foo.com: "1", foo.com: "2"}', 'conflicting parameter "foo.com" @3:68'],
     ['no variable', '  map: {source: $uri, a: "1"}', 'invalid number of arguments in "map" directive @3:8'],
   ];
   test.each(cases)('%s', (_, lines, expected) => {

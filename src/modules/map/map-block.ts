@@ -104,9 +104,8 @@ export function compileMap(source: string, variable: string, lines: readonly Map
     if (lower.endsWith('.*') && lower.indexOf('*') === lower.length - 1 && lower.length > 2) return addKey(trailing, lower.slice(0, -1), lower, value, pos);
     if (lower.startsWith('.') && !lower.includes('*') && lower.length > 1) {
       // `.example.com`: example.com itself and every name under it, one entry to nginx.
-      addKey(leading, lower, lower, value, pos);
-      if (!exact.has(lower.slice(1))) exact.set(lower.slice(1), value);
-      return;
+      addKey(exact, lower.slice(1), lower, value, pos);
+      return addKey(leading, lower, lower, value, pos);
     }
     return cx.fail(`invalid hostname or wildcard "${key}"`, pos);
   };
