@@ -4,7 +4,7 @@
  * unless the map is `volatile`. A map whose value reads its own variable, directly or through
  * others, gives the empty string, as nginx's "cycle while evaluating variable".
  */
-import type { VariableSource } from '../../http/variables';
+import type { CompiledValue, VariableSource } from '../../http/variables';
 import type { CompiledMap } from './map-block';
 
 /** Each request's values of its (non-volatile) maps, by the client's request object. */
@@ -49,18 +49,39 @@ function lookUp(map: CompiledMap, s: VariableSource): string {
   }
   for (const { regex, value } of map.regexes) {
     const m = regex.exec(text);
-    if (m) return value.constant ?? value(withCaptures(s, m));
+    if (m) return value.constant ?? withCaptures(s, m, value);
   }
   return map.defaultValue ? map.defaultValue(s) : '';
 }
 
-/** The request as the value of a regex key sees it: `$1`... and named captures are the key's. */
-function withCaptures(s: VariableSource, m: RegExpExecArray): VariableSource {
-  const named: Record<string, string> = { ...s.namedCaptures };
-  if (m.groups) for (const [k, v] of Object.entries(m.groups)) named[k] = v ?? '';
-  return Object.create(s, {
-    captures: { value: Array.from(m, (c) => c ?? '') },
-    namedCaptures: { value: named },
-  }) as VariableSource;
+/** What a regex key's value reads of the request: its captures, swapped in while it is evaluated. */
+interface CaptureSlots {
+  captures: readonly string[];
+  namedCaptures: Readonly<Record<string, string>>;
 }
 
+/**
+ * `value` evaluated with the regex key's captures as `$1`... and its named captures: they are
+ * set on the request for the time of the (synchronous) evaluation and put back after, so the
+ * request's own stay as they were (nginx leaves the map's in place: see the README). Not
+ * through a wrapper object with the request as prototype: V8 would turn every request into a
+ * prototype, slower for all it does later.
+ */
+function withCaptures(s: VariableSource, m: RegExpExecArray, value: CompiledValue): string {
+  const target = s as unknown as CaptureSlots;
+  const captures: string[] = [];
+  for (let i = 0; i < m.length; i++) captures.push(m[i] ?? '');
+  const saved: CaptureSlots = { captures: target.captures, namedCaptures: target.namedCaptures };
+  try {
+    target.captures = captures;
+    if (m.groups) {
+      const named: Record<string, string> = { ...saved.namedCaptures };
+      for (const k in m.groups) named[k] = m.groups[k] ?? '';
+      target.namedCaptures = named;
+    }
+    return value(s);
+  } finally {
+    target.captures = saved.captures;
+    target.namedCaptures = saved.namedCaptures;
+  }
+}
