@@ -17,7 +17,7 @@ import type { BlockView, ConfModule, DirectiveRow } from './module';
 import { ModuleConfs } from './module-confs';
 import { NOT_YET_SUPPORTED } from './not-supported';
 import { ConfigSources } from './sources';
-import { compileValue } from '../http/variables';
+import { compileValue, ConfigVariables } from '../http/variables';
 import { MAX_TIMER_MS, parseBoundedTime, parseFlag, parseListen, parseLocation, parseServerName, parseSize, type ListenSpec, type LocationMatch } from './values';
 
 /** The content handler module a name stands for (a built-in, or a user's module); throws a one-line reason. */
@@ -75,6 +75,7 @@ export function buildConfig(root: ConfNode, file: string, prefix: string, regist
     prefix,
     captureNames,
     readFile: (f) => sources.readFile(f),
+    defineVariable: (name, getter) => captureNames.define(name, getter),
     fail(reason, node) {
       throw new ConfigError(reason, node.pos);
     },
@@ -220,11 +221,7 @@ class Builder {
         throw new ConfigError((err as Error).message, namePos);
       }
     });
-    const locations = locationNodes.map((node) => {
-      if (node.kind !== 'map') return this.cx.fail('a location block must be a map of directives', node);
-      return this.location(node, confs);
-    });
-    checkDuplicateLocations(locations);
+    const locations = this.locations(locationNodes, confs, null);
     const moduleConfs = new ModuleConfs(confs);
     return {
       // nginx's default: `listen *:80`.
@@ -240,15 +237,26 @@ class Builder {
 
   /** The server block's own location: static, with the server's `try_files` (not inherited by locations, as in nginx). */
   private serverLocation(confs: ModuleConfs, position: Position): LocationConf {
-    const base = { match: { kind: 'prefix', path: '', noRegex: false } as const, name: '', handler: 'static', position, confs };
+    const base = { match: { kind: 'prefix', path: '', noRegex: false } as const, name: '', handler: 'static', position, confs, locations: [] };
     return this.configure('static', base.position, [], base);
   }
 
-  private location(block: MapNode, parent: Confs): LocationConf {
+  /** The locations of a server or (nested) of a location, `enclosing` (null at server level). */
+  private locations(nodes: readonly ConfNode[], parent: Confs, enclosing: LocationMatch | null): LocationConf[] {
+    const locations = nodes.map((node) => {
+      if (node.kind !== 'map') return this.cx.fail('a location block must be a map of directives', node);
+      return this.location(node, parent, enclosing);
+    });
+    checkDuplicateLocations(locations);
+    return locations;
+  }
+
+  private location(block: MapNode, parent: Confs, enclosing: LocationMatch | null): LocationConf {
     let match: LocationMatch | null = null;
     let name = '';
     let handlerName: string | null = null;
     let handlerPos: Position = block.pos;
+    let nestedNodes: ConfNode[] = [];
     const ownKeys: Entry[] = [];
     const written = new Set<string>();
     const own = this.collect(
@@ -263,6 +271,11 @@ class Builder {
             this.cx.fail((err as Error).message, e.value);
           }
           name = args.join(' ');
+          if (enclosing) checkNesting(match!, enclosing, e.value.pos);
+        },
+        locations: (e) => {
+          if (e.value.kind !== 'seq') this.cx.fail('"locations" must be a list of location blocks', e.value);
+          nestedNodes = [...(e.value as SeqNode).items];
         },
         handler: (e) => {
           if (e.value.kind !== 'scalar' || typeof e.value.value !== 'string' || !e.value.value) this.cx.fail('"handler" takes a name or a module path', e.value);
@@ -282,7 +295,8 @@ class Builder {
         if (written.has(directive) && implied !== handler) throw new ConfigError(`"${directive}" goes with handler "${implied}", not "${handler}"`, handlerPos);
       }
     }
-    const base = { match: match as LocationMatch, name, handler, position: block.pos, confs: new ModuleConfs(confs) };
+    const locations = this.locations(nestedNodes, confs, match);
+    const base = { match: match as LocationMatch, name, handler, position: block.pos, confs: new ModuleConfs(confs), locations };
     return this.configure(handler, handlerPos, ownKeys, base);
   }
 
@@ -399,6 +413,24 @@ class Builder {
   }
 }
 
+/** The name nginx gives a location in its messages: the path, the regex, or `@name`. */
+function locationName(match: LocationMatch): string {
+  return match.kind === 'regex' ? match.source : match.kind === 'named' ? match.name : match.path;
+}
+
+/**
+ * nginx's rules for a location inside another (ngx_http_core_location): not inside an exact or
+ * a named one, no named one but at server level, and a prefix or exact one within its
+ * parent's name (a regex parent's too: its text, as nginx compares them).
+ */
+function checkNesting(match: LocationMatch, parent: LocationMatch, at: Position): void {
+  const name = locationName(match);
+  if (parent.kind === 'exact') throw new ConfigError(`location "${name}" cannot be inside the exact location "${locationName(parent)}"`, at);
+  if (parent.kind === 'named') throw new ConfigError(`location "${name}" cannot be inside the named location "${locationName(parent)}"`, at);
+  if (match.kind === 'named') throw new ConfigError(`named location "${name}" can be on the server level only`, at);
+  if (match.kind !== 'regex' && !name.startsWith(locationName(parent))) throw new ConfigError(`location "${name}" is outside location "${locationName(parent)}"`, at);
+}
+
 function checkDuplicateLocations(locations: readonly LocationConf[]): void {
   const seen = new Set<string>();
   for (const loc of locations) {
@@ -500,36 +532,42 @@ function runConfigure(
  * stand: any value anywhere may use them, as in nginx, whose variables are checked once the
  * whole configuration is read.
  */
-function declareVariables(root: ConfNode, modules: readonly ConfModule[], cx: ParseContext, names: Set<string>): void {
-  const declarers = new Map<string, (node: ConfNode, cx: ParseContext) => readonly string[]>();
-  for (const module of modules) for (const [directive, declare] of Object.entries(module.declares ?? {})) declarers.set(directive, declare);
+function declareVariables(root: ConfNode, modules: readonly ConfModule[], cx: ParseContext, names: ConfigVariables): void {
+  type Declare = (node: ConfNode, cx: ParseContext) => readonly string[];
+  const declarers = new Map<string, { declare: Declare; defined: boolean }>();
+  for (const module of modules) {
+    for (const [directive, declare] of Object.entries(module.declares ?? {})) declarers.set(directive, { declare, defined: false });
+    for (const [directive, declare] of Object.entries(module.defines ?? {})) declarers.set(directive, { declare, defined: true });
+  }
   if (declarers.size === 0) return;
   const visit = (node: ConfNode) => {
     if (node.kind === 'seq') node.items.forEach(visit);
     if (node.kind !== 'map') return;
     for (const e of node.entries) {
-      const declare = declarers.get(e.key);
-      if (declare) for (const name of declare(e.value, cx)) names.add(name);
-      else visit(e.value);
+      const declarer = declarers.get(e.key);
+      if (!declarer) visit(e.value);
+      else for (const name of declarer.declare(e.value, cx)) declarer.defined ? names.declareDefined(name) : names.add(name);
     }
   };
   visit(root);
 }
 
-function collectCaptureNames(root: ConfNode): Set<string> {
-  const names = new Set<string>();
-  const visit = (node: ConfNode) => {
-    if (node.kind === 'seq') node.items.forEach(visit);
+function collectCaptureNames(root: ConfNode): ConfigVariables {
+  const names = new ConfigVariables();
+  const add = (text: string) => {
+    for (const m of text.matchAll(/\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>/g)) names.add(m[1]);
+  };
+  const visit = (node: ConfNode, inMap: boolean) => {
+    if (node.kind === 'seq') node.items.forEach((item) => visit(item, inMap));
     if (node.kind !== 'map') return;
     for (const e of node.entries) {
-      if ((e.key === 'location' || e.key === 'server_name') && e.value.kind !== 'map') {
-        const text = JSON.stringify(plainValue(e.value));
-        for (const m of text.matchAll(/\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>/g)) names.add(m[1]);
-      }
-      visit(e.value);
+      if ((e.key === 'location' || e.key === 'server_name') && e.value.kind !== 'map') add(JSON.stringify(plainValue(e.value)));
+      // A `map` block's regex keys (`~^(?<sub>.+)\.example\.com$`): nginx makes their named captures variables too.
+      if (inMap && /^["']?~/.test(e.key)) add(e.key);
+      visit(e.value, e.key === 'map');
     }
   };
-  visit(root);
+  visit(root, false);
   return names;
 }
 

@@ -40,6 +40,8 @@ export interface LocationConf {
   readonly position: Position;
   /** Each module's conf of this location, merged with the server's and http's. */
   readonly confs: ModuleConfs;
+  /** The locations nested in this one (nginx's nested `location` blocks), inheriting from it; empty for most. */
+  readonly locations: readonly LocationConf[];
 }
 
 /** One `server` block. */

@@ -63,6 +63,12 @@ export interface ConfModule<C extends object = object> {
    * Throws a ConfigError (through `cx.fail`) for a name that may not be declared.
    */
   readonly declares?: Readonly<Record<string, (node: ConfNode, cx: ParseContext) => readonly string[]>>;
+  /**
+   * Directives that define variables with a getter of their own (`map ... $name`): the names,
+   * declared as `declares` does; the directive's parser then gives each its getter
+   * (`cx.defineVariable`), which every value compiled anywhere reads lazily.
+   */
+  readonly defines?: Readonly<Record<string, (node: ConfNode, cx: ParseContext) => readonly string[]>>;
 }
 
 /** A built server as `checkServers` sees it. */

@@ -251,7 +251,7 @@ function setValue(name: string): Getter {
  * nginx: the declared variable then wins over the family's.
  */
 export function isBuiltInVariable(name: string): boolean {
-  return Object.hasOwn(VARIABLES, name) || /^\d$/.test(name);
+  return (Object.hasOwn(VARIABLES, name) && !DEFINABLE.has(name)) || /^\d$/.test(name);
 }
 
 /** nginx 1.22's `$upstream_http_NAME`: the first upstream header line of that name (`-` in NAME as `_`). */
@@ -262,19 +262,63 @@ function upstreamHeader(s: VariableSource, lower: string): string {
   return '';
 }
 
+/** Where a defined variable's getter goes once the configuration made it (it may be read before: a value compiled earlier). */
+interface DefinedSlot {
+  getter: Getter | null;
+}
+
 /**
- * A variable the configuration makes: a named capture, or a user variable a directive declares
- * (`auth_request_set`); in nginx they are one table, so what a module set last wins.
+ * The variables a configuration makes: its names (named captures of its regexes, user variables
+ * its directives declare) and, for some, a getter the configuration itself defines (a `map`'s
+ * `$variable`), as nginx's `ngx_http_add_variable` with a `get_handler`. A value compiled with
+ * this set reads such a variable through `define`'s getter, whenever the value was compiled.
  */
-function declared(name: string): Getter {
+export class ConfigVariables extends Set<string> {
+  private readonly slots = new Map<string, DefinedSlot>();
+
+  /** Declares `name` as a variable whose getter the configuration defines (`define`), once built. */
+  declareDefined(name: string): void {
+    this.add(name);
+    if (!this.slots.has(name)) this.slots.set(name, { getter: null });
+  }
+
+  /** Gives a declared variable its getter; the last definition wins, as nginx's last `map` of a name. */
+  define(name: string, getter: Getter): void {
+    const slot = this.slots.get(name);
+    if (!slot) throw new Error(`variable "${name}" was not declared`);
+    slot.getter = getter;
+  }
+
+  /** The slot of a defined variable, null for a plain declared name. */
+  slotOf(name: string): { readonly getter: Getter | null } | null {
+    return this.slots.get(name) ?? null;
+  }
+}
+
+/**
+ * A variable the configuration makes: a named capture, a user variable a directive declares
+ * (`auth_request_set`, `set`), or one it defines (`map`); in nginx they are one table, so what
+ * a module set for the request wins over the definition.
+ */
+function declared(name: string, names: Pick<ReadonlySet<string>, 'has'>): Getter {
+  const slot = names instanceof ConfigVariables ? names.slotOf(name) : null;
+  if (slot) return (s) => s.setValues?.get(name) ?? (slot.getter ? slot.getter(s) : '');
   return (s) => s.setValues?.get(name) ?? s.namedCaptures[name] ?? '';
 }
+
+/**
+ * The gateway's own shortcuts in the table of nginx's variables, which a configuration may
+ * define (`map $http_upgrade $connection_upgrade`): `$connection_upgrade` is not nginx's, and
+ * `$http_upgrade` is a member of the `$http_*` family.
+ */
+const DEFINABLE: ReadonlySet<string> = new Set(['connection_upgrade', 'http_upgrade']);
 
 /**
  * The getter for a variable name, or null when nginx has no such variable. Captures (`$1`),
  * named captures, `$http_*`, `$sent_http_*`, `$arg_*` and `$cookie_*` are families.
  */
 export function variableGetter(name: string, captureNames: Pick<ReadonlySet<string>, 'has'> = NO_NAMES): Getter | null {
+  if (DEFINABLE.has(name) && captureNames.has(name)) return declared(name, captureNames);
   if (Object.hasOwn(VARIABLES, name)) return VARIABLES[name];
   if (SET_BY_MODULES.has(name)) return setValue(name);
   if (/^\d$/.test(name)) {
@@ -282,7 +326,7 @@ export function variableGetter(name: string, captureNames: Pick<ReadonlySet<stri
     return (s) => s.captures[i] ?? '';
   }
   // A declared name (a named capture, a user variable) before the families, as nginx's exact names.
-  if (captureNames.has(name)) return declared(name);
+  if (captureNames.has(name)) return declared(name, captureNames);
   const family = /^(http|sent_http|upstream_http|arg|cookie)_(.+)$/.exec(name);
   if (family) {
     const [, kind, rest] = family;

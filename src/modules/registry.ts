@@ -39,6 +39,7 @@ import { pushModule } from './push/module';
 import { returnModule } from './return/module';
 import { sslModule } from './ssl/module';
 import { statusModule } from './status/module';
+import { mapModule } from './map/module';
 import proxy from './proxy/proxy';
 import pushPublisher from './push/publisher';
 import pushSubscriber from './push/subscriber';
@@ -99,6 +100,7 @@ export const MODULES: readonly ConfModule[] = [
   limitReqModule,
   limitConnModule,
   zonesModule,
+  mapModule,
   sharedDictModule,
   initWorkerModule,
   proxyModule,

@@ -233,7 +233,7 @@ export class Dispatcher {
   private matchLocation(state: RoutedState, server: ServerRuntime): void {
     const matched = server.locations.match(state.uri);
     state.runtime = matched?.location ?? server.serverLocation;
-    if (matched?.location.match.kind === 'regex') state.captures = matched.captures.length > 1 ? matched.captures : [];
+    if (matched?.regex) state.captures = matched.captures.length > 1 ? matched.captures : [];
     const named = matched?.namedCaptures;
     if (named && hasKeys(named)) state.namedCaptures = { ...state.namedCaptures, ...named };
   }

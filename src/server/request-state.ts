@@ -141,7 +141,10 @@ export class RequestState implements RequestContext, FilterState, ClientAddressT
   variable(name: string): string {
     const captures = this.namedCaptures;
     const values = this.setValues;
-    const getter = variableGetter(name, { has: (n) => Object.hasOwn(captures, n) || values?.has(n) === true });
+    // A variable the configuration defines (a map's) is read through its definition.
+    const defined = this.runtime.variables;
+    const names = defined?.has(name) ? defined : { has: (n: string) => Object.hasOwn(captures, n) || values?.has(n) === true };
+    const getter = variableGetter(name, names);
     return getter ? getter(this) : '';
   }
 

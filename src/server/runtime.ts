@@ -62,13 +62,15 @@ export interface LocationRuntime {
   readonly documentRoot: string;
   /** `internal`: a client's request that matches it is a 404. */
   readonly internal: boolean;
+  /** The variables the configuration makes (named captures, declared, a `map`'s): what `ctx.variable` looks up beside nginx's own. */
+  readonly variables: ReadonlySet<string>;
 }
 
 /** One server block, ready to serve. */
 export interface ServerRuntime {
   readonly conf: ServerConf;
   readonly locations: LocationTable<LocationRuntime>;
-  /** The locations in the order written. */
+  /** Every location in the order written, a nested one after the one it is in. */
   readonly locationList: readonly LocationRuntime[];
   /** What serves a URI no location matches, and requests that failed before routing. */
   readonly serverLocation: LocationRuntime;
@@ -114,13 +116,21 @@ export class Runtime {
   static async build(conf: MainConf, log: Logger, files: LogFiles): Promise<Runtime> {
     const runtime = new Runtime(conf, log, createPushChannels(conf, log), openSharedDicts(conf.http.confs.get(sharedDictModule).sharedDicts, log));
     for (const server of conf.http.servers) {
-      const locations: LocationRuntime[] = [];
-      for (const location of server.locations) locations.push((await runtime.location(server, location, files)).runtime);
+      // Every location, nested ones too (after the one they are in), each compiled once.
+      const compiled = new Map<LocationConf, LocationRuntime>();
+      const compile = async (list: readonly LocationConf[]): Promise<void> => {
+        for (const location of list) {
+          compiled.set(location, (await runtime.location(server, location, files)).runtime);
+          await compile(location.locations);
+        }
+      };
+      await compile(server.locations);
       const { runtime: serverLocation, postRead } = await runtime.location(server, server.serverLocation, files);
+      const top = server.locations.map((l) => compiled.get(l)!);
       runtime.serverRuntimes.set(server, {
         conf: server,
-        locations: new LocationTable(locations),
-        locationList: locations,
+        locations: new LocationTable(top, (l) => l.conf.locations.map((inner) => compiled.get(inner)!)),
+        locationList: [...compiled.values()],
         serverLocation,
         postRead,
         signature: serverLocation.signature,
@@ -195,6 +205,7 @@ export class Runtime {
       errorPages: core.errorPages,
       documentRoot: core.root,
       internal: core.internal,
+      variables: this.conf.captureNames,
     };
     return { runtime, postRead };
   }

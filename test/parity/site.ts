@@ -16,6 +16,8 @@ export interface LocationModel {
   readonly nginx?: Directives;
   /** Directives for the gateway only. */
   readonly gateway?: Directives;
+  /** Locations nested in this one. */
+  readonly locations?: readonly LocationModel[];
 }
 
 /** One virtual server. */
@@ -30,11 +32,27 @@ export interface ServerModel {
   readonly locations: readonly LocationModel[];
 }
 
+/**
+ * One `map SOURCE $VARIABLE { ... }` block: each line a key (nginx's first word, as written:
+ * `''`, `~^/a`) and the rest (`close`, `"<$a>"`, or '' for `hostnames;`). `@prefix@` in a line
+ * stands for the shared prefix (an included file's path); `nginx` and `gateway` lines are one
+ * side's only (`include` of a file in each side's syntax).
+ */
+export interface MapModel {
+  readonly source: string;
+  readonly variable: string;
+  readonly lines: readonly (readonly [key: string, rest: string])[];
+  readonly nginx?: readonly (readonly [key: string, rest: string])[];
+  readonly gateway?: readonly (readonly [key: string, rest: string])[];
+}
+
 /** A whole site: `http`-level directives and the servers. */
 export interface SiteModel {
   /** Lines of nginx's main context (`load_module ...;`): what nginx needs that the gateway has built in. */
   readonly nginxMain?: readonly string[];
   readonly http?: Directives;
+  /** `map` blocks of the http level, in order. */
+  readonly maps?: readonly MapModel[];
   readonly servers: readonly ServerModel[];
 }
 
@@ -119,6 +137,18 @@ function nginxDirectives(directives: Directives | undefined, indent: string): st
   return out;
 }
 
+function nginxLocations(locations: readonly LocationModel[], indent: string): string {
+  let out = '';
+  for (const location of locations) {
+    out += `${indent}location ${nginxMatch(location.match)} {\n`;
+    out += nginxDirectives(location.directives, `${indent}    `);
+    out += nginxDirectives(location.nginx, `${indent}    `);
+    out += nginxLocations(location.locations ?? [], `${indent}    `);
+    out += `${indent}}\n`;
+  }
+  return out;
+}
+
 /**
  * The site as an nginx.conf for `nginx -p <prefix> -c <file> -e stderr`: in the foreground,
  * one process, no access log, temp paths and pid under the prefix, on loopback `ports`.
@@ -132,17 +162,17 @@ export function renderNginx(site: SiteModel, paths: RenderPaths, ports: readonly
     `    include ${paths.mimeTypes};\n    default_type ${DEFAULT_TYPE};\n    access_log off;\n` +
     ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `    ${t}_temp_path ${temp(t)};\n`).join('') +
     nginxDirectives(site.http, '    ');
+  for (const map of site.maps ?? []) {
+    out += `    map ${map.source} ${map.variable} {\n`;
+    for (const [key, rest] of [...map.lines, ...(map.nginx ?? [])]) out += `        ${key}${rest ? ` ${rest}` : ''};\n`.replaceAll('@prefix@', paths.prefix);
+    out += '    }\n';
+  }
   for (const server of site.servers) {
     out += '    server {\n';
     for (const l of listensOf(server)) out += `        listen ${listenText(l, ports)};\n`;
     if (server.serverName !== undefined) out += `        server_name ${server.serverName};\n`;
     out += nginxDirectives(server.directives, '        ');
-    for (const location of server.locations) {
-      out += `        location ${nginxMatch(location.match)} {\n`;
-      out += nginxDirectives(location.directives, '            ');
-      out += nginxDirectives(location.nginx, '            ');
-      out += '        }\n';
-    }
+    out += nginxLocations(server.locations, '        ');
     out += '    }\n';
   }
   return `${out}}\n`;
@@ -162,6 +192,28 @@ function yamlDirectives(directives: Directives | undefined, indent: string): str
   return out;
 }
 
+function yamlLocations(locations: readonly LocationModel[], indent: string): string {
+  let out = '';
+  for (const location of locations) {
+    out += `${indent}- location: ${scalar(location.match)}\n`;
+    out += yamlDirectives(location.directives, `${indent}  `);
+    out += yamlDirectives(location.gateway, `${indent}  `);
+    if (location.locations?.length) out += `${indent}  locations:\n${yamlLocations(location.locations, `${indent}    `)}`;
+  }
+  return out;
+}
+
+/** `map` blocks as the gateway's YAML: `map: [{source, variable, ...lines}]`, each line's key and rest as written. */
+function yamlMaps(maps: readonly MapModel[], prefix: string): string {
+  if (maps.length === 0) return '';
+  let out = '  map:\n';
+  for (const map of maps) {
+    out += `    - source: ${scalar(map.source)}\n      variable: ${scalar(map.variable)}\n`;
+    for (const [key, rest] of [...map.lines, ...(map.gateway ?? [])]) out += `      ${scalar(key)}: ${scalar(rest.replaceAll('@prefix@', prefix))}\n`;
+  }
+  return out;
+}
+
 /**
  * The same site as the gateway's YAML: error log on stderr (where the test harness learns it
  * is listening), no pid file, the shared types file, the same listens and directives.
@@ -171,17 +223,14 @@ export function renderGateway(site: SiteModel, paths: RenderPaths, ports: readon
     'error_log: stderr notice\npid: "off"\nhttp:\n' +
     `  types: ${scalar(paths.mimeTypes)}\n  default_type: ${DEFAULT_TYPE}\n  access_log: "off"\n` +
     yamlDirectives(site.http, '  ') +
+    yamlMaps(site.maps ?? [], paths.prefix) +
     '  servers:\n';
   for (const server of site.servers) {
     out += `    - listen: [${listensOf(server).map((l) => scalar(listenText(l, ports))).join(', ')}]\n`;
     if (server.serverName !== undefined) out += `      server_name: ${scalar(server.serverName)}\n`;
     out += yamlDirectives(server.directives, '      ');
     out += server.locations.length ? '      locations:\n' : '      locations: []\n';
-    for (const location of server.locations) {
-      out += `        - location: ${scalar(location.match)}\n`;
-      out += yamlDirectives(location.directives, '          ');
-      out += yamlDirectives(location.gateway, '          ');
-    }
+    out += yamlLocations(server.locations, '        ');
   }
   return out;
 }
