@@ -5,7 +5,9 @@
  * `nginx -t` (nginx 1.22) says with `--nginx`, and the directive uses the gateway knows.
  * Prints a table and the shares; FastCGI/uWSGI/SCGI files counted apart.
  *
- *   npm run build && node scripts/realworld-report.js [--nginx] [--json] [FILE...]
+ *   npm run build && node scripts/realworld-report.js [--nginx] [--json] [--table] [FILE...]
+ *
+ * `--table` prints the EXPECTED table of test/realworld.test.ts from the gateway's answers.
  */
 'use strict';
 const { spawnSync } = require('node:child_process');
@@ -20,6 +22,7 @@ const rw = require(path.join(ROOT, 'test/helpers/realworld.ts'));
 const args = process.argv.slice(2);
 const withNginx = args.includes('--nginx');
 const asJson = args.includes('--json');
+const asTable = args.includes('--table');
 const only = args.filter((a) => !a.startsWith('--'));
 
 /** The directive names the gateway's modules own (from dist/), and the block keys of the tree. */
@@ -36,6 +39,17 @@ function verdict(stderr, status) {
   if (status === 0) return 'passes';
   const line = stderr.split('\n').find((l) => /\[emerg\]|\berror\b|unknown|not supported/.test(l)) ?? stderr.trim().split('\n')[0] ?? '';
   return line.replace(/^\S+: (nginx: )?/, '').trim();
+}
+
+/** A gateway answer as an entry of test/realworld.test.ts's EXPECTED table. */
+function expectation(answer) {
+  if (answer === 'passes') return "'passes'";
+  const at = /in \S*\/conf\/(\S+):(\d+):\d+$/.exec(answer);
+  const where = at ? `${at[1]}:${at[2]}` : '?';
+  const name = /"([^"]+)" directive is not supported yet|the "([^"]+)" parameter of "\w+" is not supported yet/.exec(answer);
+  if (name) return `{ notSupported: '${name[1] ?? name[2]}', at: '${where}' }`;
+  const reason = answer.replace(/^\[emerg\] /, '').replace(/ in \S+$/, '').replace(/'/g, "\\'");
+  return `{ asNginx: '${reason}', at: '${where}' }`;
 }
 
 function main() {
@@ -72,6 +86,7 @@ function main() {
     rmSync(base, { recursive: true, force: true });
   }
   if (asJson) return console.log(JSON.stringify(rows, null, 2));
+  if (asTable) return rows.forEach((r) => console.log(`  '${r.file}': ${expectation(r.gateway)},`));
   for (const r of rows) {
     console.log(`${r.file}${r.fastcgi ? ' (FastCGI)' : ''}`);
     console.log(`  gateway -t: ${r.gateway}`);
