@@ -11,7 +11,7 @@
  */
 'use strict';
 const { spawnSync } = require('node:child_process');
-const { cpSync, mkdtempSync, rmSync, readFileSync, symlinkSync } = require('node:fs');
+const { cpSync, mkdtempSync, readdirSync, rmSync, readFileSync, symlinkSync } = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
@@ -39,6 +39,19 @@ function verdict(stderr, status) {
   if (status === 0) return 'passes';
   const line = stderr.split('\n').find((l) => /\[emerg\]|\berror\b|unknown|not supported/.test(l)) ?? stderr.trim().split('\n')[0] ?? '';
   return line.replace(/^\S+: (nginx: )?/, '').trim();
+}
+
+/**
+ * The collected files a case reads: the file and those put beside it; for a file of a tree
+ * (h5bp's), the tree's configuration files but its templates (the case's own apart).
+ */
+function filesRead(kase) {
+  const files = [kase.file, ...(kase.beside ?? []).map(([from]) => from)];
+  if (!kase.file.includes('/')) return files;
+  const tree = kase.file.split('/')[0];
+  const walk = (dir) => readdirSync(path.join(rw.REALWORLD_DIR, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+  const confs = walk(tree).filter((f) => f.endsWith('.conf') && !f.includes('/templates/'));
+  return [...new Set([...confs, ...files])];
 }
 
 /** A gateway answer as an entry of test/realworld.test.ts's EXPECTED table. */
@@ -73,7 +86,7 @@ function main() {
           const ng = spawnSync('/usr/sbin/nginx', ['-t', '-p', prefix + '/', '-c', conf, '-g', 'include /etc/nginx/modules-enabled/*.conf;'], { encoding: 'utf8', timeout: 30000 });
           row.nginx = verdict(ng.stderr, ng.status);
         }
-        const uses = rw.directiveUses(rw.fillPlaceholders(readFileSync(path.join(rw.REALWORLD_DIR, kase.file), 'utf8'), kase, prefix, path.join(prefix, 'conf')));
+        const uses = filesRead(kase).flatMap((file) => rw.directiveUses(rw.fillPlaceholders(readFileSync(path.join(rw.REALWORLD_DIR, file), 'utf8'), kase, prefix, path.join(prefix, 'conf'))));
         row.uses = uses.length;
         row.lacking = [...new Set(uses.filter((u) => !known.has(u.name)).map((u) => u.name))];
         row.knownUses = uses.filter((u) => known.has(u.name)).length;
