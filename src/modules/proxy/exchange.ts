@@ -362,7 +362,9 @@ export class HttpExchange {
 
   private logFailure(failure: UpstreamFailure): void {
     this.init.counters?.upstreamError(failure.code);
-    this.init.log.error(`${failure.reason} while ${this.phase}${contextOf(this.init.context)}`);
+    const line = `${failure.reason} while ${this.phase}${contextOf(this.init.context)}`;
+    if (failure.level === 'crit') this.init.log.crit(line);
+    else this.init.log.error(line);
   }
 
   private settle(): void {

@@ -146,7 +146,7 @@ class ProxyHandler implements Handler {
   private readonly server = httpProxy.createProxyServer({});
   private readonly exchanges = new WeakMap<http.IncomingMessage, HttpExchange>();
   private readonly tunnels = new Map<http.IncomingMessage, Tunnel>();
-  private readonly targetUrl: { protocol: string; hostname: string; host: string; port: number };
+  private readonly targetUrl: PeerTarget['url'];
   private readonly connectEvent: 'connect' | 'secureConnect';
   /** The `proxy_pass` host as the one peer, when it names no upstream. */
   private readonly direct: PeerTarget;
@@ -175,7 +175,7 @@ class ProxyHandler implements Handler {
     // nginx's proxy_ssl_verify is off by default: the upstream's certificate is not checked.
     this.agent = target.protocol === 'https:' ? new https.Agent({ keepAlive: true, rejectUnauthorized: false }) : new http.Agent({ keepAlive: true });
     this.connectEvent = target.protocol === 'https:' ? 'secureConnect' : 'connect';
-    this.targetUrl = { protocol: target.protocol, hostname: target.hostname, host: target.hostname, port: target.port };
+    this.targetUrl = { protocol: target.protocol, hostname: target.hostname, host: target.hostname, port: target.port, ...(target.socketPath === null ? {} : { socketPath: target.socketPath }) };
     this.commonOptions = { target: this.targetUrl, prependPath: false, xfwd: false, headers: { expect: '' } };
     this.direct = { url: this.targetUrl, agent: this.agent, name: '' };
     this.bodyLimits = { limit: options.body.limit, timeoutMs: options.body.timeoutMs };
@@ -305,10 +305,14 @@ class ProxyHandler implements Handler {
     return () => logContext(req, ctx.remoteAddress, ctx.server.primaryName, this.upstreamUrl(path, peer), ctx.mainRequest, ctx.uri);
   }
 
-  /** The upstream as nginx's error log names it: `http://127.0.0.1:8081/path` (an upstream's peer by its `host:port`). */
+  /**
+   * The upstream as nginx's error log names it: `http://127.0.0.1:8081/path` (an upstream's
+   * peer by its `host:port`); a unix socket's path and the URI are joined by `:`, as nginx's.
+   */
   private upstreamUrl(path: string, peer?: string): string {
-    const { protocol, hostname, port } = this.options.target;
-    return `${protocol}//${peer || `${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`}${path}`;
+    const { protocol, hostname, port, socketPath } = this.options.target;
+    const name = peer || (socketPath !== null ? `unix:${socketPath}` : `${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`);
+    return `${protocol}//${name}${name.startsWith('unix:') ? ':' : ''}${path}`;
   }
 }
 
