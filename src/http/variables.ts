@@ -234,7 +234,7 @@ const NO_NAMES: ReadonlySet<string> = new Set();
  * The variables a module sets per request (nginx's module variables: `$limit_req_status`...;
  * `$remote_user` is not one: nginx reads it from the Authorization header): empty until the module sets them (`ctx.setVariable`).
  */
-const SET_BY_MODULES: ReadonlySet<string> = new Set<string>(['limit_req_status', 'limit_conn_status']);
+const SET_BY_MODULES: ReadonlySet<string> = new Set<string>(['limit_req_status', 'limit_conn_status', 'proxy_host', 'proxy_port']);
 
 /** Whether `name` is a variable a module sets per request (`ctx.setVariable` takes only these). */
 export function isSetByModules(name: string): boolean {

@@ -3,6 +3,7 @@
  * sent upstream (the location prefix replaced by the URL's URI part, or the client's request
  * URI passed unchanged when there is none). Pure: no sockets here.
  */
+import { isIP } from 'node:net';
 import type { LocationMatch } from '../../config/values';
 import { unixPath } from './upstreams';
 
@@ -45,9 +46,10 @@ export function parseProxyPass(value: string): ProxyTarget {
     const uri = colon < 0 ? '' : rest.slice(colon + 1);
     return { url: value, protocol, hostname: 'localhost', port: DEFAULT_PORTS[protocol], socketPath, proxyHost: 'localhost', uriPart: uri === '' ? null : uri };
   }
-  const slash = rest.indexOf('/');
+  // The URI part starts at the first `/` or `?` (a bare `?args` gets its `/`, as nginx's).
+  const slash = rest.search(/[/?]/);
   const authority = slash < 0 ? rest : rest.slice(0, slash);
-  const uriPart = slash < 0 ? null : rest.slice(slash);
+  const uriPart = slash < 0 ? null : rest[slash] === '?' ? `/${rest.slice(slash)}` : rest.slice(slash);
   if (uriPart !== null && /[\s#]/.test(uriPart)) throw new Error(`invalid URI part in "${value}"`);
   const { hostname, port, literal } = parseAuthority(authority);
   const defaultPort = DEFAULT_PORTS[protocol];
@@ -110,6 +112,21 @@ export function upstreamUri(target: ProxyTarget, match: LocationMatch, source: U
   const prefix = match.kind === 'prefix' || match.kind === 'exact' ? match.path : '';
   const rest = prefix && source.uri.startsWith(prefix) ? source.uri.slice(prefix.length) : source.uri;
   return target.uriPart + escapeUri(rest) + (source.args ? `?${source.args}` : '');
+}
+
+/**
+ * The URI sent upstream by a `proxy_pass` with variables (nginx's rule): the URI part the
+ * variables made, as they made it (no prefix replaced, no `?$args` added); without one, the
+ * request URI as without a URI part.
+ */
+export function variableUpstreamUri(target: ProxyTarget, source: UriSource): string {
+  if (target.uriPart !== null) return target.uriPart;
+  return source.changed ? escapeUri(source.uri) + (source.args ? `?${source.args}` : '') : originalUri(source.url);
+}
+
+/** Whether a host is an address literal (no resolver needed), as nginx's `ngx_parse_url` with `no_resolve`. */
+export function isAddressLiteral(hostname: string): boolean {
+  return isIP(hostname) !== 0;
 }
 
 /** The request URI of a target: `/p?q` as is; `http://host/p?q` gives `/p?q`. */
