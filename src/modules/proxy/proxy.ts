@@ -366,6 +366,7 @@ class ProxyHandler implements Handler {
       hidden: this.options.hidden,
       buffering: this.options.buffering,
       ctx,
+      peer: peer.name || peerName(route.target),
       rewriteHeaders: this.options.redirects.length ? (lines: readonly HeaderLine[]) => rewriteRedirectHeaders(lines, this.options.redirects, req, ctx) : undefined,
     });
     this.exchanges.set(req, exchange);
@@ -441,6 +442,12 @@ function upstreamUrl(target: ProxyTarget, path: string, peer?: string): string {
   const { protocol, hostname, port, socketPath } = target;
   const name = peer || (socketPath !== null ? `unix:${socketPath}` : `${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`);
   return `${protocol}//${name}${name.startsWith('unix:') ? ':' : ''}${path}`;
+}
+
+/** A written `proxy_pass` host as `$upstream_addr` names it: `127.0.0.1:8081`, `[::1]:8081`, `unix:/path`. */
+function peerName(target: ProxyTarget): string {
+  if (target.socketPath !== null) return `unix:${target.socketPath}`;
+  return `${target.hostname.includes(':') ? `[${target.hostname}]` : target.hostname}:${target.port}`;
 }
 
 /** `$proxy_host` and `$proxy_port` of the request's `proxy_pass` URL (nginx's proxy module variables). */
