@@ -49,7 +49,7 @@ export interface VariableSource {
   readonly upstreamHeaders: readonly string[] | null;
   /** Each try of an upstream, in order (`$upstream_addr`, `$upstream_status`...), null when none was made. */
   readonly upstreamTries: readonly UpstreamTry[] | null;
-  /** The connection's facts (`$connection`, `$connection_requests`, `$pipe`, `$request_length`). */
+  /** The connection's facts (`$connection`, `$connection_requests`, `$pipe`). */
   readonly connectionFacts: ConnectionFacts;
   /** What went out for this response, header included (`$bytes_sent`), filled in by the access log. */
   readonly bytesSent: number;
@@ -85,8 +85,6 @@ export interface ConnectionFacts {
   readonly requests: number;
   /** The request came while an earlier one on the connection was still being answered. */
   readonly pipelined: boolean;
-  /** The request line and header as received, in bytes (without the body). */
-  readonly headLength: number;
 }
 
 type Getter = (s: VariableSource) => string;
@@ -223,8 +221,17 @@ function perTry(value: (t: UpstreamTry) => string): Getter {
  * is not counted).
  */
 function requestLength(s: VariableSource): string {
-  const length = Number(s.mainRequest.headers['content-length']);
-  return String(s.connectionFacts.headLength + (Number.isSafeInteger(length) && length > 0 ? length : 0));
+  const req = s.mainRequest;
+  const length = Number(req.headers['content-length']);
+  return String(headLength(req) + (Number.isSafeInteger(length) && length > 0 ? length : 0));
+}
+
+/** The request line and header fields as a client writes them (`NAME: value\r\n`), in bytes. */
+function headLength(req: IncomingMessage): number {
+  let length = Buffer.byteLength(`${req.method} ${req.url} HTTP/${req.httpVersion}\r\n\r\n`, 'latin1');
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) length += Buffer.byteLength(raw[i], 'latin1') + Buffer.byteLength(raw[i + 1], 'latin1') + 4;
+  return length;
 }
 
 /** Variables by name (without `$`). Prefixed families (`http_`, `arg_`, ...) are below. */

@@ -1,8 +1,8 @@
 /**
- * What a request's connection says about it, for `$connection`, `$connection_requests`, `$pipe`
- * and `$request_length`: the connection's serial number (per worker; nginx's counter is shared
+ * What a request's connection says about it, for `$connection`, `$connection_requests` and
+ * `$pipe`: the connection's serial number (per worker; nginx's counter is shared
  * by its workers), the request's number on it, whether it came while an earlier one was still
- * being answered (nginx's pipelined request), and the length of its head. Kept on the socket
+ * being answered (nginx's pipelined request). Kept on the socket
  * and on the request under symbols: no map to clean up.
  */
 import type { IncomingMessage } from 'node:http';
@@ -25,7 +25,7 @@ type Noted = IncomingMessage & { [FACTS]?: ConnectionFacts };
 let serials = 0;
 
 /** The facts of a request no connection counted (a subrequest's own message). */
-const NONE: ConnectionFacts = { serial: 0, requests: 0, pipelined: false, headLength: 0 };
+const NONE: ConnectionFacts = { serial: 0, requests: 0, pipelined: false };
 
 /** The connection a request came on: the TCP socket under a TLS one. */
 function connectionOf(socket: Duplex): Tracked {
@@ -37,7 +37,7 @@ export function requestArrived(req: IncomingMessage): void {
   const conn = connectionOf(req.socket);
   const state = (conn[CONNECTION] ??= { serial: ++serials, requests: 0, inFlight: 0 });
   state.requests++;
-  (req as Noted)[FACTS] = { serial: state.serial, requests: state.requests, pipelined: state.inFlight > 0, headLength: headLength(req) };
+  (req as Noted)[FACTS] = { serial: state.serial, requests: state.requests, pipelined: state.inFlight > 0 };
   state.inFlight++;
 }
 
@@ -50,15 +50,4 @@ export function requestAnswered(req: IncomingMessage): void {
 /** The facts `requestArrived` noted for a request. */
 export function connectionFactsOf(req: IncomingMessage): ConnectionFacts {
   return (req as Noted)[FACTS] ?? NONE;
-}
-
-/**
- * The request line and header fields as a client writes them (`NAME: value\r\n`), in bytes:
- * Node's parser does not say how many it read for this request.
- */
-function headLength(req: IncomingMessage): number {
-  let length = Buffer.byteLength(`${req.method} ${req.url} HTTP/${req.httpVersion}\r\n\r\n`, 'latin1');
-  const raw = req.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) length += Buffer.byteLength(raw[i], 'latin1') + Buffer.byteLength(raw[i + 1], 'latin1') + 4;
-  return length;
 }
