@@ -8,7 +8,7 @@ import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startGateway, type GatewayProcess } from './helpers/gateway-process';
+import { expectLogged, startGateway, type GatewayProcess } from './helpers/gateway-process';
 import { request } from './helpers/proxy-peers';
 import { parseServerLine } from '../src/modules/proxy/upstreams';
 import { parseProxyPass } from '../src/modules/proxy/target';
@@ -99,8 +99,8 @@ http:
     expect(reply.status).toBe(502);
     const none = path.join(dir, 'none.sock');
     // nginx 1.22 logs it at crit: `[crit] ... connect() to unix:/path failed (2: No such file or directory)`.
-    expect(gw.stderr()).toMatch(/\[crit\] \d+#0: connect\(\) to unix:\S+ failed \(2: No such file or directory\) while connecting to upstream/);
-    expect(gw.stderr()).toContain(`connect() to unix:${none} failed`);
-    expect(gw.stderr()).toContain(`upstream: "http://unix:${none}:/gone/p"`);
+    await expectLogged(gw, /\[crit\] \d+#0: connect\(\) to unix:\S+ failed \(2: No such file or directory\) while connecting to upstream/);
+    await expectLogged(gw, `connect() to unix:${none} failed`);
+    await expectLogged(gw, `upstream: "http://unix:${none}:/gone/p"`);
   });
 });

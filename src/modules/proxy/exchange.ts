@@ -78,8 +78,22 @@ export interface ExchangeInit {
   readonly peer?: string;
 }
 
-/** A try being made: what `$upstream_*` report, filled in as it goes. */
-type TryRecord = { -readonly [K in keyof UpstreamTry]: UpstreamTry[K] };
+/** A try being made: what `$upstream_*` report, filled in as it goes; the head's bytes counted only if asked for. */
+class TryRecord implements UpstreamTry {
+  status = 0;
+  connectTime = -1;
+  headerTime = -1;
+  responseTime = -1;
+  responseLength = 0;
+  /** The response, once its header came. */
+  response: IncomingMessage | null = null;
+
+  constructor(readonly addr: string) {}
+
+  get bytesReceived(): number {
+    return (this.response ? headBytes(this.response) : 0) + this.responseLength;
+  }
+}
 
 /**
  * How far a buffered response is read ahead of a slow client: nginx's `proxy_buffer_size`
@@ -119,7 +133,7 @@ export class HttpExchange {
       this.resolve = resolve;
       this.reject = reject;
     });
-    this.try = { addr: init.peer ?? '', status: 0, connectTime: -1, headerTime: -1, responseTime: -1, responseLength: 0, bytesReceived: 0 };
+    this.try = new TryRecord(init.peer ?? '');
     if (init.ctx) (init.ctx.upstreamTries ??= []).push(this.try);
     init.res.on('close', () => this.clientClosed());
     const socket = init.req.socket;
@@ -195,7 +209,7 @@ export class HttpExchange {
     if (this.init.ctx) this.init.ctx.upstreamHeaders = proxyRes.rawHeaders;
     this.try.headerTime = performance.now() - this.started;
     this.try.status = proxyRes.statusCode ?? 0;
-    this.try.bytesReceived = headBytes(proxyRes);
+    this.try.response = proxyRes;
     this.phase = 'reading upstream';
     proxyRes.on('error', () => {});
     const { res } = this.init;
@@ -251,7 +265,6 @@ export class HttpExchange {
       unflush();
       this.deadline.refresh();
       this.try.responseLength += chunk.length;
-      this.try.bytesReceived += chunk.length;
       if (!res.write(chunk) && res.writableLength > readAhead) {
         proxyRes.pause();
         this.deadline.clear();

@@ -273,13 +273,12 @@ class ProxyHandler implements Handler {
   }
 
   /**
-   * The route of one request. With variables (nginx's `ngx_http_proxy_eval` then the upstream's
+   * The route of one request of a `proxy_pass` with variables (nginx's `ngx_http_proxy_eval` then the upstream's
    * lookup): the URL they make; its host an upstream's name when it has no port, an address as
    * it is, else a name the location's resolver resolves. Throws the HttpError to render, the
    * reason logged as nginx logs it.
    */
   private async routeOf(req: http.IncomingMessage, ctx: RequestContext): Promise<Route> {
-    if (this.route) return this.route;
     const variable = this.options.variable!;
     const url = ctx.evaluate(variable.url);
     let target: ProxyTarget;
@@ -323,7 +322,7 @@ class ProxyHandler implements Handler {
   }
 
   async http(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): Promise<void> {
-    const route = await this.routeOf(req, ctx);
+    const route = this.route ?? (await this.routeOf(req, ctx));
     // A body a script read (`r.readBody()`, ngx.req.read_body) goes up as read: the client's stream is spent.
     const early = hasBody(req) ? bodyReadEarlier(ctx.data) : undefined;
     // nginx's request buffering: the body is read whole before the upstream hears of it.
@@ -382,7 +381,7 @@ class ProxyHandler implements Handler {
 
   /** One upgrade (the location forwards `Upgrade`): the location's headers go up as nginx sends them. */
   private async tunnel(req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<UpgradeOutcome> {
-    const route = await this.routeOf(req, ctx);
+    const route = this.route ?? (await this.routeOf(req, ctx));
     const path = route.uri(req, ctx);
     setProxyVariables(ctx, route.target);
     const { upstream } = route;
