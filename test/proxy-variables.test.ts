@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { expectLogged, startGateway, type GatewayProcess } from './helpers/gateway-process';
 import { startDnsServer, type DnsServer } from './helpers/dns-server';
 import { request } from './helpers/proxy-peers';
+import { fdTotal, workerPids } from './helpers/push-clients';
 import { buildVirtual } from './helpers/virtual-config';
 import { parseResolver } from '../src/modules/resolver/module';
 import { NameResolver } from '../src/modules/resolver/resolver';
@@ -172,6 +173,20 @@ http:
     expect(await get(gw.ports[0], '/dns/x?h=mute.test')).toEqual({ status: 502, seen: [] });
     expect(Date.now() - started).toBeGreaterThanOrEqual(400);
     await expectLogged(gw, 'mute.test could not be resolved (110: Operation timed out)');
+  });
+
+  test('200 clients at once ask for a name whose server never answers: one query, each a 502 after resolver_timeout, descriptors back', async () => {
+    const workers = workerPids(gw.child.pid!);
+    const baseline = fdTotal(workers);
+    dns.queries.length = 0;
+    const started = Date.now();
+    const statuses = await Promise.all(Array.from({ length: 200 }, () => request(gw.ports[0], '/dns/x?h=mute.test').then((r) => r.status)));
+    expect(new Set(statuses)).toEqual(new Set([502]));
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(dns.queries).toEqual(['A mute.test']);
+    const deadline = Date.now() + 5000;
+    while (fdTotal(workers) > baseline && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(fdTotal(workers)).toBeLessThanOrEqual(baseline);
   });
 
   test('without a resolver a name is a 502: "no resolver defined to resolve"', async () => {
