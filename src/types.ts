@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex, Transform } from 'node:stream';
 import type { ConfigContext } from './config/handler-contract';
 import type { LocationConf, ServerConf } from './config/model';
-import type { Template } from './http/variables';
+import type { Template, UpstreamTry } from './http/variables';
 
 export type { ConfigContext } from './config/handler-contract';
 export type { LocationConf, ServerConf, HttpConf, MainConf } from './config/model';
@@ -76,6 +76,8 @@ export interface RequestContext {
    * set by the proxy when an upstream answers.
    */
   upstreamHeaders: readonly string[] | null;
+  /** Each try of an upstream for this request (`$upstream_addr`, `$upstream_status`, times...), null before one: the proxy adds them. */
+  upstreamTries: UpstreamTry[] | null;
   /**
    * Set when a script changed `$uri` or `$args` (`ScriptRequest.setUri`, `setUriArgs`, as
    * OpenResty clears nginx's `valid_unparsed_uri`): a `proxy_pass` without a URI then sends

@@ -18,6 +18,7 @@ import { limitConnModule } from './limit-conn/module';
 import { limitReqPhase } from './limit-req/limit-req-phase';
 import { limitReqModule } from './limit-req/module';
 import { zonesModule } from './zones/module';
+import { resolverModule } from './resolver/module';
 import { sharedDictModule } from './shared-dict/module';
 import { initWorkerModule } from './init-worker/module';
 import { tryFilesPhase } from './core/try-files';
@@ -101,6 +102,7 @@ export const MODULES: readonly ConfModule[] = [
   limitConnModule,
   zonesModule,
   mapModule,
+  resolverModule,
   sharedDictModule,
   initWorkerModule,
   proxyModule,

@@ -13,6 +13,7 @@ import { tabPaddingOf } from '../http/raw-head';
 import { checkHeaderLines, checkRequestHead, checkRequestLine } from '../http/request-head';
 import { errorPageHtml, hasErrorPage, pageStatus, reasonPhrase, wantsMsiePadding } from '../http/status';
 import { requestEnded, requestStarted } from '../modules/status/counters';
+import { requestAnswered, requestArrived } from './connection-facts';
 import { hasBody } from '../shared/request-body';
 import type { SubrequestResult, SubrequestSpec, UpgradeOutcome } from '../types';
 import { installFilters } from './filters';
@@ -68,7 +69,10 @@ export class Dispatcher {
    */
   async request(req: IncomingMessage, res: ServerResponse, listener: ListenerRuntime, scheme: string, routed?: RoutedState, refused?: unknown): Promise<void> {
     const startBytes = req.socket.bytesWritten;
-    if (!routed) requestStarted(req.socket);
+    if (!routed) {
+      requestStarted(req.socket);
+      requestArrived(req);
+    }
     const state = routed ?? this.route(req, res, listener, scheme);
     state.res = res;
     this.sendTimeouts.watch(res, state);
@@ -78,6 +82,7 @@ export class Dispatcher {
       this.sendTimeouts.forget(res);
       if (body) afterResponse(req, state.runtime.lingering);
       requestEnded(req.socket);
+      requestAnswered(req);
       this.ended(state, res, startBytes);
     });
     res.setHeader('Server', state.runtime.signature);
@@ -104,6 +109,7 @@ export class Dispatcher {
    */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerRuntime, scheme: string): Promise<void> {
     requestStarted(socket);
+    requestArrived(req);
     const state = this.route(req, null, listener, scheme);
     if (state.routingError || !state.runtime.upgradable || state.runtime.internal) return this.serveAsHttp(req, socket, listener, scheme, state);
     let ran: boolean | Promise<boolean>;
@@ -188,7 +194,10 @@ export class Dispatcher {
   private logUpgrade(state: RequestState, location: LocationRuntime, socket: Duplex, outcome: UpgradeOutcome | void): void {
     state.status = outcome?.status ?? 101;
     state.bodyBytesSent = outcome?.bytesSent ?? 0;
+    state.bytesSent = state.bodyBytesSent;
+    state.completed = outcome !== undefined;
     requestEnded(socket);
+    requestAnswered(state.req);
     location.metrics.upgradeEnded(state.status);
     for (const handler of location.logHandlers) handler.log!(state.req, state, state.status);
   }
@@ -391,7 +400,10 @@ export class Dispatcher {
     // nginx's $body_bytes_sent: what went out on the socket for this response, less its header.
     // The header is a latin1 string: its length is its byte count.
     const headerBytes = ((res as unknown as { _header?: string })._header ?? '').length;
-    state.bodyBytesSent = res.headersSent ? Math.max(0, (res.socket?.bytesWritten ?? state.req.socket.bytesWritten) - startBytes - headerBytes) : 0;
+    // $bytes_sent: the same with the header; $request_completion: the response went out whole.
+    state.bytesSent = res.headersSent ? Math.max(0, (res.socket?.bytesWritten ?? state.req.socket.bytesWritten) - startBytes) : 0;
+    state.bodyBytesSent = Math.max(0, state.bytesSent - headerBytes);
+    state.completed = res.writableFinished;
     for (const handler of location.logHandlers) handler.log!(state.req, state, status);
   }
 }

@@ -6,7 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LocationConf, ServerConf } from '../config/model';
-import { isBuiltInVariable, isSetByModules, variableGetter, type Template } from '../http/variables';
+import { isBuiltInVariable, isSetByModules, variableGetter, type ConnectionFacts, type Template, type UpstreamTry } from '../http/variables';
+import { mapUriToPath } from '../shared/document-path';
+import { connectionFactsOf } from './connection-facts';
 import type { ProxyAddresses } from '../http/proxy-protocol';
 import { CLIENT_ADDRESS_SET, SET_CLIENT_ADDRESS, type ClientAddressTarget } from '../modules/realip/client-address';
 import type { Logger, RequestContext, ResponseFilter, SubrequestResult, SubrequestSpec } from '../types';
@@ -40,6 +42,11 @@ export class RequestState implements RequestContext, FilterState, ClientAddressT
   private shared: Record<string | symbol, unknown> | null = null;
   setValues: Map<string, string> | null = null;
   upstreamHeaders: readonly string[] | null = null;
+  upstreamTries: UpstreamTry[] | null = null;
+  /** What went out for the response, header included (`$bytes_sent`): set when it is over. */
+  bytesSent = 0;
+  /** The response went out whole (`$request_completion`): set when it is over. */
+  completed = false;
   /** The client's own request (a subrequest's: its parent's). */
   mainRequest: IncomingMessage;
   /** What runs this request's subrequests (the dispatcher's), null where there is none. */
@@ -122,6 +129,16 @@ export class RequestState implements RequestContext, FilterState, ClientAddressT
 
   get documentRoot(): string {
     return this.runtime.documentRoot;
+  }
+
+  /** `$connection`, `$connection_requests`, `$pipe`: the client's request's connection. */
+  get connectionFacts(): ConnectionFacts {
+    return connectionFactsOf(this.mainRequest);
+  }
+
+  /** `$request_filename`: the location's root (or alias) and the URI, as nginx maps them. */
+  get requestFilename(): string {
+    return mapUriToPath(this.uri, this.runtime.paths, this).path;
   }
 
   /** `$request_id`: 16 random bytes in hex, made when first asked for. */

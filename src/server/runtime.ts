@@ -18,6 +18,7 @@ import { LOCATION_MODULES } from '../modules/registry';
 import { registerLocation, type LocationCounters } from '../modules/status/counters';
 import { openSharedDicts, type DictRegistry } from '../shared/dict/shared-dicts';
 import { createErrorLog, type LogFiles } from '../shared/log';
+import { compileStaticPaths, type StaticPaths } from '../shared/document-path';
 import { describeError, WorkerTimers } from '../shared/timers';
 import { initWorkerModule } from '../modules/init-worker/module';
 import { sharedDictModule } from '../modules/shared-dict/module';
@@ -60,6 +61,8 @@ export interface LocationRuntime {
   readonly errorPages: readonly ErrorPageConf[];
   /** `$document_root`. */
   readonly documentRoot: string;
+  /** The location's `root` and `alias`, compiled (`$request_filename`). */
+  readonly paths: StaticPaths;
   /** `internal`: a client's request that matches it is a 404. */
   readonly internal: boolean;
   /** The variables the configuration makes (named captures, declared, a `map`'s): what `ctx.variable` looks up beside nginx's own. */
@@ -204,6 +207,7 @@ export class Runtime {
       lingering: { timeMs: core.lingeringTime, timeoutMs: core.lingeringTimeout },
       errorPages: core.errorPages,
       documentRoot: core.root,
+      paths: compileStaticPaths(core.root, core.alias, location.match, undefined, this.conf.captureNames),
       internal: core.internal,
       variables: this.conf.captureNames,
     };

@@ -36,6 +36,18 @@ export async function waitForWorkers(gw: GatewayProcess, count: number, timeoutM
   }
 }
 
+/**
+ * Expects the gateway's stderr to hold `what`, waiting up to `timeoutMs` (a worker writes its
+ * log line after the answer went out).
+ */
+export async function expectLogged(gw: GatewayProcess, what: string | RegExp, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const found = () => (typeof what === 'string' ? gw.stderr().includes(what) : what.test(gw.stderr()));
+  while (!found() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  if (typeof what === 'string') expect(gw.stderr()).toContain(what);
+  else expect(gw.stderr()).toMatch(what);
+}
+
 /** Makes a temporary prefix with `files` (relative path -> content). */
 export function makePrefix(files: Record<string, string | Buffer> = {}): string {
   const prefix = mkdtempSync(path.join(os.tmpdir(), 'gateway-test-'));
