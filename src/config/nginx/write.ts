@@ -32,8 +32,9 @@ function argumentsOf(node: ScalarNode): string {
   let args: string[];
   try {
     args = splitArgs(value);
-  } catch {
-    return quoteArgument(value);
+  } catch (err) {
+    // What the builder would refuse (an unbalanced quote) is not written as something else.
+    throw new ConfigError((err as Error).message, node.pos);
   }
   return args.map(quoteArgument).join(' ');
 }
