@@ -104,10 +104,10 @@ export class Lexer {
         needSpace = false;
       }
       if (lastSpace) {
+        if (isSpace(ch)) continue;
         start = this.offset - 1;
         rawStart = start;
         startPos = this.at(start);
-        if (isSpace(ch)) continue;
         switch (ch) {
           case ';':
           case '{':
