@@ -159,6 +159,30 @@ describe('the tree an nginx.conf makes (the contract: the YAML shape of CONFIG.m
   test('bounds: nesting past 64 levels, values, as the YAML reader', () => {
     const deep = `${'a {'.repeat(70)}${'}'.repeat(70)}`;
     expect(readError(deep)).toBe('the configuration nests deeper than 64 levels in /virtual/nginx.conf:1:190');
+    // A directive is two values (its entry and its arguments): the 1,500,001st is one too many.
+    expect(readError('a;'.repeat(1_600_000))).toBe('the configuration holds more than 3000000 values in /virtual/nginx.conf:1:3000001');
+  });
+
+  test('bounds: includes 16 deep, 4096 files at most', () => {
+    const files: Record<string, string> = { 'conf/nginx.conf': 'include d1.conf;\n' };
+    for (let i = 1; i <= 20; i++) files[`conf/d${i}.conf`] = `include d${i + 1}.conf;\n`;
+    files['conf/many.conf'] = 'include many/*.conf;\n';
+    for (let i = 0; i <= 4096; i++) files[`conf/many/${String(i).padStart(4, '0')}.conf`] = '';
+    const prefix = makePrefix(files);
+    try {
+      const error = (name: string) => {
+        try {
+          readConfigFile(path.join(prefix, 'conf', name));
+        } catch (err) {
+          return (err as Error).message;
+        }
+        return 'no error';
+      };
+      expect(error('nginx.conf')).toBe(`includes nest deeper than 16 files (at "${prefix}/conf/d17.conf") in ${prefix}/conf/d16.conf:1:9`);
+      expect(error('many.conf')).toBe(`includes bring more than 4096 files in ${prefix}/conf/many.conf:1:9`);
+    } finally {
+      rmSync(prefix, { recursive: true, force: true });
+    }
   });
 });
 
