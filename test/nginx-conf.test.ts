@@ -295,6 +295,8 @@ describe('a directive written again (nginx lets some repeat)', () => {
     ['events {} events {}', '"events" directive is duplicate in /virtual/nginx.conf:1:11'],
     ['http { server { location / { handler static; handler static; } } }', '"handler" directive is duplicate in /virtual/nginx.conf:1:46'],
     ['http { server { location /s { handler websocket-script; script echo; timeout 1s; timeout 2s; } } }', '"timeout" directive is duplicate in /virtual/nginx.conf:1:82'],
+    ['http {\n  gzip on {\n  }\n}', 'directive "gzip" is not terminated by ";" in /virtual/nginx.conf:2:3'],
+    ['http { server { location / { root /a { } } } }', 'directive "root" is not terminated by ";" in /virtual/nginx.conf:1:30'],
     ['http { log_format a x; log_format a y; }', 'duplicate "log_format" name "a" in /virtual/nginx.conf:1:35'],
   ])('%j', (text, message) => expect(buildError(text)).toBe(message));
 

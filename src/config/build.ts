@@ -15,6 +15,7 @@ import { plainValue, type ConfNode, type Entry, type MapNode, type SeqNode } fro
 import type { LocationConf, MainConf, ServerConf } from './model';
 import type { BlockView, ConfModule, DirectiveRow } from './module';
 import { ModuleConfs } from './module-confs';
+import { isNginxBlock } from './nginx/read';
 import { readConfigFile } from './read';
 import { NOT_YET_SUPPORTED } from './not-supported';
 import { ConfigSources } from './sources';
@@ -344,11 +345,26 @@ class Builder {
       if (!values) own.set(placed.module, (values = {}));
       const earlier = Object.hasOwn(values, placed.field);
       if (earlier && !placed.row.combine) throw new ConfigError(`"${e.key}" directive is duplicate`, e.keyPos);
-      const value = placed.row.parse(e.value, this.cx, e.key);
+      const value = this.parse(placed.row, e);
       values[placed.field] = earlier ? placed.row.combine!(values[placed.field], value) : value;
       written?.add(e.key);
     }
     return own;
+  }
+
+  /**
+   * A directive's value parsed by its row. nginx.conf's `gzip on { ... }` (a block where the
+   * directive takes arguments) is nginx's `directive "gzip" is not terminated by ";"`.
+   */
+  private parse(row: DirectiveRow, e: Entry): unknown {
+    try {
+      return row.parse(e.value, this.cx, e.key);
+    } catch (err) {
+      if (err instanceof ConfigError && e.value.kind === 'map' && isNginxBlock(e.value) && err.reason === 'a map is not allowed here') {
+        throw new ConfigError(`directive "${e.key}" is not terminated by ";"`, e.keyPos);
+      }
+      throw err;
+    }
   }
 
   /**

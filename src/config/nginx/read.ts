@@ -93,6 +93,14 @@ class Block {
   }
 }
 
+/** The maps made of nginx.conf blocks the tree has no place for (`limit_except GET {}`, `gzip on {}`). */
+const OTHER_BLOCKS = new WeakSet<MapNode>();
+
+/** Whether `node` is an nginx.conf block the tree has no place for: a directive that takes arguments, written with `{`, is nginx's `is not terminated by ";"`. */
+export function isNginxBlock(node: MapNode): boolean {
+  return OTHER_BLOCKS.has(node);
+}
+
 /** Reads an nginx.conf (and what it includes) into a located tree. */
 export function readNginxFile(file: string, sources: ConfigSources = new ConfigSources()): MapNode {
   const absolute = path.resolve(file);
@@ -232,7 +240,10 @@ class Reader {
     if (structural?.kind === 'server') block.addItem('servers', map, nameWord.pos);
     else if (structural?.kind === 'location') block.addItem('locations', map, nameWord.pos);
     else if (structural?.kind === 'upstream') block.addUpstream(args[0], map, nameWord.pos);
-    else block.entries.push({ key: name, keyPos: nameWord.pos, value: map });
+    else {
+      if (!structural) OTHER_BLOCKS.add(map);
+      block.entries.push({ key: name, keyPos: nameWord.pos, value: map });
+    }
   }
 
   /** `if (COND)`: the text inside the parentheses as written, where it starts. */
