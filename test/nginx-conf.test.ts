@@ -6,7 +6,7 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { buildConfig } from '../src/config/build';
+import { buildConfig, readOptionsOf } from '../src/config/build';
 import type { ConfNode, MapNode, ScalarNode, SeqNode } from '../src/config/load';
 import { parseText } from '../src/config/load';
 import { parseNginxText } from '../src/config/nginx/read';
@@ -36,7 +36,7 @@ function readError(text: string, file = FILE, sources?: ConfigSources): string {
   return 'no error';
 }
 
-const build = (text: string) => buildConfig(parseNginxText(text, FILE), FILE, '/virtual', REGISTRY);
+const build = (text: string) => buildConfig(parseNginxText(text, FILE, undefined, readOptionsOf(REGISTRY)), FILE, '/virtual', REGISTRY);
 function buildError(text: string): string {
   try {
     build(text);
@@ -297,6 +297,11 @@ describe('a directive written again (nginx lets some repeat)', () => {
     ['http { server { location /s { handler websocket-script; script echo; timeout 1s; timeout 2s; } } }', '"timeout" directive is duplicate in /virtual/nginx.conf:1:82'],
     ['http {\n  gzip on {\n  }\n}', 'directive "gzip" is not terminated by ";" in /virtual/nginx.conf:2:3'],
     ['http { server { location / { root /a { } } } }', 'directive "root" is not terminated by ";" in /virtual/nginx.conf:1:30'],
+    // nginx checks a block directive as soon as its `{` is read: a `{` in an unquoted argument opens one.
+    ['http {\n  server {\n    ssl_certificate /live/{domain}/a.pem;\n    location / { }\n  }\n}\n', 'directive "ssl_certificate" is not terminated by ";" in /virtual/nginx.conf:3:5'],
+    ['http {\n  server {\n    listen 80 {\n    }\n  }\n}\n', 'directive "listen" is not terminated by ";" in /virtual/nginx.conf:3:5'],
+    // An unknown block: its lines are kept as they are, and the builder names the block (nginx: unknown at once).
+    ['http {\n  foo {\n    location / { server { } }\n  }\n}\n', 'unknown directive "foo" in /virtual/nginx.conf:2:3'],
     ['http { log_format a x; log_format a y; }', 'duplicate "log_format" name "a" in /virtual/nginx.conf:1:35'],
   ])('%j', (text, message) => expect(buildError(text)).toBe(message));
 

@@ -15,7 +15,7 @@ import { plainValue, type ConfNode, type Entry, type MapNode, type SeqNode } fro
 import type { LocationConf, MainConf, ServerConf } from './model';
 import type { BlockView, ConfModule, DirectiveRow } from './module';
 import { ModuleConfs } from './module-confs';
-import { isNginxBlock } from './nginx/read';
+import { isNginxBlock, type ReadOptions } from './nginx/read';
 import { readConfigFile } from './read';
 import { NOT_YET_SUPPORTED } from './not-supported';
 import { ConfigSources } from './sources';
@@ -65,7 +65,13 @@ export function loadConfig(options: LoadOptions): MainConf {
   const file = path.resolve(options.file);
   const prefix = path.resolve(options.prefix);
   const sources = options.sources ?? new ConfigSources();
-  return buildConfig(readConfigFile(file, sources), file, prefix, options.registry, sources);
+  return buildConfig(readConfigFile(file, sources, readOptionsOf(options.registry)), file, prefix, options.registry, sources);
+}
+
+/** What the nginx.conf reader knows of a registry: its modules' directives take arguments (a block after one is nginx's error as soon as it is read). */
+export function readOptionsOf(registry: Registry): ReadOptions {
+  const names = new Set([...SERVER_ONLY, 'handler', ...registry.modules.flatMap((module) => Object.keys(module.directives))]);
+  return { takesArguments: (name) => names.has(name) };
 }
 
 /** Builds a MainConf from an already parsed tree (tests use this with `parseText`). */

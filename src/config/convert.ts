@@ -5,7 +5,7 @@
  * `gateway -t` gives them.
  */
 import path from 'node:path';
-import type { Registry } from './build';
+import { readOptionsOf, type Registry } from './build';
 import type { MapNode } from './load';
 import { writeNginx, type Repeatable } from './nginx/write';
 import { readConfigFile, syntaxOf, type Syntax } from './read';
@@ -34,7 +34,7 @@ export interface Converted {
 /** Reads `file` (either syntax) and writes it in the other one. Throws a ConfigError on the first problem. */
 export function convertFile(file: string, registry: Registry, sources: ConfigSources = new ConfigSources()): Converted {
   const absolute = path.resolve(file);
-  const tree = readConfigFile(absolute, sources);
+  const tree = readConfigFile(absolute, sources, readOptionsOf(registry));
   if (tree.kind !== 'map') throw new ConfigError('the configuration must be a map of directives', tree.pos);
   const from = syntaxOf(absolute, sources.readFile(absolute));
   return convertTree(tree, from === 'nginx' ? 'yaml' : 'nginx', registry);

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { ConfigError } from '../errors';
 import { loadFile, type ConfNode } from './load';
-import { readNginxFile } from './nginx/read';
+import { readNginxFile, type ReadOptions } from './nginx/read';
 import { ConfigSources, SourceError } from './sources';
 
 /** The two syntaxes of a configuration file. */
@@ -27,8 +27,8 @@ export function syntaxOf(file: string, text: string): Syntax {
   return 'yaml';
 }
 
-/** Reads a configuration file, in either syntax, into a located tree. */
-export function readConfigFile(file: string, sources: ConfigSources = new ConfigSources()): ConfNode {
+/** Reads a configuration file, in either syntax, into a located tree (`options`: what the nginx.conf reader may know of the directives). */
+export function readConfigFile(file: string, sources: ConfigSources = new ConfigSources(), options: ReadOptions = {}): ConfNode {
   const absolute = path.resolve(file);
   let text: string;
   try {
@@ -38,5 +38,5 @@ export function readConfigFile(file: string, sources: ConfigSources = new Config
     const e = err as NodeJS.ErrnoException;
     throw new ConfigError(`open() "${absolute}" failed (${e.code ?? e.message})`);
   }
-  return syntaxOf(absolute, text) === 'nginx' ? readNginxFile(absolute, sources) : loadFile(absolute, sources);
+  return syntaxOf(absolute, text) === 'nginx' ? readNginxFile(absolute, sources, options) : loadFile(absolute, sources);
 }

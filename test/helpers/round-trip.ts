@@ -5,7 +5,7 @@
  * back (as comparable data, or why it does not build), and the trees' shapes. In a process
  * because building loads the site's TypeScript handlers, which jest's module system cannot.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildConfig } from '../../src/config/build';
 import { convertTree } from '../../src/config/convert';
@@ -20,6 +20,10 @@ import { comparableConf } from './comparable-conf';
 export interface RoundTrip {
   /** The configuration's YAML-only value nginx's syntax cannot write (convert's one line), if any. */
   readonly refused?: string;
+  /** Why the file does not read at all (a template with placeholders), if it does not. */
+  readonly unreadable?: string;
+  /** The file is a site, read as nginx reads a site: included in the `http` block of a main file. */
+  readonly site?: boolean;
   readonly original?: unknown;
   readonly converted?: unknown;
   readonly back?: unknown;
@@ -41,10 +45,32 @@ function built(tree: MapNode, file: string, prefix: string): unknown {
   }
 }
 
-export function roundTrip(file: string, prefix: string): RoundTrip {
-  const from = syntaxOf(file, readFileSync(file, 'utf8'));
+/** A site (what goes in sites-enabled/): `server`, `upstream`, `map` at its top. */
+const SITE = /^"(server|upstream|map)" directive is not allowed here/;
+
+/** Reads `file` as the configuration, or a site of nginx's syntax as its main file would include it. */
+function readOriginal(file: string): { tree: MapNode; site: boolean; main: string } {
+  try {
+    return { tree: readConfigFile(file) as MapNode, site: false, main: file };
+  } catch (err) {
+    if (!(err instanceof ConfigError) || !SITE.test(err.reason)) throw err;
+    const main = path.join(path.dirname(file), '.round-trip-main.conf');
+    const types = existsSync(path.join(path.dirname(file), 'mime.types')) ? '    include mime.types;\n' : '';
+    return { tree: parseNginxText(`events {}\nhttp {\n${types}    include ${path.basename(file)};\n}\n`, main), site: true, main };
+  }
+}
+
+export function roundTrip(name: string, prefix: string): RoundTrip {
+  const from = syntaxOf(name, readFileSync(name, 'utf8'));
   const to: Syntax = from === 'nginx' ? 'yaml' : 'nginx';
-  const original = readConfigFile(file) as MapNode;
+  let read: ReturnType<typeof readOriginal>;
+  try {
+    read = readOriginal(name);
+  } catch (err) {
+    if (err instanceof ConfigError) return { unreadable: err.message };
+    throw err;
+  }
+  const { tree: original, site, main: file } = read;
   let there: string;
   try {
     there = convertTree(original, to, REGISTRY).text;
@@ -55,6 +81,7 @@ export function roundTrip(file: string, prefix: string): RoundTrip {
   const converted = parse(there, to, `${file}.converted`);
   const back = parse(convertTree(converted, from, REGISTRY).text, from, `${file}.back`);
   return {
+    site,
     original: built(original, file, prefix),
     converted: built(converted, file, prefix),
     back: built(back, file, prefix),

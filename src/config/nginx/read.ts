@@ -43,6 +43,19 @@ const BLOCKS: Readonly<Record<string, { readonly in: readonly BlockKind[]; reado
 
 const isLuaBlock = (name: string) => name.endsWith('_by_lua_block');
 
+/** nginx's block directives the tree has no place of their own for: a map under their name (`limit_except GET {}`). */
+const OTHER_NGINX_BLOCKS: ReadonlySet<string> = new Set(['limit_except', 'geo', 'split_clients', 'charset_map', 'match', 'stream', 'mail']);
+
+/** What the reader may know of the directives. */
+export interface ReadOptions {
+  /**
+   * Whether a directive is known to take arguments, not a block: `NAME ... {` is then nginx's
+   * `directive "NAME" is not terminated by ";"` as soon as its `{` is read, as nginx checks it
+   * (a `{` inside an unquoted argument, `ssl_certificate /live/{domain}/a.pem;`, opens a block).
+   */
+  readonly takesArguments?: (name: string) => boolean;
+}
+
 /** What one reading shares across its files: the sources, the bounds counted so far. */
 class NginxReading {
   values = 0;
@@ -51,6 +64,7 @@ class NginxReading {
     readonly sources: ConfigSources,
     /** nginx's conf prefix: the main file's directory, what relative includes resolve against. */
     readonly confDir: string,
+    readonly options: ReadOptions,
   ) {}
 }
 
@@ -102,7 +116,7 @@ export function isNginxBlock(node: MapNode): boolean {
 }
 
 /** Reads an nginx.conf (and what it includes) into a located tree. */
-export function readNginxFile(file: string, sources: ConfigSources = new ConfigSources()): MapNode {
+export function readNginxFile(file: string, sources: ConfigSources = new ConfigSources(), options: ReadOptions = {}): MapNode {
   const absolute = path.resolve(file);
   let text: string;
   try {
@@ -110,12 +124,12 @@ export function readNginxFile(file: string, sources: ConfigSources = new ConfigS
   } catch (err) {
     throw new ConfigError(openFailure(absolute, err));
   }
-  return parseNginxText(text, absolute, sources);
+  return parseNginxText(text, absolute, sources, options);
 }
 
 /** Parses nginx.conf text as if read from `file` (tests; `readNginxFile`). */
-export function parseNginxText(text: string, file: string, sources: ConfigSources = new ConfigSources()): MapNode {
-  const reading = new NginxReading(sources, path.dirname(file));
+export function parseNginxText(text: string, file: string, sources: ConfigSources = new ConfigSources(), options: ReadOptions = {}): MapNode {
+  const reading = new NginxReading(sources, path.dirname(file), options);
   const root = new Block('main', { file, line: 1, col: 1 }, 0);
   new Reader(reading, new Lexer(text, file), [file]).lines(root, null);
   return root.finish();
@@ -191,22 +205,28 @@ class Reader {
       block.addItem('servers', this.scalar(argumentsText(source, args), args[0].pos), nameWord.pos);
       return;
     }
-    const structural = known && known.in.includes(block.kind) ? known : null;
+    // Inside a block the tree has no place for, lines are kept as they are (nginx refuses the
+    // block's own directive first: unknown, or `is not terminated by ";"`).
+    const lenient = block.kind === 'other';
+    const structural = known && !lenient && known.in.includes(block.kind) ? known : null;
     if (!opensBlock) {
-      if (structural || isLuaBlock(name)) throw new ConfigError(`directive "${name}" has no opening "{"`, nameWord.pos);
+      if (!lenient && (structural || isLuaBlock(name))) throw new ConfigError(`directive "${name}" has no opening "{"`, nameWord.pos);
       this.count(nameWord.pos);
       block.entries.push({ key: name, keyPos: nameWord.pos, value: this.scalar(argumentsText(source, args), args[0]?.pos ?? nameWord.pos) });
       return;
     }
-    if (isLuaBlock(name)) {
+    if (isLuaBlock(name) && !lenient) {
       if (args.length !== 0) throw new ConfigError(`invalid number of arguments in "${name}" directive`, nameWord.pos);
       const body = this.lexer.luaBlock(statement.end);
       this.count(nameWord.pos);
       block.entries.push({ key: name, keyPos: nameWord.pos, value: this.scalar(body.text, body.pos) });
       return;
     }
-    if (known && !structural) {
+    if (known && !structural && !lenient) {
       throw new ConfigError(`"${name}" directive is not allowed here`, nameWord.pos);
+    }
+    if (!structural && !lenient && !OTHER_NGINX_BLOCKS.has(name) && this.reading.options.takesArguments?.(name)) {
+      throw new ConfigError(`directive "${name}" is not terminated by ";"`, nameWord.pos);
     }
     if (structural && (args.length < structural.args[0] || args.length > structural.args[1])) {
       throw new ConfigError(`invalid number of arguments in "${name}" directive`, nameWord.pos);
