@@ -60,9 +60,13 @@ describe('the round trip of every configuration in the repository', () => {
       return;
     }
     expect(trip.refused).toBeUndefined();
-    // A fixture that does not build (the seed's nginx.conf uses Lua) still converts: its trees must match too.
-    const refusal = (trip.original as { refused?: string }).refused;
-    if (refusal) expect(refusal).toMatch(/not supported yet/);
+    // A collected real configuration may not read alone (a template's placeholders, an absolute include): test/realworld.test.ts fills those in.
+    if (trip.unreadable !== undefined) {
+      expect(name.startsWith('test/realworld/')).toBe(true);
+      return;
+    }
+    // A configuration that does not build (the seed's nginx.conf uses Lua) still converts: the same
+    // tree comes back, and each conversion is refused with the very same reason.
     expect(trip.backShape).toEqual(trip.nginxShape);
     expect(trip.converted).toEqual(trip.original);
     expect(trip.back).toEqual(trip.original);
