@@ -73,6 +73,7 @@ class Block {
   readonly entries: Entry[] = [];
   private readonly lists = new Map<string, ConfNode[]>();
   private upstreams: Entry[] | null = null;
+  private readonly upstreamNames = new Set<string>();
 
   constructor(
     readonly kind: BlockKind,
@@ -98,7 +99,8 @@ class Block {
       this.upstreams = [];
       this.entries.push({ key: 'upstreams', keyPos: at, value: { kind: 'map', entries: this.upstreams, pos: at } });
     }
-    if (this.upstreams.some((e) => e.key === name.text)) throw new ConfigError(`duplicate upstream "${name.text}"`, name.pos);
+    if (this.upstreamNames.has(name.text)) throw new ConfigError(`duplicate upstream "${name.text}"`, name.pos);
+    this.upstreamNames.add(name.text);
     this.upstreams.push({ key: name.text, keyPos: name.pos, value: block });
   }
 
