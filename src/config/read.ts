@@ -17,8 +17,10 @@ export function syntaxOf(file: string, text: string): Syntax {
   const ext = path.extname(file).toLowerCase();
   if (ext === '.yaml' || ext === '.yml' || ext === '.json') return 'yaml';
   if (ext === '.conf') return 'nginx';
-  for (const line of text.split('\n')) {
-    const word = line.trim();
+  for (let start = 0; start < text.length; ) {
+    const end = text.indexOf('\n', start);
+    const word = text.slice(start, end < 0 ? text.length : end).trim();
+    start = end < 0 ? text.length : end + 1;
     if (!word || word.startsWith('#')) continue;
     // A YAML document starts with a key (`name:`), a list item, a flow collection or a marker;
     // an nginx directive's first word never ends with a colon.
