@@ -17,6 +17,7 @@ import { ConfigError } from '../src/errors';
 import { REGISTRY } from '../src/modules/registry';
 import { makePrefix, ROOT, runCli } from './helpers/gateway-process';
 import { flat } from './helpers/module-confs';
+import { configErrorOf } from './helpers/virtual-config';
 
 const FILE = '/virtual/nginx.conf';
 
@@ -317,6 +318,13 @@ describe('a directive written again (nginx lets some repeat)', () => {
     }
     expect(message).toBe('"root" directive is duplicate in /virtual/site.yaml:5:3');
   });
+
+  test.each([
+    ['http:\n  upstreams:\n    a: { servers: [127.0.0.1:1] }\n    a: { servers: [127.0.0.1:2] }\n', 'duplicate upstream "a" in /virtual/site.yaml:4:5'],
+    ['http:\n  access_by: { script: a, script: b }\n', 'duplicate key "script" in /virtual/site.yaml:2:27'],
+    ['http:\n  servers:\n    - locations:\n        - location: /s\n          handler: websocket-script\n          script: echo\n          options: { a: 1, a: 2 }\n', 'duplicate key "a" in /virtual/site.yaml:7:28'],
+    ['http:\n  servers:\n    - locations:\n        - location: /s\n          handler: websocket-script\n          script: echo\n          script: echo\n', '"script" directive is duplicate in /virtual/site.yaml:7:11'],
+  ])('a key YAML lets repeat where nginx has no repeat: %j', (yaml, message) => expect(configErrorOf(yaml)).toBe(message));
 });
 
 describe('gateway -t on nginx.conf files', () => {
