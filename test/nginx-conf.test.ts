@@ -112,6 +112,19 @@ describe('the tree an nginx.conf makes (the contract: the YAML shape of CONFIG.m
     expect(readError("return 200 'it''s';")).toBe('unexpected "\'" in /virtual/nginx.conf:1:16');
   });
 
+  test('if: the condition as written inside the parentheses, where it starts', () => {
+    const conditionOf = (text: string) => {
+      const root = parseNginxText(`http { server { ${text} { return 403; } } }`, FILE);
+      const server = ((root.entries[0].value as MapNode).entries[0].value as SeqNode).items[0] as MapNode;
+      const condition = (server.entries[0].value as MapNode).entries[0];
+      return [condition.key, (condition.value as ScalarNode).value, condition.value.pos.col];
+    };
+    expect(conditionOf('if ($a ~ "^x(y)")')).toEqual(['condition', '$a ~ "^x(y)"', 21]);
+    expect(conditionOf('if ( $a )')).toEqual(['condition', '$a', 22]);
+    expect(conditionOf('if (!-f $request_filename)')).toEqual(['condition', '!-f $request_filename', 21]);
+    expect(conditionOf("if ($http_x = '')")).toEqual(['condition', "$http_x = ''", 21]);
+  });
+
   test('positions: a key at its name, a value at its first argument, a block at its name', () => {
     const root = parseNginxText('http {\n  server {\n\tlisten   80;\n  }\n}\n', FILE);
     const http = root.entries[0];
