@@ -217,7 +217,7 @@ class Reader {
       block.entries.push({ key: name, keyPos: nameWord.pos, value: this.scalar(argumentsText(source, args), args[0]?.pos ?? nameWord.pos) });
       return;
     }
-    if (isLuaBlock(name) && !lenient) {
+    if (isLuaBlock(name)) {
       if (args.length !== 0) throw new ConfigError(`invalid number of arguments in "${name}" directive`, nameWord.pos);
       const body = this.lexer.luaBlock(statement.end);
       this.count(nameWord.pos);
