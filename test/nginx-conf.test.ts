@@ -242,6 +242,23 @@ describe('include', () => {
     expect(error('bad.conf')).toBe(`unexpected "}" in ${prefix}/conf/sites/broken.inc:3:11`);
   });
 
+  test('gateway -t -p PREFIX -c conf/sub/x.conf: includes against conf/sub/, the main file\'s directory, also from an included file (nginx 1.22 looks for conf/sub/sub/inc2.conf too)', async () => {
+    const dir = makePrefix({
+      'conf/sub/x.conf': 'events {}\nhttp { include sub/inc2.conf; }\n',
+      'conf/sub/y.conf': 'events {}\nhttp { include inc2.conf; }\n',
+      'conf/sub/inc2.conf': 'include inc3.conf;\n',
+      'conf/sub/inc3.conf': 'gzip on;\n',
+    });
+    try {
+      const x = await runCli(['-t', '-p', dir, '-c', 'conf/sub/x.conf']);
+      expect([x.code, x.stderr.split('\n')[0]]).toEqual([1, `gateway: [emerg] open() "${dir}/conf/sub/sub/inc2.conf" failed (ENOENT) in ${dir}/conf/sub/x.conf:2:16`]);
+      const y = await runCli(['-t', '-p', dir, '-c', 'conf/sub/y.conf']);
+      expect(y.code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('the syntax: by extension, else by the first word that is not a comment', () => {
     expect(syntaxOf('/a/site.conf', 'a: b')).toBe('nginx');
     expect(syntaxOf('/a/site.yaml', 'a b;')).toBe('yaml');
