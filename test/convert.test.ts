@@ -9,9 +9,13 @@ import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildConfig } from '../src/config/build';
-import type { MapNode } from '../src/config/load';
+import { convertTree } from '../src/config/convert';
+import { parseText, type MapNode, type ScalarNode } from '../src/config/load';
+import { quoteArgument } from '../src/config/nginx/arguments';
 import { parseNginxText } from '../src/config/nginx/read';
 import { readConfigFile } from '../src/config/read';
+import { splitArgs } from '../src/config/values';
+import { writeYaml } from '../src/config/yaml-write';
 import { REGISTRY } from '../src/modules/registry';
 import { comparableConf } from './helpers/comparable-conf';
 import { ROOT, runCli } from './helpers/gateway-process';
@@ -77,6 +81,24 @@ describe('the round trip of every configuration in the repository', () => {
     const built = (tree: MapNode) => comparableConf(buildConfig(tree, file, ROOT, REGISTRY));
     const changed = parseNginxText(readFileSync(file, 'utf8').replace('gzip_min_length  1;', 'gzip_min_length  2;'), file);
     expect(built(changed)).not.toEqual(built(readConfigFile(file) as MapNode));
+  });
+});
+
+describe('the writers read back what they wrote', () => {
+  const TRICKY = ['on', 'off', 'true', 'False', 'null', '~', '1', '1.0', '0x1f', '.5', '-1', '- x', 'a: b', 'a:b', 'x #y', '#x', '@name', '~ \\.php$', '~* ^/(a|b)', '*.example.org',
+    '= /x', '^~ /y', '', ' lead', 'trail ', '"q"', "'s'", 'a\nb', 'tab\there', '$host$request_uri', '${x}y', '{a}', '[b]', 'é 日本', '\u00a0nbsp', 'a\\b', '%x', '!x', '&x', '|', '>', '?x', ',', 'yes'];
+
+  test.each(TRICKY)('YAML: %j as a key and as a value', (text) => {
+    const tree = { kind: 'map', pos: { file: 'x', line: 1, col: 1 }, entries: [{ key: text || 'k', keyPos: { file: 'x', line: 1, col: 1 }, value: { kind: 'scalar', value: text, pos: { file: 'x', line: 1, col: 1 } } }] } as const;
+    const back = parseText(writeYaml(tree as unknown as MapNode), '/virtual/x.yaml') as MapNode;
+    expect([back.entries[0].key, back.entries[0].value.kind === 'scalar' && back.entries[0].value.value]).toEqual([text || 'k', text]);
+  });
+
+  test.each(TRICKY.filter((t) => !/^['"]/.test(t)))('nginx.conf: %j as one argument of a directive', (text) => {
+    const tree = parseText(`http:\n  default_type: ${JSON.stringify(quoteArgument(text))}\n`, '/virtual/x.yaml') as MapNode;
+    const back = parseNginxText(convertTree(tree, 'nginx', REGISTRY).text, '/virtual/x.conf');
+    const value = ((back.entries[0].value as MapNode).entries[0].value as ScalarNode).value as string;
+    expect(splitArgs(value)).toEqual([text]);
   });
 });
 

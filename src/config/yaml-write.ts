@@ -12,7 +12,7 @@ const NOT_A_STRING = /^(true|false|null|~|\.nan|\.inf|-\.inf|\+\.inf)$/i;
 function plainSafe(text: string): boolean {
   if (text === '' || NOT_A_STRING.test(text)) return false;
   // Starts as a word, a path, a variable or a location modifier; never as a number or an indicator.
-  if (!/^[A-Za-z_/$.^=(\\~]/.test(text) || /^~$/.test(text)) return false;
+  if (!/^[A-Za-z_/$.^=(\\~]/.test(text) || /^~$/.test(text) || /^\.\d/.test(text)) return false;
   if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff]/.test(text)) return false;
   if (/\s$/.test(text) || /:(\s|$)/.test(text) || /\s#/.test(text)) return false;
   return true;
