@@ -11,10 +11,12 @@ import path from 'node:path';
 import { ConfigError, type Position } from '../errors';
 import type { ConfigContext, Configurable } from './handler-contract';
 import { argsOf, type Context, type ParseContext } from './args';
-import { loadFile, plainValue, type ConfNode, type Entry, type MapNode, type SeqNode } from './load';
+import { plainValue, type ConfNode, type Entry, type MapNode, type SeqNode } from './load';
 import type { LocationConf, MainConf, ServerConf } from './model';
 import type { BlockView, ConfModule, DirectiveRow } from './module';
 import { ModuleConfs } from './module-confs';
+import { isNginxBlock, type ReadOptions } from './nginx/read';
+import { readConfigFile } from './read';
 import { NOT_YET_SUPPORTED } from './not-supported';
 import { ConfigSources } from './sources';
 import { compileValue, ConfigVariables } from '../http/variables';
@@ -63,7 +65,13 @@ export function loadConfig(options: LoadOptions): MainConf {
   const file = path.resolve(options.file);
   const prefix = path.resolve(options.prefix);
   const sources = options.sources ?? new ConfigSources();
-  return buildConfig(loadFile(file, sources), file, prefix, options.registry, sources);
+  return buildConfig(readConfigFile(file, sources, readOptionsOf(options.registry)), file, prefix, options.registry, sources);
+}
+
+/** What the nginx.conf reader knows of a registry: its modules' directives take arguments (a block after one is nginx's error as soon as it is read). */
+export function readOptionsOf(registry: Registry): ReadOptions {
+  const names = new Set([...SERVER_ONLY, 'handler', ...registry.modules.flatMap((module) => Object.keys(module.directives))]);
+  return { takesArguments: (name) => names.has(name) };
 }
 
 /** Builds a MainConf from an already parsed tree (tests use this with `parseText`). */
@@ -98,6 +106,9 @@ type Own = Map<ConfModule, Record<string, unknown>>;
 
 /** The server block's own directives (the configuration reads them): anywhere else they are misplaced, not unknown. */
 const SERVER_ONLY: ReadonlySet<string> = new Set(['listen', 'server_name']);
+
+/** The structural directives nginx lets a block repeat: each occurrence adds to the others. */
+const REPEATABLE_STRUCTURAL: ReadonlySet<string> = new Set(['listen', 'server_name']);
 
 const camel = (name: string) => name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 
@@ -332,7 +343,7 @@ class Builder {
   private collect(block: MapNode, context: Context, structural: Record<string, (e: Entry) => void>, extra?: (e: Entry) => void, written?: Set<string>): Own {
     const own: Own = new Map();
     const seen = new Set<string>();
-    for (const e of block.entries) {
+    for (const e of this.occurrences(block.entries, structural)) {
       if (Object.hasOwn(structural, e.key)) {
         if (seen.has(e.key)) throw new ConfigError(`"${e.key}" directive is duplicate`, e.keyPos);
         seen.add(e.key);
@@ -354,11 +365,62 @@ class Builder {
       if (!values) own.set(placed.module, (values = {}));
       const earlier = Object.hasOwn(values, placed.field);
       if (earlier && !placed.row.combine) throw new ConfigError(`"${e.key}" directive is duplicate`, e.keyPos);
-      const value = placed.row.parse(e.value, this.cx, e.key);
+      const value = this.parse(placed.row, e);
       values[placed.field] = earlier ? placed.row.combine!(values[placed.field], value) : value;
       written?.add(e.key);
     }
     return own;
+  }
+
+  /**
+   * A directive's value parsed by its row. nginx.conf's `gzip on { ... }` (a block where the
+   * directive takes arguments) is nginx's `directive "gzip" is not terminated by ";"`.
+   */
+  private parse(row: DirectiveRow, e: Entry): unknown {
+    try {
+      return row.parse(e.value, this.cx, e.key);
+    } catch (err) {
+      if (err instanceof ConfigError && e.value.kind === 'map' && isNginxBlock(e.value) && err.reason === 'a map is not allowed here') {
+        throw new ConfigError(`directive "${e.key}" is not terminated by ";"`, e.keyPos);
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * A block's entries with each repeatable directive's occurrences (a key written again, as
+   * nginx lets `add_header` or `listen` repeat) joined into one list at the first one's place,
+   * in the order written, as if written as a list. Directives whose rows `combine` stay apart
+   * (their order among other keys matters: `allow`, `deny`); any other repeated key is left for
+   * `collect` to refuse as nginx does (`"root" directive is duplicate`).
+   */
+  private occurrences(entries: readonly Entry[], structural: Record<string, unknown>): readonly Entry[] {
+    const repeatable = (key: string) => {
+      if (Object.hasOwn(structural, key)) return REPEATABLE_STRUCTURAL.has(key);
+      const row = this.table.get(key)?.row;
+      return row?.multiple === true && !row.combine;
+    };
+    const counts = new Map<string, number>();
+    for (const e of entries) counts.set(e.key, (counts.get(e.key) ?? 0) + 1);
+    if ([...counts].every(([key, n]) => n === 1 || !repeatable(key))) return entries;
+    const joined = new Map<string, ConfNode[]>();
+    const out: Entry[] = [];
+    for (const e of entries) {
+      if (counts.get(e.key) === 1 || !repeatable(e.key)) {
+        out.push(e);
+        continue;
+      }
+      const items = e.value.kind === 'seq' ? e.value.items : [e.value];
+      const list = joined.get(e.key);
+      if (list) {
+        list.push(...items);
+        continue;
+      }
+      const first = [...items];
+      joined.set(e.key, first);
+      out.push({ key: e.key, keyPos: e.keyPos, value: { kind: 'seq', items: first, pos: e.value.pos } });
+    }
+    return out;
   }
 
   /**
@@ -450,7 +512,11 @@ function runConfigure(
   handlersDir: string,
   handler: string,
 ): unknown {
-  const byKey = new Map(entries.map((e) => [e.key, e]));
+  const byKey = new Map<string, Entry>();
+  for (const e of entries) {
+    if (byKey.has(e.key)) throw new ConfigError(`"${e.key}" directive is duplicate`, e.keyPos);
+    byKey.set(e.key, e);
+  }
   const read = new Set<string>();
   const plain = Object.fromEntries(entries.map((e) => [e.key, plainValue(e.value)]));
   const raw = new Proxy(plain, {

@@ -15,6 +15,12 @@ export interface DirectiveRow {
   readonly parse: (node: ConfNode, cx: ParseContext, name: string) => unknown;
   /** The field of the module's conf it fills (default: the name in camelCase). */
   readonly field?: string;
+  /**
+   * nginx lets the directive repeat in a block (`add_header`, `error_page`, `limit_req`): a key
+   * written again is a further occurrence, the occurrences handed to `parse` as one list in the
+   * order written. Without it (and without `combine`) a repeated key is `"X" directive is duplicate`.
+   */
+  readonly multiple?: boolean;
   /** Joins a later directive's value to an earlier one's when several fill one field (`allow`, `deny`). */
   readonly combine?: (earlier: unknown, later: unknown) => unknown;
   /**

@@ -63,6 +63,7 @@ export function parseUpstreams(node: ConfNode, fail: Fail, checkKey: (key: strin
   const upstreams = new Map<string, UpstreamConf>();
   for (const e of node.entries) {
     if (!/^[A-Za-z0-9._-]+$/.test(e.key)) throw new ConfigError(`invalid upstream name "${e.key}"`, e.keyPos);
+    if (upstreams.has(e.key)) throw new ConfigError(`duplicate upstream "${e.key}"`, e.keyPos);
     if (e.value.kind !== 'map') fail(`upstream "${e.key}" must be a map of directives`, e.value);
     upstreams.set(e.key, parseUpstream(e.key, e.value as MapNode, fail, checkKey, loadBalancer));
   }
