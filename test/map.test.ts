@@ -7,7 +7,8 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildConfig } from '../src/config/build';
-import { parseText, type ConfNode } from '../src/config/load';
+import { parseText } from '../src/config/load';
+import { readConfigFile } from '../src/config/read';
 import type { MainConf } from '../src/config/model';
 import { ConfigError } from '../src/errors';
 import { compileValue, type VariableSource } from '../src/http/variables';
@@ -15,20 +16,10 @@ import { REGISTRY } from '../src/modules/registry';
 import { makePrefix, runCli, startGateway } from './helpers/gateway-process';
 import { request as httpRequest } from './helpers/http-client';
 
-/**
- * The tree with every `nginx_include` key renamed `include`: what the nginx.conf reader makes of
- * a map block's `include FILE;` line (YAML's own `include` is read by the YAML loader).
- */
-function asNginxInclude(node: ConfNode): ConfNode {
-  if (node.kind === 'seq') return { ...node, items: node.items.map(asNginxInclude) };
-  if (node.kind !== 'map') return node;
-  return { ...node, entries: node.entries.map((e) => ({ ...e, key: e.key === 'nginx_include' ? 'include' : e.key, value: asNginxInclude(e.value) })) };
-}
-
 function build(httpLines: string, prefix = makePrefix()): MainConf {
   const file = path.join(prefix, 'site.yaml');
   const yaml = `pid: "off"\nhttp:\n${httpLines}\n  servers:\n    - listen: 127.0.0.1:0\n      locations:\n        - location: /\n          return: "200 ok"\n`;
-  return buildConfig(asNginxInclude(parseText(yaml, file)), file, prefix, REGISTRY);
+  return buildConfig(parseText(yaml, file), file, prefix, REGISTRY);
 }
 
 function refusal(httpLines: string, prefix?: string): string {
@@ -83,11 +74,9 @@ describe('map: refusals, as nginx words them', () => {
     expect(() => buildConfig(parseText(yaml, file), file, '/tmp', REGISTRY)).toThrow('"map" directive is not allowed here');
   });
 
-  test('an included file that is missing: nginx\'s open() failure', () => {
-    const prefix = makePrefix();
-    expect(refusal('  map: {source: $uri, variable: $a, nginx_include: nofile}', prefix)).toBe(
-      `open() "${path.join(prefix, 'nofile')}" failed (2: No such file or directory) @3:37`,
-    );
+  test('an included file that is missing: nginx\'s open() failure, at the include', () => {
+    const prefix = makePrefix({ 'site.conf': 'http {\n  map $uri $a {\n    include nofile;\n  }\n}\n' });
+    expect(() => readConfigFile(path.join(prefix, 'site.conf'))).toThrow(`"${path.join(prefix, 'nofile')}"`);
   });
 
   test('gateway -t: one line with file:line:column, exit 1', async () => {
@@ -136,13 +125,15 @@ describe('map: the variable it defines', () => {
     expect(compileValue('$connection_upgrade', conf.captureNames)(request('').source)).toBe('close');
   });
 
-  test('include: an nginx-syntax file beside the configuration, its errors at its own lines', () => {
-    const prefix = makePrefix({ 'keys.map': '# keys\n"a=1"  one;\n~^b=(.*)  "b-$1";  # regex\n' });
-    const conf = build('  map: {source: $args, variable: $v, nginx_include: keys.map, default: other}', prefix);
+  test('include: an nginx-syntax file beside an nginx.conf, read in place, its errors at its own lines', () => {
+    const site = 'http {\n  map $args $v {\n    include keys.map;\n    default other;\n  }\n  server { listen 127.0.0.1:0; location / { return 200 "[$v]"; } }\n}\n';
+    const prefix = makePrefix({ 'site.conf': site, 'keys.map': '# keys\n"a=1"  one;\n~^b=(.*)  "b-$1";  # regex\n' });
+    const file = path.join(prefix, 'site.conf');
+    const conf = buildConfig(readConfigFile(file), file, prefix, REGISTRY);
     const value = compileValue('$v', conf.captureNames);
     expect([value(request('a=1').source), value(request('b=2').source), value(request('c').source)]).toEqual(['one', 'b-2', 'other']);
     writeFileSync(path.join(prefix, 'keys.map'), 'a  one;\nb  two three;\n');
-    expect(() => build('  map: {source: $args, variable: $v, nginx_include: keys.map}', prefix)).toThrow(`invalid number of the map parameters in ${path.join(prefix, 'keys.map')}:2:1`);
+    expect(() => buildConfig(readConfigFile(file), file, prefix, REGISTRY)).toThrow(`invalid number of the map parameters in ${path.join(prefix, 'keys.map')}:2:1`);
   });
 });
 

@@ -1,9 +1,10 @@
 /**
  * One `map` block's lines -> the compiled map, as nginx's ngx_http_map: `hostnames`,
- * `volatile`, `include FILE`, `default VALUE`, `~regex VALUE` / `~*regex VALUE` (file order),
+ * `volatile`, `default VALUE`, `~regex VALUE` / `~*regex VALUE` (file order),
  * `\KEY VALUE` (a key that would read as a parameter), and exact keys (lower case, as nginx's
  * hash stores them); with `hostnames`, `*.example.com`, `.example.com` and `www.example.*`.
- * Every value is compiled here, once. Errors are nginx's words at the line's position.
+ * Every value is compiled here, once. (`include FILE` lines are read in place by the
+ * configuration's readers, as nginx reads them.) Errors are nginx's words at the line's position.
  */
 import type { Position } from '../../errors';
 import { compileValue, type CompiledValue } from '../../http/variables';
@@ -39,13 +40,8 @@ export interface CompiledMap {
 export interface MapBlockContext {
   /** The variables values may use (`compileValue`'s names). */
   readonly names: ReadonlySet<string>;
-  /** The statements of a file an `include` line names, resolved as nginx resolves it. */
-  include(file: string, at: Position): readonly MapLine[];
   fail(reason: string, at: Position): never;
 }
-
-/** How deep `include` lines may nest inside one map (a file including itself stops here). */
-const MAX_INCLUDE_DEPTH = 16;
 
 /** Compiles a map's lines. `source` is the source text (`$http_upgrade`), `variable` the name without `$`. */
 export function compileMap(source: string, variable: string, lines: readonly MapLine[], at: Position, cx: MapBlockContext): CompiledMap {
@@ -69,17 +65,12 @@ export function compileMap(source: string, variable: string, lines: readonly Map
     table.set(key, value);
   };
 
-  const line = (words: readonly string[], pos: Position, depth: number): void => {
+  const line = (words: readonly string[], pos: Position): void => {
     if (words.length === 1 && words[0] === 'hostnames') return void (hostnames = true);
     if (words.length === 1 && words[0] === 'volatile') return void (isVolatile = true);
     if (words.length !== 2) return cx.fail('invalid number of the map parameters', pos);
     let [key] = words;
     const text = words[1];
-    if (key === 'include') {
-      if (depth >= MAX_INCLUDE_DEPTH) return cx.fail(`includes nest deeper than ${MAX_INCLUDE_DEPTH} files (at "${text}")`, pos);
-      for (const l of cx.include(text, pos)) line(l.words, l.pos, depth + 1);
-      return;
-    }
     const value = compile(text, pos);
     if (key === 'default') {
       if (defaultValue) cx.fail('duplicate default map parameter', pos);
@@ -111,7 +102,7 @@ export function compileMap(source: string, variable: string, lines: readonly Map
   };
 
   const sourceValue = compile(source, at);
-  for (const l of lines) line(l.words, l.pos, 0);
+  for (const l of lines) line(l.words, l.pos);
   const longestFirst = <K extends string>(table: Map<string, CompiledValue>, name: K) =>
     [...table].sort((a, b) => b[0].length - a[0].length).map(([k, value]) => ({ [name]: k, value }) as Record<K, string> & { value: CompiledValue });
   return {

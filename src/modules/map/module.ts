@@ -6,16 +6,13 @@
  * gets the map's getter once the block is compiled (`map-block.ts`), at load; the map is
  * evaluated only when a value reads the variable (`evaluate.ts`).
  */
-import path from 'node:path';
 import { ConfigError, type Position } from '../../errors';
 import { argsOf, occurrences, type ParseContext } from '../../config/args';
 import type { ConfNode, Entry, MapNode } from '../../config/load';
 import { row, type ConfModule } from '../../config/module';
 import { splitArgs } from '../../config/values';
 import { isBuiltInVariable } from '../../http/variables';
-import { describeSystemError } from '../../shared/system-errors';
 import { mapGetter } from './evaluate';
-import { readMapFile } from './include-file';
 import { compileMap, type MapLine } from './map-block';
 
 /** The map module's conf of the http block. */
@@ -94,22 +91,6 @@ export const mapModule: ConfModule<MapConf> = {
             {
               names: cx.captureNames,
               fail: failAt,
-              include(file, at) {
-                // nginx resolves an included file against the configuration's directory.
-                const absolute = path.resolve(path.dirname(cx.file), file);
-                let text: string;
-                try {
-                  text = cx.readFile(absolute);
-                } catch (err) {
-                  const e = err as NodeJS.ErrnoException;
-                  return failAt(e.code ? `open() "${absolute}" failed (${describeSystemError(e)})` : e.message, at);
-                }
-                try {
-                  return readMapFile(text, absolute);
-                } catch (err) {
-                  return failAt((err as Error).message, (err as { pos?: Position }).pos ?? at);
-                }
-              },
             },
           );
           cx.defineVariable?.(h.variable, mapGetter(compiled));
