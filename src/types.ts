@@ -360,9 +360,11 @@ export interface Counters {
  * the phase (`'ok'`) or throw an `HttpError`, not answer. `rewrite` to `precontent` run in the
  * chosen location (again after an internal redirect). `find-config` (the location match),
  * `post-rewrite`, `post-access` and `content` (the location's content handler) are the
- * engine's own; `server-rewrite` comes with the module that needs it (a server's `return`).
+ * engine's own. `server-rewrite` runs the handlers a module gives for the server's own location
+ * (the rewrite module's server-level directives), after post-read and before the location is
+ * found, and again after an internal redirect to a URI.
  */
-export type PhaseName = 'post-read' | 'rewrite' | 'preaccess' | 'access' | 'precontent' | 'log';
+export type PhaseName = 'post-read' | 'server-rewrite' | 'rewrite' | 'preaccess' | 'access' | 'precontent' | 'log';
 
 /**
  * What a phase handler answers, as nginx's phase checkers read it: nothing (declined: the next

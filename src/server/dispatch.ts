@@ -8,7 +8,7 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { HttpError, InternalRedirect } from '../errors';
+import { HttpError, InternalRedirect, UriRewritten } from '../errors';
 import { tabPaddingOf } from '../http/raw-head';
 import { checkHeaderLines, checkRequestHead, checkRequestLine } from '../http/request-head';
 import { errorPageHtml, hasErrorPage, pageStatus, reasonPhrase, wantsMsiePadding } from '../http/status';
@@ -23,6 +23,7 @@ import { normalizeHost, normalizeUri } from './router';
 import type { ListenerRuntime, LocationRuntime, Runtime, ServerRuntime } from './runtime';
 import { SendTimeouts } from './send-timeout';
 import { SubrequestCapture, subrequestMessage } from './subrequest';
+import { requestLogContext } from '../shared/log-context';
 
 /** nginx's limit of nested subrequests (NGX_HTTP_MAX_SUBREQUESTS is the count; 50 is the depth it allows). */
 const MAX_SUBREQUEST_DEPTH = 50;
@@ -85,9 +86,14 @@ export class Dispatcher {
     try {
       if (state.routingError) throw state.routingError;
       if (refused !== undefined) throw refused;
+      if (!state.serverRewriteDone) {
+        state.serverRewriteDone = true;
+        const answered = this.serverRewrite(req, res, state);
+        if (answered === true || (answered !== false && (await answered))) return;
+      }
       // nginx's find-config checks, for the location the request matched: an `internal` one is
-      // not for clients (internal redirects and subrequests reach it without this check).
-      if (state.runtime.internal) throw new HttpError(404, 'GW_INTERNAL_LOCATION');
+      // not for clients (internal redirects, subrequests and rewritten URIs reach it).
+      if (state.runtime.internal && !state.internal) throw new HttpError(404, 'GW_INTERNAL_LOCATION');
       if (state.runtime.keepaliveOff) res.shouldKeepAlive = false;
       checkBodySize(req, state.runtime.clientMaxBodySize);
       await this.serve(req, res, state);
@@ -105,19 +111,35 @@ export class Dispatcher {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerRuntime, scheme: string): Promise<void> {
     requestStarted(socket);
     const state = this.route(req, null, listener, scheme);
-    if (state.routingError || !state.runtime.upgradable || state.runtime.internal) return this.serveAsHttp(req, socket, listener, scheme, state);
+    if (!state.routingError) {
+      state.serverRewriteDone = true;
+      let rewritten: boolean | Promise<boolean>;
+      try {
+        rewritten = this.serverRewrite(req, null, state);
+      } catch (err) {
+        return this.upgradeRefused(err, req, socket, listener, scheme, state);
+      }
+      // A server-rewrite handler that waits (none does today): the request is served as HTTP.
+      if (rewritten !== false) return this.serveAsHttp(req, socket, listener, scheme, state);
+    }
+    return this.upgradeRouted(req, socket, head, listener, scheme, state);
+  }
+
+  /** An upgrade whose location is found: its phases, then its handler (or served as HTTP). */
+  private upgradeRouted(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerRuntime, scheme: string, state: RoutedState): Promise<void> {
+    if (state.routingError || !state.runtime.upgradable || (state.runtime.internal && !state.internal)) return this.serveAsHttp(req, socket, listener, scheme, state);
     let ran: boolean | Promise<boolean>;
     try {
       ran = state.runtime.phases.length ? runSteps(state.runtime.phases, req, null, state) : false;
     } catch (err) {
-      return this.upgradeRefused(err, req, socket, listener, scheme, state);
+      return this.upgradeRefused(err, req, socket, listener, scheme, state, head);
     }
     if (ran === false || ran === true) return this.handOver(req, socket, head, state);
     // A phase handler that waits (try_files): the socket needs its 'error' listener meanwhile.
     socket.on('error', destroySocket);
     return ran.then(
       () => this.handOver(req, socket, head, state),
-      (err: unknown) => this.upgradeRefused(err, req, socket, listener, scheme, state),
+      (err: unknown) => this.upgradeRefused(err, req, socket, listener, scheme, state, head),
     );
   }
 
@@ -140,7 +162,16 @@ export class Dispatcher {
    * and the response filters (`add_header ... always`) included; an internal redirect serves the
    * request as HTTP.
    */
-  private upgradeRefused(err: unknown, req: IncomingMessage, socket: Duplex, listener: ListenerRuntime, scheme: string, state: RoutedState): Promise<void> {
+  private upgradeRefused(err: unknown, req: IncomingMessage, socket: Duplex, listener: ListenerRuntime, scheme: string, state: RoutedState, head?: Buffer): Promise<void> {
+    // A location's `rewrite` changed the URI: the upgrade goes on in the location found for it.
+    if (err instanceof UriRewritten && head) {
+      try {
+        this.redirect(state, err.uri, err.args, true);
+      } catch (cycle) {
+        return this.serveAsHttp(req, socket, listener, scheme, state, cycle);
+      }
+      return this.upgradeRouted(req, socket, head, listener, scheme, state);
+    }
     if (err instanceof InternalRedirect) return this.serveAsHttp(req, socket, listener, scheme, this.route(req, null, listener, scheme));
     return this.serveAsHttp(req, socket, listener, scheme, state, err);
   }
@@ -264,7 +295,12 @@ export class Dispatcher {
       return { status: 500, headers: {}, body: null, context: state };
     }
     this.matchLocation(state, server);
-    const served = this.serve(req, res, state)
+    const served = (async () => {
+      // nginx's subrequest starts at the server-rewrite phase.
+      const answered = this.serverRewrite(req, res, state);
+      if (answered === true || (answered !== false && (await answered))) return;
+      await this.serve(req, res, state);
+    })()
       .catch((err: unknown) => this.renderError(err, req, res, state))
       .catch(() => res.destroy());
     // A handler that returned without answering: there is nothing more to wait for.
@@ -294,18 +330,42 @@ export class Dispatcher {
         return;
       } catch (err) {
         if (!(err instanceof InternalRedirect) || res.headersSent) throw err;
-        this.redirect(state, err.uri, err.args);
+        const again = this.redirect(state, err.uri, err.args, err instanceof UriRewritten);
+        if (again) {
+          const answered = this.serverRewrite(req, res, state);
+          if (answered === true || (answered !== false && (await answered))) return;
+        }
       }
     }
   }
 
-  /** nginx's internal redirect (a URI, matched anew) or named location; the 11th is a 500. */
-  private redirect(state: RequestState, uri: string, args: string): void {
+  /**
+   * nginx's server-rewrite phase (the rewrite module's server-level directives), then the
+   * location found again for the URI they leave: true once they answered the request.
+   */
+  private serverRewrite(req: IncomingMessage, res: ServerResponse | null, state: RequestState): boolean | Promise<boolean> {
     const server = this.runtime.server(state.server);
-    state.forgetData();
+    if (server.serverRewrite.length === 0) return false;
+    const ran = runSteps(server.serverRewrite, req, res, state, res ? () => sendContinue(req, res, state) : undefined);
+    if (ran === true) return true;
+    if (ran === false) {
+      this.matchLocation(state, server);
+      return false;
+    }
+    return ran.then((answered) => answered || (this.matchLocation(state, server), false));
+  }
+
+  /**
+   * nginx's internal redirect (a URI, matched anew) or named location, or its post-rewrite
+   * (`rewritten`: a location's `rewrite` changed the URI; the request keeps its context); the
+   * 11th is a 500. True when the server-rewrite phase runs again (an internal redirect to a URI).
+   */
+  private redirect(state: RequestState, uri: string, args: string, rewritten = false): boolean {
+    const server = this.runtime.server(state.server);
+    if (!rewritten) state.forgetData();
     if (--state.uriChanges === 0) {
-      const what = uri.startsWith('@') ? 'redirect to named location' : 'internally redirecting to';
-      server.log.error(`rewrite or internal redirection cycle while ${what} "${uri}"`);
+      const what = rewritten ? 'processing' : uri.startsWith('@') ? 'redirect to named location' : 'internally redirecting to';
+      server.log.error(`rewrite or internal redirection cycle while ${what} "${uri}"${rewritten ? requestLogContext(state.req, state) : ''}`);
       throw new HttpError(500, 'GW_REDIRECT_CYCLE');
     }
     if (uri.startsWith('@')) {
@@ -315,11 +375,12 @@ export class Dispatcher {
         throw new HttpError(500, 'GW_NO_NAMED_LOCATION');
       }
       state.runtime = named;
-    } else {
-      state.uri = uri;
-      state.args = args;
-      this.matchLocation(state, server);
+      return false;
     }
+    state.uri = uri;
+    state.args = args;
+    this.matchLocation(state, server);
+    return !rewritten;
   }
 
   /** Renders a thrown error: `error_page` first, else nginx's built-in page. */
@@ -372,8 +433,9 @@ export class Dispatcher {
     if (req.method !== 'HEAD') req.method = 'GET';
     try {
       const target = page.uri.startsWith('@') ? { uri: page.uri, args: state.args } : normalizeUri(page.uri);
-      this.redirect(state, target.uri, target.args);
-      await this.serve(req, res, state);
+      const again = this.redirect(state, target.uri, target.args);
+      const answered = again ? this.serverRewrite(req, res, state) : false;
+      if (!(answered === true || (answered !== false && (await answered)))) await this.serve(req, res, state);
     } catch (err) {
       state.overrideStatus = 0;
       await this.renderError(err, req, res, state);
@@ -414,7 +476,7 @@ function hasKeys(object: object): boolean {
 }
 
 /** A RequestState that may carry the routing failure (400, 404) to be rendered. */
-type RoutedState = RequestState & { routingError?: unknown };
+type RoutedState = RequestState & { routingError?: unknown; serverRewriteDone?: boolean };
 
 /**
  * nginx sends `100 Continue` once a request passed its checks, when its body is read or

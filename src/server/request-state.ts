@@ -22,6 +22,8 @@ export class RequestState implements RequestContext, FilterState, ClientAddressT
   uriChanges = 11;
   /** Set once `100 Continue` was sent. */
   continued = false;
+  /** nginx's `r->internal`: a `rewrite` changed the URI, so an `internal` location may serve it. */
+  internal = false;
   /** Set once an `error_page` redirect happened: a second error gets the built-in page. */
   errorPageDone = false;
   captures: readonly string[] = [];

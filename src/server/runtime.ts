@@ -74,6 +74,8 @@ export interface ServerRuntime {
   readonly serverLocation: LocationRuntime;
   /** The post-read phase (realip): run once per request before the location is found; empty for most servers. */
   readonly postRead: readonly PhaseStep[];
+  /** The server-rewrite phase (the rewrite module's server-level directives): before the location is found, and again after an internal redirect to a URI. */
+  readonly serverRewrite: readonly PhaseStep[];
   /** The `Server` header and error page signature. */
   readonly signature: string;
   readonly log: Logger;
@@ -116,13 +118,14 @@ export class Runtime {
     for (const server of conf.http.servers) {
       const locations: LocationRuntime[] = [];
       for (const location of server.locations) locations.push((await runtime.location(server, location, files)).runtime);
-      const { runtime: serverLocation, postRead } = await runtime.location(server, server.serverLocation, files);
+      const { runtime: serverLocation, postRead, serverRewrite } = await runtime.location(server, server.serverLocation, files);
       runtime.serverRuntimes.set(server, {
         conf: server,
         locations: new LocationTable(locations),
         locationList: locations,
         serverLocation,
         postRead,
+        serverRewrite,
         signature: serverLocation.signature,
         log: serverLocation.log,
       });
@@ -163,7 +166,7 @@ export class Runtime {
    * Compiles one location: its handler, phases, filters and the core values read per request;
    * and the post-read steps its modules give (the server's own location has them).
    */
-  private async location(server: ServerConf, location: LocationConf, files: LogFiles): Promise<{ runtime: LocationRuntime; postRead: readonly PhaseStep[] }> {
+  private async location(server: ServerConf, location: LocationConf, files: LogFiles): Promise<{ runtime: LocationRuntime; postRead: readonly PhaseStep[]; serverRewrite: readonly PhaseStep[] }> {
     const core = location.confs.get(coreModule);
     const log = core.errorLog ? createErrorLog(core.errorLog, files) : this.log;
     const env = this.env(server, log, files);
@@ -173,7 +176,7 @@ export class Runtime {
     const handler = await module.create(location.handlerOptions, { log, prefix: this.conf.prefix, location, push: this.push, counters: metrics, shared: (name) => this.shared.get(name), sharedDicts: this.shared, timers: this.timers.forScript(location.handler) });
     this.handlers.push(handler);
     const handlers = LOCATION_MODULES.flatMap((m) => m.phases?.(location, env) ?? []);
-    const { steps, postRead, logs, answers } = compilePhases(handlers, core.satisfy, core.authDelay);
+    const { steps, postRead, serverRewrite, logs, answers } = compilePhases(handlers, core.satisfy, core.authDelay);
     const runtime: LocationRuntime = {
       conf: location,
       match: location.match,
@@ -196,7 +199,7 @@ export class Runtime {
       documentRoot: core.root,
       internal: core.internal,
     };
-    return { runtime, postRead };
+    return { runtime, postRead, serverRewrite };
   }
 
   /** What a module may use while it compiles a location of `server`. */
