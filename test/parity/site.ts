@@ -8,6 +8,13 @@
 /** Directives by name: one occurrence's argument text, or a list for a repeated directive. */
 export type Directives = Readonly<Record<string, string | readonly string[]>>;
 
+/**
+ * One statement of the rewrite module, in the order written: `[directive, arguments]`
+ * (`['rewrite', '^/a /b last']`, `['break', '']`) or an `if` block with its condition as written
+ * inside the parentheses.
+ */
+export type Statement = readonly [string, string] | { readonly if: string; readonly then: readonly Statement[] };
+
 /** One location: nginx's `location` argument (`/x`, `= /x`, `^~ /x`, `~ re`, `~* re`, `@name`). */
 export interface LocationModel {
   readonly match: string;
@@ -16,6 +23,8 @@ export interface LocationModel {
   readonly nginx?: Directives;
   /** Directives for the gateway only. */
   readonly gateway?: Directives;
+  /** The rewrite module's statements, after the directives, in order. */
+  readonly script?: readonly Statement[];
 }
 
 /** One virtual server. */
@@ -27,6 +36,8 @@ export interface ServerModel {
   readonly listen?: readonly string[];
   readonly serverName?: string;
   readonly directives?: Directives;
+  /** The rewrite module's statements, after the directives, in order. */
+  readonly script?: readonly Statement[];
   readonly locations: readonly LocationModel[];
 }
 
@@ -119,6 +130,15 @@ function nginxDirectives(directives: Directives | undefined, indent: string): st
   return out;
 }
 
+function nginxScript(statements: readonly Statement[] | undefined, indent: string): string {
+  let out = '';
+  for (const s of statements ?? []) {
+    if ('if' in s) out += `${indent}if (${s.if}) {\n${nginxScript(s.then, `${indent}    `)}${indent}}\n`;
+    else out += `${indent}${s[0]}${s[1] ? ` ${s[1]}` : ''};\n`;
+  }
+  return out;
+}
+
 /**
  * The site as an nginx.conf for `nginx -p <prefix> -c <file> -e stderr`: in the foreground,
  * one process, no access log, temp paths and pid under the prefix, on loopback `ports`.
@@ -137,10 +157,12 @@ export function renderNginx(site: SiteModel, paths: RenderPaths, ports: readonly
     for (const l of listensOf(server)) out += `        listen ${listenText(l, ports)};\n`;
     if (server.serverName !== undefined) out += `        server_name ${server.serverName};\n`;
     out += nginxDirectives(server.directives, '        ');
+    out += nginxScript(server.script, '        ');
     for (const location of server.locations) {
       out += `        location ${nginxMatch(location.match)} {\n`;
       out += nginxDirectives(location.directives, '            ');
       out += nginxDirectives(location.nginx, '            ');
+      out += nginxScript(location.script, '            ');
       out += '        }\n';
     }
     out += '    }\n';
@@ -163,6 +185,27 @@ function yamlDirectives(directives: Directives | undefined, indent: string): str
 }
 
 /**
+ * The statements as YAML, in the order written: a run of one directive as a list (its
+ * occurrences in order), an `if` as a map with its `condition`; a directive repeated further
+ * apart as a repeated key.
+ */
+function yamlScript(statements: readonly Statement[] | undefined, indent: string): string {
+  const keyOf = (s: Statement) => ('if' in s ? 'if' : s[0]);
+  const item = (s: Statement, inner: string) => ('if' in s ? `condition: ${scalar(s.if)}\n${yamlScript(s.then, inner)}` : `${scalar(s[1])}\n`);
+  let out = '';
+  const list = [...(statements ?? [])];
+  for (let i = 0; i < list.length; ) {
+    let j = i + 1;
+    while (j < list.length && keyOf(list[j]) === keyOf(list[i])) j++;
+    const run = list.slice(i, j);
+    if (run.length === 1) out += 'if' in run[0] ? `${indent}if:\n${indent}  ${item(run[0], `${indent}  `)}` : `${indent}${keyOf(run[0])}: ${item(run[0], '')}`;
+    else out += `${indent}${keyOf(run[0])}:\n` + run.map((s) => `${indent}  - ${item(s, `${indent}    `)}`).join('');
+    i = j;
+  }
+  return out;
+}
+
+/**
  * The same site as the gateway's YAML: error log on stderr (where the test harness learns it
  * is listening), no pid file, the shared types file, the same listens and directives.
  */
@@ -176,11 +219,13 @@ export function renderGateway(site: SiteModel, paths: RenderPaths, ports: readon
     out += `    - listen: [${listensOf(server).map((l) => scalar(listenText(l, ports))).join(', ')}]\n`;
     if (server.serverName !== undefined) out += `      server_name: ${scalar(server.serverName)}\n`;
     out += yamlDirectives(server.directives, '      ');
+    out += yamlScript(server.script, '      ');
     out += server.locations.length ? '      locations:\n' : '      locations: []\n';
     for (const location of server.locations) {
       out += `        - location: ${scalar(location.match)}\n`;
       out += yamlDirectives(location.directives, '          ');
       out += yamlDirectives(location.gateway, '          ');
+      out += yamlScript(location.script, '          ');
     }
   }
   return out;

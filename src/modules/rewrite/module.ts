@@ -9,6 +9,7 @@ import { argsOf, flag, guard, occurrences, type ParseContext } from '../../confi
 import type { ConfNode, Entry, MapNode } from '../../config/load';
 import { row, type ConfModule } from '../../config/module';
 import { compileRegex, splitArgs } from '../../config/values';
+import { ConfigError } from '../../errors';
 import { compileValue, isBuiltInVariable } from '../../http/variables';
 import { compilePart } from './replacement';
 import type { Condition, FileTest, ForeignEntry, IfOp, Op, ReturnOp, RewriteOp, SetOp } from './script';
@@ -118,7 +119,9 @@ function ifOp(node: ConfNode, cx: ParseContext): IfOp {
   const foreign: ForeignEntry[] = [];
   for (const e of block.entries) {
     if (e === conditionEntry) continue;
-    if (e.key === 'condition') throw cx.fail('"condition" directive is duplicate', e.value);
+    if (e.key === 'condition') throw new ConfigError('"condition" directive is duplicate', e.keyPos);
+    // nginx's `if` stands in a server or a location, not in another `if`.
+    if (e.key === 'if') throw new ConfigError('"if" directive is not allowed here', e.keyPos);
     const parse = SCRIPT_DIRECTIVES[e.key];
     if (parse) body.push(...parse(e.value, cx));
     else foreign.push({ key: e.key, position: e.keyPos });
@@ -206,7 +209,6 @@ export const rewriteModule: ConfModule<RewriteConf> = {
     uninitialized_variable_warn: row(['http', 'server', 'location'], flag),
   },
   defaults: () => ({ script: null, rewriteLog: false, uninitializedVariableWarn: true }),
-  implies: { return: 'return' },
   declares: {
     set: (node, cx) => declared('set', node, cx),
     rewrite: (node, cx) => declared('rewrite', node, cx),
