@@ -325,8 +325,10 @@ export class Dispatcher {
         const ran = phases.length ? runSteps(phases, req, res, state, sub ? undefined : () => sendContinue(req, res, state)) : false;
         if (ran === true || (ran !== false && (await ran))) return;
         if (!sub) sendContinue(req, res, state);
-        if (!location.handler.http) throw new HttpError(405);
-        await location.handler.http(req, res, state);
+        // The location's `if` may have given the request another configuration, and content handler.
+        const serving = state.runtime;
+        if (!serving.handler.http) throw new HttpError(405);
+        await serving.handler.http(req, res, state);
         return;
       } catch (err) {
         if (!(err instanceof InternalRedirect) || res.headersSent) throw err;

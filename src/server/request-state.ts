@@ -147,6 +147,15 @@ export class RequestState implements RequestContext, FilterState, ClientAddressT
     return getter ? getter(this) : '';
   }
 
+  /**
+   * The request takes the configuration of a location nested in the one serving it (nginx's
+   * `if` in a location: `r->loc_conf = if's`): its content handler, filters, log.
+   */
+  enterInner(key: object): void {
+    const inner = this.runtime.inner?.get(key);
+    if (inner) this.runtime = inner;
+  }
+
   /** A module's variable, or a user variable a directive declared (`auth_request_set`); never a built-in. */
   setVariable(name: string, value: string): void {
     if (!isSetByModules(name) && isBuiltInVariable(name)) throw new Error(`variable "${name}" cannot be set by a module`);

@@ -62,6 +62,8 @@ export interface LocationRuntime {
   readonly documentRoot: string;
   /** `internal`: a client's request that matches it is a 404. */
   readonly internal: boolean;
+  /** The locations nginx makes of its `if` blocks (`LocationConf.inner`), by their key: the request takes one when its condition holds. */
+  readonly inner?: ReadonlyMap<object, LocationRuntime>;
 }
 
 /** One server block, ready to serve. */
@@ -198,8 +200,16 @@ export class Runtime {
       errorPages: core.errorPages,
       documentRoot: core.root,
       internal: core.internal,
+      ...(location.inner ? { inner: await this.innerRuntimes(server, location.inner, files) } : {}),
     };
     return { runtime, postRead, serverRewrite };
+  }
+
+  /** The runtimes of a location's inner locations (`if` blocks), by key. */
+  private async innerRuntimes(server: ServerConf, inner: ReadonlyMap<object, LocationConf>, files: LogFiles): Promise<ReadonlyMap<object, LocationRuntime>> {
+    const runtimes = new Map<object, LocationRuntime>();
+    for (const [key, conf] of inner) runtimes.set(key, (await this.location(server, conf, files)).runtime);
+    return runtimes;
   }
 
   /** What a module may use while it compiles a location of `server`. */

@@ -35,6 +35,24 @@ const SCRIPT_DIRECTIVES: Readonly<Record<string, (node: ConfNode, cx: ParseConte
 
 const REDIRECT_PREFIX = /^(https?:\/\/|\$scheme)/;
 
+/** What a location's `if` block holds that its module runs itself: its condition and the rewrite module's directives. */
+const IF_OWN: ReadonlySet<string> = new Set(['condition', ...Object.keys(SCRIPT_DIRECTIVES), 'rewrite_log', 'uninitialized_variable_warn']);
+
+/**
+ * The directives nginx allows inside a location's `if` besides the rewrite module's
+ * (NGX_HTTP_LIF_CONF in nginx 1.22's http modules); one the gateway lacks is refused as
+ * usual (unknown, or not supported yet) when the block is built.
+ */
+const IN_LOCATION_IF: ReadonlySet<string> = new Set([
+  'access_log', 'add_header', 'add_trailer', 'charset', 'error_page', 'expires', 'fastcgi_pass', 'grpc_pass', 'gzip',
+  'limit_rate', 'limit_rate_after', 'memcached_pass', 'override_charset', 'post_action', 'proxy_pass', 'root', 'scgi_pass',
+  'sendfile', 'source_charset', 'ssi', 'uwsgi_pass',
+  'rewrite_by_lua', 'rewrite_by_lua_block', 'rewrite_by_lua_file', 'access_by_lua', 'access_by_lua_block', 'access_by_lua_file',
+  'content_by_lua', 'content_by_lua_block', 'content_by_lua_file', 'header_filter_by_lua', 'header_filter_by_lua_block',
+  'header_filter_by_lua_file', 'body_filter_by_lua', 'body_filter_by_lua_block', 'body_filter_by_lua_file', 'log_by_lua',
+  'log_by_lua_block', 'log_by_lua_file', 'set_by_lua', 'set_by_lua_block', 'set_by_lua_file',
+]);
+
 function rewriteOp(node: ConfNode, cx: ParseContext): RewriteOp {
   const args = argsOf(node, cx);
   if (args.length < 2 || args.length > 3) cx.fail('invalid number of arguments in "rewrite" directive', node);
@@ -124,10 +142,12 @@ function ifOp(node: ConfNode, cx: ParseContext): IfOp {
     if (e.key === 'if') throw new ConfigError('"if" directive is not allowed here', e.keyPos);
     const parse = SCRIPT_DIRECTIVES[e.key];
     if (parse) body.push(...parse(e.value, cx));
+    // nginx allows them in `if`; here they are read and keep the block's value (the flag of the location or server).
+    else if (e.key === 'rewrite_log' || e.key === 'uninitialized_variable_warn') flag(e.value, cx, e.key);
     else foreign.push({ key: e.key, position: e.keyPos });
   }
   const text = conditionText(conditionEntry, cx);
-  return { kind: 'if', condition: condition(text, conditionEntry.value, cx), text, body, foreign };
+  return { kind: 'if', condition: condition(text, conditionEntry.value, cx), text, body, foreign, block: foreign.length ? block : null };
 }
 
 function conditionText(entry: Entry, cx: ParseContext): string {
@@ -215,16 +235,11 @@ export const rewriteModule: ConfModule<RewriteConf> = {
     if: (node, cx) => declared('if', node, cx),
   },
   check(_conf, own, block, fail) {
-    const visit = (ops: readonly Op[]) => {
-      for (const op of ops) {
-        if (op.kind !== 'if') continue;
-        for (const f of op.foreign) {
-          // nginx's `if` in a server takes the rewrite module's directives only; in a location it is a nested location.
-          fail(block.context === 'server' ? `"${f.key}" directive is not allowed here` : `"${f.key}" directive is not supported yet inside "if"`, f.position);
-        }
-        visit(op.body);
-      }
-    };
-    visit(own.script ?? []);
+    for (const op of own.script ?? []) {
+      if (op.kind !== 'if') continue;
+      // nginx's `if` in a server takes the rewrite module's directives only; in a location, those marked NGX_HTTP_LIF_CONF too.
+      for (const f of op.foreign) if (block.context !== 'location' || !IN_LOCATION_IF.has(f.key)) fail(`"${f.key}" directive is not allowed here`, f.position);
+    }
   },
+  innerBlocks: (own) => (own.script ?? []).flatMap((op) => (op.kind === 'if' && op.block ? [{ key: op, block: op.block, skip: IF_OWN }] : [])),
 };

@@ -14,7 +14,13 @@ import { evaluatePart, unescapeRedirect } from './replacement';
 import type { Condition, FileTest, Op, ReturnOp, RewriteOp } from './script';
 
 /** What the module's directives changed in the request (RequestState has these fields). */
-type Writable = RequestContext & { args: string; captures: readonly string[]; internal?: boolean };
+type Writable = RequestContext & {
+  args: string;
+  captures: readonly string[];
+  internal?: boolean;
+  /** The request takes the configuration of the location nginx makes of an `if` block (RequestState's). */
+  enterInner?(key: object): void;
+};
 
 /** How a run ended. */
 export type RunOutcome =
@@ -53,6 +59,7 @@ class Run {
           return { kind: 'return', op };
         case 'if':
           if (this.holds(op.condition)) {
+            if (op.block) this.ctx.enterInner?.(op);
             const outcome = this.ops(op.body);
             if (outcome) return outcome;
           }

@@ -2,6 +2,7 @@
  * The rewrite module's compiled directives (nginx's `rlcf->codes`): one list per block, in the
  * order written, `if` blocks holding theirs. Made once at load; `run.ts` runs them per request.
  */
+import type { MapNode } from '../../config/load';
 import type { Position } from '../../errors';
 import type { Template } from '../../http/variables';
 import type { ReplacementPart } from './replacement';
@@ -57,7 +58,7 @@ export type Condition =
   | { readonly kind: 'match'; readonly negative: boolean; readonly left: Template; readonly regex: RegExp; readonly source: string }
   | { readonly kind: 'file'; readonly negative: boolean; readonly test: FileTest; readonly path: Template };
 
-/** A directive inside `if` that the gateway does not run there yet (a location's `if` is nginx's nested location). */
+/** A directive inside `if` other than the rewrite module's. */
 export interface ForeignEntry {
   readonly key: string;
   readonly position: Position;
@@ -70,8 +71,10 @@ export interface IfOp {
   /** The condition as written. */
   readonly text: string;
   readonly body: readonly Op[];
-  /** Other directives written inside: refused by the module's check (where and how depends on the block). */
+  /** Other directives written inside: in a location, those nginx allows there make the `if` a location of its own; elsewhere refused. */
   readonly foreign: readonly ForeignEntry[];
+  /** The block as written, when it has other directives: the builder makes a location of it (`LocationConf.inner`, keyed by this op). */
+  readonly block: MapNode | null;
 }
 
 /** One compiled directive of the rewrite module. */
