@@ -127,7 +127,8 @@ export class Dispatcher {
 
   /** An upgrade whose location is found: its phases, then its handler (or served as HTTP). */
   private upgradeRouted(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerRuntime, scheme: string, state: RoutedState): Promise<void> {
-    if (state.routingError || !state.runtime.upgradable || (state.runtime.internal && !state.internal)) return this.serveAsHttp(req, socket, listener, scheme, state);
+    if (state.routingError || (state.runtime.internal && !state.internal)) return this.serveAsHttp(req, socket, listener, scheme, state);
+    if (!state.runtime.upgradable) return this.rewriteThenServeAsHttp(req, socket, head, listener, scheme, state);
     let ran: boolean | Promise<boolean>;
     try {
       ran = state.runtime.phases.length ? runSteps(state.runtime.phases, req, null, state) : false;
@@ -141,6 +142,26 @@ export class Dispatcher {
       () => this.handOver(req, socket, head, state),
       (err: unknown) => this.upgradeRefused(err, req, socket, listener, scheme, state, head),
     );
+  }
+
+  /**
+   * A location that takes no upgrade may still send the request elsewhere in its rewrite phase
+   * (`rewrite ... last` to a WebSocket location): its rewrite-phase handlers run first, and
+   * the upgrade goes on where they send it; else the request is served as HTTP, from the start.
+   */
+  private rewriteThenServeAsHttp(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerRuntime, scheme: string, state: RoutedState): Promise<void> {
+    const again = () => this.serveAsHttp(req, socket, listener, scheme, this.route(req, null, listener, scheme));
+    for (const step of state.runtime.phases) {
+      if (step.handler.phase !== 'rewrite') break;
+      try {
+        const outcome = step.handler.run!(req, null, state);
+        if (outcome !== undefined) return again();
+      } catch (err) {
+        if (err instanceof UriRewritten) return this.upgradeRefused(err, req, socket, listener, scheme, state, head);
+        return again();
+      }
+    }
+    return again();
   }
 
   /** nginx serves a request that asks for an upgrade it cannot give as a plain request (`refused`: the error its phases threw). */
