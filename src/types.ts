@@ -83,6 +83,12 @@ export interface RequestContext {
    */
   uriChanged?: boolean;
   /**
+   * Set when `rewrite ... break` (or `break` after a `rewrite`) changed `$uri` in the location
+   * serving it (nginx's `valid_location` cleared): a `proxy_pass` with a URI then sends the
+   * whole `$uri`, its own URI ignored, as nginx documents. Cleared when a location is found.
+   */
+  rewrittenInPlace?: boolean;
+  /**
    * Runs a subrequest (nginx's `ngx_http_subrequest`, OpenResty's `ngx.location.capture`): the
    * URI goes through this server's locations in process (no socket), its rewrite and
    * precontent phases and content handler run (not its access phase, as in nginx), with this

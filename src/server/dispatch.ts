@@ -285,6 +285,7 @@ export class Dispatcher {
   private matchLocation(state: RoutedState, server: ServerRuntime): void {
     const matched = server.locations.match(state.uri);
     state.runtime = matched?.location ?? server.serverLocation;
+    state.rewrittenInPlace = false;
     if (matched?.location.match.kind === 'regex') state.captures = matched.captures.length > 1 ? matched.captures : [];
     const named = matched?.namedCaptures;
     if (named && hasKeys(named)) state.namedCaptures = { ...state.namedCaptures, ...named };

@@ -24,6 +24,8 @@ export class RequestState implements RequestContext, FilterState, ClientAddressT
   continued = false;
   /** nginx's `r->internal`: a `rewrite` changed the URI, so an `internal` location may serve it. */
   internal = false;
+  /** `rewrite ... break` changed `$uri` in this location (nginx's `valid_location` cleared): see RequestContext. */
+  rewrittenInPlace = false;
   /** Set once an `error_page` redirect happened: a second error gets the built-in page. */
   errorPageDone = false;
   captures: readonly string[] = [];

@@ -227,7 +227,7 @@ class ProxyHandler implements Handler {
 
   /** One exchange with one peer (the `proxy_pass` host, or an upstream's peer). */
   private attempt(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, peer: PeerTarget, plan: AttemptPlan): HttpExchange {
-    const path = upstreamUri(this.options.target, this.options.match, { url: req.url ?? '/', uri: ctx.uri, args: ctx.args, changed: ctx.uriChanged });
+    const path = upstreamUri(this.options.target, this.options.match, { url: req.url ?? '/', uri: ctx.uri, args: ctx.args, changed: ctx.uriChanged, inPlace: ctx.rewrittenInPlace });
     const exchange: HttpExchange = new HttpExchange({
       body: plan.body,
       bodyLimits: this.bodyLimits,
@@ -260,7 +260,7 @@ class ProxyHandler implements Handler {
 
   /** One upgrade (the location forwards `Upgrade`): the location's headers go up as nginx sends them. */
   private async tunnel(req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<UpgradeOutcome> {
-    const path = upstreamUri(this.options.target, this.options.match, { url: req.url ?? '/', uri: ctx.uri, args: ctx.args, changed: ctx.uriChanged });
+    const path = upstreamUri(this.options.target, this.options.match, { url: req.url ?? '/', uri: ctx.uri, args: ctx.args, changed: ctx.uriChanged, inPlace: ctx.rewrittenInPlace });
     const picked = this.upstream?.scripted ? await this.upstream.pickScripted(req, ctx) : (this.upstream?.pick(ctx) ?? null);
     if (this.upstream && !picked) throw new HttpError(502, 'GW_NO_LIVE_UPSTREAMS', 'no live upstreams');
     const tunnel = new Tunnel({

@@ -53,6 +53,7 @@ class Run {
           this.set(op.name, this.ctx.evaluate(op.value));
           break;
         case 'break':
+          if (this.uriChanged) this.ctx.rewrittenInPlace = true;
           this.uriChanged = false;
           return { kind: 'done', uriChanged: false };
         case 'return':
@@ -132,6 +133,7 @@ class Run {
     if (uri === '') throw new ZeroLengthUri();
     ctx.setUri(uri);
     this.uriChanged = op.flag !== 'break';
+    if (op.flag === 'break') ctx.rewrittenInPlace = true;
     if (op.flag) return { kind: 'done', uriChanged: this.uriChanged };
     return null;
   }
