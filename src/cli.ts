@@ -13,6 +13,7 @@ import { REGISTRY } from './modules/registry';
 import { checkInChild } from './process/check-process';
 import { sourcesFromMaster } from './process/config-handoff';
 import { run } from './process/master';
+import { boundRegexBacktracking } from './process/regex-backtracking';
 import type { MasterConf } from './process/master-conf';
 import { describePhases } from './server/describe';
 
@@ -31,6 +32,7 @@ const say = (line: string) => process.stderr.write(`gateway: ${line}\n`);
 
 /** Runs the command line; resolves with the exit code (or never, while serving). */
 export async function main(argv: readonly string[]): Promise<number> {
+  boundRegexBacktracking();
   const program = new Command()
     .name('gateway')
     .description('An nginx-like gateway: static files, proxy, WebSocket scripts.')

@@ -22,6 +22,8 @@ http:
           if: { condition: "$arg_x ~ (1)", return: '200 "ok $1\\n"' }
         - { location: /loop/, rewrite: "^ /loop/x last" }
         - { location: /e/, rewrite: "^/e/(.*)$ $1" }
+        - { location: /redos/, rewrite: "^/redos/(a+)+$ /x", return: '200 "answered\\n"' }
+        - { location: "~ ^/redos-location/(a+)+$", return: '200 "matched\\n"' }
     - listen: 127.0.0.1:0
       server_name: ws.test
       if: { condition: "$http_x_moved", return: "301 http://moved.test$request_uri" }
@@ -76,6 +78,17 @@ test('a rewrite to an empty URI: 500 and its error line', async () => {
   expect((await request(gw.ports[0], '/e/')).status).toBe(500);
   await settled(() => linesFor('GET /e/ HTTP/1.1').length >= 3);
   expect(linesFor('GET /e/ HTTP/1.1')).toEqual(['[notice] "^/e/(.*)$" matches "/e/"', '[notice] rewritten data: "", args: ""', '[error] the rewritten URI has a zero length']);
+});
+
+test('a regex that backtracks exponentially on what a client sends: answered at once, the worker free', async () => {
+  const hostile = 'a'.repeat(40) + '!';
+  const started = performance.now();
+  const [rewrite, location] = await Promise.all([request(gw.ports[0], `/redos/${hostile}`), request(gw.ports[0], `/redos-location/${hostile}`)]);
+  // Without the bound, each match takes minutes (2^40 backtracks); nginx's PCRE stops at its match limit (500 in 0.43 s).
+  expect(performance.now() - started).toBeLessThan(3000);
+  expect([rewrite.status, rewrite.body.toString()]).toEqual([200, 'answered\n']);
+  expect(location.status).toBe(404);
+  expect((await request(gw.ports[0], '/redos/aaa')).body.toString()).toBe('answered\n');
 });
 
 /** Opens a WebSocket and echoes one message. */
