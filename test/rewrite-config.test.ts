@@ -36,7 +36,7 @@ describe('refused as nginx refuses them', () => {
     [inLocation('return: "200 $nope"'), 'unknown "nope" variable in /virtual/site.yaml:5:19'],
     [inLocation('break: x'), 'invalid number of arguments in "break" directive in /virtual/site.yaml:5:18'],
     [inServer('if: { condition: "$uri", root: /x }'), '"root" directive is not allowed here in /virtual/site.yaml:4:32'],
-    [inLocation('if: { condition: "$uri", root: /x }'), '"root" directive is not supported yet inside "if" in /virtual/site.yaml:5:36'],
+    [inLocation('if: { condition: "$uri", try_files: "$uri =404" }'), '"try_files" directive is not allowed here in /virtual/site.yaml:5:36'],
     ['http:\n  rewrite: "^ /x"\n', '"rewrite" directive is not allowed here in /virtual/site.yaml:2:3'],
   ])('%s', (yaml, expected) => expect(configErrorOf(yaml)).toBe(expected));
 
