@@ -24,6 +24,10 @@ http:
         - { location: /e/, rewrite: "^/e/(.*)$ $1" }
         - { location: /redos/, rewrite: "^/redos/(a+)+$ /x", return: '200 "answered\\n"' }
         - { location: "~ ^/redos-location/(a+)+$", return: '200 "matched\\n"' }
+        - { location: /uw-a, set: "$uw 1", return: '200 "a$uw\\n"' }
+        - { location: /uw-b, return: '200 "b[$uw]\\n"' }
+        - { location: /uw-c, uninitialized_variable_warn: "off", return: '200 "c[$uw]\\n"' }
+        - { location: "~ ^/uw-d(?<nm>x)?", return: '200 "d[$nm]\\n"' }
     - listen: 127.0.0.1:0
       server_name: ws.test
       if: { condition: "$http_x_moved", return: "301 http://moved.test$request_uri" }
@@ -89,6 +93,15 @@ test('a regex that backtracks exponentially on what a client sends: answered at 
   expect([rewrite.status, rewrite.body.toString()]).toEqual([200, 'answered\n']);
   expect(location.status).toBe(404);
   expect((await request(gw.ports[0], '/redos/aaa')).body.toString()).toBe('answered\n');
+});
+
+test('uninitialized_variable_warn: a set variable read where nothing set it, as nginx warns', async () => {
+  const bodies = [];
+  for (const path of ['/uw-a', '/uw-b', '/uw-c', '/uw-d']) bodies.push((await request(gw.ports[0], path)).body.toString());
+  expect(bodies).toEqual(['a1\n', 'b[]\n', 'c[]\n', 'd[]\n']);
+  await settled(() => linesFor('GET /uw-b HTTP/1.1').length > 0);
+  // nginx 1.22 with the same locations: one line, for /uw-b only (off in /uw-c; a named capture is no `set` variable).
+  expect(['/uw-a', '/uw-b', '/uw-c', '/uw-d'].flatMap((p) => linesFor(`GET ${p} HTTP/1.1`))).toEqual(['[warn] using uninitialized "uw" variable']);
 });
 
 /** Opens a WebSocket and echoes one message. */

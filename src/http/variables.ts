@@ -46,6 +46,8 @@ export interface VariableSource {
   readonly setValues: ReadonlyMap<string, string> | null;
   /** The last upstream response's raw header lines (`$upstream_http_*`), null before one came. */
   readonly upstreamHeaders: readonly string[] | null;
+  /** Told when a declared variable is read before anything set it in this request (`uninitialized_variable_warn`). */
+  unsetVariable?(name: string): void;
 }
 
 type Getter = (s: VariableSource) => string;
@@ -267,7 +269,12 @@ function upstreamHeader(s: VariableSource, lower: string): string {
  * (`auth_request_set`); in nginx they are one table, so what a module set last wins.
  */
 function declared(name: string): Getter {
-  return (s) => s.setValues?.get(name) ?? s.namedCaptures[name] ?? '';
+  return (s) => {
+    const value = s.setValues?.get(name) ?? s.namedCaptures[name];
+    if (value !== undefined) return value;
+    s.unsetVariable?.(name);
+    return '';
+  };
 }
 
 /**

@@ -12,6 +12,7 @@ import { CLIENT_ADDRESS_SET, SET_CLIENT_ADDRESS, type ClientAddressTarget } from
 import type { Logger, RequestContext, ResponseFilter, SubrequestResult, SubrequestSpec } from '../types';
 import { filtersTransform, type FilterState } from './filters';
 import { proxyAddressesOf } from './proxy-protocol';
+import { requestLogContext } from '../shared/log-context';
 import type { LocationRuntime } from './runtime';
 
 /** One request's state; `runtime` is the location serving it. */
@@ -156,6 +157,11 @@ export class RequestState implements RequestContext, FilterState, ClientAddressT
   enterInner(key: object): void {
     const inner = this.runtime.inner?.get(key);
     if (inner) this.runtime = inner;
+  }
+
+  /** nginx's `uninitialized_variable_warn`: a `set` variable read before anything set it in this request. */
+  unsetVariable(name: string): void {
+    if (this.runtime.unsetWarnings?.has(name)) this.runtime.log.warn(`using uninitialized "${name}" variable${requestLogContext(this.req, this)}`);
   }
 
   /** A module's variable, or a user variable a directive declared (`auth_request_set`); never a built-in. */

@@ -20,6 +20,8 @@ import { openSharedDicts, type DictRegistry } from '../shared/dict/shared-dicts'
 import { createErrorLog, type LogFiles } from '../shared/log';
 import { describeError, WorkerTimers } from '../shared/timers';
 import { initWorkerModule } from '../modules/init-worker/module';
+import { rewriteModule } from '../modules/rewrite/module';
+import type { Op } from '../modules/rewrite/script';
 import { sharedDictModule } from '../modules/shared-dict/module';
 import type { CompileEnv, Handler, HandlerModule, Logger, PhaseHandler, ResponseFilter, WorkerApi } from '../types';
 import type { LingeringLimits } from './lingering';
@@ -64,6 +66,8 @@ export interface LocationRuntime {
   readonly internal: boolean;
   /** The locations nginx makes of its `if` blocks (`LocationConf.inner`), by their key: the request takes one when its condition holds. */
   readonly inner?: ReadonlyMap<object, LocationRuntime>;
+  /** The variables `set` declares, where `uninitialized_variable_warn` is on: reading one that nothing set is a warning. */
+  readonly unsetWarnings?: ReadonlySet<string>;
 }
 
 /** One server block, ready to serve. */
@@ -102,6 +106,8 @@ export class Runtime {
   private readonly handlers: Handler[] = [];
   /** This worker's timers (`ngx.timer`): every script's and handler's. */
   readonly timers: WorkerTimers;
+  /** The variables the configuration's `set` directives declare. */
+  private readonly setNames: ReadonlySet<string>;
 
   private constructor(
     readonly conf: MainConf,
@@ -112,6 +118,7 @@ export class Runtime {
     readonly shared: DictRegistry,
   ) {
     this.timers = new WorkerTimers(log);
+    this.setNames = setVariables(conf);
   }
 
   /** Creates every handler (`create`) and compiles what requests will use. */
@@ -201,6 +208,7 @@ export class Runtime {
       documentRoot: core.root,
       internal: core.internal,
       ...(location.inner ? { inner: await this.innerRuntimes(server, location.inner, files) } : {}),
+      ...(location.confs.get(rewriteModule).uninitializedVariableWarn && this.setNames.size ? { unsetWarnings: this.setNames } : {}),
     };
     return { runtime, postRead, serverRewrite };
   }
@@ -228,6 +236,22 @@ export class Runtime {
     await Promise.allSettled(this.handlers.map((h) => h.close?.()));
     await this.push.close();
   }
+}
+
+/** The names every `set` of the configuration declares (servers, locations, `if` blocks). */
+function setVariables(conf: MainConf): ReadonlySet<string> {
+  const names = new Set<string>();
+  const visit = (ops: readonly Op[] | null) => {
+    for (const op of ops ?? []) {
+      if (op.kind === 'set') names.add(op.name);
+      if (op.kind === 'if') visit(op.body);
+    }
+  };
+  for (const server of conf.http.servers) {
+    visit(server.confs.get(rewriteModule).script);
+    for (const location of server.locations) visit(location.confs.get(rewriteModule).script);
+  }
+  return names;
 }
 
 /**
