@@ -35,6 +35,7 @@ http:
       locations:
         - { location: /ws, handler: websocket-script, script: echo }
         - { location: /via-rewrite, rewrite: "^ /ws last" }
+        - { location: /ws-guarded, handler: websocket-script, script: echo, if: { condition: "$arg_deny", return: 403 } }
 `;
 
 let gw: GatewayProcess;
@@ -123,6 +124,11 @@ test('an upgrade goes through a server-level rewrite and a location\'s rewrite l
   expect(await echo('/ws')).toBe('hello');
   expect(await echo('/old-ws')).toBe('hello');
   expect(await echo('/via-rewrite')).toBe('hello');
+});
+
+test('a WebSocket location with a return inside an if: upgraded when the condition fails, answered when it holds', async () => {
+  expect(await echo('/ws-guarded')).toBe('hello');
+  await expect(echo('/ws-guarded?deny=1')).rejects.toThrow(/Unexpected server response: 403/);
 });
 
 test('an upgrade a server-level return answers: the redirect, as HTTP', async () => {

@@ -12,7 +12,7 @@ import type { LocationModule, PhaseHandler, PhaseOutcome, RequestContext } from 
 import { compileReturn, respond, respondRedirect, type CompiledReturn } from '../return/return';
 import { rewriteModule } from './module';
 import { runScript, ZeroLengthUri, type RunOutcome } from './run';
-import { mayAnswer, type Op, type ReturnOp } from './script';
+import { answersAlways, type Op, type ReturnOp } from './script';
 
 /**
  * Thrown where an answer is due while an upgrade is being routed (no response yet): the
@@ -55,7 +55,7 @@ export const rewritePhase: LocationModule = {
       {
         phase: serverLevel ? 'server-rewrite' : 'rewrite',
         name: describe(script),
-        answers: mayAnswer(script),
+        answers: answersAlways(script),
         run(req, res, ctx) {
           let outcome: RunOutcome;
           try {

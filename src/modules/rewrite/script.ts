@@ -80,9 +80,14 @@ export interface IfOp {
 /** One compiled directive of the rewrite module. */
 export type Op = RewriteOp | ReturnOp | SetOp | BreakOp | IfOp;
 
-/** Whether `ops` (or an `if` inside) may answer the request: a `return` or a redirecting `rewrite`. */
-export function mayAnswer(ops: readonly Op[]): boolean {
-  return ops.some((op) => op.kind === 'return' || (op.kind === 'rewrite' && op.redirect !== 0) || (op.kind === 'if' && mayAnswer(op.body)));
+/**
+ * Whether `ops` answer every request they run for: a `return` outside any `if` (a location
+ * that has one takes no upgrade, as nginx's). One inside an `if`, or a redirecting `rewrite`,
+ * answers some requests only: an upgrade is then routed through them and served as HTTP when
+ * they do answer.
+ */
+export function answersAlways(ops: readonly Op[]): boolean {
+  return ops.some((op) => op.kind === 'return');
 }
 
 /** The first `return` written at the top of `ops` (what `handler: return` serves). */
