@@ -370,6 +370,9 @@ export class Dispatcher {
   private serverRewrite(req: IncomingMessage, res: ServerResponse | null, state: RequestState): boolean | Promise<boolean> {
     const server = this.runtime.server(state.server);
     if (server.serverRewrite.length === 0) return false;
+    // Until a location is found the request has the server's configuration (nginx: r->loc_conf
+    // is the server's): what a server-level `return` answers gets its add_header, error_page.
+    state.runtime = server.serverLocation;
     const ran = runSteps(server.serverRewrite, req, res, state, res ? () => sendContinue(req, res, state) : undefined);
     if (ran === true) return true;
     if (ran === false) {

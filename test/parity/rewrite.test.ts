@@ -93,7 +93,16 @@ const site: ParityCase = {
           at('/lastif/', [{ if: '$arg_a', then: [['add_header', 'X-In 1'], ['rewrite', '^ /show/lastif last']] }]),
         ],
       },
-      { serverName: 'other.test', script: [['return', '301 https://$host$request_uri']], locations: [at('/', [['return', '200 "never\\n"']])] },
+      {
+        serverName: 'other.test',
+        directives: { add_header: 'X-Server yes', error_page: '404 @server-page' },
+        script: [{ if: '$arg_missing', then: [['return', '404']] }, ['return', '301 https://$host$request_uri']],
+        locations: [
+          at('/', [['return', '200 "never\\n"']], { add_header: 'X-Location yes', error_page: '404 @location-page' }),
+          at('@server-page', [['return', '200 "the server\'s page\\n"']]),
+          at('@location-page', [['return', '200 "the location\'s page\\n"']]),
+        ],
+      },
     ],
   },
   files: {
@@ -111,6 +120,7 @@ const site: ParityCase = {
     { name: 'server level: if with return', target: '/show/x', headers: { 'X-Block': '1' } },
     { name: 'server level: if with a rewrite', target: '/anything', headers: { 'X-Server-Redirect': 'yes' } },
     { name: 'server level: return in a server', target: '/a/b?c=d', host: 'other.test' },
+    { name: 'server level: a return answers with the server\'s add_header and error_page', target: '/a/b?missing=1', host: 'other.test' },
     { name: 'captures, last', target: '/cap/one/two' },
     { name: 'no match: the location serves', target: '/cap/one' },
     { name: 'break: the location serves the new URI', target: '/brk/x.txt' },
