@@ -32,6 +32,7 @@ describe('refused as nginx refuses them', () => {
     [inLocation('rewrite: "^/a"'), 'invalid number of arguments in "rewrite" directive in /virtual/site.yaml:5:20'],
     [inLocation('set: "a b"'), 'invalid variable name "a" in /virtual/site.yaml:5:16'],
     [inLocation('set: "$uri b"'), 'the duplicate "uri" variable in /virtual/site.yaml:5:16'],
+    [inLocation('rewrite: "^/(?<uri>.*) /x"'), 'the duplicate "uri" variable in /virtual/site.yaml:5:20'],
     [inLocation('set: "$host b"'), 'the duplicate "host" variable in /virtual/site.yaml:5:16'],
     [inLocation('return: "200 $nope"'), 'unknown "nope" variable in /virtual/site.yaml:5:19'],
     [inLocation('break: x'), 'invalid number of arguments in "break" directive in /virtual/site.yaml:5:18'],

@@ -59,6 +59,7 @@ function rewriteOp(node: ConfNode, cx: ParseContext): RewriteOp {
   const [source, written, flagWord] = args;
   if (written === '') cx.fail('empty replacement', node);
   const regex = guard(node, cx, () => compileRegex(source, false));
+  checkGroupNames(source, node, cx);
   // The last `?` drops the request's arguments.
   const addArgs = !written.endsWith('?');
   const replacement = addArgs ? written : written.slice(0, -1);
@@ -172,6 +173,7 @@ function condition(text: string, node: ConfNode, cx: ParseContext): Condition {
     if (op === '=' || op === '!=') return { kind: 'equal', negative: op === '!=', left, right: compile(right) };
     if (op === '~' || op === '~*' || op === '!~' || op === '!~*') {
       const regex = guard(node, cx, () => compileRegex(right, op.endsWith('*')));
+      checkGroupNames(right, node, cx);
       return { kind: 'match', negative: op.startsWith('!'), left, regex, source: right };
     }
     return cx.fail(`unexpected "${op}" in condition`, node);
@@ -182,6 +184,11 @@ function condition(text: string, node: ConfNode, cx: ParseContext): Condition {
     return { kind: 'file', negative: file[1] === '!', test: file[2] as FileTest, path: compile(tokens[1]) };
   }
   return cx.fail(`invalid condition "${first}"`, node);
+}
+
+/** A named group makes a variable: not one of nginx's own (`the duplicate "host" variable`, as nginx). */
+function checkGroupNames(source: string, node: ConfNode, cx: ParseContext): void {
+  for (const name of namedGroups(source)) if (isBuiltInVariable(name)) cx.fail(`the duplicate "${name}" variable`, node);
 }
 
 /** Named groups of a regex (`(?<name>`, PCRE's `(?P<name>`): nginx makes each a variable. */
