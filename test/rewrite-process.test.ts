@@ -3,7 +3,9 @@
  * as nginx 1.22 writes them (the lines below were taken from nginx with the same locations and
  * requests), and WebSocket upgrades that go through server- and location-level directives.
  */
+import { mkdirSync, symlinkSync } from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import WebSocket from 'ws';
 import { startGateway, type GatewayProcess } from './helpers/gateway-process';
 import { request } from './helpers/http-client';
@@ -24,6 +26,12 @@ http:
         - { location: /e/, rewrite: "^/e/(.*)$ $1" }
         - { location: /redos/, rewrite: "^/redos/(a+)+$ /x", return: '200 "answered\\n"' }
         - { location: "~ ^/redos-location/(a+)+$", return: '200 "matched\\n"' }
+        - location: /f
+          root: www
+          if:
+            - { condition: "-f $document_root/lp/a", return: '200 "f\\n"' }
+            - { condition: "!-e $document_root/lp/a", return: '200 "not e\\n"' }
+          return: '200 "none\\n"'
         - { location: /uw-a, set: "$uw 1", return: '200 "a$uw\\n"' }
         - { location: /uw-b, return: '200 "b[$uw]\\n"' }
         - { location: /uw-c, uninitialized_variable_warn: "off", return: '200 "c[$uw]\\n"' }
@@ -103,6 +111,16 @@ test('uninitialized_variable_warn: a set variable read where nothing set it, as 
   await settled(() => linesFor('GET /uw-b HTTP/1.1').length > 0);
   // nginx 1.22 with the same locations: one line, for /uw-b only (off in /uw-c; a named capture is no `set` variable).
   expect(['/uw-a', '/uw-b', '/uw-c', '/uw-d'].flatMap((p) => linesFor(`GET ${p} HTTP/1.1`))).toEqual(['[warn] using uninitialized "uw" variable']);
+});
+
+test('a file test whose stat fails otherwise than "not there": false, and nginx\'s crit line', async () => {
+  mkdirSync(path.join(gw.prefix, 'www/lp'), { recursive: true });
+  symlinkSync(path.join(gw.prefix, 'www/lp/b'), path.join(gw.prefix, 'www/lp/a'));
+  symlinkSync(path.join(gw.prefix, 'www/lp/a'), path.join(gw.prefix, 'www/lp/b'));
+  expect((await request(gw.ports[0], '/f')).body.toString()).toBe('not e\n');
+  await settled(() => linesFor('GET /f HTTP/1.1').length >= 2);
+  // nginx 1.22: the same two lines (one per test), and "not e".
+  expect(linesFor('GET /f HTTP/1.1')).toEqual(Array(2).fill(`[crit] stat() "${gw.prefix}/www/lp/a" failed (40: Too many levels of symbolic links)`));
 });
 
 /** Opens a WebSocket and echoes one message. */

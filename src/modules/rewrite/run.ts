@@ -9,6 +9,7 @@ import { statSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { VariableSource } from '../../http/variables';
 import { requestLogContext } from '../../shared/log-context';
+import { describeSystemError } from '../../shared/system-errors';
 import type { RequestContext } from '../../types';
 import { evaluatePart, unescapeRedirect } from './replacement';
 import type { Condition, FileTest, Op, ReturnOp, RewriteOp } from './script';
@@ -105,8 +106,13 @@ class Run {
         return (this.ctx.evaluate(c.left) === this.ctx.evaluate(c.right)) !== c.negative;
       case 'match':
         return this.match(c.regex, c.source, this.ctx.evaluate(c.left)) !== c.negative;
-      case 'file':
-        return fileTest(c.test, this.ctx.evaluate(c.path)) !== c.negative;
+      case 'file': {
+        const file = this.ctx.evaluate(c.path);
+        const result = fileTest(c.test, file);
+        // nginx: a failure other than "not there" is a crit line; the test is false either way.
+        if (typeof result !== 'boolean') this.ctx.log.crit(`stat() "${file}" failed (${describeSystemError(result)})${requestLogContext(this.req, this.ctx)}`);
+        return (result === true) !== c.negative;
+      }
     }
   }
 
@@ -163,13 +169,14 @@ function quotedUri(url: string): boolean {
   return path.includes('%') || path.includes('+');
 }
 
-/** `-f`, `-d`, `-e`, `-x` on a path (stat follows links, as nginx's). */
-function fileTest(test: FileTest, file: string): boolean {
+/** `-f`, `-d`, `-e`, `-x` on a path (stat follows links, as nginx's); the error of a stat that failed otherwise than "not there". */
+function fileTest(test: FileTest, file: string): boolean | NodeJS.ErrnoException {
   let stat;
   try {
     stat = statSync(file, { throwIfNoEntry: false });
-  } catch {
-    return false;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOTDIR' || code === 'ENAMETOOLONG' ? false : (err as NodeJS.ErrnoException);
   }
   if (!stat) return false;
   if (test === 'f') return stat.isFile();
