@@ -12,6 +12,7 @@ import { HttpError, InternalRedirect, UriRewritten } from '../errors';
 import { tabPaddingOf } from '../http/raw-head';
 import { checkHeaderLines, checkRequestHead, checkRequestLine } from '../http/request-head';
 import { errorPageHtml, hasErrorPage, pageStatus, reasonPhrase, wantsMsiePadding } from '../http/status';
+import { REROUTING_HANDLERS } from '../modules/rewrite/phase';
 import { requestEnded, requestStarted } from '../modules/status/counters';
 import { hasBody } from '../shared/request-body';
 import type { SubrequestResult, SubrequestSpec, UpgradeOutcome } from '../types';
@@ -145,23 +146,22 @@ export class Dispatcher {
   }
 
   /**
-   * A location that takes no upgrade may still send the request elsewhere in its rewrite phase
-   * (`rewrite ... last` to a WebSocket location): its rewrite-phase handlers run first, and
-   * the upgrade goes on where they send it; else the request is served as HTTP, from the start.
+   * A location that takes no upgrade may still send the request elsewhere with its rewrite
+   * module's directives (`rewrite ... last` to a WebSocket location): they run first (they are
+   * synchronous and change nothing but the request), and the upgrade goes on where they send
+   * it; else the request is served as HTTP, from the start.
    */
   private rewriteThenServeAsHttp(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerRuntime, scheme: string, state: RoutedState): Promise<void> {
-    const again = () => this.serveAsHttp(req, socket, listener, scheme, this.route(req, null, listener, scheme));
     for (const step of state.runtime.phases) {
-      if (step.handler.phase !== 'rewrite') break;
+      if (!REROUTING_HANDLERS.has(step.handler)) break;
       try {
-        const outcome = step.handler.run!(req, null, state);
-        if (outcome !== undefined) return again();
+        if (step.handler.run!(req, null, state) !== undefined) break;
       } catch (err) {
         if (err instanceof UriRewritten) return this.upgradeRefused(err, req, socket, listener, scheme, state, head);
-        return again();
+        break;
       }
     }
-    return again();
+    return this.serveAsHttp(req, socket, listener, scheme, this.route(req, null, listener, scheme));
   }
 
   /** nginx serves a request that asks for an upgrade it cannot give as a plain request (`refused`: the error its phases threw). */

@@ -25,6 +25,12 @@ export class AnswerAsHttp extends InternalRedirect {
   }
 }
 
+/**
+ * The rewrite module's location-level handlers: synchronous, and changing nothing but the
+ * request, so the dispatcher may run them for an upgrade before it knows where it goes.
+ */
+export const REROUTING_HANDLERS = new WeakSet<PhaseHandler>();
+
 export const rewritePhase: LocationModule = {
   name: 'rewrite',
   phases(location, env): PhaseHandler[] {
@@ -51,24 +57,24 @@ export const rewritePhase: LocationModule = {
       else respond(returns.get(outcome.op)!, req, res, ctx);
       return 'done';
     };
-    return [
-      {
-        phase: serverLevel ? 'server-rewrite' : 'rewrite',
-        name: describe(script),
-        answers: answersAlways(script),
-        run(req, res, ctx) {
-          let outcome: RunOutcome;
-          try {
-            outcome = runScript(script, req, ctx, options);
-          } catch (err) {
-            if (!(err instanceof ZeroLengthUri)) throw err;
-            ctx.log.error(`the rewritten URI has a zero length${requestLogContext(req, ctx)}`);
-            throw new HttpError(500, 'GW_HTTP_500');
-          }
-          return answer(outcome, req, res, ctx);
-        },
+    const handler: PhaseHandler = {
+      phase: serverLevel ? 'server-rewrite' : 'rewrite',
+      name: describe(script),
+      answers: answersAlways(script),
+      run(req, res, ctx) {
+        let outcome: RunOutcome;
+        try {
+          outcome = runScript(script, req, ctx, options);
+        } catch (err) {
+          if (!(err instanceof ZeroLengthUri)) throw err;
+          ctx.log.error(`the rewritten URI has a zero length${requestLogContext(req, ctx)}`);
+          throw new HttpError(500, 'GW_HTTP_500');
+        }
+        return answer(outcome, req, res, ctx);
       },
-    ];
+    };
+    REROUTING_HANDLERS.add(handler);
+    return [handler];
   },
 };
 
