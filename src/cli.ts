@@ -15,6 +15,7 @@ import { REGISTRY } from './modules/registry';
 import { checkInChild } from './process/check-process';
 import { sourcesFromMaster } from './process/config-handoff';
 import { run } from './process/master';
+import { boundRegexBacktracking } from './process/regex-backtracking';
 import type { MasterConf } from './process/master-conf';
 import { describePhases } from './server/describe';
 
@@ -33,6 +34,7 @@ const say = (line: string) => process.stderr.write(`gateway: ${line}\n`);
 
 /** Runs the command line; resolves with the exit code (or never, while serving). */
 export async function main(argv: readonly string[]): Promise<number> {
+  boundRegexBacktracking();
   if (argv[2] === 'convert') return convert(argv.slice(3));
   const program = new Command()
     .name('gateway')

@@ -198,3 +198,19 @@ export class InternalRedirect extends Error {
     this.name = 'InternalRedirect';
   }
 }
+
+/**
+ * nginx's post-rewrite phase: a location's rewrite directives changed `$uri` (a `rewrite`
+ * without `break`): the location is found again for it, counted with the internal redirects,
+ * and the request keeps its context (unlike an internal redirect, which starts it anew).
+ */
+export class UriRewritten extends InternalRedirect {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && Object.prototype.isPrototypeOf.call(UriRewritten.prototype, value);
+  }
+
+  constructor(uri: string, args: string) {
+    super(uri, args);
+    this.name = 'UriRewritten';
+  }
+}

@@ -85,6 +85,12 @@ export interface RequestContext {
    */
   uriChanged?: boolean;
   /**
+   * Set when `rewrite ... break` (or `break` after a `rewrite`) changed `$uri` in the location
+   * serving it (nginx's `valid_location` cleared): a `proxy_pass` with a URI then sends the
+   * whole `$uri`, its own URI ignored, as nginx documents. Cleared when a location is found.
+   */
+  rewrittenInPlace?: boolean;
+  /**
    * Runs a subrequest (nginx's `ngx_http_subrequest`, OpenResty's `ngx.location.capture`): the
    * URI goes through this server's locations in process (no socket), its rewrite and
    * precontent phases and content handler run (not its access phase, as in nginx), with this
@@ -362,9 +368,11 @@ export interface Counters {
  * the phase (`'ok'`) or throw an `HttpError`, not answer. `rewrite` to `precontent` run in the
  * chosen location (again after an internal redirect). `find-config` (the location match),
  * `post-rewrite`, `post-access` and `content` (the location's content handler) are the
- * engine's own; `server-rewrite` comes with the module that needs it (a server's `return`).
+ * engine's own. `server-rewrite` runs the handlers a module gives for the server's own location
+ * (the rewrite module's server-level directives), after post-read and before the location is
+ * found, and again after an internal redirect to a URI.
  */
-export type PhaseName = 'post-read' | 'rewrite' | 'preaccess' | 'access' | 'precontent' | 'log';
+export type PhaseName = 'post-read' | 'server-rewrite' | 'rewrite' | 'preaccess' | 'access' | 'precontent' | 'log';
 
 /**
  * What a phase handler answers, as nginx's phase checkers read it: nothing (declined: the next

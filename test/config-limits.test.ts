@@ -147,7 +147,7 @@ describe('YAML that expands, nests or repeats without end', () => {
   });
   test('aliases used within bounds are taken, once converted', () => {
     const conf = buildVirtual('http:\n  servers:\n    - locations:\n        - &loc { location: /a, return: "200 x" }\n        - { location: /b, return: "200 y" }\n    - locations: [*loc]\n');
-    expect(flat(conf.http.servers[1].locations[0]).return).toEqual({ status: 200, text: 'x' });
+    expect(flat(conf.http.servers[1].locations[0]).script).toMatchObject([{ kind: 'return', status: 200, text: 'x' }]);
   });
   test('nesting deeper than 64 levels, written out or through an alias', () => {
     expect(errorOf(`a: ${'['.repeat(70)}${']'.repeat(70)}\n`)).toBe('the configuration nests deeper than 64 levels in /virtual/site.yaml:1:67');

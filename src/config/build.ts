@@ -307,8 +307,31 @@ class Builder {
       }
     }
     const locations = this.locations(nestedNodes, confs, match);
-    const base = { match: match as LocationMatch, name, handler, position: block.pos, confs: new ModuleConfs(confs), locations };
+    const inner = this.innerLocations(own, confs, { match: match as LocationMatch, name, handler }, handlerPos, ownKeys);
+    const base = { match: match as LocationMatch, name, handler, position: block.pos, confs: new ModuleConfs(confs), locations, ...(inner.size ? { inner } : {}) };
     return this.configure(handler, handlerPos, ownKeys, base);
+  }
+
+  /**
+   * The locations nginx makes of blocks inside a location (`if`): each inherits all of the
+   * location (nginx's unnamed location: `proxy_pass`, `alias` too), its own directives over
+   * it; its content handler is the one its directives imply, else the location's.
+   */
+  private innerLocations(own: Own, confs: Confs, outer: Pick<LocationConf, 'match' | 'name' | 'handler'>, handlerPos: Position, ownKeys: readonly Entry[]): Map<object, LocationConf> {
+    const inner = new Map<object, LocationConf>();
+    for (const module of this.registry.modules) {
+      for (const { key, block, skip } of module.innerBlocks?.(own.get(module) ?? {}) ?? []) {
+        const directives: MapNode = { kind: 'map', entries: block.entries.filter((e) => !skip.has(e.key)), pos: block.pos };
+        const written = new Set<string>();
+        const innerOwn = this.collect(directives, 'location', {}, undefined, written);
+        const innerConfs = this.merge(confs, innerOwn, true);
+        this.check(innerConfs, innerOwn, directives, 'location');
+        const handler = this.impliedHandler(written) ?? outer.handler;
+        const base = { ...outer, handler, position: block.pos, confs: new ModuleConfs(innerConfs), locations: [] };
+        inner.set(key, this.configure(handler, handlerPos, handler === outer.handler ? ownKeys : [], base));
+      }
+    }
+    return inner;
   }
 
   /** The handler a location's directives name when it has no `handler:`, as nginx's directives set a content handler. */
@@ -426,12 +449,14 @@ class Builder {
   /**
    * One merge step, module by module: a module the block wrote nothing of shares its parent's
    * conf (fields a block does not inherit back to their defaults); one it wrote gets a new conf,
-   * the block's values over the parent's (whole values, as nginx's arrays).
+   * the block's values over the parent's (whole values, as nginx's arrays); `unnamed`: nothing
+   * goes back to its default.
    */
-  private merge(parent: Confs, own: Own): Confs {
+  private merge(parent: Confs, own: Own, unnamed = false): Confs {
     const merged: Confs = new Map();
     for (const [module, conf] of parent) {
-      const base = this.inherited(module, conf);
+      // nginx's unnamed location (`if`) inherits even what a location keeps to itself.
+      const base = unnamed ? conf : this.inherited(module, conf);
       let values = own.get(module);
       const joined = values && this.mergedFields.get(module);
       if (joined) {

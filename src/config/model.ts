@@ -42,6 +42,11 @@ export interface LocationConf {
   readonly confs: ModuleConfs;
   /** The locations nested in this one (nginx's nested `location` blocks), inheriting from it; empty for most. */
   readonly locations: readonly LocationConf[];
+  /**
+   * The locations nested in it that nginx makes of its blocks (`if` with directives other than
+   * the rewrite module's), by the key their module gave (`ConfModule.innerBlocks`).
+   */
+  readonly inner?: ReadonlyMap<object, LocationConf>;
 }
 
 /** One `server` block. */

@@ -6,7 +6,7 @@
  */
 import type { Position } from '../errors';
 import type { Context, ParseContext } from './args';
-import type { ConfNode } from './load';
+import type { ConfNode, MapNode } from './load';
 import type { ListenSpec } from './values';
 
 /** One directive a module owns. */
@@ -75,6 +75,21 @@ export interface ConfModule<C extends object = object> {
    * (`cx.defineVariable`), which every value compiled anywhere reads lazily.
    */
   readonly defines?: Readonly<Record<string, (node: ConfNode, cx: ParseContext) => readonly string[]>>;
+  /**
+   * Blocks of a location that nginx makes locations nested in it (the rewrite module's `if`),
+   * from what the location wrote: the builder builds each as a location that inherits all of
+   * this one (nginx's unnamed location) and keeps it in `LocationConf.inner` under `key`.
+   */
+  innerBlocks?(own: Readonly<Partial<C>>): readonly InnerBlock[];
+}
+
+/** A block nested in a location that nginx makes a location of its own (`if`). */
+export interface InnerBlock {
+  /** What the module finds the built location by (`LocationConf.inner`). */
+  readonly key: object;
+  readonly block: MapNode;
+  /** The directives the owning module reads itself (left alone by the builder). */
+  readonly skip: ReadonlySet<string>;
 }
 
 /** A built server as `checkServers` sees it. */

@@ -57,6 +57,8 @@ export interface VariableSource {
   readonly completed: boolean;
   /** `$request_filename`: the file path the request maps to (root or alias + URI). */
   readonly requestFilename: string;
+  /** Told when a declared variable is read before anything set it in this request (`uninitialized_variable_warn`). */
+  unsetVariable?(name: string): void;
 }
 
 /**
@@ -391,12 +393,18 @@ export class ConfigVariables extends Set<string> {
 /**
  * A variable the configuration makes: a named capture, a user variable a directive declares
  * (`auth_request_set`, `set`), or one it defines (`map`); in nginx they are one table, so what
- * a module set for the request wins over the definition.
+ * a module set for the request wins over the definition. One that nothing set is empty, and
+ * told (`uninitialized_variable_warn`).
  */
 function declared(name: string, names: Pick<ReadonlySet<string>, 'has'>): Getter {
   const slot = names instanceof ConfigVariables ? names.slotOf(name) : null;
   if (slot) return (s) => s.setValues?.get(name) ?? (slot.getter ? slot.getter(s) : '');
-  return (s) => s.setValues?.get(name) ?? s.namedCaptures[name] ?? '';
+  return (s) => {
+    const value = s.setValues?.get(name) ?? s.namedCaptures[name];
+    if (value !== undefined) return value;
+    s.unsetVariable?.(name);
+    return '';
+  };
 }
 
 /**

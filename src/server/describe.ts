@@ -18,7 +18,9 @@ export function describePhases(conf: MainConf): string {
   for (const server of conf.http.servers) {
     const env = compileEnv(server, conf.captureNames);
     lines.push(`# server ${server.primaryName || '_'} (${server.position.file}:${server.position.line})`);
-    for (const step of compilePhases(handlersOf(server.serverLocation, env)).postRead) lines.push(`#   post-read: ${step.handler.name}`);
+    const own = compilePhases(handlersOf(server.serverLocation, env));
+    for (const step of own.postRead) lines.push(`#   post-read: ${step.handler.name}`);
+    for (const step of own.serverRewrite) lines.push(`#   server-rewrite: ${step.handler.name}`);
     for (const location of [...withNested(server.locations), server.serverLocation]) {
       const satisfy = location.confs.get(coreModule).satisfy;
       const phases = compilePhases(handlersOf(location, env), satisfy, location.confs.get(coreModule).authDelay);

@@ -14,6 +14,7 @@ import { CLIENT_ADDRESS_SET, SET_CLIENT_ADDRESS, type ClientAddressTarget } from
 import type { Logger, RequestContext, ResponseFilter, SubrequestResult, SubrequestSpec } from '../types';
 import { filtersTransform, type FilterState } from './filters';
 import { proxyAddressesOf } from './proxy-protocol';
+import { requestLogContext } from '../shared/log-context';
 import type { LocationRuntime } from './runtime';
 
 /** One request's state; `runtime` is the location serving it. */
@@ -24,6 +25,10 @@ export class RequestState implements RequestContext, FilterState, ClientAddressT
   uriChanges = 11;
   /** Set once `100 Continue` was sent. */
   continued = false;
+  /** nginx's `r->internal`: a `rewrite` changed the URI, so an `internal` location may serve it. */
+  internal = false;
+  /** `rewrite ... break` changed `$uri` in this location (nginx's `valid_location` cleared): see RequestContext. */
+  rewrittenInPlace = false;
   /** Set once an `error_page` redirect happened: a second error gets the built-in page. */
   errorPageDone = false;
   captures: readonly string[] = [];
@@ -163,6 +168,20 @@ export class RequestState implements RequestContext, FilterState, ClientAddressT
     const names = defined?.has(name) ? defined : { has: (n: string) => Object.hasOwn(captures, n) || values?.has(n) === true };
     const getter = variableGetter(name, names);
     return getter ? getter(this) : '';
+  }
+
+  /**
+   * The request takes the configuration of a location nested in the one serving it (nginx's
+   * `if` in a location: `r->loc_conf = if's`): its content handler, filters, log.
+   */
+  enterInner(key: object): void {
+    const inner = this.runtime.inner?.get(key);
+    if (inner) this.runtime = inner;
+  }
+
+  /** nginx's `uninitialized_variable_warn`: a `set` variable read before anything set it in this request. */
+  unsetVariable(name: string): void {
+    if (this.runtime.unsetWarnings?.has(name)) this.runtime.log.warn(`using uninitialized "${name}" variable${requestLogContext(this.req, this)}`);
   }
 
   /** A module's variable, or a user variable a directive declared (`auth_request_set`); never a built-in. */

@@ -8,6 +8,13 @@
 /** Directives by name: one occurrence's argument text, or a list for a repeated directive. */
 export type Directives = Readonly<Record<string, string | readonly string[]>>;
 
+/**
+ * One statement of the rewrite module, in the order written: `[directive, arguments]`
+ * (`['rewrite', '^/a /b last']`, `['break', '']`) or an `if` block with its condition as written
+ * inside the parentheses.
+ */
+export type Statement = readonly [string, string] | { readonly if: string; readonly then: readonly Statement[] };
+
 /** One location: nginx's `location` argument (`/x`, `= /x`, `^~ /x`, `~ re`, `~* re`, `@name`). */
 export interface LocationModel {
   readonly match: string;
@@ -18,6 +25,8 @@ export interface LocationModel {
   readonly gateway?: Directives;
   /** Locations nested in this one. */
   readonly locations?: readonly LocationModel[];
+  /** The rewrite module's statements, after the directives, in order. */
+  readonly script?: readonly Statement[];
 }
 
 /** One virtual server. */
@@ -29,6 +38,8 @@ export interface ServerModel {
   readonly listen?: readonly string[];
   readonly serverName?: string;
   readonly directives?: Directives;
+  /** The rewrite module's statements, after the directives, in order. */
+  readonly script?: readonly Statement[];
   readonly locations: readonly LocationModel[];
 }
 
@@ -143,8 +154,18 @@ function nginxLocations(locations: readonly LocationModel[], indent: string): st
     out += `${indent}location ${nginxMatch(location.match)} {\n`;
     out += nginxDirectives(location.directives, `${indent}    `);
     out += nginxDirectives(location.nginx, `${indent}    `);
+    out += nginxScript(location.script, `${indent}    `);
     out += nginxLocations(location.locations ?? [], `${indent}    `);
     out += `${indent}}\n`;
+  }
+  return out;
+}
+
+function nginxScript(statements: readonly Statement[] | undefined, indent: string): string {
+  let out = '';
+  for (const s of statements ?? []) {
+    if ('if' in s) out += `${indent}if (${s.if}) {\n${nginxScript(s.then, `${indent}    `)}${indent}}\n`;
+    else out += `${indent}${s[0]}${s[1] ? ` ${s[1]}` : ''};\n`;
   }
   return out;
 }
@@ -172,6 +193,7 @@ export function renderNginx(site: SiteModel, paths: RenderPaths, ports: readonly
     for (const l of listensOf(server)) out += `        listen ${listenText(l, ports)};\n`;
     if (server.serverName !== undefined) out += `        server_name ${server.serverName};\n`;
     out += nginxDirectives(server.directives, '        ');
+    out += nginxScript(server.script, '        ');
     out += nginxLocations(server.locations, '        ');
     out += '    }\n';
   }
@@ -198,6 +220,7 @@ function yamlLocations(locations: readonly LocationModel[], indent: string): str
     out += `${indent}- location: ${scalar(location.match)}\n`;
     out += yamlDirectives(location.directives, `${indent}  `);
     out += yamlDirectives(location.gateway, `${indent}  `);
+    out += yamlScript(location.script, `${indent}  `);
     if (location.locations?.length) out += `${indent}  locations:\n${yamlLocations(location.locations, `${indent}    `)}`;
   }
   return out;
@@ -210,6 +233,27 @@ function yamlMaps(maps: readonly MapModel[], prefix: string): string {
   for (const map of maps) {
     out += `    - source: ${scalar(map.source)}\n      variable: ${scalar(map.variable)}\n`;
     for (const [key, rest] of [...map.lines, ...(map.gateway ?? [])]) out += `      ${scalar(key)}: ${scalar(rest.replaceAll('@prefix@', prefix))}\n`;
+  }
+  return out;
+}
+
+/**
+ * The statements as YAML, in the order written: a run of one directive as a list (its
+ * occurrences in order), an `if` as a map with its `condition`; a directive repeated further
+ * apart as a repeated key.
+ */
+function yamlScript(statements: readonly Statement[] | undefined, indent: string): string {
+  const keyOf = (s: Statement) => ('if' in s ? 'if' : s[0]);
+  const item = (s: Statement, inner: string) => ('if' in s ? `condition: ${scalar(s.if)}\n${yamlScript(s.then, inner)}` : `${scalar(s[1])}\n`);
+  let out = '';
+  const list = [...(statements ?? [])];
+  for (let i = 0; i < list.length; ) {
+    let j = i + 1;
+    while (j < list.length && keyOf(list[j]) === keyOf(list[i])) j++;
+    const run = list.slice(i, j);
+    if (run.length === 1) out += 'if' in run[0] ? `${indent}if:\n${indent}  ${item(run[0], `${indent}  `)}` : `${indent}${keyOf(run[0])}: ${item(run[0], '')}`;
+    else out += `${indent}${keyOf(run[0])}:\n` + run.map((s) => `${indent}  - ${item(s, `${indent}    `)}`).join('');
+    i = j;
   }
   return out;
 }
@@ -229,6 +273,7 @@ export function renderGateway(site: SiteModel, paths: RenderPaths, ports: readon
     out += `    - listen: [${listensOf(server).map((l) => scalar(listenText(l, ports))).join(', ')}]\n`;
     if (server.serverName !== undefined) out += `      server_name: ${scalar(server.serverName)}\n`;
     out += yamlDirectives(server.directives, '      ');
+    out += yamlScript(server.script, '      ');
     out += server.locations.length ? '      locations:\n' : '      locations: []\n';
     out += yamlLocations(server.locations, '        ');
   }

@@ -235,7 +235,7 @@ class ProxyHandler implements Handler {
     this.route = options.variable
       ? null
       : this.routeTo(target, up ? new UpstreamProxy(up.conf, target.protocol, up.policy, key, options.timeouts) : null, null, (req, ctx) =>
-          upstreamUri(target, options.match, { url: req.url ?? '/', uri: ctx.uri, args: ctx.args, changed: ctx.uriChanged }),
+          upstreamUri(target, options.match, { url: req.url ?? '/', uri: ctx.uri, args: ctx.args, changed: ctx.uriChanged, inPlace: ctx.rewrittenInPlace }),
         );
     // With a listener of our own, http-proxy never rethrows an error event.
     this.server.on('error', (err) => this.log.error(`proxy: ${err.message}`));

@@ -100,6 +100,8 @@ export interface UriSource {
   readonly args: string;
   /** A script changed `$uri` or `$args` (nginx's `valid_unparsed_uri` cleared): `url` is not sent as it is. */
   readonly changed?: boolean;
+  /** `rewrite ... break` changed `$uri` in this location: the whole `$uri` goes, the target's URI ignored (nginx). */
+  readonly inPlace?: boolean;
 }
 
 /**
@@ -108,7 +110,7 @@ export interface UriSource {
  * client's request URI goes unchanged (the path and query of an absolute-form target).
  */
 export function upstreamUri(target: ProxyTarget, match: LocationMatch, source: UriSource): string {
-  if (target.uriPart === null) return source.changed ? escapeUri(source.uri) + (source.args ? `?${source.args}` : '') : originalUri(source.url);
+  if (target.uriPart === null || source.inPlace) return source.changed || source.inPlace ? escapeUri(source.uri) + (source.args ? `?${source.args}` : '') : originalUri(source.url);
   const prefix = match.kind === 'prefix' || match.kind === 'exact' ? match.path : '';
   const rest = prefix && source.uri.startsWith(prefix) ? source.uri.slice(prefix.length) : source.uri;
   return target.uriPart + escapeUri(rest) + (source.args ? `?${source.args}` : '');
