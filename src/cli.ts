@@ -7,12 +7,15 @@ import cluster from 'node:cluster';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { checkConfig } from './config/check';
+import { convertFile } from './config/convert';
+import { ConfigError, oneLine } from './errors';
 import { ConfigSources } from './config/sources';
 import { version } from './http/version';
 import { REGISTRY } from './modules/registry';
 import { checkInChild } from './process/check-process';
 import { sourcesFromMaster } from './process/config-handoff';
 import { run } from './process/master';
+import { boundRegexBacktracking } from './process/regex-backtracking';
 import type { MasterConf } from './process/master-conf';
 import { describePhases } from './server/describe';
 
@@ -31,6 +34,8 @@ const say = (line: string) => process.stderr.write(`gateway: ${line}\n`);
 
 /** Runs the command line; resolves with the exit code (or never, while serving). */
 export async function main(argv: readonly string[]): Promise<number> {
+  boundRegexBacktracking();
+  if (argv[2] === 'convert') return convert(argv.slice(3));
   const program = new Command()
     .name('gateway')
     .description('An nginx-like gateway: static files, proxy, WebSocket scripts.')
@@ -80,6 +85,25 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
   return -1;
+}
+
+/**
+ * `gateway convert FILE`: prints an nginx.conf as YAML, a YAML configuration as nginx.conf; a
+ * file that does not read is the one line `-t` gives, exit 1.
+ */
+function convert(args: readonly string[]): number {
+  if (args.length !== 1 || args[0].startsWith('-')) {
+    say('usage: gateway convert FILE (nginx.conf -> YAML, YAML -> nginx.conf, on stdout)');
+    return 1;
+  }
+  try {
+    process.stdout.write(convertFile(args[0], REGISTRY).text);
+    return 0;
+  } catch (err) {
+    if (err instanceof ConfigError) say(`[emerg] ${err.message}`);
+    else say(`[emerg] ${oneLine(`unexpected error while converting the configuration (a bug in the gateway): ${(err as Error).message}`)}`);
+    return 1;
+  }
 }
 
 /** `-T`: every file the configuration was read from, as nginx prints them (then each location's phases). */

@@ -52,6 +52,8 @@ export const ERROR_CODES = {
   GW_UPSTREAM_ERROR: 'another upstream failure (502)',
   GW_UPSTREAM_REQUEST: 'the upstream request could not be made (502)',
   GW_UPSTREAM_NEXT: 'the upstream answered a status proxy_next_upstream passes on (internal)',
+  GW_UPSTREAM_RESOLVE: 'the host a proxy_pass with variables names could not be resolved, or no resolver is configured (502)',
+  GW_UPSTREAM_URL: 'a proxy_pass with variables made a URL that is not valid (500)',
   GW_PUSH_CHANNEL: 'a channel id that is not valid (400)',
   GW_PUSH_LAST_ID: 'a malformed last message id (400)',
   GW_PUSH_INPUT: 'a push operation given input it refuses (400)',
@@ -194,5 +196,21 @@ export class InternalRedirect extends Error {
   ) {
     super(`internal redirect to "${uri}"`);
     this.name = 'InternalRedirect';
+  }
+}
+
+/**
+ * nginx's post-rewrite phase: a location's rewrite directives changed `$uri` (a `rewrite`
+ * without `break`): the location is found again for it, counted with the internal redirects,
+ * and the request keeps its context (unlike an internal redirect, which starts it anew).
+ */
+export class UriRewritten extends InternalRedirect {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && Object.prototype.isPrototypeOf.call(UriRewritten.prototype, value);
+  }
+
+  constructor(uri: string, args: string) {
+    super(uri, args);
+    this.name = 'UriRewritten';
   }
 }

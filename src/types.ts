@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex, Transform } from 'node:stream';
 import type { ConfigContext } from './config/handler-contract';
 import type { LocationConf, ServerConf } from './config/model';
-import type { Template } from './http/variables';
+import type { Template, UpstreamTry } from './http/variables';
 
 export type { ConfigContext } from './config/handler-contract';
 export type { LocationConf, ServerConf, HttpConf, MainConf } from './config/model';
@@ -76,12 +76,20 @@ export interface RequestContext {
    * set by the proxy when an upstream answers.
    */
   upstreamHeaders: readonly string[] | null;
+  /** Each try of an upstream for this request (`$upstream_addr`, `$upstream_status`, times...), null before one: the proxy adds them. */
+  upstreamTries: UpstreamTry[] | null;
   /**
    * Set when a script changed `$uri` or `$args` (`ScriptRequest.setUri`, `setUriArgs`, as
    * OpenResty clears nginx's `valid_unparsed_uri`): a `proxy_pass` without a URI then sends
    * `$uri?$args` instead of the client's request URI.
    */
   uriChanged?: boolean;
+  /**
+   * Set when `rewrite ... break` (or `break` after a `rewrite`) changed `$uri` in the location
+   * serving it (nginx's `valid_location` cleared): a `proxy_pass` with a URI then sends the
+   * whole `$uri`, its own URI ignored, as nginx documents. Cleared when a location is found.
+   */
+  rewrittenInPlace?: boolean;
   /**
    * Runs a subrequest (nginx's `ngx_http_subrequest`, OpenResty's `ngx.location.capture`): the
    * URI goes through this server's locations in process (no socket), its rewrite and
@@ -360,9 +368,11 @@ export interface Counters {
  * the phase (`'ok'`) or throw an `HttpError`, not answer. `rewrite` to `precontent` run in the
  * chosen location (again after an internal redirect). `find-config` (the location match),
  * `post-rewrite`, `post-access` and `content` (the location's content handler) are the
- * engine's own; `server-rewrite` comes with the module that needs it (a server's `return`).
+ * engine's own. `server-rewrite` runs the handlers a module gives for the server's own location
+ * (the rewrite module's server-level directives), after post-read and before the location is
+ * found, and again after an internal redirect to a URI.
  */
-export type PhaseName = 'post-read' | 'rewrite' | 'preaccess' | 'access' | 'precontent' | 'log';
+export type PhaseName = 'post-read' | 'server-rewrite' | 'rewrite' | 'preaccess' | 'access' | 'precontent' | 'log';
 
 /**
  * What a phase handler answers, as nginx's phase checkers read it: nothing (declined: the next

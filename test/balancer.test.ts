@@ -42,7 +42,7 @@ describe('smooth weighted round robin', () => {
   });
 
   test('defaults are nginx\'s: weight 1, max_fails 1, fail_timeout 10s, port 80', () => {
-    expect(parseServerLine('backend')).toEqual({ name: 'backend:80', host: 'backend', port: 80, weight: 1, maxFails: 1, failTimeout: 10_000, backup: false, down: false });
+    expect(parseServerLine('backend')).toEqual({ name: 'backend:80', host: 'backend', port: 80, socketPath: null, weight: 1, maxFails: 1, failTimeout: 10_000, backup: false, down: false });
     expect(parseServerLine('[::1]:81 weight=2 max_fails=0 fail_timeout=300ms backup')).toMatchObject({ name: '[::1]:81', host: '::1', port: 81, weight: 2, maxFails: 0, failTimeout: 300, backup: true });
     expect(() => parseServerLine('a:1 weight=0')).toThrow('invalid parameter "weight=0"');
     expect(() => parseServerLine('a:1 slow_start=1')).toThrow('invalid parameter');

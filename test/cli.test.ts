@@ -61,7 +61,7 @@ test("-T then prints each location's phase handlers in the order they run, its c
         '#     satisfy: any',
         '#     rewrite: return 410',
         '#     access: satisfy any: allow/deny, auth_basic "Members", auth_request /auth',
-        '#     content: return',
+        '#     content: static',
         '#     filter: expires, add_header',
         '#     filter: gzip',
         `#     log: access_log ${prefix}/logs/access.log`,

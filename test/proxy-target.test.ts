@@ -24,7 +24,6 @@ describe('proxy_pass and the URI rule (pure)', () => {
     ['127.0.0.1:8081', 'invalid URL prefix in "127.0.0.1:8081"'],
     ['http://:80', 'no host in upstream ":80"'],
     ['http://host:99999', 'invalid port in upstream "host:99999"'],
-    ['http://$backend', 'variables in "proxy_pass" are not supported yet ("http://$backend")'],
   ])('%s is refused: %s', (url, reason) => {
     expect(() => parseProxyPass(url)).toThrow(reason);
   });

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { firstReturn } from '../src/modules/rewrite/script';
 import { buildConfig } from '../src/config/build';
 import { parseText } from '../src/config/load';
 import { HttpError } from '../src/errors';
@@ -80,7 +81,7 @@ http:
         - { location: "@named", return: "200 G" }
 `).http.servers[0];
   const table = new LocationTable(server.locations);
-  const text = (uri: string) => { const found = table.match(uri)?.location; return found && flat(found).return?.text; };
+  const text = (uri: string) => { const found = table.match(uri)?.location; return found && firstReturn(flat(found).script)?.text; };
   test.each([
     ['/', 'A'],
     ['/index.html', 'B'],
@@ -95,7 +96,7 @@ http:
     const m = table.match('/documents/a.txt')!;
     expect(m.captures).toEqual(['/documents/a.txt', 'uments/a.txt']);
     expect(m.namedCaptures).toEqual({ rest: 'uments/a.txt' });
-    expect(flat(table.namedLocation('@named')!).return?.text).toBe('G');
+    expect(firstReturn(flat(table.namedLocation('@named')!).script)?.text).toBe('G');
   });
   test('no location matches', () => {
     const only = new LocationTable(conf(`http: { servers: [ { listen: 80, locations: [ { location: /a, return: 204 } ] } ] }`).http.servers[0].locations);

@@ -15,7 +15,7 @@
  * Environment: BENCH_QUICK=1 (2 s windows, one round, 1,000 idle connections), BENCH_SECONDS,
  * BENCH_REPEAT (rounds per case, best kept; default 3),
  * BENCH_WARMUP, BENCH_CONNECTIONS (wrk, 50), BENCH_IDLE (10000), BENCH_ONLY=id,id (a subset),
- * BENCH_NO_PROFILE=1, BENCH_NO_NGINX=1, BENCH_NO_FLOOR=1 (no bare Node server), BENCH_KEEP=1 (keep the temporary tree and its logs),
+ * BENCH_NO_PROFILE=1, BENCH_PROFILE=id (profile that case instead of the furthest behind), BENCH_NO_NGINX=1, BENCH_NO_FLOOR=1 (no bare Node server), BENCH_KEEP=1 (keep the temporary tree and its logs),
  * BENCH_OUT (the docs directory, default docs/), BENCH_COMMIT (the commit, when run from an export),
  * BENCH_BASELINE=/path/to/checkout (another commit of this repository, built: its bin/gateway is
  * measured beside this one in every case, same rounds, and the report adds gateway ÷ baseline).
@@ -176,7 +176,7 @@ async function main() {
     }
     let profile = null;
     if (env.BENCH_NO_PROFILE !== '1') {
-      const worst = worstCase(cases, results);
+      const worst = env.BENCH_PROFILE ? cases.find((c) => c.id === env.BENCH_PROFILE) : worstCase(cases, results);
       if (worst) {
         log(`profiling the gateway on ${worst.id}`);
         profile = await profileCase({

@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { ConfigError } from '../errors';
 import type { ConfNode } from './load';
+import type { VariableSource } from '../http/variables';
 import { MAX_TIMER_MS, parseBoundedTime, parseFlag, parseSize, parseTime, splitArgs } from './values';
 
 export type Context = 'main' | 'events' | 'http' | 'server' | 'location';
@@ -20,6 +21,11 @@ export interface ParseContext {
   readonly handlersDir?: string;
   /** Reads a file the configuration names (`types`), through the configuration's sources. */
   readFile(file: string): string;
+  /**
+   * Gives a variable a module `defines` its getter (a `map`'s `$variable`): absent where no
+   * configuration is being built (a module's parser run alone).
+   */
+  defineVariable?(name: string, getter: (s: VariableSource) => string): void;
   fail(reason: string, node: ConfNode): never;
 }
 

@@ -11,13 +11,15 @@ import path from 'node:path';
 import { ConfigError, type Position } from '../errors';
 import type { ConfigContext, Configurable } from './handler-contract';
 import { argsOf, type Context, type ParseContext } from './args';
-import { loadFile, plainValue, type ConfNode, type Entry, type MapNode, type SeqNode } from './load';
+import { plainValue, type ConfNode, type Entry, type MapNode, type SeqNode } from './load';
 import type { LocationConf, MainConf, ServerConf } from './model';
 import type { BlockView, ConfModule, DirectiveRow } from './module';
 import { ModuleConfs } from './module-confs';
+import { isNginxBlock, type ReadOptions } from './nginx/read';
+import { readConfigFile } from './read';
 import { NOT_YET_SUPPORTED } from './not-supported';
 import { ConfigSources } from './sources';
-import { compileValue } from '../http/variables';
+import { compileValue, ConfigVariables } from '../http/variables';
 import { MAX_TIMER_MS, parseBoundedTime, parseFlag, parseListen, parseLocation, parseServerName, parseSize, type ListenSpec, type LocationMatch } from './values';
 
 /** The content handler module a name stands for (a built-in, or a user's module); throws a one-line reason. */
@@ -63,7 +65,13 @@ export function loadConfig(options: LoadOptions): MainConf {
   const file = path.resolve(options.file);
   const prefix = path.resolve(options.prefix);
   const sources = options.sources ?? new ConfigSources();
-  return buildConfig(loadFile(file, sources), file, prefix, options.registry, sources);
+  return buildConfig(readConfigFile(file, sources, readOptionsOf(options.registry)), file, prefix, options.registry, sources);
+}
+
+/** What the nginx.conf reader knows of a registry: its modules' directives take arguments (a block after one is nginx's error as soon as it is read). */
+export function readOptionsOf(registry: Registry): ReadOptions {
+  const names = new Set([...SERVER_ONLY, 'handler', ...registry.modules.flatMap((module) => Object.keys(module.directives))]);
+  return { takesArguments: (name) => names.has(name) };
 }
 
 /** Builds a MainConf from an already parsed tree (tests use this with `parseText`). */
@@ -75,6 +83,7 @@ export function buildConfig(root: ConfNode, file: string, prefix: string, regist
     prefix,
     captureNames,
     readFile: (f) => sources.readFile(f),
+    defineVariable: (name, getter) => captureNames.define(name, getter),
     fail(reason, node) {
       throw new ConfigError(reason, node.pos);
     },
@@ -97,6 +106,9 @@ type Own = Map<ConfModule, Record<string, unknown>>;
 
 /** The server block's own directives (the configuration reads them): anywhere else they are misplaced, not unknown. */
 const SERVER_ONLY: ReadonlySet<string> = new Set(['listen', 'server_name']);
+
+/** The structural directives nginx lets a block repeat: each occurrence adds to the others. */
+const REPEATABLE_STRUCTURAL: ReadonlySet<string> = new Set(['listen', 'server_name']);
 
 const camel = (name: string) => name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 
@@ -220,11 +232,7 @@ class Builder {
         throw new ConfigError((err as Error).message, namePos);
       }
     });
-    const locations = locationNodes.map((node) => {
-      if (node.kind !== 'map') return this.cx.fail('a location block must be a map of directives', node);
-      return this.location(node, confs);
-    });
-    checkDuplicateLocations(locations);
+    const locations = this.locations(locationNodes, confs, null);
     const moduleConfs = new ModuleConfs(confs);
     return {
       // nginx's default: `listen *:80`.
@@ -240,15 +248,26 @@ class Builder {
 
   /** The server block's own location: static, with the server's `try_files` (not inherited by locations, as in nginx). */
   private serverLocation(confs: ModuleConfs, position: Position): LocationConf {
-    const base = { match: { kind: 'prefix', path: '', noRegex: false } as const, name: '', handler: 'static', position, confs };
+    const base = { match: { kind: 'prefix', path: '', noRegex: false } as const, name: '', handler: 'static', position, confs, locations: [] };
     return this.configure('static', base.position, [], base);
   }
 
-  private location(block: MapNode, parent: Confs): LocationConf {
+  /** The locations of a server or (nested) of a location, `enclosing` (null at server level). */
+  private locations(nodes: readonly ConfNode[], parent: Confs, enclosing: LocationMatch | null): LocationConf[] {
+    const locations = nodes.map((node) => {
+      if (node.kind !== 'map') return this.cx.fail('a location block must be a map of directives', node);
+      return this.location(node, parent, enclosing);
+    });
+    checkDuplicateLocations(locations);
+    return locations;
+  }
+
+  private location(block: MapNode, parent: Confs, enclosing: LocationMatch | null): LocationConf {
     let match: LocationMatch | null = null;
     let name = '';
     let handlerName: string | null = null;
     let handlerPos: Position = block.pos;
+    let nestedNodes: ConfNode[] = [];
     const ownKeys: Entry[] = [];
     const written = new Set<string>();
     const own = this.collect(
@@ -263,6 +282,11 @@ class Builder {
             this.cx.fail((err as Error).message, e.value);
           }
           name = args.join(' ');
+          if (enclosing) checkNesting(match!, enclosing, e.value.pos);
+        },
+        locations: (e) => {
+          if (e.value.kind !== 'seq') this.cx.fail('"locations" must be a list of location blocks', e.value);
+          nestedNodes = [...(e.value as SeqNode).items];
         },
         handler: (e) => {
           if (e.value.kind !== 'scalar' || typeof e.value.value !== 'string' || !e.value.value) this.cx.fail('"handler" takes a name or a module path', e.value);
@@ -282,8 +306,32 @@ class Builder {
         if (written.has(directive) && implied !== handler) throw new ConfigError(`"${directive}" goes with handler "${implied}", not "${handler}"`, handlerPos);
       }
     }
-    const base = { match: match as LocationMatch, name, handler, position: block.pos, confs: new ModuleConfs(confs) };
+    const locations = this.locations(nestedNodes, confs, match);
+    const inner = this.innerLocations(own, confs, { match: match as LocationMatch, name, handler }, handlerPos, ownKeys);
+    const base = { match: match as LocationMatch, name, handler, position: block.pos, confs: new ModuleConfs(confs), locations, ...(inner.size ? { inner } : {}) };
     return this.configure(handler, handlerPos, ownKeys, base);
+  }
+
+  /**
+   * The locations nginx makes of blocks inside a location (`if`): each inherits all of the
+   * location (nginx's unnamed location: `proxy_pass`, `alias` too), its own directives over
+   * it; its content handler is the one its directives imply, else the location's.
+   */
+  private innerLocations(own: Own, confs: Confs, outer: Pick<LocationConf, 'match' | 'name' | 'handler'>, handlerPos: Position, ownKeys: readonly Entry[]): Map<object, LocationConf> {
+    const inner = new Map<object, LocationConf>();
+    for (const module of this.registry.modules) {
+      for (const { key, block, skip } of module.innerBlocks?.(own.get(module) ?? {}) ?? []) {
+        const directives: MapNode = { kind: 'map', entries: block.entries.filter((e) => !skip.has(e.key)), pos: block.pos };
+        const written = new Set<string>();
+        const innerOwn = this.collect(directives, 'location', {}, undefined, written);
+        const innerConfs = this.merge(confs, innerOwn, true);
+        this.check(innerConfs, innerOwn, directives, 'location');
+        const handler = this.impliedHandler(written) ?? outer.handler;
+        const base = { ...outer, handler, position: block.pos, confs: new ModuleConfs(innerConfs), locations: [] };
+        inner.set(key, this.configure(handler, handlerPos, handler === outer.handler ? ownKeys : [], base));
+      }
+    }
+    return inner;
   }
 
   /** The handler a location's directives name when it has no `handler:`, as nginx's directives set a content handler. */
@@ -318,7 +366,7 @@ class Builder {
   private collect(block: MapNode, context: Context, structural: Record<string, (e: Entry) => void>, extra?: (e: Entry) => void, written?: Set<string>): Own {
     const own: Own = new Map();
     const seen = new Set<string>();
-    for (const e of block.entries) {
+    for (const e of this.occurrences(block.entries, structural)) {
       if (Object.hasOwn(structural, e.key)) {
         if (seen.has(e.key)) throw new ConfigError(`"${e.key}" directive is duplicate`, e.keyPos);
         seen.add(e.key);
@@ -340,7 +388,7 @@ class Builder {
       if (!values) own.set(placed.module, (values = {}));
       const earlier = Object.hasOwn(values, placed.field);
       if (earlier && !placed.row.combine) throw new ConfigError(`"${e.key}" directive is duplicate`, e.keyPos);
-      const value = placed.row.parse(e.value, this.cx, e.key);
+      const value = this.parse(placed.row, e);
       values[placed.field] = earlier ? placed.row.combine!(values[placed.field], value) : value;
       written?.add(e.key);
     }
@@ -348,14 +396,67 @@ class Builder {
   }
 
   /**
+   * A directive's value parsed by its row. nginx.conf's `gzip on { ... }` (a block where the
+   * directive takes arguments) is nginx's `directive "gzip" is not terminated by ";"`.
+   */
+  private parse(row: DirectiveRow, e: Entry): unknown {
+    try {
+      return row.parse(e.value, this.cx, e.key);
+    } catch (err) {
+      if (err instanceof ConfigError && e.value.kind === 'map' && isNginxBlock(e.value) && err.reason === 'a map is not allowed here') {
+        throw new ConfigError(`directive "${e.key}" is not terminated by ";"`, e.keyPos);
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * A block's entries with each repeatable directive's occurrences (a key written again, as
+   * nginx lets `add_header` or `listen` repeat) joined into one list at the first one's place,
+   * in the order written, as if written as a list. Directives whose rows `combine` stay apart
+   * (their order among other keys matters: `allow`, `deny`); any other repeated key is left for
+   * `collect` to refuse as nginx does (`"root" directive is duplicate`).
+   */
+  private occurrences(entries: readonly Entry[], structural: Record<string, unknown>): readonly Entry[] {
+    const repeatable = (key: string) => {
+      if (Object.hasOwn(structural, key)) return REPEATABLE_STRUCTURAL.has(key);
+      const row = this.table.get(key)?.row;
+      return row?.multiple === true && !row.combine;
+    };
+    const counts = new Map<string, number>();
+    for (const e of entries) counts.set(e.key, (counts.get(e.key) ?? 0) + 1);
+    if ([...counts].every(([key, n]) => n === 1 || !repeatable(key))) return entries;
+    const joined = new Map<string, ConfNode[]>();
+    const out: Entry[] = [];
+    for (const e of entries) {
+      if (counts.get(e.key) === 1 || !repeatable(e.key)) {
+        out.push(e);
+        continue;
+      }
+      const items = e.value.kind === 'seq' ? e.value.items : [e.value];
+      const list = joined.get(e.key);
+      if (list) {
+        list.push(...items);
+        continue;
+      }
+      const first = [...items];
+      joined.set(e.key, first);
+      out.push({ key: e.key, keyPos: e.keyPos, value: { kind: 'seq', items: first, pos: e.value.pos } });
+    }
+    return out;
+  }
+
+  /**
    * One merge step, module by module: a module the block wrote nothing of shares its parent's
    * conf (fields a block does not inherit back to their defaults); one it wrote gets a new conf,
-   * the block's values over the parent's (whole values, as nginx's arrays).
+   * the block's values over the parent's (whole values, as nginx's arrays); `unnamed`: nothing
+   * goes back to its default.
    */
-  private merge(parent: Confs, own: Own): Confs {
+  private merge(parent: Confs, own: Own, unnamed = false): Confs {
     const merged: Confs = new Map();
     for (const [module, conf] of parent) {
-      const base = this.inherited(module, conf);
+      // nginx's unnamed location (`if`) inherits even what a location keeps to itself.
+      const base = unnamed ? conf : this.inherited(module, conf);
       let values = own.get(module);
       const joined = values && this.mergedFields.get(module);
       if (joined) {
@@ -399,6 +500,24 @@ class Builder {
   }
 }
 
+/** The name nginx gives a location in its messages: the path, the regex, or `@name`. */
+function locationName(match: LocationMatch): string {
+  return match.kind === 'regex' ? match.source : match.kind === 'named' ? match.name : match.path;
+}
+
+/**
+ * nginx's rules for a location inside another (ngx_http_core_location): not inside an exact or
+ * a named one, no named one but at server level, and a prefix or exact one within its
+ * parent's name (a regex parent's too: its text, as nginx compares them).
+ */
+function checkNesting(match: LocationMatch, parent: LocationMatch, at: Position): void {
+  const name = locationName(match);
+  if (parent.kind === 'exact') throw new ConfigError(`location "${name}" cannot be inside the exact location "${locationName(parent)}"`, at);
+  if (parent.kind === 'named') throw new ConfigError(`location "${name}" cannot be inside the named location "${locationName(parent)}"`, at);
+  if (match.kind === 'named') throw new ConfigError(`named location "${name}" can be on the server level only`, at);
+  if (match.kind !== 'regex' && !name.startsWith(locationName(parent))) throw new ConfigError(`location "${name}" is outside location "${locationName(parent)}"`, at);
+}
+
 function checkDuplicateLocations(locations: readonly LocationConf[]): void {
   const seen = new Set<string>();
   for (const loc of locations) {
@@ -418,7 +537,11 @@ function runConfigure(
   handlersDir: string,
   handler: string,
 ): unknown {
-  const byKey = new Map(entries.map((e) => [e.key, e]));
+  const byKey = new Map<string, Entry>();
+  for (const e of entries) {
+    if (byKey.has(e.key)) throw new ConfigError(`"${e.key}" directive is duplicate`, e.keyPos);
+    byKey.set(e.key, e);
+  }
   const read = new Set<string>();
   const plain = Object.fromEntries(entries.map((e) => [e.key, plainValue(e.value)]));
   const raw = new Proxy(plain, {
@@ -500,36 +623,42 @@ function runConfigure(
  * stand: any value anywhere may use them, as in nginx, whose variables are checked once the
  * whole configuration is read.
  */
-function declareVariables(root: ConfNode, modules: readonly ConfModule[], cx: ParseContext, names: Set<string>): void {
-  const declarers = new Map<string, (node: ConfNode, cx: ParseContext) => readonly string[]>();
-  for (const module of modules) for (const [directive, declare] of Object.entries(module.declares ?? {})) declarers.set(directive, declare);
+function declareVariables(root: ConfNode, modules: readonly ConfModule[], cx: ParseContext, names: ConfigVariables): void {
+  type Declare = (node: ConfNode, cx: ParseContext) => readonly string[];
+  const declarers = new Map<string, { declare: Declare; defined: boolean }>();
+  for (const module of modules) {
+    for (const [directive, declare] of Object.entries(module.declares ?? {})) declarers.set(directive, { declare, defined: false });
+    for (const [directive, declare] of Object.entries(module.defines ?? {})) declarers.set(directive, { declare, defined: true });
+  }
   if (declarers.size === 0) return;
   const visit = (node: ConfNode) => {
     if (node.kind === 'seq') node.items.forEach(visit);
     if (node.kind !== 'map') return;
     for (const e of node.entries) {
-      const declare = declarers.get(e.key);
-      if (declare) for (const name of declare(e.value, cx)) names.add(name);
-      else visit(e.value);
+      const declarer = declarers.get(e.key);
+      if (!declarer) visit(e.value);
+      else for (const name of declarer.declare(e.value, cx)) declarer.defined ? names.declareDefined(name) : names.add(name);
     }
   };
   visit(root);
 }
 
-function collectCaptureNames(root: ConfNode): Set<string> {
-  const names = new Set<string>();
-  const visit = (node: ConfNode) => {
-    if (node.kind === 'seq') node.items.forEach(visit);
+function collectCaptureNames(root: ConfNode): ConfigVariables {
+  const names = new ConfigVariables();
+  const add = (text: string) => {
+    for (const m of text.matchAll(/\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>/g)) names.add(m[1]);
+  };
+  const visit = (node: ConfNode, inMap: boolean) => {
+    if (node.kind === 'seq') node.items.forEach((item) => visit(item, inMap));
     if (node.kind !== 'map') return;
     for (const e of node.entries) {
-      if ((e.key === 'location' || e.key === 'server_name') && e.value.kind !== 'map') {
-        const text = JSON.stringify(plainValue(e.value));
-        for (const m of text.matchAll(/\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>/g)) names.add(m[1]);
-      }
-      visit(e.value);
+      if ((e.key === 'location' || e.key === 'server_name') && e.value.kind !== 'map') add(JSON.stringify(plainValue(e.value)));
+      // A `map` block's regex keys (`~^(?<sub>.+)\.example\.com$`): nginx makes their named captures variables too.
+      if (inMap && /^["']?~/.test(e.key)) add(e.key);
+      visit(e.value, e.key === 'map');
     }
   };
-  visit(root);
+  visit(root, false);
   return names;
 }
 

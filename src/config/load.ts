@@ -106,7 +106,8 @@ function readFile(absolute: string, reading: Reading, seen: readonly string[], d
 function parseWithin(text: string, file: string, reading: Reading, seen: readonly string[], depth: number): ConfNode {
   reading.yamlNodes += yamlNodesWithin(text, file, MAX_YAML_NODES - reading.yamlNodes);
   const lineCounter = new LineCounter();
-  // Duplicate keys are found by the converter: the yaml package's own check is quadratic in a map's size.
+  // A key may repeat: a block is nginx's ordered list of directives, and the builder tells a
+  // further occurrence from a duplicate (the yaml package's own check is quadratic anyway).
   const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: false });
   const first = doc.errors[0];
   if (first) {
@@ -230,15 +231,12 @@ class Converter {
 
   private map(items: { key: unknown; value: unknown }[], pos: Position, depth: number): MapNode {
     const entries: Entry[] = [];
-    const keys = new Set<string>();
     for (const item of items) {
       const keyNode = item.key as YamlNode;
       const keyPos = this.pos(keyNode);
       if (!isScalar(keyNode) || typeof keyNode.value !== 'string') {
         throw new ConfigError('a directive name must be a plain string', keyPos);
       }
-      if (keys.has(keyNode.value)) throw new ConfigError('invalid YAML: Map keys must be unique', keyPos);
-      keys.add(keyNode.value);
       const valueNode = item.value as YamlNode | null;
       const value: ConfNode = valueNode ? this.node(valueNode, depth + 1) : this.sized({ kind: 'scalar', value: null, pos: keyPos }, keyPos);
       if (keyNode.value === 'include') {
@@ -303,7 +301,7 @@ function expandInclude(pattern: string, pos: Position, sources: ConfigSources): 
 }
 
 /**
- * Whether `name` matches `pattern`, where `*` stands for any run of characters, as glob(3)
+ * Whether `name` matches `pattern`, where `*` stands for any run of characters and `?` for one, as glob(3)
  * reads it (a leading dot is matched only by a leading dot). Linear in practice, never worse
  * than name x pattern: one backtrack point, the last `*` (a regex of many `.*` could take
  * exponential time on a long name).
@@ -318,7 +316,7 @@ export function matchesGlob(name: string, pattern: string): boolean {
     if (p < pattern.length && pattern[p] === '*') {
       star = p++;
       resume = n;
-    } else if (p < pattern.length && pattern[p] === name[n]) {
+    } else if (p < pattern.length && (pattern[p] === name[n] || pattern[p] === '?')) {
       p++;
       n++;
     } else if (star >= 0) {
@@ -336,9 +334,14 @@ function scalarValue(value: unknown, pos: Position): Scalar {
   throw new ConfigError('unsupported YAML value', pos);
 }
 
-/** Turns a located tree into plain JavaScript values (for handler options). */
+/** Turns a located tree into plain JavaScript values (for handler options); a key written twice in one map is refused. */
 export function plainValue(node: ConfNode): unknown {
   if (node.kind === 'scalar') return node.value;
   if (node.kind === 'seq') return node.items.map(plainValue);
-  return Object.fromEntries(node.entries.map((e) => [e.key, plainValue(e.value)]));
+  const plain: Record<string, unknown> = {};
+  for (const e of node.entries) {
+    if (Object.hasOwn(plain, e.key)) throw new ConfigError(`duplicate key "${e.key}"`, e.keyPos);
+    plain[e.key] = plainValue(e.value);
+  }
+  return plain;
 }

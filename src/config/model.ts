@@ -40,6 +40,13 @@ export interface LocationConf {
   readonly position: Position;
   /** Each module's conf of this location, merged with the server's and http's. */
   readonly confs: ModuleConfs;
+  /** The locations nested in this one (nginx's nested `location` blocks), inheriting from it; empty for most. */
+  readonly locations: readonly LocationConf[];
+  /**
+   * The locations nested in it that nginx makes of its blocks (`if` with directives other than
+   * the rewrite module's), by the key their module gave (`ConfModule.innerBlocks`).
+   */
+  readonly inner?: ReadonlyMap<object, LocationConf>;
 }
 
 /** One `server` block. */

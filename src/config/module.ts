@@ -6,7 +6,7 @@
  */
 import type { Position } from '../errors';
 import type { Context, ParseContext } from './args';
-import type { ConfNode } from './load';
+import type { ConfNode, MapNode } from './load';
 import type { ListenSpec } from './values';
 
 /** One directive a module owns. */
@@ -15,6 +15,12 @@ export interface DirectiveRow {
   readonly parse: (node: ConfNode, cx: ParseContext, name: string) => unknown;
   /** The field of the module's conf it fills (default: the name in camelCase). */
   readonly field?: string;
+  /**
+   * nginx lets the directive repeat in a block (`add_header`, `error_page`, `limit_req`): a key
+   * written again is a further occurrence, the occurrences handed to `parse` as one list in the
+   * order written. Without it (and without `combine`) a repeated key is `"X" directive is duplicate`.
+   */
+  readonly multiple?: boolean;
   /** Joins a later directive's value to an earlier one's when several fill one field (`allow`, `deny`). */
   readonly combine?: (earlier: unknown, later: unknown) => unknown;
   /**
@@ -63,6 +69,27 @@ export interface ConfModule<C extends object = object> {
    * Throws a ConfigError (through `cx.fail`) for a name that may not be declared.
    */
   readonly declares?: Readonly<Record<string, (node: ConfNode, cx: ParseContext) => readonly string[]>>;
+  /**
+   * Directives that define variables with a getter of their own (`map ... $name`): the names,
+   * declared as `declares` does; the directive's parser then gives each its getter
+   * (`cx.defineVariable`), which every value compiled anywhere reads lazily.
+   */
+  readonly defines?: Readonly<Record<string, (node: ConfNode, cx: ParseContext) => readonly string[]>>;
+  /**
+   * Blocks of a location that nginx makes locations nested in it (the rewrite module's `if`),
+   * from what the location wrote: the builder builds each as a location that inherits all of
+   * this one (nginx's unnamed location) and keeps it in `LocationConf.inner` under `key`.
+   */
+  innerBlocks?(own: Readonly<Partial<C>>): readonly InnerBlock[];
+}
+
+/** A block nested in a location that nginx makes a location of its own (`if`). */
+export interface InnerBlock {
+  /** What the module finds the built location by (`LocationConf.inner`). */
+  readonly key: object;
+  readonly block: MapNode;
+  /** The directives the owning module reads itself (left alone by the builder). */
+  readonly skip: ReadonlySet<string>;
 }
 
 /** A built server as `checkServers` sees it. */

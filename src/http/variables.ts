@@ -2,6 +2,7 @@
  * nginx's variables. A value such as `"$scheme://$host$request_uri"` is compiled once, at load,
  * into a function of the request; a request never parses a template.
  */
+import { realpathSync } from 'node:fs';
 import os from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basicCredentials } from './basic-credentials';
@@ -47,6 +48,46 @@ export interface VariableSource {
   readonly setValues: ReadonlyMap<string, string> | null;
   /** The last upstream response's raw header lines (`$upstream_http_*`), null before one came. */
   readonly upstreamHeaders: readonly string[] | null;
+  /** Each try of an upstream, in order (`$upstream_addr`, `$upstream_status`...), null when none was made. */
+  readonly upstreamTries: readonly UpstreamTry[] | null;
+  /** The connection's facts (`$connection`, `$connection_requests`, `$pipe`). */
+  readonly connectionFacts: ConnectionFacts;
+  /** What went out for this response, header included (`$bytes_sent`), filled in by the access log. */
+  readonly bytesSent: number;
+  /** The response went out whole (`$request_completion`), filled in by the access log. */
+  readonly completed: boolean;
+  /** `$request_filename`: the file path the request maps to (root or alias + URI). */
+  readonly requestFilename: string;
+  /** Told when a declared variable is read before anything set it in this request (`uninitialized_variable_warn`). */
+  unsetVariable?(name: string): void;
+}
+
+/**
+ * One try of an upstream, as nginx's `ngx_http_upstream_state_t`: times in ms from the try's
+ * start, -1 where the step was not reached (logged as `-`).
+ */
+export interface UpstreamTry {
+  /** The peer: `127.0.0.1:8081`, `unix:/path`. */
+  readonly addr: string;
+  /** The upstream's status, or nginx's for a failed try (502, 504); 0 while unknown. */
+  readonly status: number;
+  readonly connectTime: number;
+  readonly headerTime: number;
+  readonly responseTime: number;
+  /** Body bytes received. */
+  readonly responseLength: number;
+  /** Bytes received, the response header included. */
+  readonly bytesReceived: number;
+}
+
+/** What the connection a request came on says about it. */
+export interface ConnectionFacts {
+  /** The connection's serial number (per worker). */
+  readonly serial: number;
+  /** This request's number on the connection (1 for the first). */
+  readonly requests: number;
+  /** The request came while an earlier one on the connection was still being answered. */
+  readonly pipelined: boolean;
 }
 
 type Getter = (s: VariableSource) => string;
@@ -157,6 +198,45 @@ function requestLine(s: VariableSource): string {
   return `${main.method} ${main.url} HTTP/${main.httpVersion}`;
 }
 
+/** `$realpath_root`: the root with its symbolic links resolved; empty when it cannot be (a root that is not there), as nginx's not found. */
+function realpath(root: string): string {
+  try {
+    return realpathSync.native(root);
+  } catch {
+    return '';
+  }
+}
+
+/** nginx's `%T.%03M` of a time in ms, `-` for one not reached. */
+function seconds(ms: number): string {
+  return ms < 0 ? '-' : (Math.floor(ms) / 1000).toFixed(3);
+}
+
+/** An `$upstream_*` variable: one value per try, `, ` between them; empty when no upstream was tried. */
+function perTry(value: (t: UpstreamTry) => string): Getter {
+  return (s) => (s.upstreamTries ? s.upstreamTries.map(value).join(', ') : '');
+}
+
+/**
+ * `$request_length`: the request line, header and body. Node parses the head, so its length is
+ * counted as a client writes it when it came; the body is its Content-Length (nginx counts what
+ * it read of it: the same, but for a body refused unread or cut short; a chunked body's framing
+ * is not counted).
+ */
+function requestLength(s: VariableSource): string {
+  const req = s.mainRequest;
+  const length = Number(req.headers['content-length']);
+  return String(headLength(req) + (Number.isSafeInteger(length) && length > 0 ? length : 0));
+}
+
+/** The request line and header fields as a client writes them (`NAME: value\r\n`), in bytes. */
+function headLength(req: IncomingMessage): number {
+  let length = Buffer.byteLength(`${req.method} ${req.url} HTTP/${req.httpVersion}\r\n\r\n`, 'latin1');
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) length += Buffer.byteLength(raw[i], 'latin1') + Buffer.byteLength(raw[i + 1], 'latin1') + 4;
+  return length;
+}
+
 /** Variables by name (without `$`). Prefixed families (`http_`, `arg_`, ...) are below. */
 const VARIABLES: Record<string, Getter> = {
   host: (s) => s.host,
@@ -189,7 +269,22 @@ const VARIABLES: Record<string, Getter> = {
   request_method: (s) => s.mainRequest.method ?? '',
   request_id: (s) => s.requestId,
   request_time: (s) => ((performance.now() - s.startTime) / 1000).toFixed(3),
-  request_length: (s) => String(s.req.socket.bytesRead ?? 0),
+  request_length: requestLength,
+  bytes_sent: (s) => String(s.bytesSent),
+  request_completion: (s) => (s.completed ? 'OK' : ''),
+  connection: (s) => String(s.connectionFacts.serial),
+  connection_requests: (s) => String(s.connectionFacts.requests),
+  pipe: (s) => (s.connectionFacts.pipelined ? 'p' : '.'),
+  request_filename: (s) => s.requestFilename,
+  upstream_addr: perTry((t) => t.addr),
+  upstream_status: perTry((t) => (t.status ? String(t.status) : '-')),
+  upstream_connect_time: perTry((t) => seconds(t.connectTime)),
+  upstream_header_time: perTry((t) => seconds(t.headerTime)),
+  upstream_response_time: perTry((t) => seconds(t.responseTime)),
+  upstream_response_length: perTry((t) => String(t.responseLength)),
+  upstream_bytes_received: perTry((t) => String(t.bytesReceived)),
+  // The gateway has no proxy cache: nginx's value when no cache was used.
+  upstream_cache_status: () => '',
   content_type: (s) => s.req.headers['content-type'] ?? '',
   content_length: (s) => s.req.headers['content-length'] ?? '',
   status: (s) => String(s.status),
@@ -202,7 +297,7 @@ const VARIABLES: Record<string, Getter> = {
   proxy_add_x_forwarded_for: forwardedFor,
   http_upgrade: (s) => s.req.headers.upgrade ?? '',
   connection_upgrade: connectionUpgrade,
-  realpath_root: (s) => s.documentRoot,
+  realpath_root: (s) => realpath(s.documentRoot),
   document_root: (s) => s.documentRoot,
   ...SSL_VARIABLES,
 };
@@ -236,7 +331,7 @@ const NO_NAMES: ReadonlySet<string> = new Set();
  * The variables a module sets per request (nginx's module variables: `$limit_req_status`...;
  * `$remote_user` is not one: nginx reads it from the Authorization header): empty until the module sets them (`ctx.setVariable`).
  */
-const SET_BY_MODULES: ReadonlySet<string> = new Set<string>(['limit_req_status', 'limit_conn_status']);
+const SET_BY_MODULES: ReadonlySet<string> = new Set<string>(['limit_req_status', 'limit_conn_status', 'proxy_host', 'proxy_port']);
 
 /** Whether `name` is a variable a module sets per request (`ctx.setVariable` takes only these). */
 export function isSetByModules(name: string): boolean {
@@ -253,7 +348,7 @@ function setValue(name: string): Getter {
  * nginx: the declared variable then wins over the family's.
  */
 export function isBuiltInVariable(name: string): boolean {
-  return Object.hasOwn(VARIABLES, name) || /^\d$/.test(name);
+  return (Object.hasOwn(VARIABLES, name) && !DEFINABLE.has(name)) || /^\d$/.test(name);
 }
 
 /** nginx 1.22's `$upstream_http_NAME`: the first upstream header line of that name (`-` in NAME as `_`). */
@@ -264,19 +359,69 @@ function upstreamHeader(s: VariableSource, lower: string): string {
   return '';
 }
 
-/**
- * A variable the configuration makes: a named capture, or a user variable a directive declares
- * (`auth_request_set`); in nginx they are one table, so what a module set last wins.
- */
-function declared(name: string): Getter {
-  return (s) => s.setValues?.get(name) ?? s.namedCaptures[name] ?? '';
+/** Where a defined variable's getter goes once the configuration made it (it may be read before: a value compiled earlier). */
+interface DefinedSlot {
+  getter: Getter | null;
 }
+
+/**
+ * The variables a configuration makes: its names (named captures of its regexes, user variables
+ * its directives declare) and, for some, a getter the configuration itself defines (a `map`'s
+ * `$variable`), as nginx's `ngx_http_add_variable` with a `get_handler`. A value compiled with
+ * this set reads such a variable through `define`'s getter, whenever the value was compiled.
+ */
+export class ConfigVariables extends Set<string> {
+  private readonly slots = new Map<string, DefinedSlot>();
+
+  /** Declares `name` as a variable whose getter the configuration defines (`define`), once built. */
+  declareDefined(name: string): void {
+    this.add(name);
+    if (!this.slots.has(name)) this.slots.set(name, { getter: null });
+  }
+
+  /** Gives a declared variable its getter; the last definition wins, as nginx's last `map` of a name. */
+  define(name: string, getter: Getter): void {
+    const slot = this.slots.get(name);
+    if (!slot) throw new Error(`variable "${name}" was not declared`);
+    slot.getter = getter;
+  }
+
+  /** The slot of a defined variable, null for a plain declared name. */
+  slotOf(name: string): { readonly getter: Getter | null } | null {
+    return this.slots.get(name) ?? null;
+  }
+}
+
+/**
+ * A variable the configuration makes: a named capture, a user variable a directive declares
+ * (`auth_request_set`, `set`), or one it defines (`map`); in nginx they are one table, so what
+ * a module set for the request wins over the definition. One that nothing set is empty, and
+ * told (`uninitialized_variable_warn`).
+ */
+function declared(name: string, names: Pick<ReadonlySet<string>, 'has'>): Getter {
+  const slot = names instanceof ConfigVariables ? names.slotOf(name) : null;
+  if (slot) return (s) => s.setValues?.get(name) ?? (slot.getter ? slot.getter(s) : '');
+  return (s) => {
+    const value = s.setValues?.get(name) ?? s.namedCaptures[name];
+    if (value !== undefined) return value;
+    s.unsetVariable?.(name);
+    return '';
+  };
+}
+
+/**
+ * The gateway's own shortcuts in the table of nginx's variables, which a configuration may
+ * define (`map $http_upgrade $connection_upgrade`): `$connection_upgrade` is not nginx's, and
+ * `$http_upgrade` is a member of the `$http_*` family.
+ */
+const DEFINABLE: ReadonlySet<string> = new Set(['connection_upgrade', 'http_upgrade']);
 
 /**
  * The getter for a variable name, or null when nginx has no such variable. Captures (`$1`),
  * named captures, `$http_*`, `$sent_http_*`, `$arg_*` and `$cookie_*` are families.
  */
 export function variableGetter(name: string, captureNames: Pick<ReadonlySet<string>, 'has'> = NO_NAMES): Getter | null {
+  if (DEFINABLE.has(name) && captureNames.has(name)) return declared(name, captureNames);
   if (Object.hasOwn(VARIABLES, name)) return VARIABLES[name];
   if (SET_BY_MODULES.has(name)) return setValue(name);
   if (/^\d$/.test(name)) {
@@ -284,7 +429,7 @@ export function variableGetter(name: string, captureNames: Pick<ReadonlySet<stri
     return (s) => s.captures[i] ?? '';
   }
   // A declared name (a named capture, a user variable) before the families, as nginx's exact names.
-  if (captureNames.has(name)) return declared(name);
+  if (captureNames.has(name)) return declared(name, captureNames);
   const family = /^(http|sent_http|upstream_http|arg|cookie)_(.+)$/.exec(name);
   if (family) {
     const [, kind, rest] = family;

@@ -18,13 +18,14 @@ import { limitConnModule } from './limit-conn/module';
 import { limitReqPhase } from './limit-req/limit-req-phase';
 import { limitReqModule } from './limit-req/module';
 import { zonesModule } from './zones/module';
+import { resolverModule } from './resolver/module';
 import { sharedDictModule } from './shared-dict/module';
 import { initWorkerModule } from './init-worker/module';
 import { tryFilesPhase } from './core/try-files';
 import { gzipFilter } from './gzip/filter';
 import { headersFilter } from './headers/filter';
 import { logPhase } from './log/log-phase';
-import { returnPhase } from './return/return';
+import { rewritePhase } from './rewrite/phase';
 import { accessModule } from './access/module';
 import { authBasicModule } from './auth-basic/module';
 import { autoindexModule } from './autoindex/module';
@@ -36,9 +37,10 @@ import { logModule } from './log/module';
 import { proxyModule } from './proxy/module';
 import { realipModule } from './realip/module';
 import { pushModule } from './push/module';
-import { returnModule } from './return/module';
+import { rewriteModule } from './rewrite/module';
 import { sslModule } from './ssl/module';
 import { statusModule } from './status/module';
+import { mapModule } from './map/module';
 import proxy from './proxy/proxy';
 import pushPublisher from './push/publisher';
 import pushSubscriber from './push/subscriber';
@@ -99,10 +101,12 @@ export const MODULES: readonly ConfModule[] = [
   limitReqModule,
   limitConnModule,
   zonesModule,
+  mapModule,
+  resolverModule,
   sharedDictModule,
   initWorkerModule,
   proxyModule,
-  returnModule,
+  rewriteModule,
   statusModule,
   pushModule,
   scriptsModule,
@@ -122,4 +126,4 @@ export const REGISTRY: Registry = { modules: MODULES, handlers: resolveHandler, 
  * response filters see the header in this order (`expires` and
  * `add_header` before gzip decides, as nginx's chain).
  */
-export const LOCATION_MODULES: readonly LocationModule[] = [realipPhase, returnPhase, limitReqPhase, limitConnPhase, accessPhase, authBasicPhase, authRequestPhase, scriptPhases, tryFilesPhase, headersFilter, gzipFilter, logPhase];
+export const LOCATION_MODULES: readonly LocationModule[] = [realipPhase, rewritePhase, limitReqPhase, limitConnPhase, accessPhase, authBasicPhase, authRequestPhase, scriptPhases, tryFilesPhase, headersFilter, gzipFilter, logPhase];

@@ -18,8 +18,10 @@ export function describePhases(conf: MainConf): string {
   for (const server of conf.http.servers) {
     const env = compileEnv(server, conf.captureNames);
     lines.push(`# server ${server.primaryName || '_'} (${server.position.file}:${server.position.line})`);
-    for (const step of compilePhases(handlersOf(server.serverLocation, env)).postRead) lines.push(`#   post-read: ${step.handler.name}`);
-    for (const location of [...server.locations, server.serverLocation]) {
+    const own = compilePhases(handlersOf(server.serverLocation, env));
+    for (const step of own.postRead) lines.push(`#   post-read: ${step.handler.name}`);
+    for (const step of own.serverRewrite) lines.push(`#   server-rewrite: ${step.handler.name}`);
+    for (const location of [...withNested(server.locations), server.serverLocation]) {
       const satisfy = location.confs.get(coreModule).satisfy;
       const phases = compilePhases(handlersOf(location, env), satisfy, location.confs.get(coreModule).authDelay);
       lines.push(`#   location ${location.name || "(the server's own)"} (${location.position.file}:${location.position.line})`);
@@ -48,4 +50,9 @@ const NO_TIMERS: Timers = { at: () => NOT_RUNNING, every: () => NOT_RUNNING, run
 /** A compile environment that opens nothing: lines written to it are dropped. */
 function compileEnv(server: ServerConf, captureNames: ReadonlySet<string>): CompileEnv {
   return { server, log: QUIET, captureNames, compile: (text) => compileValue(text, captureNames), openLog: () => ({ write() {} }), shared: NO_DICTS, timers: () => NO_TIMERS };
+}
+
+/** Locations with those nested in them, each after the one it is in. */
+function withNested(locations: readonly LocationConf[]): LocationConf[] {
+  return locations.flatMap((l) => [l, ...withNested(l.locations)]);
 }

@@ -8,12 +8,14 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { HttpError, InternalRedirect } from '../errors';
+import { HttpError, InternalRedirect, UriRewritten } from '../errors';
 import { tabPaddingOf } from '../http/raw-head';
 import { checkHeaderLines, checkRequestHead, checkRequestLine } from '../http/request-head';
 import { errorPageHtml, hasErrorPage, pageStatus, reasonPhrase, wantsMsiePadding } from '../http/status';
+import { REROUTING_HANDLERS } from '../modules/rewrite/phase';
 import { checkClientCertificate } from '../modules/ssl/client-verify';
 import { requestEnded, requestStarted } from '../modules/status/counters';
+import { requestAnswered, requestArrived } from './connection-facts';
 import { hasBody } from '../shared/request-body';
 import type { SubrequestResult, SubrequestSpec, UpgradeOutcome } from '../types';
 import { installFilters } from './filters';
@@ -24,6 +26,7 @@ import { normalizeHost, normalizeUri } from './router';
 import type { ListenerRuntime, LocationRuntime, Runtime, ServerRuntime } from './runtime';
 import { SendTimeouts } from './send-timeout';
 import { SubrequestCapture, subrequestMessage } from './subrequest';
+import { requestLogContext } from '../shared/log-context';
 
 /** nginx's limit of nested subrequests (NGX_HTTP_MAX_SUBREQUESTS is the count; 50 is the depth it allows). */
 const MAX_SUBREQUEST_DEPTH = 50;
@@ -69,7 +72,10 @@ export class Dispatcher {
    */
   async request(req: IncomingMessage, res: ServerResponse, listener: ListenerRuntime, scheme: string, routed?: RoutedState, refused?: unknown): Promise<void> {
     const startBytes = req.socket.bytesWritten;
-    if (!routed) requestStarted(req.socket);
+    if (!routed) {
+      requestStarted(req.socket);
+      requestArrived(req);
+    }
     const state = routed ?? this.route(req, res, listener, scheme);
     state.res = res;
     this.sendTimeouts.watch(res, state);
@@ -79,6 +85,7 @@ export class Dispatcher {
       this.sendTimeouts.forget(res);
       if (body) afterResponse(req, state.runtime.lingering);
       requestEnded(req.socket);
+      requestAnswered(req);
       this.ended(state, res, startBytes);
     });
     res.setHeader('Server', state.runtime.signature);
@@ -86,9 +93,14 @@ export class Dispatcher {
     try {
       if (state.routingError) throw state.routingError;
       if (refused !== undefined) throw refused;
+      if (!state.serverRewriteDone) {
+        state.serverRewriteDone = true;
+        const answered = this.serverRewrite(req, res, state);
+        if (answered === true || (answered !== false && (await answered))) return;
+      }
       // nginx's find-config checks, for the location the request matched: an `internal` one is
-      // not for clients (internal redirects and subrequests reach it without this check).
-      if (state.runtime.internal) throw new HttpError(404, 'GW_INTERNAL_LOCATION');
+      // not for clients (internal redirects, subrequests and rewritten URIs reach it).
+      if (state.runtime.internal && !state.internal) throw new HttpError(404, 'GW_INTERNAL_LOCATION');
       if (state.runtime.keepaliveOff) res.shouldKeepAlive = false;
       checkBodySize(req, state.runtime.clientMaxBodySize);
       await this.serve(req, res, state);
@@ -105,21 +117,58 @@ export class Dispatcher {
    */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerRuntime, scheme: string): Promise<void> {
     requestStarted(socket);
+    requestArrived(req);
     const state = this.route(req, null, listener, scheme);
-    if (state.routingError || !state.runtime.upgradable || state.runtime.internal) return this.serveAsHttp(req, socket, listener, scheme, state);
+    if (!state.routingError) {
+      state.serverRewriteDone = true;
+      let rewritten: boolean | Promise<boolean>;
+      try {
+        rewritten = this.serverRewrite(req, null, state);
+      } catch (err) {
+        return this.upgradeRefused(err, req, socket, listener, scheme, state);
+      }
+      // A server-rewrite handler that waits (none does today): the request is served as HTTP.
+      if (rewritten !== false) return this.serveAsHttp(req, socket, listener, scheme, state);
+    }
+    return this.upgradeRouted(req, socket, head, listener, scheme, state);
+  }
+
+  /** An upgrade whose location is found: its phases, then its handler (or served as HTTP). */
+  private upgradeRouted(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerRuntime, scheme: string, state: RoutedState): Promise<void> {
+    if (state.routingError || (state.runtime.internal && !state.internal)) return this.serveAsHttp(req, socket, listener, scheme, state);
+    if (!state.runtime.upgradable) return this.rewriteThenServeAsHttp(req, socket, head, listener, scheme, state);
     let ran: boolean | Promise<boolean>;
     try {
       ran = state.runtime.phases.length ? runSteps(state.runtime.phases, req, null, state) : false;
     } catch (err) {
-      return this.upgradeRefused(err, req, socket, listener, scheme, state);
+      return this.upgradeRefused(err, req, socket, listener, scheme, state, head);
     }
     if (ran === false || ran === true) return this.handOver(req, socket, head, state);
     // A phase handler that waits (try_files): the socket needs its 'error' listener meanwhile.
     socket.on('error', destroySocket);
     return ran.then(
       () => this.handOver(req, socket, head, state),
-      (err: unknown) => this.upgradeRefused(err, req, socket, listener, scheme, state),
+      (err: unknown) => this.upgradeRefused(err, req, socket, listener, scheme, state, head),
     );
+  }
+
+  /**
+   * A location that takes no upgrade may still send the request elsewhere with its rewrite
+   * module's directives (`rewrite ... last` to a WebSocket location): they run first (they are
+   * synchronous and change nothing but the request), and the upgrade goes on where they send
+   * it; else the request is served as HTTP, from the start.
+   */
+  private rewriteThenServeAsHttp(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerRuntime, scheme: string, state: RoutedState): Promise<void> {
+    for (const step of state.runtime.phases) {
+      if (!REROUTING_HANDLERS.has(step.handler)) break;
+      try {
+        if (step.handler.run!(req, null, state) !== undefined) break;
+      } catch (err) {
+        if (err instanceof UriRewritten) return this.upgradeRefused(err, req, socket, listener, scheme, state, head);
+        break;
+      }
+    }
+    return this.serveAsHttp(req, socket, listener, scheme, this.route(req, null, listener, scheme));
   }
 
   /** nginx serves a request that asks for an upgrade it cannot give as a plain request (`refused`: the error its phases threw). */
@@ -141,7 +190,16 @@ export class Dispatcher {
    * and the response filters (`add_header ... always`) included; an internal redirect serves the
    * request as HTTP.
    */
-  private upgradeRefused(err: unknown, req: IncomingMessage, socket: Duplex, listener: ListenerRuntime, scheme: string, state: RoutedState): Promise<void> {
+  private upgradeRefused(err: unknown, req: IncomingMessage, socket: Duplex, listener: ListenerRuntime, scheme: string, state: RoutedState, head?: Buffer): Promise<void> {
+    // A location's `rewrite` changed the URI: the upgrade goes on in the location found for it.
+    if (err instanceof UriRewritten && head) {
+      try {
+        this.redirect(state, err.uri, err.args, true);
+      } catch (cycle) {
+        return this.serveAsHttp(req, socket, listener, scheme, state, cycle);
+      }
+      return this.upgradeRouted(req, socket, head, listener, scheme, state);
+    }
     if (err instanceof InternalRedirect) return this.serveAsHttp(req, socket, listener, scheme, this.route(req, null, listener, scheme));
     return this.serveAsHttp(req, socket, listener, scheme, state, err);
   }
@@ -189,7 +247,10 @@ export class Dispatcher {
   private logUpgrade(state: RequestState, location: LocationRuntime, socket: Duplex, outcome: UpgradeOutcome | void): void {
     state.status = outcome?.status ?? 101;
     state.bodyBytesSent = outcome?.bytesSent ?? 0;
+    state.bytesSent = state.bodyBytesSent;
+    state.completed = outcome !== undefined;
     requestEnded(socket);
+    requestAnswered(state.req);
     location.metrics.upgradeEnded(state.status);
     for (const handler of location.logHandlers) handler.log!(state.req, state, state.status);
   }
@@ -236,7 +297,8 @@ export class Dispatcher {
   private matchLocation(state: RoutedState, server: ServerRuntime): void {
     const matched = server.locations.match(state.uri);
     state.runtime = matched?.location ?? server.serverLocation;
-    if (matched?.location.match.kind === 'regex') state.captures = matched.captures.length > 1 ? matched.captures : [];
+    state.rewrittenInPlace = false;
+    if (matched?.regex) state.captures = matched.captures.length > 1 ? matched.captures : [];
     const named = matched?.namedCaptures;
     if (named && hasKeys(named)) state.namedCaptures = { ...state.namedCaptures, ...named };
   }
@@ -267,7 +329,12 @@ export class Dispatcher {
       return { status: 500, headers: {}, body: null, context: state };
     }
     this.matchLocation(state, server);
-    const served = this.serve(req, res, state)
+    const served = (async () => {
+      // nginx's subrequest starts at the server-rewrite phase.
+      const answered = this.serverRewrite(req, res, state);
+      if (answered === true || (answered !== false && (await answered))) return;
+      await this.serve(req, res, state);
+    })()
       .catch((err: unknown) => this.renderError(err, req, res, state))
       .catch(() => res.destroy());
     // A handler that returned without answering: there is nothing more to wait for.
@@ -292,23 +359,52 @@ export class Dispatcher {
         const ran = phases.length ? runSteps(phases, req, res, state, sub ? undefined : () => sendContinue(req, res, state)) : false;
         if (ran === true || (ran !== false && (await ran))) return;
         if (!sub) sendContinue(req, res, state);
-        if (!location.handler.http) throw new HttpError(405);
-        await location.handler.http(req, res, state);
+        // The location's `if` may have given the request another configuration, and content handler.
+        const serving = state.runtime;
+        if (!serving.handler.http) throw new HttpError(405);
+        await serving.handler.http(req, res, state);
         return;
       } catch (err) {
         if (!(err instanceof InternalRedirect) || res.headersSent) throw err;
-        this.redirect(state, err.uri, err.args);
+        const again = this.redirect(state, err.uri, err.args, err instanceof UriRewritten);
+        if (again) {
+          const answered = this.serverRewrite(req, res, state);
+          if (answered === true || (answered !== false && (await answered))) return;
+        }
       }
     }
   }
 
-  /** nginx's internal redirect (a URI, matched anew) or named location; the 11th is a 500. */
-  private redirect(state: RequestState, uri: string, args: string): void {
+  /**
+   * nginx's server-rewrite phase (the rewrite module's server-level directives), then the
+   * location found again for the URI they leave: true once they answered the request.
+   */
+  private serverRewrite(req: IncomingMessage, res: ServerResponse | null, state: RequestState): boolean | Promise<boolean> {
     const server = this.runtime.server(state.server);
-    state.forgetData();
+    if (server.serverRewrite.length === 0) return false;
+    // Until a location is found the request has the server's configuration (nginx: r->loc_conf
+    // is the server's): what a server-level `return` answers gets its add_header, error_page.
+    state.runtime = server.serverLocation;
+    const ran = runSteps(server.serverRewrite, req, res, state, res ? () => sendContinue(req, res, state) : undefined);
+    if (ran === true) return true;
+    if (ran === false) {
+      this.matchLocation(state, server);
+      return false;
+    }
+    return ran.then((answered) => answered || (this.matchLocation(state, server), false));
+  }
+
+  /**
+   * nginx's internal redirect (a URI, matched anew) or named location, or its post-rewrite
+   * (`rewritten`: a location's `rewrite` changed the URI; the request keeps its context); the
+   * 11th is a 500. True when the server-rewrite phase runs again (an internal redirect to a URI).
+   */
+  private redirect(state: RequestState, uri: string, args: string, rewritten = false): boolean {
+    const server = this.runtime.server(state.server);
+    if (!rewritten) state.forgetData();
     if (--state.uriChanges === 0) {
-      const what = uri.startsWith('@') ? 'redirect to named location' : 'internally redirecting to';
-      server.log.error(`rewrite or internal redirection cycle while ${what} "${uri}"`);
+      const what = rewritten ? 'processing' : uri.startsWith('@') ? 'redirect to named location' : 'internally redirecting to';
+      server.log.error(`rewrite or internal redirection cycle while ${what} "${uri}"${rewritten ? requestLogContext(state.req, state) : ''}`);
       throw new HttpError(500, 'GW_REDIRECT_CYCLE');
     }
     if (uri.startsWith('@')) {
@@ -318,11 +414,12 @@ export class Dispatcher {
         throw new HttpError(500, 'GW_NO_NAMED_LOCATION');
       }
       state.runtime = named;
-    } else {
-      state.uri = uri;
-      state.args = args;
-      this.matchLocation(state, server);
+      return false;
     }
+    state.uri = uri;
+    state.args = args;
+    this.matchLocation(state, server);
+    return !rewritten;
   }
 
   /** Renders a thrown error: `error_page` first, else nginx's built-in page. */
@@ -375,8 +472,9 @@ export class Dispatcher {
     if (req.method !== 'HEAD') req.method = 'GET';
     try {
       const target = page.uri.startsWith('@') ? { uri: page.uri, args: state.args } : normalizeUri(page.uri);
-      this.redirect(state, target.uri, target.args);
-      await this.serve(req, res, state);
+      const again = this.redirect(state, target.uri, target.args);
+      const answered = again ? this.serverRewrite(req, res, state) : false;
+      if (!(answered === true || (answered !== false && (await answered)))) await this.serve(req, res, state);
     } catch (err) {
       state.overrideStatus = 0;
       await this.renderError(err, req, res, state);
@@ -394,7 +492,10 @@ export class Dispatcher {
     // nginx's $body_bytes_sent: what went out on the socket for this response, less its header.
     // The header is a latin1 string: its length is its byte count.
     const headerBytes = ((res as unknown as { _header?: string })._header ?? '').length;
-    state.bodyBytesSent = res.headersSent ? Math.max(0, (res.socket?.bytesWritten ?? state.req.socket.bytesWritten) - startBytes - headerBytes) : 0;
+    // $bytes_sent: the same with the header; $request_completion: the response went out whole.
+    state.bytesSent = res.headersSent ? Math.max(0, (res.socket?.bytesWritten ?? state.req.socket.bytesWritten) - startBytes) : 0;
+    state.bodyBytesSent = Math.max(0, state.bytesSent - headerBytes);
+    state.completed = res.writableFinished;
     for (const handler of location.logHandlers) handler.log!(state.req, state, status);
   }
 }
@@ -417,7 +518,7 @@ function hasKeys(object: object): boolean {
 }
 
 /** A RequestState that may carry the routing failure (400, 404) to be rendered. */
-type RoutedState = RequestState & { routingError?: unknown };
+type RoutedState = RequestState & { routingError?: unknown; serverRewriteDone?: boolean };
 
 /**
  * nginx sends `100 Continue` once a request passed its checks, when its body is read or

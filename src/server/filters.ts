@@ -189,6 +189,8 @@ function routeInline(res: ServerResponse, inline: (chunk: Buffer, eof: boolean) 
     if (typeof encoding === 'function') [cb, encoding] = [encoding, undefined];
     const out = apply(bytesOf(chunk, encoding), true);
     if (out === null) return res;
+    // An empty last chunk is no chunk: Node would send it as a write of its own.
+    if (out.length === 0) return (end as (cb?: unknown) => ServerResponse).call(res, cb);
     return (end as (c: Buffer, cb?: unknown) => ServerResponse).call(res, out, cb);
   } as ServerResponse['end'];
 }

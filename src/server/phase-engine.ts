@@ -23,6 +23,8 @@ export interface CompiledPhases {
   readonly steps: readonly PhaseStep[];
   /** The post-read phase's steps (a server's own location has them: they run before any location is chosen). */
   readonly postRead: readonly PhaseStep[];
+  /** The server-rewrite phase's steps (a server's own location has them: they run before any location is chosen). */
+  readonly serverRewrite: readonly PhaseStep[];
   /** The log phase's handlers. */
   readonly logs: readonly PhaseHandler[];
   /** Whether a handler may answer the request itself (`PhaseHandler.answers`). */
@@ -49,6 +51,7 @@ export function compilePhases(handlers: readonly PhaseHandler[], satisfy: 'all' 
   return {
     steps,
     postRead: stepsOf(handlers.filter((h) => h.phase === 'post-read' && h.run)),
+    serverRewrite: stepsOf(handlers.filter((h) => h.phase === 'server-rewrite' && h.run)),
     logs: handlers.filter((h) => h.phase === 'log' && h.log),
     answers: steps.some((s) => s.handler.answers),
   };

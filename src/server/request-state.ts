@@ -6,12 +6,15 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LocationConf, ServerConf } from '../config/model';
-import { isBuiltInVariable, isSetByModules, variableGetter, type Template } from '../http/variables';
+import { isBuiltInVariable, isSetByModules, variableGetter, type ConnectionFacts, type Template, type UpstreamTry } from '../http/variables';
+import { mapUriToPath } from '../shared/document-path';
+import { connectionFactsOf } from './connection-facts';
 import type { ProxyAddresses } from '../http/proxy-protocol';
 import { CLIENT_ADDRESS_SET, SET_CLIENT_ADDRESS, type ClientAddressTarget } from '../modules/realip/client-address';
 import type { Logger, RequestContext, ResponseFilter, SubrequestResult, SubrequestSpec } from '../types';
 import { filtersTransform, type FilterState } from './filters';
 import { proxyAddressesOf } from './proxy-protocol';
+import { requestLogContext } from '../shared/log-context';
 import type { LocationRuntime } from './runtime';
 
 /** One request's state; `runtime` is the location serving it. */
@@ -22,6 +25,10 @@ export class RequestState implements RequestContext, FilterState, ClientAddressT
   uriChanges = 11;
   /** Set once `100 Continue` was sent. */
   continued = false;
+  /** nginx's `r->internal`: a `rewrite` changed the URI, so an `internal` location may serve it. */
+  internal = false;
+  /** `rewrite ... break` changed `$uri` in this location (nginx's `valid_location` cleared): see RequestContext. */
+  rewrittenInPlace = false;
   /** Set once an `error_page` redirect happened: a second error gets the built-in page. */
   errorPageDone = false;
   captures: readonly string[] = [];
@@ -40,6 +47,11 @@ export class RequestState implements RequestContext, FilterState, ClientAddressT
   private shared: Record<string | symbol, unknown> | null = null;
   setValues: Map<string, string> | null = null;
   upstreamHeaders: readonly string[] | null = null;
+  upstreamTries: UpstreamTry[] | null = null;
+  /** What went out for the response, header included (`$bytes_sent`): set when it is over. */
+  bytesSent = 0;
+  /** The response went out whole (`$request_completion`): set when it is over. */
+  completed = false;
   /** The client's own request (a subrequest's: its parent's). */
   mainRequest: IncomingMessage;
   /** What runs this request's subrequests (the dispatcher's), null where there is none. */
@@ -124,6 +136,16 @@ export class RequestState implements RequestContext, FilterState, ClientAddressT
     return this.runtime.documentRoot;
   }
 
+  /** `$connection`, `$connection_requests`, `$pipe`: the client's request's connection. */
+  get connectionFacts(): ConnectionFacts {
+    return connectionFactsOf(this.mainRequest);
+  }
+
+  /** `$request_filename`: the location's root (or alias) and the URI, as nginx maps them. */
+  get requestFilename(): string {
+    return mapUriToPath(this.uri, this.runtime.paths, this).path;
+  }
+
   /** `$request_id`: 16 random bytes in hex, made when first asked for. */
   get requestId(): string {
     return (this.id ??= randomBytes(16).toString('hex'));
@@ -141,8 +163,25 @@ export class RequestState implements RequestContext, FilterState, ClientAddressT
   variable(name: string): string {
     const captures = this.namedCaptures;
     const values = this.setValues;
-    const getter = variableGetter(name, { has: (n) => Object.hasOwn(captures, n) || values?.has(n) === true });
+    // A variable the configuration defines (a map's) is read through its definition.
+    const defined = this.runtime.variables;
+    const names = defined?.has(name) ? defined : { has: (n: string) => Object.hasOwn(captures, n) || values?.has(n) === true };
+    const getter = variableGetter(name, names);
     return getter ? getter(this) : '';
+  }
+
+  /**
+   * The request takes the configuration of a location nested in the one serving it (nginx's
+   * `if` in a location: `r->loc_conf = if's`): its content handler, filters, log.
+   */
+  enterInner(key: object): void {
+    const inner = this.runtime.inner?.get(key);
+    if (inner) this.runtime = inner;
+  }
+
+  /** nginx's `uninitialized_variable_warn`: a `set` variable read before anything set it in this request. */
+  unsetVariable(name: string): void {
+    if (this.runtime.unsetWarnings?.has(name)) this.runtime.log.warn(`using uninitialized "${name}" variable${requestLogContext(this.req, this)}`);
   }
 
   /** A module's variable, or a user variable a directive declared (`auth_request_set`); never a built-in. */

@@ -192,51 +192,86 @@ export class ServerTable {
   }
 }
 
-/** The result of location matching. */
 /** What a location table holds: anything with a location's match (a LocationConf, a compiled location). */
 export interface Matchable {
   readonly match: LocationMatch;
 }
 
+/** The result of location matching. */
 export interface LocationMatchResult<L extends Matchable = LocationConf> {
   readonly location: L;
+  /** Whether a regex location matched on the way (its captures are `$1`..., even when a location nested in it serves). */
+  readonly regex: boolean;
   readonly captures: readonly string[];
   readonly namedCaptures: Record<string, string>;
 }
 
-/** A server's locations, compiled for nginx's matching order. */
+/**
+ * One level's lookup, as nginx's ngx_http_core_find_location returns it: `final` when it must
+ * stop the levels above (an exact match, or a regex matched at this level or below), else the
+ * longest prefix found (the levels above still try their regexes).
+ */
+interface LevelResult<L extends Matchable> extends LocationMatchResult<L> {
+  readonly final: boolean;
+}
+
+const NO_CAPTURES: readonly string[] = [];
+
+/** The locations nested in a location (a LocationConf's `locations`, a compiled location's). */
+export type NestedOf<L> = (location: L) => readonly L[];
+
+/** A server's locations (and those nested in them), compiled for nginx's matching order. */
 export class LocationTable<L extends Matchable = LocationConf> {
   private readonly exact = new Map<string, L>();
   private readonly prefixes: L[] = [];
   private readonly regexes: L[] = [];
   private readonly named = new Map<string, L>();
+  /** The table of the locations nested in each location that has some. */
+  private readonly nested = new Map<L, LocationTable<L>>();
 
-  constructor(locations: readonly L[]) {
+  constructor(locations: readonly L[], nestedOf: NestedOf<L> = () => []) {
     for (const loc of locations) {
       const m = loc.match;
       if (m.kind === 'exact') this.exact.set(m.path, loc);
       else if (m.kind === 'prefix') this.prefixes.push(loc);
       else if (m.kind === 'regex') this.regexes.push(loc);
       else this.named.set(m.name, loc);
+      const inner = nestedOf(loc);
+      if (inner.length) this.nested.set(loc, new LocationTable(inner, nestedOf));
     }
     this.prefixes.sort((a, b) => prefixOf(b).length - prefixOf(a).length);
   }
 
   /**
    * nginx's order: an exact match wins; else the longest prefix, at once if it is `^~`; else
-   * the first regex in file order; else that longest prefix. Null when nothing matches.
+   * the first regex in file order; else that longest prefix. Nested locations as nginx's
+   * ngx_http_core_find_location: the longest prefix's nested locations are looked up first
+   * (theirs, then their regexes), then this level's regexes unless the prefix is `^~`; a
+   * matched regex's nested locations are looked up too. Null when nothing matches.
    */
   match(uri: string): LocationMatchResult<L> | null {
+    const found = this.find(uri);
+    return found && { location: found.location, regex: found.regex, captures: found.captures, namedCaptures: found.namedCaptures };
+  }
+
+  private find(uri: string): LevelResult<L> | null {
     const exact = this.exact.get(uri);
-    if (exact) return { location: exact, captures: [], namedCaptures: {} };
+    if (exact) return { location: exact, final: true, regex: false, captures: NO_CAPTURES, namedCaptures: {} };
     const prefix = this.prefixes.find((loc) => uri.startsWith(prefixOf(loc))) ?? null;
-    if (prefix && prefix.match.kind === 'prefix' && prefix.match.noRegex) return { location: prefix, captures: [], namedCaptures: {} };
+    let found: LevelResult<L> | null = null;
+    if (prefix) {
+      found = this.nested.get(prefix)?.find(uri) ?? { location: prefix, final: false, regex: false, captures: NO_CAPTURES, namedCaptures: {} };
+      if (found.final || (prefix.match.kind === 'prefix' && prefix.match.noRegex)) return found;
+    }
     for (const loc of this.regexes) {
       if (loc.match.kind !== 'regex') continue;
       const m = loc.match.regex.exec(uri);
-      if (m) return { location: loc, captures: Array.from(m, (c) => c ?? ''), namedCaptures: capturesOf(m) };
+      if (!m) continue;
+      const inner = this.nested.get(loc)?.find(uri);
+      if (inner?.regex) return { ...inner, final: true };
+      return { location: inner?.location ?? loc, final: true, regex: true, captures: Array.from(m, (c) => c ?? ''), namedCaptures: capturesOf(m) };
     }
-    return prefix && { location: prefix, captures: [], namedCaptures: {} };
+    return found;
   }
 
   /** A named location (`@name`), for `error_page` and `try_files`. */

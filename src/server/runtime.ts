@@ -18,8 +18,11 @@ import { LOCATION_MODULES } from '../modules/registry';
 import { registerLocation, type LocationCounters } from '../modules/status/counters';
 import { openSharedDicts, type DictRegistry } from '../shared/dict/shared-dicts';
 import { createErrorLog, type LogFiles } from '../shared/log';
+import { compileStaticPaths, type StaticPaths } from '../shared/document-path';
 import { describeError, WorkerTimers } from '../shared/timers';
 import { initWorkerModule } from '../modules/init-worker/module';
+import { rewriteModule } from '../modules/rewrite/module';
+import type { Op } from '../modules/rewrite/script';
 import { sharedDictModule } from '../modules/shared-dict/module';
 import type { CompileEnv, Handler, HandlerModule, Logger, PhaseHandler, ResponseFilter, WorkerApi } from '../types';
 import type { LingeringLimits } from './lingering';
@@ -61,20 +64,30 @@ export interface LocationRuntime {
   readonly errorPages: readonly ErrorPageConf[];
   /** `$document_root`. */
   readonly documentRoot: string;
+  /** The location's `root` and `alias`, compiled (`$request_filename`). */
+  readonly paths: StaticPaths;
   /** `internal`: a client's request that matches it is a 404. */
   readonly internal: boolean;
+  /** The variables the configuration makes (named captures, declared, a `map`'s): what `ctx.variable` looks up beside nginx's own. */
+  readonly variables: ReadonlySet<string>;
+  /** The locations nginx makes of its `if` blocks (`LocationConf.inner`), by their key: the request takes one when its condition holds. */
+  readonly inner?: ReadonlyMap<object, LocationRuntime>;
+  /** The variables `set` declares, where `uninitialized_variable_warn` is on: reading one that nothing set is a warning. */
+  readonly unsetWarnings?: ReadonlySet<string>;
 }
 
 /** One server block, ready to serve. */
 export interface ServerRuntime {
   readonly conf: ServerConf;
   readonly locations: LocationTable<LocationRuntime>;
-  /** The locations in the order written. */
+  /** Every location in the order written, a nested one after the one it is in. */
   readonly locationList: readonly LocationRuntime[];
   /** What serves a URI no location matches, and requests that failed before routing. */
   readonly serverLocation: LocationRuntime;
   /** The post-read phase (realip): run once per request before the location is found; empty for most servers. */
   readonly postRead: readonly PhaseStep[];
+  /** The server-rewrite phase (the rewrite module's server-level directives): before the location is found, and again after an internal redirect to a URI. */
+  readonly serverRewrite: readonly PhaseStep[];
   /** The `Server` header and error page signature. */
   readonly signature: string;
   readonly log: Logger;
@@ -101,6 +114,8 @@ export class Runtime {
   private readonly handlers: Handler[] = [];
   /** This worker's timers (`ngx.timer`): every script's and handler's. */
   readonly timers: WorkerTimers;
+  /** The variables the configuration's `set` directives declare. */
+  private readonly setNames: ReadonlySet<string>;
 
   private constructor(
     readonly conf: MainConf,
@@ -111,21 +126,31 @@ export class Runtime {
     readonly shared: DictRegistry,
   ) {
     this.timers = new WorkerTimers(log);
+    this.setNames = setVariables(conf);
   }
 
   /** Creates every handler (`create`) and compiles what requests will use. */
   static async build(conf: MainConf, log: Logger, files: LogFiles): Promise<Runtime> {
     const runtime = new Runtime(conf, log, createPushChannels(conf, log), openSharedDicts(conf.http.confs.get(sharedDictModule).sharedDicts, log));
     for (const server of conf.http.servers) {
-      const locations: LocationRuntime[] = [];
-      for (const location of server.locations) locations.push((await runtime.location(server, location, files)).runtime);
-      const { runtime: serverLocation, postRead } = await runtime.location(server, server.serverLocation, files);
+      // Every location, nested ones too (after the one they are in), each compiled once.
+      const compiled = new Map<LocationConf, LocationRuntime>();
+      const compile = async (list: readonly LocationConf[]): Promise<void> => {
+        for (const location of list) {
+          compiled.set(location, (await runtime.location(server, location, files)).runtime);
+          await compile(location.locations);
+        }
+      };
+      await compile(server.locations);
+      const { runtime: serverLocation, postRead, serverRewrite } = await runtime.location(server, server.serverLocation, files);
+      const top = server.locations.map((l) => compiled.get(l)!);
       runtime.serverRuntimes.set(server, {
         conf: server,
-        locations: new LocationTable(locations),
-        locationList: locations,
+        locations: new LocationTable(top, (l) => l.conf.locations.map((inner) => compiled.get(inner)!)),
+        locationList: [...compiled.values()],
         serverLocation,
         postRead,
+        serverRewrite,
         signature: serverLocation.signature,
         log: serverLocation.log,
       });
@@ -168,7 +193,7 @@ export class Runtime {
    * Compiles one location: its handler, phases, filters and the core values read per request;
    * and the post-read steps its modules give (the server's own location has them).
    */
-  private async location(server: ServerConf, location: LocationConf, files: LogFiles): Promise<{ runtime: LocationRuntime; postRead: readonly PhaseStep[] }> {
+  private async location(server: ServerConf, location: LocationConf, files: LogFiles): Promise<{ runtime: LocationRuntime; postRead: readonly PhaseStep[]; serverRewrite: readonly PhaseStep[] }> {
     const core = location.confs.get(coreModule);
     const log = core.errorLog ? createErrorLog(core.errorLog, files) : this.log;
     const env = this.env(server, log, files);
@@ -178,7 +203,7 @@ export class Runtime {
     const handler = await module.create(location.handlerOptions, { log, prefix: this.conf.prefix, location, push: this.push, counters: metrics, shared: (name) => this.shared.get(name), sharedDicts: this.shared, timers: this.timers.forScript(location.handler) });
     this.handlers.push(handler);
     const handlers = LOCATION_MODULES.flatMap((m) => m.phases?.(location, env) ?? []);
-    const { steps, postRead, logs, answers } = compilePhases(handlers, core.satisfy, core.authDelay);
+    const { steps, postRead, serverRewrite, logs, answers } = compilePhases(handlers, core.satisfy, core.authDelay);
     const runtime: LocationRuntime = {
       conf: location,
       match: location.match,
@@ -199,9 +224,20 @@ export class Runtime {
       lingering: { timeMs: core.lingeringTime, timeoutMs: core.lingeringTimeout },
       errorPages: core.errorPages,
       documentRoot: core.root,
+      paths: compileStaticPaths(core.root, core.alias, location.match, undefined, this.conf.captureNames),
       internal: core.internal,
+      variables: this.conf.captureNames,
+      ...(location.inner ? { inner: await this.innerRuntimes(server, location.inner, files) } : {}),
+      ...(location.confs.get(rewriteModule).uninitializedVariableWarn && this.setNames.size ? { unsetWarnings: this.setNames } : {}),
     };
-    return { runtime, postRead };
+    return { runtime, postRead, serverRewrite };
+  }
+
+  /** The runtimes of a location's inner locations (`if` blocks), by key. */
+  private async innerRuntimes(server: ServerConf, inner: ReadonlyMap<object, LocationConf>, files: LogFiles): Promise<ReadonlyMap<object, LocationRuntime>> {
+    const runtimes = new Map<object, LocationRuntime>();
+    for (const [key, conf] of inner) runtimes.set(key, (await this.location(server, conf, files)).runtime);
+    return runtimes;
   }
 
   /** What a module may use while it compiles a location of `server`. */
@@ -220,6 +256,22 @@ export class Runtime {
     await Promise.allSettled(this.handlers.map((h) => h.close?.()));
     await this.push.close();
   }
+}
+
+/** The names every `set` of the configuration declares (servers, locations, `if` blocks). */
+function setVariables(conf: MainConf): ReadonlySet<string> {
+  const names = new Set<string>();
+  const visit = (ops: readonly Op[] | null) => {
+    for (const op of ops ?? []) {
+      if (op.kind === 'set') names.add(op.name);
+      if (op.kind === 'if') visit(op.body);
+    }
+  };
+  for (const server of conf.http.servers) {
+    visit(server.confs.get(rewriteModule).script);
+    for (const location of server.locations) visit(location.confs.get(rewriteModule).script);
+  }
+  return names;
 }
 
 /**

@@ -65,7 +65,11 @@ export function parseScriptSpec(node: ConfNode, cx: ParseContext, directive: str
   let nameNode: ConfNode = node;
   let optionsNode: MapNode | null = null;
   if (node.kind === 'map') {
+    const seen = new Set<string>();
     for (const e of node.entries) {
+      // A YAML map may repeat a key (a block is nginx's list of directives): here it is a mistake.
+      if (seen.has(e.key)) throw new ConfigError(`duplicate key "${e.key}"`, e.keyPos);
+      seen.add(e.key);
       if (e.key === nameKey) nameNode = e.value;
       else if (e.key === 'options') {
         if (e.value.kind !== 'map') cx.fail(`"options" of "${directive}" must be a map`, e.value);
@@ -141,8 +145,7 @@ export function configureScript(
   cx: ParseContext,
   label: string,
 ): unknown {
-  const entries = optionsNode?.entries ?? [];
-  const raw = Object.freeze(Object.fromEntries(entries.map((e) => [e.key, plainValue(e.value)])));
+  const raw = Object.freeze(optionsNode ? (plainValue(optionsNode) as Record<string, unknown>) : {});
   if (!configure) return raw;
   const scx = scriptConfigContext(optionsNode, at, cx, label);
   try {

@@ -36,6 +36,18 @@ export async function waitForWorkers(gw: GatewayProcess, count: number, timeoutM
   }
 }
 
+/**
+ * Expects the gateway's stderr to hold `what`, waiting up to `timeoutMs` (a worker writes its
+ * log line after the answer went out).
+ */
+export async function expectLogged(gw: GatewayProcess, what: string | RegExp, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const found = () => (typeof what === 'string' ? gw.stderr().includes(what) : what.test(gw.stderr()));
+  while (!found() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  if (typeof what === 'string') expect(gw.stderr()).toContain(what);
+  else expect(gw.stderr()).toMatch(what);
+}
+
 /** Makes a temporary prefix with `files` (relative path -> content). */
 export function makePrefix(files: Record<string, string | Buffer> = {}): string {
   const prefix = mkdtempSync(path.join(os.tmpdir(), 'gateway-test-'));
@@ -65,17 +77,18 @@ export function runCli(args: string[], cwd = ROOT, env: NodeJS.ProcessEnv = {}):
 /**
  * Starts the gateway on `yaml` (its listeners should use port 0 and `error_log: stderr notice`
  * or lower), resolving once `listeners` sockets are bound; `env` is added to its environment.
+ * `confName` names the configuration file (`test.yaml`; `test.conf` for nginx's syntax).
  */
 export async function startGateway(
   yaml: string,
-  options: { files?: Record<string, string | Buffer>; listeners?: number; prefix?: string; uid?: number; env?: NodeJS.ProcessEnv } = {},
+  options: { files?: Record<string, string | Buffer>; listeners?: number; prefix?: string; uid?: number; env?: NodeJS.ProcessEnv; confName?: string } = {},
 ): Promise<GatewayProcess> {
   if (options.prefix && options.files) throw new Error('give files or a prefix, not both');
   const ownPrefix = !options.prefix;
   const prefix = options.prefix ?? makePrefix(options.files);
   // With a given prefix (the project itself), the configuration goes to a temporary folder.
   const confDir = ownPrefix ? path.join(prefix, 'conf') : mkdtempSync(path.join(os.tmpdir(), 'gateway-conf-'));
-  const conf = path.join(confDir, 'test.yaml');
+  const conf = path.join(confDir, options.confName ?? 'test.yaml');
   mkdirSync(path.dirname(conf), { recursive: true });
   writeFileSync(conf, yaml);
   const ids = options.uid === undefined ? {} : { uid: options.uid, gid: options.uid };

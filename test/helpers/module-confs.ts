@@ -15,12 +15,12 @@ import type { LogConf } from '../../src/modules/log/module';
 import type { ProxyConf } from '../../src/modules/proxy/module';
 import type { PushConf } from '../../src/modules/push/module';
 import { MODULES } from '../../src/modules/registry';
-import type { ReturnModuleConf } from '../../src/modules/return/module';
+import type { RewriteConf } from '../../src/modules/rewrite/module';
 import type { SslConf } from '../../src/modules/ssl/module';
 import type { StatusConf } from '../../src/modules/status/module';
 
 /** Every module's fields in one object. */
-export type FlatConf = CoreConf & IndexConf & AutoindexConf & SslConf & AccessConf & ProxyConf & ReturnModuleConf & StatusConf & PushConf & HeadersConf & GzipConf & LogConf;
+export type FlatConf = CoreConf & IndexConf & AutoindexConf & SslConf & AccessConf & ProxyConf & RewriteConf & StatusConf & PushConf & HeadersConf & GzipConf & LogConf;
 
 type Writable<T> = { -readonly [K in keyof T]: T[K] };
 

@@ -48,6 +48,7 @@ export function proxyLocation(location: string, proxyPass: string, overrides: Lo
     handlerOptions: undefined,
     position: position ?? POSITION,
     confs: moduleConfs({ accessLogs: [], clientBodyTempPath: BODY_TEMP_PATH, proxyPass, ...confs }),
+    locations: [],
   };
 }
 

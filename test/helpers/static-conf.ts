@@ -43,6 +43,7 @@ export function staticLocation(location: string, overrides: LocationOverrides = 
     handlerOptions: undefined,
     position: position ?? { file: 'test.yaml', line: 1, col: 1 },
     confs: moduleConfs(testOverrides(confs)),
+    locations: [],
   };
 }
 

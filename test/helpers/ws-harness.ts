@@ -66,6 +66,7 @@ function stubContext(req: http.IncomingMessage, log: Logger): RequestContext {
     setUri: () => {},
     transforms: () => false,
     upstreamHeaders: null,
+    upstreamTries: null,
     mainRequest: req,
     subrequest: () => Promise.reject(new Error('no subrequests here')),
   };

@@ -61,3 +61,11 @@ export const PROXY = {
       'unavoidable (Node\'s HTTP client): the upstream request line always says HTTP/1.1; nginx writes HTTP/1.0 under proxy_http_version 1.0 (its default). Both send Connection: close, so the exchange is the same',
   } as Marker,
 } as const;
+
+/** `map`: where the gateway's evaluation differs from nginx's on purpose. */
+export const MAP = {
+  regexCapturesStayInTheMap: {
+    body: "deliberate: a map regex's captures ($1..., named) are its value's only; nginx 1.22 also overwrites the request's captures with them (ngx_http_regex_exec sets r->captures), so a location's $1 read after the map variable in the same value changes with whether the map was read first",
+    'content-length': 'deliberate: the same body, of another length',
+  } as Marker,
+} as const;

@@ -5,8 +5,9 @@
  * without a URI part, a regex location, `proxy_set_header` defaults and variables, hop-by-hop
  * headers, `proxy_hide_header`/`proxy_pass_header`, `proxy_buffering off`, `proxy_redirect`,
  * `proxy_http_version 1.1`, a backend that is down, a body over `client_max_body_size`, a
- * malformed chunk, a client that half-closes before the answer, and upgrades: proxied as plain
- * HTTP where the location forwards no Upgrade (h2c smuggling), passed with nginx's recipe.
+ * malformed chunk, a client that half-closes before the answer, upgrades: proxied as plain
+ * HTTP where the location forwards no Upgrade (h2c smuggling), passed with nginx's recipe; and
+ * `proxy_pass` with variables (an address, a URI part, a name without a resolver, no URL).
  */
 import net from 'node:net';
 import { DELIBERATE, PROXY } from './differences';
@@ -54,6 +55,10 @@ function site(): SiteModel {
           loc('/h2c/', { proxy_pass: b }),
           loc('/ws/', { proxy_pass: b, proxy_http_version: '1.1', proxy_set_header: ['Upgrade $http_upgrade', 'Connection "upgrade"'] }),
           loc('/off11/', { proxy_pass: b, proxy_request_buffering: 'off', proxy_http_version: '1.1', client_max_body_size: '0' }),
+          // proxy_pass with variables (no resolver in this server: a name is a 502).
+          loc('/var/', { proxy_pass: `http://$arg_h:${new URL(b).port}` }),
+          loc('/var-uri/', { proxy_pass: `${b}/fixed$arg_p` }),
+          loc('/var-bad/', { proxy_pass: '$arg_url' }),
         ],
       },
     ],
@@ -117,6 +122,10 @@ defineParityCases([
         raw: 'POST /off11/chunk HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n',
       },
       { name: 'a client that half-closes before the upstream answers: closed without an answer (499)', target: '/h2c/slow', halfClose: true },
+      upstream({ name: 'proxy_pass with variables making an address: the request URI as sent, Host as made', target: '/var/a%20b?h=127.0.0.1&x=1' }),
+      upstream({ name: 'proxy_pass with variables and a URI part: sent as the variables made it, no args added', target: '/var-uri/zz?p=/q/r' }),
+      { name: 'proxy_pass with variables naming a host, no resolver: 502', target: '/var/x?h=localhost' },
+      { name: 'proxy_pass with variables making no URL: 500', target: '/var-bad/?url=ftp://x' },
       upstream({
         name: 'a chunked body within client_max_body_size goes up with its length',
         raw: 'POST /small/x HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n',

@@ -51,6 +51,7 @@ export const authRequestModule: ConfModule<AuthRequestConf> = {
         guard(n, cx, () => compileValue(value, cx.captureNames));
         return [name, value];
       }),
+      { multiple: true },
     ),
   },
   declares: { auth_request_set: (node, cx) => sets(node, cx).map((s) => s.name) },

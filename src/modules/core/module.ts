@@ -101,7 +101,8 @@ function errorPages(node: ConfNode, cx: ParseContext): ErrorPageConf[] {
 }
 
 function types(node: ConfNode, cx: ParseContext): MimeTypes {
-  if (node.kind === 'map') return guard(node, cx, () => typesFromMap(plainValue(node) as Record<string, unknown>));
+  // A type may stand on several lines (nginx's `types {}` block, Debian's mime.types): each adds its extensions.
+  if (node.kind === 'map') return guard(node, cx, () => new Map(node.entries.flatMap((e) => [...typesFromMap({ [e.key]: plainValue(e.value) })])));
   const file = path.resolve(path.dirname(cx.file), one(node, cx, 'types'));
   return guard(node, cx, () => {
     let content: string;
@@ -178,7 +179,7 @@ export const coreModule: ConfModule<CoreConf> = {
     error_log: row(['main', ...INHERITED], errorLog),
     root: row(INHERITED, documentPath),
     alias: row(['location'], documentPath, { inherit: false }),
-    types: row(INHERITED, types),
+    types: row(INHERITED, types, { combine: (earlier, later) => new Map([...(earlier as MimeTypes), ...(later as MimeTypes)]) }),
     default_type: row(INHERITED, text),
     etag: row(INHERITED, flag),
     if_modified_since: row(INHERITED, oneOf(['off', 'exact', 'before'])),
@@ -187,7 +188,7 @@ export const coreModule: ConfModule<CoreConf> = {
     open_file_cache_valid: row(INHERITED, time),
     open_file_cache_min_uses: row(INHERITED, integer(0, 1_000_000)),
     open_file_cache_errors: row(INHERITED, flag),
-    error_page: row(INHERITED, errorPages, { field: 'errorPages' }),
+    error_page: row(INHERITED, errorPages, { field: 'errorPages', multiple: true }),
     server_tokens: row(INHERITED, flag),
     client_max_body_size: row(INHERITED, size),
     satisfy: row(INHERITED, oneOf(['all', 'any'])),

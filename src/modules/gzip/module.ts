@@ -48,7 +48,7 @@ export const gzipModule: ConfModule<GzipConf> = {
     gzip_vary: row(INHERITED, flag),
     gzip_http_version: row(INHERITED, oneOf(['1.0', '1.1'])),
     gzip_proxied: row(INHERITED, oneOf(['off', 'any'])),
-    gzip_disable: row(INHERITED, gzipDisable),
+    gzip_disable: row(INHERITED, gzipDisable, { multiple: true }),
     gzip_static: row(INHERITED, oneOf(['off', 'on', 'always'])),
   },
   defaults: () => ({

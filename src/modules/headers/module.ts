@@ -40,7 +40,7 @@ function expires(node: ConfNode, cx: ParseContext): ExpiresConf {
 export const headersModule: ConfModule<HeadersConf> = {
   name: 'headers',
   directives: {
-    add_header: row(INHERITED, addHeaders, { field: 'addHeaders' }),
+    add_header: row(INHERITED, addHeaders, { field: 'addHeaders', multiple: true }),
     expires: row(INHERITED, expires),
   },
   defaults: () => ({ addHeaders: [], expires: { kind: 'off' } }),

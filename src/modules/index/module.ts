@@ -10,7 +10,7 @@ export interface IndexConf {
 export const indexModule: ConfModule<IndexConf> = {
   name: 'index',
   directives: {
-    index: row(INHERITED, (n, cx) => argsOf(n, cx)),
+    index: row(INHERITED, (n, cx) => argsOf(n, cx), { multiple: true }),
   },
   defaults: () => ({ index: ['index.html'] }),
 };

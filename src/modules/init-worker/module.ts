@@ -39,7 +39,10 @@ function script(node: ConfNode, cx: ParseContext): WorkerScriptDecl {
   let optionsNode: ConfNode | null = null;
   if (node.kind === 'scalar') name = node.value;
   else if (node.kind === 'map') {
+    const seen = new Set<string>();
     for (const e of node.entries) {
+      if (seen.has(e.key)) cx.fail(`duplicate key "${e.key}"`, e.value);
+      seen.add(e.key);
       if (e.key === 'script') name = e.value.kind === 'scalar' ? e.value.value : null;
       else if (e.key === 'options') optionsNode = e.value;
       else cx.fail(`unknown key "${e.key}" in "init_worker_by" (script, options)`, e.value);

@@ -31,14 +31,40 @@ function accessLogs(node: ConfNode, cx: ParseContext): AccessLogConf[] {
   return logs;
 }
 
-/** `log_format: { name: "[escape=default|json|none] format" }`; a list of strings is joined. */
+/** One `log_format`: its name, its format text (nginx joins the format's arguments) and where it stands. */
+interface FormatText {
+  readonly name: string;
+  readonly text: unknown;
+  readonly node: ConfNode;
+}
+
+/**
+ * The formats of `log_format`: the map form `{ name: "[escape=...] format" }` (a list of strings
+ * is joined), or nginx's `name [escape=...] format...` occurrences, its arguments joined.
+ */
+function formatTexts(node: ConfNode, cx: ParseContext): FormatText[] {
+  if (node.kind === 'map') {
+    return node.entries.map((e) => {
+      const value = plainValue(e.value);
+      return { name: e.key, text: Array.isArray(value) ? value.join('') : value, node: e.value };
+    });
+  }
+  return occurrences(node).map((n) => {
+    const args = argsOf(n, cx);
+    if (args.length < 2) cx.fail('invalid number of arguments in "log_format" directive', n);
+    const [name, ...format] = args;
+    const escape = format[0].startsWith('escape=') && format.length > 1 ? `${format.shift()} ` : '';
+    return { name, text: escape + format.join(''), node: n };
+  });
+}
+
+/** `log_format`, by name, each checked and its variables compiled once. */
 function logFormats(node: ConfNode, cx: ParseContext): Map<string, LogFormatConf> {
-  if (node.kind !== 'map') return cx.fail('"log_format" takes a map of name -> format', node);
   const formats = new Map<string, LogFormatConf>();
-  for (const e of node.entries) {
-    const value = plainValue(e.value);
-    const text = Array.isArray(value) ? value.join('') : value;
+  for (const { name, text, node: at } of formatTexts(node, cx)) {
+    const e = { key: name, value: at };
     if (typeof text !== 'string' || !text) cx.fail(`invalid format for "${e.key}"`, e.value);
+    if (formats.has(e.key)) cx.fail(`duplicate "log_format" name "${e.key}"`, e.value);
     if (e.key === 'combined') cx.fail('duplicate "log_format" name "combined"', e.value);
     // nginx's separators only: `escape=json\u00a0$x` is an unknown escaping, not json.
     const escape = /^escape=([^ \t\r\n]*)(?:[ \t\r\n]+|$)/.exec(text as string);
@@ -53,8 +79,8 @@ function logFormats(node: ConfNode, cx: ParseContext): Map<string, LogFormatConf
 export const logModule: ConfModule<LogConf> = {
   name: 'log',
   directives: {
-    log_format: row(['http'], logFormats, { field: 'logFormats' }),
-    access_log: row(INHERITED, accessLogs, { field: 'accessLogs' }),
+    log_format: row(['http'], logFormats, { field: 'logFormats', multiple: true }),
+    access_log: row(INHERITED, accessLogs, { field: 'accessLogs', multiple: true }),
   },
   defaults: (prefix) => ({ logFormats: new Map(), accessLogs: [{ path: path.resolve(prefix, 'logs/access.log'), format: 'combined' }] }),
   check(conf, _own, block, fail) {

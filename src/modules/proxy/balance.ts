@@ -33,9 +33,10 @@ export interface NextUpstreamPolicy {
 
 /** Where one attempt goes: http-proxy's target and the pool for it. */
 export interface PeerTarget {
-  readonly url: { readonly protocol: string; readonly hostname: string; readonly host: string; readonly port: number };
+  /** http-proxy's target; `socketPath` set for a unix socket (http.request then ignores host and port). */
+  readonly url: { readonly protocol: string; readonly hostname: string; readonly host: string; readonly port: number; readonly socketPath?: string };
   readonly agent: http.Agent;
-  /** `host:port`, as nginx's logs name a peer. */
+  /** `host:port` (or `unix:/path`), as nginx's logs and `$upstream_addr` name a peer. */
   readonly name: string;
 }
 
@@ -241,8 +242,9 @@ export class UpstreamProxy {
   private targetOf(peer: Peer): PeerTarget {
     let target = this.targets.get(peer);
     if (!target) {
-      const { host, port, name } = peer.conf;
-      target = { url: { protocol: this.protocol, hostname: host, host, port }, agent: this.agentOf(name), name };
+      const { host, port, name, socketPath } = peer.conf;
+      const url = socketPath === null ? { protocol: this.protocol, hostname: host, host, port } : { protocol: this.protocol, hostname: 'localhost', host: 'localhost', port, socketPath };
+      target = { url, agent: this.agentOf(name), name };
       this.targets.set(peer, target);
     }
     return target;

@@ -13,6 +13,7 @@
 import { validateHeaderName, validateHeaderValue, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable, Stream, Writable } from 'node:stream';
+import type { UpstreamTry } from '../../http/variables';
 import { HttpError } from '../../errors';
 import { BodyWatch, BODY_CODES, hasBody, logBodyFailure, type BodyLimits } from '../../shared/request-body';
 import type { StoredBody } from '../../shared/request-body-store';
@@ -71,8 +72,27 @@ export interface ExchangeInit {
   readonly buffering?: boolean;
   /** Rewrites the response's header lines (`proxy_redirect`). */
   readonly rewriteHeaders?: (lines: readonly HeaderLine[]) => readonly HeaderLine[];
-  /** The request's context: told of the upstream's header lines when they come (`$upstream_http_*`). */
-  readonly ctx?: { upstreamHeaders: readonly string[] | null };
+  /** The request's context: told of the upstream's header lines when they come (`$upstream_http_*`), and of each try (`$upstream_addr`...). */
+  readonly ctx?: { upstreamHeaders: readonly string[] | null; upstreamTries?: UpstreamTry[] | null };
+  /** The peer as `$upstream_addr` names it (`127.0.0.1:8081`, `unix:/path`). */
+  readonly peer?: string;
+}
+
+/** A try being made: what `$upstream_*` report, filled in as it goes; the head's bytes counted only if asked for. */
+class TryRecord implements UpstreamTry {
+  status = 0;
+  connectTime = -1;
+  headerTime = -1;
+  responseTime = -1;
+  responseLength = 0;
+  /** The response, once its header came. */
+  response: IncomingMessage | null = null;
+
+  constructor(readonly addr: string) {}
+
+  get bytesReceived(): number {
+    return (this.response ? headBytes(this.response) : 0) + this.responseLength;
+  }
 }
 
 /**
@@ -104,12 +124,17 @@ export class HttpExchange {
   private source: Readable | null = null;
   /** The rules of the client's body while it streams up. */
   private watch: BodyWatch | null = null;
+  /** This try, as `$upstream_*` report it. */
+  private readonly try: TryRecord;
+  private readonly started = performance.now();
 
   constructor(private readonly init: ExchangeInit) {
     this.promise = new Promise<void>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
     });
+    this.try = new TryRecord(init.peer ?? '');
+    if (init.ctx) (init.ctx.upstreamTries ??= []).push(this.try);
     init.res.on('close', () => this.clientClosed());
     const socket = init.req.socket;
     // nginx's check of a broken connection: the client's FIN, even a half-close, ends the
@@ -182,6 +207,9 @@ export class HttpExchange {
     }
     this.proxyRes = proxyRes;
     if (this.init.ctx) this.init.ctx.upstreamHeaders = proxyRes.rawHeaders;
+    this.try.headerTime = performance.now() - this.started;
+    this.try.status = proxyRes.statusCode ?? 0;
+    this.try.response = proxyRes;
     this.phase = 'reading upstream';
     proxyRes.on('error', () => {});
     const { res } = this.init;
@@ -236,6 +264,7 @@ export class HttpExchange {
     proxyRes.on('data', (chunk: Buffer) => {
       unflush();
       this.deadline.refresh();
+      this.try.responseLength += chunk.length;
       if (!res.write(chunk) && res.writableLength > readAhead) {
         proxyRes.pause();
         this.deadline.clear();
@@ -253,6 +282,7 @@ export class HttpExchange {
     if (this.done) return;
     this.deadline.clear();
     if (this.phase !== 'connecting to upstream') return;
+    this.try.connectTime = performance.now() - this.started;
     this.phase = 'sending request to upstream';
     this.sendBody();
     // nginx's send timeout: how long a write may stay blocked (the body held back by the upstream).
@@ -347,6 +377,8 @@ export class HttpExchange {
 
   /** Before the response header: the request ends with nginx's error page. */
   private fail(failure: UpstreamFailure): void {
+    // nginx's status of a try that failed before its response was passed on (502, 504).
+    this.try.status = failure.status;
     this.logFailure(failure);
     this.finish();
     this.reject(failureError(failure));
@@ -362,7 +394,9 @@ export class HttpExchange {
 
   private logFailure(failure: UpstreamFailure): void {
     this.init.counters?.upstreamError(failure.code);
-    this.init.log.error(`${failure.reason} while ${this.phase}${contextOf(this.init.context)}`);
+    const line = `${failure.reason} while ${this.phase}${contextOf(this.init.context)}`;
+    if (failure.level === 'crit') this.init.log.crit(line);
+    else this.init.log.error(line);
   }
 
   private settle(): void {
@@ -374,6 +408,7 @@ export class HttpExchange {
   /** Stops the timers, takes the upstream request down unless it completed, lets go of the client. */
   private finish(): void {
     this.done = true;
+    this.try.responseTime = performance.now() - this.started;
     this.deadline.clear();
     this.watch?.stop();
     this.init.req.socket.off('end', this.clientLeft);
@@ -390,6 +425,14 @@ export class HttpExchange {
     }
     this.init.onDone();
   }
+}
+
+/** The bytes of a response's status line and header as the upstream wrote them (Node does not count them). */
+function headBytes(res: IncomingMessage): number {
+  let length = Buffer.byteLength(`HTTP/${res.httpVersion} ${res.statusCode} ${res.statusMessage ?? ''}\r\n\r\n`, 'latin1');
+  const raw = res.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) length += Buffer.byteLength(raw[i], 'latin1') + Buffer.byteLength(raw[i + 1], 'latin1') + 4;
+  return length;
 }
 
 /** The upstream's `X-Accel-Buffering: yes|no` (the last one that says either, as nginx), or null when it says neither. */

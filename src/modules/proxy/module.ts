@@ -136,7 +136,7 @@ export const proxyModule: ConfModule<ProxyConf> = {
     upstreams: row(['http'], upstreams),
     // Only inside an upstream block (read by `upstreams`): anywhere else it is misplaced.
     balancer_by: row([], () => null),
-    proxy_set_header: row(INHERITED, proxySetHeaders, { field: 'proxySetHeaders' }),
+    proxy_set_header: row(INHERITED, proxySetHeaders, { field: 'proxySetHeaders', multiple: true }),
     proxy_connect_timeout: row(INHERITED, timerTime),
     proxy_read_timeout: row(INHERITED, timerTime),
     proxy_send_timeout: row(INHERITED, timerTime),
@@ -146,9 +146,9 @@ export const proxyModule: ConfModule<ProxyConf> = {
     proxy_next_upstream_timeout: row(INHERITED, time),
     proxy_buffering: row(INHERITED, flag),
     proxy_request_buffering: row(INHERITED, flag),
-    proxy_hide_header: row(INHERITED, headerNames, { field: 'proxyHideHeaders' }),
-    proxy_pass_header: row(INHERITED, headerNames, { field: 'proxyPassHeaders' }),
-    proxy_redirect: row(INHERITED, proxyRedirect),
+    proxy_hide_header: row(INHERITED, headerNames, { field: 'proxyHideHeaders', multiple: true }),
+    proxy_pass_header: row(INHERITED, headerNames, { field: 'proxyPassHeaders', multiple: true }),
+    proxy_redirect: row(INHERITED, proxyRedirect, { multiple: true }),
   },
   defaults: () => ({
     proxyPass: null,

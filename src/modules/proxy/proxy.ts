@@ -23,19 +23,36 @@ import { proxyModule } from './module';
 import { HttpExchange, type ProxyTimeouts } from './exchange';
 import { serverSignature } from '../../http/version';
 import { buildRequestHeaders, compileRequestHeaders, hiddenHeaders, type HeaderLine, type RequestHeaderPlan } from './headers';
-import { checkTargetForLocation, parseProxyPass, upstreamUri, type ProxyTarget } from './target';
+import { checkTargetForLocation, isAddressLiteral, parseProxyPass, upstreamUri, variableUpstreamUri, type ProxyTarget } from './target';
 import { logContext } from './upstream-errors';
 import { UpstreamProxy, type AttemptPlan, type NextUpstreamPolicy, type PeerTarget } from './balance';
-import { compileValue } from '../../http/variables';
+import { compileValue, type CompiledValue } from '../../http/variables';
+import { resolverModule, type ResolverConf } from '../resolver/module';
+import { nameResolver, ResolveError, type NameResolver } from '../resolver/resolver';
 import type { UpstreamConf } from './upstreams';
 import { Tunnel } from './tunnel';
 import { compileRedirects, rewriteRedirectHeaders, type RedirectRule } from './redirect';
 import { bodyReadEarlier, hasBody, isChunked, type BodyLimits } from '../../shared/request-body';
 import { storeBody, storedInMemory, type StoreOptions, type StoredBody } from '../../shared/request-body-store';
 
+/**
+ * A `proxy_pass` with variables: the URL made per request, the upstreams its host may name,
+ * and the resolver for any other host name (null: none configured).
+ */
+export interface VariableProxyPass {
+  readonly url: CompiledValue;
+  readonly upstreams: ReadonlyMap<string, UpstreamConf>;
+  readonly policy: NextUpstreamPolicy;
+  /** The location's `resolver` and `resolver_timeout` (the resolver itself is made by the handler: options are frozen). */
+  readonly resolver: { readonly conf: ResolverConf; readonly timeout: number } | null;
+}
+
 /** What `configure` checked and compiled: a proxy location's options. */
 export interface ProxyOptions {
+  /** The written `proxy_pass` URL; with variables, the URL as written (its target is made per request). */
   readonly target: ProxyTarget;
+  /** Set when `proxy_pass` has variables (nginx's rule: the URI is passed as they make it). */
+  readonly variable: VariableProxyPass | null;
   readonly match: LocationMatch;
   readonly headers: RequestHeaderPlan;
   readonly timeouts: ProxyTimeouts;
@@ -70,22 +87,37 @@ const proxy: HandlerModule<ProxyOptions> = {
     const p = location.confs.get(proxyModule);
     const core = location.confs.get(coreModule);
     if (p.proxyPass === null) return cx.error('handler "proxy" needs a "proxy_pass" directive');
+    const policy = { conditions: new Set(p.proxyNextUpstream), tries: p.proxyNextUpstreamTries, timeout: p.proxyNextUpstreamTimeout };
+    // nginx's rule: a `$` makes the URL a script run per request; nothing else of it is checked at load.
+    let variable: VariableProxyPass | null = null;
     let target: ProxyTarget;
-    try {
-      target = parseProxyPass(p.proxyPass);
-    } catch (err) {
-      return cx.error((err as Error).message, 'proxy_pass');
+    if (p.proxyPass.includes('$')) {
+      let url: CompiledValue;
+      try {
+        url = compileValue(p.proxyPass, cx.captureNames);
+      } catch (err) {
+        return cx.error((err as Error).message, 'proxy_pass');
+      }
+      const r = location.confs.get(resolverModule);
+      variable = { url, upstreams: p.upstreams, policy, resolver: r.resolver && { conf: r.resolver, timeout: r.resolverTimeout } };
+      target = unresolvedTarget(p.proxyPass);
+    } else {
+      try {
+        target = parseProxyPass(p.proxyPass);
+      } catch (err) {
+        return cx.error((err as Error).message, 'proxy_pass');
+      }
+      const misplaced = checkTargetForLocation(target, location.match);
+      if (misplaced) cx.error(misplaced, 'proxy_pass');
     }
-    const misplaced = checkTargetForLocation(target, location.match);
-    if (misplaced) cx.error(misplaced, 'proxy_pass');
     let headers: RequestHeaderPlan;
     try {
-      headers = compileRequestHeaders(p.proxySetHeaders, target.proxyHost, cx.captureNames);
+      headers = compileRequestHeaders(p.proxySetHeaders, variable ? '$proxy_host' : target.proxyHost, cx.captureNames);
     } catch (err) {
       return cx.error(`${(err as Error).message} in "proxy_set_header"`, 'proxy_set_header');
     }
     const timeouts = { connect: p.proxyConnectTimeout, send: p.proxySendTimeout, read: p.proxyReadTimeout };
-    const conf = upstreamOf(p.proxyPass, p.upstreams);
+    const conf = variable ? null : upstreamOf(p.proxyPass, p.upstreams);
     if (conf?.method.kind === 'hash') {
       try {
         compileValue(conf.method.key, cx.captureNames);
@@ -93,16 +125,17 @@ const proxy: HandlerModule<ProxyOptions> = {
         return cx.error(`${(err as Error).message} in "hash" of upstream "${conf.name}"`, 'proxy_pass');
       }
     }
-    const policy = { conditions: new Set(p.proxyNextUpstream), tries: p.proxyNextUpstreamTries, timeout: p.proxyNextUpstreamTimeout };
     let redirects: RedirectRule[];
     try {
-      redirects = compileRedirects(p.proxyRedirect, target, location.match, location.name, cx.captureNames);
+      // nginx's `default` is the written URL: a proxy_pass with variables has none, and no default rule.
+      redirects = compileRedirects(variable ? p.proxyRedirect.filter((r) => r !== 'default') : p.proxyRedirect, target, location.match, location.name, cx.captureNames);
     } catch (err) {
       return cx.error(`${(err as Error).message} in "proxy_redirect"`, 'proxy_redirect');
     }
     const hidden = hiddenHeaders(p.proxyHideHeaders, p.proxyPassHeaders);
     return {
       target,
+      variable,
       match: location.match,
       headers,
       timeouts,
@@ -126,6 +159,12 @@ const proxy: HandlerModule<ProxyOptions> = {
 
 export default proxy;
 
+/** The target a `proxy_pass` with variables stands for until a request makes its URL: its scheme only. */
+function unresolvedTarget(url: string): ProxyTarget {
+  const protocol = /^https:/i.test(url) ? 'https:' : 'http:';
+  return { url, protocol, hostname: '', port: protocol === 'https:' ? 443 : 80, socketPath: null, proxyHost: '', uriPart: null };
+}
+
 /**
  * The upstream `proxy_pass http://NAME[/uri]` names: NAME without a port that is an
  * `upstreams` entry. Any other host stays a plain host:port, as in nginx.
@@ -140,23 +179,38 @@ export function forwardsUpgrade(setHeaders: readonly (readonly [string, string])
   return setHeaders.some(([name, value]) => name.toLowerCase() === 'upgrade' && value !== '');
 }
 
-/** One location's proxy: an upstream agent and an http-proxy instance, shared by its requests. */
+/**
+ * Where one request goes: the `proxy_pass` URL, and the upstream it names or the one peer
+ * (made once for a written URL, per request for one with variables).
+ */
+interface Route {
+  readonly target: ProxyTarget;
+  readonly upstream: UpstreamProxy | null;
+  /** The peer when no upstream is named. */
+  readonly direct: PeerTarget;
+  readonly connectEvent: 'connect' | 'secureConnect';
+  /** The URI sent upstream. */
+  uri(req: http.IncomingMessage, ctx: RequestContext): string;
+}
+
+/** One location's proxy: upstream agents and an http-proxy instance, shared by its requests. */
 class ProxyHandler implements Handler {
-  private readonly agent: http.Agent;
+  /** Keep-alive pools by scheme (nginx's proxy_ssl_verify is off by default: an upstream's certificate is not checked). */
+  private readonly agents: Record<'http:' | 'https:', http.Agent | null> = { 'http:': null, 'https:': null };
   private readonly server = httpProxy.createProxyServer({});
   private readonly exchanges = new WeakMap<http.IncomingMessage, HttpExchange>();
   private readonly tunnels = new Map<http.IncomingMessage, Tunnel>();
-  private readonly targetUrl: { protocol: string; hostname: string; host: string; port: number };
-  private readonly connectEvent: 'connect' | 'secureConnect';
-  /** The `proxy_pass` host as the one peer, when it names no upstream. */
-  private readonly direct: PeerTarget;
-  /** The upstream's peers and balancer when `proxy_pass` names one. */
-  private readonly upstream: UpstreamProxy | null;
+  /** The route of a written `proxy_pass`; null when it has variables. */
+  private readonly route: Route | null;
+  /** Upstreams a `proxy_pass` with variables named, by scheme and name, made when first named. */
+  private readonly namedUpstreams = new Map<string, UpstreamProxy>();
+  /** The resolver of a `proxy_pass` with variables (shared by the locations of the same `resolver`). */
+  private readonly resolver: NameResolver | null;
   /**
    * Options of every http-proxy call, made once (http-proxy copies them per call and changes
    * none). `Expect` is blanked so http-proxy emits `proxyReq`.
    */
-  private readonly commonOptions: { target: ProxyHandler['targetUrl']; prependPath: false; xfwd: false; headers: Record<string, string> };
+  private readonly commonOptions = { prependPath: false, xfwd: false, headers: { expect: '' } } as const;
   /** `client_max_body_size` and `client_body_timeout` for a body streamed up. */
   private readonly bodyLimits: BodyLimits;
   /**
@@ -172,17 +226,17 @@ class ProxyHandler implements Handler {
     private readonly counters: Counters | null = null,
   ) {
     const { target } = options;
-    // nginx's proxy_ssl_verify is off by default: the upstream's certificate is not checked.
-    this.agent = target.protocol === 'https:' ? new https.Agent({ keepAlive: true, rejectUnauthorized: false }) : new http.Agent({ keepAlive: true });
-    this.connectEvent = target.protocol === 'https:' ? 'secureConnect' : 'connect';
-    this.targetUrl = { protocol: target.protocol, hostname: target.hostname, host: target.hostname, port: target.port };
-    this.commonOptions = { target: this.targetUrl, prependPath: false, xfwd: false, headers: { expect: '' } };
-    this.direct = { url: this.targetUrl, agent: this.agent, name: '' };
+    const wanted = options.variable?.resolver;
+    this.resolver = wanted ? nameResolver(wanted.conf, wanted.timeout) : null;
     this.bodyLimits = { limit: options.body.limit, timeoutMs: options.body.timeoutMs };
     if (options.upgrade) this.upgrade = (req, socket, head, ctx) => this.tunnel(req, socket, head, ctx);
     const up = options.upstream;
     const key = up?.conf.method.kind === 'hash' ? compileValue(up.conf.method.key) : null;
-    this.upstream = up ? new UpstreamProxy(up.conf, target.protocol, up.policy, key, options.timeouts) : null;
+    this.route = options.variable
+      ? null
+      : this.routeTo(target, up ? new UpstreamProxy(up.conf, target.protocol, up.policy, key, options.timeouts) : null, null, (req, ctx) =>
+          upstreamUri(target, options.match, { url: req.url ?? '/', uri: ctx.uri, args: ctx.args, changed: ctx.uriChanged, inPlace: ctx.rewrittenInPlace }),
+        );
     // With a listener of our own, http-proxy never rethrows an error event.
     this.server.on('error', (err) => this.log.error(`proxy: ${err.message}`));
     this.server.on('proxyReq', (proxyReq, req) => {
@@ -203,14 +257,79 @@ class ProxyHandler implements Handler {
     dropPass(this.server, 'wsPasses', 'checkMethodAndHeader');
   }
 
+  /** The keep-alive pool of a scheme, made when first needed. */
+  private agentOf(protocol: 'http:' | 'https:'): http.Agent {
+    return (this.agents[protocol] ??= protocol === 'https:' ? new https.Agent({ keepAlive: true, rejectUnauthorized: false }) : new http.Agent({ keepAlive: true }));
+  }
+
+  /** A route to `target`: its upstream, or `address` (a resolved one) or the target's own host as the one peer. */
+  private routeTo(target: ProxyTarget, upstream: UpstreamProxy | null, address: string | null, uri: Route['uri']): Route {
+    const host = address ?? target.hostname;
+    const url = { protocol: target.protocol, hostname: host, host, port: target.port, ...(target.socketPath === null ? {} : { socketPath: target.socketPath }) };
+    // A resolved peer is named by its address, as nginx's `$upstream_addr`; a written one needs no name (the log says the URL).
+    const name = address === null ? '' : `${host.includes(':') ? `[${host}]` : host}:${target.port}`;
+    const connectEvent = target.protocol === 'https:' ? 'secureConnect' : 'connect';
+    return { target, upstream, direct: { url, agent: this.agentOf(target.protocol), name }, connectEvent, uri };
+  }
+
+  /**
+   * The route of one request of a `proxy_pass` with variables (nginx's `ngx_http_proxy_eval` then the upstream's
+   * lookup): the URL they make; its host an upstream's name when it has no port, an address as
+   * it is, else a name the location's resolver resolves. Throws the HttpError to render, the
+   * reason logged as nginx logs it.
+   */
+  private async routeOf(req: http.IncomingMessage, ctx: RequestContext): Promise<Route> {
+    const variable = this.options.variable!;
+    const url = ctx.evaluate(variable.url);
+    let target: ProxyTarget;
+    try {
+      // nginx's check: the scheme and at least one character after it.
+      if (!/^https?:\/\/./i.test(url)) throw new Error(`invalid URL prefix in "${url}"`);
+      target = parseProxyPass(url);
+    } catch (err) {
+      const reason = (err as Error).message;
+      ctx.log.error(`${reason}${requestContext(req, ctx)}`);
+      throw new HttpError(500, 'GW_UPSTREAM_URL', reason);
+    }
+    const uri: Route['uri'] = (r, c) => variableUpstreamUri(target, { url: r.url ?? '/', uri: c.uri, args: c.args, changed: c.uriChanged });
+    if (target.socketPath !== null) return this.routeTo(target, null, null, uri);
+    const explicitPort = /^https?:\/\/(?:\[[^\]]*\]|[^/?:]*):\d/i.test(url);
+    const named = explicitPort ? undefined : variable.upstreams.get(target.hostname);
+    if (named) return this.routeTo(target, this.namedUpstream(named, target.protocol, variable.policy), null, uri);
+    if (isAddressLiteral(target.hostname)) return this.routeTo(target, null, target.hostname, uri);
+    if (!this.resolver) {
+      ctx.log.error(`no resolver defined to resolve ${target.hostname}${requestContext(req, ctx)}`);
+      throw new HttpError(502, 'GW_UPSTREAM_RESOLVE', `no resolver defined to resolve ${target.hostname}`);
+    }
+    try {
+      return this.routeTo(target, null, await this.resolver.address(target.hostname), uri);
+    } catch (err) {
+      if (!(err instanceof ResolveError)) throw err;
+      ctx.log.error(`${err.message}${requestContext(req, ctx)}`);
+      throw new HttpError(502, 'GW_UPSTREAM_RESOLVE', err.message);
+    }
+  }
+
+  /** The balancer of an upstream a `proxy_pass` with variables named (one per scheme, shared by the location's requests). */
+  private namedUpstream(conf: UpstreamConf, protocol: 'http:' | 'https:', policy: NextUpstreamPolicy): UpstreamProxy {
+    const key = `${protocol}${conf.name}`;
+    let upstream = this.namedUpstreams.get(key);
+    if (!upstream) {
+      const hashKey = conf.method.kind === 'hash' ? compileValue(conf.method.key) : null;
+      this.namedUpstreams.set(key, (upstream = new UpstreamProxy(conf, protocol, policy, hashKey, this.options.timeouts)));
+    }
+    return upstream;
+  }
+
   async http(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): Promise<void> {
+    const route = this.route ?? (await this.routeOf(req, ctx));
     // A body a script read (`r.readBody()`, ngx.req.read_body) goes up as read: the client's stream is spent.
     const early = hasBody(req) ? bodyReadEarlier(ctx.data) : undefined;
     // nginx's request buffering: the body is read whole before the upstream hears of it.
     const body = early ? storedInMemory(await early) : this.mustStore(req) ? await storeBody(req, { ...this.options.body, log: ctx.log }) : null;
     try {
-      if (this.upstream) return await this.upstream.http(req, res, ctx, (target, plan) => this.attempt(req, res, ctx, target, plan), body);
-      return await this.attempt(req, res, ctx, this.direct, { body, nextOnStatus: null }).promise;
+      if (route.upstream) return await route.upstream.http(req, res, ctx, (target, plan) => this.attempt(req, res, ctx, route, target, plan), body);
+      return await this.attempt(req, res, ctx, route, route.direct, { body, nextOnStatus: null }).promise;
     } finally {
       body?.dispose();
     }
@@ -226,8 +345,9 @@ class ProxyHandler implements Handler {
   }
 
   /** One exchange with one peer (the `proxy_pass` host, or an upstream's peer). */
-  private attempt(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, peer: PeerTarget, plan: AttemptPlan): HttpExchange {
-    const path = upstreamUri(this.options.target, this.options.match, { url: req.url ?? '/', uri: ctx.uri, args: ctx.args, changed: ctx.uriChanged });
+  private attempt(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, route: Route, peer: PeerTarget, plan: AttemptPlan): HttpExchange {
+    const path = route.uri(req, ctx);
+    setProxyVariables(ctx, route.target);
     const exchange: HttpExchange = new HttpExchange({
       body: plan.body,
       bodyLimits: this.bodyLimits,
@@ -237,14 +357,15 @@ class ProxyHandler implements Handler {
       path,
       headers: buildRequestHeaders(this.options.headers, req, ctx, plan.body && hasBody(req) ? plan.body.length : null),
       timeouts: plan.timeouts ?? this.options.timeouts,
-      connectEvent: this.connectEvent,
+      connectEvent: route.connectEvent,
       log: ctx.log,
-      context: this.contextMaker(req, ctx, path, peer.name),
+      context: this.contextMaker(req, ctx, route.target, path, peer.name),
       onDone: () => this.exchanges.get(req) === exchange && this.exchanges.delete(req),
       counters: this.counters,
       hidden: this.options.hidden,
       buffering: this.options.buffering,
       ctx,
+      peer: peer.name || peerName(route.target),
       rewriteHeaders: this.options.redirects.length ? (lines: readonly HeaderLine[]) => rewriteRedirectHeaders(lines, this.options.redirects, req, ctx) : undefined,
     });
     this.exchanges.set(req, exchange);
@@ -260,9 +381,12 @@ class ProxyHandler implements Handler {
 
   /** One upgrade (the location forwards `Upgrade`): the location's headers go up as nginx sends them. */
   private async tunnel(req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<UpgradeOutcome> {
-    const path = upstreamUri(this.options.target, this.options.match, { url: req.url ?? '/', uri: ctx.uri, args: ctx.args, changed: ctx.uriChanged });
-    const picked = this.upstream?.scripted ? await this.upstream.pickScripted(req, ctx) : (this.upstream?.pick(ctx) ?? null);
-    if (this.upstream && !picked) throw new HttpError(502, 'GW_NO_LIVE_UPSTREAMS', 'no live upstreams');
+    const route = this.route ?? (await this.routeOf(req, ctx));
+    const path = route.uri(req, ctx);
+    setProxyVariables(ctx, route.target);
+    const { upstream } = route;
+    const picked = upstream?.scripted ? await upstream.pickScripted(req, ctx) : (upstream?.pick(ctx) ?? null);
+    if (upstream && !picked) throw new HttpError(502, 'GW_NO_LIVE_UPSTREAMS', 'no live upstreams');
     const tunnel = new Tunnel({
       req,
       socket,
@@ -271,10 +395,10 @@ class ProxyHandler implements Handler {
       timeouts: this.options.timeouts,
       clientSendTimeout: this.options.sendTimeout,
       hidden: this.options.hidden,
-      connectEvent: this.connectEvent,
+      connectEvent: route.connectEvent,
       signature: this.options.signature,
       log: ctx.log,
-      context: this.contextMaker(req, ctx, path, picked?.target.name),
+      context: this.contextMaker(req, ctx, route.target, path, picked?.target.name || route.direct.name),
       onDone: () => this.tunnels.delete(req),
       counters: this.counters,
     });
@@ -283,7 +407,7 @@ class ProxyHandler implements Handler {
     this.tunnels.set(req, tunnel);
     try {
       // A fresh connection per tunnel: an upgraded socket never goes back to a pool.
-      const target = picked?.target.url ?? this.commonOptions.target;
+      const target = picked?.target.url ?? route.direct.url;
       this.server.ws(req, socket, head, { ...this.commonOptions, target, agent: false }, (err) => tunnel.onError(err));
       tunnel.started();
     } catch (err) {
@@ -294,22 +418,48 @@ class ProxyHandler implements Handler {
 
   /** Closes pooled upstream connections and open tunnels. */
   close(): void {
-    this.agent.destroy();
-    this.upstream?.close();
+    this.agents['http:']?.destroy();
+    this.agents['https:']?.destroy();
+    this.route?.upstream?.close();
+    for (const upstream of this.namedUpstreams.values()) upstream.close();
     for (const tunnel of this.tunnels.values()) tunnel.destroy();
     this.tunnels.clear();
   }
 
   /** The error log context of one request, made only if a line is logged. */
-  private contextMaker(req: http.IncomingMessage, ctx: RequestContext, path: string, peer?: string): () => string {
-    return () => logContext(req, ctx.remoteAddress, ctx.server.primaryName, this.upstreamUrl(path, peer), ctx.mainRequest, ctx.uri);
+  private contextMaker(req: http.IncomingMessage, ctx: RequestContext, target: ProxyTarget, path: string, peer?: string): () => string {
+    return () => logContext(req, ctx.remoteAddress, ctx.server.primaryName, upstreamUrl(target, path, peer), ctx.mainRequest, ctx.uri);
   }
 
-  /** The upstream as nginx's error log names it: `http://127.0.0.1:8081/path` (an upstream's peer by its `host:port`). */
-  private upstreamUrl(path: string, peer?: string): string {
-    const { protocol, hostname, port } = this.options.target;
-    return `${protocol}//${peer || `${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`}${path}`;
-  }
+}
+
+/**
+ * The upstream as nginx's error log names it: `http://127.0.0.1:8081/path` (an upstream's
+ * peer by its `host:port`); a unix socket's path and the URI are joined by `:`, as nginx's.
+ */
+function upstreamUrl(target: ProxyTarget, path: string, peer?: string): string {
+  const { protocol, hostname, port, socketPath } = target;
+  const name = peer || (socketPath !== null ? `unix:${socketPath}` : `${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`);
+  return `${protocol}//${name}${name.startsWith('unix:') ? ':' : ''}${path}`;
+}
+
+/** A written `proxy_pass` host as `$upstream_addr` names it: `127.0.0.1:8081`, `[::1]:8081`, `unix:/path`. */
+function peerName(target: ProxyTarget): string {
+  if (target.socketPath !== null) return `unix:${target.socketPath}`;
+  return `${target.hostname.includes(':') ? `[${target.hostname}]` : target.hostname}:${target.port}`;
+}
+
+/** `$proxy_host` and `$proxy_port` of the request's `proxy_pass` URL (nginx's proxy module variables). */
+function setProxyVariables(ctx: RequestContext, target: ProxyTarget): void {
+  ctx.setVariable('proxy_host', target.proxyHost);
+  ctx.setVariable('proxy_port', target.socketPath !== null ? '' : String(target.port));
+}
+
+/** nginx's context of a line logged before an upstream is chosen (no `upstream:` yet). */
+function requestContext(req: http.IncomingMessage, ctx: RequestContext): string {
+  const main = ctx.mainRequest;
+  const host = req.headers.host;
+  return `, client: ${ctx.remoteAddress || 'unix:'}, server: ${ctx.server.primaryName}, request: "${main.method} ${main.url} HTTP/${main.httpVersion}"` + (host ? `, host: "${host}"` : '');
 }
 
 /**

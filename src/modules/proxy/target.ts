@@ -3,17 +3,21 @@
  * sent upstream (the location prefix replaced by the URL's URI part, or the client's request
  * URI passed unchanged when there is none). Pure: no sockets here.
  */
+import { isIP } from 'node:net';
 import type { LocationMatch } from '../../config/values';
+import { unixPath } from './upstreams';
 
 /** A checked `proxy_pass` URL. */
 export interface ProxyTarget {
   /** The URL as written, for messages. */
   readonly url: string;
   readonly protocol: 'http:' | 'https:';
-  /** The host name or address, without the brackets of an IPv6 literal. */
+  /** The host name or address, without the brackets of an IPv6 literal (`localhost` for a unix socket). */
   readonly hostname: string;
   readonly port: number;
-  /** `$proxy_host`: the host, with `:port` unless the port is the scheme's default. */
+  /** `http://unix:/path:/uri`: the socket's path, else null. */
+  readonly socketPath: string | null;
+  /** `$proxy_host`: the host, with `:port` unless the port is the scheme's default (`localhost` for a unix socket, as nginx). */
   readonly proxyHost: string;
   /** The URI part (`/`, `/prefix/`), or null when the URL has none. */
   readonly uriPart: string | null;
@@ -27,25 +31,31 @@ export const URI_PART_NOT_ALLOWED =
 const DEFAULT_PORTS = { 'http:': 80, 'https:': 443 } as const;
 
 /**
- * Parses a `proxy_pass` value. Throws a plain Error whose message is the reason (nginx's
- * wording where nginx has one). Variables and `unix:` sockets are refused for now.
+ * Parses a `proxy_pass` URL (written, or made by its variables). Throws a plain Error whose
+ * message is the reason (nginx's wording where nginx has one).
  */
 export function parseProxyPass(value: string): ProxyTarget {
   const scheme = /^(https?):\/\//i.exec(value);
   if (!scheme) throw new Error(`invalid URL prefix in "${value}"`);
-  if (value.includes('$')) throw new Error(`variables in "proxy_pass" are not supported yet ("${value}")`);
   const protocol = scheme[1].toLowerCase() === 'https' ? 'https:' : 'http:';
   const rest = value.slice(scheme[0].length);
-  if (/^unix:/i.test(rest)) throw new Error(`unix sockets in "proxy_pass" are not supported yet ("${value}")`);
-  const slash = rest.indexOf('/');
+  // `http://unix:/path:/uri`: the path up to the next `:`, the URI part after it (nginx's ngx_parse_unix_domain_url).
+  if (/^unix:/i.test(rest)) {
+    const colon = rest.indexOf(':', 5);
+    const socketPath = unixPath(colon < 0 ? rest.slice(5) : rest.slice(5, colon), rest);
+    const uri = colon < 0 ? '' : rest.slice(colon + 1);
+    return { url: value, protocol, hostname: 'localhost', port: DEFAULT_PORTS[protocol], socketPath, proxyHost: 'localhost', uriPart: uri === '' ? null : uri };
+  }
+  // The URI part starts at the first `/` or `?` (a bare `?args` gets its `/`, as nginx's).
+  const slash = rest.search(/[/?]/);
   const authority = slash < 0 ? rest : rest.slice(0, slash);
-  const uriPart = slash < 0 ? null : rest.slice(slash);
+  const uriPart = slash < 0 ? null : rest[slash] === '?' ? `/${rest.slice(slash)}` : rest.slice(slash);
   if (uriPart !== null && /[\s#]/.test(uriPart)) throw new Error(`invalid URI part in "${value}"`);
   const { hostname, port, literal } = parseAuthority(authority);
   const defaultPort = DEFAULT_PORTS[protocol];
   const resolvedPort = port ?? defaultPort;
   const proxyHost = resolvedPort === defaultPort ? literal : `${literal}:${resolvedPort}`;
-  return { url: value, protocol, hostname, port: resolvedPort, proxyHost, uriPart };
+  return { url: value, protocol, hostname, port: resolvedPort, socketPath: null, proxyHost, uriPart };
 }
 
 function parseAuthority(authority: string): { hostname: string; port: number | null; literal: string } {
@@ -90,6 +100,8 @@ export interface UriSource {
   readonly args: string;
   /** A script changed `$uri` or `$args` (nginx's `valid_unparsed_uri` cleared): `url` is not sent as it is. */
   readonly changed?: boolean;
+  /** `rewrite ... break` changed `$uri` in this location: the whole `$uri` goes, the target's URI ignored (nginx). */
+  readonly inPlace?: boolean;
 }
 
 /**
@@ -98,10 +110,25 @@ export interface UriSource {
  * client's request URI goes unchanged (the path and query of an absolute-form target).
  */
 export function upstreamUri(target: ProxyTarget, match: LocationMatch, source: UriSource): string {
-  if (target.uriPart === null) return source.changed ? escapeUri(source.uri) + (source.args ? `?${source.args}` : '') : originalUri(source.url);
+  if (target.uriPart === null || source.inPlace) return source.changed || source.inPlace ? escapeUri(source.uri) + (source.args ? `?${source.args}` : '') : originalUri(source.url);
   const prefix = match.kind === 'prefix' || match.kind === 'exact' ? match.path : '';
   const rest = prefix && source.uri.startsWith(prefix) ? source.uri.slice(prefix.length) : source.uri;
   return target.uriPart + escapeUri(rest) + (source.args ? `?${source.args}` : '');
+}
+
+/**
+ * The URI sent upstream by a `proxy_pass` with variables (nginx's rule): the URI part the
+ * variables made, as they made it (no prefix replaced, no `?$args` added); without one, the
+ * request URI as without a URI part.
+ */
+export function variableUpstreamUri(target: ProxyTarget, source: UriSource): string {
+  if (target.uriPart !== null) return target.uriPart;
+  return source.changed ? escapeUri(source.uri) + (source.args ? `?${source.args}` : '') : originalUri(source.url);
+}
+
+/** Whether a host is an address literal (no resolver needed), as nginx's `ngx_parse_url` with `no_resolve`. */
+export function isAddressLiteral(hostname: string): boolean {
+  return isIP(hostname) !== 0;
 }
 
 /** The request URI of a target: `/p?q` as is; `http://host/p?q` gives `/p?q`. */

@@ -249,7 +249,9 @@ export class Tunnel {
     this.failedWith = failure;
     this.init.counters?.upstreamError(failure.code);
     this.deadline.clear();
-    this.init.log.error(`${failure.reason} while ${this.phase}${contextOf(this.init.context)}`);
+    const line = `${failure.reason} while ${this.phase}${contextOf(this.init.context)}`;
+    if (failure.level === 'crit') this.init.log.crit(line);
+    else this.init.log.error(line);
     this.proxyReq?.destroy();
     const { socket } = this.init;
     this.status = failure.status;

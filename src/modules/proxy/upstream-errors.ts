@@ -31,7 +31,18 @@ export interface UpstreamFailure {
   readonly code: ErrorCode;
   /** nginx's words for what happened, before ` while ...`. */
   readonly reason: string;
+  /** The error log level when not `error` (nginx logs a unix socket that is not there at `crit`). */
+  readonly level?: 'crit';
 }
+
+/** What a unix socket's connect() says, as nginx (`connect() to unix:/path failed (2: No such file or directory)`). */
+const UNIX_CONNECT: Readonly<Record<string, { text: string; level?: 'crit' }>> = {
+  ENOENT: { text: '2: No such file or directory', level: 'crit' },
+  ECONNREFUSED: { text: '111: Connection refused' },
+  EACCES: { text: '13: Permission denied', level: 'crit' },
+  ENOTSOCK: { text: '88: Socket operation on non-socket', level: 'crit' },
+  EAGAIN: { text: '11: Resource temporarily unavailable' },
+};
 
 /** The error the proxy's own timers raise. */
 export class UpstreamTimeout extends Error {
@@ -47,6 +58,12 @@ const TIMED_OUT = 'upstream timed out (110: Connection timed out)';
 export function classifyUpstreamError(err: unknown): UpstreamFailure {
   const e = err as NodeJS.ErrnoException & { hostname?: string };
   if (err instanceof UpstreamTimeout || e?.code === 'ETIMEDOUT') return { status: 504, code: UPSTREAM_CODES.timeout, reason: TIMED_OUT };
+  // A unix socket fails at connect() at once, and nginx names it.
+  const address = (e as { address?: unknown })?.address;
+  if (e?.syscall === 'connect' && typeof address === 'string' && address.startsWith('/') && e.code && Object.hasOwn(UNIX_CONNECT, e.code)) {
+    const { text, level } = UNIX_CONNECT[e.code];
+    return { status: 502, code: UPSTREAM_CODES.connect, reason: `connect() to unix:${address} failed (${text})`, ...(level ? { level } : {}) };
+  }
   switch (e?.code) {
     case 'ECONNREFUSED':
       return { status: 502, code: UPSTREAM_CODES.connect, reason: 'connect() failed (111: Connection refused)' };

@@ -14,11 +14,14 @@ export type BalancerRef = ScriptRef<[BalancerContext], void | Promise<void>>;
 
 /** One `server` line of an upstream block, with nginx's defaults filled in. */
 export interface UpstreamServerConf {
-  /** `host:port` as nginx names the peer in logs and `$upstream_addr`. */
+  /** `host:port` (or `unix:/path`) as nginx names the peer in logs and `$upstream_addr`. */
   readonly name: string;
-  /** The host name or address, without the brackets of an IPv6 literal. */
+  /** The host name or address, without the brackets of an IPv6 literal ('' for a unix socket). */
   readonly host: string;
+  /** 0 for a unix socket. */
   readonly port: number;
+  /** `server unix:/path`: the socket's path, else null. */
+  readonly socketPath: string | null;
   /** `weight=N` (1). */
   readonly weight: number;
   /** `max_fails=N` (1; 0 turns the accounting off). */
@@ -60,6 +63,7 @@ export function parseUpstreams(node: ConfNode, fail: Fail, checkKey: (key: strin
   const upstreams = new Map<string, UpstreamConf>();
   for (const e of node.entries) {
     if (!/^[A-Za-z0-9._-]+$/.test(e.key)) throw new ConfigError(`invalid upstream name "${e.key}"`, e.keyPos);
+    if (upstreams.has(e.key)) throw new ConfigError(`duplicate upstream "${e.key}"`, e.keyPos);
     if (e.value.kind !== 'map') fail(`upstream "${e.key}" must be a map of directives`, e.value);
     upstreams.set(e.key, parseUpstream(e.key, e.value as MapNode, fail, checkKey, loadBalancer));
   }
@@ -143,8 +147,9 @@ function scalarArgs(value: ConfNode, fail: Fail, name: string): string[] {
 export function parseServerLine(line: string): UpstreamServerConf {
   const [address, ...params] = splitArgs(line);
   if (!address) throw new Error('invalid number of arguments in "server" directive');
-  const { host, port } = parseAddress(address);
-  const server = { name: `${host.includes(':') ? `[${host}]` : host}:${port}`, host, port, weight: 1, maxFails: 1, failTimeout: 10_000, backup: false, down: false };
+  const { host, port, socketPath } = parseAddress(address);
+  const name = socketPath !== null ? `unix:${socketPath}` : `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const server = { name, host, port, socketPath, weight: 1, maxFails: 1, failTimeout: 10_000, backup: false, down: false };
   for (const param of params) {
     const eq = /^(weight|max_fails|fail_timeout)=(.*)$/.exec(param);
     if (eq) {
@@ -173,9 +178,12 @@ function parseServer(item: ConfNode, fail: Fail): UpstreamServerConf {
   }
 }
 
-/** `host:port`, `host` (port 80), `[::1]:8080`; `unix:` sockets are not supported yet. */
-function parseAddress(address: string): { host: string; port: number } {
-  if (/^unix:/i.test(address)) throw new Error(`unix sockets in upstream servers are not supported yet ("${address}")`);
+/** `host:port`, `host` (port 80), `[::1]:8080`, `unix:/path` (all of it the path, as nginx reads a server's). */
+function parseAddress(address: string): { host: string; port: number; socketPath: string | null } {
+  if (/^unix:/i.test(address)) {
+    const socketPath = unixPath(address.slice(5), address);
+    return { host: '', port: 0, socketPath };
+  }
   if (/^[a-z]+:\/\//i.test(address)) throw new Error(`invalid host in upstream "${address}"`);
   let host = address;
   let port: string | null = null;
@@ -191,5 +199,15 @@ function parseAddress(address: string): { host: string; port: number } {
   if (!host || (!v6 && !/^[A-Za-z0-9._-]+$/.test(host))) throw new Error(`invalid host in upstream "${address}"`);
   const n = port === null ? 80 : Number(port);
   if (port !== null && (!/^\d{1,5}$/.test(port) || n < 1 || n > 65535)) throw new Error(`invalid port in upstream "${address}"`);
-  return { host: v6 ? host : host.toLowerCase(), port: n };
+  return { host: v6 ? host : host.toLowerCase(), port: n, socketPath: null };
+}
+
+/** The longest path a unix socket's address holds (`sun_path` less its NUL). */
+export const UNIX_PATH_MAX = 107;
+
+/** A unix socket's path as nginx checks it (`ngx_parse_unix_domain_url`), with nginx's words in upstream `url`. */
+export function unixPath(path: string, url: string): string {
+  if (path === '') throw new Error(`no path in the unix domain socket in upstream "${url}"`);
+  if (Buffer.byteLength(path) > UNIX_PATH_MAX) throw new Error(`too long path in the unix domain socket in upstream "${url}"`);
+  return path;
 }

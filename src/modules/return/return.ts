@@ -1,7 +1,7 @@
 /**
- * nginx's `return CODE [text|URL]`, `return URL` (302): answered in the rewrite phase (a phase
- * handler of the location that writes it), and by `handler: return` for a location that names
- * the handler. `444` closes the connection without a response, as nginx does; a redirect code
+ * nginx's `return CODE [text|URL]`, `return URL` (302): how it answers (the rewrite module runs
+ * it, in the server-rewrite and rewrite phases), and `handler: return` for a location that
+ * names the handler. `444` closes the connection without a response, as nginx does; a redirect code
  * without a URL sends an empty Location, a code under 400 without text an empty body with the
  * URI's type.
  */
@@ -13,7 +13,14 @@ import { absoluteUrl, redirectHost } from '../../http/redirect';
 import type { Template } from '../../http/variables';
 import type { HandlerModule, LocationConf, LocationModule, PhaseHandler, RequestContext } from '../../types';
 import { coreModule } from '../core/module';
-import { returnModule, type ReturnConf } from './module';
+import { rewriteModule } from '../rewrite/module';
+import { firstReturn } from '../rewrite/script';
+
+/** `return code [text|URL]` or `return URL` (302), as written. */
+export interface ReturnConf {
+  readonly status: number;
+  readonly text: string | null;
+}
 
 /** A location's `return`, compiled: the status, the text or URL, and the types an answer's body takes. */
 export interface CompiledReturn {
@@ -28,13 +35,13 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 export const CLOSE_WITHOUT_RESPONSE = 444;
 
 /** Compiles a location's `return` with its types. */
-function compileReturn(conf: ReturnConf, location: Pick<LocationConf, 'confs'>, compile: (text: string) => Template): CompiledReturn {
+export function compileReturn(conf: ReturnConf, location: Pick<LocationConf, 'confs'>, compile: (text: string) => Template): CompiledReturn {
   const core = location.confs.get(coreModule);
   return { status: conf.status, text: conf.text === null ? null : compile(conf.text), types: core.types, defaultType: core.defaultType };
 }
 
 /** Answers a request as `return` says (an error page and a redirect are thrown `HttpError`s). */
-function respond(ret: CompiledReturn, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): void {
+export function respond(ret: CompiledReturn, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): void {
   const { status, text } = ret;
   if (status === CLOSE_WITHOUT_RESPONSE) {
     req.socket.destroy();
@@ -43,14 +50,17 @@ function respond(ret: CompiledReturn, req: IncomingMessage, res: ServerResponse,
   // nginx's ngx_http_send_response: a code under 400 always gets the (maybe empty) text;
   // 4xx and 5xx without text get the error page.
   const value = text ? ctx.evaluate(text) : status < 400 ? '' : null;
-  if (REDIRECTS.has(status)) {
-    throw new HttpError(status, `GW_HTTP_${status}`, undefined, { Location: absolute(value ?? '', req, ctx) });
-  }
+  if (REDIRECTS.has(status)) respondRedirect(status, value ?? '', req, ctx);
   if (value === null) throw new HttpError(status);
   const ext = path.extname(ctx.uri).slice(1).toLowerCase();
   const type = ret.types.get(ext) ?? ret.defaultType;
   res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(value) });
   res.end(req.method === 'HEAD' ? undefined : value);
+}
+
+/** A redirect (`return 301 URL`, a redirecting `rewrite`): nginx's page for `status`, with `Location` made absolute. */
+export function respondRedirect(status: number, location: string, req: IncomingMessage, ctx: RequestContext): never {
+  throw new HttpError(status, `GW_HTTP_${status}`, undefined, { Location: absolute(location, req, ctx) });
 }
 
 /**
@@ -62,34 +72,12 @@ function absolute(location: string, req: IncomingMessage, ctx: RequestContext): 
   return absoluteUrl(ctx.scheme, redirectHost(req, ctx), ctx.variable('server_port'), location);
 }
 
-/** The rewrite phase's `return`: it answers, nothing after it runs. */
-export const returnPhase: LocationModule = {
-  name: 'return',
-  phases(location, env): PhaseHandler[] {
-    const conf = location.confs.get(returnModule).return;
-    if (conf === null) return [];
-    const ret = compileReturn(conf, location, env.compile);
-    return [
-      {
-        phase: 'rewrite',
-        name: `return ${conf.status}${conf.text === null ? '' : ` ${conf.text}`}`,
-        answers: true,
-        run(req, res, ctx) {
-          if (res === null) throw new HttpError(ret.status);
-          respond(ret, req, res, ctx);
-          return 'done';
-        },
-      },
-    ];
-  },
-};
-
 /** `handler: return`: the location's `return` as its content handler. */
 const returnHandler: HandlerModule<CompiledReturn> = {
   configure(_raw, cx) {
-    const ret = cx.location.confs.get(returnModule).return;
+    const ret = firstReturn(cx.location.confs.get(rewriteModule).script);
     if (!ret) return cx.error('handler "return" needs a "return" directive');
-    return compileReturn(ret, cx.location, (text) => cx.compile(text));
+    return compileReturn({ status: ret.status, text: ret.text }, cx.location, (text) => cx.compile(text));
   },
   create(ret) {
     return {

@@ -22,6 +22,7 @@ import type { ChannelLimits } from '../push/memory-store';
 import { channelLimits } from '../push/location';
 import { findModule, loadModule } from '../../shared/module-loader';
 import echo from './echo';
+import type { UpstreamTry } from '../../http/variables';
 import type {
   ConfigContext,
   Counters,
@@ -272,6 +273,8 @@ class ScriptContextImpl implements ScriptContext, SessionObserver {
   get mainRequest() { return this.ctx.mainRequest; }
   get upstreamHeaders() { return this.ctx.upstreamHeaders; }
   set upstreamHeaders(raw: readonly string[] | null) { this.ctx.upstreamHeaders = raw; }
+  get upstreamTries() { return this.ctx.upstreamTries; }
+  set upstreamTries(tries: UpstreamTry[] | null) { this.ctx.upstreamTries = tries; }
 
   subrequest(spec: SubrequestSpec): Promise<SubrequestResult> {
     return this.ctx.subrequest(spec);
