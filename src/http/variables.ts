@@ -7,6 +7,7 @@ import os from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basicCredentials } from './basic-credentials';
 import type { ProxyAddresses } from './proxy-protocol';
+import { SSL_VARIABLES } from './ssl-variables';
 import { version } from './version';
 
 /** What variables read: the request, and what the gateway learned about it. */
@@ -298,6 +299,7 @@ const VARIABLES: Record<string, Getter> = {
   connection_upgrade: connectionUpgrade,
   realpath_root: (s) => realpath(s.documentRoot),
   document_root: (s) => s.documentRoot,
+  ...SSL_VARIABLES,
 };
 
 function headerValue(value: string | string[] | number | undefined): string {

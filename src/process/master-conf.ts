@@ -3,6 +3,7 @@ import type { MainConf } from '../config/model';
 import { pushModule } from '../modules/push/module';
 import { zonesModule } from '../modules/zones/module';
 import { sharedDictModule } from '../modules/shared-dict/module';
+import { sessionCacheDicts } from '../modules/ssl/module';
 import type { SharedDictSpec } from '../shared/dict/shared-dicts';
 
 /**
@@ -30,7 +31,8 @@ export function masterView(conf: MainConf): MasterConf {
     pid: conf.pid,
     errorLog: { path: conf.errorLog.path, level: conf.errorLog.level },
     http: { pushRedisUrl: conf.http.confs.get(pushModule).pushRedisUrl, zoneRedisUrl: conf.http.confs.get(zonesModule).zoneRedisUrl,
-      sharedDicts: conf.http.confs.get(sharedDictModule).sharedDicts.map((d) => ({ name: d.name, size: d.size })),
+      // The dictionaries scripts declare, and the TLS session caches' (`ssl_session_cache shared:`).
+      sharedDicts: [...conf.http.confs.get(sharedDictModule).sharedDicts.map((d) => ({ name: d.name, size: d.size })), ...sessionCacheDicts(conf.http.servers)],
     },
   };
 }

@@ -27,6 +27,7 @@ import { PushHub } from '../modules/push/hub';
 import { ZoneHub } from '../shared/zones/zone-hub';
 import { storeZones } from '../shared/zones/zones';
 import { DictKeeper } from '../shared/dict/shared-dicts';
+import { newTicketSecret, TICKET_SECRET_ENV } from '../modules/ssl/ticket-keys';
 import { WORKER_ID_ENV } from '../server/runtime';
 import type { Logger } from '../types';
 import { version } from '../http/version';
@@ -76,6 +77,12 @@ class Master {
   private zones: ZoneHub | null = null;
   /** The shared dictionaries' memory: created here, inherited by every worker, kept across reloads. */
   private readonly dicts = new DictKeeper();
+  /**
+   * The TLS ticket secret of each checked configuration: one per generation of workers, so a
+   * ticket one worker made resumes on another, and a reload makes a new one (as nginx's keys,
+   * made with its SSL contexts in the master).
+   */
+  private readonly ticketSecrets = new WeakMap<Checked, string>();
   /** Each worker's number (`ngx.worker.id`): 0 to count - 1 in each generation; a replacement takes the dead one's. */
   private readonly workerIds = new Map<Worker, number>();
   /** The reload check under way, stopped if the master stops. */
@@ -125,7 +132,9 @@ class Master {
   private fork(checked: Checked, generation: number, id: number): Worker {
     const dicts = this.dicts.prepare(checked.conf.http.sharedDicts);
     cluster.setupPrimary({ stdio: ['inherit', 'inherit', 'inherit', 'ipc', ...dicts.stdio] });
-    const worker = cluster.fork({ GATEWAY_GENERATION: String(generation), [WORKER_ID_ENV]: String(id), ...dicts.env });
+    let ticketSecret = this.ticketSecrets.get(checked);
+    if (!ticketSecret) this.ticketSecrets.set(checked, (ticketSecret = newTicketSecret()));
+    const worker = cluster.fork({ GATEWAY_GENERATION: String(generation), [WORKER_ID_ENV]: String(id), [TICKET_SECRET_ENV]: ticketSecret, ...dicts.env });
     this.workerIds.set(worker, id);
     handOffSources(worker, checked.snapshot);
     return worker;

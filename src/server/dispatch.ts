@@ -13,6 +13,7 @@ import { tabPaddingOf } from '../http/raw-head';
 import { checkHeaderLines, checkRequestHead, checkRequestLine } from '../http/request-head';
 import { errorPageHtml, hasErrorPage, pageStatus, reasonPhrase, wantsMsiePadding } from '../http/status';
 import { REROUTING_HANDLERS } from '../modules/rewrite/phase';
+import { checkClientCertificate } from '../modules/ssl/client-verify';
 import { requestEnded, requestStarted } from '../modules/status/counters';
 import { requestAnswered, requestArrived } from './connection-facts';
 import { hasBody } from '../shared/request-body';
@@ -269,6 +270,8 @@ export class Dispatcher {
       checkRequestHead(req, tabPaddingOf(req));
       const { server, captures, namedCaptures } = listener.servers.select(host);
       const serverRuntime = this.runtime.server(server);
+      // nginx's client certificate check, by the request's server: 400 pages 496 and 495.
+      checkClientCertificate(req, server, (line) => serverRuntime.log.info(line));
       const state: RoutedState = new RequestState(req, res, server, serverRuntime.serverLocation, target.uri, target.args, host || server.primaryName, scheme, serverRuntime.log);
       state.subrequests = this.subrequest;
       state.captures = captures;

@@ -7,6 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { Server as TlsServer } from 'node:tls';
 import type { MainConf } from '../config/model';
 import { Dispatcher, writeRawError } from './dispatch';
 import { armFirstHead, firstHeadDone } from './first-head-timeout';
@@ -168,6 +169,7 @@ export class Gateway {
     // Every header line is kept: the count nginx allows is checked by the dispatcher (request-head.ts).
     server.maxHeadersCount = 0;
     if (listener.tls) {
+      listener.attachTls?.(server as unknown as TlsServer);
       server.on('tlsClientError', (err: NodeJS.ErrnoException) =>
         this.log.info(err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'client timed out (110: Connection timed out) while SSL handshaking' : `SSL handshake failed: ${err.message}`),
       );

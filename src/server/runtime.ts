@@ -5,7 +5,7 @@
  * its content handler, its counters and the few core values the engine reads per request. A
  * request finds everything on the location it matched: nothing is looked up by name.
  */
-import type { TlsOptions } from 'node:tls';
+import type { TlsOptions, Server as TlsServer } from 'node:tls';
 import type { LocationConf, MainConf, ServerConf } from '../config/model';
 import type { ListenSpec, LocationMatch } from '../config/values';
 import { compileValue } from '../http/variables';
@@ -28,7 +28,8 @@ import type { CompileEnv, Handler, HandlerModule, Logger, PhaseHandler, Response
 import type { LingeringLimits } from './lingering';
 import { compilePhases, type PhaseStep } from './phase-engine';
 import { LocationTable, ServerTable } from './router';
-import { listenerTlsOptions } from './tls';
+import { listenerTls } from './tls';
+import { sessionCacheDicts, sslModule } from '../modules/ssl/module';
 
 /** The environment variable by which the master tells a worker its number (`ngx.worker.id`). */
 export const WORKER_ID_ENV = 'GATEWAY_WORKER_ID';
@@ -96,8 +97,10 @@ export interface ServerRuntime {
 export interface ListenerRuntime {
   readonly listen: ListenSpec;
   readonly servers: ServerTable;
-  /** TLS options when any `listen` of this socket says `ssl`, else null. */
+  /** TLS options when any `listen` of this socket says `ssl` (or its default server `ssl on`), else null. */
   readonly tls: TlsOptions | null;
+  /** Attaches the TLS server's session cache, client certificate and stapling handlers (null without TLS). */
+  readonly attachTls: ((server: TlsServer) => void) | null;
   /** The default server's `client_header_timeout`: a connection's first head must come within it. */
   readonly headerTimeout: number;
   /** Whether any `listen` of this socket says `proxy_protocol`: each connection starts with a PROXY header. */
@@ -152,7 +155,9 @@ export class Runtime {
         log: serverLocation.log,
       });
     }
-    runtime.listeners.push(...groupByListen(conf.http.servers, (server) => runtime.server(server).log));
+    // The session caches' shared memory (`ssl_session_cache shared:`): the master's, inherited.
+    const sessionDicts = openSharedDicts(sessionCacheDicts(conf.http.servers), log);
+    runtime.listeners.push(...groupByListen(conf.http.servers, (server) => runtime.server(server).log, sessionDicts));
     await runtime.initWorker();
     return runtime;
   }
@@ -272,9 +277,9 @@ function setVariables(conf: MainConf): ReadonlySet<string> {
 /**
  * Groups servers by the socket they listen on. The default server of a socket is the one whose
  * `listen` says `default_server`, else the first; socket options come from that occurrence;
- * the socket speaks TLS when any of its `listen`s says `ssl`.
+ * the socket speaks TLS when any of its `listen`s says `ssl`, or its default server `ssl on`.
  */
-function groupByListen(servers: readonly ServerConf[], logOf: (server: ServerConf) => Logger): ListenerRuntime[] {
+function groupByListen(servers: readonly ServerConf[], logOf: (server: ServerConf) => Logger, sessionDicts: DictRegistry): ListenerRuntime[] {
   const groups = new Map<string, { listen: ListenSpec; servers: ServerConf[]; defaultServer: ServerConf | null; ssl: boolean; proxyProtocol: boolean }>();
   for (const server of servers) {
     for (const listen of server.listens) {
@@ -295,6 +300,8 @@ function groupByListen(servers: readonly ServerConf[], logOf: (server: ServerCon
   return [...groups.values()].map((g) => {
     const table = new ServerTable(g.servers, g.defaultServer ?? g.servers[0]);
     const headerTimeout = table.defaultServer.confs.get(coreModule).clientHeaderTimeout;
-    return { listen: g.listen, servers: table, tls: g.ssl ? listenerTlsOptions(table, g.servers, logOf) : null, headerTimeout, proxyProtocol: g.proxyProtocol };
+    // `ssl on` (the old form) in the socket's default server makes it speak TLS, as in nginx.
+    const tls = g.ssl || table.defaultServer.confs.get(sslModule).ssl ? listenerTls(table, g.servers, logOf, sessionDicts, g.listen.key) : null;
+    return { listen: g.listen, servers: table, tls: tls?.options ?? null, attachTls: tls ? (server) => tls.attach(server) : null, headerTimeout, proxyProtocol: g.proxyProtocol };
   });
 }
