@@ -20,7 +20,7 @@ describe('errors name the directive and point at file:line:col', () => {
     ['http:\n  servers:\n    - listen: "99999"\n', 'invalid port in "99999" in /virtual/site.yaml:3:15'],
     ['http:\n  servers:\n    - locations:\n        - location: "~ ("\n', expect.stringMatching(/^invalid regex "\(": .* in \/virtual\/site\.yaml:4:21$/)],
     ['http:\n  servers:\n    - locations:\n        - { location: /, handler: nope }\n', expect.stringMatching(/^handler "nope" not found .* in \/virtual\/site\.yaml:4:35$/)],
-    ['http:\n  servers:\n    - locations:\n        - { location: /, colour: red }\n', 'unknown directive "colour" for handler "static" in /virtual/site.yaml:4:26'],
+    ['http:\n  servers:\n    - locations:\n        - { location: /, colour: red }\n', 'unknown directive "colour" in /virtual/site.yaml:4:26'],
     ['http:\n  servers:\n    - locations:\n        - { location: /, return: "abc" }\n', 'invalid return code "abc" in /virtual/site.yaml:4:34'],
     ['http:\n  add_header: X-A $nope\n', 'unknown "nope" variable in /virtual/site.yaml:2:15'],
     ['http:\n  gzip: on\n  gzip: off\n', expect.stringMatching(/^invalid YAML: Map keys must be unique in \/virtual\/site\.yaml:3:3$/)],
