@@ -159,6 +159,7 @@ class Builder {
       handlersDir: core.handlersDir,
       captureNames: this.cx.captureNames,
       http: httpConf,
+      main: new ModuleConfs(main),
       handlers: this.handlers,
     });
   }

@@ -51,6 +51,7 @@ import contentBy from './scripts/content';
 import { CONTENT_BY_HANDLER, scriptsModule } from './scripts/module';
 import { scriptPhases } from './scripts/phases';
 import { pluginsModule } from './plugins/module';
+import { processTuningModule } from './tuning/process-module';
 
 const BUILT_IN: Readonly<Record<string, HandlerModule<any>>> = {
   static: staticHandler,
@@ -89,6 +90,7 @@ function firstLine(err: unknown): string {
 /** Every module: a directive implies its handler in this order (`proxy_pass`, then `return`, then `stub_status`). */
 export const MODULES: readonly ConfModule[] = [
   coreModule,
+  processTuningModule,
   indexModule,
   autoindexModule,
   sslModule,

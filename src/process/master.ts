@@ -125,7 +125,7 @@ class Master {
   private fork(checked: Checked, generation: number, id: number): Worker {
     const dicts = this.dicts.prepare(checked.conf.http.sharedDicts);
     cluster.setupPrimary({ stdio: ['inherit', 'inherit', 'inherit', 'ipc', ...dicts.stdio] });
-    const worker = cluster.fork({ GATEWAY_GENERATION: String(generation), [WORKER_ID_ENV]: String(id), ...dicts.env });
+    const worker = cluster.fork({ ...checked.conf.workerEnv, GATEWAY_GENERATION: String(generation), [WORKER_ID_ENV]: String(id), ...dicts.env });
     this.workerIds.set(worker, id);
     handOffSources(worker, checked.snapshot);
     return worker;

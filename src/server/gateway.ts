@@ -132,10 +132,15 @@ export class Gateway {
     };
   }
 
-  /** Builds the handlers and binds every listening socket. Rejects if a bind fails. */
-  async start(): Promise<void> {
+  /**
+   * Builds the handlers and binds every listening socket. Rejects if a bind fails. `beforeListen`
+   * runs once the handlers are built (their files opened) and before any socket listens (a
+   * worker drops its privileges there, as nginx's worker before it accepts).
+   */
+  async start(beforeListen?: () => void): Promise<void> {
     this.runtime = await Runtime.build(this.conf, this.log, this.files);
     this.dispatcher = new Dispatcher(this.runtime);
+    beforeListen?.();
     for (const listener of this.runtime.listeners) this.servers.push(await this.listen(listener));
     for (const { key, address, port } of this.addresses()) this.log.notice(`listening on ${key} (${address}:${port})`);
   }
