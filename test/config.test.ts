@@ -14,7 +14,7 @@ describe('errors name the directive and point at file:line:col', () => {
   test.each([
     ['http:\n  gzip: maybe\n', 'invalid value "maybe", it must be "on" or "off" in /virtual/site.yaml:2:9'],
     ['http:\n  bogus: 1\n', 'unknown directive "bogus" in /virtual/site.yaml:2:3'],
-    ['http:\n  sendfile: on\n', '"sendfile" directive is not supported yet in /virtual/site.yaml:2:3'],
+    ['http:\n  fastcgi_pass: 127.0.0.1:9000\n', '"fastcgi_pass" directive is not supported yet in /virtual/site.yaml:2:3'],
     ['listen: 80\n', '"listen" directive is not allowed here in /virtual/site.yaml:1:1'],
     ['http:\n  servers:\n    - listen: "80 bogus"\n', 'invalid parameter "bogus" in /virtual/site.yaml:3:15'],
     ['http:\n  servers:\n    - listen: "99999"\n', 'invalid port in "99999" in /virtual/site.yaml:3:15'],

@@ -33,6 +33,36 @@ export const MAX_HEAD_BYTES = FIRST_BUFFER + LARGE_BUFFERS * LARGE_BUFFER;
  */
 export const MAX_HEADERS = 1000;
 
+/** How a server reads a request's head: nginx's `merge_slashes`, and the header names it keeps. */
+export interface HeadRules {
+  readonly mergeSlashes: boolean;
+  /** The names of headers that count (`ignore_invalid_headers on`); null keeps every header (`off`). */
+  readonly validName: RegExp | null;
+}
+
+/** A header name nginx finds valid: letters, digits and `-` (ngx_http_parse_header_line). */
+export const VALID_NAME = /^[A-Za-z0-9-]+$/;
+/** The same with `underscores_in_headers on`. */
+export const VALID_WITH_UNDERSCORE = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * Drops the header lines whose name `validName` refuses, as nginx ignores them (`ignore_invalid_headers
+ * on`): no `$http_` variable, not passed to a backend. Leaves the request as it is when all are valid.
+ */
+export function dropInvalidHeaders(req: IncomingMessage, validName: RegExp): void {
+  const raw = req.rawHeaders;
+  let kept: string[] | null = null;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (validName.test(raw[i])) {
+      kept?.push(raw[i], raw[i + 1]);
+      continue;
+    }
+    kept ??= raw.slice(0, i);
+    delete req.headers[raw[i].toLowerCase()];
+  }
+  if (kept) req.rawHeaders = kept;
+}
+
 /** The headers nginx refuses to see twice (ngx_http_process_unique_header_line, Host). */
 const UNIQUE_HEADERS = new Set([
   'host',
@@ -95,10 +125,10 @@ export function checkRequestLine(req: IncomingMessage): void {
  * (Node hands over names and trimmed values, not the bytes): one longer than a buffer, or one
  * for which nginx's buffers have no room left, is nginx's 494 (a 400 page saying "Request
  * Header Or Cookie Too Large"), and so is line 1001; a unique header sent twice is 400. A name
- * with `_` is a line nginx reads and ignores (`underscores_in_headers off`): it takes buffer
- * room but is not counted.
+ * `validName` refuses is a line nginx reads and ignores (`ignore_invalid_headers on`; `_` with
+ * `underscores_in_headers off`): it takes buffer room but is not counted.
  */
-export function checkHeaderLines(req: IncomingMessage): void {
+export function checkHeaderLines(req: IncomingMessage, validName: RegExp | null = VALID_NAME): void {
   const buffers = new HeaderBuffers();
   buffers.take((req.method ?? '').length + 1 + (req.url ?? '').length + ' HTTP/x.y\r\n'.length);
   const seen = new Set<string>();
@@ -109,7 +139,7 @@ export function checkHeaderLines(req: IncomingMessage): void {
     if (length > MAX_LINE || !buffers.take(length + 2)) {
       throw new HttpError(494, 'GW_HEADER_TOO_LARGE', 'client sent too long header line');
     }
-    if (raw[i].includes('_')) continue;
+    if (validName && !validName.test(raw[i])) continue;
     if (++counted > MAX_HEADERS) throw new HttpError(494, 'GW_TOO_MANY_HEADERS', 'client sent too many header lines');
     const name = raw[i].toLowerCase();
     if (!UNIQUE_HEADERS.has(name)) continue;

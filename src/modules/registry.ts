@@ -52,6 +52,9 @@ import { CONTENT_BY_HANDLER, scriptsModule } from './scripts/module';
 import { scriptPhases } from './scripts/phases';
 import { pluginsModule } from './plugins/module';
 import { processTuningModule } from './tuning/process-module';
+import { httpTuningModule } from './tuning/http-module';
+import { charsetModule } from './charset/module';
+import { charsetFilter } from './charset/charset-filter';
 
 const BUILT_IN: Readonly<Record<string, HandlerModule<any>>> = {
   static: staticHandler,
@@ -91,6 +94,7 @@ function firstLine(err: unknown): string {
 export const MODULES: readonly ConfModule[] = [
   coreModule,
   processTuningModule,
+  httpTuningModule,
   indexModule,
   autoindexModule,
   sslModule,
@@ -110,6 +114,7 @@ export const MODULES: readonly ConfModule[] = [
   scriptsModule,
   pluginsModule,
   headersModule,
+  charsetModule,
   gzipModule,
   logModule,
 ];
@@ -124,4 +129,4 @@ export const REGISTRY: Registry = { modules: MODULES, handlers: resolveHandler, 
  * response filters see the header in this order (`expires` and
  * `add_header` before gzip decides, as nginx's chain).
  */
-export const LOCATION_MODULES: readonly LocationModule[] = [realipPhase, returnPhase, limitReqPhase, limitConnPhase, accessPhase, authBasicPhase, authRequestPhase, scriptPhases, tryFilesPhase, headersFilter, gzipFilter, logPhase];
+export const LOCATION_MODULES: readonly LocationModule[] = [realipPhase, returnPhase, limitReqPhase, limitConnPhase, accessPhase, authBasicPhase, authRequestPhase, scriptPhases, tryFilesPhase, charsetFilter, headersFilter, gzipFilter, logPhase];

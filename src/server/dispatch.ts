@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { HttpError, InternalRedirect } from '../errors';
 import { tabPaddingOf } from '../http/raw-head';
-import { checkHeaderLines, checkRequestHead, checkRequestLine } from '../http/request-head';
+import { checkHeaderLines, checkRequestHead, checkRequestLine, dropInvalidHeaders } from '../http/request-head';
 import { errorPageHtml, hasErrorPage, pageStatus, reasonPhrase, wantsMsiePadding } from '../http/status';
 import { requestEnded, requestStarted } from '../modules/status/counters';
 import { hasBody } from '../shared/request-body';
@@ -89,6 +89,8 @@ export class Dispatcher {
       // not for clients (internal redirects and subrequests reach it without this check).
       if (state.runtime.internal) throw new HttpError(404, 'GW_INTERNAL_LOCATION');
       if (state.runtime.keepaliveOff) res.shouldKeepAlive = false;
+      // `tcp_nodelay` (Node caches the setting: a call that changes nothing costs no system call).
+      (req.socket as Socket).setNoDelay(state.runtime.tcpNodelay);
       checkBodySize(req, state.runtime.clientMaxBodySize);
       await this.serve(req, res, state);
     } catch (err) {
@@ -106,6 +108,7 @@ export class Dispatcher {
     requestStarted(socket);
     const state = this.route(req, null, listener, scheme);
     if (state.routingError || !state.runtime.upgradable || state.runtime.internal) return this.serveAsHttp(req, socket, listener, scheme, state);
+    (socket as Socket).setNoDelay(state.runtime.tcpNodelay);
     let ran: boolean | Promise<boolean>;
     try {
       ran = state.runtime.phases.length ? runSteps(state.runtime.phases, req, null, state) : false;
@@ -198,8 +201,9 @@ export class Dispatcher {
     const defaultServer = listener.servers.defaultServer;
     try {
       checkRequestLine(req);
-      const target = normalizeUri(req.url ?? '/');
-      checkHeaderLines(req);
+      const target = normalizeUri(req.url ?? '/', listener.head.mergeSlashes);
+      checkHeaderLines(req, listener.head.validName);
+      if (listener.head.validName) dropInvalidHeaders(req, listener.head.validName);
       const hostValue = target.host ?? req.headers.host ?? null;
       if (hostValue === null && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
         throw new HttpError(400, 'GW_NO_HOST', 'client sent HTTP/1.1 request without "Host" header');

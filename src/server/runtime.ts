@@ -10,6 +10,8 @@ import type { LocationConf, MainConf, ServerConf } from '../config/model';
 import type { ListenSpec, LocationMatch } from '../config/values';
 import { compileValue } from '../http/variables';
 import { serverSignature } from '../http/version';
+import { VALID_NAME, VALID_WITH_UNDERSCORE, type HeadRules } from '../http/request-head';
+import { httpTuningModule } from '../modules/tuning/http-module';
 import { coreModule, type ErrorPageConf } from '../modules/core/module';
 import { proxyModule } from '../modules/proxy/module';
 import { createPushChannels } from '../modules/push/channels';
@@ -62,6 +64,8 @@ export interface LocationRuntime {
   readonly documentRoot: string;
   /** `internal`: a client's request that matches it is a 404. */
   readonly internal: boolean;
+  /** `tcp_nodelay`: whether the connection's TCP_NODELAY is on while this location answers. */
+  readonly tcpNodelay: boolean;
 }
 
 /** One server block, ready to serve. */
@@ -89,6 +93,8 @@ export interface ListenerRuntime {
   readonly headerTimeout: number;
   /** Whether any `listen` of this socket says `proxy_protocol`: each connection starts with a PROXY header. */
   readonly proxyProtocol: boolean;
+  /** How the default server reads a request's head (`merge_slashes`, `underscores_in_headers`, `ignore_invalid_headers`), as nginx before it knows the Host. */
+  readonly head: HeadRules;
 }
 
 /** Everything built from one configuration. */
@@ -195,6 +201,7 @@ export class Runtime {
       errorPages: core.errorPages,
       documentRoot: core.root,
       internal: core.internal,
+      tcpNodelay: location.confs.get(httpTuningModule).tcpNodelay,
     };
     return { runtime, postRead };
   }
@@ -243,6 +250,8 @@ function groupByListen(servers: readonly ServerConf[], logOf: (server: ServerCon
   return [...groups.values()].map((g) => {
     const table = new ServerTable(g.servers, g.defaultServer ?? g.servers[0]);
     const headerTimeout = table.defaultServer.confs.get(coreModule).clientHeaderTimeout;
-    return { listen: g.listen, servers: table, tls: g.ssl ? listenerTlsOptions(table, g.servers, logOf) : null, headerTimeout, proxyProtocol: g.proxyProtocol };
+    const tuning = table.defaultServer.confs.get(httpTuningModule);
+    const head: HeadRules = { mergeSlashes: tuning.mergeSlashes, validName: tuning.ignoreInvalidHeaders ? (tuning.underscoresInHeaders ? VALID_WITH_UNDERSCORE : VALID_NAME) : null };
+    return { listen: g.listen, servers: table, tls: g.ssl ? listenerTlsOptions(table, g.servers, logOf) : null, headerTimeout, proxyProtocol: g.proxyProtocol, head };
   });
 }

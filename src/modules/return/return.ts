@@ -9,10 +9,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import type { MimeTypes } from '../../config/mime';
 import { HttpError } from '../../errors';
-import { absoluteUrl, redirectHost } from '../../http/redirect';
+import { absoluteLocation, type RedirectConf } from '../../http/redirect';
 import type { Template } from '../../http/variables';
 import type { HandlerModule, LocationConf, LocationModule, PhaseHandler, RequestContext } from '../../types';
 import { coreModule } from '../core/module';
+import { httpTuningModule } from '../tuning/http-module';
 import { returnModule, type ReturnConf } from './module';
 
 /** A location's `return`, compiled: the status, the text or URL, and the types an answer's body takes. */
@@ -21,6 +22,8 @@ export interface CompiledReturn {
   readonly text: Template | null;
   readonly types: MimeTypes;
   readonly defaultType: string;
+  /** How a redirect's Location names the host and port (`absolute_redirect`...). */
+  readonly redirect: RedirectConf;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -30,7 +33,7 @@ export const CLOSE_WITHOUT_RESPONSE = 444;
 /** Compiles a location's `return` with its types. */
 function compileReturn(conf: ReturnConf, location: Pick<LocationConf, 'confs'>, compile: (text: string) => Template): CompiledReturn {
   const core = location.confs.get(coreModule);
-  return { status: conf.status, text: conf.text === null ? null : compile(conf.text), types: core.types, defaultType: core.defaultType };
+  return { status: conf.status, text: conf.text === null ? null : compile(conf.text), types: core.types, defaultType: core.defaultType, redirect: location.confs.get(httpTuningModule) };
 }
 
 /** Answers a request as `return` says (an error page and a redirect are thrown `HttpError`s). */
@@ -44,22 +47,13 @@ function respond(ret: CompiledReturn, req: IncomingMessage, res: ServerResponse,
   // 4xx and 5xx without text get the error page.
   const value = text ? ctx.evaluate(text) : status < 400 ? '' : null;
   if (REDIRECTS.has(status)) {
-    throw new HttpError(status, `GW_HTTP_${status}`, undefined, { Location: absolute(value ?? '', req, ctx) });
+    throw new HttpError(status, `GW_HTTP_${status}`, undefined, { Location: absoluteLocation(value ?? '', ret.redirect, req, ctx) });
   }
   if (value === null) throw new HttpError(status);
   const ext = path.extname(ctx.uri).slice(1).toLowerCase();
   const type = ret.types.get(ext) ?? ret.defaultType;
   res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(value) });
   res.end(req.method === 'HEAD' ? undefined : value);
-}
-
-/**
- * nginx's absolute_redirect: a Location starting with `/` gets the scheme, the host the client
- * named (else the local address, as nginx without a Host) and the local port unless default.
- */
-function absolute(location: string, req: IncomingMessage, ctx: RequestContext): string {
-  if (!location.startsWith('/')) return location;
-  return absoluteUrl(ctx.scheme, redirectHost(req, ctx), ctx.variable('server_port'), location);
 }
 
 /** The rewrite phase's `return`: it answers, nothing after it runs. */
