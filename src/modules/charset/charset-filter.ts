@@ -2,10 +2,9 @@
  * nginx's charset header filter: with `charset NAME`, a response whose Content-Type is one of
  * `charset_types` and names no charset gets `; charset=NAME`. A Content-Type that names one
  * already is left as it is, and so is one with other parameters (nginx appends the charset
- * only to a bare type). Where nginx would recode (a `source_charset` or, with
- * `override_charset on`, a response's charset other than NAME), it needs a `charset_map`,
- * which the gateway does not have, and nginx without one logs the same error and sends the
- * response as it is.
+ * only to a bare type). With `override_charset on`, a response in another charset would be
+ * recoded, which needs a `charset_map`: nginx without one logs the error the gateway logs and
+ * sends the response as it is (a `source_charset` other than NAME is refused at load).
  */
 import type { LocationModule, ResponseFilter } from '../../types';
 import { charsetModule } from './module';
@@ -21,7 +20,9 @@ export const charsetFilter: LocationModule = {
     const wanted = charset.toLowerCase();
     return {
       name: `charset ${charset}`,
-      header(res, _status, _req, ctx) {
+      header(res, status, _req, ctx) {
+        // nginx sets no charset on a 301 or 302 (ngx_http_set_charset: old browsers took it for the next page's).
+        if (status === 301 || status === 302) return;
         const value = res.getHeader('content-type');
         if (typeof value !== 'string' || value === '') return;
         const semicolon = value.indexOf(';');
@@ -33,10 +34,6 @@ export const charsetFilter: LocationModule = {
           return;
         }
         if (semicolon >= 0 || (!anyType && !types.has(type))) return;
-        if (conf.sourceCharset !== null && conf.sourceCharset.toLowerCase() !== wanted) {
-          ctx.log.error(`no "charset_map" between the charsets "${conf.sourceCharset}" and "${charset}"`);
-          return;
-        }
         res.setHeader('Content-Type', `${value}; charset=${charset}`);
       },
     };

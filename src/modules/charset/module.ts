@@ -1,8 +1,8 @@
 /**
  * nginx's ngx_http_charset_module directives: `charset`, `source_charset`, `override_charset`,
  * `charset_types`. The gateway adds the charset to the Content-Type as nginx does
- * (charset-filter.ts); it recodes nothing, as nginx recodes nothing without a `charset_map`
- * (which stays not supported yet).
+ * (charset-filter.ts); it recodes nothing: nginx refuses a `source_charset` other than the
+ * `charset` without a `charset_map` (which stays not supported yet), and so does the gateway.
  */
 import { argsOf, flag, one, type ParseContext } from '../../config/args';
 import type { ConfNode } from '../../config/load';
@@ -44,5 +44,11 @@ export const charsetModule: ConfModule<CharsetConf> = {
     }),
   },
   defaults: () => ({ charset: null, sourceCharset: null, overrideCharset: false, charsetTypes: DEFAULT_CHARSET_TYPES }),
+  // nginx's postconfiguration: a server or location that would recode needs a charset_map (names compare without case).
+  check(conf, _own, block, fail) {
+    if (block.context === 'http' || conf.charset === null || conf.sourceCharset === null) return;
+    if (conf.charset.toLowerCase() === conf.sourceCharset.toLowerCase()) return;
+    fail(`no "charset_map" between the charsets "${conf.sourceCharset}" and "${conf.charset}"`, block.at('source_charset'));
+  },
 };
 
