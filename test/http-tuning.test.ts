@@ -6,6 +6,7 @@
  */
 import { once } from 'node:events';
 import { rmSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { loadConfig } from '../src/config/build';
@@ -183,5 +184,42 @@ describe('the tuning directives: nginx syntax, contexts and checks', () => {
     expect(configErrorOf(main('user: nosuchuser'))).toBe('getpwnam("nosuchuser") failed in /virtual/site.yaml:1:7');
     expect(configErrorOf(main('user: nobody'))).toBe('getgrnam("nobody") failed in /virtual/site.yaml:1:7');
     expect(() => buildVirtual(main('user: "nobody nogroup"'))).not.toThrow();
+  });
+});
+
+describe('headers nginx ignores are not proxied', () => {
+  test('X_Real_IP (underscores_in_headers off) and X.Forwarded (an invalid name) never reach the backend', async () => {
+    const seen: http.IncomingHttpHeaders[] = [];
+    const backend = http.createServer((req, res) => {
+      seen.push(req.headers);
+      res.end('ok');
+    });
+    backend.listen(0, '127.0.0.1');
+    await once(backend, 'listening');
+    const port = (backend.address() as net.AddressInfo).port;
+    const yaml = [
+      'error_log: stderr notice',
+      'pid: "off"',
+      'master_process: "off"',
+      'http:',
+      '  servers:',
+      '    - listen: "127.0.0.1:0"',
+      `      locations: [{ location: /, proxy_pass: "http://127.0.0.1:${port}" }]`,
+    ].join('\n');
+    try {
+      const gw = await startGateway(yaml);
+      try {
+        const res = await request(gw.ports[0], '/', { headers: { X_Real_IP: '6.6.6.6', 'X.Forwarded': 'x', 'X-Kept': 'yes' } });
+        expect(res.status).toBe(200);
+        expect(seen[0]['x-kept']).toBe('yes');
+        expect(seen[0]['x_real_ip']).toBeUndefined();
+        expect(seen[0]['x.forwarded']).toBeUndefined();
+      } finally {
+        await gw.stop();
+      }
+    } finally {
+      backend.closeAllConnections();
+      backend.close();
+    }
   });
 });
