@@ -200,9 +200,9 @@ export class Dispatcher {
   private route(req: IncomingMessage, res: ServerResponse | null, listener: ListenerRuntime, scheme: string): RoutedState {
     const defaultServer = listener.servers.defaultServer;
     try {
-      checkRequestLine(req);
+      checkRequestLine(req, listener.head.buffers);
       const target = normalizeUri(req.url ?? '/', listener.head.mergeSlashes);
-      checkHeaderLines(req, listener.head.validName);
+      checkHeaderLines(req, listener.head.validName, listener.head.buffers);
       if (listener.head.validName) dropInvalidHeaders(req, listener.head.validName);
       const hostValue = target.host ?? req.headers.host ?? null;
       if (hostValue === null && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {

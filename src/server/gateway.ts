@@ -19,7 +19,7 @@ import { awaitingProxyHeader, proxyHeaderLength, readProxyProtocol, type ProxyHe
 import { afterResponses, inTurn, whenIdle } from './pipeline';
 import { inspectRawHead } from '../http/raw-head';
 import { refuseBody } from '../shared/request-body';
-import { MAX_HEAD_BYTES, MAX_LINE } from '../http/request-head';
+import { headBytes, maxLine } from '../http/request-head';
 import { Runtime, type ListenerRuntime } from './runtime';
 import type { Logger } from '../types';
 
@@ -77,13 +77,13 @@ function headerLinesNginxRefuses(head: string): boolean {
  * line ends only when it is the first data of the connection; a later chunk of a head that
  * arrived in pieces is taken as headers.
  */
-function requestLineTooLong(raw: Buffer | undefined, socket: Duplex): boolean {
+function requestLineTooLong(raw: Buffer | undefined, socket: Duplex, longest: number): boolean {
   if (!raw) return false;
   // A PROXY header (`listen ... proxy_protocol`) came before the request's first byte.
   const firstChunk = ((socket as Duplex & { bytesRead?: number }).bytesRead ?? Infinity) - proxyHeaderLength(socket) <= raw.length;
   if (!firstChunk) return false;
   const end = raw.indexOf('\r\n');
-  return end < 0 ? raw.length > MAX_LINE : end > MAX_LINE;
+  return end < 0 ? raw.length > longest : end > longest;
 }
 
 /**
@@ -164,7 +164,7 @@ export class Gateway {
       connectionsCheckingInterval: headerCheckInterval(defaults.clientHeaderTimeout),
       requestTimeout: 0,
       requireHostHeader: false,
-      maxHeaderSize: MAX_HEAD_BYTES,
+      maxHeaderSize: headBytes(listener.head.buffers),
     };
     const scheme = listener.tls ? 'https' : 'http';
     // nginx's client_header_timeout covers the TLS handshake too.
@@ -322,7 +322,7 @@ export class Gateway {
       return;
     }
     this.log.info(`client sent invalid request (${err.code}) while reading client request headers, ${client}`);
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? (requestLineTooLong(err.rawPacket, socket) ? 414 : 494) : parserErrorStatus(err.code, err.rawPacket);
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? (requestLineTooLong(err.rawPacket, socket, maxLine(listener.head.buffers)) ? 414 : 494) : parserErrorStatus(err.code, err.rawPacket);
     whenIdle(socket, () => writeRawError(socket, status, signature));
   }
 

@@ -93,7 +93,7 @@ export interface ListenerRuntime {
   readonly headerTimeout: number;
   /** Whether any `listen` of this socket says `proxy_protocol`: each connection starts with a PROXY header. */
   readonly proxyProtocol: boolean;
-  /** How the default server reads a request's head (`merge_slashes`, `underscores_in_headers`, `ignore_invalid_headers`), as nginx before it knows the Host. */
+  /** How the default server reads a request's head (`merge_slashes`, `underscores_in_headers`, `ignore_invalid_headers`, the header buffers), as nginx before it knows the Host. */
   readonly head: HeadRules;
 }
 
@@ -251,7 +251,11 @@ function groupByListen(servers: readonly ServerConf[], logOf: (server: ServerCon
     const table = new ServerTable(g.servers, g.defaultServer ?? g.servers[0]);
     const headerTimeout = table.defaultServer.confs.get(coreModule).clientHeaderTimeout;
     const tuning = table.defaultServer.confs.get(httpTuningModule);
-    const head: HeadRules = { mergeSlashes: tuning.mergeSlashes, validName: tuning.ignoreInvalidHeaders ? (tuning.underscoresInHeaders ? VALID_WITH_UNDERSCORE : VALID_NAME) : null };
+    const head: HeadRules = {
+      mergeSlashes: tuning.mergeSlashes,
+      validName: tuning.ignoreInvalidHeaders ? (tuning.underscoresInHeaders ? VALID_WITH_UNDERSCORE : VALID_NAME) : null,
+      buffers: { first: tuning.clientHeaderBufferSize, large: tuning.largeClientHeaderBuffers.size, count: tuning.largeClientHeaderBuffers.number },
+    };
     return { listen: g.listen, servers: table, tls: g.ssl ? listenerTlsOptions(table, g.servers, logOf) : null, headerTimeout, proxyProtocol: g.proxyProtocol, head };
   });
 }

@@ -1,7 +1,7 @@
 /**
  * Parity: the http-core directives that change what a client sees (issue 14, item 4):
  * `charset` (and `charset_types`, `source_charset`),
- * `merge_slashes`, `absolute_redirect`, `port_in_redirect`, `server_name_in_redirect`,
+ * `merge_slashes`, `large_client_header_buffers`, `absolute_redirect`, `port_in_redirect`, `server_name_in_redirect`,
  * `underscores_in_headers` and `ignore_invalid_headers`, and the C-tuning directives nginx
  * configurations carry (accepted, answering as without them).
  */
@@ -62,7 +62,7 @@ const charset: ParityCase = {
 };
 
 const slashesAndHeaders: ParityCase = {
-  title: 'merge_slashes, underscores_in_headers, ignore_invalid_headers',
+  title: 'merge_slashes, underscores_in_headers, ignore_invalid_headers, large_client_header_buffers',
   files: FILES,
   site: {
     http: { sendfile: 'on', tcp_nopush: 'on', tcp_nodelay: 'on', types_hash_max_size: '2048', server_names_hash_bucket_size: '64', output_buffers: '2 32k', postpone_output: '1460', client_header_buffer_size: '1k', large_client_header_buffers: '4 8k' },
@@ -77,6 +77,12 @@ const slashesAndHeaders: ParityCase = {
         serverName: 'keep.test',
         directives: { root: 'www', merge_slashes: 'off', underscores_in_headers: 'on' },
         locations: [loc('/', { return: "200 'uri=$uri'" }), loc('= /a/b', { return: "200 'exact a/b'" }), loc('/h', { return: "200 'x_a=[$http_x_a] x-b=[$http_x_b] dot=[$http_x_c]'" })],
+      },
+      {
+        listen: ['3'],
+        serverName: 'big.test',
+        directives: { large_client_header_buffers: '4 16k' },
+        locations: [loc('/', { return: "200 'big ok'" })],
       },
       {
         listen: ['2'],
@@ -97,6 +103,12 @@ const slashesAndHeaders: ParityCase = {
     { name: 'underscores off: X_A is ignored', host: 'merge.test', target: '/h', headers: { X_A: 'under', 'X-B': 'dash' } },
     { name: 'underscores on: X_A is $http_x_a', host: 'keep.test', target: '/h', headers: { X_A: 'under', 'X-B': 'dash' }, slot: 1 },
     { name: 'ignore_invalid_headers off: X_A is kept', host: 'lax.test', target: '/h', headers: { X_A: 'under', 'X-B': 'dash' }, slot: 2 },
+    { name: 'a 12000-byte header line: too large for 8k buffers', host: 'merge.test', target: '/h', headers: { 'X-Big': 'b'.repeat(12000) } },
+    { name: 'a 12000-byte header line fits 16k buffers', host: 'big.test', target: '/', headers: { 'X-Big': 'b'.repeat(12000) }, slot: 3 },
+    { name: 'a 17000-byte header line does not', host: 'big.test', target: '/', headers: { 'X-Big': 'b'.repeat(17000) }, slot: 3 },
+    { name: 'a 10000-byte request line: 414 with 8k buffers', host: 'merge.test', target: `/h?${'q'.repeat(10000)}` },
+    { name: 'a 10000-byte request line fits 16k buffers', host: 'big.test', target: `/?${'q'.repeat(10000)}`, slot: 3 },
+    { name: 'five 8000-byte header lines: four fit 16k buffers two by two', host: 'big.test', target: '/', headers: Object.fromEntries([1, 2, 3, 4, 5].map((i) => [`X-B${i}`, 'b'.repeat(8000)])), slot: 3 },
     { name: 'a name with a dot is invalid', host: 'merge.test', target: '/h', headers: { 'X.C': 'dot' } },
   ],
 };
