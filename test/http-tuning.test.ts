@@ -223,3 +223,33 @@ describe('headers nginx ignores are not proxied', () => {
     }
   });
 });
+
+describe('reset_timedout_connection', () => {
+  /** Connects, sends `bytes`, and resolves with how the gateway ended the connection: a reset, or a close. */
+  async function ending(port: number, bytes: string, host = '127.0.0.1'): Promise<'reset' | 'closed'> {
+    const client = net.connect(port, host);
+    await once(client, 'connect');
+    client.write(bytes);
+    return new Promise((resolve) => {
+      client.on('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNRESET' ? 'reset' : 'closed'));
+      client.on('close', () => resolve('closed'));
+      client.resume();
+    });
+  }
+
+  test('a head that times out is reset with it on, closed with it off; a connection still waiting is closed', async () => {
+    // Two sockets (127.0.0.1 and 127.0.0.2): each default server's setting applies to its own.
+    const server = (reset: string, host: string) => [`    - listen: "${host}:0"`, `      reset_timedout_connection: "${reset}"`, '      locations: [{ location: /, return: "200 ok" }]'];
+    const yaml = ['error_log: stderr notice', 'pid: "off"', 'master_process: "off"', 'http:', '  client_header_timeout: 1s', '  servers:', ...server('on', '127.0.0.1'), ...server('off', '127.0.0.2')].join('\n');
+    const gw = await startGateway(yaml, { listeners: 2 });
+    try {
+      const partial = 'GET / HTTP/1.1\r\nHost: x\r\n';
+      const [resetOn, resetOff, waiting] = await Promise.all([ending(gw.ports[0], partial), ending(gw.ports[1], partial, '127.0.0.2'), ending(gw.ports[0], '')]);
+      expect(resetOn).toBe('reset');
+      expect(resetOff).toBe('closed');
+      expect(waiting).toBe('closed');
+    } finally {
+      await gw.stop();
+    }
+  });
+});

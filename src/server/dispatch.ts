@@ -7,6 +7,7 @@
  */
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import { closeTimedOut } from './socket-options';
 import type { Duplex } from 'node:stream';
 import { HttpError, InternalRedirect } from '../errors';
 import { tabPaddingOf } from '../http/raw-head';
@@ -47,6 +48,7 @@ const SEND_POLICY = {
       `client timed out (110: Connection timed out) while ${state.runtime.sending}, client: ${state.remoteAddress || 'unix:'}, server: ${state.server.primaryName}, ` +
         `request: "${req.method} ${req.url} HTTP/${req.httpVersion}"${host ? `, host: "${host}"` : ''}`,
     );
+    if (state.runtime.resetTimedout && res.socket) closeTimedOut(res.socket, true);
     res.destroy();
   },
 };

@@ -14,7 +14,7 @@ import { isLingering } from './lingering';
 import type { LogFiles } from '../shared/log';
 import { coreModule } from '../modules/core/module';
 import { connectionAccepted, connectionClosed } from '../modules/status/counters';
-import { applySoKeepalive } from './socket-options';
+import { applySoKeepalive, closeTimedOut } from './socket-options';
 import { awaitingProxyHeader, proxyHeaderLength, readProxyProtocol, type ProxyHeaderOutcome } from './proxy-protocol';
 import { afterResponses, inTurn, whenIdle } from './pipeline';
 import { inspectRawHead } from '../http/raw-head';
@@ -335,7 +335,8 @@ export class Gateway {
         ? 'waiting for request'
         : 'reading client request headers';
     this.log.info(`client timed out (110: Connection timed out) while ${waiting}, client: ${parsed.remoteAddress ?? 'unix:'}, server: ${listener.listen.key}`);
-    socket.destroy();
+    // nginx resets only a connection with a request begun (ngx_http_free_request); one still waiting is closed.
+    closeTimedOut(socket, listener.resetTimedout && waiting === 'reading client request headers');
   }
 
   /** The open client connections (what worker_connections counts). */

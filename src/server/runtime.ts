@@ -66,6 +66,8 @@ export interface LocationRuntime {
   readonly internal: boolean;
   /** `tcp_nodelay`: whether the connection's TCP_NODELAY is on while this location answers. */
   readonly tcpNodelay: boolean;
+  /** `reset_timedout_connection`: a connection closed for a timeout is reset (RST), not closed. */
+  readonly resetTimedout: boolean;
 }
 
 /** One server block, ready to serve. */
@@ -93,6 +95,8 @@ export interface ListenerRuntime {
   readonly headerTimeout: number;
   /** Whether any `listen` of this socket says `proxy_protocol`: each connection starts with a PROXY header. */
   readonly proxyProtocol: boolean;
+  /** The default server's `reset_timedout_connection`: a head that timed out is reset. */
+  readonly resetTimedout: boolean;
   /** How the default server reads a request's head (`merge_slashes`, `underscores_in_headers`, `ignore_invalid_headers`, the header buffers), as nginx before it knows the Host. */
   readonly head: HeadRules;
 }
@@ -202,6 +206,7 @@ export class Runtime {
       documentRoot: core.root,
       internal: core.internal,
       tcpNodelay: location.confs.get(httpTuningModule).tcpNodelay,
+      resetTimedout: location.confs.get(httpTuningModule).resetTimedoutConnection,
     };
     return { runtime, postRead };
   }
@@ -256,6 +261,6 @@ function groupByListen(servers: readonly ServerConf[], logOf: (server: ServerCon
       validName: tuning.ignoreInvalidHeaders ? (tuning.underscoresInHeaders ? VALID_WITH_UNDERSCORE : VALID_NAME) : null,
       buffers: { first: tuning.clientHeaderBufferSize, large: tuning.largeClientHeaderBuffers.size, count: tuning.largeClientHeaderBuffers.number },
     };
-    return { listen: g.listen, servers: table, tls: g.ssl ? listenerTlsOptions(table, g.servers, logOf) : null, headerTimeout, proxyProtocol: g.proxyProtocol, head };
+    return { listen: g.listen, servers: table, tls: g.ssl ? listenerTlsOptions(table, g.servers, logOf) : null, headerTimeout, proxyProtocol: g.proxyProtocol, head, resetTimedout: tuning.resetTimedoutConnection };
   });
 }

@@ -246,3 +246,19 @@ function errnoName(errno: number): string {
   const name = Object.keys(osConstants.errno).find((key) => (osConstants.errno as Record<string, number>)[key] === errno);
   return name ? `${name} (${errno})` : `errno ${errno}`;
 }
+
+/**
+ * Closes a connection that timed out: reset (RST, nginx's `reset_timedout_connection on`: a
+ * zero SO_LINGER) when `reset` and the socket is plain TCP, else destroyed as usual.
+ */
+export function closeTimedOut(socket: { destroy(): unknown; resetAndDestroy?: () => unknown }, reset: boolean): void {
+  if (reset && typeof socket.resetAndDestroy === 'function') {
+    try {
+      socket.resetAndDestroy();
+      return;
+    } catch {
+      // a TLS or unix socket: no reset, closed below
+    }
+  }
+  socket.destroy();
+}
