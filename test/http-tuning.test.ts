@@ -5,7 +5,7 @@
  * its refusals.
  */
 import { once } from 'node:events';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -251,5 +251,37 @@ describe('reset_timedout_connection', () => {
     } finally {
       await gw.stop();
     }
+  });
+});
+
+describe('log_subrequest', () => {
+  test('an auth_request subrequest has its access log line only where log_subrequest is on', async () => {
+    const yaml = [
+      'error_log: stderr notice',
+      'pid: "off"',
+      'master_process: "off"',
+      'http:',
+      '  log_format: { short: "$uri $status" }',
+      '  access_log: logs/access.log short',
+      '  servers:',
+      '    - listen: "127.0.0.1:0"',
+      '      root: www',
+      '      locations:',
+      '        - { location: /logged, auth_request: /auth-logged }',
+      '        - { location: /quiet, auth_request: /auth-quiet }',
+      '        - { location: = /auth-logged, internal: "on", log_subrequest: "on", return: "204" }',
+      '        - { location: = /auth-quiet, internal: "on", return: "204" }',
+    ].join('\n');
+    const gw = await startGateway(yaml, { files: { 'logs/.keep': '', 'www/logged': 'ok', 'www/quiet': 'ok' } });
+    let log = '';
+    try {
+      expect((await request(gw.ports[0], '/logged')).status).toBe(200);
+      expect((await request(gw.ports[0], '/quiet')).status).toBe(200);
+    } finally {
+      await gw.stop(true);
+      log = readFileSync(path.join(gw.prefix, 'logs/access.log'), 'utf8');
+      rmSync(gw.prefix, { recursive: true, force: true });
+    }
+    expect(log.trim().split('\n').sort()).toEqual(['/auth-logged 204', '/logged 200', '/quiet 200']);
   });
 });

@@ -270,6 +270,12 @@ export class Dispatcher {
       return { status: 500, headers: {}, body: null, context: state };
     }
     this.matchLocation(state, server);
+    let logged = false;
+    const ended = () => {
+      if (!logged) logSubrequest(req, res, state, capture);
+      logged = true;
+    };
+    res.once('finish', ended).once('close', ended);
     const served = this.serve(req, res, state)
       .catch((err: unknown) => this.renderError(err, req, res, state))
       .catch(() => res.destroy());
@@ -400,6 +406,19 @@ export class Dispatcher {
     state.bodyBytesSent = res.headersSent ? Math.max(0, (res.socket?.bytesWritten ?? state.req.socket.bytesWritten) - startBytes - headerBytes) : 0;
     for (const handler of location.logHandlers) handler.log!(state.req, state, status);
   }
+}
+
+/**
+ * `log_subrequest on` where a subrequest ended: its log phase runs (the access log line of its
+ * URI and status), as nginx's ngx_http_finalize_request logs a subrequest. Its
+ * `$body_bytes_sent` is the body kept, else 0 (what it wrote went to no socket).
+ */
+function logSubrequest(req: IncomingMessage, res: ServerResponse, state: RequestState, capture: SubrequestCapture): void {
+  const location = state.runtime;
+  if (!location.logSubrequest || location.logHandlers.length === 0) return;
+  state.status = res.headersSent ? res.statusCode : 499;
+  state.bodyBytesSent = capture.body()?.length ?? 0;
+  for (const handler of location.logHandlers) handler.log!(req, state, state.status);
 }
 
 /** Whether the client has gone (closed, or half-closed: nginx's check of a broken connection). */

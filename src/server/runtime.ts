@@ -68,6 +68,8 @@ export interface LocationRuntime {
   readonly tcpNodelay: boolean;
   /** `reset_timedout_connection`: a connection closed for a timeout is reset (RST), not closed. */
   readonly resetTimedout: boolean;
+  /** `log_subrequest`: a subrequest served here runs the log phase (its access log line) when it ends. */
+  readonly logSubrequest: boolean;
 }
 
 /** One server block, ready to serve. */
@@ -207,6 +209,7 @@ export class Runtime {
       internal: core.internal,
       tcpNodelay: location.confs.get(httpTuningModule).tcpNodelay,
       resetTimedout: location.confs.get(httpTuningModule).resetTimedoutConnection,
+      logSubrequest: location.confs.get(httpTuningModule).logSubrequest,
     };
     return { runtime, postRead };
   }

@@ -6,7 +6,7 @@
  * `tcp_nodelay`, `merge_slashes`, `underscores_in_headers`, `ignore_invalid_headers`,
  * `client_header_buffer_size` and `large_client_header_buffers` (server/runtime.ts, http/request-head.ts),
  * `absolute_redirect`, `port_in_redirect`, `server_name_in_redirect`, `log_not_found`,
- * `reset_timedout_connection`; the
+ * `reset_timedout_connection`, `log_subrequest`; the
  * rest are accepted and checked, without effect (the kernel and libuv decide how bytes move; V8
  * sizes its own hash tables).
  */
