@@ -56,7 +56,7 @@ describe('upstreams', () => {
     ['    app:\n      servers: ["a:1"]\n      keepalive: none', 'invalid value "none" in "keepalive" directive in /virtual/site.yaml:5:18'],
     ['    app:\n      servers: ["a:1"]\n      least_conn:\n      ip_hash:', 'load balancing method redefined in /virtual/site.yaml:6:15'],
     ['    app:\n      servers: ["a:1"]\n      hash: $nope', 'unknown "nope" variable in /virtual/site.yaml:5:13'],
-    ['    app:\n      servers: ["a:1"]\n      zone: z 64k', 'unknown directive "zone" in upstream "app" in /virtual/site.yaml:5:7'],
+    ['    app:\n      servers: ["a:1"]\n      zone: z 64k', '"zone" directive is not supported yet in upstream "app" in /virtual/site.yaml:5:7'],
     ['    app:\n      servers: ["a:1", "b:1 backup"]\n      ip_hash:', '"backup" parameter is incompatible with "ip_hash" in upstream "app" in /virtual/site.yaml:4:7'],
   ])('error %#', (yaml, message) => {
     expect(errorOf(site(yaml))).toBe(message);

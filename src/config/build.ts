@@ -17,7 +17,7 @@ import type { BlockView, ConfModule, DirectiveRow } from './module';
 import { ModuleConfs } from './module-confs';
 import { isNginxBlock, type ReadOptions } from './nginx/read';
 import { readConfigFile } from './read';
-import { NOT_YET_SUPPORTED } from './not-supported';
+import { isNginxDirective, refusal } from './not-supported';
 import { ConfigSources } from './sources';
 import { compileValue, ConfigVariables } from '../http/variables';
 import { MAX_TIMER_MS, parseBoundedTime, parseFlag, parseListen, parseLocation, parseServerName, parseSize, type ListenSpec, type LocationMatch } from './values';
@@ -171,6 +171,7 @@ class Builder {
       handlersDir: core.handlersDir,
       captureNames: this.cx.captureNames,
       http: httpConf,
+      main: new ModuleConfs(main),
       handlers: this.handlers,
     });
   }
@@ -309,7 +310,7 @@ class Builder {
     const locations = this.locations(nestedNodes, confs, match);
     const inner = this.innerLocations(own, confs, { match: match as LocationMatch, name, handler }, handlerPos, ownKeys);
     const base = { match: match as LocationMatch, name, handler, position: block.pos, confs: new ModuleConfs(confs), locations, ...(inner.size ? { inner } : {}) };
-    return this.configure(handler, handlerPos, ownKeys, base);
+    return this.configure(handler, handlerPos, ownKeys, base, handlerName !== null);
   }
 
   /**
@@ -344,16 +345,17 @@ class Builder {
 
   /**
    * Resolves a location's handler once, runs its `configure` on the location's own keys, and
-   * keeps the module for the runtime (it is not looked up by name again).
+   * keeps the module for the runtime (it is not looked up by name again). `named`: the location
+   * names its handler (`handler:`), so a key it never reads is that handler's unknown option.
    */
-  private configure(handler: string, handlerPos: Position, ownKeys: readonly Entry[], base: Omit<LocationConf, 'handlerOptions'>): LocationConf {
+  private configure(handler: string, handlerPos: Position, ownKeys: readonly Entry[], base: Omit<LocationConf, 'handlerOptions'>, named = false): LocationConf {
     let module: Configurable;
     try {
       module = this.registry.handlers(handler, this.cx.prefix, this.handlersDir);
     } catch (err) {
       throw new ConfigError((err as Error).message, handlerPos);
     }
-    const location = { ...base, handlerOptions: runConfigure(module, ownKeys, base, this.cx, this.handlersDir, handler) };
+    const location = { ...base, handlerOptions: runConfigure(module, ownKeys, base, this.cx, this.handlersDir, handler, named) };
     this.handlers.set(location, module);
     return location;
   }
@@ -375,13 +377,13 @@ class Builder {
       }
       const placed = this.table.get(e.key);
       if (!placed) {
-        if (extra && !NOT_YET_SUPPORTED.has(e.key)) {
+        if (SERVER_ONLY.has(e.key)) throw new ConfigError(`"${e.key}" directive is not allowed here`, e.keyPos);
+        // A location's other keys are its handler's options (a handler may read an nginx name, `lua_socket_log_errors`): runConfigure refuses what it leaves.
+        if (extra) {
           extra(e);
           continue;
         }
-        if (SERVER_ONLY.has(e.key)) throw new ConfigError(`"${e.key}" directive is not allowed here`, e.keyPos);
-        const reason = NOT_YET_SUPPORTED.has(e.key) ? `"${e.key}" directive is not supported yet` : `unknown directive "${e.key}"`;
-        throw new ConfigError(reason, e.keyPos);
+        throw new ConfigError(refusal(e.key), e.keyPos);
       }
       if (!placed.row.contexts.includes(context)) throw new ConfigError(`"${e.key}" directive is not allowed here`, e.keyPos);
       let values = own.get(placed.module);
@@ -536,6 +538,7 @@ function runConfigure(
   cx: ParseContext,
   handlersDir: string,
   handler: string,
+  named: boolean,
 ): unknown {
   const byKey = new Map<string, Entry>();
   for (const e of entries) {
@@ -611,7 +614,10 @@ function runConfigure(
     throw new ConfigError(`handler "${handler}" rejected its configuration: ${(err as Error).message}`, location.position);
   }
   for (const e of entries) {
-    if (!read.has(e.key)) throw new ConfigError(`unknown directive "${e.key}" for handler "${handler}"`, e.keyPos);
+    if (read.has(e.key)) continue;
+    // Options of a handler the location names are its own ("for handler"); any other key is a directive the gateway lacks, or a typo.
+    const reason = isNginxDirective(e.key) || !named ? refusal(e.key) : `unknown directive "${e.key}" for handler "${handler}"`;
+    throw new ConfigError(reason, e.keyPos);
   }
   return options;
 }

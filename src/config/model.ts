@@ -91,6 +91,8 @@ export interface MainConf {
   /** Named captures of every regex in the file (nginx makes each a variable), and the variables directives declare (`auth_request_set`). */
   readonly captureNames: ReadonlySet<string>;
   readonly http: HttpConf;
+  /** Each module's conf of the main and events blocks (the process-level tuning: `user`, `worker_rlimit_nofile`...). */
+  readonly main: ModuleConfs;
   /**
    * The content handler module each location's `handler:` resolved to at load (kept as it is:
    * not frozen): what the registry's resolver gave, a `HandlerModule` for the gateway's.

@@ -1,6 +1,7 @@
 /**
- * nginx's absolute redirects (`absolute_redirect on`, `port_in_redirect on`,
- * `server_name_in_redirect off`): the Location a redirect of the gateway's own carries.
+ * nginx's absolute redirects (`absolute_redirect`, `port_in_redirect`,
+ * `server_name_in_redirect`, as ngx_http_header_filter applies them): the Location a redirect
+ * of the gateway's own carries.
  */
 import type { IncomingMessage } from 'node:http';
 
@@ -15,4 +16,23 @@ export function absoluteUrl(scheme: string, host: string, port: string, path: st
   const defaultPort = scheme === 'https' ? '443' : '80';
   const name = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
   return `${scheme}://${name}${port && port !== defaultPort ? `:${port}` : ''}${path}`;
+}
+
+/** A location's `absolute_redirect`, `port_in_redirect` and `server_name_in_redirect`. */
+export interface RedirectConf {
+  readonly absoluteRedirect: boolean;
+  readonly portInRedirect: boolean;
+  readonly serverNameInRedirect: boolean;
+}
+
+/**
+ * A Location starting with `/` as nginx's header filter sends it: with `absolute_redirect on`,
+ * prefixed with the scheme, the host (the server's first name with `server_name_in_redirect
+ * on`, else the one the client named, else the local address) and the local port (with
+ * `port_in_redirect on`, unless the scheme's default); as it is otherwise.
+ */
+export function absoluteLocation(location: string, conf: RedirectConf, req: IncomingMessage, ctx: { readonly scheme: string; readonly host: string; variable(name: string): string }): string {
+  if (!location.startsWith('/') || !conf.absoluteRedirect) return location;
+  const host = conf.serverNameInRedirect ? ctx.variable('server_name') : redirectHost(req, ctx);
+  return absoluteUrl(ctx.scheme, host, conf.portInRedirect ? ctx.variable('server_port') : '', location);
 }

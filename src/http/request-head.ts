@@ -10,28 +10,70 @@ import { HttpError } from '../errors';
 
 /**
  * nginx's `large_client_header_buffers 4 8k`: a request line or a header line, with its CRLF,
- * must fit one 8 KiB buffer. The longest line, without its CRLF.
+ * must fit one 8 KiB buffer. The longest line, without its CRLF (with the default buffers).
  */
 export const MAX_LINE = 8190;
 
-/** nginx's `client_header_buffer_size`: the buffer a request head is first read into. */
-const FIRST_BUFFER = 1024;
-/** nginx's `large_client_header_buffers 4 8k`: where a head that outgrows the first buffer goes. */
-const LARGE_BUFFER = 8192;
-const LARGE_BUFFERS = 4;
+/** nginx's header buffers: `client_header_buffer_size` (`first`) and `large_client_header_buffers` (`count` of `large` bytes). */
+export interface HeaderBufferSizes {
+  readonly first: number;
+  readonly large: number;
+  readonly count: number;
+}
+
+/** nginx's defaults: `client_header_buffer_size 1k`, `large_client_header_buffers 4 8k`. */
+export const DEFAULT_HEADER_BUFFERS: HeaderBufferSizes = { first: 1024, large: 8192, count: 4 };
 
 /**
  * The most bytes a request head can take in nginx's buffers. Node's parser is given this as its
  * limit (it counts fewer bytes than the head has: the target, names and values), so that what
  * it lets through is decided here, line by line, as nginx decides.
  */
-export const MAX_HEAD_BYTES = FIRST_BUFFER + LARGE_BUFFERS * LARGE_BUFFER;
+export const headBytes = (sizes: HeaderBufferSizes): number => Math.max(sizes.first, 0) + sizes.count * sizes.large;
+
+/** The longest request or header line, without its CRLF: one large buffer. */
+export const maxLine = (sizes: HeaderBufferSizes): number => sizes.large - 2;
+
+/** `headBytes` of nginx's defaults. */
+export const MAX_HEAD_BYTES = headBytes(DEFAULT_HEADER_BUFFERS);
 
 /**
  * The header lines a request may have: nginx 1.22 as Debian ships it (and nginx since 1.27.0)
  * answers the 1001st with 494, "client sent too many header lines" (`max_headers 1000`).
  */
 export const MAX_HEADERS = 1000;
+
+/** How a server reads a request's head: nginx's `merge_slashes`, and the header names it keeps. */
+export interface HeadRules {
+  readonly mergeSlashes: boolean;
+  /** The names of headers that count (`ignore_invalid_headers on`); null keeps every header (`off`). */
+  readonly validName: RegExp | null;
+  /** `client_header_buffer_size` and `large_client_header_buffers`. */
+  readonly buffers: HeaderBufferSizes;
+}
+
+/** A header name nginx finds valid: letters, digits and `-` (ngx_http_parse_header_line). */
+export const VALID_NAME = /^[A-Za-z0-9-]+$/;
+/** The same with `underscores_in_headers on`. */
+export const VALID_WITH_UNDERSCORE = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * Drops the header lines whose name `validName` refuses, as nginx ignores them (`ignore_invalid_headers
+ * on`): no `$http_` variable, not passed to a backend. Leaves the request as it is when all are valid.
+ */
+export function dropInvalidHeaders(req: IncomingMessage, validName: RegExp): void {
+  const raw = req.rawHeaders;
+  let kept: string[] | null = null;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (validName.test(raw[i])) {
+      kept?.push(raw[i], raw[i + 1]);
+      continue;
+    }
+    kept ??= raw.slice(0, i);
+    delete req.headers[raw[i].toLowerCase()];
+  }
+  if (kept) req.rawHeaders = kept;
+}
 
 /** The headers nginx refuses to see twice (ngx_http_process_unique_header_line, Host). */
 const UNIQUE_HEADERS = new Set([
@@ -58,10 +100,14 @@ const UNIQUE_HEADERS = new Set([
 export class HeaderBuffers {
   /** Where the current buffer starts in the head, and its size. */
   private start = 0;
-  private size = FIRST_BUFFER;
+  private size: number;
   private large = 0;
   /** The head's bytes taken so far: where the next line starts. */
   private at = 0;
+
+  constructor(private readonly sizes: HeaderBufferSizes = DEFAULT_HEADER_BUFFERS) {
+    this.size = sizes.first;
+  }
 
   /** Takes the next line, `length` bytes with its CRLF; false when nginx has no buffer left for it. */
   take(length: number): boolean {
@@ -69,10 +115,10 @@ export class HeaderBuffers {
     while (end > this.start + this.size) {
       // Full while reading this line: nginx moves what it has of the line to a new buffer,
       // unless that part alone fills one, or all 4 are taken.
-      if (this.start + this.size - this.at >= LARGE_BUFFER || this.large === LARGE_BUFFERS) return false;
+      if (this.start + this.size - this.at >= this.sizes.large || this.large === this.sizes.count) return false;
       this.large++;
       this.start = this.at;
-      this.size = LARGE_BUFFER;
+      this.size = this.sizes.large;
     }
     this.at = end;
     return true;
@@ -83,9 +129,9 @@ export class HeaderBuffers {
  * The request line: longer than a buffer is 414; an HTTP major version of 0 is 400 (nginx
  * wants a first digit from 1 to 9), above 1 is 505.
  */
-export function checkRequestLine(req: IncomingMessage): void {
+export function checkRequestLine(req: IncomingMessage, sizes: HeaderBufferSizes = DEFAULT_HEADER_BUFFERS): void {
   const length = (req.method ?? '').length + 1 + (req.url ?? '').length + ' HTTP/x.y'.length;
-  if (length > MAX_LINE) throw new HttpError(414, 'GW_URI_TOO_LONG', 'client sent too long URI');
+  if (length > maxLine(sizes)) throw new HttpError(414, 'GW_URI_TOO_LONG', 'client sent too long URI');
   if (req.httpVersionMajor === 0) throw new HttpError(400, 'GW_BAD_VERSION', 'client sent invalid request');
   if (req.httpVersionMajor > 1) throw new HttpError(505, 'GW_BAD_VERSION', 'client sent invalid version');
 }
@@ -95,21 +141,22 @@ export function checkRequestLine(req: IncomingMessage): void {
  * (Node hands over names and trimmed values, not the bytes): one longer than a buffer, or one
  * for which nginx's buffers have no room left, is nginx's 494 (a 400 page saying "Request
  * Header Or Cookie Too Large"), and so is line 1001; a unique header sent twice is 400. A name
- * with `_` is a line nginx reads and ignores (`underscores_in_headers off`): it takes buffer
- * room but is not counted.
+ * `validName` refuses is a line nginx reads and ignores (`ignore_invalid_headers on`; `_` with
+ * `underscores_in_headers off`): it takes buffer room but is not counted.
  */
-export function checkHeaderLines(req: IncomingMessage): void {
-  const buffers = new HeaderBuffers();
+export function checkHeaderLines(req: IncomingMessage, validName: RegExp | null = VALID_NAME, sizes: HeaderBufferSizes = DEFAULT_HEADER_BUFFERS): void {
+  const buffers = new HeaderBuffers(sizes);
+  const longest = maxLine(sizes);
   buffers.take((req.method ?? '').length + 1 + (req.url ?? '').length + ' HTTP/x.y\r\n'.length);
   const seen = new Set<string>();
   const raw = req.rawHeaders;
   let counted = 0;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const length = raw[i].length + 2 + raw[i + 1].length;
-    if (length > MAX_LINE || !buffers.take(length + 2)) {
+    if (length > longest || !buffers.take(length + 2)) {
       throw new HttpError(494, 'GW_HEADER_TOO_LARGE', 'client sent too long header line');
     }
-    if (raw[i].includes('_')) continue;
+    if (validName && !validName.test(raw[i])) continue;
     if (++counted > MAX_HEADERS) throw new HttpError(494, 'GW_TOO_MANY_HEADERS', 'client sent too many header lines');
     const name = raw[i].toLowerCase();
     if (!UNIQUE_HEADERS.has(name)) continue;

@@ -434,7 +434,9 @@ export function variableGetter(name: string, captureNames: Pick<ReadonlySet<stri
   if (family) {
     const [, kind, rest] = family;
     const header = rest.toLowerCase().replace(/_/g, '-');
-    if (kind === 'http') return (s) => headerValue(s.req.headers[header]);
+    // nginx matches `_` in the name to `-` or `_` in a header's (`underscores_in_headers on` keeps `X_A`).
+    const spelled = rest.toLowerCase();
+    if (kind === 'http') return spelled === header ? (s) => headerValue(s.req.headers[header]) : (s) => headerValue(s.req.headers[header] ?? s.req.headers[spelled]);
     if (kind === 'sent_http') return (s) => headerValue(s.res?.getHeader(header));
     if (kind === 'upstream_http') return (s) => upstreamHeader(s, header);
     if (kind === 'arg') return (s) => queryArg(s, rest);

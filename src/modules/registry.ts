@@ -53,6 +53,10 @@ import contentBy from './scripts/content';
 import { CONTENT_BY_HANDLER, scriptsModule } from './scripts/module';
 import { scriptPhases } from './scripts/phases';
 import { pluginsModule } from './plugins/module';
+import { processTuningModule } from './tuning/process-module';
+import { httpTuningModule } from './tuning/http-module';
+import { charsetModule } from './charset/module';
+import { charsetFilter } from './charset/charset-filter';
 
 const BUILT_IN: Readonly<Record<string, HandlerModule<any>>> = {
   static: staticHandler,
@@ -91,6 +95,8 @@ function firstLine(err: unknown): string {
 /** Every module: a directive implies its handler in this order (`proxy_pass`, then `return`, then `stub_status`). */
 export const MODULES: readonly ConfModule[] = [
   coreModule,
+  processTuningModule,
+  httpTuningModule,
   indexModule,
   autoindexModule,
   sslModule,
@@ -112,6 +118,7 @@ export const MODULES: readonly ConfModule[] = [
   scriptsModule,
   pluginsModule,
   headersModule,
+  charsetModule,
   gzipModule,
   logModule,
 ];
@@ -126,4 +133,4 @@ export const REGISTRY: Registry = { modules: MODULES, handlers: resolveHandler, 
  * response filters see the header in this order (`expires` and
  * `add_header` before gzip decides, as nginx's chain).
  */
-export const LOCATION_MODULES: readonly LocationModule[] = [realipPhase, rewritePhase, limitReqPhase, limitConnPhase, accessPhase, authBasicPhase, authRequestPhase, scriptPhases, tryFilesPhase, headersFilter, gzipFilter, logPhase];
+export const LOCATION_MODULES: readonly LocationModule[] = [realipPhase, rewritePhase, limitReqPhase, limitConnPhase, accessPhase, authBasicPhase, authRequestPhase, scriptPhases, tryFilesPhase, charsetFilter, headersFilter, gzipFilter, logPhase];

@@ -134,7 +134,7 @@ class Master {
     cluster.setupPrimary({ stdio: ['inherit', 'inherit', 'inherit', 'ipc', ...dicts.stdio] });
     let ticketSecret = this.ticketSecrets.get(checked);
     if (!ticketSecret) this.ticketSecrets.set(checked, (ticketSecret = newTicketSecret()));
-    const worker = cluster.fork({ GATEWAY_GENERATION: String(generation), [WORKER_ID_ENV]: String(id), [TICKET_SECRET_ENV]: ticketSecret, ...dicts.env });
+    const worker = cluster.fork({ ...checked.conf.workerEnv, GATEWAY_GENERATION: String(generation), [WORKER_ID_ENV]: String(id), [TICKET_SECRET_ENV]: ticketSecret, ...dicts.env });
     this.workerIds.set(worker, id);
     handOffSources(worker, checked.snapshot);
     return worker;

@@ -12,6 +12,9 @@ import { describeError } from '../shared/timers';
 import { Gateway } from '../server/gateway';
 import type { Logger } from '../types';
 import { version } from '../http/version';
+import { coreModule } from '../modules/core/module';
+import { processTuningModule } from '../modules/tuning/process-module';
+import { setUpWorker } from '../modules/tuning/worker-setup';
 
 /** What the master and its workers say to each other over the cluster channel. */
 export type WorkerMessage = { type: 'ready' } | { type: 'quit' };
@@ -24,7 +27,8 @@ export async function runWorker(conf: MainConf, log: Logger, files: LogFiles, on
   process.on('uncaughtException', (err) => log.error(`uncaught exception (outside any request): ${describeError(err)}`));
   process.on('unhandledRejection', (err) => log.error(`unhandled rejection (outside any request): ${describeError(err)}`));
   const gateway = new Gateway(conf, log, files);
-  await gateway.start();
+  // nginx's worker process init: under a master only (`master_process off` keeps the process as it is, as nginx).
+  await gateway.start(cluster.isWorker ? () => setUpWorker(conf.main.get(processTuningModule), tempPaths(conf), log) : undefined);
   log.notice(`gateway/${version} ${cluster.isWorker ? `worker process ${process.pid} started` : 'started in a single process'}`);
   let stopping = false;
   const stop = async (graceful: boolean) => {
@@ -53,3 +57,12 @@ export async function runWorker(conf: MainConf, log: Logger, files: LogFiles, on
   }
 }
 
+/** Every `client_body_temp_path` of the configuration: the directories a worker writes. */
+function tempPaths(conf: MainConf): string[] {
+  const paths = [conf.http.confs.get(coreModule).clientBodyTempPath];
+  for (const server of conf.http.servers) {
+    paths.push(server.confs.get(coreModule).clientBodyTempPath);
+    for (const location of server.locations) paths.push(location.confs.get(coreModule).clientBodyTempPath);
+  }
+  return paths;
+}

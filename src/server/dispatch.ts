@@ -7,10 +7,11 @@
  */
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import { closeTimedOut } from './socket-options';
 import type { Duplex } from 'node:stream';
 import { HttpError, InternalRedirect, UriRewritten } from '../errors';
 import { tabPaddingOf } from '../http/raw-head';
-import { checkHeaderLines, checkRequestHead, checkRequestLine } from '../http/request-head';
+import { checkHeaderLines, checkRequestHead, checkRequestLine, dropInvalidHeaders } from '../http/request-head';
 import { errorPageHtml, hasErrorPage, pageStatus, reasonPhrase, wantsMsiePadding } from '../http/status';
 import { REROUTING_HANDLERS } from '../modules/rewrite/phase';
 import { checkClientCertificate } from '../modules/ssl/client-verify';
@@ -51,6 +52,7 @@ const SEND_POLICY = {
       `client timed out (110: Connection timed out) while ${state.runtime.sending}, client: ${state.remoteAddress || 'unix:'}, server: ${state.server.primaryName}, ` +
         `request: "${req.method} ${req.url} HTTP/${req.httpVersion}"${host ? `, host: "${host}"` : ''}`,
     );
+    if (state.runtime.resetTimedout && res.socket) closeTimedOut(res.socket, true);
     res.destroy();
   },
 };
@@ -102,6 +104,8 @@ export class Dispatcher {
       // not for clients (internal redirects, subrequests and rewritten URIs reach it).
       if (state.runtime.internal && !state.internal) throw new HttpError(404, 'GW_INTERNAL_LOCATION');
       if (state.runtime.keepaliveOff) res.shouldKeepAlive = false;
+      // `tcp_nodelay` (Node caches the setting: a call that changes nothing costs no system call).
+      (req.socket as Socket).setNoDelay(state.runtime.tcpNodelay);
       checkBodySize(req, state.runtime.clientMaxBodySize);
       await this.serve(req, res, state);
     } catch (err) {
@@ -137,6 +141,7 @@ export class Dispatcher {
   private upgradeRouted(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerRuntime, scheme: string, state: RoutedState): Promise<void> {
     if (state.routingError || (state.runtime.internal && !state.internal)) return this.serveAsHttp(req, socket, listener, scheme, state);
     if (!state.runtime.upgradable) return this.rewriteThenServeAsHttp(req, socket, head, listener, scheme, state);
+    (socket as Socket).setNoDelay(state.runtime.tcpNodelay);
     let ran: boolean | Promise<boolean>;
     try {
       ran = state.runtime.phases.length ? runSteps(state.runtime.phases, req, null, state) : false;
@@ -259,9 +264,10 @@ export class Dispatcher {
   private route(req: IncomingMessage, res: ServerResponse | null, listener: ListenerRuntime, scheme: string): RoutedState {
     const defaultServer = listener.servers.defaultServer;
     try {
-      checkRequestLine(req);
-      const target = normalizeUri(req.url ?? '/');
-      checkHeaderLines(req);
+      checkRequestLine(req, listener.head.buffers);
+      const target = normalizeUri(req.url ?? '/', listener.head.mergeSlashes);
+      checkHeaderLines(req, listener.head.validName, listener.head.buffers);
+      if (listener.head.validName) dropInvalidHeaders(req, listener.head.validName);
       const hostValue = target.host ?? req.headers.host ?? null;
       if (hostValue === null && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
         throw new HttpError(400, 'GW_NO_HOST', 'client sent HTTP/1.1 request without "Host" header');
@@ -329,6 +335,12 @@ export class Dispatcher {
       return { status: 500, headers: {}, body: null, context: state };
     }
     this.matchLocation(state, server);
+    let logged = false;
+    const ended = () => {
+      if (!logged) logSubrequest(req, res, state, capture);
+      logged = true;
+    };
+    res.once('finish', ended).once('close', ended);
     const served = (async () => {
       // nginx's subrequest starts at the server-rewrite phase.
       const answered = this.serverRewrite(req, res, state);
@@ -498,6 +510,19 @@ export class Dispatcher {
     state.completed = res.writableFinished;
     for (const handler of location.logHandlers) handler.log!(state.req, state, status);
   }
+}
+
+/**
+ * `log_subrequest on` where a subrequest ended: its log phase runs (the access log line of its
+ * URI and status), as nginx's ngx_http_finalize_request logs a subrequest. Its
+ * `$body_bytes_sent` is the body kept, else 0 (what it wrote went to no socket).
+ */
+function logSubrequest(req: IncomingMessage, res: ServerResponse, state: RequestState, capture: SubrequestCapture): void {
+  const location = state.runtime;
+  if (!location.logSubrequest || location.logHandlers.length === 0) return;
+  state.status = res.headersSent ? res.statusCode : 499;
+  state.bodyBytesSent = capture.body()?.length ?? 0;
+  for (const handler of location.logHandlers) handler.log!(req, state, state.status);
 }
 
 /** Whether the client has gone (closed, or half-closed: nginx's check of a broken connection). */

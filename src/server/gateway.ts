@@ -15,12 +15,12 @@ import { isLingering } from './lingering';
 import type { LogFiles } from '../shared/log';
 import { coreModule } from '../modules/core/module';
 import { connectionAccepted, connectionClosed } from '../modules/status/counters';
-import { applySoKeepalive } from './socket-options';
+import { applySoKeepalive, closeTimedOut } from './socket-options';
 import { awaitingProxyHeader, proxyHeaderLength, readProxyProtocol, type ProxyHeaderOutcome } from './proxy-protocol';
 import { afterResponses, inTurn, whenIdle } from './pipeline';
 import { inspectRawHead } from '../http/raw-head';
 import { refuseBody } from '../shared/request-body';
-import { MAX_HEAD_BYTES, MAX_LINE } from '../http/request-head';
+import { headBytes, maxLine } from '../http/request-head';
 import { Runtime, type ListenerRuntime } from './runtime';
 import type { Logger } from '../types';
 
@@ -78,13 +78,13 @@ function headerLinesNginxRefuses(head: string): boolean {
  * line ends only when it is the first data of the connection; a later chunk of a head that
  * arrived in pieces is taken as headers.
  */
-function requestLineTooLong(raw: Buffer | undefined, socket: Duplex): boolean {
+function requestLineTooLong(raw: Buffer | undefined, socket: Duplex, longest: number): boolean {
   if (!raw) return false;
   // A PROXY header (`listen ... proxy_protocol`) came before the request's first byte.
   const firstChunk = ((socket as Duplex & { bytesRead?: number }).bytesRead ?? Infinity) - proxyHeaderLength(socket) <= raw.length;
   if (!firstChunk) return false;
   const end = raw.indexOf('\r\n');
-  return end < 0 ? raw.length > MAX_LINE : end > MAX_LINE;
+  return end < 0 ? raw.length > longest : end > longest;
 }
 
 /**
@@ -133,10 +133,15 @@ export class Gateway {
     };
   }
 
-  /** Builds the handlers and binds every listening socket. Rejects if a bind fails. */
-  async start(): Promise<void> {
+  /**
+   * Builds the handlers and binds every listening socket. Rejects if a bind fails. `beforeListen`
+   * runs once the handlers are built (their files opened) and before any socket listens (a
+   * worker drops its privileges there, as nginx's worker before it accepts).
+   */
+  async start(beforeListen?: () => void): Promise<void> {
     this.runtime = await Runtime.build(this.conf, this.log, this.files);
     this.dispatcher = new Dispatcher(this.runtime);
+    beforeListen?.();
     for (const listener of this.runtime.listeners) this.servers.push(await this.listen(listener));
     for (const { key, address, port } of this.addresses()) this.log.notice(`listening on ${key} (${address}:${port})`);
   }
@@ -160,7 +165,7 @@ export class Gateway {
       connectionsCheckingInterval: headerCheckInterval(defaults.clientHeaderTimeout),
       requestTimeout: 0,
       requireHostHeader: false,
-      maxHeaderSize: MAX_HEAD_BYTES,
+      maxHeaderSize: headBytes(listener.head.buffers),
     };
     const scheme = listener.tls ? 'https' : 'http';
     // nginx's client_header_timeout covers the TLS handshake too.
@@ -319,7 +324,7 @@ export class Gateway {
       return;
     }
     this.log.info(`client sent invalid request (${err.code}) while reading client request headers, ${client}`);
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? (requestLineTooLong(err.rawPacket, socket) ? 414 : 494) : parserErrorStatus(err.code, err.rawPacket);
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? (requestLineTooLong(err.rawPacket, socket, maxLine(listener.head.buffers)) ? 414 : 494) : parserErrorStatus(err.code, err.rawPacket);
     whenIdle(socket, () => writeRawError(socket, status, signature));
   }
 
@@ -332,7 +337,8 @@ export class Gateway {
         ? 'waiting for request'
         : 'reading client request headers';
     this.log.info(`client timed out (110: Connection timed out) while ${waiting}, client: ${parsed.remoteAddress ?? 'unix:'}, server: ${listener.listen.key}`);
-    socket.destroy();
+    // nginx resets only a connection with a request begun (ngx_http_free_request); one still waiting is closed.
+    closeTimedOut(socket, listener.resetTimedout && waiting === 'reading client request headers');
   }
 
   /** The open client connections (what worker_connections counts). */

@@ -24,7 +24,7 @@ const badRequest = (reason: string) => new HttpError(400, 'GW_BAD_URI', reason);
  * percent-decode (a bad escape or a NUL is 400), merge slashes, resolve `.` and `..`
  * (climbing above `/` is 400).
  */
-export function normalizeUri(target: string): NormalizedUri {
+export function normalizeUri(target: string, mergeSlashes = true): NormalizedUri {
   const plain = plainTarget(target);
   if (plain) return plain;
   let host: string | null = null;
@@ -43,7 +43,7 @@ export function normalizeUri(target: string): NormalizedUri {
   const args = end < 0 || rest[end] === '#' ? '' : rest.slice(end + 1).split('#')[0];
   const decoded = percentDecode(rawPath);
   if (decoded.includes('\0')) throw badRequest('NUL in the request path');
-  return { uri: resolveDots(decoded), args, host };
+  return { uri: resolveDots(decoded, mergeSlashes), args, host };
 }
 
 /**
@@ -82,13 +82,17 @@ function percentDecode(path: string): string {
   return Buffer.from(bytes).toString('utf8');
 }
 
-function resolveDots(path: string): string {
+/** Resolves `.` and `..` segments; `mergeSlashes` (nginx's `merge_slashes on`) also drops empty ones (`//` is `/`). */
+function resolveDots(path: string, mergeSlashes: boolean): string {
   const segments = path.split('/');
   const out: string[] = [];
   for (let i = 1; i < segments.length; i++) {
     const seg = segments[i];
     const last = i === segments.length - 1;
-    if (seg === '' && !last) continue;
+    if (seg === '' && !last) {
+      if (!mergeSlashes) out.push('');
+      continue;
+    }
     if (seg === '.') {
       if (last) out.push('');
       continue;

@@ -10,6 +10,8 @@ import type { LocationConf, MainConf, ServerConf } from '../config/model';
 import type { ListenSpec, LocationMatch } from '../config/values';
 import { compileValue } from '../http/variables';
 import { serverSignature } from '../http/version';
+import { VALID_NAME, VALID_WITH_UNDERSCORE, type HeadRules } from '../http/request-head';
+import { httpTuningModule } from '../modules/tuning/http-module';
 import { coreModule, type ErrorPageConf } from '../modules/core/module';
 import { proxyModule } from '../modules/proxy/module';
 import { createPushChannels } from '../modules/push/channels';
@@ -74,6 +76,12 @@ export interface LocationRuntime {
   readonly inner?: ReadonlyMap<object, LocationRuntime>;
   /** The variables `set` declares, where `uninitialized_variable_warn` is on: reading one that nothing set is a warning. */
   readonly unsetWarnings?: ReadonlySet<string>;
+  /** `tcp_nodelay`: whether the connection's TCP_NODELAY is on while this location answers. */
+  readonly tcpNodelay: boolean;
+  /** `reset_timedout_connection`: a connection closed for a timeout is reset (RST), not closed. */
+  readonly resetTimedout: boolean;
+  /** `log_subrequest`: a subrequest served here runs the log phase (its access log line) when it ends. */
+  readonly logSubrequest: boolean;
 }
 
 /** One server block, ready to serve. */
@@ -105,6 +113,10 @@ export interface ListenerRuntime {
   readonly headerTimeout: number;
   /** Whether any `listen` of this socket says `proxy_protocol`: each connection starts with a PROXY header. */
   readonly proxyProtocol: boolean;
+  /** The default server's `reset_timedout_connection`: a head that timed out is reset. */
+  readonly resetTimedout: boolean;
+  /** How the default server reads a request's head (`merge_slashes`, `underscores_in_headers`, `ignore_invalid_headers`, the header buffers), as nginx before it knows the Host. */
+  readonly head: HeadRules;
 }
 
 /** Everything built from one configuration. */
@@ -229,6 +241,9 @@ export class Runtime {
       variables: this.conf.captureNames,
       ...(location.inner ? { inner: await this.innerRuntimes(server, location.inner, files) } : {}),
       ...(location.confs.get(rewriteModule).uninitializedVariableWarn && this.setNames.size ? { unsetWarnings: this.setNames } : {}),
+      tcpNodelay: location.confs.get(httpTuningModule).tcpNodelay,
+      resetTimedout: location.confs.get(httpTuningModule).resetTimedoutConnection,
+      logSubrequest: location.confs.get(httpTuningModule).logSubrequest,
     };
     return { runtime, postRead, serverRewrite };
   }
@@ -302,6 +317,21 @@ function groupByListen(servers: readonly ServerConf[], logOf: (server: ServerCon
     const headerTimeout = table.defaultServer.confs.get(coreModule).clientHeaderTimeout;
     // `ssl on` (the old form) in the socket's default server makes it speak TLS, as in nginx.
     const tls = g.ssl || table.defaultServer.confs.get(sslModule).ssl ? listenerTls(table, g.servers, logOf, sessionDicts, g.listen.key) : null;
-    return { listen: g.listen, servers: table, tls: tls?.options ?? null, attachTls: tls ? (server) => tls.attach(server) : null, headerTimeout, proxyProtocol: g.proxyProtocol };
+    const tuning = table.defaultServer.confs.get(httpTuningModule);
+    const head: HeadRules = {
+      mergeSlashes: tuning.mergeSlashes,
+      validName: tuning.ignoreInvalidHeaders ? (tuning.underscoresInHeaders ? VALID_WITH_UNDERSCORE : VALID_NAME) : null,
+      buffers: { first: tuning.clientHeaderBufferSize, large: tuning.largeClientHeaderBuffers.size, count: tuning.largeClientHeaderBuffers.number },
+    };
+    return {
+      listen: g.listen,
+      servers: table,
+      tls: tls?.options ?? null,
+      attachTls: tls ? (server) => tls.attach(server) : null,
+      headerTimeout,
+      proxyProtocol: g.proxyProtocol,
+      head,
+      resetTimedout: tuning.resetTimedoutConnection,
+    };
   });
 }

@@ -176,6 +176,19 @@ export function readKeepalive(socket: net.Socket): KeepaliveState {
   };
 }
 
+const TCP_NODELAY = 1;
+
+/**
+ * Reads a socket's TCP_NODELAY back with getsockopt (`tcp_nodelay`, for tests and diagnostics).
+ * Throws when it cannot be read: no koffi or libc, not Linux, no TCP file descriptor.
+ */
+export function readNoDelay(socket: net.Socket): boolean {
+  if (!libc) throw new Error(`cannot read TCP_NODELAY: ${libcMissing}`);
+  const fd = tcpFd(socket);
+  if (fd === null) throw new Error('cannot read TCP_NODELAY: not a TCP socket with a file descriptor');
+  return libc.getInt(fd, IPPROTO_TCP, TCP_NODELAY) !== 0;
+}
+
 /**
  * For tests only: uses `strategy` instead of the detected one (null restores it) and forgets
  * which warnings were given. Forcing `setsockopt` where libc is missing throws.
@@ -232,4 +245,20 @@ function optionName(level: number, name: number): string {
 function errnoName(errno: number): string {
   const name = Object.keys(osConstants.errno).find((key) => (osConstants.errno as Record<string, number>)[key] === errno);
   return name ? `${name} (${errno})` : `errno ${errno}`;
+}
+
+/**
+ * Closes a connection that timed out: reset (RST, nginx's `reset_timedout_connection on`: a
+ * zero SO_LINGER) when `reset` and the socket is plain TCP, else destroyed as usual.
+ */
+export function closeTimedOut(socket: { destroy(): unknown; resetAndDestroy?: () => unknown }, reset: boolean): void {
+  if (reset && typeof socket.resetAndDestroy === 'function') {
+    try {
+      socket.resetAndDestroy();
+      return;
+    } catch {
+      // a TLS or unix socket: no reset, closed below
+    }
+  }
+  socket.destroy();
 }

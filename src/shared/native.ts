@@ -1,6 +1,7 @@
 /**
  * koffi, the FFI through which the gateway calls C libraries the system already has (libc's
- * `setsockopt` for `so_keepalive`, libcrypt's `crypt_rn` for auth_basic's password hashes).
+ * `setsockopt` for `so_keepalive`, libcrypt's `crypt_rn` for auth_basic's password hashes,
+ * `getpwnam`/`getgrnam` for `user`, `setrlimit` for `worker_rlimit_nofile` and `worker_rlimit_core`).
  * This is the only module that imports koffi; it is loaded lazily, so a missing koffi means each
  * caller's fallback.
  */
@@ -131,4 +132,75 @@ function mapping(calls: SharedMemoryCalls, pointer: unknown, size: number): Shar
       calls.unlock(pointer);
     },
   };
+}
+
+/** A user's ids, as `getpwnam(3)` finds them. */
+export interface UserIds {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** libc's user, group and resource-limit calls, bound once. */
+interface AccountCalls {
+  readonly koffi: Koffi;
+  getpwnam(name: string): unknown;
+  getgrnam(name: string): unknown;
+  setrlimit(resource: number, limit: { rlim_cur: bigint | number; rlim_max: bigint | number }): number;
+  readonly passwd: unknown;
+  readonly group: unknown;
+}
+
+let accountCalls: AccountCalls | string | undefined;
+
+function boundAccountCalls(): AccountCalls {
+  if (accountCalls === undefined) {
+    const koffi = loadKoffi();
+    if (typeof koffi === 'string') accountCalls = koffi;
+    else {
+      try {
+        const libc = koffi.load('libc.so.6');
+        const passwd = koffi.struct('gateway_passwd', { pw_name: 'char *', pw_passwd: 'char *', pw_uid: 'uint32_t', pw_gid: 'uint32_t', pw_gecos: 'char *', pw_dir: 'char *', pw_shell: 'char *' });
+        const group = koffi.struct('gateway_group', { gr_name: 'char *', gr_passwd: 'char *', gr_gid: 'uint32_t', gr_mem: 'void *' });
+        koffi.struct('gateway_rlimit', { rlim_cur: 'uint64_t', rlim_max: 'uint64_t' });
+        accountCalls = {
+          koffi,
+          passwd,
+          group,
+          getpwnam: libc.func('void *getpwnam(const char *name)'),
+          getgrnam: libc.func('void *getgrnam(const char *name)'),
+          setrlimit: libc.func('int setrlimit(int resource, const gateway_rlimit *limit)'),
+        };
+      } catch (err) {
+        accountCalls = `libc's account calls cannot be bound (${(err as Error).message})`;
+      }
+    }
+  }
+  if (typeof accountCalls === 'string') throw new Error(accountCalls);
+  return accountCalls;
+}
+
+/** `getpwnam(name)`: the user's uid and primary gid, or null when there is no such user. Throws when libc cannot be reached. */
+export function lookupUser(name: string): UserIds | null {
+  const calls = boundAccountCalls();
+  const pointer = calls.getpwnam(name);
+  if (!pointer) return null;
+  const entry = calls.koffi.decode(pointer, calls.passwd as never) as { pw_uid: number; pw_gid: number };
+  return { uid: entry.pw_uid, gid: entry.pw_gid };
+}
+
+/** `getgrnam(name)`: the group's gid, or null when there is no such group. Throws when libc cannot be reached. */
+export function lookupGroup(name: string): number | null {
+  const calls = boundAccountCalls();
+  const pointer = calls.getgrnam(name);
+  if (!pointer) return null;
+  return (calls.koffi.decode(pointer, calls.group as never) as { gr_gid: number }).gr_gid;
+}
+
+/** Linux's resource numbers for `setResourceLimit`. */
+export const RLIMIT = { CORE: 4, NOFILE: 7 } as const;
+
+/** `setrlimit(resource, {value, value})`, as nginx sets `worker_rlimit_nofile` and `worker_rlimit_core`. Throws with the errno on failure. */
+export function setResourceLimit(resource: number, value: number): void {
+  const calls = boundAccountCalls();
+  if (calls.setrlimit(resource, { rlim_cur: BigInt(value), rlim_max: BigInt(value) }) !== 0) throw new Error(`setrlimit() failed (errno ${calls.koffi.errno()})`);
 }

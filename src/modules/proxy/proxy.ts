@@ -19,6 +19,8 @@ import type { LocationMatch } from '../../config/values';
 import { HttpError } from '../../errors';
 import type { Counters, Handler, HandlerModule, Logger, RequestContext, UpgradeOutcome } from '../../types';
 import { coreModule } from '../core/module';
+import { httpTuningModule } from '../tuning/http-module';
+import type { RedirectConf } from '../../http/redirect';
 import { proxyModule } from './module';
 import { HttpExchange, type ProxyTimeouts } from './exchange';
 import { serverSignature } from '../../http/version';
@@ -64,6 +66,8 @@ export interface ProxyOptions {
   readonly buffering: boolean;
   /** `proxy_redirect`, compiled (empty: off). */
   readonly redirects: readonly RedirectRule[];
+  /** How a rewritten Location names the host and port (`absolute_redirect`...). */
+  readonly redirect: RedirectConf;
   /**
    * Whether upgrades (WebSocket) pass: the location forwards `Upgrade` (`proxy_set_header
    * Upgrade $http_upgrade`). Elsewhere a request asking for one is proxied as plain HTTP.
@@ -143,6 +147,7 @@ const proxy: HandlerModule<ProxyOptions> = {
       hidden,
       buffering: p.proxyBuffering,
       redirects,
+      redirect: location.confs.get(httpTuningModule),
       upgrade: forwardsUpgrade(p.proxySetHeaders),
       requestBuffering: p.proxyRequestBuffering,
       httpVersion: p.proxyHttpVersion,
@@ -366,7 +371,7 @@ class ProxyHandler implements Handler {
       buffering: this.options.buffering,
       ctx,
       peer: peer.name || peerName(route.target),
-      rewriteHeaders: this.options.redirects.length ? (lines: readonly HeaderLine[]) => rewriteRedirectHeaders(lines, this.options.redirects, req, ctx) : undefined,
+      rewriteHeaders: this.options.redirects.length ? (lines: readonly HeaderLine[]) => rewriteRedirectHeaders(lines, this.options.redirects, req, ctx, this.options.redirect) : undefined,
     });
     this.exchanges.set(req, exchange);
     try {

@@ -8,7 +8,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { ProxyRedirectConf } from './module';
 import type { LocationMatch } from '../../config/values';
-import { absoluteUrl, redirectHost } from '../../http/redirect';
+import { absoluteLocation, type RedirectConf } from '../../http/redirect';
 import type { RequestContext } from '../../types';
 import { compileValue, type CompiledValue } from '../../http/variables';
 import type { HeaderLine } from './headers';
@@ -61,6 +61,7 @@ export function rewriteRedirectHeaders(
   rules: readonly RedirectRule[],
   req: IncomingMessage,
   ctx: RequestContext,
+  redirect: RedirectConf,
 ): readonly HeaderLine[] {
   if (rules.length === 0) return lines;
   let out: HeaderLine[] | null = null;
@@ -70,7 +71,7 @@ export function rewriteRedirectHeaders(
     let rewritten: string | null = null;
     if (lower === 'location') {
       rewritten = rewriteRedirect(value, 0, rules, ctx);
-      if (rewritten?.startsWith('/')) rewritten = absoluteUrl(ctx.scheme, redirectHost(req, ctx), ctx.variable('server_port'), rewritten);
+      if (rewritten !== null) rewritten = absoluteLocation(rewritten, redirect, req, ctx);
     } else if (lower === 'refresh') {
       const at = value.toLowerCase().indexOf('url=');
       if (at >= 0) rewritten = rewriteRedirect(value, at + 4, rules, ctx);

@@ -5,6 +5,7 @@
  */
 import { ConfigError, type Position } from '../../errors';
 import type { ConfNode, MapNode } from '../../config/load';
+import { refusal } from '../../config/not-supported';
 import { parseTime, splitArgs } from '../../config/values';
 import type { ScriptRef } from '../../shared/script-loader';
 import type { BalancerContext } from '../../types';
@@ -116,7 +117,7 @@ function parseUpstream(name: string, block: MapNode, fail: Fail, checkKey: (key:
         balancerBy = loadBalancer(value);
         break;
       default:
-        throw new ConfigError(`unknown directive "${e.key}" in upstream "${name}"`, e.keyPos);
+        throw new ConfigError(`${refusal(e.key)} in upstream "${name}"`, e.keyPos);
     }
   }
   // An upstream whose script picks every peer needs no servers (as lua-nginx-module since 0.10.24).

@@ -9,10 +9,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import type { MimeTypes } from '../../config/mime';
 import { HttpError } from '../../errors';
-import { absoluteUrl, redirectHost } from '../../http/redirect';
+import { absoluteLocation, type RedirectConf } from '../../http/redirect';
 import type { Template } from '../../http/variables';
 import type { HandlerModule, LocationConf, LocationModule, PhaseHandler, RequestContext } from '../../types';
 import { coreModule } from '../core/module';
+import { httpTuningModule } from '../tuning/http-module';
 import { rewriteModule } from '../rewrite/module';
 import { firstReturn } from '../rewrite/script';
 
@@ -28,6 +29,8 @@ export interface CompiledReturn {
   readonly text: Template | null;
   readonly types: MimeTypes;
   readonly defaultType: string;
+  /** How a redirect's Location names the host and port (`absolute_redirect`...). */
+  readonly redirect: RedirectConf;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -37,7 +40,7 @@ export const CLOSE_WITHOUT_RESPONSE = 444;
 /** Compiles a location's `return` with its types. */
 export function compileReturn(conf: ReturnConf, location: Pick<LocationConf, 'confs'>, compile: (text: string) => Template): CompiledReturn {
   const core = location.confs.get(coreModule);
-  return { status: conf.status, text: conf.text === null ? null : compile(conf.text), types: core.types, defaultType: core.defaultType };
+  return { status: conf.status, text: conf.text === null ? null : compile(conf.text), types: core.types, defaultType: core.defaultType, redirect: location.confs.get(httpTuningModule) };
 }
 
 /** Answers a request as `return` says (an error page and a redirect are thrown `HttpError`s). */
@@ -50,7 +53,7 @@ export function respond(ret: CompiledReturn, req: IncomingMessage, res: ServerRe
   // nginx's ngx_http_send_response: a code under 400 always gets the (maybe empty) text;
   // 4xx and 5xx without text get the error page.
   const value = text ? ctx.evaluate(text) : status < 400 ? '' : null;
-  if (REDIRECTS.has(status)) respondRedirect(status, value ?? '', req, ctx);
+  if (REDIRECTS.has(status)) respondRedirect(status, value ?? '', ret.redirect, req, ctx);
   if (value === null) throw new HttpError(status);
   const ext = path.extname(ctx.uri).slice(1).toLowerCase();
   const type = ret.types.get(ext) ?? ret.defaultType;
@@ -58,18 +61,9 @@ export function respond(ret: CompiledReturn, req: IncomingMessage, res: ServerRe
   res.end(req.method === 'HEAD' ? undefined : value);
 }
 
-/** A redirect (`return 301 URL`, a redirecting `rewrite`): nginx's page for `status`, with `Location` made absolute. */
-export function respondRedirect(status: number, location: string, req: IncomingMessage, ctx: RequestContext): never {
-  throw new HttpError(status, `GW_HTTP_${status}`, undefined, { Location: absolute(location, req, ctx) });
-}
-
-/**
- * nginx's absolute_redirect: a Location starting with `/` gets the scheme, the host the client
- * named (else the local address, as nginx without a Host) and the local port unless default.
- */
-function absolute(location: string, req: IncomingMessage, ctx: RequestContext): string {
-  if (!location.startsWith('/')) return location;
-  return absoluteUrl(ctx.scheme, redirectHost(req, ctx), ctx.variable('server_port'), location);
+/** A redirect (`return 301 URL`, a redirecting `rewrite`): nginx's page for `status`, with `Location` made absolute as `redirect` says (`absolute_redirect`...). */
+export function respondRedirect(status: number, location: string, redirect: RedirectConf, req: IncomingMessage, ctx: RequestContext): never {
+  throw new HttpError(status, `GW_HTTP_${status}`, undefined, { Location: absoluteLocation(location, redirect, req, ctx) });
 }
 
 /** `handler: return`: the location's `return` as its content handler. */

@@ -10,6 +10,7 @@ import { HttpError, InternalRedirect, UriRewritten } from '../../errors';
 import { requestLogContext } from '../../shared/log-context';
 import type { LocationModule, PhaseHandler, PhaseOutcome, RequestContext } from '../../types';
 import { compileReturn, respond, respondRedirect, type CompiledReturn } from '../return/return';
+import { httpTuningModule } from '../tuning/http-module';
 import { rewriteModule } from './module';
 import { runScript, ZeroLengthUri, type RunOutcome } from './run';
 import { answersAlways, type Op, type ReturnOp } from './script';
@@ -47,13 +48,14 @@ export const rewritePhase: LocationModule = {
     };
     compileReturns(script);
     const options = { log: conf.rewriteLog };
+    const redirect = location.confs.get(httpTuningModule);
     const answer = (outcome: RunOutcome, req: IncomingMessage, res: ServerResponse | null, ctx: RequestContext): PhaseOutcome => {
       if (outcome.kind === 'done') {
         if (outcome.uriChanged && !serverLevel) throw new UriRewritten(ctx.uri, ctx.args);
         return undefined;
       }
       if (res === null) throw new AnswerAsHttp();
-      if (outcome.kind === 'redirect') respondRedirect(outcome.status, outcome.location, req, ctx);
+      if (outcome.kind === 'redirect') respondRedirect(outcome.status, outcome.location, redirect, req, ctx);
       else respond(returns.get(outcome.op)!, req, res, ctx);
       return 'done';
     };

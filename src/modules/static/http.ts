@@ -126,5 +126,10 @@ export function isPathByte(b: number): boolean {
  * `absolute_redirect on` with `port_in_redirect on` (see src/redirect.ts). The (decoded) URI is percent-encoded again; the query string is kept.
  */
 export function directoryRedirect(scheme: string, host: string, port: string, uri: string, args: string): string {
-  return absoluteUrl(scheme, host, port, `${percentEncode(uri, isPathByte)}/${args ? `?${args}` : ''}`);
+  return absoluteUrl(scheme, host, port, directoryPath(uri, args));
+}
+
+/** The path a directory asked for without its slash is redirected to: the URI percent-encoded again, a slash, the query string. */
+export function directoryPath(uri: string, args: string): string {
+  return `${percentEncode(uri, isPathByte)}/${args ? `?${args}` : ''}`;
 }

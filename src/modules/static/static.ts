@@ -11,7 +11,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError, InternalRedirect } from '../../errors';
 import type { MimeTypes } from '../../config/mime';
-import { redirectHost } from '../../http/redirect';
+import { absoluteLocation, type RedirectConf } from '../../http/redirect';
 import { compilePathTemplate, compileStaticPaths, mapUriToPath, staysUnder, type StaticPaths } from '../../shared/document-path';
 import { FileAccess, fileAccessConf, type FileLookupDirectives, type OpenedFile } from '../../shared/file-access';
 import { describeSystemError, statusForOpenError } from '../../shared/system-errors';
@@ -25,7 +25,8 @@ import { compileGzipOk, gzipOk, type GzipOkConf } from '../gzip/gzip-ok';
 import { gzipModule, type GzipConf } from '../gzip/module';
 import { indexModule } from '../index/module';
 import { nextBoundary, sendFromFile, sendFromMemory } from './body';
-import { contentTypeFor, directoryRedirect } from './http';
+import { contentTypeFor, directoryPath } from './http';
+import { httpTuningModule } from '../tuning/http-module';
 import { planResponse } from './response';
 
 /** What `configure` takes from its location, once: how files are found and served. */
@@ -44,6 +45,10 @@ export interface StaticOptions {
   readonly gzipOk: GzipOkConf;
   /** The named captures `disable_symlinks from=` may use. */
   readonly captureNames: ReadonlySet<string>;
+  /** How a directory's redirect names the host and port (`absolute_redirect`...). */
+  readonly redirect: RedirectConf;
+  /** `log_not_found`: whether a file not found is logged. */
+  readonly logNotFound: boolean;
 }
 
 const errno = (err: unknown) => err as NodeJS.ErrnoException;
@@ -54,12 +59,13 @@ function callOf(err: unknown, fallback: string): string {
   return errno(err).syscall === 'openat' ? 'openat()' : fallback;
 }
 
-/** Throws the HttpError for a failed open, logged as nginx logs it (`open() "/x" failed (2: ...)`). */
-function openFailed(ctx: RequestContext, err: unknown, call: string, file: string): never {
+/** Throws the HttpError for a failed open, logged as nginx logs it (`open() "/x" failed (2: ...)`), a 404 only with `log_not_found on`. */
+function openFailed(ctx: RequestContext, err: unknown, call: string, file: string, logNotFound: boolean): never {
   const status = statusForOpenError(errno(err).code);
   const message = `${callOf(err, call)} "${file}" failed (${describe(err)})`;
   if (status === 500) ctx.log.crit(message);
-  else ctx.log.error(message);
+  // `log_not_found off`: a file that is not there is not logged (nginx's static and index modules).
+  else if (status !== 404 || logNotFound) ctx.log.error(message);
   throw new HttpError(status);
 }
 
@@ -86,7 +92,7 @@ class StaticHandler implements Handler {
     try {
       opened = await this.files.open(file, ctx);
     } catch (err) {
-      return openFailed(ctx, err, 'open()', file);
+      return openFailed(ctx, err, 'open()', file, this.opts.logNotFound);
     }
     return this.serve(req, res, ctx, opened, file, false);
   }
@@ -151,7 +157,7 @@ class StaticHandler implements Handler {
       throw new InternalRedirect(ctx.uri + index, ctx.args);
     }
     if (this.opts.autoindex && req.method !== 'POST') return this.listing(req, res, ctx, dir);
-    if (!dirChecked) await this.files.probe(dir, ctx).catch((e: unknown) => openFailed(ctx, e, 'stat()', dir));
+    if (!dirChecked) await this.files.probe(dir, ctx).catch((e: unknown) => openFailed(ctx, e, 'stat()', dir, this.opts.logNotFound));
     ctx.log.error(`directory index of "${dir}" is forbidden`);
     throw new HttpError(403);
   }
@@ -159,7 +165,7 @@ class StaticHandler implements Handler {
   /** nginx's index errors: `"/x/index.html" is not found (2: ...)`, `... is forbidden`. */
   private indexFailed(ctx: RequestContext, err: unknown, file: string): never {
     const status = statusForOpenError(errno(err).code);
-    if (status === 500) return openFailed(ctx, err, 'open()', file);
+    if (status === 500) return openFailed(ctx, err, 'open()', file, this.opts.logNotFound);
     const what = status === 404 ? 'is not found' : 'is forbidden';
     ctx.log.error(`"${file}" ${what} (${describe(err)})`);
     throw new HttpError(status);
@@ -170,7 +176,7 @@ class StaticHandler implements Handler {
     try {
       body = renderAutoindex(ctx.uri, await readListing(dir));
     } catch (err) {
-      if (errno(err).syscall === 'scandir') return openFailed(ctx, err, 'opendir()', dir);
+      if (errno(err).syscall === 'scandir') return openFailed(ctx, err, 'opendir()', dir, this.opts.logNotFound);
       ctx.log.crit(`stat() in "${dir}" failed (${describe(err)})`);
       throw new HttpError(500);
     }
@@ -191,7 +197,7 @@ class StaticHandler implements Handler {
     let handedOver = false;
     try {
       if (info.isDir) {
-        const location = directoryRedirect(ctx.scheme, redirectHost(req, ctx), ctx.variable('server_port'), ctx.uri, ctx.args);
+        const location = absoluteLocation(directoryPath(ctx.uri, ctx.args), this.opts.redirect, req, ctx);
         throw new HttpError(301, 'GW_HTTP_301', undefined, { Location: location });
       }
       if (!info.isFile) {
@@ -253,6 +259,7 @@ const staticModule: HandlerModule<StaticOptions> = {
     if (core.alias !== null) checkVariables(core.alias, 'alias', cx);
     const paths = compileStaticPaths(core.root, core.alias, loc.match, (p) => cx.resolve(p), cx.captureNames);
     const gzip = loc.confs.get(gzipModule);
+    const tuning = loc.confs.get(httpTuningModule);
     return {
       paths,
       files: core,
@@ -266,6 +273,8 @@ const staticModule: HandlerModule<StaticOptions> = {
       gzipVary: gzip.gzipVary,
       gzipOk: compileGzipOk(gzip),
       captureNames: cx.captureNames,
+      redirect: tuning,
+      logNotFound: tuning.logNotFound,
     };
   },
   create(options: StaticOptions): Handler {
