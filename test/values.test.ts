@@ -94,8 +94,8 @@ describe('listen', () => {
     ['127.0.0.1', '127.0.0.1', 80, '127.0.0.1:80'],
   ])('%p', (addr, host, port, key) => expect(parseListen([addr])).toMatchObject({ host, port, key }));
   test('parameters', () => {
-    const l = parseListen(['8080', 'default_server', 'backlog=128', 'reuseport', 'so_keepalive=2s:2s:8']);
-    expect(l).toMatchObject({ defaultServer: true, backlog: 128, reuseport: true, soKeepalive: { enabled: true, idle: 2, interval: 2, count: 8 } });
+    const l = parseListen(['8080', 'default_server', 'backlog=128', 'reuseport', 'deferred', 'so_keepalive=2s:2s:8']);
+    expect(l).toMatchObject({ defaultServer: true, backlog: 128, reuseport: true, deferred: true, soKeepalive: { enabled: true, idle: 2, interval: 2, count: 8 } });
   });
   test('unix sockets', () => expect(parseListen(['unix:/tmp/gw.sock'])).toMatchObject({ unix: '/tmp/gw.sock', key: 'unix:/tmp/gw.sock' }));
   test.each([

@@ -205,6 +205,8 @@ export interface ListenSpec {
   readonly ssl: boolean;
   readonly backlog: number;
   readonly reuseport: boolean;
+  /** `deferred` (Linux's TCP_DEFER_ACCEPT): accepted; the socket is the cluster master's, where Node sets no such option (a notice says so). */
+  readonly deferred: boolean;
   readonly ipv6only: boolean;
   readonly soKeepalive: SoKeepalive | null;
   /** `proxy_protocol`: every connection starts with a PROXY header (v1 or v2) before its HTTP or TLS bytes. */
@@ -228,6 +230,7 @@ export function parseListen(args: readonly string[]): ListenSpec {
     ssl: false,
     backlog: DEFAULT_BACKLOG,
     reuseport: false,
+    deferred: false,
     ipv6only: true,
     soKeepalive: null as SoKeepalive | null,
     proxyProtocol: false,
@@ -249,6 +252,10 @@ export function parseListen(args: readonly string[]): ListenSpec {
       case 'reuseport':
         spec.reuseport = true;
         break;
+      case 'deferred':
+        spec.deferred = true;
+        break;
+
       case 'proxy_protocol':
         if (value !== undefined) throw new Error(`invalid parameter "${param}"`);
         spec.proxyProtocol = true;

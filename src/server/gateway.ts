@@ -220,6 +220,7 @@ export class Gateway {
     });
     server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket) => this.clientError(err, socket, listener));
     if (spec.reuseport) this.log.notice(`"reuseport" on ${spec.key} is not available in this runtime; worker processes share the socket instead`);
+    if (spec.deferred) this.log.notice(`"deferred" on ${spec.key} is not available in this runtime; connections are accepted at once`);
     return new Promise((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`bind() to ${spec.key} failed (${err.code}: ${err.message})`)));
       const onListening = () => {

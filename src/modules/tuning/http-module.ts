@@ -72,6 +72,9 @@ export interface HttpTuningConf {
   readonly proxyBuffers: Buffers;
   readonly proxyBusyBuffersSize: number | null;
   readonly proxyTempPath: string;
+  readonly fastcgiTempPath: string;
+  readonly uwsgiTempPath: string;
+  readonly scgiTempPath: string;
   readonly proxyMaxTempFileSize: number;
   readonly proxyTempFileWriteSize: number | null;
   readonly proxyHeadersHashMaxSize: number;
@@ -160,6 +163,13 @@ function openLogFileCache(node: ConfNode, cx: ParseContext, name: string): strin
 
 const SERVER: ['http', 'server'] = ['http', 'server'];
 
+/** `*_temp_path path [level1 [level2 [level3]]]`: the path, against the prefix. */
+function tempPath(n: ConfNode, cx: ParseContext, name: string): string {
+  const args = argsOf(n, cx);
+  if (args.length < 1 || args.length > 4) cx.fail(`invalid number of arguments in "${name}" directive`, n);
+  return path.resolve(cx.prefix, args[0]);
+}
+
 export const httpTuningModule: ConfModule<HttpTuningConf> = {
   name: 'http_tuning',
   directives: {
@@ -203,11 +213,12 @@ export const httpTuningModule: ConfModule<HttpTuningConf> = {
     proxy_buffer_size: row(INHERITED, sizeValue),
     proxy_buffers: row(INHERITED, buffers),
     proxy_busy_buffers_size: row(INHERITED, sizeValue),
-    proxy_temp_path: row(INHERITED, (n, cx, name) => {
-      const args = argsOf(n, cx);
-      if (args.length < 1 || args.length > 4) cx.fail(`invalid number of arguments in "${name}" directive`, n);
-      return path.resolve(cx.prefix, args[0]);
-    }),
+    proxy_temp_path: row(INHERITED, tempPath),
+    // The temp paths of nginx's FastCGI, uWSGI and SCGI modules, which real configurations set beside
+    // proxy_temp_path: checked, kept; nothing uses them (`fastcgi_pass` and friends are not supported yet).
+    fastcgi_temp_path: row(INHERITED, tempPath),
+    uwsgi_temp_path: row(INHERITED, tempPath),
+    scgi_temp_path: row(INHERITED, tempPath),
     proxy_max_temp_file_size: row(INHERITED, sizeValue),
     proxy_temp_file_write_size: row(INHERITED, sizeValue),
     proxy_headers_hash_max_size: row(INHERITED, number),
@@ -256,6 +267,9 @@ export const httpTuningModule: ConfModule<HttpTuningConf> = {
     proxyBuffers: { number: 8, size: 4096 },
     proxyBusyBuffersSize: null,
     proxyTempPath: path.resolve(prefix, 'proxy_temp'),
+    fastcgiTempPath: path.resolve(prefix, 'fastcgi_temp'),
+    uwsgiTempPath: path.resolve(prefix, 'uwsgi_temp'),
+    scgiTempPath: path.resolve(prefix, 'scgi_temp'),
     proxyMaxTempFileSize: 1024 * 1024 * 1024,
     proxyTempFileWriteSize: null,
     proxyHeadersHashMaxSize: 512,
