@@ -13,9 +13,9 @@
  *
  * A link cut across two chunks is still rewritten: between chunks the filter keeps only the
  * tail of the text that could still become the start of a link (`href = "http://back`), a few
- * dozen bytes at most, never the whole body. Content-Length: the gateway drops it for every
- * body filter (what OpenResty users do with `ngx.header.content_length = nil` in a
- * `header_filter_by_lua`), the response goes out chunked (or gzipped, when `gzip` is on in the
+ * dozen bytes at most, never the whole body. Content-Length: this filter changes the length, so
+ * it does not say `keepsLength`; the gateway drops the header (what OpenResty users do with
+ * `ngx.header.content_length = nil` in a `header_filter_by_lua`), the response goes out chunked (or gzipped, when `gzip` is on in the
  * location: the built-in filters run after this one). Only `text/html` responses that are not
  * already compressed are touched; the others pass as they are.
  */

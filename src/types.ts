@@ -882,6 +882,14 @@ export interface PhaseScript<O = unknown> {
   configure?(raw: Readonly<Record<string, unknown>>, cx: ScriptConfigContext): O;
   run?(r: ScriptRequest, options: O): ScriptOutcome | Promise<ScriptOutcome>;
   bodyFilter?(chunk: Buffer, eof: boolean, r: ScriptRequest, options: O): Buffer | string | null | undefined;
+  /**
+   * `bodyFilter` sends as many bytes as it is given, over the whole body (a filter that inspects,
+   * or replaces bytes one for one): the response keeps its Content-Length, as nginx keeps it for
+   * an OpenResty body filter that does not clear it. Without it, a body filter's response goes
+   * out chunked (the filter owns the length). A filter that says so and then changes the length
+   * has its response cut (an error line; never a wrong length on a kept-alive connection).
+   */
+  readonly keepsLength?: boolean;
 }
 
 /**

@@ -30,6 +30,8 @@ const SCRIPTS: Record<string, string> = {
   'scripts/filter-throw.js': `let seen = 0; module.exports = { bodyFilter(chunk) { seen += chunk.length; if (seen > 200000) throw new Error('filter boom'); return chunk; } };`,
   'scripts/body-echo.js': `module.exports = { async run(r) { const body = await r.readBody(); r.setResponseHeader('X-Length', body.length); r.exit(201, 'got ' + body.toString()); } };`,
   'scripts/eof.js': `module.exports = { async run(r) { r.say('first'); await r.flush(); await r.sleep(0.05); r.print('second'); r.eof(); await r.sleep(0.05); r.log.notice('after eof ' + r.uri); } };`,
+  'scripts/keep.js': `module.exports = { keepsLength: true, bodyFilter(chunk) { return chunk.toString().toUpperCase(); } };`,
+  'scripts/keep-lies.js': `module.exports = { keepsLength: true, bodyFilter(chunk) { return chunk.subarray(1); } };`,
   'scripts/set-header.js': `module.exports = { run(r) { r.setHeader('X-From-Script', 'yes'); r.setUriArgs({ a: 1, b: 'x y' }); } };`,
 };
 
@@ -73,8 +75,9 @@ describe('phase scripts, gateway process with two workers', () => {
       const body: Buffer[] = [];
       req.on('data', (c: Buffer) => body.push(c));
       req.on('end', () => {
-        res.writeHead(200, { 'Content-Type': 'text/plain', 'X-Backend-Secret': 's3' });
-        res.end(`backend ${req.method} ${req.url}${body.length ? ` ${Buffer.concat(body)}` : ''}`);
+        const text = `backend ${req.method} ${req.url}${body.length ? ` ${Buffer.concat(body)}` : ''}`;
+        res.writeHead(200, { 'Content-Type': 'text/plain', 'X-Backend-Secret': 's3', 'Content-Length': Buffer.byteLength(text) });
+        res.end(text);
       });
     });
     await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
@@ -147,6 +150,12 @@ http:
           proxy_pass: http://127.0.0.1:${backendPort}/shout/
         - location: /eof
           content_by: scripts/eof.js
+        - location: /keep/
+          body_filter_by: scripts/keep.js
+          proxy_pass: http://127.0.0.1:${backendPort}/shout/
+        - location: /keep-lies/
+          body_filter_by: scripts/keep-lies.js
+          proxy_pass: http://127.0.0.1:${backendPort}/shout/
         - location: /hdr/
           rewrite_by: scripts/set-header.js
           proxy_pass: http://127.0.0.1:${backendPort}
@@ -330,6 +339,29 @@ http:
     }
     await until(() => /body_filter_by script "scripts\/filter-throw.js" failed: filter boom/.test(gw.stderr()), 'the body filter line');
     await until(() => fdTotal(workerPids(gw.child.pid!)) <= baseline, `descriptors back to ${baseline}`);
+  });
+
+  test('a body filter that says keepsLength: the backend\'s Content-Length is kept (as nginx keeps it for an OpenResty body filter), the body filtered', async () => {
+    const res = await request(port, '/keep/x');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-length']).toBe(String('backend GET /shout/x'.length));
+    expect(res.headers['transfer-encoding']).toBeUndefined();
+    expect(res.body.toString()).toBe('BACKEND GET /SHOUT/X');
+  });
+
+  test('a body filter that says keepsLength and changes the length: the response is cut, never a wrong length, and logged', async () => {
+    const outcome = await new Promise<string>((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/keep-lies/x' }, (res) => {
+        let n = 0;
+        res.on('data', (c: Buffer) => (n += c.length));
+        res.on('end', () => resolve(`ended ${res.headers['content-length']} ${n}`));
+        res.on('aborted', () => resolve(`cut ${res.headers['content-length']} ${n}`));
+        res.on('error', () => resolve(`cut ${res.headers['content-length']} ${n}`));
+      });
+      req.on('error', () => resolve('cut'));
+    });
+    expect(outcome).toMatch(/^cut/);
+    await until(() => /body_filter_by scripts\/keep-lies.js sent \d+ bytes of a body whose Content-Length is 20/.test(gw.stderr()), 'the length line');
   });
 
   test('after every case above: the workers hold no more descriptors than after start', async () => {

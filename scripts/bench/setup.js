@@ -308,8 +308,9 @@ function prepare({ gatewayPort, nginxPort, backendPort, connections }) {
   // The access script of /scripted/: lets every request through (nginx: an empty access_by_lua_block).
   fs.writeFileSync(path.join(dir, 'handlers', 'pass-through.js'), 'module.exports = { run() {} };\n');
   fs.writeFileSync(path.join(dir, 'handlers', 'dict-get.js'), DICT_GET_HANDLER);
-  // The body filter of /filtered/: returns every chunk as it came (nginx: an empty body_filter_by_lua_block).
-  fs.writeFileSync(path.join(dir, 'handlers', 'pass-chunks.js'), 'module.exports = { bodyFilter(chunk) { return chunk; } };\n');
+  // The body filter of /filtered/: returns every chunk as it came, and says so (`keepsLength`: the
+  // response keeps its Content-Length, as nginx keeps it for an empty body_filter_by_lua_block).
+  fs.writeFileSync(path.join(dir, 'handlers', 'pass-chunks.js'), 'module.exports = { keepsLength: true, bodyFilter(chunk) { return chunk; } };\n');
   const gatewayConf = path.join(dir, 'conf', 'gateway.yaml');
   fs.writeFileSync(gatewayConf, gatewayYaml({ port: gatewayPort, backendPort, connections }));
 

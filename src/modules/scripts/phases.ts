@@ -72,11 +72,13 @@ export const scriptPhases: LocationModule = {
       header(res, _status, req, ctx) {
         if (headerScripts.length && !headerFilter(headerScripts, api, res, req, ctx)) return errorPage(res);
         if (bodyScripts.length === 0) return null;
-        // The body's length is the filter's to decide: sent chunked, without ranges (OpenResty leaves
-        // Content-Length to the script; nginx's range filter offers no ranges for a body of unknown length).
-        res.removeHeader('content-length');
+        // No ranges of a filtered body (nginx's range filter offers none for a body it cannot
+        // know). Its length is the filters' to decide: kept when every one says it keeps it
+        // (`keepsLength`, and checked), else sent chunked.
         res.removeHeader('accept-ranges');
-        return bodyTransform(bodyScripts, new PhaseRequest('body_filter', req, res, ctx, api), ctx);
+        const declared = bodyScripts.every((s) => s.use().script.keepsLength === true) ? declaredLength(res, req) : null;
+        if (declared === null) res.removeHeader('content-length');
+        return bodyTransform(bodyScripts, new PhaseRequest('body_filter', req, res, ctx, api), ctx, declared);
       },
     };
   },
@@ -184,9 +186,31 @@ function errorPage(res: ServerResponse): BodyTransform {
   };
 }
 
-/** The body filter scripts over each chunk, streaming: a chunk is never kept past its turn. */
-function bodyTransform(scripts: readonly LoadedScript[], r: PhaseRequest, ctx: RequestContext): BodyTransform {
-  const apply = (chunk: Buffer, eof: boolean): Buffer => {
+/** The Content-Length a response with a body declares, or null (none, HEAD, or a status without a body). */
+function declaredLength(res: ServerResponse, req: IncomingMessage): number | null {
+  const value = res.getHeader('content-length');
+  if (value === undefined || req.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304) return null;
+  const length = Number(value);
+  return Number.isSafeInteger(length) && length >= 0 ? length : null;
+}
+
+/**
+ * The body filter scripts over each chunk, streaming: a chunk is never kept past its turn. With
+ * a `declared` length (scripts that keep it), what they send is counted: more than it, or less
+ * by the end, throws (the response is cut) with an error line.
+ */
+function bodyTransform(scripts: readonly LoadedScript[], r: PhaseRequest, ctx: RequestContext, declared: number | null): BodyTransform {
+  let sent = 0;
+  const check = (out: Buffer, eof: boolean): Buffer => {
+    sent += out.length;
+    if (sent > declared! || (eof && sent !== declared)) {
+      const message = `body_filter_by ${scripts.map((s) => s.name).join(', ')} sent ${eof ? sent : `more than ${declared}`} bytes of a body whose Content-Length is ${declared} (a filter that changes the length does not say keepsLength)`;
+      ctx.log.error(`${message}${requestLogContext(r.request, ctx)}`);
+      throw new Error(message);
+    }
+    return out;
+  };
+  const filter = (chunk: Buffer, eof: boolean): Buffer => {
     for (const loaded of scripts) {
       const { script, options } = loaded.use();
       let out;
@@ -201,6 +225,7 @@ function bodyTransform(scripts: readonly LoadedScript[], r: PhaseRequest, ctx: R
     }
     return chunk;
   };
+  const apply = declared === null ? filter : (chunk: Buffer, eof: boolean): Buffer => check(filter(chunk, eof), eof);
   return {
     whole: (body) => apply(body, true),
     // Chunk by chunk in the writer's turn (no stream per response) when no later transform streams.
