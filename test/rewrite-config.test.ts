@@ -48,6 +48,12 @@ describe('refused as nginx refuses them', () => {
 });
 
 describe('accepted', () => {
+  test('return as a YAML list: its arguments, each taken as it is (CONFIG.md)', () => {
+    const conf = buildVirtual(inLocation('return: [200, "hello world\\n"]'));
+    const [op] = conf.http.servers[0].locations[0].confs.get(rewriteModule).script!;
+    expect(op).toMatchObject({ kind: 'return', status: 200, text: 'hello world\n' });
+  });
+
   test('set $args, a variable set later in the file, named captures used after their regex', () => {
     const conf = buildVirtual(inLocation('set: "$args x=1"\nreturn: \'200 "$later $id $tail"\'\nif:\n  - { condition: "$uri ~ ^/(?<id>\\\\d+)", set: "$later 1" }\n  - { condition: "$uri", rewrite: "^/(?P<tail>.*) /x" }'));
     const script = conf.http.servers[0].locations[0].confs.get(rewriteModule).script!;

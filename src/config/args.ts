@@ -50,8 +50,18 @@ export function argsOf(node: ConfNode, cx: ParseContext, onOff = false): string[
     }
     return [node.source ?? String(node.value)];
   }
-  if (node.kind === 'seq') return node.items.flatMap((item) => (item.kind === 'seq' ? cx.fail('a nested list is not allowed here', item) : argsOf(item, cx, onOff)));
+  // A list is the arguments one by one, each taken as it is (CONFIG.md: `return: [200, "hello world\n"]`).
+  if (node.kind === 'seq') return node.items.map((item) => (item.kind === 'scalar' && typeof item.value === 'string' ? item.value : oneArg(item, cx, onOff)));
   return cx.fail('a map is not allowed here', node);
+}
+
+/** A list item that is not text: a number as written, a boolean where on/off is meant; a list or map is refused. */
+function oneArg(item: ConfNode, cx: ParseContext, onOff: boolean): string {
+  if (item.kind === 'seq') return cx.fail('a nested list is not allowed here', item);
+  if (item.kind === 'map') return cx.fail('a map is not allowed here', item);
+  const args = argsOf(item, cx, onOff);
+  if (args.length !== 1) return cx.fail('a list item is one argument', item);
+  return args[0];
 }
 
 /** `argsOf` for a directive that takes `on` or `off` among its words. */

@@ -27,7 +27,8 @@ export interface RewriteConf {
 /** The rewrite module's directives that go into the script, by name. */
 const SCRIPT_DIRECTIVES: Readonly<Record<string, (node: ConfNode, cx: ParseContext) => Op[]>> = {
   rewrite: (node, cx) => occurrences(node).map((n) => rewriteOp(n, cx)),
-  return: (node, cx) => occurrences(node).map((n) => returnOp(n, cx)),
+  // A list is return's arguments (CONFIG.md's `return: [200, "hello world\n"]`); a key written again is another return.
+  return: (node, cx) => [returnOp(node, cx)],
   set: (node, cx) => occurrences(node).map((n) => setOp(n, cx)),
   break: (node, cx) => occurrences(node).map((n) => breakOp(n, cx)),
   if: (node, cx) => occurrences(node).map((n) => ifOp(n, cx)),
