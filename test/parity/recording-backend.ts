@@ -5,7 +5,7 @@
  * upstream. The HTTP version of the request line comes back in `X-Upstream-Version`. A few
  * paths answer otherwise: `.../redirect?to=URL` (a 302 with Location and Refresh, `BACKEND`
  * in URL standing for this backend's own `http://127.0.0.1:PORT`), `.../headers` (headers
- * nginx hides or passes), `.../hop` (hop-by-hop headers), `.../slow` (the echo, half a second
+ * nginx hides or passes), `.../cookies?c=V&c=V` (a Set-Cookie line per `c`), `.../hop` (hop-by-hop headers), `.../slow` (the echo, half a second
  * late), `.../switch` (a 101 whatever was asked: a backend that switches protocols anyway).
  * Like an h2c server, it answers any upgrade request (`Upgrade` with `Connection: upgrade`)
  * with 101 and then answers what comes through the tunnel itself, unfiltered: each request
@@ -56,6 +56,11 @@ export async function startRecordingBackend(): Promise<RecordingBackend> {
         const to = (url.searchParams.get('to') ?? '/').replace('BACKEND', self);
         res.writeHead(302, [...version, 'Location', to, 'Refresh', `3; url=${to}`, 'Content-Type', 'text/plain', 'Content-Length', '6']);
         return void res.end('moved\n');
+      }
+      if (url.pathname.endsWith('/cookies')) {
+        const cookies = url.searchParams.getAll('c').flatMap((c) => ['Set-Cookie', c]);
+        res.writeHead(200, [...version, ...cookies, 'Content-Type', 'text/plain', 'Content-Length', '8']);
+        return void res.end('cookies\n');
       }
       if (url.pathname.endsWith('/headers')) {
         res.writeHead(200, [
