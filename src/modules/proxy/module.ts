@@ -138,10 +138,11 @@ function proxyRedirect(node: ConfNode, cx: ParseContext): ProxyRedirectConf[] {
 function cookieRules(node: ConfNode, cx: ParseContext, name: string, max: number, check: (args: string[]) => void): string[][] {
   const all = occurrences(node);
   const rules: string[][] = [];
-  for (const n of all) {
+  for (const [i, n] of all.entries()) {
     const args = onOffArgs(n, cx);
     if (args.length === 1 && args[0] === 'off') {
-      if (all.length !== 1) cx.fail(`"${name}" directive is duplicate`, n);
+      // nginx blames the second occurrence: the one after `off`, or `off` after rules.
+      if (all.length !== 1) cx.fail(`"${name}" directive is duplicate`, all[Math.max(i, 1)]);
       return [];
     }
     if (args.length === 0 || args.length > max) cx.fail(`invalid number of arguments in "${name}" directive`, n);
