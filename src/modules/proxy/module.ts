@@ -133,7 +133,7 @@ function proxyRedirect(node: ConfNode, cx: ParseContext): ProxyRedirectConf[] {
 
 /**
  * The occurrences of a `proxy_cookie_*` directive: `off` alone (nginx: "is duplicate" beside
- * any other), or rules of `min`..`max` words, each checked by `check` (variables, regexes).
+ * any other), or rules of 2 to `max` words, each checked by `check` (variables, regexes).
  */
 function cookieRules(node: ConfNode, cx: ParseContext, name: string, max: number, check: (args: string[]) => void): string[][] {
   const all = occurrences(node);
