@@ -4,7 +4,7 @@
  * line per `c`; each response shows the lines as the proxy rewrote them. Rules at the http,
  * server and location levels (inherited, replaced, `off`), text and regex patterns with
  * captures and variables, the first rule that matches, every flag and its `no` form, flags
- * with variables and a flag nginx does not know, and headers nginx leaves alone.
+ * with variables and a flag nginx does not know, headers nginx leaves alone, and a 101.
  */
 import { PROXY } from './differences';
 import { startRecordingBackend, type RecordingBackend } from './recording-backend';
@@ -38,6 +38,7 @@ function site(): SiteModel {
             proxy_cookie_path: ['~*^/app/(.*) /new/$1$2', '~/b /whole'],
             proxy_cookie_flags: ['a samesite=strict', 'b samesite=none samesite=strict', '~^$ secure', '~^x secure'],
           }),
+          loc('/ws/', { proxy_pass: b, proxy_http_version: '1.1', proxy_set_header: ['Upgrade $http_upgrade', 'Connection "upgrade"'], proxy_cookie_path: '/app/ /' }),
           loc('/off/', { proxy_pass: b, proxy_cookie_flags: 'off', proxy_cookie_domain: 'off' }),
         ],
       },
@@ -68,6 +69,10 @@ defineParityCases([
       cookies('path: a missing capture is empty; a regex found anywhere replaces the whole value', '/more/', ['p=1; Path=/App/x', 'q=2; Path=/a/b/c; Domain=.backend.test']),
       cookies('flags: a valueless SameSite, several SameSite, two samesite flags', '/more/', ['a=1; SameSite', 'a=2; SameSite=None; SameSite=Lax', 'b=3']),
       cookies('flags: an empty name, an empty value, a valueless Domain', '/more/', ['=', 'x=', 'x=1; Domain', ' = 1']),
+      {
+        name: "a 101 (nginx's WebSocket recipe): its Set-Cookie lines rewritten too",
+        raw: `GET /ws/x?c=${encodeURIComponent('a=1; Path=/app/x')}&c=session=2 HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n`,
+      },
       cookies('off at the location: flags and domain untouched', '/off/', ['session=1; Domain=backend.test']),
     ],
   },

@@ -426,6 +426,7 @@ class ProxyHandler implements Handler {
       timeouts: this.options.timeouts,
       clientSendTimeout: this.options.sendTimeout,
       hidden: this.options.hidden,
+      rewriteHeaders: this.headerRewriter(req, ctx),
       connectEvent: route.connectEvent,
       signature: this.options.signature,
       log: ctx.log,
