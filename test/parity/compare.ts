@@ -23,6 +23,7 @@ export const COMPARED_HEADERS = [
   'cache-control',
   'server',
   'www-authenticate',
+  'set-cookie',
 ] as const;
 
 /** One compared part of a response: `status`, `reason`, `body`, `framing` or a header name. */

@@ -43,6 +43,7 @@ export const DELIBERATE = {
   realmHeaderInjection: {
     'www-authenticate':
       'deliberate: a realm made of variables that hold CR or LF (`auth_basic "$uri"` and a URI with %0D%0A) is written by nginx 1.22 as it is, which splits the header and injects others (Set-Cookie); the gateway leaves the control characters out',
+    'set-cookie': 'deliberate: the Set-Cookie nginx 1.22 lets the split realm inject (see www-authenticate); the gateway sends none',
   } as Marker,
   /** What the auth service saw (`X-Auth-Seen`): the gateway's auth subrequest carries no body framing. */
   subrequestBodyFraming: {

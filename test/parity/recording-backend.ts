@@ -5,10 +5,10 @@
  * upstream. The HTTP version of the request line comes back in `X-Upstream-Version`. A few
  * paths answer otherwise: `.../redirect?to=URL` (a 302 with Location and Refresh, `BACKEND`
  * in URL standing for this backend's own `http://127.0.0.1:PORT`), `.../headers` (headers
- * nginx hides or passes), `.../hop` (hop-by-hop headers), `.../slow` (the echo, half a second
+ * nginx hides or passes), `.../cookies?c=V&c=V` (a Set-Cookie line per `c`), `.../hop` (hop-by-hop headers), `.../slow` (the echo, half a second
  * late), `.../switch` (a 101 whatever was asked: a backend that switches protocols anyway).
  * Like an h2c server, it answers any upgrade request (`Upgrade` with `Connection: upgrade`)
- * with 101 and then answers what comes through the tunnel itself, unfiltered: each request
+ * with 101 (with a Set-Cookie line per `c` in its URL) and then answers what comes through the tunnel itself, unfiltered: each request
  * there gets `tunnelled: METHOD target`.
  */
 import http from 'node:http';
@@ -24,12 +24,13 @@ export interface RecordingBackend {
 }
 
 /**
- * Writes a 101 on `socket`, then answers each request head that comes through it with
+ * Writes a 101 on `socket` (a Set-Cookie line per `c` of `target`), then answers each request head that comes through it with
  * `tunnelled: METHOD target`: what a client reaches once a proxy tunnels it here.
  */
-function switchProtocols(socket: Socket, upgrade: string | undefined): void {
+function switchProtocols(socket: Socket, upgrade: string | undefined, target = '/'): void {
   socket.on('error', () => {});
-  socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${upgrade || 'h2c'}\r\nConnection: Upgrade\r\n\r\n`);
+  const cookies = new URL(target, 'http://x').searchParams.getAll('c').map((c) => `Set-Cookie: ${c}\r\n`).join('');
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${upgrade || 'h2c'}\r\nConnection: Upgrade\r\n${cookies}\r\n`);
   let pending = '';
   socket.on('data', (chunk: Buffer) => {
     pending += chunk.toString('latin1');
@@ -56,6 +57,11 @@ export async function startRecordingBackend(): Promise<RecordingBackend> {
         const to = (url.searchParams.get('to') ?? '/').replace('BACKEND', self);
         res.writeHead(302, [...version, 'Location', to, 'Refresh', `3; url=${to}`, 'Content-Type', 'text/plain', 'Content-Length', '6']);
         return void res.end('moved\n');
+      }
+      if (url.pathname.endsWith('/cookies')) {
+        const cookies = url.searchParams.getAll('c').flatMap((c) => ['Set-Cookie', c]);
+        res.writeHead(200, [...version, ...cookies, 'Content-Type', 'text/plain', 'Content-Length', '8']);
+        return void res.end('cookies\n');
       }
       if (url.pathname.endsWith('/headers')) {
         res.writeHead(200, [
@@ -86,7 +92,7 @@ export async function startRecordingBackend(): Promise<RecordingBackend> {
     socket.once('close', () => upgraded.delete(socket));
     seen.push(`${req.method} ${req.url} (upgrade: ${req.headers.upgrade})`);
     if (head.length) socket.unshift(head);
-    switchProtocols(socket, req.headers.upgrade);
+    switchProtocols(socket, req.headers.upgrade, req.url);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   self = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

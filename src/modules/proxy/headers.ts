@@ -163,10 +163,16 @@ export function rawResponseHead(status: number, reason: string, signature: strin
 
 /**
  * The headers of a 101 as http-proxy writes them (an object; arrays for repeats): the
- * gateway's `Server` and `Date` unless passed on, then the upstream's, hidden ones dropped.
+ * gateway's `Server` and `Date` unless passed on, then the upstream's, hidden ones dropped
+ * and the rest rewritten by `rewrite`.
  */
-export function switchingHeaders(rawHeaders: readonly string[], signature: string, hidden: ReadonlySet<string> = HIDDEN_RESPONSE): Record<string, string | string[]> {
-  const lines = responseHeaders(rawHeaders, hidden, new Set(['connection', 'upgrade']));
+export function switchingHeaders(
+  rawHeaders: readonly string[],
+  signature: string,
+  hidden: ReadonlySet<string> = HIDDEN_RESPONSE,
+  rewrite: (lines: readonly HeaderLine[]) => readonly HeaderLine[] = (lines) => lines,
+): Record<string, string | string[]> {
+  const lines = rewrite(responseHeaders(rawHeaders, hidden, new Set(['connection', 'upgrade'])));
   const out: Record<string, string | string[]> = Object.fromEntries(ownServerDate(signature, lines));
   for (const [name, values] of groupHeaders(lines)) out[name] = values.length === 1 ? values[0] : values;
   return out;

@@ -2,15 +2,16 @@
  * nginx's ngx_http_proxy_module and ngx_http_upstream_module directives: `proxy_pass` (which
  * makes the location's handler `proxy`), the request side (`proxy_set_header`, timeouts,
  * `proxy_http_version`, `proxy_request_buffering`, `proxy_next_upstream*`), the response side
- * (`proxy_buffering`, `proxy_hide_header`, `proxy_pass_header`, `proxy_redirect`) and the
- * http block's `upstreams`.
+ * (`proxy_buffering`, `proxy_hide_header`, `proxy_pass_header`, `proxy_redirect`,
+ * `proxy_cookie_domain`, `proxy_cookie_path`, `proxy_cookie_flags`) and the http block's `upstreams`.
  */
-import { argsOf, flag, integer, namedPairs, occurrences, onOffArgs, oneOf, text, time, timerTime, type ParseContext } from '../../config/args';
+import { argsOf, flag, guard, integer, namedPairs, occurrences, onOffArgs, oneOf, text, time, timerTime, type ParseContext } from '../../config/args';
 import type { ConfNode } from '../../config/load';
 import { INHERITED, row, type ConfModule } from '../../config/module';
 import { compileValue } from '../../http/variables';
 import { parseUpstreams, type UpstreamConf } from './upstreams';
 import { parseScriptRef } from '../../shared/script-loader';
+import { compileCookieFlags, compileCookieRewrite, type CookieFlagsConf, type CookieRewriteConf } from './cookies';
 
 /**
  * One `proxy_redirect`: `default` (the `proxy_pass` URL replaced by the location's prefix,
@@ -50,6 +51,12 @@ export interface ProxyConf {
   readonly proxyPassHeaders: readonly string[];
   /** `proxy_redirect`: how Location and Refresh are rewritten; `off` is an empty list. */
   readonly proxyRedirect: readonly ProxyRedirectConf[];
+  /** `proxy_cookie_domain`: the Set-Cookie `Domain` rewrites; `off` (the default) is an empty list. */
+  readonly proxyCookieDomain: readonly CookieRewriteConf[];
+  /** `proxy_cookie_path`: the Set-Cookie `Path` rewrites; `off` is an empty list. */
+  readonly proxyCookiePath: readonly CookieRewriteConf[];
+  /** `proxy_cookie_flags`: Set-Cookie flags per cookie name; `off` is an empty list. */
+  readonly proxyCookieFlags: readonly CookieFlagsConf[];
 }
 
 function proxySetHeaders(node: ConfNode, cx: ParseContext): (readonly [string, string])[] {
@@ -124,6 +131,42 @@ function proxyRedirect(node: ConfNode, cx: ParseContext): ProxyRedirectConf[] {
   return rules;
 }
 
+/**
+ * The occurrences of a `proxy_cookie_*` directive: `off` alone (nginx: "is duplicate" beside
+ * any other), or rules of 2 to `max` words, each checked by `check` (variables, regexes).
+ */
+function cookieRules(node: ConfNode, cx: ParseContext, name: string, max: number, check: (args: string[]) => void): string[][] {
+  const all = occurrences(node);
+  const rules: string[][] = [];
+  for (const [i, n] of all.entries()) {
+    const args = onOffArgs(n, cx);
+    if (args.length === 1 && args[0] === 'off') {
+      // nginx blames the second occurrence: the one after `off`, or `off` after rules.
+      if (all.length !== 1) cx.fail(`"${name}" directive is duplicate`, all[Math.max(i, 1)]);
+      return [];
+    }
+    if (args.length === 0 || args.length > max) cx.fail(`invalid number of arguments in "${name}" directive`, n);
+    if (args.length === 1) cx.fail(`invalid parameter "${args[0]}"`, n);
+    guard(n, cx, () => check(args));
+    rules.push(args);
+  }
+  return rules;
+}
+
+/** `proxy_cookie_domain` and `proxy_cookie_path`: `off`, or `pattern replacement` (text or `~regex`). */
+function cookieRewrites(which: 'domain' | 'path') {
+  return (node: ConfNode, cx: ParseContext, name: string): CookieRewriteConf[] =>
+    cookieRules(node, cx, name, 2, ([pattern, replacement]) => void compileCookieRewrite({ pattern, replacement }, which, cx.captureNames)).map(([pattern, replacement]) => ({
+      pattern,
+      replacement,
+    }));
+}
+
+/** `proxy_cookie_flags`: `off`, or a cookie name (or `~regex`) and one to three flags. */
+function cookieFlags(node: ConfNode, cx: ParseContext, name: string): CookieFlagsConf[] {
+  return cookieRules(node, cx, name, 4, ([cookie, ...flags]) => void compileCookieFlags({ cookie, flags }, cx.captureNames)).map(([cookie, ...flags]) => ({ cookie, flags }));
+}
+
 /** `upstreams`: the http block's map of upstream blocks, `hash` keys' variables known. */
 function upstreams(node: ConfNode, cx: ParseContext): Map<string, UpstreamConf> {
   return parseUpstreams(node, cx.fail, (key) => void compileValue(key, cx.captureNames), (n) => parseScriptRef(n, cx, 'balancer_by'));
@@ -149,6 +192,9 @@ export const proxyModule: ConfModule<ProxyConf> = {
     proxy_hide_header: row(INHERITED, headerNames, { field: 'proxyHideHeaders', multiple: true }),
     proxy_pass_header: row(INHERITED, headerNames, { field: 'proxyPassHeaders', multiple: true }),
     proxy_redirect: row(INHERITED, proxyRedirect, { multiple: true }),
+    proxy_cookie_domain: row(INHERITED, cookieRewrites('domain'), { multiple: true }),
+    proxy_cookie_path: row(INHERITED, cookieRewrites('path'), { multiple: true }),
+    proxy_cookie_flags: row(INHERITED, cookieFlags, { multiple: true }),
   },
   defaults: () => ({
     proxyPass: null,
@@ -166,6 +212,9 @@ export const proxyModule: ConfModule<ProxyConf> = {
     proxyHideHeaders: [],
     proxyPassHeaders: [],
     proxyRedirect: ['default'],
+    proxyCookieDomain: [],
+    proxyCookiePath: [],
+    proxyCookieFlags: [],
   }),
   /**
    * nginx refuses `proxy_redirect default` in a block without `proxy_pass` (http, server, or a

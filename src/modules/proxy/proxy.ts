@@ -34,6 +34,7 @@ import { nameResolver, ResolveError, type NameResolver } from '../resolver/resol
 import type { UpstreamConf } from './upstreams';
 import { Tunnel } from './tunnel';
 import { compileRedirects, rewriteRedirectHeaders, type RedirectRule } from './redirect';
+import { compileCookieFlags, compileCookieRewrite, hasCookieRules, rewriteCookieHeaders, type CookieRules } from './cookies';
 import { bodyReadEarlier, hasBody, isChunked, type BodyLimits } from '../../shared/request-body';
 import { storeBody, storedInMemory, type StoreOptions, type StoredBody } from '../../shared/request-body-store';
 
@@ -68,6 +69,8 @@ export interface ProxyOptions {
   readonly redirects: readonly RedirectRule[];
   /** How a rewritten Location names the host and port (`absolute_redirect`...). */
   readonly redirect: RedirectConf;
+  /** `proxy_cookie_domain`, `proxy_cookie_path`, `proxy_cookie_flags`, compiled (null: none set). */
+  readonly cookies: CookieRules | null;
   /**
    * Whether upgrades (WebSocket) pass: the location forwards `Upgrade` (`proxy_set_header
    * Upgrade $http_upgrade`). Elsewhere a request asking for one is proxied as plain HTTP.
@@ -136,6 +139,18 @@ const proxy: HandlerModule<ProxyOptions> = {
     } catch (err) {
       return cx.error(`${(err as Error).message} in "proxy_redirect"`, 'proxy_redirect');
     }
+    // Checked when read; compiled here again with this location's named captures known.
+    const compiled = <C, R>(directive: string, list: readonly C[], compile: (conf: C) => R): R[] => {
+      try {
+        return list.map(compile);
+      } catch (err) {
+        return cx.error((err as Error).message, directive);
+      }
+    };
+    const domains = compiled('proxy_cookie_domain', p.proxyCookieDomain, (r) => compileCookieRewrite(r, 'domain', cx.captureNames));
+    const paths = compiled('proxy_cookie_path', p.proxyCookiePath, (r) => compileCookieRewrite(r, 'path', cx.captureNames));
+    const flags = compiled('proxy_cookie_flags', p.proxyCookieFlags, (r) => compileCookieFlags(r, cx.captureNames));
+    const cookies: CookieRules = { domains, paths, flags };
     const hidden = hiddenHeaders(p.proxyHideHeaders, p.proxyPassHeaders);
     return {
       target,
@@ -148,6 +163,7 @@ const proxy: HandlerModule<ProxyOptions> = {
       buffering: p.proxyBuffering,
       redirects,
       redirect: location.confs.get(httpTuningModule),
+      cookies: hasCookieRules(cookies) ? cookies : null,
       upgrade: forwardsUpgrade(p.proxySetHeaders),
       requestBuffering: p.proxyRequestBuffering,
       httpVersion: p.proxyHttpVersion,
@@ -371,7 +387,7 @@ class ProxyHandler implements Handler {
       buffering: this.options.buffering,
       ctx,
       peer: peer.name || peerName(route.target),
-      rewriteHeaders: this.options.redirects.length ? (lines: readonly HeaderLine[]) => rewriteRedirectHeaders(lines, this.options.redirects, req, ctx, this.options.redirect) : undefined,
+      rewriteHeaders: this.headerRewriter(req, ctx),
     });
     this.exchanges.set(req, exchange);
     try {
@@ -382,6 +398,16 @@ class ProxyHandler implements Handler {
       exchange.onError(err);
     }
     return exchange;
+  }
+
+  /** What rewrites the upstream's header lines for this request (`proxy_redirect`, `proxy_cookie_*`), if anything does. */
+  private headerRewriter(req: http.IncomingMessage, ctx: RequestContext): ((lines: readonly HeaderLine[]) => readonly HeaderLine[]) | undefined {
+    const { redirects, redirect, cookies } = this.options;
+    if (!redirects.length && !cookies) return undefined;
+    return (lines) => {
+      const redirected = redirects.length ? rewriteRedirectHeaders(lines, redirects, req, ctx, redirect) : lines;
+      return cookies ? rewriteCookieHeaders(redirected, cookies, ctx) : redirected;
+    };
   }
 
   /** One upgrade (the location forwards `Upgrade`): the location's headers go up as nginx sends them. */
@@ -400,6 +426,7 @@ class ProxyHandler implements Handler {
       timeouts: this.options.timeouts,
       clientSendTimeout: this.options.sendTimeout,
       hidden: this.options.hidden,
+      rewriteHeaders: this.headerRewriter(req, ctx),
       connectEvent: route.connectEvent,
       signature: this.options.signature,
       log: ctx.log,

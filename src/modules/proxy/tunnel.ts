@@ -41,6 +41,8 @@ export interface TunnelInit {
   readonly counters?: Counters | null;
   /** Upstream response headers not passed on (nginx's default list when unset). */
   readonly hidden?: ReadonlySet<string>;
+  /** Rewrites the answer's header lines, the 101's or a refusal's (`proxy_redirect`, `proxy_cookie_*`), as nginx does on every upstream head. */
+  readonly rewriteHeaders?: (lines: readonly HeaderLine[]) => readonly HeaderLine[];
 }
 
 /**
@@ -203,7 +205,7 @@ export class Tunnel {
       upstream.destroy();
       return;
     }
-    res.headers = switchingHeaders(res.rawHeaders, this.init.signature, this.init.hidden) as IncomingMessage['headers'];
+    res.headers = switchingHeaders(res.rawHeaders, this.init.signature, this.init.hidden, this.init.rewriteHeaders) as IncomingMessage['headers'];
     upstream.once('close', () => this.closeBoth());
     // Once one side's end has been passed on and flushed, nginx closes both.
     upstream.once('finish', () => this.closeBoth());
@@ -223,7 +225,8 @@ export class Tunnel {
     this.status = res.statusCode ?? 502;
     res.on('error', () => {});
     const { socket } = this.init;
-    const lines = responseHeaders(res.rawHeaders, this.init.hidden);
+    const passed = responseHeaders(res.rawHeaders, this.init.hidden);
+    const lines = this.init.rewriteHeaders ? this.init.rewriteHeaders(passed) : passed;
     socket.write(rawResponseHead(this.status, res.statusMessage ?? '', this.init.signature, lines));
     res.on('data', (chunk: Buffer) => (this.bytesSent += chunk.length));
     res.once('close', () => (res.complete ? socket.end() : socket.destroy()));
