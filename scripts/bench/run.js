@@ -151,9 +151,14 @@ async function main() {
     let servers = await startServers(tree, gatewayPort, nginxPort, baseline);
     const floor = env.BENCH_NO_FLOOR === '1' ? null : await startFloor(tree, floorPort, backendPort);
     let turn = 0;
+    const serversOf = (kase) => (kase.floor && floor ? { ...servers, node: floor } : servers);
+    const optsOf = (kase) => ({ ...OPTS, backendPid: kase.proxied ? backend.pid : null });
     for (const kase of cases.filter((c) => c.kind !== 'idle')) {
-      const measured = kase.floor && floor ? { ...servers, node: floor } : servers;
-      results[kase.id] = await measureBoth(measured, kase, { ...OPTS, backendPid: kase.proxied ? backend.pid : null }, turn++);
+      if (results[kase.id]) continue;
+      // A case and its twin (the same job without the script) are measured round by round in
+      // turn, so that what the machine's load does over minutes falls on both alike.
+      const group = [kase, ...cases.filter((c) => c !== kase && (c.twin === kase.id || kase.twin === c.id))];
+      Object.assign(results, await measureGroup(group, serversOf, optsOf, turn++));
     }
     await stopServers(floor ? { ...servers, node: floor } : servers);
     for (const kase of cases.filter((c) => c.kind === 'idle')) {
@@ -240,17 +245,25 @@ async function measureOne(server, kase, opts) {
  * `opts.repeat` rounds, changing which goes first from one round (and case) to the next. Each server keeps its best round by throughput (noise on a shared
  * machine only ever takes away), with every round's throughput in `rounds`.
  */
-async function measureBoth(servers, kase, opts, turn) {
-  const out = {};
-  for (let round = 0; round < opts.repeat; round++) {
-    const names = Object.keys(servers);
-    for (let shift = (turn + round) % names.length; shift > 0; shift--) names.push(names.shift());
-    for (const name of names) {
-      const result = await measureOne(servers[name], kase, opts);
-      const rounds = [...(out[name]?.rounds ?? []), result.error ? null : result.throughput];
-      const best = out[name] && !out[name].error && (result.error || out[name].throughput >= result.throughput) ? out[name] : result;
-      out[name] = { ...best, rounds };
-      await procs.sleep(300);
+/**
+ * The cases of `group` on every server, `OPTS.repeat` rounds, each round every case in turn
+ * (alternating which server goes first); the best round by throughput is kept, every round listed.
+ */
+async function measureGroup(group, serversOf, optsOf, turn) {
+  const out = Object.fromEntries(group.map((kase) => [kase.id, {}]));
+  for (let round = 0; round < OPTS.repeat; round++) {
+    for (const kase of group) {
+      const servers = serversOf(kase);
+      const names = Object.keys(servers);
+      for (let shift = (turn + round) % names.length; shift > 0; shift--) names.push(names.shift());
+      for (const name of names) {
+        const result = await measureOne(servers[name], kase, optsOf(kase));
+        const kept = out[kase.id];
+        const rounds = [...(kept[name]?.rounds ?? []), result.error ? null : result.throughput];
+        const best = kept[name] && !kept[name].error && (result.error || kept[name].throughput >= result.throughput) ? kept[name] : result;
+        kept[name] = { ...best, rounds };
+        await procs.sleep(300);
+      }
     }
   }
   return out;
