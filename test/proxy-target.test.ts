@@ -6,6 +6,7 @@ import { ConfigError } from '../src/errors';
 import proxy from '../src/modules/proxy/proxy';
 import { escapeUri, parseProxyPass, upstreamUri, URI_PART_NOT_ALLOWED } from '../src/modules/proxy/target';
 import { proxyConfigContext, proxyLocation } from './helpers/proxy-conf';
+import { configErrorOf } from './helpers/virtual-config';
 
 describe('proxy_pass and the URI rule (pure)', () => {
   const location = (text: string) => parseLocation(splitArgs(text));
@@ -55,5 +56,15 @@ describe('proxy_pass and the URI rule (pure)', () => {
   test('configure: an unknown variable in proxy_set_header is a config error', () => {
     const loc = proxyLocation('/', 'http://127.0.0.1:1', { proxySetHeaders: [['X-A', '$nope']] });
     expect(() => proxy.configure({}, proxyConfigContext(loc))).toThrow('unknown "nope" variable in "proxy_set_header"');
+  });
+});
+
+describe('a proxy_pass the handler refuses: the error points at proxy_pass, not at the location', () => {
+  test.each([
+    ['/', 'proxy_pass: ftp://x', 'invalid URL prefix in "ftp://x" in /virtual/site.yaml:6:23'],
+    ['~ ^/a', 'proxy_pass: http://127.0.0.1:1/x', `${URI_PART_NOT_ALLOWED} in /virtual/site.yaml:6:23`],
+  ])('%s %s', (match, lines, expected) => {
+    const yaml = `http:\n  servers:\n    - listen: 80\n      locations:\n        - location: ${match}\n          ${lines}\n`;
+    expect(configErrorOf(yaml)).toBe(expected);
   });
 });

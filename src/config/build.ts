@@ -310,7 +310,7 @@ class Builder {
     const locations = this.locations(nestedNodes, confs, match);
     const inner = this.innerLocations(own, confs, { match: match as LocationMatch, name, handler }, handlerPos, ownKeys);
     const base = { match: match as LocationMatch, name, handler, position: block.pos, confs: new ModuleConfs(confs), locations, ...(inner.size ? { inner } : {}) };
-    return this.configure(handler, handlerPos, ownKeys, base, handlerName !== null);
+    return this.configure(handler, handlerPos, ownKeys, base, handlerName !== null, block);
   }
 
   /**
@@ -329,7 +329,7 @@ class Builder {
         this.check(innerConfs, innerOwn, directives, 'location');
         const handler = this.impliedHandler(written) ?? outer.handler;
         const base = { ...outer, handler, position: block.pos, confs: new ModuleConfs(innerConfs), locations: [] };
-        inner.set(key, this.configure(handler, handlerPos, handler === outer.handler ? ownKeys : [], base));
+        inner.set(key, this.configure(handler, handlerPos, handler === outer.handler ? ownKeys : [], base, false, block));
       }
     }
     return inner;
@@ -348,14 +348,14 @@ class Builder {
    * keeps the module for the runtime (it is not looked up by name again). `named`: the location
    * names its handler (`handler:`), so a key it never reads is that handler's unknown option.
    */
-  private configure(handler: string, handlerPos: Position, ownKeys: readonly Entry[], base: Omit<LocationConf, 'handlerOptions'>, named = false): LocationConf {
+  private configure(handler: string, handlerPos: Position, ownKeys: readonly Entry[], base: Omit<LocationConf, 'handlerOptions'>, named = false, block?: MapNode): LocationConf {
     let module: Configurable;
     try {
       module = this.registry.handlers(handler, this.cx.prefix, this.handlersDir);
     } catch (err) {
       throw new ConfigError((err as Error).message, handlerPos);
     }
-    const location = { ...base, handlerOptions: runConfigure(module, ownKeys, base, this.cx, this.handlersDir, handler, named) };
+    const location = { ...base, handlerOptions: runConfigure(module, ownKeys, base, this.cx, this.handlersDir, handler, named, block) };
     this.handlers.set(location, module);
     return location;
   }
@@ -539,6 +539,8 @@ function runConfigure(
   handlersDir: string,
   handler: string,
   named: boolean,
+  /** The location's block: an error the handler raises about a module's directive (`proxy_pass`) points at it. */
+  block?: MapNode,
 ): unknown {
   const byKey = new Map<string, Entry>();
   for (const e of entries) {
@@ -558,7 +560,7 @@ function runConfigure(
     },
   });
   const fail = (reason: string, key?: string): never => {
-    const e = key ? byKey.get(key) : undefined;
+    const e = key ? (byKey.get(key) ?? block?.entries.find((w) => w.key === key)) : undefined;
     throw new ConfigError(reason, e ? e.value.pos : location.position);
   };
   // A number is handed over as written (`1.0`, `1e400`, `.nan`), as nginx reads its arguments: the
