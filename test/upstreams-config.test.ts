@@ -33,6 +33,14 @@ describe('upstreams', () => {
     expect(upstreamOf(conf.http.servers[0].locations[0])).toBe(app);
   });
 
+  test('server lines written as repeated keys add up, in order (as an nginx.conf\'s server lines)', () => {
+    const conf = build(site(`    app:\n      server: "127.0.0.1:8081"\n      keepalive: 4\n      server: "127.0.0.1:8082 backup"`));
+    expect(flat(conf.http).upstreams.get('app')!.servers.map((s) => [s.name, s.backup])).toEqual([
+      ['127.0.0.1:8081', false],
+      ['127.0.0.1:8082', true],
+    ]);
+  });
+
   test('a URL host that names no upstream stays a host:port; so does NAME:port', () => {
     const up = `    app:\n      servers: "127.0.0.1:8081"`;
     expect(upstreamOf(build(site(up, 'http://other')).http.servers[0].locations[0])).toBeNull();
@@ -55,6 +63,7 @@ describe('upstreams', () => {
     ['    app:\n      keepalive: 4', 'no servers are inside upstream "app" in /virtual/site.yaml:4:7'],
     ['    app:\n      servers: ["a:1"]\n      keepalive: none', 'invalid value "none" in "keepalive" directive in /virtual/site.yaml:5:18'],
     ['    app:\n      servers: ["a:1"]\n      least_conn:\n      ip_hash:', 'load balancing method redefined in /virtual/site.yaml:6:15'],
+    ['    app:\n      servers: ["a:1"]\n      keepalive: 8\n      keepalive: 16', '"keepalive" directive is duplicate in /virtual/site.yaml:6:7'],
     ['    app:\n      servers: ["a:1"]\n      hash: $nope', 'unknown "nope" variable in /virtual/site.yaml:5:13'],
     ['    app:\n      servers: ["a:1"]\n      zone: z 64k', '"zone" directive is not supported yet in upstream "app" in /virtual/site.yaml:5:7'],
     ['    app:\n      servers: ["a:1", "b:1 backup"]\n      ip_hash:', '"backup" parameter is incompatible with "ip_hash" in upstream "app" in /virtual/site.yaml:4:7'],

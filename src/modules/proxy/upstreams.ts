@@ -82,12 +82,16 @@ function parseUpstream(name: string, block: MapNode, fail: Fail, checkKey: (key:
     methodSet = true;
     method = m;
   };
+  const seen = new Set<string>();
   for (const e of block.entries) {
     const value = e.value;
+    // `server` lines add up, a balancing method twice is "redefined" (below); `keepalive` or a script twice is nginx's "is duplicate".
+    if ((e.key === 'keepalive' || e.key === 'balancer_by') && seen.has(e.key)) throw new ConfigError(`"${e.key}" directive is duplicate`, e.keyPos);
+    seen.add(e.key);
     switch (e.key) {
       case 'servers':
       case 'server':
-        servers = (value.kind === 'seq' ? value.items : [value]).map((item) => parseServer(item, fail));
+        servers = [...(servers ?? []), ...(value.kind === 'seq' ? value.items : [value]).map((item) => parseServer(item, fail))];
         break;
       case 'keepalive': {
         const args = scalarArgs(value, fail, e.key);
