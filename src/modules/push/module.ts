@@ -2,20 +2,54 @@
  * The push channels' directives (named after nchan's): where channels live (`push_redis_url`,
  * http) and how long a channel keeps messages (`message_buffer_length`, `message_timeout`).
  * The channels' own keys (`channel`, `subscriber_types`...) are the push handlers' options.
+ * nchan's own directives are read too (nchan-directives.ts): `nchan_subscriber` and
+ * `nchan_publisher` make a location a subscriber or a publisher, as nchan's do.
  */
-import { guard, integer, one, time } from '../../config/args';
+import { guard, integer, one, time, timerTime } from '../../config/args';
 import { INHERITED, row, type ConfModule } from '../../config/module';
 import { parseRedisUrl } from '../../config/values';
+import {
+  NCHAN_DEFAULT_REDIS_URL,
+  nchanChannelId,
+  nchanFirstMessage,
+  nchanPublisher,
+  nchanRedisUrl,
+  nchanFlag,
+  nchanSubscriber,
+  type NchanChannelId,
+  type NchanSubscriber,
+} from './nchan-directives';
 
 /** The push module's conf of a block. */
 export interface PushConf {
-  /** `message_buffer_length`: messages a push channel keeps for late subscribers (10). */
+  /** `message_buffer_length` (`nchan_message_buffer_length`): messages a push channel keeps for late subscribers (10). */
   readonly messageBufferLength: number;
-  /** `message_timeout`: how long a push channel keeps a message (ms, 1h). */
+  /** `message_timeout` (`nchan_message_timeout`): how long a push channel keeps a message (ms, 1h). */
   readonly messageTimeout: number;
   /** `push_redis_url` (http): the Redis that push channels live in (`redis://host:port[/db]`), null: this gateway alone. */
   readonly pushRedisUrl: string | null;
+  /** `nchan_subscriber` (the location's own): the location is a subscriber, written in nchan's syntax. */
+  readonly nchanSubscriber: NchanSubscriber | null;
+  /** `nchan_publisher` (the location's own): the location is a publisher, written in nchan's syntax. */
+  readonly nchanPublisher: boolean;
+  /** `nchan_channel_id` (inherited). */
+  readonly nchanChannelId: NchanChannelId | null;
+  /** `nchan_subscriber_first_message`: `oldest` (nchan's default) replays what is kept to a new subscriber. */
+  readonly nchanSubscriberFirstMessage: 'oldest' | 'newest';
+  /** `nchan_websocket_ping_interval` (ms, 0: none). */
+  readonly nchanWebsocketPingInterval: number;
+  /** `nchan_store_messages`: off keeps no message for replay. */
+  readonly nchanStoreMessages: boolean;
+  /** `nchan_redis_url` (http): the Redis `nchan_use_redis on` uses. */
+  readonly nchanRedisUrl: string | null;
+  /** `nchan_use_redis` (http). */
+  readonly nchanUseRedis: boolean;
 }
+
+/** Directives nchan takes in a server or location block that the gateway takes in http only (its channels live in one place). */
+const HTTP_ONLY = ['nchan_redis_url', 'nchan_use_redis'] as const;
+/** nchan's endpoint directives, which nchan also takes in a server block. */
+const ENDPOINTS = ['nchan_subscriber', 'nchan_publisher'] as const;
 
 export const pushModule: ConfModule<PushConf> = {
   name: 'push',
@@ -23,6 +57,59 @@ export const pushModule: ConfModule<PushConf> = {
     message_buffer_length: row(INHERITED, integer(0, 1_000_000)),
     message_timeout: row(INHERITED, time),
     push_redis_url: row(['http'], (n, cx, name) => guard(n, cx, () => parseRedisUrl(one(n, cx, name)))),
+    nchan_subscriber: row(['server', 'location'], nchanSubscriber, { inherit: false }),
+    nchan_publisher: row(['server', 'location'], nchanPublisher, { inherit: false }),
+    nchan_channel_id: row(['server', 'location'], nchanChannelId),
+    nchan_message_buffer_length: row(INHERITED, integer(0, 1_000_000), { field: 'messageBufferLength' }),
+    nchan_message_timeout: row(INHERITED, time, { field: 'messageTimeout' }),
+    nchan_subscriber_first_message: row(['server', 'location'], nchanFirstMessage),
+    nchan_websocket_ping_interval: row(['server', 'location'], timerTime),
+    nchan_store_messages: row(INHERITED, nchanFlag),
+    nchan_redis_url: row(INHERITED, nchanRedisUrl),
+    nchan_use_redis: row(INHERITED, nchanFlag),
   },
-  defaults: () => ({ messageBufferLength: 10, messageTimeout: 3_600_000, pushRedisUrl: null }),
+  defaults: () => ({
+    messageBufferLength: 10,
+    messageTimeout: 3_600_000,
+    pushRedisUrl: null,
+    nchanSubscriber: null,
+    nchanPublisher: false,
+    nchanChannelId: null,
+    nchanSubscriberFirstMessage: 'oldest',
+    nchanWebsocketPingInterval: 0,
+    nchanStoreMessages: true,
+    nchanRedisUrl: null,
+    nchanUseRedis: false,
+  }),
+  implies: { nchan_subscriber: 'push-subscriber', nchan_publisher: 'push-publisher' },
+  check(_conf, own, block, fail) {
+    if (block.context === 'server') {
+      for (const name of ENDPOINTS) if (written(own, name)) fail(`"${name}" directive in a server block is not supported yet (write it in a location)`, block.at(name));
+    }
+    if (block.context === 'server' || block.context === 'location') {
+      for (const name of HTTP_ONLY) if (written(own, name)) fail(`"${name}" directive in a ${block.context} block is not supported yet (write it in http)`, block.at(name));
+    }
+    if (own.nchanSubscriber && own.nchanPublisher) fail('"nchan_publisher" and "nchan_subscriber" in one location is not supported yet ("nchan_pubsub")', block.at('nchan_publisher'));
+    if (block.context === 'http' && own.pushRedisUrl !== undefined && own.nchanUseRedis) fail('"nchan_use_redis" beside "push_redis_url": write one of them', block.at('nchan_use_redis'));
+  },
 };
+
+const FIELDS: Readonly<Record<(typeof HTTP_ONLY)[number] | (typeof ENDPOINTS)[number], keyof PushConf>> = {
+  nchan_redis_url: 'nchanRedisUrl',
+  nchan_use_redis: 'nchanUseRedis',
+  nchan_subscriber: 'nchanSubscriber',
+  nchan_publisher: 'nchanPublisher',
+};
+
+function written(own: Readonly<Partial<PushConf>>, name: keyof typeof FIELDS): boolean {
+  return own[FIELDS[name]] !== undefined;
+}
+
+/**
+ * The Redis that push channels live in: `push_redis_url`, else nchan's `nchan_redis_url` where
+ * `nchan_use_redis on` (127.0.0.1:6379 when no URL is written, as nchan), else null (in memory).
+ */
+export function pushRedisUrlOf(conf: PushConf): string | null {
+  if (conf.pushRedisUrl !== null) return conf.pushRedisUrl;
+  return conf.nchanUseRedis ? (conf.nchanRedisUrl ?? NCHAN_DEFAULT_REDIS_URL) : null;
+}

@@ -30,6 +30,8 @@ import type { ChannelLimits } from './memory-store';
 import type { CompiledValue } from '../../http/variables';
 import { readBody } from '../../shared/request-body';
 import { channelLimits, channelOf, compileChannel } from './location';
+import { pushModule } from './module';
+import { nchanChannelInfo, type NchanChannelInfo } from './nchan-info';
 
 /** What `configure` makes of a publisher location's keys. */
 export interface PushPublisherOptions {
@@ -40,6 +42,8 @@ export interface PushPublisherOptions {
   readonly limits: ChannelLimits;
   /** `client_max_body_size` and `client_body_timeout`: how a message is read. */
   readonly body: { readonly limit: number; readonly timeoutMs: number };
+  /** Written with `nchan_publisher`: answers as nchan's publisher does (see `nchanAnswer`). */
+  readonly nchan: boolean;
 }
 
 const ALLOW = 'GET, HEAD, POST, PUT, DELETE';
@@ -55,6 +59,7 @@ function configure(_raw: Readonly<Record<string, unknown>>, cx: ConfigContext): 
     secretDigest: secret === undefined ? null : digest(secret).toString('hex'),
     limits: channelLimits(cx.location),
     body: { limit: core.clientMaxBodySize, timeoutMs: core.clientBodyTimeout },
+    nchan: cx.location.confs.get(pushModule).nchanPublisher,
   };
 }
 
@@ -77,6 +82,7 @@ function create(opts: PushPublisherOptions, env: HandlerEnv): Handler {
   const secret = opts.secretDigest === null ? null : Buffer.from(opts.secretDigest, 'hex');
   return {
     async http(req: IncomingMessage, res: ServerResponse, ctx: RequestContext) {
+      if (opts.nchan) return nchanAnswer(req, res, ctx);
       const method = req.method ?? 'GET';
       if (!METHODS.has(method)) throw new HttpError(405, 'GW_HTTP_405', undefined, { Allow: ALLOW });
       checkSecret(secret, req);
@@ -102,6 +108,47 @@ function create(opts: PushPublisherOptions, env: HandlerEnv): Handler {
       return sendJson(res, 200, answer, method === 'HEAD');
     },
   };
+
+  /**
+   * A publisher written with `nchan_publisher`, answered as nchan 1.3 answers: the channel's
+   * state in nchan's formats (`nchan-info.ts`) after a publish (201 with subscribers, 202
+   * without), for `GET` (404 with an empty body when there is no such channel) and for
+   * `DELETE` (the state before the channel went); `OPTIONS` is an empty 200 with `Allow`.
+   * "last requested" is 0 while the channel has subscribers, else -1: the channels do not
+   * keep when a subscriber last came.
+   */
+  async function nchanAnswer(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+    const method = req.method ?? 'GET';
+    if (method === 'OPTIONS') return sendText(res, 200, null, '', false, { Allow: NCHAN_ALLOW });
+    if (!METHODS.has(method)) throw new HttpError(405, 'GW_HTTP_405', undefined, { Allow: NCHAN_ALLOW });
+    const channel = channelOf(opts.channel, ctx);
+    const push = env.push;
+    const accept = req.headers.accept;
+    if (method === 'POST' || method === 'PUT') {
+      const body = await readBody(req, { ...opts.body, log: ctx.log });
+      const contentType = req.headers['content-type'] ?? '';
+      const result = await unavailableOnFailure(push.publish(channel, body, { ...limits, contentType }), ctx);
+      counters.pushPublished++;
+      const info = nchanChannelInfo(accept, nchanState(result.messages, result.subscribers, result.id));
+      return sendText(res, result.subscribers > 0 ? 201 : 202, info.contentType, info.body, false);
+    }
+    const state = await unavailableOnFailure(push.info(channel), ctx);
+    if (method === 'DELETE' && state) await unavailableOnFailure(push.delete(channel), ctx);
+    if (!state) return sendText(res, 404, null, '', false);
+    const info = nchanChannelInfo(accept, nchanState(state.messages, state.subscribers, state.lastId));
+    return sendText(res, 200, info.contentType, info.body, method === 'HEAD');
+  }
+}
+
+const NCHAN_ALLOW = 'GET, POST, PUT, DELETE';
+
+function nchanState(messages: number, subscribers: number, lastId: string | null): NchanChannelInfo {
+  return { messages, requested: subscribers > 0 ? 0 : -1, subscribers, lastMessageId: lastId ?? '0:0' };
+}
+
+function sendText(res: ServerResponse, status: number, contentType: string | null, body: string, headOnly: boolean, extra: Record<string, string> = {}): void {
+  res.writeHead(status, { ...(contentType ? { 'Content-Type': contentType } : {}), 'Content-Length': Buffer.byteLength(body), ...extra });
+  res.end(headOnly ? undefined : body);
 }
 
 /** A channel operation the broker could not do (the master or Redis did not answer): 503, logged. */

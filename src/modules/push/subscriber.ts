@@ -33,6 +33,7 @@ import { serverSignature } from '../../http/version';
 import { CloseCode, DEFAULT_MAX_PAYLOAD_LEN } from '../../shared/websocket/constants';
 import { prepareFrame, WebSocketAcceptor, type PreparedFrame, type WebSocketSessionImpl } from '../../shared/websocket/session';
 import { channelOf, compileChannel } from './location';
+import { pushModule } from './module';
 import type { CompiledValue } from '../../http/variables';
 
 /** What `configure` makes of a subscriber location's keys. */
@@ -46,6 +47,15 @@ export interface PushSubscriberOptions {
   readonly overflow: OverflowPolicy;
   /** ms; 0: no pings. */
   readonly pingInterval: number;
+  /** ms between WebSocket pings (nchan's `nchan_websocket_ping_interval` applies to WebSockets only). */
+  readonly wsPingInterval: number;
+  /**
+   * Written with `nchan_subscriber`: nchan's ways. A request the location does not take (another
+   * method, a GET that is no EventSource, a type not listed) is 403; the last id comes from
+   * `Last-Event-ID` or `?last_event_id=`; a new subscriber that names none is replayed what the
+   * channel keeps (`nchan_subscriber_first_message oldest`, nchan's default) unless `replay` is off.
+   */
+  readonly nchan: { readonly replay: boolean } | null;
 }
 
 const TYPES = ['websocket', 'eventsource'];
@@ -55,7 +65,9 @@ const POLICY_VIOLATION = 1008;
 
 function configure(raw: Readonly<Record<string, unknown>>, cx: ConfigContext): PushSubscriberOptions {
   const channel = compileChannel(cx);
-  let types = TYPES;
+  const push = cx.location.confs.get(pushModule);
+  let types: readonly string[] = push.nchanSubscriber?.types ?? TYPES;
+  if (push.nchanSubscriber && raw.subscriber_types !== undefined) cx.error('"subscriber_types" beside "nchan_subscriber": write the types in "nchan_subscriber"', 'subscriber_types');
   if (raw.subscriber_types !== undefined) {
     // A list of names, or one string of them (words apart as nginx's arguments are: space, tab, CR, LF).
     const value = raw.subscriber_types;
@@ -67,6 +79,7 @@ function configure(raw: Readonly<Record<string, unknown>>, cx: ConfigContext): P
     types = list as string[];
   }
   const sendBuffer = cx.size('send_buffer') ?? 1024 * 1024;
+  const pingInterval = cx.time('ping_interval') ?? 0;
   if (sendBuffer < 1) cx.error('"send_buffer" must be at least 1 byte', 'send_buffer');
   return {
     channel,
@@ -75,7 +88,9 @@ function configure(raw: Readonly<Record<string, unknown>>, cx: ConfigContext): P
     eventsource: types.includes('eventsource'),
     sendBuffer,
     overflow: parseOverflow(cx.string('overflow') ?? 'close', cx),
-    pingInterval: cx.time('ping_interval') ?? 0,
+    pingInterval,
+    wsPingInterval: push.nchanSubscriber && pingInterval === 0 ? push.nchanWebsocketPingInterval : pingInterval,
+    nchan: push.nchanSubscriber ? { replay: push.nchanSubscriberFirstMessage === 'oldest' } : null,
   };
 }
 
@@ -89,10 +104,15 @@ function parseOverflow(text: string, cx: ConfigContext): OverflowPolicy {
   return cx.error(`invalid value "${text}" in "overflow" (close, close 1008, close 1013, drop_oldest)`, 'overflow');
 }
 
-/** The last id a subscriber asks to be replayed from: `Last-Event-ID`, else `?last_id=`. */
-function lastIdOf(req: IncomingMessage, ctx: RequestContext): string | undefined {
+/**
+ * The last id a subscriber asks to be replayed from: `Last-Event-ID`, else `?last_id=`
+ * (nchan's `?last_event_id=` at an `nchan_subscriber` location, where a subscriber that names
+ * none is replayed what is kept unless `nchan_subscriber_first_message newest`).
+ */
+function lastIdOf(req: IncomingMessage, ctx: RequestContext, nchan: PushSubscriberOptions['nchan']): string | undefined {
   const header = req.headers['last-event-id'];
-  const text = typeof header === 'string' && header !== '' ? header : ctx.variable('arg_last_id') || undefined;
+  const text = typeof header === 'string' && header !== '' ? header : ctx.variable(nchan ? 'arg_last_event_id' : 'arg_last_id') || undefined;
+  if (text === undefined && nchan?.replay) return '0';
   if (text !== undefined && !parseLastId(text)) {
     throw new HttpError(400, 'GW_PUSH_LAST_ID', `malformed last message id "${text.slice(0, 64)}"`);
   }
@@ -103,16 +123,28 @@ function create(opts: PushSubscriberOptions, env: HandlerEnv): Handler {
   const location = new SubscriberLocation(opts, env.push, env.counters);
   return {
     http: (req, res, ctx) => {
+      // nchan's answer: an empty 403 (the gateway has no long-poll, chunked or multipart subscriber).
+      if (opts.nchan && !(isEventSourceRequest(req) && opts.eventsource)) {
+        res.writeHead(403, { 'Content-Length': 0 });
+        res.end();
+        return;
+      }
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405);
       if (!opts.eventsource) throw new HttpError(400, 'GW_PUSH_WEBSOCKET_ONLY', 'this location takes WebSocket subscribers only');
       return location.eventStream(req, res, ctx);
     },
     upgrade: (req, socket, head, ctx) => {
+      if (opts.nchan && !opts.websocket) throw new HttpError(403, 'GW_PUSH_SUBSCRIBER_TYPE', 'this location takes no WebSocket subscriber');
       if (!opts.websocket) throw new HttpError(400, 'GW_PUSH_EVENTSOURCE_ONLY', 'this location takes EventSource subscribers only');
       return location.webSocket(req, socket, head, ctx);
     },
     close: () => location.close(),
   };
+}
+
+/** A GET or HEAD that asks for an event stream (`Accept: text/event-stream`), as nchan tells an EventSource subscriber. */
+function isEventSourceRequest(req: IncomingMessage): boolean {
+  return (req.method === 'GET' || req.method === 'HEAD') && /(^|,)\s*text\/event-stream\s*(;|,|$)/i.test(req.headers.accept ?? '');
 }
 
 /** One subscriber location: its options, its channels, its counters and its live subscribers. */
@@ -151,7 +183,7 @@ class SubscriberLocation {
   async eventStream(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
     const { opts, push, counters, events, live } = this;
     const channel = channelOf(opts.channel, ctx);
-    const lastId = lastIdOf(req, ctx);
+    const lastId = lastIdOf(req, ctx, opts.nchan);
     if (req.method === 'HEAD') {
       res.writeHead(200, EVENT_STREAM_HEADERS);
       res.end();
@@ -213,7 +245,7 @@ class SubscriberLocation {
   async webSocket(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<UpgradeOutcome> {
     const { opts, push, acceptor, counters, events, live } = this;
     const channel = channelOf(opts.channel, ctx);
-    const lastId = lastIdOf(req, ctx);
+    const lastId = lastIdOf(req, ctx, opts.nchan);
     let queue: SendQueue | null = null;
     const early: PushMessage[] = [];
     let deleted = false;
@@ -261,7 +293,7 @@ class SubscriberLocation {
     if (deleted) ws.close(CloseCode.NORMAL, 'channel deleted');
     const sendQueue = queue;
     ws.onDrain(() => sendQueue.drained());
-    const ping = opts.pingInterval > 0 ? setInterval(() => ws.bufferedAmount === 0 && void ws.sendPing().catch(() => {}), opts.pingInterval) : null;
+    const ping = opts.wsPingInterval > 0 ? setInterval(() => ws.bufferedAmount === 0 && void ws.sendPing().catch(() => {}), opts.wsPingInterval) : null;
     void answerControlFrames(ws);
     const end = await ws.closed;
     subscription.unsubscribe();
