@@ -1,0 +1,217 @@
+/**
+ * nchan's directives as the push module's nginx syntax: an nchan user's nginx.conf checks as
+ * written (`nchan_subscriber`, `nchan_publisher`, `nchan_channel_id` with variables, the
+ * buffer settings, `nchan_redis_url` + `nchan_use_redis`), what the gateway lacks is refused as
+ * `not supported yet` at the argument that asks for it, and such a file serves an EventSource
+ * subscriber, a WebSocket subscriber and a publisher end to end, answering as nchan does.
+ */
+import http from 'node:http';
+import { buildConfig, readOptionsOf } from '../src/config/build';
+import type { MainConf } from '../src/config/model';
+import { parseNginxText } from '../src/config/nginx/read';
+import { ConfigError } from '../src/errors';
+import { pushModule, pushRedisUrlOf } from '../src/modules/push/module';
+import { infoFormat, nchanChannelInfo } from '../src/modules/push/nchan-info';
+import type { PushPublisherOptions } from '../src/modules/push/publisher';
+import type { PushSubscriberOptions } from '../src/modules/push/subscriber';
+import { REGISTRY } from '../src/modules/registry';
+import { startGateway, type GatewayProcess } from './helpers/gateway-process';
+import { sseSubscribe, wsSubscribe } from './helpers/push-clients';
+
+const FILE = '/virtual/nginx.conf';
+
+const build = (text: string): MainConf => buildConfig(parseNginxText(text, FILE, undefined, readOptionsOf(REGISTRY)), FILE, '/virtual', REGISTRY);
+
+/** A file with one server, its locations' bodies given (`location ~ ^/(\w+)/(\w+)$` for each, in order, numbered). */
+function site(http: string, ...bodies: string[]): string {
+  const locations = bodies.map((body, i) => `    location ~ ^/l${i}/(\\w+)/(\\w+)$ {\n      ${body}\n    }`).join('\n');
+  return `events {}\nhttp {\n${http}  server {\n    listen 127.0.0.1:1;\n${locations}\n  }\n}\n`;
+}
+
+function errorOf(text: string): string {
+  try {
+    build(text);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.message;
+    throw err;
+  }
+  throw new Error('no error');
+}
+
+describe("nchan's directives, read", () => {
+  test("the README's basic config: /sub a subscriber, /pub a publisher, of channel foobar", () => {
+    const conf = build('worker_processes 5;\nhttp {\n  server {\n    listen 80;\n    location = /sub { nchan_subscriber; nchan_channel_id foobar; }\n    location = /pub { nchan_publisher; nchan_channel_id foobar; }\n  }\n}\n');
+    const [sub, pub] = conf.http.servers[0].locations;
+    expect([sub.handler, pub.handler]).toEqual(['push-subscriber', 'push-publisher']);
+    const subscriber = sub.handlerOptions as PushSubscriberOptions;
+    expect([subscriber.channel.constant, subscriber.websocket, subscriber.eventsource, subscriber.nchan]).toEqual(['foobar', true, true, { replay: true }]);
+    const publisher = pub.handlerOptions as PushPublisherOptions;
+    expect([publisher.channel.constant, publisher.nchan, publisher.limits]).toEqual(['foobar', true, { bufferLength: 10, timeoutMs: 3_600_000 }]);
+  });
+
+  test('subscriber types, first message, ping interval, buffer settings and an id inherited from the server', () => {
+    const conf = build(
+      'events {}\nhttp {\n  nchan_message_buffer_length 50;\n  server {\n    listen 80;\n    nchan_channel_id $1;\n' +
+        '    location ~ ^/ws/(\\w+)$ { nchan_subscriber websocket; nchan_subscriber_first_message newest; nchan_websocket_ping_interval 5; }\n' +
+        '    location ~ ^/es/(\\w+)$ { nchan_subscriber eventsource eventsource; }\n' +
+        '    location ~ ^/pub/(\\w+)$ { nchan_publisher http; nchan_message_timeout 5m; }\n' +
+        '    location ~ ^/quiet/(\\w+)$ { nchan_publisher; nchan_store_messages off; }\n  }\n}\n',
+    );
+    const [ws, es, pub, quiet] = conf.http.servers[0].locations;
+    const wsOpts = ws.handlerOptions as PushSubscriberOptions;
+    expect([wsOpts.websocket, wsOpts.eventsource, wsOpts.nchan, wsOpts.wsPingInterval, wsOpts.pingInterval, wsOpts.channel.constant]).toEqual([true, false, { replay: false }, 5000, 0, null]);
+    const esOpts = es.handlerOptions as PushSubscriberOptions;
+    expect([esOpts.websocket, esOpts.eventsource]).toEqual([false, true]);
+    expect((pub.handlerOptions as PushPublisherOptions).limits).toEqual({ bufferLength: 50, timeoutMs: 300_000 });
+    expect((quiet.handlerOptions as PushPublisherOptions).limits).toEqual({ bufferLength: 0, timeoutMs: 3_600_000 });
+  });
+
+  test('nchan_use_redis takes nchan_redis_url (nchan\'s host:port shorthand too), else nchan\'s 127.0.0.1:6379', () => {
+    const redisOf = (http: string) => pushRedisUrlOf(build(site(http, 'nchan_subscriber; nchan_channel_id $1;')).http.confs.get(pushModule));
+    expect(redisOf('')).toBeNull();
+    expect(redisOf('  nchan_redis_url 10.0.0.2:6380;\n')).toBeNull();
+    expect(redisOf('  nchan_redis_url 10.0.0.2:6380;\n  nchan_use_redis on;\n')).toBe('redis://10.0.0.2:6380');
+    expect(redisOf('  nchan_redis_url redis://:secret@10.0.0.2:6379/1;\n  nchan_use_redis on;\n')).toBe('redis://:secret@10.0.0.2:6379/1');
+    expect(redisOf('  nchan_use_redis on;\n')).toBe('redis://127.0.0.1:6379');
+  });
+
+  test.each([
+    ['a subscriber type the gateway lacks, at its argument', site('', 'nchan_subscriber websocket longpoll; nchan_channel_id $1;'), 'subscriber type "longpoll" of "nchan_subscriber" is not supported yet in /virtual/nginx.conf:6:34'],
+    ['each of the others', site('', 'nchan_subscriber multipart-mixed; nchan_channel_id $1;'), 'subscriber type "multipart-mixed" of "nchan_subscriber" is not supported yet in /virtual/nginx.conf:6:24'],
+    ['a value nchan does not know either, in its wording', site('', 'nchan_subscriber eventsource sse; nchan_channel_id $1;'), 'invalid nchan_subscriber value: sse in /virtual/nginx.conf:6:36'],
+    ['a WebSocket publisher', site('', 'nchan_publisher http websocket; nchan_channel_id $1;'), 'publisher type "websocket" of "nchan_publisher" is not supported yet in /virtual/nginx.conf:6:28'],
+    ['multiplexed channels, at the second id', site('', 'nchan_subscriber; nchan_channel_id "$1" "$2" common;'), 'several channel ids in "nchan_channel_id" (multiplexed channels) are not supported yet in /virtual/nginx.conf:6:47'],
+    ['a variable nobody defines', site('', 'nchan_subscriber; nchan_channel_id $nosuch;'), 'unknown "nosuch" variable in "nchan_channel_id" in /virtual/nginx.conf:6:42'],
+    ['no channel id', site('', 'nchan_publisher;'), '"nchan_channel_id" directive is required in /virtual/nginx.conf:5:5'],
+    ['a first message by count', site('', 'nchan_subscriber; nchan_channel_id $1; nchan_subscriber_first_message -2;'), 'a message count in "nchan_subscriber_first_message" is not supported yet in /virtual/nginx.conf:6:77'],
+    ['nchan_pubsub', site('', 'nchan_pubsub; nchan_channel_id $1;'), '"nchan_pubsub" directive is not supported yet in /virtual/nginx.conf:6:7'],
+    ['another nchan directive', site('', 'nchan_subscriber; nchan_channel_id $1; nchan_channel_group test;'), '"nchan_channel_group" directive is not supported yet in /virtual/nginx.conf:6:46'],
+    ['a subscriber that also publishes', site('', 'nchan_subscriber; nchan_publisher; nchan_channel_id $1;'), '"nchan_publisher" and "nchan_subscriber" in one location is not supported yet ("nchan_pubsub") in /virtual/nginx.conf:6:25'],
+    ['a subscriber with another content handler', site('', 'nchan_subscriber; nchan_channel_id $1; proxy_pass http://127.0.0.1:1;'), '"nchan_subscriber" goes with handler "push-subscriber", not "proxy" in /virtual/nginx.conf:5:5'],
+    ['nchan_redis_url in a server', 'events {}\nhttp {\n  server {\n    listen 80;\n    nchan_redis_url 127.0.0.1;\n  }\n}\n', '"nchan_redis_url" directive in a server block is not supported yet (write it in http) in /virtual/nginx.conf:5:5'],
+    ['nchan_subscriber in a server', 'events {}\nhttp {\n  server {\n    listen 80;\n    nchan_subscriber;\n  }\n}\n', '"nchan_subscriber" directive in a server block is not supported yet (write it in a location) in /virtual/nginx.conf:5:5'],
+    ['nchan_channel_id beside the YAML key', site('', 'nchan_subscriber; nchan_channel_id $1; channel $2;'), '"channel" beside "nchan_channel_id": write one of them in /virtual/nginx.conf:6:54'],
+  ])('%s', (_case, text, message) => {
+    expect(errorOf(text)).toBe(message);
+  });
+});
+
+describe("nchan's channel info formats", () => {
+  test('Accept picks the format as nchan reads it', () => {
+    expect(['', 'text/json', 'application/x-json', 'text/html, text/yaml', 'application/xml;q=0.9', '*/*'].map((a) => infoFormat(a || undefined))).toEqual(['plain', 'json', 'json', 'yaml', 'xml', 'plain']);
+  });
+
+  test('the four bodies, byte for byte as nchan 1.3 writes them', () => {
+    const info = { messages: 2, requested: -1, subscribers: 0, lastMessageId: '1-0' };
+    expect(nchanChannelInfo(undefined, info)).toEqual({ contentType: 'text/plain', body: 'queued messages: 2\r\nlast requested: -1 sec. ago\r\nactive subscribers: 0\r\nlast message id: 1-0' });
+    expect(nchanChannelInfo('text/json', info).body).toBe('{"messages": 2, "requested": -1, "subscribers": 0, "last_message_id": "1-0" }');
+    expect(nchanChannelInfo('text/yaml', info).body).toBe('---\r\nmessages: 2\r\nrequested: -1\r\nsubscribers: 0\r\nlast_message_id: "1-0"\r\n\r\n');
+    expect(nchanChannelInfo('text/xml', info).body).toBe(
+      '<?xml version="1.0" encoding="UTF-8" ?>\r\n<channel>\r\n  <messages>2</messages>\r\n  <requested>-1</requested>\r\n  <subscribers>0</subscribers>\r\n  <last_message_id>1-0</last_message_id>\r\n</channel>',
+    );
+  });
+});
+
+/** One request; the status, headers and body. */
+function request(port: number, method: string, path: string, body?: string, headers: Record<string, string> = {}) {
+  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const NCHAN_SITE = `# An nchan user's file, as written for nginx with nchan.
+load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
+worker_processes 2;
+error_log stderr notice;
+events { worker_connections 256; }
+http {
+  access_log off;
+  nchan_message_buffer_length 5;
+  nchan_message_timeout 10m;
+  server {
+    listen 127.0.0.1:0;
+    location ~ ^/sub/(\\w+)$ {
+      nchan_subscriber;
+      nchan_channel_id $1;
+    }
+    location ~ ^/live/(\\w+)$ {
+      nchan_subscriber websocket;
+      nchan_subscriber_first_message newest;
+      nchan_channel_id $1;
+    }
+    location ~ ^/es/(\\w+)$ {
+      nchan_subscriber eventsource;
+      nchan_channel_id $1;
+    }
+    location = /pub {
+      nchan_publisher;
+      nchan_channel_id $arg_id;
+    }
+  }
+}
+`;
+
+describe('an nginx.conf with nchan directives, served', () => {
+  let gw: GatewayProcess;
+  beforeAll(async () => {
+    gw = await startGateway(NCHAN_SITE, { confName: 'nginx.conf' });
+  });
+  afterAll(() => gw.stop());
+
+  test('EventSource and WebSocket subscribers get what POST publishes; the publisher answers as nchan', async () => {
+    const port = gw.ports[0];
+    const first = await request(port, 'POST', '/pub?id=room', 'kept');
+    expect([first.status, first.headers['content-type']]).toEqual([202, 'text/plain']);
+    expect(first.body).toMatch(/^queued messages: 1\r\nlast requested: -1 sec\. ago\r\nactive subscribers: 0\r\nlast message id: \d+-\d+$/);
+    // nchan_subscriber_first_message oldest (the default): the kept message first.
+    const sse = await sseSubscribe(port, '/sub/room');
+    expect(sse.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    expect((await sse.waitFor(1)).map((m) => m.data)).toEqual(['kept']);
+    const ws = await wsSubscribe(port, '/sub/room');
+    expect((await ws.waitFor(1)).map((m) => m.data)).toEqual(['kept']);
+    // newest: nothing replayed.
+    const live = await wsSubscribe(port, '/live/room');
+    const second = await request(port, 'POST', '/pub?id=room', 'hello', { Accept: 'text/json' });
+    expect([second.status, second.headers['content-type']]).toEqual([201, 'text/json']);
+    expect(JSON.parse(second.body)).toMatchObject({ messages: 2, requested: 0, subscribers: 3 });
+    expect((await sse.waitFor(2)).map((m) => m.data)).toEqual(['kept', 'hello']);
+    expect((await ws.waitFor(2)).map((m) => m.data)).toEqual(['kept', 'hello']);
+    expect((await live.waitFor(1)).map((m) => m.data)).toEqual(['hello']);
+    const state = await request(port, 'GET', '/pub?id=room', undefined, { Accept: 'text/yaml' });
+    expect([state.status, state.headers['content-type']]).toEqual([200, 'text/yaml']);
+    expect(state.body).toMatch(/^---\r\nmessages: 2\r\nrequested: 0\r\nsubscribers: 3\r\nlast_message_id: "\d+-\d+"\r\n\r\n$/);
+    const deleted = await request(port, 'DELETE', '/pub?id=room');
+    expect(deleted.status).toBe(200);
+    await Promise.all([sse.ended, ws.ended, live.ended]);
+    expect((await request(port, 'GET', '/pub?id=room')).status).toBe(404);
+  });
+
+  test('what nchan answers 403 or 404 with an empty body, the gateway too', async () => {
+    const port = gw.ports[0];
+    const cases = await Promise.all([
+      request(port, 'GET', '/sub/x'), // a long-poll in nchan: not here, refused
+      request(port, 'GET', '/live/x', undefined, { Accept: 'text/event-stream' }), // EventSource at a WebSocket-only location
+      request(port, 'POST', '/sub/x', 'm'),
+      request(port, 'GET', '/pub?id=nothing'),
+      request(port, 'DELETE', '/pub?id=nothing'),
+    ]);
+    expect(cases.map((c) => [c.status, c.body])).toEqual([
+      [403, ''],
+      [403, ''],
+      [403, ''],
+      [404, ''],
+      [404, ''],
+    ]);
+    const options = await request(port, 'OPTIONS', '/pub?id=x');
+    expect([options.status, options.headers.allow, options.body]).toEqual([200, 'GET, POST, PUT, DELETE', '']);
+    // A WebSocket asked of a location that takes EventSource only is 403 too (upgrade path).
+    await expect(wsSubscribe(port, '/es/x')).rejects.toMatchObject({ status: 403 });
+  });
+});
