@@ -37,7 +37,7 @@ function compileNchanChannelId(id: NchanChannelId, cx: ConfigContext): CompiledV
   try {
     return compileValue(id.text, cx.captureNames);
   } catch (err) {
-    throw new ConfigError(`${(err as Error).message} in "nchan_channel_id"`, id.at);
+    throw new ConfigError(`${(err as Error).message} in "nchan_channel_id"`, id.position);
   }
 }
 

@@ -22,7 +22,7 @@ export interface NchanSubscriber {
 /** `nchan_channel_id`: the id's text (variables compiled by the handler) and where it was written. */
 export interface NchanChannelId {
   readonly text: string;
-  readonly at: Position;
+  readonly position: Position;
 }
 
 /** nchan's subscriber types, and which the gateway has. */
@@ -106,7 +106,7 @@ export function nchanChannelId(node: ConfNode, cx: ParseContext, name: string): 
     const problem = channelIdProblem(text);
     if (problem) cx.fail(`${problem} in "${name}" directive`, node);
   }
-  return { text, at: node.pos };
+  return { text, position: node.pos };
 }
 
 /** `nchan_subscriber_first_message oldest|newest`: a new subscriber is replayed what is kept, or not; a count is not there yet. */
