@@ -1,0 +1,170 @@
+/**
+ * nchan's directives, against nchan itself: the very same nginx.conf (nchan_subscriber,
+ * nchan_publisher, nchan_channel_id) given to nginx 1.22 with Debian's ngx_nchan_module and to
+ * the gateway, and the same requests sent to both: publish and channel-state status codes and
+ * bodies in nchan's four formats, the 403s and 404s, what an EventSource and a WebSocket
+ * subscriber receive (the kept messages first, nchan_subscriber_first_message oldest, then
+ * live ones), a DELETE. Message ids differ by design (nchan `sec:n`, the gateway `ms-n`): they
+ * are compared as `ID`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { startGateway, type GatewayProcess } from '../helpers/gateway-process';
+import { sseSubscribe, wsSubscribe } from '../helpers/push-clients';
+import { findNginx } from './pair';
+
+const NCHAN_MODULE = '/usr/lib/nginx/modules/ngx_nchan_module.so';
+
+const site = (port: number) => `load_module ${NCHAN_MODULE};
+worker_processes 1;
+error_log stderr notice;
+pid nginx.pid;
+events { worker_connections 64; }
+http {
+  access_log off;
+${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((kind) => `  ${kind}_temp_path tmp/${kind};\n`).join('')}  server {
+    listen 127.0.0.1:${port};
+    location ~ ^/sub/(\\w+)$ {
+      nchan_subscriber;
+      nchan_channel_id $1;
+    }
+    location ~ ^/es/(\\w+)$ {
+      nchan_subscriber eventsource;
+      nchan_channel_id $1;
+    }
+    location ~ ^/ws/(\\w+)$ {
+      nchan_subscriber websocket;
+      nchan_channel_id $1;
+    }
+    location ~ ^/pub/(\\w+)$ {
+      nchan_publisher;
+      nchan_channel_id $1;
+      nchan_message_buffer_length 3;
+    }
+  }
+}
+`;
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function waitForPort(port: number, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}`);
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`nginx does not listen on ${port}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A message id of either side, as the comparison writes it. */
+const ids = (text: string) => text.replace(/\b\d+[:-]\d+\b/g, (id) => (id === '0:0' ? id : 'ID'));
+
+/** `METHOD path`'s status, content type, Allow, and body (ids as `ID`), as one line. */
+function ask(port: number, method: string, target: string, body?: string, headers: Record<string, string> = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: target, headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve(`${res.statusCode} ${res.headers['content-type'] ?? '-'} ${res.headers.allow ?? '-'} ${JSON.stringify(ids(text))}`));
+    });
+    req.setTimeout(3000, () => req.destroy(new Error(`${method} ${target}: no answer in 3 s`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Everything one side answers, in order: the same steps for both. */
+async function scenario(port: number): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  out['POST, no subscriber'] = await ask(port, 'POST', '/pub/a', 'one');
+  out['PUT, no subscriber, Accept text/json'] = await ask(port, 'PUT', '/pub/a', 'two', { Accept: 'text/json' });
+  out['GET state'] = await ask(port, 'GET', '/pub/a');
+  out['GET state, Accept application/x-yaml'] = await ask(port, 'GET', '/pub/a', undefined, { Accept: 'application/x-yaml' });
+  out['GET state, Accept text/xml'] = await ask(port, 'GET', '/pub/a', undefined, { Accept: 'text/xml' });
+  out['GET state, Accept text/html, text/json'] = await ask(port, 'GET', '/pub/a', undefined, { Accept: 'text/html, text/json' });
+  out['GET state of no channel'] = await ask(port, 'GET', '/pub/none');
+  out['DELETE no channel'] = await ask(port, 'DELETE', '/pub/none');
+  out['OPTIONS on a publisher'] = await ask(port, 'OPTIONS', '/pub/a');
+  out['POST to a subscriber'] = await ask(port, 'POST', '/es/a', 'x');
+  out['GET without Accept at an eventsource location'] = await ask(port, 'GET', '/es/a');
+  out['EventSource at a websocket location'] = await ask(port, 'GET', '/ws/a', undefined, { Accept: 'text/event-stream' });
+  out['plain GET at a websocket location'] = await ask(port, 'GET', '/ws/a');
+  out['WebSocket at an eventsource location'] = await wsSubscribe(port, '/es/a').then(
+    (s) => (s.close(), 'open'),
+    (err: { status?: number }) => err.status ?? String(err),
+  );
+  // Subscribers: the kept messages first (oldest), then what is published while they listen.
+  const sse = await sseSubscribe(port, '/es/a');
+  const ws = await wsSubscribe(port, '/ws/a');
+  await Promise.all([sse.waitFor(2), ws.waitFor(2)]);
+  out['a subscriber is there: GET state'] = await ask(port, 'GET', '/pub/a', undefined, { Accept: 'text/json' });
+  out['POST, two subscribers'] = await ask(port, 'POST', '/pub/a', 'three\nlines', { 'Content-Type': 'text/plain' });
+  out['POST past the buffer length'] = await ask(port, 'POST', '/pub/a', 'four');
+  out['EventSource data'] = (await sse.waitFor(4)).map((m) => m.data);
+  out['EventSource ids'] = (await sse.waitFor(4)).map((m) => ids(m.id ?? 'none'));
+  out['WebSocket data'] = (await ws.waitFor(4)).map((m) => m.data);
+  out['DELETE with subscribers'] = await ask(port, 'DELETE', '/pub/a');
+  // Both subscribers are let go. (A GET right after is where the two differ: nchan still shows
+  // the deleted channel, empty, for a while; the gateway answers 404 at once.)
+  await Promise.all([sse.ended, ws.ended]);
+  // A channel that has a subscriber and no message yet.
+  const waiting = await sseSubscribe(port, '/sub/b');
+  out['GET state of a channel with a subscriber only'] = await ask(port, 'GET', '/pub/b');
+  waiting.close();
+  return out;
+}
+
+const haveNchan = existsSync(NCHAN_MODULE);
+
+describe('nchan directives: the gateway answers as nginx 1.22 with nchan 1.3 does', () => {
+  let prefix: string;
+  let nginx: ChildProcess;
+  let nginxPort: number;
+  let gw: GatewayProcess;
+  beforeAll(async () => {
+    if (!haveNchan) throw new Error(`the nchan parity cases need ${NCHAN_MODULE} (Debian's libnginx-mod-nchan)`);
+    prefix = mkdtempSync(path.join(os.tmpdir(), 'gateway-parity-nchan-'));
+    for (const dir of ['logs', 'tmp']) mkdirSync(path.join(prefix, dir));
+    nginxPort = await freePort();
+    writeFileSync(path.join(prefix, 'nginx.conf'), site(nginxPort));
+    nginx = spawn(findNginx(), ['-p', `${prefix}/`, '-c', path.join(prefix, 'nginx.conf'), '-e', 'stderr', '-g', 'daemon off; master_process off;'], { stdio: 'ignore' });
+    await waitForPort(nginxPort, nginx);
+    gw = await startGateway(site(0).replace('pid nginx.pid;', 'pid off;'), { confName: 'nginx.conf', files: { 'tmp/.keep': '' } });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    if (nginx && nginx.exitCode === null) {
+      const gone = new Promise((resolve) => nginx.once('exit', resolve));
+      process.kill(nginx.pid!, 'SIGTERM');
+      await gone;
+    }
+    if (prefix) rmSync(prefix, { recursive: true, force: true });
+  });
+
+  test('publish, channel state, refusals, subscribers and DELETE: the same answers', async () => {
+    const fromNchan = await scenario(nginxPort);
+    // The oracle does what nchan's README says.
+    expect(fromNchan['POST, no subscriber']).toMatch(/^202 text\/plain /);
+    expect(fromNchan['POST, two subscribers']).toMatch(/^201 /);
+    expect(await scenario(gw.ports[0])).toEqual(fromNchan);
+  });
+});
