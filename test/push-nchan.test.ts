@@ -49,6 +49,16 @@ describe("nchan's directives, read", () => {
     expect([publisher.channel.constant, publisher.nchan, publisher.limits]).toEqual(['foobar', true, { bufferLength: 10, timeoutMs: 3_600_000 }]);
   });
 
+  test('nchan_pubsub: a subscriber and a publisher in one location, WebSocket messages published', () => {
+    const conf = build(site('', 'nchan_pubsub; nchan_channel_id $1;', 'nchan_pubsub websocket; nchan_channel_id $1;'));
+    const [both, wsOnly] = conf.http.servers[0].locations;
+    expect([both.handler, wsOnly.handler]).toEqual(['push-pubsub', 'push-pubsub']);
+    const options = both.handlerOptions as { subscriber: PushSubscriberOptions; publisher: PushPublisherOptions; http: boolean };
+    expect([options.http, options.subscriber.websocket, options.subscriber.eventsource, options.subscriber.publishFrames, options.publisher.nchan]).toEqual([true, true, true, { bufferLength: 10, timeoutMs: 3_600_000 }, true]);
+    const ws = wsOnly.handlerOptions as typeof options;
+    expect([ws.http, ws.subscriber.websocket, ws.subscriber.eventsource]).toEqual([false, true, false]);
+  });
+
   test('subscriber types, first message, ping interval, buffer settings and an id inherited from the server', () => {
     const conf = build(
       'events {}\nhttp {\n  nchan_message_buffer_length 50;\n  server {\n    listen 80;\n    nchan_channel_id $1;\n' +
@@ -84,9 +94,9 @@ describe("nchan's directives, read", () => {
     ['a variable nobody defines', site('', 'nchan_subscriber; nchan_channel_id $nosuch;'), 'unknown "nosuch" variable in "nchan_channel_id" in /virtual/nginx.conf:6:42'],
     ['no channel id', site('', 'nchan_publisher;'), '"nchan_channel_id" directive is required in /virtual/nginx.conf:5:5'],
     ['a first message by count', site('', 'nchan_subscriber; nchan_channel_id $1; nchan_subscriber_first_message -2;'), 'a message count in "nchan_subscriber_first_message" is not supported yet in /virtual/nginx.conf:6:77'],
-    ['nchan_pubsub', site('', 'nchan_pubsub; nchan_channel_id $1;'), '"nchan_pubsub" directive is not supported yet in /virtual/nginx.conf:6:7'],
+    ['a pubsub type the gateway lacks', site('', 'nchan_pubsub http chunked; nchan_channel_id $1;'), 'subscriber type "chunked" of "nchan_pubsub" is not supported yet in /virtual/nginx.conf:6:25'],
     ['another nchan directive', site('', 'nchan_subscriber; nchan_channel_id $1; nchan_channel_group test;'), '"nchan_channel_group" directive is not supported yet in /virtual/nginx.conf:6:46'],
-    ['a subscriber that also publishes', site('', 'nchan_subscriber; nchan_publisher; nchan_channel_id $1;'), '"nchan_publisher" and "nchan_subscriber" in one location is not supported yet ("nchan_pubsub") in /virtual/nginx.conf:6:25'],
+    ['a subscriber that also publishes', site('', 'nchan_subscriber; nchan_publisher; nchan_channel_id $1;'), '"nchan_publisher" beside "nchan_subscriber" in one location is not supported yet (nchan_pubsub is both) in /virtual/nginx.conf:6:25'],
     ['a subscriber with another content handler', site('', 'nchan_subscriber; nchan_channel_id $1; proxy_pass http://127.0.0.1:1;'), '"nchan_subscriber" goes with handler "push-subscriber", not "proxy" in /virtual/nginx.conf:5:5'],
     ['nchan_redis_url in a server', 'events {}\nhttp {\n  server {\n    listen 80;\n    nchan_redis_url 127.0.0.1;\n  }\n}\n', '"nchan_redis_url" directive in a server block is not supported yet (write it in http) in /virtual/nginx.conf:5:5'],
     ['nchan_subscriber in a server', 'events {}\nhttp {\n  server {\n    listen 80;\n    nchan_subscriber;\n  }\n}\n', '"nchan_subscriber" directive in a server block is not supported yet (write it in a location) in /virtual/nginx.conf:5:5'],
@@ -154,6 +164,10 @@ http {
       nchan_publisher;
       nchan_channel_id $arg_id;
     }
+    location ~ ^/pubsub/(\\w+)$ {
+      nchan_pubsub;
+      nchan_channel_id $1;
+    }
   }
 }
 `;
@@ -191,6 +205,25 @@ describe('an nginx.conf with nchan directives, served', () => {
     expect(deleted.status).toBe(200);
     await Promise.all([sse.ended, ws.ended, live.ended]);
     expect((await request(port, 'GET', '/pub?id=room')).status).toBe(404);
+  });
+
+  test('nchan_pubsub: what a WebSocket sends reaches every subscriber, itself included (an echo server); POST publishes there too', async () => {
+    const port = gw.ports[0];
+    const sse = await sseSubscribe(port, '/pubsub/echo');
+    const ws = await wsSubscribe(port, '/pubsub/echo');
+    ws.ws.send('said');
+    ws.ws.send(Buffer.from([0, 1, 2]));
+    expect(await ws.waitFor(2)).toEqual([
+      { id: null, data: 'said', binary: false },
+      { id: null, data: '000102', binary: true },
+    ]);
+    const posted = await request(port, 'POST', '/pubsub/echo', 'posted');
+    expect(posted.status).toBe(201);
+    expect(posted.body).toContain('active subscribers: 2\r\n');
+    expect((await sse.waitFor(3)).map((m) => m.data)).toEqual(['said', '\u0000\u0001\u0002', 'posted']);
+    expect((await ws.waitFor(3))[2].data).toBe('posted');
+    expect((await request(port, 'DELETE', '/pubsub/echo')).status).toBe(200);
+    await Promise.all([sse.ended, ws.ended]);
   });
 
   test('what nchan answers 403 or 404 with an empty body, the gateway too', async () => {

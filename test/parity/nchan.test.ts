@@ -4,7 +4,7 @@
  * the gateway, and the same requests sent to both: publish and channel-state status codes and
  * bodies in nchan's four formats, the 403s and 404s, what an EventSource and a WebSocket
  * subscriber receive (the kept messages first, nchan_subscriber_first_message oldest, then
- * live ones), a DELETE. Message ids differ by design (nchan `sec:n`, the gateway `ms-n`): they
+ * live ones), a DELETE, nchan_pubsub's echo. Message ids differ by design (nchan `sec:n`, the gateway `ms-n`): they
  * are compared as `ID`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -38,6 +38,14 @@ ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((kind) => `  ${kind}_
     }
     location ~ ^/ws/(\\w+)$ {
       nchan_subscriber websocket;
+      nchan_channel_id $1;
+    }
+    location ~ ^/pubsub/(\\w+)$ {
+      nchan_pubsub;
+      nchan_channel_id $1;
+    }
+    location ~ ^/wspubsub/(\\w+)$ {
+      nchan_pubsub websocket;
       nchan_channel_id $1;
     }
     location ~ ^/pub/(\\w+)$ {
@@ -126,6 +134,20 @@ async function scenario(port: number): Promise<Record<string, unknown>> {
   // Both subscribers are let go. (A GET right after is where the two differ: nchan still shows
   // the deleted channel, empty, for a while; the gateway answers 404 at once.)
   await Promise.all([sse.ended, ws.ended]);
+  // nchan_pubsub: a WebSocket's messages are published (text stays text, binary binary), POST publishes.
+  const echo = await wsSubscribe(port, '/pubsub/e');
+  const listener = await sseSubscribe(port, '/pubsub/e');
+  echo.ws.send('said');
+  echo.ws.send(Buffer.from('bytes'));
+  out['pubsub: the WebSocket gets its own messages'] = await echo.waitFor(2);
+  out['pubsub: POST'] = await ask(port, 'POST', '/pubsub/e', 'posted');
+  out['pubsub: the EventSource gets them all'] = (await listener.waitFor(3)).map((m) => m.data);
+  // (A GET without Accept is where the two differ: nchan long-polls, the gateway has no long-poll: 403.)
+  out['pubsub: OPTIONS'] = await ask(port, 'OPTIONS', '/pubsub/e');
+  out['pubsub: DELETE'] = await ask(port, 'DELETE', '/pubsub/e');
+  await Promise.all([echo.ended, listener.ended]);
+  out['pubsub websocket only: POST'] = await ask(port, 'POST', '/wspubsub/e', 'x');
+  out['pubsub websocket only: EventSource'] = await ask(port, 'GET', '/wspubsub/e', undefined, { Accept: 'text/event-stream' });
   // A channel that has a subscriber and no message yet.
   const waiting = await sseSubscribe(port, '/sub/b');
   out['GET state of a channel with a subscriber only'] = await ask(port, 'GET', '/pub/b');

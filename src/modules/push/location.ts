@@ -20,7 +20,7 @@ export function compileChannel(cx: ConfigContext): CompiledValue {
   const text = cx.string('channel');
   if (nchan.nchanChannelId && text !== undefined) cx.error('"channel" beside "nchan_channel_id": write one of them', 'channel');
   if (nchan.nchanChannelId) return compileNchanChannelId(nchan.nchanChannelId, cx);
-  if (nchan.nchanSubscriber || nchan.nchanPublisher) cx.error('"nchan_channel_id" directive is required');
+  if (nchan.nchanSubscriber || nchan.nchanPublisher || nchan.nchanPubsub) cx.error('"nchan_channel_id" directive is required');
   if (text === undefined || text === '') return cx.error('"channel" directive is required');
   try {
     const value = compileValue(text, cx.captureNames);

@@ -13,10 +13,12 @@ import {
   nchanChannelId,
   nchanFirstMessage,
   nchanPublisher,
+  nchanPubsub,
   nchanRedisUrl,
   nchanFlag,
   nchanSubscriber,
   type NchanChannelId,
+  type NchanPubsub,
   type NchanSubscriber,
 } from './nchan-directives';
 
@@ -32,6 +34,8 @@ export interface PushConf {
   readonly nchanSubscriber: NchanSubscriber | null;
   /** `nchan_publisher` (the location's own): the location is a publisher, written in nchan's syntax. */
   readonly nchanPublisher: boolean;
+  /** `nchan_pubsub` (the location's own): a subscriber and a publisher in one location. */
+  readonly nchanPubsub: NchanPubsub | null;
   /** `nchan_channel_id` (inherited). */
   readonly nchanChannelId: NchanChannelId | null;
   /** `nchan_subscriber_first_message`: `oldest` (nchan's default) replays what is kept to a new subscriber. */
@@ -49,7 +53,7 @@ export interface PushConf {
 /** Directives nchan takes in a server or location block that the gateway takes in http only (its channels live in one place). */
 const HTTP_ONLY = ['nchan_redis_url', 'nchan_use_redis'] as const;
 /** nchan's endpoint directives, which nchan also takes in a server block. */
-const ENDPOINTS = ['nchan_subscriber', 'nchan_publisher'] as const;
+const ENDPOINTS = ['nchan_subscriber', 'nchan_publisher', 'nchan_pubsub'] as const;
 
 export const pushModule: ConfModule<PushConf> = {
   name: 'push',
@@ -59,6 +63,7 @@ export const pushModule: ConfModule<PushConf> = {
     push_redis_url: row(['http'], (n, cx, name) => guard(n, cx, () => parseRedisUrl(one(n, cx, name)))),
     nchan_subscriber: row(['server', 'location'], nchanSubscriber, { inherit: false }),
     nchan_publisher: row(['server', 'location'], nchanPublisher, { inherit: false }),
+    nchan_pubsub: row(['server', 'location'], nchanPubsub, { inherit: false }),
     nchan_channel_id: row(['server', 'location'], nchanChannelId),
     nchan_message_buffer_length: row(INHERITED, integer(0, 1_000_000), { field: 'messageBufferLength' }),
     nchan_message_timeout: row(INHERITED, time, { field: 'messageTimeout' }),
@@ -74,6 +79,7 @@ export const pushModule: ConfModule<PushConf> = {
     pushRedisUrl: null,
     nchanSubscriber: null,
     nchanPublisher: false,
+    nchanPubsub: null,
     nchanChannelId: null,
     nchanSubscriberFirstMessage: 'oldest',
     nchanWebsocketPingInterval: 0,
@@ -81,7 +87,7 @@ export const pushModule: ConfModule<PushConf> = {
     nchanRedisUrl: null,
     nchanUseRedis: false,
   }),
-  implies: { nchan_subscriber: 'push-subscriber', nchan_publisher: 'push-publisher' },
+  implies: { nchan_subscriber: 'push-subscriber', nchan_publisher: 'push-publisher', nchan_pubsub: 'push-pubsub' },
   check(_conf, own, block, fail) {
     if (block.context === 'server') {
       for (const name of ENDPOINTS) if (written(own, name)) fail(`"${name}" directive in a server block is not supported yet (write it in a location)`, block.at(name));
@@ -89,7 +95,8 @@ export const pushModule: ConfModule<PushConf> = {
     if (block.context === 'server' || block.context === 'location') {
       for (const name of HTTP_ONLY) if (written(own, name)) fail(`"${name}" directive in a ${block.context} block is not supported yet (write it in http)`, block.at(name));
     }
-    if (own.nchanSubscriber && own.nchanPublisher) fail('"nchan_publisher" and "nchan_subscriber" in one location is not supported yet ("nchan_pubsub")', block.at('nchan_publisher'));
+    const endpoints = ENDPOINTS.filter((name) => written(own, name));
+    if (endpoints.length > 1) fail(`"${endpoints[1]}" beside "${endpoints[0]}" in one location is not supported yet (nchan_pubsub is both)`, block.at(endpoints[1]));
     if (block.context === 'http' && own.pushRedisUrl !== undefined && own.nchanUseRedis) fail('"nchan_use_redis" beside "push_redis_url": write one of them', block.at('nchan_use_redis'));
   },
 };
@@ -99,6 +106,7 @@ const FIELDS: Readonly<Record<(typeof HTTP_ONLY)[number] | (typeof ENDPOINTS)[nu
   nchan_use_redis: 'nchanUseRedis',
   nchan_subscriber: 'nchanSubscriber',
   nchan_publisher: 'nchanPublisher',
+  nchan_pubsub: 'nchanPubsub',
 };
 
 function written(own: Readonly<Partial<PushConf>>, name: keyof typeof FIELDS): boolean {

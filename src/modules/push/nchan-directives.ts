@@ -19,6 +19,13 @@ export interface NchanSubscriber {
   readonly types: readonly SubscriberType[];
 }
 
+/** `nchan_pubsub [types]`: the subscriber types the location takes, and whether HTTP requests publish. */
+export interface NchanPubsub {
+  readonly types: readonly SubscriberType[];
+  /** `http`: POST and PUT publish, GET and DELETE see and delete the channel, as at a publisher. */
+  readonly http: boolean;
+}
+
 /** `nchan_channel_id`: the id's text (variables compiled by the handler) and where it was written. */
 export interface NchanChannelId {
   readonly text: string;
@@ -83,6 +90,30 @@ export function nchanSubscriber(node: ConfNode, cx: ParseContext, name: string):
     if (!types.includes(type)) types.push(type);
   });
   return { types };
+}
+
+/**
+ * `nchan_pubsub [http|websocket|eventsource|longpoll|...]`: a subscriber and a publisher in one
+ * location (`websocket`: a WebSocket subscriber's frames are published too).
+ */
+export function nchanPubsub(node: ConfNode, cx: ParseContext, name: string): NchanPubsub {
+  const args = optionalArgs(node, cx);
+  if (args.length > 6) cx.fail(`invalid number of arguments in "${name}" directive`, node);
+  // Without arguments nchan takes http websocket eventsource longpoll chunked multipart-mixed: here, those the gateway has.
+  if (args.length === 0) return { types: ['websocket', 'eventsource'], http: true };
+  const types: SubscriberType[] = [];
+  let http = false;
+  args.forEach((arg, i) => {
+    if (arg === 'http') {
+      http = true;
+      return;
+    }
+    if (!Object.hasOwn(SUBSCRIBER_TYPES, arg)) failAt(cx, node, i, `invalid ${name} value: ${arg}`);
+    const type = SUBSCRIBER_TYPES[arg];
+    if (type === null) failAt(cx, node, i, `subscriber type "${arg}" of "${name}" is not supported yet`);
+    if (!types.includes(type)) types.push(type);
+  });
+  return { types, http };
 }
 
 /** `nchan_publisher [http|websocket]`: HTTP publishing; a WebSocket publisher is not there yet. */

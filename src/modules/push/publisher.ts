@@ -59,7 +59,7 @@ function configure(_raw: Readonly<Record<string, unknown>>, cx: ConfigContext): 
     secretDigest: secret === undefined ? null : digest(secret).toString('hex'),
     limits: channelLimits(cx.location),
     body: { limit: core.clientMaxBodySize, timeoutMs: core.clientBodyTimeout },
-    nchan: cx.location.confs.get(pushModule).nchanPublisher,
+    nchan: cx.location.confs.get(pushModule).nchanPublisher || cx.location.confs.get(pushModule).nchanPubsub !== null,
   };
 }
 

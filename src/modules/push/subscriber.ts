@@ -28,11 +28,12 @@ import { parseLastId } from './message';
 import type { PushMessage } from './message';
 import { SendQueue, type OverflowPolicy, type QueueEvents } from './send-queue';
 import { EVENT_STREAM_HEADERS, SSE_PING, sseEvent } from './sse';
-import type { ConfigContext, Counters, Handler, HandlerEnv, HandlerModule, PushChannels, PushSubscription, RequestContext, UpgradeOutcome } from '../../types';
+import type { ConfigContext, Counters, Frame, Handler, HandlerEnv, HandlerModule, PushChannels, PushSubscription, RequestContext, UpgradeOutcome } from '../../types';
 import { serverSignature } from '../../http/version';
 import { CloseCode, DEFAULT_MAX_PAYLOAD_LEN } from '../../shared/websocket/constants';
 import { prepareFrame, WebSocketAcceptor, type PreparedFrame, type WebSocketSessionImpl } from '../../shared/websocket/session';
-import { channelOf, compileChannel } from './location';
+import { channelLimits, channelOf, compileChannel } from './location';
+import type { ChannelLimits } from './memory-store';
 import { pushModule } from './module';
 import type { CompiledValue } from '../../http/variables';
 
@@ -56,6 +57,8 @@ export interface PushSubscriberOptions {
    * channel keeps (`nchan_subscriber_first_message oldest`, nchan's default) unless `replay` is off.
    */
   readonly nchan: { readonly replay: boolean } | null;
+  /** `nchan_pubsub` with WebSocket: what a WebSocket subscriber sends is published to its channel, kept so. */
+  readonly publishFrames: ChannelLimits | null;
 }
 
 const TYPES = ['websocket', 'eventsource'];
@@ -66,8 +69,9 @@ const POLICY_VIOLATION = 1008;
 function configure(raw: Readonly<Record<string, unknown>>, cx: ConfigContext): PushSubscriberOptions {
   const channel = compileChannel(cx);
   const push = cx.location.confs.get(pushModule);
-  let types: readonly string[] = push.nchanSubscriber?.types ?? TYPES;
-  if (push.nchanSubscriber && raw.subscriber_types !== undefined) cx.error('"subscriber_types" beside "nchan_subscriber": write the types in "nchan_subscriber"', 'subscriber_types');
+  const nchan = push.nchanSubscriber ?? push.nchanPubsub;
+  let types: readonly string[] = nchan?.types ?? TYPES;
+  if (nchan && raw.subscriber_types !== undefined) cx.error('"subscriber_types" beside nchan\'s directives: write the types in "nchan_subscriber"', 'subscriber_types');
   if (raw.subscriber_types !== undefined) {
     // A list of names, or one string of them (words apart as nginx's arguments are: space, tab, CR, LF).
     const value = raw.subscriber_types;
@@ -89,8 +93,9 @@ function configure(raw: Readonly<Record<string, unknown>>, cx: ConfigContext): P
     sendBuffer,
     overflow: parseOverflow(cx.string('overflow') ?? 'close', cx),
     pingInterval,
-    wsPingInterval: push.nchanSubscriber && pingInterval === 0 ? push.nchanWebsocketPingInterval : pingInterval,
-    nchan: push.nchanSubscriber ? { replay: push.nchanSubscriberFirstMessage === 'oldest' } : null,
+    wsPingInterval: nchan && pingInterval === 0 ? push.nchanWebsocketPingInterval : pingInterval,
+    nchan: nchan ? { replay: push.nchanSubscriberFirstMessage === 'oldest' } : null,
+    publishFrames: push.nchanPubsub?.types.includes('websocket') ? channelLimits(cx.location) : null,
   };
 }
 
@@ -294,7 +299,8 @@ class SubscriberLocation {
     const sendQueue = queue;
     ws.onDrain(() => sendQueue.drained());
     const ping = opts.wsPingInterval > 0 ? setInterval(() => ws.bufferedAmount === 0 && void ws.sendPing().catch(() => {}), opts.wsPingInterval) : null;
-    void answerControlFrames(ws);
+    const publish = opts.publishFrames ? framePublisher(push, channel, opts.publishFrames, ctx, counters) : null;
+    void answerControlFrames(ws, publish);
     const end = await ws.closed;
     subscription.unsubscribe();
     sendQueue.close();
@@ -314,13 +320,31 @@ function unavailable(err: unknown, channel: string, ctx: RequestContext): HttpEr
   return new HttpError(503, 'GW_PUSH_UNAVAILABLE', (err as Error).message);
 }
 
-/** Reads what the subscriber sends: pings are answered, the rest ignored, until the close. */
-async function answerControlFrames(session: WebSocketSessionImpl): Promise<void> {
+/**
+ * Publishes a pubsub WebSocket's messages to its channel, one after the other (a binary frame
+ * as `application/octet-stream`, as nchan); one that cannot be published is logged and dropped.
+ */
+function framePublisher(push: PushChannels, channel: string, limits: ChannelLimits, ctx: RequestContext, counters: Counters | null) {
+  let last: Promise<unknown> = Promise.resolve();
+  return (frame: Frame) => {
+    const contentType = frame.type === 'binary' ? 'application/octet-stream' : '';
+    last = last
+      .then(() => push.publish(channel, frame.data, { ...limits, contentType }))
+      .then(
+        () => counters && counters.pushPublished++,
+        (err: Error) => ctx.log.error(`push: publishing a WebSocket message to "${channel}" failed: ${err.message}`),
+      );
+  };
+}
+
+/** Reads what the subscriber sends: pings are answered, messages published where `publish` is given (else ignored), until the close. */
+async function answerControlFrames(session: WebSocketSessionImpl, publish: ((frame: Frame) => void) | null): Promise<void> {
   try {
     for (;;) {
       const frame = await session.recvFrame();
       if (frame?.type === 'ping') await session.sendPong(frame.data);
       else if (frame?.type === 'close') return;
+      else if (publish && (frame?.type === 'text' || frame?.type === 'binary')) publish(frame);
     }
   } catch {
     // The connection ended: `closed` tells the rest.
