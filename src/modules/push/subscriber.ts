@@ -321,30 +321,33 @@ function unavailable(err: unknown, channel: string, ctx: RequestContext): HttpEr
 }
 
 /**
- * Publishes a pubsub WebSocket's messages to its channel, one after the other (a binary frame
- * as `application/octet-stream`, as nchan); one that cannot be published is logged and dropped.
+ * Publishes a pubsub WebSocket's message to its channel (a binary frame as
+ * `application/octet-stream`, as nchan); one that cannot be published is logged and dropped.
  */
 function framePublisher(push: PushChannels, channel: string, limits: ChannelLimits, ctx: RequestContext, counters: Counters | null) {
-  let last: Promise<unknown> = Promise.resolve();
-  return (frame: Frame) => {
+  return async (frame: Frame): Promise<void> => {
     const contentType = frame.type === 'binary' ? 'application/octet-stream' : '';
-    last = last
-      .then(() => push.publish(channel, frame.data, { ...limits, contentType }))
-      .then(
-        () => counters && counters.pushPublished++,
-        (err: Error) => ctx.log.error(`push: publishing a WebSocket message to "${channel}" failed: ${err.message}`),
-      );
+    try {
+      await push.publish(channel, frame.data, { ...limits, contentType });
+      if (counters) counters.pushPublished++;
+    } catch (err) {
+      ctx.log.error(`push: publishing a WebSocket message to "${channel}" failed: ${(err as Error).message}`);
+    }
   };
 }
 
-/** Reads what the subscriber sends: pings are answered, messages published where `publish` is given (else ignored), until the close. */
-async function answerControlFrames(session: WebSocketSessionImpl, publish: ((frame: Frame) => void) | null): Promise<void> {
+/**
+ * Reads what the subscriber sends: pings are answered, messages published where `publish` is
+ * given (else ignored), until the close. A message is published before the next frame is read,
+ * so a client that sends faster than the channels take it waits on its own connection.
+ */
+async function answerControlFrames(session: WebSocketSessionImpl, publish: ((frame: Frame) => Promise<void>) | null): Promise<void> {
   try {
     for (;;) {
       const frame = await session.recvFrame();
       if (frame?.type === 'ping') await session.sendPong(frame.data);
       else if (frame?.type === 'close') return;
-      else if (publish && (frame?.type === 'text' || frame?.type === 'binary')) publish(frame);
+      else if (publish && (frame?.type === 'text' || frame?.type === 'binary')) await publish(frame);
     }
   } catch {
     // The connection ended: `closed` tells the rest.
