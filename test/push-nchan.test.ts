@@ -17,6 +17,7 @@ import type { PushSubscriberOptions } from '../src/modules/push/subscriber';
 import { REGISTRY } from '../src/modules/registry';
 import { startGateway, type GatewayProcess } from './helpers/gateway-process';
 import { sseSubscribe, wsSubscribe } from './helpers/push-clients';
+import { RedisServer } from './helpers/redis-server';
 
 const FILE = '/virtual/nginx.conf';
 
@@ -246,5 +247,48 @@ describe('an nginx.conf with nchan directives, served', () => {
     expect([options.status, options.headers.allow, options.body]).toEqual([200, 'GET, POST, PUT, DELETE', '']);
     // A WebSocket asked of a location that takes EventSource only is 403 too (upgrade path).
     await expect(wsSubscribe(port, '/es/x')).rejects.toMatchObject({ status: 403 });
+  });
+});
+
+describe('nchan_use_redis: two gateways share channels through the Redis nchan_redis_url names', () => {
+  const redisSite = (port: number, processes: string) => `${processes}
+error_log stderr notice;
+events { worker_connections 64; }
+http {
+  access_log off;
+  nchan_redis_url 127.0.0.1:${port};
+  nchan_use_redis on;
+  server {
+    listen 127.0.0.1:0;
+    location ~ ^/sub/(\\w+)$ { nchan_subscriber; nchan_channel_id $1; }
+    location ~ ^/pub/(\\w+)$ { nchan_publisher; nchan_channel_id $1; }
+  }
+}
+`;
+  let redis: RedisServer;
+  let withWorkers: GatewayProcess;
+  let single: GatewayProcess;
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    withWorkers = await startGateway(redisSite(redis.port, 'worker_processes 2;'), { confName: 'nginx.conf' });
+    single = await startGateway(redisSite(redis.port, 'master_process off;'), { confName: 'nginx.conf' });
+  });
+  afterAll(async () => {
+    await withWorkers?.stop();
+    await single?.stop();
+    await redis?.close();
+  });
+
+  test('a message published on either reaches the subscribers of both', async () => {
+    const here = await sseSubscribe(withWorkers.ports[0], '/sub/shared');
+    const there = await wsSubscribe(single.ports[0], '/sub/shared');
+    const published = await request(single.ports[0], 'POST', '/pub/shared', 'across', { Accept: 'text/json' });
+    expect([published.status, JSON.parse(published.body).subscribers]).toEqual([201, 2]);
+    expect((await here.waitFor(1)).map((m) => m.data)).toEqual(['across']);
+    expect((await there.waitFor(1)).map((m) => m.data)).toEqual(['across']);
+    expect((await request(withWorkers.ports[0], 'POST', '/pub/shared', 'back')).status).toBe(201);
+    expect((await there.waitFor(2)).map((m) => m.data)).toEqual(['across', 'back']);
+    here.close();
+    there.close();
   });
 });
