@@ -169,6 +169,13 @@ http {
       nchan_pubsub;
       nchan_channel_id $1;
     }
+    location = /either {
+      nchan_channel_id either;
+      nchan_publisher;
+      if ($http_accept ~ event-stream) {
+        nchan_subscriber;
+      }
+    }
   }
 }
 `;
@@ -225,6 +232,15 @@ describe('an nginx.conf with nchan directives, served', () => {
     expect((await ws.waitFor(3))[2].data).toBe('posted');
     expect((await request(port, 'DELETE', '/pubsub/echo')).status).toBe(200);
     await Promise.all([sse.ended, ws.ended]);
+  });
+
+  test('nchan_subscriber inside a location\'s if (nchan allows it there): the condition picks the subscriber', async () => {
+    const port = gw.ports[0];
+    const sse = await sseSubscribe(port, '/either');
+    const published = await request(port, 'POST', '/either', 'chosen');
+    expect(published.status).toBe(201);
+    expect((await sse.waitFor(1)).map((m) => m.data)).toEqual(['chosen']);
+    sse.close();
   });
 
   test('what nchan answers 403 or 404 with an empty body, the gateway too', async () => {

@@ -40,7 +40,7 @@ const IF_OWN: ReadonlySet<string> = new Set(['condition', ...Object.keys(SCRIPT_
 
 /**
  * The directives nginx allows inside a location's `if` besides the rewrite module's
- * (NGX_HTTP_LIF_CONF in nginx 1.22's http modules); one the gateway lacks is refused as
+ * (NGX_HTTP_LIF_CONF in nginx 1.22's http modules, OpenResty's and nchan's); one the gateway lacks is refused as
  * usual (unknown, or not supported yet) when the block is built.
  */
 const IN_LOCATION_IF: ReadonlySet<string> = new Set([
@@ -51,6 +51,9 @@ const IN_LOCATION_IF: ReadonlySet<string> = new Set([
   'content_by_lua', 'content_by_lua_block', 'content_by_lua_file', 'header_filter_by_lua', 'header_filter_by_lua_block',
   'header_filter_by_lua_file', 'body_filter_by_lua', 'body_filter_by_lua_block', 'body_filter_by_lua_file', 'log_by_lua',
   'log_by_lua_block', 'log_by_lua_file', 'set_by_lua', 'set_by_lua_block', 'set_by_lua_file',
+  // nchan's, of those the push module reads (nchan's README gives them the `if` context).
+  'nchan_subscriber', 'nchan_publisher', 'nchan_pubsub', 'nchan_channel_id', 'nchan_subscriber_first_message',
+  'nchan_websocket_ping_interval', 'nchan_store_messages',
 ]);
 
 function rewriteOp(node: ConfNode, cx: ParseContext): RewriteOp {
