@@ -95,6 +95,7 @@ describe("nchan's directives, read", () => {
     ['a variable nobody defines', site('', 'nchan_subscriber; nchan_channel_id $nosuch;'), 'unknown "nosuch" variable in "nchan_channel_id" in /virtual/nginx.conf:6:42'],
     ['no channel id', site('', 'nchan_publisher;'), '"nchan_channel_id" directive is required in /virtual/nginx.conf:5:5'],
     ['a first message by count', site('', 'nchan_subscriber; nchan_channel_id $1; nchan_subscriber_first_message -2;'), 'a message count in "nchan_subscriber_first_message" is not supported yet in /virtual/nginx.conf:6:77'],
+    ['a buffer length from a variable', site('', 'nchan_publisher; nchan_channel_id $1; nchan_message_buffer_length $arg_n;'), 'a variable in "nchan_message_buffer_length" is not supported yet in /virtual/nginx.conf:6:73'],
     ['a pubsub type the gateway lacks', site('', 'nchan_pubsub http chunked; nchan_channel_id $1;'), 'subscriber type "chunked" of "nchan_pubsub" is not supported yet in /virtual/nginx.conf:6:25'],
     ['another nchan directive', site('', 'nchan_subscriber; nchan_channel_id $1; nchan_channel_group test;'), '"nchan_channel_group" directive is not supported yet in /virtual/nginx.conf:6:46'],
     ['a subscriber that also publishes', site('', 'nchan_subscriber; nchan_publisher; nchan_channel_id $1;'), '"nchan_publisher" beside "nchan_subscriber" in one location is not supported yet (nchan_pubsub is both) in /virtual/nginx.conf:6:25'],

@@ -169,5 +169,16 @@ export function nchanRedisUrl(node: ConfNode, cx: ParseContext, name: string): s
   }
 }
 
+/**
+ * nchan's `nchan_message_buffer_length` and `nchan_message_timeout`: the gateway's value parser
+ * (`parse`), after refusing a variable (nchan sets them per request from one) as not supported yet.
+ */
+export function withoutVariables(parse: (node: ConfNode, cx: ParseContext, name: string) => number) {
+  return (node: ConfNode, cx: ParseContext, name: string): number => {
+    if (argsOf(node, cx).some((arg) => arg.includes('$'))) cx.fail(`a variable in "${name}" is not supported yet`, node);
+    return parse(node, cx, name);
+  };
+}
+
 /** nchan's default Redis, for `nchan_use_redis on` without `nchan_redis_url`. */
 export const NCHAN_DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
