@@ -55,9 +55,25 @@ describe("nchan's directives, read", () => {
     const [both, wsOnly] = conf.http.servers[0].locations;
     expect([both.handler, wsOnly.handler]).toEqual(['push-pubsub', 'push-pubsub']);
     const options = both.handlerOptions as { subscriber: PushSubscriberOptions; publisher: PushPublisherOptions; http: boolean };
-    expect([options.http, options.subscriber.websocket, options.subscriber.eventsource, options.subscriber.publishFrames, options.publisher.nchan]).toEqual([true, true, true, { bufferLength: 10, timeoutMs: 3_600_000 }, true]);
+    expect([options.http, options.subscriber.websocket, options.subscriber.eventsource, options.subscriber.publishFrames?.limits, options.publisher.nchan]).toEqual([true, true, true, { bufferLength: 10, timeoutMs: 3_600_000 }, true]);
     const ws = wsOnly.handlerOptions as typeof options;
     expect([ws.http, ws.subscriber.websocket, ws.subscriber.eventsource]).toEqual([false, true, false]);
+  });
+
+  test('nchan_publisher_channel_id and nchan_subscriber_channel_id (and their short names) over nchan_channel_id', () => {
+    const conf = build(
+      site('', 'nchan_pubsub; nchan_channel_id $1; nchan_publisher_channel_id to_$2;', 'nchan_pubsub; nchan_pub_channel_id up; nchan_sub_channel_id down;', 'nchan_subscriber; nchan_pubsub_channel_id $2; nchan_subscriber_channel_id x_$1;'),
+    );
+    const channels = conf.http.servers[0].locations.map((l) => {
+      const o = l.handlerOptions as { subscriber?: PushSubscriberOptions; publisher?: PushPublisherOptions } & Partial<PushSubscriberOptions>;
+      const sub = o.subscriber ?? (o as PushSubscriberOptions);
+      return [sub.channel.constant ?? 'variable', o.publisher ? (o.publisher.channel.constant ?? 'variable') : '-', sub.publishFrames ? (sub.publishFrames.channel.constant ?? 'variable') : '-'];
+    });
+    expect(channels).toEqual([
+      ['variable', 'variable', 'variable'],
+      ['down', 'up', 'up'],
+      ['variable', '-', '-'],
+    ]);
   });
 
   test('subscriber types, first message, ping interval, buffer settings and an id inherited from the server', () => {

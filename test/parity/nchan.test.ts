@@ -48,6 +48,11 @@ ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((kind) => `  ${kind}_
       nchan_pubsub websocket;
       nchan_channel_id $1;
     }
+    location = /split {
+      nchan_pubsub;
+      nchan_publisher_channel_id $arg_p;
+      nchan_sub_channel_id $arg_s;
+    }
     location ~ ^/pub/(\\w+)$ {
       nchan_publisher;
       nchan_channel_id $1;
@@ -148,6 +153,15 @@ async function scenario(port: number): Promise<Record<string, unknown>> {
   await Promise.all([echo.ended, listener.ended]);
   out['pubsub websocket only: POST'] = await ask(port, 'POST', '/wspubsub/e', 'x');
   out['pubsub websocket only: EventSource'] = await ask(port, 'GET', '/wspubsub/e', undefined, { Accept: 'text/event-stream' });
+  // nchan_publisher_channel_id / nchan_sub_channel_id: a pubsub that publishes to one channel and listens to another.
+  const down = await sseSubscribe(port, '/split?s=down');
+  const relay = await wsSubscribe(port, '/split?s=side&p=down');
+  out['split: POST to p=down'] = await ask(port, 'POST', '/split?p=down&s=other', 'up');
+  relay.ws.send('from the socket');
+  out['split: what s=down hears'] = (await down.waitFor(2)).map((m) => m.data);
+  out['split: what the socket on s=side hears'] = relay.received.map((m) => m.data);
+  down.close();
+  relay.close();
   // A channel that has a subscriber and no message yet.
   const waiting = await sseSubscribe(port, '/sub/b');
   out['GET state of a channel with a subscriber only'] = await ask(port, 'GET', '/pub/b');

@@ -12,14 +12,17 @@ import { pushModule } from './module';
 import type { NchanChannelId } from './nchan-directives';
 
 /**
- * Compiles the location's channel id: its `channel` key, or nchan's `nchan_channel_id`
- * (inherited from the server, as in nchan); one of them is required.
+ * Compiles the location's channel id for a publisher or a subscriber: its `channel` key, or
+ * nchan's `nchan_publisher_channel_id` / `nchan_subscriber_channel_id`, else `nchan_channel_id`
+ * (each inherited from the server, as in nchan); one of them is required.
  */
-export function compileChannel(cx: ConfigContext): CompiledValue {
+export function compileChannel(cx: ConfigContext, role: 'publisher' | 'subscriber'): CompiledValue {
   const nchan = cx.location.confs.get(pushModule);
   const text = cx.string('channel');
-  if (nchan.nchanChannelId && text !== undefined) cx.error('"channel" beside "nchan_channel_id": write one of them', 'channel');
-  if (nchan.nchanChannelId) return compileNchanChannelId(nchan.nchanChannelId, cx);
+  const [own, name] = role === 'publisher' ? [nchan.nchanPublisherChannelId, 'nchan_publisher_channel_id'] : [nchan.nchanSubscriberChannelId, 'nchan_subscriber_channel_id'];
+  const id = own ?? nchan.nchanChannelId;
+  if (id && text !== undefined) cx.error(`"channel" beside "${own ? name : 'nchan_channel_id'}": write one of them`, 'channel');
+  if (id) return compileNchanChannelId(id, own ? name : 'nchan_channel_id', cx);
   if (nchan.nchanSubscriber || nchan.nchanPublisher || nchan.nchanPubsub) cx.error('"nchan_channel_id" directive is required');
   if (text === undefined || text === '') return cx.error('"channel" directive is required');
   try {
@@ -33,11 +36,11 @@ export function compileChannel(cx: ConfigContext): CompiledValue {
 }
 
 /** `nchan_channel_id`'s template, compiled; an error at the directive. */
-function compileNchanChannelId(id: NchanChannelId, cx: ConfigContext): CompiledValue {
+function compileNchanChannelId(id: NchanChannelId, directive: string, cx: ConfigContext): CompiledValue {
   try {
     return compileValue(id.text, cx.captureNames);
   } catch (err) {
-    throw new ConfigError(`${(err as Error).message} in "nchan_channel_id"`, id.position);
+    throw new ConfigError(`${(err as Error).message} in "${directive}"`, id.position);
   }
 }
 

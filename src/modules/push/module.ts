@@ -37,8 +37,12 @@ export interface PushConf {
   readonly nchanPublisher: boolean;
   /** `nchan_pubsub` (the location's own): a subscriber and a publisher in one location. */
   readonly nchanPubsub: NchanPubsub | null;
-  /** `nchan_channel_id` (inherited). */
+  /** `nchan_channel_id` (`nchan_pubsub_channel_id`; inherited). */
   readonly nchanChannelId: NchanChannelId | null;
+  /** `nchan_publisher_channel_id` (`nchan_pub_channel_id`; inherited): a publisher's channel, over `nchan_channel_id`. */
+  readonly nchanPublisherChannelId: NchanChannelId | null;
+  /** `nchan_subscriber_channel_id` (`nchan_sub_channel_id`; inherited): a subscriber's channel, over `nchan_channel_id`. */
+  readonly nchanSubscriberChannelId: NchanChannelId | null;
   /** `nchan_subscriber_first_message`: `oldest` (nchan's default) replays what is kept to a new subscriber. */
   readonly nchanSubscriberFirstMessage: 'oldest' | 'newest';
   /** `nchan_websocket_ping_interval` (ms, 0: none). */
@@ -66,6 +70,11 @@ export const pushModule: ConfModule<PushConf> = {
     nchan_publisher: row(['server', 'location'], nchanPublisher, { inherit: false }),
     nchan_pubsub: row(['server', 'location'], nchanPubsub, { inherit: false }),
     nchan_channel_id: row(['server', 'location'], nchanChannelId),
+    nchan_pubsub_channel_id: row(['server', 'location'], nchanChannelId, { field: 'nchanChannelId' }),
+    nchan_publisher_channel_id: row(['server', 'location'], nchanChannelId),
+    nchan_pub_channel_id: row(['server', 'location'], nchanChannelId, { field: 'nchanPublisherChannelId' }),
+    nchan_subscriber_channel_id: row(['server', 'location'], nchanChannelId),
+    nchan_sub_channel_id: row(['server', 'location'], nchanChannelId, { field: 'nchanSubscriberChannelId' }),
     nchan_message_buffer_length: row(INHERITED, withoutVariables(integer(0, 1_000_000)), { field: 'messageBufferLength' }),
     nchan_message_timeout: row(INHERITED, withoutVariables(time), { field: 'messageTimeout' }),
     nchan_subscriber_first_message: row(['server', 'location'], nchanFirstMessage),
@@ -82,6 +91,8 @@ export const pushModule: ConfModule<PushConf> = {
     nchanPublisher: false,
     nchanPubsub: null,
     nchanChannelId: null,
+    nchanPublisherChannelId: null,
+    nchanSubscriberChannelId: null,
     nchanSubscriberFirstMessage: 'oldest',
     nchanWebsocketPingInterval: 0,
     nchanStoreMessages: true,

@@ -50,7 +50,7 @@ const ALLOW = 'GET, HEAD, POST, PUT, DELETE';
 const METHODS: ReadonlySet<string> = new Set(ALLOW.split(', '));
 
 function configure(_raw: Readonly<Record<string, unknown>>, cx: ConfigContext): PushPublisherOptions {
-  const channel = compileChannel(cx);
+  const channel = compileChannel(cx, 'publisher');
   const secret = cx.string('secret');
   if (secret === '') cx.error('"secret" must not be empty', 'secret');
   const core = cx.location.confs.get(coreModule);

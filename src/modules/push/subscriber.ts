@@ -57,8 +57,8 @@ export interface PushSubscriberOptions {
    * channel keeps (`nchan_subscriber_first_message oldest`, nchan's default) unless `replay` is off.
    */
   readonly nchan: { readonly replay: boolean } | null;
-  /** `nchan_pubsub` with WebSocket: what a WebSocket subscriber sends is published to its channel, kept so. */
-  readonly publishFrames: ChannelLimits | null;
+  /** `nchan_pubsub` with WebSocket: what a WebSocket subscriber sends is published to this channel (the publisher's), kept so. */
+  readonly publishFrames: { readonly channel: CompiledValue; readonly limits: ChannelLimits } | null;
 }
 
 const TYPES = ['websocket', 'eventsource'];
@@ -67,7 +67,7 @@ const TRY_AGAIN_LATER = 1013;
 const POLICY_VIOLATION = 1008;
 
 function configure(raw: Readonly<Record<string, unknown>>, cx: ConfigContext): PushSubscriberOptions {
-  const channel = compileChannel(cx);
+  const channel = compileChannel(cx, 'subscriber');
   const push = cx.location.confs.get(pushModule);
   const nchan = push.nchanSubscriber ?? push.nchanPubsub;
   let types: readonly string[] = nchan?.types ?? TYPES;
@@ -95,7 +95,7 @@ function configure(raw: Readonly<Record<string, unknown>>, cx: ConfigContext): P
     pingInterval,
     wsPingInterval: nchan && pingInterval === 0 ? push.nchanWebsocketPingInterval : pingInterval,
     nchan: nchan ? { replay: push.nchanSubscriberFirstMessage === 'oldest' } : null,
-    publishFrames: push.nchanPubsub?.types.includes('websocket') ? channelLimits(cx.location) : null,
+    publishFrames: push.nchanPubsub?.types.includes('websocket') ? { channel: compileChannel(cx, 'publisher'), limits: channelLimits(cx.location) } : null,
   };
 }
 
@@ -299,7 +299,7 @@ class SubscriberLocation {
     const sendQueue = queue;
     ws.onDrain(() => sendQueue.drained());
     const ping = opts.wsPingInterval > 0 ? setInterval(() => ws.bufferedAmount === 0 && void ws.sendPing().catch(() => {}), opts.wsPingInterval) : null;
-    const publish = opts.publishFrames ? framePublisher(push, channel, opts.publishFrames, ctx, counters) : null;
+    const publish = opts.publishFrames ? framePublisher(push, channelOf(opts.publishFrames.channel, ctx), opts.publishFrames.limits, ctx, counters) : null;
     void answerControlFrames(ws, publish);
     const end = await ws.closed;
     subscription.unsubscribe();

@@ -52,7 +52,8 @@ const IN_LOCATION_IF: ReadonlySet<string> = new Set([
   'header_filter_by_lua_file', 'body_filter_by_lua', 'body_filter_by_lua_block', 'body_filter_by_lua_file', 'log_by_lua',
   'log_by_lua_block', 'log_by_lua_file', 'set_by_lua', 'set_by_lua_block', 'set_by_lua_file',
   // nchan's, of those the push module reads (nchan's README gives them the `if` context).
-  'nchan_subscriber', 'nchan_publisher', 'nchan_pubsub', 'nchan_channel_id', 'nchan_subscriber_first_message',
+  'nchan_subscriber', 'nchan_publisher', 'nchan_pubsub', 'nchan_channel_id', 'nchan_pubsub_channel_id',
+  'nchan_publisher_channel_id', 'nchan_pub_channel_id', 'nchan_subscriber_channel_id', 'nchan_sub_channel_id', 'nchan_subscriber_first_message',
   'nchan_websocket_ping_interval', 'nchan_store_messages',
 ]);
 
