@@ -45,9 +45,9 @@ describe("nchan's directives, read", () => {
     const [sub, pub] = conf.http.servers[0].locations;
     expect([sub.handler, pub.handler]).toEqual(['push-subscriber', 'push-publisher']);
     const subscriber = sub.handlerOptions as PushSubscriberOptions;
-    expect([subscriber.channel.constant, subscriber.websocket, subscriber.eventsource, subscriber.nchan]).toEqual(['foobar', true, true, { replay: true }]);
+    expect([subscriber.channel.constant, subscriber.websocket, subscriber.eventsource, subscriber.nchan]).toEqual(['foobar', true, true, { replay: true, cors: { allowOrigin: null, allowCredentials: true } }]);
     const publisher = pub.handlerOptions as PushPublisherOptions;
-    expect([publisher.channel.constant, publisher.nchan, publisher.limits]).toEqual(['foobar', true, { bufferLength: 10, timeoutMs: 3_600_000 }]);
+    expect([publisher.channel.constant, publisher.nchan, publisher.limits]).toEqual(['foobar', { cors: { allowOrigin: null, allowCredentials: true }, kind: 'publisher' }, { bufferLength: 10, timeoutMs: 3_600_000 }]);
   });
 
   test('nchan_pubsub: a subscriber and a publisher in one location, WebSocket messages published', () => {
@@ -55,7 +55,7 @@ describe("nchan's directives, read", () => {
     const [both, wsOnly] = conf.http.servers[0].locations;
     expect([both.handler, wsOnly.handler]).toEqual(['push-pubsub', 'push-pubsub']);
     const options = both.handlerOptions as { subscriber: PushSubscriberOptions; publisher: PushPublisherOptions; http: boolean };
-    expect([options.http, options.subscriber.websocket, options.subscriber.eventsource, options.subscriber.publishFrames?.limits, options.publisher.nchan]).toEqual([true, true, true, { bufferLength: 10, timeoutMs: 3_600_000 }, true]);
+    expect([options.http, options.subscriber.websocket, options.subscriber.eventsource, options.subscriber.publishFrames?.limits, options.publisher.nchan?.kind]).toEqual([true, true, true, { bufferLength: 10, timeoutMs: 3_600_000 }, 'pubsub']);
     const ws = wsOnly.handlerOptions as typeof options;
     expect([ws.http, ws.subscriber.websocket, ws.subscriber.eventsource]).toEqual([false, true, false]);
   });
@@ -86,7 +86,7 @@ describe("nchan's directives, read", () => {
     );
     const [ws, es, pub, quiet] = conf.http.servers[0].locations;
     const wsOpts = ws.handlerOptions as PushSubscriberOptions;
-    expect([wsOpts.websocket, wsOpts.eventsource, wsOpts.nchan, wsOpts.wsPingInterval, wsOpts.pingInterval, wsOpts.channel.constant]).toEqual([true, false, { replay: false }, 5000, 0, null]);
+    expect([wsOpts.websocket, wsOpts.eventsource, wsOpts.nchan, wsOpts.wsPingInterval, wsOpts.pingInterval, wsOpts.channel.constant]).toEqual([true, false, { replay: false, cors: { allowOrigin: null, allowCredentials: true } }, 5000, 0, null]);
     const esOpts = es.handlerOptions as PushSubscriberOptions;
     expect([esOpts.websocket, esOpts.eventsource]).toEqual([false, true]);
     expect((pub.handlerOptions as PushPublisherOptions).limits).toEqual({ bufferLength: 50, timeoutMs: 300_000 });
@@ -276,6 +276,9 @@ describe('an nginx.conf with nchan directives, served', () => {
       [404, ''],
       [404, ''],
     ]);
+    // nchan's cross-origin headers: the origin echoed, credentials allowed (its defaults).
+    const cross = await request(port, 'GET', '/pub?id=nothing', undefined, { Origin: 'http://app.example' });
+    expect([cross.status, cross.headers['access-control-allow-origin'], cross.headers['access-control-allow-credentials']]).toEqual([404, 'http://app.example', 'true']);
     const options = await request(port, 'OPTIONS', '/pub?id=x');
     expect([options.status, options.headers.allow, options.body]).toEqual([200, 'GET, POST, PUT, DELETE', '']);
     // A WebSocket asked of a location that takes EventSource only is 403 too (upgrade path).

@@ -4,7 +4,7 @@
  * the gateway, and the same requests sent to both: publish and channel-state status codes and
  * bodies in nchan's four formats, the 403s and 404s, what an EventSource and a WebSocket
  * subscriber receive (the kept messages first, nchan_subscriber_first_message oldest, then
- * live ones), a DELETE, nchan_pubsub's echo. Message ids differ by design (nchan `sec:n`, the gateway `ms-n`): they
+ * live ones), a DELETE, nchan_pubsub's echo, cross-origin headers and checks. Message ids differ by design (nchan `sec:n`, the gateway `ms-n`): they
  * are compared as `ID`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -13,6 +13,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import WebSocket from 'ws';
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process';
 import { sseSubscribe, wsSubscribe } from '../helpers/push-clients';
 import { findNginx } from './pair';
@@ -52,6 +53,17 @@ ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((kind) => `  ${kind}_
       nchan_pubsub;
       nchan_publisher_channel_id $arg_p;
       nchan_sub_channel_id $arg_s;
+    }
+    location ~ ^/strict/(\\w+)$ {
+      nchan_pubsub;
+      nchan_channel_id $1;
+      nchan_access_control_allow_origin "http://good.example https://also.example";
+      nchan_access_control_allow_credentials off;
+    }
+    location ~ ^/anyorigin/(\\w+)$ {
+      nchan_publisher;
+      nchan_channel_id $1;
+      nchan_access_control_allow_origin *;
     }
     location ~ ^/pub/(\\w+)$ {
       nchan_publisher;
@@ -97,7 +109,12 @@ function ask(port: number, method: string, target: string, body?: string, header
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve(`${res.statusCode} ${res.headers['content-type'] ?? '-'} ${res.headers.allow ?? '-'} ${JSON.stringify(ids(text))}`));
+      const access = Object.entries(res.headers)
+        .filter(([name]) => name.startsWith('access-control-'))
+        .map(([name, value]) => `${name}: ${value}`)
+        .sort()
+        .join('; ');
+      res.on('end', () => resolve(`${res.statusCode} ${res.headers['content-type'] ?? '-'} ${res.headers.allow ?? '-'} ${JSON.stringify(ids(text))}${access ? ` [${access}]` : ''}`));
     });
     req.setTimeout(3000, () => req.destroy(new Error(`${method} ${target}: no answer in 3 s`)));
     req.on('error', reject);
@@ -162,6 +179,30 @@ async function scenario(port: number): Promise<Record<string, unknown>> {
   out['split: what the socket on s=side hears'] = relay.received.map((m) => m.data);
   down.close();
   relay.close();
+  // Cross-origin requests: nchan's Access-Control headers, its preflight answers, its origin check.
+  const origin = { Origin: 'http://good.example' };
+  out['CORS: POST'] = await ask(port, 'POST', '/pub/o', 'x', origin);
+  out['CORS: GET state of no channel'] = await ask(port, 'GET', '/pub/nothing', undefined, origin);
+  out['CORS: OPTIONS at a publisher'] = await ask(port, 'OPTIONS', '/pub/o', undefined, { ...origin, 'Access-Control-Request-Method': 'POST' });
+  out['CORS: OPTIONS at a subscriber'] = await ask(port, 'OPTIONS', '/es/o', undefined, origin);
+  out['CORS: OPTIONS at a subscriber, no Origin'] = await ask(port, 'OPTIONS', '/es/o');
+  out['CORS: OPTIONS at a pubsub'] = await ask(port, 'OPTIONS', '/pubsub/o', undefined, origin);
+  out['CORS: a refused GET at a subscriber'] = await ask(port, 'GET', '/es/o', undefined, origin);
+  const cross = await sseSubscribe(port, '/es/o', origin);
+  out['CORS: EventSource head'] = Object.keys(cross.headers).filter((name) => name.startsWith('access-control-')).sort().map((name) => `${name}: ${cross.headers[name]}`);
+  cross.close();
+  out['CORS: an allowed origin'] = await ask(port, 'POST', '/strict/o2', 'x', origin);
+  out['CORS: the second allowed origin'] = await ask(port, 'POST', '/strict/o2', 'x', { Origin: 'https://also.example' });
+  out['CORS: an origin not allowed'] = await ask(port, 'POST', '/strict/o2', 'x', { Origin: 'http://evil.example' });
+  out['CORS: an origin not allowed, subscribing'] = await ask(port, 'GET', '/strict/o2', undefined, { Origin: 'http://evil.example', Accept: 'text/event-stream' });
+  out['CORS: no origin where origins are limited'] = await ask(port, 'POST', '/strict/o2', 'x');
+  out['CORS: a WebSocket from an origin not allowed'] = await new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/strict/o2`, { origin: 'http://evil.example' });
+    ws.once('unexpected-response', (_req, res) => resolve(res.statusCode));
+    ws.once('open', () => (ws.terminate(), resolve('open')));
+    ws.once('error', (err) => resolve(String(err)));
+  });
+  out['CORS: allow_origin *'] = await ask(port, 'POST', '/anyorigin/o3', 'x', origin);
   // A channel that has a subscriber and no message yet.
   const waiting = await sseSubscribe(port, '/sub/b');
   out['GET state of a channel with a subscriber only'] = await ask(port, 'GET', '/pub/b');

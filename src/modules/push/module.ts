@@ -8,8 +8,10 @@
 import { guard, integer, one, time, timerTime } from '../../config/args';
 import { INHERITED, row, type ConfModule } from '../../config/module';
 import { parseRedisUrl } from '../../config/values';
+import type { CompiledValue } from '../../http/variables';
 import {
   NCHAN_DEFAULT_REDIS_URL,
+  nchanAllowOrigin,
   nchanChannelId,
   nchanFirstMessage,
   nchanPublisher,
@@ -22,6 +24,7 @@ import {
   type NchanPubsub,
   type NchanSubscriber,
 } from './nchan-directives';
+import type { NchanCors } from './nchan-cors';
 
 /** The push module's conf of a block. */
 export interface PushConf {
@@ -49,6 +52,10 @@ export interface PushConf {
   readonly nchanWebsocketPingInterval: number;
   /** `nchan_store_messages`: off keeps no message for replay. */
   readonly nchanStoreMessages: boolean;
+  /** `nchan_access_control_allow_origin`: the origins allowed; null: any (nchan's default). */
+  readonly nchanAccessControlAllowOrigin: CompiledValue | null;
+  /** `nchan_access_control_allow_credentials` (on). */
+  readonly nchanAccessControlAllowCredentials: boolean;
   /** `nchan_redis_url` (http): the Redis `nchan_use_redis on` uses. */
   readonly nchanRedisUrl: string | null;
   /** `nchan_use_redis` (http). */
@@ -80,6 +87,8 @@ export const pushModule: ConfModule<PushConf> = {
     nchan_subscriber_first_message: row(['server', 'location'], nchanFirstMessage),
     nchan_websocket_ping_interval: row(['server', 'location'], timerTime),
     nchan_store_messages: row(INHERITED, nchanFlag),
+    nchan_access_control_allow_origin: row(INHERITED, nchanAllowOrigin),
+    nchan_access_control_allow_credentials: row(INHERITED, nchanFlag),
     nchan_redis_url: row(INHERITED, nchanRedisUrl),
     nchan_use_redis: row(INHERITED, nchanFlag),
   },
@@ -96,6 +105,8 @@ export const pushModule: ConfModule<PushConf> = {
     nchanSubscriberFirstMessage: 'oldest',
     nchanWebsocketPingInterval: 0,
     nchanStoreMessages: true,
+    nchanAccessControlAllowOrigin: null,
+    nchanAccessControlAllowCredentials: true,
     nchanRedisUrl: null,
     nchanUseRedis: false,
   }),
@@ -123,6 +134,11 @@ const FIELDS: Readonly<Record<(typeof HTTP_ONLY)[number] | (typeof ENDPOINTS)[nu
 
 function written(own: Readonly<Partial<PushConf>>, name: keyof typeof FIELDS): boolean {
   return own[FIELDS[name]] !== undefined;
+}
+
+/** The cross-origin settings of a location written with nchan's directives. */
+export function nchanCorsOf(conf: PushConf): NchanCors {
+  return { allowOrigin: conf.nchanAccessControlAllowOrigin, allowCredentials: conf.nchanAccessControlAllowCredentials };
 }
 
 /**

@@ -9,6 +9,7 @@ import type { Position } from '../../errors';
 import { argsOf, one, type ParseContext } from '../../config/args';
 import type { ConfNode } from '../../config/load';
 import { isArgSeparator, parseFlag, parseRedisUrl } from '../../config/values';
+import { compileValue, type CompiledValue } from '../../http/variables';
 import { channelIdProblem } from './channel-id';
 
 /** A subscriber type the gateway serves. */
@@ -178,6 +179,16 @@ export function withoutVariables(parse: (node: ConfNode, cx: ParseContext, name:
     if (argsOf(node, cx).some((arg) => arg.includes('$'))) cx.fail(`a variable in "${name}" is not supported yet`, node);
     return parse(node, cx, name);
   };
+}
+
+/** `nchan_access_control_allow_origin`: the origins allowed (space apart, `*` any), with variables, compiled once. */
+export function nchanAllowOrigin(node: ConfNode, cx: ParseContext, name: string): CompiledValue {
+  const value = one(node, cx, name);
+  try {
+    return compileValue(value, cx.captureNames);
+  } catch (err) {
+    return cx.fail(`${(err as Error).message} in "${name}"`, node);
+  }
 }
 
 /** nchan's default Redis, for `nchan_use_redis on` without `nchan_redis_url`. */

@@ -34,7 +34,8 @@ import { CloseCode, DEFAULT_MAX_PAYLOAD_LEN } from '../../shared/websocket/const
 import { prepareFrame, WebSocketAcceptor, type PreparedFrame, type WebSocketSessionImpl } from '../../shared/websocket/session';
 import { channelLimits, channelOf, compileChannel } from './location';
 import type { ChannelLimits } from './memory-store';
-import { pushModule } from './module';
+import { nchanCorsOf, pushModule } from './module';
+import { answerNchanEmpty, answerNchanOptions, applyNchanCors, originAllowed, type NchanCors } from './nchan-cors';
 import type { CompiledValue } from '../../http/variables';
 
 /** What `configure` makes of a subscriber location's keys. */
@@ -56,7 +57,7 @@ export interface PushSubscriberOptions {
    * `Last-Event-ID` or `?last_event_id=`; a new subscriber that names none is replayed what the
    * channel keeps (`nchan_subscriber_first_message oldest`, nchan's default) unless `replay` is off.
    */
-  readonly nchan: { readonly replay: boolean } | null;
+  readonly nchan: { readonly replay: boolean; readonly cors: NchanCors } | null;
   /** `nchan_pubsub` with WebSocket: what a WebSocket subscriber sends is published to this channel (the publisher's), kept so. */
   readonly publishFrames: { readonly channel: CompiledValue; readonly limits: ChannelLimits } | null;
 }
@@ -94,7 +95,7 @@ function configure(raw: Readonly<Record<string, unknown>>, cx: ConfigContext): P
     overflow: parseOverflow(cx.string('overflow') ?? 'close', cx),
     pingInterval,
     wsPingInterval: nchan && pingInterval === 0 ? push.nchanWebsocketPingInterval : pingInterval,
-    nchan: nchan ? { replay: push.nchanSubscriberFirstMessage === 'oldest' } : null,
+    nchan: nchan ? { replay: push.nchanSubscriberFirstMessage === 'oldest', cors: nchanCorsOf(push) } : null,
     publishFrames: push.nchanPubsub?.types.includes('websocket') ? { channel: compileChannel(cx, 'publisher'), limits: channelLimits(cx.location) } : null,
   };
 }
@@ -128,11 +129,11 @@ function create(opts: PushSubscriberOptions, env: HandlerEnv): Handler {
   const location = new SubscriberLocation(opts, env.push, env.counters);
   return {
     http: (req, res, ctx) => {
-      // nchan's answer: an empty 403 (the gateway has no long-poll, chunked or multipart subscriber).
-      if (opts.nchan && !(isEventSourceRequest(req) && opts.eventsource)) {
-        res.writeHead(403, { 'Content-Length': 0 });
-        res.end();
-        return;
+      if (opts.nchan) {
+        if (!applyNchanCors(opts.nchan.cors, req, res, ctx)) return answerNchanEmpty(res, 403);
+        if (req.method === 'OPTIONS') return answerNchanOptions('subscriber', req, res);
+        // nchan's answer: an empty 403 (the gateway has no long-poll, chunked or multipart subscriber).
+        if (!(isEventSourceRequest(req) && opts.eventsource)) return answerNchanEmpty(res, 403);
       }
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405);
       if (!opts.eventsource) throw new HttpError(400, 'GW_PUSH_WEBSOCKET_ONLY', 'this location takes WebSocket subscribers only');
@@ -140,6 +141,7 @@ function create(opts: PushSubscriberOptions, env: HandlerEnv): Handler {
     },
     upgrade: (req, socket, head, ctx) => {
       if (opts.nchan && !opts.websocket) throw new HttpError(403, 'GW_PUSH_SUBSCRIBER_TYPE', 'this location takes no WebSocket subscriber');
+      if (opts.nchan && !originAllowed(opts.nchan.cors, req, ctx)) throw new HttpError(403, 'GW_PUSH_SUBSCRIBER_TYPE', 'an origin nchan_access_control_allow_origin does not name');
       if (!opts.websocket) throw new HttpError(400, 'GW_PUSH_EVENTSOURCE_ONLY', 'this location takes EventSource subscribers only');
       return location.webSocket(req, socket, head, ctx);
     },
