@@ -122,6 +122,24 @@ function ask(port: number, method: string, target: string, body?: string, header
   });
 }
 
+/** An event stream's text from its head to its end (at most 3 s). */
+function rawStream(port: number, target: string): { opened: Promise<void>; text: Promise<string> } {
+  let opened!: () => void;
+  const openedPromise = new Promise<void>((resolve) => (opened = resolve));
+  const text = new Promise<string>((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: target, agent: false, headers: { Accept: 'text/event-stream' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.once('data', () => opened());
+      res.on('close', () => resolve(body));
+    });
+    req.setTimeout(3000, () => req.destroy(new Error(`${target}: the stream did not end in 3 s`)));
+    req.on('error', reject);
+  });
+  return { opened: openedPromise, text };
+}
+
 /** Everything one side answers, in order: the same steps for both. */
 async function scenario(port: number): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
@@ -155,7 +173,16 @@ async function scenario(port: number): Promise<Record<string, unknown>> {
   out['DELETE with subscribers'] = await ask(port, 'DELETE', '/pub/a');
   // Both subscribers are let go. (A GET right after is where the two differ: nchan still shows
   // the deleted channel, empty, for a while; the gateway answers 404 at once.)
-  await Promise.all([sse.ended, ws.ended]);
+  const [, wsEnd] = await Promise.all([sse.ended, ws.ended]);
+  out['DELETE: how the WebSocket subscriber is closed'] = wsEnd;
+  // An event stream's bytes, from its head to the end a DELETE makes.
+  await ask(port, 'POST', '/pub/raw', 'kept');
+  const raw = rawStream(port, '/es/raw');
+  await raw.opened;
+  await ask(port, 'POST', '/pub/raw', 'live\ntwo lines');
+  await new Promise((r) => setTimeout(r, 100));
+  await ask(port, 'DELETE', '/pub/raw');
+  out['an event stream, byte for byte'] = ids(await raw.text);
   // nchan_pubsub: a WebSocket's messages are published (text stays text, binary binary), POST publishes.
   const echo = await wsSubscribe(port, '/pubsub/e');
   const listener = await sseSubscribe(port, '/pubsub/e');

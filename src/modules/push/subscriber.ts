@@ -27,7 +27,7 @@ import { PushInputError } from './fanout';
 import { parseLastId } from './message';
 import type { PushMessage } from './message';
 import { SendQueue, type OverflowPolicy, type QueueEvents } from './send-queue';
-import { EVENT_STREAM_HEADERS, SSE_PING, sseEvent } from './sse';
+import { EVENT_STREAM_HEADERS, NCHAN_SSE_GONE, NCHAN_SSE_HELLO, SSE_PING, sseEvent } from './sse';
 import type { ConfigContext, Counters, Frame, Handler, HandlerEnv, HandlerModule, PushChannels, PushSubscription, RequestContext, UpgradeOutcome } from '../../types';
 import { serverSignature } from '../../http/version';
 import { CloseCode, DEFAULT_MAX_PAYLOAD_LEN } from '../../shared/websocket/constants';
@@ -198,10 +198,18 @@ class SubscriberLocation {
     }
     for (const [name, value] of Object.entries(EVENT_STREAM_HEADERS)) res.setHeader(name, value);
     const end = () => res.end();
+    // nchan's stream opens with a `: hi` comment and, when its channel is deleted, ends with `:410: 410 Gone`.
+    let greeted = opts.nchan === null;
+    const greet = () => {
+      if (!greeted) res.write(NCHAN_SSE_HELLO);
+      greeted = true;
+    };
+    const deleted = opts.nchan ? () => (greet(), res.end(NCHAN_SSE_GONE)) : end;
     const queue = new SendQueue(
       {
         buffered: () => res.writableLength,
         write: (message) => {
+          greet();
           res.write(eventOf(message));
           if (counters) counters.pushDelivered++;
         },
@@ -222,7 +230,7 @@ class SubscriberLocation {
     // What arrives before `subscribe` resolves is the replay the client asked for.
     let replaying = true;
     try {
-      subscription = await push.subscribe(channel, (m) => (replaying ? queue.replay(m) : queue.push(m)), { lastId, onClose: end });
+      subscription = await push.subscribe(channel, (m) => (replaying ? queue.replay(m) : queue.push(m)), { lastId, onClose: deleted });
       replaying = false;
     } catch (err) {
       throw unavailable(err, channel, ctx);
@@ -231,6 +239,7 @@ class SubscriberLocation {
       subscription.unsubscribe();
       return;
     }
+    greet();
     if (!res.headersSent) res.flushHeaders();
     const entry = { close: end };
     live.add(entry);
@@ -254,6 +263,8 @@ class SubscriberLocation {
     const channel = channelOf(opts.channel, ctx);
     const lastId = lastIdOf(req, ctx, opts.nchan);
     let queue: SendQueue | null = null;
+    // A deleted channel's WebSocket: 1000 "channel deleted"; nchan's 1001 "410 Gone" at an nchan_* location.
+    const closeOnDelete: [number, string] = opts.nchan ? [CloseCode.GOING_AWAY, '410 Gone'] : [CloseCode.NORMAL, 'channel deleted'];
     const early: PushMessage[] = [];
     let deleted = false;
     let session: WebSocketSessionImpl | null = null;
@@ -263,7 +274,7 @@ class SubscriberLocation {
         lastId,
         onClose: () => {
           deleted = true;
-          session?.close(CloseCode.NORMAL, 'channel deleted');
+          session?.close(...closeOnDelete);
         },
       });
     } catch (err) {
@@ -297,7 +308,7 @@ class SubscriberLocation {
       events,
     );
     for (const message of early.splice(0)) queue.replay(message);
-    if (deleted) ws.close(CloseCode.NORMAL, 'channel deleted');
+    if (deleted) ws.close(...closeOnDelete);
     const sendQueue = queue;
     ws.onDrain(() => sendQueue.drained());
     const ping = opts.wsPingInterval > 0 ? setInterval(() => ws.bufferedAmount === 0 && void ws.sendPing().catch(() => {}), opts.wsPingInterval) : null;
