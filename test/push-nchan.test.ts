@@ -45,7 +45,7 @@ describe("nchan's directives, read", () => {
     const [sub, pub] = conf.http.servers[0].locations;
     expect([sub.handler, pub.handler]).toEqual(['push-subscriber', 'push-publisher']);
     const subscriber = sub.handlerOptions as PushSubscriberOptions;
-    expect([subscriber.channel.constant, subscriber.websocket, subscriber.eventsource, subscriber.nchan]).toEqual(['foobar', true, true, { replay: true, cors: { allowOrigin: null, allowCredentials: true } }]);
+    expect([subscriber.channel.constant, subscriber.websocket, subscriber.eventsource, subscriber.nchan]).toEqual(['foobar', true, true, { replay: true, cors: { allowOrigin: null, allowCredentials: true }, timeout: 0 }]);
     const publisher = pub.handlerOptions as PushPublisherOptions;
     expect([publisher.channel.constant, publisher.nchan, publisher.limits]).toEqual(['foobar', { cors: { allowOrigin: null, allowCredentials: true }, kind: 'publisher' }, { bufferLength: 10, timeoutMs: 3_600_000 }]);
   });
@@ -86,7 +86,7 @@ describe("nchan's directives, read", () => {
     );
     const [ws, es, pub, quiet] = conf.http.servers[0].locations;
     const wsOpts = ws.handlerOptions as PushSubscriberOptions;
-    expect([wsOpts.websocket, wsOpts.eventsource, wsOpts.nchan, wsOpts.wsPingInterval, wsOpts.pingInterval, wsOpts.channel.constant]).toEqual([true, false, { replay: false, cors: { allowOrigin: null, allowCredentials: true } }, 5000, 0, null]);
+    expect([wsOpts.websocket, wsOpts.eventsource, wsOpts.nchan, wsOpts.wsPingInterval, wsOpts.pingInterval, wsOpts.channel.constant]).toEqual([true, false, { replay: false, cors: { allowOrigin: null, allowCredentials: true }, timeout: 0 }, 5000, 0, null]);
     const esOpts = es.handlerOptions as PushSubscriberOptions;
     expect([esOpts.websocket, esOpts.eventsource]).toEqual([false, true]);
     expect((pub.handlerOptions as PushPublisherOptions).limits).toEqual({ bufferLength: 50, timeoutMs: 300_000 });
@@ -186,6 +186,11 @@ http {
       nchan_pubsub;
       nchan_channel_id $1;
     }
+    location ~ ^/idle/(\\w+)$ {
+      nchan_subscriber;
+      nchan_channel_id $1;
+      nchan_subscriber_timeout 1;
+    }
     location = /either {
       nchan_channel_id either;
       nchan_publisher;
@@ -258,6 +263,22 @@ describe('an nginx.conf with nchan directives, served', () => {
     expect(published.status).toBe(201);
     expect((await sse.waitFor(1)).map((m) => m.data)).toEqual(['chosen']);
     sse.close();
+  });
+
+  test('nchan_subscriber_timeout: a subscriber a second without a message is let go, a message starts the second again', async () => {
+    const port = gw.ports[0];
+    const started = Date.now();
+    const sse = await sseSubscribe(port, '/idle/quiet');
+    const ws = await wsSubscribe(port, '/idle/quiet');
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await request(port, 'POST', '/pub?id=quiet', 'late')).status).toBe(201);
+    const [, closed] = await Promise.all([sse.ended, ws.ended]);
+    const lasted = Date.now() - started;
+    expect(closed).toEqual({ code: 1000, reason: '408 408 Request Timeout' });
+    expect(sse.received.map((m) => m.data)).toEqual(['late']);
+    // 0.5 s, then a second after the message (with slack for the timers), well before a hang.
+    expect(lasted).toBeGreaterThanOrEqual(1400);
+    expect(lasted).toBeLessThan(5000);
   });
 
   test('what nchan answers 403 or 404 with an empty body, the gateway too', async () => {

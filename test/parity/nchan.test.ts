@@ -65,6 +65,11 @@ ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((kind) => `  ${kind}_
       nchan_channel_id $1;
       nchan_access_control_allow_origin *;
     }
+    location ~ ^/idle/(\\w+)$ {
+      nchan_subscriber;
+      nchan_channel_id $1;
+      nchan_subscriber_timeout 1;
+    }
     location ~ ^/pub/(\\w+)$ {
       nchan_publisher;
       nchan_channel_id $1;
@@ -230,6 +235,14 @@ async function scenario(port: number): Promise<Record<string, unknown>> {
     ws.once('error', (err) => resolve(String(err)));
   });
   out['CORS: allow_origin *'] = await ask(port, 'POST', '/anyorigin/o3', 'x', origin);
+  // nchan_subscriber_timeout: a second without a message ends the subscriber (a message starts the second again).
+  const idleStream = rawStream(port, '/idle/t');
+  const idleSocket = await wsSubscribe(port, '/idle/t');
+  await idleStream.opened;
+  await new Promise((r) => setTimeout(r, 400));
+  await ask(port, 'POST', '/pub/t', 'keeps them');
+  out['subscriber timeout: the event stream'] = ids(await idleStream.text);
+  out['subscriber timeout: the WebSocket'] = [idleSocket.received.map((m) => m.data), await idleSocket.ended];
   // A channel that has a subscriber and no message yet.
   const waiting = await sseSubscribe(port, '/sub/b');
   out['GET state of a channel with a subscriber only'] = await ask(port, 'GET', '/pub/b');

@@ -48,6 +48,8 @@ export interface PushConf {
   readonly nchanSubscriberChannelId: NchanChannelId | null;
   /** `nchan_subscriber_first_message`: `oldest` (nchan's default) replays what is kept to a new subscriber. */
   readonly nchanSubscriberFirstMessage: 'oldest' | 'newest';
+  /** `nchan_subscriber_timeout` (ms, 0: none): a subscriber that long without a message is let go. */
+  readonly nchanSubscriberTimeout: number;
   /** `nchan_websocket_ping_interval` (ms, 0: none). */
   readonly nchanWebsocketPingInterval: number;
   /** `nchan_store_messages`: off keeps no message for replay. */
@@ -86,6 +88,7 @@ export const pushModule: ConfModule<PushConf> = {
     nchan_message_timeout: row(INHERITED, withoutVariables(time), { field: 'messageTimeout' }),
     nchan_subscriber_first_message: row(['server', 'location'], nchanFirstMessage),
     nchan_websocket_ping_interval: row(['server', 'location'], timerTime),
+    nchan_subscriber_timeout: row(['server', 'location'], timerTime),
     nchan_store_messages: row(INHERITED, nchanFlag),
     nchan_access_control_allow_origin: row(INHERITED, nchanAllowOrigin),
     nchan_access_control_allow_credentials: row(INHERITED, nchanFlag),
@@ -104,6 +107,7 @@ export const pushModule: ConfModule<PushConf> = {
     nchanSubscriberChannelId: null,
     nchanSubscriberFirstMessage: 'oldest',
     nchanWebsocketPingInterval: 0,
+    nchanSubscriberTimeout: 0,
     nchanStoreMessages: true,
     nchanAccessControlAllowOrigin: null,
     nchanAccessControlAllowCredentials: true,

@@ -21,6 +21,9 @@ export const NCHAN_SSE_HELLO = ': hi\n\n';
 /** nchan's last line of an event stream whose channel was deleted. */
 export const NCHAN_SSE_GONE = ':410: 410 Gone\n\n';
 
+/** nchan's last line of an event stream that waited `nchan_subscriber_timeout` for a message. */
+export const NCHAN_SSE_TIMEOUT = ':408: 408 Request Timeout\n\n';
+
 /** The bytes of one event. CR LF, CR and LF all end a line in the data, as EventSource reads it. */
 export function sseEvent(message: PushMessage): string {
   const lines = message.data.toString('utf8').split(/\r\n|\r|\n/);

@@ -27,7 +27,7 @@ import { PushInputError } from './fanout';
 import { parseLastId } from './message';
 import type { PushMessage } from './message';
 import { SendQueue, type OverflowPolicy, type QueueEvents } from './send-queue';
-import { EVENT_STREAM_HEADERS, NCHAN_SSE_GONE, NCHAN_SSE_HELLO, SSE_PING, sseEvent } from './sse';
+import { EVENT_STREAM_HEADERS, NCHAN_SSE_GONE, NCHAN_SSE_HELLO, NCHAN_SSE_TIMEOUT, SSE_PING, sseEvent } from './sse';
 import type { ConfigContext, Counters, Frame, Handler, HandlerEnv, HandlerModule, PushChannels, PushSubscription, RequestContext, UpgradeOutcome } from '../../types';
 import { serverSignature } from '../../http/version';
 import { CloseCode, DEFAULT_MAX_PAYLOAD_LEN } from '../../shared/websocket/constants';
@@ -57,7 +57,7 @@ export interface PushSubscriberOptions {
    * `Last-Event-ID` or `?last_event_id=`; a new subscriber that names none is replayed what the
    * channel keeps (`nchan_subscriber_first_message oldest`, nchan's default) unless `replay` is off.
    */
-  readonly nchan: { readonly replay: boolean; readonly cors: NchanCors } | null;
+  readonly nchan: { readonly replay: boolean; readonly cors: NchanCors; readonly timeout: number } | null;
   /** `nchan_pubsub` with WebSocket: what a WebSocket subscriber sends is published to this channel (the publisher's), kept so. */
   readonly publishFrames: { readonly channel: CompiledValue; readonly limits: ChannelLimits } | null;
 }
@@ -95,7 +95,7 @@ function configure(raw: Readonly<Record<string, unknown>>, cx: ConfigContext): P
     overflow: parseOverflow(cx.string('overflow') ?? 'close', cx),
     pingInterval,
     wsPingInterval: nchan && pingInterval === 0 ? push.nchanWebsocketPingInterval : pingInterval,
-    nchan: nchan ? { replay: push.nchanSubscriberFirstMessage === 'oldest', cors: nchanCorsOf(push) } : null,
+    nchan: nchan ? { replay: push.nchanSubscriberFirstMessage === 'oldest', cors: nchanCorsOf(push), timeout: push.nchanSubscriberTimeout } : null,
     publishFrames: push.nchanPubsub?.types.includes('websocket') ? { channel: compileChannel(cx, 'publisher'), limits: channelLimits(cx.location) } : null,
   };
 }
@@ -205,12 +205,15 @@ class SubscriberLocation {
       greeted = true;
     };
     const deleted = opts.nchan ? () => (greet(), res.end(NCHAN_SSE_GONE)) : end;
+    const idle = new IdleTimer(opts.nchan?.timeout ?? 0, () => (greet(), res.end(NCHAN_SSE_TIMEOUT)));
+    res.once('close', () => idle.stop());
     const queue = new SendQueue(
       {
         buffered: () => res.writableLength,
         write: (message) => {
           greet();
           res.write(eventOf(message));
+          idle.restart();
           if (counters) counters.pushDelivered++;
         },
         // What waits for a client that fell behind is let go at once; it reconnects with Last-Event-ID.
@@ -240,6 +243,7 @@ class SubscriberLocation {
       return;
     }
     greet();
+    idle.restart();
     if (!res.headersSent) res.flushHeaders();
     const entry = { close: end };
     live.add(entry);
@@ -295,11 +299,15 @@ class SubscriberLocation {
     live.add(entry);
     counters?.wsOpened();
     if (counters) counters.pushSubscribers++;
+    // nchan_subscriber_timeout: nchan's close after that long without a message.
+    const idle = new IdleTimer(opts.nchan?.timeout ?? 0, () => ws.close(CloseCode.NORMAL, '408 408 Request Timeout'));
+    idle.restart();
     queue = new SendQueue(
       {
         buffered: () => ws.bufferedAmount,
         write: (message) => {
           if (ws.postFrame(frameOf(message)) && counters) counters.pushDelivered++;
+          idle.restart();
         },
         overflow: (code) => ws.close(code, 'subscriber too slow'),
       },
@@ -315,6 +323,7 @@ class SubscriberLocation {
     const publish = opts.publishFrames ? framePublisher(push, channelOf(opts.publishFrames.channel, ctx), opts.publishFrames.limits, ctx, counters) : null;
     void answerControlFrames(ws, publish);
     const end = await ws.closed;
+    idle.stop();
     subscription.unsubscribe();
     sendQueue.close();
     if (ping) clearInterval(ping);
@@ -324,6 +333,28 @@ class SubscriberLocation {
     return { status: 101, bytesSent: end.bodyBytesSent };
   }
 
+}
+
+/** Runs `fire` once `ms` pass without a `restart` (never when `ms` is 0). */
+class IdleTimer {
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly ms: number,
+    private readonly fire: () => void,
+  ) {}
+
+  restart(): void {
+    if (this.ms <= 0 || this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(this.fire, this.ms);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
 }
 
 /** A subscription the channels refused: 400 for input they reject, else 503 (logged). */
