@@ -16,7 +16,8 @@ import type { PushPublisherOptions } from '../src/modules/push/publisher';
 import type { PushSubscriberOptions } from '../src/modules/push/subscriber';
 import { REGISTRY } from '../src/modules/registry';
 import { startGateway, type GatewayProcess } from './helpers/gateway-process';
-import { sseSubscribe, wsSubscribe } from './helpers/push-clients';
+import WebSocket from 'ws';
+import { fdTotal, sseSubscribe, workerPids, wsSubscribe } from './helpers/push-clients';
 import { RedisServer } from './helpers/redis-server';
 
 const FILE = '/virtual/nginx.conf';
@@ -279,6 +280,32 @@ describe('an nginx.conf with nchan directives, served', () => {
     // 0.5 s, then a second after the message (with slack for the timers), well before a hang.
     expect(lasted).toBeGreaterThanOrEqual(1400);
     expect(lasted).toBeLessThan(5000);
+  });
+
+  test('pubsub WebSockets that send and vanish mid-stream: the others still hear everything, descriptors come back', async () => {
+    const port = gw.ports[0];
+    const pids = workerPids(gw.child.pid!);
+    const before = fdTotal(pids);
+    const listener = await sseSubscribe(port, '/pubsub/churn');
+    // Twenty clients each send five messages and are cut off without a close frame.
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        new Promise<void>((resolve, reject) => {
+          const ws = new WebSocket(`ws://127.0.0.1:${port}/pubsub/churn`);
+          ws.once('error', reject);
+          ws.once('open', () => {
+            for (let n = 0; n < 5; n++) ws.send(`c${i}-${n}`);
+            setTimeout(() => (ws.terminate(), resolve()), 20);
+          });
+        }),
+      ),
+    );
+    const heard = await listener.waitFor(100, 10000);
+    // Each client's messages in the order it sent them.
+    for (let i = 0; i < 20; i++) expect(heard.map((m) => m.data).filter((d) => d.startsWith(`c${i}-`))).toEqual([0, 1, 2, 3, 4].map((n) => `c${i}-${n}`));
+    listener.close();
+    for (let i = 0; i < 250 && fdTotal(pids) > before; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(fdTotal(pids)).toBeLessThanOrEqual(before);
   });
 
   test('what nchan answers 403 or 404 with an empty body, the gateway too', async () => {
