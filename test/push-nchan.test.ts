@@ -15,7 +15,7 @@ import { infoFormat, nchanChannelInfo } from '../src/modules/push/nchan-info';
 import type { PushPublisherOptions } from '../src/modules/push/publisher';
 import type { PushSubscriberOptions } from '../src/modules/push/subscriber';
 import { REGISTRY } from '../src/modules/registry';
-import { startGateway, type GatewayProcess } from './helpers/gateway-process';
+import { startGateway, waitForWorkers, type GatewayProcess } from './helpers/gateway-process';
 import WebSocket from 'ws';
 import { fdTotal, sseSubscribe, workerPids, wsSubscribe } from './helpers/push-clients';
 import { RedisServer } from './helpers/redis-server';
@@ -207,6 +207,8 @@ describe('an nginx.conf with nchan directives, served', () => {
   let gw: GatewayProcess;
   beforeAll(async () => {
     gw = await startGateway(NCHAN_SITE, { confName: 'nginx.conf' });
+    // Both workers hold the listening socket before any descriptor count is taken.
+    await waitForWorkers(gw, 2);
   });
   afterAll(() => gw.stop());
 
@@ -285,17 +287,24 @@ describe('an nginx.conf with nchan directives, served', () => {
   test('pubsub WebSockets that send and vanish mid-stream: the others still hear everything, descriptors come back', async () => {
     const port = gw.ports[0];
     const pids = workerPids(gw.child.pid!);
-    const before = fdTotal(pids);
     const listener = await sseSubscribe(port, '/pubsub/churn');
-    // Twenty clients each send five messages and are cut off without a close frame.
+    const before = fdTotal(pids);
+    // Twenty clients each send five messages and, once they hear their own back (published),
+    // are cut off without a close frame, other clients' messages still arriving.
     await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
         new Promise<void>((resolve, reject) => {
           const ws = new WebSocket(`ws://127.0.0.1:${port}/pubsub/churn`);
+          let own = 0;
           ws.once('error', reject);
+          ws.on('message', (data: Buffer) => {
+            if (data.toString().startsWith(`c${i}-`) && ++own === 5) {
+              ws.terminate();
+              resolve();
+            }
+          });
           ws.once('open', () => {
             for (let n = 0; n < 5; n++) ws.send(`c${i}-${n}`);
-            setTimeout(() => (ws.terminate(), resolve()), 20);
           });
         }),
       ),
@@ -303,9 +312,9 @@ describe('an nginx.conf with nchan directives, served', () => {
     const heard = await listener.waitFor(100, 10000);
     // Each client's messages in the order it sent them.
     for (let i = 0; i < 20; i++) expect(heard.map((m) => m.data).filter((d) => d.startsWith(`c${i}-`))).toEqual([0, 1, 2, 3, 4].map((n) => `c${i}-${n}`));
-    listener.close();
     for (let i = 0; i < 250 && fdTotal(pids) > before; i++) await new Promise((r) => setTimeout(r, 20));
     expect(fdTotal(pids)).toBeLessThanOrEqual(before);
+    listener.close();
   });
 
   test('what nchan answers 403 or 404 with an empty body, the gateway too', async () => {
