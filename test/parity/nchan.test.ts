@@ -70,6 +70,19 @@ ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((kind) => `  ${kind}_
       nchan_channel_id $1;
       nchan_subscriber_timeout 1;
     }
+    location ~ ^/ping/(\\w+)$ {
+      nchan_subscriber;
+      nchan_channel_id $1;
+      nchan_eventsource_ping_interval 1;
+    }
+    location ~ ^/ping2/(\\w+)$ {
+      nchan_subscriber;
+      nchan_channel_id $1;
+      nchan_eventsource_ping_interval 1;
+      nchan_eventsource_ping_comment "still here";
+      nchan_eventsource_ping_event "";
+      nchan_eventsource_ping_data "d $1";
+    }
     location ~ ^/pub/(\\w+)$ {
       nchan_publisher;
       nchan_channel_id $1;
@@ -127,8 +140,8 @@ function ask(port: number, method: string, target: string, body?: string, header
   });
 }
 
-/** An event stream's text from its head to its end (at most 3 s). */
-function rawStream(port: number, target: string): { opened: Promise<void>; text: Promise<string> } {
+/** An event stream's text from its head to its end (at most 3 s), or for `forMs` only. */
+function rawStream(port: number, target: string, forMs?: number): { opened: Promise<void>; text: Promise<string> } {
   let opened!: () => void;
   const openedPromise = new Promise<void>((resolve) => (opened = resolve));
   const text = new Promise<string>((resolve, reject) => {
@@ -138,6 +151,7 @@ function rawStream(port: number, target: string): { opened: Promise<void>; text:
       res.on('data', (c: string) => (body += c));
       res.once('data', () => opened());
       res.on('close', () => resolve(body));
+      if (forMs !== undefined) setTimeout(() => req.destroy(), forMs);
     });
     req.setTimeout(3000, () => req.destroy(new Error(`${target}: the stream did not end in 3 s`)));
     req.on('error', reject);
@@ -243,6 +257,9 @@ async function scenario(port: number): Promise<Record<string, unknown>> {
   await ask(port, 'POST', '/pub/t', 'keeps them');
   out['subscriber timeout: the event stream'] = ids(await idleStream.text);
   out['subscriber timeout: the WebSocket'] = [idleSocket.received.map((m) => m.data), await idleSocket.ended];
+  // nchan_eventsource_ping_*: two pings in 2.5 s, nchan's lines (its default, then its own words).
+  const [pings, ownPings] = await Promise.all([rawStream(port, '/ping/p', 2500).text, rawStream(port, '/ping2/p', 2500).text]);
+  out['EventSource pings'] = [pings, ownPings];
   // A channel that has a subscriber and no message yet.
   const waiting = await sseSubscribe(port, '/sub/b');
   out['GET state of a channel with a subscriber only'] = await ask(port, 'GET', '/pub/b');

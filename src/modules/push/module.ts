@@ -5,7 +5,7 @@
  * nchan's own directives are read too (nchan-directives.ts): `nchan_subscriber` and
  * `nchan_publisher` make a location a subscriber or a publisher, as nchan's do.
  */
-import { guard, integer, one, time, timerTime } from '../../config/args';
+import { guard, integer, one, text, time, timerTime } from '../../config/args';
 import { INHERITED, row, type ConfModule } from '../../config/module';
 import { parseRedisUrl } from '../../config/values';
 import type { CompiledValue } from '../../http/variables';
@@ -50,6 +50,11 @@ export interface PushConf {
   readonly nchanSubscriberFirstMessage: 'oldest' | 'newest';
   /** `nchan_subscriber_timeout` (ms, 0: none): a subscriber that long without a message is let go. */
   readonly nchanSubscriberTimeout: number;
+  /** `nchan_eventsource_ping_interval` (ms, 0: none) and the ping's lines (`nchan_eventsource_ping_comment`, `_event`, `_data`). */
+  readonly nchanEventsourcePingInterval: number;
+  readonly nchanEventsourcePingComment: string;
+  readonly nchanEventsourcePingEvent: string;
+  readonly nchanEventsourcePingData: string;
   /** `nchan_websocket_ping_interval` (ms, 0: none). */
   readonly nchanWebsocketPingInterval: number;
   /** `nchan_store_messages`: off keeps no message for replay. */
@@ -89,6 +94,10 @@ export const pushModule: ConfModule<PushConf> = {
     nchan_subscriber_first_message: row(['server', 'location'], nchanFirstMessage),
     nchan_websocket_ping_interval: row(['server', 'location'], timerTime),
     nchan_subscriber_timeout: row(['server', 'location'], timerTime),
+    nchan_eventsource_ping_interval: row(['server', 'location'], timerTime),
+    nchan_eventsource_ping_comment: row(['server', 'location'], text),
+    nchan_eventsource_ping_event: row(['server', 'location'], text),
+    nchan_eventsource_ping_data: row(['server', 'location'], text),
     nchan_store_messages: row(INHERITED, nchanFlag),
     nchan_access_control_allow_origin: row(INHERITED, nchanAllowOrigin),
     nchan_access_control_allow_credentials: row(INHERITED, nchanFlag),
@@ -108,6 +117,10 @@ export const pushModule: ConfModule<PushConf> = {
     nchanSubscriberFirstMessage: 'oldest',
     nchanWebsocketPingInterval: 0,
     nchanSubscriberTimeout: 0,
+    nchanEventsourcePingInterval: 0,
+    nchanEventsourcePingComment: '',
+    nchanEventsourcePingEvent: 'ping',
+    nchanEventsourcePingData: '',
     nchanStoreMessages: true,
     nchanAccessControlAllowOrigin: null,
     nchanAccessControlAllowCredentials: true,

@@ -24,6 +24,15 @@ export const NCHAN_SSE_GONE = ':410: 410 Gone\n\n';
 /** nchan's last line of an event stream that waited `nchan_subscriber_timeout` for a message. */
 export const NCHAN_SSE_TIMEOUT = ':408: 408 Request Timeout\n\n';
 
+/**
+ * nchan's EventSource ping: a `:comment`, `event:` and `data:` line for each that is not empty
+ * (the words as written: nchan reads no variables there), then a blank line; `:` alone when all are.
+ */
+export function nchanSsePing(comment: string, event: string, data: string): string {
+  const lines = [comment && `:${comment}\n`, event && `event: ${event}\n`, data && `data: ${data}\n`].join('');
+  return lines ? `${lines}\n` : ':\n\n';
+}
+
 /** The bytes of one event. CR LF, CR and LF all end a line in the data, as EventSource reads it. */
 export function sseEvent(message: PushMessage): string {
   const lines = message.data.toString('utf8').split(/\r\n|\r|\n/);

@@ -27,7 +27,7 @@ import { PushInputError } from './fanout';
 import { parseLastId } from './message';
 import type { PushMessage } from './message';
 import { SendQueue, type OverflowPolicy, type QueueEvents } from './send-queue';
-import { EVENT_STREAM_HEADERS, NCHAN_SSE_GONE, NCHAN_SSE_HELLO, NCHAN_SSE_TIMEOUT, SSE_PING, sseEvent } from './sse';
+import { EVENT_STREAM_HEADERS, NCHAN_SSE_GONE, NCHAN_SSE_HELLO, NCHAN_SSE_TIMEOUT, nchanSsePing, SSE_PING, sseEvent } from './sse';
 import type { ConfigContext, Counters, Frame, Handler, HandlerEnv, HandlerModule, PushChannels, PushSubscription, RequestContext, UpgradeOutcome } from '../../types';
 import { serverSignature } from '../../http/version';
 import { CloseCode, DEFAULT_MAX_PAYLOAD_LEN } from '../../shared/websocket/constants';
@@ -47,8 +47,10 @@ export interface PushSubscriberOptions {
   readonly eventsource: boolean;
   readonly sendBuffer: number;
   readonly overflow: OverflowPolicy;
-  /** ms; 0: no pings. */
+  /** ms between event-stream pings; 0: no pings. */
   readonly pingInterval: number;
+  /** The text of an event-stream ping (`: ping`, or nchan's `nchan_eventsource_ping_*`; text: the configuration is frozen data). */
+  readonly ssePing: string;
   /** ms between WebSocket pings (nchan's `nchan_websocket_ping_interval` applies to WebSockets only). */
   readonly wsPingInterval: number;
   /**
@@ -93,7 +95,8 @@ function configure(raw: Readonly<Record<string, unknown>>, cx: ConfigContext): P
     eventsource: types.includes('eventsource'),
     sendBuffer,
     overflow: parseOverflow(cx.string('overflow') ?? 'close', cx),
-    pingInterval,
+    pingInterval: nchan && pingInterval === 0 ? push.nchanEventsourcePingInterval : pingInterval,
+    ssePing: nchan ? nchanSsePing(push.nchanEventsourcePingComment, push.nchanEventsourcePingEvent, push.nchanEventsourcePingData) : SSE_PING.toString('latin1'),
     wsPingInterval: nchan && pingInterval === 0 ? push.nchanWebsocketPingInterval : pingInterval,
     nchan: nchan ? { replay: push.nchanSubscriberFirstMessage === 'oldest', cors: nchanCorsOf(push), timeout: push.nchanSubscriberTimeout } : null,
     publishFrames: push.nchanPubsub?.types.includes('websocket') ? { channel: compileChannel(cx, 'publisher'), limits: channelLimits(cx.location) } : null,
@@ -248,7 +251,7 @@ class SubscriberLocation {
     const entry = { close: end };
     live.add(entry);
     if (counters) counters.pushSubscribers++;
-    const ping = opts.pingInterval > 0 ? setInterval(() => res.writableLength === 0 && res.write(SSE_PING), opts.pingInterval) : null;
+    const ping = opts.pingInterval > 0 ? setInterval(() => res.writableLength === 0 && res.write(opts.ssePing), opts.pingInterval) : null;
     res.once('close', () => {
       live.delete(entry);
       if (counters) counters.pushSubscribers--;
