@@ -12,6 +12,7 @@ import { parseNginxText } from '../src/config/nginx/read';
 import { ConfigError } from '../src/errors';
 import { pushModule, pushRedisUrlOf } from '../src/modules/push/module';
 import { infoFormat, nchanChannelInfo } from '../src/modules/push/nchan-info';
+import { nchanSsePing } from '../src/modules/push/sse';
 import type { PushPublisherOptions } from '../src/modules/push/publisher';
 import type { PushSubscriberOptions } from '../src/modules/push/subscriber';
 import { REGISTRY } from '../src/modules/registry';
@@ -122,6 +123,20 @@ describe("nchan's directives, read", () => {
     ['nchan_channel_id beside the YAML key', site('', 'nchan_subscriber; nchan_channel_id $1; channel $2;'), '"channel" beside "nchan_channel_id": write one of them in /virtual/nginx.conf:6:54'],
   ])('%s', (_case, text, message) => {
     expect(errorOf(text)).toBe(message);
+  });
+});
+
+describe("nchan's event-stream pings", () => {
+  test('a line for each word that is not empty, as written; a bare comment when none is', () => {
+    expect(nchanSsePing('', 'ping', '')).toBe('event: ping\n\n');
+    expect(nchanSsePing('still here', '', 'd $1')).toBe(':still here\ndata: d $1\n\n');
+    expect(nchanSsePing('', '', '')).toBe(':\n\n');
+  });
+
+  test('read from the directives, at a subscriber location', () => {
+    const conf = build(site('', 'nchan_subscriber; nchan_channel_id $1; nchan_eventsource_ping_interval 15s; nchan_eventsource_ping_data x;'));
+    const options = conf.http.servers[0].locations[0].handlerOptions as PushSubscriberOptions;
+    expect([options.pingInterval, options.ssePing, options.wsPingInterval]).toEqual([15_000, 'event: ping\ndata: x\n\n', 0]);
   });
 });
 
