@@ -47,7 +47,7 @@ describe("nchan's directives, read", () => {
     const [sub, pub] = conf.http.servers[0].locations;
     expect([sub.handler, pub.handler]).toEqual(['push-subscriber', 'push-publisher']);
     const subscriber = sub.handlerOptions as PushSubscriberOptions;
-    expect([subscriber.channel.constant, subscriber.websocket, subscriber.eventsource, subscriber.nchan]).toEqual(['foobar', true, true, { replay: true, cors: { allowOrigin: null, allowCredentials: true }, timeout: 0 }]);
+    expect([subscriber.channel.constant, subscriber.websocket, subscriber.eventsource, subscriber.nchan]).toEqual(['foobar', true, true, { replay: true, cors: { allowOrigin: null, allowCredentials: true }, timeout: 0, lastId: null }]);
     const publisher = pub.handlerOptions as PushPublisherOptions;
     expect([publisher.channel.constant, publisher.nchan, publisher.limits]).toEqual(['foobar', { cors: { allowOrigin: null, allowCredentials: true }, kind: 'publisher' }, { bufferLength: 10, timeoutMs: 3_600_000 }]);
   });
@@ -88,7 +88,7 @@ describe("nchan's directives, read", () => {
     );
     const [ws, es, pub, quiet] = conf.http.servers[0].locations;
     const wsOpts = ws.handlerOptions as PushSubscriberOptions;
-    expect([wsOpts.websocket, wsOpts.eventsource, wsOpts.nchan, wsOpts.wsPingInterval, wsOpts.pingInterval, wsOpts.channel.constant]).toEqual([true, false, { replay: false, cors: { allowOrigin: null, allowCredentials: true }, timeout: 0 }, 5000, 0, null]);
+    expect([wsOpts.websocket, wsOpts.eventsource, wsOpts.nchan, wsOpts.wsPingInterval, wsOpts.pingInterval, wsOpts.channel.constant]).toEqual([true, false, { replay: false, cors: { allowOrigin: null, allowCredentials: true }, timeout: 0, lastId: null }, 5000, 0, null]);
     const esOpts = es.handlerOptions as PushSubscriberOptions;
     expect([esOpts.websocket, esOpts.eventsource]).toEqual([false, true]);
     expect((pub.handlerOptions as PushPublisherOptions).limits).toEqual({ bufferLength: 50, timeoutMs: 300_000 });
@@ -207,6 +207,11 @@ http {
       nchan_channel_id $1;
       nchan_subscriber_timeout 1;
     }
+    location ~ ^/since/(\\w+)$ {
+      nchan_subscriber;
+      nchan_channel_id $1;
+      nchan_subscriber_last_message_id $arg_since $http_x_since;
+    }
     location = /either {
       nchan_channel_id either;
       nchan_publisher;
@@ -281,6 +286,21 @@ describe('an nginx.conf with nchan directives, served', () => {
     expect(published.status).toBe(201);
     expect((await sse.waitFor(1)).map((m) => m.data)).toEqual(['chosen']);
     sse.close();
+  });
+
+  test('nchan_subscriber_last_message_id: the first of its values that is not empty names the last id seen', async () => {
+    const port = gw.ports[0];
+    const first = await request(port, 'POST', '/pub?id=since', 'one', { Accept: 'text/json' });
+    await request(port, 'POST', '/pub?id=since', 'two');
+    const firstId = JSON.parse(first.body).last_message_id as string;
+    const byArg = await sseSubscribe(port, `/since/since?since=${firstId}`);
+    const byHeader = await sseSubscribe(port, '/since/since', { 'X-Since': firstId });
+    // Last-Event-ID is not among this location's values: everything kept is replayed.
+    const neither = await sseSubscribe(port, '/since/since', { 'Last-Event-ID': firstId });
+    expect((await byArg.waitFor(1)).map((m) => m.data)).toEqual(['two']);
+    expect((await byHeader.waitFor(1)).map((m) => m.data)).toEqual(['two']);
+    expect((await neither.waitFor(2)).map((m) => m.data)).toEqual(['one', 'two']);
+    for (const s of [byArg, byHeader, neither]) s.close();
   });
 
   test('nchan_subscriber_timeout: a subscriber a second without a message is let go, a message starts the second again', async () => {

@@ -14,6 +14,7 @@ import {
   nchanAllowOrigin,
   nchanChannelId,
   nchanFirstMessage,
+  nchanLastMessageId,
   nchanPublisher,
   nchanPubsub,
   nchanRedisUrl,
@@ -48,6 +49,8 @@ export interface PushConf {
   readonly nchanSubscriberChannelId: NchanChannelId | null;
   /** `nchan_subscriber_first_message`: `oldest` (nchan's default) replays what is kept to a new subscriber. */
   readonly nchanSubscriberFirstMessage: 'oldest' | 'newest';
+  /** `nchan_subscriber_last_message_id`: where a subscriber's last id is read (null: nchan's default, `Last-Event-ID` then `?last_event_id=`). */
+  readonly nchanSubscriberLastMessageId: readonly CompiledValue[] | null;
   /** `nchan_subscriber_timeout` (ms, 0: none): a subscriber that long without a message is let go. */
   readonly nchanSubscriberTimeout: number;
   /** `nchan_eventsource_ping_interval` (ms, 0: none) and the ping's lines (`nchan_eventsource_ping_comment`, `_event`, `_data`). */
@@ -94,6 +97,7 @@ export const pushModule: ConfModule<PushConf> = {
     nchan_subscriber_first_message: row(['server', 'location'], nchanFirstMessage),
     nchan_websocket_ping_interval: row(['server', 'location'], timerTime),
     nchan_subscriber_timeout: row(['server', 'location'], timerTime),
+    nchan_subscriber_last_message_id: row(['server', 'location'], nchanLastMessageId),
     nchan_eventsource_ping_interval: row(['server', 'location'], timerTime),
     nchan_eventsource_ping_comment: row(['server', 'location'], text),
     nchan_eventsource_ping_event: row(['server', 'location'], text),
@@ -117,6 +121,7 @@ export const pushModule: ConfModule<PushConf> = {
     nchanSubscriberFirstMessage: 'oldest',
     nchanWebsocketPingInterval: 0,
     nchanSubscriberTimeout: 0,
+    nchanSubscriberLastMessageId: null,
     nchanEventsourcePingInterval: 0,
     nchanEventsourcePingComment: '',
     nchanEventsourcePingEvent: 'ping',

@@ -191,5 +191,18 @@ export function nchanAllowOrigin(node: ConfNode, cx: ParseContext, name: string)
   }
 }
 
+/** `nchan_subscriber_last_message_id`: up to five values (with variables), the first not empty names the last id a subscriber saw. */
+export function nchanLastMessageId(node: ConfNode, cx: ParseContext, name: string): readonly CompiledValue[] {
+  const args = argsOf(node, cx);
+  if (args.length < 1 || args.length > 5) cx.fail(`invalid number of arguments in "${name}" directive`, node);
+  return args.map((arg, i) => {
+    try {
+      return compileValue(arg, cx.captureNames);
+    } catch (err) {
+      return failAt(cx, node, i, `${(err as Error).message} in "${name}"`);
+    }
+  });
+}
+
 /** nchan's default Redis, for `nchan_use_redis on` without `nchan_redis_url`. */
 export const NCHAN_DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';

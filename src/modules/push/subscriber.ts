@@ -59,7 +59,7 @@ export interface PushSubscriberOptions {
    * `Last-Event-ID` or `?last_event_id=`; a new subscriber that names none is replayed what the
    * channel keeps (`nchan_subscriber_first_message oldest`, nchan's default) unless `replay` is off.
    */
-  readonly nchan: { readonly replay: boolean; readonly cors: NchanCors; readonly timeout: number } | null;
+  readonly nchan: { readonly replay: boolean; readonly cors: NchanCors; readonly timeout: number; readonly lastId: readonly CompiledValue[] | null } | null;
   /** `nchan_pubsub` with WebSocket: what a WebSocket subscriber sends is published to this channel (the publisher's), kept so. */
   readonly publishFrames: { readonly channel: CompiledValue; readonly limits: ChannelLimits } | null;
 }
@@ -98,7 +98,7 @@ function configure(raw: Readonly<Record<string, unknown>>, cx: ConfigContext): P
     pingInterval: nchan && pingInterval === 0 ? push.nchanEventsourcePingInterval : pingInterval,
     ssePing: nchan ? nchanSsePing(push.nchanEventsourcePingComment, push.nchanEventsourcePingEvent, push.nchanEventsourcePingData) : SSE_PING.toString('latin1'),
     wsPingInterval: nchan && pingInterval === 0 ? push.nchanWebsocketPingInterval : pingInterval,
-    nchan: nchan ? { replay: push.nchanSubscriberFirstMessage === 'oldest', cors: nchanCorsOf(push), timeout: push.nchanSubscriberTimeout } : null,
+    nchan: nchan ? { replay: push.nchanSubscriberFirstMessage === 'oldest', cors: nchanCorsOf(push), timeout: push.nchanSubscriberTimeout, lastId: push.nchanSubscriberLastMessageId } : null,
     publishFrames: push.nchanPubsub?.types.includes('websocket') ? { channel: compileChannel(cx, 'publisher'), limits: channelLimits(cx.location) } : null,
   };
 }
@@ -120,7 +120,11 @@ function parseOverflow(text: string, cx: ConfigContext): OverflowPolicy {
  */
 function lastIdOf(req: IncomingMessage, ctx: RequestContext, nchan: PushSubscriberOptions['nchan']): string | undefined {
   const header = req.headers['last-event-id'];
-  const text = typeof header === 'string' && header !== '' ? header : ctx.variable(nchan ? 'arg_last_event_id' : 'arg_last_id') || undefined;
+  const text = nchan?.lastId
+    ? nchan.lastId.map((value) => ctx.evaluate(value)).find((value) => value !== '')
+    : typeof header === 'string' && header !== ''
+      ? header
+      : ctx.variable(nchan ? 'arg_last_event_id' : 'arg_last_id') || undefined;
   if (text === undefined && nchan?.replay) return '0';
   if (text !== undefined && !parseLastId(text)) {
     throw new HttpError(400, 'GW_PUSH_LAST_ID', `malformed last message id "${text.slice(0, 64)}"`);

@@ -55,7 +55,7 @@ const IN_LOCATION_IF: ReadonlySet<string> = new Set([
   'nchan_subscriber', 'nchan_publisher', 'nchan_pubsub', 'nchan_channel_id', 'nchan_pubsub_channel_id',
   'nchan_publisher_channel_id', 'nchan_pub_channel_id', 'nchan_subscriber_channel_id', 'nchan_sub_channel_id', 'nchan_subscriber_first_message',
   'nchan_websocket_ping_interval', 'nchan_subscriber_timeout', 'nchan_eventsource_ping_interval', 'nchan_eventsource_ping_comment',
-  'nchan_eventsource_ping_event', 'nchan_eventsource_ping_data', 'nchan_store_messages', 'nchan_access_control_allow_origin', 'nchan_access_control_allow_credentials',
+  'nchan_eventsource_ping_event', 'nchan_eventsource_ping_data', 'nchan_subscriber_last_message_id', 'nchan_store_messages', 'nchan_access_control_allow_origin', 'nchan_access_control_allow_credentials',
 ]);
 
 function rewriteOp(node: ConfNode, cx: ParseContext): RewriteOp {
