@@ -61,6 +61,7 @@ export const ERROR_CODES = {
   GW_PUSH_WEBSOCKET_ONLY: 'an event stream asked of a WebSocket-only subscriber location (400)',
   GW_PUSH_EVENTSOURCE_ONLY: 'a WebSocket asked of an EventSource-only subscriber location (400)',
   GW_PUSH_UNAVAILABLE: 'the channels cannot be reached now (503)',
+  GW_PUSH_SUBSCRIBER_TYPE: 'a request that no subscriber type of an nchan_subscriber location takes (403)',
   GW_WS_CLOSED: 'a WebSocket operation on a connection that is gone',
   GW_WS_PROTOCOL: 'the peer broke the WebSocket protocol',
   GW_WS_PAYLOAD_TOO_BIG: 'a frame over max_payload_len or max_send_len',

@@ -158,7 +158,7 @@ describe('the tuning directives: nginx syntax, contexts and checks', () => {
     [main('worker_cpu_affinity: "0102"'), 'invalid character "2" in "worker_cpu_affinity" in /virtual/site.yaml:1:22'],
     [main('thread_pool: p'), 'invalid number of arguments in "thread_pool" directive in /virtual/site.yaml:1:14'],
     [main('thread_pool: "p threads=x"'), 'invalid threads value "threads=x" in /virtual/site.yaml:1:14'],
-    [main('load_module: modules/ngx_http_geoip_module.so'), 'module "ngx_http_geoip_module" of "load_module" is not supported yet (built in: ndk_http_module, ngx_http_lua_module) in /virtual/site.yaml:1:14'],
+    [main('load_module: modules/ngx_http_geoip_module.so'), 'module "ngx_http_geoip_module" of "load_module" is not supported yet (built in: ndk_http_module, ngx_http_lua_module, ngx_nchan_module) in /virtual/site.yaml:1:14'],
     [main('daemon: maybe'), 'invalid value "maybe", it must be "on" or "off" in /virtual/site.yaml:1:9'],
     [main('use: epoll'), '"use" directive is not allowed here in /virtual/site.yaml:1:1'],
     ['events:\n  use: kqueue\n', 'invalid event type "kqueue" in /virtual/site.yaml:2:8'],

@@ -43,6 +43,7 @@ import { statusModule } from './status/module';
 import { mapModule } from './map/module';
 import proxy from './proxy/proxy';
 import pushPublisher from './push/publisher';
+import pushPubsub from './push/pubsub';
 import pushSubscriber from './push/subscriber';
 import metrics from './status/metrics-handler';
 import returnHandler from './return/return';
@@ -66,6 +67,7 @@ const BUILT_IN: Readonly<Record<string, HandlerModule<any>>> = {
   stub_status: stubStatus,
   metrics,
   'push-publisher': pushPublisher,
+  'push-pubsub': pushPubsub,
   'push-subscriber': pushSubscriber,
   [CONTENT_BY_HANDLER]: contentBy,
 };

@@ -1,6 +1,6 @@
 /** The master's part of a checked configuration: plain data, the same whichever process checked it. */
 import type { MainConf } from '../config/model';
-import { pushModule } from '../modules/push/module';
+import { pushModule, pushRedisUrlOf } from '../modules/push/module';
 import { processTuningModule } from '../modules/tuning/process-module';
 import { zonesModule } from '../modules/zones/module';
 import { sharedDictModule } from '../modules/shared-dict/module';
@@ -34,7 +34,7 @@ export function masterView(conf: MainConf): MasterConf {
     pid: conf.pid,
     errorLog: { path: conf.errorLog.path, level: conf.errorLog.level },
     workerEnv: Object.fromEntries(conf.main.get(processTuningModule).env.flatMap((e) => (e.value === null ? [] : [[e.name, e.value]]))),
-    http: { pushRedisUrl: conf.http.confs.get(pushModule).pushRedisUrl, zoneRedisUrl: conf.http.confs.get(zonesModule).zoneRedisUrl,
+    http: { pushRedisUrl: pushRedisUrlOf(conf.http.confs.get(pushModule)), zoneRedisUrl: conf.http.confs.get(zonesModule).zoneRedisUrl,
       // The dictionaries scripts declare, and the TLS session caches' (`ssl_session_cache shared:`).
       sharedDicts: [...conf.http.confs.get(sharedDictModule).sharedDicts.map((d) => ({ name: d.name, size: d.size })), ...sessionCacheDicts(conf.http.servers)],
     },

@@ -4,7 +4,7 @@
  */
 import cluster from 'node:cluster';
 import type { MainConf } from '../../config/model';
-import { pushModule } from './module';
+import { pushModule, pushRedisUrlOf } from './module';
 import type { Logger } from '../../types';
 import type { PushBackend } from './backend';
 import { ClusterBackend } from './cluster-backend';
@@ -19,6 +19,6 @@ export function storeBackend(pushRedisUrl: string | null, log: Logger): PushBack
 
 /** The push channels handlers and scripts of this process use. */
 export function createPushChannels(conf: MainConf, log: Logger): Fanout {
-  const backend = cluster.isWorker ? new ClusterBackend() : storeBackend(conf.http.confs.get(pushModule).pushRedisUrl, log);
+  const backend = cluster.isWorker ? new ClusterBackend() : storeBackend(pushRedisUrlOf(conf.http.confs.get(pushModule)), log);
   return new Fanout(backend, log);
 }

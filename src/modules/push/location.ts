@@ -3,16 +3,27 @@
  * variables (`$1`, `$arg_id`, `$uri`...) compiled at load and expanded per request, and the
  * location's channel limits.
  */
-import { HttpError } from '../../errors';
+import { ConfigError, HttpError } from '../../errors';
 import { compileValue, type CompiledValue } from '../../http/variables';
 import type { ConfigContext, LocationConf, RequestContext } from '../../types';
 import { channelIdProblem } from './channel-id';
 import type { ChannelLimits } from './memory-store';
 import { pushModule } from './module';
+import type { NchanChannelId } from './nchan-directives';
 
-/** Compiles the location's required `channel` key. */
-export function compileChannel(cx: ConfigContext): CompiledValue {
+/**
+ * Compiles the location's channel id for a publisher or a subscriber: its `channel` key, or
+ * nchan's `nchan_publisher_channel_id` / `nchan_subscriber_channel_id`, else `nchan_channel_id`
+ * (each inherited from the server, as in nchan); one of them is required.
+ */
+export function compileChannel(cx: ConfigContext, role: 'publisher' | 'subscriber'): CompiledValue {
+  const nchan = cx.location.confs.get(pushModule);
   const text = cx.string('channel');
+  const [own, name] = role === 'publisher' ? [nchan.nchanPublisherChannelId, 'nchan_publisher_channel_id'] : [nchan.nchanSubscriberChannelId, 'nchan_subscriber_channel_id'];
+  const id = own ?? nchan.nchanChannelId;
+  if (id && text !== undefined) cx.error(`"channel" beside "${own ? name : 'nchan_channel_id'}": write one of them`, 'channel');
+  if (id) return compileNchanChannelId(id, own ? name : 'nchan_channel_id', cx);
+  if (nchan.nchanSubscriber || nchan.nchanPublisher || nchan.nchanPubsub) cx.error('"nchan_channel_id" directive is required');
   if (text === undefined || text === '') return cx.error('"channel" directive is required');
   try {
     const value = compileValue(text, cx.captureNames);
@@ -21,6 +32,15 @@ export function compileChannel(cx: ConfigContext): CompiledValue {
     return value;
   } catch (err) {
     return cx.error(`${(err as Error).message} in "channel"`, 'channel');
+  }
+}
+
+/** `nchan_channel_id`'s template, compiled; an error at the directive. */
+function compileNchanChannelId(id: NchanChannelId, directive: string, cx: ConfigContext): CompiledValue {
+  try {
+    return compileValue(id.text, cx.captureNames);
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message} in "${directive}"`, id.position);
   }
 }
 
@@ -35,5 +55,5 @@ export function channelOf(template: CompiledValue, ctx: RequestContext): string 
 /** `message_buffer_length` and `message_timeout` of the location. */
 export function channelLimits(location: Pick<LocationConf, 'confs'>): ChannelLimits {
   const conf = location.confs.get(pushModule);
-  return { bufferLength: conf.messageBufferLength, timeoutMs: conf.messageTimeout };
+  return { bufferLength: conf.nchanStoreMessages ? conf.messageBufferLength : 0, timeoutMs: conf.messageTimeout };
 }

@@ -30,6 +30,9 @@ import type { ChannelLimits } from './memory-store';
 import type { CompiledValue } from '../../http/variables';
 import { readBody } from '../../shared/request-body';
 import { channelLimits, channelOf, compileChannel } from './location';
+import { nchanCorsOf, pushModule, type PushConf } from './module';
+import { answerNchanEmpty, answerNchanOptions, applyNchanCors, type NchanCors } from './nchan-cors';
+import { nchanChannelInfo, type NchanChannelInfo } from './nchan-info';
 
 /** What `configure` makes of a publisher location's keys. */
 export interface PushPublisherOptions {
@@ -40,13 +43,15 @@ export interface PushPublisherOptions {
   readonly limits: ChannelLimits;
   /** `client_max_body_size` and `client_body_timeout`: how a message is read. */
   readonly body: { readonly limit: number; readonly timeoutMs: number };
+  /** Written with `nchan_publisher` (or `nchan_pubsub`): answers as nchan's publisher does (see `nchanAnswer`). */
+  readonly nchan: { readonly cors: NchanCors; readonly kind: 'publisher' | 'pubsub' } | null;
 }
 
 const ALLOW = 'GET, HEAD, POST, PUT, DELETE';
 const METHODS: ReadonlySet<string> = new Set(ALLOW.split(', '));
 
 function configure(_raw: Readonly<Record<string, unknown>>, cx: ConfigContext): PushPublisherOptions {
-  const channel = compileChannel(cx);
+  const channel = compileChannel(cx, 'publisher');
   const secret = cx.string('secret');
   if (secret === '') cx.error('"secret" must not be empty', 'secret');
   const core = cx.location.confs.get(coreModule);
@@ -55,7 +60,13 @@ function configure(_raw: Readonly<Record<string, unknown>>, cx: ConfigContext): 
     secretDigest: secret === undefined ? null : digest(secret).toString('hex'),
     limits: channelLimits(cx.location),
     body: { limit: core.clientMaxBodySize, timeoutMs: core.clientBodyTimeout },
+    nchan: nchanOptions(cx.location.confs.get(pushModule)),
   };
+}
+
+function nchanOptions(push: PushConf): PushPublisherOptions['nchan'] {
+  if (!push.nchanPublisher && !push.nchanPubsub) return null;
+  return { cors: nchanCorsOf(push), kind: push.nchanPubsub ? 'pubsub' : 'publisher' };
 }
 
 function digest(text: string): Buffer {
@@ -77,6 +88,7 @@ function create(opts: PushPublisherOptions, env: HandlerEnv): Handler {
   const secret = opts.secretDigest === null ? null : Buffer.from(opts.secretDigest, 'hex');
   return {
     async http(req: IncomingMessage, res: ServerResponse, ctx: RequestContext) {
+      if (opts.nchan) return nchanAnswer(req, res, ctx, opts.nchan);
       const method = req.method ?? 'GET';
       if (!METHODS.has(method)) throw new HttpError(405, 'GW_HTTP_405', undefined, { Allow: ALLOW });
       checkSecret(secret, req);
@@ -102,6 +114,49 @@ function create(opts: PushPublisherOptions, env: HandlerEnv): Handler {
       return sendJson(res, 200, answer, method === 'HEAD');
     },
   };
+
+  /**
+   * A publisher written with `nchan_publisher`, answered as nchan 1.3 answers: the channel's
+   * state in nchan's formats (`nchan-info.ts`) after a publish (201 with subscribers, 202
+   * without), for `GET` (404 with an empty body when there is no such channel) and for
+   * `DELETE` (the state before the channel went); `OPTIONS` is an empty 200 with `Allow`; every
+   * answer carries nchan's Access-Control headers (nchan-cors.ts).
+   * "last requested" is 0 while the channel has subscribers, else -1: the channels do not
+   * keep when a subscriber last came.
+   */
+  async function nchanAnswer(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, nchan: NonNullable<PushPublisherOptions['nchan']>): Promise<void> {
+    const method = req.method ?? 'GET';
+    if (!applyNchanCors(nchan.cors, req, res, ctx)) return answerNchanEmpty(res, 403);
+    if (method === 'OPTIONS') return answerNchanOptions(nchan.kind, req, res);
+    if (!METHODS.has(method)) throw new HttpError(405, 'GW_HTTP_405', undefined, { Allow: NCHAN_ALLOW });
+    const channel = channelOf(opts.channel, ctx);
+    const push = env.push;
+    const accept = req.headers.accept;
+    if (method === 'POST' || method === 'PUT') {
+      const body = await readBody(req, { ...opts.body, log: ctx.log });
+      const contentType = req.headers['content-type'] ?? '';
+      const result = await unavailableOnFailure(push.publish(channel, body, { ...limits, contentType }), ctx);
+      counters.pushPublished++;
+      const info = nchanChannelInfo(accept, nchanState(result.messages, result.subscribers, result.id));
+      return sendText(res, result.subscribers > 0 ? 201 : 202, info.contentType, info.body, false);
+    }
+    const state = await unavailableOnFailure(push.info(channel), ctx);
+    if (method === 'DELETE' && state) await unavailableOnFailure(push.delete(channel), ctx);
+    if (!state) return answerNchanEmpty(res, 404);
+    const info = nchanChannelInfo(accept, nchanState(state.messages, state.subscribers, state.lastId));
+    return sendText(res, 200, info.contentType, info.body, method === 'HEAD');
+  }
+}
+
+const NCHAN_ALLOW = 'GET, POST, PUT, DELETE';
+
+function nchanState(messages: number, subscribers: number, lastId: string | null): NchanChannelInfo {
+  return { messages, requested: subscribers > 0 ? 0 : -1, subscribers, lastMessageId: lastId ?? '0:0' };
+}
+
+function sendText(res: ServerResponse, status: number, contentType: string, body: string, headOnly: boolean): void {
+  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) });
+  res.end(headOnly ? undefined : body);
 }
 
 /** A channel operation the broker could not do (the master or Redis did not answer): 503, logged. */

@@ -41,7 +41,7 @@ const IF_OWN: ReadonlySet<string> = new Set(['condition', ...Object.keys(SCRIPT_
 
 /**
  * The directives nginx allows inside a location's `if` besides the rewrite module's
- * (NGX_HTTP_LIF_CONF in nginx 1.22's http modules); one the gateway lacks is refused as
+ * (NGX_HTTP_LIF_CONF in nginx 1.22's http modules, OpenResty's and nchan's); one the gateway lacks is refused as
  * usual (unknown, or not supported yet) when the block is built.
  */
 const IN_LOCATION_IF: ReadonlySet<string> = new Set([
@@ -52,6 +52,11 @@ const IN_LOCATION_IF: ReadonlySet<string> = new Set([
   'content_by_lua', 'content_by_lua_block', 'content_by_lua_file', 'header_filter_by_lua', 'header_filter_by_lua_block',
   'header_filter_by_lua_file', 'body_filter_by_lua', 'body_filter_by_lua_block', 'body_filter_by_lua_file', 'log_by_lua',
   'log_by_lua_block', 'log_by_lua_file', 'set_by_lua', 'set_by_lua_block', 'set_by_lua_file',
+  // nchan's, of those the push module reads (nchan's README gives them the `if` context).
+  'nchan_subscriber', 'nchan_publisher', 'nchan_pubsub', 'nchan_channel_id', 'nchan_pubsub_channel_id',
+  'nchan_publisher_channel_id', 'nchan_pub_channel_id', 'nchan_subscriber_channel_id', 'nchan_sub_channel_id', 'nchan_subscriber_first_message',
+  'nchan_websocket_ping_interval', 'nchan_subscriber_timeout', 'nchan_eventsource_ping_interval', 'nchan_eventsource_ping_comment',
+  'nchan_eventsource_ping_event', 'nchan_eventsource_ping_data', 'nchan_subscriber_last_message_id', 'nchan_store_messages', 'nchan_access_control_allow_origin', 'nchan_access_control_allow_credentials',
 ]);
 
 function rewriteOp(node: ConfNode, cx: ParseContext): RewriteOp {

@@ -54,9 +54,10 @@ export interface ProcessTuningConf {
 
 /**
  * Debian's dynamic modules (`load_module modules/NAME.so`) whose work the gateway has built in:
- * the devel kit and lua-nginx-module (the gateway runs TypeScript where OpenResty runs Lua).
+ * the devel kit and lua-nginx-module (the gateway runs TypeScript where OpenResty runs Lua), and
+ * nchan (the push module reads nchan's directives).
  */
-export const BUILT_IN_MODULES: ReadonlySet<string> = new Set(['ndk_http_module', 'ngx_http_lua_module']);
+export const BUILT_IN_MODULES: ReadonlySet<string> = new Set(['ndk_http_module', 'ngx_http_lua_module', 'ngx_nchan_module']);
 
 /**
  * `user user [group]`: nginx looks the names up only when the master runs as root (otherwise it
