@@ -42,10 +42,10 @@ describe('resolver and the URI of a proxy_pass with variables (pure)', () => {
     expect(variableUpstreamUri(parseProxyPass('http://h:1'), { ...source, changed: true })).toBe('/app/a%20b?x=1');
   });
 
-  // The proxy handler's refusals point at the location (its `configure` sees the module directives' values only).
+  // The proxy handler's refusals point at the directive they are about, as nginx's.
   test('at load: an unknown variable in proxy_pass is refused; a URL with variables is not checked further', () => {
     const conf = (proxyPass: string) => `http:\n  servers:\n    - listen: 8080\n      locations:\n        - location: /\n          proxy_pass: "${proxyPass}"\n`;
-    expect(() => buildVirtual(conf('http://$nope:1'))).toThrow('unknown "nope" variable in /virtual/site.yaml:5:11');
+    expect(() => buildVirtual(conf('http://$nope:1'))).toThrow('unknown "nope" variable in /virtual/site.yaml:6:23');
     expect(() => buildVirtual(conf('$http_x'))).not.toThrow();
     expect(() => buildVirtual('http:\n  resolver: "x y=1"\n')).toThrow('host names in "resolver" are not supported yet ("x")');
   });
