@@ -8,17 +8,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-/** A free loopback port: listen on 0, note it, close. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from './ports';
+
+export { freePort };
 
 /** Resolves once `port` answers PING with PONG, rejects after `timeoutMs`. */
 async function waitForPong(port: number, timeoutMs: number, child: ChildProcess): Promise<void> {

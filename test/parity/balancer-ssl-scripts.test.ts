@@ -8,21 +8,14 @@
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { makePrefix, startGateway, type GatewayProcess } from '../helpers/gateway-process';
 import { closeServer, listen, portOf, request, until } from '../helpers/proxy-peers';
 import { findNginx } from './pair';
+import { freePort } from '../helpers/ports';
 
 const LUA_MODULES = ['/usr/lib/nginx/modules/ndk_http_module.so', '/usr/lib/nginx/modules/ngx_http_lua_module.so'];
-
-async function freePort(): Promise<number> {
-  const s = await listen(net.createServer());
-  const port = portOf(s);
-  await closeServer(s);
-  return port;
-}
 
 /** Backend A answers 503 on /503, 404 on /404; B answers 200 to everything. */
 function backend(name: string): http.Server {

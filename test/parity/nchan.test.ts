@@ -10,13 +10,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process';
 import { sseSubscribe, wsSubscribe } from '../helpers/push-clients';
 import { findNginx } from './pair';
+import { freePort, waitForPort } from '../helpers/ports';
 
 const NCHAN_MODULE = '/usr/lib/nginx/modules/ngx_nchan_module.so';
 
@@ -91,31 +91,6 @@ ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((kind) => `  ${kind}_
   }
 }
 `;
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function waitForPort(port: number, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`nginx does not listen on ${port}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** A message id of either side, as the comparison writes it. */
 const ids = (text: string) => text.replace(/\b\d+[:-]\d+\b/g, (id) => (id === '0:0' ? id : 'ID'));

@@ -9,7 +9,6 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { readOptionsOf } from '../../src/config/build';
@@ -19,6 +18,7 @@ import { REGISTRY } from '../../src/modules/registry';
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process';
 import { exchange, requestBytes } from './client';
 import { findNginx } from './pair';
+import { freePort, waitForPort } from '../helpers/ports';
 
 /** Arguments as written in nginx.conf, each the text of a `return 200` in its own location. */
 const ARGUMENTS: readonly string[] = [
@@ -59,31 +59,6 @@ const site = (port: number) =>
     '}',
     '',
   ].join('\n');
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function waitForPort(port: number, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`nginx does not listen on ${port}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** The status and body of `GET uri`. */
 const answer = async (port: number, uri: string) => {

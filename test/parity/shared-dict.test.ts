@@ -8,13 +8,13 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { DictTable } from '../../src/shared/dict/dict-table';
 import { createSharedMemory } from '../../src/shared/native';
 import type { SharedDictValue } from '../../src/types';
 import { findNginx } from './pair';
+import { freePort } from '../helpers/ports';
 
 const SCENARIO = path.join(__dirname, 'shared-dict-scenario.lua');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -105,15 +105,6 @@ async function gatewayScenario(d: DictTable): Promise<string[]> {
   say(o, 'stale-flushed', ...entry(d.getStale('st2'), true));
   say(o, 'ttl-frac', d.set('tt', 1, 1.5).ok, d.ttl('tt')!.toFixed(1));
   return o;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function get(port: number): Promise<string> {
