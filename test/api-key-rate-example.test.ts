@@ -6,23 +6,14 @@
  * Retry-After; a new window lets the key in again.
  */
 import http from 'node:http';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, runCli, startGateway, type GatewayProcess, waitForWorkers } from './helpers/gateway-process';
 import { closeServer, listen, portOf } from './helpers/proxy-peers';
+import { exampleConf } from './helpers/example-conf';
 
 /** The example moved to free ports, with a window short enough to wait for. */
 function example(backend: number): string {
-  const yaml = readFileSync(path.join(ROOT, 'conf/examples/api-key-rate.yaml'), 'utf8');
-  const moved = yaml
-    .replace('listen: 8084', 'listen: "127.0.0.1:0"')
-    .replace('127.0.0.1:9001', `127.0.0.1:${backend}`)
-    .replace('window: 10', 'window: 1.5')
-    .replace('      locations:\n', '      locations:\n        - { location: = /pid, return: "200 $pid" }\n')
-    .replace('error_log: logs/error.log info', 'error_log: stderr info\npid: off')
-    .replace('http:\n', 'http:\n  access_log: "off"\n');
-  if (!moved.includes('127.0.0.1:0') || moved.includes('127.0.0.1:9001') || !moved.includes('window: 1.5') || !moved.includes('/pid') || !moved.includes('pid: off')) throw new Error('conf/examples/api-key-rate.yaml changed: update this test');
-  return moved;
+  return exampleConf('api-key-rate.yaml', [['127.0.0.1:9001', `127.0.0.1:${backend}`], ['window: 10', 'window: 1.5'], ['      locations:\n', '      locations:\n        - { location: = /pid, return: "200 $pid" }\n']]);
 }
 
 interface Answer {

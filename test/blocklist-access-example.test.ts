@@ -6,25 +6,17 @@
  * 413, the blocked address (set as an option here: the test's client is 127.0.0.1) a 403.
  */
 import http from 'node:http';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, runCli, startGateway, type GatewayProcess } from './helpers/gateway-process';
 import { closeServer, listen, portOf, request } from './helpers/proxy-peers';
+import { exampleConf } from './helpers/example-conf';
 
 /** The example moved to free ports; `blocked` puts the client's address on the list of a second location. */
 function example(backend: number): string {
-  const yaml = readFileSync(path.join(ROOT, 'conf/examples/blocklist-access.yaml'), 'utf8');
-  const moved = yaml
-    .replace('listen: 8084', 'listen: "127.0.0.1:0"')
-    .replace('127.0.0.1:9001', `127.0.0.1:${backend}`)
-    .replace('error_log: logs/error.log info', 'error_log: stderr info\npid: off')
-    .replace('http:\n', 'http:\n  access_log: "off"\n')
-    .replace(
-      '        - location: /\n',
-      `        - location: /blocked/\n          access_by: { script: blocklist-access, options: { addresses: [127.0.0.1] } }\n          proxy_pass: http://127.0.0.1:${backend}\n        - location: /\n`,
-    );
-  if (!moved.includes('127.0.0.1:0') || moved.includes('127.0.0.1:9001') || !moved.includes('/blocked/')) throw new Error('conf/examples/blocklist-access.yaml changed: update this test');
-  return moved;
+  return exampleConf('blocklist-access.yaml', [
+    ['127.0.0.1:9001', `127.0.0.1:${backend}`],
+    ['        - location: /\n', `        - location: /blocked/\n          access_by: { script: blocklist-access, options: { addresses: [127.0.0.1] } }\n          proxy_pass: http://127.0.0.1:${backend}\n        - location: /\n`],
+  ]);
 }
 
 describe('blocklist-access: the port of lua-nginx-module\'s access_by_lua example', () => {

@@ -5,10 +5,10 @@
  * falls back to stable.
  */
 import http from 'node:http';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, runCli, startGateway, type GatewayProcess } from './helpers/gateway-process';
 import { closeServer, listen, portOf, request } from './helpers/proxy-peers';
+import { exampleConf } from './helpers/example-conf';
 
 function namedBackend(name: string): http.Server {
   return http.createServer((req, res) => res.writeHead(200, { 'Content-Type': 'text/plain' }).end(`${name} ${req.url}`));
@@ -16,15 +16,10 @@ function namedBackend(name: string): http.Server {
 
 /** The example moved to free ports: the gateway's listener, stable and canary. */
 function example(stable: number, canary: number): string {
-  const yaml = readFileSync(path.join(ROOT, 'conf/examples/canary.yaml'), 'utf8');
-  const moved = yaml
-    .replace('listen: 8082', 'listen: "127.0.0.1:0"')
-    .replace('127.0.0.1:9001', `127.0.0.1:${stable}`)
-    .replace('127.0.0.1:9002', `127.0.0.1:${canary}`)
-    .replace('error_log: logs/error.log info', 'error_log: stderr info\npid: off')
-    .replace('http:\n', 'http:\n  access_log: "off"\n');
-  if (!moved.includes('127.0.0.1:0') || moved.includes('127.0.0.1:9001') || moved.includes('127.0.0.1:9002') || !moved.includes('pid: off')) throw new Error('conf/examples/canary.yaml changed: update this test');
-  return moved;
+  return exampleConf('canary.yaml', [
+    ['127.0.0.1:9001', `127.0.0.1:${stable}`],
+    ['127.0.0.1:9002', `127.0.0.1:${canary}`],
+  ]);
 }
 
 describe('canary: a split in the balancer by a cookie', () => {

@@ -5,20 +5,13 @@
  * own id kept, the plugin off at /health/, and a bad option refused by `gateway -t`.
  */
 import http from 'node:http';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, makePrefix, runCli, startGateway, type GatewayProcess } from './helpers/gateway-process';
 import { closeServer, listen, portOf, request } from './helpers/proxy-peers';
+import { exampleConf } from './helpers/example-conf';
 
 function example(backend: number): string {
-  const yaml = readFileSync(path.join(ROOT, 'conf/examples/plugins.yaml'), 'utf8');
-  const moved = yaml
-    .replace('listen: 8083', 'listen: "127.0.0.1:0"')
-    .replaceAll('127.0.0.1:9001', `127.0.0.1:${backend}`)
-    .replace('error_log: logs/error.log info', 'error_log: stderr info\npid: off')
-    .replace('http:\n', 'http:\n  access_log: "off"\n');
-  if (!moved.includes('127.0.0.1:0') || moved.includes('127.0.0.1:9001') || !moved.includes('pid: off')) throw new Error('conf/examples/plugins.yaml changed: update this test');
-  return moved;
+  return exampleConf('plugins.yaml', [['127.0.0.1:9001', `127.0.0.1:${backend}`]]);
 }
 
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';

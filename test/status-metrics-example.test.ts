@@ -5,21 +5,13 @@
  * dictionary; /metrics prints the same totals from either worker, in Prometheus' text format.
  */
 import http from 'node:http';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, runCli, startGateway, type GatewayProcess, waitForWorkers } from './helpers/gateway-process';
 import { closeServer, listen, portOf } from './helpers/proxy-peers';
+import { exampleConf } from './helpers/example-conf';
 
 function example(backend: number): string {
-  const yaml = readFileSync(path.join(ROOT, 'conf/examples/status-metrics.yaml'), 'utf8');
-  const moved = yaml
-    .replace('listen: 8085', 'listen: "127.0.0.1:0"')
-    .replace('127.0.0.1:9001', `127.0.0.1:${backend}`)
-    .replace('      locations:\n', '      locations:\n        - { location: = /pid, return: "200 $pid" }\n')
-    .replace('error_log: logs/error.log info', 'error_log: stderr info\npid: off')
-    .replace('http:\n', 'http:\n  access_log: "off"\n');
-  if (!moved.includes('127.0.0.1:0') || moved.includes('127.0.0.1:9001') || !moved.includes('pid: off') || !moved.includes('/pid')) throw new Error('conf/examples/status-metrics.yaml changed: update this test');
-  return moved;
+  return exampleConf('status-metrics.yaml', [['127.0.0.1:9001', `127.0.0.1:${backend}`], ['      locations:\n', '      locations:\n        - { location: = /pid, return: "200 $pid" }\n']]);
 }
 
 interface Answer {
