@@ -211,6 +211,8 @@ export interface ListenSpec {
   readonly soKeepalive: SoKeepalive | null;
   /** `proxy_protocol`: every connection starts with a PROXY header (v1 or v2) before its HTTP or TLS bytes. */
   readonly proxyProtocol: boolean;
+  /** `http2`: the socket speaks HTTP/2 (chosen by ALPN with `ssl`, by the client's preface without). */
+  readonly http2: boolean;
   /** What identifies the listening socket: `host:port` or `unix:path`. */
   readonly key: string;
 }
@@ -234,6 +236,7 @@ export function parseListen(args: readonly string[]): ListenSpec {
     ipv6only: true,
     soKeepalive: null as SoKeepalive | null,
     proxyProtocol: false,
+    http2: false,
     key: unix ? `unix:${unix}` : `${host && host.includes(':') ? `[${host}]` : host}:${port}`,
   };
   for (const param of args.slice(1)) {
@@ -247,8 +250,8 @@ export function parseListen(args: readonly string[]): ListenSpec {
         spec.ssl = true;
         break;
       case 'http2':
-        // Not silently ignored: see the README's note on HTTP/2.
-        throw new Error('the "http2" parameter of "listen" is not supported yet');
+        spec.http2 = true;
+        break;
       case 'reuseport':
         spec.reuseport = true;
         break;

@@ -5,6 +5,7 @@
  * then the head as a whole (`Content-Length`, `Transfer-Encoding`, `TRACE`). Each throws the
  * HttpError nginx answers with.
  */
+import { isHttp2 } from './http2-messages';
 import type { IncomingMessage } from 'node:http';
 import { HttpError } from '../errors';
 
@@ -133,7 +134,7 @@ export function checkRequestLine(req: IncomingMessage, sizes: HeaderBufferSizes 
   const length = (req.method ?? '').length + 1 + (req.url ?? '').length + ' HTTP/x.y'.length;
   if (length > maxLine(sizes)) throw new HttpError(414, 'GW_URI_TOO_LONG', 'client sent too long URI');
   if (req.httpVersionMajor === 0) throw new HttpError(400, 'GW_BAD_VERSION', 'client sent invalid request');
-  if (req.httpVersionMajor > 1) throw new HttpError(505, 'GW_BAD_VERSION', 'client sent invalid version');
+  if (req.httpVersionMajor > 1 && !isHttp2(req)) throw new HttpError(505, 'GW_BAD_VERSION', 'client sent invalid version');
 }
 
 /**

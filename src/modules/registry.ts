@@ -39,6 +39,7 @@ import { realipModule } from './realip/module';
 import { pushModule } from './push/module';
 import { rewriteModule } from './rewrite/module';
 import { sslModule } from './ssl/module';
+import { http2Module } from './http2/module';
 import { statusModule } from './status/module';
 import { mapModule } from './map/module';
 import proxy from './proxy/proxy';
@@ -102,6 +103,7 @@ export const MODULES: readonly ConfModule[] = [
   indexModule,
   autoindexModule,
   sslModule,
+  http2Module,
   realipModule,
   accessModule,
   authBasicModule,

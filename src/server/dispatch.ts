@@ -10,13 +10,14 @@ import type { Socket } from 'node:net';
 import { closeTimedOut } from './socket-options';
 import type { Duplex } from 'node:stream';
 import { HttpError, InternalRedirect, UriRewritten } from '../errors';
+import { Http2Response } from '../http/http2-messages';
 import { tabPaddingOf } from '../http/raw-head';
 import { checkHeaderLines, checkRequestHead, checkRequestLine, dropInvalidHeaders } from '../http/request-head';
 import { errorPageHtml, hasErrorPage, pageStatus, reasonPhrase, wantsMsiePadding } from '../http/status';
 import { REROUTING_HANDLERS } from '../modules/rewrite/phase';
 import { checkClientCertificate } from '../modules/ssl/client-verify';
 import { requestEnded, requestStarted } from '../modules/status/counters';
-import { requestAnswered, requestArrived } from './connection-facts';
+import { connectionFactsOf, requestAnswered, requestArrived } from './connection-facts';
 import { hasBody } from '../shared/request-body';
 import type { SubrequestResult, SubrequestSpec, UpgradeOutcome } from '../types';
 import { installFilters } from './filters';
@@ -103,7 +104,7 @@ export class Dispatcher {
       // nginx's find-config checks, for the location the request matched: an `internal` one is
       // not for clients (internal redirects, subrequests and rewritten URIs reach it).
       if (state.runtime.internal && !state.internal) throw new HttpError(404, 'GW_INTERNAL_LOCATION');
-      if (state.runtime.keepaliveOff) res.shouldKeepAlive = false;
+      if (state.runtime.keepaliveOff || connectionFactsOf(req).requests >= state.runtime.keepaliveRequests) res.shouldKeepAlive = false;
       // `tcp_nodelay` (Node caches the setting: a call that changes nothing costs no system call).
       (req.socket as Socket).setNoDelay(state.runtime.tcpNodelay);
       checkBodySize(req, state.runtime.clientMaxBodySize);
@@ -503,10 +504,16 @@ export class Dispatcher {
     state.status = status;
     // nginx's $body_bytes_sent: what went out on the socket for this response, less its header.
     // The header is a latin1 string: its length is its byte count.
-    const headerBytes = ((res as unknown as { _header?: string })._header ?? '').length;
     // $bytes_sent: the same with the header; $request_completion: the response went out whole.
-    state.bytesSent = res.headersSent ? Math.max(0, (res.socket?.bytesWritten ?? state.req.socket.bytesWritten) - startBytes) : 0;
-    state.bodyBytesSent = Math.max(0, state.bytesSent - headerBytes);
+    if (res instanceof Http2Response) {
+      // A stream shares its connection: its own count of what it sent.
+      state.bodyBytesSent = res.headersSent ? res.bodyBytes : 0;
+      state.bytesSent = res.headersSent ? res.bodyBytes + res.headerBytes() : 0;
+    } else {
+      const headerBytes = ((res as unknown as { _header?: string })._header ?? '').length;
+      state.bytesSent = res.headersSent ? Math.max(0, (res.socket?.bytesWritten ?? state.req.socket.bytesWritten) - startBytes) : 0;
+      state.bodyBytesSent = Math.max(0, state.bytesSent - headerBytes);
+    }
     state.completed = res.writableFinished;
     for (const handler of location.logHandlers) handler.log!(state.req, state, status);
   }

@@ -18,6 +18,9 @@ import { connectionAccepted, connectionClosed } from '../modules/status/counters
 import { applySoKeepalive, closeTimedOut } from './socket-options';
 import { awaitingProxyHeader, proxyHeaderLength, readProxyProtocol, type ProxyHeaderOutcome } from './proxy-protocol';
 import { afterResponses, inTurn, whenIdle } from './pipeline';
+import { Http2Sessions } from './http2-sessions';
+import { routeByAlpn } from './http2-alpn';
+import { routeByPreface } from './http2-preface';
 import { inspectRawHead } from '../http/raw-head';
 import { refuseBody } from '../shared/request-body';
 import { headBytes, maxLine } from '../http/request-head';
@@ -110,6 +113,8 @@ const refused = new WeakSet<Duplex>();
 /** A running configuration: its runtime and its listening sockets. */
 export class Gateway {
   private readonly servers: http.Server[] = [];
+  /** The HTTP/2 sessions of each socket that speaks HTTP/2. */
+  private readonly http2: Http2Sessions[] = [];
   private readonly sockets = new Set<Socket>();
   private dispatcher!: Dispatcher;
   private draining = false;
@@ -169,7 +174,7 @@ export class Gateway {
     };
     const scheme = listener.tls ? 'https' : 'http';
     // nginx's client_header_timeout covers the TLS handshake too.
-    const tls = listener.tls && { ...listener.tls, handshakeTimeout: defaults.clientHeaderTimeout };
+    const tls = listener.tls && { ...listener.tls, handshakeTimeout: defaults.clientHeaderTimeout, ...(listener.http2 ? { ALPNProtocols: ['h2', 'http/1.1'] } : {}) };
     const server: http.Server = tls ? https.createServer({ ...options, ...tls }) : http.createServer(options);
     // Every header line is kept: the count nginx allows is checked by the dispatcher (request-head.ts).
     server.maxHeadersCount = 0;
@@ -181,8 +186,11 @@ export class Gateway {
     }
     // A client that half-closes after its request still gets the response, as from nginx.
     (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+    const h2 = listener.http2 && this.http2Sessions(listener, scheme);
+    // ALPN's choice: a TLS connection that chose `h2` is HTTP/2's, any other HTTP/1.1's.
+    if (h2 && listener.tls) routeByAlpn(server, h2);
     // For TLS too, 'connection' gives the TCP socket: keepalive and the cap apply to it.
-    if (listener.proxyProtocol) this.acceptProxied(server, listener);
+    if (listener.proxyProtocol || (h2 && !listener.tls)) this.takeConnections(server, listener, h2 && !listener.tls ? h2 : null);
     else server.on('connection', (socket: Socket) => this.accept(socket, listener));
     // A request is looked at while the parser still holds its bytes, then served in its turn:
     // a pipelined one once those before it are answered, never after one that closed.
@@ -233,18 +241,38 @@ export class Gateway {
     });
   }
 
+  /** The HTTP/2 sessions of a socket that speaks it: their streams go to the dispatcher as requests. */
+  private http2Sessions(listener: ListenerRuntime, scheme: string): Http2Sessions {
+    const sessions = new Http2Sessions(listener.http2!, (req, res) => {
+      firstHeadDone(req.socket);
+      void this.dispatcher.request(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse, listener, scheme);
+    });
+    this.http2.push(sessions);
+    return sessions;
+  }
+
   /**
-   * A `proxy_protocol` socket: Node's own 'connection' listener (HTTP's parser, or TLS's
-   * handshake) runs only once the connection's PROXY header is read; a connection that does not
-   * start with one is closed with nginx's error line (`proxy-protocol.ts`).
+   * Node's own 'connection' listener (HTTP's parser, or TLS's handshake) runs only once the
+   * connection is known: on a `proxy_protocol` socket once its PROXY header is read (a
+   * connection that does not start with one is closed with nginx's error line,
+   * `proxy-protocol.ts`); on a cleartext socket that speaks HTTP/2 (`h2`) once its first bytes
+   * tell HTTP/2's preface from HTTP/1.x (`http2-preface.ts`).
    */
-  private acceptProxied(server: http.Server, listener: ListenerRuntime): void {
+  private takeConnections(server: http.Server, listener: ListenerRuntime, h2: Http2Sessions | null): void {
     const takeOver = server.listeners('connection') as ((this: http.Server, socket: Socket) => void)[];
     server.removeAllListeners('connection');
+    const http1 = (socket: Socket) => {
+      for (const listen of takeOver) listen.call(server, socket);
+    };
+    const known = h2 ? (socket: Socket) => routeByPreface(socket, { http2: (s) => h2.take(s), http1 }) : http1;
+    if (!listener.proxyProtocol) {
+      server.on('connection', (socket: Socket) => {
+        if (this.accept(socket, listener)) known(socket);
+      });
+      return;
+    }
     const outcome: ProxyHeaderOutcome = {
-      accepted: (socket) => {
-        for (const listen of takeOver) listen.call(server, socket);
-      },
+      accepted: known,
       refused: (socket, error) => {
         if (error) this.log.error(`${error} while reading PROXY protocol, client: ${socket.remoteAddress ?? 'unix:'}, server: ${listener.listen.key}`);
       },
@@ -350,6 +378,7 @@ export class Gateway {
   /** Stops listening, closes every connection and every handler. */
   async close(): Promise<void> {
     const closed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    for (const sessions of this.http2) sessions.destroy();
     for (const socket of this.sockets) socket.destroy();
     await Promise.all(closed);
     this.dispatcher?.stop();
@@ -368,6 +397,7 @@ export class Gateway {
     const timers = this.runtime?.timers.shutdown();
     const closed = Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     for (const server of this.servers) server.closeIdleConnections();
+    for (const sessions of this.http2) sessions.drain();
     const finished = await settleWithin(Promise.all([closed, timers]), timeoutMs);
     await this.runtime?.close();
     if (!finished && !(await settleWithin(closed, SHUTDOWN_GRACE_MS))) for (const socket of this.sockets) socket.destroy();

@@ -31,6 +31,8 @@ import type { LingeringLimits } from './lingering';
 import { compilePhases, type PhaseStep } from './phase-engine';
 import { LocationTable, ServerTable } from './router';
 import { listenerTls } from './tls';
+import type { Http2Settings } from './http2-sessions';
+import { http2Module } from '../modules/http2/module';
 import { sessionCacheDicts, sslModule } from '../modules/ssl/module';
 
 /** The environment variable by which the master tells a worker its number (`ngx.worker.id`). */
@@ -59,6 +61,8 @@ export interface LocationRuntime {
   readonly clientMaxBodySize: number;
   /** `keepalive_timeout 0`: every response closes its connection. */
   readonly keepaliveOff: boolean;
+  /** `keepalive_requests`: the request with this number on its connection is the connection's last. */
+  readonly keepaliveRequests: number;
   readonly sendTimeout: number;
   /** What nginx's send_timeout line says the gateway was doing: `sending to client` when proxying. */
   readonly sending: string;
@@ -113,6 +117,11 @@ export interface ListenerRuntime {
   readonly headerTimeout: number;
   /** Whether any `listen` of this socket says `proxy_protocol`: each connection starts with a PROXY header. */
   readonly proxyProtocol: boolean;
+  /**
+   * HTTP/2's settings when any `listen` of this socket says `http2` or any of its servers
+   * `http2 on` (the default server's settings), else null.
+   */
+  readonly http2: Http2Settings | null;
   /** The default server's `reset_timedout_connection`: a head that timed out is reset. */
   readonly resetTimedout: boolean;
   /** How the default server reads a request's head (`merge_slashes`, `underscores_in_headers`, `ignore_invalid_headers`, the header buffers), as nginx before it knows the Host. */
@@ -231,6 +240,7 @@ export class Runtime {
       upgradable: handler.upgrade !== undefined && !answers,
       clientMaxBodySize: core.clientMaxBodySize,
       keepaliveOff: core.keepaliveTimeout === 0,
+      keepaliveRequests: core.keepaliveRequests,
       sendTimeout: core.sendTimeout,
       sending: location.confs.get(proxyModule).proxyPass !== null ? 'sending to client' : 'sending response to client',
       lingering: { timeMs: core.lingeringTime, timeoutMs: core.lingeringTimeout },
@@ -289,23 +299,39 @@ function setVariables(conf: MainConf): ReadonlySet<string> {
   return names;
 }
 
+/** A socket's HTTP/2 settings, from its default server. */
+function http2Settings(server: ServerConf): Http2Settings {
+  const h2 = server.confs.get(http2Module);
+  const core = server.confs.get(coreModule);
+  const buffers = server.confs.get(httpTuningModule).largeClientHeaderBuffers;
+  return {
+    maxConcurrentStreams: h2.http2MaxConcurrentStreams,
+    initialWindowSize: h2.http2BodyPrereadSize,
+    maxHeaderListSize: buffers.number * buffers.size,
+    idleTimeoutMs: core.keepaliveTimeout,
+    maxRequests: core.keepaliveRequests,
+    enableConnectProtocol: h2.http2Websocket,
+  };
+}
+
 /**
  * Groups servers by the socket they listen on. The default server of a socket is the one whose
  * `listen` says `default_server`, else the first; socket options come from that occurrence;
  * the socket speaks TLS when any of its `listen`s says `ssl`, or its default server `ssl on`.
  */
 function groupByListen(servers: readonly ServerConf[], logOf: (server: ServerConf) => Logger, sessionDicts: DictRegistry): ListenerRuntime[] {
-  const groups = new Map<string, { listen: ListenSpec; servers: ServerConf[]; defaultServer: ServerConf | null; ssl: boolean; proxyProtocol: boolean }>();
+  const groups = new Map<string, { listen: ListenSpec; servers: ServerConf[]; defaultServer: ServerConf | null; ssl: boolean; proxyProtocol: boolean; http2: boolean }>();
   for (const server of servers) {
     for (const listen of server.listens) {
       let group = groups.get(listen.key);
       if (!group) {
-        group = { listen, servers: [], defaultServer: null, ssl: false, proxyProtocol: false };
+        group = { listen, servers: [], defaultServer: null, ssl: false, proxyProtocol: false, http2: false };
         groups.set(listen.key, group);
       }
       if (!group.servers.includes(server)) group.servers.push(server);
       group.ssl ||= listen.ssl;
       group.proxyProtocol ||= listen.proxyProtocol;
+      group.http2 ||= listen.http2 || server.confs.get(http2Module).http2;
       if (listen.defaultServer) {
         group.defaultServer = server;
         group.listen = listen;
@@ -330,6 +356,7 @@ function groupByListen(servers: readonly ServerConf[], logOf: (server: ServerCon
       attachTls: tls ? (server) => tls.attach(server) : null,
       headerTimeout,
       proxyProtocol: g.proxyProtocol,
+      http2: g.http2 ? http2Settings(table.defaultServer) : null,
       head,
       resetTimedout: tuning.resetTimedoutConnection,
     };

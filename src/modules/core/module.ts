@@ -55,6 +55,8 @@ export interface CoreConf extends CoreFields {
   /** `internal` (a location's own): only internal requests (subrequests, redirects) reach it; a client gets 404. */
   readonly internal: boolean;
   readonly keepaliveTimeout: number;
+  /** `keepalive_requests`: the requests one connection serves (HTTP/2: streams one session opens) before it closes. */
+  readonly keepaliveRequests: number;
   readonly sendTimeout: number;
   readonly clientHeaderTimeout: number;
   readonly clientBodyTimeout: number;
@@ -195,6 +197,7 @@ export const coreModule: ConfModule<CoreConf> = {
     auth_delay: row(INHERITED, timerTime),
     internal: row(['location'], internal, { inherit: false }),
     keepalive_timeout: row(INHERITED, keepaliveTimeout),
+    keepalive_requests: row(INHERITED, integer(0, Number.MAX_SAFE_INTEGER)),
     send_timeout: row(INHERITED, timerTime),
     client_header_timeout: row(['http', 'server'], timerTime),
     client_body_timeout: row(INHERITED, timerTime),
@@ -234,6 +237,7 @@ export const coreModule: ConfModule<CoreConf> = {
     authDelay: 0,
     internal: false,
     keepaliveTimeout: 75_000,
+    keepaliveRequests: 1000,
     sendTimeout: 60_000,
     clientHeaderTimeout: 60_000,
     clientBodyTimeout: 60_000,

@@ -1,0 +1,207 @@
+/**
+ * An HTTP/2 stream as the request and response every module already serves: Node's
+ * compatibility classes, shaped the way nginx presents an HTTP/2 request to its modules. The
+ * pseudo-headers are taken out of the header list (`:authority` becomes `Host` when the client
+ * sent none, as nginx's `$host`); a request whose HEADERS did not end the stream and that says
+ * no Content-Length has a body of unknown length, which nginx marks chunked
+ * (`r->headers_in.chunked`), so the proxy forwards it as it forwards an HTTP/1.1 chunked body;
+ * connection-specific response headers (`Connection`, `Keep-Alive`, `Transfer-Encoding`,
+ * `Upgrade`, `Proxy-Connection`) are dropped, as nginx's HTTP/2 header filter drops them,
+ * instead of throwing in the middle of a response; HTTP/2 has no reason phrase.
+ */
+import http2 from 'node:http2';
+import type { OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
+
+/** Response headers HTTP/2 forbids (RFC 9113 8.2.2); `te` is allowed only as `trailers`. */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+function forbidden(name: string, value?: unknown): boolean {
+  const lower = name.toLowerCase();
+  return CONNECTION_SPECIFIC.has(lower) || (lower === 'te' && String(value).toLowerCase() !== 'trailers');
+}
+
+/** The request's pseudo-headers (RFC 9113 8.3.1). */
+export interface PseudoHeaders {
+  method: string;
+  path: string;
+  readonly scheme: string | undefined;
+  readonly authority: string | undefined;
+  /** `:protocol` of an extended CONNECT (RFC 8441), e.g. `websocket`. */
+  readonly protocol: string | undefined;
+}
+
+/** An HTTP/2 request whose `headers` and `rawHeaders` hold regular fields only. */
+export class Http2Request extends http2.Http2ServerRequest {
+  readonly pseudo: PseudoHeaders;
+
+  constructor(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, options: object, rawHeaders: string[]) {
+    const fields: http2.IncomingHttpHeaders = Object.create(null);
+    for (const name of Object.keys(headers)) if (name.charCodeAt(0) !== 0x3a) fields[name] = headers[name];
+    const raw: string[] = [];
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) if (rawHeaders[i].charCodeAt(0) !== 0x3a) raw.push(rawHeaders[i], rawHeaders[i + 1]);
+    const authority = headers[':authority'] as string | undefined;
+    if (fields.host === undefined && authority !== undefined) {
+      fields.host = authority;
+      raw.push('host', authority);
+    }
+    if (!stream.endAfterHeaders && fields['content-length'] === undefined) {
+      fields['transfer-encoding'] = 'chunked';
+      raw.push('transfer-encoding', 'chunked');
+    }
+    super(stream, fields, options, raw);
+    this.pseudo = {
+      method: (headers[':method'] as string | undefined) ?? '',
+      path: (headers[':path'] as string | undefined) ?? '',
+      scheme: headers[':scheme'] as string | undefined,
+      authority,
+      protocol: headers[':protocol'] as string | undefined,
+    };
+  }
+}
+
+// The request line is the pseudo-headers' (Node's class reads them from the header list, which holds none now).
+Object.defineProperties(Http2Request.prototype, {
+  method: {
+    get(this: Http2Request) {
+      return this.pseudo.method;
+    },
+    set(this: Http2Request, method: string) {
+      this.pseudo.method = method;
+    },
+  },
+  url: {
+    get(this: Http2Request) {
+      return this.pseudo.path;
+    },
+    set(this: Http2Request, url: string) {
+      this.pseudo.path = url;
+    },
+  },
+  authority: {
+    get(this: Http2Request) {
+      return this.pseudo.authority ?? this.headers.host ?? '';
+    },
+  },
+  scheme: {
+    get(this: Http2Request) {
+      return this.pseudo.scheme ?? '';
+    },
+  },
+});
+
+/** The listener methods a stream's stand-in socket takes to the stream itself. */
+const LISTENER_METHODS = new Set(['on', 'once', 'off', 'addListener', 'removeListener', 'prependListener', 'prependOnceListener']);
+
+/**
+ * The stream's stand-in for a connection, as modules written for HTTP/1.1 use `req.socket`:
+ * Node's (reads go to the TCP or TLS socket, `destroy` resets the stream, 'close' is the
+ * stream's), except that a client's FIN that modules watch for (`'end'`) is the stream being
+ * aborted, not its request body ending, and every listener goes to the stream.
+ */
+function streamSocket(stream: http2.ServerHttp2Stream, nodeSocket: object): object {
+  const socket: object = new Proxy(nodeSocket, {
+    get(target, prop) {
+      if (typeof prop === 'string' && LISTENER_METHODS.has(prop)) {
+        const method = (stream as unknown as Record<string, (event: string | symbol, fn: (...args: unknown[]) => void) => unknown>)[prop];
+        return (event: string | symbol, fn: (...args: unknown[]) => void) => {
+          method.call(stream, event === 'end' ? 'aborted' : event, fn);
+          return socket;
+        };
+      }
+      return Reflect.get(target, prop);
+    },
+  });
+  return socket;
+}
+
+const NODE_SOCKET = Object.getOwnPropertyDescriptor(http2.Http2ServerRequest.prototype, 'socket')!.get!;
+const STAND_IN = Symbol('gateway.streamSocket');
+
+Object.defineProperty(Http2Request.prototype, 'socket', {
+  get(this: Http2Request & { [STAND_IN]?: object }) {
+    return (this[STAND_IN] ??= streamSocket(this.stream, NODE_SOCKET.call(this)));
+  },
+});
+
+/** Whether a request came on an HTTP/2 stream. */
+export function isHttp2(req: object): req is Http2Request {
+  return req instanceof Http2Request;
+}
+
+/** An HTTP/2 response that drops what HTTP/2 cannot carry instead of throwing, and counts what it sends. */
+export class Http2Response extends http2.Http2ServerResponse {
+  /** HTTP/1.1's connection reuse flag, set by modules that would close the connection: a stream has none. */
+  shouldKeepAlive = true;
+  /** The body bytes handed to the stream (`$body_bytes_sent`). */
+  bodyBytes = 0;
+
+  override write(chunk: string | Uint8Array, encoding?: unknown, cb?: unknown): boolean {
+    this.count(chunk, encoding);
+    return (super.write as (...args: unknown[]) => boolean)(chunk, encoding, cb);
+  }
+
+  /**
+   * Node's class ends by calling `write` on the instance, which may be a filter's by now (a
+   * body written through the filter chain twice): the last chunk goes to the stream here.
+   */
+  override end(chunk?: unknown, encoding?: unknown, cb?: unknown): this {
+    if (typeof chunk === 'function') [cb, chunk] = [chunk, undefined];
+    if (typeof encoding === 'function') [cb, encoding] = [encoding, undefined];
+    const open = !this.writableEnded && !this.stream.destroyed && !this.stream.closed;
+    if (open && chunk !== undefined && chunk !== null) Http2Response.prototype.write.call(this, chunk as string | Uint8Array, encoding);
+    return (super.end as (cb?: unknown) => this)(cb);
+  }
+
+  private count(chunk: unknown, encoding: unknown): void {
+    if (typeof chunk === 'string') this.bodyBytes += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+    else if (chunk instanceof Uint8Array) this.bodyBytes += chunk.length;
+  }
+
+  /** What the header's fields weigh before compression (`$bytes_sent` less the body, as near as HTTP/2 tells). */
+  headerBytes(): number {
+    let bytes = ':status: 200'.length;
+    for (const [name, value] of Object.entries(this.getHeaders())) bytes += name.length + 2 + String(value).length;
+    return bytes;
+  }
+
+  override setHeader(name: string, value: number | string | readonly string[]): this {
+    if (!forbidden(name, value)) super.setHeader(name, value);
+    return this;
+  }
+
+  override appendHeader(name: string, value: string | string[]): this {
+    if (!forbidden(name, value)) super.appendHeader(name, value);
+    return this;
+  }
+
+  override writeHead(statusCode: number, ...rest: unknown[]): this {
+    if (typeof rest[0] === 'string') rest.shift();
+    const headers = rest[0] as OutgoingHttpHeaders | readonly (string | OutgoingHttpHeader)[] | undefined;
+    if (headers === undefined) return super.writeHead(statusCode);
+    return super.writeHead(statusCode, allowedHeaders(headers));
+  }
+}
+
+// HTTP/2 has no reason phrase: read as empty, set to nothing (Node's class warns on both).
+Object.defineProperty(Http2Response.prototype, 'statusMessage', {
+  get: () => '',
+  set: () => undefined,
+});
+
+/** `writeHead`'s headers without the connection-specific ones. */
+function allowedHeaders(headers: OutgoingHttpHeaders | readonly unknown[]): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  if (Array.isArray(headers)) {
+    const flat = Array.isArray(headers[0]) ? (headers as [string, string][]).flat() : (headers as string[]);
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const name = String(flat[i]);
+      if (forbidden(name, flat[i + 1])) continue;
+      const earlier = out[name.toLowerCase()];
+      const value = String(flat[i + 1]);
+      out[name.toLowerCase()] = earlier === undefined ? value : Array.isArray(earlier) ? [...earlier, value] : [String(earlier), value];
+    }
+    return out;
+  }
+  for (const [name, value] of Object.entries(headers as OutgoingHttpHeaders)) if (value !== undefined && !forbidden(name, value)) out[name] = value;
+  return out;
+}

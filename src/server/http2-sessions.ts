@@ -1,0 +1,129 @@
+/**
+ * HTTP/2 on a listening socket: the connections ALPN (TLS) or the client's preface (cleartext)
+ * gave to HTTP/2 become sessions of one unattached Node `Http2Server`, whose streams reach the
+ * dispatcher as requests (src/http/http2-messages.ts). nginx's connection rules, per session:
+ * `keepalive_requests` streams, then GOAWAY; `keepalive_timeout` without an open stream, then
+ * GOAWAY and close; a graceful GOAWAY on reload and quit that lets open streams finish.
+ */
+import http2 from 'node:http2';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Http2Request, Http2Response } from '../http/http2-messages';
+
+/** A listening socket's HTTP/2 settings (its default server's). */
+export interface Http2Settings {
+  /** `http2_max_concurrent_streams`. */
+  readonly maxConcurrentStreams: number;
+  /** `http2_body_preread_size`: the initial window of a stream's request body. */
+  readonly initialWindowSize: number;
+  /** The most a header list may hold (`large_client_header_buffers`: number x size). */
+  readonly maxHeaderListSize: number;
+  /** `keepalive_timeout` (ms): a session without open streams for that long is closed. */
+  readonly idleTimeoutMs: number;
+  /** `keepalive_requests`: the streams a session serves before its GOAWAY. */
+  readonly maxRequests: number;
+  /** `http2_websocket`: SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441). */
+  readonly enableConnectProtocol: boolean;
+}
+
+/** What the first bytes of an HTTP/2 connection are (RFC 9113 3.4). */
+export const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+interface SessionState {
+  /** Streams open now. */
+  open: number;
+  /** Streams begun in all. */
+  begun: number;
+  idle: NodeJS.Timeout | null;
+}
+
+/** The HTTP/2 sessions of one listening socket. */
+export class Http2Sessions {
+  private readonly server: http2.Http2Server;
+  private readonly sessions = new Map<http2.Http2Session, SessionState>();
+  private draining = false;
+
+  constructor(
+    private readonly settings: Http2Settings,
+    onRequest: (req: Http2Request, res: Http2Response) => void,
+  ) {
+    this.server = http2.createServer({
+      settings: {
+        maxConcurrentStreams: settings.maxConcurrentStreams,
+        initialWindowSize: settings.initialWindowSize,
+        maxHeaderListSize: settings.maxHeaderListSize,
+        enableConnectProtocol: settings.enableConnectProtocol,
+      },
+      maxHeaderListSize: settings.maxHeaderListSize,
+      // Streams past the limit are refused by nghttp2; a client that keeps opening them is cut off.
+      maxSessionRejectedStreams: 100,
+      maxSessionInvalidFrames: 1000,
+      Http2ServerRequest: Http2Request,
+      Http2ServerResponse: Http2Response,
+    } as http2.ServerOptions);
+    this.server.on('session', (session) => this.opened(session));
+    this.server.on('stream', (stream) => this.streamBegun(stream));
+    this.server.on('request', onRequest as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+    // Errors of a session are its own (a client's protocol error): the session closes, the worker serves on.
+    this.server.on('sessionError', () => undefined);
+  }
+
+  /** Makes an accepted connection (TLS after ALPN chose `h2`, or cleartext after the preface) a session. */
+  take(socket: Duplex): void {
+    this.server.emit('connection', socket as Socket);
+  }
+
+  /** Sessions open now. */
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** GOAWAY to every session: streams begun finish, no new one is taken; each closes when its last ends. */
+  drain(): void {
+    this.draining = true;
+    for (const session of this.sessions.keys()) session.close();
+  }
+
+  /** Closes every session at once. */
+  destroy(): void {
+    for (const session of this.sessions.keys()) session.destroy();
+  }
+
+  private opened(session: http2.Http2Session): void {
+    const state: SessionState = { open: 0, begun: 0, idle: null };
+    this.sessions.set(session, state);
+    session.on('error', () => undefined);
+    session.once('close', () => {
+      if (state.idle) clearTimeout(state.idle);
+      this.sessions.delete(session);
+    });
+    if (this.draining) session.close();
+    else this.armIdle(session, state);
+  }
+
+  private streamBegun(stream: http2.ServerHttp2Stream): void {
+    const session = stream.session;
+    const state = session && this.sessions.get(session);
+    if (!session || !state) return;
+    state.open++;
+    state.begun++;
+    if (state.idle) {
+      clearTimeout(state.idle);
+      state.idle = null;
+    }
+    // keepalive_requests: the last stream is served, then the session says goodbye.
+    if (state.begun >= this.settings.maxRequests) session.close();
+    stream.once('close', () => {
+      state.open--;
+      if (state.open === 0 && !session.closed) this.armIdle(session, state);
+    });
+  }
+
+  private armIdle(session: http2.Http2Session, state: SessionState): void {
+    state.idle = setTimeout(() => {
+      state.idle = null;
+      if (state.open === 0) session.close();
+    }, this.settings.idleTimeoutMs);
+    state.idle.unref();
+  }
+}
