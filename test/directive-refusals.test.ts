@@ -18,7 +18,7 @@ describe('the wording of a refused directive, per case', () => {
     ['an OpenResty directive', 'http:\n  lua_code_cache: off\n', '"lua_code_cache" directive is not supported yet' + at(2, 3)],
     ['a headers-more directive', 'http:\n  more_set_headers: "Server: x"\n', '"more_set_headers" directive is not supported yet' + at(2, 3)],
     ['an nchan directive', 'http:\n  nchan_max_reserved_memory: 64m\n', '"nchan_max_reserved_memory" directive is not supported yet' + at(2, 3)],
-    ['a directive of a later nginx', 'http:\n  http2: on\n', '"http2" directive is not supported yet' + at(2, 3)],
+    ['a directive of a later nginx', 'http:\n  http3: on\n', '"http3" directive is not supported yet' + at(2, 3)],
     ['a typo at http', 'http:\n  gzipp: on\n', 'unknown directive "gzipp"' + at(2, 3)],
     ['a typo in a location without handler', inLocation('colour: red'), 'unknown directive "colour"' + at(4, 26)],
     ['an nginx directive in a location without handler', inLocation('fastcgi_pass: "127.0.0.1:9000"'), '"fastcgi_pass" directive is not supported yet' + at(4, 26)],

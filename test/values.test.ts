@@ -97,10 +97,10 @@ describe('listen', () => {
     const l = parseListen(['8080', 'default_server', 'backlog=128', 'reuseport', 'deferred', 'so_keepalive=2s:2s:8']);
     expect(l).toMatchObject({ defaultServer: true, backlog: 128, reuseport: true, deferred: true, soKeepalive: { enabled: true, idle: 2, interval: 2, count: 8 } });
   });
+  test('http2', () => expect(parseListen(['443', 'ssl', 'http2'])).toMatchObject({ ssl: true, http2: true }));
   test('unix sockets', () => expect(parseListen(['unix:/tmp/gw.sock'])).toMatchObject({ unix: '/tmp/gw.sock', key: 'unix:/tmp/gw.sock' }));
   test.each([
     [['8080', 'bogus'], /invalid parameter "bogus"/],
-    [['443', 'ssl', 'http2'], /"http2" parameter of "listen" is not supported yet/],
     [['70000'], /invalid port/],
     [['[::1'], /invalid IPv6/],
     [['8080', 'backlog=x'], /invalid backlog/],

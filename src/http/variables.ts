@@ -259,6 +259,8 @@ const VARIABLES: Record<string, Getter> = {
   server_protocol: (s) => `HTTP/${s.req.httpVersion}`,
   scheme: (s) => s.scheme,
   https: (s) => (s.scheme === 'https' ? 'on' : ''),
+  // nginx's $http2: `h2` over TLS, `h2c` in cleartext, empty for HTTP/1.x.
+  http2: (s) => (s.req.httpVersionMajor === 2 ? (s.scheme === 'https' ? 'h2' : 'h2c') : ''),
   request: requestLine,
   request_uri: (s) => s.mainRequest.url ?? '',
   uri: (s) => s.uri,

@@ -22,6 +22,8 @@ export interface Http2Settings {
   readonly idleTimeoutMs: number;
   /** `keepalive_requests`: the streams a session serves before its GOAWAY. */
   readonly maxRequests: number;
+  /** `lingering_timeout` (ms): how long a closed session's connection waits for the client's FIN. */
+  readonly lingeringTimeoutMs: number;
   /** `http2_websocket`: SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441). */
   readonly enableConnectProtocol: boolean;
 }
@@ -68,9 +70,17 @@ export class Http2Sessions {
     this.server.on('sessionError', () => undefined);
   }
 
+  /** The connection being made a session now (Node creates it within `take`). */
+  private taking: Duplex | null = null;
+
   /** Makes an accepted connection (TLS after ALPN chose `h2`, or cleartext after the preface) a session. */
   take(socket: Duplex): void {
-    this.server.emit('connection', socket as Socket);
+    this.taking = socket;
+    try {
+      this.server.emit('connection', socket as Socket);
+    } finally {
+      this.taking = null;
+    }
   }
 
   /** Sessions open now. */
@@ -91,8 +101,11 @@ export class Http2Sessions {
 
   private opened(session: http2.Http2Session): void {
     const state: SessionState = { open: 0, begun: 0, idle: null };
+    const socket = this.taking;
     this.sessions.set(session, state);
     session.on('error', () => undefined);
+    // Node ends the session's side of the connection, then waits for the client's FIN.
+    if (socket) socket.once('finish', () => this.linger(socket));
     session.once('close', () => {
       if (state.idle) clearTimeout(state.idle);
       this.sessions.delete(session);
@@ -117,6 +130,17 @@ export class Http2Sessions {
       state.open--;
       if (state.open === 0 && !session.closed) this.armIdle(session, state);
     });
+  }
+
+  /**
+   * The session is over and its side of the connection ended: as nginx's lingering close, the
+   * client gets `lingering_timeout` to close too, then the connection is closed (a client that
+   * never closes holds no descriptor).
+   */
+  private linger(socket: Duplex): void {
+    if (socket.destroyed) return;
+    const timer = setTimeout(() => socket.destroy(), this.settings.lingeringTimeoutMs);
+    socket.once('close', () => clearTimeout(timer));
   }
 
   private armIdle(session: http2.Http2Session, state: SessionState): void {

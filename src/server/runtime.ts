@@ -310,6 +310,7 @@ function http2Settings(server: ServerConf): Http2Settings {
     maxHeaderListSize: buffers.number * buffers.size,
     idleTimeoutMs: core.keepaliveTimeout,
     maxRequests: core.keepaliveRequests,
+    lingeringTimeoutMs: core.lingeringTimeout,
     enableConnectProtocol: h2.http2Websocket,
   };
 }
