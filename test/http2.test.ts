@@ -15,6 +15,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
 import path from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { h2Connect, h2Request, type H2Response } from './helpers/h2-client';
@@ -46,7 +47,7 @@ function startBackend(): Promise<{ server: http.Server; port: number }> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as { port: number }).port })));
 }
 
-function site(tlsPort: number, plainPort: number, shortPort: number, backend: number): string {
+function site(tlsPort: number, plainPort: number, shortPort: number, namedPort: number, backend: number): string {
   return `
 master_process off;
 error_log stderr info;
@@ -82,6 +83,22 @@ http {
     keepalive_timeout 500ms;
     location / { return 200 short; }
   }
+  # nginx 1.25's form: HTTP/2 for the server the client names (SNI), HTTP/1.1 for the other.
+  server {
+    listen 127.0.0.1:${namedPort} ssl default_server;
+    server_name one.test;
+    ssl_certificate cert.pem;
+    ssl_certificate_key key.pem;
+    location / { return 200 "one $server_protocol"; }
+  }
+  server {
+    listen 127.0.0.1:${namedPort} ssl;
+    server_name two.test;
+    http2 on;
+    ssl_certificate cert.pem;
+    ssl_certificate_key key.pem;
+    location / { return 200 "two $server_protocol"; }
+  }
 }
 `;
 }
@@ -111,15 +128,16 @@ describe('HTTP/2 to clients', () => {
   let tlsPort: number;
   let plainPort: number;
   let shortPort: number;
+  let namedPort: number;
   let backend: { server: http.Server; port: number };
   const text = 'a line of text that gzip will shrink. '.repeat(200);
 
   beforeAll(async () => {
     backend = await startBackend();
-    [tlsPort, plainPort, shortPort] = [await freePort(), await freePort(), await freePort()];
+    [tlsPort, plainPort, shortPort, namedPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     prefix = makePrefix({ 'www/index.html': '<p>home</p>\n', 'www/text.txt': text, 'www/ten.bin': Buffer.from('0123456789') });
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost', '-keyout', path.join(prefix, 'key.pem'), '-out', path.join(prefix, 'cert.pem')], { stdio: 'ignore' });
-    gw = await startGateway(site(tlsPort, plainPort, shortPort, backend.port), { prefix, listeners: 3, confName: 'test.conf' });
+    gw = await startGateway(site(tlsPort, plainPort, shortPort, namedPort, backend.port), { prefix, listeners: 4, confName: 'test.conf' });
   }, 30000);
 
   afterAll(async () => {
@@ -158,6 +176,29 @@ describe('HTTP/2 to clients', () => {
         `HTTP/1.1 http2=[-] http 200 ${plain1.body.length} "GET /show HTTP/1.1"`,
       ]),
     );
+  });
+
+  test('http2 on in one server of a TLS socket: ALPN chooses h2 for the name that has it (SNI), http/1.1 for the other', async () => {
+    const alpn = (servername: string, protocols: string[]) =>
+      new Promise<string | false>((resolve, reject) => {
+        const socket = tlsConnect({ host: '127.0.0.1', port: namedPort, servername, ALPNProtocols: protocols, rejectUnauthorized: false }, () => {
+          resolve(socket.alpnProtocol ?? false);
+          socket.end();
+        });
+        socket.on('error', reject);
+      });
+    expect(await alpn('two.test', ['h2', 'http/1.1'])).toBe('h2');
+    expect(await alpn('one.test', ['h2', 'http/1.1'])).toBe('http/1.1');
+    // A client that offers only h2 to a server without it is refused, as nginx's ALPN callback refuses it.
+    await expect(alpn('one.test', ['h2'])).rejects.toThrow(/no application protocol|alert/i);
+    const session = http2.connect(`https://127.0.0.1:${namedPort}`, { servername: 'two.test', rejectUnauthorized: false });
+    session.on('error', () => undefined);
+    try {
+      const r = await h2Request(session, { ':path': '/', ':authority': 'two.test' });
+      expect(r.body.toString()).toBe('two HTTP/2.0');
+    } finally {
+      session.close();
+    }
   });
 
   test('static files: a file, HEAD, a range, a conditional request, gzip', async () => {

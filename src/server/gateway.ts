@@ -19,7 +19,7 @@ import { applySoKeepalive, closeTimedOut } from './socket-options';
 import { awaitingProxyHeader, proxyHeaderLength, readProxyProtocol, type ProxyHeaderOutcome } from './proxy-protocol';
 import { afterResponses, inTurn, whenIdle } from './pipeline';
 import { Http2Sessions } from './http2-sessions';
-import { routeByAlpn } from './http2-alpn';
+import { alpnChoice, routeByAlpn } from './http2-alpn';
 import { routeByPreface } from './http2-preface';
 import { inspectRawHead } from '../http/raw-head';
 import { refuseBody } from '../shared/request-body';
@@ -174,7 +174,7 @@ export class Gateway {
     };
     const scheme = listener.tls ? 'https' : 'http';
     // nginx's client_header_timeout covers the TLS handshake too.
-    const tls = listener.tls && { ...listener.tls, handshakeTimeout: defaults.clientHeaderTimeout, ...(listener.http2 ? { ALPNProtocols: ['h2', 'http/1.1'] } : {}) };
+    const tls = listener.tls && { ...listener.tls, handshakeTimeout: defaults.clientHeaderTimeout, ...(listener.http2 ? { ALPNCallback: alpnChoice(listener) } : {}) };
     const server: http.Server = tls ? https.createServer({ ...options, ...tls }) : http.createServer(options);
     // Every header line is kept: the count nginx allows is checked by the dispatcher (request-head.ts).
     server.maxHeadersCount = 0;
@@ -186,7 +186,8 @@ export class Gateway {
     }
     // A client that half-closes after its request still gets the response, as from nginx.
     (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
-    const h2 = listener.http2 && this.http2Sessions(listener, scheme);
+    // Cleartext: the default server decides whether the preface is looked for.
+    const h2 = listener.http2 && (listener.tls || listener.speaksHttp2(null)) ? this.http2Sessions(listener, scheme) : null;
     // ALPN's choice: a TLS connection that chose `h2` is HTTP/2's, any other HTTP/1.1's.
     if (h2 && listener.tls) routeByAlpn(server, h2);
     // For TLS too, 'connection' gives the TCP socket: keepalive and the cap apply to it.

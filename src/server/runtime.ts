@@ -29,7 +29,7 @@ import { sharedDictModule } from '../modules/shared-dict/module';
 import type { CompileEnv, Handler, HandlerModule, Logger, PhaseHandler, ResponseFilter, WorkerApi } from '../types';
 import type { LingeringLimits } from './lingering';
 import { compilePhases, type PhaseStep } from './phase-engine';
-import { LocationTable, ServerTable } from './router';
+import { LocationTable, normalizeHost, ServerTable } from './router';
 import { listenerTls } from './tls';
 import type { Http2Settings } from './http2-sessions';
 import { http2Module } from '../modules/http2/module';
@@ -122,6 +122,12 @@ export interface ListenerRuntime {
    * `http2 on` (the default server's settings), else null.
    */
   readonly http2: Http2Settings | null;
+  /**
+   * Whether a connection to server name `name` (TLS's SNI; null: none, or cleartext, where the
+   * default server decides) may speak HTTP/2: always when a `listen` says `http2` (the socket's
+   * parameter, nginx 1.22's form), else as the server `http2 on` names says (nginx 1.25's).
+   */
+  readonly speaksHttp2: (name: string | null) => boolean;
   /** The default server's `reset_timedout_connection`: a head that timed out is reset. */
   readonly resetTimedout: boolean;
   /** How the default server reads a request's head (`merge_slashes`, `underscores_in_headers`, `ignore_invalid_headers`, the header buffers), as nginx before it knows the Host. */
@@ -299,6 +305,15 @@ function setVariables(conf: MainConf): ReadonlySet<string> {
   return names;
 }
 
+/** A server name as the server table takes it, or null when it is not a valid host. */
+function hostOrNull(name: string): string | null {
+  try {
+    return normalizeHost(name);
+  } catch {
+    return null;
+  }
+}
+
 /** A socket's HTTP/2 settings, from its default server. */
 function http2Settings(server: ServerConf): Http2Settings {
   const h2 = server.confs.get(http2Module);
@@ -321,18 +336,19 @@ function http2Settings(server: ServerConf): Http2Settings {
  * the socket speaks TLS when any of its `listen`s says `ssl`, or its default server `ssl on`.
  */
 function groupByListen(servers: readonly ServerConf[], logOf: (server: ServerConf) => Logger, sessionDicts: DictRegistry): ListenerRuntime[] {
-  const groups = new Map<string, { listen: ListenSpec; servers: ServerConf[]; defaultServer: ServerConf | null; ssl: boolean; proxyProtocol: boolean; http2: boolean }>();
+  const groups = new Map<string, { listen: ListenSpec; servers: ServerConf[]; defaultServer: ServerConf | null; ssl: boolean; proxyProtocol: boolean; http2: boolean; http2Socket: boolean }>();
   for (const server of servers) {
     for (const listen of server.listens) {
       let group = groups.get(listen.key);
       if (!group) {
-        group = { listen, servers: [], defaultServer: null, ssl: false, proxyProtocol: false, http2: false };
+        group = { listen, servers: [], defaultServer: null, ssl: false, proxyProtocol: false, http2: false, http2Socket: false };
         groups.set(listen.key, group);
       }
       if (!group.servers.includes(server)) group.servers.push(server);
       group.ssl ||= listen.ssl;
       group.proxyProtocol ||= listen.proxyProtocol;
       group.http2 ||= listen.http2 || server.confs.get(http2Module).http2;
+      group.http2Socket ||= listen.http2;
       if (listen.defaultServer) {
         group.defaultServer = server;
         group.listen = listen;
@@ -358,6 +374,7 @@ function groupByListen(servers: readonly ServerConf[], logOf: (server: ServerCon
       headerTimeout,
       proxyProtocol: g.proxyProtocol,
       http2: g.http2 ? http2Settings(table.defaultServer) : null,
+      speaksHttp2: g.http2Socket ? () => true : (name) => table.select(name === null ? null : hostOrNull(name)).server.confs.get(http2Module).http2,
       head,
       resetTimedout: tuning.resetTimedoutConnection,
     };
