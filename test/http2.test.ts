@@ -81,7 +81,9 @@ http {
     ssl_certificate_key key.pem;
     keepalive_requests 3;
     keepalive_timeout 500ms;
+    send_timeout 1s;
     location / { return 200 short; }
+    location = /big.bin { root www; }
   }
   # nginx 1.25's form: HTTP/2 for the server the client names (SNI), HTTP/1.1 for the other.
   server {
@@ -135,7 +137,7 @@ describe('HTTP/2 to clients', () => {
   beforeAll(async () => {
     backend = await startBackend();
     [tlsPort, plainPort, shortPort, namedPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    prefix = makePrefix({ 'www/index.html': '<p>home</p>\n', 'www/text.txt': text, 'www/ten.bin': Buffer.from('0123456789') });
+    prefix = makePrefix({ 'www/index.html': '<p>home</p>\n', 'www/text.txt': text, 'www/ten.bin': Buffer.from('0123456789'), 'www/big.bin': Buffer.alloc(300_000, 'b') });
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost', '-keyout', path.join(prefix, 'key.pem'), '-out', path.join(prefix, 'cert.pem')], { stdio: 'ignore' });
     gw = await startGateway(site(tlsPort, plainPort, shortPort, namedPort, backend.port), { prefix, listeners: 4, confName: 'test.conf' });
   }, 30000);
@@ -315,6 +317,29 @@ describe('HTTP/2 to clients', () => {
     // keepalive_timeout is 500 ms: closed after it, with slack for a busy machine.
     expect(performance.now() - closedAt).toBeGreaterThan(400);
     expect(await eventually(() => idle.closed || idle.destroyed, 3000)).toBe(true);
+  });
+
+  test('send_timeout: a stream whose client reads nothing is reset after it, the session serves its other streams', async () => {
+    // A window of 0: the client takes no DATA until it says so (it never does).
+    const session = http2.connect(`https://127.0.0.1:${shortPort}`, { rejectUnauthorized: false, settings: { initialWindowSize: 0 } });
+    session.on('error', () => undefined);
+    try {
+      await new Promise((resolve) => session.once('connect', resolve));
+      const stalled = session.request({ ':path': '/big.bin' });
+      stalled.on('error', () => undefined);
+      const status = await new Promise((resolve) => stalled.once('response', (h) => resolve(h[':status'])));
+      expect(status).toBe(200);
+      const started = performance.now();
+      const closed = await new Promise<number>((resolve) => stalled.once('close', () => resolve(stalled.rstCode)));
+      expect(performance.now() - started).toBeGreaterThan(900);
+      expect(closed).not.toBe(http2.constants.NGHTTP2_NO_ERROR);
+      expect(gw.stderr()).toMatch(/\[info\].*client timed out \(110: Connection timed out\) while sending response to client.*request: "GET \/big.bin HTTP\/2.0"/);
+      // The session is still there for a stream whose body fits in no window at all.
+      const head = await new Promise<number>((resolve) => session.request({ ':path': '/big.bin', ':method': 'HEAD' }).once('response', (h) => resolve(Number(h[':status']))));
+      expect(head).toBe(200);
+    } finally {
+      session.destroy();
+    }
   });
 
   test('real clients: curl over TLS and with prior knowledge, nghttp, h2load', async () => {

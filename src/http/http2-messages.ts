@@ -157,6 +157,12 @@ export class Http2Response extends http2.Http2ServerResponse {
     else if (chunk instanceof Uint8Array) this.bodyBytes += chunk.length;
   }
 
+  /** The stream given up (a timeout): RST_STREAM with INTERNAL_ERROR, as nginx resets a stream it closes unfinished. */
+  reset(): void {
+    if (!this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    this.destroy();
+  }
+
   /** What the header's fields weigh before compression (`$bytes_sent` less the body, as near as HTTP/2 tells). */
   headerBytes(): number {
     let bytes = ':status: 200'.length;

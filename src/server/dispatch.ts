@@ -53,6 +53,8 @@ const SEND_POLICY = {
       `client timed out (110: Connection timed out) while ${state.runtime.sending}, client: ${state.remoteAddress || 'unix:'}, server: ${state.server.primaryName}, ` +
         `request: "${req.method} ${req.url} HTTP/${req.httpVersion}"${host ? `, host: "${host}"` : ''}`,
     );
+    // An HTTP/2 stream is reset alone; its connection serves the others on.
+    if (res instanceof Http2Response) return res.reset();
     if (state.runtime.resetTimedout && res.socket) closeTimedOut(res.socket, true);
     res.destroy();
   },

@@ -10,6 +10,7 @@
  * queue has not moved since the sweep that first saw it so is timed from that sweep. A close
  * comes between `send_timeout` and `send_timeout` plus one period after the client's last read.
  */
+import { Http2Response } from '../http/http2-messages';
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
@@ -72,7 +73,8 @@ export class SendTimeouts<T> {
     }
     for (const [res, request] of this.inFlight) {
       const socket = res.socket;
-      const queued = socket && !socket.destroyed ? queuedBytes(socket) : 0;
+      // An HTTP/2 stream waits on its own flow-control window: what it has not handed on yet.
+      const queued = res instanceof Http2Response ? (res.stream.destroyed ? 0 : res.stream.writableLength) : socket && !socket.destroyed ? queuedBytes(socket) : 0;
       const stall = this.stalls.get(res);
       if (queued === 0) {
         if (stall) this.stalls.delete(res);
