@@ -19,7 +19,7 @@ import type { Counters, Logger, RequestContext } from '../../types';
 import { classifyUpstreamError, contextOf, Deadline, failureError, type UpstreamFailure, type UpstreamPhase } from '../proxy/upstream-errors';
 import { passedLines } from './headers';
 
-const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
 
 /** nginx's grpc timeouts, in milliseconds. */
 export interface GrpcTimeouts {
@@ -83,6 +83,11 @@ export class GrpcCall {
   private done = false;
   private responded = false;
   private upstreamEnded = false;
+  /** The upstream's readable side ended (END_STREAM, or a reset: told apart when the stream closes). */
+  private remoteEnded = false;
+  private gotTrailers = false;
+  /** The whole response was handed to the client's (`res.end`): a close after it is no departure. */
+  private responseEnded = false;
   private bodySent = false;
   private watch: BodyWatch | null = null;
   /** A connection error the stream ended with (ECONNRESET...), if any. */
@@ -235,13 +240,15 @@ export class GrpcCall {
     this.phase = 'reading upstream';
     for (const [name, value] of passedLines(raw, this.init.hidden)) res.appendHeader(name, value);
     const stream = this.stream!;
-    res.once('finish', () => this.settle());
+    // Node's HTTP/2 response says 'finish' (then 'close') when the client resets its stream too.
+    res.once('finish', () => (this.responseEnded ? this.settle() : this.clientClosed()));
     // A trailers-only response (grpc-status in the header, END_STREAM): the header is the whole
     // answer, and goes with END_STREAM too (Node's `end` without `writeHead` first sends it so).
     if (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) {
       this.upstreamEnded = true;
       this.deadline.clear();
       res.statusCode = status;
+      this.responseEnded = true;
       res.end();
       return;
     }
@@ -262,15 +269,29 @@ export class GrpcCall {
       }
     });
     stream.once('end', () => {
-      this.upstreamEnded = true;
-      this.deadline.clear();
-      if (!this.done) res.end();
+      // A reset ends the readable side too, and its code is known only once the close is
+      // handled, later in the same read: decided after it (`upstreamClosed`), or here if the
+      // stream stays open (its request side still going up).
+      this.remoteEnded = true;
+      setImmediate(() => {
+        if (!stream.closed) this.upstreamFinished();
+      });
     });
+  }
+
+  /** The upstream's response is over: so is the client's. */
+  private upstreamFinished(): void {
+    if (this.done || this.upstreamEnded) return;
+    this.upstreamEnded = true;
+    this.deadline.clear();
+    this.responseEnded = true;
+    this.init.res.end();
   }
 
   /** The upstream's trailers (grpc-status, grpc-message...): passed on with the end of the response. */
   private trailers(raw: string[]): void {
     if (this.done) return;
+    this.gotTrailers = true;
     const trailers: Record<string, string | string[]> = {};
     for (const [name, value] of passedLines(raw, this.init.hidden)) {
       const lower = name.toLowerCase();
@@ -284,6 +305,11 @@ export class GrpcCall {
   private upstreamClosed(): void {
     if (this.done || this.upstreamEnded) return;
     const code = this.stream?.rstCode ?? NGHTTP2_NO_ERROR;
+    // Ended (END_STREAM), then closed without error, or reset after its trailers: a whole response.
+    if (this.remoteEnded && (code === NGHTTP2_NO_ERROR || this.gotTrailers)) {
+      this.upstreamFinished();
+      return;
+    }
     const reason = code !== NGHTTP2_NO_ERROR ? `upstream rejected request with error ${code}` : 'upstream prematurely closed connection';
     const failure: UpstreamFailure = this.streamError
       ? classifyUpstreamError(this.streamError)
@@ -307,7 +333,7 @@ export class GrpcCall {
 
   /** The client reset its stream or went away before the response was over: the upstream stream is cancelled. */
   private readonly clientClosed = (): void => {
-    if (this.done || this.init.res.writableFinished) return;
+    if (this.done || this.responseEnded) return;
     this.init.log.info(`client prematurely closed connection, so upstream connection is closed too while ${this.phase}${contextOf(this.init.context)}`);
     this.settle();
   };
@@ -332,8 +358,10 @@ export class GrpcCall {
   private resetClient(): void {
     const { res } = this.init;
     if (isHttp2(this.init.req)) {
+      // `destroy` with an error is RST_STREAM INTERNAL_ERROR whatever the client's side: Node's
+      // `close(code)` on a stream whose client already ended its body sends END_STREAM instead.
       const stream = (res as unknown as http2.Http2ServerResponse).stream;
-      if (!stream.closed && !stream.destroyed) stream.close(NGHTTP2_INTERNAL_ERROR);
+      if (!stream.destroyed) stream.destroy(new Error('upstream failed'));
     } else res.destroy();
   }
 
@@ -360,8 +388,9 @@ export class GrpcCall {
     req.off('data', this.onData);
     req.off('end', this.onEnd);
     res.off('close', this.clientClosed);
-    // The rest of a body nobody takes any longer is read and dropped.
-    if (!req.readableEnded) req.resume();
+    // The rest of a body this call began to take, and nobody takes any longer, is read and dropped
+    // (one it never touched stays for the next peer, or for the error page's lingering close).
+    if (this.watch && !req.readableEnded) req.resume();
     const stream = this.stream;
     if (stream && !stream.closed && !stream.destroyed) stream.close(this.upstreamEnded ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
   }
