@@ -35,6 +35,7 @@ import { headersModule } from './headers/module';
 import { indexModule } from './index/module';
 import { logModule } from './log/module';
 import { proxyModule } from './proxy/module';
+import { grpcModule } from './grpc/module';
 import { realipModule } from './realip/module';
 import { pushModule } from './push/module';
 import { rewriteModule } from './rewrite/module';
@@ -43,6 +44,7 @@ import { http2Module } from './http2/module';
 import { statusModule } from './status/module';
 import { mapModule } from './map/module';
 import proxy from './proxy/proxy';
+import grpc from './grpc/grpc';
 import pushPublisher from './push/publisher';
 import pushPubsub from './push/pubsub';
 import pushSubscriber from './push/subscriber';
@@ -63,6 +65,7 @@ import { charsetFilter } from './charset/charset-filter';
 const BUILT_IN: Readonly<Record<string, HandlerModule<any>>> = {
   static: staticHandler,
   proxy,
+  grpc,
   return: returnHandler,
   'websocket-script': websocketScript,
   stub_status: stubStatus,
@@ -95,7 +98,7 @@ function firstLine(err: unknown): string {
   return String((err as Error)?.message ?? err).split('\n')[0];
 }
 
-/** Every module: a directive implies its handler in this order (`proxy_pass`, then `return`, then `stub_status`). */
+/** Every module: a directive implies its handler in this order (`proxy_pass`, `grpc_pass`, then `return`, then `stub_status`). */
 export const MODULES: readonly ConfModule[] = [
   coreModule,
   processTuningModule,
@@ -116,6 +119,7 @@ export const MODULES: readonly ConfModule[] = [
   sharedDictModule,
   initWorkerModule,
   proxyModule,
+  grpcModule,
   rewriteModule,
   statusModule,
   pushModule,

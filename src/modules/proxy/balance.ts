@@ -80,6 +80,11 @@ function sharedOf(conf: UpstreamConf) {
   return entry;
 }
 
+/** The balancer of an upstream in this worker: one peer state per upstream, whichever module passes to it (proxy_pass, grpc_pass). */
+export function balancerOf(conf: UpstreamConf): Balancer {
+  return sharedOf(conf).balancer;
+}
+
 /** The condition an attempt's failure meets, or null when it is no upstream failure. */
 export function conditionOf(err: unknown): NextUpstreamCondition | null {
   if (!(err instanceof HttpError)) return null;

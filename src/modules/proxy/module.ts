@@ -59,9 +59,10 @@ export interface ProxyConf {
   readonly proxyCookieFlags: readonly CookieFlagsConf[];
 }
 
-function proxySetHeaders(node: ConfNode, cx: ParseContext): (readonly [string, string])[] {
-  const headers = namedPairs(node, cx, 'proxy_set_header').map(({ args, node: n }) => {
-    if (args.length !== 2) cx.fail('invalid number of arguments in "proxy_set_header" directive', n);
+/** `proxy_set_header` (and `grpc_set_header`): `name value` pairs, each value's variables known. */
+export function setHeaders(node: ConfNode, cx: ParseContext, name = 'proxy_set_header'): (readonly [string, string])[] {
+  const headers = namedPairs(node, cx, name).map(({ args, node: n }) => {
+    if (args.length !== 2) cx.fail(`invalid number of arguments in "${name}" directive`, n);
     return [args[0], args[1]] as const;
   });
   for (const [, value] of headers) {
@@ -78,20 +79,20 @@ const NEXT_UPSTREAM: readonly NextUpstreamCondition[] = [
   'error', 'timeout', 'invalid_header', 'non_idempotent', 'http_500', 'http_502', 'http_503', 'http_504', 'http_403', 'http_404', 'http_429',
 ];
 
-/** `proxy_next_upstream`: conditions, or `off` alone (an empty list). */
-function nextUpstream(node: ConfNode, cx: ParseContext): NextUpstreamCondition[] {
+/** `proxy_next_upstream` (and `grpc_next_upstream`): conditions, or `off` alone (an empty list). */
+export function nextUpstream(node: ConfNode, cx: ParseContext, name = 'proxy_next_upstream'): NextUpstreamCondition[] {
   const args = argsOf(node, cx, true);
-  if (args.length === 0) cx.fail('invalid number of arguments in "proxy_next_upstream" directive', node);
+  if (args.length === 0) cx.fail(`invalid number of arguments in "${name}" directive`, node);
   if (args.includes('off')) {
-    if (args.length !== 1) cx.fail('invalid value "off" in "proxy_next_upstream" directive', node);
+    if (args.length !== 1) cx.fail(`invalid value "off" in "${name}" directive`, node);
     return [];
   }
-  for (const arg of args) if (!(NEXT_UPSTREAM as readonly string[]).includes(arg)) cx.fail(`invalid value "${arg}" in "proxy_next_upstream" directive`, node);
+  for (const arg of args) if (!(NEXT_UPSTREAM as readonly string[]).includes(arg)) cx.fail(`invalid value "${arg}" in "${name}" directive`, node);
   return args as NextUpstreamCondition[];
 }
 
-/** `proxy_hide_header` and `proxy_pass_header`: one header name per occurrence. */
-function headerNames(node: ConfNode, cx: ParseContext, name: string): string[] {
+/** `proxy_hide_header` and `proxy_pass_header` (and grpc's): one header name per occurrence. */
+export function headerNames(node: ConfNode, cx: ParseContext, name: string): string[] {
   return occurrences(node).map((n) => {
     const args = argsOf(n, cx);
     if (args.length !== 1) cx.fail(`invalid number of arguments in "${name}" directive`, n);
@@ -179,7 +180,7 @@ export const proxyModule: ConfModule<ProxyConf> = {
     upstreams: row(['http'], upstreams),
     // Only inside an upstream block (read by `upstreams`): anywhere else it is misplaced.
     balancer_by: row([], () => null),
-    proxy_set_header: row(INHERITED, proxySetHeaders, { field: 'proxySetHeaders', multiple: true }),
+    proxy_set_header: row(INHERITED, setHeaders, { field: 'proxySetHeaders', multiple: true }),
     proxy_connect_timeout: row(INHERITED, timerTime),
     proxy_read_timeout: row(INHERITED, timerTime),
     proxy_send_timeout: row(INHERITED, timerTime),
