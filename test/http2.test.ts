@@ -25,9 +25,18 @@ import { eventually, fdCount } from './helpers/raw-socket';
 
 const run = promisify(execFile);
 
-/** The backend the proxy locations reach: echoes what it got, streams SSE, sends hop-by-hop headers. */
+/** Requests to the backend's /hold that it saw end (their connection closed). */
+const holdsClosed: string[] = [];
+
+/** The backend the proxy locations reach: echoes what it got, streams SSE, holds /hold open, sends hop-by-hop headers. */
 function startBackend(): Promise<{ server: http.Server; port: number }> {
   const server = http.createServer((req, res) => {
+    if (req.url?.startsWith('/hold')) {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      res.write('data: held\n\n');
+      res.on('close', () => holdsClosed.push(req.url!));
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -54,7 +63,7 @@ error_log stderr info;
 pid off;
 events {}
 http {
-  log_format h2 '$server_protocol http2=[$http2] $scheme $status $body_bytes_sent "$request"';
+  log_format h2 '$server_protocol http2=[$http2] $scheme $status $body_bytes_sent "$request" [$request_completion]';
   access_log logs/access.log h2;
   gzip on;
   lingering_timeout 1s;
@@ -172,10 +181,10 @@ describe('HTTP/2 to clients', () => {
     expect(accessLines(gw)).toEqual(
       expect.arrayContaining([
         // An empty variable is logged as `-`, as nginx logs it.
-        `HTTP/2.0 http2=[h2] https 200 ${overTls.body.length} "GET /show HTTP/2.0"`,
-        `HTTP/2.0 http2=[h2c] http 200 ${cleartext.body.length} "GET /show HTTP/2.0"`,
-        `HTTP/1.1 http2=[-] https 200 ${tls1.body.length} "GET /show HTTP/1.1"`,
-        `HTTP/1.1 http2=[-] http 200 ${plain1.body.length} "GET /show HTTP/1.1"`,
+        `HTTP/2.0 http2=[h2] https 200 ${overTls.body.length} "GET /show HTTP/2.0" [OK]`,
+        `HTTP/2.0 http2=[h2c] http 200 ${cleartext.body.length} "GET /show HTTP/2.0" [OK]`,
+        `HTTP/1.1 http2=[-] https 200 ${tls1.body.length} "GET /show HTTP/1.1" [OK]`,
+        `HTTP/1.1 http2=[-] http 200 ${plain1.body.length} "GET /show HTTP/1.1" [OK]`,
       ]),
     );
   });
@@ -252,6 +261,23 @@ describe('HTTP/2 to clients', () => {
       });
       expect(firstEvent.data).toBe('data: first\n\n');
       expect(firstEvent.at).toBeLessThan(300);
+    } finally {
+      session.close();
+    }
+  });
+
+  test('a client that resets a proxied stream: the upstream request is closed at once, with nginx\'s line', async () => {
+    const session = await h2Connect(tlsPort, true);
+    try {
+      const stream = session.request({ ':path': '/up/hold?reset' });
+      stream.on('error', () => undefined);
+      await new Promise((resolve) => stream.once('data', resolve));
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+      expect(await eventually(() => holdsClosed.includes('/hold?reset'), 3000)).toBe(true);
+      // The header went out: the status stays 200, as nginx logs a response the client left; it did not complete.
+      expect(await eventually(() => accessLines(gw).some((l) => l.includes('/up/hold?reset')), 3000)).toBe(true);
+      expect(accessLines(gw).find((l) => l.includes('/up/hold?reset'))).toMatch(/ 200 \d+ "GET \/up\/hold\?reset HTTP\/2.0" \[-\]$/);
+      expect(gw.stderr()).toMatch(/client prematurely closed connection, so upstream connection is closed too while reading upstream.*request: "GET \/up\/hold\?reset HTTP\/2.0"/);
     } finally {
       session.close();
     }

@@ -188,10 +188,16 @@ export class Http2Response extends http2.Http2ServerResponse {
   }
 }
 
-// HTTP/2 has no reason phrase: read as empty, set to nothing (Node's class warns on both).
-Object.defineProperty(Http2Response.prototype, 'statusMessage', {
-  get: () => '',
-  set: () => undefined,
+Object.defineProperties(Http2Response.prototype, {
+  // HTTP/2 has no reason phrase: read as empty, set to nothing (Node's class warns on both).
+  statusMessage: { get: () => '', set: () => undefined },
+  // Node's class says a stream the client reset is finished (its writable side is destroyed, and
+  // 'finish' is emitted): a response is finished only when it went out whole.
+  writableFinished: {
+    get(this: Http2Response) {
+      return this.stream.writableFinished && !this.stream.aborted;
+    },
+  },
 });
 
 /** `writeHead`'s headers without the connection-specific ones. */
