@@ -190,8 +190,9 @@ export class Gateway {
     const h2 = listener.http2 && (listener.tls || listener.speaksHttp2(null)) ? this.http2Sessions(listener, scheme) : null;
     // ALPN's choice: a TLS connection that chose `h2` is HTTP/2's, any other HTTP/1.1's.
     if (h2 && listener.tls) routeByAlpn(server, h2);
+    const h2c = listener.tls ? null : h2;
     // For TLS too, 'connection' gives the TCP socket: keepalive and the cap apply to it.
-    if (listener.proxyProtocol || (h2 && !listener.tls)) this.takeConnections(server, listener, h2 && !listener.tls ? h2 : null);
+    if (listener.proxyProtocol || h2c) this.takeConnections(server, listener, h2c);
     else server.on('connection', (socket: Socket) => this.accept(socket, listener));
     // A request is looked at while the parser still holds its bytes, then served in its turn:
     // a pipelined one once those before it are answered, never after one that closed.
