@@ -109,11 +109,20 @@ const LISTENER_METHODS = new Set(['on', 'once', 'off', 'addListener', 'removeLis
  * The stream's stand-in for a connection, as modules written for HTTP/1.1 use `req.socket`:
  * Node's (reads go to the TCP or TLS socket, `destroy` resets the stream, 'close' is the
  * stream's), except that a client's FIN that modules watch for (`'end'`) is the stream being
- * aborted, not its request body ending, and every listener goes to the stream.
+ * aborted, not its request body ending, and every listener goes to the stream. The gateway's
+ * own marks on a connection (symbol keys: the status counters, the connection's facts) and its
+ * `_parent` are the connection's, read and written there even once the stream has closed
+ * (Node's stand-in then answers from the stream, which has none).
  */
 function streamSocket(stream: http2.ServerHttp2Stream, nodeSocket: object): object {
+  const connection = stream.session?.socket as object | undefined;
   const socket: object = new Proxy(nodeSocket, {
+    set(target, prop, value) {
+      if (connection && typeof prop === 'symbol') return Reflect.set(connection, prop, value);
+      return Reflect.set(target, prop, value);
+    },
     get(target, prop) {
+      if (connection && (typeof prop === 'symbol' || prop === '_parent')) return Reflect.get(connection, prop);
       if (typeof prop === 'string' && LISTENER_METHODS.has(prop)) {
         const method = (stream as unknown as Record<string, (event: string | symbol, fn: (...args: unknown[]) => void) => unknown>)[prop];
         return (event: string | symbol, fn: (...args: unknown[]) => void) => {
