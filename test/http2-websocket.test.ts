@@ -8,7 +8,8 @@
  * no RFC 8441, answers 400 "client sent unknown pseudo-header"); a plain CONNECT gets nginx's
  * 400. The client is Node's `http2` with frames made by hand; descriptors go back to baseline.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
@@ -18,6 +19,8 @@ import { expectLogged, makePrefix, startGateway, type GatewayProcess } from './h
 import { connectH2, H2WsClient } from './helpers/h2-websocket-client';
 import { closeServer, listen, portOf } from './helpers/proxy-peers';
 import { fdTotal, workerPids } from './helpers/push-clients';
+import { freePort, waitForPort } from './helpers/ports';
+import { findNginx } from './parity/pair';
 import { closePayload, encodeFrame, Opcode } from './helpers/ws-raw-client';
 
 /** The backend behind `/p/`: a `ws` echo that says `up:`, one that refuses, one whose 101 proves nothing. */
@@ -93,15 +96,6 @@ http:
 `;
 }
 
-/** A port nothing listens on. */
-async function deadPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 /** A GET on `session`: status and body. */
 function get(session: http2.ClientHttp2Session, requestPath: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -137,7 +131,7 @@ describe('WebSockets over HTTP/2 (http2_websocket on)', () => {
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost', '-keyout', path.join(certDir, 'key.pem'), '-out', path.join(certDir, 'cert.pem')], { stdio: 'ignore' });
     backend = startBackend();
     await listen(backend.server);
-    gw = await startGateway(siteYaml(certDir, portOf(backend.server), await deadPort()), { listeners: 2 });
+    gw = await startGateway(siteYaml(certDir, portOf(backend.server), await freePort()), { listeners: 2 });
     ({ session } = await connectH2(gw.ports[0]));
   }, 30000);
 
@@ -347,3 +341,33 @@ describe('WebSockets over HTTP/2 (http2_websocket on)', () => {
   });
 });
 
+describe('nginx 1.22, which has no RFC 8441', () => {
+  test('does not advertise SETTINGS_ENABLE_CONNECT_PROTOCOL, and answers an extended CONNECT 400 (unknown pseudo-header)', async () => {
+    const prefix = makePrefix();
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost', '-keyout', path.join(prefix, 'key.pem'), '-out', path.join(prefix, 'cert.pem')], { stdio: 'ignore' });
+    const port = await freePort();
+    writeFileSync(
+      path.join(prefix, 'nginx.conf'),
+      `daemon off; master_process off; pid nginx.pid; error_log error.log info;
+events { worker_connections 64; }
+http { access_log off; server { listen 127.0.0.1:${port} ssl http2; ssl_certificate cert.pem; ssl_certificate_key key.pem;
+  location /s { return 200 "not a websocket\n"; } } }
+`,
+    );
+    const nginx = spawn(findNginx(), ['-p', prefix, '-c', path.join(prefix, 'nginx.conf')], { stdio: 'ignore' });
+    try {
+      await waitForPort(port, nginx);
+      const { session, settings } = await connectH2(port);
+      expect(settings.enableConnectProtocol).toBe(false);
+      const client = H2WsClient.open(session, '/s');
+      expect((await client.response)[':status']).toBe(400);
+      expect(await client.text()).toContain('<title>400 Bad Request</title>');
+      session.destroy();
+      expect(readFileSync(path.join(prefix, 'error.log'), 'utf8')).toContain('client sent unknown pseudo-header ":protocol"');
+    } finally {
+      nginx.kill('SIGTERM');
+      await new Promise((resolve) => (nginx.exitCode !== null ? resolve(null) : nginx.once('exit', resolve)));
+      execFileSync('rm', ['-rf', prefix]);
+    }
+  }, 20000);
+});
