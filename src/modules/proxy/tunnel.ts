@@ -25,13 +25,13 @@ import type { Counters } from '../../types';
 import type { Logger, UpgradeOutcome } from '../../types';
 import type { ProxyTimeouts } from './exchange';
 import { groupHeaders, rawResponseHead, responseHeaders, ownServerDate, switchingHeaders, type HeaderLine } from './headers';
-import { classifyUpstreamError, contextOf, Deadline, UpstreamTimeout, type UpstreamFailure, type UpstreamPhase } from './upstream-errors';
+import { classifyUpstreamError, contextOf, Deadline, UPSTREAM_CODES, UpstreamTimeout, type UpstreamFailure, type UpstreamPhase } from './upstream-errors';
 
 /** Fields of a 101 that a 200 on an HTTP/2 stream does not carry (RFC 8441 5). */
 const SWITCHING_ONLY = new Set(['upgrade', 'connection', 'sec-websocket-accept']);
 
 /** The upstream's 101 did not prove it read the key (RFC 6455 4.1). */
-const BAD_ACCEPT: UpstreamFailure = { status: 502, code: 'GW_UPSTREAM_INVALID', reason: 'upstream sent invalid "Sec-WebSocket-Accept" header' };
+const BAD_ACCEPT: UpstreamFailure = { status: 502, code: UPSTREAM_CODES.invalid, reason: 'upstream sent invalid "Sec-WebSocket-Accept" header' };
 
 /** Bytes of the client's read before the upstream's answer, at most (a WebSocket client sends nothing then). */
 const EARLY_LIMIT = 64 * 1024;
