@@ -93,6 +93,12 @@ http:
           script: echo
         - location: /
           return: 200 "plain h2\\n"
+    - listen: "127.0.0.3:0 http2"
+      http2_websocket: on
+      locations:
+        - location: /s
+          handler: websocket-script
+          script: echo
 `;
 }
 
@@ -131,7 +137,7 @@ describe('WebSockets over HTTP/2 (http2_websocket on)', () => {
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost', '-keyout', path.join(certDir, 'key.pem'), '-out', path.join(certDir, 'cert.pem')], { stdio: 'ignore' });
     backend = startBackend();
     await listen(backend.server);
-    gw = await startGateway(siteYaml(certDir, portOf(backend.server), await freePort()), { listeners: 2 });
+    gw = await startGateway(siteYaml(certDir, portOf(backend.server), await freePort()), { listeners: 3 });
     ({ session } = await connectH2(gw.ports[0]));
   }, 30000);
 
@@ -175,6 +181,19 @@ describe('WebSockets over HTTP/2 (http2_websocket on)', () => {
     await expectLogged(gw, '"GET /s?x=1 HTTP/2.0" 200 1036 HTTP/2.0');
     // The session serves other streams beside and after it.
     expect(await get(session, '/')).toEqual({ status: 200, body: 'page\n' });
+  });
+
+  test('cleartext h2c with prior knowledge: the same echo on a stream', async () => {
+    const h2c = await connectH2(gw.ports[2], '127.0.0.3', 'http');
+    expect(h2c.settings.enableConnectProtocol).toBe(true);
+    const client = H2WsClient.open(h2c.session, '/s', { ':scheme': 'http' });
+    expect((await client.response)[':status']).toBe(200);
+    client.send(encodeFrame(Opcode.TEXT, 'in the clear'));
+    expect((await client.nextFrame()).payload.toString()).toBe('in the clear');
+    client.send(encodeFrame(Opcode.CLOSE, closePayload(1001)));
+    expect((await client.nextFrame()).payload.readUInt16BE(0)).toBe(1001);
+    expect(await client.finish()).toBe(0);
+    h2c.session.destroy();
   });
 
   test('a message over max_payload_len closes with 1009, an unmasked frame with 1002, bad UTF-8 with 1007', async () => {

@@ -6,10 +6,10 @@
 import http2 from 'node:http2';
 import { parseFrame, type ServerFrame } from './ws-raw-client';
 
-/** Connects an HTTP/2 session (TLS, any certificate) and waits for the server's SETTINGS. */
-export function connectH2(port: number, host = '127.0.0.1'): Promise<{ session: http2.ClientHttp2Session; settings: http2.Settings }> {
+/** Connects an HTTP/2 session (TLS with any certificate, or cleartext h2c) and waits for the server's SETTINGS. */
+export function connectH2(port: number, host = '127.0.0.1', scheme: 'https' | 'http' = 'https'): Promise<{ session: http2.ClientHttp2Session; settings: http2.Settings }> {
   return new Promise((resolve, reject) => {
-    const session = http2.connect(`https://${host}:${port}`, { rejectUnauthorized: false });
+    const session = http2.connect(`${scheme}://${host}:${port}`, { rejectUnauthorized: false });
     session.once('error', reject);
     session.once('remoteSettings', (settings) => {
       session.off('error', reject);
