@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   GW_BAD_CONTENT_LENGTH: 'an invalid Content-Length (400)',
   GW_BAD_TRANSFER_ENCODING: 'a Transfer-Encoding nginx refuses (400)',
   GW_TRACE: 'the TRACE method (405)',
+  GW_HTTP2_CONNECT: 'a plain CONNECT on an HTTP/2 stream (400: no :scheme, as nginx)',
   GW_ACCESS_FORBIDDEN: 'an allow/deny rule refused the client (403)',
   GW_AUTH_REQUIRED: 'auth_basic: no credentials, an unknown user or a wrong password (401)',
   GW_AUTH_FILE_MISSING: 'auth_basic: the password file does not exist (403, as nginx)',

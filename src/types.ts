@@ -149,7 +149,10 @@ export interface Handler {
   http?(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): void | Promise<void>;
   /**
    * Takes over a connection that asks for an upgrade (WebSocket). May resolve, when the
-   * connection ends, with what the access log should say of it.
+   * connection ends, with what the access log should say of it. Where `http2_websocket on`
+   * lets a WebSocket come on an HTTP/2 stream (RFC 8441's extended CONNECT, presented as a
+   * `GET` with `Upgrade: websocket` and no Sec-WebSocket-Key), `socket` is that stream: the
+   * answer is its response (`stream.respond({':status': 200})`), not bytes, then frames.
    */
   upgrade?(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): void | Promise<void | UpgradeOutcome>;
   /** Called once when the gateway stops or reloads: close what `create` opened. */

@@ -7,7 +7,10 @@
  * (`r->headers_in.chunked`), so the proxy forwards it as it forwards an HTTP/1.1 chunked body;
  * connection-specific response headers (`Connection`, `Keep-Alive`, `Transfer-Encoding`,
  * `Upgrade`, `Proxy-Connection`) are dropped, as nginx's HTTP/2 header filter drops them,
- * instead of throwing in the middle of a response; HTTP/2 has no reason phrase.
+ * instead of throwing in the middle of a response; HTTP/2 has no reason phrase. An extended
+ * CONNECT (RFC 8441, `:protocol websocket`) is presented as the HTTP/1.1 upgrade it stands
+ * for (`GET`, `Upgrade: websocket`: `$http_upgrade`), so that phases, variables and
+ * upgrade handlers see one kind of WebSocket handshake whatever the protocol under it.
  */
 import http2 from 'node:http2';
 import type { OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
@@ -44,19 +47,29 @@ export class Http2Request extends http2.Http2ServerRequest {
       fields.host = authority;
       raw.push('host', authority);
     }
-    if (!stream.endAfterHeaders && fields['content-length'] === undefined) {
+    const protocol = headers[':protocol'] as string | undefined;
+    if (protocol !== undefined) {
+      fields.upgrade = protocol;
+      raw.push('upgrade', protocol);
+    } else if (!stream.endAfterHeaders && fields['content-length'] === undefined) {
       fields['transfer-encoding'] = 'chunked';
       raw.push('transfer-encoding', 'chunked');
     }
     super(stream, fields, options, raw);
     this.pseudo = {
-      method: (headers[':method'] as string | undefined) ?? '',
+      method: protocol !== undefined ? 'GET' : ((headers[':method'] as string | undefined) ?? ''),
       path: (headers[':path'] as string | undefined) ?? '',
       scheme: headers[':scheme'] as string | undefined,
       authority,
-      protocol: headers[':protocol'] as string | undefined,
+      protocol,
     };
   }
+
+  /**
+   * The response Node made beside an extended CONNECT (set where the 'connect' event hands
+   * both over): what a location that takes no upgrade answers with.
+   */
+  upgradeResponse: Http2Response | null = null;
 }
 
 // The request line is the pseudo-headers' (Node's class reads them from the header list, which holds none now).
@@ -96,11 +109,20 @@ const LISTENER_METHODS = new Set(['on', 'once', 'off', 'addListener', 'removeLis
  * The stream's stand-in for a connection, as modules written for HTTP/1.1 use `req.socket`:
  * Node's (reads go to the TCP or TLS socket, `destroy` resets the stream, 'close' is the
  * stream's), except that a client's FIN that modules watch for (`'end'`) is the stream being
- * aborted, not its request body ending, and every listener goes to the stream.
+ * aborted, not its request body ending, and every listener goes to the stream. The gateway's
+ * own marks on a connection (symbol keys: the status counters, the connection's facts) and its
+ * `_parent` are the connection's, read and written there even once the stream has closed
+ * (Node's stand-in then answers from the stream, which has none).
  */
 function streamSocket(stream: http2.ServerHttp2Stream, nodeSocket: object): object {
+  const connection = stream.session?.socket as object | undefined;
   const socket: object = new Proxy(nodeSocket, {
+    set(target, prop, value) {
+      if (connection && typeof prop === 'symbol') return Reflect.set(connection, prop, value);
+      return Reflect.set(target, prop, value);
+    },
     get(target, prop) {
+      if (connection && (typeof prop === 'symbol' || prop === '_parent')) return Reflect.get(connection, prop);
       if (typeof prop === 'string' && LISTENER_METHODS.has(prop)) {
         const method = (stream as unknown as Record<string, (event: string | symbol, fn: (...args: unknown[]) => void) => unknown>)[prop];
         return (event: string | symbol, fn: (...args: unknown[]) => void) => {
@@ -126,6 +148,26 @@ Object.defineProperty(Http2Request.prototype, 'socket', {
 /** Whether a request came on an HTTP/2 stream. */
 export function isHttp2(req: object): req is Http2Request {
   return req instanceof Http2Request;
+}
+
+/** Whether a request is an extended CONNECT (RFC 8441): a WebSocket on an HTTP/2 stream. */
+export function isExtendedConnect(req: object): req is Http2Request {
+  return req instanceof Http2Request && req.pseudo.protocol !== undefined;
+}
+
+/**
+ * The response fields of an HTTP/2 answer made of HTTP/1.1 header lines: names in lower case,
+ * repeats as arrays, and what HTTP/2 cannot carry (connection-specific fields) left out.
+ */
+export function http2Fields(status: number, lines: readonly (readonly [string, string])[]): http2.OutgoingHttpHeaders {
+  const out: http2.OutgoingHttpHeaders = { ':status': status };
+  for (const [name, value] of lines) {
+    if (forbidden(name, value)) continue;
+    const lower = name.toLowerCase();
+    const earlier = out[lower];
+    out[lower] = earlier === undefined ? value : Array.isArray(earlier) ? [...earlier, value] : [String(earlier), value];
+  }
+  return out;
 }
 
 /** An HTTP/2 response that drops what HTTP/2 cannot carry instead of throwing, and counts what it sends. */
@@ -216,4 +258,28 @@ function allowedHeaders(headers: OutgoingHttpHeaders | readonly unknown[]): Outg
   }
   for (const [name, value] of Object.entries(headers as OutgoingHttpHeaders)) if (value !== undefined && !forbidden(name, value)) out[name] = value;
   return out;
+}
+
+/**
+ * Answers on a stream that a handler holds as its connection (an extended CONNECT refused or
+ * failed): the status, the fields, the body, the stream's end. A client whose side is still
+ * open then gets RST_STREAM NO_ERROR, as nginx closes a stream it answered without reading it
+ * to its end. A stream already answered is reset.
+ */
+export function answerStream(stream: http2.ServerHttp2Stream, status: number, lines: readonly (readonly [string, string])[], body: string | Buffer = ''): void {
+  if (stream.destroyed || stream.closed) return;
+  if (stream.headersSent) {
+    stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    return;
+  }
+  stream.respond(http2Fields(status, lines));
+  stream.end(body);
+  closeOnceAnswered(stream);
+}
+
+/** RST_STREAM NO_ERROR once what was written has gone, unless the stream closed by then. */
+export function closeOnceAnswered(stream: http2.ServerHttp2Stream): void {
+  stream.once('finish', () => {
+    if (!stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+  });
 }

@@ -2,15 +2,17 @@
  * Per request: pick the virtual server, normalize the URI once, run the server's post-read
  * phase (realip), match the location (nginx's find-config), run the location's phase handlers
  * (rewrite, preaccess, access, precontent: the phase engine), then its content handler, for a
- * request or an upgrade; render every thrown error in one place, nginx's way (`error_page`,
- * the built-in pages); run the log phase once.
+ * request or an upgrade (an HTTP/1.1 Upgrade, or an extended CONNECT on an HTTP/2 stream, RFC
+ * 8441: the stream is then the connection the handler takes); render every thrown error in one
+ * place, nginx's way (`error_page`, the built-in pages); run the log phase once.
  */
 import { ServerResponse, type IncomingMessage } from 'node:http';
+import { constants as http2Constants } from 'node:http2';
 import type { Socket } from 'node:net';
 import { closeTimedOut } from './socket-options';
 import type { Duplex } from 'node:stream';
 import { HttpError, InternalRedirect, UriRewritten } from '../errors';
-import { Http2Response } from '../http/http2-messages';
+import { answerStream, closeOnceAnswered, Http2Response, isExtendedConnect, type Http2Request } from '../http/http2-messages';
 import { tabPaddingOf } from '../http/raw-head';
 import { checkHeaderLines, checkRequestHead, checkRequestLine, dropInvalidHeaders } from '../http/request-head';
 import { errorPageHtml, hasErrorPage, pageStatus, reasonPhrase, wantsMsiePadding } from '../http/status';
@@ -96,8 +98,8 @@ export class Dispatcher {
     res.setHeader('Server', state.runtime.signature);
     installFilters(req, res, state);
     try {
-      if (state.routingError) throw state.routingError;
       if (refused !== undefined) throw refused;
+      if (state.routingError) throw state.routingError;
       if (!state.serverRewriteDone) {
         state.serverRewriteDone = true;
         const answered = this.serverRewrite(req, res, state);
@@ -117,13 +119,29 @@ export class Dispatcher {
   }
 
   /**
+   * An HTTP/2 CONNECT stream. An extended one (RFC 8441: nghttp2 lets `:protocol` through only
+   * where `http2_websocket on` advertised it) is a WebSocket handshake, taken as an upgrade
+   * whose connection is the stream. A plain CONNECT has no `:scheme` (RFC 9113 8.5): nginx
+   * answers 400.
+   */
+  connect(req: Http2Request, res: Http2Response, listener: ListenerRuntime, scheme: string): Promise<void> {
+    const request = req as unknown as IncomingMessage;
+    if (!isExtendedConnect(req)) {
+      return this.request(request, res as unknown as ServerResponse, listener, scheme, undefined, new HttpError(400, 'GW_HTTP2_CONNECT', 'client sent no :scheme header'));
+    }
+    req.upgradeResponse = res;
+    return this.upgrade(request, req.stream, EMPTY_HEAD, listener, scheme);
+  }
+
+  /**
    * The 'upgrade' listener's work: the location's phases run (access may refuse it), then the
    * handler takes the socket; a location whose handler takes no upgrade (or that may answer
    * itself, `return`) serves the request as HTTP. While the handler has the connection, what
    * is left to do (the log phase) waits as a reaction to its promise, not as a suspended frame.
    */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerRuntime, scheme: string): Promise<void> {
-    requestStarted(socket);
+    // The connection's counters: an HTTP/1.1 upgrade's socket, or the connection under a stream.
+    requestStarted(req.socket);
     requestArrived(req);
     const state = this.route(req, null, listener, scheme);
     if (!state.routingError) {
@@ -144,7 +162,7 @@ export class Dispatcher {
   private upgradeRouted(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerRuntime, scheme: string, state: RoutedState): Promise<void> {
     if (state.routingError || (state.runtime.internal && !state.internal)) return this.serveAsHttp(req, socket, listener, scheme, state);
     if (!state.runtime.upgradable) return this.rewriteThenServeAsHttp(req, socket, head, listener, scheme, state);
-    (socket as Socket).setNoDelay(state.runtime.tcpNodelay);
+    (req.socket as Socket).setNoDelay(state.runtime.tcpNodelay);
     let ran: boolean | Promise<boolean>;
     try {
       ran = state.runtime.phases.length ? runSteps(state.runtime.phases, req, null, state) : false;
@@ -181,6 +199,12 @@ export class Dispatcher {
 
   /** nginx serves a request that asks for an upgrade it cannot give as a plain request (`refused`: the error its phases threw). */
   private serveAsHttp(req: IncomingMessage, socket: Duplex, listener: ListenerRuntime, scheme: string, state: RoutedState, refused?: unknown): Promise<void> {
+    // An extended CONNECT is answered on its stream, by the response Node made beside it.
+    if (isExtendedConnect(req)) {
+      const res = req.upgradeResponse as unknown as ServerResponse;
+      closeOnceAnswered(req.stream);
+      return this.request(req, res, listener, scheme, state, refused);
+    }
     if (socket.listenerCount('error') === 0) socket.on('error', destroySocket);
     const res = new ServerResponse(req);
     res.shouldKeepAlive = false;
@@ -236,7 +260,9 @@ export class Dispatcher {
   private upgradeFailed(err: unknown, state: RequestState, socket: Duplex): UpgradeOutcome {
     const status = err instanceof HttpError ? err.status : 500;
     if (!(err instanceof HttpError)) state.runtime.log.error(`upgrade handler failed: ${(err as Error)?.message ?? err}`);
-    writeRawError(socket, status, state.runtime.signature, err instanceof HttpError ? err.headers : {});
+    const headers = err instanceof HttpError ? err.headers : {};
+    if (isExtendedConnect(state.req)) writeStreamError(state.req, status, state.runtime.signature, headers);
+    else writeRawError(socket, status, state.runtime.signature, headers);
     return { status, bytesSent: 0 };
   }
 
@@ -253,11 +279,11 @@ export class Dispatcher {
   }
 
   private logUpgrade(state: RequestState, location: LocationRuntime, socket: Duplex, outcome: UpgradeOutcome | void): void {
-    state.status = outcome?.status ?? 101;
+    state.status = outcome?.status ?? (isExtendedConnect(state.req) ? 200 : 101);
     state.bodyBytesSent = outcome?.bytesSent ?? 0;
     state.bytesSent = state.bodyBytesSent;
     state.completed = outcome !== undefined;
-    requestEnded(socket);
+    requestEnded(state.req.socket);
     requestAnswered(state.req);
     location.metrics.upgradeEnded(state.status);
     for (const handler of location.logHandlers) handler.log!(state.req, state, state.status);
@@ -576,6 +602,23 @@ function checkBodySize(req: IncomingMessage, max: number): void {
  * sends: nginx's default `lingering_timeout`.
  */
 const RAW_ERROR_LINGER_MS = 5000;
+
+/** What an extended CONNECT carries after its head: nothing (its stream is read from the start). */
+const EMPTY_HEAD = Buffer.alloc(0);
+
+/** nginx's error page for an upgrade on an HTTP/2 stream: answered on the stream, which then closes (444: reset). */
+function writeStreamError(req: Http2Request, status: number, signature: string, headers: Readonly<Record<string, string | readonly string[]>>): void {
+  if (status === CLOSE_WITHOUT_RESPONSE) {
+    req.stream.close(http2Constants.NGHTTP2_NO_ERROR);
+    return;
+  }
+  const body = errorPageHtml(status, signature);
+  const lines: [string, string][] = [['server', signature], ['date', new Date().toUTCString()]];
+  if (body) lines.push(['content-type', 'text/html']);
+  lines.push(['content-length', String(Buffer.byteLength(body))]);
+  for (const [name, value] of Object.entries(headers)) for (const one of typeof value === 'string' ? [value] : value) lines.push([name, one]);
+  answerStream(req.stream, pageStatus(status), lines, body);
+}
 
 /** Writes nginx's error page as a raw HTTP response on a socket, then closes it. */
 export function writeRawError(socket: Duplex, status: number, signature: string, headers: Readonly<Record<string, string | readonly string[]>> = {}): void {

@@ -245,10 +245,17 @@ export class Gateway {
 
   /** The HTTP/2 sessions of a socket that speaks it: their streams go to the dispatcher as requests. */
   private http2Sessions(listener: ListenerRuntime, scheme: string): Http2Sessions {
-    const sessions = new Http2Sessions(listener.http2!, (req, res) => {
-      firstHeadDone(req.socket);
-      void this.dispatcher.request(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse, listener, scheme);
-    });
+    const sessions = new Http2Sessions(
+      listener.http2!,
+      (req, res) => {
+        firstHeadDone(req.socket);
+        void this.dispatcher.request(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse, listener, scheme);
+      },
+      (req, res) => {
+        firstHeadDone(req.socket);
+        void this.dispatcher.connect(req, res, listener, scheme);
+      },
+    );
     this.http2.push(sessions);
     return sessions;
   }

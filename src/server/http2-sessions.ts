@@ -48,6 +48,8 @@ export class Http2Sessions {
   constructor(
     private readonly settings: Http2Settings,
     onRequest: (req: Http2Request, res: Http2Response) => void,
+    /** A CONNECT stream: an extended one (RFC 8441) where `http2_websocket` allows it, or a plain one. */
+    onConnect: (req: Http2Request, res: Http2Response) => void,
   ) {
     this.server = http2.createServer({
       settings: {
@@ -66,6 +68,7 @@ export class Http2Sessions {
     this.server.on('session', (session) => this.opened(session));
     this.server.on('stream', (stream) => this.streamBegun(stream));
     this.server.on('request', onRequest as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+    this.server.on('connect', onConnect as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
     // Errors of a session are its own (a client's protocol error): the session closes, the worker serves on.
     this.server.on('sessionError', () => undefined);
   }

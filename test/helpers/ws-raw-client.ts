@@ -162,7 +162,7 @@ export class RawClient {
 }
 
 /** Parses one unmasked server frame from the front of `buf`, or null when incomplete. */
-function parseFrame(buf: Buffer): { frame: ServerFrame; size: number } | null {
+export function parseFrame(buf: Buffer): { frame: ServerFrame; size: number } | null {
   if (buf.length < 2) return null;
   let len = buf[1] & 0x7f;
   let offset = 2;

@@ -179,7 +179,7 @@ export function switchingHeaders(
 }
 
 /** The gateway's `Server` and `Date`, less those the upstream's lines carry (`proxy_pass_header`). */
-function ownServerDate(signature: string, lines: readonly HeaderLine[]): HeaderLine[] {
+export function ownServerDate(signature: string, lines: readonly HeaderLine[]): HeaderLine[] {
   const passed = new Set(lines.map(([name]) => name.toLowerCase()));
   const own: HeaderLine[] = [];
   if (!passed.has('server')) own.push(['Server', signature]);

@@ -24,6 +24,7 @@ import type { RedirectConf } from '../../http/redirect';
 import { proxyModule } from './module';
 import { HttpExchange, type ProxyTimeouts } from './exchange';
 import { serverSignature } from '../../http/version';
+import { isExtendedConnect } from '../../http/http2-messages';
 import { buildRequestHeaders, compileRequestHeaders, hiddenHeaders, type HeaderLine, type RequestHeaderPlan } from './headers';
 import { checkTargetForLocation, isAddressLiteral, parseProxyPass, upstreamUri, variableUpstreamUri, type ProxyTarget } from './target';
 import { logContext } from './upstream-errors';
@@ -440,6 +441,11 @@ class ProxyHandler implements Handler {
     try {
       // A fresh connection per tunnel: an upgraded socket never goes back to a pool.
       const target = picked?.target.url ?? route.direct.url;
+      // A WebSocket on an HTTP/2 stream: the tunnel makes the same upstream request itself.
+      if (isExtendedConnect(req)) {
+        tunnel.openUpstream(target);
+        return tunnel.outcome;
+      }
       this.server.ws(req, socket, head, { ...this.commonOptions, target, agent: false }, (err) => tunnel.onError(err));
       tunnel.started();
     } catch (err) {

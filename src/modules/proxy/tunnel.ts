@@ -5,17 +5,33 @@
  * refusal (a non-101 answer) passed to the client as a proper HTTP response, nginx's error
  * page when the upstream cannot be reached, a client that leaves (even half-closes) before the
  * answer noticed at once (nginx's check of a broken connection: 499), both sockets closed
- * together, and the outcome the access log needs.
+ * together, and the outcome the access log needs. A WebSocket on an HTTP/2 stream (RFC 8441's
+ * extended CONNECT) goes up as the same HTTP/1.1 Upgrade, with a key of the tunnel's own (the
+ * client sent none) whose Sec-WebSocket-Accept it checks; the request is made here, as
+ * http-proxy would make it, because http-proxy writes its 101 and error answers as raw bytes,
+ * and the answers go on the stream as HTTP/2 responses: 200 for the upstream's 101 (without
+ * Upgrade, Connection, Sec-WebSocket-Accept), the upstream's refusal, nginx's error page.
  */
-import type { ClientRequest, IncomingMessage } from 'node:http';
+import { createHash, randomBytes } from 'node:crypto';
+import http, { type ClientRequest, type IncomingMessage } from 'node:http';
+import type { ServerHttp2Stream } from 'node:http2';
+import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { answerStream, closeOnceAnswered, http2Fields, isExtendedConnect } from '../../http/http2-messages';
+import { WEBSOCKET_GUID } from '../../shared/websocket/constants';
 import { errorPageHtml, reasonPhrase } from '../../http/status';
 import type { Counters } from '../../types';
 import type { Logger, UpgradeOutcome } from '../../types';
 import type { ProxyTimeouts } from './exchange';
-import { groupHeaders, rawResponseHead, responseHeaders, switchingHeaders, type HeaderLine } from './headers';
-import { classifyUpstreamError, contextOf, Deadline, UpstreamTimeout, type UpstreamFailure, type UpstreamPhase } from './upstream-errors';
+import { groupHeaders, rawResponseHead, responseHeaders, ownServerDate, switchingHeaders, type HeaderLine } from './headers';
+import { classifyUpstreamError, contextOf, Deadline, UPSTREAM_CODES, UpstreamTimeout, type UpstreamFailure, type UpstreamPhase } from './upstream-errors';
+
+/** Fields of a 101 that a 200 on an HTTP/2 stream does not carry (RFC 8441 5). */
+const SWITCHING_ONLY = new Set(['upgrade', 'connection', 'sec-websocket-accept']);
+
+/** The upstream's 101 did not prove it read the key (RFC 6455 4.1). */
+const BAD_ACCEPT: UpstreamFailure = { status: 502, code: UPSTREAM_CODES.invalid, reason: 'upstream sent invalid "Sec-WebSocket-Accept" header' };
 
 /** Bytes of the client's read before the upstream's answer, at most (a WebSocket client sends nothing then). */
 const EARLY_LIMIT = 64 * 1024;
@@ -72,9 +88,14 @@ export class Tunnel {
    */
   private early: Buffer[] = [];
   private earlyBytes = 0;
+  /** The client's stream when it came as an extended CONNECT (HTTP/2), else null. */
+  private readonly stream: ServerHttp2Stream | null;
+  /** The Sec-WebSocket-Accept the upstream must answer with, for a key the tunnel made. */
+  private expectedAccept: string | null = null;
 
   constructor(private readonly init: TunnelInit) {
     this.outcome = new Promise((resolve) => (this.resolve = resolve));
+    this.stream = isExtendedConnect(init.req) ? init.req.stream : null;
     const { socket } = init;
     socket.on('error', () => this.closeBoth());
     socket.once('close', () => this.clientClosed());
@@ -88,13 +109,28 @@ export class Tunnel {
     for (const name of proxyReq.getHeaderNames()) proxyReq.removeHeader(name);
     for (const [name, values] of groupHeaders(this.init.headers)) proxyReq.setHeader(name, values);
     // Runs before http-proxy's own 'upgrade' listener, which is added after this event.
-    proxyReq.on('upgrade', (res: IncomingMessage, upstream: Socket) => this.upgraded(res, upstream));
+    proxyReq.on('upgrade', (res: IncomingMessage, upstream: Socket, head: Buffer) => this.upgraded(res, upstream, head));
     proxyReq.once('socket', (socket: Socket) => {
       if (this.closed) return;
       if (!socket.connecting) return this.connected();
       this.deadline.arm(this.init.timeouts.connect);
       socket.once(this.init.connectEvent, () => this.connected());
     });
+  }
+
+  /**
+   * The upstream request of a WebSocket on an HTTP/2 stream, made here as http-proxy makes one
+   * (a fresh connection, the request's headers the tunnel's), with a Sec-WebSocket-Key of its own.
+   */
+  openUpstream(target: http.RequestOptions & { protocol: string }): void {
+    const key = randomBytes(16).toString('base64');
+    this.expectedAccept = createHash('sha1').update(key + WEBSOCKET_GUID).digest('base64');
+    const request = (target.protocol === 'https:' ? https : http).request({ ...target, method: 'GET', agent: false, rejectUnauthorized: false });
+    request.on('error', (err) => this.onError(err));
+    this.onRequest(request);
+    request.setHeader('Sec-WebSocket-Key', key);
+    this.started();
+    request.end();
   }
 
   /**
@@ -193,13 +229,21 @@ export class Tunnel {
     this.deadline.arm(this.init.timeouts.read);
   }
 
-  /** 101: the gateway's Server/Date replace the upstream's; http-proxy writes it and pipes. */
-  private upgraded(res: IncomingMessage, upstream: Socket): void {
+  /**
+   * 101: the gateway's Server/Date replace the upstream's; http-proxy writes it and pipes (on
+   * an HTTP/2 stream: a 200, and the pipes laid here).
+   */
+  private upgraded(res: IncomingMessage, upstream: Socket, head?: Buffer): void {
     this.giveBackEarly();
     upstream.on('error', () => this.closeBoth());
+    if (this.expectedAccept !== null && res.headers['sec-websocket-accept'] !== this.expectedAccept) {
+      upstream.destroy();
+      this.failed(BAD_ACCEPT);
+      return;
+    }
     this.upstream = upstream;
     this.answered = true;
-    this.status = 101;
+    this.status = this.stream ? 200 : 101;
     this.phase = 'proxying upgraded connection';
     if (this.closed) {
       upstream.destroy();
@@ -211,6 +255,23 @@ export class Tunnel {
     upstream.once('finish', () => this.closeBoth());
     this.init.socket.once('finish', () => this.closeBoth());
     this.deadline.arm(this.init.timeouts.read);
+    if (this.stream) this.pipeStream(this.stream, res, upstream, head);
+  }
+
+  /** The upgraded upstream and the client's stream: the 200, then each piped into the other. */
+  private pipeStream(stream: ServerHttp2Stream, res: IncomingMessage, upstream: Socket, head: Buffer | undefined): void {
+    const lines: HeaderLine[] = [];
+    for (const [name, value] of Object.entries(res.headers)) {
+      if (value === undefined || SWITCHING_ONLY.has(name.toLowerCase())) continue;
+      for (const one of Array.isArray(value) ? value : [value]) lines.push([name, one]);
+    }
+    stream.respond(http2Fields(200, lines));
+    upstream.setTimeout(0);
+    upstream.setNoDelay(true);
+    upstream.setKeepAlive(true, 0);
+    if (head && head.length) upstream.unshift(head);
+    upstream.pipe(stream).pipe(upstream);
+    this.opened();
   }
 
   /** The upstream answered the upgrade with something else: pass it on, then close. */
@@ -227,10 +288,15 @@ export class Tunnel {
     const { socket } = this.init;
     const passed = responseHeaders(res.rawHeaders, this.init.hidden);
     const lines = this.init.rewriteHeaders ? this.init.rewriteHeaders(passed) : passed;
-    socket.write(rawResponseHead(this.status, res.statusMessage ?? '', this.init.signature, lines));
+    if (this.stream) {
+      this.stream.respond(http2Fields(this.status, [...ownServerDate(this.init.signature, lines), ...lines]));
+      closeOnceAnswered(this.stream);
+    } else {
+      socket.write(rawResponseHead(this.status, res.statusMessage ?? '', this.init.signature, lines));
+      socket.once('finish', () => socket.destroy());
+    }
     res.on('data', (chunk: Buffer) => (this.bytesSent += chunk.length));
     res.once('close', () => (res.complete ? socket.end() : socket.destroy()));
-    socket.once('finish', () => socket.destroy());
     res.pipe(socket, { end: false });
   }
 
@@ -264,10 +330,15 @@ export class Tunnel {
     }
     const body = errorPageHtml(failure.status, this.init.signature);
     this.bytesSent = Buffer.byteLength(body);
-    const head = rawResponseHead(failure.status, reasonPhrase(failure.status), this.init.signature, [
+    const lines: HeaderLine[] = [
       ['Content-Type', 'text/html'],
       ['Content-Length', String(this.bytesSent)],
-    ]);
+    ];
+    if (this.stream) {
+      answerStream(this.stream, failure.status, [...ownServerDate(this.init.signature, lines), ...lines], body);
+      return;
+    }
+    const head = rawResponseHead(failure.status, reasonPhrase(failure.status), this.init.signature, lines);
     socket.once('finish', () => socket.destroy());
     socket.end(head + body);
   }

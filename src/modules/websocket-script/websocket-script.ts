@@ -44,6 +44,7 @@ import type {
   WebSocketScript,
 } from '../../types';
 import { serverSignature } from '../../http/version';
+import { isExtendedConnect } from '../../http/http2-messages';
 import { CloseCode, DEFAULT_MAX_PAYLOAD_LEN, ErrorCode } from '../../shared/websocket/constants';
 import {
   WebSocketAcceptor,
@@ -83,8 +84,9 @@ export interface WebSocketScriptHandler extends Handler {
   /**
    * Accepts the WebSocket and runs the script. Resolves once the connection has closed, never
    * rejects: `{ status: 101, bytesSent }` with the bytes written after the 101 head (the frames,
-   * nginx's `$body_bytes_sent`); after a failed handshake, `{ status: 400 | 405, bytesSent: 0 }`
-   * once ws's raw error response is written and the socket closed.
+   * nginx's `$body_bytes_sent`), or 200 for an extended CONNECT on an HTTP/2 stream (RFC 8441);
+   * after a failed handshake, `{ status: 400 | 405, bytesSent: 0 }` once ws's raw error
+   * response is written and the socket closed.
    */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<UpgradeOutcome>;
   /** Refuses later upgrades; open connections run to their end. */
@@ -329,7 +331,8 @@ class ScriptContextImpl implements ScriptContext, SessionObserver {
     const { live, counters } = this.shared;
     live.delete(session);
     counters?.wsClosed(end.code);
-    this.resolveOutcome({ status: 101, bytesSent: end.bodyBytesSent });
+    // On an HTTP/2 stream (RFC 8441) the handshake was answered 200.
+    this.resolveOutcome({ status: isExtendedConnect(this.req) ? 200 : 101, bytesSent: end.bodyBytesSent });
   }
 }
 

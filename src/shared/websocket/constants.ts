@@ -82,3 +82,6 @@ export function frameHeaderLength(length: number): number {
   if (length < 126) return 2;
   return length < 65536 ? 4 : 10;
 }
+
+/** The GUID a Sec-WebSocket-Key is hashed with into its Sec-WebSocket-Accept (RFC 6455 1.3). */
+export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';

@@ -2,16 +2,20 @@
  * lua-resty-websocket's server object over a `ws` WebSocket (the only importer of `ws`).
  *
  * `WebSocketAcceptor` answers an upgrade with ws's handshake (a failed one gets ws's raw HTTP
- * 400/405 and a destroyed socket); `WebSocketSessionImpl` turns ws's events into a queue read
+ * 400/405 and a destroyed socket), and an extended CONNECT (RFC 8441) on its HTTP/2 stream
+ * with a 200 and ws over the stream; `WebSocketSessionImpl` turns ws's events into a queue read
  * by `recvFrame()`, with lua-resty's rules: a receive timeout returns `null` and is not fatal,
  * anything else that fails rejects with a `WebSocketError` and sets `fatal`.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { ServerHttp2Stream } from 'node:http2';
+import { Duplex } from 'node:stream';
 import * as wsModule from 'ws';
 import { WebSocket, WebSocketServer, type RawData, type Server, type ServerOptions } from 'ws';
 import { MAX_TIMER_MS } from '../../config/values';
 import type { Frame, WebSocketSession } from '../../types';
+import { answerStream, isExtendedConnect } from '../../http/http2-messages';
+import { streamHandshake } from './http2-handshake';
 import {
   CLOSE_TIMEOUT_MS,
   CloseCode,
@@ -457,6 +461,8 @@ function toBuffer(data: string | Buffer | undefined): Buffer {
 export class WebSocketAcceptor {
   private readonly wss: Server<typeof SessionSocket>;
   private readonly serverHeaders = new WeakMap<IncomingMessage, string>();
+  /** Set by `close`: later extended CONNECTs get 503, as ws answers later upgrades. */
+  private closed = false;
 
   constructor(private readonly options: AcceptorOptions) {
     const serverOptions: ServerOptions<typeof SessionSocket> & { closeTimeout: number } = {
@@ -487,13 +493,14 @@ export class WebSocketAcceptor {
     const onError = options.onSocketError ?? noop;
     socket.on('error', onError);
     if (socket.destroyed) return Promise.resolve(null);
-    if (options.serverHeader) this.serverHeaders.set(req, options.serverHeader);
     const sessionOptions: SessionOptions = {
       timeoutMs: options.timeoutMs,
       maxSendLen: options.maxSendLen ?? this.options.maxPayload,
       counters: options.counters,
       observer: options.observer,
     };
+    if (isExtendedConnect(req)) return Promise.resolve(this.acceptStream(req, req.stream, options.serverHeader, sessionOptions));
+    if (options.serverHeader) this.serverHeaders.set(req, options.serverHeader);
     return new Promise((resolve) => {
       let accepted = false;
       try {
@@ -514,10 +521,50 @@ export class WebSocketAcceptor {
     });
   }
 
+  /**
+   * An extended CONNECT (RFC 8441): ws's checks but the key's (`http2-handshake.ts`), then a
+   * 200 where HTTP/1.1 has its 101 (no Sec-WebSocket-Accept: the stream is the proof), and ws
+   * framing on the stream as on a socket; a refusal is ws's status and reason, on the stream.
+   */
+  private acceptStream(req: IncomingMessage, stream: ServerHttp2Stream, serverHeader: string | undefined, sessionOptions: SessionOptions): WebSocketSessionImpl | null {
+    const own: [string, string][] = serverHeader ? [['server', serverHeader]] : [];
+    own.push(['date', new Date().toUTCString()]);
+    const handshake = this.closed ? ({ accepted: false, status: 503, reason: 'Service Unavailable', lines: [] } as const) : streamHandshake(req.headers);
+    if (!handshake.accepted) {
+      const lines = [...own, ['content-type', 'text/html'], ['content-length', String(Buffer.byteLength(handshake.reason))], ...handshake.lines] as const;
+      answerStream(stream, handshake.status, lines, handshake.reason);
+      return null;
+    }
+    if (handshake.protocol !== null) own.push(['sec-websocket-protocol', handshake.protocol]);
+    stream.respond(Object.fromEntries([[':status', 200], ...own]));
+    countWrites(stream);
+    // What ws's completeUpgrade does after writing the 101, with the server's own options.
+    const options = (this.wss as unknown as { options: ServerOptions & { WebSocket: typeof SessionSocket } }).options;
+    const ws = new SessionSocket(null as unknown as string, undefined, options);
+    if (handshake.protocol !== null) (ws as unknown as { _protocol: string })._protocol = handshake.protocol;
+    (ws as unknown as { setSocket(socket: Duplex, head: Buffer, options: object): void }).setSocket(stream, EMPTY, options);
+    return new WebSocketSessionImpl(ws, stream, sessionOptions);
+  }
+
   /** Refuses later upgrades (ws answers 503); open sessions keep running. */
   close(): void {
+    this.closed = true;
     this.wss.close();
   }
+}
+
+/**
+ * Counts what is written to a stream as `bytesWritten` (a socket's own count; an HTTP/2 stream
+ * has none): `$body_bytes_sent` of a WebSocket on a stream. One shared function, no closure.
+ */
+function countWrites(stream: Duplex): void {
+  (stream as Duplex & { bytesWritten: number }).bytesWritten = 0;
+  stream.write = countedWrite as Duplex['write'];
+}
+
+function countedWrite(this: Duplex & { bytesWritten: number }, chunk: Buffer | string, encoding?: BufferEncoding, cb?: (err?: Error | null) => void): boolean {
+  this.bytesWritten += typeof chunk === 'string' ? Buffer.byteLength(chunk, typeof encoding === 'string' ? encoding : 'utf8') : chunk.length;
+  return Duplex.prototype.write.call(this, chunk, encoding as BufferEncoding, cb);
 }
 
 function noop(): void {}
