@@ -35,6 +35,7 @@ import { headersModule } from './headers/module';
 import { indexModule } from './index/module';
 import { logModule } from './log/module';
 import { proxyModule } from './proxy/module';
+import { proxyCacheModule } from './proxy/cache/module';
 import { realipModule } from './realip/module';
 import { pushModule } from './push/module';
 import { rewriteModule } from './rewrite/module';
@@ -116,6 +117,7 @@ export const MODULES: readonly ConfModule[] = [
   sharedDictModule,
   initWorkerModule,
   proxyModule,
+  proxyCacheModule,
   rewriteModule,
   statusModule,
   pushModule,
