@@ -14,12 +14,12 @@ import { HttpError } from '../../../errors';
 import { compileValue, type CompiledValue } from '../../../http/variables';
 import type { Logger, RequestContext } from '../../../types';
 import { conditionOf } from '../balance';
-import type { BodySink, ResponseTap } from '../exchange';
+import type { ResponseTap } from '../exchange';
 import type { HeaderLine } from '../headers';
 import { headerOf, varyMatches, varyValues, type EntryMeta } from './entry';
 import { keyHash } from './key';
 import type { CachePathConf, CacheValid, ProxyCacheConf } from './module';
-import type { CachedEntry } from './store';
+import type { CachedEntry, EntryWriter } from './store';
 import { validFor, validityOf } from './validity';
 import { zoneOf, type CacheZone, type Update } from './zone';
 import { detachedResponse } from './detached-response';
@@ -153,6 +153,12 @@ export class ProxyCache {
       }
       // nginx: past proxy_cache_lock_timeout the request goes to the upstream, its response not stored.
       if (!update) return flow.fetch('MISS', null, false, null);
+      // The lock may have been let go by a fetch that just stored the entry.
+      entry = await flow.lookup();
+      if (entry && entry.meta.validUntil > Date.now()) {
+        update.release();
+        return flow.answer(entry, 'HIT');
+      }
     } else if (mayStore) {
       update = await zone.begin(hash, o.lockAge);
     }
@@ -190,6 +196,7 @@ class CacheFlow {
     let diverted = null as 'revalidated' | 'stale' | null;
     let revalidatedHeaders: readonly string[] = [];
     const validators: HeaderLine[] = [];
+    let written: Promise<void> | null = null;
     if (entry && o.revalidate) {
       if (entry.meta.lastModified) validators.push(['If-Modified-Since', entry.meta.lastModified]);
       if (entry.meta.etag) validators.push(['If-None-Match', entry.meta.etag]);
@@ -206,7 +213,9 @@ class CacheFlow {
           return 'divert';
         }
         if (!mayStore || anySet(o.noCache, ctx)) return null;
-        return this.sink(code, raw, reason);
+        const sink = this.sink(code, raw, reason);
+        written = sink?.done ?? null;
+        return sink;
       },
     };
     const method = o.convertHead && this.req.method === 'HEAD' ? 'GET' : null;
@@ -217,7 +226,8 @@ class CacheFlow {
       if (entry && condition && !condition.startsWith('http_') && o.useStale.has(condition) && res === this.res && !res.headersSent) diverted = 'stale';
       else throw err;
     } finally {
-      update?.release();
+      // The other requests waiting for this key look again once the entry is in place.
+      if (update) void Promise.resolve(written).then(() => update.release());
     }
     if (res !== this.res) return;
     if (diverted === 'revalidated') return this.revalidated(entry!, revalidatedHeaders);
@@ -240,7 +250,7 @@ class CacheFlow {
   }
 
   /** The copy of a response to store, or null when nginx would not store it. */
-  private sink(status: number, raw: readonly string[], reason: string): BodySink | null {
+  private sink(status: number, raw: readonly string[], reason: string): EntryWriter | null {
     const now = Date.now();
     const validity = validityOf(status, raw, this.o.valid, this.o.ignored, now);
     if (!validity.store) return null;

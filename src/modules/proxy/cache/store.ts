@@ -31,6 +31,8 @@ export interface EntryWriter {
   write(chunk: Buffer): void;
   end(): void;
   abort(): void;
+  /** Settles once the entry is in place or dropped. */
+  readonly done: Promise<void>;
 }
 
 let sequence = 0;
@@ -114,9 +116,12 @@ export class DiskStore {
     const close = () => (handle ? handle.close().catch(() => {}) : undefined);
     const drop = () => {
       broken = true;
-      chain = chain.then(close).then(() => handle && fsp.unlink(temp)).catch(() => {});
+      chain = chain.then(close).then(() => handle && fsp.unlink(temp)).catch(() => {}).then(settle);
     };
+    let settle!: () => void;
+    const done = new Promise<void>((resolve) => (settle = resolve));
     return {
+      done,
       write: (chunk) => {
         if (broken) return;
         const at = position;
@@ -141,7 +146,8 @@ export class DiskStore {
           .catch((err) => {
             fail(err);
             return fsp.unlink(temp).catch(() => {});
-          });
+          })
+          .then(settle);
       },
       abort: drop,
     };
