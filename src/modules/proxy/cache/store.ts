@@ -163,6 +163,7 @@ export class DiskStore {
     } catch {
       writer.abort();
     }
+    await writer.done;
   }
 
   /** Removes an entry (a corrupted one, one the manager expires). */
