@@ -55,6 +55,7 @@ export const ERROR_CODES = {
   GW_UPSTREAM_NEXT: 'the upstream answered a status proxy_next_upstream passes on (internal)',
   GW_UPSTREAM_RESOLVE: 'the host a proxy_pass with variables names could not be resolved, or no resolver is configured (502)',
   GW_UPSTREAM_URL: 'a proxy_pass with variables made a URL that is not valid (500)',
+  GW_CACHE_UNKNOWN: 'a proxy_cache with variables named a zone no proxy_cache_path declares (500)',
   GW_PUSH_CHANNEL: 'a channel id that is not valid (400)',
   GW_PUSH_LAST_ID: 'a malformed last message id (400)',
   GW_PUSH_INPUT: 'a push operation given input it refuses (400)',

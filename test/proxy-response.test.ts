@@ -251,7 +251,7 @@ describe('proxy response directives in the configuration', () => {
     ['          proxy_hide_header: "X-A X-B"\n', 'invalid number of arguments in "proxy_hide_header" directive in /virtual/site.yaml:7:30'],
     ['          proxy_buffering: sometimes\n', 'invalid value "sometimes", it must be "on" or "off" in /virtual/site.yaml:7:28'],
     ['          proxy_buffers: "8"\n', 'invalid number of arguments in "proxy_buffers" directive in /virtual/site.yaml:7:26'],
-    ['          proxy_cache: zone\n', '"proxy_cache" directive is not supported yet in /virtual/site.yaml:7:11'],
+    ['          proxy_cache: zone\n', '"proxy_cache" zone "zone" is unknown in /virtual/site.yaml:7:11'],
     ['          proxy_request_buffering: sometimes\n', 'invalid value "sometimes", it must be "on" or "off" in /virtual/site.yaml:7:36'],
     ['          client_body_temp_path: "tmp/body 1 2"\n', 'the levels of "client_body_temp_path" are not supported yet in /virtual/site.yaml:7:34'],
   ])('%s', (location, message) => {

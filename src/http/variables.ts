@@ -285,8 +285,6 @@ const VARIABLES: Record<string, Getter> = {
   upstream_response_time: perTry((t) => seconds(t.responseTime)),
   upstream_response_length: perTry((t) => String(t.responseLength)),
   upstream_bytes_received: perTry((t) => String(t.bytesReceived)),
-  // The gateway has no proxy cache: nginx's value when no cache was used.
-  upstream_cache_status: () => '',
   content_type: (s) => s.req.headers['content-type'] ?? '',
   content_length: (s) => s.req.headers['content-length'] ?? '',
   status: (s) => String(s.status),
@@ -333,7 +331,7 @@ const NO_NAMES: ReadonlySet<string> = new Set();
  * The variables a module sets per request (nginx's module variables: `$limit_req_status`...;
  * `$remote_user` is not one: nginx reads it from the Authorization header): empty until the module sets them (`ctx.setVariable`).
  */
-const SET_BY_MODULES: ReadonlySet<string> = new Set<string>(['limit_req_status', 'limit_conn_status', 'proxy_host', 'proxy_port']);
+const SET_BY_MODULES: ReadonlySet<string> = new Set<string>(['limit_req_status', 'limit_conn_status', 'proxy_host', 'proxy_port', 'upstream_cache_status']);
 
 /** Whether `name` is a variable a module sets per request (`ctx.setVariable` takes only these). */
 export function isSetByModules(name: string): boolean {

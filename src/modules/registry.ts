@@ -36,6 +36,7 @@ import { indexModule } from './index/module';
 import { logModule } from './log/module';
 import { proxyModule } from './proxy/module';
 import { grpcModule } from './grpc/module';
+import { proxyCacheModule } from './proxy/cache/module';
 import { realipModule } from './realip/module';
 import { pushModule } from './push/module';
 import { rewriteModule } from './rewrite/module';
@@ -120,6 +121,7 @@ export const MODULES: readonly ConfModule[] = [
   initWorkerModule,
   proxyModule,
   grpcModule,
+  proxyCacheModule,
   rewriteModule,
   statusModule,
   pushModule,

@@ -76,6 +76,24 @@ export interface ExchangeInit {
   readonly ctx?: { upstreamHeaders: readonly string[] | null; upstreamTries?: UpstreamTry[] | null };
   /** The peer as `$upstream_addr` names it (`127.0.0.1:8081`, `unix:/path`). */
   readonly peer?: string;
+  /** The cache's look at the response header: a copy of the body to make, or the response kept from the client (the cache answers instead). */
+  readonly tap?: ResponseTap | null;
+  /** `proxy_ignore_client_abort`: a client that leaves does not take the upstream request down; the response is read to its end. */
+  readonly ignoreClientAbort?: boolean;
+}
+
+/** Where a copy of the response body goes (a cache entry being written). */
+export interface BodySink {
+  write(chunk: Buffer): void;
+  /** The body is whole. */
+  end(): void;
+  /** The body broke off: nothing is kept. */
+  abort(): void;
+}
+
+/** What the cache makes of an upstream response header: keep a copy (a sink), pass it on only (null), or keep it from the client ('divert'). */
+export interface ResponseTap {
+  onHeader(status: number, raw: readonly string[], reason: string): BodySink | 'divert' | null;
 }
 
 /** A try being made: what `$upstream_*` report, filled in as it goes; the head's bytes counted only if asked for. */
@@ -127,6 +145,12 @@ export class HttpExchange {
   /** This try, as `$upstream_*` report it. */
   private readonly try: TryRecord;
   private readonly started = performance.now();
+  /** Where a copy of the body goes (the cache), until it is whole. */
+  private sink: BodySink | null = null;
+  /** The client left under `proxy_ignore_client_abort`: the response is read on, for nobody (or the cache). */
+  private clientGone = false;
+  /** The cache kept this response from the client (a 304 that revalidated, a status `proxy_cache_use_stale` names). */
+  diverted = false;
 
   constructor(private readonly init: ExchangeInit) {
     this.promise = new Promise<void>((resolve, reject) => {
@@ -225,15 +249,26 @@ export class HttpExchange {
       this.fail(INVALID_HEADER);
       return;
     }
+    const tapped = this.init.tap?.onHeader(status, raw, proxyRes.statusMessage ?? '') ?? null;
+    if (tapped === 'divert') {
+      this.diverted = true;
+      this.settle();
+      return;
+    }
+    this.sink = tapped;
+    proxyRes.on('close', () => {
+      if (!proxyRes.complete) this.cut(PREMATURE_CLOSE);
+    });
+    if (this.clientGone) {
+      this.relayToNobody(proxyRes);
+      return;
+    }
     if (this.init.rewriteHeaders) lines = this.init.rewriteHeaders(lines);
     // A Server passed on (`proxy_pass_header Server`) replaces the gateway's, as in nginx.
     if (lines.some(([name]) => name.toLowerCase() === 'server')) res.removeHeader('server');
     for (const [name, value] of lines) res.appendHeader(name, value);
     res.writeHead(status, proxyRes.statusMessage || undefined);
     const buffering = accelBuffering(raw) ?? this.init.buffering ?? true;
-    proxyRes.on('close', () => {
-      if (!proxyRes.complete) this.cut(PREMATURE_CLOSE);
-    });
     res.once('finish', () => this.settle());
     this.relay(proxyRes, res, buffering ? READ_AHEAD : 0);
   }
@@ -265,6 +300,8 @@ export class HttpExchange {
       unflush();
       this.deadline.refresh();
       this.try.responseLength += chunk.length;
+      this.sink?.write(chunk);
+      if (this.clientGone) return;
       if (!res.write(chunk) && res.writableLength > readAhead) {
         proxyRes.pause();
         this.deadline.clear();
@@ -273,9 +310,31 @@ export class HttpExchange {
     });
     proxyRes.once('end', () => {
       unflush();
-      res.end();
+      this.bodyWhole();
+      if (this.clientGone) this.settle();
+      else res.end();
     });
     proxyRes.once('close', unflush);
+  }
+
+  /** The client left (`proxy_ignore_client_abort`) before the header came: the body is read for the cache only. */
+  private relayToNobody(proxyRes: IncomingMessage): void {
+    this.deadline.arm(this.init.timeouts.read);
+    proxyRes.on('data', (chunk: Buffer) => {
+      this.deadline.refresh();
+      this.try.responseLength += chunk.length;
+      this.sink?.write(chunk);
+    });
+    proxyRes.once('end', () => {
+      this.bodyWhole();
+      this.settle();
+    });
+  }
+
+  /** The upstream's body is whole: the cache's copy is kept. */
+  private bodyWhole(): void {
+    this.sink?.end();
+    this.sink = null;
   }
 
   private connected(): void {
@@ -360,6 +419,12 @@ export class HttpExchange {
   /** The client went away (or the response is over: then there is nothing to do). */
   private clientClosed(): void {
     if (this.done || this.init.res.writableFinished) return;
+    if (this.init.ignoreClientAbort) {
+      // nginx's proxy_ignore_client_abort: the upstream is read on; the request is logged 499 if nothing went out.
+      this.clientGone = true;
+      this.deadline.refresh();
+      return;
+    }
     this.init.log.info(`client prematurely closed connection, so upstream connection is closed too while ${this.phase}${contextOf(this.init.context)}`);
     this.settle();
   }
@@ -371,6 +436,8 @@ export class HttpExchange {
   private readonly clientLeft = (): void => {
     if (this.done || this.init.res.writableFinished) return;
     if (this.watch && !this.init.req.complete) return;
+    // Under proxy_ignore_client_abort nginx does not look for a broken connection: a half-close changes nothing.
+    if (this.init.ignoreClientAbort) return;
     this.clientClosed();
     this.init.res.destroy();
   };
@@ -408,6 +475,8 @@ export class HttpExchange {
   /** Stops the timers, takes the upstream request down unless it completed, lets go of the client. */
   private finish(): void {
     this.done = true;
+    this.sink?.abort();
+    this.sink = null;
     this.try.responseTime = performance.now() - this.started;
     this.deadline.clear();
     this.watch?.stop();

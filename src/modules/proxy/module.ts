@@ -57,6 +57,8 @@ export interface ProxyConf {
   readonly proxyCookiePath: readonly CookieRewriteConf[];
   /** `proxy_cookie_flags`: Set-Cookie flags per cookie name; `off` is an empty list. */
   readonly proxyCookieFlags: readonly CookieFlagsConf[];
+  /** `proxy_ignore_client_abort`: a client that leaves does not take the upstream request down (its response is read to the end, 499 logged). */
+  readonly proxyIgnoreClientAbort: boolean;
 }
 
 /** `proxy_set_header` (and `grpc_set_header`): `name value` pairs, each value's variables known. */
@@ -196,6 +198,7 @@ export const proxyModule: ConfModule<ProxyConf> = {
     proxy_cookie_domain: row(INHERITED, cookieRewrites('domain'), { multiple: true }),
     proxy_cookie_path: row(INHERITED, cookieRewrites('path'), { multiple: true }),
     proxy_cookie_flags: row(INHERITED, cookieFlags, { multiple: true }),
+    proxy_ignore_client_abort: row(INHERITED, flag),
   },
   defaults: () => ({
     proxyPass: null,
@@ -216,6 +219,7 @@ export const proxyModule: ConfModule<ProxyConf> = {
     proxyCookieDomain: [],
     proxyCookiePath: [],
     proxyCookieFlags: [],
+    proxyIgnoreClientAbort: false,
   }),
   /**
    * nginx refuses `proxy_redirect default` in a block without `proxy_pass` (http, server, or a

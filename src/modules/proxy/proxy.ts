@@ -38,6 +38,9 @@ import { compileRedirects, rewriteRedirectHeaders, type RedirectRule } from './r
 import { compileCookieFlags, compileCookieRewrite, hasCookieRules, rewriteCookieHeaders, type CookieRules } from './cookies';
 import { bodyReadEarlier, hasBody, isChunked, type BodyLimits } from '../../shared/request-body';
 import { storeBody, storedInMemory, type StoreOptions, type StoredBody } from '../../shared/request-body-store';
+import { proxyCacheModule } from './cache/module';
+import { CACHE_BLANKED_HEADERS, compileCacheOptions, ProxyCache, type CacheHost, type CacheOptions, type ForwardPlan } from './cache/proxy-cache';
+import { responseHeaders } from './headers';
 
 /**
  * A `proxy_pass` with variables: the URL made per request, the upstreams its host may name,
@@ -87,6 +90,10 @@ export interface ProxyOptions {
   readonly sendTimeout: number;
   /** The `Server` header of a refused upgrade's answer (`server_tokens`). */
   readonly signature: string;
+  /** `proxy_cache` and its directives, compiled; null where the location does not cache. */
+  readonly cache: CacheOptions | null;
+  /** `proxy_ignore_client_abort`. */
+  readonly ignoreClientAbort: boolean;
 }
 
 const proxy: HandlerModule<ProxyOptions> = {
@@ -118,9 +125,18 @@ const proxy: HandlerModule<ProxyOptions> = {
       const misplaced = checkTargetForLocation(target, location.match);
       if (misplaced) cx.error(misplaced, 'proxy_pass');
     }
+    let cache: CacheOptions | null;
+    try {
+      cache = compileCacheOptions(location.confs.get(proxyCacheModule), cx.captureNames);
+    } catch (err) {
+      return cx.error((err as Error).message, 'proxy_cache');
+    }
+    // nginx's request headers of a caching location: the client's validators and ranges are not passed on.
+    const setNames = new Set(p.proxySetHeaders.map(([name]) => name.toLowerCase()));
+    const setHeaders = cache ? [...p.proxySetHeaders, ...CACHE_BLANKED_HEADERS.filter((n) => !setNames.has(n.toLowerCase())).map((n) => [n, ''] as const)] : p.proxySetHeaders;
     let headers: RequestHeaderPlan;
     try {
-      headers = compileRequestHeaders(p.proxySetHeaders, variable ? '$proxy_host' : target.proxyHost, cx.captureNames);
+      headers = compileRequestHeaders(setHeaders, variable ? '$proxy_host' : target.proxyHost, cx.captureNames);
     } catch (err) {
       return cx.error(`${(err as Error).message} in "proxy_set_header"`, 'proxy_set_header');
     }
@@ -171,6 +187,8 @@ const proxy: HandlerModule<ProxyOptions> = {
       body: { limit: core.clientMaxBodySize, timeoutMs: core.clientBodyTimeout, bufferSize: core.clientBodyBufferSize, tempPath: core.clientBodyTempPath },
       sendTimeout: core.sendTimeout,
       signature: serverSignature(core.serverTokens),
+      cache,
+      ignoreClientAbort: p.proxyIgnoreClientAbort,
     };
   },
 
@@ -235,6 +253,8 @@ class ProxyHandler implements Handler {
   private readonly commonOptions = { prependPath: false, xfwd: false, headers: { expect: '' } } as const;
   /** `client_max_body_size` and `client_body_timeout` for a body streamed up. */
   private readonly bodyLimits: BodyLimits;
+  /** The location's cache, where it caches. */
+  private readonly cache: ProxyCache | null;
   /**
    * Present only where the location forwards `Upgrade`: the dispatcher serves any other
    * request that asks for an upgrade as plain HTTP (no Upgrade goes up, no 101 is tunnelled).
@@ -251,6 +271,7 @@ class ProxyHandler implements Handler {
     const wanted = options.variable?.resolver;
     this.resolver = wanted ? nameResolver(wanted.conf, wanted.timeout) : null;
     this.bodyLimits = { limit: options.body.limit, timeoutMs: options.body.timeoutMs };
+    this.cache = options.cache ? new ProxyCache(options.cache, log) : null;
     if (options.upgrade) this.upgrade = (req, socket, head, ctx) => this.tunnel(req, socket, head, ctx);
     const up = options.upstream;
     const key = up?.conf.method.kind === 'hash' ? compileValue(up.conf.method.key) : null;
@@ -345,13 +366,29 @@ class ProxyHandler implements Handler {
 
   async http(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): Promise<void> {
     const route = this.route ?? (await this.routeOf(req, ctx));
+    // `$proxy_host` is known before the cache key is made of it.
+    setProxyVariables(ctx, route.target);
+    if (!this.cache) return this.forward(req, res, ctx, route, null);
+    const host: CacheHost = {
+      forward: (plan) => this.forward(req, plan.res, ctx, route, plan),
+      headerLines: (raw) => {
+        const lines = responseHeaders(raw, this.options.hidden);
+        const rewrite = this.headerRewriter(req, ctx);
+        return rewrite ? rewrite(lines) : lines;
+      },
+    };
+    return this.cache.serve(req, res, ctx, host, this.options.ignoreClientAbort);
+  }
+
+  /** The request to the upstream (and its next peers), its response passed on to `res` (and to the cache's tap). */
+  private async forward(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, route: Route, plan: ForwardPlan | null): Promise<void> {
     // A body a script read (`r.readBody()`, ngx.req.read_body) goes up as read: the client's stream is spent.
     const early = hasBody(req) ? bodyReadEarlier(ctx.data) : undefined;
     // nginx's request buffering: the body is read whole before the upstream hears of it.
     const body = early ? storedInMemory(await early) : this.mustStore(req) ? await storeBody(req, { ...this.options.body, log: ctx.log }) : null;
     try {
-      if (route.upstream) return await route.upstream.http(req, res, ctx, (target, plan) => this.attempt(req, res, ctx, route, target, plan), body);
-      return await this.attempt(req, res, ctx, route, route.direct, { body, nextOnStatus: null }).promise;
+      if (route.upstream) return await route.upstream.http(req, res, ctx, (target, attempt) => this.attempt(req, res, ctx, route, target, attempt, plan), body);
+      return await this.attempt(req, res, ctx, route, route.direct, { body, nextOnStatus: null }, plan).promise;
     } finally {
       body?.dispose();
     }
@@ -367,9 +404,14 @@ class ProxyHandler implements Handler {
   }
 
   /** One exchange with one peer (the `proxy_pass` host, or an upstream's peer). */
-  private attempt(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, route: Route, peer: PeerTarget, plan: AttemptPlan): HttpExchange {
+  private attempt(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, route: Route, peer: PeerTarget, plan: AttemptPlan, cache: ForwardPlan | null): HttpExchange {
     const path = route.uri(req, ctx);
     setProxyVariables(ctx, route.target);
+    let headers = buildRequestHeaders(this.options.headers, req, ctx, plan.body && hasBody(req) ? plan.body.length : null);
+    if (cache?.extraHeaders.length) {
+      const names = new Set(cache.extraHeaders.map(([name]) => name.toLowerCase()));
+      headers = [...headers.filter(([name]) => !names.has(name.toLowerCase())), ...cache.extraHeaders];
+    }
     const exchange: HttpExchange = new HttpExchange({
       body: plan.body,
       bodyLimits: this.bodyLimits,
@@ -377,7 +419,7 @@ class ProxyHandler implements Handler {
       req,
       res,
       path,
-      headers: buildRequestHeaders(this.options.headers, req, ctx, plan.body && hasBody(req) ? plan.body.length : null),
+      headers,
       timeouts: plan.timeouts ?? this.options.timeouts,
       connectEvent: route.connectEvent,
       log: ctx.log,
@@ -389,11 +431,14 @@ class ProxyHandler implements Handler {
       ctx,
       peer: peer.name || peerName(route.target),
       rewriteHeaders: this.headerRewriter(req, ctx),
+      tap: cache?.tap ?? null,
+      ignoreClientAbort: cache ? cache.detached : this.options.ignoreClientAbort,
     });
     this.exchanges.set(req, exchange);
     try {
-      const { prependPath, xfwd, headers } = this.commonOptions;
-      const options = { target: peer.url, prependPath, xfwd, headers, agent: peer.agent, selfHandleResponse: true, buffer: exchange.body };
+      const { prependPath, xfwd, headers: common } = this.commonOptions;
+      const method = cache?.method ?? undefined;
+      const options = { target: peer.url, prependPath, xfwd, headers: common, agent: peer.agent, selfHandleResponse: true, buffer: exchange.body, ...(method ? { method } : {}) };
       this.server.web(req, res, options, (err) => exchange.onError(err));
     } catch (err) {
       exchange.onError(err);

@@ -1,0 +1,180 @@
+/**
+ * A zone's entries on disk (the disk is the truth every worker shares): read with one open
+ * and no stat for a small entry (its head says its length), written to a temporary file in
+ * the entry's directory and renamed into place once whole, so a reader sees an old entry or
+ * a new one, never half of one. A file that is not an entry, names another key or is shorter
+ * than it says is a miss. A directory that cannot be written is one error line; responses go
+ * on uncached.
+ */
+import { createReadStream, promises as fsp, type ReadStream } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../../../types';
+import { bodyLengthField, decodeHead, decodeMeta, encodeHead, HEAD_SIZE, MAGIC, type EntryMeta } from './entry';
+import { entryPath } from './key';
+import type { CachePathConf } from './module';
+
+/** Entries whose head and body fit in this are read in one go. */
+const WHOLE_READ = 64 * 1024;
+
+/** An entry found on disk. */
+export interface CachedEntry {
+  readonly meta: EntryMeta;
+  readonly file: string;
+  readonly bodyLength: number;
+  /** The body, when read whole; else `stream` opens it. */
+  readonly body: Buffer | null;
+  stream(): ReadStream;
+}
+
+/** A response being copied into the cache: `end` renames it into place, `abort` drops it. */
+export interface EntryWriter {
+  write(chunk: Buffer): void;
+  end(): void;
+  abort(): void;
+  /** Settles once the entry is in place or dropped. */
+  readonly done: Promise<void>;
+}
+
+let sequence = 0;
+
+/** One `proxy_cache_path` zone's files. */
+export class DiskStore {
+  private failing = false;
+
+  constructor(
+    readonly conf: CachePathConf,
+    private readonly log: Logger,
+  ) {}
+
+  /** The entry file of a hash. */
+  fileOf(hash: string): string {
+    return entryPath(this.conf.dir, this.conf.levels, hash);
+  }
+
+  /** The entry of `hash` if it is on disk, whole, and stored for `key`; null otherwise. */
+  async read(hash: string, key: string): Promise<CachedEntry | null> {
+    const file = this.fileOf(hash);
+    let handle: fsp.FileHandle;
+    try {
+      handle = await fsp.open(file, 'r');
+    } catch {
+      return null;
+    }
+    try {
+      const first = Buffer.allocUnsafe(WHOLE_READ);
+      const { bytesRead } = await handle.read(first, 0, WHOLE_READ, 0);
+      const lengths = decodeHead(first.subarray(0, bytesRead));
+      if (!lengths) return null;
+      const bodyOffset = HEAD_SIZE + lengths.metaLength;
+      const total = bodyOffset + lengths.bodyLength;
+      let metaBytes: Buffer;
+      if (bodyOffset <= bytesRead) metaBytes = first.subarray(HEAD_SIZE, bodyOffset);
+      else {
+        metaBytes = Buffer.allocUnsafe(lengths.metaLength);
+        const more = await handle.read(metaBytes, 0, lengths.metaLength, HEAD_SIZE);
+        if (more.bytesRead !== lengths.metaLength) return null;
+      }
+      const meta = decodeMeta(metaBytes, key);
+      if (!meta) return null;
+      if (total <= WHOLE_READ) {
+        // Exactly as long as it says: a shorter or longer file is not this entry.
+        if (bytesRead !== total) return null;
+        return { meta, file, bodyLength: lengths.bodyLength, body: Buffer.from(first.subarray(bodyOffset, total)), stream: () => createReadStream(file) };
+      }
+      const stat = await handle.stat();
+      if (stat.size !== total) return null;
+      return { meta, file, bodyLength: lengths.bodyLength, body: null, stream: () => createReadStream(file, { start: bodyOffset, end: total - 1 }) };
+    } catch {
+      return null;
+    } finally {
+      await handle.close().catch(() => {});
+    }
+  }
+
+  /** A writer for a new entry of `hash`; a directory that cannot be written drops it (said once). */
+  writer(hash: string, meta: EntryMeta): EntryWriter {
+    const file = this.fileOf(hash);
+    const temp = `${file}.${process.pid}.${++sequence}.tmp`;
+    let handle: fsp.FileHandle | null = null;
+    let broken = false;
+    const fail = (err: unknown) => {
+      if (!broken) this.failed(err, temp);
+      broken = true;
+    };
+    const head = encodeHead(meta, 0);
+    let chain: Promise<unknown> = fsp
+      .mkdir(path.dirname(file), { recursive: true })
+      .then(() => fsp.open(temp, 'w', 0o600))
+      .then((h) => {
+        handle = h;
+        this.failing = false;
+        return h.write(head, 0, head.length, 0);
+      })
+      .catch(fail);
+    let position = head.length;
+    let length = 0;
+    const close = () => (handle ? handle.close().catch(() => {}) : undefined);
+    const drop = () => {
+      broken = true;
+      chain = chain.then(close).then(() => handle && fsp.unlink(temp)).catch(() => {}).then(settle);
+    };
+    let settle!: () => void;
+    const done = new Promise<void>((resolve) => (settle = resolve));
+    return {
+      done,
+      write: (chunk) => {
+        if (broken) return;
+        const at = position;
+        position += chunk.length;
+        length += chunk.length;
+        chain = chain
+          .then(async () => {
+            if (!broken) await handle!.write(chunk, 0, chunk.length, at);
+          })
+          .catch(fail);
+      },
+      end: () => {
+        if (broken) return drop();
+        const field = bodyLengthField(length);
+        chain = chain
+          .then(async () => {
+            if (!broken) await handle!.write(field, 0, field.length, MAGIC.length);
+          })
+          .catch(fail)
+          .then(close)
+          .then(() => (broken ? handle && fsp.unlink(temp) : fsp.rename(temp, file)))
+          .catch((err) => {
+            fail(err);
+            return fsp.unlink(temp).catch(() => {});
+          })
+          .then(settle);
+      },
+      abort: drop,
+    };
+  }
+
+  /** Writes `entry` again with new metadata (a revalidation's new validity), its body kept. */
+  async rewrite(hash: string, entry: CachedEntry, meta: EntryMeta): Promise<void> {
+    const writer = this.writer(hash, meta);
+    try {
+      if (entry.body) writer.write(entry.body);
+      else for await (const chunk of entry.stream()) writer.write(chunk as Buffer);
+      writer.end();
+    } catch {
+      writer.abort();
+    }
+    await writer.done;
+  }
+
+  /** Removes an entry (a corrupted one, one the manager expires). */
+  async remove(hash: string): Promise<void> {
+    await fsp.unlink(this.fileOf(hash)).catch(() => {});
+  }
+
+  private failed(err: unknown, file: string): void {
+    if (this.failing) return;
+    this.failing = true;
+    const e = err as NodeJS.ErrnoException;
+    this.log.error(`${e.syscall ?? 'open'}() "${e.path ?? file}" failed (${e.errno ? -e.errno : 0}: ${e.message.replace(/^[A-Z]+: /, '').replace(/, \w+ .*$/, '')}), responses of cache "${this.conf.name}" are not stored`);
+  }
+}
