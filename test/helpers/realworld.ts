@@ -47,7 +47,16 @@ export const REALWORLD_CASES: readonly RealWorldCase[] = [
     beside: [['h5bp-server-configs/conf.d/templates/example.com.conf', 'conf.d/example.com.conf']],
   },
   { file: 'nchan-basic.conf', project: 'Nchan', context: 'main' },
-  { file: 'mastodon-nginx.conf', project: 'Mastodon', context: 'http' },
+  {
+    file: 'mastodon-nginx.conf',
+    project: 'Mastodon',
+    context: 'http',
+    // The file's own instruction: "Uncomment these lines once you acquire a certificate".
+    fill: [
+      ['# ssl_certificate     /etc', 'ssl_certificate     /etc'],
+      ['# ssl_certificate_key /etc', 'ssl_certificate_key /etc'],
+    ],
+  },
   { file: 'gitlab-nginx.conf', project: 'GitLab', context: 'http' },
   { file: 'mattermost-nginx.conf', project: 'Mattermost', context: 'http', fill: [['{domain-name}', 'example.com']] },
   { file: 'synapse-nginx.conf', project: 'Synapse (Matrix)', context: 'http' },
