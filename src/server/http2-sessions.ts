@@ -98,6 +98,9 @@ export class Http2Sessions {
   take(socket: Duplex): void {
     // The session keeps its own time (`client_header_timeout` to a first stream, then `keepalive_timeout`).
     firstHeadDone(socket);
+    // The socket was accepted half-open (for HTTP/1.1): a client's FIN ends an HTTP/2
+    // connection, as nginx's read of 0 bytes closes it; else it would wait in CLOSE-WAIT.
+    socket.once('end', () => socket.destroy());
     this.server.emit('connection', socket as Socket);
   }
 
