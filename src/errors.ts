@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   GW_BAD_HOST: 'a Host nginx refuses (400)',
   GW_NO_HOST: 'an HTTP/1.1 request without Host (400)',
   GW_BAD_VERSION: 'an HTTP version nginx refuses (400)',
+  GW_BAD_PSEUDO_HEADER: "an HTTP/2 request line nginx refuses: a method in lower case, no :scheme or no :path, as a CONNECT without :protocol (400)",
   GW_URI_TOO_LONG: 'a request line longer than nginx takes (414)',
   GW_HEADER_TOO_LARGE: 'a header line longer than nginx takes (400, nginx 494)',
   GW_TOO_MANY_HEADERS: 'more header lines than nginx takes (400, nginx 494)',

@@ -33,6 +33,9 @@ export interface PseudoHeaders {
   readonly protocol: string | undefined;
 }
 
+const RAW = Symbol('gateway.rawHeaders');
+const NODE_RAW_HEADERS = Object.getOwnPropertyDescriptor(http2.Http2ServerRequest.prototype, 'rawHeaders')!.get!;
+
 /** An HTTP/2 request whose `headers` and `rawHeaders` hold regular fields only. */
 export class Http2Request extends http2.Http2ServerRequest {
   readonly pseudo: PseudoHeaders;
@@ -42,10 +45,12 @@ export class Http2Request extends http2.Http2ServerRequest {
     for (const name of Object.keys(headers)) if (name.charCodeAt(0) !== 0x3a) fields[name] = headers[name];
     const raw: string[] = [];
     for (let i = 0; i + 1 < rawHeaders.length; i += 2) if (rawHeaders[i].charCodeAt(0) !== 0x3a) raw.push(rawHeaders[i], rawHeaders[i + 1]);
+    // nginx takes :authority as a Host header line where it stands, first: a Host field
+    // besides it is a second Host line, which the head checks answer 400 as nginx does.
     const authority = headers[':authority'] as string | undefined;
-    if (fields.host === undefined && authority !== undefined) {
-      fields.host = authority;
-      raw.push('host', authority);
+    if (authority !== undefined) {
+      raw.unshift('host', authority);
+      fields.host ??= authority;
     }
     const protocol = headers[':protocol'] as string | undefined;
     if (protocol !== undefined) {
@@ -98,6 +103,15 @@ Object.defineProperties(Http2Request.prototype, {
   scheme: {
     get(this: Http2Request) {
       return this.pseudo.scheme ?? '';
+    },
+  },
+  // Node's class has a getter only: the head checks replace the list when they drop a field.
+  rawHeaders: {
+    get(this: Http2Request & { [RAW]?: string[] }) {
+      return this[RAW] ?? (NODE_RAW_HEADERS.call(this) as string[]);
+    },
+    set(this: Http2Request & { [RAW]?: string[] }, raw: string[]) {
+      this[RAW] = raw;
     },
   },
 });

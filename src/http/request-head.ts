@@ -131,10 +131,29 @@ export class HeaderBuffers {
  * wants a first digit from 1 to 9), above 1 is 505.
  */
 export function checkRequestLine(req: IncomingMessage, sizes: HeaderBufferSizes = DEFAULT_HEADER_BUFFERS): void {
+  if (isHttp2(req)) return checkPseudoHeaders(req);
   const length = (req.method ?? '').length + 1 + (req.url ?? '').length + ' HTTP/x.y'.length;
   if (length > maxLine(sizes)) throw new HttpError(414, 'GW_URI_TOO_LONG', 'client sent too long URI');
   if (req.httpVersionMajor === 0) throw new HttpError(400, 'GW_BAD_VERSION', 'client sent invalid request');
   if (req.httpVersionMajor > 1 && !isHttp2(req)) throw new HttpError(505, 'GW_BAD_VERSION', 'client sent invalid version');
+}
+
+/** The methods nginx knows by name; any other must be capital letters, `_` and `-` (ngx_http_v2_parse_method). */
+const KNOWN_METHODS = new Set(['GET', 'POST', 'HEAD', 'OPTIONS', 'PROPFIND', 'PUT', 'MKCOL', 'DELETE', 'COPY', 'MOVE', 'PROPPATCH', 'LOCK', 'UNLOCK', 'PATCH', 'TRACE', 'CONNECT']);
+const OTHER_METHOD = /^[A-Z_-]+$/;
+
+/**
+ * An HTTP/2 request's pseudo-headers, as nginx 1.22 checks what nghttp2 lets through (it
+ * refuses a missing, empty, repeated or unknown one itself, resetting the stream): a CONNECT
+ * without `:protocol` carries neither `:scheme` nor `:path`, and nginx, which builds a request
+ * line from both, answers 400; a method in lower case is 400 too. The `:path`'s length is no
+ * 414 here: nginx limits it as any header field (large_client_header_buffers, the session's check).
+ */
+function checkPseudoHeaders(req: IncomingMessage & { pseudo: { method: string; path: string; scheme: string | undefined } }): void {
+  const { method, path, scheme } = req.pseudo;
+  if (!KNOWN_METHODS.has(method) && !OTHER_METHOD.test(method)) throw new HttpError(400, 'GW_BAD_PSEUDO_HEADER', `client sent invalid method: "${method}"`);
+  if (scheme === undefined) throw new HttpError(400, 'GW_BAD_PSEUDO_HEADER', 'client sent no :scheme header');
+  if (path === '') throw new HttpError(400, 'GW_BAD_PSEUDO_HEADER', 'client sent no :path header');
 }
 
 /**
@@ -143,11 +162,15 @@ export function checkRequestLine(req: IncomingMessage, sizes: HeaderBufferSizes 
  * for which nginx's buffers have no room left, is nginx's 494 (a 400 page saying "Request
  * Header Or Cookie Too Large"), and so is line 1001; a unique header sent twice is 400. A name
  * `validName` refuses is a line nginx reads and ignores (`ignore_invalid_headers on`; `_` with
- * `underscores_in_headers off`): it takes buffer room but is not counted.
+ * `underscores_in_headers off`): it takes buffer room but is not counted. An HTTP/2 request's
+ * fields fill no buffers (nginx limits them field by field, see src/server/http2-sessions.ts):
+ * only the count and the unique headers apply.
  */
 export function checkHeaderLines(req: IncomingMessage, validName: RegExp | null = VALID_NAME, sizes: HeaderBufferSizes = DEFAULT_HEADER_BUFFERS): void {
-  const buffers = new HeaderBuffers(sizes);
-  const longest = maxLine(sizes);
+  // HTTP/2's fields fill no buffers: nginx limits each field and the list (the session's check).
+  const http2 = isHttp2(req);
+  const buffers = new HeaderBuffers(http2 ? { first: Infinity, large: Infinity, count: 0 } : sizes);
+  const longest = http2 ? Infinity : maxLine(sizes);
   buffers.take((req.method ?? '').length + 1 + (req.url ?? '').length + ' HTTP/x.y\r\n'.length);
   const seen = new Set<string>();
   const raw = req.rawHeaders;
@@ -165,7 +188,7 @@ export function checkHeaderLines(req: IncomingMessage, validName: RegExp | null 
     seen.add(name);
   }
   // The empty line that ends the head needs its room too.
-  if (!buffers.take(2)) throw new HttpError(494, 'GW_HEADER_TOO_LARGE', 'client sent too large request');
+  if (!http2 && !buffers.take(2)) throw new HttpError(494, 'GW_HEADER_TOO_LARGE', 'client sent too large request');
 }
 
 /**

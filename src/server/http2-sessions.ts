@@ -9,6 +9,17 @@ import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Http2Request, Http2Response } from '../http/http2-messages';
+import { MAX_HEADERS } from '../http/request-head';
+import { firstHeadDone } from './first-head-timeout';
+
+/**
+ * What Node adds to each header field when it measures a header list against
+ * SETTINGS_MAX_HEADER_LIST_SIZE (RFC 9113's 32 octets of overhead); nginx counts names and
+ * values only, so Node's limit is raised by this much per field and nginx's sum checked here.
+ */
+const FIELD_OVERHEAD = 32;
+/** The fields a request may have beside its regular ones: the pseudo-headers, and the 1001st that nginx answers 494. */
+const PSEUDO_AND_ONE = 8;
 
 /** A listening socket's HTTP/2 settings (its default server's). */
 export interface Http2Settings {
@@ -16,8 +27,12 @@ export interface Http2Settings {
   readonly maxConcurrentStreams: number;
   /** `http2_body_preread_size`: the initial window of a stream's request body. */
   readonly initialWindowSize: number;
-  /** The most a header list may hold (`large_client_header_buffers`: number x size). */
+  /** The most a header list may hold (`large_client_header_buffers`: number x size), names and values. */
   readonly maxHeaderListSize: number;
+  /** The longest header name or value (`large_client_header_buffers`' size). */
+  readonly maxFieldSize: number;
+  /** `client_header_timeout` (ms): a new session must begin a stream within it. */
+  readonly headerTimeoutMs: number;
   /** `keepalive_timeout` (ms): a session without open streams for that long is closed. */
   readonly idleTimeoutMs: number;
   /** `keepalive_requests`: the streams a session serves before its GOAWAY. */
@@ -51,14 +66,18 @@ export class Http2Sessions {
     /** A CONNECT stream: an extended one (RFC 8441) where `http2_websocket` allows it, or a plain one. */
     onConnect: (req: Http2Request, res: Http2Response) => void,
   ) {
+    // nginx's limits are checked as each stream begins (`fieldsTooLarge`); Node's only bound
+    // what it buffers, a little above them, so that what nginx takes reaches that check.
+    const fieldPairs = MAX_HEADERS + PSEUDO_AND_ONE;
+    const listBytes = settings.maxHeaderListSize + FIELD_OVERHEAD * fieldPairs;
     this.server = http2.createServer({
       settings: {
         maxConcurrentStreams: settings.maxConcurrentStreams,
         initialWindowSize: settings.initialWindowSize,
-        maxHeaderListSize: settings.maxHeaderListSize,
+        maxHeaderListSize: listBytes,
         enableConnectProtocol: settings.enableConnectProtocol,
       },
-      maxHeaderListSize: settings.maxHeaderListSize,
+      maxHeaderListPairs: fieldPairs,
       // Streams past the limit are refused by nghttp2; a client that keeps opening them is cut off.
       maxSessionRejectedStreams: 100,
       maxSessionInvalidFrames: 1000,
@@ -66,9 +85,19 @@ export class Http2Sessions {
       Http2ServerResponse: Http2Response,
     } as http2.ServerOptions);
     this.server.on('session', (session) => this.opened(session));
-    this.server.on('stream', (stream) => this.streamBegun(stream));
-    this.server.on('request', onRequest as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
-    this.server.on('connect', onConnect as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+    this.server.on('stream', (stream: http2.ServerHttp2Stream, _headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => this.streamBegun(stream, rawHeaders));
+    // Streams whose session was closed as they began (nginx's limits) are not served.
+    const serve = (req: Http2Request, res: Http2Response) => {
+      if (!req.stream.destroyed) onRequest(req, res);
+    };
+    this.server.on('request', serve as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+    // A CONNECT (Node would answer 405 itself) goes to the dispatcher's connect path: RFC 8441's
+    // extended CONNECT, or nginx's 400 for a plain one.
+    this.server.on('connect', ((req: Http2Request, res: Http2Response) => {
+      if (!req.stream.destroyed) onConnect(req, res);
+    }) as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+    // Node's own answers to an Expect (417, or an immediate 100) are not nginx's: the dispatcher answers.
+    for (const event of ['checkExpectation', 'checkContinue']) this.server.on(event, serve);
     // Errors of a session are its own (a client's protocol error): the session closes, the worker serves on.
     this.server.on('sessionError', () => undefined);
   }
@@ -79,6 +108,11 @@ export class Http2Sessions {
   /** Makes an accepted connection (TLS after ALPN chose `h2`, or cleartext after the preface) a session. */
   take(socket: Duplex): void {
     this.taking = socket;
+    // The session keeps its own time (`client_header_timeout` to a first stream, then `keepalive_timeout`).
+    firstHeadDone(socket);
+    // The socket was accepted half-open (for HTTP/1.1): a client's FIN ends an HTTP/2
+    // connection, as nginx's read of 0 bytes closes it; else it would wait in CLOSE-WAIT.
+    socket.once('end', () => socket.destroy());
     try {
       this.server.emit('connection', socket as Socket);
     } finally {
@@ -114,13 +148,20 @@ export class Http2Sessions {
       this.sessions.delete(session);
     });
     if (this.draining) session.close();
-    else this.armIdle(session, state);
+    else this.armIdle(session, state, this.settings.headerTimeoutMs);
   }
 
-  private streamBegun(stream: http2.ServerHttp2Stream): void {
+  private streamBegun(stream: http2.ServerHttp2Stream, rawHeaders: readonly string[]): void {
     const session = stream.session;
     const state = session && this.sessions.get(session);
     if (!session || !state) return;
+    // nginx: a name or value longer than a header buffer, or a list longer than all of them,
+    // ends the connection (GOAWAY ENHANCE_YOUR_CALM, "client sent too large header").
+    if (fieldsTooLarge(rawHeaders, this.settings)) {
+      session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      session.destroy();
+      return;
+    }
     state.open++;
     state.begun++;
     if (state.idle) {
@@ -131,7 +172,7 @@ export class Http2Sessions {
     if (state.begun >= this.settings.maxRequests) session.close();
     stream.once('close', () => {
       state.open--;
-      if (state.open === 0 && !session.closed) this.armIdle(session, state);
+      if (state.open === 0 && !session.closed) this.armIdle(session, state, this.settings.idleTimeoutMs);
     });
   }
 
@@ -146,11 +187,23 @@ export class Http2Sessions {
     socket.once('close', () => clearTimeout(timer));
   }
 
-  private armIdle(session: http2.Http2Session, state: SessionState): void {
+  /** Without an open stream for `ms`, the session says GOAWAY and closes (nginx: "client timed out" at first, then keepalive). */
+  private armIdle(session: http2.Http2Session, state: SessionState, ms: number): void {
+    if (ms <= 0) return;
     state.idle = setTimeout(() => {
       state.idle = null;
       if (state.open === 0) session.close();
-    }, this.settings.idleTimeoutMs);
+    }, ms);
     state.idle.unref();
   }
+}
+
+/** Whether a stream's header list is over nginx's limits: a name or value over `maxFieldSize`, names and values together over `maxHeaderListSize`. */
+export function fieldsTooLarge(rawHeaders: readonly string[], limits: Pick<Http2Settings, 'maxFieldSize' | 'maxHeaderListSize'>): boolean {
+  let total = 0;
+  for (const field of rawHeaders) {
+    if (field.length > limits.maxFieldSize) return true;
+    total += field.length;
+  }
+  return total > limits.maxHeaderListSize;
 }

@@ -323,6 +323,8 @@ function http2Settings(server: ServerConf): Http2Settings {
     maxConcurrentStreams: h2.http2MaxConcurrentStreams,
     initialWindowSize: h2.http2BodyPrereadSize,
     maxHeaderListSize: buffers.number * buffers.size,
+    maxFieldSize: buffers.size,
+    headerTimeoutMs: core.clientHeaderTimeout,
     idleTimeoutMs: core.keepaliveTimeout,
     maxRequests: core.keepaliveRequests,
     lingeringTimeoutMs: core.lingeringTimeout,
