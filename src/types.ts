@@ -6,7 +6,7 @@
  * same `RequestContext`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex, Transform } from 'node:stream';
+import type { Duplex, Transform, Writable } from 'node:stream';
 import type { ConfigContext } from './config/handler-contract';
 import type { LocationConf, ServerConf } from './config/model';
 import type { Template, UpstreamTry } from './http/variables';
@@ -130,6 +130,32 @@ export interface SubrequestSpec {
    * is dropped.
    */
   readonly body?: boolean;
+  /**
+   * nginx's NGX_HTTP_SUBREQUEST_CLONE (the slice module's subrequests): `uri` and `args` are the
+   * parent's, served by the parent's location with its content handler alone (no phase before
+   * the content phase runs again, no location is looked up).
+   */
+  readonly clone?: boolean;
+  /** Entries the subrequest's `ctx.data` starts with (nginx's `ngx_http_set_ctx` on a subrequest). */
+  readonly data?: Readonly<Record<symbol, unknown>>;
+  /**
+   * Where the body goes as it comes, with the sink's backpressure, instead of being kept or
+   * dropped (the slice module's subrequests, whose output is the parent's). The promise then
+   * resolves once the body is all written and `sink.body` ended, or the subrequest was cut (its
+   * body not ended).
+   */
+  readonly sink?: SubrequestSink;
+}
+
+/** A streamed subrequest's destination (`SubrequestSpec.sink`). */
+export interface SubrequestSink {
+  /**
+   * The subrequest's status and headers (lower-case names), before any of its body: false cuts
+   * the subrequest there, as an nginx header filter's error.
+   */
+  header(status: number, headers: Readonly<Record<string, string | string[] | number | undefined>>, ctx: RequestContext): boolean;
+  /** The body's bytes, in order; its `end` is called once the body is whole. */
+  readonly body: Writable;
 }
 
 /** How a subrequest ended. */

@@ -58,6 +58,8 @@ export interface VariableSource {
   readonly completed: boolean;
   /** `$request_filename`: the file path the request maps to (root or alias + URI). */
   readonly requestFilename: string;
+  /** `$slice_range`: the slice module's (`modules/slice/slice-context.ts`); absent or '' where nothing is sliced. */
+  sliceRange?(): string;
   /** Told when a declared variable is read before anything set it in this request (`uninitialized_variable_warn`). */
   unsetVariable?(name: string): void;
 }
@@ -297,6 +299,7 @@ const VARIABLES: Record<string, Getter> = {
   proxy_add_x_forwarded_for: forwardedFor,
   http_upgrade: (s) => s.req.headers.upgrade ?? '',
   connection_upgrade: connectionUpgrade,
+  slice_range: (s) => s.sliceRange?.() ?? '',
   realpath_root: (s) => realpath(s.documentRoot),
   document_root: (s) => s.documentRoot,
   ...SSL_VARIABLES,

@@ -62,6 +62,8 @@ import { processTuningModule } from './tuning/process-module';
 import { httpTuningModule } from './tuning/http-module';
 import { charsetModule } from './charset/module';
 import { charsetFilter } from './charset/charset-filter';
+import { sliceModule } from './slice/module';
+import { sliceFilter } from './slice/filter';
 
 const BUILT_IN: Readonly<Record<string, HandlerModule<any>>> = {
   static: staticHandler,
@@ -129,6 +131,7 @@ export const MODULES: readonly ConfModule[] = [
   pluginsModule,
   headersModule,
   charsetModule,
+  sliceModule,
   gzipModule,
   logModule,
 ];
@@ -140,7 +143,7 @@ export const REGISTRY: Registry = { modules: MODULES, handlers: resolveHandler, 
  * What each module builds per location, in nginx's order: phase handlers run by phase, then in
  * this order within a phase (realip first: a preaccess limit keyed on the address sees the real
  * one; the scripts' rewrite_by and access_by last in theirs, log_by before the access log);
- * response filters see the header in this order (`expires` and
+ * response filters see the header in this order (the slice filter first, as nginx's top filter; `expires` and
  * `add_header` before gzip decides, as nginx's chain).
  */
-export const LOCATION_MODULES: readonly LocationModule[] = [realipPhase, rewritePhase, limitReqPhase, limitConnPhase, accessPhase, authBasicPhase, authRequestPhase, scriptPhases, tryFilesPhase, charsetFilter, headersFilter, gzipFilter, logPhase];
+export const LOCATION_MODULES: readonly LocationModule[] = [realipPhase, rewritePhase, limitReqPhase, limitConnPhase, accessPhase, authBasicPhase, authRequestPhase, scriptPhases, tryFilesPhase, sliceFilter, charsetFilter, headersFilter, gzipFilter, logPhase];

@@ -348,9 +348,11 @@ export class Dispatcher {
   readonly subrequest = async (parent: RequestState, spec: SubrequestSpec): Promise<SubrequestResult> => {
     const server = this.runtime.server(parent.server);
     const req = subrequestMessage(parent.req, spec);
-    const capture = new SubrequestCapture(req, spec.body === true);
+    const state = new RequestState(req, null, parent.server, server.serverLocation, spec.uri, spec.args ?? '', parent.host, parent.scheme, server.log);
+    const capture = new SubrequestCapture(req, spec.body === true, spec.sink ?? null, state);
     const res = capture.res;
-    const state = new RequestState(req, res, parent.server, server.serverLocation, spec.uri, spec.args ?? '', parent.host, parent.scheme, server.log);
+    state.res = res;
+    if (spec.data) Object.assign(state.data, spec.data);
     state.subrequests = this.subrequest;
     state.subrequestDepth = parent.subrequestDepth + 1;
     state.mainRequest = parent.mainRequest;
@@ -363,7 +365,14 @@ export class Dispatcher {
       res.destroy();
       return { status: 500, headers: {}, body: null, context: state };
     }
-    this.matchLocation(state, server);
+    if (spec.clone) {
+      // nginx's NGX_HTTP_SUBREQUEST_CLONE: the parent's location and captures, from its content phase.
+      state.runtime = parent.runtime;
+      state.captures = parent.captures;
+      state.namedCaptures = parent.namedCaptures;
+    } else {
+      this.matchLocation(state, server);
+    }
     let logged = false;
     const ended = () => {
       if (!logged) logSubrequest(req, res, state, capture);
@@ -371,6 +380,11 @@ export class Dispatcher {
     };
     res.once('finish', ended).once('close', ended);
     const served = (async () => {
+      if (spec.clone) {
+        const handler = state.runtime.handler;
+        if (!handler.http) throw new HttpError(405);
+        return handler.http(req, res, state);
+      }
       // nginx's subrequest starts at the server-rewrite phase.
       const answered = this.serverRewrite(req, res, state);
       if (answered === true || (answered !== false && (await answered))) return;

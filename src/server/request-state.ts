@@ -10,6 +10,7 @@ import { isBuiltInVariable, isSetByModules, variableGetter, type ConnectionFacts
 import { mapUriToPath } from '../shared/document-path';
 import { connectionFactsOf } from './connection-facts';
 import type { ProxyAddresses } from '../http/proxy-protocol';
+import { sliceRangeOf } from '../modules/slice/slice-context';
 import { CLIENT_ADDRESS_SET, SET_CLIENT_ADDRESS, type ClientAddressTarget } from '../modules/realip/client-address';
 import type { Logger, RequestContext, ResponseFilter, SubrequestResult, SubrequestSpec } from '../types';
 import { filtersTransform, type FilterState } from './filters';
@@ -177,6 +178,11 @@ export class RequestState implements RequestContext, FilterState, ClientAddressT
   enterInner(key: object): void {
     const inner = this.runtime.inner?.get(key);
     if (inner) this.runtime = inner;
+  }
+
+  /** `$slice_range`: the slice module's state for this request, made when first read (see `sliceRangeOf`). */
+  sliceRange(): string {
+    return sliceRangeOf(this.req, this.res, this);
   }
 
   /** nginx's `uninitialized_variable_warn`: a `set` variable read before anything set it in this request. */

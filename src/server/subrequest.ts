@@ -10,7 +10,7 @@
 import { IncomingMessage, ServerResponse, type OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import type { SubrequestSpec } from '../types';
+import type { RequestContext, SubrequestSink, SubrequestSpec } from '../types';
 
 /** Headers a subrequest without a body does not take from its parent: the body's framing. */
 const BODY_FRAMING = new Set(['content-length', 'transfer-encoding']);
@@ -67,9 +67,38 @@ function discardingSocket(): Duplex {
 }
 
 /**
+ * A socket that drops its bytes, but holds each write's callback while `sink` is full: the
+ * response over it then fills and says so (`write` returns false, 'drain' later) as over a
+ * slow client, so a handler's own backpressure follows the sink's.
+ */
+function sinkSocket(sink: SubrequestSink): Duplex {
+  const body = sink.body;
+  let held: (() => void)[] = [];
+  const release = () => {
+    const callbacks = held;
+    held = [];
+    for (const callback of callbacks) callback();
+  };
+  body.on('drain', release);
+  return new Duplex({
+    read() {},
+    write(_chunk, _encoding, callback) {
+      if (body.writableNeedDrain && !body.destroyed) held.push(() => callback());
+      else callback();
+    },
+    destroy(err, callback) {
+      body.off('drain', release);
+      held = [];
+      callback(err);
+    },
+  });
+}
+
+/**
  * The subrequest's response: a real `ServerResponse` (so every handler writes to it as to a
  * client) over a socket that drops its bytes. `over` resolves once the status and headers are
- * known and, when the body is kept, once it has all come (or the response was cut).
+ * known and, when the body is kept or streamed to a sink, once it has all come (or the response
+ * was cut).
  */
 export class SubrequestCapture {
   readonly res: ServerResponse;
@@ -77,13 +106,15 @@ export class SubrequestCapture {
   private readonly chunks: Buffer[] | null;
   private end!: () => void;
 
-  constructor(req: IncomingMessage, keepBody: boolean) {
+  constructor(req: IncomingMessage, keepBody: boolean, sink: SubrequestSink | null = null, ctx: RequestContext | null = null) {
     const res = new ServerResponse(req);
     this.res = res;
-    this.chunks = keepBody && req.method !== 'HEAD' ? [] : null;
+    this.chunks = keepBody && req.method !== 'HEAD' && !sink ? [] : null;
     this.over = new Promise<void>((resolve) => (this.end = resolve));
-    const socket = discardingSocket();
+    const socket = sink ? sinkSocket(sink) : discardingSocket();
     res.assignSocket(socket as unknown as Socket);
+    // What Node's server does for its own sockets (assignSocket does not): the socket's 'drain' is the response's.
+    if (sink) socket.on('drain', () => !res.writableFinished && res.emit('drain'));
     res.once('finish', () => {
       this.end();
       // As a server does once a response is over: its 'close', which handlers wait for. On the
@@ -92,7 +123,54 @@ export class SubrequestCapture {
       process.nextTick(destroySocket, socket);
     });
     res.once('close', () => this.end());
+    if (sink) {
+      this.stream(res, sink, ctx!);
+      return;
+    }
     this.hook(res, keepBody);
+  }
+
+  /**
+   * The status and headers to `sink.header` as `writeHead` gets them (false: the response is
+   * cut), the body to `sink.body` as written, its end once the body is whole. A sink that goes
+   * away (the client left) cuts the response.
+   */
+  private stream(res: ServerResponse, sink: SubrequestSink, ctx: RequestContext): void {
+    const writeHead = res.writeHead;
+    const body = sink.body;
+    res.writeHead = function (this: ServerResponse, status: number, ...rest: unknown[]) {
+      const reason = typeof rest[0] === 'string' ? (rest.shift() as string) : undefined;
+      const headers = rest[0] as OutgoingHttpHeaders | readonly string[] | undefined;
+      if (Array.isArray(headers)) {
+        for (let i = 0; i + 1 < headers.length; i += 2) res.appendHeader(headers[i], headers[i + 1]);
+      } else if (headers) {
+        for (const [name, value] of Object.entries(headers)) if (value !== undefined) res.setHeader(name, value);
+      }
+      const out = reason === undefined ? writeHead.call(this, status) : (writeHead as (s: number, r: string) => ServerResponse).call(this, status, reason);
+      if (!sink.header(res.statusCode, res.getHeaders(), ctx)) res.destroy();
+      return out;
+    } as ServerResponse['writeHead'];
+    const pass = (chunk: unknown, encoding: unknown) => {
+      if (chunk === undefined || chunk === null || typeof chunk === 'function' || res.destroyed || body.destroyed) return;
+      body.write(typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8') : Buffer.from(chunk as Uint8Array));
+    };
+    const write = res.write;
+    const end = res.end;
+    res.write = function (this: ServerResponse, ...args: unknown[]) {
+      pass(args[0], args[1]);
+      return (write as (...a: unknown[]) => boolean).apply(this, args);
+    } as ServerResponse['write'];
+    res.end = function (this: ServerResponse, ...args: unknown[]) {
+      if (!res.headersSent && !res.destroyed) res.writeHead(res.statusCode);
+      pass(args[0], args[1]);
+      return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
+    } as ServerResponse['end'];
+    res.once('finish', () => {
+      if (!body.destroyed) body.end();
+    });
+    body.once('close', () => {
+      if (!res.writableFinished) res.destroy();
+    });
   }
 
   /** The body kept (`keepBody`), else null. */
