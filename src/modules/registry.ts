@@ -62,6 +62,7 @@ import { processTuningModule } from './tuning/process-module';
 import { httpTuningModule } from './tuning/http-module';
 import { charsetModule } from './charset/module';
 import { charsetFilter } from './charset/charset-filter';
+import { limitExceptModule } from './limit-except/module';
 
 const BUILT_IN: Readonly<Record<string, HandlerModule<any>>> = {
   static: staticHandler,
@@ -112,6 +113,7 @@ export const MODULES: readonly ConfModule[] = [
   accessModule,
   authBasicModule,
   authRequestModule,
+  limitExceptModule,
   limitReqModule,
   limitConnModule,
   zonesModule,
