@@ -63,6 +63,8 @@ import { httpTuningModule } from './tuning/http-module';
 import { charsetModule } from './charset/module';
 import { charsetFilter } from './charset/charset-filter';
 import { limitExceptModule } from './limit-except/module';
+import { limitRateModule } from './limit-rate/module';
+import { limitRateFilter } from './limit-rate/filter';
 
 const BUILT_IN: Readonly<Record<string, HandlerModule<any>>> = {
   static: staticHandler,
@@ -114,6 +116,7 @@ export const MODULES: readonly ConfModule[] = [
   authBasicModule,
   authRequestModule,
   limitExceptModule,
+  limitRateModule,
   limitReqModule,
   limitConnModule,
   zonesModule,
@@ -143,6 +146,7 @@ export const REGISTRY: Registry = { modules: MODULES, handlers: resolveHandler, 
  * this order within a phase (realip first: a preaccess limit keyed on the address sees the real
  * one; the scripts' rewrite_by and access_by last in theirs, log_by before the access log);
  * response filters see the header in this order (`expires` and
- * `add_header` before gzip decides, as nginx's chain).
+ * `add_header` before gzip decides, as nginx's chain; limit_rate last, pacing what goes out, as
+ * nginx's write filter).
  */
-export const LOCATION_MODULES: readonly LocationModule[] = [realipPhase, rewritePhase, limitReqPhase, limitConnPhase, accessPhase, authBasicPhase, authRequestPhase, scriptPhases, tryFilesPhase, charsetFilter, headersFilter, gzipFilter, logPhase];
+export const LOCATION_MODULES: readonly LocationModule[] = [realipPhase, rewritePhase, limitReqPhase, limitConnPhase, accessPhase, authBasicPhase, authRequestPhase, scriptPhases, tryFilesPhase, charsetFilter, headersFilter, gzipFilter, limitRateFilter, logPhase];
