@@ -84,7 +84,7 @@ describe('the tree an nginx.conf makes (the contract: the YAML shape of CONFIG.m
             ['if', [['condition', '$request_method = POST'], ['return', '405']]],
             ['locations', [
               [['location', '= /x'], ['internal', '']],
-              [['location', '~* \\.php$'], ['locations', [[['location', '/a/'], ['limit_except', [['arguments', 'GET HEAD'], ['deny', 'all']]]]]], ['content_by_lua_block', ' ngx.say("}") ']],
+              [['location', '~* \\.php$'], ['locations', [[['location', '/a/'], ['limit_except', [['methods', 'GET HEAD'], ['deny', 'all']]]]]], ['content_by_lua_block', ' ngx.say("}") ']],
             ]],
           ],
           [['server_name', 'b']],

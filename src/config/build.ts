@@ -321,11 +321,11 @@ class Builder {
   private innerLocations(own: Own, confs: Confs, outer: Pick<LocationConf, 'match' | 'name' | 'handler'>, handlerPos: Position, ownKeys: readonly Entry[]): Map<object, LocationConf> {
     const inner = new Map<object, LocationConf>();
     for (const module of this.registry.modules) {
-      for (const { key, block, skip } of module.innerBlocks?.(own.get(module) ?? {}) ?? []) {
+      for (const { key, block, skip, forget } of module.innerBlocks?.(own.get(module) ?? {}) ?? []) {
         const directives: MapNode = { kind: 'map', entries: block.entries.filter((e) => !skip.has(e.key)), pos: block.pos };
         const written = new Set<string>();
         const innerOwn = this.collect(directives, 'location', {}, undefined, written);
-        const innerConfs = this.merge(confs, innerOwn, true);
+        const innerConfs = this.merge(forget ? this.forgotten(confs, forget) : confs, innerOwn, true);
         this.check(innerConfs, innerOwn, directives, 'location');
         const handler = this.impliedHandler(written) ?? outer.handler;
         const base = { ...outer, handler, position: block.pos, confs: new ModuleConfs(innerConfs), locations: [] };
@@ -333,6 +333,18 @@ class Builder {
       }
     }
     return inner;
+  }
+
+  /** `confs` with the fields the named directives fill back to their defaults (`InnerBlock.forget`). */
+  private forgotten(confs: Confs, directives: readonly string[]): Confs {
+    const out: Confs = new Map(confs);
+    for (const name of directives) {
+      const placed = this.table.get(name);
+      if (!placed) continue;
+      const fallback = (this.defaults.get(placed.module) as Record<string, unknown>)[placed.field];
+      out.set(placed.module, { ...(out.get(placed.module) as object), [placed.field]: fallback });
+    }
+    return out;
   }
 
   /** The handler a location's directives name when it has no `handler:`, as nginx's directives set a content handler. */

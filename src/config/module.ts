@@ -83,13 +83,19 @@ export interface ConfModule<C extends object = object> {
   innerBlocks?(own: Readonly<Partial<C>>): readonly InnerBlock[];
 }
 
-/** A block nested in a location that nginx makes a location of its own (`if`). */
+/** A block nested in a location that nginx makes a location of its own (`if`, `limit_except`). */
 export interface InnerBlock {
   /** What the module finds the built location by (`LocationConf.inner`). */
   readonly key: object;
   readonly block: MapNode;
   /** The directives the owning module reads itself (left alone by the builder). */
   readonly skip: ReadonlySet<string>;
+  /**
+   * Directives of the location the block does not take on (back to their defaults): nginx's
+   * merge does not carry them into it (`limit_except` keeps none of the rewrite module's
+   * directives, nor `try_files`). Without it the block inherits all (`if`).
+   */
+  readonly forget?: readonly string[];
 }
 
 /** A built server as `checkServers` sees it. */

@@ -6,7 +6,7 @@
 import { NGINX_DIRECTIVES } from './nginx-directives';
 
 /** Names of nginx releases after 1.22 that configurations written for them use. */
-const LATER_NGINX: ReadonlySet<string> = new Set(['http3', 'http3_hq', 'http3_max_concurrent_streams', 'http3_stream_buffer_size', 'quic_active_connection_id_limit', 'quic_bpf', 'quic_gso', 'quic_host_key', 'quic_retry', 'proxy_limit_rate', 'ssl_certificate_cache', 'ssl_key_log', 'mp4_start_key_frame']);
+const LATER_NGINX: ReadonlySet<string> = new Set(['http3', 'http3_hq', 'http3_max_concurrent_streams', 'http3_stream_buffer_size', 'quic_active_connection_id_limit', 'quic_bpf', 'quic_gso', 'quic_host_key', 'quic_retry', 'ssl_certificate_cache', 'ssl_key_log', 'mp4_start_key_frame']);
 
 /** Whether nginx (1.22, a later release, or a module OpenResty bundles) knows a directive of this name. */
 export function isNginxDirective(name: string): boolean {

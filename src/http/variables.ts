@@ -334,7 +334,10 @@ const NO_NAMES: ReadonlySet<string> = new Set();
  * The variables a module sets per request (nginx's module variables: `$limit_req_status`...;
  * `$remote_user` is not one: nginx reads it from the Authorization header): empty until the module sets them (`ctx.setVariable`).
  */
-const SET_BY_MODULES: ReadonlySet<string> = new Set<string>(['limit_req_status', 'limit_conn_status', 'proxy_host', 'proxy_port', 'upstream_cache_status']);
+const SET_BY_MODULES: ReadonlySet<string> = new Set<string>(['limit_req_status', 'limit_conn_status', 'proxy_host', 'proxy_port', 'upstream_cache_status', 'limit_rate']);
+
+/** What a module's variable reads before anything set it: `''`, but `$limit_rate`'s 0 (no limit). */
+const UNSET_VALUES: Readonly<Record<string, string>> = { limit_rate: '0' };
 
 /** Whether `name` is a variable a module sets per request (`ctx.setVariable` takes only these). */
 export function isSetByModules(name: string): boolean {
@@ -342,7 +345,8 @@ export function isSetByModules(name: string): boolean {
 }
 
 function setValue(name: string): Getter {
-  return (s) => s.setValues?.get(name) ?? '';
+  const unset = UNSET_VALUES[name] ?? '';
+  return (s) => s.setValues?.get(name) ?? unset;
 }
 
 /**

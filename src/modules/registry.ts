@@ -64,6 +64,9 @@ import { charsetModule } from './charset/module';
 import { charsetFilter } from './charset/charset-filter';
 import { sliceModule } from './slice/module';
 import { sliceFilter } from './slice/filter';
+import { limitExceptModule } from './limit-except/module';
+import { limitRateModule } from './limit-rate/module';
+import { limitRateFilter } from './limit-rate/filter';
 
 const BUILT_IN: Readonly<Record<string, HandlerModule<any>>> = {
   static: staticHandler,
@@ -114,6 +117,8 @@ export const MODULES: readonly ConfModule[] = [
   accessModule,
   authBasicModule,
   authRequestModule,
+  limitExceptModule,
+  limitRateModule,
   limitReqModule,
   limitConnModule,
   zonesModule,
@@ -143,7 +148,8 @@ export const REGISTRY: Registry = { modules: MODULES, handlers: resolveHandler, 
  * What each module builds per location, in nginx's order: phase handlers run by phase, then in
  * this order within a phase (realip first: a preaccess limit keyed on the address sees the real
  * one; the scripts' rewrite_by and access_by last in theirs, log_by before the access log);
- * response filters see the header in this order (the slice filter first, as nginx's top filter; `expires` and
- * `add_header` before gzip decides, as nginx's chain).
+ * response filters see the header in this order (the slice filter first, as nginx's top filter;
+ * `expires` and `add_header` before gzip decides, as nginx's chain; limit_rate last, pacing what
+ * goes out, as nginx's write filter).
  */
-export const LOCATION_MODULES: readonly LocationModule[] = [realipPhase, rewritePhase, limitReqPhase, limitConnPhase, accessPhase, authBasicPhase, authRequestPhase, scriptPhases, tryFilesPhase, sliceFilter, charsetFilter, headersFilter, gzipFilter, logPhase];
+export const LOCATION_MODULES: readonly LocationModule[] = [realipPhase, rewritePhase, limitReqPhase, limitConnPhase, accessPhase, authBasicPhase, authRequestPhase, scriptPhases, tryFilesPhase, sliceFilter, charsetFilter, headersFilter, gzipFilter, limitRateFilter, logPhase];

@@ -17,6 +17,7 @@ import { tabPaddingOf } from '../http/raw-head';
 import { checkHeaderLines, checkRequestHead, checkRequestLine, dropInvalidHeaders } from '../http/request-head';
 import { errorPageHtml, hasErrorPage, pageStatus, reasonPhrase, wantsMsiePadding } from '../http/status';
 import { REROUTING_HANDLERS } from '../modules/rewrite/phase';
+import { limitedTo } from '../modules/limit-except/module';
 import { checkClientCertificate } from '../modules/ssl/client-verify';
 import { requestEnded, requestStarted } from '../modules/status/counters';
 import { connectionFactsOf, requestAnswered, requestArrived } from './connection-facts';
@@ -331,7 +332,8 @@ export class Dispatcher {
    */
   private matchLocation(state: RoutedState, server: ServerRuntime): void {
     const matched = server.locations.match(state.uri);
-    state.runtime = matched?.location ?? server.serverLocation;
+    // nginx's find-config ends with the location's `limit_except`: an unlisted method takes its block's configuration.
+    state.runtime = matched ? limitedTo(matched.location, state.req.method) : server.serverLocation;
     state.rewrittenInPlace = false;
     if (matched?.regex) state.captures = matched.captures.length > 1 ? matched.captures : [];
     const named = matched?.namedCaptures;
@@ -468,7 +470,7 @@ export class Dispatcher {
         server.log.error(`could not find named location "${uri}"`);
         throw new HttpError(500, 'GW_NO_NAMED_LOCATION');
       }
-      state.runtime = named;
+      state.runtime = limitedTo(named, state.req.method);
       return false;
     }
     state.uri = uri;

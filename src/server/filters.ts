@@ -202,6 +202,9 @@ function routeInline(res: ServerResponse, inline: (chunk: Buffer, eof: boolean) 
  */
 function route(res: ServerResponse, stream: Transform, write: ServerResponse['write'], end: ServerResponse['end']): void {
   const rawWrite = (chunk: Buffer) => (write as (c: Buffer) => boolean).call(res, chunk);
+  // What the writer waits on is what the stream holds too (the proxy reads ahead by it), not the socket's share alone.
+  const socketShare = getterOf(res, 'writableLength');
+  if (socketShare) Object.defineProperty(res, 'writableLength', { configurable: true, get: () => (socketShare.call(res) as number) + stream.writableLength + stream.readableLength });
   stream.on('data', (chunk: Buffer) => {
     if (!rawWrite(chunk)) stream.pause();
   });
@@ -222,4 +225,13 @@ function route(res: ServerResponse, stream: Transform, write: ServerResponse['wr
     else stream.end();
     return res;
   } as ServerResponse['end'];
+}
+
+/** The getter `object` inherits for `name`, if any. */
+function getterOf(object: object, name: string): (() => unknown) | null {
+  for (let proto = Object.getPrototypeOf(object); proto; proto = Object.getPrototypeOf(proto)) {
+    const descriptor = Object.getOwnPropertyDescriptor(proto, name);
+    if (descriptor) return descriptor.get ?? null;
+  }
+  return null;
 }

@@ -24,6 +24,7 @@ import { compileStaticPaths, type StaticPaths } from '../shared/document-path';
 import { describeError, WorkerTimers } from '../shared/timers';
 import { initWorkerModule } from '../modules/init-worker/module';
 import { rewriteModule } from '../modules/rewrite/module';
+import { limitExceptModule } from '../modules/limit-except/module';
 import type { Op } from '../modules/rewrite/script';
 import { sharedDictModule } from '../modules/shared-dict/module';
 import type { CompileEnv, Handler, HandlerModule, Logger, PhaseHandler, ResponseFilter, WorkerApi } from '../types';
@@ -78,6 +79,8 @@ export interface LocationRuntime {
   readonly variables: ReadonlySet<string>;
   /** The locations nginx makes of its `if` blocks (`LocationConf.inner`), by their key: the request takes one when its condition holds. */
   readonly inner?: ReadonlyMap<object, LocationRuntime>;
+  /** `limit_except`: the methods served here, and the nested location that serves the others (`limitedTo`). */
+  readonly limitExcept?: { readonly allowed: ReadonlySet<string>; readonly location: LocationRuntime };
   /** The variables `set` declares, where `uninitialized_variable_warn` is on: reading one that nothing set is a warning. */
   readonly unsetWarnings?: ReadonlySet<string>;
   /** `tcp_nodelay`: whether the connection's TCP_NODELAY is on while this location answers. */
@@ -231,6 +234,8 @@ export class Runtime {
     this.handlers.push(handler);
     const handlers = LOCATION_MODULES.flatMap((m) => m.phases?.(location, env) ?? []);
     const { steps, postRead, serverRewrite, logs, answers } = compilePhases(handlers, core.satisfy, core.authDelay);
+    const inner = location.inner ? await this.innerRuntimes(server, location.inner, files) : null;
+    const limit = location.confs.get(limitExceptModule).limitExcept;
     const runtime: LocationRuntime = {
       conf: location,
       match: location.match,
@@ -255,7 +260,8 @@ export class Runtime {
       paths: compileStaticPaths(core.root, core.alias, location.match, undefined, this.conf.captureNames),
       internal: core.internal,
       variables: this.conf.captureNames,
-      ...(location.inner ? { inner: await this.innerRuntimes(server, location.inner, files) } : {}),
+      ...(inner ? { inner } : {}),
+      ...(limit && inner?.has(limit) ? { limitExcept: { allowed: limit.allowed, location: inner.get(limit)! } } : {}),
       ...(location.confs.get(rewriteModule).uninitializedVariableWarn && this.setNames.size ? { unsetWarnings: this.setNames } : {}),
       tcpNodelay: location.confs.get(httpTuningModule).tcpNodelay,
       resetTimedout: location.confs.get(httpTuningModule).resetTimedoutConnection,
@@ -264,7 +270,7 @@ export class Runtime {
     return { runtime, postRead, serverRewrite };
   }
 
-  /** The runtimes of a location's inner locations (`if` blocks), by key. */
+  /** The runtimes of a location's inner locations (`if` and `limit_except` blocks), by key. */
   private async innerRuntimes(server: ServerConf, inner: ReadonlyMap<object, LocationConf>, files: LogFiles): Promise<ReadonlyMap<object, LocationRuntime>> {
     const runtimes = new Map<object, LocationRuntime>();
     for (const [key, conf] of inner) runtimes.set(key, (await this.location(server, conf, files)).runtime);

@@ -11,6 +11,7 @@
  *   `upstreams: {NAME: {...}}`, each `server` line an item of its `servers`;
  * - `types {}` -> a map of type -> extensions; `map $a $b {}` -> `map: {source, variable, ...lines}`
  *   (each line's first word as written is its key); `if (COND) {}` -> `if: {condition, ...}`;
+ *   `limit_except GET POST {}` -> `limit_except: {methods: "GET POST", ...}`;
  * - `*_by_lua_block { ... }` -> a scalar of the Lua text; any other block -> a map, its
  *   arguments (if any) under `arguments`;
  * - `include` (any block, with `*` and `?` globs): the files' directives in its place, read in
@@ -27,7 +28,7 @@ import { argumentsText } from './arguments';
 import { Lexer, type Statement, type Word } from './tokens';
 
 /** What a block's lines are read as. */
-type BlockKind = 'main' | 'events' | 'http' | 'server' | 'location' | 'if' | 'upstream' | 'types' | 'map' | 'other';
+type BlockKind = 'main' | 'events' | 'http' | 'server' | 'location' | 'if' | 'limit_except' | 'upstream' | 'types' | 'map' | 'other';
 
 /** Block directives the tree knows, the blocks they may open in, and what their lines are. */
 const BLOCKS: Readonly<Record<string, { readonly in: readonly BlockKind[]; readonly kind: BlockKind; readonly args: readonly [number, number] }>> = {
@@ -39,12 +40,13 @@ const BLOCKS: Readonly<Record<string, { readonly in: readonly BlockKind[]; reado
   types: { in: ['http', 'server', 'location'], kind: 'types', args: [0, 0] },
   location: { in: ['server', 'location'], kind: 'location', args: [1, 2] },
   if: { in: ['server', 'location'], kind: 'if', args: [1, Infinity] },
+  limit_except: { in: ['location'], kind: 'limit_except', args: [1, Infinity] },
 };
 
 const isLuaBlock = (name: string) => name.endsWith('_by_lua_block');
 
-/** nginx's block directives the tree has no place of their own for: a map under their name (`limit_except GET {}`). */
-const OTHER_NGINX_BLOCKS: ReadonlySet<string> = new Set(['limit_except', 'geo', 'split_clients', 'charset_map', 'match', 'stream', 'mail']);
+/** nginx's block directives the tree has no place of their own for: a map under their name (`geo $a {}`). */
+const OTHER_NGINX_BLOCKS: ReadonlySet<string> = new Set(['geo', 'split_clients', 'charset_map', 'match', 'stream', 'mail']);
 
 /** What the reader may know of the directives. */
 export interface ReadOptions {
@@ -109,7 +111,7 @@ class Block {
   }
 }
 
-/** The maps made of nginx.conf blocks the tree has no place for (`limit_except GET {}`, `gzip on {}`). */
+/** The maps made of nginx.conf blocks the tree has no place for (`geo $a {}`, `gzip on {}`). */
 const OTHER_BLOCKS = new WeakSet<MapNode>();
 
 /** Whether `node` is an nginx.conf block the tree has no place for: a directive that takes arguments, written with `{`, is nginx's `is not terminated by ";"`. */
@@ -248,6 +250,9 @@ class Reader {
         child.entries.push({ key: 'condition', keyPos: condition.pos, value: condition });
         break;
       }
+      case 'limit_except':
+        child.entries.push({ key: 'methods', keyPos: args[0].pos, value: this.scalar(argumentsText(source, args), args[0].pos) });
+        break;
       case 'map':
         child.entries.push({ key: 'source', keyPos: args[0].pos, value: this.scalar(source.slice(args[0].start, args[0].end), args[0].pos) });
         child.entries.push({ key: 'variable', keyPos: args[1].pos, value: this.scalar(source.slice(args[1].start, args[1].end), args[1].pos) });

@@ -18,7 +18,7 @@ export type Repeatable = (directive: string) => boolean;
 const NAMED_PAIRS: ReadonlySet<string> = new Set(['add_header', 'proxy_set_header', 'shared_dict', 'lua_shared_dict', 'auth_request_set', 'log_format']);
 
 /** nginx's block directives the gateway does not read (yet): a map under one of them is written as its block. */
-const OTHER_BLOCKS: ReadonlySet<string> = new Set(['limit_except', 'geo', 'split_clients', 'charset_map', 'match', 'stream', 'mail']);
+const OTHER_BLOCKS: ReadonlySet<string> = new Set(['geo', 'split_clients', 'charset_map', 'match', 'stream', 'mail']);
 
 const INDENT = '    ';
 
@@ -105,7 +105,7 @@ class Writer {
       return;
     }
     if (value.kind === 'seq') {
-      if (this.repeatable(key) || key === 'if' || key === 'map' || OTHER_BLOCKS.has(key)) {
+      if (this.repeatable(key) || key === 'if' || key === 'limit_except' || key === 'map' || OTHER_BLOCKS.has(key)) {
         for (const item of value.items) this.entry({ key, keyPos: e.keyPos, value: item }, depth);
         return;
       }
@@ -127,6 +127,12 @@ class Writer {
       const condition = value.entries.find((c) => c.key === 'condition');
       if (!condition || condition.value.kind !== 'scalar') throw new ConfigError('"if" needs a "condition"', value.pos);
       this.open(depth, `if (${argumentsOf(condition.value)})`, () => this.block(value.entries.filter((c) => c !== condition), depth + 1));
+      return;
+    }
+    if (key === 'limit_except') {
+      const methods = value.entries.find((c) => c.key === 'methods');
+      if (!methods || methods.value.kind !== 'scalar') throw new ConfigError('"limit_except" needs "methods"', value.pos);
+      this.open(depth, `limit_except ${argumentsOf(methods.value)}`, () => this.block(value.entries.filter((c) => c !== methods), depth + 1));
       return;
     }
     if (key === 'map') {

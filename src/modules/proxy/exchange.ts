@@ -73,13 +73,15 @@ export interface ExchangeInit {
   /** Rewrites the response's header lines (`proxy_redirect`). */
   readonly rewriteHeaders?: (lines: readonly HeaderLine[]) => readonly HeaderLine[];
   /** The request's context: told of the upstream's header lines when they come (`$upstream_http_*`), and of each try (`$upstream_addr`...). */
-  readonly ctx?: { upstreamHeaders: readonly string[] | null; upstreamTries?: UpstreamTry[] | null };
+  readonly ctx?: { upstreamHeaders: readonly string[] | null; upstreamTries?: UpstreamTry[] | null; setVariable?(name: string, value: string): void };
   /** The peer as `$upstream_addr` names it (`127.0.0.1:8081`, `unix:/path`). */
   readonly peer?: string;
   /** The cache's look at the response header: a copy of the body to make, or the response kept from the client (the cache answers instead). */
   readonly tap?: ResponseTap | null;
   /** `proxy_ignore_client_abort`: a client that leaves does not take the upstream request down; the response is read to its end. */
   readonly ignoreClientAbort?: boolean;
+  /** `proxy_limit_rate`: the request's rate of reading a buffered response, in bytes per second (absent: none). */
+  readonly limitRate?: () => number;
 }
 
 /** Where a copy of the response body goes (a cache entry being written). */
@@ -267,10 +269,13 @@ export class HttpExchange {
     // A Server passed on (`proxy_pass_header Server`) replaces the gateway's, as in nginx.
     if (lines.some(([name]) => name.toLowerCase() === 'server')) res.removeHeader('server');
     for (const [name, value] of lines) res.appendHeader(name, value);
-    res.writeHead(status, proxyRes.statusMessage || undefined);
     const buffering = accelBuffering(raw) ?? this.init.buffering ?? true;
+    // nginx sends an unbuffered response unpaced: `limit_rate` is 0 for it, whatever set it.
+    if (!buffering) this.init.ctx?.setVariable?.('limit_rate', '0');
+    res.writeHead(status, proxyRes.statusMessage || undefined);
     res.once('finish', () => this.settle());
-    this.relay(proxyRes, res, buffering ? READ_AHEAD : 0);
+    // `proxy_limit_rate` paces the buffered reading only (nginx's event pipe).
+    this.relay(proxyRes, res, buffering ? READ_AHEAD : 0, buffering ? (this.init.limitRate?.() ?? 0) : 0);
   }
 
   /**
@@ -280,7 +285,7 @@ export class HttpExchange {
    * first piece of the body, in one write, as nginx's output does; a body that is not there
    * yet (an event stream) does not hold it back: it goes on the next turn of the loop.
    */
-  private relay(proxyRes: IncomingMessage, res: ServerResponse, readAhead: number): void {
+  private relay(proxyRes: IncomingMessage, res: ServerResponse, readAhead: number, rate: number): void {
     const read = this.init.timeouts.read;
     let flush: NodeJS.Immediate | null = setImmediate(() => {
       flush = null;
@@ -290,22 +295,43 @@ export class HttpExchange {
       if (flush) clearImmediate(flush);
       flush = null;
     };
+    // Two reasons to hold the upstream back: a client that takes no more, and the rate.
+    let draining = false;
+    let paced: NodeJS.Timeout | null = null;
     const resume = (): void => {
-      if (this.done) return;
+      if (this.done || draining || paced) return;
       this.deadline.arm(read);
       proxyRes.resume();
     };
+    const hold = (): void => {
+      proxyRes.pause();
+      this.deadline.clear();
+    };
+    const start = performance.now();
+    let received = 0;
     this.deadline.arm(read);
     proxyRes.on('data', (chunk: Buffer) => {
       unflush();
       this.deadline.refresh();
       this.try.responseLength += chunk.length;
+      received += chunk.length;
       this.sink?.write(chunk);
-      if (this.clientGone) return;
-      if (!res.write(chunk) && res.writableLength > readAhead) {
-        proxyRes.pause();
-        this.deadline.clear();
-        res.once('drain', resume);
+      if (!this.clientGone && !res.write(chunk) && res.writableLength > readAhead) {
+        draining = true;
+        hold();
+        res.once('drain', () => {
+          draining = false;
+          resume();
+        });
+      }
+      // `proxy_limit_rate`: what came ahead of the rate is waited for before the next read.
+      const early = rate > 0 ? (received * 1000) / rate - (performance.now() - start) : 0;
+      if (early >= 1 && !paced) {
+        hold();
+        paced = setTimeout(() => {
+          paced = null;
+          resume();
+        }, Math.ceil(early));
       }
     });
     proxyRes.once('end', () => {
@@ -314,7 +340,11 @@ export class HttpExchange {
       if (this.clientGone) this.settle();
       else res.end();
     });
-    proxyRes.once('close', unflush);
+    proxyRes.once('close', () => {
+      unflush();
+      if (paced) clearTimeout(paced);
+      paced = null;
+    });
   }
 
   /** The client left (`proxy_ignore_client_abort`) before the header came: the body is read for the cache only. */

@@ -5,6 +5,7 @@
  * (`proxy_buffering`, `proxy_hide_header`, `proxy_pass_header`, `proxy_redirect`,
  * `proxy_cookie_domain`, `proxy_cookie_path`, `proxy_cookie_flags`) and the http block's `upstreams`.
  */
+import { NO_SIZE, sizeValue, type SizeValue } from '../limit-rate/rate-value';
 import { argsOf, flag, guard, integer, namedPairs, occurrences, onOffArgs, oneOf, text, time, timerTime, type ParseContext } from '../../config/args';
 import type { ConfNode } from '../../config/load';
 import { INHERITED, row, type ConfModule } from '../../config/module';
@@ -59,6 +60,8 @@ export interface ProxyConf {
   readonly proxyCookieFlags: readonly CookieFlagsConf[];
   /** `proxy_ignore_client_abort`: a client that leaves does not take the upstream request down (its response is read to the end, 499 logged). */
   readonly proxyIgnoreClientAbort: boolean;
+  /** `proxy_limit_rate`: bytes per second the upstream's response is read at, per request, when buffered (0: no limit; variables as nginx 1.27). */
+  readonly proxyLimitRate: SizeValue;
 }
 
 /** `proxy_set_header` (and `grpc_set_header`): `name value` pairs, each value's variables known. */
@@ -199,6 +202,7 @@ export const proxyModule: ConfModule<ProxyConf> = {
     proxy_cookie_path: row(INHERITED, cookieRewrites('path'), { multiple: true }),
     proxy_cookie_flags: row(INHERITED, cookieFlags, { multiple: true }),
     proxy_ignore_client_abort: row(INHERITED, flag),
+    proxy_limit_rate: row(INHERITED, sizeValue),
   },
   defaults: () => ({
     proxyPass: null,
@@ -220,6 +224,7 @@ export const proxyModule: ConfModule<ProxyConf> = {
     proxyCookiePath: [],
     proxyCookieFlags: [],
     proxyIgnoreClientAbort: false,
+    proxyLimitRate: NO_SIZE,
   }),
   /**
    * nginx refuses `proxy_redirect default` in a block without `proxy_pass` (http, server, or a

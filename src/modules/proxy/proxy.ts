@@ -11,6 +11,7 @@
  * force `Connection: close`, listeners on every socket and on its own `error` event, and the
  * client's departure taking the upstream request down.
  */
+import { alwaysZero, sizeFor, type SizeValue } from '../limit-rate/rate-value';
 import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
@@ -94,6 +95,8 @@ export interface ProxyOptions {
   readonly cache: CacheOptions | null;
   /** `proxy_ignore_client_abort`. */
   readonly ignoreClientAbort: boolean;
+  /** `proxy_limit_rate`. */
+  readonly limitRate: SizeValue;
 }
 
 const proxy: HandlerModule<ProxyOptions> = {
@@ -189,6 +192,7 @@ const proxy: HandlerModule<ProxyOptions> = {
       signature: serverSignature(core.serverTokens),
       cache,
       ignoreClientAbort: p.proxyIgnoreClientAbort,
+      limitRate: p.proxyLimitRate,
     };
   },
 
@@ -433,6 +437,7 @@ class ProxyHandler implements Handler {
       rewriteHeaders: this.headerRewriter(req, ctx),
       tap: cache?.tap ?? null,
       ignoreClientAbort: cache ? cache.detached : this.options.ignoreClientAbort,
+      limitRate: alwaysZero(this.options.limitRate) ? undefined : () => sizeFor(this.options.limitRate, req, ctx),
     });
     this.exchanges.set(req, exchange);
     try {

@@ -7,6 +7,7 @@
  */
 import { statSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
+import { parseSize } from '../../config/values';
 import type { VariableSource } from '../../http/variables';
 import { requestLogContext } from '../../shared/log-context';
 import { describeSystemError } from '../../shared/system-errors';
@@ -80,7 +81,20 @@ class Run {
     if (name === 'args') {
       this.ctx.args = value;
       this.ctx.uriChanged = true;
-    } else this.ctx.setVariable(name, value);
+    } else if (name === 'limit_rate') this.setLimitRate(value);
+    else this.ctx.setVariable(name, value);
+  }
+
+  /** `set $limit_rate SIZE`: the request's rate, in bytes per second (nginx's ngx_http_variable_set_limit_rate); no size is an error line, and changes nothing. */
+  private setLimitRate(value: string): void {
+    let bytes: number;
+    try {
+      bytes = parseSize(value);
+    } catch {
+      this.ctx.log.error(`invalid $limit_rate "${value}"${requestLogContext(this.req, this.ctx)}`);
+      return;
+    }
+    this.ctx.setVariable('limit_rate', String(bytes));
   }
 
   /** Matches `regex` against `line`, setting the captures as nginx does (none after a failure). */
