@@ -11,6 +11,7 @@
 const path = require('node:path');
 const { startPinned, cpuSnapshot, cpuDelta, coreTicks, coreBusy, treeRss, sleep, waitQuiet, onJsonLines } = require('./procs');
 const { runWrk } = require('./wrk');
+const { runH2load } = require('./h2load');
 
 /** The core the servers run on and the core of every load generator (and the backend). */
 const SERVER_CORE = 0;
@@ -40,6 +41,8 @@ const CASES = [
   { id: 'proxy-small', kind: 'http', label: 'proxy small (100 B)', path: '/proxy/small', gzip: false, target: 2.0, proxied: true, floor: true },
   { id: 'proxy-64k', kind: 'http', label: 'proxy 64 KiB', path: '/proxy/64k', gzip: false, target: 1.5, proxied: true, floor: true },
   { id: 'proxy-64k-body-filter', kind: 'http', label: 'proxy 64 KiB through a pass-through body filter', path: '/filtered/64k', gzip: false, target: null, proxied: true, twin: 'proxy-64k', twinTarget: 0.05 },
+  { id: 'h2-static-1k', kind: 'h2', label: 'HTTP/2 static 1 KiB (h2c, 10 connections x 10 streams)', path: '/1k.html', target: 2.0 },
+  { id: 'h2-proxy-small', kind: 'h2', label: 'HTTP/2 proxy small (h2c, 10 connections x 10 streams)', path: '/proxy/small', target: 3.0, proxied: true },
   { id: 'ws-1x64', kind: 'ws', label: 'WS echo 1 x 64 B', connections: 1, size: 64, target: null },
   { id: 'ws-1x16k', kind: 'ws', label: 'WS echo 1 x 16 KiB', connections: 1, size: 16 * 1024, target: null },
   { id: 'ws-50x64', kind: 'ws', label: 'WS echo 50 x 64 B', connections: 50, size: 64, target: 1.2, floor: true },
@@ -88,6 +91,32 @@ async function measureHttp(server, kase, opts) {
     backendCpuShare: backendBefore ? cpuDelta(backendBefore, cpuSnapshot(opts.backendPid)) / w.wall : undefined,
     errors: r.errors + r.non2xx,
     bytesPerResponse: r.bytes / count,
+  };
+}
+
+/** One HTTP/2 case with h2load (cleartext, prior knowledge): warm-up, then the recorded run. */
+async function measureH2(server, kase, opts) {
+  if (!server.h2Port) throw new Error(`${server.name} has no HTTP/2 listener`);
+  const load = { url: `http://127.0.0.1:${server.h2Port}${kase.path}`, connections: 10, streams: 10, core: GENERATOR_CORE };
+  await runH2load({ ...load, seconds: opts.warmup });
+  const backendBefore = opts.backendPid ? cpuSnapshot(opts.backendPid) : null;
+  const before = snapshot(server);
+  const r = await runH2load({ ...load, seconds: opts.seconds });
+  const after = snapshot(server);
+  const w = window(before, after);
+  if (r.failed > r.requests * 0.01) throw new Error(`${r.failed} of ${r.requests} requests failed or were not 2xx: the case is not valid`);
+  return {
+    throughput: r.rps,
+    count: r.requests,
+    p50: NaN,
+    p99: NaN,
+    cpuPerOp: w.serverCpu / r.requests,
+    serverCpuShare: w.serverCpu / r.seconds,
+    genCpuShare: r.genCpu / r.seconds,
+    genCoreBusy: w.genCoreBusy,
+    serverCoreBusy: w.serverCoreBusy,
+    backendCpuShare: backendBefore ? cpuDelta(backendBefore, cpuSnapshot(opts.backendPid)) / w.wall : undefined,
+    errors: r.failed,
   };
 }
 
@@ -218,6 +247,7 @@ async function measure(server, kase, opts) {
   const quiet = await waitQuiet([SERVER_CORE, GENERATOR_CORE]);
   let result;
   if (kase.kind === 'http') result = await measureHttp(server, kase, opts);
+  else if (kase.kind === 'h2') result = await measureH2(server, kase, opts);
   else if (kase.kind === 'ws') result = await measureWs(server, kase, opts);
   else result = await measureIdle(server, kase, opts);
   return { ...result, quietWaitMs: quiet.waitedMs, busyBefore: quiet.busiest };

@@ -53,7 +53,7 @@ const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 
 /** Starts the gateway through its real command line (`bin/gateway -p DIR -c conf/...`). */
 async function startGateway(tree, port, nodeArgs = []) {
-  return startGatewayBin('gateway', GATEWAY_BIN, tree.dir, port, nodeArgs);
+  return { ...(await startGatewayBin('gateway', GATEWAY_BIN, tree.dir, port, nodeArgs)), h2Port: tree.h2Ports.gateway };
 }
 
 /** Starts the baseline checkout's bin/gateway on its own prefix and port (baseline.js). */
@@ -78,7 +78,7 @@ async function startNginx(tree, port) {
     logFile: path.join(tree.dir, 'logs', 'nginx.out'),
   });
   await procs.waitForPort(port, '127.0.0.1', 20000, child);
-  return { name: 'nginx', pid: child.pid, port, child };
+  return { name: 'nginx', pid: child.pid, port, h2Port: tree.h2Ports.nginx, child };
 }
 
 /** Starts the bare Node server of the `floor` cases (floor-server.js), on the server core. */
@@ -134,9 +134,9 @@ async function main() {
   if (!haveWrk()) throw new Error(`wrk is needed (${WRK}); install it (apt-get install wrk) or set BENCH_WRK`);
   const only = env.BENCH_ONLY ? new Set(env.BENCH_ONLY.split(',')) : null;
   const cases = CASES.filter((c) => !only || only.has(c.id));
-  const [gatewayPort, nginxPort, backendPort, floorPort, baselinePort] = await procs.freePorts(5);
+  const [gatewayPort, nginxPort, backendPort, floorPort, baselinePort, gatewayH2Port, nginxH2Port] = await procs.freePorts(7);
   const baseline = env.BENCH_BASELINE ? findBaseline(env.BENCH_BASELINE) : null;
-  const tree = prepare({ gatewayPort, nginxPort, backendPort, connections: OPTS.idle + 2000 });
+  const tree = prepare({ gatewayPort, nginxPort, gatewayH2Port, nginxH2Port, backendPort, connections: OPTS.idle + 2000 });
   if (baseline) prepareBaseline(baseline, { tree, port: baselinePort, backendPort, connections: OPTS.idle + 2000 });
   if (env.BENCH_NO_NGINX === '1') {
     tree.nginx = null;

@@ -152,7 +152,10 @@ const DICT_GET_HANDLER = `module.exports = {
  * an access script that lets every request through (`/scripted/`), the proxy through a body
  * filter that returns each chunk as it came (`/filtered/`) and the bench's limits.
  */
-function gatewayYaml({ port, backendPort, connections }) {
+function gatewayYaml({ port, backendPort, connections, h2Port = null }) {
+  // This commit's tree (h2Port given): the HTTP/2 listener, and nginx's keepalive_requests as the
+  // nginx.conf sets it (a baseline commit may know neither: its YAML stays as it was).
+  const current = h2Port !== null;
   return `# Written by scripts/bench/setup.js: the seed's site plus a proxied location.
 worker_processes: 1
 error_log: logs/error.log info
@@ -168,8 +171,8 @@ http:
   open_file_cache_valid: 2s
   limit_req_zone: "$binary_remote_addr zone=bench:10m rate=1000000r/s"
   shared_dict: { benchdict: 1m }
-  servers:
-    - listen: "127.0.0.1:${port} so_keepalive=2s:2s:8"
+${current ? '  keepalive_requests: 1000000\n' : ''}  servers:
+    - listen: ${current ? `["127.0.0.1:${port} so_keepalive=2s:2s:8", "127.0.0.1:${h2Port} http2"]` : `"127.0.0.1:${port} so_keepalive=2s:2s:8"`}
       locations:
         - location: /s
           handler: websocket-script
@@ -208,7 +211,7 @@ http:
 }
 
 /** The equivalent nginx.conf (the seed's, plus the same open_file_cache, locations and limits). */
-function nginxConf({ port, backendPort, connections, modules }) {
+function nginxConf({ port, h2Port, backendPort, connections, modules }) {
   return `# Written by scripts/bench/setup.js: the seed's nginx.conf plus a proxied location.
 load_module ${modules.ndk};
 load_module ${modules.lua};
@@ -225,7 +228,7 @@ http {
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
     access_log logs/access.log combined;
-    # The gateway has no keepalive_requests limit: nginx's 1000 would add reconnections.
+    # Both servers: no reconnections every 1000 requests in a run.
     keepalive_requests 1000000;
 ${NGINX_TEMP_PATHS}
     gzip on;
@@ -243,6 +246,7 @@ ${NGINX_TEMP_PATHS}
 
     server {
         listen 127.0.0.1:${port} so_keepalive=2s:2s:8;
+        listen 127.0.0.1:${h2Port} http2;
 
         location /s {
             lua_socket_log_errors on;
@@ -297,7 +301,7 @@ ${NGINX_TEMP_PATHS}
  * Writes the tree and returns where everything is. `nginx` is `{ bin, conf }` when nginx with
  * the Lua module checks the configuration, else null with `nginxMissing` saying why.
  */
-function prepare({ gatewayPort, nginxPort, backendPort, connections }) {
+function prepare({ gatewayPort, nginxPort, gatewayH2Port, nginxH2Port, backendPort, connections }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gateway-bench-'));
   // nginx's workers run as `nobody` when the master is root: the tree must be readable to all.
   fs.chmodSync(dir, 0o755);
@@ -312,7 +316,7 @@ function prepare({ gatewayPort, nginxPort, backendPort, connections }) {
   // response keeps its Content-Length, as nginx keeps it for an empty body_filter_by_lua_block).
   fs.writeFileSync(path.join(dir, 'handlers', 'pass-chunks.js'), 'module.exports = { keepsLength: true, bodyFilter(chunk) { return chunk; } };\n');
   const gatewayConf = path.join(dir, 'conf', 'gateway.yaml');
-  fs.writeFileSync(gatewayConf, gatewayYaml({ port: gatewayPort, backendPort, connections }));
+  fs.writeFileSync(gatewayConf, gatewayYaml({ port: gatewayPort, h2Port: gatewayH2Port, backendPort, connections }));
 
   let nginx = null;
   let nginxMissing = null;
@@ -324,7 +328,7 @@ function prepare({ gatewayPort, nginxPort, backendPort, connections }) {
   else if (!luaLib) nginxMissing = 'no lua-resty-websocket (resty.websocket.server or nginx.websocket.server)';
   else {
     const conf = path.join(dir, 'conf', 'nginx.conf');
-    fs.writeFileSync(conf, nginxConf({ port: nginxPort, backendPort, connections, modules }));
+    fs.writeFileSync(conf, nginxConf({ port: nginxPort, h2Port: nginxH2Port, backendPort, connections, modules }));
     try {
       execFileSync(bin, ['-t', '-q', '-p', dir, '-c', conf, '-g', 'daemon off;'], { stdio: 'pipe' });
       nginx = { bin, conf };
@@ -332,7 +336,7 @@ function prepare({ gatewayPort, nginxPort, backendPort, connections }) {
       nginxMissing = `nginx -t failed: ${String(err.stderr || err.message).trim().split('\n').pop()}`;
     }
   }
-  return { dir, gatewayConf, nginx, nginxMissing };
+  return { dir, gatewayConf, nginx, nginxMissing, h2Ports: { gateway: gatewayH2Port, nginx: nginxH2Port } };
 }
 
 module.exports = { prepare, STATIC_FILES, NGINX_TEMP_PATHS, pageText, gatewayYaml, nginxConf };
