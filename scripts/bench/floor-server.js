@@ -6,7 +6,8 @@
  * - `GET /1k.html`: DIR/public/1k.html, read once at start, sent from memory with
  *   Content-Type and Content-Length (no routing, no validators, no log, no filters);
  * - `/proxy/*`: `http.request` on a keep-alive `http.Agent` to the backend, the response
- *   headers and body piped back (no header rules, no timeouts, no log);
+ *   headers and body piped back, the upstream answer dropped when the client goes first (no
+ *   header rules, no timeouts, no log);
  * - `/s`: a `ws` echo (bufferutil when installed, as the gateway's), no script API.
  *
  * What separates the gateway from these figures is its own work; what separates them from
@@ -35,8 +36,11 @@ function proxy(req, res) {
   const upstream = http.request({ host: '127.0.0.1', port: backendPort, method: req.method, path: req.url.slice('/proxy'.length), headers: { host: `127.0.0.1:${backendPort}` }, agent }, (answer) => {
     res.writeHead(answer.statusCode, answer.headers);
     answer.pipe(res);
+    // A client gone mid-answer (wrk stops with requests in flight): without this the upstream
+    // socket stays paused and busy for good, one more backend connection left open per run.
+    res.once('close', () => res.writableFinished || answer.destroy());
   });
-  upstream.on('error', () => res.writeHead(502).end());
+  upstream.on('error', () => (res.headersSent ? res.destroy() : res.writeHead(502).end()));
   req.pipe(upstream);
 }
 

@@ -241,13 +241,9 @@ async function measureOne(server, kase, opts) {
 }
 
 /**
- * The servers on one case (the gateway, nginx, the baseline, and the bare Node server on `floor` cases),
- * `opts.repeat` rounds, changing which goes first from one round (and case) to the next. Each server keeps its best round by throughput (noise on a shared
- * machine only ever takes away), with every round's throughput in `rounds`.
- */
-/**
  * The cases of `group` on every server, `OPTS.repeat` rounds, each round every case in turn
- * (alternating which server goes first); the best round by throughput is kept, every round listed.
+ * (alternating which server goes first); the best round by throughput is kept, every round's
+ * throughput (`rounds`) and CPU per operation (`cpuRounds`) listed.
  */
 async function measureGroup(group, serversOf, optsOf, turn) {
   const out = Object.fromEntries(group.map((kase) => [kase.id, {}]));
@@ -260,8 +256,9 @@ async function measureGroup(group, serversOf, optsOf, turn) {
         const result = await measureOne(servers[name], kase, optsOf(kase));
         const kept = out[kase.id];
         const rounds = [...(kept[name]?.rounds ?? []), result.error ? null : result.throughput];
+        const cpuRounds = [...(kept[name]?.cpuRounds ?? []), result.error ? null : result.cpuPerOp];
         const best = kept[name] && !kept[name].error && (result.error || kept[name].throughput >= result.throughput) ? kept[name] : result;
-        kept[name] = { ...best, rounds };
+        kept[name] = { ...best, rounds, cpuRounds };
         await procs.sleep(300);
       }
     }

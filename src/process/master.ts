@@ -32,6 +32,7 @@ import { WORKER_ID_ENV } from '../server/runtime';
 import type { Logger } from '../types';
 import { version } from '../http/version';
 import { runWorker, type WorkerMessage } from './worker';
+import { workerExecArgv } from './worker-v8-options';
 
 /** The environment variable that sets how long new workers may take to be ready (ms). */
 export const WORKER_START_TIMEOUT_ENV = 'GATEWAY_WORKER_START_TIMEOUT_MS';
@@ -102,8 +103,9 @@ class Master {
 
   async start(): Promise<void> {
     cluster.schedulingPolicy = cluster.SCHED_NONE;
-    // Push messages carry Buffers between the master and its workers.
-    cluster.setupPrimary({ serialization: 'advanced' });
+    // Push messages carry Buffers between the master and its workers; workers start without
+    // V8's memory reducer (worker-v8-options.ts).
+    cluster.setupPrimary({ serialization: 'advanced', execArgv: workerExecArgv(process.execArgv) });
     cluster.on('exit', (worker, code, signal) => this.onExit(worker, code, signal));
     // stub_status and metrics: a worker asks, the master sums every worker's counters.
     serveInMaster();

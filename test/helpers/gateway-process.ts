@@ -77,11 +77,12 @@ export function runCli(args: string[], cwd = ROOT, env: NodeJS.ProcessEnv = {}):
 /**
  * Starts the gateway on `yaml` (its listeners should use port 0 and `error_log: stderr notice`
  * or lower), resolving once `listeners` sockets are bound; `env` is added to its environment.
- * `confName` names the configuration file (`test.yaml`; `test.conf` for nginx's syntax).
+ * `confName` names the configuration file (`test.yaml`; `test.conf` for nginx's syntax);
+ * `nodeArgs` go to node before bin/gateway (V8's options, e.g. `--trace-gc`: workers inherit them).
  */
 export async function startGateway(
   yaml: string,
-  options: { files?: Record<string, string | Buffer>; listeners?: number; prefix?: string; uid?: number; env?: NodeJS.ProcessEnv; confName?: string } = {},
+  options: { files?: Record<string, string | Buffer>; listeners?: number; prefix?: string; uid?: number; env?: NodeJS.ProcessEnv; confName?: string; nodeArgs?: string[] } = {},
 ): Promise<GatewayProcess> {
   if (options.prefix && options.files) throw new Error('give files or a prefix, not both');
   const ownPrefix = !options.prefix;
@@ -94,7 +95,7 @@ export async function startGateway(
   const ids = options.uid === undefined ? {} : { uid: options.uid, gid: options.uid };
   if (ids.uid !== undefined) for (const dir of [prefix, confDir]) chmodSync(dir, 0o755);
   const env = { ...process.env, ...options.env };
-  const child = spawn(process.execPath, [GATEWAY_BIN, '-p', prefix, '-c', conf], { cwd: prefix, stdio: ['ignore', 'pipe', 'pipe'], env, ...ids });
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), GATEWAY_BIN, '-p', prefix, '-c', conf], { cwd: prefix, stdio: ['ignore', 'pipe', 'pipe'], env, ...ids });
   let stderr = '';
   const ports: number[] = [];
   const wanted = options.listeners ?? 1;

@@ -1,0 +1,28 @@
+/**
+ * The V8 options a worker process starts with: the master's own (`node --trace-gc bin/gateway`
+ * passes them on, as node:cluster does by default), plus `--no-memory-reducer`.
+ *
+ * V8's memory reducer shrinks a heap that has gone quiet (about 8 s after its last full GC),
+ * then keeps it growing slowly until its old generation's committed memory grows 10 MB past
+ * that size. A worker proxying large responses promotes little and allocates mostly Buffers
+ * (outside the heap), so under load it never gets there: its old-generation limit stays a few MB
+ * above what lives, and it runs a full mark-compact every ~150 requests instead of every few
+ * thousand, for as long as the load lasts. Measured on 64 KiB proxied responses: 170 µs of CPU
+ * per request before a quiet spell, 280 µs after it, for good (docs/access-and-scripts/
+ * benchmarks.md). The option must be on the command line: V8 reads it when it sets up the heap,
+ * `v8.setFlagsFromString` afterwards has no effect. The cost: a quiet worker keeps the heap its
+ * last load grew (tens of MB) until its next full GC, as an nginx worker keeps its pools.
+ *
+ * An explicit `--memory-reducer` or `--no-memory-reducer` given to node is left as it is.
+ */
+
+/** The options added to every worker's command line (V8's, read when its heap is set up). */
+export const WORKER_V8_OPTIONS: readonly string[] = ['--no-memory-reducer'];
+
+/** `execArgv` (the master's node options) with the workers' V8 options added where not already given. */
+export function workerExecArgv(execArgv: readonly string[]): string[] {
+  // V8 reads `_` as `-`, and `--no-NAME` as NAME off.
+  const nameOf = (arg: string) => arg.replace(/_/g, '-').split('=')[0].replace(/^--(no-)?/, '');
+  const given = (option: string) => execArgv.some((arg) => nameOf(arg) === nameOf(option));
+  return [...execArgv, ...WORKER_V8_OPTIONS.filter((option) => !given(option))];
+}
