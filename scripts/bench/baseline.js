@@ -60,10 +60,9 @@ function prepareBaseline(baseline, { tree, port, backendPort, connections }) {
   const bin = baseline.bin;
   baseline.prefix = path.join(tree.dir, 'baseline');
   baseline.port = port;
-  for (const sub of ['conf', 'logs', 'public']) fs.mkdirSync(path.join(baseline.prefix, sub), { recursive: true });
-  for (const file of fs.readdirSync(path.join(tree.dir, 'public'))) {
-    fs.copyFileSync(path.join(tree.dir, 'public', file), path.join(baseline.prefix, 'public', file));
-  }
+  for (const sub of ['conf', 'logs']) fs.mkdirSync(path.join(baseline.prefix, sub), { recursive: true });
+  // The site and the scripts its locations name (the access script, the body filter, the dict reader).
+  for (const sub of ['public', 'handlers']) fs.cpSync(path.join(tree.dir, sub), path.join(baseline.prefix, sub), { recursive: true });
   fs.writeFileSync(path.join(baseline.prefix, 'conf', 'gateway.yaml'), gatewayYaml({ port, backendPort, connections }));
   try {
     execFileSync(process.execPath, [bin, '-t', '-p', baseline.prefix, '-c', 'conf/gateway.yaml'], { cwd: baseline.prefix, encoding: 'utf8', stdio: 'pipe', timeout: 60000 });
