@@ -165,6 +165,8 @@ export type StreamOutcome =
 
 /** A raw HTTP/2 client connection. */
 export class RawH2 {
+  /** Connections not closed yet: what a test that failed midway leaves is closed by `closeAll`. */
+  private static readonly open = new Set<RawH2>();
   readonly frames: Frame[] = [];
   private buffer: Buffer = Buffer.alloc(0);
   private waiters: (() => void)[] = [];
@@ -175,8 +177,10 @@ export class RawH2 {
   private constructor(readonly socket: net.Socket) {
     socket.on('data', (chunk: Buffer) => this.read(chunk));
     socket.on('error', () => undefined);
+    RawH2.open.add(this);
     this.ended = new Promise((resolve) =>
       socket.once('close', () => {
+        RawH2.open.delete(this);
         this.closed = true;
         this.wake();
         resolve();
@@ -280,6 +284,11 @@ export class RawH2 {
 
   close(): void {
     this.socket.destroy();
+  }
+
+  /** Closes every connection still open. */
+  static closeAll(): void {
+    for (const conn of RawH2.open) conn.close();
   }
 }
 
