@@ -52,7 +52,17 @@ interface SessionState {
   /** Streams begun in all. */
   begun: number;
   idle: NodeJS.Timeout | null;
+  /** Streams that ended reset in the current second, and when that second began. */
+  resets: number;
+  resetsSince: number;
 }
+
+/**
+ * Reset streams a session may have in one second, per allowed concurrent stream: more is the
+ * rapid reset attack (CVE-2023-44487), and the connection is closed, as nginx closes it.
+ * Browsers cancel a page's streams when the user moves on: a few dozen, not hundreds a second.
+ */
+const RESETS_PER_STREAM_SLOT = 2;
 
 /** The HTTP/2 sessions of one listening socket. */
 export class Http2Sessions {
@@ -137,7 +147,7 @@ export class Http2Sessions {
   }
 
   private opened(session: http2.Http2Session): void {
-    const state: SessionState = { open: 0, begun: 0, idle: null };
+    const state: SessionState = { open: 0, begun: 0, idle: null, resets: 0, resetsSince: performance.now() };
     const socket = this.taking;
     this.sessions.set(session, state);
     session.on('error', () => undefined);
@@ -172,8 +182,24 @@ export class Http2Sessions {
     if (state.begun >= this.settings.maxRequests) session.close();
     stream.once('close', () => {
       state.open--;
+      if (stream.rstCode && this.tooManyResets(state)) {
+        // Node sends its own GOAWAY for a reset flood but may leave the connection open, unread.
+        session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+        session.destroy();
+        return;
+      }
       if (state.open === 0 && !session.closed) this.armIdle(session, state, this.settings.idleTimeoutMs);
     });
+  }
+
+  /** Counts a reset stream; true once this second's resets pass the limit. */
+  private tooManyResets(state: SessionState): boolean {
+    const now = performance.now();
+    if (now - state.resetsSince >= 1000) {
+      state.resets = 0;
+      state.resetsSince = now;
+    }
+    return ++state.resets > RESETS_PER_STREAM_SLOT * this.settings.maxConcurrentStreams;
   }
 
   /**
