@@ -290,7 +290,37 @@ function onJsonLines(stream, onEvent) {
   });
 }
 
+/**
+ * Runs a load generator (`bin args`) to its end, pinned to `core`, under a tiny `sh` wrapper that
+ * prints `TAG utime stime` (in clock ticks) of the reaped generator, so that a report can tell
+ * whether the generator was the bottleneck. Killed `seconds` + 30 s on. Resolves with its exit
+ * code, its output and its error output; rejects when it cannot start.
+ */
+function runGenerator({ bin, args, core, seconds, tag }) {
+  const wrapper = `gen_bin="$1"; shift; "$gen_bin" "$@"; s=$?; echo "${tag} $(cut -d" " -f16,17 /proc/$$/stat)"; exit $s`;
+  const shArgs = ['-c', wrapper, 'sh', bin, ...args];
+  const file = HAVE_TASKSET && core !== null ? 'taskset' : 'sh';
+  const argv = file === 'taskset' ? ['-c', String(core), 'sh', ...shArgs] : shArgs;
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const killer = setTimeout(() => child.kill('SIGKILL'), (seconds + 30) * 1000);
+    child.once('error', (e) => {
+      clearTimeout(killer);
+      reject(e);
+    });
+    child.once('close', (code) => {
+      clearTimeout(killer);
+      resolve({ code, out, err });
+    });
+  });
+}
+
 module.exports = {
+  runGenerator,
   onJsonLines,
   CLK_TCK,
   HAVE_TASKSET,

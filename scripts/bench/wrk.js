@@ -5,8 +5,7 @@
  * wrk used (the wrapper's cutime + cstime once wrk was reaped), so the report can tell whether
  * the load generator itself was the bottleneck.
  */
-const { spawn } = require('node:child_process');
-const { CLK_TCK, HAVE_TASKSET } = require('./procs');
+const { CLK_TCK, runGenerator } = require('./procs');
 
 const WRK = process.env.BENCH_WRK || '/usr/bin/wrk';
 
@@ -54,42 +53,19 @@ function parseWrk(output) {
   return result;
 }
 
-/** The sh wrapper: run wrk, then print the CPU its reaped child used; keep wrk's exit status. */
-const WRAPPER = 'wrk_bin="$1"; shift; "$wrk_bin" "$@"; s=$?; echo "WRKCPU $(cut -d" " -f16,17 /proc/$$/stat)"; exit $s';
-
 /**
  * Runs wrk once and resolves with the parsed result (plus `raw`, wrk's output). Options:
  * `url`, `seconds`, `connections`, `threads` (1), `headers` (map), `core` (the generator's).
  * Rejects when wrk cannot run or prints no result.
  */
-function runWrk({ url, seconds, connections, threads = 1, headers = {}, core = 1 }) {
+async function runWrk({ url, seconds, connections, threads = 1, headers = {}, core = 1 }) {
   const args = [`-t${threads}`, `-c${connections}`, `-d${Math.max(1, Math.round(seconds))}s`, '--timeout', '10s', '--latency'];
   for (const [name, value] of Object.entries(headers)) args.push('-H', `${name}: ${value}`);
   args.push(url);
-  const shArgs = ['-c', WRAPPER, 'sh', WRK, ...args];
-  const file = HAVE_TASKSET && core !== null ? 'taskset' : 'sh';
-  const argv = file === 'taskset' ? ['-c', String(core), 'sh', ...shArgs] : shArgs;
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    const killer = setTimeout(() => child.kill('SIGKILL'), (seconds + 30) * 1000);
-    child.once('error', (e) => {
-      clearTimeout(killer);
-      reject(e);
-    });
-    child.once('close', (code) => {
-      clearTimeout(killer);
-      const result = parseWrk(out);
-      if (code !== 0 || result.requests === 0) {
-        reject(new Error(`wrk ${args.join(' ')} failed (exit ${code}): ${(err || out).trim().slice(0, 400)}`));
-        return;
-      }
-      resolve({ ...result, raw: out });
-    });
-  });
+  const { code, out, err } = await runGenerator({ bin: WRK, args, core, seconds, tag: 'WRKCPU' });
+  const result = parseWrk(out);
+  if (code !== 0 || result.requests === 0) throw new Error(`wrk ${args.join(' ')} failed (exit ${code}): ${(err || out).trim().slice(0, 400)}`);
+  return { ...result, raw: out };
 }
 
 /** Whether wrk is installed. */

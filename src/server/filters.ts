@@ -142,13 +142,14 @@ function finalHeaders(res: ServerResponse, status: number, overridden: boolean):
   }
 }
 
-function setHeaders(res: ServerResponse, headers: OutgoingHttpHeaders | unknown[]): void {
+/** The headers `writeHead` was handed (an object, a flat list or a list of pairs) set on the response. */
+export function setHeaders(res: ServerResponse, headers: OutgoingHttpHeaders | readonly unknown[]): void {
   if (Array.isArray(headers)) {
     const flat = Array.isArray(headers[0]) ? (headers as [string, string][]).flat() : (headers as string[]);
     for (let i = 0; i + 1 < flat.length; i += 2) res.appendHeader(String(flat[i]), String(flat[i + 1]));
     return;
   }
-  for (const [name, value] of Object.entries(headers)) if (value !== undefined) res.setHeader(name, value);
+  for (const [name, value] of Object.entries(headers as OutgoingHttpHeaders)) if (value !== undefined) res.setHeader(name, value);
 }
 
 /** A chunk handed to `write`/`end` as bytes. */

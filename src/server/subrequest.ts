@@ -11,6 +11,7 @@ import { IncomingMessage, ServerResponse, type OutgoingHttpHeaders } from 'node:
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import type { RequestContext, SubrequestSink, SubrequestSpec } from '../types';
+import { setHeaders } from './filters';
 
 /** Headers a subrequest without a body does not take from its parent: the body's framing. */
 const BODY_FRAMING = new Set(['content-length', 'transfer-encoding']);
@@ -141,11 +142,7 @@ export class SubrequestCapture {
     res.writeHead = function (this: ServerResponse, status: number, ...rest: unknown[]) {
       const reason = typeof rest[0] === 'string' ? (rest.shift() as string) : undefined;
       const headers = rest[0] as OutgoingHttpHeaders | readonly string[] | undefined;
-      if (Array.isArray(headers)) {
-        for (let i = 0; i + 1 < headers.length; i += 2) res.appendHeader(headers[i], headers[i + 1]);
-      } else if (headers) {
-        for (const [name, value] of Object.entries(headers)) if (value !== undefined) res.setHeader(name, value);
-      }
+      if (headers) setHeaders(res, headers);
       const out = reason === undefined ? writeHead.call(this, status) : (writeHead as (s: number, r: string) => ServerResponse).call(this, status, reason);
       if (!sink.header(res.statusCode, res.getHeaders(), ctx)) res.destroy();
       return out;
@@ -189,11 +186,7 @@ export class SubrequestCapture {
     res.writeHead = function (this: ServerResponse, status: number, ...rest: unknown[]) {
       const reason = typeof rest[0] === 'string' ? (rest.shift() as string) : undefined;
       const headers = rest[0] as OutgoingHttpHeaders | readonly string[] | undefined;
-      if (Array.isArray(headers)) {
-        for (let i = 0; i + 1 < headers.length; i += 2) res.appendHeader(headers[i], headers[i + 1]);
-      } else if (headers) {
-        for (const [name, value] of Object.entries(headers)) if (value !== undefined) res.setHeader(name, value);
-      }
+      if (headers) setHeaders(res, headers);
       const out = reason === undefined ? writeHead.call(this, status) : (writeHead as (s: number, r: string) => ServerResponse).call(this, status, reason);
       if (headerOnly) over();
       return out;

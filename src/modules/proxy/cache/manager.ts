@@ -7,7 +7,13 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import type { CacheZone } from './zone';
+import type { DiskStore } from './store';
+
+/** What the manager needs of a zone: its store, and the entries read since its last pass. */
+export interface ManagedZone {
+  readonly store: DiskStore;
+  readonly touched: Set<string>;
+}
 
 /** The shortest pause between passes. */
 const MIN_PAUSE = 1000;
@@ -19,7 +25,7 @@ export class CacheManager {
   private timer: NodeJS.Timeout | null = null;
   private running = false;
 
-  constructor(private readonly zone: CacheZone) {
+  constructor(private readonly zone: ManagedZone) {
     const pause = Math.max(MIN_PAUSE, Math.min(zone.store.conf.managerSleep, zone.store.conf.inactive / 4));
     this.timer = setInterval(() => void this.pass(), pause);
     this.timer.unref();
