@@ -23,7 +23,7 @@ import type { CachedEntry, EntryWriter } from './store';
 import { validFor, validityOf } from './validity';
 import { zoneOf, type CacheZone, type Update } from './zone';
 import { detachedResponse } from './detached-response';
-import { isNotModified, NOT_MODIFIED_DROPPED } from './not-modified';
+import { failsPrecondition, isNotModified, NOT_MODIFIED_DROPPED } from './not-modified';
 
 /** A location's cache options, compiled at load. */
 export interface CacheOptions {
@@ -306,6 +306,7 @@ class CacheFlow {
     ctx.setVariable('upstream_cache_status', status);
     ctx.upstreamHeaders = entry.meta.headers;
     this.zone.read(this.entryHash);
+    if (failsPrecondition(entry.meta.status, this.req.headers, entry.meta.etag, entry.meta.lastModified)) throw new HttpError(412, 'GW_HTTP_412', 'precondition failed on a cached response');
     const lines = this.host.headerLines(entry.meta.headers);
     if (lines.some(([name]) => name.toLowerCase() === 'server')) res.removeHeader('server');
     if (isNotModified(entry.meta.status, this.req.headers, entry.meta.etag, entry.meta.lastModified)) {
