@@ -23,6 +23,7 @@ import type { CachedEntry, EntryWriter } from './store';
 import { validFor, validityOf } from './validity';
 import { zoneOf, type CacheZone, type Update } from './zone';
 import { detachedResponse } from './detached-response';
+import { failsPrecondition, isNotModified, NOT_MODIFIED_DROPPED } from './not-modified';
 
 /** A location's cache options, compiled at load. */
 export interface CacheOptions {
@@ -132,7 +133,8 @@ export class ProxyCache {
       if (!update && o.useStale.has('updating')) return flow.answer(entry, 'UPDATING');
       if (update && o.backgroundUpdate && o.useStale.has('updating')) {
         flow.background(entry, update);
-        return flow.answer(entry, 'UPDATING');
+        // nginx: the request that starts a background update is served the old entry as STALE.
+        return flow.answer(entry, 'STALE');
       }
       return flow.fetch('EXPIRED', entry, true, update);
     }
@@ -166,10 +168,24 @@ export class ProxyCache {
   }
 }
 
+/** The secondary hash of a variant: the key's hash and the request values it varies on (nginx's c->variant). */
+function variantHash(hash: string, vary: readonly (readonly [string, string])[]): string {
+  return keyHash(`${hash}\n${vary.map(([name, value]) => `${name}:${value}\r\n`).join('')}`);
+}
+
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 /** One request's way through the cache. */
 class CacheFlow {
+  /**
+   * The hash the entry is read and written under: the key's, or, once the key's entry varies
+   * on other request values than this request's, the secondary one of its variant (nginx's
+   * c->variant), so each variant has its own file.
+   */
+  private entryHash: string;
+  /** Whether `entryHash` is the secondary (variant) one. */
+  private secondary = false;
+
   constructor(
     private readonly o: CacheOptions,
     private readonly zone: CacheZone,
@@ -180,13 +196,24 @@ class CacheFlow {
     private readonly ctx: RequestContext,
     private readonly host: CacheHost,
     private readonly ignoreClientAbort: boolean,
-  ) {}
+  ) {
+    this.entryHash = hash;
+  }
 
-  /** The entry on disk for this key and this request's Vary values, or null. */
+  /**
+   * The entry on disk for this key and this request's Vary values, or null: the key's own
+   * entry, else (it varies on values this request does not have) its variant's.
+   */
   async lookup(): Promise<CachedEntry | null> {
+    this.entryHash = this.hash;
+    this.secondary = false;
     const entry = await this.zone.store.read(this.hash, this.key);
     if (!entry) return null;
-    return varyMatches(entry.meta, this.req.headers) ? entry : null;
+    if (varyMatches(entry.meta, this.req.headers)) return entry;
+    this.entryHash = variantHash(this.hash, varyValues(entry.meta.vary.map(([n]) => n), this.req.headers));
+    this.secondary = true;
+    const variant = await this.zone.store.read(this.entryHash, this.key);
+    return variant && varyMatches(variant.meta, this.req.headers) ? variant : null;
   }
 
   /** Fetches from the upstream, copying what may be stored; `entry` (expired) is revalidated or served stale as configured. */
@@ -245,7 +272,7 @@ class CacheFlow {
     const validity = validityOf(entry.meta.status, raw, this.o.valid, this.o.ignored, now);
     const ms = validFor(this.o.valid, entry.meta.status);
     const validUntil = validity.store ? validity.validUntil : ms ? now + ms : 0;
-    if (validUntil) await this.zone.store.rewrite(this.hash, entry, { ...entry.meta, validUntil, storedAt: now });
+    if (validUntil) await this.zone.store.rewrite(this.entryHash, entry, { ...entry.meta, validUntil, storedAt: now });
     return this.answer(entry, 'REVALIDATED');
   }
 
@@ -266,7 +293,11 @@ class CacheFlow {
       vary: varyValues(validity.vary, this.req.headers),
     };
     this.zone.stored(this.hash);
-    return this.zone.store.writer(this.hash, meta);
+    // nginx (ngx_http_file_cache_update_variant): a response stored after a secondary lookup
+    // stays under the variant's hash only if it varies as that variant does; else the key's.
+    const own = variantHash(this.hash, meta.vary);
+    const where = this.secondary && meta.vary.length && own === this.entryHash ? this.entryHash : this.hash;
+    return this.zone.store.writer(where, meta);
   }
 
   /** Serves an entry from the cache. */
@@ -274,9 +305,16 @@ class CacheFlow {
     const { res, ctx } = this;
     ctx.setVariable('upstream_cache_status', status);
     ctx.upstreamHeaders = entry.meta.headers;
-    this.zone.read(this.hash);
+    this.zone.read(this.entryHash);
+    if (failsPrecondition(entry.meta.status, this.req.headers, entry.meta.etag, entry.meta.lastModified)) throw new HttpError(412, 'GW_HTTP_412', 'precondition failed on a cached response');
     const lines = this.host.headerLines(entry.meta.headers);
     if (lines.some(([name]) => name.toLowerCase() === 'server')) res.removeHeader('server');
+    if (isNotModified(entry.meta.status, this.req.headers, entry.meta.etag, entry.meta.lastModified)) {
+      for (const [name, value] of lines) if (!NOT_MODIFIED_DROPPED.has(name.toLowerCase())) res.appendHeader(name, value);
+      res.writeHead(304);
+      await new Promise<void>((resolve) => res.end(() => resolve()));
+      return;
+    }
     for (const [name, value] of lines) res.appendHeader(name, value);
     res.writeHead(entry.meta.status, entry.meta.reason || undefined);
     if (entry.body) {

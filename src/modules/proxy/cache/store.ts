@@ -40,6 +40,11 @@ let sequence = 0;
 /** One `proxy_cache_path` zone's files. */
 export class DiskStore {
   private failing = false;
+  /**
+   * Entries of this worker whose body is whole but whose file is not yet in place: a read of
+   * one waits for it, as nginx's entry is in place by the time its client has the last byte.
+   */
+  private readonly finishing = new Map<string, Promise<void>>();
 
   constructor(
     readonly conf: CachePathConf,
@@ -53,6 +58,8 @@ export class DiskStore {
 
   /** The entry of `hash` if it is on disk, whole, and stored for `key`; null otherwise. */
   async read(hash: string, key: string): Promise<CachedEntry | null> {
+    const pending = this.finishing.get(hash);
+    if (pending) await pending;
     const file = this.fileOf(hash);
     let handle: fsp.FileHandle;
     try {
@@ -135,6 +142,10 @@ export class DiskStore {
       },
       end: () => {
         if (broken) return drop();
+        this.finishing.set(hash, done);
+        void done.then(() => {
+          if (this.finishing.get(hash) === done) this.finishing.delete(hash);
+        });
         const field = bodyLengthField(length);
         chain = chain
           .then(async () => {
