@@ -182,10 +182,11 @@ export class Http2Sessions {
     if (state.begun >= this.settings.maxRequests) session.close();
     stream.once('close', () => {
       state.open--;
-      if (stream.rstCode && this.tooManyResets(state)) {
+      if (stream.rstCode && this.tooManyResets(state) && !session.destroyed) {
         // Node sends its own GOAWAY for a reset flood but may leave the connection open, unread.
+        // The GOAWAY gets a turn to be written before the connection closes.
         session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
-        session.destroy();
+        setImmediate(() => session.destroy());
         return;
       }
       if (state.open === 0 && !session.closed) this.armIdle(session, state, this.settings.idleTimeoutMs);
