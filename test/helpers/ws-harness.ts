@@ -37,6 +37,7 @@ export function wsOptions(overrides: Partial<WebSocketScriptOptions> = {}): WebS
     checkClientAbort: true,
     signature: serverSignature(true),
     limits: { bufferLength: 10, timeoutMs: 3_600_000 },
+    deflate: null,
     ...overrides,
   };
 }

@@ -66,6 +66,8 @@ export interface ServerFrame {
   fin: boolean;
   opcode: number;
   payload: Buffer;
+  /** RSV1 set: the payload is compressed (permessage-deflate); absent when clear. */
+  compressed?: true;
 }
 
 /** A raw connection: the response head, then frames, then the server's FIN. */
@@ -176,6 +178,7 @@ export function parseFrame(buf: Buffer): { frame: ServerFrame; size: number } | 
     offset = 10;
   }
   if (buf.length < offset + len) return null;
-  const frame = { fin: (buf[0] & 0x80) !== 0, opcode: buf[0] & 0x0f, payload: Buffer.from(buf.subarray(offset, offset + len)) };
+  const frame: ServerFrame = { fin: (buf[0] & 0x80) !== 0, opcode: buf[0] & 0x0f, payload: Buffer.from(buf.subarray(offset, offset + len)) };
+  if (buf[0] & 0x40) frame.compressed = true;
   return { frame, size: offset + len };
 }

@@ -12,6 +12,11 @@
  *   options: { any: map }     # handed to the script as ctx.options
  *   lua_socket_log_errors: on # socket errors logged at error level (off: info)
  *   lua_check_client_abort: on
+ *   websocket_deflate: on     # permessage-deflate (RFC 7692) for clients that offer it; default off
+ *   websocket_deflate_threshold: 1k    # messages below it go uncompressed (ws's default 1024)
+ *   websocket_deflate_window_bits: 15  # server_max_window_bits, 9-15 (default: the client's, or 15)
+ *   websocket_deflate_mem_level: 8     # zlib's memLevel, 1-9 (default 8)
+ *   websocket_deflate_comp_level: 6    # zlib's level, 1-9 (default 6)
  * ```
  */
 import type { IncomingMessage } from 'node:http';
@@ -45,9 +50,10 @@ import type {
 } from '../../types';
 import { serverSignature } from '../../http/version';
 import { isExtendedConnect } from '../../http/http2-messages';
-import { CloseCode, DEFAULT_MAX_PAYLOAD_LEN, ErrorCode } from '../../shared/websocket/constants';
+import { CloseCode, DEFAULT_MAX_PAYLOAD_LEN, Deflate, ErrorCode } from '../../shared/websocket/constants';
 import {
   WebSocketAcceptor,
+  type DeflateOptions,
   WebSocketError,
   type SessionEnd,
   type SessionObserver,
@@ -75,6 +81,8 @@ export interface WebSocketScriptOptions {
   readonly signature: string;
   /** `message_buffer_length` and `message_timeout` of the script's publishes. */
   readonly limits: ChannelLimits;
+  /** `websocket_deflate on` and its settings; null: permessage-deflate is never negotiated. */
+  readonly deflate: DeflateOptions | null;
 }
 
 /** The handler `create` returns. */
@@ -115,7 +123,25 @@ function configure(raw: Readonly<Record<string, unknown>>, cx: ConfigContext): W
     checkClientAbort: cx.flag('lua_check_client_abort') ?? false,
     signature: serverSignature(cx.location.confs.get(coreModule).serverTokens),
     limits: channelLimits(cx.location),
+    deflate: configureDeflate(cx),
   };
+}
+
+/** The `websocket_deflate*` keys; the settings are read (and checked) even where deflate is off. */
+function configureDeflate(cx: ConfigContext): DeflateOptions | null {
+  const threshold = cx.size('websocket_deflate_threshold') ?? Deflate.DEFAULT_THRESHOLD;
+  const windowBits = bounded(cx, 'websocket_deflate_window_bits', Deflate.MIN_WINDOW_BITS, Deflate.MAX_WINDOW_BITS);
+  const memLevel = bounded(cx, 'websocket_deflate_mem_level', Deflate.MIN_MEM_LEVEL, Deflate.MAX_MEM_LEVEL);
+  const level = bounded(cx, 'websocket_deflate_comp_level', Deflate.MIN_COMP_LEVEL, Deflate.MAX_COMP_LEVEL);
+  if (!cx.flag('websocket_deflate')) return null;
+  return { threshold, windowBits, memLevel, level };
+}
+
+/** An integer key within [min, max], with nginx's wording (`ngx_conf_check_num_bounds`). */
+function bounded(cx: ConfigContext, key: string, min: number, max: number): number | undefined {
+  const value = cx.integer(key);
+  if (value !== undefined && (value < min || value > max)) cx.error(`value must be between ${min} and ${max}`, key);
+  return value;
 }
 
 /** Finds and loads a user's script module at configure time, so `gateway -t` checks it. */
@@ -140,7 +166,7 @@ function loadScript(name: string, cx: ConfigContext): WebSocketScript {
 function create(opts: WebSocketScriptOptions, env: HandlerEnv): WebSocketScriptHandler {
   const location: ScriptLocation = {
     opts,
-    acceptor: new WebSocketAcceptor({ maxPayload: opts.maxPayloadLen }),
+    acceptor: new WebSocketAcceptor({ maxPayload: opts.maxPayloadLen, deflate: opts.deflate ?? undefined }),
     live: new Set(),
     counters: env.counters,
     push: env.push,

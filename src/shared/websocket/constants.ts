@@ -85,3 +85,20 @@ export function frameHeaderLength(length: number): number {
 
 /** The GUID a Sec-WebSocket-Key is hashed with into its Sec-WebSocket-Accept (RFC 6455 1.3). */
 export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/**
+ * permessage-deflate (RFC 7692) defaults and bounds of the `websocket_deflate_*` directives.
+ * The threshold is ws's default; the window bits stop at 9 because zlib makes a raw deflate
+ * stream of 8 bits a 9-bit one, which a peer held to 256 bytes could not inflate; the memory
+ * level is zlib's range.
+ */
+export const Deflate = {
+  /** Messages shorter than this many bytes go uncompressed (ws's `threshold` default). */
+  DEFAULT_THRESHOLD: 1024,
+  MIN_WINDOW_BITS: 9,
+  MAX_WINDOW_BITS: 15,
+  MIN_MEM_LEVEL: 1,
+  MAX_MEM_LEVEL: 9,
+  MIN_COMP_LEVEL: 1,
+  MAX_COMP_LEVEL: 9,
+} as const;

@@ -5,7 +5,9 @@
  * 400/405 and a destroyed socket), and an extended CONNECT (RFC 8441) on its HTTP/2 stream
  * with a 200 and ws over the stream; `WebSocketSessionImpl` turns ws's events into a queue read
  * by `recvFrame()`, with lua-resty's rules: a receive timeout returns `null` and is not fatal,
- * anything else that fails rejects with a `WebSocketError` and sets `fatal`.
+ * anything else that fails rejects with a `WebSocketError` and sets `fatal`. Where a location
+ * turns permessage-deflate on (RFC 7692), ws negotiates and does it (`perMessageDeflate`);
+ * the session only says which messages to compress (those of `threshold` bytes or more).
  */
 import type { IncomingMessage } from 'node:http';
 import type { ServerHttp2Stream } from 'node:http2';
@@ -50,6 +52,8 @@ export interface SessionOptions {
   readonly timeoutMs: number;
   /** The largest payload a `send*` may write (`max_send_len`). */
   readonly maxSendLen: number;
+  /** Messages of this many bytes or more are sent compressed when deflate was negotiated; default: none. */
+  readonly compressFrom?: number;
   /** Told of every frame received and sent (the metrics), if given. */
   readonly counters?: FrameCounter;
   /** Told once, when the socket has closed, if given. */
@@ -89,10 +93,24 @@ export interface AcceptOptions {
   readonly observer?: SessionObserver;
 }
 
+/** permessage-deflate's settings for one location (`websocket_deflate_*`): ws's options. */
+export interface DeflateOptions {
+  /** Messages shorter than this many bytes are sent uncompressed. */
+  readonly threshold: number;
+  /** The server's LZ77 window (`server_max_window_bits`, 9-15); absent: the client's or 15. */
+  readonly windowBits?: number;
+  /** zlib's `memLevel` of the server's deflate stream (1-9); absent: zlib's 8. */
+  readonly memLevel?: number;
+  /** zlib's compression level (1-9); absent: zlib's default (6). */
+  readonly level?: number;
+}
+
 /** Settings shared by every connection of one acceptor (one location). */
 export interface AcceptorOptions {
-  /** The largest message accepted (`max_payload_len`); bigger ones close with 1009. */
+  /** The largest message accepted (`max_payload_len`); bigger ones close with 1009, inflated ones too. */
   readonly maxPayload: number;
+  /** permessage-deflate, offered to clients that ask for it; absent: never negotiated. */
+  readonly deflate?: DeflateOptions;
   /** How long a closing handshake may take before the socket is destroyed. */
   readonly closeTimeoutMs?: number;
 }
@@ -111,6 +129,10 @@ interface Failure {
 const CLOSED: Failure = { code: ErrorCode.CLOSED, reason: 'closed' };
 const TEXT = { binary: false, fin: true, compress: false } as const;
 const BINARY = { binary: true, fin: true, compress: false } as const;
+/** ws sends these uncompressed all the same when the connection has no permessage-deflate. */
+const TEXT_DEFLATED = { binary: false, fin: true, compress: true } as const;
+const BINARY_DEFLATED = { binary: true, fin: true, compress: true } as const;
+type SendOptions = typeof TEXT | typeof BINARY;
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -136,6 +158,8 @@ export class WebSocketSessionImpl implements WebSocketSession {
   private closeReceived = false;
   private timeoutMs: number;
   private readonly maxSendLen: number;
+  /** The smallest payload sent compressed (Infinity: none). */
+  private readonly compressFrom: number;
   private isFatal = false;
   private error: string | null = null;
   private readonly counters: FrameCounter | null;
@@ -149,6 +173,7 @@ export class WebSocketSessionImpl implements WebSocketSession {
   ) {
     this.timeoutMs = Math.max(0, options.timeoutMs);
     this.maxSendLen = options.maxSendLen;
+    this.compressFrom = options.compressFrom ?? Infinity;
     this.counters = options.counters ?? null;
     this.baseBytes = bytesWritten(socket);
     this.observer = options.observer ?? null;
@@ -320,7 +345,7 @@ export class WebSocketSessionImpl implements WebSocketSession {
    * Writes a frame from `prepareFrame` as it is, without waiting (a push subscriber's fan-out:
    * one frame built per message, nothing per connection); false when the connection is no
    * longer open. Safe beside ws's own sends: without permessage-deflate ws writes each frame
-   * to the socket at once, so the order holds.
+   * to the socket at once, so the order holds (push's acceptor never negotiates deflate).
    */
   postFrame(frame: PreparedFrame): boolean {
     if (this.ws.readyState !== WebSocket.OPEN) return false;
@@ -389,11 +414,13 @@ export class WebSocketSessionImpl implements WebSocketSession {
     return Promise.reject(this.fatalError(failure, operation));
   }
 
-  private sendData(data: string | Buffer, options: typeof TEXT | typeof BINARY, op: string): Promise<number> {
+  private sendData(data: string | Buffer, options: SendOptions, op: string): Promise<number> {
     const payload = typeof data === 'string' ? Buffer.from(data) : data;
     const refused = this.refuse(payload.length, Infinity, op);
     if (refused) return refused;
-    this.ws.send(payload, options);
+    // ws applies its own threshold only without context takeover: the session applies it always.
+    if (payload.length >= this.compressFrom) this.ws.send(payload, options.binary ? BINARY_DEFLATED : TEXT_DEFLATED);
+    else this.ws.send(payload, options);
     return this.written(payload.length, op);
   }
 
@@ -440,6 +467,16 @@ export interface PreparedFrame {
   readonly payloadLength: number;
 }
 
+/** ws's permessage-deflate negotiation, which @types/ws leaves out (`ws.extension`, `ws.PerMessageDeflate`). */
+interface DeflateExtension {
+  readonly params: Record<string, unknown>;
+  accept(offers: unknown[]): Record<string, unknown>;
+}
+const wsInternals = wsModule as unknown as {
+  extension: { parse(header: string): Record<string, unknown[]>; format(extensions: Record<string, unknown[]>): string };
+  PerMessageDeflate: { new (options: object): DeflateExtension; readonly extensionName: string };
+};
+
 /** ws's frame builder (`Sender.frame`), which @types/ws leaves out. */
 const frameParts = (wsModule as unknown as { Sender: { frame(data: Buffer, options: object): Buffer[] } }).Sender.frame;
 
@@ -456,7 +493,8 @@ function toBuffer(data: string | Buffer | undefined): Buffer {
 
 /**
  * Accepts upgrades for one location: one `WebSocketServer` in `noServer` mode, without
- * permessage-deflate and without automatic pongs (scripts answer pings, as in the seed).
+ * automatic pongs (scripts answer pings, as in the seed), with permessage-deflate only where
+ * the location turns it on.
  */
 export class WebSocketAcceptor {
   private readonly wss: Server<typeof SessionSocket>;
@@ -469,7 +507,7 @@ export class WebSocketAcceptor {
       noServer: true,
       autoPong: false,
       clientTracking: false,
-      perMessageDeflate: false,
+      perMessageDeflate: deflateOptions(options.deflate),
       maxPayload: options.maxPayload,
       closeTimeout: options.closeTimeoutMs ?? CLOSE_TIMEOUT_MS,
       WebSocket: SessionSocket,
@@ -496,6 +534,7 @@ export class WebSocketAcceptor {
     const sessionOptions: SessionOptions = {
       timeoutMs: options.timeoutMs,
       maxSendLen: options.maxSendLen ?? this.options.maxPayload,
+      compressFrom: this.options.deflate?.threshold,
       counters: options.counters,
       observer: options.observer,
     };
@@ -535,15 +574,45 @@ export class WebSocketAcceptor {
       answerStream(stream, handshake.status, lines, handshake.reason);
       return null;
     }
+    const options = (this.wss as unknown as { options: ServerOptions & { WebSocket: typeof SessionSocket } }).options;
+    const deflate = this.negotiateDeflate(req.headers['sec-websocket-extensions'], options);
+    if (deflate === REFUSED) {
+      // ws's answer to an offer it cannot parse or accept, on the stream.
+      const reason = 'Invalid or unacceptable Sec-WebSocket-Extensions header';
+      answerStream(stream, 400, [...own, ['content-type', 'text/html'], ['content-length', String(reason.length)]], reason);
+      return null;
+    }
     if (handshake.protocol !== null) own.push(['sec-websocket-protocol', handshake.protocol]);
+    if (deflate) own.push(['sec-websocket-extensions', deflate.header]);
     stream.respond(Object.fromEntries([[':status', 200], ...own]));
     countWrites(stream);
     // What ws's completeUpgrade does after writing the 101, with the server's own options.
-    const options = (this.wss as unknown as { options: ServerOptions & { WebSocket: typeof SessionSocket } }).options;
     const ws = new SessionSocket(null as unknown as string, undefined, options);
     if (handshake.protocol !== null) (ws as unknown as { _protocol: string })._protocol = handshake.protocol;
+    if (deflate) (ws as unknown as { _extensions: Record<string, DeflateExtension> })._extensions = deflate.extensions;
     (ws as unknown as { setSocket(socket: Duplex, head: Buffer, options: object): void }).setSocket(stream, EMPTY, options);
     return new WebSocketSessionImpl(ws, stream, sessionOptions);
+  }
+
+  /**
+   * ws's negotiation of an HTTP/1.1 upgrade (`handleUpgrade`), for an extended CONNECT: null
+   * when deflate is off here or not offered, REFUSED when the offer cannot be parsed or accepted.
+   */
+  private negotiateDeflate(offered: string | undefined, options: ServerOptions): NegotiatedDeflate | null | typeof REFUSED {
+    if (!options.perMessageDeflate || offered === undefined) return null;
+    const { PerMessageDeflate, extension } = wsInternals;
+    const deflate = new PerMessageDeflate({ ...(options.perMessageDeflate as object), isServer: true, maxPayload: options.maxPayload });
+    try {
+      const offers = extension.parse(offered)[PerMessageDeflate.extensionName];
+      if (!offers) return null;
+      deflate.accept(offers);
+    } catch {
+      return REFUSED;
+    }
+    return {
+      extensions: { [PerMessageDeflate.extensionName]: deflate },
+      header: extension.format({ [PerMessageDeflate.extensionName]: [deflate.params] }),
+    };
   }
 
   /** Refuses later upgrades (ws answers 503); open sessions keep running. */
@@ -551,6 +620,31 @@ export class WebSocketAcceptor {
     this.closed = true;
     this.wss.close();
   }
+}
+
+/** An extension offer that fails the handshake. */
+const REFUSED = Symbol('refused');
+
+/** permessage-deflate as accepted for one extended CONNECT: ws's extension and the answer's header. */
+interface NegotiatedDeflate {
+  readonly extensions: Record<string, DeflateExtension>;
+  readonly header: string;
+}
+
+/**
+ * ws's `perMessageDeflate` server option for a location's settings (false: off). The threshold
+ * is also the session's (`compressFrom`), which applies it whether or not context takeover is on.
+ */
+function deflateOptions(deflate: DeflateOptions | undefined): ServerOptions['perMessageDeflate'] {
+  if (!deflate) return false;
+  const zlibDeflateOptions: { memLevel?: number; level?: number } = {};
+  if (deflate.memLevel !== undefined) zlibDeflateOptions.memLevel = deflate.memLevel;
+  if (deflate.level !== undefined) zlibDeflateOptions.level = deflate.level;
+  return {
+    threshold: deflate.threshold,
+    zlibDeflateOptions,
+    ...(deflate.windowBits !== undefined ? { serverMaxWindowBits: deflate.windowBits } : {}),
+  };
 }
 
 /**
