@@ -16,7 +16,7 @@ import { isHttp2 } from '../../http/http2-messages';
 import type { UpstreamTry } from '../../http/variables';
 import { BodyWatch, BODY_CODES, hasBody, logBodyFailure, type BodyLimits } from '../../shared/request-body';
 import type { Counters, Logger, RequestContext } from '../../types';
-import { classifyUpstreamError, contextOf, Deadline, failureError, type UpstreamFailure, type UpstreamPhase } from '../proxy/upstream-errors';
+import { classifyUpstreamError, contextOf, Deadline, failureError, logUpstreamFailure, type UpstreamFailure, type UpstreamPhase } from '../proxy/upstream-errors';
 import { passedLines } from './headers';
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
@@ -342,7 +342,7 @@ export class GrpcCall {
   private fail(failure: UpstreamFailure): void {
     if (this.done) return;
     this.try.status = failure.status;
-    this.logFailure(failure);
+    logUpstreamFailure(this.init, failure, this.phase);
     this.finish();
     this.reject(failureError(failure));
   }
@@ -350,7 +350,7 @@ export class GrpcCall {
   /** After the response header: the client's stream is reset, as nginx resets it. */
   private cut(failure: UpstreamFailure): void {
     if (this.done) return;
-    this.logFailure(failure);
+    logUpstreamFailure(this.init, failure, this.phase);
     this.resetClient();
     this.settle();
   }
@@ -363,13 +363,6 @@ export class GrpcCall {
       const stream = (res as unknown as http2.Http2ServerResponse).stream;
       if (!stream.destroyed) stream.destroy(new Error('upstream failed'));
     } else res.destroy();
-  }
-
-  private logFailure(failure: UpstreamFailure): void {
-    this.init.counters?.upstreamError(failure.code);
-    const line = `${failure.reason} while ${this.phase}${contextOf(this.init.context)}`;
-    if (failure.level === 'crit') this.init.log.crit(line);
-    else this.init.log.error(line);
   }
 
   private settle(): void {

@@ -26,6 +26,7 @@ import {
   Deadline,
   failureError,
   INVALID_HEADER,
+  logUpstreamFailure,
   PREMATURE_CLOSE,
   UNASKED_UPGRADE,
   UpstreamTimeout,
@@ -476,7 +477,7 @@ export class HttpExchange {
   private fail(failure: UpstreamFailure): void {
     // nginx's status of a try that failed before its response was passed on (502, 504).
     this.try.status = failure.status;
-    this.logFailure(failure);
+    logUpstreamFailure(this.init, failure, this.phase);
     this.finish();
     this.reject(failureError(failure));
   }
@@ -484,16 +485,9 @@ export class HttpExchange {
   /** After the response header: nginx can only close the client connection. */
   private cut(failure: UpstreamFailure): void {
     if (this.done) return;
-    this.logFailure(failure);
+    logUpstreamFailure(this.init, failure, this.phase);
     this.init.res.destroy();
     this.settle();
-  }
-
-  private logFailure(failure: UpstreamFailure): void {
-    this.init.counters?.upstreamError(failure.code);
-    const line = `${failure.reason} while ${this.phase}${contextOf(this.init.context)}`;
-    if (failure.level === 'crit') this.init.log.crit(line);
-    else this.init.log.error(line);
   }
 
   private settle(): void {

@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { HttpError, type ErrorCode } from '../../errors';
+import type { Counters, Logger } from '../../types';
 
 /** Where an exchange with the upstream stands, in the words of nginx's log context. */
 export type UpstreamPhase =
@@ -128,6 +129,21 @@ export function logContext(req: IncomingMessage, client: string, serverName: str
 /** A log context given as a string, or made now by its function (built only when a line is logged). */
 export function contextOf(context: string | (() => string)): string {
   return typeof context === 'string' ? context : context();
+}
+
+/** Where a failure is told: the error log (nginx's line), and the upstream error counters. */
+export interface FailureSinks {
+  readonly log: Logger;
+  readonly counters?: Counters | null;
+  readonly context: string | (() => string);
+}
+
+/** nginx's error log line for a failed exchange (`crit` or `error`), and the failure counted. */
+export function logUpstreamFailure(sinks: FailureSinks, failure: UpstreamFailure, phase: UpstreamPhase): void {
+  sinks.counters?.upstreamError(failure.code);
+  const line = `${failure.reason} while ${phase}${contextOf(sinks.context)}`;
+  if (failure.level === 'crit') sinks.log.crit(line);
+  else sinks.log.error(line);
 }
 
 /** One timer slot: arming it replaces what was armed. 0 ms disarms (nginx has no 0 timeout). */
