@@ -115,6 +115,11 @@ function ask(port: number, method: string, target: string, body?: string, header
   });
 }
 
+/** Waits until the next wall-clock second begins. */
+async function startOfSecond(): Promise<void> {
+  await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000)));
+}
+
 /** An event stream's text from its head to its end (at most 3 s), or for `forMs` only. */
 function rawStream(port: number, target: string, forMs?: number): { opened: Promise<void>; text: Promise<string> } {
   let opened!: () => void;
@@ -235,7 +240,9 @@ async function scenario(port: number): Promise<Record<string, unknown>> {
   // nchan_eventsource_ping_*: two pings in 2.5 s, nchan's lines (its default, then its own words).
   const [pings, ownPings] = await Promise.all([rawStream(port, '/ping/p', 2500).text, rawStream(port, '/ping2/p', 2500).text]);
   out['EventSource pings'] = [pings, ownPings];
-  // A channel that has a subscriber and no message yet.
+  // A channel that has a subscriber and no message yet. nchan counts "last requested" in nginx's
+  // whole seconds: both requests go right after a second begins, so that neither side sees one pass.
+  await startOfSecond();
   const waiting = await sseSubscribe(port, '/sub/b');
   out['GET state of a channel with a subscriber only'] = await ask(port, 'GET', '/pub/b');
   waiting.close();
