@@ -4,7 +4,6 @@
  * dispatcher does. Faults must end in nginx's statuses and closed sockets (descriptors are
  * counted per case against the gateway process in proxy-process.test.ts).
  */
-import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import WebSocket from 'ws';
@@ -304,26 +303,20 @@ describe('proxy over real sockets', () => {
 });
 
 describe('the connect timer', () => {
-  /** An upstream request whose socket never connects, as after a SYN nobody answers. */
-  class StuckRequest extends EventEmitter {
-    path = '';
-    shouldKeepAlive = true;
-    destroyed = false;
-    readonly socket = Object.assign(new EventEmitter(), { connecting: true });
-    private readonly headers = new Map<string, unknown>();
-    getHeaderNames = () => [...this.headers.keys()];
-    getHeader = (name: string) => this.headers.get(name.toLowerCase());
-    setHeader = (name: string, value: unknown) => void this.headers.set(name.toLowerCase(), value);
-    removeHeader = (name: string) => void this.headers.delete(name.toLowerCase());
-    destroy = () => void (this.destroyed = true);
-    /** The exchange ends a request without a body at once; a stuck socket never finishes writing it. */
-    writableFinished = false;
-    end = () => {};
+  /** A pool whose connections never connect, as after a SYN nobody answers. */
+  class StuckAgent extends http.Agent {
+    readonly made: net.Socket[] = [];
+    override createConnection(): net.Socket {
+      const socket = new net.Socket();
+      Object.defineProperty(socket, 'connecting', { value: true });
+      this.made.push(socket);
+      return socket;
+    }
   }
 
   test('proxy_connect_timeout: 504 while connecting, the upstream request destroyed', async () => {
     const log = keptLogger();
-    const stuck = new StuckRequest();
+    const agent = new StuckAgent({ keepAlive: true });
     const server = await listen(
       http.createServer((req, res) => {
         const exchange = new HttpExchange({
@@ -335,9 +328,8 @@ describe('the connect timer', () => {
           connectEvent: 'connect',
           log,
           context: ', client: test',
-          onDone: () => {},
         });
-        exchange.onRequest(stuck as unknown as http.ClientRequest);
+        exchange.start({ protocol: 'http:', host: '127.0.0.1', port: 9 }, agent, 'GET');
         exchange.promise.catch((err: HttpError) => res.writeHead(err.status, { 'X-Error-Code': err.code }).end());
       }),
     );
@@ -345,8 +337,8 @@ describe('the connect timer', () => {
     await closeServer(server);
     expect(reply.status).toBe(504);
     expect(reply.headers['x-error-code']).toBe('GW_UPSTREAM_TIMEOUT');
-    expect(stuck.destroyed).toBe(true);
-    expect(stuck.path).toBe('/p');
+    expect(agent.made).toHaveLength(1);
+    expect(agent.made[0].destroyed).toBe(true);
     expect(log.lines).toEqual(['error: upstream timed out (110: Connection timed out) while connecting to upstream, client: test']);
   });
 });

@@ -1,7 +1,7 @@
 /**
- * One proxied HTTP request, from the moment http-proxy has made the upstream request to the
- * end of the response: the request line and headers set before anything is written (the body
- * is held back until then), nginx's three timeouts, the response written by the gateway
+ * One proxied HTTP request, from the upstream request (made here on the peer's keep-alive
+ * agent, its request line and headers whole from the start, the body sent once the connection
+ * is up) to the end of the response: nginx's three timeouts, the response written by the gateway
  * (status, headers with repeats, body piped with backpressure), and every way it can end:
  * an upstream failure before the header is a 502/504 `HttpError`, after it the client
  * connection is cut; a client that goes away (closes, resets, or only half-closes: nginx's
@@ -10,9 +10,10 @@
  * or streamed from the client under `client_body_timeout`, where a client that leaves, stalls
  * or sends a malformed chunk ends the exchange (499, 408, 400) and the upstream request.
  */
-import { validateHeaderName, validateHeaderValue, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import http, { validateHeaderName, validateHeaderValue, type Agent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import type { Socket } from 'node:net';
-import type { Readable, Stream, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { UpstreamTry } from '../../http/variables';
 import { HttpError } from '../../errors';
 import { BodyWatch, BODY_CODES, hasBody, logBodyFailure, type BodyLimits } from '../../shared/request-body';
@@ -55,7 +56,7 @@ export interface ExchangeInit {
   /** The error log context (`, client: ..., upstream: "..."`), or what makes it when a line is written. */
   readonly context: string | (() => string);
   /** Called once when the exchange is over, whichever way. */
-  readonly onDone: () => void;
+  readonly onDone?: () => void;
   /** The request body read whole beforehand (`proxy_request_buffering on`), sent instead of the client's stream. */
   readonly body?: StoredBody | null;
   /** `client_max_body_size` and `client_body_timeout` for a body streamed from the client. */
@@ -122,17 +123,16 @@ class TryRecord implements UpstreamTry {
  */
 export const READ_AHEAD = 36 * 1024;
 
-/**
- * What http-proxy pipes into the upstream request (its `buffer` option) in place of the
- * client: nothing (http-proxy only calls its `pipe`). The exchange sends the body itself once
- * the request line and headers are set.
- */
-const HELD_BACK = { pipe: <T extends Writable>(destination: T): T => destination } as unknown as Stream;
+/** Where an upstream request goes: `socketPath` set for a unix socket (http.request then ignores host and port). */
+export interface UpstreamAddress {
+  readonly protocol: string;
+  readonly host: string;
+  readonly port: number;
+  readonly socketPath?: string;
+}
 
 /** One proxied request; `promise` settles when it is over (rejects with the HttpError to render). */
 export class HttpExchange {
-  /** The `buffer` option of http-proxy's call: the body is held back (see `HELD_BACK`). */
-  readonly body = HELD_BACK;
   readonly promise: Promise<void>;
   private resolve!: () => void;
   private reject!: (err: HttpError) => void;
@@ -172,24 +172,39 @@ export class HttpExchange {
     if (socket.readableEnded) queueMicrotask(this.clientLeft);
   }
 
-  /** http-proxy made the upstream request (its `proxyReq` event): nothing is written yet. */
-  onRequest(proxyReq: ClientRequest): void {
-    if (this.done) {
-      proxyReq.destroy();
+  /**
+   * Makes the upstream request to `address` on `agent`'s pool, its request line and headers
+   * set at once (nothing is written until it has a socket).
+   */
+  start(address: UpstreamAddress, agent: Agent, method: string): void {
+    const { path, headers } = this.init;
+    let proxyReq: ClientRequest;
+    try {
+      const { protocol, host, port, socketPath } = address;
+      const options = { host, port, socketPath, agent, method, path, setHost: false };
+      proxyReq = protocol === 'https:' ? https.request(options) : http.request(options);
+      for (const [name, values] of groupHeaders(headers)) proxyReq.setHeader(name, values);
+    } catch (err) {
+      this.fail({ status: 502, code: 'GW_UPSTREAM_REQUEST', reason: `cannot build the upstream request (${(err as Error).message})` });
       return;
     }
     this.proxyReq = proxyReq;
-    try {
-      proxyReq.path = this.init.path;
-      for (const name of proxyReq.getHeaderNames()) proxyReq.removeHeader(name);
-      for (const [name, values] of groupHeaders(this.init.headers)) proxyReq.setHeader(name, values);
-      // A request that says `Connection: close` is the connection's last, whatever the upstream
-      // answers: Node's agent would otherwise pool the socket when the response says keep-alive.
-      if (connectionTokens(proxyReq.getHeader('connection') as string | string[] | undefined).has('close')) {
-        proxyReq.shouldKeepAlive = false;
-      }
-    } catch (err) {
-      this.fail({ status: 502, code: 'GW_UPSTREAM_REQUEST', reason: `cannot build the upstream request (${(err as Error).message})` });
+    const connection = proxyReq.getHeader('connection') as string | string[] | undefined;
+    // No Connection header of its own (`proxy_set_header Connection ""`): none is sent, the
+    // connection persists (HTTP/1.1's default), as nginx's; Node would add `keep-alive`.
+    if (connection === undefined) proxyReq.removeHeader('connection');
+    // A request that says `Connection: close` is the connection's last, whatever the upstream
+    // answers: Node's agent would otherwise pool the socket when the response says keep-alive.
+    else if (connectionTokens(connection).has('close')) proxyReq.shouldKeepAlive = false;
+    proxyReq.on('error', (err) => this.onError(err));
+    proxyReq.on('response', (proxyRes: IncomingMessage) => this.onResponse(proxyRes));
+    proxyReq.once('socket', () => this.onSocket(proxyReq));
+  }
+
+  /** The upstream request has its socket (a pooled one, or one connecting): nothing is written yet. */
+  private onSocket(proxyReq: ClientRequest): void {
+    if (this.done) {
+      proxyReq.destroy();
       return;
     }
     proxyReq.once('finish', () => this.sent());
@@ -218,16 +233,16 @@ export class HttpExchange {
     return this.phase !== 'connecting to upstream';
   }
 
-  /** http-proxy's error callback: errors of the upstream request and of the client request. */
-  onError(err: unknown): void {
+  /** An error of the upstream request. */
+  private onError(err: unknown): void {
     if (this.done) return;
     const failure = classifyUpstreamError(err);
     if (this.init.res.headersSent) this.cut(failure);
     else this.fail(failure);
   }
 
-  /** The upstream's response header arrived (http-proxy's `proxyRes` event). */
-  onResponse(proxyRes: IncomingMessage): void {
+  /** The upstream's response header arrived. */
+  private onResponse(proxyRes: IncomingMessage): void {
     if (this.done) {
       proxyRes.destroy();
       return;
@@ -516,7 +531,7 @@ export class HttpExchange {
       this.proxyRes?.destroy();
       this.proxyReq?.destroy();
     }
-    this.init.onDone();
+    this.init.onDone?.();
   }
 }
 

@@ -5,11 +5,11 @@
  * body read whole before the upstream is contacted (`proxy_request_buffering`, nginx's
  * default) or streamed; WebSocket and other upgrades pass through only where the location
  * forwards `Upgrade` (nginx's recipe), decided at load: elsewhere a request that asks for one
- * is proxied as plain HTTP. The only importer of http-proxy, used for what it does well (making
- * the upstream request, piping an upgraded connection) and fenced where it does not:
- * `selfHandleResponse` so the gateway writes every response, a keep-alive agent so it does not
- * force `Connection: close`, listeners on every socket and on its own `error` event, and the
- * client's departure taking the upstream request down.
+ * is proxied as plain HTTP. A plain request is one `HttpExchange` (exchange.ts: Node's
+ * `http.request` on a keep-alive agent per scheme, or per upstream peer). The only importer of
+ * http-proxy, kept for what it does well, piping an upgraded connection (tunnel.ts), and fenced
+ * where it does not: listeners on every socket and on its own `error` event, and the client's
+ * departure taking the upstream request down.
  */
 import { alwaysZero, sizeFor, type SizeValue } from '../limit-rate/rate-value';
 import http from 'node:http';
@@ -237,12 +237,11 @@ interface Route {
   uri(req: http.IncomingMessage, ctx: RequestContext): string;
 }
 
-/** One location's proxy: upstream agents and an http-proxy instance, shared by its requests. */
+/** One location's proxy: upstream agents, and an http-proxy instance for upgrades, shared by its requests. */
 class ProxyHandler implements Handler {
   /** Keep-alive pools by scheme (nginx's proxy_ssl_verify is off by default: an upstream's certificate is not checked). */
   private readonly agents: Record<'http:' | 'https:', http.Agent | null> = { 'http:': null, 'https:': null };
   private readonly server = httpProxy.createProxyServer({});
-  private readonly exchanges = new WeakMap<http.IncomingMessage, HttpExchange>();
   private readonly tunnels = new Map<http.IncomingMessage, Tunnel>();
   /** The route of a written `proxy_pass`; null when it has variables. */
   private readonly route: Route | null;
@@ -251,8 +250,8 @@ class ProxyHandler implements Handler {
   /** The resolver of a `proxy_pass` with variables (shared by the locations of the same `resolver`). */
   private readonly resolver: NameResolver | null;
   /**
-   * Options of every http-proxy call, made once (http-proxy copies them per call and changes
-   * none). `Expect` is blanked so http-proxy emits `proxyReq`.
+   * Options of every http-proxy call (upgrades), made once (http-proxy copies them per call
+   * and changes none). `Expect` is blanked so http-proxy emits `proxyReqWs`.
    */
   private readonly commonOptions = { prependPath: false, xfwd: false, headers: { expect: '' } } as const;
   /** `client_max_body_size` and `client_body_timeout` for a body streamed up. */
@@ -286,21 +285,10 @@ class ProxyHandler implements Handler {
         );
     // With a listener of our own, http-proxy never rethrows an error event.
     this.server.on('error', (err) => this.log.error(`proxy: ${err.message}`));
-    this.server.on('proxyReq', (proxyReq, req) => {
-      const exchange = this.exchanges.get(req);
-      if (exchange) exchange.onRequest(proxyReq);
-      else proxyReq.destroy();
-    });
-    this.server.on('proxyRes', (proxyRes, req) => {
-      const exchange = this.exchanges.get(req);
-      if (exchange) exchange.onResponse(proxyRes);
-      else proxyRes.destroy();
-    });
     this.server.on('proxyReqWs', (proxyReq, req) => this.tunnels.get(req)?.onRequest(proxyReq));
     this.server.on('open', (upstream) => {
       for (const tunnel of this.tunnels.values()) if (tunnel.upstreamSocket === upstream) tunnel.opened();
     });
-    dropPass(this.server, 'webPasses', 'deleteLength');
     dropPass(this.server, 'wsPasses', 'checkMethodAndHeader');
   }
 
@@ -416,7 +404,7 @@ class ProxyHandler implements Handler {
       const names = new Set(cache.extraHeaders.map(([name]) => name.toLowerCase()));
       headers = [...headers.filter(([name]) => !names.has(name.toLowerCase())), ...cache.extraHeaders];
     }
-    const exchange: HttpExchange = new HttpExchange({
+    const exchange = new HttpExchange({
       body: plan.body,
       bodyLimits: this.bodyLimits,
       nextOnStatus: plan.nextOnStatus,
@@ -428,7 +416,6 @@ class ProxyHandler implements Handler {
       connectEvent: route.connectEvent,
       log: ctx.log,
       context: this.contextMaker(req, ctx, route.target, path, peer.name),
-      onDone: () => this.exchanges.get(req) === exchange && this.exchanges.delete(req),
       counters: this.counters,
       hidden: this.options.hidden,
       buffering: this.options.buffering,
@@ -439,15 +426,7 @@ class ProxyHandler implements Handler {
       ignoreClientAbort: cache ? cache.detached : this.options.ignoreClientAbort,
       limitRate: alwaysZero(this.options.limitRate) ? undefined : () => sizeFor(this.options.limitRate, req, ctx),
     });
-    this.exchanges.set(req, exchange);
-    try {
-      const { prependPath, xfwd, headers: common } = this.commonOptions;
-      const method = cache?.method ?? undefined;
-      const options = { target: peer.url, prependPath, xfwd, headers: common, agent: peer.agent, selfHandleResponse: true, buffer: exchange.body, ...(method ? { method } : {}) };
-      this.server.web(req, res, options, (err) => exchange.onError(err));
-    } catch (err) {
-      exchange.onError(err);
-    }
+    exchange.start(peer.url, peer.agent, cache?.method ?? req.method ?? 'GET');
     return exchange;
   }
 
@@ -551,12 +530,11 @@ function requestContext(req: http.IncomingMessage, ctx: RequestContext): string 
 }
 
 /**
- * Removes one of http-proxy's passes. `deleteLength` rewrites the client's own headers for
- * DELETE and OPTIONS (this handler builds the upstream headers itself); `checkMethodAndHeader`
+ * Removes one of http-proxy's passes: `checkMethodAndHeader`
  * destroys the socket of any upgrade but a WebSocket GET without a word, where nginx passes
  * the upgrade on and lets the upstream answer.
  */
-function dropPass(server: httpProxy, list: 'webPasses' | 'wsPasses', name: string): void {
+function dropPass(server: httpProxy, list: 'wsPasses', name: string): void {
   const passes = (server as unknown as Record<string, { name: string }[] | undefined>)[list];
   const index = passes?.findIndex((p) => p.name === name) ?? -1;
   if (passes && index >= 0) passes.splice(index, 1);
