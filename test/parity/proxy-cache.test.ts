@@ -283,6 +283,22 @@ const CASES: readonly Case[] = [
       get('/preconditions/a', { headers: { 'If-Unmodified-Since': LAST_MODIFIED, 'If-Match': '*' } }),
     ],
   },
+  {
+    // nginx's not-modified filter runs on a response being stored (u->cacheable): a MISS answers the client's condition.
+    name: 'conditional-miss',
+    conf: 'proxy_cache_valid 200 10m;',
+    backend: fixed({ ETag: '"m1"', 'Last-Modified': LAST_MODIFIED }),
+    steps: [
+      get('/conditional-miss/a', { headers: { 'If-None-Match': '"m1"' } }),
+      get('/conditional-miss/a'),
+      get('/conditional-miss/b', { headers: { 'If-Modified-Since': LAST_MODIFIED } }),
+      get('/conditional-miss/b', { headers: { 'If-None-Match': '"m1"' } }),
+      get('/conditional-miss/c', { headers: { 'If-Match': '"other"' } }),
+      get('/conditional-miss/c'),
+      get('/conditional-miss/d', { headers: { 'If-None-Match': '"other"' } }),
+      get('/conditional-miss/d', { headers: { 'If-None-Match': '"m1"' } }),
+    ],
+  },
 ];
 
 function site(prefix: string, cacheDir: string, port: number, backend: number): string {

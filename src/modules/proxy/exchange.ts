@@ -34,6 +34,7 @@ import {
   type UpstreamFailure,
   type UpstreamPhase,
 } from './upstream-errors';
+import { NOT_MODIFIED_DROPPED } from './cache/not-modified';
 
 /** nginx's proxy timeouts, in milliseconds. */
 export interface ProxyTimeouts {
@@ -93,6 +94,8 @@ export interface BodySink {
   end(): void;
   /** The body broke off: nothing is kept. */
   abort(): void;
+  /** The client is answered 304 (nginx's not-modified filter on a response being stored); the body is still read into the sink. */
+  readonly notModified?: boolean;
 }
 
 /** What the cache makes of an upstream response header: keep a copy (a sink), pass it on only (null), or keep it from the client ('divert'). */
@@ -284,6 +287,10 @@ export class HttpExchange {
     if (this.init.rewriteHeaders) lines = this.init.rewriteHeaders(lines);
     // A Server passed on (`proxy_pass_header Server`) replaces the gateway's, as in nginx.
     if (lines.some(([name]) => name.toLowerCase() === 'server')) res.removeHeader('server');
+    if (tapped?.notModified) {
+      this.answerNotModified(proxyRes, lines);
+      return;
+    }
     for (const [name, value] of lines) res.appendHeader(name, value);
     const buffering = accelBuffering(raw) ?? this.init.buffering ?? true;
     // nginx sends an unbuffered response unpaced: `limit_rate` is 0 for it, whatever set it.
@@ -361,6 +368,15 @@ export class HttpExchange {
       if (paced) clearTimeout(paced);
       paced = null;
     });
+  }
+
+  /** The client gets a 304 of the response's header; its body is read for the cache only. */
+  private answerNotModified(proxyRes: IncomingMessage, lines: readonly HeaderLine[]): void {
+    const { res } = this.init;
+    for (const [name, value] of lines) if (!NOT_MODIFIED_DROPPED.has(name.toLowerCase())) res.appendHeader(name, value);
+    res.writeHead(304);
+    res.end();
+    this.relayToNobody(proxyRes);
   }
 
   /** The client left (`proxy_ignore_client_abort`) before the header came: the body is read for the cache only. */

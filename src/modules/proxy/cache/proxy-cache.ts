@@ -14,7 +14,7 @@ import { HttpError } from '../../../errors';
 import { compileValue, type CompiledValue } from '../../../http/variables';
 import type { Logger, RequestContext } from '../../../types';
 import { conditionOf } from '../balance';
-import type { ResponseTap } from '../exchange';
+import type { BodySink, ResponseTap } from '../exchange';
 import type { HeaderLine } from '../headers';
 import { headerOf, varyMatches, varyValues, type EntryMeta } from './entry';
 import { keyHash } from './key';
@@ -173,6 +173,11 @@ function variantHash(hash: string, vary: readonly (readonly [string, string])[])
   return keyHash(`${hash}\n${vary.map(([name, value]) => `${name}:${value}\r\n`).join('')}`);
 }
 
+/** The same sink, its response answered 304 to the client (the body still read into the entry). */
+function notModifiedSink(sink: EntryWriter): BodySink {
+  return { write: (chunk) => sink.write(chunk), end: () => sink.end(), abort: () => sink.abort(), notModified: true };
+}
+
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 /** One request's way through the cache. */
@@ -220,7 +225,7 @@ class CacheFlow {
   async fetch(status: string, entry: CachedEntry | null, mayStore: boolean, update: Update | null, res = this.res, detached = this.ignoreClientAbort): Promise<void> {
     const { o, ctx } = this;
     if (res === this.res) ctx.setVariable('upstream_cache_status', status);
-    let diverted = null as 'revalidated' | 'stale' | null;
+    let diverted = null as 'revalidated' | 'stale' | 'precondition' | null;
     let revalidatedHeaders: readonly string[] = [];
     const validators: HeaderLine[] = [];
     let written: Promise<void> | null = null;
@@ -241,8 +246,17 @@ class CacheFlow {
         }
         if (!mayStore || anySet(o.noCache, ctx)) return null;
         const sink = this.sink(code, raw, reason);
-        written = sink?.done ?? null;
-        return sink;
+        if (!sink) return null;
+        // nginx's not-modified filter runs on a response being stored (u->cacheable), for the client only.
+        const etag = headerOf(raw, 'etag');
+        const lastModified = headerOf(raw, 'last-modified');
+        if (failsPrecondition(code, this.req.headers, etag, lastModified)) {
+          sink.abort();
+          diverted = 'precondition';
+          return 'divert';
+        }
+        written = sink.done;
+        return isNotModified(code, this.req.headers, etag, lastModified) ? notModifiedSink(sink) : sink;
       },
     };
     const method = o.convertHead && this.req.method === 'HEAD' ? 'GET' : null;
@@ -259,6 +273,7 @@ class CacheFlow {
     if (res !== this.res) return;
     if (diverted === 'revalidated') return this.revalidated(entry!, revalidatedHeaders);
     if (diverted === 'stale') return this.answer(entry!, 'STALE');
+    if (diverted === 'precondition') throw new HttpError(412, 'GW_HTTP_412', 'precondition failed on a response being cached');
   }
 
   /** Updates an expired entry behind the response that serves it (`proxy_cache_background_update`). */
