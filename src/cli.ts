@@ -69,6 +69,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (options.test || options.dump) say(`configuration file ${file} test failed`);
     return 1;
   }
+  // nginx's warnings (obsolete directives...), said once: a worker reads what its master said.
+  if (!cluster.isWorker) for (const warning of checked.conf.warnings) say(`[warn] ${warning}`);
   if (options.test || options.dump) {
     say(`the configuration file ${file} syntax is ok`);
     say(`configuration file ${file} test is successful`);

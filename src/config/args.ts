@@ -27,6 +27,8 @@ export interface ParseContext {
    */
   defineVariable?(name: string, getter: (s: VariableSource) => string): void;
   fail(reason: string, node: ConfNode): never;
+  /** Says what nginx warns of (an obsolete or deprecated directive), with where; the load goes on. Absent where no configuration is being built. */
+  warn?(reason: string, node: ConfNode): void;
 }
 
 /**

@@ -78,6 +78,7 @@ export function readOptionsOf(registry: Registry): ReadOptions {
 export function buildConfig(root: ConfNode, file: string, prefix: string, registry: Registry, sources: ConfigSources = new ConfigSources()): MainConf {
   if (root.kind !== 'map') throw new ConfigError('the configuration must be a map of directives', root.pos);
   const captureNames = collectCaptureNames(root);
+  const warnings: string[] = [];
   const cx: ParseContext = {
     file,
     prefix,
@@ -87,9 +88,12 @@ export function buildConfig(root: ConfNode, file: string, prefix: string, regist
     fail(reason, node) {
       throw new ConfigError(reason, node.pos);
     },
+    warn(reason, node) {
+      warnings.push(new ConfigError(reason, node.pos).message);
+    },
   };
   declareVariables(root, registry.modules, cx, captureNames);
-  return new Builder(registry, cx).build(root);
+  return new Builder(registry, cx).build(root, warnings);
 }
 
 /** Where each directive goes: its module and row, the field it fills. */
@@ -145,7 +149,7 @@ class Builder {
     }
   }
 
-  build(root: MapNode): MainConf {
+  build(root: MapNode, warnings: readonly string[]): MainConf {
     let events: MapNode | null = null;
     let http: MapNode | null = null;
     const mainOwn = this.collect(root, 'main', {
@@ -173,6 +177,7 @@ class Builder {
       http: httpConf,
       main: new ModuleConfs(main),
       handlers: this.handlers,
+      warnings,
     });
   }
 

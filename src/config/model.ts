@@ -98,4 +98,6 @@ export interface MainConf {
    * not frozen): what the registry's resolver gave, a `HandlerModule` for the gateway's.
    */
   readonly handlers: ReadonlyMap<LocationConf, object>;
+  /** What nginx would warn of while reading the file (obsolete and deprecated directives), each as one line with file:line:column. */
+  readonly warnings: readonly string[];
 }

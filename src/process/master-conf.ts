@@ -22,6 +22,8 @@ export interface MasterConf {
   /** The variables `env VAR=value` sets in workers' environment. */
   readonly workerEnv: Readonly<Record<string, string>>;
   readonly http: { readonly pushRedisUrl: string | null; readonly zoneRedisUrl: string | null; readonly sharedDicts: readonly SharedDictSpec[] };
+  /** nginx's warnings of the file (MainConf's). */
+  readonly warnings: readonly string[];
 }
 
 /** The master's part of a checked configuration. */
@@ -38,5 +40,6 @@ export function masterView(conf: MainConf): MasterConf {
       // The dictionaries scripts declare, and the TLS session caches' (`ssl_session_cache shared:`).
       sharedDicts: [...conf.http.confs.get(sharedDictModule).sharedDicts.map((d) => ({ name: d.name, size: d.size })), ...sessionCacheDicts(conf.http.servers)],
     },
+    warnings: [...conf.warnings],
   };
 }

@@ -212,6 +212,7 @@ class Master {
         this.log.error(`reload: ${reply.reason}; the old configuration keeps serving`);
         return;
       }
+      for (const warning of reply.conf.warnings) this.log.warn(warning);
       this.log.notice('reload: configuration checked, starting new worker processes');
       const next: Checked = { conf: reply.conf, snapshot: reply.snapshot };
       let fresh: Set<Worker>;

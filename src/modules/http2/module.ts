@@ -3,12 +3,14 @@
  * `listen ... http2`), `http2_max_concurrent_streams`, `http2_recv_timeout`,
  * `http2_idle_timeout`, `http2_chunk_size`, `http2_body_preread_size`, the buffer and pool
  * sizes nginx's C needs (checked, without effect), the directives nginx 1.19.7 made obsolete
- * (`http2_max_requests`, `http2_max_field_size`, `http2_max_header_size`: accepted, as nginx
- * 1.22 accepts them; keepalive_requests and large_client_header_buffers act instead), server
+ * (`http2_recv_timeout`, `http2_idle_timeout`, `http2_max_requests`, `http2_max_field_size`,
+ * `http2_max_header_size`: accepted with nginx 1.22's warning and without effect, whatever
+ * their value; client_header_timeout, keepalive_timeout, keepalive_requests and
+ * large_client_header_buffers act instead), server
  * push (accepted off: browsers dropped it), and `http2_websocket` (RFC 8441, the gateway's own).
  * The sessions themselves are src/server/http2-sessions.ts.
  */
-import { flag, one, time, type ParseContext } from '../../config/args';
+import { flag, one, type ParseContext } from '../../config/args';
 import type { ConfNode } from '../../config/load';
 import { INHERITED, row, type ConfModule } from '../../config/module';
 import { parseSize } from '../../config/values';
@@ -19,10 +21,6 @@ export interface Http2Conf {
   readonly http2: boolean;
   /** `http2_max_concurrent_streams`: SETTINGS_MAX_CONCURRENT_STREAMS (nginx: 128). */
   readonly http2MaxConcurrentStreams: number;
-  /** `http2_recv_timeout` (ms): a stream's frames, once begun, must keep coming within it. */
-  readonly http2RecvTimeout: number;
-  /** `http2_idle_timeout` (ms): nginx 1.22 keeps it beside keepalive_timeout, which wins since 1.19.7. */
-  readonly http2IdleTimeout: number;
   /** `http2_chunk_size`: the largest DATA frame the gateway sends. */
   readonly http2ChunkSize: number;
   /** `http2_body_preread_size`: the window a request body starts with (SETTINGS_INITIAL_WINDOW_SIZE). */
@@ -30,9 +28,6 @@ export interface Http2Conf {
   readonly http2RecvBufferSize: number;
   readonly http2PoolSize: number;
   readonly http2StreamsIndexSize: number;
-  readonly http2MaxRequests: number;
-  readonly http2MaxFieldSize: number;
-  readonly http2MaxHeaderSize: number;
   readonly http2MaxConcurrentPushes: number;
   readonly http2Push: readonly string[];
   readonly http2PushPreload: boolean;
@@ -61,6 +56,15 @@ function size(min: number, max: number) {
   };
 }
 
+/** A directive nginx 1.22 reads as obsolete: its value is not looked at, a warning names what acts instead. */
+function obsolete(instead: string) {
+  return (node: ConfNode, cx: ParseContext, name: string): null => {
+    one(node, cx, name);
+    cx.warn?.(`the "${name}" directive is obsolete, use the "${instead}" directive instead`, node);
+    return null;
+  };
+}
+
 /** nginx's num slot: a positive count. */
 function count(node: ConfNode, cx: ParseContext, name: string): number {
   const value = one(node, cx, name);
@@ -82,8 +86,8 @@ export const http2Module: ConfModule<Http2Conf> = {
   directives: {
     http2: row(['server'], flag),
     http2_max_concurrent_streams: row(SERVER, count),
-    http2_recv_timeout: row(SERVER, time),
-    http2_idle_timeout: row(SERVER, time),
+    http2_recv_timeout: row(SERVER, obsolete('client_header_timeout')),
+    http2_idle_timeout: row(SERVER, obsolete('keepalive_timeout')),
     http2_chunk_size: row(INHERITED, size(1, MAX_FRAME)),
     http2_body_preread_size: row(SERVER, size(0, MAX_WINDOW)),
     http2_recv_buffer_size: row(['http'], size(2 * 4096, MAX_WINDOW)),
@@ -93,9 +97,9 @@ export const http2Module: ConfModule<Http2Conf> = {
       if ((value & (value - 1)) !== 0 || value === 0) cx.fail(`the "${name}" value must be a power of two`, n);
       return value;
     }),
-    http2_max_requests: row(SERVER, count),
-    http2_max_field_size: row(SERVER, size(1, MAX_WINDOW)),
-    http2_max_header_size: row(SERVER, size(1, MAX_WINDOW)),
+    http2_max_requests: row(SERVER, obsolete('keepalive_requests')),
+    http2_max_field_size: row(SERVER, obsolete('large_client_header_buffers')),
+    http2_max_header_size: row(SERVER, obsolete('large_client_header_buffers')),
     http2_max_concurrent_pushes: row(SERVER, count),
     http2_push: row(INHERITED, push),
     http2_push_preload: row(INHERITED, flag),
@@ -104,16 +108,11 @@ export const http2Module: ConfModule<Http2Conf> = {
   defaults: () => ({
     http2: false,
     http2MaxConcurrentStreams: 128,
-    http2RecvTimeout: 30_000,
-    http2IdleTimeout: 180_000,
     http2ChunkSize: 8 * 1024,
     http2BodyPrereadSize: 64 * 1024,
     http2RecvBufferSize: 256 * 1024,
     http2PoolSize: 4096,
     http2StreamsIndexSize: 32,
-    http2MaxRequests: 1000,
-    http2MaxFieldSize: 4096,
-    http2MaxHeaderSize: 16 * 1024,
     http2MaxConcurrentPushes: 10,
     http2Push: [],
     http2PushPreload: false,

@@ -48,7 +48,10 @@ function ecdhCurve(node: ConfNode, cx: ParseContext, name: string): string {
 export const sslModule: ConfModule<SslConf> = {
   name: 'ssl',
   directives: {
-    ssl: row(SERVER, flag),
+    ssl: row(SERVER, (n, cx, name) => {
+      cx.warn?.('the "ssl" directive is deprecated, use the "listen ... ssl" directive instead', n);
+      return flag(n, cx, name);
+    }),
     ssl_certificate: row(SERVER, paths, { field: 'sslCertificates', combine: concat }),
     ssl_certificate_key: row(SERVER, paths, { field: 'sslCertificateKeys', combine: concat }),
     ssl_password_file: row(SERVER, fileRef),
