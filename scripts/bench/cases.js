@@ -40,6 +40,7 @@ const CASES = [
   { id: 'static-1m-gz', kind: 'http', label: 'static 1 MiB gzip', path: '/1m.html', gzip: true, target: 1.0 },
   { id: 'proxy-small', kind: 'http', label: 'proxy small (100 B)', path: '/proxy/small', gzip: false, target: 2.0, proxied: true, floor: true },
   { id: 'proxy-64k', kind: 'http', label: 'proxy 64 KiB', path: '/proxy/64k', gzip: false, target: 1.5, proxied: true, floor: true },
+  { id: 'proxy-cache-hit', kind: 'http', label: 'proxy_cache hit (100 B)', path: '/cached/small', gzip: false, target: null, proxied: true },
   { id: 'proxy-64k-body-filter', kind: 'http', label: 'proxy 64 KiB through a pass-through body filter', path: '/filtered/64k', gzip: false, target: null, proxied: true, twin: 'proxy-64k', twinTarget: 0.05 },
   { id: 'h2-static-1k', kind: 'h2', label: 'HTTP/2 static 1 KiB (h2c, 10 connections x 10 streams)', path: '/1k.html', target: 2.0 },
   { id: 'h2-proxy-small', kind: 'h2', label: 'HTTP/2 proxy small (h2c, 10 connections x 10 streams)', path: '/proxy/small', target: 3.0, proxied: true },

@@ -150,7 +150,9 @@ const DICT_GET_HANDLER = `module.exports = {
  * location, a location without open_file_cache (`/cold/`), one behind limit_req (`/limited/`,
  * a rate and burst no load reaches: every request is checked, none refused or delayed), one behind
  * an access script that lets every request through (`/scripted/`), the proxy through a body
- * filter that returns each chunk as it came (`/filtered/`) and the bench's limits.
+ * filter that returns each chunk as it came (`/filtered/`), the proxy behind proxy_cache
+ * (`/cached/`: every request after the first a HIT; each server its own cache directory) and
+ * the bench's limits.
  */
 function gatewayYaml({ port, backendPort, connections, h2Port = null }) {
   // This commit's tree (h2Port given): the HTTP/2 listener, and nginx's keepalive_requests as the
@@ -171,6 +173,7 @@ http:
   open_file_cache_valid: 2s
   limit_req_zone: "$binary_remote_addr zone=bench:10m rate=1000000r/s"
   shared_dict: { benchdict: 1m }
+  proxy_cache_path: tmp/cache-gateway levels=1:2 keys_zone=benchcache:1m
 ${current ? '  keepalive_requests: 1000000\n' : ''}  servers:
     - listen: ${current ? `["127.0.0.1:${port} so_keepalive=2s:2s:8", "127.0.0.1:${h2Port} http2"]` : `"127.0.0.1:${port} so_keepalive=2s:2s:8"`}
       locations:
@@ -204,6 +207,12 @@ ${current ? '  keepalive_requests: 1000000\n' : ''}  servers:
           proxy_pass: http://127.0.0.1:${backendPort}/
           proxy_http_version: "1.1"
           proxy_set_header: { Connection: "" }
+        - location: /cached/
+          proxy_pass: http://127.0.0.1:${backendPort}/
+          proxy_http_version: "1.1"
+          proxy_set_header: { Connection: "" }
+          proxy_cache: benchcache
+          proxy_cache_valid: 200 10m
         - location: /
           handler: static
           root: public
@@ -237,6 +246,7 @@ ${NGINX_TEMP_PATHS}
     open_file_cache_valid 2s;
     limit_req_zone $binary_remote_addr zone=bench:10m rate=1000000r/s;
     lua_shared_dict benchdict 1m;
+    proxy_cache_path tmp/cache-nginx levels=1:2 keys_zone=benchcache:1m;
 
     upstream backend {
         server 127.0.0.1:${backendPort};
@@ -287,6 +297,14 @@ ${NGINX_TEMP_PATHS}
             proxy_pass http://backend/;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+        }
+
+        location /cached/ {
+            proxy_pass http://backend/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache benchcache;
+            proxy_cache_valid 200 10m;
         }
 
         location / {
