@@ -84,6 +84,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     await run(checked.conf, checked.sources);
   } catch (err) {
     say(`[emerg] ${(err as Error).message}`);
+    // A worker that cannot start (a port in use) leaves at once, its log written first: the
+    // master's channel would keep it alive, and the master waiting, until the start timeout.
+    if (cluster.isWorker) setImmediate(() => process.exit(1));
     return 1;
   }
   return -1;

@@ -2,7 +2,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { GATEWAY_BIN, makePrefix, ROOT, runCli } from './helpers/gateway-process';
+import { GATEWAY_BIN, makePrefix, ROOT, runCli, startGateway } from './helpers/gateway-process';
+import { request } from './helpers/http-client';
 
 test.concurrent('-t on the seed configuration succeeds as nginx -t does', async () => {
   const { code, stderr } = await runCli(['-t', '-c', 'conf/site.yaml']);
@@ -180,3 +181,21 @@ test.concurrent('-s with a stale pid file, or one naming a process that is not a
     rmSync(prefix, { recursive: true, force: true });
   }
 });
+
+test('a second gateway on a port in use: nginx\'s bind() line and exit 1 at once, the first one serving on', async () => {
+  const first = await startGateway('error_log: stderr notice\nhttp:\n  servers:\n    - listen: 127.0.0.1:0\n      locations:\n        - { location: /, return: "200 first" }\n');
+  const port = first.ports[0];
+  const prefix = makePrefix({ 'conf/test.yaml': `http:\n  servers:\n    - listen: 127.0.0.1:${port}\n` });
+  try {
+    const started = Date.now();
+    const second = await runCli(['-p', prefix, '-c', 'conf/test.yaml']);
+    // Without the worker's own exit its master waited for it until the start timeout (60 s).
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain(`[emerg] bind() to 127.0.0.1:${port} failed (EADDRINUSE`);
+    expect((await request(port, '/')).body.toString()).toBe('first');
+  } finally {
+    rmSync(prefix, { recursive: true, force: true });
+    await first.stop();
+  }
+}, 30_000);
