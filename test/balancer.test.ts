@@ -3,11 +3,11 @@
  * passive health (max_fails within fail_timeout), backup peers, least_conn, ip_hash and hash.
  */
 import type { BalanceMethod, UpstreamConf } from '../src/modules/proxy/upstreams';
-import { parseServerLine } from '../src/modules/proxy/upstreams';
+import { KEEPALIVE_DEFAULTS, parseServerLine } from '../src/modules/proxy/upstreams';
 import { addressBytes, Balancer, type Peer } from '../src/modules/proxy/balancer';
 
 function upstream(lines: string[], method: BalanceMethod = { kind: 'round_robin' }): UpstreamConf {
-  return { name: 'u', servers: lines.map(parseServerLine), keepalive: null, method, balancerBy: null, position: { file: 't', line: 1, col: 1 } };
+  return { name: 'u', servers: lines.map(parseServerLine), keepalive: null, ...KEEPALIVE_DEFAULTS, method, balancerBy: null, position: { file: 't', line: 1, col: 1 } };
 }
 
 /** A balancer on a clock the test moves. */

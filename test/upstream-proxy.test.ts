@@ -8,7 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { NextUpstreamCondition } from '../src/modules/proxy/module';
 import type { BalanceMethod, UpstreamConf } from '../src/modules/proxy/upstreams';
-import { parseServerLine } from '../src/modules/proxy/upstreams';
+import { KEEPALIVE_DEFAULTS, parseServerLine } from '../src/modules/proxy/upstreams';
 import { proxyLocation, startProxyBench, type ProxyBench } from './helpers/proxy-conf';
 import { closeServer, listen, portOf, request } from './helpers/proxy-peers';
 
@@ -60,10 +60,30 @@ describe('proxy_pass to an upstream', () => {
 
   async function bench(
     servers: string[],
-    options: { method?: BalanceMethod; next?: NextUpstreamCondition[]; tries?: number; read?: number; timeout?: number; bufferSize?: number; requestBuffering?: boolean } = {},
+    options: {
+      method?: BalanceMethod;
+      next?: NextUpstreamCondition[];
+      tries?: number;
+      read?: number;
+      timeout?: number;
+      bufferSize?: number;
+      requestBuffering?: boolean;
+      kept?: Partial<Pick<UpstreamConf, 'keepaliveRequests' | 'keepaliveTimeout' | 'keepaliveTime'>>;
+    } = {},
   ) {
-    const conf: UpstreamConf = { name: 'app', servers: servers.map(parseServerLine), keepalive: 4, method: options.method ?? { kind: 'round_robin' }, balancerBy: null, position: { file: 't', line: 1, col: 1 } };
+    const conf: UpstreamConf = {
+      name: 'app',
+      servers: servers.map(parseServerLine),
+      keepalive: 4,
+      ...KEEPALIVE_DEFAULTS,
+      ...options.kept,
+      method: options.method ?? { kind: 'round_robin' },
+      balancerBy: null,
+      position: { file: 't', line: 1, col: 1 },
+    };
     const location = proxyLocation('/', 'http://app', {
+      // nginx's keep-alive recipe: HTTP/1.1 without `Connection: close`.
+      ...(options.kept ? { proxyHttpVersion: '1.1' as const, proxySetHeaders: [['Connection', '']] as const } : {}),
       upstreams: new Map([['app', conf]]),
       proxyNextUpstream: options.next ?? ['error', 'timeout'],
       proxyNextUpstreamTries: options.tries ?? 0,
@@ -82,6 +102,61 @@ describe('proxy_pass to an upstream', () => {
     for (let i = 0; i < n; i++) out.push((await request(port, path, { headers })).body);
     return out;
   };
+
+  describe('the keep-alive pool: keepalive_requests, keepalive_timeout, keepalive_time', () => {
+    /** A backend that says which connection (its client port) each request came on. */
+    const byConnection = named('kept');
+    const ports: number[] = [];
+    const closed = new Set<number>();
+    beforeAll(async () => {
+      byConnection.server.on('request', (req: http.IncomingMessage) => ports.push(req.socket.remotePort!));
+      byConnection.server.on('connection', (socket: net.Socket) => {
+        const port = socket.remotePort!;
+        socket.on('close', () => closed.add(port));
+      });
+      await listen(byConnection.server);
+    });
+    afterAll(async () => {
+      byConnection.server.closeAllConnections();
+      await closeServer(byConnection.server);
+    });
+    beforeEach(() => {
+      ports.splice(0);
+      closed.clear();
+    });
+    /** Requests per connection, in the order the connections came. */
+    const perConnection = () => [...new Set(ports)].map((port) => ports.filter((p) => p === port).length);
+    const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+    test('keepalive_requests 3: seven requests in a row go up on connections of 3, 3 and 1, each closed after its third', async () => {
+      const g = await bench([peer(byConnection.server)], { kept: { keepaliveRequests: 3 } });
+      await bodies(g.port, 7);
+      expect(perConnection()).toEqual([3, 3, 1]);
+      const [first, second] = new Set(ports);
+      await pause(100);
+      expect([closed.has(first), closed.has(second)]).toEqual([true, true]);
+    });
+
+    test('keepalive_timeout 300ms: a connection idle past it is closed, the next request opens another', async () => {
+      const g = await bench([peer(byConnection.server)], { kept: { keepaliveTimeout: 300 } });
+      await bodies(g.port, 2);
+      await pause(900);
+      expect(closed.has(ports[0])).toBe(true);
+      await bodies(g.port, 1);
+      expect(perConnection()).toEqual([2, 1]);
+    });
+
+    test('keepalive_time 300ms: a connection in steady use is still closed once older than it', async () => {
+      const g = await bench([peer(byConnection.server)], { kept: { keepaliveTime: 300 } });
+      for (let i = 0; i < 8; i++) {
+        await bodies(g.port, 1);
+        await pause(100);
+      }
+      // Each connection serves what comes within its 300 ms (two to four requests here), never all eight.
+      expect(perConnection().length).toBeGreaterThan(1);
+      expect(closed.has(ports[0])).toBe(true);
+    });
+  });
 
   test('round robin across three backends by weight: a a b a c a a', async () => {
     const g = await bench([`${peer(a.server)} weight=5`, peer(b.server), peer(c.server)]);

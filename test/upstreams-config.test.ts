@@ -24,6 +24,7 @@ describe('upstreams', () => {
       keepalive: 16`));
     const app = flat(conf.http).upstreams.get('app')!;
     expect(app.keepalive).toBe(16);
+    expect([app.keepaliveRequests, app.keepaliveTimeout, app.keepaliveTime]).toEqual([1000, 60_000, 3_600_000]);
     expect(app.method).toEqual({ kind: 'round_robin' });
     expect(app.servers.map((s) => [s.name, s.weight, s.maxFails, s.failTimeout, s.backup])).toEqual([
       ['127.0.0.1:8081', 5, 1, 10_000, false],
@@ -31,6 +32,12 @@ describe('upstreams', () => {
       ['127.0.0.1:8083', 1, 1, 10_000, true],
     ]);
     expect(upstreamOf(conf.http.servers[0].locations[0])).toBe(app);
+  });
+
+  test('keepalive_requests, keepalive_timeout and keepalive_time as nginx reads them', () => {
+    const conf = build(site(`    app:\n      servers: ["127.0.0.1:8081"]\n      keepalive: 8\n      keepalive_requests: 100\n      keepalive_timeout: 5s\n      keepalive_time: 10m`));
+    const app = flat(conf.http).upstreams.get('app')!;
+    expect([app.keepaliveRequests, app.keepaliveTimeout, app.keepaliveTime]).toEqual([100, 5000, 600_000]);
   });
 
   test('server lines written as repeated keys add up, in order (as an nginx.conf\'s server lines)', () => {
@@ -64,6 +71,9 @@ describe('upstreams', () => {
     ['    app:\n      servers: ["a:1"]\n      keepalive: none', 'invalid value "none" in "keepalive" directive in /virtual/site.yaml:5:18'],
     ['    app:\n      servers: ["a:1"]\n      least_conn:\n      ip_hash:', 'load balancing method redefined in /virtual/site.yaml:6:15'],
     ['    app:\n      servers: ["a:1"]\n      keepalive: 8\n      keepalive: 16', '"keepalive" directive is duplicate in /virtual/site.yaml:6:7'],
+    ['    app:\n      servers: ["a:1"]\n      keepalive_requests: abc', '"keepalive_requests" directive invalid number in /virtual/site.yaml:5:27'],
+    ['    app:\n      servers: ["a:1"]\n      keepalive_timeout: 5x', '"keepalive_timeout" directive invalid value in /virtual/site.yaml:5:26'],
+    ['    app:\n      servers: ["a:1"]\n      keepalive_time: 1h\n      keepalive_time: 2h', '"keepalive_time" directive is duplicate in /virtual/site.yaml:6:7'],
     ['    app:\n      servers: ["a:1"]\n      hash: $nope', 'unknown "nope" variable in /virtual/site.yaml:5:13'],
     ['    app:\n      servers: ["a:1"]\n      zone: z 64k', '"zone" directive is not supported yet in upstream "app" in /virtual/site.yaml:5:7'],
     ['    app:\n      servers: ["a:1", "b:1 backup"]\n      ip_hash:', '"backup" parameter is incompatible with "ip_hash" in upstream "app" in /virtual/site.yaml:4:7'],

@@ -7,8 +7,8 @@
  * on`) is sent again by each attempt; a streamed one (`off`) only by an attempt before which
  * none reached a peer, as nginx's.
  */
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
+import { upstreamAgent } from './upstream-agent';
 import type { NextUpstreamCondition } from './module';
 import type { UpstreamConf } from './upstreams';
 import { HttpError } from '../../errors';
@@ -288,14 +288,16 @@ export class UpstreamProxy {
     }
   }
 
-  /** The pool for one peer: `keepalive N` is the idle connections kept (nginx: per upstream; here per peer). */
+  /**
+   * The pool for one peer: `keepalive N` is the idle connections kept (nginx: per upstream;
+   * here per peer), under the upstream's keepalive_requests, keepalive_timeout and keepalive_time.
+   */
   private agentOf(name: string): http.Agent {
     const key = `${this.protocol}${name}`;
     let agent = this.agents.get(key);
     if (!agent) {
-      const maxFreeSockets = this.conf.keepalive ?? 256;
-      // nginx's proxy_ssl_verify is off by default: the upstream's certificate is not checked.
-      agent = this.protocol === 'https:' ? new https.Agent({ keepAlive: true, maxFreeSockets, rejectUnauthorized: false }) : new http.Agent({ keepAlive: true, maxFreeSockets });
+      const { keepalive, keepaliveRequests, keepaliveTimeout, keepaliveTime } = this.conf;
+      agent = upstreamAgent(this.protocol, { idle: keepalive ?? 256, requests: keepaliveRequests, timeout: keepaliveTimeout, time: keepaliveTime });
       this.agents.set(key, agent);
     }
     return agent;

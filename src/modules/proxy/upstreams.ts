@@ -46,11 +46,27 @@ export interface UpstreamConf {
   readonly servers: readonly UpstreamServerConf[];
   /** `keepalive N`: idle connections kept per worker (null: the agent's default). */
   readonly keepalive: number | null;
+  /** `keepalive_requests N`: requests one kept connection serves before it is closed (nginx: 1000). */
+  readonly keepaliveRequests: number;
+  /** `keepalive_timeout T` (ms): how long an idle kept connection stays open (nginx: 60s). */
+  readonly keepaliveTimeout: number;
+  /** `keepalive_time T` (ms): how long a kept connection may be used at all (nginx: 1h). */
+  readonly keepaliveTime: number;
   readonly method: BalanceMethod;
   /** `balancer_by` (OpenResty's `balancer_by_lua`): the script that picks each try's peer, or null. */
   readonly balancerBy: BalancerRef | null;
   readonly position: Position;
 }
+
+/** nginx's upstream keep-alive limits where the block sets none: 1000 requests, 60 s idle, 1 h in all. */
+export const KEEPALIVE_DEFAULTS: Readonly<Pick<UpstreamConf, 'keepaliveRequests' | 'keepaliveTimeout' | 'keepaliveTime'>> = {
+  keepaliveRequests: 1000,
+  keepaliveTimeout: 60_000,
+  keepaliveTime: 3_600_000,
+};
+
+/** The directives of an upstream block nginx refuses twice ("is duplicate"). */
+const ONCE: ReadonlySet<string> = new Set(['keepalive', 'balancer_by', 'keepalive_requests', 'keepalive_timeout', 'keepalive_time']);
 
 /** How a failure is raised at a node (the build's `cx.fail`). */
 type Fail = (reason: string, node: ConfNode) => never;
@@ -75,6 +91,7 @@ function parseUpstream(name: string, block: MapNode, fail: Fail, checkKey: (key:
   let servers: UpstreamServerConf[] | null = null;
   let balancerBy: BalancerRef | null = null;
   let keepalive: number | null = null;
+  const kept = { ...KEEPALIVE_DEFAULTS };
   let method: BalanceMethod = { kind: 'round_robin' };
   let methodSet = false;
   const setMethod = (m: BalanceMethod, at: ConfNode) => {
@@ -86,7 +103,7 @@ function parseUpstream(name: string, block: MapNode, fail: Fail, checkKey: (key:
   for (const e of block.entries) {
     const value = e.value;
     // `server` lines add up, a balancing method twice is "redefined" (below); `keepalive` or a script twice is nginx's "is duplicate".
-    if ((e.key === 'keepalive' || e.key === 'balancer_by') && seen.has(e.key)) throw new ConfigError(`"${e.key}" directive is duplicate`, e.keyPos);
+    if (ONCE.has(e.key) && seen.has(e.key)) throw new ConfigError(`"${e.key}" directive is duplicate`, e.keyPos);
     seen.add(e.key);
     switch (e.key) {
       case 'servers':
@@ -98,6 +115,27 @@ function parseUpstream(name: string, block: MapNode, fail: Fail, checkKey: (key:
         const n = Number(args[0]);
         if (args.length !== 1 || !/^\d+$/.test(args[0]) || n < 1) fail(`invalid value "${args.join(' ')}" in "keepalive" directive`, value);
         keepalive = n;
+        break;
+      }
+      case 'keepalive_requests': {
+        const args = scalarArgs(value, fail, e.key);
+        if (args.length !== 1) fail(`invalid number of arguments in "${e.key}" directive`, value);
+        if (!/^\d+$/.test(args[0]) || !Number.isSafeInteger(Number(args[0]))) fail(`"${e.key}" directive invalid number`, value);
+        kept.keepaliveRequests = Number(args[0]);
+        break;
+      }
+      case 'keepalive_timeout':
+      case 'keepalive_time': {
+        const args = scalarArgs(value, fail, e.key);
+        if (args.length !== 1) fail(`invalid number of arguments in "${e.key}" directive`, value);
+        let ms = 0;
+        try {
+          ms = parseTime(args[0]);
+        } catch {
+          fail(`"${e.key}" directive invalid value`, value);
+        }
+        if (e.key === 'keepalive_timeout') kept.keepaliveTimeout = ms;
+        else kept.keepaliveTime = ms;
         break;
       }
       case 'least_conn':
@@ -131,7 +169,7 @@ function parseUpstream(name: string, block: MapNode, fail: Fail, checkKey: (key:
   if ((chosen.kind === 'ip_hash' || chosen.kind === 'hash') && servers.some((s) => s.backup)) {
     fail(`"backup" parameter is incompatible with "${chosen.kind}" in upstream "${name}"`, block);
   }
-  return { name, servers, keepalive, method: chosen, balancerBy, position: block.pos };
+  return { name, servers, keepalive, ...kept, method: chosen, balancerBy, position: block.pos };
 }
 
 /** `least_conn:` (empty), `on`, `true`. */
