@@ -245,7 +245,8 @@ describe('proxy response directives in the configuration', () => {
 
   test.each([
     ['          proxy_redirect: ["off", "default"]\n', '"proxy_redirect" directive is duplicate in /virtual/site.yaml:7:28'],
-    ['          proxy_redirect: "~^http://a/ /"\n', 'regular expressions in "proxy_redirect" are not supported yet in /virtual/site.yaml:7:27'],
+    ['          proxy_redirect: "~^http://(a/ /"\n', 'invalid regex "^http://(a/": /^http://(a//: Unterminated group in "proxy_redirect" in /virtual/site.yaml:7:27'],
+    ['          proxy_redirect: "~^http://a/ /$nope"\n', 'unknown "nope" variable in "proxy_redirect" in /virtual/site.yaml:7:27'],
     ['          proxy_redirect: sometimes\n', 'invalid parameter "sometimes" in /virtual/site.yaml:7:27'],
     ['          proxy_redirect: "http://a/ $nope"\n', 'unknown "nope" variable in "proxy_redirect" in /virtual/site.yaml:7:27'],
     ['          proxy_hide_header: "X-A X-B"\n', 'invalid number of arguments in "proxy_hide_header" directive in /virtual/site.yaml:7:30'],
