@@ -391,7 +391,7 @@ class ProxyHandler implements Handler {
     // nginx's request buffering: the body is read whole before the upstream hears of it.
     const body = early ? storedInMemory(await early) : this.mustStore(req) ? await storeBody(req, { ...this.options.body, log: ctx.log }) : null;
     try {
-      if (route.upstream) return await route.upstream.http(req, res, ctx, (target, attempt) => this.attempt(req, res, ctx, route, target, attempt, plan), body);
+      if (route.upstream) return await route.upstream.http(req, res, ctx, (target, attempt) => this.attempt(req, res, ctx, route, target, attempt, plan), body, () => route.uri(req, ctx));
       return await this.attempt(req, res, ctx, route, route.direct, { body, nextOnStatus: null }, plan).promise;
     } finally {
       body?.dispose();
