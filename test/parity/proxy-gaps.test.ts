@@ -100,6 +100,28 @@ function redirectSite(): SiteModel {
   };
 }
 
+function accelSite(): SiteModel {
+  const b = backend.url;
+  return {
+    servers: [
+      {
+        directives: { root: 'www' },
+        locations: [
+          loc('/xa/', { proxy_pass: b }),
+          loc('/protected/', { internal: '' }),
+          loc('/echo/', { return: "200 'echo $request_method uri=$uri args=$args\n'" }),
+          loc('/echo-internal/', { internal: '', return: "200 'internal $request_method uri=$uri args=$args\n'" }),
+          loc('@named', { return: "200 'named $request_method uri=$uri args=$args\n'" }),
+          loc('/xa-ignore/', { proxy_pass: b, proxy_ignore_headers: 'X-Accel-Redirect' }),
+          loc('/xa-ignore-pass/', { proxy_pass: b, proxy_ignore_headers: 'X-Accel-Redirect', proxy_pass_header: 'X-Accel-Redirect' }),
+          loc('/xa-pass/', { proxy_pass: b, proxy_pass_header: 'X-Accel-Redirect' }),
+          loc('/xa-pass-all/', { proxy_pass: b, proxy_pass_header: ['X-Accel-Limit-Rate', 'X-Accel-Buffering', 'X-Accel-Charset', 'X-Accel-Expires'] }),
+        ],
+      },
+    ],
+  };
+}
+
 /** A request the backend answers with what the query asks. */
 const scripted = (name: string, path: string, query: Record<string, string | string[]>, more: Partial<ParityRequest> = {}): ParityRequest => {
   const params = new URLSearchParams();
@@ -159,6 +181,32 @@ defineParityCases([
       { name: 'HEAD of a 502 with error_page to a file', target: '/page/x', method: 'HEAD' },
       { name: 'GET of a 502 with error_page to a file', target: '/page/x' },
       { name: 'HEAD of a 301 (directory without slash)', target: '/files', method: 'HEAD' },
+    ],
+  },
+  {
+    title: 'X-Accel-Redirect',
+    site: accelSite,
+    files: { 'www/protected/file.txt': 'a protected file\n', 'www/protected/page.html': '<p>page</p>\n' },
+    requests: [
+      scripted('to an internal location: the file', '/xa/a', { h: 'X-Accel-Redirect: /protected/file.txt' }),
+      scripted("the backend's Content-Type, Set-Cookie, Cache-Control, Expires, Content-Disposition, Accept-Ranges go along; others do not", '/xa/b', {
+        h: ['X-Accel-Redirect: /protected/page.html', 'Content-Type: application/x-mine', 'Set-Cookie: a=1', 'Cache-Control: max-age=5', 'Content-Disposition: attachment', 'X-Other: 1', 'Location: /nowhere', 'Accept-Ranges: none'],
+      }),
+      scripted('with its own args', '/xa/c', { h: 'X-Accel-Redirect: /echo/y?z=2&w' }),
+      scripted('without args of its own: none', '/xa/d', { h: 'X-Accel-Redirect: /echo/y', x: '1' }),
+      scripted('an escaped URI is decoded', '/xa/e', { h: 'X-Accel-Redirect: /echo/a%20b' }),
+      scripted('a POST becomes a GET', '/xa/f', { h: 'X-Accel-Redirect: /echo/post' }, { method: 'POST', headers: { 'Content-Length': '0' } }),
+      scripted('a HEAD stays a HEAD', '/xa/g', { h: 'X-Accel-Redirect: /protected/file.txt' }, { method: 'HEAD' }),
+      scripted('to a named location: the args stay', '/xa/h', { h: 'X-Accel-Redirect: @named' }),
+      scripted('to an internal return', '/xa/i', { h: 'X-Accel-Redirect: /echo-internal/x' }),
+      scripted("the backend's status does not matter", '/xa/j', { status: '404', h: 'X-Accel-Redirect: /protected/file.txt' }),
+      scripted('an unsafe URI: 404', '/xa/k', { h: 'X-Accel-Redirect: /protected/../../x' }),
+      scripted('a missing file: 404', '/xa/l', { h: 'X-Accel-Redirect: /protected/none.txt' }),
+      scripted('proxy_ignore_headers X-Accel-Redirect: the response as it is, the header hidden', '/xa-ignore/m', { h: 'X-Accel-Redirect: /protected/file.txt' }),
+      scripted('proxy_ignore_headers and proxy_pass_header: the header passed', '/xa-ignore-pass/n', { h: 'X-Accel-Redirect: /protected/file.txt' }),
+      scripted('proxy_pass_header alone: still redirected', '/xa-pass/o', { h: 'X-Accel-Redirect: /protected/file.txt' }),
+      { name: 'the internal location asked for directly: 404', target: '/protected/file.txt' },
+      scripted('proxy_pass_header of the other X-Accel-* headers', '/xa-pass-all/p', { h: ['X-Accel-Limit-Rate: 100000', 'X-Accel-Buffering: yes', 'X-Accel-Charset: utf-8', 'X-Accel-Expires: 0', 'Content-Type: text/plain'] }),
     ],
   },
   {

@@ -14,7 +14,8 @@ import { validateHeaderName, validateHeaderValue, type ClientRequest, type Incom
 import type { Socket } from 'node:net';
 import type { Readable, Stream, Writable } from 'node:stream';
 import type { UpstreamTry } from '../../http/variables';
-import { HttpError } from '../../errors';
+import { HttpError, type InternalRedirect } from '../../errors';
+import { accelRedirectOf } from './accel-redirect';
 import { BodyWatch, BODY_CODES, hasBody, logBodyFailure, type BodyLimits } from '../../shared/request-body';
 import type { StoredBody } from '../../shared/request-body-store';
 import type { Counters } from '../../types';
@@ -83,6 +84,8 @@ export interface ExchangeInit {
   readonly ignoreClientAbort?: boolean;
   /** `proxy_limit_rate`: the request's rate of reading a buffered response, in bytes per second (absent: none). */
   readonly limitRate?: () => number;
+  /** Whether an `X-Accel-Redirect` from the upstream is acted on (an internal redirect): not in `proxy_ignore_headers`. */
+  readonly accelRedirect?: boolean;
 }
 
 /** Where a copy of the response body goes (a cache entry being written). */
@@ -135,7 +138,7 @@ export class HttpExchange {
   readonly body = HELD_BACK;
   readonly promise: Promise<void>;
   private resolve!: () => void;
-  private reject!: (err: HttpError) => void;
+  private reject!: (err: HttpError | InternalRedirect) => void;
   private proxyReq: ClientRequest | null = null;
   private proxyRes: IncomingMessage | null = null;
   private phase: UpstreamPhase = 'connecting to upstream';
@@ -251,6 +254,15 @@ export class HttpExchange {
     if (status < 200 || status > 999 || !lines.every(validLine) || !validLine(['Status', proxyRes.statusMessage ?? ''])) {
       this.fail(INVALID_HEADER);
       return;
+    }
+    if (this.init.accelRedirect) {
+      const redirect = accelRedirectOf(raw, this.init.req, res, this.init.log, this.init.context);
+      if (redirect) {
+        // nginx's ngx_http_upstream_process_headers: the upstream is let go, the request goes on elsewhere.
+        this.finish();
+        this.reject(redirect);
+        return;
+      }
     }
     const tapped = this.init.tap?.onHeader(status, raw, proxyRes.statusMessage ?? '') ?? null;
     if (tapped === 'divert') {

@@ -97,6 +97,8 @@ export interface ProxyOptions {
   readonly ignoreClientAbort: boolean;
   /** `proxy_limit_rate`. */
   readonly limitRate: SizeValue;
+  /** Whether the upstream's `X-Accel-Redirect` is acted on (not in `proxy_ignore_headers`). */
+  readonly accelRedirect: boolean;
 }
 
 const proxy: HandlerModule<ProxyOptions> = {
@@ -193,6 +195,7 @@ const proxy: HandlerModule<ProxyOptions> = {
       cache,
       ignoreClientAbort: p.proxyIgnoreClientAbort,
       limitRate: p.proxyLimitRate,
+      accelRedirect: !location.confs.get(proxyCacheModule).proxyIgnoreHeaders.includes('x-accel-redirect'),
     };
   },
 
@@ -438,6 +441,7 @@ class ProxyHandler implements Handler {
       tap: cache?.tap ?? null,
       ignoreClientAbort: cache ? cache.detached : this.options.ignoreClientAbort,
       limitRate: alwaysZero(this.options.limitRate) ? undefined : () => sizeFor(this.options.limitRate, req, ctx),
+      accelRedirect: this.options.accelRedirect,
     });
     this.exchanges.set(req, exchange);
     try {
