@@ -16,6 +16,7 @@ import type { Readable, Stream, Writable } from 'node:stream';
 import type { UpstreamTry } from '../../http/variables';
 import { HttpError, type InternalRedirect } from '../../errors';
 import { accelRedirectOf } from './accel-redirect';
+import { ResponseSpool, type SpoolLimits } from './response-spool';
 import { BodyWatch, BODY_CODES, hasBody, logBodyFailure, type BodyLimits } from '../../shared/request-body';
 import type { StoredBody } from '../../shared/request-body-store';
 import type { Counters } from '../../types';
@@ -84,6 +85,8 @@ export interface ExchangeInit {
   readonly ignoreClientAbort?: boolean;
   /** `proxy_limit_rate`: the request's rate of reading a buffered response, in bytes per second (absent: none). */
   readonly limitRate?: () => number;
+  /** How far a buffered response is read ahead of a slow client: memory, then a temporary file (absent: READ_AHEAD bytes, no file). */
+  readonly spool?: SpoolLimits;
   /** Whether an `X-Accel-Redirect` from the upstream is acted on (an internal redirect): not in `proxy_ignore_headers`. */
   readonly accelRedirect?: boolean;
 }
@@ -288,7 +291,7 @@ export class HttpExchange {
     res.writeHead(status, proxyRes.statusMessage || undefined);
     res.once('finish', () => this.settle());
     // `proxy_limit_rate` paces the buffered reading only (nginx's event pipe).
-    this.relay(proxyRes, res, buffering ? READ_AHEAD : 0, buffering ? (this.init.limitRate?.() ?? 0) : 0);
+    this.relay(proxyRes, res, buffering ? (this.init.spool?.memory ?? READ_AHEAD) : 0, buffering ? (this.init.limitRate?.() ?? 0) : 0, buffering ? this.init.spool : undefined);
   }
 
   /**
@@ -298,7 +301,7 @@ export class HttpExchange {
    * first piece of the body, in one write, as nginx's output does; a body that is not there
    * yet (an event stream) does not hold it back: it goes on the next turn of the loop.
    */
-  private relay(proxyRes: IncomingMessage, res: ServerResponse, readAhead: number, rate: number): void {
+  private relay(proxyRes: IncomingMessage, res: ServerResponse, readAhead: number, rate: number, spooling?: SpoolLimits): void {
     const read = this.init.timeouts.read;
     let flush: NodeJS.Immediate | null = setImmediate(() => {
       flush = null;
@@ -322,6 +325,7 @@ export class HttpExchange {
     };
     const start = performance.now();
     let received = 0;
+    let spool: ResponseSpool | null = null;
     this.deadline.arm(read);
     proxyRes.on('data', (chunk: Buffer) => {
       unflush();
@@ -329,13 +333,29 @@ export class HttpExchange {
       this.try.responseLength += chunk.length;
       received += chunk.length;
       this.sink?.write(chunk);
-      if (!this.clientGone && !res.write(chunk) && res.writableLength > readAhead) {
-        draining = true;
-        hold();
-        res.once('drain', () => {
-          draining = false;
-          resume();
-        });
+      if (this.clientGone) {
+        // Nothing goes to a client that left.
+      } else if (spool) {
+        if (!spool.write(chunk)) {
+          draining = true;
+          hold();
+          spool.onRoom(() => {
+            draining = false;
+            resume();
+          });
+        }
+      } else if (!res.write(chunk) && res.writableLength > readAhead) {
+        // The memory is full: a file takes what comes next (the spool is made only now), else the upstream waits.
+        if (spooling && spooling.file > 0) {
+          spool = new ResponseSpool(res, spooling, this.init.log);
+        } else {
+          draining = true;
+          hold();
+          res.once('drain', () => {
+            draining = false;
+            resume();
+          });
+        }
       }
       // `proxy_limit_rate`: what came ahead of the rate is waited for before the next read.
       const early = rate > 0 ? (received * 1000) / rate - (performance.now() - start) : 0;
@@ -351,6 +371,7 @@ export class HttpExchange {
       unflush();
       this.bodyWhole();
       if (this.clientGone) this.settle();
+      else if (spool) spool.end();
       else res.end();
     });
     proxyRes.once('close', () => {

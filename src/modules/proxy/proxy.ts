@@ -40,6 +40,7 @@ import { compileCookieFlags, compileCookieRewrite, hasCookieRules, rewriteCookie
 import { bodyReadEarlier, hasBody, isChunked, type BodyLimits } from '../../shared/request-body';
 import { storeBody, storedInMemory, type StoreOptions, type StoredBody } from '../../shared/request-body-store';
 import { proxyCacheModule } from './cache/module';
+import { spoolLimits, type SpoolLimits } from './response-spool';
 import { CACHE_BLANKED_HEADERS, compileCacheOptions, ProxyCache, type CacheHost, type CacheOptions, type ForwardPlan } from './cache/proxy-cache';
 import { responseHeaders } from './headers';
 
@@ -99,6 +100,8 @@ export interface ProxyOptions {
   readonly limitRate: SizeValue;
   /** Whether the upstream's `X-Accel-Redirect` is acted on (not in `proxy_ignore_headers`). */
   readonly accelRedirect: boolean;
+  /** `proxy_buffer_size` + `proxy_buffers` (memory), `proxy_max_temp_file_size` and `proxy_temp_path`: how far a buffered response is read ahead. */
+  readonly spool: SpoolLimits;
 }
 
 const proxy: HandlerModule<ProxyOptions> = {
@@ -196,6 +199,7 @@ const proxy: HandlerModule<ProxyOptions> = {
       ignoreClientAbort: p.proxyIgnoreClientAbort,
       limitRate: p.proxyLimitRate,
       accelRedirect: !location.confs.get(proxyCacheModule).proxyIgnoreHeaders.includes('x-accel-redirect'),
+      spool: spoolLimits(location.confs.get(httpTuningModule)),
     };
   },
 
@@ -442,6 +446,7 @@ class ProxyHandler implements Handler {
       ignoreClientAbort: cache ? cache.detached : this.options.ignoreClientAbort,
       limitRate: alwaysZero(this.options.limitRate) ? undefined : () => sizeFor(this.options.limitRate, req, ctx),
       accelRedirect: this.options.accelRedirect,
+      spool: this.options.spool,
     });
     this.exchanges.set(req, exchange);
     try {
