@@ -206,6 +206,7 @@ defineParityCases([
       scripted('proxy_ignore_headers and proxy_pass_header: the header passed', '/xa-ignore-pass/n', { h: 'X-Accel-Redirect: /protected/file.txt' }),
       scripted('proxy_pass_header alone: still redirected', '/xa-pass/o', { h: 'X-Accel-Redirect: /protected/file.txt' }),
       { name: 'the internal location asked for directly: 404', target: '/protected/file.txt' },
+      scripted('a redirect that comes back to the same upstream forever: 500 after 10', '/xa/loop', { loop: '1' }),
       scripted('proxy_pass_header of the other X-Accel-* headers', '/xa-pass-all/p', { h: ['X-Accel-Limit-Rate: 100000', 'X-Accel-Buffering: yes', 'X-Accel-Charset: utf-8', 'X-Accel-Expires: 0', 'Content-Type: text/plain'] }),
     ],
   },

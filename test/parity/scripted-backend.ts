@@ -2,7 +2,8 @@
  * A backend for parity cases that need a chosen answer: the query string says what to send.
  * `status=N` (default 200), `h=Name:value` (repeatable, in order), `body=text` (default none
  * for 204/304, else `METHOD target\n`). With no `Content-Length` among the `h`s, the body's
- * own length is sent. Every request is recorded as `METHOD target` in `seen`.
+ * own length is sent. `loop` adds `X-Accel-Redirect` naming the request's own target (a
+ * redirect that comes back forever). Every request is recorded as `METHOD target` in `seen`.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -30,6 +31,7 @@ export async function startScriptedBackend(): Promise<ScriptedBackend> {
         const colon = h.indexOf(':');
         headers.push(h.slice(0, colon).trim(), h.slice(colon + 1).trim());
       }
+      if (query.has('loop')) headers.push('X-Accel-Redirect', req.url ?? '/');
       const bodiless = status === 204 || status === 304 || req.method === 'HEAD';
       const body = query.get('body') ?? (bodiless ? '' : `${req.method} ${req.url}\n`);
       if (!headers.some((h, i) => i % 2 === 0 && /^content-length$/i.test(h)) && !bodiless) headers.push('Content-Length', String(Buffer.byteLength(body)));
