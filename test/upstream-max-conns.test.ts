@@ -8,7 +8,7 @@
 import http from 'node:http';
 import { readdirSync } from 'node:fs';
 import { startGateway, type GatewayProcess } from './helpers/gateway-process';
-import { closeServer, listen, portOf, request, until, type Reply } from './helpers/proxy-peers';
+import { closeServer, listen, portOf, rawUpgrade, request, until, type Reply } from './helpers/proxy-peers';
 
 /** A backend that answers its name only when released. */
 function holding(name: string) {
@@ -40,7 +40,7 @@ describe('max_conns', () => {
         `    one:\n      servers: ["${peer(a.server)} max_conns=2"]\n` +
         `    two:\n      servers: ["${peer(a.server)} max_conns=1", "${peer(b.server)} max_conns=1"]\n      random: two least_conn\n` +
         `  servers:\n    - listen: 127.0.0.1:0\n      locations:\n` +
-        `        - location: /one/\n          proxy_pass: http://one\n` +
+        `        - location: /one/\n          proxy_pass: http://one\n          proxy_http_version: "1.1"\n          proxy_set_header: ["Upgrade $http_upgrade", "Connection $connection_upgrade"]\n` +
         `        - location: /two/\n          proxy_pass: http://two\n`,
     );
     port = gateway.ports[0];
@@ -64,6 +64,9 @@ describe('max_conns', () => {
     expect(third.status).toBe(502);
     expect(await until(() => /\[error\] .*no live upstreams while connecting to upstream, client: 127\.0\.0\.1, server: , request: "GET \/one\/3 HTTP\/1\.1", upstream: "http:\/\/one\/one\/3", host: "127\.0\.0\.1:\d+"/.test(gateway.stderr()))).toBe(true);
     expect(a.held).toHaveLength(2);
+    // A WebSocket upgrade finds the peer full too: nginx's 502 and line.
+    expect(await rawUpgrade(port, '/one/ws')).toMatch(/^HTTP\/1\.1 502 Bad Gateway\r\n/);
+    expect(await until(() => /no live upstreams while connecting to upstream, client: 127\.0\.0\.1, server: , request: "GET \/one\/ws HTTP\/1\.1", upstream: "http:\/\/one\/one\/ws"/.test(gateway.stderr()))).toBe(true);
     a.release();
     expect((await Promise.all(held)).map((r: Reply) => [r.status, r.body])).toEqual([
       [200, 'a'],

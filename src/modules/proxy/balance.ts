@@ -184,10 +184,7 @@ export class UpstreamProxy {
       const peer = target ? null : selection.next();
       if (!target && !peer) {
         if (last) throw new HttpError(finalStatus(last.condition), last.error.code, last.error.message);
-        // Every peer down, out for its failures or at its max_conns: nginx's NGX_BUSY, its line and 502.
-        const upstream = `${this.protocol}//${this.conf.name}${uri ? uri() : req.url}`;
-        ctx.log.error(`no live upstreams while connecting to upstream${logContext(req, ctx.remoteAddress, ctx.server.primaryName, upstream, ctx.mainRequest, ctx.uri)}`);
-        throw new HttpError(502, 'GW_NO_LIVE_UPSTREAMS', 'no live upstreams');
+        throw this.noLiveUpstreams(req, ctx, uri ? uri() : (req.url ?? '/'));
       }
       const more = () => attempt < limit && (!this.policy.timeout || Date.now() - started < this.policy.timeout);
       const retries = this.policy.conditions.size > 0 && (limit > 1 || script !== null);
@@ -214,6 +211,16 @@ export class UpstreamProxy {
         lastFailure = { state: failed ? 'failed' : 'next', status: failureStatus(condition) };
       }
     }
+  }
+
+  /**
+   * Every peer down, out for its failures or at its `max_conns` (nginx's NGX_BUSY): nginx's
+   * error line (`upstream: "http://NAME/URI"`, `uri` the one sent upstream), and the 502 to throw.
+   */
+  noLiveUpstreams(req: http.IncomingMessage, ctx: RequestContext, uri: string): HttpError {
+    const upstream = `${this.protocol}//${this.conf.name}${uri}`;
+    ctx.log.error(`no live upstreams while connecting to upstream${logContext(req, ctx.remoteAddress, ctx.server.primaryName, upstream, ctx.mainRequest, ctx.uri)}`);
+    return new HttpError(502, 'GW_NO_LIVE_UPSTREAMS', 'no live upstreams');
   }
 
   /** One peer for an upgrade (no retry: the client's bytes are already on their way); `done` reports how it went. */

@@ -477,7 +477,7 @@ class ProxyHandler implements Handler {
     setProxyVariables(ctx, route.target);
     const { upstream } = route;
     const picked = upstream?.scripted ? await upstream.pickScripted(req, ctx) : (upstream?.pick(ctx) ?? null);
-    if (upstream && !picked) throw new HttpError(502, 'GW_NO_LIVE_UPSTREAMS', 'no live upstreams');
+    if (upstream && !picked) throw upstream.noLiveUpstreams(req, ctx, path);
     const tunnel = new Tunnel({
       req,
       socket,
