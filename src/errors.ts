@@ -30,6 +30,8 @@ export const ERROR_CODES = {
   GW_AUTH_FILE_UNREADABLE: 'auth_basic: the password file cannot be read (500)',
   GW_AUTH_CRYPT_FAILED: 'auth_basic: the system has no crypt(3) for a password hash (500)',
   GW_INTERNAL_LOCATION: "a client's request for an `internal` location (404)",
+  GW_UNSAFE_ACCEL_REDIRECT: 'an upstream\'s X-Accel-Redirect names an unsafe URI (404, "unsafe URI ... was detected")',
+  GW_AUTO_REDIRECT: 'nginx\'s auto_redirect: a proxied location `/app/` asked for as `/app` (301 to `/app/`)',
   GW_AUTH_REQUEST_FORBIDDEN: 'the auth_request subrequest answered 403 (403)',
   GW_AUTH_REQUEST_UNAUTHORIZED: "the auth_request subrequest answered 401 (401, with its WWW-Authenticate)",
   GW_AUTH_REQUEST_STATUS: 'the auth_request subrequest answered another status than 2xx, 401 or 403 (500)',

@@ -11,9 +11,9 @@ function upstream(lines: string[], method: BalanceMethod = { kind: 'round_robin'
 }
 
 /** A balancer on a clock the test moves. */
-function bench(lines: string[], method?: BalanceMethod) {
+function bench(lines: string[], method?: BalanceMethod, random?: () => number) {
   const clock = { now: 1_000_000 };
-  const balancer = new Balancer(upstream(lines, method), () => clock.now);
+  const balancer = new Balancer(upstream(lines, method), () => clock.now, random);
   /** One request: the first peer, released as `ok` (or failed). */
   const pick = (key = '', failed = false): string | null => {
     const s = balancer.begin(key);
@@ -42,7 +42,9 @@ describe('smooth weighted round robin', () => {
   });
 
   test('defaults are nginx\'s: weight 1, max_fails 1, fail_timeout 10s, port 80', () => {
-    expect(parseServerLine('backend')).toEqual({ name: 'backend:80', host: 'backend', port: 80, socketPath: null, weight: 1, maxFails: 1, failTimeout: 10_000, backup: false, down: false });
+    expect(parseServerLine('backend')).toEqual({ name: 'backend:80', host: 'backend', port: 80, socketPath: null, weight: 1, maxConns: 0, maxFails: 1, failTimeout: 10_000, backup: false, down: false });
+    expect(parseServerLine('a:1 max_conns=3')).toMatchObject({ maxConns: 3 });
+    expect(() => parseServerLine('a:1 slow_start=30s')).toThrow('invalid parameter "slow_start=30s"');
     expect(parseServerLine('[::1]:81 weight=2 max_fails=0 fail_timeout=300ms backup')).toMatchObject({ name: '[::1]:81', host: '::1', port: 81, weight: 2, maxFails: 0, failTimeout: 300, backup: true });
     expect(() => parseServerLine('a:1 weight=0')).toThrow('invalid parameter "weight=0"');
     expect(() => parseServerLine('a:1 slow_start=1')).toThrow('invalid parameter');
@@ -170,5 +172,88 @@ describe('hash', () => {
     const after = keys.map((k) => two.pick(k));
     expect(new Set(before).size).toBe(3);
     keys.forEach((_, i) => before[i] !== 'c' && expect(after[i]).toBe(before[i]));
+  });
+});
+
+describe('max_conns', () => {
+  /** Takes `n` peers at once (none released): their hosts, null once none is left. */
+  const hold = (balancer: Balancer, n: number) => Array.from({ length: n }, () => balancer.begin().next()?.conf.host ?? null);
+
+  test.each([
+    ['round robin', undefined],
+    ['least_conn', { kind: 'least_conn' } as BalanceMethod],
+    ['random', { kind: 'random', two: false } as BalanceMethod],
+    ['random two', { kind: 'random', two: true } as BalanceMethod],
+  ])('%s: a full peer is skipped; all full: none (no live upstreams)', (_name, method) => {
+    const { balancer } = bench(['a:1 max_conns=1', 'b:1 max_conns=2'], method);
+    expect(count(hold(balancer, 4))).toEqual({ a: 1, b: 2, null: 1 });
+  });
+
+  test('a single peer: at most max_conns, then its backup... none without one', () => {
+    const { balancer } = bench(['a:1 max_conns=2']);
+    expect(hold(balancer, 3)).toEqual(['a', 'a', null]);
+    const withBackup = bench(['a:1 max_conns=1', 'b:1 backup']).balancer;
+    expect(hold(withBackup, 3)).toEqual(['a', 'b', 'b']);
+  });
+
+  test('a released request frees its place', () => {
+    const { balancer } = bench(['a:1 max_conns=1']);
+    const s = balancer.begin();
+    const peer = s.next()!;
+    expect(balancer.begin().next()).toBeNull();
+    s.done(peer, false);
+    expect(balancer.begin().next()?.conf.host).toBe('a');
+  });
+
+  test('hash and ip_hash skip a full peer too', () => {
+    for (const method of [{ kind: 'hash', key: '$x', consistent: false }, { kind: 'hash', key: '$x', consistent: true }, { kind: 'ip_hash' }] as BalanceMethod[]) {
+      const { balancer } = bench(['a:1 max_conns=1', 'b:1 max_conns=1'], method);
+      const key = method.kind === 'ip_hash' ? '10.0.0.1' : 'k';
+      const picks = Array.from({ length: 3 }, () => balancer.begin(key).next()?.conf.host ?? null);
+      expect(count(picks)).toEqual({ a: 1, b: 1, null: 1 });
+    }
+  });
+});
+
+describe('random', () => {
+  /** A source that yields `values` in turn (then the last again). */
+  const draws = (...values: number[]) => {
+    let i = 0;
+    return () => values[Math.min(i++, values.length - 1)];
+  };
+
+  test('draws by weight: a range per peer', () => {
+    // weights 1, 3: a holds [0, 1), b [1, 4) of 4.
+    const { pick } = bench(['a:1', 'b:1 weight=3'], { kind: 'random', two: false }, draws(0.1, 0.3, 0.6, 0.99, 0.2));
+    expect(Array.from({ length: 5 }, () => pick())).toEqual(['a', 'b', 'b', 'b', 'a']);
+  });
+
+  test('shares out by weight over many draws', () => {
+    const { pick } = bench(['a:1', 'b:1 weight=3'], { kind: 'random', two: false });
+    const got = count(Array.from({ length: 4000 }, () => pick()));
+    expect(got.b / got.a).toBeGreaterThan(2.5);
+    expect(got.b / got.a).toBeLessThan(3.5);
+  });
+
+  test('a tried, down or failed peer is drawn again; 20 misses: round robin', () => {
+    const { balancer } = bench(['a:1', 'b:1 down', 'c:1'], { kind: 'random', two: false }, draws(0.0, 0.5, 0.5, 0.9));
+    const s = balancer.begin();
+    expect(s.next()?.conf.host).toBe('a');
+    // b (down) is drawn, then c.
+    expect(s.next()?.conf.host).toBe('c');
+    const stuck = bench(['a:1', 'b:1'], { kind: 'random', two: false }, () => 0).balancer.begin();
+    expect(stuck.next()?.conf.host).toBe('a');
+    // Always a again, which is tried: 21 misses, then round robin gives b.
+    expect(stuck.next()?.conf.host).toBe('b');
+  });
+
+  test('two: of two draws, the one with fewer requests per weight; a tie goes to the second', () => {
+    const { balancer } = bench(['a:1', 'b:1', 'c:1'], { kind: 'random', two: true }, draws(0.0, 0.5, 0.0, 0.5, 0.9, 0.0));
+    // a and b, none busy: b (the second).
+    expect(balancer.begin().next()?.conf.host).toBe('b');
+    // a and b again, b busy: a.
+    expect(balancer.begin().next()?.conf.host).toBe('a');
+    // c and a, a and b busy, c idle: c.
+    expect(balancer.begin().next()?.conf.host).toBe('c');
   });
 });

@@ -4,6 +4,7 @@ import { buildConfig } from '../src/config/build';
 import { parseText } from '../src/config/load';
 import { HttpError } from '../src/errors';
 import { LocationTable, normalizeHost, normalizeUri, ServerTable } from '../src/server/router';
+import { parseLocation, type LocationMatch } from '../src/config/values';
 import { REGISTRY } from '../src/modules/registry';
 import { flat } from './helpers/module-confs';
 
@@ -138,4 +139,43 @@ test('relative root resolves against the prefix', () => {
   const s = conf('http: { root: site, servers: [ { listen: 80, locations: [ { location: /, root: other }, { location: /x } ] } ] }').http.servers[0];
   expect(flat(s.locations[0]).root).toBe(path.resolve('/virtual/other'));
   expect(flat(s.locations[1]).root).toBe(path.resolve('/virtual/site'));
+});
+
+describe('LocationTable: auto_redirect (ngx_http_core_find_static_location)', () => {
+  interface Loc { readonly match: LocationMatch; readonly autoRedirect: boolean; readonly label: string; readonly inner: readonly Loc[] }
+  const at = (text: string, label: string, autoRedirect = false, inner: readonly Loc[] = []): Loc => ({ match: parseLocation(text.split(' ')), autoRedirect, label, inner });
+  const table = new LocationTable<Loc>(
+    [
+      at('/', 'root'),
+      at('/app/', 'app', true),
+      at('= /exact', 'exact'),
+      at('/exact/', 'exact-proxied', true),
+      at('/pre', 'pre'),
+      at('/pre/', 'pre-proxied', true),
+      at('~ ^/rx$', 'regex'),
+      at('/rx/', 'rx-proxied', true),
+      at('= /both/', 'both-exact', false),
+      at('/both/', 'both-prefix', true),
+      at('/static/', 'static'),
+      at('/outer/', 'outer', false, [at('/outer/in/', 'inner-proxied', true)]),
+      at('~ /re-outer', 're-outer', false, [at('/re-outer/in/', 're-inner-proxied', true)]),
+    ],
+    (l) => l.inner,
+  );
+  test.each([
+    ['/app', 'app', true],
+    ['/app/', 'app', false],
+    ['/apps', 'root', false],
+    ['/exact', 'exact', false],
+    ['/pre', 'pre', false],
+    ['/rx', 'rx-proxied', true],
+    ['/both', 'both-exact', true],
+    ['/static', 'root', false],
+    ['/outer/in', 'inner-proxied', true],
+    ['/re-outer/in', 're-outer', false],
+    ['/re-outer/in/x', 're-outer', false],
+  ])('%p -> %s, redirect %p', (uri, label, redirect) => {
+    const found = table.match(uri)!;
+    expect([found.location.label, found.autoRedirect]).toEqual([label, redirect]);
+  });
 });

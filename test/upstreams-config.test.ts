@@ -60,6 +60,9 @@ describe('upstreams', () => {
     ['    app:\n      servers: ["a:1"]\n      ip_hash: on', { kind: 'ip_hash' }],
     ['    app:\n      servers: ["a:1"]\n      hash: $arg_x consistent', { kind: 'hash', key: '$arg_x', consistent: true }],
     ['    app:\n      servers: ["a:1"]\n      hash: $request_uri', { kind: 'hash', key: '$request_uri', consistent: false }],
+    ['    app:\n      servers: ["a:1"]\n      random:', { kind: 'random', two: false }],
+    ['    app:\n      servers: ["a:1"]\n      random: two', { kind: 'random', two: true }],
+    ['    app:\n      servers: ["a:1"]\n      random: two least_conn', { kind: 'random', two: true }],
   ])('method %#', (yaml, method) => {
     expect(flat(build(site(yaml)).http).upstreams.get('app')!.method).toEqual(method);
   });
@@ -76,6 +79,11 @@ describe('upstreams', () => {
     ['    app:\n      servers: ["a:1"]\n      keepalive_time: 1h\n      keepalive_time: 2h', '"keepalive_time" directive is duplicate in /virtual/site.yaml:6:7'],
     ['    app:\n      servers: ["a:1"]\n      hash: $nope', 'unknown "nope" variable in /virtual/site.yaml:5:13'],
     ['    app:\n      servers: ["a:1"]\n      zone: z 64k', '"zone" directive is not supported yet in upstream "app" in /virtual/site.yaml:5:7'],
+    ['    app:\n      servers: ["a:1 slow_start=30s"]', 'invalid parameter "slow_start=30s" in /virtual/site.yaml:4:17'],
+    ['    app:\n      servers: ["a:1 max_conns=x"]', 'invalid parameter "max_conns=x" in /virtual/site.yaml:4:17'],
+    ['    app:\n      servers: ["a:1"]\n      random: one', 'invalid parameter "one" in /virtual/site.yaml:5:15'],
+    ['    app:\n      servers: ["a:1"]\n      random: two foo', 'invalid parameter "foo" in /virtual/site.yaml:5:15'],
+    ['    app:\n      servers: ["a:1", "b:1 backup"]\n      random: two', 'balancing method does not support parameter "backup" in /virtual/site.yaml:4:7'],
     ['    app:\n      servers: ["a:1", "b:1 backup"]\n      ip_hash:', '"backup" parameter is incompatible with "ip_hash" in upstream "app" in /virtual/site.yaml:4:7'],
   ])('error %#', (yaml, message) => {
     expect(errorOf(site(yaml))).toBe(message);

@@ -25,6 +25,7 @@ import { hasBody } from '../shared/request-body';
 import type { SubrequestResult, SubrequestSpec, UpgradeOutcome } from '../types';
 import { installFilters } from './filters';
 import { afterResponse, watchBody } from './lingering';
+import { autoRedirect } from './auto-redirect';
 import { runPostRead, runSteps } from './phase-engine';
 import { RequestState } from './request-state';
 import { normalizeHost, normalizeUri } from './router';
@@ -161,7 +162,7 @@ export class Dispatcher {
 
   /** An upgrade whose location is found: its phases, then its handler (or served as HTTP). */
   private upgradeRouted(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerRuntime, scheme: string, state: RoutedState): Promise<void> {
-    if (state.routingError || (state.runtime.internal && !state.internal)) return this.serveAsHttp(req, socket, listener, scheme, state);
+    if (state.routingError || state.autoRedirect || (state.runtime.internal && !state.internal)) return this.serveAsHttp(req, socket, listener, scheme, state);
     if (!state.runtime.upgradable) return this.rewriteThenServeAsHttp(req, socket, head, listener, scheme, state);
     (req.socket as Socket).setNoDelay(state.runtime.tcpNodelay);
     let ran: boolean | Promise<boolean>;
@@ -335,6 +336,7 @@ export class Dispatcher {
     // nginx's find-config ends with the location's `limit_except`: an unlisted method takes its block's configuration.
     state.runtime = matched ? limitedTo(matched.location, state.req.method) : server.serverLocation;
     state.rewrittenInPlace = false;
+    state.autoRedirect = matched?.autoRedirect ? matched.location : null;
     if (matched?.regex) state.captures = matched.captures.length > 1 ? matched.captures : [];
     const named = matched?.namedCaptures;
     if (named && hasKeys(named)) state.namedCaptures = { ...state.namedCaptures, ...named };
@@ -412,6 +414,7 @@ export class Dispatcher {
     for (;;) {
       const location = state.runtime;
       try {
+        if (state.autoRedirect) autoRedirect(req, state, state.autoRedirect);
         const phases = sub ? location.subrequestPhases : location.phases;
         const ran = phases.length ? runSteps(phases, req, res, state, sub ? undefined : () => sendContinue(req, res, state)) : false;
         if (ran === true || (ran !== false && (await ran))) return;

@@ -47,9 +47,11 @@ export function installFilters(req: IncomingMessage, res: ServerResponse, state:
       // A header filter may change the status (a script's `r.status`): the next filters see it.
       status = res.statusCode;
     }
-    finalHeaders(res, status, state.overrideStatus !== 0);
+    // The handler's own status line (an upstream's: nginx's headers_out.status_line) stays unless the status changed.
+    const ownLine = !state.overrideStatus && status === handlerStatus && reason !== undefined;
+    finalHeaders(res, status, state.overrideStatus !== 0, ownLine);
     // A status a filter changed gets its own phrase (nginx's status line comes from the final status).
-    const phrase = state.overrideStatus || status !== handlerStatus ? reasonPhrase(status) : (reason ?? res.statusMessage ?? reasonPhrase(status));
+    const phrase = ownLine ? reason! : state.overrideStatus || status !== handlerStatus ? reasonPhrase(status) : (res.statusMessage ?? reasonPhrase(status));
     return (originalWriteHead as (s: number, r: string) => ServerResponse).call(this, status, phrase);
   } as ServerResponse['writeHead'];
   if (!mayTransform(state.filters, req)) return;
@@ -131,12 +133,14 @@ function endWhole(res: ServerResponse, transform: BodyTransform, end: ServerResp
  * What nginx's range and header filters do last, whoever made the response: Last-Modified
  * only on 200, 206 and 304, a 204 without Content-Type and Content-Length, and no
  * Accept-Ranges on a page whose status `error_page` set to another than 200 (a handler's own
- * Accept-Ranges on another status, a proxied 206, is kept as nginx keeps an upstream's).
+ * Accept-Ranges on another status, a proxied 206, is kept as nginx keeps an upstream's). A
+ * response with its own status line (`ownLine`: a proxied one) keeps a 204's Content-Type and
+ * Content-Length: ngx_http_header_filter applies its 204 rule only where no status line was set.
  */
-function finalHeaders(res: ServerResponse, status: number, overridden: boolean): void {
+function finalHeaders(res: ServerResponse, status: number, overridden: boolean, ownLine: boolean): void {
   if (overridden && status !== 200) res.removeHeader('accept-ranges');
   if (status !== 200 && status !== 206 && status !== 304) res.removeHeader('last-modified');
-  if (status === 204) {
+  if (status === 204 && !ownLine) {
     res.removeHeader('content-type');
     res.removeHeader('content-length');
   }

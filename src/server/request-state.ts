@@ -28,6 +28,8 @@ export class RequestState implements RequestContext, FilterState, ClientAddressT
   continued = false;
   /** nginx's `r->internal`: a `rewrite` changed the URI, so an `internal` location may serve it. */
   internal = false;
+  /** The location found by nginx's auto_redirect (`/app/`, proxied, for `/app`): the request gets a 301 to it. */
+  autoRedirect: LocationRuntime | null = null;
   /** `rewrite ... break` changed `$uri` in this location (nginx's `valid_location` cleared): see RequestContext. */
   rewrittenInPlace = false;
   /** Set once an `error_page` redirect happened: a second error gets the built-in page. */

@@ -199,6 +199,11 @@ export class ServerTable {
 /** What a location table holds: anything with a location's match (a LocationConf, a compiled location). */
 export interface Matchable {
   readonly match: LocationMatch;
+  /**
+   * nginx's `auto_redirect` (set where a location whose name ends in `/` proxies): a request
+   * for its name without the slash is redirected to it. Any truthy value turns it on.
+   */
+  readonly autoRedirect?: unknown;
 }
 
 /** The result of location matching. */
@@ -208,6 +213,12 @@ export interface LocationMatchResult<L extends Matchable = LocationConf> {
   readonly regex: boolean;
   readonly captures: readonly string[];
   readonly namedCaptures: Record<string, string>;
+  /**
+   * nginx's auto_redirect (ngx_http_core_find_static_location's NGX_DONE): the URI is the
+   * name of `location` without its final `/`, and that location proxies: the request gets a
+   * 301 to that name.
+   */
+  readonly autoRedirect: boolean;
 }
 
 /**
@@ -230,6 +241,8 @@ export class LocationTable<L extends Matchable = LocationConf> {
   private readonly prefixes: L[] = [];
   private readonly regexes: L[] = [];
   private readonly named = new Map<string, L>();
+  /** Exact and prefix locations with auto_redirect, by their name (an exact one first, as nginx's tree node). */
+  private readonly autoRedirects = new Map<string, L>();
   /** The table of the locations nested in each location that has some. */
   private readonly nested = new Map<L, LocationTable<L>>();
 
@@ -244,6 +257,14 @@ export class LocationTable<L extends Matchable = LocationConf> {
       if (inner.length) this.nested.set(loc, new LocationTable(inner, nestedOf));
     }
     this.prefixes.sort((a, b) => prefixOf(b).length - prefixOf(a).length);
+    for (const loc of [...this.exact.values(), ...this.prefixes]) {
+      const m = loc.match;
+      const name = m.kind === 'exact' || m.kind === 'prefix' ? m.path : '';
+      if (!name.endsWith('/') || this.autoRedirects.has(name)) continue;
+      const exact = this.exact.get(name);
+      const prefix = this.prefixes.find((p) => prefixOf(p) === name);
+      if (exact?.autoRedirect || prefix?.autoRedirect) this.autoRedirects.set(name, exact ?? prefix!);
+    }
   }
 
   /**
@@ -251,29 +272,46 @@ export class LocationTable<L extends Matchable = LocationConf> {
    * the first regex in file order; else that longest prefix. Nested locations as nginx's
    * ngx_http_core_find_location: the longest prefix's nested locations are looked up first
    * (theirs, then their regexes), then this level's regexes unless the prefix is `^~`; a
-   * matched regex's nested locations are looked up too. Null when nothing matches.
+   * matched regex's nested regexes are looked up too (its exact and prefix ones never match
+   * in nginx). nginx's auto_redirect is found here too (`autoRedirect`). Null when nothing matches.
    */
   match(uri: string): LocationMatchResult<L> | null {
     const found = this.find(uri);
-    return found && { location: found.location, regex: found.regex, captures: found.captures, namedCaptures: found.namedCaptures };
+    return found && { location: found.location, regex: found.regex, captures: found.captures, namedCaptures: found.namedCaptures, autoRedirect: found.autoRedirect };
   }
 
-  private find(uri: string): LevelResult<L> | null {
+  /**
+   * `statics` false: only the regexes (the level nested in a regex location, whose exact and
+   * prefix locations nginx never finds: ngx_http_init_static_location_trees builds no tree for them).
+   */
+  private find(uri: string, statics = true): LevelResult<L> | null {
+    if (!statics) return this.findRegex(uri, null);
     const exact = this.exact.get(uri);
-    if (exact) return { location: exact, final: true, regex: false, captures: NO_CAPTURES, namedCaptures: {} };
+    if (exact) return { location: exact, final: true, regex: false, captures: NO_CAPTURES, namedCaptures: {}, autoRedirect: false };
     const prefix = this.prefixes.find((loc) => uri.startsWith(prefixOf(loc))) ?? null;
+    // nginx's auto_redirect: a location named as the URI with a `/` added, which proxies, wins
+    // over shorter prefixes and every regex; a prefix location named as the URI itself wins over it.
+    if (this.autoRedirects.size && (prefix === null || prefixOf(prefix).length !== uri.length)) {
+      const redirect = this.autoRedirects.get(`${uri}/`);
+      if (redirect) return { location: redirect, final: true, regex: false, captures: NO_CAPTURES, namedCaptures: {}, autoRedirect: true };
+    }
     let found: LevelResult<L> | null = null;
     if (prefix) {
-      found = this.nested.get(prefix)?.find(uri) ?? { location: prefix, final: false, regex: false, captures: NO_CAPTURES, namedCaptures: {} };
+      found = this.nested.get(prefix)?.find(uri) ?? { location: prefix, final: false, regex: false, captures: NO_CAPTURES, namedCaptures: {}, autoRedirect: false };
       if (found.final || (prefix.match.kind === 'prefix' && prefix.match.noRegex)) return found;
     }
+    return this.findRegex(uri, found);
+  }
+
+  /** The first regex location matching `uri` (and what its nested regexes find), else `found`. */
+  private findRegex(uri: string, found: LevelResult<L> | null): LevelResult<L> | null {
     for (const loc of this.regexes) {
       if (loc.match.kind !== 'regex') continue;
       const m = loc.match.regex.exec(uri);
       if (!m) continue;
-      const inner = this.nested.get(loc)?.find(uri);
+      const inner = this.nested.get(loc)?.find(uri, false);
       if (inner?.regex) return { ...inner, final: true };
-      return { location: inner?.location ?? loc, final: true, regex: true, captures: Array.from(m, (c) => c ?? ''), namedCaptures: capturesOf(m) };
+      return { location: inner?.location ?? loc, final: true, regex: true, captures: Array.from(m, (c) => c ?? ''), namedCaptures: capturesOf(m), autoRedirect: false };
     }
     return found;
   }

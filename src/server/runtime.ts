@@ -14,6 +14,8 @@ import { VALID_NAME, VALID_WITH_UNDERSCORE, type HeadRules } from '../http/reque
 import { httpTuningModule } from '../modules/tuning/http-module';
 import { coreModule, type ErrorPageConf } from '../modules/core/module';
 import { proxyModule } from '../modules/proxy/module';
+import { grpcModule } from '../modules/grpc/module';
+import type { RedirectConf } from '../http/redirect';
 import { createPushChannels } from '../modules/push/channels';
 import type { Fanout } from '../modules/push/fanout';
 import { LOCATION_MODULES } from '../modules/registry';
@@ -75,6 +77,11 @@ export interface LocationRuntime {
   readonly paths: StaticPaths;
   /** `internal`: a client's request that matches it is a 404. */
   readonly internal: boolean;
+  /**
+   * nginx's auto_redirect: set (how the redirect names the host) where the location's name
+   * ends in `/` and it proxies (`proxy_pass`, `grpc_pass`) and is an exact or prefix one.
+   */
+  readonly autoRedirect?: RedirectConf;
   /** The variables the configuration makes (named captures, declared, a `map`'s): what `ctx.variable` looks up beside nginx's own. */
   readonly variables: ReadonlySet<string>;
   /** The locations nginx makes of its `if` blocks (`LocationConf.inner`), by their key: the request takes one when its condition holds. */
@@ -259,6 +266,7 @@ export class Runtime {
       documentRoot: core.root,
       paths: compileStaticPaths(core.root, core.alias, location.match, undefined, this.conf.captureNames),
       internal: core.internal,
+      ...(autoRedirects(location) ? { autoRedirect: location.confs.get(httpTuningModule) } : {}),
       variables: this.conf.captureNames,
       ...(inner ? { inner } : {}),
       ...(limit && inner?.has(limit) ? { limitExcept: { allowed: limit.allowed, location: inner.get(limit)! } } : {}),
@@ -293,6 +301,13 @@ export class Runtime {
     await Promise.allSettled(this.handlers.map((h) => h.close?.()));
     await this.push.close();
   }
+}
+
+/** Whether nginx sets auto_redirect on the location: its own `proxy_pass` or `grpc_pass`, and a name ending in `/`. */
+function autoRedirects(location: LocationConf): boolean {
+  const m = location.match;
+  if ((m.kind !== 'prefix' && m.kind !== 'exact') || !m.path.endsWith('/')) return false;
+  return location.confs.get(proxyModule).proxyPass !== null || location.confs.get(grpcModule).grpcPass !== null;
 }
 
 /** The names every `set` of the configuration declares (servers, locations, `if` blocks). */

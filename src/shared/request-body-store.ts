@@ -83,12 +83,13 @@ let fileCount = 0;
 const madeDirs = new Set<string>();
 
 /**
- * A temporary file opened for one body and unlinked at once: only its descriptor remains.
+ * A temporary file opened for one body (a request body, a proxied response spilled past the
+ * memory buffers) and unlinked at once: only its descriptor remains.
  * Written and read with blocking calls, as nginx does without aio: a write to the page cache
  * takes microseconds, less than a round trip through the thread pool, and a descriptor that
  * no call is using can be closed at any moment.
  */
-class TempFile {
+export class TempFile {
   private position = 0;
   private closed = false;
 

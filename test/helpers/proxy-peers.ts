@@ -117,7 +117,7 @@ export function httpBackend() {
       case '/cookies':
         res.writeHead(200, [
           'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'Server', 'backend/1.0', 'Connection', 'X-Hop',
-          'X-Hop', 'dropped', 'X-Accel-Redirect', '/internal', 'X-Pad', 'avoid', 'X-Kept', 'yes',
+          'X-Hop', 'dropped', 'X-Accel-Charset', 'utf-8', 'X-Pad', 'avoid', 'X-Kept', 'yes',
         ]);
         return void res.end('cookies');
     }

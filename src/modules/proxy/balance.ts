@@ -18,6 +18,7 @@ import type { CompiledValue } from '../../http/variables';
 import type { RequestContext } from '../../types';
 import type { HttpExchange, ProxyTimeouts } from './exchange';
 import { runBalancer } from './balancer-script';
+import { logContext } from './upstream-errors';
 import type { BalancerFailure } from '../../types';
 import { hasBody } from '../../shared/request-body';
 import type { StoredBody } from '../../shared/request-body-store';
@@ -153,6 +154,8 @@ export class UpstreamProxy {
     run: (target: PeerTarget, plan: AttemptPlan) => HttpExchange,
     /** The body read whole beforehand, or null when the client's streams (or there is none). */
     body: StoredBody | null = null,
+    /** The URI sent upstream, for the error log's `upstream: "http://NAME/URI"` (the request's when not given). */
+    uri?: () => string,
   ): Promise<void> {
     const selection = this.balancer.begin(this.keyOf(ctx));
     let limit = Math.min(selection.tries, this.policy.tries || Infinity);
@@ -181,8 +184,7 @@ export class UpstreamProxy {
       const peer = target ? null : selection.next();
       if (!target && !peer) {
         if (last) throw new HttpError(finalStatus(last.condition), last.error.code, last.error.message);
-        ctx.log.error(`no live upstreams while connecting to upstream, client: ${ctx.remoteAddress}, upstream: "${this.conf.name}"`);
-        throw new HttpError(502, 'GW_NO_LIVE_UPSTREAMS', 'no live upstreams');
+        throw this.noLiveUpstreams(req, ctx, uri ? uri() : (req.url ?? '/'));
       }
       const more = () => attempt < limit && (!this.policy.timeout || Date.now() - started < this.policy.timeout);
       const retries = this.policy.conditions.size > 0 && (limit > 1 || script !== null);
@@ -209,6 +211,16 @@ export class UpstreamProxy {
         lastFailure = { state: failed ? 'failed' : 'next', status: failureStatus(condition) };
       }
     }
+  }
+
+  /**
+   * Every peer down, out for its failures or at its `max_conns` (nginx's NGX_BUSY): nginx's
+   * error line (`upstream: "http://NAME/URI"`, `uri` the one sent upstream), and the 502 to throw.
+   */
+  noLiveUpstreams(req: http.IncomingMessage, ctx: RequestContext, uri: string): HttpError {
+    const upstream = `${this.protocol}//${this.conf.name}${uri}`;
+    ctx.log.error(`no live upstreams while connecting to upstream${logContext(req, ctx.remoteAddress, ctx.server.primaryName, upstream, ctx.mainRequest, ctx.uri)}`);
+    return new HttpError(502, 'GW_NO_LIVE_UPSTREAMS', 'no live upstreams');
   }
 
   /** One peer for an upgrade (no retry: the client's bytes are already on their way); `done` reports how it went. */

@@ -1,8 +1,9 @@
 /**
  * Choosing a peer of an upstream, as nginx's ngx_http_upstream_round_robin and the modules
- * over it do: smooth weighted round robin, `least_conn`, `ip_hash`, `hash KEY` and
- * `hash KEY consistent`; `backup` peers only when no primary can be had; `down` never; passive
- * health (`max_fails` failures within `fail_timeout` take a peer out for `fail_timeout`).
+ * over it do: smooth weighted round robin, `least_conn`, `ip_hash`, `hash KEY`,
+ * `hash KEY consistent` and `random [two [least_conn]]`; `backup` peers only when no primary
+ * can be had; `down` never; passive health (`max_fails` failures within `fail_timeout` take a
+ * peer out for `fail_timeout`); `max_conns` (a peer with that many requests on it is skipped).
  * Pure: no sockets, the clock is injected, so the algorithm is tested with tables.
  */
 import { crc32 } from 'node:zlib';
@@ -37,14 +38,23 @@ export class Balancer {
   readonly single: boolean;
   private ring: { hash: number; server: string }[] | null = null;
 
+  /** `random`'s weight ranges: each primary's cumulative weight before it, in order. */
+  readonly ranges: readonly number[];
+  readonly totalWeight: number;
+
   constructor(
     readonly conf: UpstreamConf,
     readonly now: () => number = Date.now,
+    /** A number in [0, 1) (`random`'s draws). */
+    readonly random: () => number = Math.random,
   ) {
     const peer = (s: UpstreamServerConf): Peer => ({ conf: s, backup: s.backup, currentWeight: 0, effectiveWeight: s.weight, conns: 0, fails: 0, accessed: 0, checked: 0 });
     this.primary = conf.servers.filter((s) => !s.backup).map(peer);
     this.backups = conf.servers.filter((s) => s.backup).map(peer);
     this.single = this.primary.length === 1 && this.backups.length === 0;
+    let total = 0;
+    this.ranges = this.primary.map((p) => ((total += p.conf.weight), total - p.conf.weight));
+    this.totalWeight = total;
   }
 
   /**
@@ -60,6 +70,11 @@ export class Balancer {
     if (peer.conf.down) return false;
     const { maxFails, failTimeout } = peer.conf;
     return !(maxFails && peer.fails >= maxFails && now - peer.checked <= failTimeout);
+  }
+
+  /** Whether `peer` may take a request now: usable, and under its `max_conns`. */
+  available(peer: Peer, now: number): boolean {
+    return this.usable(peer, now) && !(peer.conf.maxConns && peer.conns >= peer.conf.maxConns);
   }
 
   /** The consistent-hash ring: `weight * 160` points per server, sorted, as nginx's init_chash. */
@@ -106,7 +121,8 @@ export class Selection {
     let peer: Peer | null = null;
     if (b.single) {
       const only = b.primary[0];
-      peer = only.conf.down || this.tried.has(only) ? null : only;
+      // nginx's single peer is never out for its failures, but is for its max_conns.
+      peer = only.conf.down || this.tried.has(only) || (only.conf.maxConns && only.conns >= only.conf.maxConns) ? null : only;
     } else {
       if (!this.usingBackup) peer = this.pickPrimary(now);
       if (!peer && b.backups.length) {
@@ -149,6 +165,8 @@ export class Selection {
         return leastConn(b.primary, this.tried, b, now);
       case 'ip_hash':
         return this.ipHash(now) ?? roundRobin(b.primary, this.tried, b, now);
+      case 'random':
+        return this.random(now, method.two);
       case 'hash':
         // An empty key falls back to round robin, as nginx's hash and chash.
         if (!this.key) return roundRobin(b.primary, this.tried, b, now);
@@ -156,6 +174,28 @@ export class Selection {
       default:
         return roundRobin(b.primary, this.tried, b, now);
     }
+  }
+
+  /**
+   * nginx's random module: a primary drawn by weight, skipped when tried, down, out or full;
+   * `two`: the first two such draws (another than the first), the one with fewer requests per
+   * unit of weight (a tie: the second). Past 20 misses in the request: round robin.
+   */
+  private random(now: number, two: boolean): Peer | null {
+    const b = this.balancer;
+    const st = this.hashState;
+    let first: Peer | null = null;
+    while (st.misses <= HASH_TRIES) {
+      const peer = byRange(b, Math.floor(b.random() * b.totalWeight));
+      if (peer !== first && !this.tried.has(peer) && b.available(peer, now)) {
+        if (!two) return peer;
+        if (first) return peer.conns * first.conf.weight > first.conns * peer.conf.weight ? first : peer;
+        // The first of two counts as a try too (nginx falls through to `next`).
+        first = peer;
+      }
+      st.misses++;
+    }
+    return roundRobin(b.primary, this.tried, b, now);
   }
 
   /** nginx's ip_hash: the first three octets of IPv4 (all 16 bytes of IPv6), hash 89, *113 % 6271. */
@@ -169,7 +209,7 @@ export class Selection {
     while (st.misses <= HASH_TRIES) {
       for (const byte of addr) st.hash = (st.hash * 113 + byte) % 6271;
       const peer = byWeight(b.primary, st.hash % total);
-      if (!this.tried.has(peer) && b.usable(peer, now)) return peer;
+      if (!this.tried.has(peer) && b.available(peer, now)) return peer;
       st.misses++;
     }
     return null;
@@ -185,7 +225,7 @@ export class Selection {
       st.hash += (crc32(text) >>> 16) & 0x7fff;
       st.rehash++;
       const peer = byWeight(b.primary, st.hash % total);
-      if (!this.tried.has(peer) && b.usable(peer, now)) return peer;
+      if (!this.tried.has(peer) && b.available(peer, now)) return peer;
       st.misses++;
     }
     return null;
@@ -200,7 +240,7 @@ export class Selection {
     if (!st.started) Object.assign(st, { hash: ringIndex(ring, crc32(this.key)), started: true });
     while (st.misses <= HASH_TRIES) {
       const server = ring[st.hash % ring.length].server;
-      const peer = b.primary.find((p) => p.conf.name === server && !this.tried.has(p) && b.usable(p, now));
+      const peer = b.primary.find((p) => p.conf.name === server && !this.tried.has(p) && b.available(p, now));
       if (peer) return peer;
       st.hash++;
       st.misses++;
@@ -217,7 +257,7 @@ export function roundRobin(peers: readonly Peer[], tried: ReadonlySet<Peer>, b: 
   let best: Peer | null = null;
   let total = 0;
   for (const peer of peers) {
-    if (tried.has(peer) || !b.usable(peer, now)) continue;
+    if (tried.has(peer) || !b.available(peer, now)) continue;
     peer.currentWeight += peer.effectiveWeight;
     total += peer.effectiveWeight;
     if (peer.effectiveWeight < peer.conf.weight) peer.effectiveWeight++;
@@ -229,13 +269,25 @@ export function roundRobin(peers: readonly Peer[], tried: ReadonlySet<Peer>, b: 
 
 /** `least_conn`: the fewest requests per unit of weight; a tie goes to round robin among the tied. */
 export function leastConn(peers: readonly Peer[], tried: ReadonlySet<Peer>, b: Balancer, now: number): Peer | null {
-  const candidates = peers.filter((p) => !tried.has(p) && b.usable(p, now));
+  const candidates = peers.filter((p) => !tried.has(p) && b.available(p, now));
   if (candidates.length === 0) return null;
   let min = candidates[0];
   for (const p of candidates) if (p.conns * min.conf.weight < min.conns * p.conf.weight) min = p;
   const tied = candidates.filter((p) => p.conns * min.conf.weight === min.conns * p.conf.weight);
   if (tied.length === 1) return tied[0];
   return roundRobin(tied, new Set(), b, now);
+}
+
+/** The primary whose weight range holds `x` (binary search, as ngx_http_upstream_peek_random_peer). */
+function byRange(b: Balancer, x: number): Peer {
+  let i = 0;
+  let j = b.primary.length;
+  while (j - i > 1) {
+    const k = (i + j) >> 1;
+    if (x < b.ranges[k]) j = k;
+    else i = k;
+  }
+  return b.primary[i];
 }
 
 /** The peer `w` lands on when the primaries' weights are laid end to end. */

@@ -10,6 +10,7 @@ import { compileRegex } from '../../config/values';
 import { compileValue, type CompiledValue } from '../../http/variables';
 import type { RequestContext } from '../../types';
 import type { HeaderLine } from './headers';
+import { compileReplacement, replacementOf, type ReplacementPart } from './regex-replacement';
 
 /** One `proxy_cookie_domain` or `proxy_cookie_path` as written: `off` is no rule at all. */
 export interface CookieRewriteConf {
@@ -28,9 +29,6 @@ export interface CookieFlagsConf {
 
 /** Evaluates a compiled value for the request. */
 type Evaluator = Pick<RequestContext, 'evaluate'>;
-
-/** A regex rule's replacement: text, a capture of the rule's match (number or name), or a variable. */
-type ReplacementPart = string | number | { readonly group: string } | CompiledValue;
 
 /** A compiled `Domain` or `Path` rule. */
 export type CookieValueRule =
@@ -88,38 +86,13 @@ export function compileCookieFlags(conf: CookieFlagsConf, captureNames: Readonly
   return { cookie, flags: conf.flags.map((f) => compileValue(f, captureNames)) };
 }
 
-/** A regex rule's replacement: `$1`, `${2}` and the regex's named groups read its match; any other name is a variable. */
-function compileReplacement(text: string, regex: RegExp, captureNames: ReadonlySet<string>): ReplacementPart[] {
-  const groups = new Set([...regex.source.matchAll(/\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>/g)].map((m) => m[1]));
-  const parts: ReplacementPart[] = [];
-  const re = /\$(?:\{([A-Za-z0-9_]+)\}|(\d|[A-Za-z_][A-Za-z0-9_]*))/g;
-  let last = 0;
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    if (m.index > last) parts.push(text.slice(last, m.index));
-    const name = m[1] ?? m[2];
-    if (/^\d+$/.test(name)) parts.push(Number(name));
-    else if (groups.has(name)) parts.push({ group: name });
-    else parts.push(compileValue(`\${${name}}`, captureNames));
-    last = re.lastIndex;
-  }
-  if (last < text.length) parts.push(text.slice(last));
-  return parts;
-}
-
 /** The value rewritten by the first rule that matches it, or null when none does. */
 export function rewriteCookieValue(value: string, rules: readonly CookieValueRule[], ctx: Evaluator): string | null {
   for (const rule of rules) {
     if (rule.kind === 'regex') {
       const m = rule.regex.exec(value);
-      if (!m) continue;
-      let out = '';
-      for (const p of rule.replacement) {
-        if (typeof p === 'string') out += p;
-        else if (typeof p === 'number') out += m[p] ?? '';
-        else if (typeof p === 'function') out += ctx.evaluate(p);
-        else out += m.groups?.[p.group] ?? '';
-      }
-      return out;
+      if (m) return replacementOf(rule.replacement, m, ctx);
+      continue;
     }
     const pattern = ctx.evaluate(rule.pattern);
     if (rule.kind === 'prefix') {

@@ -15,7 +15,9 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { UpstreamTry } from '../../http/variables';
-import { HttpError } from '../../errors';
+import { HttpError, type InternalRedirect } from '../../errors';
+import { accelRedirectOf } from './accel-redirect';
+import { ResponseSpool, type SpoolLimits } from './response-spool';
 import { BodyWatch, BODY_CODES, hasBody, logBodyFailure, type BodyLimits } from '../../shared/request-body';
 import type { StoredBody } from '../../shared/request-body-store';
 import type { Counters } from '../../types';
@@ -85,6 +87,10 @@ export interface ExchangeInit {
   readonly ignoreClientAbort?: boolean;
   /** `proxy_limit_rate`: the request's rate of reading a buffered response, in bytes per second (absent: none). */
   readonly limitRate?: () => number;
+  /** How far a buffered response is read ahead of a slow client: memory, then a temporary file (absent: READ_AHEAD bytes, no file). */
+  readonly spool?: SpoolLimits;
+  /** Whether an `X-Accel-Redirect` from the upstream is acted on (an internal redirect): not in `proxy_ignore_headers`. */
+  readonly accelRedirect?: boolean;
 }
 
 /** Where a copy of the response body goes (a cache entry being written). */
@@ -138,7 +144,7 @@ export interface UpstreamAddress {
 export class HttpExchange {
   readonly promise: Promise<void>;
   private resolve!: () => void;
-  private reject!: (err: HttpError) => void;
+  private reject!: (err: HttpError | InternalRedirect) => void;
   private proxyReq: ClientRequest | null = null;
   private proxyRes: IncomingMessage | null = null;
   private phase: UpstreamPhase = 'connecting to upstream';
@@ -270,6 +276,15 @@ export class HttpExchange {
       this.fail(INVALID_HEADER);
       return;
     }
+    if (this.init.accelRedirect) {
+      const redirect = accelRedirectOf(raw, this.init.req, res, this.init.log, this.init.context);
+      if (redirect) {
+        // nginx's ngx_http_upstream_process_headers: the upstream is let go, the request goes on elsewhere.
+        this.finish();
+        this.reject(redirect);
+        return;
+      }
+    }
     const tapped = this.init.tap?.onHeader(status, raw, proxyRes.statusMessage ?? '') ?? null;
     if (tapped === 'divert') {
       this.diverted = true;
@@ -298,7 +313,7 @@ export class HttpExchange {
     res.writeHead(status, proxyRes.statusMessage || undefined);
     res.once('finish', () => this.settle());
     // `proxy_limit_rate` paces the buffered reading only (nginx's event pipe).
-    this.relay(proxyRes, res, buffering ? READ_AHEAD : 0, buffering ? (this.init.limitRate?.() ?? 0) : 0);
+    this.relay(proxyRes, res, buffering ? (this.init.spool?.memory ?? READ_AHEAD) : 0, buffering ? (this.init.limitRate?.() ?? 0) : 0, buffering ? this.init.spool : undefined);
   }
 
   /**
@@ -308,7 +323,7 @@ export class HttpExchange {
    * first piece of the body, in one write, as nginx's output does; a body that is not there
    * yet (an event stream) does not hold it back: it goes on the next turn of the loop.
    */
-  private relay(proxyRes: IncomingMessage, res: ServerResponse, readAhead: number, rate: number): void {
+  private relay(proxyRes: IncomingMessage, res: ServerResponse, readAhead: number, rate: number, spooling?: SpoolLimits): void {
     const read = this.init.timeouts.read;
     let flush: NodeJS.Immediate | null = setImmediate(() => {
       flush = null;
@@ -332,6 +347,7 @@ export class HttpExchange {
     };
     const start = performance.now();
     let received = 0;
+    let spool: ResponseSpool | null = null;
     this.deadline.arm(read);
     proxyRes.on('data', (chunk: Buffer) => {
       unflush();
@@ -339,13 +355,29 @@ export class HttpExchange {
       this.try.responseLength += chunk.length;
       received += chunk.length;
       this.sink?.write(chunk);
-      if (!this.clientGone && !res.write(chunk) && res.writableLength > readAhead) {
-        draining = true;
-        hold();
-        res.once('drain', () => {
-          draining = false;
-          resume();
-        });
+      if (this.clientGone) {
+        // Nothing goes to a client that left.
+      } else if (spool) {
+        if (!spool.write(chunk)) {
+          draining = true;
+          hold();
+          spool.onRoom(() => {
+            draining = false;
+            resume();
+          });
+        }
+      } else if (!res.write(chunk) && res.writableLength > readAhead) {
+        // The memory is full: a file takes what comes next (the spool is made only now), else the upstream waits.
+        if (spooling && spooling.file > 0) {
+          spool = new ResponseSpool(res, spooling, this.init.log);
+        } else {
+          draining = true;
+          hold();
+          res.once('drain', () => {
+            draining = false;
+            resume();
+          });
+        }
       }
       // `proxy_limit_rate`: what came ahead of the rate is waited for before the next read.
       const early = rate > 0 ? (received * 1000) / rate - (performance.now() - start) : 0;
@@ -361,6 +393,7 @@ export class HttpExchange {
       unflush();
       this.bodyWhole();
       if (this.clientGone) this.settle();
+      else if (spool) spool.end();
       else res.end();
     });
     proxyRes.once('close', () => {

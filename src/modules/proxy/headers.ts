@@ -21,9 +21,6 @@ const NOT_FORWARDED = new Set(['expect']);
 /** nginx's `proxy_hide_header` default list: the gateway writes its own `Server` and `Date`. */
 const DEFAULT_HIDDEN = ['date', 'server', 'x-pad', 'x-accel-expires', 'x-accel-redirect', 'x-accel-limit-rate', 'x-accel-buffering', 'x-accel-charset'];
 
-/** Headers nginx reads for itself and never copies, even when `proxy_pass_header` names them. */
-const NEVER_COPIED = ['x-accel-redirect', 'x-accel-limit-rate', 'x-accel-buffering', 'x-accel-charset'];
-
 /** The default hidden set (no `proxy_hide_header` or `proxy_pass_header`). */
 export const HIDDEN_RESPONSE: ReadonlySet<string> = new Set(DEFAULT_HIDDEN);
 
@@ -33,8 +30,8 @@ export const HIDDEN_RESPONSE: ReadonlySet<string> = new Set(DEFAULT_HIDDEN);
  */
 export function hiddenHeaders(hide: readonly string[], pass: readonly string[]): ReadonlySet<string> {
   const hidden = new Set([...DEFAULT_HIDDEN, ...hide.map((h) => h.toLowerCase())]);
+  // Every X-Accel-* header is copied when passed (nginx's copy handler for each is ngx_http_upstream_copy_header_line).
   for (const name of pass) hidden.delete(name.toLowerCase());
-  for (const name of NEVER_COPIED) hidden.add(name);
   return hidden;
 }
 

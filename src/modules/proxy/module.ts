@@ -10,6 +10,8 @@ import { argsOf, flag, guard, integer, namedPairs, occurrences, onOffArgs, oneOf
 import type { ConfNode } from '../../config/load';
 import { INHERITED, row, type ConfModule } from '../../config/module';
 import { compileValue } from '../../http/variables';
+import { compileRegex } from '../../config/values';
+import { compileReplacement } from './regex-replacement';
 import { parseUpstreams, type UpstreamConf } from './upstreams';
 import { parseScriptRef } from '../../shared/script-loader';
 import { compileCookieFlags, compileCookieRewrite, type CookieFlagsConf, type CookieRewriteConf } from './cookies';
@@ -107,7 +109,7 @@ export function headerNames(node: ConfNode, cx: ParseContext, name: string): str
 
 /**
  * `proxy_redirect`: `off` alone, or occurrences of `default` and `redirect replacement`.
- * `~` (regex) redirects are refused as not supported yet.
+ * A `~regex` (`~*regex`: caseless) redirect is checked here, compiled with the location.
  */
 function proxyRedirect(node: ConfNode, cx: ParseContext): ProxyRedirectConf[] {
   const all = occurrences(node);
@@ -124,13 +126,11 @@ function proxyRedirect(node: ConfNode, cx: ParseContext): ProxyRedirectConf[] {
     }
     if (args.length === 1) cx.fail(`invalid parameter "${args[0]}"`, n);
     if (args.length !== 2) cx.fail('invalid number of arguments in "proxy_redirect" directive', n);
-    if (args[0].startsWith('~')) cx.fail('regular expressions in "proxy_redirect" are not supported yet', n);
-    for (const arg of args) {
-      try {
-        compileValue(arg, cx.captureNames);
-      } catch (err) {
-        cx.fail(`${(err as Error).message} in "proxy_redirect"`, n);
-      }
+    try {
+      if (args[0].startsWith('~')) compileReplacement(args[1], compileRegex(args[0].slice(args[0].startsWith('~*') ? 2 : 1), false), cx.captureNames);
+      else for (const arg of args) compileValue(arg, cx.captureNames);
+    } catch (err) {
+      cx.fail(`${(err as Error).message} in "proxy_redirect"`, n);
     }
     rules.push({ redirect: args[0], replacement: args[1] });
   }

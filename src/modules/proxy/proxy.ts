@@ -40,6 +40,7 @@ import { compileCookieFlags, compileCookieRewrite, hasCookieRules, rewriteCookie
 import { bodyReadEarlier, hasBody, isChunked, type BodyLimits } from '../../shared/request-body';
 import { storeBody, storedInMemory, type StoreOptions, type StoredBody } from '../../shared/request-body-store';
 import { proxyCacheModule } from './cache/module';
+import { spoolLimits, type SpoolLimits } from './response-spool';
 import { CACHE_BLANKED_HEADERS, compileCacheOptions, ProxyCache, type CacheHost, type CacheOptions, type ForwardPlan } from './cache/proxy-cache';
 import { responseHeaders } from './headers';
 
@@ -97,6 +98,10 @@ export interface ProxyOptions {
   readonly ignoreClientAbort: boolean;
   /** `proxy_limit_rate`. */
   readonly limitRate: SizeValue;
+  /** Whether the upstream's `X-Accel-Redirect` is acted on (not in `proxy_ignore_headers`). */
+  readonly accelRedirect: boolean;
+  /** `proxy_buffer_size` + `proxy_buffers` (memory), `proxy_max_temp_file_size` and `proxy_temp_path`: how far a buffered response is read ahead. */
+  readonly spool: SpoolLimits;
 }
 
 const proxy: HandlerModule<ProxyOptions> = {
@@ -193,6 +198,8 @@ const proxy: HandlerModule<ProxyOptions> = {
       cache,
       ignoreClientAbort: p.proxyIgnoreClientAbort,
       limitRate: p.proxyLimitRate,
+      accelRedirect: !location.confs.get(proxyCacheModule).proxyIgnoreHeaders.includes('x-accel-redirect'),
+      spool: spoolLimits(location.confs.get(httpTuningModule)),
     };
   },
 
@@ -379,7 +386,7 @@ class ProxyHandler implements Handler {
     // nginx's request buffering: the body is read whole before the upstream hears of it.
     const body = early ? storedInMemory(await early) : this.mustStore(req) ? await storeBody(req, { ...this.options.body, log: ctx.log }) : null;
     try {
-      if (route.upstream) return await route.upstream.http(req, res, ctx, (target, attempt) => this.attempt(req, res, ctx, route, target, attempt, plan), body);
+      if (route.upstream) return await route.upstream.http(req, res, ctx, (target, attempt) => this.attempt(req, res, ctx, route, target, attempt, plan), body, () => route.uri(req, ctx));
       return await this.attempt(req, res, ctx, route, route.direct, { body, nextOnStatus: null }, plan).promise;
     } finally {
       body?.dispose();
@@ -425,6 +432,8 @@ class ProxyHandler implements Handler {
       tap: cache?.tap ?? null,
       ignoreClientAbort: cache ? cache.detached : this.options.ignoreClientAbort,
       limitRate: alwaysZero(this.options.limitRate) ? undefined : () => sizeFor(this.options.limitRate, req, ctx),
+      accelRedirect: this.options.accelRedirect,
+      spool: this.options.spool,
     });
     exchange.start(peer.url, peer.agent, cache?.method ?? req.method ?? 'GET');
     return exchange;
@@ -447,7 +456,7 @@ class ProxyHandler implements Handler {
     setProxyVariables(ctx, route.target);
     const { upstream } = route;
     const picked = upstream?.scripted ? await upstream.pickScripted(req, ctx) : (upstream?.pick(ctx) ?? null);
-    if (upstream && !picked) throw new HttpError(502, 'GW_NO_LIVE_UPSTREAMS', 'no live upstreams');
+    if (upstream && !picked) throw upstream.noLiveUpstreams(req, ctx, path);
     const tunnel = new Tunnel({
       req,
       socket,

@@ -1,24 +1,26 @@
 /**
  * nginx's `proxy_redirect`: the upstream's `Location` and `Refresh` (after `url=`) rewritten
- * by the first rule whose `redirect` starts the value, case-sensitively; `default` is the
- * `proxy_pass` URL replaced by the location's prefix. A rewritten Location that names a path
+ * by the first rule that matches: a text `redirect` that starts the value (case-sensitively)
+ * is replaced; a `~regex` (`~*`: caseless) found anywhere in it makes the whole value the
+ * replacement, with the match's captures; `default` is the `proxy_pass` URL replaced by the
+ * location's prefix. A rewritten Location that names a path
  * is made absolute as nginx's header filter does (`absolute_redirect on`); one no rule
  * matched is passed as the upstream wrote it.
  */
 import type { IncomingMessage } from 'node:http';
 import type { ProxyRedirectConf } from './module';
-import type { LocationMatch } from '../../config/values';
+import { compileRegex, type LocationMatch } from '../../config/values';
+import { compileReplacement, replacementOf, type ReplacementPart } from './regex-replacement';
 import { absoluteLocation, type RedirectConf } from '../../http/redirect';
 import type { RequestContext } from '../../types';
 import { compileValue, type CompiledValue } from '../../http/variables';
 import type { HeaderLine } from './headers';
 import type { ProxyTarget } from './target';
 
-/** One compiled rule. */
-export interface RedirectRule {
-  readonly redirect: CompiledValue;
-  readonly replacement: CompiledValue;
-}
+/** One compiled rule: a text prefix, or a regex. */
+export type RedirectRule =
+  | { readonly redirect: CompiledValue; readonly replacement: CompiledValue }
+  | { readonly regex: RegExp; readonly parts: readonly ReplacementPart[] };
 
 /**
  * Compiles a location's rules; `default` becomes nginx's: with a URI part in `proxy_pass`,
@@ -37,6 +39,11 @@ export function compileRedirects(
       const [redirect, replacement] = target.uriPart !== null ? [target.url, prefix] : [`${target.url}/`, '/'];
       return { redirect: constant(redirect), replacement: constant(replacement) };
     }
+    if (rule.redirect.startsWith('~')) {
+      const caseless = rule.redirect.startsWith('~*');
+      const regex = compileRegex(rule.redirect.slice(caseless ? 2 : 1), caseless);
+      return { regex, parts: compileReplacement(rule.replacement, regex, captureNames) };
+    }
     return { redirect: compileValue(rule.redirect, captureNames), replacement: compileValue(rule.replacement, captureNames) };
   });
 }
@@ -49,6 +56,11 @@ function constant(text: string): CompiledValue {
 /** `value` from `offset` rewritten by the first rule that matches there, or null when none does. */
 export function rewriteRedirect(value: string, offset: number, rules: readonly RedirectRule[], ctx: Pick<RequestContext, 'evaluate'>): string | null {
   for (const rule of rules) {
+    if ('regex' in rule) {
+      const m = rule.regex.exec(offset ? value.slice(offset) : value);
+      if (m) return value.slice(0, offset) + replacementOf(rule.parts, m, ctx);
+      continue;
+    }
     const redirect = ctx.evaluate(rule.redirect);
     if (value.startsWith(redirect, offset)) return value.slice(0, offset) + ctx.evaluate(rule.replacement) + value.slice(offset + redirect.length);
   }

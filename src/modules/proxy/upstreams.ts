@@ -25,6 +25,8 @@ export interface UpstreamServerConf {
   readonly socketPath: string | null;
   /** `weight=N` (1). */
   readonly weight: number;
+  /** `max_conns=N` (0: no limit): at most N requests on the peer at once, per worker (nginx without a `zone`). */
+  readonly maxConns: number;
   /** `max_fails=N` (1; 0 turns the accounting off). */
   readonly maxFails: number;
   /** `fail_timeout=T` in ms (10s). */
@@ -38,7 +40,9 @@ export type BalanceMethod =
   | { readonly kind: 'round_robin' }
   | { readonly kind: 'least_conn' }
   | { readonly kind: 'ip_hash' }
-  | { readonly kind: 'hash'; readonly key: string; readonly consistent: boolean };
+  | { readonly kind: 'hash'; readonly key: string; readonly consistent: boolean }
+  /** `random [two [least_conn]]`: a peer at random by weight; `two`: the less loaded of two such. */
+  | { readonly kind: 'random'; readonly two: boolean };
 
 /** One `upstreams` entry: nginx's `upstream NAME { ... }`. */
 export interface UpstreamConf {
@@ -154,6 +158,14 @@ function parseUpstream(name: string, block: MapNode, fail: Fail, checkKey: (key:
         setMethod({ kind: 'hash', key: args[0], consistent: args.length === 2 }, value);
         break;
       }
+      case 'random': {
+        const args = switchedOn(value) ? [] : scalarArgs(value, fail, e.key);
+        if (args.length > 2) fail('invalid number of arguments in "random" directive', value);
+        if (args.length >= 1 && args[0] !== 'two') fail(`invalid parameter "${args[0]}"`, value);
+        if (args.length === 2 && args[1] !== 'least_conn') fail(`invalid parameter "${args[1]}"`, value);
+        setMethod({ kind: 'random', two: args.length >= 1 }, value);
+        break;
+      }
       case 'balancer_by':
         if (!loadBalancer) throw new ConfigError(`unknown directive "${e.key}" in upstream "${name}"`, e.keyPos);
         balancerBy = loadBalancer(value);
@@ -169,6 +181,8 @@ function parseUpstream(name: string, block: MapNode, fail: Fail, checkKey: (key:
   if ((chosen.kind === 'ip_hash' || chosen.kind === 'hash') && servers.some((s) => s.backup)) {
     fail(`"backup" parameter is incompatible with "${chosen.kind}" in upstream "${name}"`, block);
   }
+  // nginx's random module takes no `backup` (its flags lack NGX_HTTP_UPSTREAM_BACKUP).
+  if (chosen.kind === 'random' && servers.some((s) => s.backup)) fail('balancing method does not support parameter "backup"', block);
   return { name, servers, keepalive, ...kept, method: chosen, balancerBy, position: block.pos };
 }
 
@@ -186,15 +200,19 @@ function scalarArgs(value: ConfNode, fail: Fail, name: string): string[] {
   }
 }
 
-/** One `server` line: `host[:port] [weight=N] [max_fails=N] [fail_timeout=T] [backup] [down]`. */
+/**
+ * One `server` line: `host[:port] [weight=N] [max_conns=N] [max_fails=N] [fail_timeout=T]
+ * [backup] [down]`. NGINX Plus's `slow_start=`, `resolve`, `route=`, `service=` are nginx
+ * 1.22's `invalid parameter`, as there.
+ */
 export function parseServerLine(line: string): UpstreamServerConf {
   const [address, ...params] = splitArgs(line);
   if (!address) throw new Error('invalid number of arguments in "server" directive');
   const { host, port, socketPath } = parseAddress(address);
   const name = socketPath !== null ? `unix:${socketPath}` : `${host.includes(':') ? `[${host}]` : host}:${port}`;
-  const server = { name, host, port, socketPath, weight: 1, maxFails: 1, failTimeout: 10_000, backup: false, down: false };
+  const server = { name, host, port, socketPath, weight: 1, maxConns: 0, maxFails: 1, failTimeout: 10_000, backup: false, down: false };
   for (const param of params) {
-    const eq = /^(weight|max_fails|fail_timeout)=(.*)$/.exec(param);
+    const eq = /^(weight|max_conns|max_fails|fail_timeout)=(.*)$/.exec(param);
     if (eq) {
       const [, key, v] = eq;
       if (key === 'fail_timeout') {
@@ -204,6 +222,7 @@ export function parseServerLine(line: string): UpstreamServerConf {
       const n = Number(v);
       if (!/^\d+$/.test(v) || (key === 'weight' && n < 1)) throw new Error(`invalid parameter "${param}"`);
       if (key === 'weight') server.weight = n;
+      else if (key === 'max_conns') server.maxConns = n;
       else server.maxFails = n;
     } else if (param === 'backup') server.backup = true;
     else if (param === 'down') server.down = true;

@@ -214,7 +214,14 @@ class StaticHandler implements Handler {
       const plan = planResponse(headers, facts, nextBoundary);
       if (plan.kind === 'precondition-failed') throw new HttpError(412);
       if (plan.kind === 'unsatisfiable') throw new HttpError(416, 'GW_HTTP_416', undefined, plan.headers);
-      for (const [name, value] of Object.entries(plan.headers)) if (!(gzipped && name === 'Accept-Ranges')) res.setHeader(name, value);
+      // A Content-Type already set (an upstream's, carried by X-Accel-Redirect) stays, as nginx's
+      // ngx_http_set_content_type leaves one; an Accept-Ranges is added beside one already there.
+      const typed = res.hasHeader('content-type') && plan.kind !== 'multipart';
+      for (const [name, value] of Object.entries(plan.headers)) {
+        if ((gzipped && name === 'Accept-Ranges') || (typed && name === 'Content-Type')) continue;
+        if (name === 'Accept-Ranges') res.appendHeader(name, value);
+        else res.setHeader(name, value);
+      }
       if (gzipped) res.setHeader('Content-Encoding', 'gzip');
       if (plan.kind === 'not-modified') {
         res.writeHead(304);
