@@ -1,0 +1,53 @@
+/**
+ * The header values of a whole-file 200 for a file the open file cache holds in memory, made
+ * once per version of the file instead of once per response: Content-Type, Content-Length,
+ * Last-Modified and ETag, the strings planResponse would make. They are kept beside the file's
+ * Buffer (a changed file gets a new Buffer, so they go with the old one), for the URI and the
+ * location settings they were made for.
+ */
+import type { MimeTypes } from '../../config/mime';
+import { httpDate } from '../../http/dates';
+import type { FileInfo } from '../../shared/file-access';
+import { contentTypeFor, makeEtag } from './http';
+
+/** What a location serves a file by: the settings the prepared values depend on. */
+export interface PreparedFor {
+  readonly types: MimeTypes;
+  readonly defaultType: string;
+  /** The `etag` directive. */
+  readonly etag: boolean;
+}
+
+/** A cached file's whole-response header values, and what they were made for. */
+export interface PreparedHeaders {
+  readonly uri: string;
+  readonly settings: PreparedFor;
+  readonly contentType: string;
+  readonly contentLength: string;
+  readonly lastModified: string;
+  /** The ETag, or null with `etag off`. */
+  readonly etag: string | null;
+}
+
+const preparedByContent = new WeakMap<Buffer, PreparedHeaders>();
+
+/**
+ * The header values for `content` (the bytes of the file `info` describes) served for `uri`
+ * under `settings`: those made before when the file, URI and settings are the same (the hot
+ * path), else made now and kept.
+ */
+export function preparedHeaders(content: Buffer, info: FileInfo, uri: string, settings: PreparedFor): PreparedHeaders {
+  const kept = preparedByContent.get(content);
+  if (kept !== undefined && kept.settings === settings && kept.uri === uri) return kept;
+  const mtime = Math.floor(info.mtimeMs / 1000);
+  const made: PreparedHeaders = {
+    uri,
+    settings,
+    contentType: contentTypeFor(uri, settings.types, settings.defaultType),
+    contentLength: String(info.size),
+    lastModified: httpDate(mtime),
+    etag: settings.etag ? makeEtag(mtime, info.size) : null,
+  };
+  preparedByContent.set(content, made);
+  return made;
+}
