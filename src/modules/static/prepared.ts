@@ -8,6 +8,8 @@
 import type { MimeTypes } from '../../config/mime';
 import { httpDate } from '../../http/dates';
 import type { FileInfo } from '../../shared/file-access';
+import { checkedHeader, setCheckedValue } from '../../shared/header-table';
+import type { ServerResponse } from 'node:http';
 import { contentTypeFor, makeEtag } from './http';
 
 /** What a location serves a file by: the settings the prepared values depend on. */
@@ -43,11 +45,24 @@ export function preparedHeaders(content: Buffer, info: FileInfo, uri: string, se
   const made: PreparedHeaders = {
     uri,
     settings,
-    contentType: contentTypeFor(uri, settings.types, settings.defaultType),
+    // The type comes from the configuration: checked here once, as setHeader would check it.
+    contentType: checkedHeader('Content-Type', contentTypeFor(uri, settings.types, settings.defaultType)).value,
     contentLength: String(info.size),
     lastModified: httpDate(mtime),
     etag: settings.etag ? makeEtag(mtime, info.size) : null,
   };
   preparedByContent.set(content, made);
   return made;
+}
+
+/**
+ * Sets the whole-file 200's headers, in planResponse's order: Content-Type, Content-Length,
+ * Last-Modified, ETag, Accept-Ranges (each value checked when it was prepared).
+ */
+export function setPreparedHeaders(res: ServerResponse, head: PreparedHeaders): void {
+  setCheckedValue(res, 'content-type', 'Content-Type', head.contentType);
+  setCheckedValue(res, 'content-length', 'Content-Length', head.contentLength);
+  setCheckedValue(res, 'last-modified', 'Last-Modified', head.lastModified);
+  if (head.etag !== null) setCheckedValue(res, 'etag', 'ETag', head.etag);
+  setCheckedValue(res, 'accept-ranges', 'Accept-Ranges', 'bytes');
 }

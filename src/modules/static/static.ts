@@ -27,7 +27,7 @@ import { indexModule } from '../index/module';
 import { nextBoundary, sendFromFile, sendFromMemory } from './body';
 import { contentTypeFor, directoryPath } from './http';
 import { httpTuningModule } from '../tuning/http-module';
-import { preparedHeaders } from './prepared';
+import { preparedHeaders, setPreparedHeaders } from './prepared';
 import { planResponse } from './response';
 
 /** What `configure` takes from its location, once: how files are found and served. */
@@ -117,12 +117,7 @@ class StaticHandler implements Handler {
    * conditional headers: the headers planResponse would give, prepared once per file.
    */
   private sendWhole(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, info: FileInfo, content: Buffer): void {
-    const head = preparedHeaders(content, info, ctx.uri, this.opts);
-    res.setHeader('Content-Type', head.contentType);
-    res.setHeader('Content-Length', head.contentLength);
-    res.setHeader('Last-Modified', head.lastModified);
-    if (head.etag !== null) res.setHeader('ETag', head.etag);
-    res.setHeader('Accept-Ranges', 'bytes');
+    setPreparedHeaders(res, preparedHeaders(content, info, ctx.uri, this.opts));
     res.writeHead(200);
     if (req.method === 'HEAD' || content.length === 0) res.end();
     else res.end(content);
