@@ -46,18 +46,25 @@ export function setCheckedHeader(res: ServerResponse, header: CheckedHeader): vo
   setCheckedValue(res, header.key, header.name, header.value);
 }
 
+/** A response's header table: lowercased name -> [name, value], as setHeader stores them. */
+export type HeaderTable = Record<string, [string, string]>;
+
+/**
+ * The header table of `res`, made if it has none yet, for several checked headers in a row
+ * (`table[key] = [name, value]` is what setHeader stores); null where there is none to write to
+ * (the header is sent, an HTTP/2 response, another Node): then `setHeader` does the job.
+ */
+export function headerTableOf(res: ServerResponse): HeaderTable | null {
+  if (OUT_HEADERS === null || res.headersSent) return null;
+  const fields = res as unknown as Record<symbol, HeaderTable | null | undefined>;
+  const table = fields[OUT_HEADERS];
+  if (table === undefined) return null;
+  return table ?? (fields[OUT_HEADERS] = Object.create(null) as HeaderTable);
+}
+
 /** Sets `name` (lowercased: `key`) to a `value` already checked, as `setHeader` would. */
 export function setCheckedValue(res: ServerResponse, key: string, name: string, value: string): void {
-  const fields = res as unknown as Record<symbol, Record<string, [string, string]> | null | undefined>;
-  if (OUT_HEADERS === null || res.headersSent) {
-    res.setHeader(name, value);
-    return;
-  }
-  let table = fields[OUT_HEADERS];
-  if (table === undefined) {
-    res.setHeader(name, value);
-    return;
-  }
-  if (table === null) table = fields[OUT_HEADERS] = Object.create(null) as Record<string, [string, string]>;
-  table[key] = [name, value];
+  const table = headerTableOf(res);
+  if (table === null) res.setHeader(name, value);
+  else table[key] = [name, value];
 }

@@ -8,7 +8,7 @@
 import type { MimeTypes } from '../../config/mime';
 import { httpDate } from '../../http/dates';
 import type { FileInfo } from '../../shared/file-access';
-import { checkedHeader, setCheckedValue } from '../../shared/header-table';
+import { checkedHeader, headerTableOf } from '../../shared/header-table';
 import type { ServerResponse } from 'node:http';
 import { contentTypeFor, makeEtag } from './http';
 
@@ -60,9 +60,19 @@ export function preparedHeaders(content: Buffer, info: FileInfo, uri: string, se
  * Last-Modified, ETag, Accept-Ranges (each value checked when it was prepared).
  */
 export function setPreparedHeaders(res: ServerResponse, head: PreparedHeaders): void {
-  setCheckedValue(res, 'content-type', 'Content-Type', head.contentType);
-  setCheckedValue(res, 'content-length', 'Content-Length', head.contentLength);
-  setCheckedValue(res, 'last-modified', 'Last-Modified', head.lastModified);
-  if (head.etag !== null) setCheckedValue(res, 'etag', 'ETag', head.etag);
-  setCheckedValue(res, 'accept-ranges', 'Accept-Ranges', 'bytes');
+  const table = headerTableOf(res);
+  if (table === null) {
+    res.setHeader('Content-Type', head.contentType);
+    res.setHeader('Content-Length', head.contentLength);
+    res.setHeader('Last-Modified', head.lastModified);
+    if (head.etag !== null) res.setHeader('ETag', head.etag);
+    res.setHeader('Accept-Ranges', 'bytes');
+    return;
+  }
+  // Fresh pairs each time: appendHeader (an add_header of the same name) changes a pair in place.
+  table['content-type'] = ['Content-Type', head.contentType];
+  table['content-length'] = ['Content-Length', head.contentLength];
+  table['last-modified'] = ['Last-Modified', head.lastModified];
+  if (head.etag !== null) table.etag = ['ETag', head.etag];
+  table['accept-ranges'] = ['Accept-Ranges', 'bytes'];
 }
