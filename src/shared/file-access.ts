@@ -237,7 +237,7 @@ export class FileAccess {
   open(file: string, request: Evaluator): OpenedFile | Promise<OpenedFile> {
     const from = this.from(file, request);
     const { cache } = this.conf;
-    if (!cache) return this.openDescriptor(file, from);
+    if (!cache) return this.openUncached(file, from);
     const key = this.key(file, from);
     const entry = cache.lookup(key);
     if (entry && entry.info && entry.content && cache.fresh(entry, this.conf.validMs)) return { info: entry.info, content: entry.content, fh: null };
@@ -273,6 +273,23 @@ export class FileAccess {
     await opened.fh!.close().catch(() => undefined);
     stored.content = markImmutable(content);
     return { info: opened.info, content, fh: null };
+  }
+
+  /** Whether what `open` gives is kept by the open file cache (the same Buffer for the same file), not read anew each time. */
+  get keepsContent(): boolean {
+    return this.conf.cache !== null;
+  }
+
+  /** Without a cache: a small regular file without symlink checks is read at once (no promise), anything else as before. */
+  private openUncached(file: string, from: number): OpenedFile | Promise<OpenedFile> {
+    if (this.conf.disableSymlinks !== 'off' && from >= 0) return this.openDescriptor(file, from);
+    let small: ReturnType<typeof readSmallSync>;
+    try {
+      small = readSmallSync(file);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return small ? { info: small.info, content: small.content, fh: null } : this.openDescriptor(file, from, false);
   }
 
   /** The file's content (a small regular file without symlink checks, if `inMemory`), else an open descriptor. */

@@ -36,10 +36,11 @@ const preparedByContent = new WeakMap<Buffer, PreparedHeaders>();
 /**
  * The header values for `content` (the bytes of the file `info` describes) served for `uri`
  * under `settings`: those made before when the file, URI and settings are the same (the hot
- * path), else made now and kept.
+ * path), else made now, and kept when `keep` (the open file cache keeps this Buffer for the
+ * file; a Buffer read for one response is not worth a place in the map).
  */
-export function preparedHeaders(content: Buffer, info: FileInfo, uri: string, settings: PreparedFor): PreparedHeaders {
-  const kept = preparedByContent.get(content);
+export function preparedHeaders(content: Buffer, info: FileInfo, uri: string, settings: PreparedFor, keep: boolean): PreparedHeaders {
+  const kept = keep ? preparedByContent.get(content) : undefined;
   if (kept !== undefined && kept.settings === settings && kept.uri === uri) return kept;
   const mtime = Math.floor(info.mtimeMs / 1000);
   const made: PreparedHeaders = {
@@ -51,7 +52,7 @@ export function preparedHeaders(content: Buffer, info: FileInfo, uri: string, se
     lastModified: httpDate(mtime),
     etag: settings.etag ? makeEtag(mtime, info.size) : null,
   };
-  preparedByContent.set(content, made);
+  if (keep) preparedByContent.set(content, made);
   return made;
 }
 

@@ -90,7 +90,8 @@ class StaticHandler implements Handler {
     if (ctx.uri.endsWith('/')) return this.directory(req, res, ctx, file);
     if (this.gzipStatic !== 'off' && method !== 'POST') return this.gzippedOrPlain(req, res, ctx, file);
     const opened = this.files.open(file, ctx);
-    // A small hot file is in memory: a plain GET or HEAD of it is answered in this turn.
+    // A small file in memory (a hot one, or one read at once without a cache): a plain GET or
+    // HEAD of it is answered in this turn.
     if (!(opened instanceof Promise) && opened.content !== null && method !== 'POST' && wantsWholeFile(req)) return this.sendWhole(req, res, ctx, opened.info, opened.content);
     return this.openThenServe(req, res, ctx, file, opened);
   }
@@ -117,7 +118,7 @@ class StaticHandler implements Handler {
    * conditional headers: the headers planResponse would give, prepared once per file.
    */
   private sendWhole(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, info: FileInfo, content: Buffer): void {
-    setPreparedHeaders(res, preparedHeaders(content, info, ctx.uri, this.opts));
+    setPreparedHeaders(res, preparedHeaders(content, info, ctx.uri, this.opts, this.files.keepsContent));
     res.writeHead(200);
     if (req.method === 'HEAD' || content.length === 0) res.end();
     else res.end(content);
