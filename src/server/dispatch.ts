@@ -33,6 +33,7 @@ import type { ListenerRuntime, LocationRuntime, Runtime, ServerRuntime } from '.
 import { SendTimeouts } from './send-timeout';
 import { SubrequestCapture, subrequestMessage } from './subrequest';
 import { requestLogContext } from '../shared/log-context';
+import { setCheckedValue } from '../shared/header-table';
 
 /** nginx's limit of nested subrequests (NGX_HTTP_MAX_SUBREQUESTS is the count; 50 is the depth it allows). */
 const MAX_SUBREQUEST_DEPTH = 50;
@@ -97,7 +98,8 @@ export class Dispatcher {
       requestAnswered(req);
       this.ended(state, res, startBytes);
     });
-    res.setHeader('Server', state.runtime.signature);
+    // The signature is a constant of the configuration (`gateway/x.y.z`): set without setHeader's per-call checks.
+    setCheckedValue(res, 'server', 'Server', state.runtime.signature);
     installFilters(req, res, state);
     try {
       if (refused !== undefined) throw refused;

@@ -122,5 +122,7 @@ export function staysUnder(file: string, base: string): boolean {
   const dir = base === '' || base.endsWith('/') ? base : base + '/';
   if (file === base || file === dir) return true;
   if (!file.startsWith(dir)) return false;
+  // Most paths have no `..` at all: no segments to cut.
+  if (!file.includes('..', dir.length)) return true;
   return !file.slice(dir.length).split('/').includes('..');
 }

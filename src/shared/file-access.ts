@@ -229,16 +229,25 @@ export class FileAccess {
     }
   }
 
-  /** Opens `file`: a small hot file comes from memory, anything else as an open descriptor. */
-  async open(file: string, request: Evaluator): Promise<OpenedFile> {
+  /**
+   * Opens `file`: a small hot file comes from memory, anything else as an open descriptor. A
+   * fresh cache entry holding the file's bytes is answered at once, without a promise (the hot
+   * path of every cached small file); anything else settles later, failures as a rejection.
+   */
+  open(file: string, request: Evaluator): OpenedFile | Promise<OpenedFile> {
     const from = this.from(file, request);
     const { cache } = this.conf;
-    if (!cache) return this.openDescriptor(file, from);
+    if (!cache) return this.openUncached(file, from);
     const key = this.key(file, from);
     const entry = cache.lookup(key);
+    if (entry && entry.info && entry.content && cache.fresh(entry, this.conf.validMs)) return { info: entry.info, content: entry.content, fh: null };
+    return this.openLookedUp(file, from, cache, key, entry);
+  }
+
+  /** `open` past a lookup that did not answer at once: a cached error, a stale or absent entry, a file not held in memory. */
+  private async openLookedUp(file: string, from: number, cache: OpenFileCache, key: string, entry: CacheEntry | undefined): Promise<OpenedFile> {
     if (entry && cache.fresh(entry, this.conf.validMs)) {
       if (entry.error) rethrow(entry.error);
-      if (entry.info && entry.content) return { info: entry.info, content: entry.content, fh: null };
     } else if (entry?.info && entry.content) {
       // Past open_file_cache_valid: one stat says whether the kept content still holds.
       const content = entry.content;
@@ -264,6 +273,23 @@ export class FileAccess {
     await opened.fh!.close().catch(() => undefined);
     stored.content = markImmutable(content);
     return { info: opened.info, content, fh: null };
+  }
+
+  /** Whether what `open` gives is kept by the open file cache (the same Buffer for the same file), not read anew each time. */
+  get keepsContent(): boolean {
+    return this.conf.cache !== null;
+  }
+
+  /** Without a cache: a small regular file without symlink checks is read at once (no promise), anything else as before. */
+  private openUncached(file: string, from: number): OpenedFile | Promise<OpenedFile> {
+    if (this.conf.disableSymlinks !== 'off' && from >= 0) return this.openDescriptor(file, from);
+    let small: ReturnType<typeof readSmallSync>;
+    try {
+      small = readSmallSync(file);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return small ? { info: small.info, content: small.content, fh: null } : this.openDescriptor(file, from, false);
   }
 
   /** The file's content (a small regular file without symlink checks, if `inMemory`), else an open descriptor. */

@@ -1,7 +1,8 @@
 /**
  * koffi, the FFI through which the gateway calls C libraries the system already has (libc's
  * `setsockopt` for `so_keepalive`, libcrypt's `crypt_rn` for auth_basic's password hashes,
- * `getpwnam`/`getgrnam` for `user`, `setrlimit` for `worker_rlimit_nofile` and `worker_rlimit_core`).
+ * `getpwnam`/`getgrnam` for `user`, `setrlimit` for `worker_rlimit_nofile` and `worker_rlimit_core`, `sendfile` for
+ * large static files).
  * This is the only module that imports koffi; it is loaded lazily, so a missing koffi means each
  * caller's fallback.
  */
@@ -203,4 +204,31 @@ export const RLIMIT = { CORE: 4, NOFILE: 7 } as const;
 export function setResourceLimit(resource: number, value: number): void {
   const calls = boundAccountCalls();
   if (calls.setrlimit(resource, { rlim_cur: BigInt(value), rlim_max: BigInt(value) }) !== 0) throw new Error(`setrlimit() failed (errno ${calls.koffi.errno()})`);
+}
+
+/** libc's sendfile(2), bound once; a string says why it cannot be called. */
+let sendfileCall: ((outFd: number, inFd: number, offset: [number], count: number) => number | bigint) | string | undefined;
+
+/**
+ * Linux's sendfile(2): the kernel copies up to `count` bytes of the file `inFd`, from `offset`,
+ * to the socket `outFd`, without the bytes passing through this process (nginx's `sendfile on`).
+ * The socket is non-blocking: returns the bytes it took (0 at the end of the file), -1 when it
+ * took none (its buffer is full, or an error the next ordinary write will meet), or null when
+ * sendfile cannot be called here (no koffi, no such call).
+ */
+export function sendFile(outFd: number, inFd: number, offset: number, count: number): number | null {
+  if (sendfileCall === undefined) {
+    const koffi = loadKoffi();
+    if (typeof koffi === 'string') sendfileCall = koffi;
+    else {
+      try {
+        sendfileCall = koffi.load('libc.so.6').func('intptr_t sendfile(int out_fd, int in_fd, _Inout_ int64_t *offset, size_t count)');
+      } catch (err) {
+        sendfileCall = `sendfile() cannot be bound (${(err as Error).message})`;
+      }
+    }
+  }
+  if (typeof sendfileCall === 'string') return null;
+  const sent = Number(sendfileCall(outFd, inFd, [offset], count));
+  return sent < 0 ? -1 : sent;
 }

@@ -63,11 +63,19 @@ export function deflateOptions(level: number, length: number): zlib.ZlibOptions 
   return { level, windowBits, memLevel: Math.max(1, memLevel) };
 }
 
+/** The last Content-Type looked at, and its media type: a worker's responses carry a handful of types, mostly the same. */
+let lastType = { contentType: '', mediaType: '' };
+
+/** `text/html; charset=utf-8` -> `text/html`. */
+function mediaTypeOf(contentType: string): string {
+  if (contentType !== lastType.contentType) lastType = { contentType, mediaType: contentType.split(';')[0].trim().toLowerCase() };
+  return lastType.mediaType;
+}
+
 /** The filter's type and length checks (the status being one it compresses). */
 function applies(conf: GzipFilterConf, contentType: string, length: number | null): boolean {
   if (length !== null && length < conf.minLength) return false;
-  const type = contentType.split(';')[0].trim().toLowerCase();
-  return conf.anyType || conf.types.has(type);
+  return conf.anyType || conf.types.has(mediaTypeOf(contentType));
 }
 
 /**
@@ -76,6 +84,8 @@ function applies(conf: GzipFilterConf, contentType: string, length: number | nul
  */
 function wanted(req: IncomingMessage, res: ServerResponse, conf: GzipFilterConf, status: number): boolean {
   if (!GZIP_STATUSES.has(status) || res.hasHeader('content-encoding')) return false;
+  // Without gzip_vary nothing else comes of the type and length when the client cannot have gzip.
+  if (!conf.vary && !gzipOk(req, conf.ok)) return false;
   const length = res.getHeader('content-length');
   if (!applies(conf, String(res.getHeader('content-type') ?? ''), length === undefined ? null : Number(length))) return false;
   if (conf.vary) varyWanted.add(res);

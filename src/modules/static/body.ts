@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import type { ByteRange, MultipartLayout } from './response';
 import { formatBoundary } from './response';
 import { drained } from '../../shared/drained';
+import { directSocket, sendDirect } from './kernel-copy';
 
 /**
  * How much of a large file one read takes: each read is a thread-pool round trip, so 256 KiB
@@ -125,10 +126,12 @@ export function sendFromFile(
 }
 
 /**
- * Sends one range of `fh`, which this closes when the response closes: each read goes into a
- * reused buffer and is written at once (the buffer goes back when the write is done); the next
- * read waits while the response holds more than its high-water mark. A read error, or a file
- * shorter than announced, destroys the response, as nginx drops the connection.
+ * Sends one range of `fh`, which this closes when the response closes: where the socket allows
+ * it (kernel-copy.ts), what the socket takes at once is sent by sendfile(2); else, and for what
+ * it did not take, each read goes into a reused buffer and is written at once (the buffer goes
+ * back when the write is done); the next read waits while the response holds more than its
+ * high-water mark. A read error, or a file shorter than announced, destroys the response, as
+ * nginx drops the connection.
  */
 function sendRange(res: ServerResponse, fh: FileHandle, range: ByteRange, onError: (reason: string) => void, describe: (err: unknown) => string): Promise<void> {
   return new Promise((resolve) => {
@@ -144,8 +147,19 @@ function sendRange(res: ServerResponse, fh: FileHandle, range: ByteRange, onErro
       onError(reason);
       res.destroy();
     };
+    let direct = directSocket(res);
     void (async () => {
       for (let at = range.start; at <= range.end && !closed; ) {
+        if (direct) {
+          // What the socket takes at once goes by sendfile(2); the rest, once it is full, by reads
+          // and writes that wait for it (send_timeout watches those).
+          const sent = sendDirect(res, direct, fh.fd, at, range.end - at + 1);
+          direct = null;
+          if (sent !== null && sent > 0) {
+            at += sent;
+            continue;
+          }
+        }
         const buffer = takeChunk();
         const { bytesRead } = await fh.read(buffer, 0, Math.min(READ_CHUNK, range.end - at + 1), at);
         if (closed) return giveBack(buffer);

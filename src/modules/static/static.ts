@@ -13,7 +13,7 @@ import { HttpError, InternalRedirect } from '../../errors';
 import type { MimeTypes } from '../../config/mime';
 import { absoluteLocation, type RedirectConf } from '../../http/redirect';
 import { compilePathTemplate, compileStaticPaths, mapUriToPath, staysUnder, type StaticPaths } from '../../shared/document-path';
-import { FileAccess, fileAccessConf, type FileLookupDirectives, type OpenedFile } from '../../shared/file-access';
+import { FileAccess, fileAccessConf, type FileInfo, type FileLookupDirectives, type OpenedFile } from '../../shared/file-access';
 import { describeSystemError, statusForOpenError } from '../../shared/system-errors';
 import type { ConfigContext, Handler, HandlerModule, RequestContext } from '../../types';
 import { autoindexModule } from '../autoindex/module';
@@ -27,6 +27,7 @@ import { indexModule } from '../index/module';
 import { nextBoundary, sendFromFile, sendFromMemory } from './body';
 import { contentTypeFor, directoryPath } from './http';
 import { httpTuningModule } from '../tuning/http-module';
+import { preparedHeaders, setPreparedHeaders } from './prepared';
 import { planResponse } from './response';
 
 /** What `configure` takes from its location, once: how files are found and served. */
@@ -81,20 +82,46 @@ class StaticHandler implements Handler {
     this.gzipStatic = opts.gzipStatic;
   }
 
-  async http(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+  http(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): void | Promise<void> {
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') throw new HttpError(405);
     if (ctx.uri.includes('\0')) throw new HttpError(400);
     const file = this.map(ctx, ctx.uri);
     if (ctx.uri.endsWith('/')) return this.directory(req, res, ctx, file);
-    if (this.gzipStatic !== 'off' && method !== 'POST' && (await this.gzipped(req, res, ctx, file))) return;
+    if (this.gzipStatic !== 'off' && method !== 'POST') return this.gzippedOrPlain(req, res, ctx, file);
+    const opened = this.files.open(file, ctx);
+    // A small file in memory (a hot one, or one read at once without a cache): a plain GET or
+    // HEAD of it is answered in this turn.
+    if (!(opened instanceof Promise) && opened.content !== null && method !== 'POST' && wantsWholeFile(req)) return this.sendWhole(req, res, ctx, opened.info, opened.content);
+    return this.openThenServe(req, res, ctx, file, opened);
+  }
+
+  /** gzip_static's `.gz` when it serves one, else the file itself. */
+  private async gzippedOrPlain(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, file: string): Promise<void> {
+    if (await this.gzipped(req, res, ctx, file)) return;
+    return this.openThenServe(req, res, ctx, file, this.files.open(file, ctx));
+  }
+
+  /** Serves `file` once it is open; a failed open is answered as nginx answers it. */
+  private async openThenServe(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, file: string, opening: OpenedFile | Promise<OpenedFile>): Promise<void> {
     let opened: OpenedFile;
     try {
-      opened = await this.files.open(file, ctx);
+      opened = await opening;
     } catch (err) {
       return openFailed(ctx, err, 'open()', file, this.opts.logNotFound);
     }
     return this.serve(req, res, ctx, opened, file, false);
+  }
+
+  /**
+   * A whole 200 (or its HEAD) of a file held in memory, for a request without Range or
+   * conditional headers: the headers planResponse would give, prepared once per file.
+   */
+  private sendWhole(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, info: FileInfo, content: Buffer): void {
+    setPreparedHeaders(res, preparedHeaders(content, info, ctx.uri, this.opts, this.files.keepsContent));
+    res.writeHead(200);
+    if (req.method === 'HEAD' || content.length === 0) res.end();
+    else res.end(content);
   }
 
   /** The file path for a URI; refuses NUL bytes (400) and paths leaving the root (404). */
@@ -243,6 +270,15 @@ class StaticHandler implements Handler {
       if (!handedOver) await fh?.close().catch(() => undefined);
     }
   }
+}
+
+/**
+ * Whether a request asks for the whole file whatever its state: no Range, no If-Modified-Since,
+ * If-None-Match, If-Match or If-Unmodified-Since (If-Range matters only beside a Range).
+ */
+function wantsWholeFile(req: IncomingMessage): boolean {
+  const h = req.headers;
+  return h.range === undefined && h['if-modified-since'] === undefined && h['if-none-match'] === undefined && h['if-match'] === undefined && h['if-unmodified-since'] === undefined;
 }
 
 /** Reports a variable that nginx would not know in `root`/`alias`, at load. */
