@@ -70,6 +70,11 @@ function openFailed(ctx: RequestContext, err: unknown, call: string, file: strin
   throw new HttpError(status);
 }
 
+/** Whether the response already has a Content-Type or Accept-Ranges (an upstream's, carried by X-Accel-Redirect) that the file's headers must keep. */
+function carriesFileHeaders(res: ServerResponse): boolean {
+  return res.hasHeader('content-type') || res.hasHeader('accept-ranges');
+}
+
 class StaticHandler implements Handler {
   private readonly paths: StaticPaths;
   private readonly gzipStatic: StaticOptions['gzipStatic'];
@@ -91,8 +96,10 @@ class StaticHandler implements Handler {
     if (this.gzipStatic !== 'off' && method !== 'POST') return this.gzippedOrPlain(req, res, ctx, file);
     const opened = this.files.open(file, ctx);
     // A small file in memory (a hot one, or one read at once without a cache): a plain GET or
-    // HEAD of it is answered in this turn.
-    if (!(opened instanceof Promise) && opened.content !== null && method !== 'POST' && wantsWholeFile(req)) return this.sendWhole(req, res, ctx, opened.info, opened.content);
+    // HEAD of it is answered in this turn, unless an X-Accel-Redirect carried headers to keep.
+    if (!(opened instanceof Promise) && opened.content !== null && method !== 'POST' && wantsWholeFile(req) && !carriesFileHeaders(res)) {
+      return this.sendWhole(req, res, ctx, opened.info, opened.content);
+    }
     return this.openThenServe(req, res, ctx, file, opened);
   }
 
