@@ -111,7 +111,7 @@ function peerSection(cases, results, described) {
   if (described.skipped) return `The Node peers were not measured in this run (\`${described.skipped}\`).`;
   const failed = Object.entries(described.failed || {}).map(([name, why]) => `- ${name} did not start: ${why}`);
   const tables = KINDS.map((spec) => kindTable(spec, cases, results)).filter(Boolean);
-  if (tables.length === 0) return 'No case of this run has Node peers (static 1 KiB / 64 KiB / 1 MiB, proxy small / 64 KiB, WS echo 50 x 64 B / 50 x 16 KiB).';
+  if (tables.length === 0) return 'No case of this run has Node peers (static 1 KiB / 64 KiB / 1 MiB with and without gzip, proxy small / 64 KiB, WS echo 50 x 64 B / 50 x 16 KiB).';
   return [
     'The servers users compare the gateway with in Node, each in its own small script as its README shows, started on the server core like the gateway and nginx and measured in the same rounds on the same files, backend and load (the best round by throughput, as above). **gateway ÷ this** is the gateway\'s CPU per operation over the row\'s: below 1 the gateway costs less. The last column compares each server\'s response to the gateway\'s, from one request made before its window (header names; connection management left out): a peer that sends fewer headers or no validators does less than the gateway there.',
     '',

@@ -18,9 +18,9 @@ const { STATIC_FILES } = require('./setup');
 
 /** The peers, in report order. */
 const PEERS = [
-  { name: 'fastify-static', label: 'fastify + @fastify/static', kind: 'static', gzip: true, does: '`register(fastifyStatic, { root, preCompressed: true })`' },
-  { name: 'sirv', label: 'sirv (node:http)', kind: 'static', gzip: true, does: '`http.createServer(sirv(dir, { etag: true, gzip: true }))`, production mode (files and headers read at start)' },
-  { name: 'serve-handler', label: 'serve-handler (node:http)', kind: 'static', gzip: false, does: '`handler(req, res, { public: dir, cleanUrls: false })`; no compression of its own' },
+  { name: 'fastify-static', label: 'fastify + @fastify/static', kind: 'static', gzip: true, does: '`register(fastifyStatic, { root, preCompressed: true })`; weak ETag and Last-Modified, 304 on If-None-Match and If-Modified-Since, ranges (checked with curl)' },
+  { name: 'sirv', label: 'sirv (node:http)', kind: 'static', gzip: true, does: '`http.createServer(sirv(dir, { etag: true, gzip: true }))`, production mode (files and headers read at start); 304 on If-None-Match only (If-Modified-Since ignored: 200), ranges (checked with curl)' },
+  { name: 'serve-handler', label: 'serve-handler (node:http)', kind: 'static', gzip: false, does: '`handler(req, res, { public: dir, cleanUrls: false })`; no compression of its own, no ETag, never 304 (If-Modified-Since ignored), ranges (checked with curl)' },
   { name: 'http-proxy', label: 'http-proxy', kind: 'proxy', does: '`createProxyServer({ target, agent: keep-alive http.Agent })`, `proxy.web(req, res)`' },
   { name: 'http-proxy-3', label: 'http-proxy-3 (1.x)', kind: 'proxy', does: 'the same calls as http-proxy (its 1.x line, the last for Node 20)' },
   { name: 'httpxy', label: 'httpxy', kind: 'proxy', does: '`createProxyServer({ agent: keep-alive http.Agent })`, `await proxy.web(req, res, { target })`' },
