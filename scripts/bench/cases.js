@@ -8,6 +8,7 @@
  * window where the generator's core was saturated. A short unrecorded warm-up precedes each
  * window (V8's JIT, nginx's caches), the same for both servers.
  */
+const http = require('node:http');
 const path = require('node:path');
 const { startPinned, cpuSnapshot, cpuDelta, coreTicks, coreBusy, treeRss, sleep, waitQuiet, onJsonLines } = require('./procs');
 const { runWrk } = require('./wrk');
@@ -26,28 +27,29 @@ const SATURATED = 0.9;
  * `floor`: also measured on a bare Node server (floor-server.js), Node's own cost for the job.
  * `twin`: the same job without a script (the report shows what the script adds, for both
  * servers, in CPU per request); `twinTarget`: the issue's bound on that addition (0.05 = 5 %).
+ * `peers`: also measured on the Node peers of that kind (peer-servers.js: static, proxy, ws).
  */
 const CASES = [
-  { id: 'static-1k', kind: 'http', label: 'static 1 KiB', path: '/1k.html', gzip: false, target: 2.0, floor: true },
+  { id: 'static-1k', kind: 'http', label: 'static 1 KiB', path: '/1k.html', gzip: false, target: 2.5, floor: true, peers: 'static' },
   { id: 'static-1k-limit', kind: 'http', label: 'static 1 KiB behind limit_req', path: '/limited/1k.html', gzip: false, target: null },
   { id: 'static-1k-access-script', kind: 'http', label: 'static 1 KiB behind an access script', path: '/scripted/1k.html', gzip: false, target: null, twin: 'static-1k' },
   { id: 'dict-get', kind: 'http', label: 'shared dict get (content handler / content_by_lua)', path: '/dict', gzip: false, target: null },
   { id: 'static-1k-cold', kind: 'http', label: 'static 1 KiB, no open_file_cache', path: '/cold/1k.html', gzip: false, target: 2.0 },
-  { id: 'static-1k-gz', kind: 'http', label: 'static 1 KiB gzip', path: '/1k.html', gzip: true, target: 2.0 },
-  { id: 'static-64k', kind: 'http', label: 'static 64 KiB', path: '/64k.html', gzip: false, target: 1.2 },
-  { id: 'static-64k-gz', kind: 'http', label: 'static 64 KiB gzip', path: '/64k.html', gzip: true, target: 1.2 },
-  { id: 'static-1m', kind: 'http', label: 'static 1 MiB', path: '/1m.html', gzip: false, target: 1.0 },
-  { id: 'static-1m-gz', kind: 'http', label: 'static 1 MiB gzip', path: '/1m.html', gzip: true, target: 1.0 },
-  { id: 'proxy-small', kind: 'http', label: 'proxy small (100 B)', path: '/proxy/small', gzip: false, target: 2.0, proxied: true, floor: true },
-  { id: 'proxy-64k', kind: 'http', label: 'proxy 64 KiB', path: '/proxy/64k', gzip: false, target: 1.5, proxied: true, floor: true },
+  { id: 'static-1k-gz', kind: 'http', label: 'static 1 KiB gzip', path: '/1k.html', gzip: true, target: 2.5, peers: 'static' },
+  { id: 'static-64k', kind: 'http', label: 'static 64 KiB', path: '/64k.html', gzip: false, target: 1.2, peers: 'static' },
+  { id: 'static-64k-gz', kind: 'http', label: 'static 64 KiB gzip', path: '/64k.html', gzip: true, target: 1.2, peers: 'static' },
+  { id: 'static-1m', kind: 'http', label: 'static 1 MiB', path: '/1m.html', gzip: false, target: 1.0, peers: 'static' },
+  { id: 'static-1m-gz', kind: 'http', label: 'static 1 MiB gzip', path: '/1m.html', gzip: true, target: 1.0, peers: 'static' },
+  { id: 'proxy-small', kind: 'http', label: 'proxy small (100 B)', path: '/proxy/small', gzip: false, target: 3.0, proxied: true, floor: true, peers: 'proxy' },
+  { id: 'proxy-64k', kind: 'http', label: 'proxy 64 KiB', path: '/proxy/64k', gzip: false, target: 1.5, proxied: true, floor: true, peers: 'proxy' },
   { id: 'proxy-cache-hit', kind: 'http', label: 'proxy_cache hit (100 B)', path: '/cached/small', gzip: false, target: null, proxied: true },
   { id: 'proxy-64k-body-filter', kind: 'http', label: 'proxy 64 KiB through a pass-through body filter', path: '/filtered/64k', gzip: false, target: null, proxied: true, twin: 'proxy-64k', twinTarget: 0.05 },
   { id: 'h2-static-1k', kind: 'h2', label: 'HTTP/2 static 1 KiB (h2c, 10 connections x 10 streams)', path: '/1k.html', target: 2.0 },
   { id: 'h2-proxy-small', kind: 'h2', label: 'HTTP/2 proxy small (h2c, 10 connections x 10 streams)', path: '/proxy/small', target: 3.0, proxied: true },
   { id: 'ws-1x64', kind: 'ws', label: 'WS echo 1 x 64 B', connections: 1, size: 64, target: null },
   { id: 'ws-1x16k', kind: 'ws', label: 'WS echo 1 x 16 KiB', connections: 1, size: 16 * 1024, target: null },
-  { id: 'ws-50x64', kind: 'ws', label: 'WS echo 50 x 64 B', connections: 50, size: 64, target: 1.2, floor: true },
-  { id: 'ws-50x16k', kind: 'ws', label: 'WS echo 50 x 16 KiB', connections: 50, size: 16 * 1024, target: 0.5, floor: true },
+  { id: 'ws-50x64', kind: 'ws', label: 'WS echo 50 x 64 B', connections: 50, size: 64, target: 1.0, floor: true, peers: 'ws' },
+  { id: 'ws-50x16k', kind: 'ws', label: 'WS echo 50 x 16 KiB', connections: 50, size: 16 * 1024, target: 0.5, floor: true, peers: 'ws' },
   { id: 'ws-idle', kind: 'idle', label: 'idle WebSockets', target: 0.5 },
 ];
 
@@ -66,10 +68,33 @@ function window(before, after) {
   };
 }
 
+/**
+ * One request as the case's load sends it, before the window: its status, the names of its
+ * response headers (lower case, sorted), its Content-Encoding and body bytes, so that the
+ * report can say what each server sends, and a server that does not answer 200 (a peer
+ * redirecting, say) is caught before wrk counts its 3xx as successes.
+ */
+function probe(url, headers) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { headers, agent: false }, (res) => {
+      let length = 0;
+      res.on('data', (chunk) => (length += chunk.length));
+      res.on('end', () =>
+        resolve({ status: res.statusCode, headers: Object.keys(res.headers).sort(), encoding: res.headers['content-encoding'] ?? null, length }),
+      );
+      res.on('error', reject);
+    });
+    req.setTimeout(10000, () => req.destroy(new Error('no answer within 10 s')));
+    req.on('error', reject);
+  });
+}
+
 /** One HTTP case with wrk: warm-up, then the recorded run. */
 async function measureHttp(server, kase, opts) {
   const url = `http://127.0.0.1:${server.port}${kase.path}`;
   const headers = kase.gzip ? { 'Accept-Encoding': 'gzip' } : {};
+  const answer = await probe(url, headers);
+  if (answer.status !== 200) throw new Error(`${url} answered ${answer.status}, not 200: the case is not valid`);
   const load = { url, connections: opts.connections, headers, core: GENERATOR_CORE };
   await runWrk({ ...load, seconds: opts.warmup });
   const backendBefore = opts.backendPid ? cpuSnapshot(opts.backendPid) : null;
@@ -92,6 +117,7 @@ async function measureHttp(server, kase, opts) {
     backendCpuShare: backendBefore ? cpuDelta(backendBefore, cpuSnapshot(opts.backendPid)) / w.wall : undefined,
     errors: r.errors + r.non2xx,
     bytesPerResponse: r.bytes / count,
+    probe: answer,
   };
 }
 
@@ -139,12 +165,12 @@ function startGenerator(options, onEvent) {
 
 /** One WebSocket echo case: the generator's window is bracketed by server CPU snapshots. */
 async function measureWs(server, kase, opts) {
-  const url = `ws://127.0.0.1:${server.port}/s`;
+  const url = `ws://127.0.0.1:${server.port}${server.wsPath ?? '/s'}`;
   let before = null;
   let after = null;
   let result = null;
   const { done } = startGenerator(
-    { mode: 'echo', url, connections: kase.connections, size: kase.size, warmup: opts.warmup, seconds: opts.seconds },
+    { mode: 'echo', url, connections: kase.connections, size: kase.size, warmup: opts.warmup, seconds: opts.seconds, protocol: server.wsProtocol },
     (event) => {
       if (event.event === 'start') before = snapshot(server);
       else if (event.event === 'end') after = snapshot(server);
@@ -153,6 +179,8 @@ async function measureWs(server, kase, opts) {
   );
   await done;
   if (!result || !before || !after) throw new Error('ws-load gave no result');
+  // A window with no echo at all (seen once while other tenants held both cores) has no cost per message.
+  if (result.messages === 0) throw new Error('no message was echoed in the window');
   const w = window(before, after);
   return {
     throughput: result.messages / result.seconds,

@@ -1,7 +1,7 @@
 'use strict';
 /**
- * The report: docs/benchmarks.md (how it was measured, the table, Node's floor, the generator
- * check, the profile of the worst case, and with BENCH_BASELINE the baseline commit's figures
+ * The report: docs/benchmarks.md (how it was measured, the table, Node's floor, the Node peers
+ * (peer-report.js), the generator check, the profile of the worst case, and with BENCH_BASELINE the baseline commit's figures
  * beside the gateway's) and docs/benchmarks.svg (the ratios as bars). Everything in it
  * comes from one run, except the hand-written analysis between the
  * `<!-- analysis:start -->` and `<!-- analysis:end -->` markers, which is carried over from the
@@ -11,6 +11,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { SATURATED, SERVER_CORE, GENERATOR_CORE } = require('./cases');
 const { ratioChart } = require('./svg');
+const { peerSection } = require('./peer-report');
 
 /** Others' share of the server core above which a window is called noisy. */
 const NOISY = 0.1;
@@ -106,7 +107,10 @@ function generatorCheck(cases, results) {
   const lines = [];
   const short = (n) => (n >= 10000 ? `${(n / 1000).toFixed(1)}k` : int(n));
   for (const kase of cases.filter((c) => c.kind !== 'idle')) {
-    for (const name of ['gateway', 'baseline', 'nginx', 'node']) {
+    // The gateway, the baseline, nginx and the bare Node server first, then the peers measured.
+    const names = ['gateway', 'baseline', 'nginx', 'node'];
+    for (const name of Object.keys(results[kase.id] || {})) if (!names.includes(name)) names.push(name);
+    for (const name of names) {
       const s = ok(results[kase.id]?.[name]);
       if (!s) continue;
       const flag = generatorFlag(s);
@@ -349,6 +353,10 @@ function writeReport({ outDir, run, cases, results, profile }) {
     "### Node's floor",
     '',
     floorTable(cases, results),
+    '',
+    '## Node peers',
+    '',
+    peerSection(cases, results, run.peers),
     '',
     ...(run.baseline ? [baselineSection(cases, results, run.baseline)] : []),
     '## Load generator check',

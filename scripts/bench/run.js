@@ -6,7 +6,8 @@
  * Writes a fresh tree (static files, both configurations), starts the backend (generator
  * core), the gateway and, when this machine has it, nginx with the equivalent nginx.conf (both
  * on the server core), and a bare Node server (floor-server.js: Node's own cost, on a few
- * cases), then for every case measures the gateway and nginx one after the other
+ * cases) and the Node peers (peer-servers.js: fastify, sirv, http-proxy, ws, Socket.IO... on
+ * the cases of their kind), then for every case measures them one after the other
  * (alternating which goes first), the idle-WebSocket case on freshly started servers, profiles
  * the gateway on the case where it is furthest behind, and writes docs/benchmarks.md and
  * docs/benchmarks.svg. Every process it started is stopped by PID at the end, also on failure
@@ -15,7 +16,7 @@
  * Environment: BENCH_QUICK=1 (2 s windows, one round, 1,000 idle connections), BENCH_SECONDS,
  * BENCH_REPEAT (rounds per case, best kept; default 3),
  * BENCH_WARMUP, BENCH_CONNECTIONS (wrk, 50), BENCH_IDLE (10000), BENCH_ONLY=id,id (a subset),
- * BENCH_NO_PROFILE=1, BENCH_PROFILE=id (profile that case instead of the furthest behind), BENCH_NO_NGINX=1, BENCH_NO_FLOOR=1 (no bare Node server), BENCH_KEEP=1 (keep the temporary tree and its logs),
+ * BENCH_NO_PROFILE=1, BENCH_PROFILE=id (profile that case instead of the furthest behind), BENCH_NO_NGINX=1, BENCH_NO_FLOOR=1 (no bare Node server), BENCH_PEERS=0 (no Node peers), BENCH_KEEP=1 (keep the temporary tree and its logs),
  * BENCH_OUT (the docs directory, default docs/), BENCH_COMMIT (the commit, when run from an export),
  * BENCH_BASELINE=/path/to/checkout (another commit of this repository, built: its bin/gateway is
  * measured beside this one in every case, same rounds, and the report adds gateway ÷ baseline).
@@ -34,6 +35,7 @@ const { haveWrk, WRK } = require('./wrk');
 const { profileCase } = require('./profile');
 const { writeReport } = require('./report');
 const { findBaseline, prepareBaseline, startFailure, describeBaseline } = require('./baseline');
+const { PEERS, peersFor, peersNeeded, preparePeerFiles, startPeers } = require('./peer-servers');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const GATEWAY_BIN = path.join(ROOT, 'bin', 'gateway');
@@ -88,6 +90,19 @@ async function startFloor(tree, port, backendPort) {
   return { name: 'node', pid: child.pid, port, child };
 }
 
+/**
+ * The Node peers the selected cases need (none with BENCH_PEERS=0), on the server core; the
+ * static peers' files written first. `described` is what the report says of them.
+ */
+async function startPeersOf(cases, tree, backendPort, ports) {
+  if (env.BENCH_PEERS === '0') return { servers: {}, described: { skipped: 'BENCH_PEERS=0' } };
+  const needed = peersNeeded(cases);
+  if (needed.some((peer) => peer.kind === 'static')) preparePeerFiles(tree);
+  const { servers, failed } = await startPeers(needed, { tree, backendPort, ports, core: SERVER_CORE });
+  for (const [name, why] of Object.entries(failed)) log(`peer ${name} NOT MEASURED: ${why}`);
+  return { servers, described: { started: Object.keys(servers), failed } };
+}
+
 async function startBackend(port) {
   const child = procs.startPinned('backend', GENERATOR_CORE, process.execPath, [path.join(__dirname, 'backend.js'), String(port)]);
   await procs.waitForPort(port, '127.0.0.1', 10000, child);
@@ -134,7 +149,7 @@ async function main() {
   if (!haveWrk()) throw new Error(`wrk is needed (${WRK}); install it (apt-get install wrk) or set BENCH_WRK`);
   const only = env.BENCH_ONLY ? new Set(env.BENCH_ONLY.split(',')) : null;
   const cases = CASES.filter((c) => !only || only.has(c.id));
-  const [gatewayPort, nginxPort, backendPort, floorPort, baselinePort, gatewayH2Port, nginxH2Port] = await procs.freePorts(7);
+  const [gatewayPort, nginxPort, backendPort, floorPort, baselinePort, gatewayH2Port, nginxH2Port, ...peerPorts] = await procs.freePorts(7 + PEERS.length);
   const baseline = env.BENCH_BASELINE ? findBaseline(env.BENCH_BASELINE) : null;
   const tree = prepare({ gatewayPort, nginxPort, gatewayH2Port, nginxH2Port, backendPort, connections: OPTS.idle + 2000 });
   if (baseline) prepareBaseline(baseline, { tree, port: baselinePort, backendPort, connections: OPTS.idle + 2000 });
@@ -150,8 +165,14 @@ async function main() {
   try {
     let servers = await startServers(tree, gatewayPort, nginxPort, baseline);
     const floor = env.BENCH_NO_FLOOR === '1' ? null : await startFloor(tree, floorPort, backendPort);
+    const peers = await startPeersOf(cases, tree, backendPort, peerPorts);
+    run.peers = peers.described;
     let turn = 0;
-    const serversOf = (kase) => (kase.floor && floor ? { ...servers, node: floor } : servers);
+    const serversOf = (kase) => ({
+      ...servers,
+      ...(kase.floor && floor ? { node: floor } : {}),
+      ...Object.fromEntries(peersFor(kase).filter((peer) => peers.servers[peer.name]).map((peer) => [peer.name, peers.servers[peer.name]])),
+    });
     const optsOf = (kase) => ({ ...OPTS, backendPid: kase.proxied ? backend.pid : null });
     for (const kase of cases.filter((c) => c.kind !== 'idle')) {
       if (results[kase.id]) continue;
@@ -160,7 +181,7 @@ async function main() {
       const group = [kase, ...cases.filter((c) => c !== kase && (c.twin === kase.id || kase.twin === c.id))];
       Object.assign(results, await measureGroup(group, serversOf, optsOf, turn++));
     }
-    await stopServers(floor ? { ...servers, node: floor } : servers);
+    await stopServers({ ...servers, ...(floor ? { node: floor } : {}), ...peers.servers });
     for (const kase of cases.filter((c) => c.kind === 'idle')) {
       results[kase.id] = {};
       const starters = { gateway: () => startGateway(tree, gatewayPort) };

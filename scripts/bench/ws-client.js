@@ -1,8 +1,8 @@
 'use strict';
 /**
- * The benchmarks' WebSocket client (the only importer of `ws` in scripts/): connections that
- * cost the generator as little as the protocol allows, with no compression, no UTF-8 check
- * and a zero masking key.
+ * The benchmarks' WebSocket client (the load generators' only importer of `ws`; the servers
+ * floor-server.js and peers/ws.js import it too): connections that cost the generator as little
+ * as the protocol allows, with no compression, no UTF-8 check and a zero masking key.
  */
 const { WebSocket } = require('ws');
 

@@ -10,6 +10,12 @@
  * lines), then `{"event":"result", messages, seconds, p50, p99, genCpu, errors}`: messages
  * echoed in the window, round-trip percentiles in ms, and its own CPU seconds in the window.
  *
+ * With `protocol: 'socket.io'` the echo speaks Socket.IO over its WebSocket transport
+ * (engine.io v4 framing): it joins the main namespace (`40`) as soon as the connection is
+ * open (the server's open packet, `0{...}`, is not waited for), then each message is an event
+ * `42["m","xxx..."]` with `size` characters of payload; the server's pings (`2`) are answered
+ * (`3`) and not counted.
+ *
  * Mode `idle` ({ url, connections, concurrency, addresses }): opens that many connections
  * (at most `concurrency` handshakes at a time, spread over `addresses` source addresses so one
  * address's ephemeral ports do not run out), prints `{"event":"ready", opened, failed}`, and
@@ -57,9 +63,34 @@ const cpuSince = (since) => {
   return (d.user + d.system) / 1e6;
 };
 
-async function echo({ url, connections, size, warmup, seconds }) {
-  const payload = Buffer.alloc(size, 'x');
-  const clients = await Promise.all(Array.from({ length: connections }, () => open(url)));
+/** A Socket.IO connection (engine.io v4 over WebSocket), once the main namespace is joined. */
+async function openSocketIo(url) {
+  const ws = await open(url);
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no Socket.IO handshake within 10 s')), 10000);
+    const onMessage = (data) => {
+      const text = data.toString();
+      if (text.startsWith('40')) {
+        clearTimeout(timer);
+        ws.off('message', onMessage);
+        resolve();
+      } else if (text.startsWith('44')) reject(new Error(`Socket.IO refused the namespace: ${text}`));
+    };
+    ws.on('message', onMessage);
+    // The open packet (`0{...}`) may come in the same read as the handshake's answer, before
+    // this listener exists: the namespace is joined at once, which the server accepts.
+    ws.send('40');
+  });
+  return ws;
+}
+
+const PING = 0x32; // '2': an engine.io ping
+const PONG = Buffer.from('3');
+
+async function echo({ url, connections, size, warmup, seconds, protocol }) {
+  const socketIo = protocol === 'socket.io';
+  const payload = socketIo ? Buffer.from(`42["m","${'x'.repeat(size)}"]`) : Buffer.alloc(size, 'x');
+  const clients = await Promise.all(Array.from({ length: connections }, () => (socketIo ? openSocketIo(url) : open(url))));
   const samples = new Samples();
   let recording = false;
   let running = true;
@@ -71,7 +102,11 @@ async function echo({ url, connections, size, warmup, seconds }) {
       sentAt = performance.now();
       ws.send(payload, { binary: false, compress: false, fin: true });
     };
-    ws.on('message', () => {
+    ws.on('message', (data) => {
+      if (socketIo && data.length === 1 && data[0] === PING) {
+        ws.send(PONG, { binary: false });
+        return;
+      }
       if (recording) {
         samples.push(performance.now() - sentAt);
         messages++;
