@@ -14,6 +14,8 @@
  * - `byteSender`: a WebSocket that sends one text message one byte every `byteGapMs`; `echoed`
  *   counts the messages that came back whole.
  *
+ * `kinds` (all four by default) picks some of them.
+ *
  * Prints one line `{"event":"result", ...}` with a summary per kind, and exits. Every socket
  * it opened is destroyed before it exits.
  */
@@ -142,7 +144,9 @@ async function pingFlood({ port, wsPath, floodS, localAddress }) {
   const until = performance.now() + floodS * 1000;
   let pings = 0;
   let closed = false;
+  let error = null;
   socket.once('close', () => (closed = true));
+  socket.once('error', (err) => (error ??= err.message));
   while (!closed && performance.now() < until) {
     if (socket.write(ping)) {
       pings++;
@@ -154,9 +158,10 @@ async function pingFlood({ port, wsPath, floodS, localAddress }) {
     await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), sleep(Math.max(0, until - performance.now()))]);
   }
   const writeBlocked = socket.writableLength;
+  const closedEarly = closed;
   socket.write(clientFrame(0x8, Buffer.from([0x03, 0xe8])));
   const { data } = await drain(socket, 5000);
-  return { pings, pongs: countFrames(data, 0xa), unsentAtEnd: writeBlocked, closedEarly: closed };
+  return { pings, pongs: countFrames(data, 0xa), unsentAtEnd: writeBlocked, closedEarly, closeError: error };
 }
 
 async function byteSender({ port, wsPath, byteGapMs, localAddress }) {
@@ -183,13 +188,14 @@ function many(kind, count, options) {
 }
 
 async function main(options) {
-  const { count = 20, holdS = 10 } = options;
+  const { count = 20, holdS = 10, kinds = ['slowReader', 'silent', 'pingFlood', 'byteSender'] } = options;
   const t0 = performance.now();
+  const some = (name, kind, opts) => (kinds.includes(name) ? many(kind, count, opts) : Promise.resolve([]));
   const [slow, quiet, floods, drips] = await Promise.all([
-    many(slowReader, count, { ...options, holdS }),
-    many(silent, count, { ...options, limitS: holdS + 5 }),
-    many(pingFlood, count, options),
-    many(byteSender, count, options),
+    some('slowReader', slowReader, { ...options, holdS }),
+    some('silent', silent, { ...options, limitS: holdS + 5 }),
+    some('pingFlood', pingFlood, options),
+    some('byteSender', byteSender, options),
   ]);
   const errors = [...slow, ...quiet, ...floods, ...drips].filter((r) => r.error).map((r) => r.error);
   const closeTimes = quiet.filter((r) => !r.error && r.closedAfter !== null).map((r) => r.closedAfter / 1000);
@@ -204,6 +210,7 @@ async function main(options) {
       pongs: floods.reduce((s, r) => s + (r.pongs ?? 0), 0),
       pushedBack: floods.filter((r) => r.unsentAtEnd > 0).length,
       closedEarly: floods.filter((r) => r.closedEarly).length,
+      closeErrors: [...new Set(floods.map((r) => r.closeError).filter(Boolean))],
     },
     byteSenders: { count, echoed: drips.filter((r) => r.echoed).length },
     errors: errors.length,
