@@ -14,7 +14,8 @@
  * - `byteSender`: a WebSocket that sends one text message one byte every `byteGapMs`; `echoed`
  *   counts the messages that came back whole.
  *
- * `kinds` (all four by default) picks some of them.
+ * `kinds` (all four by default) picks some of them. Beside them, one client downloads the large
+ * file reading as fast as it can, a second in: `downloadS`, the seconds it took (the rest unaffected?).
  *
  * Prints one line `{"event":"result", ...}` with a summary per kind, and exits. Every socket
  * it opened is destroyed before it exits.
@@ -182,6 +183,16 @@ async function byteSender({ port, wsPath, byteGapMs, localAddress }) {
   return { echoed };
 }
 
+/** Downloads the large file as fast as it comes, `afterS` into the bad input: seconds it took (null: not whole in 60 s). */
+async function download({ port, bigPath, bigSize, localAddress, afterS }) {
+  await sleep(afterS * 1000);
+  const socket = await connect(port, localAddress);
+  const t0 = performance.now();
+  socket.write(`GET ${bigPath} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+  const { bytes } = await drain(socket, 60000);
+  return bytes > bigSize ? (performance.now() - t0) / 1000 : null;
+}
+
 /** Runs `count` of `kind` at once; resolves with their results (a failure to connect counts as { error }). */
 function many(kind, count, options) {
   return Promise.all(Array.from({ length: count }, () => kind(options).catch((err) => ({ error: err.message }))));
@@ -191,7 +202,8 @@ async function main(options) {
   const { count = 20, holdS = 10, kinds = ['slowReader', 'silent', 'pingFlood', 'byteSender'] } = options;
   const t0 = performance.now();
   const some = (name, kind, opts) => (kinds.includes(name) ? many(kind, count, opts) : Promise.resolve([]));
-  const [slow, quiet, floods, drips] = await Promise.all([
+  const [downloadS, slow, quiet, floods, drips] = await Promise.all([
+    download({ ...options, afterS: 1 }).catch(() => null),
     some('slowReader', slowReader, { ...options, holdS }),
     some('silent', silent, { ...options, limitS: holdS + 5 }),
     some('pingFlood', pingFlood, options),
@@ -213,6 +225,7 @@ async function main(options) {
       closeErrors: [...new Set(floods.map((r) => r.closeError).filter(Boolean))],
     },
     byteSenders: { count, echoed: drips.filter((r) => r.echoed).length },
+    downloadS,
     errors: errors.length,
     firstError: errors[0] ?? null,
   });
