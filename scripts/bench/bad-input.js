@@ -205,7 +205,7 @@ async function main(options) {
   const [downloadS, slow, quiet, floods, drips] = await Promise.all([
     download({ ...options, afterS: 1 }).catch(() => null),
     some('slowReader', slowReader, { ...options, holdS }),
-    some('silent', silent, { ...options, limitS: holdS + 5 }),
+    some('silent', silent, { ...options, limitS: options.silentS ?? holdS + 5 }),
     some('pingFlood', pingFlood, options),
     some('byteSender', byteSender, options),
   ]);

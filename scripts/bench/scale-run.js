@@ -48,7 +48,7 @@ const PER_GENERATOR = Math.min(16000, NOFILE - 2000);
  * with room for an uneven spread (workers share one listening socket; none is told its share).
  */
 const WORKERS = Math.max(2, Math.ceil(N / Math.floor(NOFILE * 0.7)));
-const SCALE = { workers: WORKERS, rlimitNofile: NOFILE, timeout: '5s' };
+const SCALE = { workers: WORKERS, rlimitNofile: NOFILE, sendTimeout: '5s', headerTimeout: '30s', backlog: 4096 };
 const WORKER_CONNECTIONS = NOFILE - 500;
 /** The large static file of the slow readers (bigger than any socket buffers of loopback). */
 const BIG = { path: '/32m.html', size: 32 * 1024 * 1024 };
@@ -160,7 +160,7 @@ async function startServer(name, tree, port) {
 
 /** Runs bad-input.js against `port` while `during` runs; samples the tree's RSS meanwhile. */
 async function badInput(server, during) {
-  const options = { port: server.port, bigPath: BIG.path, bigSize: BIG.size, wsPath: '/s', count: BAD, holdS: 10, floodS: 8, byteGapMs: 50, localAddress: '127.0.0.1' };
+  const options = { port: server.port, bigPath: BIG.path, bigSize: BIG.size, wsPath: '/s', count: BAD, holdS: 10, silentS: 40, floodS: 8, byteGapMs: 50, localAddress: '127.0.0.1' };
   const child = procs.startPinned('bad-input', GENERATOR_CORE, process.execPath, [path.join(__dirname, 'bad-input.js'), JSON.stringify(options)], {
     stdio: ['ignore', 'pipe', 'inherit'],
     nofile: NOFILE,
