@@ -18,7 +18,7 @@
  * Writes docs/scale-benchmark.md. Every process it started is stopped by PID at the end.
  *
  * Environment: SCALE_N (100000), SCALE_RATE (connections opened per second, all generators
- * together; 2500), SCALE_DEADLINE (seconds to open them; 240), SCALE_SERVERS (gateway,nginx),
+ * together; 2000), SCALE_DEADLINE (seconds to open them; 240), SCALE_SERVERS (gateway,nginx),
  * SCALE_BAD (bad clients of each kind; 50), SCALE_OUT (docs/), SCALE_KEEP=1 (keep the tree).
  */
 const fs = require('node:fs');
@@ -36,7 +36,7 @@ const GENERATOR_CORE = 1;
 
 const env = process.env;
 const N = Number(env.SCALE_N || 100000);
-const RATE = Number(env.SCALE_RATE || 2500);
+const RATE = Number(env.SCALE_RATE || 2000);
 const DEADLINE = Number(env.SCALE_DEADLINE || 240);
 const BAD = Number(env.SCALE_BAD || 50);
 /** The per-process open-files limit: a worker holds at most this many descriptors, a generator likewise. */
