@@ -19,7 +19,7 @@
  *
  * Environment: SCALE_N (100000), SCALE_RATE (connections opened per second, all generators
  * together; 2000), SCALE_DEADLINE (seconds to open them; 240), SCALE_SERVERS (gateway,nginx),
- * SCALE_BAD (bad clients of each kind; 50), SCALE_OUT (docs/), SCALE_KEEP=1 (keep the tree).
+ * SCALE_BAD (bad clients of each kind; 50), SCALE_WORKERS (worker processes of both; enough for N), SCALE_OUT (docs/), SCALE_KEEP=1 (keep the tree).
  */
 const fs = require('node:fs');
 const os = require('node:os');
@@ -47,7 +47,7 @@ const PER_GENERATOR = Math.min(16000, NOFILE - 2000);
  * Worker processes of both servers: enough that none needs more descriptors than the limit,
  * with room for an uneven spread (workers share one listening socket; none is told its share).
  */
-const WORKERS = Math.max(2, Math.ceil(N / Math.floor(NOFILE * 0.7)));
+const WORKERS = Number(env.SCALE_WORKERS) || Math.max(2, Math.ceil(N / Math.floor(NOFILE * 0.7)));
 const SCALE = { workers: WORKERS, rlimitNofile: NOFILE, sendTimeout: '5s', headerTimeout: '30s', backlog: 4096 };
 const WORKER_CONNECTIONS = NOFILE - 500;
 /** The large static file of the slow readers (bigger than any socket buffers of loopback). */
