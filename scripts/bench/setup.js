@@ -154,13 +154,13 @@ const DICT_GET_HANDLER = `module.exports = {
  * (`/cached/`: every request after the first a HIT; each server its own cache directory) and
  * the bench's limits.
  */
-function gatewayYaml({ port, backendPort, connections, h2Port = null }) {
+function gatewayYaml({ port, backendPort, connections, h2Port = null, scale = null }) {
   // This commit's tree (h2Port given): the HTTP/2 listener, and nginx's keepalive_requests as the
   // nginx.conf sets it (a baseline commit may know neither: its YAML stays as it was).
   const current = h2Port !== null;
   return `# Written by scripts/bench/setup.js: the seed's site plus a proxied location.
-worker_processes: 1
-error_log: logs/error.log info
+worker_processes: ${scale ? scale.workers : 1}
+${scale ? `worker_rlimit_nofile: ${scale.rlimitNofile}\n` : ''}error_log: logs/error.log info
 pid: logs/gateway.pid
 events:
   worker_connections: ${connections}
@@ -174,8 +174,8 @@ http:
   limit_req_zone: "$binary_remote_addr zone=bench:10m rate=1000000r/s"
   shared_dict: { benchdict: 1m }
   proxy_cache_path: tmp/cache-gateway levels=1:2 keys_zone=benchcache:1m
-${current ? '  keepalive_requests: 1000000\n' : ''}  servers:
-    - listen: ${current ? `["127.0.0.1:${port} so_keepalive=2s:2s:8", "127.0.0.1:${h2Port} http2"]` : `"127.0.0.1:${port} so_keepalive=2s:2s:8"`}
+${current ? '  keepalive_requests: 1000000\n' : ''}${scale ? `  send_timeout: ${scale.sendTimeout}\n  client_header_timeout: ${scale.headerTimeout}\n` : ''}  servers:
+    - listen: ${current ? `["127.0.0.1:${port} ${listenOptions(scale)}", "127.0.0.1:${h2Port} http2"]` : `"127.0.0.1:${port} so_keepalive=2s:2s:8"`}
       locations:
         - location: /s
           handler: websocket-script
@@ -219,13 +219,23 @@ ${current ? '  keepalive_requests: 1000000\n' : ''}  servers:
 `;
 }
 
+/**
+ * The main listener's options: the seed's `so_keepalive=2s:2s:8`; for the scale run a deep
+ * backlog instead (100,000 connections opened at thousands a second overflowed the default 511:
+ * 10,383 handshakes dropped and retried in one run) and no keepalive probes (every 2 s on each
+ * of 100,000 idle connections: 50,000 probes a second of kernel work on this 2-core machine).
+ */
+function listenOptions(scale) {
+  return scale ? `backlog=${scale.backlog}` : 'so_keepalive=2s:2s:8';
+}
+
 /** The equivalent nginx.conf (the seed's, plus the same open_file_cache, locations and limits). */
-function nginxConf({ port, h2Port, backendPort, connections, modules }) {
+function nginxConf({ port, h2Port, backendPort, connections, modules, scale = null }) {
   return `# Written by scripts/bench/setup.js: the seed's nginx.conf plus a proxied location.
 load_module ${modules.ndk};
 load_module ${modules.lua};
-worker_processes 1;
-worker_rlimit_nofile ${connections + 1000};
+worker_processes ${scale ? scale.workers : 1};
+worker_rlimit_nofile ${scale ? scale.rlimitNofile : connections + 1000};
 error_log logs/error.log info;
 pid logs/nginx.pid;
 
@@ -239,7 +249,7 @@ http {
     access_log logs/access.log combined;
     # Both servers: no reconnections every 1000 requests in a run.
     keepalive_requests 1000000;
-${NGINX_TEMP_PATHS}
+${scale ? `    send_timeout ${scale.sendTimeout};\n    client_header_timeout ${scale.headerTimeout};\n` : ''}${NGINX_TEMP_PATHS}
     gzip on;
     gzip_min_length 1;
     open_file_cache max=1000 inactive=20s;
@@ -255,7 +265,7 @@ ${NGINX_TEMP_PATHS}
     }
 
     server {
-        listen 127.0.0.1:${port} so_keepalive=2s:2s:8;
+        listen 127.0.0.1:${port} ${listenOptions(scale)};
         listen 127.0.0.1:${h2Port} http2;
 
         location /s {
@@ -319,7 +329,7 @@ ${NGINX_TEMP_PATHS}
  * Writes the tree and returns where everything is. `nginx` is `{ bin, conf }` when nginx with
  * the Lua module checks the configuration, else null with `nginxMissing` saying why.
  */
-function prepare({ gatewayPort, nginxPort, gatewayH2Port, nginxH2Port, backendPort, connections }) {
+function prepare({ gatewayPort, nginxPort, gatewayH2Port, nginxH2Port, backendPort, connections, scale = null }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gateway-bench-'));
   // nginx's workers run as `nobody` when the master is root: the tree must be readable to all.
   fs.chmodSync(dir, 0o755);
@@ -334,7 +344,7 @@ function prepare({ gatewayPort, nginxPort, gatewayH2Port, nginxH2Port, backendPo
   // response keeps its Content-Length, as nginx keeps it for an empty body_filter_by_lua_block).
   fs.writeFileSync(path.join(dir, 'handlers', 'pass-chunks.js'), 'module.exports = { keepsLength: true, bodyFilter(chunk) { return chunk; } };\n');
   const gatewayConf = path.join(dir, 'conf', 'gateway.yaml');
-  fs.writeFileSync(gatewayConf, gatewayYaml({ port: gatewayPort, h2Port: gatewayH2Port, backendPort, connections }));
+  fs.writeFileSync(gatewayConf, gatewayYaml({ port: gatewayPort, h2Port: gatewayH2Port, backendPort, connections, scale }));
 
   let nginx = null;
   let nginxMissing = null;
@@ -346,7 +356,7 @@ function prepare({ gatewayPort, nginxPort, gatewayH2Port, nginxH2Port, backendPo
   else if (!luaLib) nginxMissing = 'no lua-resty-websocket (resty.websocket.server or nginx.websocket.server)';
   else {
     const conf = path.join(dir, 'conf', 'nginx.conf');
-    fs.writeFileSync(conf, nginxConf({ port: nginxPort, h2Port: nginxH2Port, backendPort, connections, modules }));
+    fs.writeFileSync(conf, nginxConf({ port: nginxPort, h2Port: nginxH2Port, backendPort, connections, modules, scale }));
     try {
       execFileSync(bin, ['-t', '-q', '-p', dir, '-c', conf, '-g', 'daemon off;'], { stdio: 'pipe' });
       nginx = { bin, conf };

@@ -19,7 +19,9 @@
  * Mode `idle` ({ url, connections, concurrency, addresses }): opens that many connections
  * (at most `concurrency` handshakes at a time, spread over `addresses` source addresses so one
  * address's ephemeral ports do not run out), prints `{"event":"ready", opened, failed}`, and
- * holds them until a line `close` arrives on stdin; then drops them all and exits.
+ * holds them, taking commands on stdin: `echo` (each connection sends one message and waits for
+ * it back: `{"event":"echoed", ok, failed}`) and `close` (drops them all and exits). `rate`
+ * (connections per second) and `deadline` (seconds) keep the opening steady and bounded.
  *
  * The client is lean so that it is not the bottleneck: no permessage-deflate, no UTF-8 check of
  * the echoes, and an all-zero masking key (allowed by RFC 6455 to a non-browser client; ws then
@@ -152,15 +154,26 @@ function closeClient(ws) {
   });
 }
 
-async function idle({ url, connections, concurrency, addresses }) {
+async function idle({ url, connections, concurrency, addresses, rate = 0, deadline = 0 }) {
   const clients = [];
   let failed = 0;
   let firstError = null;
   let next = 0;
   const t0 = performance.now();
+  // `rate` (connections per second, 0: as fast as `concurrency` allows) and `deadline` (seconds,
+  // 0: none) keep the open phase steady and bounded: connection i starts at t0 + i / rate.
   const worker = async () => {
     while (next < connections) {
       const i = next++;
+      if (rate > 0) {
+        const wait = t0 + (i * 1000) / rate - performance.now();
+        if (wait > 0) await sleep(wait);
+      }
+      if (deadline > 0 && performance.now() - t0 > deadline * 1000) {
+        failed++;
+        firstError ??= `deadline of ${deadline} s passed`;
+        continue;
+      }
       try {
         const ws = await open(url, addresses[i % addresses.length]);
         ws.on('close', () => {});
@@ -173,16 +186,66 @@ async function idle({ url, connections, concurrency, addresses }) {
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, connections) }, worker));
   emit({ event: 'ready', opened: clients.length, failed, firstError, seconds: (performance.now() - t0) / 1000, genRss: process.memoryUsage().rss });
+  // Commands, one a line on stdin: `echo` (every connection sends one message and waits for it
+  // back; prints `{"event":"echoed", ok, failed}`), `close` (drops them all and exits).
   await new Promise((resolve) => {
     let buffered = '';
+    let busy = Promise.resolve();
+    const run = (command) => {
+      if (command === 'close') resolve();
+      else if (command === 'echo') busy = busy.then(() => echoAll(clients)).then((result) => emit({ event: 'echoed', ...result }));
+    };
     process.stdin.on('data', (d) => {
       buffered += d;
-      if (buffered.includes('close')) resolve();
+      let newline;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const command = buffered.slice(0, newline).trim();
+        buffered = buffered.slice(newline + 1);
+        run(command);
+      }
     });
     process.stdin.on('end', resolve);
   });
   for (const ws of clients) ws.terminate();
   emit({ event: 'closed' });
+}
+
+/**
+ * Every open connection sends one short text message and waits for the same text back, within
+ * `timeoutMs`. `ok`: echoed as sent; `failed`: closed, timed out or echoed something else.
+ */
+async function echoAll(clients, timeoutMs = 60000) {
+  const t0 = performance.now();
+  let ok = 0;
+  let failed = 0;
+  let firstError = null;
+  const one = (ws, i) =>
+    new Promise((resolve) => {
+      const text = `echo ${i} ${Date.now()}`;
+      const settle = (good, why) => {
+        clearTimeout(timer);
+        ws.off('message', onMessage);
+        ws.off('close', onClose);
+        if (good) ok++;
+        else {
+          failed++;
+          firstError ??= why;
+        }
+        resolve();
+      };
+      const onMessage = (data) => settle(String(data) === text, `echoed "${String(data).slice(0, 40)}" for "${text}"`);
+      const onClose = (code) => settle(false, `closed (${code}) before the echo`);
+      const timer = setTimeout(() => settle(false, `no echo within ${timeoutMs} ms`), timeoutMs);
+      if (ws.readyState !== WebSocket.OPEN) {
+        settle(false, `not open (readyState ${ws.readyState})`);
+        return;
+      }
+      ws.on('message', onMessage);
+      ws.on('close', onClose);
+      ws.send(text, { binary: false, compress: false, fin: true });
+    });
+  await Promise.all(clients.map(one));
+  return { ok, failed, firstError, seconds: (performance.now() - t0) / 1000 };
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

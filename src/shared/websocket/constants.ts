@@ -50,6 +50,14 @@ export const QUEUE_HIGH_WATER = 64;
 export const QUEUE_LOW_WATER = 8;
 
 /**
+ * Frames a script may take from the queue in a row before `recvFrame` lets the event loop turn
+ * (one read of 64 KiB holds some 6,000 small frames: a ping flood answered without a pause held
+ * the worker for tens of ms per read, and a static response beside five floods took one chunk
+ * every 300 ms).
+ */
+export const FRAME_BURST = 32;
+
+/**
  * The stable `code` strings of `WebSocketError`; tests and callers match these, not messages.
  * The matching lua-resty-websocket error string is the error's `reason`.
  */

@@ -26,6 +26,7 @@ import {
   MAX_CONTROL_PAYLOAD,
   QUEUE_HIGH_WATER,
   QUEUE_LOW_WATER,
+  FRAME_BURST,
   frameHeaderLength,
   isSendableCloseCode,
   type WebSocketErrorCode,
@@ -155,6 +156,8 @@ export class WebSocketSessionImpl implements WebSocketSession {
   /** Why `recvFrame` fails once the queue is empty; set when the connection ends. */
   private ended: Failure | null = null;
   private paused = false;
+  /** Frames `recvFrame` has returned in a row from the queue, without waiting. */
+  private burst = 0;
   private closeReceived = false;
   private timeoutMs: number;
   private readonly maxSendLen: number;
@@ -254,8 +257,12 @@ export class WebSocketSessionImpl implements WebSocketSession {
         this.paused = false;
         this.ws.resume();
       }
-      return Promise.resolve(frame);
+      // Fairness: every FRAME_BURST frames taken in a row, the other connections have their turn.
+      if (++this.burst < FRAME_BURST) return Promise.resolve(frame);
+      this.burst = 0;
+      return new Promise((resolve) => setImmediate(resolve, frame));
     }
+    this.burst = 0;
     if (this.ended) return this.fail(this.ended, 'receive frame');
     if (this.waitResolve) {
       return Promise.reject(new WebSocketError(ErrorCode.BUSY, 'socket busy reading', 'receive frame'));
