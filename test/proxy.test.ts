@@ -342,3 +342,25 @@ describe('the connect timer', () => {
     expect(log.lines).toEqual(['error: upstream timed out (110: Connection timed out) while connecting to upstream, client: test']);
   });
 });
+
+describe('an upstream request Node refuses to build', () => {
+  test('a header made of a variable with CR LF: 502 with the reason logged, and nothing left queued on the pool', async () => {
+    let open = 0;
+    const backend = await listen(net.createServer((socket) => {
+      open++;
+      socket.on('error', () => {}).on('close', () => open--).resume();
+    }));
+    const bench = await startProxyBench(proxyLocation('/', `http://127.0.0.1:${portOf(backend)}`, { proxySetHeaders: [['X-Uri', '$uri']] }));
+    try {
+      const reply = await request(bench.port, '/a%0D%0Ab');
+      expect(reply.status).toBe(502);
+      expect(bench.log.lines.some((l) => l.includes('cannot build the upstream request'))).toBe(true);
+      // The request made before its header was refused (its pool may have begun a connection) is dropped, not left waiting on it.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(open).toBe(0);
+    } finally {
+      await bench.close();
+      await closeServer(backend);
+    }
+  });
+});

@@ -187,16 +187,19 @@ export class HttpExchange {
    */
   start(address: UpstreamAddress, agent: Agent, method: string): void {
     const { path, headers } = this.init;
-    let proxyReq: ClientRequest;
+    let made: ClientRequest | null = null;
     try {
       const { protocol, host, port, socketPath } = address;
       const options = { host, port, socketPath, agent, method, path, setHost: false };
-      proxyReq = protocol === 'https:' ? https.request(options) : http.request(options);
-      for (const [name, values] of groupHeaders(headers)) proxyReq.setHeader(name, values);
+      made = protocol === 'https:' ? https.request(options) : http.request(options);
+      for (const [name, values] of groupHeaders(headers)) made.setHeader(name, values);
     } catch (err) {
+      // A header Node refuses (a variable's CR or LF): the request, already queued on the agent, goes too.
+      made?.on('error', () => {}).destroy();
       this.fail({ status: 502, code: 'GW_UPSTREAM_REQUEST', reason: `cannot build the upstream request (${(err as Error).message})` });
       return;
     }
+    const proxyReq = made;
     this.proxyReq = proxyReq;
     const connection = proxyReq.getHeader('connection') as string | string[] | undefined;
     // No Connection header of its own (`proxy_set_header Connection ""`): none is sent, the
