@@ -462,6 +462,23 @@ export type CompiledValue = ((s: VariableSource) => string) & { readonly constan
 export type Template = CompiledValue;
 
 /**
+ * `text` as nginx's script compiler reads it: literal runs and `$name` / `${name}` references
+ * (`$1a` is `$1` then `a`; a digit is a capture's number).
+ */
+export function splitReferences(text: string): (string | { readonly name: string })[] {
+  const parts: (string | { readonly name: string })[] = [];
+  const re = /\$(?:\{([A-Za-z0-9_]+)\}|(\d|[A-Za-z_][A-Za-z0-9_]*))/g;
+  let last = 0;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    if (m.index > last) parts.push(text.slice(last, m.index));
+    parts.push({ name: m[1] ?? m[2] });
+    last = re.lastIndex;
+  }
+  if (last < text.length) parts.push(text.slice(last));
+  return parts;
+}
+
+/**
  * Compiles `text` with `$name` and `${name}` references. `captureNames` are the named captures
  * of the regexes in scope (location, server_name). Throws on an unknown variable, with nginx's
  * message; the caller adds the file position. `escape`, when given, transforms each variable's
@@ -472,19 +489,12 @@ export function compileValue(
   captureNames: ReadonlySet<string> = NO_NAMES,
   escape?: (value: string) => string,
 ): CompiledValue {
-  const parts: (string | Getter)[] = [];
-  // `$1a` is `$1` then `a`, as nginx reads it.
-  const re = /\$(?:\{([A-Za-z0-9_]+)\}|(\d|[A-Za-z_][A-Za-z0-9_]*))/g;
-  let last = 0;
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    if (m.index > last) parts.push(text.slice(last, m.index));
-    const name = m[1] ?? m[2];
-    const getter = variableGetter(name, captureNames);
-    if (!getter) throw new Error(`unknown "${name}" variable`);
-    parts.push(escape ? (s: VariableSource) => escape(getter(s)) : getter);
-    last = re.lastIndex;
-  }
-  if (last < text.length) parts.push(text.slice(last));
+  const parts = splitReferences(text).map((part): string | Getter => {
+    if (typeof part === 'string') return part;
+    const getter = variableGetter(part.name, captureNames);
+    if (!getter) throw new Error(`unknown "${part.name}" variable`);
+    return escape ? (s: VariableSource) => escape(getter(s)) : getter;
+  });
   if (parts.every((p) => typeof p === 'string')) {
     const constant = parts.join('');
     return Object.assign(() => constant, { constant });

@@ -3,7 +3,7 @@
  * repl`, `proxy_cookie_domain ~re repl`): text with the rule's captures (`$1`, `${2}`, a named
  * group) and variables, compiled once at load, evaluated with a match.
  */
-import { compileValue, type CompiledValue } from '../../http/variables';
+import { compileValue, splitReferences, type CompiledValue } from '../../http/variables';
 import type { RequestContext } from '../../types';
 
 /** One part: text, a capture of the rule's match (number or name), or a variable. */
@@ -12,19 +12,13 @@ export type ReplacementPart = string | number | { readonly group: string } | Com
 /** Compiles `text`: `$1`, `${2}` and the regex's named groups read its match; any other name is a variable (throws nginx's `unknown "x" variable`). */
 export function compileReplacement(text: string, regex: RegExp, captureNames: ReadonlySet<string>): ReplacementPart[] {
   const groups = new Set([...regex.source.matchAll(/\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>/g)].map((m) => m[1]));
-  const parts: ReplacementPart[] = [];
-  const re = /\$(?:\{([A-Za-z0-9_]+)\}|(\d|[A-Za-z_][A-Za-z0-9_]*))/g;
-  let last = 0;
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    if (m.index > last) parts.push(text.slice(last, m.index));
-    const name = m[1] ?? m[2];
-    if (/^\d+$/.test(name)) parts.push(Number(name));
-    else if (groups.has(name)) parts.push({ group: name });
-    else parts.push(compileValue(`\${${name}}`, captureNames));
-    last = re.lastIndex;
-  }
-  if (last < text.length) parts.push(text.slice(last));
-  return parts;
+  return splitReferences(text).map((part): ReplacementPart => {
+    if (typeof part === 'string') return part;
+    const { name } = part;
+    if (/^\d+$/.test(name)) return Number(name);
+    if (groups.has(name)) return { group: name };
+    return compileValue(`\${${name}}`, captureNames);
+  });
 }
 
 /** The replacement made with match `m` (a capture it does not have is empty). */

@@ -5,7 +5,7 @@
  * (NGX_ESCAPE_ARGS) in a redirect and in the arguments part, when the request's URI came
  * percent-encoded or with a `+` (nginx's `quoted_uri`, `plus_in_uri`).
  */
-import { variableGetter, type VariableSource } from '../../http/variables';
+import { splitReferences, variableGetter, type VariableSource } from '../../http/variables';
 
 type Part = string | number | ((s: VariableSource) => string);
 
@@ -18,21 +18,13 @@ export interface ReplacementPart {
 
 /** Compiles `text` (throws nginx's `unknown "x" variable`). */
 export function compilePart(text: string, captureNames: ReadonlySet<string>): ReplacementPart {
-  const parts: Part[] = [];
-  const re = /\$(?:\{([A-Za-z0-9_]+)\}|(\d|[A-Za-z_][A-Za-z0-9_]*))/g;
-  let last = 0;
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    if (m.index > last) parts.push(text.slice(last, m.index));
-    const name = m[1] ?? m[2];
-    if (/^\d+$/.test(name)) parts.push(Number(name));
-    else {
-      const getter = variableGetter(name, captureNames);
-      if (!getter) throw new Error(`unknown "${name}" variable`);
-      parts.push(getter);
-    }
-    last = re.lastIndex;
-  }
-  if (last < text.length) parts.push(text.slice(last));
+  const parts = splitReferences(text).map((part): Part => {
+    if (typeof part === 'string') return part;
+    if (/^\d+$/.test(part.name)) return Number(part.name);
+    const getter = variableGetter(part.name, captureNames);
+    if (!getter) throw new Error(`unknown "${part.name}" variable`);
+    return getter;
+  });
   return { parts, constant: parts.every((p) => typeof p === 'string') ? parts.join('') : null };
 }
 
