@@ -10,7 +10,7 @@
  */
 const http = require('node:http');
 const path = require('node:path');
-const { startPinned, cpuSnapshot, cpuDelta, coreTicks, coreBusy, treeRss, sleep, waitQuiet, onJsonLines } = require('./procs');
+const { startPinned, cpuSnapshot, cpuDelta, coreTicks, coreBusy, sampleRss, sleep, waitQuiet, onJsonLines } = require('./procs');
 const { runWrk } = require('./wrk');
 const { runH2load } = require('./h2load');
 
@@ -203,17 +203,6 @@ async function warmWebSocket(server) {
     () => {},
   );
   await done;
-}
-
-/** Median of a few VmRSS samples of the server's tree, taken `gapMs` apart. */
-async function sampleRss(pid, samples = 5, gapMs = 300) {
-  const values = [];
-  for (let i = 0; i < samples; i++) {
-    values.push(treeRss(pid));
-    if (i < samples - 1) await sleep(gapMs);
-  }
-  values.sort((a, b) => a - b);
-  return values[Math.floor(values.length / 2)];
 }
 
 /**

@@ -240,6 +240,17 @@ function treeRss(rootPid) {
   return processTree(rootPid).reduce((sum, pid) => sum + rssOf(pid), 0);
 }
 
+/** Median of a few VmRSS samples of a process tree, taken `gapMs` apart. */
+async function sampleRss(pid, samples = 5, gapMs = 300) {
+  const values = [];
+  for (let i = 0; i < samples; i++) {
+    values.push(treeRss(pid));
+    if (i < samples - 1) await sleep(gapMs);
+  }
+  values.sort((a, b) => a - b);
+  return values[Math.floor(values.length / 2)];
+}
+
 /** Busy and total jiffies of one core, from its `cpuN` line in /proc/stat. */
 function coreTicks(core) {
   const line = fs
@@ -337,6 +348,7 @@ module.exports = {
   cpuDelta,
   rssOf,
   treeRss,
+  sampleRss,
   coreTicks,
   coreBusy,
   sleep,

@@ -179,16 +179,6 @@ function windowOf(a, b) {
 /** Others' share of the server core: busy − the server's CPU − interrupts and softirqs. */
 const othersOnServerCore = (w) => w.serverCoreBusy - w.serverCpuShare - w.serverCoreIrq;
 
-/** Median of a few RSS samples of the server's process tree. */
-async function sampleRss(pid, samples = 5, gapMs = 300) {
-  const values = [];
-  for (let i = 0; i < samples; i++) {
-    values.push(procs.treeRss(pid));
-    if (i < samples - 1) await procs.sleep(gapMs);
-  }
-  return values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
-}
-
 /** A phase (throughput or latency) with the server's CPU read at the window's edges. */
 async function phase(gen, server, redis, cmd) {
   gen.send(cmd);
@@ -213,14 +203,14 @@ async function measure(tree, server, scenario, redis, { nodeArgs = [], phases = 
     gen.send({ cmd: 'warm' });
     await gen.next('warmed');
     await procs.sleep(1000);
-    out.baseRss = await sampleRss(running.pid);
+    out.baseRss = await procs.sampleRss(running.pid);
     const connectStart = snapshot(running, redis);
     gen.send({ cmd: 'connect' });
     const ready = await gen.next('ready');
     const connected = windowOf(connectStart, snapshot(running, redis));
     Object.assign(out, { opened: ready.opened, failed: ready.failed, firstError: ready.firstError, connectSeconds: ready.seconds, connectCpuPerSub: connected.serverCpu / Math.max(1, ready.opened) });
     await procs.sleep(OPTS.settleMs);
-    out.loadedRss = await sampleRss(running.pid);
+    out.loadedRss = await procs.sampleRss(running.pid);
     out.processes = procs.processTree(running.pid).length;
     out.bytesPerSubscriber = (out.loadedRss - out.baseRss) / Math.max(1, ready.opened);
     if (redis) out.redisKeys = Number(redisCli(redis.port, 'DBSIZE'));

@@ -115,16 +115,6 @@ async function echoAll(holders) {
   };
 }
 
-/** Median of a few VmRSS samples of the server's tree. */
-async function sampleRss(pid, samples = 5, gapMs = 300) {
-  const values = [];
-  for (let i = 0; i < samples; i++) {
-    values.push(procs.treeRss(pid));
-    if (i < samples - 1) await procs.sleep(gapMs);
-  }
-  return values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
-}
-
 /** The socket descriptors of each worker (the master's children), by PID. */
 function socketsPerWorker(masterPid) {
   return procs.processTree(masterPid).slice(1).map((pid) => {
@@ -214,7 +204,7 @@ async function measureServer(name, tree, port, baseAddress) {
     await echoAll(warm.holders);
     await Promise.all(warm.holders.map((h) => h.close()));
     await procs.sleep(1500);
-    out.baseRss = await sampleRss(server.pid);
+    out.baseRss = await procs.sampleRss(server.pid);
 
     await procs.waitQuiet([SERVER_CORE, GENERATOR_CORE]);
     log(`${name}: opening ${N} connections at ${RATE}/s`);
@@ -239,7 +229,7 @@ async function measureServer(name, tree, port, baseAddress) {
     };
     log(`${name}: ${out.open.opened} open (${out.open.failed} failed) in ${out.open.seconds.toFixed(1)} s`);
     await procs.sleep(3000);
-    out.loadedRss = await sampleRss(server.pid);
+    out.loadedRss = await procs.sampleRss(server.pid);
     out.spread = socketsPerWorker(server.pid);
     log(`${name}: RSS ${(out.baseRss / 2 ** 20).toFixed(1)} -> ${(out.loadedRss / 2 ** 20).toFixed(1)} MiB`);
 
@@ -249,7 +239,7 @@ async function measureServer(name, tree, port, baseAddress) {
     log(`${name}: bad input (${BAD} of each kind) while all echo`);
     const bad = await badInput(server, () => echoAll(holders));
     await procs.sleep(3000);
-    out.bad = { ...bad, beforeRss: out.loadedRss, afterRss: await sampleRss(server.pid) };
+    out.bad = { ...bad, beforeRss: out.loadedRss, afterRss: await procs.sampleRss(server.pid) };
     log(`${name}: bad input ${JSON.stringify(bad.result)}; alongside echo ${bad.alongside.ok} ok ${bad.alongside.failed} failed`);
 
     log(`${name}: reload (SIGHUP)`);
