@@ -97,7 +97,7 @@ http:
   test('inheritance http -> server -> location, nginx defaults elsewhere', () => {
     expect(s).toMatchObject({ handler: 'websocket-script', gzip: true, gzipMinLength: 1, gzipCompLevel: 6, defaultType: 'application/octet-stream', root: '/virtual/html', index: ['index.html'] });
     expect(s.addHeaders).toEqual([{ name: 'X-Http', value: 'http', always: false }]);
-    expect(loc).toMatchObject({ handler: 'static', gzip: false, root: '/virtual/public', keepaliveTimeout: 75000, clientMaxBodySize: 1048576 });
+    expect(loc).toMatchObject({ handler: 'static', gzip: false, root: '/virtual/public', keepaliveTimeout: { ms: 75000, headerSeconds: 0 }, clientMaxBodySize: 1048576 });
     expect(loc.addHeaders).toEqual([{ name: 'X-Loc', value: '$uri', always: false }]);
   });
   test('handler options come from configure', () => {

@@ -88,6 +88,9 @@ export class Dispatcher {
     }
     const state = routed ?? this.route(req, res, listener, scheme);
     state.res = res;
+    // Node would tell every keep-alive response `Keep-Alive: timeout=<keepalive_timeout>`;
+    // nginx says so only where keepalive_timeout's second value is given.
+    (res as ServerResponse & { _keepAliveTimeout: number })._keepAliveTimeout = state.runtime.keepaliveHeaderMs;
     this.sendTimeouts.watch(res, state);
     const body = hasBody(req);
     if (body) watchBody(req, state.runtime.lingering);

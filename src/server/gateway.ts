@@ -165,7 +165,7 @@ export class Gateway {
     const spec = listener.listen;
     const defaults = listener.servers.defaultServer.confs.get(coreModule);
     const options: http.ServerOptions = {
-      keepAliveTimeout: defaults.keepaliveTimeout,
+      keepAliveTimeout: defaults.keepaliveTimeout.ms,
       headersTimeout: defaults.clientHeaderTimeout,
       connectionsCheckingInterval: headerCheckInterval(defaults.clientHeaderTimeout),
       requestTimeout: 0,

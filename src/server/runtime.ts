@@ -64,6 +64,8 @@ export interface LocationRuntime {
   readonly clientMaxBodySize: number;
   /** `keepalive_timeout 0`: every response closes its connection. */
   readonly keepaliveOff: boolean;
+  /** `keepalive_timeout`'s header_timeout, in ms as Node's response takes it: `Keep-Alive: timeout=` (0: no such header, nginx's default). */
+  readonly keepaliveHeaderMs: number;
   /** `keepalive_requests`: the request with this number on its connection is the connection's last. */
   readonly keepaliveRequests: number;
   readonly sendTimeout: number;
@@ -257,7 +259,8 @@ export class Runtime {
       metrics,
       upgradable: handler.upgrade !== undefined && !answers,
       clientMaxBodySize: core.clientMaxBodySize,
-      keepaliveOff: core.keepaliveTimeout === 0,
+      keepaliveOff: core.keepaliveTimeout.ms === 0,
+      keepaliveHeaderMs: core.keepaliveTimeout.headerSeconds * 1000,
       keepaliveRequests: core.keepaliveRequests,
       sendTimeout: core.sendTimeout,
       sending: location.confs.get(proxyModule).proxyPass !== null ? 'sending to client' : 'sending response to client',
@@ -346,7 +349,7 @@ function http2Settings(server: ServerConf): Http2Settings {
     maxHeaderListSize: buffers.number * buffers.size,
     maxFieldSize: buffers.size,
     headerTimeoutMs: core.clientHeaderTimeout,
-    idleTimeoutMs: core.keepaliveTimeout,
+    idleTimeoutMs: core.keepaliveTimeout.ms,
     maxRequests: core.keepaliveRequests,
     lingeringTimeoutMs: core.lingeringTimeout,
     enableConnectProtocol: h2.http2Websocket,

@@ -24,6 +24,7 @@ export const COMPARED_HEADERS = [
   'server',
   'www-authenticate',
   'set-cookie',
+  'keep-alive',
 ] as const;
 
 /** One compared part of a response: `status`, `reason`, `body`, `framing` or a header name. */

@@ -151,4 +151,29 @@ const redirects: ParityCase = {
   ],
 };
 
-defineParityCases([charset, slashesAndHeaders, redirects]);
+/** Connections kept alive: nginx tells `Keep-Alive: timeout=` only where keepalive_timeout's second value says so (Node would always). */
+const keepalive: ParityCase = {
+  title: 'keepalive_timeout and the Keep-Alive header',
+  files: FILES,
+  site: {
+    servers: [
+      { serverName: 'plain.test', directives: { root: 'www' }, locations: [loc('/', {})] },
+      {
+        serverName: 'told.test',
+        directives: { root: 'www', keepalive_timeout: '75s 60s' },
+        locations: [loc('/', {}), loc('/short/', { keepalive_timeout: '10s 5s', alias: 'www/' }), loc('= /text', { return: "200 'hello'" })],
+      },
+    ],
+  },
+  requests: [
+    { name: 'kept alive, keepalive_timeout alone: no Keep-Alive header', host: 'plain.test', target: '/page.html', headers: { Connection: 'keep-alive' } },
+    { name: 'kept alive, keepalive_timeout 75s 60s: timeout=60', host: 'told.test', target: '/page.html', headers: { Connection: 'keep-alive' } },
+    { name: "kept alive, a location's own 10s 5s: timeout=5", host: 'told.test', target: '/short/page.html', headers: { Connection: 'keep-alive' } },
+    { name: 'kept alive, return', host: 'told.test', target: '/text', headers: { Connection: 'keep-alive' } },
+    { name: 'kept alive, a 404', host: 'told.test', target: '/nothing.html', headers: { Connection: 'keep-alive' } },
+    { name: 'HTTP/1.0 asking for keep-alive', host: 'told.test', target: '/page.html', version: 'HTTP/1.0', headers: { Connection: 'keep-alive' } },
+    { name: 'a connection that closes gets none', host: 'told.test', target: '/page.html' },
+  ],
+};
+
+defineParityCases([charset, slashesAndHeaders, redirects, keepalive]);

@@ -54,7 +54,8 @@ export interface CoreConf extends CoreFields {
   readonly authDelay: number;
   /** `internal` (a location's own): only internal requests (subrequests, redirects) reach it; a client gets 404. */
   readonly internal: boolean;
-  readonly keepaliveTimeout: number;
+  /** `keepalive_timeout timeout [header_timeout]`: how long an idle connection waits (ms), and the `Keep-Alive: timeout=` it is told (seconds; 0: none). */
+  readonly keepaliveTimeout: KeepaliveTimeout;
   /** `keepalive_requests`: the requests one connection serves (HTTP/2: streams one session opens) before it closes. */
   readonly keepaliveRequests: number;
   readonly sendTimeout: number;
@@ -122,17 +123,25 @@ function types(node: ConfNode, cx: ParseContext): MimeTypes {
   });
 }
 
+/** `keepalive_timeout`'s two values. */
+export interface KeepaliveTimeout {
+  /** How long an idle keep-alive connection is kept (ms; 0: none is kept). */
+  readonly ms: number;
+  /** nginx's `Keep-Alive: timeout=N` response header, in whole seconds (0: not sent, nginx's default). */
+  readonly headerSeconds: number;
+}
+
 /**
  * `keepalive_timeout timeout [header_timeout]`: the first feeds the socket's timer; the second,
- * nginx's `Keep-Alive: timeout=` value in whole seconds, is checked as nginx checks it (and
- * not sent: the gateway sends no Keep-Alive header).
+ * in whole seconds as nginx checks it, is the `Keep-Alive: timeout=` header nginx sends only
+ * when it is given.
  */
-function keepaliveTimeout(node: ConfNode, cx: ParseContext, name: string): number {
+function keepaliveTimeout(node: ConfNode, cx: ParseContext, name: string): KeepaliveTimeout {
   const args = argsOf(node, cx);
   if (args.length < 1 || args.length > 2) cx.fail('invalid number of arguments in "keepalive_timeout" directive', node);
   if (args.length === 2 && /ms/.test(args[1])) cx.fail(`invalid time "${args[1]}" in "keepalive_timeout" (the header timeout is in whole seconds)`, node);
-  if (args.length === 2) guard(node, cx, () => parseTime(args[1]));
-  return guard(node, cx, () => boundedTime(args[0], name));
+  const headerSeconds = args.length === 2 ? Math.floor(guard(node, cx, () => parseTime(args[1])) / 1000) : 0;
+  return { ms: guard(node, cx, () => boundedTime(args[0], name)), headerSeconds };
 }
 
 /**
@@ -236,7 +245,7 @@ export const coreModule: ConfModule<CoreConf> = {
     satisfy: 'all',
     authDelay: 0,
     internal: false,
-    keepaliveTimeout: 75_000,
+    keepaliveTimeout: { ms: 75_000, headerSeconds: 0 },
     keepaliveRequests: 1000,
     sendTimeout: 60_000,
     clientHeaderTimeout: 60_000,
