@@ -90,7 +90,8 @@ export class Dispatcher {
     state.res = res;
     // Node would tell every keep-alive response `Keep-Alive: timeout=<keepalive_timeout>`;
     // nginx says so only where keepalive_timeout's second value is given.
-    (res as ServerResponse & { _keepAliveTimeout: number })._keepAliveTimeout = state.runtime.keepaliveHeaderMs;
+    // (An HTTP/2 stream's response has no such field: nothing to say there.)
+    if ('_keepAliveTimeout' in res) (res as ServerResponse & { _keepAliveTimeout: number })._keepAliveTimeout = state.runtime.keepaliveHeaderMs;
     this.sendTimeouts.watch(res, state);
     const body = hasBody(req);
     if (body) watchBody(req, state.runtime.lingering);
