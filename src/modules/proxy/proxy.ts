@@ -363,15 +363,20 @@ class ProxyHandler implements Handler {
     return upstream;
   }
 
-  async http(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): Promise<void> {
-    const route = this.route ?? (await this.routeOf(req, ctx));
+  http(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): void | Promise<void> {
+    if (this.route === null) return this.routeOf(req, ctx).then((route) => this.httpTo(route, req, res, ctx));
+    return this.httpTo(this.route, req, res, ctx);
+  }
+
+  /** A request on its route, through the location's cache where it caches (a hit kept in memory is answered in this turn). */
+  private httpTo(route: Route, req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): void | Promise<void> {
     // `$proxy_host` is known before the cache key is made of it.
     setProxyVariables(ctx, route.target);
     if (!this.cache) return this.forward(req, res, ctx, route, null);
     const host: CacheHost = {
       forward: (plan) => this.forward(req, plan.res, ctx, route, plan),
-      headerLines: (raw) => {
-        const lines = responseHeaders(raw, this.options.hidden);
+      visibleLines: (raw) => responseHeaders(raw, this.options.hidden),
+      rewriteLines: (lines) => {
         const rewrite = this.headerRewriter(req, ctx);
         return rewrite ? rewrite(lines) : lines;
       },

@@ -18,6 +18,7 @@ import type { BodySink, ResponseTap } from '../exchange';
 import type { HeaderLine } from '../headers';
 import { headerOf, varyMatches, varyValues, type EntryMeta } from './entry';
 import { keyHash } from './key';
+import { preparedHeadOf, setPreparedHead } from './prepared-head';
 import type { CachePathConf, CacheValid, ProxyCacheConf } from './module';
 import type { CachedEntry, EntryWriter } from './store';
 import { validFor, validityOf } from './validity';
@@ -87,8 +88,10 @@ export interface ForwardPlan {
 /** What the proxy handler lends the cache: a fetch, and how an upstream header becomes the client's. */
 export interface CacheHost {
   forward(plan: ForwardPlan): Promise<void>;
-  /** The header lines the client gets of an upstream's (hidden ones dropped, `proxy_redirect`...). */
-  headerLines(raw: readonly string[]): readonly HeaderLine[];
+  /** The header lines the client gets of an upstream's before any per-request rewriting (the location's hidden ones dropped): the same for every request of the location. */
+  visibleLines(raw: readonly string[]): readonly HeaderLine[];
+  /** Those lines as this request rewrites them (`proxy_redirect`, `proxy_cookie_*`): `lines` itself when nothing changes. */
+  rewriteLines(lines: readonly HeaderLine[]): readonly HeaderLine[];
 }
 
 /** Whether any of `values` is set (not empty, not "0"): nginx's test of `proxy_cache_bypass` and `proxy_no_cache`. */
@@ -106,24 +109,35 @@ export class ProxyCache {
     private readonly log: Logger,
   ) {}
 
-  /** Serves one request through the cache, or straight through when it is not cached. */
-  async serve(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, host: CacheHost, ignoreClientAbort: boolean): Promise<void> {
-    const plain = (): Promise<void> => host.forward({ res, tap: null, method: null, extraHeaders: [], detached: ignoreClientAbort });
+  /**
+   * Serves one request through the cache, or straight through when it is not cached. A fresh
+   * entry kept in memory, asked for without conditions, is answered in this turn (no promise);
+   * everything else takes the flow below.
+   */
+  serve(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, host: CacheHost, ignoreClientAbort: boolean): void | Promise<void> {
     const o = this.options;
-    const name = ctx.evaluate(o.zone);
+    const name = o.zone.constant ?? ctx.evaluate(o.zone);
     const conf = o.zones.get(name);
     if (!conf) {
-      if (name === '') return plain();
+      if (name === '') return host.forward({ res, tap: null, method: null, extraHeaders: [], detached: ignoreClientAbort });
       ctx.log.error(`cache "${name}" not found`);
-      throw new HttpError(500, 'GW_CACHE_UNKNOWN', `cache "${name}" not found`);
+      return Promise.reject(new HttpError(500, 'GW_CACHE_UNKNOWN', `cache "${name}" not found`));
     }
-    const method = req.method ?? 'GET';
-    if (!o.methods.has(method)) return plain();
+    if (!o.methods.has(req.method ?? 'GET')) return host.forward({ res, tap: null, method: null, extraHeaders: [], detached: ignoreClientAbort });
     const zone = zoneOf(conf, this.log);
     const key = ctx.evaluate(o.key);
-    const hash = keyHash(key);
+    const hash = zone.hashOf(key);
     const flow = new CacheFlow(o, zone, key, hash, req, res, ctx, host, ignoreClientAbort);
     if (anySet(o.bypass, ctx)) return flow.fetch('BYPASS', null, true, null);
+    const kept = zone.store.readNow(hash, key);
+    if (kept !== null && kept.meta.validUntil > Date.now() && flow.answerNow(kept, this)) return;
+    return this.lookup(flow, zone, hash);
+  }
+
+  /** The flow of a request not answered from memory: the entry on disk, fresh, expired or absent. */
+  private async lookup(flow: CacheFlow, zone: CacheZone, hash: string): Promise<void> {
+    const o = this.options;
+    const res = flow.res;
     let entry = await flow.lookup();
     const now = Date.now();
     if (entry && entry.meta.validUntil > now) return flow.answer(entry, 'HIT');
@@ -197,7 +211,7 @@ class CacheFlow {
     private readonly key: string,
     private readonly hash: string,
     private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
+    readonly res: ServerResponse,
     private readonly ctx: RequestContext,
     private readonly host: CacheHost,
     private readonly ignoreClientAbort: boolean,
@@ -315,6 +329,30 @@ class CacheFlow {
     return this.zone.store.writer(where, meta);
   }
 
+  /**
+   * Answers a HIT of `entry` (fresh, kept in memory, the key's own entry) in this turn, its
+   * header lines prepared once for `owner` (the location's cache): true when it did; false
+   * when the request's Vary values or conditions (a 304, a 412) leave it to `answer`.
+   */
+  answerNow(entry: CachedEntry, owner: object): boolean {
+    const { meta } = entry;
+    const headers = this.req.headers;
+    if (!varyMatches(meta, headers) || failsPrecondition(meta.status, headers, meta.etag, meta.lastModified) || isNotModified(meta.status, headers, meta.etag, meta.lastModified)) return false;
+    const head = preparedHeadOf(entry, owner, () => this.host.visibleLines(meta.headers));
+    if (head === null) return false;
+    const { res, ctx } = this;
+    const lines = this.host.rewriteLines(head.lines);
+    ctx.setVariable('upstream_cache_status', 'HIT');
+    ctx.upstreamHeaders = meta.headers;
+    this.zone.read(this.entryHash);
+    if (head.server) res.removeHeader('server');
+    if (lines === head.lines) setPreparedHead(res, head);
+    else for (const [name, value] of lines) res.appendHeader(name, value);
+    res.writeHead(meta.status, meta.reason || undefined);
+    res.end(entry.body);
+    return true;
+  }
+
   /** Serves an entry from the cache. */
   async answer(entry: CachedEntry, status: string): Promise<void> {
     const { res, ctx } = this;
@@ -322,7 +360,7 @@ class CacheFlow {
     ctx.upstreamHeaders = entry.meta.headers;
     this.zone.read(this.entryHash);
     if (failsPrecondition(entry.meta.status, this.req.headers, entry.meta.etag, entry.meta.lastModified)) throw new HttpError(412, 'GW_HTTP_412', 'precondition failed on a cached response');
-    const lines = this.host.headerLines(entry.meta.headers);
+    const lines = this.host.rewriteLines(this.host.visibleLines(entry.meta.headers));
     if (lines.some(([name]) => name.toLowerCase() === 'server')) res.removeHeader('server');
     if (isNotModified(entry.meta.status, this.req.headers, entry.meta.etag, entry.meta.lastModified)) {
       for (const [name, value] of lines) if (!NOT_MODIFIED_DROPPED.has(name.toLowerCase())) res.appendHeader(name, value);

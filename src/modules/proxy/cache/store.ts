@@ -11,10 +11,11 @@ import path from 'node:path';
 import type { Logger } from '../../../types';
 import { bodyLengthField, decodeHead, decodeMeta, encodeHead, HEAD_SIZE, MAGIC, type EntryMeta } from './entry';
 import { entryPath } from './key';
+import { budgetOf, EntryMemory, identityOf, MAX_ENTRY } from './memory';
 import type { CachePathConf } from './module';
 
-/** Entries whose head and body fit in this are read in one go. */
-const WHOLE_READ = 64 * 1024;
+/** Entries whose head and body fit in this are read in one go (and kept in memory). */
+const WHOLE_READ = MAX_ENTRY;
 
 /** An entry found on disk. */
 export interface CachedEntry {
@@ -45,21 +46,36 @@ export class DiskStore {
    * one waits for it, as nginx's entry is in place by the time its client has the last byte.
    */
   private readonly finishing = new Map<string, Promise<void>>();
+  /** The small entries read, kept in this worker's memory beside their files. */
+  private readonly memory: EntryMemory;
 
   constructor(
     readonly conf: CachePathConf,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.memory = new EntryMemory(budgetOf(conf.zoneSize));
+  }
 
   /** The entry file of a hash. */
   fileOf(hash: string): string {
     return entryPath(this.conf.dir, this.conf.levels, hash);
   }
 
+  /**
+   * The entry of `hash` for `key` kept in memory, if its file is still the one it was read
+   * from and no write of it by this worker is finishing; else null (`read` looks on disk). In
+   * the same turn, with one stat.
+   */
+  readNow(hash: string, key: string): CachedEntry | null {
+    return this.finishing.has(hash) ? null : this.memory.get(hash, key);
+  }
+
   /** The entry of `hash` if it is on disk, whole, and stored for `key`; null otherwise. */
   async read(hash: string, key: string): Promise<CachedEntry | null> {
     const pending = this.finishing.get(hash);
     if (pending) await pending;
+    const kept = this.memory.get(hash, key);
+    if (kept) return kept;
     const file = this.fileOf(hash);
     let handle: fsp.FileHandle;
     try {
@@ -68,6 +84,8 @@ export class DiskStore {
       return null;
     }
     try {
+      // The identity before the bytes: a change after it makes the kept entry's next stat differ.
+      const stat = await handle.stat();
       const first = Buffer.allocUnsafe(WHOLE_READ);
       const { bytesRead } = await handle.read(first, 0, WHOLE_READ, 0);
       const lengths = decodeHead(first.subarray(0, bytesRead));
@@ -86,9 +104,10 @@ export class DiskStore {
       if (total <= WHOLE_READ) {
         // Exactly as long as it says: a shorter or longer file is not this entry.
         if (bytesRead !== total) return null;
-        return { meta, file, bodyLength: lengths.bodyLength, body: Buffer.from(first.subarray(bodyOffset, total)), stream: () => createReadStream(file) };
+        const entry = { meta, file, bodyLength: lengths.bodyLength, body: Buffer.from(first.subarray(bodyOffset, total)), stream: () => createReadStream(file) };
+        if (stat.size === total) this.memory.keep(hash, entry, identityOf(stat), total);
+        return entry;
       }
-      const stat = await handle.stat();
       if (stat.size !== total) return null;
       return { meta, file, bodyLength: lengths.bodyLength, body: null, stream: () => createReadStream(file, { start: bodyOffset, end: total - 1 }) };
     } catch {
@@ -154,6 +173,7 @@ export class DiskStore {
           .catch(fail)
           .then(close)
           .then(() => (broken ? handle && fsp.unlink(temp) : fsp.rename(temp, file)))
+          .then(() => this.memory.forget(hash))
           .catch((err) => {
             fail(err);
             return fsp.unlink(temp).catch(() => {});
@@ -179,6 +199,7 @@ export class DiskStore {
 
   /** Removes an entry (a corrupted one, one the manager expires). */
   async remove(hash: string): Promise<void> {
+    this.memory.forget(hash);
     await fsp.unlink(this.fileOf(hash)).catch(() => {});
   }
 

@@ -1,0 +1,76 @@
+/**
+ * The response header lines of a cached entry as one location serves them, made once per
+ * entry kept in memory instead of once per hit: the upstream's lines with the location's
+ * hidden ones dropped, grouped by name and checked once as `appendHeader` would check them, so
+ * that a hit puts them straight into the response's header table (as a static file's
+ * prepared headers are). A location's per-request rewriting (`proxy_redirect`,
+ * `proxy_cookie_*`) still runs on every hit; when it changes a line, the hit sets the lines it
+ * returns one by one instead.
+ */
+import { validateHeaderName, validateHeaderValue, type ServerResponse } from 'node:http';
+import { headerTableOf } from '../../../shared/header-table';
+import type { HeaderLine } from '../headers';
+
+/** One header name's values, as the response's table keeps them. */
+type Field = readonly [key: string, name: string, values: readonly string[]];
+
+/** An entry's header lines for one location, checked and grouped. */
+export interface PreparedHead {
+  /** What they were made for (a location's cache). */
+  readonly owner: object;
+  /** The lines the client gets before any per-request rewriting. */
+  readonly lines: readonly HeaderLine[];
+  readonly fields: readonly Field[];
+  /** Whether the lines pass a `Server` (the gateway's own is removed then). */
+  readonly server: boolean;
+}
+
+const preparedByEntry = new WeakMap<object, PreparedHead>();
+
+/**
+ * The head of `entry` (an entry kept in memory: the same object on every hit) for `owner`:
+ * the one made before for the same owner, else made now of `lines()` and kept beside the entry.
+ */
+export function preparedHeadOf(entry: object, owner: object, lines: () => readonly HeaderLine[]): PreparedHead | null {
+  const kept = preparedByEntry.get(entry);
+  if (kept !== undefined && kept.owner === owner) return kept;
+  const made = prepareHead(owner, lines());
+  if (made !== null) preparedByEntry.set(entry, made);
+  return made;
+}
+
+/** The lines of `raw` prepared for `owner`, or null when a name or value would not pass Node's checks (the caller sets them one by one, failing as before). */
+export function prepareHead(owner: object, lines: readonly HeaderLine[]): PreparedHead | null {
+  const byKey = new Map<string, { name: string; values: string[] }>();
+  try {
+    for (const [name, value] of lines) {
+      validateHeaderName(name);
+      validateHeaderValue(name, value);
+      const key = name.toLowerCase();
+      const field = byKey.get(key);
+      if (field) field.values.push(value);
+      else byKey.set(key, { name, values: [value] });
+    }
+  } catch {
+    return null;
+  }
+  const fields = [...byKey].map(([key, { name, values }]): Field => [key, name, values]);
+  return { owner, lines, fields, server: byKey.has('server') };
+}
+
+/**
+ * Sets the prepared lines on `res`, as `appendHeader` of each line would: a name the response
+ * already has is appended to it; the others go straight into its header table (fresh pairs,
+ * since `appendHeader` changes a pair in place).
+ */
+export function setPreparedHead(res: ServerResponse, head: PreparedHead): void {
+  const table = headerTableOf(res) as Record<string, [string, string | string[]]> | null;
+  if (table === null) {
+    for (const [name, value] of head.lines) res.appendHeader(name, value);
+    return;
+  }
+  for (const [key, name, values] of head.fields) {
+    if (table[key] !== undefined) for (const value of values) res.appendHeader(name, value);
+    else table[key] = [name, values.length === 1 ? values[0] : [...values]];
+  }
+}
