@@ -265,6 +265,8 @@ class ProxyHandler implements Handler {
   private readonly bodyLimits: BodyLimits;
   /** The location's cache, where it caches. */
   private readonly cache: ProxyCache | null;
+  /** The response header names (lower case) `headerRewriter` may change: `proxy_redirect`'s and `proxy_cookie_*`'s. */
+  private readonly rewrittenNames: ReadonlySet<string>;
   /**
    * Present only where the location forwards `Upgrade`: the dispatcher serves any other
    * request that asks for an upgrade as plain HTTP (no Upgrade goes up, no 101 is tunnelled).
@@ -282,6 +284,7 @@ class ProxyHandler implements Handler {
     this.resolver = wanted ? nameResolver(wanted.conf, wanted.timeout) : null;
     this.bodyLimits = { limit: options.body.limit, timeoutMs: options.body.timeoutMs };
     this.cache = options.cache ? new ProxyCache(options.cache, log) : null;
+    this.rewrittenNames = new Set([...(options.redirects.length ? ['location', 'refresh'] : []), ...(options.cookies ? ['set-cookie'] : [])]);
     if (options.upgrade) this.upgrade = (req, socket, head, ctx) => this.tunnel(req, socket, head, ctx);
     const up = options.upstream;
     const key = up?.conf.method.kind === 'hash' ? compileValue(up.conf.method.key) : null;
@@ -380,6 +383,7 @@ class ProxyHandler implements Handler {
         const rewrite = this.headerRewriter(req, ctx);
         return rewrite ? rewrite(lines) : lines;
       },
+      rewrittenNames: this.rewrittenNames,
     };
     return this.cache.serve(req, res, ctx, host, this.options.ignoreClientAbort);
   }

@@ -1,13 +1,15 @@
 /**
  * Small entries a worker keeps in memory beside their files, so that a hit is answered in the
  * same turn without opening, reading and closing the file. The file stays the truth every
- * worker shares: each hit compares the file's identity (inode, size, mtime, ctime: one stat,
- * about 1 µs) with the one it had when it was read, so an entry another worker replaced (a
- * rename gives a new inode), removed (the manager's `inactive` or `max_size`, a purge), or
- * changed in place (a corrupted file) is read from disk again on the next request, never
- * served from memory. The manager's touch of a served entry (its mtime) also sends it back to
- * the disk once, about once a second. What is kept is bounded: entries up to `MAX_ENTRY`
- * bytes, `budget` bytes in all per worker, the least recently served dropped first.
+ * worker shares: a kept entry is compared with its file's identity (inode, size, mtime, ctime:
+ * one stat, about 1 µs) before it is served, so an entry another worker replaced (a rename
+ * gives a new inode), removed (the manager's `inactive` or `max_size`, a purge), or that was
+ * changed in place (a corrupted file) is read from disk again, never served from memory. A
+ * fresh hit may skip the stat when the last one is less than `RECHECK_MS` old: a change by
+ * another worker is then seen within that bound (this worker's own writes and removals are
+ * seen at once). The manager's touch of a served entry (its mtime) sends it back to the disk
+ * once, about once a second. What is kept is bounded: entries up to `MAX_ENTRY` bytes,
+ * `budget` bytes in all per worker and zone, the least recently served dropped first.
  */
 import { statSync, type Stats } from 'node:fs';
 import type { CachedEntry } from './store';
@@ -18,6 +20,8 @@ export const MAX_ENTRY = 64 * 1024;
 const MAX_BUDGET = 64 * 1024 * 1024;
 /** The least, for a small keys zone. */
 const MIN_BUDGET = 1024 * 1024;
+/** How long a kept entry's last check holds for a fresh hit, ms. */
+export const RECHECK_MS = 100;
 
 /** What identifies one version of an entry's file. */
 export interface FileIdentity {
@@ -27,11 +31,12 @@ export interface FileIdentity {
   readonly ctimeMs: number;
 }
 
-/** A kept entry: the entry as read, the identity of the file it was read from, its cost. */
+/** A kept entry: the entry as read, the identity of the file it was read from, its cost, when its file was last checked. */
 interface Kept {
   readonly entry: CachedEntry;
   readonly identity: FileIdentity;
   readonly bytes: number;
+  checkedAt: number;
 }
 
 /** The identity of a file's stat. */
@@ -58,12 +63,29 @@ export class EntryMemory {
   }
 
   /**
-   * The kept entry of `hash` if its file is still the one it was read from; otherwise it is
-   * forgotten and null returned (the caller reads the disk).
+   * The kept entry of `hash` if its file is still the one it was read from (checked now);
+   * otherwise it is forgotten and null returned (the caller reads the disk).
    */
-  get(hash: string, key: string): CachedEntry | null {
+  get(hash: string, key: string, now = Date.now()): CachedEntry | null {
     const kept = this.kept.get(hash);
-    if (kept === undefined) return null;
+    if (kept === undefined || kept.entry.meta.key !== key) return null;
+    return this.checked(hash, kept, now);
+  }
+
+  /**
+   * The kept entry of `hash` for a fresh hit: as `get`, though the file is not looked at again
+   * when it was less than `RECHECK_MS` ago.
+   */
+  recent(hash: string, key: string, now: number): CachedEntry | null {
+    const kept = this.kept.get(hash);
+    if (kept === undefined || kept.entry.meta.key !== key) return null;
+    if (now - kept.checkedAt >= RECHECK_MS) return this.checked(hash, kept, now);
+    this.served(hash, kept);
+    return kept.entry;
+  }
+
+  /** The entry of `kept` if its file's identity is unchanged (then it counts as served), else null (forgotten). */
+  private checked(hash: string, kept: Kept, now: number): CachedEntry | null {
     let stat: Stats | undefined;
     try {
       stat = statSync(kept.entry.file, { throwIfNoEntry: false });
@@ -71,21 +93,26 @@ export class EntryMemory {
       stat = undefined;
     }
     const id = kept.identity;
-    if (stat === undefined || stat.ino !== id.ino || stat.size !== id.size || stat.mtimeMs !== id.mtimeMs || stat.ctimeMs !== id.ctimeMs || kept.entry.meta.key !== key) {
+    if (stat === undefined || stat.ino !== id.ino || stat.size !== id.size || stat.mtimeMs !== id.mtimeMs || stat.ctimeMs !== id.ctimeMs) {
       this.forget(hash);
       return null;
     }
-    // The most recently served goes last: the first in the map is the one to drop.
-    this.kept.delete(hash);
-    this.kept.set(hash, kept);
+    kept.checkedAt = now;
+    this.served(hash, kept);
     return kept.entry;
   }
 
+  /** The most recently served goes last: the first in the map is the one to drop. */
+  private served(hash: string, kept: Kept): void {
+    this.kept.delete(hash);
+    this.kept.set(hash, kept);
+  }
+
   /** Keeps `entry` (whole, `bytes` long in its file of `identity`), dropping the least recently served past the budget. */
-  keep(hash: string, entry: CachedEntry, identity: FileIdentity, bytes: number): void {
+  keep(hash: string, entry: CachedEntry, identity: FileIdentity, bytes: number, now = Date.now()): void {
     if (entry.body === null || bytes > MAX_ENTRY || bytes > this.budget) return;
     this.forget(hash);
-    this.kept.set(hash, { entry, identity, bytes });
+    this.kept.set(hash, { entry, identity, bytes, checkedAt: now });
     this.total += bytes;
     while (this.total > this.budget) this.forget(this.kept.keys().next().value as string);
   }

@@ -23,6 +23,8 @@ export interface PreparedHead {
   readonly fields: readonly Field[];
   /** Whether the lines pass a `Server` (the gateway's own is removed then). */
   readonly server: boolean;
+  /** Whether a line is one the location's per-request rewriting may change. */
+  readonly rewritable: boolean;
 }
 
 const preparedByEntry = new WeakMap<object, PreparedHead>();
@@ -31,16 +33,16 @@ const preparedByEntry = new WeakMap<object, PreparedHead>();
  * The head of `entry` (an entry kept in memory: the same object on every hit) for `owner`:
  * the one made before for the same owner, else made now of `lines()` and kept beside the entry.
  */
-export function preparedHeadOf(entry: object, owner: object, lines: () => readonly HeaderLine[]): PreparedHead | null {
+export function preparedHeadOf(entry: object, owner: object, lines: () => readonly HeaderLine[], rewritten: ReadonlySet<string>): PreparedHead | null {
   const kept = preparedByEntry.get(entry);
   if (kept !== undefined && kept.owner === owner) return kept;
-  const made = prepareHead(owner, lines());
+  const made = prepareHead(owner, lines(), rewritten);
   if (made !== null) preparedByEntry.set(entry, made);
   return made;
 }
 
-/** The lines of `raw` prepared for `owner`, or null when a name or value would not pass Node's checks (the caller sets them one by one, failing as before). */
-export function prepareHead(owner: object, lines: readonly HeaderLine[]): PreparedHead | null {
+/** `lines` prepared for `owner` (whose rewriting may change lines named in `rewritten`), or null when a name or value would not pass Node's checks (the caller sets them one by one, failing as before). */
+export function prepareHead(owner: object, lines: readonly HeaderLine[], rewritten: ReadonlySet<string>): PreparedHead | null {
   const byKey = new Map<string, { name: string; values: string[] }>();
   try {
     for (const [name, value] of lines) {
@@ -55,7 +57,7 @@ export function prepareHead(owner: object, lines: readonly HeaderLine[]): Prepar
     return null;
   }
   const fields = [...byKey].map(([key, { name, values }]): Field => [key, name, values]);
-  return { owner, lines, fields, server: byKey.has('server') };
+  return { owner, lines, fields, server: byKey.has('server'), rewritable: [...byKey.keys()].some((key) => rewritten.has(key)) };
 }
 
 /**

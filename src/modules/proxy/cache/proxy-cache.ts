@@ -92,6 +92,8 @@ export interface CacheHost {
   visibleLines(raw: readonly string[]): readonly HeaderLine[];
   /** Those lines as this request rewrites them (`proxy_redirect`, `proxy_cookie_*`): `lines` itself when nothing changes. */
   rewriteLines(lines: readonly HeaderLine[]): readonly HeaderLine[];
+  /** The names (lower case) of the lines `rewriteLines` may change, the same for every request of the location: lines without them need no rewriting. */
+  readonly rewrittenNames: ReadonlySet<string>;
 }
 
 /** Whether any of `values` is set (not empty, not "0"): nginx's test of `proxy_cache_bypass` and `proxy_no_cache`. */
@@ -127,11 +129,34 @@ export class ProxyCache {
     const zone = zoneOf(conf, this.log);
     const key = ctx.evaluate(o.key);
     const hash = zone.hashOf(key);
-    const flow = new CacheFlow(o, zone, key, hash, req, res, ctx, host, ignoreClientAbort);
-    if (anySet(o.bypass, ctx)) return flow.fetch('BYPASS', null, true, null);
-    const kept = zone.store.readNow(hash, key);
-    if (kept !== null && kept.meta.validUntil > Date.now() && flow.answerNow(kept, this)) return;
-    return this.lookup(flow, zone, hash);
+    if (anySet(o.bypass, ctx)) return new CacheFlow(o, zone, key, hash, req, res, ctx, host, ignoreClientAbort).fetch('BYPASS', null, true, null);
+    const now = Date.now();
+    const kept = zone.store.readNow(hash, key, now);
+    if (kept !== null && kept.meta.validUntil > now && this.answerNow(kept, zone, hash, req, res, ctx, host)) return;
+    return this.lookup(new CacheFlow(o, zone, key, hash, req, res, ctx, host, ignoreClientAbort), zone, hash);
+  }
+
+  /**
+   * Answers a HIT of `entry` (fresh, kept in memory, the key's own entry) in this turn, its
+   * header lines prepared once for this location: true when it did; false when the request's
+   * Vary values or conditions (a 304, a 412) leave it to the flow's `answer`.
+   */
+  private answerNow(entry: CachedEntry, zone: CacheZone, hash: string, req: IncomingMessage, res: ServerResponse, ctx: RequestContext, host: CacheHost): boolean {
+    const { meta } = entry;
+    const headers = req.headers;
+    if (!varyMatches(meta, headers) || failsPrecondition(meta.status, headers, meta.etag, meta.lastModified) || isNotModified(meta.status, headers, meta.etag, meta.lastModified)) return false;
+    const head = preparedHeadOf(entry, this, () => host.visibleLines(meta.headers), host.rewrittenNames);
+    if (head === null) return false;
+    const lines = head.rewritable ? host.rewriteLines(head.lines) : head.lines;
+    ctx.setVariable('upstream_cache_status', 'HIT');
+    ctx.upstreamHeaders = meta.headers;
+    zone.read(hash);
+    if (head.server) res.removeHeader('server');
+    if (lines === head.lines) setPreparedHead(res, head);
+    else for (const [name, value] of lines) res.appendHeader(name, value);
+    res.writeHead(meta.status, meta.reason || undefined);
+    res.end(entry.body);
+    return true;
   }
 
   /** The flow of a request not answered from memory: the entry on disk, fresh, expired or absent. */
@@ -327,30 +352,6 @@ class CacheFlow {
     const own = variantHash(this.hash, meta.vary);
     const where = this.secondary && meta.vary.length && own === this.entryHash ? this.entryHash : this.hash;
     return this.zone.store.writer(where, meta);
-  }
-
-  /**
-   * Answers a HIT of `entry` (fresh, kept in memory, the key's own entry) in this turn, its
-   * header lines prepared once for `owner` (the location's cache): true when it did; false
-   * when the request's Vary values or conditions (a 304, a 412) leave it to `answer`.
-   */
-  answerNow(entry: CachedEntry, owner: object): boolean {
-    const { meta } = entry;
-    const headers = this.req.headers;
-    if (!varyMatches(meta, headers) || failsPrecondition(meta.status, headers, meta.etag, meta.lastModified) || isNotModified(meta.status, headers, meta.etag, meta.lastModified)) return false;
-    const head = preparedHeadOf(entry, owner, () => this.host.visibleLines(meta.headers));
-    if (head === null) return false;
-    const { res, ctx } = this;
-    const lines = this.host.rewriteLines(head.lines);
-    ctx.setVariable('upstream_cache_status', 'HIT');
-    ctx.upstreamHeaders = meta.headers;
-    this.zone.read(this.entryHash);
-    if (head.server) res.removeHeader('server');
-    if (lines === head.lines) setPreparedHead(res, head);
-    else for (const [name, value] of lines) res.appendHeader(name, value);
-    res.writeHead(meta.status, meta.reason || undefined);
-    res.end(entry.body);
-    return true;
   }
 
   /** Serves an entry from the cache. */

@@ -62,12 +62,12 @@ export class DiskStore {
   }
 
   /**
-   * The entry of `hash` for `key` kept in memory, if its file is still the one it was read
-   * from and no write of it by this worker is finishing; else null (`read` looks on disk). In
-   * the same turn, with one stat.
+   * The entry of `hash` for `key` kept in memory, for a fresh hit, if its file is still the
+   * one it was read from (checked at most every `RECHECK_MS`) and no write of it by this worker
+   * is finishing; else null (`read` looks on disk). In the same turn.
    */
-  readNow(hash: string, key: string): CachedEntry | null {
-    return this.finishing.has(hash) ? null : this.memory.get(hash, key);
+  readNow(hash: string, key: string, now: number): CachedEntry | null {
+    return this.finishing.has(hash) ? null : this.memory.recent(hash, key, now);
   }
 
   /** The entry of `hash` if it is on disk, whole, and stored for `key`; null otherwise. */
