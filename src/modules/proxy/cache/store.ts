@@ -1,6 +1,7 @@
 /**
  * A zone's entries on disk (the disk is the truth every worker shares): read with one open
- * and no stat for a small entry (its head says its length), written to a temporary file in
+ * and one stat for a small entry (its head says its length; the stat is the identity of the
+ * version kept in this worker's memory, memory.ts, which serves the next hits), written to a temporary file in
  * the entry's directory and renamed into place once whole, so a reader sees an old entry or
  * a new one, never half of one. A file that is not an entry, names another key or is shorter
  * than it says is a miss. A directory that cannot be written is one error line; responses go
@@ -201,6 +202,11 @@ export class DiskStore {
   async remove(hash: string): Promise<void> {
     this.memory.forget(hash);
     await fsp.unlink(this.fileOf(hash)).catch(() => {});
+  }
+
+  /** Forgets what this worker keeps in memory of `hash` (its file was removed). */
+  forget(hash: string): void {
+    this.memory.forget(hash);
   }
 
   private failed(err: unknown, file: string): void {
