@@ -7,7 +7,8 @@
  * background), absent (MISS, one fetch per key under `proxy_cache_lock`), or served though old
  * when the upstream fails as `proxy_cache_use_stale` says (STALE). What comes back is stored
  * when nginx would store it (`validity.ts`, `proxy_no_cache`, `proxy_cache_min_uses`).
- * `$upstream_cache_status` says which.
+ * `$upstream_cache_status` says which. A fresh entry the worker keeps in memory (`memory.ts`)
+ * is answered in the same turn, its header lines prepared once (`prepared-head.ts`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError } from '../../../errors';
