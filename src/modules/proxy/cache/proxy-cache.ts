@@ -145,7 +145,7 @@ export class ProxyCache {
   private answerNow(entry: CachedEntry, zone: CacheZone, hash: string, req: IncomingMessage, res: ServerResponse, ctx: RequestContext, host: CacheHost): boolean {
     const { meta } = entry;
     const headers = req.headers;
-    if (!varyMatches(meta, headers) || failsPrecondition(meta.status, headers, meta.etag, meta.lastModified) || isNotModified(meta.status, headers, meta.etag, meta.lastModified)) return false;
+    if ((meta.vary.length !== 0 && !varyMatches(meta, headers)) || failsPrecondition(meta.status, headers, meta.etag, meta.lastModified) || isNotModified(meta.status, headers, meta.etag, meta.lastModified)) return false;
     const head = preparedHeadOf(entry, this, () => host.visibleLines(meta.headers), host.rewrittenNames);
     if (head === null) return false;
     const lines = head.rewritable ? host.rewriteLines(head.lines) : head.lines;
