@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { EntryMeta } from '../src/modules/proxy/cache/entry';
-import { budgetOf, EntryMemory, identityOf, MAX_ENTRY, RECHECK_MS } from '../src/modules/proxy/cache/memory';
+import { budgetOf, ENTRY_OVERHEAD, EntryMemory, identityOf, MAX_ENTRY, RECHECK_MS } from '../src/modules/proxy/cache/memory';
 import { prepareHead, setPreparedHead } from '../src/modules/proxy/cache/prepared-head';
 import type { CachedEntry } from '../src/modules/proxy/cache/store';
 import { startGateway, type GatewayProcess } from './helpers/gateway-process';
@@ -76,14 +76,14 @@ describe('EntryMemory', () => {
     expect(memory.get('s', 's')).toBeNull();
   });
 
-  test('bounded: entries over MAX_ENTRY are not kept; past the budget the least recently served go first', () => {
+  test('bounded: entries over MAX_ENTRY are not kept; past the budget (each entry with its overhead) the least recently served go first', () => {
     const memory = new EntryMemory(budgetOf(0));
     keep(memory, 'big', MAX_ENTRY + 1);
     expect(memory.size).toBe(0);
     const size = 60 * 1024;
-    const count = Math.floor(budgetOf(0) / size);
+    const count = Math.floor(budgetOf(0) / (size + ENTRY_OVERHEAD));
     for (let i = 0; i < count; i++) keep(memory, `e${i}`, size);
-    expect(memory.size).toBe(count * size);
+    expect(memory.size).toBe(count * (size + ENTRY_OVERHEAD));
     // e0 served again: e1 is now the least recently served.
     expect(memory.get('e0', 'e0')).not.toBeNull();
     keep(memory, 'one-more', size);

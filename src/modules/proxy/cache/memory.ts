@@ -9,7 +9,8 @@
  * another worker is then seen within that bound (this worker's own writes and removals are
  * seen at once). The manager's touch of a served entry (its mtime) sends it back to the disk
  * once, about once a second. What is kept is bounded: entries up to `MAX_ENTRY` bytes,
- * `budget` bytes in all per worker and zone, the least recently served dropped first.
+ * `budget` bytes in all per worker and zone (each entry counted with `ENTRY_OVERHEAD`), the
+ * least recently served dropped first.
  */
 import { statSync, type Stats } from 'node:fs';
 import type { CachedEntry } from './store';
@@ -20,6 +21,8 @@ export const MAX_ENTRY = 64 * 1024;
 const MAX_BUDGET = 64 * 1024 * 1024;
 /** The least, for a small keys zone. */
 const MIN_BUDGET = 1024 * 1024;
+/** What a kept entry costs besides its file's bytes (its decoded metadata, its records): about 1.2 KB measured for a small one. */
+export const ENTRY_OVERHEAD = 1024;
 /** How long a kept entry's last check holds for a fresh hit, ms. */
 export const RECHECK_MS = 100;
 
@@ -57,7 +60,7 @@ export class EntryMemory {
 
   constructor(private readonly budget: number) {}
 
-  /** The bytes kept now. */
+  /** The bytes kept now (each entry's file bytes and ENTRY_OVERHEAD). */
   get size(): number {
     return this.total;
   }
@@ -110,10 +113,12 @@ export class EntryMemory {
 
   /** Keeps `entry` (whole, `bytes` long in its file of `identity`), dropping the least recently served past the budget. */
   keep(hash: string, entry: CachedEntry, identity: FileIdentity, bytes: number, now = Date.now()): void {
-    if (entry.body === null || bytes > MAX_ENTRY || bytes > this.budget) return;
+    if (entry.body === null || bytes > MAX_ENTRY) return;
+    const cost = bytes + ENTRY_OVERHEAD;
+    if (cost > this.budget) return;
     this.forget(hash);
-    this.kept.set(hash, { entry, identity, bytes, checkedAt: now });
-    this.total += bytes;
+    this.kept.set(hash, { entry, identity, bytes: cost, checkedAt: now });
+    this.total += cost;
     while (this.total > this.budget) this.forget(this.kept.keys().next().value as string);
   }
 
