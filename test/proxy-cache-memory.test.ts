@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { EntryMeta } from '../src/modules/proxy/cache/entry';
 import { budgetOf, ENTRY_OVERHEAD, EntryMemory, identityOf, MAX_ENTRY, RECHECK_MS } from '../src/modules/proxy/cache/memory';
-import { prepareHead, setPreparedHead } from '../src/modules/proxy/cache/prepared-head';
+import { prepareHead, preparedHeadOf, setPreparedHead } from '../src/modules/proxy/cache/prepared-head';
 import type { CachedEntry } from '../src/modules/proxy/cache/store';
 import { startGateway, type GatewayProcess } from './helpers/gateway-process';
 import { closeServer, listen, portOf, request, until } from './helpers/proxy-peers';
@@ -131,6 +131,19 @@ describe('prepared head', () => {
     });
     expect(prepared).toEqual(appended);
     expect(prepared.join('|')).toContain('X-Before|set first|X-Before|upstream|Content-Type|text/plain|X-Multi|a|X-Multi|b|Cache-Control|max-age=60');
+  });
+
+  test('made once per entry and location: two locations serving one entry keep their own', () => {
+    const entry = {};
+    const [first, second] = [{}, {}];
+    let made = 0;
+    const of = (owner: object, hidden: string) => preparedHeadOf(entry, owner, () => (made++, lines.filter(([name]) => name.toLowerCase() !== hidden)), new Set());
+    const heads = [of(first, 'x-multi'), of(second, 'content-type'), of(first, 'x-multi'), of(second, 'content-type')];
+    expect(made).toBe(2);
+    expect(heads[2]).toBe(heads[0]);
+    expect(heads[3]).toBe(heads[1]);
+    expect(heads[0]!.lines.map(([name]) => name)).not.toContain('X-Multi');
+    expect(heads[1]!.lines.map(([name]) => name)).toContain('X-Multi');
   });
 
   test('a line Node would refuse is not prepared; a line the location rewrites is noted', () => {

@@ -27,7 +27,9 @@ export interface PreparedHead {
   readonly rewritable: boolean;
 }
 
-const preparedByEntry = new WeakMap<object, PreparedHead>();
+/** Heads kept per entry: one per location serving it (a key shared by locations), the oldest dropped past this. */
+const HEADS_PER_ENTRY = 4;
+const preparedByEntry = new WeakMap<object, PreparedHead[]>();
 
 /**
  * The head of `entry` (an entry kept in memory: the same object on every hit) for `owner`:
@@ -35,9 +37,16 @@ const preparedByEntry = new WeakMap<object, PreparedHead>();
  */
 export function preparedHeadOf(entry: object, owner: object, lines: () => readonly HeaderLine[], rewritten: ReadonlySet<string>): PreparedHead | null {
   const kept = preparedByEntry.get(entry);
-  if (kept !== undefined && kept.owner === owner) return kept;
+  if (kept !== undefined) {
+    for (const head of kept) if (head.owner === owner) return head;
+  }
   const made = prepareHead(owner, lines(), rewritten);
-  if (made !== null) preparedByEntry.set(entry, made);
+  if (made === null) return null;
+  if (kept === undefined) preparedByEntry.set(entry, [made]);
+  else {
+    if (kept.length >= HEADS_PER_ENTRY) kept.shift();
+    kept.push(made);
+  }
   return made;
 }
 
