@@ -6,7 +6,7 @@
  * removed or corrupted on disk within the recheck bound (never a wrong body).
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { promises as fsPromises, mkdtempSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import http, { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -14,7 +14,9 @@ import path from 'node:path';
 import type { EntryMeta } from '../src/modules/proxy/cache/entry';
 import { budgetOf, ENTRY_OVERHEAD, EntryMemory, identityOf, MAX_ENTRY, RECHECK_MS } from '../src/modules/proxy/cache/memory';
 import { prepareHead, preparedHeadOf, setPreparedHead } from '../src/modules/proxy/cache/prepared-head';
-import type { CachedEntry } from '../src/modules/proxy/cache/store';
+import { keyHash } from '../src/modules/proxy/cache/key';
+import { DiskStore, type CachedEntry } from '../src/modules/proxy/cache/store';
+import type { Logger } from '../src/types';
 import { startGateway, type GatewayProcess } from './helpers/gateway-process';
 import { closeServer, listen, portOf, request, until } from './helpers/proxy-peers';
 
@@ -95,6 +97,48 @@ describe('EntryMemory', () => {
 
   test('the budget follows keys_zone, within 1 MiB and 64 MiB', () => {
     expect([budgetOf(1024), budgetOf(10 * 1024 * 1024), budgetOf(1024 * 1024 * 1024)]).toEqual([1024 * 1024, 10 * 1024 * 1024, 64 * 1024 * 1024]);
+  });
+});
+
+describe('DiskStore reads', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'cache-store-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const lines: string[] = [];
+  const log: Logger = { debug: () => {}, info: () => {}, notice: () => {}, warn: () => {}, error: (m) => lines.push(m), crit: (m) => lines.push(m) };
+  const key = 'http://backend/a';
+  const meta: EntryMeta = { key, status: 200, reason: 'OK', headers: ['Content-Type', 'text/plain'], validUntil: Date.now() + 60_000, storedAt: Date.now(), lastModified: null, etag: null, vary: [] };
+
+  async function store(disk: DiskStore, hash: string, body: string): Promise<void> {
+    const writer = disk.writer(hash, meta);
+    writer.write(Buffer.from(body));
+    writer.end();
+    await writer.done;
+  }
+
+  test('reads of one entry at once share one read of its file; the next come from memory; a new entry is read anew', async () => {
+    const disk = new DiskStore({ name: 'z', dir, levels: [1, 2], zoneSize: 1024 * 1024, inactive: 600_000, maxSize: 0, useTempPath: true, managerSleep: 50 }, log);
+    const hash = keyHash(key);
+    await store(disk, hash, 'first');
+    const open = jest.spyOn(fsPromises, 'open');
+    try {
+      const reads = await Promise.all(Array.from({ length: 20 }, () => disk.read(hash, key)));
+      expect(open).toHaveBeenCalledTimes(1);
+      expect(reads.every((r) => r === reads[0])).toBe(true);
+      expect(reads[0]!.body!.toString()).toBe('first');
+      expect((await disk.read(hash, key))!.body!.toString()).toBe('first');
+      expect(open).toHaveBeenCalledTimes(1);
+      await store(disk, hash, 'second');
+      open.mockClear();
+      expect((await disk.read(hash, key))!.body!.toString()).toBe('second');
+      expect(open.mock.calls.filter(([file]) => String(file).endsWith(hash))).toHaveLength(1);
+    } finally {
+      open.mockRestore();
+    }
+    expect(lines).toEqual([]);
   });
 });
 

@@ -49,6 +49,8 @@ export class DiskStore {
   private readonly finishing = new Map<string, Promise<void>>();
   /** The small entries read, kept in this worker's memory beside their files. */
   private readonly memory: EntryMemory;
+  /** The reads of entry files under way, by hash: a read of the same entry meanwhile shares it. */
+  private readonly reading = new Map<string, { readonly key: string; readonly read: Promise<CachedEntry | null> }>();
 
   constructor(
     readonly conf: CachePathConf,
@@ -71,12 +73,27 @@ export class DiskStore {
     return this.finishing.has(hash) ? null : this.memory.recent(hash, key, now);
   }
 
-  /** The entry of `hash` if it is on disk, whole, and stored for `key`; null otherwise. */
+  /**
+   * The entry of `hash` if it is on disk, whole, and stored for `key`; null otherwise. Reads of
+   * the same entry at once share one read of the file (the requests in flight when a kept entry
+   * is found changed would otherwise each open it).
+   */
   async read(hash: string, key: string): Promise<CachedEntry | null> {
     const pending = this.finishing.get(hash);
     if (pending) await pending;
     const kept = this.memory.get(hash, key);
     if (kept) return kept;
+    const current = this.reading.get(hash);
+    if (current !== undefined && current.key === key) return current.read;
+    const read = this.readFile(hash, key).finally(() => {
+      if (this.reading.get(hash)?.read === read) this.reading.delete(hash);
+    });
+    this.reading.set(hash, { key, read });
+    return read;
+  }
+
+  /** One read of the entry file of `hash` (kept in memory when small). */
+  private async readFile(hash: string, key: string): Promise<CachedEntry | null> {
     const file = this.fileOf(hash);
     let handle: fsp.FileHandle;
     try {
@@ -174,7 +191,7 @@ export class DiskStore {
           .catch(fail)
           .then(close)
           .then(() => (broken ? handle && fsp.unlink(temp) : fsp.rename(temp, file)))
-          .then(() => this.memory.forget(hash))
+          .then(() => this.forget(hash))
           .catch((err) => {
             fail(err);
             return fsp.unlink(temp).catch(() => {});
@@ -200,13 +217,17 @@ export class DiskStore {
 
   /** Removes an entry (a corrupted one, one the manager expires). */
   async remove(hash: string): Promise<void> {
-    this.memory.forget(hash);
     await fsp.unlink(this.fileOf(hash)).catch(() => {});
+    this.forget(hash);
   }
 
-  /** Forgets what this worker keeps in memory of `hash` (its file was removed). */
+  /**
+   * Forgets what this worker keeps of `hash` (its file was replaced or removed): the copy in
+   * memory, and a read under way, which a later read does not share (it may have read the old file).
+   */
   forget(hash: string): void {
     this.memory.forget(hash);
+    this.reading.delete(hash);
   }
 
   private failed(err: unknown, file: string): void {
