@@ -140,6 +140,48 @@ describe('DiskStore reads', () => {
     }
     expect(lines).toEqual([]);
   });
+
+  test('a read begun before this worker replaced the entry is not kept in memory (a fresh hit would serve the old one)', async () => {
+    const disk = new DiskStore({ name: 'z', dir, levels: [1, 2], zoneSize: 1024 * 1024, inactive: 600_000, maxSize: 0, useTempPath: true, managerSleep: 50 }, log);
+    const hash = keyHash(`${key}/race`);
+    const raceMeta = { ...meta, key: `${key}/race` };
+    const write = async (body: string) => {
+      const writer = disk.writer(hash, raceMeta);
+      writer.write(Buffer.from(body));
+      writer.end();
+      await writer.done;
+    };
+    await write('old');
+    // The first read opens the old file, then waits before its stat until the new entry is in place.
+    const realOpen = fsPromises.open.bind(fsPromises);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let opened = false;
+    const open = jest.spyOn(fsPromises, 'open').mockImplementationOnce(async (...args: Parameters<typeof fsPromises.open>) => {
+      const handle = await realOpen(...args);
+      const stat = handle.stat.bind(handle);
+      handle.stat = (async (options?: { bigint?: false }) => {
+        await gate;
+        return stat(options);
+      }) as typeof handle.stat;
+      opened = true;
+      return handle;
+    });
+    try {
+      const first = disk.read(hash, `${key}/race`);
+      expect(await until(() => opened)).toBe(true);
+      open.mockRestore();
+      await write('new');
+      release();
+      expect((await first)?.body?.toString()).toBe('old');
+      expect(disk.readNow(hash, `${key}/race`, Date.now())?.body?.toString() ?? null).toBeNull();
+      expect((await disk.read(hash, `${key}/race`))?.body?.toString()).toBe('new');
+      expect(disk.readNow(hash, `${key}/race`, Date.now())?.body?.toString()).toBe('new');
+    } finally {
+      open.mockRestore();
+      release();
+    }
+  });
 });
 
 describe('prepared head', () => {

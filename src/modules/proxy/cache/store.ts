@@ -37,6 +37,12 @@ export interface EntryWriter {
   readonly done: Promise<void>;
 }
 
+/** A read of an entry file under way, shared by the reads of the same entry meanwhile. */
+interface Reading {
+  readonly key: string;
+  read: Promise<CachedEntry | null>;
+}
+
 let sequence = 0;
 
 /** One `proxy_cache_path` zone's files. */
@@ -50,7 +56,7 @@ export class DiskStore {
   /** The small entries read, kept in this worker's memory beside their files. */
   private readonly memory: EntryMemory;
   /** The reads of entry files under way, by hash: a read of the same entry meanwhile shares it. */
-  private readonly reading = new Map<string, { readonly key: string; readonly read: Promise<CachedEntry | null> }>();
+  private readonly reading = new Map<string, Reading>();
 
   constructor(
     readonly conf: CachePathConf,
@@ -85,15 +91,20 @@ export class DiskStore {
     if (kept) return kept;
     const current = this.reading.get(hash);
     if (current !== undefined && current.key === key) return current.read;
-    const read = this.readFile(hash, key).finally(() => {
-      if (this.reading.get(hash)?.read === read) this.reading.delete(hash);
+    const reading: Reading = { key, read: Promise.resolve(null) };
+    this.reading.set(hash, reading);
+    reading.read = this.readFile(hash, key, reading).finally(() => {
+      if (this.reading.get(hash) === reading) this.reading.delete(hash);
     });
-    this.reading.set(hash, { key, read });
-    return read;
+    return reading.read;
   }
 
-  /** One read of the entry file of `hash` (kept in memory when small). */
-  private async readFile(hash: string, key: string): Promise<CachedEntry | null> {
+  /**
+   * One read of the entry file of `hash`, kept in memory when small, unless the entry was
+   * replaced or removed by this worker meanwhile (`reading` is no longer the current read: what
+   * it read may be the old file).
+   */
+  private async readFile(hash: string, key: string, reading: Reading): Promise<CachedEntry | null> {
     const file = this.fileOf(hash);
     let handle: fsp.FileHandle;
     try {
@@ -123,7 +134,7 @@ export class DiskStore {
         // Exactly as long as it says: a shorter or longer file is not this entry.
         if (bytesRead !== total) return null;
         const entry = { meta, file, bodyLength: lengths.bodyLength, body: Buffer.from(first.subarray(bodyOffset, total)), stream: () => createReadStream(file) };
-        if (stat.size === total) this.memory.keep(hash, entry, identityOf(stat), total);
+        if (stat.size === total && this.reading.get(hash) === reading) this.memory.keep(hash, entry, identityOf(stat), total);
         return entry;
       }
       if (stat.size !== total) return null;
