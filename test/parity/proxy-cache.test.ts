@@ -11,6 +11,7 @@
  * ordered (1 s validities, sleeps past them), never asserted. nginx missing is an error, never a skip.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -40,7 +41,9 @@ interface Step {
   readonly path: string;
   readonly method?: string;
   readonly headers?: Readonly<Record<string, string>>;
-  /** Wait this long first, ms. */
+  /** Remove the path's entry file first, as an outside process would (a purge, another worker's manager). */
+  readonly purge?: boolean;
+  /** Wait this long first (after a purge), ms. */
   readonly sleep?: number;
   readonly together?: number;
 }
@@ -299,6 +302,14 @@ const CASES: readonly Case[] = [
       get('/conditional-miss/d', { headers: { 'If-None-Match': '"m1"' } }),
     ],
   },
+  {
+    // An entry removed from the disk by another process is a MISS, then stored again; the
+    // gateway's hits from memory see it within their 100 ms recheck (the sleep).
+    name: 'purged',
+    conf: 'proxy_cache_valid 200 10m;',
+    backend: fixed({ 'X-Extra': 'kept' }),
+    steps: [...repeat('/purged/a', 4), get('/purged/a', { purge: true, sleep: 150 }), ...repeat('/purged/a', 2)],
+  },
 ];
 
 function site(prefix: string, cacheDir: string, port: number, backend: number): string {
@@ -385,10 +396,21 @@ function exchange(port: number, step: Step): Promise<string> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A case's steps against one side, each step's text. */
-async function run(port: number, steps: readonly Step[]): Promise<string[]> {
+/**
+ * The entry file of a key in a side's cache directory (levels=1:2). Without proxy_cache_key
+ * nginx's key is the upstream URL (ngx_http_proxy_create_key: `http://127.0.0.1:port/uri`);
+ * the gateway's is the documented `$scheme$proxy_host$request_uri` (`http127.0.0.1:port/uri`).
+ */
+function entryFile(dir: string, key: string): string {
+  const hash = createHash('md5').update(key).digest('hex');
+  return path.join(dir, hash.slice(-1), hash.slice(-3, -1), hash);
+}
+
+/** A case's steps against one side (`entryOf` names its entry files), each step's text. */
+async function run(port: number, steps: readonly Step[], entryOf: (uri: string) => string): Promise<string[]> {
   const out: string[] = [];
   for (const [i, step] of steps.entries()) {
+    if (step.purge) rmSync(entryOf(step.path), { force: true });
     if (step.sleep) await sleep(step.sleep);
     const label = `#${i + 1} ${step.method ?? 'GET'} ${step.path} ${JSON.stringify(step.headers ?? {})}`;
     if (step.together) {
@@ -428,7 +450,10 @@ describe('proxy_cache beside nginx 1.22', () => {
   });
 
   test.each(CASES.map((c) => [c.name, c] as const))('%s: every response and what the backend received as with nginx', async (_name, kase) => {
-    const [expected, actual] = await Promise.all([run(ports.nginx, kase.steps), run(ports.gateway, kase.steps)]);
+    const [expected, actual] = await Promise.all([
+      run(ports.nginx, kase.steps, (uri) => entryFile(path.join(prefix, 'nginx-cache'), `http://127.0.0.1:${backends[0].port}${uri}`)),
+      run(ports.gateway, kase.steps, (uri) => entryFile(path.join(prefix, 'gateway-cache'), `http127.0.0.1:${backends[1].port}${uri}`)),
+    ]);
     for (let i = 0; i < expected.length; i++) expect(actual[i]).toBe(expected[i]);
     const received = (seen: Map<string, string[]>) => [...seen].filter(([url]) => url.startsWith(`/${kase.name}/`)).sort(([a], [b]) => a.localeCompare(b));
     expect(received(backends[1].seen)).toEqual(received(backends[0].seen));

@@ -265,6 +265,8 @@ class ProxyHandler implements Handler {
   private readonly bodyLimits: BodyLimits;
   /** The location's cache, where it caches. */
   private readonly cache: ProxyCache | null;
+  /** The response header names (lower case) `headerRewriter` may change: `proxy_redirect`'s and `proxy_cookie_*`'s. */
+  private readonly rewrittenNames: ReadonlySet<string>;
   /**
    * Present only where the location forwards `Upgrade`: the dispatcher serves any other
    * request that asks for an upgrade as plain HTTP (no Upgrade goes up, no 101 is tunnelled).
@@ -282,6 +284,7 @@ class ProxyHandler implements Handler {
     this.resolver = wanted ? nameResolver(wanted.conf, wanted.timeout) : null;
     this.bodyLimits = { limit: options.body.limit, timeoutMs: options.body.timeoutMs };
     this.cache = options.cache ? new ProxyCache(options.cache, log) : null;
+    this.rewrittenNames = new Set([...(options.redirects.length ? ['location', 'refresh'] : []), ...(options.cookies ? ['set-cookie'] : [])]);
     if (options.upgrade) this.upgrade = (req, socket, head, ctx) => this.tunnel(req, socket, head, ctx);
     const up = options.upstream;
     const key = up?.conf.method.kind === 'hash' ? compileValue(up.conf.method.key) : null;
@@ -363,18 +366,24 @@ class ProxyHandler implements Handler {
     return upstream;
   }
 
-  async http(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): Promise<void> {
-    const route = this.route ?? (await this.routeOf(req, ctx));
+  http(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): void | Promise<void> {
+    if (this.route === null) return this.routeOf(req, ctx).then((route) => this.httpTo(route, req, res, ctx));
+    return this.httpTo(this.route, req, res, ctx);
+  }
+
+  /** A request on its route, through the location's cache where it caches (a hit kept in memory is answered in this turn). */
+  private httpTo(route: Route, req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): void | Promise<void> {
     // `$proxy_host` is known before the cache key is made of it.
     setProxyVariables(ctx, route.target);
     if (!this.cache) return this.forward(req, res, ctx, route, null);
     const host: CacheHost = {
       forward: (plan) => this.forward(req, plan.res, ctx, route, plan),
-      headerLines: (raw) => {
-        const lines = responseHeaders(raw, this.options.hidden);
+      visibleLines: (raw) => responseHeaders(raw, this.options.hidden),
+      rewriteLines: (lines) => {
         const rewrite = this.headerRewriter(req, ctx);
         return rewrite ? rewrite(lines) : lines;
       },
+      rewrittenNames: this.rewrittenNames,
     };
     return this.cache.serve(req, res, ctx, host, this.options.ignoreClientAbort);
   }

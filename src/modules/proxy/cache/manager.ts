@@ -51,6 +51,7 @@ export class CacheManager {
         const temp = name.endsWith('.tmp') || name.endsWith('.lock');
         if (temp ? now - f.mtime > STALE_TEMP : now - f.mtime > inactive) {
           await fsp.unlink(f.file).catch(() => {});
+          if (!temp) store.forget(name);
           continue;
         }
         total += f.size;
@@ -61,6 +62,7 @@ export class CacheManager {
         for (const f of kept) {
           if (total <= maxSize) break;
           await fsp.unlink(f.file).catch(() => {});
+          store.forget(path.basename(f.file));
           total -= f.size;
         }
       }

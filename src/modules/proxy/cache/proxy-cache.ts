@@ -7,7 +7,8 @@
  * background), absent (MISS, one fetch per key under `proxy_cache_lock`), or served though old
  * when the upstream fails as `proxy_cache_use_stale` says (STALE). What comes back is stored
  * when nginx would store it (`validity.ts`, `proxy_no_cache`, `proxy_cache_min_uses`).
- * `$upstream_cache_status` says which.
+ * `$upstream_cache_status` says which. A fresh entry the worker keeps in memory (`memory.ts`)
+ * is answered in the same turn, its header lines prepared once (`prepared-head.ts`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError } from '../../../errors';
@@ -18,6 +19,7 @@ import type { BodySink, ResponseTap } from '../exchange';
 import type { HeaderLine } from '../headers';
 import { headerOf, varyMatches, varyValues, type EntryMeta } from './entry';
 import { keyHash } from './key';
+import { preparedHeadOf, setPreparedHead } from './prepared-head';
 import type { CachePathConf, CacheValid, ProxyCacheConf } from './module';
 import type { CachedEntry, EntryWriter } from './store';
 import { validFor, validityOf } from './validity';
@@ -87,8 +89,12 @@ export interface ForwardPlan {
 /** What the proxy handler lends the cache: a fetch, and how an upstream header becomes the client's. */
 export interface CacheHost {
   forward(plan: ForwardPlan): Promise<void>;
-  /** The header lines the client gets of an upstream's (hidden ones dropped, `proxy_redirect`...). */
-  headerLines(raw: readonly string[]): readonly HeaderLine[];
+  /** The header lines the client gets of an upstream's before any per-request rewriting (the location's hidden ones dropped): the same for every request of the location. */
+  visibleLines(raw: readonly string[]): readonly HeaderLine[];
+  /** Those lines as this request rewrites them (`proxy_redirect`, `proxy_cookie_*`): `lines` itself when nothing changes. */
+  rewriteLines(lines: readonly HeaderLine[]): readonly HeaderLine[];
+  /** The names (lower case) of the lines `rewriteLines` may change, the same for every request of the location: lines without them need no rewriting. */
+  readonly rewrittenNames: ReadonlySet<string>;
 }
 
 /** Whether any of `values` is set (not empty, not "0"): nginx's test of `proxy_cache_bypass` and `proxy_no_cache`. */
@@ -106,24 +112,58 @@ export class ProxyCache {
     private readonly log: Logger,
   ) {}
 
-  /** Serves one request through the cache, or straight through when it is not cached. */
-  async serve(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, host: CacheHost, ignoreClientAbort: boolean): Promise<void> {
-    const plain = (): Promise<void> => host.forward({ res, tap: null, method: null, extraHeaders: [], detached: ignoreClientAbort });
+  /**
+   * Serves one request through the cache, or straight through when it is not cached. A fresh
+   * entry kept in memory, asked for without conditions, is answered in this turn (no promise);
+   * everything else takes the flow below.
+   */
+  serve(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, host: CacheHost, ignoreClientAbort: boolean): void | Promise<void> {
     const o = this.options;
-    const name = ctx.evaluate(o.zone);
+    const name = o.zone.constant ?? ctx.evaluate(o.zone);
     const conf = o.zones.get(name);
     if (!conf) {
-      if (name === '') return plain();
+      if (name === '') return host.forward({ res, tap: null, method: null, extraHeaders: [], detached: ignoreClientAbort });
       ctx.log.error(`cache "${name}" not found`);
-      throw new HttpError(500, 'GW_CACHE_UNKNOWN', `cache "${name}" not found`);
+      return Promise.reject(new HttpError(500, 'GW_CACHE_UNKNOWN', `cache "${name}" not found`));
     }
-    const method = req.method ?? 'GET';
-    if (!o.methods.has(method)) return plain();
+    if (!o.methods.has(req.method ?? 'GET')) return host.forward({ res, tap: null, method: null, extraHeaders: [], detached: ignoreClientAbort });
     const zone = zoneOf(conf, this.log);
     const key = ctx.evaluate(o.key);
-    const hash = keyHash(key);
-    const flow = new CacheFlow(o, zone, key, hash, req, res, ctx, host, ignoreClientAbort);
-    if (anySet(o.bypass, ctx)) return flow.fetch('BYPASS', null, true, null);
+    const hash = zone.hashOf(key);
+    if (anySet(o.bypass, ctx)) return new CacheFlow(o, zone, key, hash, req, res, ctx, host, ignoreClientAbort).fetch('BYPASS', null, true, null);
+    const now = Date.now();
+    const kept = zone.store.readNow(hash, key, now);
+    if (kept !== null && kept.meta.validUntil > now && this.answerNow(kept, zone, hash, req, res, ctx, host)) return;
+    return this.lookup(new CacheFlow(o, zone, key, hash, req, res, ctx, host, ignoreClientAbort), zone, hash);
+  }
+
+  /**
+   * Answers a HIT of `entry` (fresh, kept in memory, the key's own entry) in this turn, its
+   * header lines prepared once for this location: true when it did; false when the request's
+   * Vary values or conditions (a 304, a 412) leave it to the flow's `answer`.
+   */
+  private answerNow(entry: CachedEntry, zone: CacheZone, hash: string, req: IncomingMessage, res: ServerResponse, ctx: RequestContext, host: CacheHost): boolean {
+    const { meta } = entry;
+    const headers = req.headers;
+    if ((meta.vary.length !== 0 && !varyMatches(meta, headers)) || failsPrecondition(meta.status, headers, meta.etag, meta.lastModified) || isNotModified(meta.status, headers, meta.etag, meta.lastModified)) return false;
+    const head = preparedHeadOf(entry, this, () => host.visibleLines(meta.headers), host.rewrittenNames);
+    if (head === null) return false;
+    const lines = head.rewritable ? host.rewriteLines(head.lines) : head.lines;
+    ctx.setVariable('upstream_cache_status', 'HIT');
+    ctx.upstreamHeaders = meta.headers;
+    zone.read(hash);
+    if (head.server) res.removeHeader('server');
+    if (lines === head.lines) setPreparedHead(res, head);
+    else for (const [name, value] of lines) res.appendHeader(name, value);
+    res.writeHead(meta.status, meta.reason || undefined);
+    res.end(entry.body);
+    return true;
+  }
+
+  /** The flow of a request not answered from memory: the entry on disk, fresh, expired or absent. */
+  private async lookup(flow: CacheFlow, zone: CacheZone, hash: string): Promise<void> {
+    const o = this.options;
+    const res = flow.res;
     let entry = await flow.lookup();
     const now = Date.now();
     if (entry && entry.meta.validUntil > now) return flow.answer(entry, 'HIT');
@@ -197,7 +237,7 @@ class CacheFlow {
     private readonly key: string,
     private readonly hash: string,
     private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
+    readonly res: ServerResponse,
     private readonly ctx: RequestContext,
     private readonly host: CacheHost,
     private readonly ignoreClientAbort: boolean,
@@ -322,7 +362,7 @@ class CacheFlow {
     ctx.upstreamHeaders = entry.meta.headers;
     this.zone.read(this.entryHash);
     if (failsPrecondition(entry.meta.status, this.req.headers, entry.meta.etag, entry.meta.lastModified)) throw new HttpError(412, 'GW_HTTP_412', 'precondition failed on a cached response');
-    const lines = this.host.headerLines(entry.meta.headers);
+    const lines = this.host.rewriteLines(this.host.visibleLines(entry.meta.headers));
     if (lines.some(([name]) => name.toLowerCase() === 'server')) res.removeHeader('server');
     if (isNotModified(entry.meta.status, this.req.headers, entry.meta.etag, entry.meta.lastModified)) {
       for (const [name, value] of lines) if (!NOT_MODIFIED_DROPPED.has(name.toLowerCase())) res.appendHeader(name, value);

@@ -9,6 +9,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import type { Logger } from '../../../types';
+import { keyHash } from './key';
 import { CacheManager } from './manager';
 import type { CachePathConf } from './module';
 import { DiskStore } from './store';
@@ -27,6 +28,8 @@ const MAX_COUNTED = 10_000;
 export class CacheZone {
   readonly store: DiskStore;
   private readonly uses = new Map<string, number>();
+  /** The md5 of the keys asked for lately (at most MAX_COUNTED, the oldest forgotten first). */
+  private readonly hashes = new Map<string, string>();
   private readonly updates = new Map<string, Update>();
   /** Entries read since the manager's last pass (their files' times are touched then). */
   readonly touched = new Set<string>();
@@ -35,6 +38,17 @@ export class CacheZone {
   constructor(conf: CachePathConf, log: Logger) {
     this.store = new DiskStore(conf, log);
     this.manager = new CacheManager(this);
+  }
+
+  /** The md5 of `key` (the entry's file name), made once per key asked for lately. */
+  hashOf(key: string): string {
+    let hash = this.hashes.get(key);
+    if (hash === undefined) {
+      hash = keyHash(key);
+      if (this.hashes.size >= MAX_COUNTED) this.hashes.delete(this.hashes.keys().next().value as string);
+      this.hashes.set(key, hash);
+    }
+    return hash;
   }
 
   /** Counts one more request of `hash`; returns the count. */
@@ -120,11 +134,16 @@ export class CacheZone {
 }
 
 const zones = new Map<string, CacheZone>();
+/** The same zones by their conf (one lookup per request, without making the name). */
+const zonesByConf = new WeakMap<CachePathConf, CacheZone>();
 
 /** The zone of `conf` in this process, made when first asked for (every location naming it shares it). */
 export function zoneOf(conf: CachePathConf, log: Logger): CacheZone {
+  let zone = zonesByConf.get(conf);
+  if (zone !== undefined) return zone;
   const id = `${conf.name}\0${conf.dir}`;
-  let zone = zones.get(id);
+  zone = zones.get(id);
   if (!zone) zones.set(id, (zone = new CacheZone(conf, log)));
+  zonesByConf.set(conf, zone);
   return zone;
 }
