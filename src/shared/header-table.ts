@@ -10,7 +10,7 @@
 import { OutgoingMessage, validateHeaderValue, type ServerResponse } from 'node:http';
 
 /** Node's own symbol for an outgoing message's header table, or null when this Node has none. */
-const OUT_HEADERS: symbol | null = findOutHeaders();
+export const OUT_HEADERS: symbol | null = findOutHeaders();
 
 function findOutHeaders(): symbol | null {
   const probe = new OutgoingMessage();
