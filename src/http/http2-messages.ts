@@ -15,7 +15,7 @@
  */
 import http2 from 'node:http2';
 import { Readable } from 'node:stream';
-import { forbiddenField, Http2Response, STAND_IN_OF } from './http2-response';
+import { forbiddenField, type Http2Response } from './http2-response';
 
 export { Http2Response } from './http2-response';
 
@@ -32,7 +32,7 @@ export interface PseudoHeaders {
 /** The request of a stream, for the stream's shared listeners. */
 const REQUEST = Symbol('gateway.http2Request');
 
-type StreamWithRequest = http2.ServerHttp2Stream & { [REQUEST]?: Http2Request; [STAND_IN_OF]?: () => object };
+type StreamWithRequest = http2.ServerHttp2Stream & { [REQUEST]?: Http2Request };
 
 function onStreamData(this: StreamWithRequest, chunk: Buffer): void {
   const req = this[REQUEST];
@@ -55,11 +55,6 @@ function onStreamAborted(this: StreamWithRequest): void {
   if (req === undefined || req.streamGone) return;
   req.aborted = true;
   req.emit('aborted');
-}
-
-function onStreamClose(this: StreamWithRequest): void {
-  const req = this[REQUEST];
-  if (req !== undefined) req.streamClosed();
 }
 
 /**
@@ -128,8 +123,6 @@ export class Http2Request extends Readable {
     };
     const own = stream as StreamWithRequest;
     own[REQUEST] = this;
-    own[STAND_IN_OF] = () => this.socket;
-    stream.once('close', onStreamClose);
     stream.on('aborted', onStreamAborted);
     // A request whose HEADERS ended the stream has no body: it is over now, as HTTP/1.1's parser ends a GET.
     if (bodyless) this.push(null);
@@ -184,7 +177,10 @@ export class Http2Request extends Readable {
     return this;
   }
 
-  /** The stream closed: the body is over (what was not read is dropped), then 'close'. */
+  /**
+   * The stream closed: the body is over (what was not read is dropped), then 'close'. Called by
+   * whoever listens to the stream's 'close' (src/server/http2-sessions.ts).
+   */
   streamClosed(): void {
     this.streamGone = true;
     this.push(null);

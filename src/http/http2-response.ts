@@ -46,12 +46,6 @@ function codedError(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
 }
 
-/** The stream closed (answered, reset, or its session gone): the response is over. */
-function onStreamClose(this: StreamWithResponse): void {
-  const res = this[RESPONSE];
-  if (res !== undefined) res.closeNow();
-}
-
 function onStreamDrain(this: StreamWithResponse): void {
   const res = this[RESPONSE];
   if (res === undefined) return;
@@ -67,6 +61,8 @@ function onWantTrailers(this: StreamWithResponse): void {
 /** An HTTP/2 response on Node's core stream API, with ServerResponse's surface. */
 export class Http2Response extends Stream {
   readonly stream: http2.ServerHttp2Stream;
+  /** The request answered (its `socket` is the stream's stand-in for a connection). */
+  private readonly answering: { readonly socket: object };
   /** The status the header goes out with. */
   statusCode = 200;
   /** Whether Node adds a Date field (it does unless told not to). */
@@ -88,16 +84,20 @@ export class Http2Response extends Stream {
   /** Whether the client said it takes trailers (`TE: trailers`: gRPC's clients do). */
   private readonly takesTrailers: boolean;
 
-  constructor(stream: http2.ServerHttp2Stream, takesTrailers: boolean) {
+  /**
+   * The response of `stream`, whose request is `req`; `takesTrailers` where the client said so.
+   * Whoever listens to the stream's 'close' calls `closeNow` (src/server/http2-sessions.ts).
+   */
+  constructor(stream: http2.ServerHttp2Stream, req: { readonly socket: object }, takesTrailers: boolean) {
     super();
     this.stream = stream;
+    this.answering = req;
     (this as unknown as Tabled)[TABLE] = null;
     this.takesTrailers = takesTrailers;
     (stream as StreamWithResponse)[RESPONSE] = this;
-    stream.once('close', onStreamClose);
   }
 
-  /** Ends the response's life once its stream has closed: 'finish', then 'close', once. */
+  /** Ends the response's life once its stream has closed (answered, reset, or its session gone): 'finish', then 'close', once. */
   closeNow(): void {
     if (this.over) return;
     this.over = true;
@@ -153,7 +153,7 @@ export class Http2Response extends Stream {
   /** The stream's stand-in for a connection (the request's), until the stream closes. */
   get socket(): unknown {
     if (this.over) return undefined;
-    return (this.stream as unknown as { [STAND_IN_OF]?: () => unknown })[STAND_IN_OF]?.();
+    return this.answering.socket;
   }
 
   get connection(): unknown {
@@ -378,6 +378,3 @@ export class Http2Response extends Stream {
     return true;
   }
 }
-
-/** Where a stream keeps the function that gives its stand-in socket (set by the request). */
-export const STAND_IN_OF = Symbol('gateway.streamStandIn');

@@ -48,6 +48,7 @@ export interface Http2Settings {
 export const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
 interface SessionState {
+  readonly session: http2.Http2Session;
   /** The connection under the session (TCP or TLS). */
   readonly socket: Duplex | null;
   /** Streams open now. */
@@ -102,10 +103,20 @@ export class Http2Sessions {
       // A stream's errors are its own (a reset, its session gone): its 'close' ends what it served.
       stream.on('error', ignoreError);
       const state = this.streamBegun(stream, rawHeaders);
+      if (state === null) return;
       // Streams whose session was closed as they began (nginx's limits) are not served.
-      if (state === null || stream.destroyed) return;
+      if (stream.destroyed) {
+        stream.once('close', () => this.streamEnded(stream, state));
+        return;
+      }
       const req = new Http2Request(stream, headers, rawHeaders, state.socket);
-      const res = new Http2Response(stream, takesTrailers(headers.te));
+      const res = new Http2Response(stream, req, takesTrailers(headers.te));
+      // One listener ends all three: the session's count, the request (its body, 'close'), the response ('finish', 'close').
+      stream.once('close', () => {
+        this.streamEnded(stream, state);
+        req.streamClosed();
+        res.closeNow();
+      });
       if (headers[':method'] === 'CONNECT') onConnect(req, res);
       else onRequest(req, res);
     });
@@ -148,7 +159,7 @@ export class Http2Sessions {
   }
 
   private opened(session: http2.Http2Session): void {
-    const state: SessionState = { socket: this.taking, open: 0, begun: 0, idle: null, resets: 0, resetsSince: performance.now() };
+    const state: SessionState = { session, socket: this.taking, open: 0, begun: 0, idle: null, resets: 0, resetsSince: performance.now() };
     const socket = this.taking;
     this.sessions.set(session, state);
     session.on('error', () => undefined);
@@ -182,18 +193,21 @@ export class Http2Sessions {
     }
     // keepalive_requests: the last stream is served, then the session says goodbye.
     if (state.begun >= this.settings.maxRequests) session.close();
-    stream.once('close', () => {
-      state.open--;
-      if (stream.rstCode && this.tooManyResets(state) && !session.destroyed) {
-        // Node sends its own GOAWAY for a reset flood but may leave the connection open, unread.
-        // The GOAWAY gets a turn to be written before the connection closes.
-        session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
-        setImmediate(() => session.destroy());
-        return;
-      }
-      if (state.open === 0 && !session.closed) this.armIdle(session, state, this.settings.idleTimeoutMs);
-    });
     return state;
+  }
+
+  /** A stream of the session closed: counted, and a reset flood (CVE-2023-44487) cut off; the session's idle time begins when it was the last. */
+  private streamEnded(stream: http2.ServerHttp2Stream, state: SessionState): void {
+    state.open--;
+    const session = state.session;
+    if (stream.rstCode && this.tooManyResets(state) && !session.destroyed) {
+      // Node sends its own GOAWAY for a reset flood but may leave the connection open, unread.
+      // The GOAWAY gets a turn to be written before the connection closes.
+      session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      setImmediate(() => session.destroy());
+      return;
+    }
+    if (state.open === 0 && !session.closed) this.armIdle(session, state, this.settings.idleTimeoutMs);
   }
 
   /** Counts a reset stream; true once this second's resets pass the limit. */
