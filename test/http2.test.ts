@@ -380,6 +380,18 @@ describe('HTTP/2 to clients', () => {
     expect(load.stdout).toMatch(/status codes: 300 2xx/);
   }, 40000);
 
+  test('a response ends its stream on its last DATA frame, as nginx ends it, with no empty DATA frame after it', async () => {
+    // Node's compatibility layer waited for trailers on every response, then sent none: one more
+    // frame, empty, with END_STREAM. nginx sets END_STREAM on the last DATA frame (checked: 1.22).
+    const frames = (out: string) => [...out.matchAll(/recv DATA frame <length=(\d+), flags=0x0(\d)/g)].map((m) => `${m[1]}:${m[2]}`);
+    const file = await run('nghttp', ['-nv', `http://127.0.0.1:${plainPort}/ten.bin`]);
+    expect(frames(file.stdout)).toEqual(['10:1']);
+    const proxied = await run('nghttp', ['-nv', `http://127.0.0.1:${plainPort}/up/frames`]);
+    const proxiedFrames = frames(proxied.stdout);
+    expect(proxiedFrames.length).toBeGreaterThan(0);
+    expect(proxiedFrames.at(-1)).toMatch(/^[1-9]\d*:1$/);
+  }, 20000);
+
   test('sessions that end, cleanly or cut, leave no descriptor behind', async () => {
     const pid = gw.child.pid!;
     const baseline = fdCount(pid);
