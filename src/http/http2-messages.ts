@@ -208,8 +208,6 @@ Object.defineProperty(Http2Request.prototype, 'connection', {
   },
 });
 
-/** The listener methods a stream's stand-in socket takes to the stream itself. */
-const LISTENER_METHODS = new Set(['on', 'once', 'off', 'addListener', 'removeListener', 'prependListener', 'prependOnceListener']);
 /** What the stand-in refuses, as Node's: the stream's bytes are not the connection's. */
 const NO_MANIPULATION = new Set(['write', 'read', 'pause', 'resume']);
 
@@ -224,45 +222,75 @@ const NO_MANIPULATION = new Set(['write', 'read', 'pause', 'resume']);
  * and written there even once the stream has closed.
  */
 function streamSocket(stream: http2.ServerHttp2Stream, connection: object | null, req: Http2Request): object {
-  const target = (connection ?? stream) as Record<string | symbol, unknown>;
-  const session = stream.session;
-  const socket: object = new Proxy(target, {
-    getPrototypeOf: (t) => Reflect.getPrototypeOf(t),
-    set(t, prop, value) {
-      if (prop === 'writable' || prop === 'readable' || prop === 'destroyed' || prop === 'destroy') return Reflect.set(stream, prop, value);
-      if (NO_MANIPULATION.has(prop as string)) throw codedError('ERR_HTTP2_NO_SOCKET_MANIPULATION', 'HTTP/2 sockets should not be directly manipulated (e.g. read and written)');
-      return Reflect.set(t, prop, value);
-    },
-    get(t, prop) {
-      if (typeof prop === 'symbol' || prop === '_parent') return t[prop];
-      switch (prop) {
-        case 'destroy':
-        case 'end':
-        case 'emit':
-          return (stream[prop] as (...args: unknown[]) => unknown).bind(stream);
-        case 'writable':
-        case 'destroyed':
-          return stream[prop];
-        case 'readable':
-          return stream.destroyed ? false : req.readable;
-        case 'setTimeout':
-          return session ? session.setTimeout.bind(session) : stream.setTimeout.bind(stream);
-        default:
-      }
-      if (LISTENER_METHODS.has(prop)) {
-        const method = (stream as unknown as Record<string, (event: string | symbol, fn: (...args: unknown[]) => void) => unknown>)[prop];
+  const holder: StandIn = { connection: (connection ?? stream) as Record<string | symbol, unknown>, stream, session: stream.session, req, proxy: null };
+  return (holder.proxy = new Proxy(holder, STAND_IN));
+}
+
+/** What a stand-in's one shared handler needs of its stream (no closures made per request). */
+interface StandIn {
+  /** The TCP or TLS socket under the session (the stream itself when there is none). */
+  readonly connection: Record<string | symbol, unknown>;
+  readonly stream: http2.ServerHttp2Stream;
+  readonly session: http2.Http2Session | undefined;
+  readonly req: Http2Request;
+  proxy: object | null;
+}
+
+type Listen = (event: string | symbol, fn: (...args: unknown[]) => void) => unknown;
+
+function noManipulation(): never {
+  throw codedError('ERR_HTTP2_NO_SOCKET_MANIPULATION', 'HTTP/2 sockets should not be directly manipulated (e.g. read and written)');
+}
+
+const STAND_IN: ProxyHandler<StandIn> = {
+  getPrototypeOf: (t) => Reflect.getPrototypeOf(t.connection),
+  has: (t, prop) => prop in t.connection,
+  set(t, prop, value) {
+    if (prop === 'writable' || prop === 'readable' || prop === 'destroyed' || prop === 'destroy') return Reflect.set(t.stream, prop, value);
+    if (NO_MANIPULATION.has(prop as string)) noManipulation();
+    return Reflect.set(t.connection, prop, value);
+  },
+  get(t, prop) {
+    const connection = t.connection;
+    if (typeof prop === 'symbol' || prop === '_parent') return connection[prop];
+    const stream = t.stream;
+    switch (prop) {
+      case 'destroy':
+      case 'end':
+      case 'emit':
+        return (stream[prop] as (...args: unknown[]) => unknown).bind(stream);
+      case 'writable':
+      case 'destroyed':
+        return stream[prop];
+      case 'readable':
+        return stream.destroyed ? false : t.req.readable;
+      case 'setTimeout':
+        return t.session ? t.session.setTimeout.bind(t.session) : stream.setTimeout.bind(stream);
+      case 'write':
+      case 'read':
+      case 'pause':
+      case 'resume':
+        return noManipulation();
+      case 'on':
+      case 'once':
+      case 'off':
+      case 'addListener':
+      case 'removeListener':
+      case 'prependListener':
+      case 'prependOnceListener': {
+        const method = (stream as unknown as Record<string, Listen>)[prop];
         return (event: string | symbol, fn: (...args: unknown[]) => void) => {
           method.call(stream, event === 'end' ? 'aborted' : event, fn);
-          return socket;
+          return t.proxy;
         };
       }
-      if (NO_MANIPULATION.has(prop)) throw codedError('ERR_HTTP2_NO_SOCKET_MANIPULATION', 'HTTP/2 sockets should not be directly manipulated (e.g. read and written)');
-      const value = t[prop];
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(t) : value;
-    },
-  });
-  return socket;
-}
+      default: {
+        const value = connection[prop];
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(connection) : value;
+      }
+    }
+  },
+};
 
 /** An error with Node's code, as its own classes throw them. */
 function codedError(code: string, message: string): Error {
