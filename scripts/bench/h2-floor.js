@@ -8,15 +8,18 @@
  * - `compat`, `core`, `fd`, `file`: h2-floor-server.js's four ways of answering (Node's
  *   compatibility API, the core API from memory, respondWithFD, respondWithFile);
  * - `gateway`: this tree's bin/gateway on the bench's configuration (setup.js);
- * - `nginx`: nginx 1.22 on the same configuration (access log on, open_file_cache).
+ * - `nginx`: nginx 1.22 on the same configuration (access log on, open_file_cache);
+ * - `baseline`: with H2FLOOR_BASELINE=/path/to/a/built/checkout, that checkout's bin/gateway on
+ *   the same configuration in a prefix of its own (its own ports, logs and pid; the same files).
  *
- * Env: H2FLOOR_SECONDS (5), H2FLOOR_ROUNDS (2), H2FLOOR_ONLY (a comma list of servers).
+ * Env: H2FLOOR_SECONDS (5), H2FLOOR_ROUNDS (2), H2FLOOR_ONLY (a comma list of servers),
+ * H2FLOOR_BASELINE.
  * Prints a Markdown table: best round by throughput, CPU µs per request, ÷ nginx, ÷ core.
  */
 const path = require('node:path');
 const fs = require('node:fs');
 const procs = require('./procs');
-const { prepare } = require('./setup');
+const { prepare, gatewayYaml } = require('./setup');
 const { runH2load } = require('./h2load');
 
 const SERVER_CORE = 0;
@@ -27,7 +30,7 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const log = (msg) => process.stderr.write(`[h2-floor] ${msg}\n`);
 
 async function main() {
-  const [gatewayPort, nginxPort, backendPort, gatewayH2Port, nginxH2Port, ...floorPorts] = await procs.freePorts(9);
+  const [gatewayPort, nginxPort, backendPort, gatewayH2Port, nginxH2Port, basePort, baseH2Port, ...floorPorts] = await procs.freePorts(11);
   const tree = prepare({ gatewayPort, nginxPort, gatewayH2Port, nginxH2Port, backendPort, connections: 1024 });
   const file = path.join(tree.dir, 'public', '1k.html');
   const modes = ['compat', 'core', 'fd', 'file'];
@@ -61,6 +64,19 @@ async function main() {
       });
       await procs.waitForPort(gatewayH2Port, '127.0.0.1', 20000, child);
       servers.push({ name: 'gateway', pid: child.pid, port: gatewayH2Port });
+    }
+    const baseline = process.env.H2FLOOR_BASELINE;
+    if (baseline && want('baseline')) {
+      const prefix = path.join(tree.dir, 'baseline');
+      for (const sub of ['conf', 'logs', 'tmp']) fs.mkdirSync(path.join(prefix, sub), { recursive: true });
+      for (const shared of ['public', 'handlers']) fs.symlinkSync(path.join(tree.dir, shared), path.join(prefix, shared));
+      fs.writeFileSync(path.join(prefix, 'conf', 'gateway.yaml'), gatewayYaml({ port: basePort, h2Port: baseH2Port, backendPort, connections: 1024 }));
+      const child = procs.startPinned('baseline', SERVER_CORE, process.execPath, [path.join(baseline, 'bin', 'gateway'), '-p', prefix, '-c', 'conf/gateway.yaml'], {
+        cwd: prefix,
+        logFile: path.join(prefix, 'logs', 'gateway.out'),
+      });
+      await procs.waitForPort(baseH2Port, '127.0.0.1', 20000, child);
+      servers.push({ name: 'baseline', pid: child.pid, port: baseH2Port });
     }
     if (want('nginx') && tree.nginx) {
       const child = procs.startPinned('nginx', SERVER_CORE, tree.nginx.bin, ['-p', tree.dir, '-c', tree.nginx.conf, '-g', 'daemon off;'], {
@@ -99,11 +115,12 @@ async function main() {
     const best = (name) => results.get(name).reduce((a, b) => (b.rps > a.rps ? b : a), { rps: 0, cpuUs: NaN, genCpu: NaN });
     const nginx = results.has('nginx') ? best('nginx') : null;
     const core = results.has('core') ? best('core') : null;
-    const lines = ['| server | req/s (best) | CPU µs/req | ÷ nginx | ÷ core API | h2load CPU | crashes | rounds req/s |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |'];
+    const base = results.has('baseline') ? best('baseline') : null;
+    const lines = ['| server | req/s (best) | CPU µs/req | ÷ nginx | ÷ core API | ÷ baseline | h2load CPU | crashes | rounds req/s |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |'];
     for (const server of servers) {
       const b = best(server.name);
       const rounds = results.get(server.name).map((r) => `${Math.round(r.rps)} (${r.cpuUs.toFixed(1)} µs)`).join(', ');
-      lines.push(`| ${server.name} | ${Math.round(b.rps).toLocaleString('en')} | ${b.cpuUs.toFixed(1)} | ${nginx ? (b.cpuUs / nginx.cpuUs).toFixed(2) : '—'} | ${core ? (b.cpuUs / core.cpuUs).toFixed(2) : '—'} | ${(100 * b.genCpu).toFixed(0)}% | ${server.crashes ?? '—'} | ${rounds} |`);
+      lines.push(`| ${server.name} | ${Math.round(b.rps).toLocaleString('en')} | ${b.cpuUs.toFixed(1)} | ${nginx ? (b.cpuUs / nginx.cpuUs).toFixed(2) : '—'} | ${core ? (b.cpuUs / core.cpuUs).toFixed(2) : '—'} | ${base ? (b.cpuUs / base.cpuUs).toFixed(2) : '—'} | ${(100 * b.genCpu).toFixed(0)}% | ${server.crashes ?? '—'} | ${rounds} |`);
     }
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
