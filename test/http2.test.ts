@@ -392,6 +392,21 @@ describe('HTTP/2 to clients', () => {
     expect(proxiedFrames.at(-1)).toMatch(/^[1-9]\d*:1$/);
   }, 20000);
 
+  test('clients that cut their streams mid-response (h2load ending timed runs with 100 streams in flight): the worker serves on, no descriptor left behind', async () => {
+    // Node 20's respondWithFD/respondWithFile die with SIGSEGV here (scripts/bench/h2-floor.js):
+    // the responses go through stream.write, whose streams cut this way only close.
+    const pid = gw.child.pid!;
+    const baseline = fdCount(pid);
+    for (let round = 0; round < 2; round++) {
+      const load = await run('h2load', ['-c', '5', '-m', '20', '-D', '1', `http://127.0.0.1:${plainPort}/big.bin`], { timeout: 20000 });
+      expect(load.stdout).toMatch(/requests: \d+ total, \d+ started, [1-9]\d* done/);
+    }
+    const session = await h2Connect(plainPort, false);
+    expect((await h2Request(session, { ':path': '/ten.bin' })).body.toString()).toBe('0123456789');
+    session.close();
+    expect(await eventually(() => fdCount(pid) <= baseline, 5000)).toBe(true);
+  }, 30000);
+
   test('sessions that end, cleanly or cut, leave no descriptor behind', async () => {
     const pid = gw.child.pid!;
     const baseline = fdCount(pid);

@@ -107,6 +107,16 @@ export class Http2Response extends Stream {
     this.emit('close');
   }
 
+  /**
+   * Whether the response is over unfinished or gone: destroyed here, or its stream destroyed or
+   * closed. As HTTP/1.1's ServerResponse says it once its socket closed: a handler that comes
+   * after the stream closed (a file opened meanwhile) sees it, instead of waiting for a 'close'
+   * already emitted.
+   */
+  get destroyed(): boolean {
+    return this.over || this.destroyedHere || this.stream.destroyed;
+  }
+
   get headersSent(): boolean {
     return this.stream.headersSent;
   }
