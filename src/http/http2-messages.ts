@@ -1,6 +1,7 @@
 /**
- * An HTTP/2 stream as the request and response every module already serves: Node's
- * compatibility classes, shaped the way nginx presents an HTTP/2 request to its modules. The
+ * An HTTP/2 stream as the request and response every module already serves, made on Node's
+ * core stream API (the 'stream' event's stream and headers; the response is
+ * src/http/http2-response.ts), shaped the way nginx presents an HTTP/2 request to its modules. The
  * pseudo-headers are taken out of the header list (`:authority` becomes `Host` when the client
  * sent none, as nginx's `$host`); a request whose HEADERS did not end the stream and that says
  * no Content-Length has a body of unknown length, which nginx marks chunked
@@ -13,15 +14,10 @@
  * upgrade handlers see one kind of WebSocket handshake whatever the protocol under it.
  */
 import http2 from 'node:http2';
-import type { OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
+import { forbiddenField, type Http2Response } from './http2-response';
 
-/** Response headers HTTP/2 forbids (RFC 9113 8.2.2); `te` is allowed only as `trailers`. */
-const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
-
-function forbidden(name: string, value?: unknown): boolean {
-  const lower = name.toLowerCase();
-  return CONNECTION_SPECIFIC.has(lower) || (lower === 'te' && String(value).toLowerCase() !== 'trailers');
-}
+export { Http2Response } from './http2-response';
 
 /** The request's pseudo-headers (RFC 9113 8.3.1). */
 export interface PseudoHeaders {
@@ -33,16 +29,69 @@ export interface PseudoHeaders {
   readonly protocol: string | undefined;
 }
 
-const RAW = Symbol('gateway.rawHeaders');
-const NODE_RAW_HEADERS = Object.getOwnPropertyDescriptor(http2.Http2ServerRequest.prototype, 'rawHeaders')!.get!;
+/** The request of a stream, for the stream's shared listeners. */
+const REQUEST = Symbol('gateway.http2Request');
 
-/** An HTTP/2 request whose `headers` and `rawHeaders` hold regular fields only. */
-export class Http2Request extends http2.Http2ServerRequest {
+type StreamWithRequest = http2.ServerHttp2Stream & { [REQUEST]?: Http2Request };
+
+function onStreamData(this: StreamWithRequest, chunk: Buffer): void {
+  const req = this[REQUEST];
+  if (req !== undefined && !req.push(chunk)) this.pause();
+}
+
+function onStreamEnd(this: StreamWithRequest): void {
+  this[REQUEST]?.push(null);
+}
+
+function onStreamTrailers(this: StreamWithRequest, trailers: http2.IncomingHttpHeaders, _flags: number, raw: string[]): void {
+  const req = this[REQUEST];
+  if (req === undefined) return;
+  Object.assign(req.trailers, trailers);
+  req.rawTrailers.push(...raw);
+}
+
+function onStreamAborted(this: StreamWithRequest): void {
+  const req = this[REQUEST];
+  if (req === undefined || req.streamGone) return;
+  req.aborted = true;
+  req.emit('aborted');
+}
+
+/**
+ * An HTTP/2 request whose `headers` and `rawHeaders` hold regular fields only, its body the
+ * stream's DATA (read from the stream when read, the stream paused when it is not).
+ */
+export class Http2Request extends Readable {
+  readonly stream: http2.ServerHttp2Stream;
+  readonly headers: http2.IncomingHttpHeaders;
+  /** The head checks replace the list when they drop a field. */
+  rawHeaders: string[];
+  readonly trailers: http2.IncomingHttpHeaders = {};
+  readonly rawTrailers: string[] = [];
   readonly pseudo: PseudoHeaders;
+  declare readonly httpVersion: string;
+  declare readonly httpVersionMajor: number;
+  declare readonly httpVersionMinor: number;
+  declare readonly connection: object;
+  /** The client reset the stream before it was over. */
+  aborted = false;
+  /** The stream has closed. */
+  streamGone = false;
+  /** The connection under the stream (TCP or TLS). */
+  private readonly underlying: object | null;
+  private reading = false;
+  private standIn: object | null = null;
 
-  constructor(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, options: object, rawHeaders: string[]) {
+  /**
+   * The response made beside an extended CONNECT (set where the stream is handed over): what a
+   * location that takes no upgrade answers with.
+   */
+  upgradeResponse: Http2Response | null = null;
+
+  constructor(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: readonly string[], connection: object | null) {
+    super({ autoDestroy: false });
     const fields: http2.IncomingHttpHeaders = Object.create(null);
-    for (const name of Object.keys(headers)) if (name.charCodeAt(0) !== 0x3a) fields[name] = headers[name];
+    for (const name in headers) if (name.charCodeAt(0) !== 0x3a) fields[name] = headers[name];
     const raw: string[] = [];
     for (let i = 0; i + 1 < rawHeaders.length; i += 2) if (rawHeaders[i].charCodeAt(0) !== 0x3a) raw.push(rawHeaders[i], rawHeaders[i + 1]);
     // nginx takes :authority as a Host header line where it stands, first: a Host field
@@ -53,14 +102,18 @@ export class Http2Request extends http2.Http2ServerRequest {
       fields.host ??= authority;
     }
     const protocol = headers[':protocol'] as string | undefined;
+    const bodyless = stream.endAfterHeaders;
     if (protocol !== undefined) {
       fields.upgrade = protocol;
       raw.push('upgrade', protocol);
-    } else if (!stream.endAfterHeaders && fields['content-length'] === undefined) {
+    } else if (!bodyless && fields['content-length'] === undefined) {
       fields['transfer-encoding'] = 'chunked';
       raw.push('transfer-encoding', 'chunked');
     }
-    super(stream, fields, options, raw);
+    this.stream = stream;
+    this.headers = fields;
+    this.rawHeaders = raw;
+    this.underlying = connection;
     this.pseudo = {
       method: protocol !== undefined ? 'GET' : ((headers[':method'] as string | undefined) ?? ''),
       path: (headers[':path'] as string | undefined) ?? '',
@@ -68,96 +121,181 @@ export class Http2Request extends http2.Http2ServerRequest {
       authority,
       protocol,
     };
+    const own = stream as StreamWithRequest;
+    own[REQUEST] = this;
+    stream.on('aborted', onStreamAborted);
+    // A request whose HEADERS ended the stream has no body: it is over now, as HTTP/1.1's parser ends a GET.
+    if (bodyless) this.push(null);
+  }
+
+  get method(): string {
+    return this.pseudo.method;
+  }
+
+  set method(method: string) {
+    this.pseudo.method = method;
+  }
+
+  get url(): string {
+    return this.pseudo.path;
+  }
+
+  set url(url: string) {
+    this.pseudo.path = url;
+  }
+
+  get authority(): string {
+    return this.pseudo.authority ?? this.headers.host ?? '';
+  }
+
+  get scheme(): string {
+    return this.pseudo.scheme ?? '';
+  }
+
+  /** The body has been received whole (or the stream is over). */
+  get complete(): boolean {
+    return this.aborted || this.readableEnded || this.streamGone || this.stream.destroyed || this.stream.endAfterHeaders;
+  }
+
+  /** The stream's stand-in for a connection (see `streamSocket`). */
+  get socket(): object {
+    return (this.standIn ??= streamSocket(this.stream, this.underlying, this));
+  }
+
+  override _read(): void {
+    if (this.streamGone) return;
+    if (!this.reading) {
+      this.reading = true;
+      this.stream.on('data', onStreamData);
+      this.stream.on('end', onStreamEnd);
+      this.stream.on('trailers', onStreamTrailers);
+    } else process.nextTick(resumeStream, this.stream);
+  }
+
+  setTimeout(ms: number, callback?: () => void): this {
+    if (!this.streamGone) this.stream.setTimeout(ms, callback);
+    return this;
   }
 
   /**
-   * The response Node made beside an extended CONNECT (set where the 'connect' event hands
-   * both over): what a location that takes no upgrade answers with.
+   * The stream closed: the body is over (what was not read is dropped), then 'close'. Called by
+   * whoever listens to the stream's 'close' (src/server/http2-sessions.ts).
    */
-  upgradeResponse: Http2Response | null = null;
+  streamClosed(): void {
+    this.streamGone = true;
+    this.push(null);
+    // A body nobody read is let go, as HTTP/1.1's server dumps one.
+    if (!this.reading && !(this as unknown as { _readableState: { resumeScheduled: boolean } })._readableState.resumeScheduled) this.resume();
+    (this.stream as StreamWithRequest)[REQUEST] = undefined;
+    this.emit('close');
+  }
 }
 
-// The request line is the pseudo-headers' (Node's class reads them from the header list, which holds none now).
+function resumeStream(stream: http2.ServerHttp2Stream): void {
+  stream.resume();
+}
+
 Object.defineProperties(Http2Request.prototype, {
-  method: {
-    get(this: Http2Request) {
-      return this.pseudo.method;
-    },
-    set(this: Http2Request, method: string) {
-      this.pseudo.method = method;
-    },
-  },
-  url: {
-    get(this: Http2Request) {
-      return this.pseudo.path;
-    },
-    set(this: Http2Request, url: string) {
-      this.pseudo.path = url;
-    },
-  },
-  authority: {
-    get(this: Http2Request) {
-      return this.pseudo.authority ?? this.headers.host ?? '';
-    },
-  },
-  scheme: {
-    get(this: Http2Request) {
-      return this.pseudo.scheme ?? '';
-    },
-  },
-  // Node's class has a getter only: the head checks replace the list when they drop a field.
-  rawHeaders: {
-    get(this: Http2Request & { [RAW]?: string[] }) {
-      return this[RAW] ?? (NODE_RAW_HEADERS.call(this) as string[]);
-    },
-    set(this: Http2Request & { [RAW]?: string[] }, raw: string[]) {
-      this[RAW] = raw;
-    },
+  httpVersion: { value: '2.0' },
+  httpVersionMajor: { value: 2 },
+  httpVersionMinor: { value: 0 },
+});
+
+/** HTTP/1.1's `connection`, the same stand-in as `socket`. */
+Object.defineProperty(Http2Request.prototype, 'connection', {
+  get(this: Http2Request) {
+    return this.socket;
   },
 });
 
-/** The listener methods a stream's stand-in socket takes to the stream itself. */
-const LISTENER_METHODS = new Set(['on', 'once', 'off', 'addListener', 'removeListener', 'prependListener', 'prependOnceListener']);
+/** What the stand-in refuses, as Node's: the stream's bytes are not the connection's. */
+const NO_MANIPULATION = new Set(['write', 'read', 'pause', 'resume']);
 
 /**
  * The stream's stand-in for a connection, as modules written for HTTP/1.1 use `req.socket`:
- * Node's (reads go to the TCP or TLS socket, `destroy` resets the stream, 'close' is the
- * stream's), except that a client's FIN that modules watch for (`'end'`) is the stream being
- * aborted, not its request body ending, and every listener goes to the stream. The gateway's
- * own marks on a connection (symbol keys: the status counters, the connection's facts) and its
- * `_parent` are the connection's, read and written there even once the stream has closed
- * (Node's stand-in then answers from the stream, which has none).
+ * reads go to the TCP or TLS socket under the session (its addresses, its TLS facts, its
+ * methods bound to it; `instanceof` sees its class), `destroy` resets the stream, `writable`
+ * and `destroyed` are the stream's, `setTimeout` the session's, and every listener goes to the
+ * stream, except that a client's FIN that modules watch for (`'end'`) is the stream being
+ * aborted, not its request body ending. The gateway's own marks on a connection (symbol keys:
+ * the status counters, the connection's facts) and its `_parent` are the connection's, read
+ * and written there even once the stream has closed.
  */
-function streamSocket(stream: http2.ServerHttp2Stream, nodeSocket: object): object {
-  const connection = stream.session?.socket as object | undefined;
-  const socket: object = new Proxy(nodeSocket, {
-    set(target, prop, value) {
-      if (connection && typeof prop === 'symbol') return Reflect.set(connection, prop, value);
-      return Reflect.set(target, prop, value);
-    },
-    get(target, prop) {
-      if (connection && (typeof prop === 'symbol' || prop === '_parent')) return Reflect.get(connection, prop);
-      if (typeof prop === 'string' && LISTENER_METHODS.has(prop)) {
-        const method = (stream as unknown as Record<string, (event: string | symbol, fn: (...args: unknown[]) => void) => unknown>)[prop];
-        return (event: string | symbol, fn: (...args: unknown[]) => void) => {
-          method.call(stream, event === 'end' ? 'aborted' : event, fn);
-          return socket;
-        };
-      }
-      return Reflect.get(target, prop);
-    },
-  });
-  return socket;
+function streamSocket(stream: http2.ServerHttp2Stream, connection: object | null, req: Http2Request): object {
+  const holder: StandIn = { connection: (connection ?? stream) as Record<string | symbol, unknown>, stream, session: stream.session, req, proxy: null };
+  return (holder.proxy = new Proxy(holder, STAND_IN));
 }
 
-const NODE_SOCKET = Object.getOwnPropertyDescriptor(http2.Http2ServerRequest.prototype, 'socket')!.get!;
-const STAND_IN = Symbol('gateway.streamSocket');
+/** What a stand-in's one shared handler needs of its stream (no closures made per request). */
+interface StandIn {
+  /** The TCP or TLS socket under the session (the stream itself when there is none). */
+  readonly connection: Record<string | symbol, unknown>;
+  readonly stream: http2.ServerHttp2Stream;
+  readonly session: http2.Http2Session | undefined;
+  readonly req: Http2Request;
+  proxy: object | null;
+}
 
-Object.defineProperty(Http2Request.prototype, 'socket', {
-  get(this: Http2Request & { [STAND_IN]?: object }) {
-    return (this[STAND_IN] ??= streamSocket(this.stream, NODE_SOCKET.call(this)));
+type Listen = (event: string | symbol, fn: (...args: unknown[]) => void) => unknown;
+
+function noManipulation(): never {
+  throw codedError('ERR_HTTP2_NO_SOCKET_MANIPULATION', 'HTTP/2 sockets should not be directly manipulated (e.g. read and written)');
+}
+
+const STAND_IN: ProxyHandler<StandIn> = {
+  getPrototypeOf: (t) => Reflect.getPrototypeOf(t.connection),
+  has: (t, prop) => prop in t.connection,
+  set(t, prop, value) {
+    if (prop === 'writable' || prop === 'readable' || prop === 'destroyed' || prop === 'destroy') return Reflect.set(t.stream, prop, value);
+    if (NO_MANIPULATION.has(prop as string)) noManipulation();
+    return Reflect.set(t.connection, prop, value);
   },
-});
+  get(t, prop) {
+    const connection = t.connection;
+    if (typeof prop === 'symbol' || prop === '_parent') return connection[prop];
+    const stream = t.stream;
+    switch (prop) {
+      case 'destroy':
+      case 'end':
+      case 'emit':
+        return (stream[prop] as (...args: unknown[]) => unknown).bind(stream);
+      case 'writable':
+      case 'destroyed':
+        return stream[prop];
+      case 'readable':
+        return stream.destroyed ? false : t.req.readable;
+      case 'setTimeout':
+        return t.session ? t.session.setTimeout.bind(t.session) : stream.setTimeout.bind(stream);
+      case 'write':
+      case 'read':
+      case 'pause':
+      case 'resume':
+        return noManipulation();
+      case 'on':
+      case 'once':
+      case 'off':
+      case 'addListener':
+      case 'removeListener':
+      case 'prependListener':
+      case 'prependOnceListener': {
+        const method = (stream as unknown as Record<string, Listen>)[prop];
+        return (event: string | symbol, fn: (...args: unknown[]) => void) => {
+          method.call(stream, event === 'end' ? 'aborted' : event, fn);
+          return t.proxy;
+        };
+      }
+      default: {
+        const value = connection[prop];
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(connection) : value;
+      }
+    }
+  },
+};
+
+/** An error with Node's code, as its own classes throw them. */
+function codedError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
 
 /** Whether a request came on an HTTP/2 stream. */
 export function isHttp2(req: object): req is Http2Request {
@@ -176,101 +314,11 @@ export function isExtendedConnect(req: object): req is Http2Request {
 export function http2Fields(status: number, lines: readonly (readonly [string, string])[]): http2.OutgoingHttpHeaders {
   const out: http2.OutgoingHttpHeaders = { ':status': status };
   for (const [name, value] of lines) {
-    if (forbidden(name, value)) continue;
     const lower = name.toLowerCase();
+    if (forbiddenField(lower, value)) continue;
     const earlier = out[lower];
     out[lower] = earlier === undefined ? value : Array.isArray(earlier) ? [...earlier, value] : [String(earlier), value];
   }
-  return out;
-}
-
-/** An HTTP/2 response that drops what HTTP/2 cannot carry instead of throwing, and counts what it sends. */
-export class Http2Response extends http2.Http2ServerResponse {
-  /** HTTP/1.1's connection reuse flag, set by modules that would close the connection: a stream has none. */
-  shouldKeepAlive = true;
-  /** The body bytes handed to the stream (`$body_bytes_sent`). */
-  bodyBytes = 0;
-
-  override write(chunk: string | Uint8Array, encoding?: unknown, cb?: unknown): boolean {
-    this.count(chunk, encoding);
-    return (super.write as (...args: unknown[]) => boolean)(chunk, encoding, cb);
-  }
-
-  /**
-   * Node's class ends by calling `write` on the instance, which may be a filter's by now (a
-   * body written through the filter chain twice): the last chunk goes to the stream here.
-   */
-  override end(chunk?: unknown, encoding?: unknown, cb?: unknown): this {
-    if (typeof chunk === 'function') [cb, chunk] = [chunk, undefined];
-    if (typeof encoding === 'function') [cb, encoding] = [encoding, undefined];
-    const open = !this.writableEnded && !this.stream.destroyed && !this.stream.closed;
-    if (open && chunk !== undefined && chunk !== null) Http2Response.prototype.write.call(this, chunk as string | Uint8Array, encoding);
-    return (super.end as (cb?: unknown) => this)(cb);
-  }
-
-  private count(chunk: unknown, encoding: unknown): void {
-    if (typeof chunk === 'string') this.bodyBytes += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
-    else if (chunk instanceof Uint8Array) this.bodyBytes += chunk.length;
-  }
-
-  /** The stream given up (a timeout): RST_STREAM with INTERNAL_ERROR, as nginx resets a stream it closes unfinished. */
-  reset(): void {
-    if (!this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
-    this.destroy();
-  }
-
-  /** What the header's fields weigh before compression (`$bytes_sent` less the body, as near as HTTP/2 tells). */
-  headerBytes(): number {
-    let bytes = ':status: 200'.length;
-    for (const [name, value] of Object.entries(this.getHeaders())) bytes += name.length + 2 + String(value).length;
-    return bytes;
-  }
-
-  override setHeader(name: string, value: number | string | readonly string[]): this {
-    if (!forbidden(name, value)) super.setHeader(name, value);
-    return this;
-  }
-
-  override appendHeader(name: string, value: string | string[]): this {
-    if (!forbidden(name, value)) super.appendHeader(name, value);
-    return this;
-  }
-
-  override writeHead(statusCode: number, ...rest: unknown[]): this {
-    if (typeof rest[0] === 'string') rest.shift();
-    const headers = rest[0] as OutgoingHttpHeaders | readonly (string | OutgoingHttpHeader)[] | undefined;
-    if (headers === undefined) return super.writeHead(statusCode);
-    return super.writeHead(statusCode, allowedHeaders(headers));
-  }
-}
-
-Object.defineProperties(Http2Response.prototype, {
-  // HTTP/2 has no reason phrase: read as empty, set to nothing (Node's class warns on both).
-  statusMessage: { get: () => '', set: () => undefined },
-  // Node's class says a stream the client reset is finished (its writable side is destroyed, and
-  // 'finish' is emitted): a response is finished only when it went out whole.
-  writableFinished: {
-    get(this: Http2Response) {
-      return this.stream.writableFinished && !this.stream.aborted;
-    },
-  },
-});
-
-/** `writeHead`'s headers without the connection-specific ones. */
-function allowedHeaders(headers: OutgoingHttpHeaders | readonly unknown[]): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  if (Array.isArray(headers)) {
-    const flat = Array.isArray(headers[0]) ? (headers as [string, string][]).flat() : (headers as string[]);
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      const name = String(flat[i]);
-      if (forbidden(name, flat[i + 1])) continue;
-      const earlier = out[name.toLowerCase()];
-      const value = String(flat[i + 1]);
-      out[name.toLowerCase()] = earlier === undefined ? value : Array.isArray(earlier) ? [...earlier, value] : [String(earlier), value];
-    }
-    return out;
-  }
-  for (const [name, value] of Object.entries(headers as OutgoingHttpHeaders)) if (value !== undefined && !forbidden(name, value)) out[name] = value;
   return out;
 }
 

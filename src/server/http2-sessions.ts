@@ -1,7 +1,8 @@
 /**
  * HTTP/2 on a listening socket: the connections ALPN (TLS) or the client's preface (cleartext)
- * gave to HTTP/2 become sessions of one unattached Node `Http2Server`, whose streams reach the
- * dispatcher as requests (src/http/http2-messages.ts). nginx's connection rules, per session:
+ * gave to HTTP/2 become sessions of one unattached Node `Http2Server`, whose streams (Node's
+ * core API: its 'stream' event, no compatibility classes) reach the dispatcher as requests
+ * and responses (src/http/http2-messages.ts). nginx's connection rules, per session:
  * `keepalive_requests` streams, then GOAWAY; `keepalive_timeout` without an open stream, then
  * GOAWAY and close; a graceful GOAWAY on reload and quit that lets open streams finish.
  */
@@ -47,6 +48,9 @@ export interface Http2Settings {
 export const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
 interface SessionState {
+  readonly session: http2.Http2Session;
+  /** The connection under the session (TCP or TLS). */
+  readonly socket: Duplex | null;
   /** Streams open now. */
   open: number;
   /** Streams begun in all. */
@@ -91,23 +95,31 @@ export class Http2Sessions {
       // Streams past the limit are refused by nghttp2; a client that keeps opening them is cut off.
       maxSessionRejectedStreams: 100,
       maxSessionInvalidFrames: 1000,
-      Http2ServerRequest: Http2Request,
-      Http2ServerResponse: Http2Response,
     } as http2.ServerOptions);
     this.server.on('session', (session) => this.opened(session));
-    this.server.on('stream', (stream: http2.ServerHttp2Stream, _headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => this.streamBegun(stream, rawHeaders));
-    // Streams whose session was closed as they began (nginx's limits) are not served.
-    const serve = (req: Http2Request, res: Http2Response) => {
-      if (!req.stream.destroyed) onRequest(req, res);
-    };
-    this.server.on('request', serve as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
-    // A CONNECT (Node would answer 405 itself) goes to the dispatcher's connect path: RFC 8441's
-    // extended CONNECT, or nginx's 400 for a plain one.
-    this.server.on('connect', ((req: Http2Request, res: Http2Response) => {
-      if (!req.stream.destroyed) onConnect(req, res);
-    }) as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
-    // Node's own answers to an Expect (417, or an immediate 100) are not nginx's: the dispatcher answers.
-    for (const event of ['checkExpectation', 'checkContinue']) this.server.on(event, serve);
+    // Every stream, a CONNECT too (Node's compatibility layer would answer it 405 itself, and an
+    // Expect 417 or an immediate 100: the dispatcher answers them as nginx does).
+    this.server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
+      // A stream's errors are its own (a reset, its session gone): its 'close' ends what it served.
+      stream.on('error', ignoreError);
+      const state = this.streamBegun(stream, rawHeaders);
+      if (state === null) return;
+      // Streams whose session was closed as they began (nginx's limits) are not served.
+      if (stream.destroyed) {
+        stream.once('close', () => this.streamEnded(stream, state));
+        return;
+      }
+      const req = new Http2Request(stream, headers, rawHeaders, state.socket);
+      const res = new Http2Response(stream, req, takesTrailers(headers.te));
+      // One listener ends all three: the session's count, the request (its body, 'close'), the response ('finish', 'close').
+      stream.once('close', () => {
+        this.streamEnded(stream, state);
+        req.streamClosed();
+        res.closeNow();
+      });
+      if (headers[':method'] === 'CONNECT') onConnect(req, res);
+      else onRequest(req, res);
+    });
     // Errors of a session are its own (a client's protocol error): the session closes, the worker serves on.
     this.server.on('sessionError', () => undefined);
   }
@@ -147,7 +159,7 @@ export class Http2Sessions {
   }
 
   private opened(session: http2.Http2Session): void {
-    const state: SessionState = { open: 0, begun: 0, idle: null, resets: 0, resetsSince: performance.now() };
+    const state: SessionState = { session, socket: this.taking, open: 0, begun: 0, idle: null, resets: 0, resetsSince: performance.now() };
     const socket = this.taking;
     this.sessions.set(session, state);
     session.on('error', () => undefined);
@@ -161,16 +173,17 @@ export class Http2Sessions {
     else this.armIdle(session, state, this.settings.headerTimeoutMs);
   }
 
-  private streamBegun(stream: http2.ServerHttp2Stream, rawHeaders: readonly string[]): void {
+  /** Counts a stream that began, under nginx's limits: its session's state, or null when the session was closed for it. */
+  private streamBegun(stream: http2.ServerHttp2Stream, rawHeaders: readonly string[]): SessionState | null {
     const session = stream.session;
     const state = session && this.sessions.get(session);
-    if (!session || !state) return;
+    if (!session || !state) return null;
     // nginx: a name or value longer than a header buffer, or a list longer than all of them,
     // ends the connection (GOAWAY ENHANCE_YOUR_CALM, "client sent too large header").
     if (fieldsTooLarge(rawHeaders, this.settings)) {
       session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
       session.destroy();
-      return;
+      return null;
     }
     state.open++;
     state.begun++;
@@ -180,17 +193,21 @@ export class Http2Sessions {
     }
     // keepalive_requests: the last stream is served, then the session says goodbye.
     if (state.begun >= this.settings.maxRequests) session.close();
-    stream.once('close', () => {
-      state.open--;
-      if (stream.rstCode && this.tooManyResets(state) && !session.destroyed) {
-        // Node sends its own GOAWAY for a reset flood but may leave the connection open, unread.
-        // The GOAWAY gets a turn to be written before the connection closes.
-        session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
-        setImmediate(() => session.destroy());
-        return;
-      }
-      if (state.open === 0 && !session.closed) this.armIdle(session, state, this.settings.idleTimeoutMs);
-    });
+    return state;
+  }
+
+  /** A stream of the session closed: counted, and a reset flood (CVE-2023-44487) cut off; the session's idle time begins when it was the last. */
+  private streamEnded(stream: http2.ServerHttp2Stream, state: SessionState): void {
+    state.open--;
+    const session = state.session;
+    if (stream.rstCode && this.tooManyResets(state) && !session.destroyed) {
+      // Node sends its own GOAWAY for a reset flood but may leave the connection open, unread.
+      // The GOAWAY gets a turn to be written before the connection closes.
+      session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      setImmediate(() => session.destroy());
+      return;
+    }
+    if (state.open === 0 && !session.closed) this.armIdle(session, state, this.settings.idleTimeoutMs);
   }
 
   /** Counts a reset stream; true once this second's resets pass the limit. */
@@ -233,4 +250,15 @@ export function fieldsTooLarge(rawHeaders: readonly string[], limits: Pick<Http2
     total += field.length;
   }
   return total > limits.maxHeaderListSize;
+}
+
+/** Whether a client's `TE` says it takes trailers (gRPC's clients say so): its responses wait for them. */
+function takesTrailers(te: string | string[] | undefined): boolean {
+  if (te === undefined) return false;
+  return /(^|,)\s*trailers\s*(;|,|$)/i.test(Array.isArray(te) ? te.join(',') : te);
+}
+
+/** A stream's 'error' listener: one shared function, not a closure per stream. */
+function ignoreError(): void {
+  /* the stream's 'close' follows */
 }

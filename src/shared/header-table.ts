@@ -4,13 +4,14 @@
  * table: what `setHeader` stores, without its per-call checks of the name and the value (six
  * headers of a static response: about 1 µs of the request's CPU on this machine's Node 20).
  * Node keeps a ServerResponse's headers under an internal symbol, `kOutHeaders`, as
- * `{ lowercased name: [name, value] }`; where it cannot be found (another Node, an HTTP/2
- * response), `setHeader` does the job.
+ * `{ lowercased name: [name, value] }` (the HTTP/2 response keeps its own under the same
+ * key, src/http/http2-response.ts); where it cannot be found (another Node), `setHeader` does
+ * the job.
  */
 import { OutgoingMessage, validateHeaderValue, type ServerResponse } from 'node:http';
 
 /** Node's own symbol for an outgoing message's header table, or null when this Node has none. */
-const OUT_HEADERS: symbol | null = findOutHeaders();
+export const OUT_HEADERS: symbol | null = findOutHeaders();
 
 function findOutHeaders(): symbol | null {
   const probe = new OutgoingMessage();
@@ -52,7 +53,7 @@ export type HeaderTable = Record<string, [string, string]>;
 /**
  * The header table of `res`, made if it has none yet, for several checked headers in a row
  * (`table[key] = [name, value]` is what setHeader stores); null where there is none to write to
- * (the header is sent, an HTTP/2 response, another Node): then `setHeader` does the job.
+ * (the header is sent, another Node): then `setHeader` does the job.
  */
 export function headerTableOf(res: ServerResponse): HeaderTable | null {
   if (OUT_HEADERS === null || res.headersSent) return null;
