@@ -18,6 +18,7 @@ import type { UpstreamTry } from '../../http/variables';
 import { HttpError, type InternalRedirect } from '../../errors';
 import { accelRedirectOf } from './accel-redirect';
 import { accelHeadersOf, type AccelActions } from './accel-headers';
+import { Http10Request, HTTP10_SUPPORTED } from './http10-request';
 import { setOverrideCharset } from '../charset/override';
 import { ResponseSpool, type SpoolLimits } from './response-spool';
 import { BodyWatch, BODY_CODES, hasBody, logBodyFailure, type BodyLimits } from '../../shared/request-body';
@@ -95,6 +96,8 @@ export interface ExchangeInit {
   readonly accelRedirect?: boolean;
   /** Which of `X-Accel-Limit-Rate`, `X-Accel-Charset`, `X-Accel-Buffering` are acted on (absent: none). */
   readonly accel?: AccelActions;
+  /** `proxy_http_version`: the request line's version (absent: 1.1). */
+  readonly httpVersion?: '1.0' | '1.1';
 }
 
 /** Where a copy of the response body goes (a cache entry being written). */
@@ -195,7 +198,8 @@ export class HttpExchange {
     try {
       const { protocol, host, port, socketPath } = address;
       const options = { host, port, socketPath, agent, method, path, setHost: false };
-      made = protocol === 'https:' ? https.request(options) : http.request(options);
+      if (this.init.httpVersion === '1.0' && HTTP10_SUPPORTED) made = new Http10Request({ ...options, protocol });
+      else made = protocol === 'https:' ? https.request(options) : http.request(options);
       for (const [name, values] of groupHeaders(headers)) made.setHeader(name, values);
     } catch (err) {
       // A header Node refuses (a variable's CR or LF): the request, already queued on the agent, goes too.

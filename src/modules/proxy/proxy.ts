@@ -438,6 +438,7 @@ class ProxyHandler implements Handler {
       limitRate: alwaysZero(this.options.limitRate) ? undefined : () => sizeFor(this.options.limitRate, req, ctx),
       accelRedirect: this.options.accelRedirect,
       accel: this.options.accel,
+      httpVersion: this.options.httpVersion,
       spool: this.options.spool,
     });
     exchange.start(peer.url, peer.agent, cache?.method ?? req.method ?? 'GET');
