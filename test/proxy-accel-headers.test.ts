@@ -3,7 +3,8 @@
  * gateway as a process over loopback (the parity cases, test/parity/proxy-accel.test.ts, compare
  * the headers with nginx's; these check what a response does not show): the body paced at the
  * rate the upstream names (lower bounds only, generous slack; nginx 1.22 takes 2.0 s for 200 KB at
- * 100 KiB/s), an X-Accel-Redirect's file too, a rate of 0 over the location's `limit_rate`,
+ * 100 KiB/s) in a server where no rate is written (the body's writes hooked only when the
+ * upstream names one), an X-Accel-Redirect's file too (read from disk: the sendfile(2) path), a rate of 0 over the location's `limit_rate`,
  * `proxy_ignore_headers X-Accel-Buffering` keeping the response buffered (so paced), `$limit_rate`
  * in the access log, and nginx's error line for a charset the configuration does not know.
  */
@@ -57,9 +58,6 @@ http:
       locations:
         - location: /p/
           proxy_pass: ${url}
-        - location: /limited/
-          proxy_pass: ${url}
-          limit_rate: 100k
         - location: /ignored/
           proxy_pass: ${url}
           proxy_ignore_headers: X-Accel-Limit-Rate
@@ -70,6 +68,13 @@ http:
           internal: ""
         - location: /known/
           charset: utf-8
+    # A server where a rate is written: its responses' writes are hooked from the start.
+    - listen: "127.0.0.1:0"
+      server_name: limited.test
+      locations:
+        - location: /limited/
+          proxy_pass: ${url}
+          limit_rate: 100k
 `,
       { files: { 'site/protected/big.bin': BIG } },
     );
@@ -91,9 +96,9 @@ http:
   }
 
   /** The time a GET of `target` takes to be read whole, in ms, and the response. */
-  async function timed(target: string): Promise<{ ms: number; body: Buffer; status: number }> {
+  async function timed(target: string, host = 'localhost'): Promise<{ ms: number; body: Buffer; status: number }> {
     const start = performance.now();
-    const res = await request(port, target);
+    const res = await request(port, target, { headers: { Host: host } });
     return { ms: performance.now() - start, body: res.body, status: res.status };
   }
 
@@ -111,7 +116,7 @@ http:
 
   test("0 over the location's limit_rate: unpaced; ignored, an unbuffered response: no rate", async () => {
     for (const target of ['/limited/zero', '/ignored/rate', '/p/unbuffered']) {
-      const { body, status } = await timed(target);
+      const { body, status } = await timed(target, target.startsWith('/limited/') ? 'limited.test' : 'localhost');
       expect(status).toBe(200);
       expect(body.equals(BIG)).toBe(true);
       expect(await loggedRate(target)).toBe('0');

@@ -24,18 +24,8 @@ export type RateSource = (location: LocationConf) => boolean;
  * locations' upstreams may set the rate: a server with one paces as one where a rate is written.
  */
 export function limitRateFilter(upstreamSetsRate: RateSource): LocationModule {
-  /** Per server: whether any of its blocks writes a rate (a constant 0 is none) or lets an upstream set one. */
-  const pacingServers = new WeakMap<ServerConf, boolean>();
-  const serverPaces = (server: ServerConf): boolean => {
-    let paces = pacingServers.get(server);
-    if (paces === undefined) {
-      const sets = (l: LocationConf): boolean =>
-        !alwaysZero(l.confs.get(limitRateModule).limitRate) || upstreamSetsRate(l) || l.locations.some(sets) || [...(l.inner?.values() ?? [])].some(sets);
-      paces = sets(server.serverLocation) || server.locations.some(sets);
-      pacingServers.set(server, paces);
-    }
-    return paces;
-  };
+  const writing = serverTest((l) => !alwaysZero(l.confs.get(limitRateModule).limitRate));
+  const upstreams = serverTest(upstreamSetsRate);
   return {
     name: 'limit_rate',
     filter(location, env): ResponseFilter | null {
@@ -43,14 +33,17 @@ export function limitRateFilter(upstreamSetsRate: RateSource): LocationModule {
       // Where no rate is written in the server and nothing can set `$limit_rate`, responses keep
       // Node's own write and end. Else every location has the filter: a request may end up in
       // another (an internal redirect, an `if`, an `X-Accel-Redirect`) after its response's
-      // writes were hooked or not.
-      if (!env.captureNames.has(VARIABLE) && !serverPaces(env.server)) return null;
+      // writes were hooked or not. Where only an upstream may set the rate, they are hooked when
+      // it does (the proxy asks, before the body): static files keep sendfile(2) in the meantime.
+      const written = env.captureNames.has(VARIABLE) || writing(env.server);
+      if (!written && !upstreams(env.server)) return null;
       return {
         name: 'limit_rate',
-        mayTransform: () => true,
+        mayTransform: written ? () => true : undefined,
         header(_res, _status, req, ctx) {
           if (req !== ctx.mainRequest) return null;
           const set = valueSet(ctx);
+          if (set === undefined && !written) return null;
           const rate = set !== undefined ? Number(set) : sizeFor(conf.limitRate, req, ctx);
           if (set === undefined) ctx.setVariable(VARIABLE, String(rate));
           if (rate === 0 || req.method === 'HEAD') return null;
@@ -59,6 +52,20 @@ export function limitRateFilter(upstreamSetsRate: RateSource): LocationModule {
         },
       };
     },
+  };
+}
+
+/** `test` of any block of a server (its own, its locations, nested ones, `if` blocks), once per server. */
+function serverTest(test: (location: LocationConf) => boolean): (server: ServerConf) => boolean {
+  const known = new WeakMap<ServerConf, boolean>();
+  return (server) => {
+    let found = known.get(server);
+    if (found === undefined) {
+      const any = (l: LocationConf): boolean => test(l) || l.locations.some(any) || [...(l.inner?.values() ?? [])].some(any);
+      found = any(server.serverLocation) || server.locations.some(any);
+      known.set(server, found);
+    }
+    return found;
   };
 }
 

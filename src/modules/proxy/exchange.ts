@@ -81,7 +81,13 @@ export interface ExchangeInit {
   /** Rewrites the response's header lines (`proxy_redirect`). */
   readonly rewriteHeaders?: (lines: readonly HeaderLine[]) => readonly HeaderLine[];
   /** The request's context: told of the upstream's header lines when they come (`$upstream_http_*`), and of each try (`$upstream_addr`...). */
-  readonly ctx?: { upstreamHeaders: readonly string[] | null; upstreamTries?: UpstreamTry[] | null; setVariable?(name: string, value: string): void };
+  readonly ctx?: {
+    upstreamHeaders: readonly string[] | null;
+    upstreamTries?: UpstreamTry[] | null;
+    setVariable?(name: string, value: string): void;
+    /** Routes the response's body through the filters before anything is written (the request's state has it: the limit_rate filter then paces it). */
+    hookBody?(): void;
+  };
   /** The peer as `$upstream_addr` names it (`127.0.0.1:8081`, `unix:/path`). */
   readonly peer?: string;
   /** The cache's look at the response header: a copy of the body to make, or the response kept from the client (the cache answers instead). */
@@ -281,7 +287,11 @@ export class HttpExchange {
     // nginx reads these as the header is parsed, before anything else is decided: the rate and
     // the charset hold for what answers the request, an X-Accel-Redirect's target too.
     const accel = this.init.accel ? accelHeadersOf(raw, this.init.accel) : null;
-    if (accel?.limitRate != null) this.init.ctx?.setVariable?.('limit_rate', accel.limitRate);
+    if (accel?.limitRate != null) {
+      this.init.ctx?.setVariable?.('limit_rate', accel.limitRate);
+      // Where nothing else paces, the body's writes are hooked only now (static files keep sendfile(2) elsewhere).
+      if (accel.limitRate !== '0') this.init.ctx?.hookBody?.();
+    }
     if (accel?.charset != null) setOverrideCharset(res, accel.charset);
     if (this.init.nextOnStatus?.(status)) {
       this.finish();
