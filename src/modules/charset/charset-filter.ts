@@ -36,7 +36,7 @@ export function charsetFilter(upstreamOverrides: OverrideSource): LocationModule
       if (conf.charset === null && known === null) return null;
       const directive = conf.charset === null ? null : directiveFilter(conf, conf.charset);
       return {
-        name: conf.charset === null ? 'charset (override)' : `charset ${conf.charset}`,
+        name: conf.charset === null ? "charset (an upstream's X-Accel-Charset)" : `charset ${conf.charset}`,
         header(res, status, req, ctx) {
           const override = known === null || req !== ctx.mainRequest ? undefined : overrideCharsetOf(res);
           if (override === undefined || known === null) return directive?.(res, status, ctx);

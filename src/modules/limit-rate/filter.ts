@@ -38,7 +38,7 @@ export function limitRateFilter(upstreamSetsRate: RateSource): LocationModule {
       const written = env.captureNames.has(VARIABLE) || writing(env.server);
       if (!written && !upstreams(env.server)) return null;
       return {
-        name: 'limit_rate',
+        name: written ? 'limit_rate' : "limit_rate (an upstream's X-Accel-Limit-Rate)",
         mayTransform: written ? () => true : undefined,
         header(_res, _status, req, ctx) {
           if (req !== ctx.mainRequest) return null;
