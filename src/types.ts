@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex, Transform, Writable } from 'node:stream';
 import type { ConfigContext } from './config/handler-contract';
-import type { LocationConf, ServerConf } from './config/model';
+import type { HttpConf, LocationConf, ServerConf } from './config/model';
 import type { Template, UpstreamTry } from './http/variables';
 
 export type { ConfigContext } from './config/handler-contract';
@@ -465,6 +465,8 @@ export interface LocationModule {
 /** What a module may use while it compiles a location. */
 export interface CompileEnv {
   readonly server: ServerConf;
+  /** The whole `http` block: what a module reads configuration-wide (nginx's main conf: the charsets every block names). */
+  readonly http: HttpConf;
   /** The location's error log. */
   readonly log: Logger;
   /** Named captures of the configuration's regexes (they are variables too). */

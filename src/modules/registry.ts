@@ -62,6 +62,7 @@ import { processTuningModule } from './tuning/process-module';
 import { httpTuningModule } from './tuning/http-module';
 import { charsetModule } from './charset/module';
 import { charsetFilter } from './charset/charset-filter';
+import { upstreamSetsCharset, upstreamSetsRate } from './proxy/accel-headers';
 import { sliceModule } from './slice/module';
 import { sliceFilter } from './slice/filter';
 import { limitExceptModule } from './limit-except/module';
@@ -152,4 +153,4 @@ export const REGISTRY: Registry = { modules: MODULES, handlers: resolveHandler, 
  * `expires` and `add_header` before gzip decides, as nginx's chain; limit_rate last, pacing what
  * goes out, as nginx's write filter).
  */
-export const LOCATION_MODULES: readonly LocationModule[] = [realipPhase, rewritePhase, limitReqPhase, limitConnPhase, accessPhase, authBasicPhase, authRequestPhase, scriptPhases, tryFilesPhase, sliceFilter, charsetFilter, headersFilter, gzipFilter, limitRateFilter, logPhase];
+export const LOCATION_MODULES: readonly LocationModule[] = [realipPhase, rewritePhase, limitReqPhase, limitConnPhase, accessPhase, authBasicPhase, authRequestPhase, scriptPhases, tryFilesPhase, sliceFilter, charsetFilter(upstreamSetsCharset), headersFilter, gzipFilter, limitRateFilter(upstreamSetsRate), logPhase];

@@ -3,7 +3,7 @@
  * order they run, its content handler, response filters and log handlers, as the phase engine
  * compiles them (no handler is created, no file opened).
  */
-import type { LocationConf, MainConf, ServerConf } from '../config/model';
+import type { HttpConf, LocationConf, MainConf, ServerConf } from '../config/model';
 import { compileValue } from '../http/variables';
 import { coreModule } from '../modules/core/module';
 import { LOCATION_MODULES } from '../modules/registry';
@@ -16,7 +16,7 @@ const QUIET: Logger = { debug() {}, info() {}, notice() {}, warn() {}, error() {
 export function describePhases(conf: MainConf): string {
   const lines: string[] = [];
   for (const server of conf.http.servers) {
-    const env = compileEnv(server, conf.captureNames);
+    const env = compileEnv(server, conf.http, conf.captureNames);
     lines.push(`# server ${server.primaryName || '_'} (${server.position.file}:${server.position.line})`);
     const own = compilePhases(handlersOf(server.serverLocation, env));
     for (const step of own.postRead) lines.push(`#   post-read: ${step.handler.name}`);
@@ -48,8 +48,8 @@ const NOT_RUNNING = { ok: false, err: 'not running' } as const;
 const NO_TIMERS: Timers = { at: () => NOT_RUNNING, every: () => NOT_RUNNING, runningCount: () => 0, pendingCount: () => 0 };
 
 /** A compile environment that opens nothing: lines written to it are dropped. */
-function compileEnv(server: ServerConf, captureNames: ReadonlySet<string>): CompileEnv {
-  return { server, log: QUIET, captureNames, compile: (text) => compileValue(text, captureNames), openLog: () => ({ write() {} }), shared: NO_DICTS, timers: () => NO_TIMERS };
+function compileEnv(server: ServerConf, http: HttpConf, captureNames: ReadonlySet<string>): CompileEnv {
+  return { server, http, log: QUIET, captureNames, compile: (text) => compileValue(text, captureNames), openLog: () => ({ write() {} }), shared: NO_DICTS, timers: () => NO_TIMERS };
 }
 
 /** Locations with those nested in them, each after the one it is in. */

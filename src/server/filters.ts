@@ -21,17 +21,20 @@ export interface FilterState extends RequestContext {
   readonly filters: readonly ResponseFilter[];
   /** The status `error_page` imposes on the page it serves, or 0. */
   overrideStatus: number;
+  /** The body transform the header filters chose for the response (null: none). */
+  bodyTransform: BodyTransform | null;
+  /** Whether the response's `write` and `end` are hooked (`hookWrites`). */
+  bodyHooked: boolean;
 }
 
 /**
  * Hooks `res.writeHead` so the filters run once, just before the header is sent, whatever
  * way the handler sends it (`writeHead`, implicit headers on `write`/`end`, `pipe`). When a
  * filter may transform this request's body, `write` and `end` send the header first, so the
- * body goes where the header filters decided.
+ * body goes where the header filters decided (`hookWrites`, also for what asks later).
  */
 export function installFilters(req: IncomingMessage, res: ServerResponse, state: FilterState): void {
   const originalWriteHead = res.writeHead;
-  let transform: BodyTransform | null = null;
   res.writeHead = function writeHead(this: ServerResponse, status: number, ...rest: unknown[]) {
     res.writeHead = originalWriteHead;
     const reason = typeof rest[0] === 'string' ? (rest.shift() as string) : undefined;
@@ -40,6 +43,7 @@ export function installFilters(req: IncomingMessage, res: ServerResponse, state:
     if (state.overrideStatus) status = state.overrideStatus;
     res.statusCode = status;
     const handlerStatus = status;
+    let transform: BodyTransform | null = null;
     for (const filter of state.filters) {
       const own = filter.header(res, status, req, state);
       // Each transform feeds the next filter's (a body filter script's output is what gzip compresses).
@@ -47,6 +51,7 @@ export function installFilters(req: IncomingMessage, res: ServerResponse, state:
       // A header filter may change the status (a script's `r.status`): the next filters see it.
       status = res.statusCode;
     }
+    state.bodyTransform = transform;
     // The handler's own status line (an upstream's: nginx's headers_out.status_line) stays unless the status changed.
     const ownLine = !state.overrideStatus && status === handlerStatus && reason !== undefined;
     finalHeaders(res, status, state.overrideStatus !== 0, ownLine);
@@ -54,11 +59,23 @@ export function installFilters(req: IncomingMessage, res: ServerResponse, state:
     const phrase = ownLine ? reason! : state.overrideStatus || status !== handlerStatus ? reasonPhrase(status) : (res.statusMessage ?? reasonPhrase(status));
     return (originalWriteHead as (s: number, r: string) => ServerResponse).call(this, status, phrase);
   } as ServerResponse['writeHead'];
-  if (!mayTransform(state.filters, req)) return;
+  if (mayTransform(state.filters, req)) hookWrites(res, state);
+}
+
+/**
+ * Routes the response's body through the transform its header filters choose: `write` and
+ * `end` send the header first. Done at once where a filter of the request's server may
+ * transform it; else by what learns before the body that one will (the proxy told a rate by
+ * its upstream, whose target may be another location): nothing is written yet then. Once only.
+ */
+export function hookWrites(res: ServerResponse, state: FilterState): void {
+  if (state.bodyHooked || res.headersSent) return;
+  state.bodyHooked = true;
   const write = res.write;
   const end = res.end;
   res.write = function (this: ServerResponse, ...args: unknown[]) {
     if (!res.headersSent) res.writeHead(res.statusCode);
+    const transform = state.bodyTransform;
     if (!transform) return (write as (...a: unknown[]) => boolean).apply(this, args);
     if (transform.inline) routeInline(res, transform.inline, write, end);
     else route(res, transform.stream(), write, end);
@@ -66,6 +83,7 @@ export function installFilters(req: IncomingMessage, res: ServerResponse, state:
   } as ServerResponse['write'];
   res.end = function (this: ServerResponse, ...args: unknown[]) {
     if (!res.headersSent) res.writeHead(res.statusCode);
+    const transform = state.bodyTransform;
     if (!transform) return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
     if (endWhole(res, transform, end, args)) return res;
     if (transform.inline) routeInline(res, transform.inline, write, end);

@@ -12,8 +12,8 @@ import { connectionFactsOf } from './connection-facts';
 import type { ProxyAddresses } from '../http/proxy-protocol';
 import { sliceRangeOf } from '../modules/slice/slice-context';
 import { CLIENT_ADDRESS_SET, SET_CLIENT_ADDRESS, type ClientAddressTarget } from '../modules/realip/client-address';
-import type { Logger, RequestContext, ResponseFilter, SubrequestResult, SubrequestSpec } from '../types';
-import { filtersTransform, type FilterState } from './filters';
+import type { BodyTransform, Logger, RequestContext, ResponseFilter, SubrequestResult, SubrequestSpec } from '../types';
+import { filtersTransform, hookWrites, type FilterState } from './filters';
 import { proxyAddressesOf } from './proxy-protocol';
 import { requestLogContext } from '../shared/log-context';
 import type { LocationRuntime } from './runtime';
@@ -22,6 +22,8 @@ import type { LocationRuntime } from './runtime';
 export class RequestState implements RequestContext, FilterState, ClientAddressTarget {
   readonly startTime = performance.now();
   overrideStatus = 0;
+  bodyTransform: BodyTransform | null = null;
+  bodyHooked = false;
   /** Internal redirects left (nginx allows 10; the 11th is a 500). */
   uriChanges = 11;
   /** Set once `100 Continue` was sent. */
@@ -129,6 +131,15 @@ export class RequestState implements RequestContext, FilterState, ClientAddressT
   /** The response filters of the location serving now (an `error_page` redirect changes it). */
   get filters(): readonly ResponseFilter[] {
     return this.runtime.filters;
+  }
+
+  /**
+   * Routes the response's body through the filters' transform, before anything of it is
+   * written, where that was not done at once (filters.ts `hookWrites`): the proxy, told a rate
+   * by its upstream in a server where nothing else paces.
+   */
+  hookBody(): void {
+    if (this.res) hookWrites(this.res, this);
   }
 
   get serverName(): string {

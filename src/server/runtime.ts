@@ -292,7 +292,7 @@ export class Runtime {
   private env(server: ServerConf, log: Logger, files: LogFiles): CompileEnv {
     const captureNames = this.conf.captureNames;
     const timers = this.timers;
-    return { server, log, captureNames, compile: (text) => compileValue(text, captureNames), openLog: (target) => files.sink(target), shared: this.shared, timers: (owner) => timers.forScript(owner) };
+    return { server, http: this.conf.http, log, captureNames, compile: (text) => compileValue(text, captureNames), openLog: (target) => files.sink(target), shared: this.shared, timers: (owner) => timers.forScript(owner) };
   }
 
   server(conf: ServerConf): ServerRuntime {

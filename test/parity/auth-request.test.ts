@@ -11,7 +11,7 @@
  */
 import net from 'node:net';
 import { startAuthBackend, type AuthBackend } from './auth-backend';
-import { DELIBERATE, PROXY } from './differences';
+import { DELIBERATE } from './differences';
 import { startPair, type Pair } from './pair';
 import { startRecordingBackend, type RecordingBackend } from './recording-backend';
 import { exchange, requestBytes } from './client';
@@ -130,8 +130,8 @@ function site(): SiteModel {
 const dirs = ['delayed', 'delayed-any', 'delayed-403', 'any-allow', 'any-deny-ok', 'any-deny-403', 'any-deny-401', 'any-nomatch-403', 'any-nomatch', 'any-deny', 'any-302', 'any-down', 'all-allow-403', 'all-allow-ok', 'all-deny-ok', 'inherits', 'off', 'allowed'];
 const files = { 'www/open.txt': 'a page for 401\n', ...Object.fromEntries(dirs.map((d) => [`www/${d}/a.txt`, `${d}\n`])) };
 
-/** A request the main backend answers: the HTTP version of the upstream request line differs. */
-const upstream = (r: ParityRequest): ParityRequest => ({ ...r, differs: { ...PROXY.requestLineVersion, ...r.differs } });
+/** A request the main backend answers (what it received, the request line's version included, is compared). */
+const upstream = (r: ParityRequest): ParityRequest => r;
 
 defineParityCases([
   {

@@ -55,14 +55,6 @@ export const DELIBERATE = {
   } as Marker,
 } as const;
 
-/** The proxy: what Node's HTTP client does not let the gateway do as nginx. */
-export const PROXY = {
-  requestLineVersion: {
-    'x-upstream-version':
-      'unavoidable (Node\'s HTTP client): the upstream request line always says HTTP/1.1; nginx writes HTTP/1.0 under proxy_http_version 1.0 (its default). Both send Connection: close, so the exchange is the same',
-  } as Marker,
-} as const;
-
 /** `map`: where the gateway's evaluation differs from nginx's on purpose. */
 export const MAP = {
   regexCapturesStayInTheMap: {

@@ -10,7 +10,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from '../helpers/gateway-process';
-import { PROXY } from './differences';
 import { startRecordingBackend, type RecordingBackend } from './recording-backend';
 import { defineParityCases, type ParityRequest } from './run';
 import type { SiteModel } from './site';
@@ -52,8 +51,8 @@ function site(): SiteModel {
   };
 }
 
-/** A request the backend answers: the HTTP version of the upstream request line differs. */
-const upstream = (r: ParityRequest): ParityRequest => ({ ...r, differs: { ...PROXY.requestLineVersion, ...r.differs } });
+/** A request the backend answers (what it received, the request line's version included, is compared). */
+const upstream = (r: ParityRequest): ParityRequest => r;
 const post = (target: string, body: string, extra = '') =>
   `POST ${target} HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`;
 

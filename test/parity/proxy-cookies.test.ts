@@ -6,7 +6,6 @@
  * captures and variables, the first rule that matches, every flag and its `no` form, flags
  * with variables and a flag nginx does not know, headers nginx leaves alone, and a 101.
  */
-import { PROXY } from './differences';
 import { startRecordingBackend, type RecordingBackend } from './recording-backend';
 import { defineParityCases, type ParityRequest } from './run';
 import { loc, type SiteModel } from './site';
@@ -49,7 +48,7 @@ function site(): SiteModel {
 /** A request for the backend's Set-Cookie lines, one per value. */
 function cookies(name: string, location: string, values: readonly string[], query = ''): ParityRequest {
   const target = `${location}cookies?${[...values.map((v) => `c=${encodeURIComponent(v)}`), query].filter(Boolean).join('&')}`;
-  return { name, target, differs: { ...PROXY.requestLineVersion } };
+  return { name, target };
 }
 
 defineParityCases([

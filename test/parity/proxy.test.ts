@@ -10,7 +10,7 @@
  * `proxy_pass` with variables (an address, a URI part, a name without a resolver, no URL).
  */
 import net from 'node:net';
-import { DELIBERATE, PROXY } from './differences';
+import { DELIBERATE } from './differences';
 import { startRecordingBackend, type RecordingBackend } from './recording-backend';
 import { defineParityCases, type ParityRequest } from './run';
 import { loc, type SiteModel } from './site';
@@ -65,8 +65,8 @@ function site(): SiteModel {
   };
 }
 
-/** A request the backend answers: the HTTP version of the upstream request line differs. */
-const upstream = (r: ParityRequest): ParityRequest => ({ ...r, differs: { ...PROXY.requestLineVersion, ...r.differs } });
+/** A request the backend answers (what it received, the request line's version included, is compared). */
+const upstream = (r: ParityRequest): ParityRequest => r;
 const redirect = (path: string, to: string) => `${path}redirect?to=${encodeURIComponent(to)}`;
 
 defineParityCases([

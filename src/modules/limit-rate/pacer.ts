@@ -13,17 +13,27 @@ export class Pacer extends Transform {
   private readonly start = performance.now();
   private sent = 0;
   private timer: NodeJS.Timeout | null = null;
-  private readonly slice: number;
+  /** The rate, read at the first piece of the body (nginx's write filter reads the request's rate when it writes); 0: unpaced. */
+  private rate = -1;
+  private slice = 1;
 
+  /** `rateNow` gives the request's rate when the body starts (an unbuffered proxied response has set it to 0 by then). */
   constructor(
-    private readonly rate: number,
+    private readonly rateNow: () => number,
     private readonly after: number,
   ) {
     super();
-    this.slice = Math.max(1, Math.ceil(rate / SLICES_PER_SECOND));
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    if (this.rate < 0) {
+      this.rate = this.rateNow();
+      this.slice = Math.max(1, Math.ceil(this.rate / SLICES_PER_SECOND));
+    }
+    if (this.rate === 0) {
+      done(null, Buffer.from(chunk));
+      return;
+    }
     // A copy: the writer may reuse its buffer as soon as `done` runs (the static handler's pool).
     this.pace(Buffer.from(chunk), done);
   }

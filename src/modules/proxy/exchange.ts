@@ -17,6 +17,9 @@ import type { Readable } from 'node:stream';
 import type { UpstreamTry } from '../../http/variables';
 import { HttpError, type InternalRedirect } from '../../errors';
 import { accelRedirectOf } from './accel-redirect';
+import { accelHeadersOf, type AccelActions } from './accel-headers';
+import { Http10Request, HTTP10_SUPPORTED } from './http10-request';
+import { setOverrideCharset } from '../charset/override';
 import { ResponseSpool, type SpoolLimits } from './response-spool';
 import { BodyWatch, BODY_CODES, hasBody, logBodyFailure, type BodyLimits } from '../../shared/request-body';
 import type { StoredBody } from '../../shared/request-body-store';
@@ -78,7 +81,13 @@ export interface ExchangeInit {
   /** Rewrites the response's header lines (`proxy_redirect`). */
   readonly rewriteHeaders?: (lines: readonly HeaderLine[]) => readonly HeaderLine[];
   /** The request's context: told of the upstream's header lines when they come (`$upstream_http_*`), and of each try (`$upstream_addr`...). */
-  readonly ctx?: { upstreamHeaders: readonly string[] | null; upstreamTries?: UpstreamTry[] | null; setVariable?(name: string, value: string): void };
+  readonly ctx?: {
+    upstreamHeaders: readonly string[] | null;
+    upstreamTries?: UpstreamTry[] | null;
+    setVariable?(name: string, value: string): void;
+    /** Routes the response's body through the filters before anything is written (the request's state has it: the limit_rate filter then paces it). */
+    hookBody?(): void;
+  };
   /** The peer as `$upstream_addr` names it (`127.0.0.1:8081`, `unix:/path`). */
   readonly peer?: string;
   /** The cache's look at the response header: a copy of the body to make, or the response kept from the client (the cache answers instead). */
@@ -91,6 +100,10 @@ export interface ExchangeInit {
   readonly spool?: SpoolLimits;
   /** Whether an `X-Accel-Redirect` from the upstream is acted on (an internal redirect): not in `proxy_ignore_headers`. */
   readonly accelRedirect?: boolean;
+  /** Which of `X-Accel-Limit-Rate`, `X-Accel-Charset`, `X-Accel-Buffering` are acted on (absent: none). */
+  readonly accel?: AccelActions;
+  /** `proxy_http_version`: the request line's version (absent: 1.1). */
+  readonly httpVersion?: '1.0' | '1.1';
 }
 
 /** Where a copy of the response body goes (a cache entry being written). */
@@ -191,7 +204,8 @@ export class HttpExchange {
     try {
       const { protocol, host, port, socketPath } = address;
       const options = { host, port, socketPath, agent, method, path, setHost: false };
-      made = protocol === 'https:' ? https.request(options) : http.request(options);
+      if (this.init.httpVersion === '1.0' && HTTP10_SUPPORTED) made = new Http10Request({ ...options, protocol });
+      else made = protocol === 'https:' ? https.request(options) : http.request(options);
       for (const [name, values] of groupHeaders(headers)) made.setHeader(name, values);
     } catch (err) {
       // A header Node refuses (a variable's CR or LF): the request, already queued on the agent, goes too.
@@ -270,6 +284,15 @@ export class HttpExchange {
     const raw = proxyRes.rawHeaders;
     let lines: readonly HeaderLine[] = responseHeaders(raw, this.init.hidden);
     const status = proxyRes.statusCode ?? 0;
+    // nginx reads these as the header is parsed, before anything else is decided: the rate and
+    // the charset hold for what answers the request, an X-Accel-Redirect's target too.
+    const accel = this.init.accel ? accelHeadersOf(raw, this.init.accel) : null;
+    if (accel?.limitRate != null) {
+      this.init.ctx?.setVariable?.('limit_rate', accel.limitRate);
+      // Where nothing else paces, the body's writes are hooked only now (static files keep sendfile(2) elsewhere).
+      if (accel.limitRate !== '0') this.init.ctx?.hookBody?.();
+    }
+    if (accel?.charset != null) setOverrideCharset(res, accel.charset);
     if (this.init.nextOnStatus?.(status)) {
       this.finish();
       this.reject(new HttpError(status, 'GW_UPSTREAM_NEXT', `upstream answered ${status}`));
@@ -310,10 +333,11 @@ export class HttpExchange {
       return;
     }
     for (const [name, value] of lines) res.appendHeader(name, value);
-    const buffering = accelBuffering(raw) ?? this.init.buffering ?? true;
-    // nginx sends an unbuffered response unpaced: `limit_rate` is 0 for it, whatever set it.
-    if (!buffering) this.init.ctx?.setVariable?.('limit_rate', '0');
+    const buffering = accel?.buffering ?? this.init.buffering ?? true;
     res.writeHead(status, proxyRes.statusMessage || undefined);
+    // nginx sends an unbuffered response unpaced: `limit_rate` is 0 for it once its header is
+    // out, whatever set it (the header's filters saw the rate; the pacer reads it again).
+    if (!buffering) this.init.ctx?.setVariable?.('limit_rate', '0');
     res.once('finish', () => this.settle());
     // `proxy_limit_rate` paces the buffered reading only (nginx's event pipe).
     this.relay(proxyRes, res, buffering ? (this.init.spool?.memory ?? READ_AHEAD) : 0, buffering ? (this.init.limitRate?.() ?? 0) : 0, buffering ? this.init.spool : undefined);
@@ -593,17 +617,6 @@ function headBytes(res: IncomingMessage): number {
   const raw = res.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) length += Buffer.byteLength(raw[i], 'latin1') + Buffer.byteLength(raw[i + 1], 'latin1') + 4;
   return length;
-}
-
-/** The upstream's `X-Accel-Buffering: yes|no` (the last one that says either, as nginx), or null when it says neither. */
-function accelBuffering(raw: readonly string[]): boolean | null {
-  let buffering: boolean | null = null;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    if (raw[i].length !== 17 || raw[i].toLowerCase() !== 'x-accel-buffering') continue;
-    const value = raw[i + 1].toLowerCase();
-    if (value === 'yes' || value === 'no') buffering = value === 'yes';
-  }
-  return buffering;
 }
 
 /** Whether Node will write this header line (the parser is more lenient than the writer). */

@@ -43,6 +43,7 @@ import { proxyCacheModule } from './cache/module';
 import { spoolLimits, type SpoolLimits } from './response-spool';
 import { CACHE_BLANKED_HEADERS, compileCacheOptions, ProxyCache, type CacheHost, type CacheOptions, type ForwardPlan } from './cache/proxy-cache';
 import { responseHeaders } from './headers';
+import { accelActions, type AccelActions } from './accel-headers';
 
 /**
  * A `proxy_pass` with variables: the URL made per request, the upstreams its host may name,
@@ -100,6 +101,8 @@ export interface ProxyOptions {
   readonly limitRate: SizeValue;
   /** Whether the upstream's `X-Accel-Redirect` is acted on (not in `proxy_ignore_headers`). */
   readonly accelRedirect: boolean;
+  /** Which of the upstream's `X-Accel-Limit-Rate`, `X-Accel-Charset`, `X-Accel-Buffering` are acted on. */
+  readonly accel: AccelActions;
   /** `proxy_buffer_size` + `proxy_buffers` (memory), `proxy_max_temp_file_size` and `proxy_temp_path`: how far a buffered response is read ahead. */
   readonly spool: SpoolLimits;
 }
@@ -199,6 +202,7 @@ const proxy: HandlerModule<ProxyOptions> = {
       ignoreClientAbort: p.proxyIgnoreClientAbort,
       limitRate: p.proxyLimitRate,
       accelRedirect: !location.confs.get(proxyCacheModule).proxyIgnoreHeaders.includes('x-accel-redirect'),
+      accel: accelActions(location.confs.get(proxyCacheModule).proxyIgnoreHeaders),
       spool: spoolLimits(location.confs.get(httpTuningModule)),
     };
   },
@@ -442,6 +446,8 @@ class ProxyHandler implements Handler {
       ignoreClientAbort: cache ? cache.detached : this.options.ignoreClientAbort,
       limitRate: alwaysZero(this.options.limitRate) ? undefined : () => sizeFor(this.options.limitRate, req, ctx),
       accelRedirect: this.options.accelRedirect,
+      accel: this.options.accel,
+      httpVersion: this.options.httpVersion,
       spool: this.options.spool,
     });
     exchange.start(peer.url, peer.agent, cache?.method ?? req.method ?? 'GET');
