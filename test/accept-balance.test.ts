@@ -6,6 +6,9 @@
  * closed the rest: "40 worker_connections are not enough"). Once they leave, the workers'
  * descriptors are back at their baseline; a reload with them open drops none.
  */
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
 import WebSocket from 'ws';
 import { startGateway, waitForWorkers, type GatewayProcess } from './helpers/gateway-process';
 import { connectionOwner, fdTotal, workerPids } from './helpers/push-clients';
@@ -28,6 +31,13 @@ http:
           handler: websocket-script
           script: echo
           timeout: 50000
+`;
+
+/** The same with a second listener (a static location) that a reload may drop. */
+const TWO_LISTENERS = `${YAML}    - listen: 127.0.0.2:0
+      locations:
+        - location: /
+          return: 200 ok
 `;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -157,6 +167,43 @@ describe('a nearly full worker leaves new connections to its sibling', () => {
     clients = again.open;
     expect(again.failed).toBe(0);
     expect(await echoAll(clients)).toBe(0);
+  });
+
+  test('a listener a reload drops is closed, though a worker that stopped accepting on it still drains', async () => {
+    await gw.stop();
+    gw = await startGateway(TWO_LISTENERS, { listeners: 2 });
+    await waitForWorkers(gw, 2);
+    // More than both can hold below 7/8: one of them stops accepting.
+    const { open, failed } = await openAtOnce(gw.ports[0], 2 * 35 + 2);
+    clients = open;
+    expect(failed).toBe(0);
+    await until(() => gw.stderr().includes('stopped accepting'), 'a worker to stop accepting', 5000);
+    // The new configuration keeps the first listener only (port 0 again: cluster hands the new
+    // workers the same socket).
+    writeFileSync(path.join(gw.prefix, 'conf', 'test.yaml'), YAML);
+    process.kill(gw.child.pid!, 'SIGHUP');
+    await until(() => gw.stderr().includes('reload: new worker processes ready'), 'the new workers', 20000);
+    await sleep(500);
+    // The old workers still hold their WebSockets, and the dropped listener refuses.
+    expect(await echoAll(clients)).toBe(0);
+    const outcome = await new Promise<string>((resolve) => {
+      const socket = net.connect(gw.ports[1], '127.0.0.2');
+      const timer = setTimeout(() => {
+        socket.destroy();
+        resolve('connected, never served');
+      }, 3000);
+      socket.once('connect', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+      socket.once('data', () => {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve('served');
+      });
+      socket.once('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        resolve(err.code ?? err.message);
+      });
+    });
+    expect(outcome).toBe('ECONNREFUSED');
   });
 
   test('a reload with them open drops none, and the new workers take new ones', async () => {

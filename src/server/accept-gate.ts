@@ -102,9 +102,15 @@ export class AcceptGate {
     return this.state === 'paused' || this.state === 'resuming';
   }
 
-  /** For shutdown: nothing is paused or resumed any more (a stopped server stays closed). */
+  /**
+   * For shutdown: nothing is paused or resumed any more. A stopped server stays closed and
+   * leaves the master's shared handle now (were its socket dropped by a reload, the master
+   * closes it rather than keep it for a worker that only drains).
+   */
   stop(): void {
     this.state = 'stopped';
+    for (const handle of this.registered.values()) handle.close();
+    this.registered.clear();
   }
 
   private pause(open: number): void {
