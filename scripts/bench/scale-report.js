@@ -67,6 +67,17 @@ function reloadTable(results) {
   ].join('\n');
 }
 
+function fullnessTable(results) {
+  const rows = Object.values(results).map((r) =>
+    r.fullness ? `| ${r.name} | ${int(r.fullness.notEnough)} | ${r.name === 'gateway' ? `${int(r.fullness.stopped)} / ${int(r.fullness.resumed)}` : '— (accept_mutex off: no 7/8 rule)'} |` : `| ${r.name} | — | — |`,
+  );
+  return [
+    '| server | connections closed for want of a slot ("worker_connections are not enough") | a worker past 7/8 of its worker_connections stopped accepting / accepted again (times) |',
+    '| --- | ---: | ---: |',
+    ...rows,
+  ].join('\n');
+}
+
 function writeScaleReport({ outDir, run, results }) {
   const g = results.gateway;
   const n = results.nginx;
@@ -90,6 +101,10 @@ function writeScaleReport({ outDir, run, results }) {
     openTable(results),
     '',
     Number.isFinite(ratio) ? `Memory per connection, gateway ÷ nginx: **${ratio.toFixed(2)}** (targets: ≤ 8 KiB per connection and ≤ 0.5 of nginx's: ${perConnection(g) <= 8192 ? 'met' : '**missed**'} / ${ratio <= 0.5 ? 'met' : '**missed**'}).` : '',
+    '',
+    'While they were opened:',
+    '',
+    fullnessTable(results),
     '',
     '## Every connection echoes',
     '',

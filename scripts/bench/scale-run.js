@@ -134,6 +134,36 @@ function socketsPerWorker(masterPid) {
   });
 }
 
+/** The error log's size now: where the next phase's lines begin. */
+function logOffset(tree) {
+  try {
+    return fs.statSync(path.join(tree.dir, 'logs', 'error.log')).size;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * What the error log says since `offset` about full workers: connections closed for want of a
+ * slot ("worker_connections are not enough"), and (the gateway) workers that stopped accepting
+ * past 7/8 of theirs and accepted again.
+ */
+function fullnessSince(tree, offset) {
+  let text = '';
+  try {
+    const fd = fs.openSync(path.join(tree.dir, 'logs', 'error.log'), 'r');
+    const size = fs.fstatSync(fd).size;
+    const buffer = Buffer.alloc(Math.max(0, size - offset));
+    fs.readSync(fd, buffer, 0, buffer.length, offset);
+    fs.closeSync(fd);
+    text = buffer.toString('latin1');
+  } catch {
+    /* no log */
+  }
+  const count = (what) => text.split(what).length - 1;
+  return { notEnough: count('worker_connections are not enough'), stopped: count('stopped accepting'), resumed: count('accepting again') };
+}
+
 /** Starts a server (master + workers) on the server core; resolves once it listens. */
 async function startServer(name, tree, port) {
   const [command, args] =
@@ -208,6 +238,7 @@ async function measureServer(name, tree, port, baseAddress) {
 
     await procs.waitQuiet([SERVER_CORE, GENERATOR_CORE]);
     log(`${name}: opening ${N} connections at ${RATE}/s`);
+    const logAt = logOffset(tree);
     const cpu0 = procs.cpuSnapshot(server.pid);
     const cores0 = [procs.coreTicks(SERVER_CORE), procs.coreTicks(GENERATOR_CORE)];
     const t0 = performance.now();
@@ -231,6 +262,8 @@ async function measureServer(name, tree, port, baseAddress) {
     await procs.sleep(3000);
     out.loadedRss = await procs.sampleRss(server.pid);
     out.spread = socketsPerWorker(server.pid);
+    out.fullness = fullnessSince(tree, logAt);
+    log(`${name}: ${JSON.stringify(out.fullness)}`);
     log(`${name}: RSS ${(out.baseRss / 2 ** 20).toFixed(1)} -> ${(out.loadedRss / 2 ** 20).toFixed(1)} MiB`);
 
     out.echo = await echoAll(holders);

@@ -33,6 +33,7 @@ import type { Logger } from '../types';
 import { version } from '../http/version';
 import { runWorker, type WorkerMessage } from './worker';
 import { workerExecArgv } from './worker-v8-options';
+import { AcceptTurns, type AcceptTurnMessage } from './accept-turns';
 
 /** The environment variable that sets how long new workers may take to be ready (ms). */
 export const WORKER_START_TIMEOUT_ENV = 'GATEWAY_WORKER_START_TIMEOUT_MS';
@@ -86,6 +87,8 @@ class Master {
   private readonly ticketSecrets = new WeakMap<Checked, string>();
   /** Each worker's number (`ngx.worker.id`): 0 to count - 1 in each generation; a replacement takes the dead one's. */
   private readonly workerIds = new Map<Worker, number>();
+  /** Which workers stopped accepting, being nearly full (`accept-turns.ts`). */
+  private readonly acceptTurns = new AcceptTurns();
   /** The reload check under way, stopped if the master stops. */
   private check: RunningCheck | null = null;
   private readonly workerStartTimeoutMs = positiveEnv(WORKER_START_TIMEOUT_ENV, DEFAULT_WORKER_START_TIMEOUT_MS);
@@ -138,6 +141,8 @@ class Master {
     if (!ticketSecret) this.ticketSecrets.set(checked, (ticketSecret = newTicketSecret()));
     const worker = cluster.fork({ ...checked.conf.workerEnv, GATEWAY_GENERATION: String(generation), [WORKER_ID_ENV]: String(id), [TICKET_SECRET_ENV]: ticketSecret, ...dicts.env });
     this.workerIds.set(worker, id);
+    this.acceptTurns.watch(worker);
+    worker.on('message', (msg: AcceptTurnMessage) => this.acceptTurns.answer(worker, msg, this.current));
     handOffSources(worker, checked.snapshot);
     return worker;
   }
@@ -183,6 +188,7 @@ class Master {
   private onExit(worker: Worker, code: number | null, signal: string | null): void {
     const id = this.workerIds.get(worker) ?? 0;
     this.workerIds.delete(worker);
+    this.acceptTurns.forget(worker);
     if (!this.current.has(worker) || this.stopping) return;
     this.current.delete(worker);
     this.log.error(`worker process ${worker.process.pid} exited ${signal ? `on signal ${signal}` : `with code ${code}`}; starting a new one`);

@@ -15,6 +15,7 @@ import { version } from '../http/version';
 import { coreModule } from '../modules/core/module';
 import { processTuningModule } from '../modules/tuning/process-module';
 import { setUpWorker } from '../modules/tuning/worker-setup';
+import { masterAsPeers } from './accept-turns';
 
 /** What the master and its workers say to each other over the cluster channel. */
 export type WorkerMessage = { type: 'ready' } | { type: 'quit' };
@@ -28,7 +29,9 @@ export async function runWorker(conf: MainConf, log: Logger, files: LogFiles, on
   process.on('unhandledRejection', (err) => log.error(`unhandled rejection (outside any request): ${describeError(err)}`));
   const gateway = new Gateway(conf, log, files);
   // nginx's worker process init: under a master only (`master_process off` keeps the process as it is, as nginx).
-  await gateway.start(cluster.isWorker ? () => setUpWorker(conf.main.get(processTuningModule), tempPaths(conf), log) : undefined);
+  // Under a master with several workers, a nearly full worker leaves new connections to its siblings (accept-turns.ts).
+  const peers = cluster.isWorker && conf.workerProcesses > 1 ? masterAsPeers() : undefined;
+  await gateway.start(cluster.isWorker ? () => setUpWorker(conf.main.get(processTuningModule), tempPaths(conf), log) : undefined, peers);
   log.notice(`gateway/${version} ${cluster.isWorker ? `worker process ${process.pid} started` : 'started in a single process'}`);
   let stopping = false;
   const stop = async (graceful: boolean) => {

@@ -25,6 +25,7 @@ import { inspectRawHead } from '../http/raw-head';
 import { refuseBody } from '../shared/request-body';
 import { headBytes, maxLine } from '../http/request-head';
 import { Runtime, type ListenerRuntime } from './runtime';
+import { AcceptGate, type AcceptPeers, type GatedServer } from './accept-gate';
 import type { Logger } from '../types';
 
 /** How long connections get to close after the handlers said goodbye (1001) at shutdown. */
@@ -113,6 +114,10 @@ const refused = new WeakSet<Duplex>();
 /** A running configuration: its runtime and its listening sockets. */
 export class Gateway {
   private readonly servers: http.Server[] = [];
+  /** Each server with the options it listens with (listened with again after a pause). */
+  private readonly listened: GatedServer[] = [];
+  /** Stops accepting when this worker is nearly full and a sibling still accepts (`accept-gate.ts`). */
+  private gate: AcceptGate | null = null;
   /** The HTTP/2 sessions of each socket that speaks HTTP/2. */
   private readonly http2: Http2Sessions[] = [];
   private readonly sockets = new Set<Socket>();
@@ -131,23 +136,28 @@ export class Gateway {
     private readonly files: LogFiles,
   ) {
     const sockets = this.sockets;
+    const gateway = this;
     this.forget = function (this: Socket) {
       sockets.delete(this);
       firstHeadDone(this);
       connectionClosed(this);
+      gateway.gate?.closed(sockets.size);
     };
   }
 
   /**
    * Builds the handlers and binds every listening socket. Rejects if a bind fails. `beforeListen`
    * runs once the handlers are built (their files opened) and before any socket listens (a
-   * worker drops its privileges there, as nginx's worker before it accepts).
+   * worker drops its privileges there, as nginx's worker before it accepts). With `peers` (the
+   * other workers sharing the listening sockets), a worker past 7/8 of its `worker_connections`
+   * stops accepting while one of them still accepts.
    */
-  async start(beforeListen?: () => void): Promise<void> {
+  async start(beforeListen?: () => void, peers?: AcceptPeers): Promise<void> {
     this.runtime = await Runtime.build(this.conf, this.log, this.files);
     this.dispatcher = new Dispatcher(this.runtime);
     beforeListen?.();
     for (const listener of this.runtime.listeners) this.servers.push(await this.listen(listener));
+    if (peers) this.gate = new AcceptGate(this.listened, peers, this.conf.workerConnections, () => this.sockets.size, this.log);
     for (const { key, address, port } of this.addresses()) this.log.notice(`listening on ${key} (${address}:${port})`);
   }
 
@@ -233,13 +243,14 @@ export class Gateway {
     if (spec.deferred) this.log.notice(`"deferred" on ${spec.key} is not available in this runtime; connections are accepted at once`);
     return new Promise((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`bind() to ${spec.key} failed (${err.code}: ${err.message})`)));
+      const options = spec.unix ? { path: spec.unix, backlog: spec.backlog } : { host: spec.host ?? undefined, port: spec.port, backlog: spec.backlog, ipv6Only: spec.ipv6only && spec.host === '::' };
       const onListening = () => {
         server.removeAllListeners('error');
         server.on('error', (err) => this.log.error(`listener ${spec.key}: ${err.message}`));
+        this.listened.push({ server, options });
         resolve(server);
       };
-      if (spec.unix) server.listen({ path: spec.unix, backlog: spec.backlog }, onListening);
-      else server.listen({ host: spec.host ?? undefined, port: spec.port, backlog: spec.backlog, ipv6Only: spec.ipv6only && spec.host === '::' }, onListening);
+      server.listen(options, onListening);
     });
   }
 
@@ -302,6 +313,7 @@ export class Gateway {
     }
     connectionAccepted(socket, true);
     this.sockets.add(socket);
+    this.gate?.opened(this.sockets.size);
     socket.on('close', this.forget); // 'close' comes once: no once() wrapper needed
     armFirstHead(socket, listener.headerTimeout, (s) => this.headTimedOut(s, listener));
     const keepalive = listener.listen.soKeepalive;
@@ -386,6 +398,7 @@ export class Gateway {
 
   /** Stops listening, closes every connection and every handler. */
   async close(): Promise<void> {
+    this.gate?.stop();
     const closed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     for (const sessions of this.http2) sessions.destroy();
     for (const socket of this.sockets) socket.destroy();
@@ -402,6 +415,7 @@ export class Gateway {
    */
   async drain(timeoutMs: number | null): Promise<void> {
     this.draining = true;
+    this.gate?.stop();
     // OpenResty's timers: each pending one runs once now with premature = true; running ones are waited for.
     const timers = this.runtime?.timers.shutdown();
     const closed = Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
