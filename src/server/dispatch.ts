@@ -92,11 +92,11 @@ export class Dispatcher {
     // nginx says so only where keepalive_timeout's second value is given.
     // (An HTTP/2 stream's response has no such field: nothing to say there.)
     if ('_keepAliveTimeout' in res) (res as ServerResponse & { _keepAliveTimeout: number })._keepAliveTimeout = state.runtime.keepaliveHeaderMs;
-    this.sendTimeouts.watch(res, state);
+    const watched = this.sendTimeouts.watch(res, state);
     const body = hasBody(req);
     if (body) watchBody(req, state.runtime.lingering);
     res.on('close', () => {
-      this.sendTimeouts.forget(res);
+      this.sendTimeouts.forget(watched);
       if (body) afterResponse(req, state.runtime.lingering);
       requestEnded(req.socket);
       requestAnswered(req);
