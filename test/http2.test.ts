@@ -78,7 +78,7 @@ http {
     location / { }
     location = /show { return 200 "$server_protocol [$http2] $scheme $host"; }
     location = /moved { return 301 /elsewhere; }
-    location /up/ { proxy_pass http://127.0.0.1:${backend}/; proxy_buffering off; }
+    location /up/ { proxy_pass http://127.0.0.1:${backend}/; proxy_http_version 1.1; proxy_buffering off; }
     location = /status { stub_status; }
     location = /hello { handler ${path.join(ROOT, 'handlers/hello.ts')}; greeting "Hi over h2"; format text; }
     location = /pub { nchan_publisher; nchan_channel_id news; }
