@@ -160,23 +160,6 @@ describe('a worker proxying small responses', () => {
   const promotedBy = (trace: string, workerPid: string) =>
     [...trace.matchAll(new RegExp(`^\\[${workerPid}:[^\\n]* gc=s [^\\n]*\\bpromoted=(\\d+)`, 'gm'))].reduce((sum, m) => sum + Number(m[1]), 0);
 
-  /** The worker's GC work done on helper threads, in ms (`background.*` of each of its GCs), in `trace`. */
-  const backgroundMs = (trace: string, workerPid: string) =>
-    [...trace.matchAll(new RegExp(`^\\[${workerPid}:[^\\n]* gc=[^\\n]*`, 'gm'))]
-      .flatMap((m) => [...m[0].matchAll(/ background\.[a-z_.]+=([\d.]+)/g)])
-      .reduce((sum, m) => sum + Number(m[1]), 0);
-
-  test('collects on its own thread: no GC helper threads taking CPU from its sibling workers', async () => {
-    const workerPid = /worker process (\d+) started/.exec(gw.stderr())?.[1];
-    expect(workerPid).toBeDefined();
-    const from = gcTrace.length;
-    await load(gw.ports[0], 32, 4000);
-    const trace = gcTrace.slice(from);
-    const gcs = (trace.match(new RegExp(`^\\[${workerPid}:[^\\n]* gc=`, 'gm')) ?? []).length;
-    // Before: parallel scavenges, every one with background time (0.2-60 ms each here).
-    expect({ gcs: gcs > 0, backgroundMs: backgroundMs(trace, workerPid!) }).toEqual({ gcs: true, backgroundMs: 0 });
-  });
-
   test('promotes almost nothing of its requests to the old generation', async () => {
     const workerPid = /worker process (\d+) started/.exec(gw.stderr())?.[1];
     expect(workerPid).toBeDefined();
@@ -192,13 +175,12 @@ describe('a worker proxying small responses', () => {
   });
 });
 
-test('the workers get their V8 options after the master\'s own node options, unless node was given an option either way', () => {
-  const all = ['--no-memory-reducer', '--no-allocation-site-pretenuring', '--single-threaded-gc'];
-  expect(workerExecArgv([])).toEqual(all);
-  expect(workerExecArgv(['--trace-gc'])).toEqual(['--trace-gc', ...all]);
-  expect(workerExecArgv(['--memory-reducer'])).toEqual(['--memory-reducer', '--no-allocation-site-pretenuring', '--single-threaded-gc']);
-  expect(workerExecArgv(['--no_memory_reducer'])).toEqual(['--no_memory_reducer', '--no-allocation-site-pretenuring', '--single-threaded-gc']);
-  expect(workerExecArgv(['--allocation-site-pretenuring'])).toEqual(['--allocation-site-pretenuring', '--no-memory-reducer', '--single-threaded-gc']);
-  expect(workerExecArgv(['--no-single-threaded-gc'])).toEqual(['--no-single-threaded-gc', '--no-memory-reducer', '--no-allocation-site-pretenuring']);
-  expect(workerExecArgv(['--memory-reducer-for-small-heaps'])).toEqual(['--memory-reducer-for-small-heaps', ...all]);
+test('the workers get --no-memory-reducer and --no-allocation-site-pretenuring after the master\'s own node options, unless node was given an option either way', () => {
+  const both = ['--no-memory-reducer', '--no-allocation-site-pretenuring'];
+  expect(workerExecArgv([])).toEqual(both);
+  expect(workerExecArgv(['--trace-gc'])).toEqual(['--trace-gc', ...both]);
+  expect(workerExecArgv(['--memory-reducer'])).toEqual(['--memory-reducer', '--no-allocation-site-pretenuring']);
+  expect(workerExecArgv(['--no_memory_reducer'])).toEqual(['--no_memory_reducer', '--no-allocation-site-pretenuring']);
+  expect(workerExecArgv(['--allocation-site-pretenuring'])).toEqual(['--allocation-site-pretenuring', '--no-memory-reducer']);
+  expect(workerExecArgv(['--memory-reducer-for-small-heaps'])).toEqual(['--memory-reducer-for-small-heaps', ...both]);
 });

@@ -1,7 +1,7 @@
 /**
  * The V8 options a worker process starts with: the master's own (`node --trace-gc bin/gateway`
- * passes them on, as node:cluster does by default), plus `--no-memory-reducer`,
- * `--no-allocation-site-pretenuring` and `--single-threaded-gc`.
+ * passes them on, as node:cluster does by default), plus `--no-memory-reducer` and
+ * `--no-allocation-site-pretenuring`.
  *
  * V8's memory reducer shrinks a heap that has gone quiet (about 8 s after its last full GC),
  * then keeps it growing slowly until its old generation's committed memory grows 10 MB past
@@ -26,20 +26,12 @@
  * (test/worker-heap-after-idle.test.ts). Without it, a request's objects die young, as a worker's
  * should; what lives long is made once, at start, and copied once.
  *
- * V8 collects with helper threads by default (parallel scavenges, concurrent marking and
- * sweeping): shorter pauses, paid with more CPU in all (the threads' wake-ups and hand-offs).
- * Workers are one per core, as nginx's: a helper thread takes its CPU from a sibling worker, or,
- * on a worker pinned to its core, from the worker itself. Collecting on the worker's own thread
- * cost 15 % less CPU per proxied 64 KiB response (164 against 193 µs, medians of 8 alternated
- * windows on one core) and about 6 % less per small one; the price is longer pauses (a scavenge
- * about 1 ms, a full GC of a proxying worker's heap about 4 ms).
- *
- * An explicit option given to node either way (`--memory-reducer`, `--no-single-threaded-gc`, ...)
- * is left as it is.
+ * An explicit `--memory-reducer` or `--no-memory-reducer` given to node is left as it is, and
+ * the same for the pretenuring.
  */
 
 /** The options added to every worker's command line (V8's, read when its heap is set up). */
-export const WORKER_V8_OPTIONS: readonly string[] = ['--no-memory-reducer', '--no-allocation-site-pretenuring', '--single-threaded-gc'];
+export const WORKER_V8_OPTIONS: readonly string[] = ['--no-memory-reducer', '--no-allocation-site-pretenuring'];
 
 /** `execArgv` (the master's node options) with the workers' V8 options added where not already given. */
 export function workerExecArgv(execArgv: readonly string[]): string[] {
