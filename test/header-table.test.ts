@@ -1,11 +1,11 @@
 /**
- * shared/header-table.ts: a header checked once and put straight into Node's header table goes
+ * http/header-table.ts: a header checked once and put straight into Node's header table goes
  * out byte for byte as setHeader's would, replaces a header of the same name, and is refused
  * when checked if its value could not go out.
  */
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { checkedHeader, setCheckedHeader, setCheckedValue } from '../src/shared/header-table';
+import { checkedHeader, setCheckedHeader, setCheckedValue } from '../src/http/header-table';
 
 /** The raw response head a server sends for one request, whose handler is `respond`. */
 async function rawHead(respond: (res: ServerResponse) => void): Promise<string> {

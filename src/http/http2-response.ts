@@ -6,7 +6,7 @@
  * It keeps the surface HTTP/1.1's ServerResponse gives the modules and the filters
  * (`setHeader`, `writeHead`, `write`, `end`, `headersSent`, 'finish' and 'close'...), and its
  * header table has the form and the key of Node's own (`kOutHeaders`: lowercased name ->
- * [name, value]), so that headers checked once (src/shared/header-table.ts: the Server line, a
+ * [name, value]), so that headers checked once (src/http/header-table.ts: the Server line, a
  * cached file's prepared values) go in without a per-call check, as on HTTP/1.1.
  *
  * What HTTP/2 cannot carry is dropped instead of thrown: connection-specific fields
@@ -18,7 +18,7 @@
 import http2 from 'node:http2';
 import { validateHeaderName, validateHeaderValue, type OutgoingHttpHeader, type OutgoingHttpHeaders } from 'node:http';
 import { Stream } from 'node:stream';
-import { OUT_HEADERS } from '../shared/header-table';
+import { OUT_HEADERS } from './header-table';
 
 /** Response headers HTTP/2 forbids (RFC 9113 8.2.2); `te` is allowed only as `trailers`. */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);

@@ -33,7 +33,7 @@ import type { ListenerRuntime, LocationRuntime, Runtime, ServerRuntime } from '.
 import { SendTimeouts } from './send-timeout';
 import { SubrequestCapture, subrequestMessage } from './subrequest';
 import { requestLogContext } from '../shared/log-context';
-import { setCheckedValue } from '../shared/header-table';
+import { setCheckedValue } from '../http/header-table';
 
 /** nginx's limit of nested subrequests (NGX_HTTP_MAX_SUBREQUESTS is the count; 50 is the depth it allows). */
 const MAX_SUBREQUEST_DEPTH = 50;

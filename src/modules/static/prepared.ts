@@ -8,7 +8,7 @@
 import type { MimeTypes } from '../../config/mime';
 import { httpDate } from '../../http/dates';
 import type { FileInfo } from '../../shared/file-access';
-import { checkedHeader, headerTableOf } from '../../shared/header-table';
+import { checkedHeader, headerTableOf } from '../../http/header-table';
 import type { ServerResponse } from 'node:http';
 import { contentTypeFor, makeEtag } from './http';
 

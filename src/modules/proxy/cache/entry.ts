@@ -4,6 +4,7 @@
  * the validity, the validators, the Vary values), then the body. The key kept inside tells a
  * collision or a foreign file from the entry sought; any mismatch is a miss. Pure.
  */
+import type { ReadStream } from 'node:fs';
 
 /** What an entry says about its response. */
 export interface EntryMeta {
@@ -82,4 +83,14 @@ export function varyValues(names: readonly string[], headers: Readonly<Record<st
 /** Whether the request matches the Vary values an entry was stored with. */
 export function varyMatches(meta: EntryMeta, headers: Readonly<Record<string, string | string[] | undefined>>): boolean {
   return varyValues(meta.vary.map(([n]) => n), headers).every(([name, value], i) => meta.vary[i][0] === name && meta.vary[i][1] === value);
+}
+
+/** An entry found on disk. */
+export interface CachedEntry {
+  readonly meta: EntryMeta;
+  readonly file: string;
+  readonly bodyLength: number;
+  /** The body, when read whole; else `stream` opens it. */
+  readonly body: Buffer | null;
+  stream(): ReadStream;
 }

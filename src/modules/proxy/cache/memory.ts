@@ -13,7 +13,7 @@
  * least recently served dropped first.
  */
 import { statSync, type Stats } from 'node:fs';
-import type { CachedEntry } from './store';
+import type { CachedEntry } from './entry';
 
 /** An entry larger than this (head, metadata and body) is not kept in memory. */
 export const MAX_ENTRY = 64 * 1024;

@@ -8,7 +8,7 @@
  * returns one by one instead.
  */
 import { validateHeaderName, validateHeaderValue, type ServerResponse } from 'node:http';
-import { headerTableOf } from '../../../shared/header-table';
+import { headerTableOf } from '../../../http/header-table';
 import type { HeaderLine } from '../headers';
 
 /** One header name's values, as the response's table keeps them. */

@@ -7,26 +7,16 @@
  * than it says is a miss. A directory that cannot be written is one error line; responses go
  * on uncached.
  */
-import { createReadStream, promises as fsp, type ReadStream } from 'node:fs';
+import { createReadStream, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../../types';
-import { bodyLengthField, decodeHead, decodeMeta, encodeHead, HEAD_SIZE, MAGIC, type EntryMeta } from './entry';
+import { bodyLengthField, decodeHead, decodeMeta, encodeHead, HEAD_SIZE, MAGIC, type CachedEntry, type EntryMeta } from './entry';
 import { entryPath } from './key';
 import { budgetOf, EntryMemory, identityOf, MAX_ENTRY } from './memory';
 import type { CachePathConf } from './module';
 
 /** Entries whose head and body fit in this are read in one go (and kept in memory). */
 const WHOLE_READ = MAX_ENTRY;
-
-/** An entry found on disk. */
-export interface CachedEntry {
-  readonly meta: EntryMeta;
-  readonly file: string;
-  readonly bodyLength: number;
-  /** The body, when read whole; else `stream` opens it. */
-  readonly body: Buffer | null;
-  stream(): ReadStream;
-}
 
 /** A response being copied into the cache: `end` renames it into place, `abort` drops it. */
 export interface EntryWriter {
