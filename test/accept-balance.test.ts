@@ -11,7 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { startGateway, waitForWorkers, type GatewayProcess } from './helpers/gateway-process';
-import { connectionOwner, fdTotal, workerPids } from './helpers/push-clients';
+import { closeAll, connectionOwner, echoAll, fdTotal, workerPids } from './helpers/push-clients';
 
 const WORKER_CONNECTIONS = 40;
 const OPEN = 60;
@@ -67,27 +67,6 @@ async function openAtOnce(port: number, count: number): Promise<{ open: WebSocke
   return { open, failed: count - open.length };
 }
 
-/** Each client sends one text and waits for it back; resolves with how many failed. */
-async function echoAll(clients: readonly WebSocket[]): Promise<number> {
-  const ok = await Promise.all(
-    clients.map(
-      (ws, i) =>
-        new Promise<boolean>((resolve) => {
-          const text = `echo ${i}`;
-          const timer = setTimeout(() => resolve(false), 10000);
-          ws.once('message', (data) => {
-            clearTimeout(timer);
-            resolve(String(data) === text);
-          });
-          ws.once('close', () => resolve(false));
-          if (ws.readyState === WebSocket.OPEN) ws.send(text);
-          else resolve(false);
-        }),
-    ),
-  );
-  return ok.filter((x) => !x).length;
-}
-
 /** How many of `clients` each worker holds. */
 function perWorker(gw: GatewayProcess, clients: readonly WebSocket[]): Map<number | null, number> {
   const pids = workerPids(gw.child.pid!);
@@ -98,19 +77,6 @@ function perWorker(gw: GatewayProcess, clients: readonly WebSocket[]): Map<numbe
     counts.set(owner, (counts.get(owner) ?? 0) + 1);
   }
   return counts;
-}
-
-async function closeAll(clients: readonly WebSocket[]): Promise<void> {
-  await Promise.all(
-    clients.map(
-      (ws) =>
-        new Promise<void>((resolve) => {
-          if (ws.readyState === WebSocket.CLOSED) return resolve();
-          ws.once('close', () => resolve());
-          ws.terminate();
-        }),
-    ),
-  );
 }
 
 describe('a nearly full worker leaves new connections to its sibling', () => {

@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import WebSocket from 'ws';
 import { startGateway, type GatewayProcess } from './helpers/gateway-process';
-import { fdTotal, workerPids } from './helpers/push-clients';
+import { echoAll, fdTotal, workerPids } from './helpers/push-clients';
 
 const BIG_SIZE = 16 * 1024 * 1024;
 const OPEN = 300;
@@ -61,25 +61,6 @@ function openWs(port: number): Promise<WebSocket> {
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
   });
-}
-
-/** Each client sends one text and waits for it back; resolves with how many failed. */
-async function echoAll(clients: readonly WebSocket[]): Promise<number> {
-  const results = await Promise.all(
-    clients.map(
-      (ws, i) =>
-        new Promise<boolean>((resolve) => {
-          const text = `echo ${i}`;
-          const timer = setTimeout(() => resolve(false), 10000);
-          ws.once('message', (data) => {
-            clearTimeout(timer);
-            resolve(String(data) === text);
-          });
-          ws.send(text);
-        }),
-    ),
-  );
-  return results.filter((ok) => !ok).length;
 }
 
 function connect(port: number): Promise<net.Socket> {

@@ -7,12 +7,9 @@
 import { chmodSync, readFileSync, readlinkSync } from 'node:fs';
 import { startGateway, waitForWorkers, type GatewayProcess } from './helpers/gateway-process';
 import { request } from './helpers/http-client';
+import { workerPids } from './helpers/push-clients';
 
 const asRoot = process.geteuid?.() === 0;
-
-function workerPids(master: number): number[] {
-  return readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-}
 
 function status(pid: number, field: string): string {
   return new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1].trim().replace(/\s+/g, ' ');

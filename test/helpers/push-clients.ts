@@ -151,3 +151,38 @@ export function connectionOwner(serverPort: number, clientPort: number, pids: re
 export function fdTotal(pids: readonly number[]): number {
   return pids.reduce((n, pid) => n + readdirSync(`/proc/${pid}/fd`).length, 0);
 }
+
+/** Each client sends one text and waits for it back (10 s at most); resolves with how many failed (a client closed or not open fails). */
+export async function echoAll(clients: readonly WebSocket[]): Promise<number> {
+  const ok = await Promise.all(
+    clients.map(
+      (ws, i) =>
+        new Promise<boolean>((resolve) => {
+          const text = `echo ${i}`;
+          const timer = setTimeout(() => resolve(false), 10000);
+          ws.once('message', (data) => {
+            clearTimeout(timer);
+            resolve(String(data) === text);
+          });
+          ws.once('close', () => resolve(false));
+          if (ws.readyState === WebSocket.OPEN) ws.send(text);
+          else resolve(false);
+        }),
+    ),
+  );
+  return ok.filter((x) => !x).length;
+}
+
+/** Terminates every client and waits until each is closed. */
+export async function closeAll(clients: readonly WebSocket[]): Promise<void> {
+  await Promise.all(
+    clients.map(
+      (ws) =>
+        new Promise<void>((resolve) => {
+          if (ws.readyState === WebSocket.CLOSED) return resolve();
+          ws.once('close', () => resolve());
+          ws.terminate();
+        }),
+    ),
+  );
+}
