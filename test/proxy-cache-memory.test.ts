@@ -311,7 +311,7 @@ describe('a hit from memory in the gateway process', () => {
   });
 
   const entryFile = (uri: string) => {
-    const hash = createHash('md5').update(`http127.0.0.1:${portOf(backend)}${uri}`).digest('hex');
+    const hash = createHash('md5').update(`http://127.0.0.1:${portOf(backend)}${uri}`).digest('hex');
     return path.join(gw.prefix, 'cache', hash.slice(-1), hash.slice(-3, -1), hash);
   };
   /** A MISS, then hits until the entry is in the worker's memory (the first hit reads the disk). */

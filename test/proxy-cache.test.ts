@@ -58,9 +58,9 @@ http {
 }
 `;
 
-/** The entry file of a URI under levels=1:2: md5 of `$scheme$proxy_host$request_uri`. */
+/** The entry file of a URI under levels=1:2: md5 of nginx's built-in key, the upstream URL. */
 function entryFile(gw: GatewayProcess, uri: string): string {
-  const hash = createHash('md5').update(`http127.0.0.1:${portOf(backend)}${uri}`).digest('hex');
+  const hash = createHash('md5').update(`http://127.0.0.1:${portOf(backend)}${uri}`).digest('hex');
   return path.join(gw.prefix, 'cache', hash.slice(-1), hash.slice(-3, -1), hash);
 }
 
@@ -209,6 +209,35 @@ describe('a cache directory that cannot be written', () => {
       expect(lines.length).toBeGreaterThanOrEqual(1);
       expect(lines.length).toBeLessThanOrEqual(2); // one per worker at most
       expect(lines[0]).toMatch(/\[error\] .*mkdir\(\) ".*ro\/cache.*" failed \(20: not a directory\)/i);
+    } finally {
+      await gw.stop();
+      await closeServer(backend);
+    }
+  });
+});
+
+describe("nginx's built-in key (no proxy_cache_key): the upstream URL", () => {
+  test('an upstream by name, the location prefix replaced, the arguments kept', async () => {
+    await listen(backend);
+    const named = `
+error_log stderr info;
+events {}
+http {
+  proxy_cache_path cache levels=1:2 keys_zone=one:1m;
+  upstream be { server 127.0.0.1:${portOf(backend)}; }
+  server {
+    listen 127.0.0.1:0;
+    location /pre/ { proxy_pass http://be/x/; proxy_cache one; proxy_cache_valid 200 1m; }
+  }
+}
+`;
+    const gw = await startGateway(named, { confName: 'test.conf' });
+    try {
+      await request(gw.ports[0], '/pre/a?q=1');
+      const hash = createHash('md5').update('http://be/x/a?q=1').digest('hex');
+      const file = path.join(gw.prefix, 'cache', hash.slice(-1), hash.slice(-3, -1), hash);
+      expect(await until(() => existsSync(file))).toBe(true);
+      expect(readFileSync(file, 'latin1')).toContain('"key":"http://be/x/a?q=1"');
     } finally {
       await gw.stop();
       await closeServer(backend);

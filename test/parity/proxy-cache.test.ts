@@ -398,8 +398,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The entry file of a key in a side's cache directory (levels=1:2). Without proxy_cache_key
- * nginx's key is the upstream URL (ngx_http_proxy_create_key: `http://127.0.0.1:port/uri`);
- * the gateway's is the documented `$scheme$proxy_host$request_uri` (`http127.0.0.1:port/uri`).
+ * the key is the upstream URL on both sides (nginx's ngx_http_proxy_create_key:
+ * `http://127.0.0.1:port/uri`), not the documented `$scheme$proxy_host$request_uri`.
  */
 function entryFile(dir: string, key: string): string {
   const hash = createHash('md5').update(key).digest('hex');
@@ -452,7 +452,7 @@ describe('proxy_cache beside nginx 1.22', () => {
   test.each(CASES.map((c) => [c.name, c] as const))('%s: every response and what the backend received as with nginx', async (_name, kase) => {
     const [expected, actual] = await Promise.all([
       run(ports.nginx, kase.steps, (uri) => entryFile(path.join(prefix, 'nginx-cache'), `http://127.0.0.1:${backends[0].port}${uri}`)),
-      run(ports.gateway, kase.steps, (uri) => entryFile(path.join(prefix, 'gateway-cache'), `http127.0.0.1:${backends[1].port}${uri}`)),
+      run(ports.gateway, kase.steps, (uri) => entryFile(path.join(prefix, 'gateway-cache'), `http://127.0.0.1:${backends[1].port}${uri}`)),
     ]);
     for (let i = 0; i < expected.length; i++) expect(actual[i]).toBe(expected[i]);
     const received = (seen: Map<string, string[]>) => [...seen].filter(([url]) => url.startsWith(`/${kase.name}/`)).sort(([a], [b]) => a.localeCompare(b));

@@ -388,6 +388,7 @@ class ProxyHandler implements Handler {
         return rewrite ? rewrite(lines) : lines;
       },
       rewrittenNames: this.rewrittenNames,
+      defaultKey: () => cacheKeyStart(route.target) + route.uri(req, ctx),
     };
     return this.cache.serve(req, res, ctx, host, this.options.ignoreClientAbort);
   }
@@ -541,6 +542,12 @@ function peerName(target: ProxyTarget): string {
 }
 
 /** `$proxy_host` and `$proxy_port` of the request's `proxy_pass` URL (nginx's proxy module variables). */
+/** The start of nginx's built-in cache key: the scheme as written, then `$proxy_host`, or `unix:PATH:` for a unix socket. */
+function cacheKeyStart(target: ProxyTarget): string {
+  const scheme = target.url.slice(0, target.url.indexOf('://') + 3);
+  return target.socketPath !== null ? `${scheme}unix:${target.socketPath}:` : scheme + target.proxyHost;
+}
+
 function setProxyVariables(ctx: RequestContext, target: ProxyTarget): void {
   ctx.setVariable('proxy_host', target.proxyHost);
   ctx.setVariable('proxy_port', target.socketPath !== null ? '' : String(target.port));

@@ -49,7 +49,8 @@ export interface ProxyCacheConf {
   readonly cachePaths: ReadonlyMap<string, CachePathConf>;
   /** `proxy_cache`: a zone's name (may hold variables), or null for `off`. */
   readonly proxyCache: string | null;
-  readonly proxyCacheKey: string;
+  /** `proxy_cache_key`, or null where none is set: nginx's built-in key then, the upstream URL (see CacheHost.defaultKey). */
+  readonly proxyCacheKey: string | null;
   readonly proxyCacheValid: readonly CacheValid[];
   /** `proxy_cache_methods` (GET and HEAD always). */
   readonly proxyCacheMethods: readonly string[];
@@ -231,7 +232,7 @@ export const proxyCacheModule: ConfModule<ProxyCacheConf> = {
   defaults: () => ({
     cachePaths: new Map(),
     proxyCache: null,
-    proxyCacheKey: '$scheme$proxy_host$request_uri',
+    proxyCacheKey: null,
     proxyCacheValid: [],
     proxyCacheMethods: ['GET', 'HEAD'],
     proxyCacheMinUses: 1,

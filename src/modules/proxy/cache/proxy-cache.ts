@@ -32,7 +32,8 @@ import { failsPrecondition, isNotModified, NOT_MODIFIED_DROPPED } from './not-mo
 export interface CacheOptions {
   readonly zones: ReadonlyMap<string, CachePathConf>;
   readonly zone: CompiledValue;
-  readonly key: CompiledValue;
+  /** `proxy_cache_key`, or null: nginx's built-in key (CacheHost.defaultKey). */
+  readonly key: CompiledValue | null;
   readonly valid: readonly CacheValid[];
   readonly methods: ReadonlySet<string>;
   readonly minUses: number;
@@ -58,7 +59,7 @@ export function compileCacheOptions(conf: ProxyCacheConf, captureNames: Readonly
   return {
     zones: conf.cachePaths,
     zone: compile(conf.proxyCache),
-    key: compile(conf.proxyCacheKey),
+    key: conf.proxyCacheKey === null ? null : compile(conf.proxyCacheKey),
     valid: conf.proxyCacheValid,
     methods: new Set(conf.proxyCacheMethods),
     minUses: conf.proxyCacheMinUses,
@@ -96,6 +97,12 @@ export interface CacheHost {
   rewriteLines(lines: readonly HeaderLine[]): readonly HeaderLine[];
   /** The names (lower case) of the lines `rewriteLines` may change, the same for every request of the location: lines without them need no rewriting. */
   readonly rewrittenNames: ReadonlySet<string>;
+  /**
+   * nginx's key where no `proxy_cache_key` is set (ngx_http_proxy_create_key): the upstream
+   * URL, the `proxy_pass` scheme as written, `$proxy_host` and the URI sent upstream
+   * (`http://backend/a?b`), not the documented `$scheme$proxy_host$request_uri`.
+   */
+  defaultKey(): string;
 }
 
 /** Whether any of `values` is set (not empty, not "0"): nginx's test of `proxy_cache_bypass` and `proxy_no_cache`. */
@@ -129,7 +136,7 @@ export class ProxyCache {
     }
     if (!o.methods.has(req.method ?? 'GET')) return host.forward({ res, tap: null, method: null, extraHeaders: [], detached: ignoreClientAbort });
     const zone = zoneOf(conf, this.log);
-    const key = ctx.evaluate(o.key);
+    const key = o.key ? ctx.evaluate(o.key) : host.defaultKey();
     const hash = zone.hashOf(key);
     if (anySet(o.bypass, ctx)) return new CacheFlow(o, zone, key, hash, req, res, ctx, host, ignoreClientAbort).fetch('BYPASS', null, true, null);
     const now = Date.now();
