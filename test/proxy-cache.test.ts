@@ -30,6 +30,7 @@ const backend = http.createServer((req, res) => {
   if (url.startsWith('/slow')) return void setTimeout(() => send({ 'Cache-Control': 'max-age=1' }), 600);
   if (url.startsWith('/cookie')) return send({ 'Set-Cookie': 'a=b' });
   if (url.startsWith('/nostore')) return send({ 'Cache-Control': 'no-store' });
+  if (url.startsWith('/paced')) return void res.writeHead(200, { ...headers, 'X-Accel-Limit-Rate': '40000' }).end(Buffer.alloc(60_000, 'p'));
   send();
 });
 
@@ -148,6 +149,20 @@ describe('proxy_cache in the gateway process', () => {
     const during = await request(port, '/slow');
     expect([status(during), during.body]).toEqual(['UPDATING', '/slow #1']);
     expect(status(await updating)).toBe('EXPIRED');
+  });
+
+  test("a hit is paced at the stored header's X-Accel-Limit-Rate, as the miss was (nginx reads a cached header again)", async () => {
+    const timed = async () => {
+      const start = performance.now();
+      const r = await request(port, '/paced');
+      return { cache: status(r), length: r.body.length, ms: performance.now() - start };
+    };
+    const miss = await timed();
+    const hit = await timed();
+    expect([miss.cache, hit.cache, miss.length, hit.length]).toEqual(['MISS', 'HIT', 60_000, 60_000]);
+    // 60,000 bytes at 40,000 a second: about 1.5 s; unpaced, a few milliseconds.
+    expect(miss.ms).toBeGreaterThan(900);
+    expect(hit.ms).toBeGreaterThan(900);
   });
 
   test('a corrupted entry is a miss, never a wrong body', async () => {

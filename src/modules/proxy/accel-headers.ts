@@ -9,6 +9,7 @@
  * filters are given these predicates by the registry, so neither imports the proxy.
  */
 import type { LocationConf } from '../../config/model';
+import { setOverrideCharset } from '../charset/override';
 import { proxyCacheModule } from './cache/module';
 import { proxyModule } from './module';
 
@@ -60,6 +61,30 @@ export function accelHeadersOf(raw: readonly string[], actions: AccelActions): A
     }
   }
   return out;
+}
+
+/** The request's side of what `applyAccel` sets: `$limit_rate`, and the pacing of the body's writes. */
+export interface AccelTarget {
+  setVariable?(name: string, value: string): void;
+  /** Routes the body's writes through the filters (the limit_rate filter then paces them). */
+  hookBody?(): void;
+}
+
+/**
+ * Reads the three from a response header and acts on the rate and the charset as nginx does
+ * when it reads the header, from the upstream or from a cache entry (a hit reads the stored
+ * header again): they hold for what answers the request, an X-Accel-Redirect's target too.
+ * Returns what was read (the buffering is the caller's).
+ */
+export function applyAccel(raw: readonly string[], actions: AccelActions, ctx: AccelTarget | undefined, res: object): AccelHeaders {
+  const accel = accelHeadersOf(raw, actions);
+  if (accel.limitRate !== null) {
+    ctx?.setVariable?.('limit_rate', accel.limitRate);
+    // Where nothing else paces, the body's writes are hooked only now (static files keep sendfile(2) elsewhere).
+    if (accel.limitRate !== '0') ctx?.hookBody?.();
+  }
+  if (accel.charset !== null) setOverrideCharset(res, accel.charset);
+  return accel;
 }
 
 /** ngx_atoi: decimal digits only, no sign, no unit, not past its largest value; else null. */

@@ -17,9 +17,8 @@ import type { Readable } from 'node:stream';
 import type { UpstreamTry } from '../../http/variables';
 import { HttpError, type InternalRedirect } from '../../errors';
 import { accelRedirectOf } from './accel-redirect';
-import { accelHeadersOf, type AccelActions } from './accel-headers';
+import { applyAccel, type AccelActions } from './accel-headers';
 import { Http10Request, HTTP10_SUPPORTED } from './http10-request';
-import { setOverrideCharset } from '../charset/override';
 import { ResponseSpool, type SpoolLimits } from './response-spool';
 import { BodyWatch, BODY_CODES, hasBody, logBodyFailure, type BodyLimits } from '../../shared/request-body';
 import type { StoredBody } from '../../shared/request-body-store';
@@ -284,15 +283,8 @@ export class HttpExchange {
     const raw = proxyRes.rawHeaders;
     let lines: readonly HeaderLine[] = responseHeaders(raw, this.init.hidden);
     const status = proxyRes.statusCode ?? 0;
-    // nginx reads these as the header is parsed, before anything else is decided: the rate and
-    // the charset hold for what answers the request, an X-Accel-Redirect's target too.
-    const accel = this.init.accel ? accelHeadersOf(raw, this.init.accel) : null;
-    if (accel?.limitRate != null) {
-      this.init.ctx?.setVariable?.('limit_rate', accel.limitRate);
-      // Where nothing else paces, the body's writes are hooked only now (static files keep sendfile(2) elsewhere).
-      if (accel.limitRate !== '0') this.init.ctx?.hookBody?.();
-    }
-    if (accel?.charset != null) setOverrideCharset(res, accel.charset);
+    // nginx reads these as the header is parsed, before anything else is decided.
+    const accel = this.init.accel ? applyAccel(raw, this.init.accel, this.init.ctx, res) : null;
     if (this.init.nextOnStatus?.(status)) {
       this.finish();
       this.reject(new HttpError(status, 'GW_UPSTREAM_NEXT', `upstream answered ${status}`));

@@ -43,7 +43,7 @@ import { proxyCacheModule } from './cache/module';
 import { spoolLimits, type SpoolLimits } from './response-spool';
 import { CACHE_BLANKED_HEADERS, compileCacheOptions, ProxyCache, type CacheHost, type CacheOptions, type ForwardPlan } from './cache/proxy-cache';
 import { responseHeaders } from './headers';
-import { accelActions, type AccelActions } from './accel-headers';
+import { accelActions, applyAccel, type AccelActions } from './accel-headers';
 
 /**
  * A `proxy_pass` with variables: the URL made per request, the upstreams its host may name,
@@ -389,6 +389,7 @@ class ProxyHandler implements Handler {
       },
       rewrittenNames: this.rewrittenNames,
       defaultKey: () => cacheKeyStart(route.target) + route.uri(req, ctx),
+      applyAccel: (raw) => void applyAccel(raw, this.options.accel, ctx, res),
     };
     return this.cache.serve(req, res, ctx, host, this.options.ignoreClientAbort);
   }

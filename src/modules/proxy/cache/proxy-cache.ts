@@ -103,6 +103,8 @@ export interface CacheHost {
    * (`http://backend/a?b`), not the documented `$scheme$proxy_host$request_uri`.
    */
   defaultKey(): string;
+  /** Acts on a stored header's `X-Accel-Limit-Rate` and `X-Accel-Charset`, as nginx reads a cached header again on a hit. */
+  applyAccel(raw: readonly string[]): void;
 }
 
 /** Whether any of `values` is set (not empty, not "0"): nginx's test of `proxy_cache_bypass` and `proxy_no_cache`. */
@@ -160,6 +162,7 @@ export class ProxyCache {
     ctx.setVariable('upstream_cache_status', 'HIT');
     ctx.upstreamHeaders = meta.headers;
     zone.read(hash);
+    host.applyAccel(meta.headers);
     if (head.server) res.removeHeader('server');
     if (lines === head.lines) setPreparedHead(res, head);
     else for (const [name, value] of lines) res.appendHeader(name, value);
@@ -369,6 +372,7 @@ class CacheFlow {
     ctx.setVariable('upstream_cache_status', status);
     ctx.upstreamHeaders = entry.meta.headers;
     this.zone.read(this.entryHash);
+    this.host.applyAccel(entry.meta.headers);
     if (failsPrecondition(entry.meta.status, this.req.headers, entry.meta.etag, entry.meta.lastModified)) throw new HttpError(412, 'GW_HTTP_412', 'precondition failed on a cached response');
     const lines = this.host.rewriteLines(this.host.visibleLines(entry.meta.headers));
     if (lines.some(([name]) => name.toLowerCase() === 'server')) res.removeHeader('server');
