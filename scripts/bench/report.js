@@ -1,7 +1,7 @@
 'use strict';
 /**
  * The report: docs/benchmarks.md (how it was measured, the table, Node's floor, the Node peers
- * (peer-report.js), the generator check, the profile of the worst case, and with BENCH_BASELINE the baseline commit's figures
+ * (peer-report.js), the generator check, the profiles of the worst case and of every missed row, and with BENCH_BASELINE the baseline commit's figures
  * beside the gateway's) and docs/benchmarks.svg (the ratios as bars). Everything in it
  * comes from one run, except the hand-written analysis between the
  * `<!-- analysis:start -->` and `<!-- analysis:end -->` markers, which is carried over from the
@@ -295,6 +295,30 @@ function profileSection(profile) {
   return out.join('\n');
 }
 
+/**
+ * The profiles of the run: the first (the case furthest behind) in full, then each other case
+ * whose target was missed in short (its areas, and the functions with the most self time).
+ */
+function profilesSection(profiles) {
+  if (!profiles.length) return profileSection(null);
+  const [first, ...rest] = profiles;
+  const out = [profileSection(first)];
+  if (rest.length) {
+    out.push('', '### The other rows that missed their target', '', 'Each profiled the same way, in this run, after the measured rounds (shares of busy samples).');
+    for (const p of rest) {
+      out.push('', `#### ${p.label} (ratio ${ratioText(p.ratio)})`, '');
+      if (p.error) {
+        out.push(`Profiling failed: ${p.error}.`);
+        continue;
+      }
+      const areas = p.areas.filter((a) => a.name !== 'idle' && a.pct >= 1).map((a) => `${a.name} ${a.pct.toFixed(1)}%`);
+      out.push(`${int(p.samples)} samples, ${pct(p.busyShare)} busy. By area: ${areas.join(', ')}.`, '');
+      out.push('| function | where | self |', '| --- | --- | ---: |', ...p.top.slice(0, 8).map((f) => `| \`${f.name}\` | ${f.where || '(native)'} | ${f.pct.toFixed(1)}% |`));
+    }
+  }
+  return out.join('\n');
+}
+
 /** The hand-written analysis kept from the previous report, or a placeholder. */
 function keptAnalysis(file) {
   try {
@@ -309,7 +333,7 @@ function keptAnalysis(file) {
 }
 
 /** Writes the markdown and the SVG; returns their paths. */
-function writeReport({ outDir, run, cases, results, profile }) {
+function writeReport({ outDir, run, cases, results, profiles }) {
   fs.mkdirSync(outDir, { recursive: true });
   const mdFile = path.join(outDir, 'benchmarks.md');
   const svgFile = path.join(outDir, 'benchmarks.svg');
@@ -363,9 +387,9 @@ function writeReport({ outDir, run, cases, results, profile }) {
     '',
     generatorCheck(cases, results),
     '',
-    '## What the profile shows',
+    '## What the profiles show',
     '',
-    profileSection(profile),
+    profilesSection(profiles),
     '',
     '### Reading of the profile',
     '',
@@ -376,4 +400,4 @@ function writeReport({ outDir, run, cases, results, profile }) {
   return [mdFile, svgFile];
 }
 
-module.exports = { writeReport, ratioFor, profileSection, keptAnalysis };
+module.exports = { writeReport, ratioFor, profileSection, profilesSection, keptAnalysis };
