@@ -50,7 +50,9 @@ function areaOf(frame) {
  * Summarizes a V8 CPU profile: `top` self-time functions, `inclusive` total-time functions
  * (each counted once per stack, so recursion does not inflate it) and `areas`.
  */
-function summarize(profile, limit = 15) {
+function summarize(profile, limit = 15, window = null) {
+  const counted = window ? hitsWithin(profile, window) : null;
+  if (counted) profile = { ...profile, nodes: profile.nodes.map((n) => ({ ...n, hitCount: counted.get(n.id) || 0 })) };
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
   const idle = profile.nodes.filter((n) => n.callFrame.functionName === '(idle)').reduce((s, n) => s + (n.hitCount || 0), 0);
   const total = profile.nodes.reduce((s, n) => s + (n.hitCount || 0), 0);
@@ -93,7 +95,8 @@ function summarize(profile, limit = 15) {
   return {
     samples: total,
     busyShare: busy / Math.max(1, total),
-    durationMs: (profile.endTime - profile.startTime) / 1000,
+    durationMs: counted ? (window.to - window.from) / 1000 : (profile.endTime - profile.startTime) / 1000,
+    windowed: counted !== null,
     top: rows(self),
     inclusive: rows(inclusive).filter((r) => r.pct < 99.5),
     areas: [...areas.entries()].sort((a, b) => b[1] - a[1]).map(([name, count]) => ({ name, pct: (100 * count) / busy })),
@@ -102,22 +105,45 @@ function summarize(profile, limit = 15) {
 }
 
 /**
- * Runs `kase` against a gateway started with `--cpu-prof`, stops it, and summarizes the
- * profile. `start(nodeArgs)` starts the gateway; `measure(server)` loads it once.
+ * The samples taken between `from` and `to` (µs of the monotonic clock, which V8's profile
+ * timestamps and process.hrtime share on Linux), counted by node: the measured window alone,
+ * without the start-up (module compilation) and the warm-up. Null when none falls there.
  */
-async function profileCase({ kase, start, measure, dir }) {
+function hitsWithin(profile, { from, to }) {
+  const counts = new Map();
+  let t = profile.startTime;
+  let any = false;
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i];
+    if (t < from || t > to) continue;
+    counts.set(profile.samples[i], (counts.get(profile.samples[i]) || 0) + 1);
+    any = true;
+  }
+  return any ? counts : null;
+}
+
+/**
+ * Runs `kase` against a gateway started with `--cpu-prof`, stops it, and summarizes the
+ * profile (its last `windowMs`, the measured window, when given). `start(nodeArgs)` starts the
+ * gateway; `measure(server)` loads it once.
+ */
+async function profileCase({ kase, start, measure, dir, windowMs }) {
   fs.mkdirSync(dir, { recursive: true });
   const server = await start(['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', '250']);
   let measured = null;
+  let window = null;
   try {
     measured = await measure(server);
+    // The measured window ends as measure() returns: its last `windowMs`.
+    const end = Number(process.hrtime.bigint() / 1000n);
+    if (windowMs) window = { from: end - windowMs * 1000, to: end };
   } finally {
     await stopPid(server.pid, 30000);
   }
   // With a master process there is one profile per process: the worker's is the busy one.
   const files = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
   if (files.length === 0) return { caseId: kase.id, label: kase.label, error: 'no .cpuprofile was written', measured };
-  const summaries = files.map((f) => ({ file: path.join(dir, f), ...summarize(JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'))) }));
+  const summaries = files.map((f) => ({ file: path.join(dir, f), ...summarize(JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')), 15, window) }));
   const { file, ...summary } = summaries.sort((a, b) => b.samples * b.busyShare - a.samples * a.busyShare)[0];
   summary.processes = files.length;
   return { caseId: kase.id, label: kase.label, file, measured, ...summary };

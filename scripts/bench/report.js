@@ -272,7 +272,7 @@ function profileSection(profile) {
   if (!profile) return 'No profile in this run (`BENCH_NO_PROFILE=1`).';
   if (profile.error) return `Profiling failed: ${profile.error}.`;
   const out = [
-    `Case profiled: **${profile.label}** (ratio ${ratioText(profile.ratio)}), the gateway run once more with \`node --cpu-prof\` (${profile.processes > 1 ? `${profile.processes} processes profiled, the busiest — the worker — shown; ` : ""}250 µs sampling, ${int(profile.samples)} samples, ${pct(profile.busyShare)} of them busy). Shares below are of busy samples.`,
+    `Case profiled: **${profile.label}** (ratio ${ratioText(profile.ratio)}), the gateway run once more with \`node --cpu-prof\` (${profile.processes > 1 ? `${profile.processes} processes profiled, the busiest — the worker — shown; ` : ""}250 µs sampling, ${profile.windowed ? 'the measured window only: ' : ''}${int(profile.samples)} samples, ${pct(profile.busyShare)} of them busy). Shares below are of busy samples.`,
     '',
     '**Time by area**',
     '',

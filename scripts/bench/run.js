@@ -210,6 +210,7 @@ async function main() {
           start: (nodeArgs) => startGateway(tree, gatewayPort, nodeArgs),
           measure: (server) => measure(server, kase, { ...OPTS, backendPid: null }),
           dir: path.join(tree.dir, 'prof', kase.id),
+          windowMs: OPTS.seconds * 1000,
         });
         profile.ratio = ratioOf(results[kase.id]);
         profiles.push(profile);
