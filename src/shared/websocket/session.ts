@@ -18,6 +18,7 @@ import { MAX_TIMER_MS } from '../../config/values';
 import type { Frame, WebSocketSession } from '../../types';
 import { answerStream, isExtendedConnect } from '../../http/http2-messages';
 import { streamHandshake } from './http2-handshake';
+import { feedInSlices, resumeFeed, type FeedState } from './receive-feed';
 import {
   CLOSE_TIMEOUT_MS,
   CloseCode,
@@ -141,7 +142,7 @@ const EMPTY = Buffer.alloc(0);
  * peer's close frame at once (RFC 6455 5.5.1) and reports it when the socket has closed: only
  * then does `recvFrame` return the `close` frame (after every frame received before it).
  */
-export class WebSocketSessionImpl implements WebSocketSession {
+export class WebSocketSessionImpl implements WebSocketSession, FeedState {
   private readonly observer: SessionObserver | null;
   /** `closed`, made when first asked for; its resolve function until the socket has closed. */
   private closedPromise: Promise<SessionEnd> | null = null;
@@ -156,6 +157,9 @@ export class WebSocketSessionImpl implements WebSocketSession {
   /** Why `recvFrame` fails once the queue is empty; set when the connection ends. */
   private ended: Failure | null = null;
   private paused = false;
+  /** The rest of a read not yet parsed, kept while the session is paused (`receive-feed.ts`). */
+  pendingInput: Buffer | null = null;
+  flushOnEnd = false;
   /** Frames `recvFrame` has returned in a row from the queue, without waiting. */
   private burst = 0;
   private closeReceived = false;
@@ -187,6 +191,12 @@ export class WebSocketSessionImpl implements WebSocketSession {
     ws.on('pong', WebSocketSessionImpl.onPong);
     ws.on('error', WebSocketSessionImpl.onError);
     ws.on('close', WebSocketSessionImpl.onClose);
+    feedInSlices(ws);
+  }
+
+  /** True while the queue is past its high-water mark and the socket is paused. */
+  get receivePaused(): boolean {
+    return this.paused;
   }
 
   private static onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
@@ -255,7 +265,9 @@ export class WebSocketSessionImpl implements WebSocketSession {
     if (frame) {
       if (this.paused && this.queue.length <= QUEUE_LOW_WATER) {
         this.paused = false;
-        this.ws.resume();
+        // The rest of the last read first: it may fill the queue and pause again.
+        resumeFeed(this.ws);
+        if (!this.paused) this.ws.resume();
       }
       // Fairness: every FRAME_BURST frames taken in a row, the other connections have their turn.
       if (++this.burst < FRAME_BURST) return Promise.resolve(frame);
@@ -440,20 +452,25 @@ export class WebSocketSessionImpl implements WebSocketSession {
     return null;
   }
 
-  /** The frame's size once the socket took it; waits for 'drain' only past the high-water mark. */
+  /**
+   * The frame's size once the kernel took it. lua-resty's `send_*` returns when its bytes are
+   * written; while they are not, the script waits and reads nothing more, so a client that
+   * sends and never reads (a ping flood) is pushed back by TCP. Waiting only past the socket's
+   * 16 KiB high-water mark let 2,300 pongs of 7 bytes pile up per connection in the socket's
+   * userland buffer (two write requests each, with their Buffers: about 1 MB of heap).
+   * A write the kernel took whole leaves nothing buffered and costs no wait; one it did not is
+   * followed by an empty write whose callback comes once everything before it has gone out
+   * (or, with an error, when the socket is destroyed).
+   */
   private written(payloadLength: number, op: string): Promise<number> {
     this.counters?.frame(false, payloadLength);
     const bytes = frameHeaderLength(payloadLength) + payloadLength;
-    if (!this.socket.writableNeedDrain) return Promise.resolve(bytes);
+    if (this.socket.writableLength === 0 || this.socket.destroyed) return Promise.resolve(bytes);
     return new Promise((resolve, reject) => {
-      const settle = (): void => {
-        this.socket.off('drain', settle);
-        this.socket.off('close', settle);
-        if (this.socket.destroyed) reject(this.fatalError(CLOSED, op));
+      this.socket.write(EMPTY, (err) => {
+        if (err || this.socket.destroyed) reject(this.fatalError(CLOSED, op));
         else resolve(bytes);
-      };
-      this.socket.on('drain', settle);
-      this.socket.on('close', settle);
+      });
     });
   }
 }
