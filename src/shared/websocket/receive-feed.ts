@@ -13,9 +13,11 @@
  *
  * So a read that starts with a small frame and is longer than `SLICE` goes to the Receiver
  * `SLICE` bytes at a time, and what is left when the session pauses is kept (one Buffer view)
- * until it resumes. A read that starts with a large frame (a message of 126 bytes or more) goes
- * whole, as ws would write it, so large messages are not split and copied. The parse is ws's
- * either way: only where a write ends changes.
+ * until it resumes. A read that starts inside or at the start of a large frame (126 bytes or
+ * more) goes whole, as ws would write it: a large message split across writes is copied
+ * together (the first version, which looked only at the read's first bytes, split the reads of
+ * the 50 x 16 KiB echo that start inside a message: 1.20x the CPU per message). The parse is
+ * ws's either way: only where a write ends changes.
  */
 import type { Duplex, Writable } from 'node:stream';
 
@@ -88,8 +90,7 @@ function onData(this: Duplex, chunk: Buffer): void {
 
 function feed(ws: WsInternals, state: FeedState, chunk: Buffer): void {
   const receiver = ws._receiver;
-  // A large frame first (7-bit length 126 or 127), or a short read: whole, as ws writes it.
-  if (chunk.length <= SLICE || (chunk.length > 1 && (chunk[1] & 0x7f) >= 126)) {
+  if (chunk.length <= SLICE || !smallFramesFirst(receiver as ReceiverInternals, chunk)) {
     write(ws, receiver, chunk);
     return;
   }
@@ -103,6 +104,26 @@ function feed(ws: WsInternals, state: FeedState, chunk: Buffer): void {
     if (!write(ws, receiver, chunk.subarray(at, end))) return;
     at = end;
   }
+}
+
+/** ws's Receiver state that tells whether it is inside a frame, and how large that frame is. */
+interface ReceiverInternals extends Writable {
+  readonly _state: number;
+  readonly _bufferedBytes: number;
+  readonly _payloadLength: number;
+}
+
+/** ws's Receiver between two frames (`GET_INFO`). */
+const BETWEEN_FRAMES = 0;
+
+/**
+ * Whether the read starts with a small frame (payload under 126 bytes): the frame the Receiver
+ * is inside, or else the read's first. A read inside or at the start of a large message goes
+ * whole: split, ws would copy the message's parts together.
+ */
+function smallFramesFirst(receiver: ReceiverInternals, chunk: Buffer): boolean {
+  if (receiver._state !== BETWEEN_FRAMES || receiver._bufferedBytes > 0) return receiver._payloadLength < 126;
+  return (chunk[1] & 0x7f) < 126;
 }
 
 /**
