@@ -30,9 +30,10 @@ export interface FeedState {
   readonly receivePaused: boolean;
   /** The rest of a read not yet given to the Receiver, or null. */
   pendingInput: Buffer | null;
-  /** Whether the 'end' and 'close' listeners that hand over `pendingInput` are attached. */
-  flushOnEnd: boolean;
 }
+
+/** The sockets whose 'end' and 'close' hand over what is kept (those that were paused inside a read: floods, not every connection). */
+const flushOnEnd = new WeakSet<Duplex>();
 
 /** ws's WebSocket as the feed sees it (the parts @types/ws leaves out). */
 interface WsInternals {
@@ -140,8 +141,8 @@ function write(ws: WsInternals, receiver: Writable, slice: Buffer): boolean {
 function keep(ws: WsInternals, state: FeedState, rest: Buffer): void {
   state.pendingInput = rest;
   ws._socket.pause();
-  if (state.flushOnEnd) return;
-  state.flushOnEnd = true;
+  if (flushOnEnd.has(ws._socket)) return;
+  flushOnEnd.add(ws._socket);
   ws._socket.prependListener('end', flushPending);
   ws._socket.prependListener('close', flushPending);
 }
