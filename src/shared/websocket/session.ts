@@ -19,6 +19,7 @@ import type { Frame, WebSocketSession } from '../../types';
 import { answerStream, isExtendedConnect } from '../../http/http2-messages';
 import { streamHandshake } from './http2-handshake';
 import { feedInSlices, resumeFeed, type FeedState } from './receive-feed';
+import { startWait, stopWait, type ReceiveWaiter, type WaitList } from './receive-timers';
 import {
   CLOSE_TIMEOUT_MS,
   CloseCode,
@@ -144,7 +145,7 @@ const SMALL_FRAME = 1024;
  * peer's close frame at once (RFC 6455 5.5.1) and reports it when the socket has closed: only
  * then does `recvFrame` return the `close` frame (after every frame received before it).
  */
-export class WebSocketSessionImpl implements WebSocketSession, FeedState {
+export class WebSocketSessionImpl implements WebSocketSession, FeedState, ReceiveWaiter {
   private readonly observer: SessionObserver | null;
   /** `closed`, made when first asked for; its resolve function until the socket has closed. */
   private closedPromise: Promise<SessionEnd> | null = null;
@@ -152,10 +153,14 @@ export class WebSocketSessionImpl implements WebSocketSession, FeedState {
   /** How the session ended, once the socket has closed. */
   private endedWith: SessionEnd | null = null;
   private readonly queue: Frame[] = [];
-  /** The pending `recvFrame()`, if any: its settle functions and its receive timer. */
+  /** The pending `recvFrame()`, if any: its settle functions. */
   private waitResolve: ((frame: Frame | null) => void) | null = null;
   private waitReject: ((err: Error) => void) | null = null;
-  private waitTimer: NodeJS.Timeout | null = null;
+  /** Its receive timeout, as a node of its duration's list (`receive-timers.ts`). */
+  waitDeadline = 0;
+  waitPrev: ReceiveWaiter | null = null;
+  waitNext: ReceiveWaiter | null = null;
+  waitList: WaitList | null = null;
   /** Why `recvFrame` fails once the queue is empty; set when the connection ends. */
   private ended: Failure | null = null;
   private paused = false;
@@ -236,11 +241,11 @@ export class WebSocketSessionImpl implements WebSocketSession, FeedState {
     session.resolveClosed = null;
   }
 
-  /** The receive timeout passed: `recvFrame()` returns null, not fatal. */
-  private static recvTimedOut(session: WebSocketSessionImpl): void {
-    const resolve = session.waitResolve!;
-    session.clearWaiter();
-    session.error = 'timeout';
+  /** The receive timeout passed (told by `receive-timers.ts`): `recvFrame()` returns null, not fatal. */
+  receiveTimedOut(): void {
+    const resolve = this.waitResolve!;
+    this.clearWaiter();
+    this.error = 'timeout';
     resolve(null);
   }
 
@@ -283,7 +288,7 @@ export class WebSocketSessionImpl implements WebSocketSession, FeedState {
     return new Promise((resolve, reject) => {
       this.waitResolve = resolve;
       this.waitReject = reject;
-      if (this.timeoutMs > 0) this.waitTimer = setTimeout(WebSocketSessionImpl.recvTimedOut, this.timeoutMs, this);
+      if (this.timeoutMs > 0) startWait(this, this.timeoutMs);
     });
   }
 
@@ -394,7 +399,7 @@ export class WebSocketSessionImpl implements WebSocketSession, FeedState {
     this.counters?.frame(true, frame.data.length);
     const resolve = this.waitResolve;
     if (resolve) {
-      if (this.waitTimer) clearTimeout(this.waitTimer);
+      stopWait(this);
       this.clearWaiter();
       resolve(frame);
       return;
@@ -411,7 +416,7 @@ export class WebSocketSessionImpl implements WebSocketSession, FeedState {
     this.ended = failure;
     const reject = this.waitReject;
     if (reject) {
-      if (this.waitTimer) clearTimeout(this.waitTimer);
+      stopWait(this);
       this.clearWaiter();
       reject(this.fatalError(failure, 'receive frame'));
     }
@@ -420,7 +425,6 @@ export class WebSocketSessionImpl implements WebSocketSession, FeedState {
   private clearWaiter(): void {
     this.waitResolve = null;
     this.waitReject = null;
-    this.waitTimer = null;
   }
 
   /** Records a fatal failure (lua-resty's `fatal` and `err`) and returns its error. */
