@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
+import net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,7 +14,7 @@ import websocketScript from '../src/modules/websocket-script/websocket-script';
 import type { ConfigContext, WebSocketScript, WebSocketSession } from '../src/types';
 import { ErrorCode } from '../src/shared/websocket/constants';
 import { WebSocketAcceptor, type SessionEnd } from '../src/shared/websocket/session';
-import { RawClient, seedRequest } from './helpers/ws-raw-client';
+import { RawClient, Opcode, closePayload, encodeFrame, seedRequest } from './helpers/ws-raw-client';
 import { startWsServer, waitFor, wsOptions, type WsHarness } from './helpers/ws-harness';
 import { compileValue } from '../src/http/variables';
 import { moduleConfs } from './helpers/module-confs';
@@ -328,6 +329,94 @@ describe('WebSocketAcceptor', () => {
     expect([frame.opcode, frame.payload.readUInt16BE(0), frame.payload.subarray(2).toString()]).toEqual([8, 1001, 'going away']);
     await client.closed;
     expect(await ends[0]).toEqual({ code: 1006, bodyBytesSent: 2 + 2 + 10 });
+    acceptor.close();
+    await new Promise((resolve) => server.close(resolve));
+  });
+});
+
+describe('a run of small frames in one read', () => {
+  /**
+   * 6,000 pings (6 bytes each) then a text message, in one write: ws's Receiver used to parse
+   * a whole read at once, so a session that takes no frame queued all 6,000 (1-1.5 MB of heap
+   * per flooding connection). Now it parses 4 KiB at a time while it is paused, and keeps the
+   * rest of the read as bytes; every frame still comes, in order, and a close after them too.
+   */
+  test('is parsed only as the session takes frames, and none is lost', async () => {
+    const acceptor = new WebSocketAcceptor({ maxPayload: 1024 });
+    const sessions: WebSocketSession[] = [];
+    const server = http.createServer();
+    server.on('upgrade', async (req, socket, head) => {
+      const session = await acceptor.accept(req, socket, head, { timeoutMs: 0 });
+      if (session) sessions.push(session);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = RawClient.open((server.address() as AddressInfo).port, seedRequest());
+    await client.responseHead();
+    await waitFor(() => sessions.length === 1);
+    const session = sessions[0];
+    const PINGS = 6000;
+    const ping = encodeFrame(Opcode.PING);
+    client.send(Buffer.concat([...Array(PINGS).fill(ping), encodeFrame(Opcode.TEXT, 'after the pings'), encodeFrame(Opcode.CLOSE, closePayload(1000))]));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // At most the high-water mark plus one 4 KiB slice of frames, not the read's 6,000.
+    const queued = (session as unknown as { queue: unknown[] }).queue.length;
+    expect(queued).toBeGreaterThanOrEqual(64);
+    expect(queued).toBeLessThanOrEqual(64 + Math.ceil(4096 / ping.length));
+    const types: string[] = [];
+    for (;;) {
+      const frame = await session.recvFrame();
+      types.push(frame!.type === 'text' ? `text ${frame!.data.toString()}` : frame!.type);
+      if (frame!.type === 'close') break;
+    }
+    expect(types.length).toBe(PINGS + 2);
+    expect(types.slice(0, PINGS).every((type) => type === 'ping')).toBe(true);
+    expect(types.slice(PINGS)).toEqual(['text after the pings', 'close']);
+    await client.finish();
+    acceptor.close();
+    await new Promise((resolve) => server.close(resolve));
+  });
+});
+
+describe('sends to a client that reads nothing', () => {
+  /**
+   * lua-resty's send returns once its bytes are written: a script answering a ping flood stops
+   * at the first pong the kernel cannot take. The session used to wait only past the socket's
+   * 16 KiB high-water mark: some 2,300 pongs of 7 bytes queued in userland per connection.
+   */
+  test('wait as soon as the kernel does not take their bytes: nothing piles up in userland', async () => {
+    const acceptor = new WebSocketAcceptor({ maxPayload: 1024 });
+    const accepted: { session: WebSocketSession; socket: import('node:stream').Duplex }[] = [];
+    const server = http.createServer();
+    server.on('upgrade', async (req, socket, head) => {
+      const session = await acceptor.accept(req, socket, head, { timeoutMs: 0 });
+      if (session) accepted.push({ session, socket });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+    client.on('error', () => {});
+    client.pause();
+    client.write(seedRequest());
+    await waitFor(() => accepted.length === 1);
+    const { session, socket } = accepted[0];
+    let sent = 0;
+    let pumping = true;
+    const pump = (async () => {
+      while (pumping) {
+        await session.sendPong('flood');
+        sent++;
+      }
+    })().catch(() => undefined);
+    // The kernel's buffers fill (a few MB on loopback), then the pump waits on its last pong.
+    let last = -1;
+    while (sent !== last) {
+      last = sent;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(sent).toBeGreaterThan(1000);
+    expect(socket.writableLength).toBeLessThanOrEqual(7);
+    pumping = false;
+    client.destroy();
+    await pump;
     acceptor.close();
     await new Promise((resolve) => server.close(resolve));
   });

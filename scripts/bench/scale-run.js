@@ -39,6 +39,8 @@ const N = Number(env.SCALE_N || 100000);
 const RATE = Number(env.SCALE_RATE || 2000);
 const DEADLINE = Number(env.SCALE_DEADLINE || 240);
 const BAD = Number(env.SCALE_BAD || 50);
+/** How long after the bad clients left the RSS is sampled again. */
+const AFTER_BAD_MS = 10000;
 /** The per-process open-files limit: a worker holds at most this many descriptors, a generator likewise. */
 const NOFILE = Math.min(procs.HARD_NOFILE, 1_000_000);
 /** Connections per generator process (each from its own source address: ~28k ephemeral ports each). */
@@ -271,7 +273,8 @@ async function measureServer(name, tree, port, baseAddress) {
 
     log(`${name}: bad input (${BAD} of each kind) while all echo`);
     const bad = await badInput(server, () => echoAll(holders));
-    await procs.sleep(3000);
+    // Long enough for a quiet worker to give back what they grew (3 quiet seconds, then its reducer: src/process/quiet-memory-reducer.ts).
+    await procs.sleep(AFTER_BAD_MS);
     out.bad = { ...bad, beforeRss: out.loadedRss, afterRss: await procs.sampleRss(server.pid) };
     log(`${name}: bad input ${JSON.stringify(bad.result)}; alongside echo ${bad.alongside.ok} ok ${bad.alongside.failed} failed`);
 

@@ -11,8 +11,9 @@
  * thousand, for as long as the load lasts. Measured on 64 KiB proxied responses: 170 µs of CPU
  * per request before a quiet spell, 280 µs after it, for good (docs/access-and-scripts/
  * benchmarks.md). The option must be on the command line: V8 reads it when it sets up the heap,
- * `v8.setFlagsFromString` afterwards has no effect. The cost: a quiet worker keeps the heap its
- * last load grew (tens of MB) until its next full GC, as an nginx worker keeps its pools.
+ * `v8.setFlagsFromString` afterwards has no effect. Its replacement waits for a worker to go
+ * quiet (`quiet-memory-reducer.ts`): one full GC and `malloc_trim` once the worker has used almost
+ * no CPU for a few seconds and has grown, never under load.
  *
  * V8's allocation-site pretenuring allocates objects straight in the old generation when most
  * of those made at the same place in the code lived long. A worker's long-lived objects are

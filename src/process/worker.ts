@@ -16,6 +16,7 @@ import { coreModule } from '../modules/core/module';
 import { processTuningModule } from '../modules/tuning/process-module';
 import { setUpWorker } from '../modules/tuning/worker-setup';
 import { masterAsPeers } from './accept-turns';
+import { startQuietMemoryReducer } from './quiet-memory-reducer';
 
 /** What the master and its workers say to each other over the cluster channel. */
 export type WorkerMessage = { type: 'ready' } | { type: 'quit' };
@@ -33,10 +34,13 @@ export async function runWorker(conf: MainConf, log: Logger, files: LogFiles, on
   const peers = cluster.isWorker && conf.workerProcesses > 1 ? masterAsPeers() : undefined;
   await gateway.start(cluster.isWorker ? () => setUpWorker(conf.main.get(processTuningModule), tempPaths(conf), log) : undefined, peers);
   log.notice(`gateway/${version} ${cluster.isWorker ? `worker process ${process.pid} started` : 'started in a single process'}`);
+  // Workers run without V8's memory reducer (worker-v8-options.ts): this one waits for quiet.
+  const stopReducer = cluster.isWorker ? startQuietMemoryReducer(log) : () => {};
   let stopping = false;
   const stop = async (graceful: boolean) => {
     if (stopping && graceful) return;
     stopping = true;
+    stopReducer();
     log.notice(graceful ? `worker process ${process.pid} is shutting down gracefully` : `worker process ${process.pid} exiting`);
     await (graceful ? gateway.drain(conf.workerShutdownTimeout) : gateway.close());
     onExit?.();

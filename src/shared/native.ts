@@ -2,7 +2,7 @@
  * koffi, the FFI through which the gateway calls C libraries the system already has (libc's
  * `setsockopt` for `so_keepalive`, libcrypt's `crypt_rn` for auth_basic's password hashes,
  * `getpwnam`/`getgrnam` for `user`, `setrlimit` for `worker_rlimit_nofile` and `worker_rlimit_core`, `sendfile` for
- * large static files).
+ * large static files, `malloc_trim` for the workers' memory reducer).
  * This is the only module that imports koffi; it is loaded lazily, so a missing koffi means each
  * caller's fallback.
  */
@@ -231,4 +231,28 @@ export function sendFile(outFd: number, inFd: number, offset: number, count: num
   if (typeof sendfileCall === 'string') return null;
   const sent = Number(sendfileCall(outFd, inFd, [offset], count));
   return sent < 0 ? -1 : sent;
+}
+
+/** glibc's malloc_trim(3), bound once; a string says why it cannot be called. */
+let mallocTrimCall: ((pad: number) => number) | string | undefined;
+
+/**
+ * glibc's `malloc_trim(0)`: malloc returns the free memory at the top of its heap and the free
+ * pages inside its arenas to the system. False when it cannot be called here (no koffi, not glibc).
+ */
+export function trimMalloc(): boolean {
+  if (mallocTrimCall === undefined) {
+    const koffi = loadKoffi();
+    if (typeof koffi === 'string') mallocTrimCall = koffi;
+    else {
+      try {
+        mallocTrimCall = koffi.load('libc.so.6').func('int malloc_trim(size_t pad)');
+      } catch (err) {
+        mallocTrimCall = `malloc_trim() cannot be bound (${(err as Error).message})`;
+      }
+    }
+  }
+  if (typeof mallocTrimCall === 'string') return false;
+  mallocTrimCall(0);
+  return true;
 }

@@ -18,6 +18,8 @@ import { MAX_TIMER_MS } from '../../config/values';
 import type { Frame, WebSocketSession } from '../../types';
 import { answerStream, isExtendedConnect } from '../../http/http2-messages';
 import { streamHandshake } from './http2-handshake';
+import { feedInSlices, resumeFeed, type FeedState } from './receive-feed';
+import { startWait, stopWait, type ReceiveWaiter, type WaitList } from './receive-timers';
 import {
   CLOSE_TIMEOUT_MS,
   CloseCode,
@@ -135,13 +137,15 @@ const TEXT_DEFLATED = { binary: false, fin: true, compress: true } as const;
 const BINARY_DEFLATED = { binary: true, fin: true, compress: true } as const;
 type SendOptions = typeof TEXT | typeof BINARY;
 const EMPTY = Buffer.alloc(0);
+/** Frames under this many bytes of payload wait for the socket as soon as it holds anything unsent (`written`). */
+const SMALL_FRAME = 1024;
 
 /**
  * `WebSocketSession` over one ws connection, built by `WebSocketAcceptor.accept`. ws echoes a
  * peer's close frame at once (RFC 6455 5.5.1) and reports it when the socket has closed: only
  * then does `recvFrame` return the `close` frame (after every frame received before it).
  */
-export class WebSocketSessionImpl implements WebSocketSession {
+export class WebSocketSessionImpl implements WebSocketSession, FeedState, ReceiveWaiter {
   private readonly observer: SessionObserver | null;
   /** `closed`, made when first asked for; its resolve function until the socket has closed. */
   private closedPromise: Promise<SessionEnd> | null = null;
@@ -149,13 +153,19 @@ export class WebSocketSessionImpl implements WebSocketSession {
   /** How the session ended, once the socket has closed. */
   private endedWith: SessionEnd | null = null;
   private readonly queue: Frame[] = [];
-  /** The pending `recvFrame()`, if any: its settle functions and its receive timer. */
+  /** The pending `recvFrame()`, if any: its settle functions. */
   private waitResolve: ((frame: Frame | null) => void) | null = null;
   private waitReject: ((err: Error) => void) | null = null;
-  private waitTimer: NodeJS.Timeout | null = null;
+  /** Its receive timeout, as a node of its duration's list (`receive-timers.ts`). */
+  waitDeadline = 0;
+  waitPrev: ReceiveWaiter | null = null;
+  waitNext: ReceiveWaiter | null = null;
+  waitList: WaitList | null = null;
   /** Why `recvFrame` fails once the queue is empty; set when the connection ends. */
   private ended: Failure | null = null;
   private paused = false;
+  /** The rest of a read not yet parsed, kept while the session is paused (`receive-feed.ts`). */
+  pendingInput: Buffer | null = null;
   /** Frames `recvFrame` has returned in a row from the queue, without waiting. */
   private burst = 0;
   private closeReceived = false;
@@ -187,6 +197,12 @@ export class WebSocketSessionImpl implements WebSocketSession {
     ws.on('pong', WebSocketSessionImpl.onPong);
     ws.on('error', WebSocketSessionImpl.onError);
     ws.on('close', WebSocketSessionImpl.onClose);
+    feedInSlices(ws);
+  }
+
+  /** True while the queue is past its high-water mark and the socket is paused. */
+  get receivePaused(): boolean {
+    return this.paused;
   }
 
   private static onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
@@ -225,11 +241,11 @@ export class WebSocketSessionImpl implements WebSocketSession {
     session.resolveClosed = null;
   }
 
-  /** The receive timeout passed: `recvFrame()` returns null, not fatal. */
-  private static recvTimedOut(session: WebSocketSessionImpl): void {
-    const resolve = session.waitResolve!;
-    session.clearWaiter();
-    session.error = 'timeout';
+  /** The receive timeout passed (told by `receive-timers.ts`): `recvFrame()` returns null, not fatal. */
+  receiveTimedOut(): void {
+    const resolve = this.waitResolve!;
+    this.clearWaiter();
+    this.error = 'timeout';
     resolve(null);
   }
 
@@ -255,7 +271,9 @@ export class WebSocketSessionImpl implements WebSocketSession {
     if (frame) {
       if (this.paused && this.queue.length <= QUEUE_LOW_WATER) {
         this.paused = false;
-        this.ws.resume();
+        // The rest of the last read first: it may fill the queue and pause again.
+        resumeFeed(this.ws);
+        if (!this.paused) this.ws.resume();
       }
       // Fairness: every FRAME_BURST frames taken in a row, the other connections have their turn.
       if (++this.burst < FRAME_BURST) return Promise.resolve(frame);
@@ -270,7 +288,7 @@ export class WebSocketSessionImpl implements WebSocketSession {
     return new Promise((resolve, reject) => {
       this.waitResolve = resolve;
       this.waitReject = reject;
-      if (this.timeoutMs > 0) this.waitTimer = setTimeout(WebSocketSessionImpl.recvTimedOut, this.timeoutMs, this);
+      if (this.timeoutMs > 0) startWait(this, this.timeoutMs);
     });
   }
 
@@ -381,7 +399,7 @@ export class WebSocketSessionImpl implements WebSocketSession {
     this.counters?.frame(true, frame.data.length);
     const resolve = this.waitResolve;
     if (resolve) {
-      if (this.waitTimer) clearTimeout(this.waitTimer);
+      stopWait(this);
       this.clearWaiter();
       resolve(frame);
       return;
@@ -398,7 +416,7 @@ export class WebSocketSessionImpl implements WebSocketSession {
     this.ended = failure;
     const reject = this.waitReject;
     if (reject) {
-      if (this.waitTimer) clearTimeout(this.waitTimer);
+      stopWait(this);
       this.clearWaiter();
       reject(this.fatalError(failure, 'receive frame'));
     }
@@ -407,7 +425,6 @@ export class WebSocketSessionImpl implements WebSocketSession {
   private clearWaiter(): void {
     this.waitResolve = null;
     this.waitReject = null;
-    this.waitTimer = null;
   }
 
   /** Records a fatal failure (lua-resty's `fatal` and `err`) and returns its error. */
@@ -440,20 +457,28 @@ export class WebSocketSessionImpl implements WebSocketSession {
     return null;
   }
 
-  /** The frame's size once the socket took it; waits for 'drain' only past the high-water mark. */
+  /**
+   * The frame's size once it may be counted as sent. lua-resty's `send_*` returns when its bytes
+   * are written; while they are not, the script waits and reads nothing more, so a client that
+   * sends and never reads (a ping flood) is pushed back by TCP. A small frame (under
+   * `SMALL_FRAME` bytes) waits as soon as anything is left unsent: waiting only past the
+   * socket's 16 KiB high-water mark let 2,300 pongs of 7 bytes pile up per connection in the
+   * socket's userland buffer (two write requests each, with their Buffers: about 1 MB of heap).
+   * A larger frame waits past the high-water mark, as before: its bytes outweigh its bookkeeping,
+   * and waiting for every 16 KiB echo to be flushed cost the 50 x 16 KiB echo 1.33x the CPU per
+   * message. The wait is an empty write, whose callback comes once everything before it has
+   * gone out (or, with an error, when the socket is destroyed).
+   */
   private written(payloadLength: number, op: string): Promise<number> {
     this.counters?.frame(false, payloadLength);
     const bytes = frameHeaderLength(payloadLength) + payloadLength;
-    if (!this.socket.writableNeedDrain) return Promise.resolve(bytes);
+    const socket = this.socket;
+    if (socket.destroyed || socket.writableLength === 0 || (payloadLength >= SMALL_FRAME && !socket.writableNeedDrain)) return Promise.resolve(bytes);
     return new Promise((resolve, reject) => {
-      const settle = (): void => {
-        this.socket.off('drain', settle);
-        this.socket.off('close', settle);
-        if (this.socket.destroyed) reject(this.fatalError(CLOSED, op));
+      this.socket.write(EMPTY, (err) => {
+        if (err || this.socket.destroyed) reject(this.fatalError(CLOSED, op));
         else resolve(bytes);
-      };
-      this.socket.on('drain', settle);
-      this.socket.on('close', settle);
+      });
     });
   }
 }
