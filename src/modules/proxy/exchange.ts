@@ -228,12 +228,8 @@ export class HttpExchange {
 
   /** What an upstream call tells this exchange. */
   private listener(): UpstreamListener {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const exchange = this;
     return {
-      get done() {
-        return exchange.done;
-      },
+      isDone: () => this.done,
       connecting: () => this.deadline.arm(this.init.timeouts.connect),
       connected: () => this.connected(),
       sent: () => this.sent(),
@@ -459,7 +455,7 @@ export class HttpExchange {
     const send = this.init.timeouts.send;
     const source = this.source;
     if (!source) {
-      if (!this.proxyReq?.writableFinished) this.deadline.arm(send);
+      if (!this.proxyReq?.sentWhole()) this.deadline.arm(send);
       return;
     }
     const sending = () => this.phase === 'sending request to upstream' && !this.done;
@@ -594,7 +590,7 @@ export class HttpExchange {
     if (source && source !== this.init.req && !source.readableEnded) source.destroy();
     // Reusable only when both directions completed: an upstream that answered early (413
     // while the body was still going up) leaves a half-sent request that must not linger.
-    const finished = this.proxyRes?.complete === true && this.init.res.writableFinished && this.proxyReq?.writableFinished === true;
+    const finished = this.proxyRes?.complete === true && this.init.res.writableFinished && this.proxyReq?.sentWhole() === true;
     if (!finished) {
       this.proxyRes?.destroy();
       this.proxyReq?.destroy();

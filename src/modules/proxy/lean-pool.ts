@@ -164,18 +164,18 @@ export class LeanPool {
       listener.connecting();
     }
     const wrapped: LeanHandler = {
-        onConnect: (abort) => handler.onConnect(abort),
-        onHeaders: (status, raw, resume, text) => handler.onHeaders(status, raw as Buffer[], resume, text),
-        onData: (chunk) => handler.onData(chunk),
-        onRequestSent: () => handler.onRequestSent(),
-        onComplete: (trailers) => {
-          release(true);
-          handler.onComplete(trailers);
-        },
-        onError: (err) => {
-          release(false);
-          handler.onError(err);
-        },
+      onConnect: (abort) => handler.onConnect(abort),
+      onHeaders: (status, raw, resume, text) => handler.onHeaders(status, raw as Buffer[], resume, text),
+      onData: (chunk) => handler.onData(chunk),
+      onRequestSent: () => handler.onRequestSent(),
+      onComplete: (trailers) => {
+        release(true);
+        handler.onComplete(trailers);
+      },
+      onError: (err) => {
+        release(false);
+        handler.onError(err);
+      },
     };
     // undici's handler types know its new shape only; the legacy one is still what it calls.
     conn.client.dispatch({ method, path, headers: last ? ['connection', 'close'] : null }, wrapped as unknown as Parameters<Client['dispatch']>[1]);

@@ -62,16 +62,16 @@ export function startNodeCall(plan: NodeRequestPlan, listener: UpstreamListener)
   else if (connectionTokens(connection).has('close')) proxyReq.shouldKeepAlive = false;
   proxyReq.on('error', (err) => listener.error(err));
   proxyReq.on('response', (proxyRes: IncomingMessage) => {
-    if (listener.done) proxyRes.destroy();
+    if (listener.isDone()) proxyRes.destroy();
     else listener.response(proxyRes);
   });
   proxyReq.once('socket', () => onSocket(proxyReq, plan, listener));
-  return { bodyTarget: proxyReq, get writableFinished() { return proxyReq.writableFinished; }, destroy: () => proxyReq.destroy() };
+  return { bodyTarget: proxyReq, sentWhole: () => proxyReq.writableFinished, destroy: () => proxyReq.destroy() };
 }
 
 /** The request has its socket (a pooled one, or one connecting): nothing is written yet. */
 function onSocket(proxyReq: ClientRequest, plan: NodeRequestPlan, listener: UpstreamListener): void {
-  if (listener.done) {
+  if (listener.isDone()) {
     proxyReq.destroy();
     return;
   }

@@ -138,7 +138,7 @@ export function startLeanCall(plan: LeanRequestPlan, listener: UpstreamListener)
     onConnect: () => {},
     onRequestSent: () => {
       sent = true;
-      if (!listener.done) listener.sent();
+      if (!listener.isDone()) listener.sent();
     },
     onHeaders: (status, raw, resume, text) => {
       if (status < 200) {
@@ -147,7 +147,7 @@ export function startLeanCall(plan: LeanRequestPlan, listener: UpstreamListener)
       }
       response = new LeanResponse(() => drop());
       response.head(status, raw, resume, text);
-      if (listener.done) {
+      if (listener.isDone()) {
         drop();
         return false;
       }
@@ -162,17 +162,15 @@ export function startLeanCall(plan: LeanRequestPlan, listener: UpstreamListener)
     onError: (err) => {
       finished = true;
       // A 101 the request did not ask for: undici fails it before any header is handed on.
-      if (!listener.done && (err as { code?: string }).code === 'UND_ERR_SOCKET' && err.message === 'bad upgrade') listener.upgraded();
-      else if (!listener.done) listener.error(err);
+      if (!listener.isDone() && (err as { code?: string }).code === 'UND_ERR_SOCKET' && err.message === 'bad upgrade') listener.upgraded();
+      else if (!listener.isDone()) listener.error(err);
       response?.failed(err);
     },
   };
   drop = plan.pool.dispatch(plan.method, plan.path, plan.head, plan.last, listener, handler);
   return {
     bodyTarget: null,
-    get writableFinished() {
-      return sent;
-    },
+    sentWhole: () => sent,
     destroy: () => {
       if (!finished) drop();
     },

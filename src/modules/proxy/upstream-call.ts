@@ -8,6 +8,9 @@
  */
 import type { Writable } from 'node:stream';
 
+// No getters in these: an object literal with an accessor gets a map of its own (maps live in
+// the old generation), which would keep each request's graph alive until a full GC.
+
 /** An upstream response as the exchange reads it (Node's `IncomingMessage` is one as it is). */
 export interface UpstreamResponse {
   readonly statusCode?: number;
@@ -31,7 +34,7 @@ export interface UpstreamResponse {
 /** What an upstream call tells the exchange, in this order: connecting (if it must), connected, sent, response; error at any time. */
 export interface UpstreamListener {
   /** Whether the exchange is over: a call that comes up late is dropped. */
-  readonly done: boolean;
+  isDone(): boolean;
   /** A new connection is being made: nginx's connect timeout runs. */
   connecting(): void;
   /** The connection is up (made now, or a kept one): the request goes out. */
@@ -51,7 +54,7 @@ export interface UpstreamCall {
   /** Where the request's body is written (Node's request; null where no body is sent). */
   readonly bodyTarget: Writable | null;
   /** Whether the whole request was written. */
-  readonly writableFinished: boolean;
+  sentWhole(): boolean;
   /** Takes the request down (its connection with it) unless it completed: then nothing. */
   destroy(): void;
 }
