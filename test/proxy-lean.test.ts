@@ -12,7 +12,7 @@ import type { HeaderLine } from '../src/modules/proxy/headers';
 import { LeanPool } from '../src/modules/proxy/lean-pool';
 import type { KeepaliveLimits } from '../src/modules/proxy/upstream-agent';
 import { keptLogger } from './helpers/proxy-conf';
-import { closeServer, listen, portOf, request, until } from './helpers/proxy-peers';
+import { closeServer, listen, portOf, request, responseOutcome, until } from './helpers/proxy-peers';
 
 /** A backend that answers each request head by its path, and records connections and heads. */
 interface RawBackend {
@@ -262,16 +262,7 @@ describe('the lean upstream path', () => {
   ])('a backend breaking off its body (%s): the client is cut, nginx line', async (path, line) => {
     const pool = new LeanPool({ host: '127.0.0.1', port: backend.port }, LIMITS);
     const { server, port, log } = await front(() => ({ url: { protocol: 'http:', host: '127.0.0.1', port: backend.port }, agent: new UnusedAgent(), lean: pool }), KEEP);
-    const outcome = await new Promise<string>((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-        res.on('data', () => {});
-        res.on('end', () => resolve('complete'));
-        res.on('error', () => resolve('cut'));
-        res.on('aborted', () => resolve('cut'));
-      });
-      req.on('error', () => resolve('cut'));
-    });
-    expect(outcome).toBe('cut');
+    expect(await responseOutcome(port, path)).toBe('cut');
     expect(log.lines).toEqual([line]);
     expect(pool.idleCount).toBe(0);
     await closeServer(server);
