@@ -88,7 +88,8 @@ export function classifyUpstreamError(err: unknown): UpstreamFailure {
   }
   // undici's (the lean path): a socket that ended or closed before the response was whole;
   // llhttp's errors (no code: the message says what), a length its parser refused (two, or with chunked).
-  if (e?.code === 'UND_ERR_SOCKET') return PREMATURE_CLOSE;
+  // ('bad response': a 100 to a request that sent no Expect, which undici refuses.)
+  if (e?.code === 'UND_ERR_SOCKET') return e.message === 'bad response' ? INVALID_HEADER : PREMATURE_CLOSE;
   if (e?.code === 'UND_ERR_HEADERS_OVERFLOW') return { status: 502, code: UPSTREAM_CODES.invalid, reason: 'upstream sent too big header' };
   if (e?.code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return INVALID_HEADER;
   if (e?.name === 'HTTPParserError') {
