@@ -271,6 +271,18 @@ describe('the lean upstream path', () => {
     await closeServer(server);
   });
 
+  test('a pool let go (reload) while a request is in flight: that connection is closed when it ends, not kept', async () => {
+    const pool = new LeanPool({ host: '127.0.0.1', port: backend.port }, LIMITS);
+    const { server, port } = await front(() => ({ url: { protocol: 'http:', host: '127.0.0.1', port: backend.port }, agent: new UnusedAgent(), lean: pool }), KEEP);
+    const reply = request(port, '/slow-body');
+    await until(() => backend.heads.length === 1);
+    pool.close();
+    expect((await reply).body).toBe('first!');
+    await until(() => backend.counts.closed === 1);
+    expect(pool.idleCount).toBe(0);
+    await closeServer(server);
+  });
+
   test('a client that leaves mid-response takes the upstream connection down', async () => {
     const pool = new LeanPool({ host: '127.0.0.1', port: backend.port }, LIMITS);
     const { server, port, log } = await front(() => ({ url: { protocol: 'http:', host: '127.0.0.1', port: backend.port }, agent: new UnusedAgent(), lean: pool }), KEEP);

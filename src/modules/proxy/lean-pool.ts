@@ -121,6 +121,8 @@ export class LeanPool {
   private readonly idle: Connection[] = [];
   /** Connections serving a request now. */
   private busyCount = 0;
+  /** Let go (the location or upstream is gone): a connection whose request ends now is closed, not kept. */
+  private closed = false;
 
   constructor(
     private readonly address: LeanAddress,
@@ -185,8 +187,9 @@ export class LeanPool {
     };
   }
 
-  /** Closes every connection (the pool is let go). */
+  /** Closes every idle connection, and each busy one when its request ends (the pool is let go). */
   close(): void {
+    this.closed = true;
     for (const conn of this.idle.splice(0)) conn.client.destroy().catch(() => {});
   }
 
@@ -197,7 +200,7 @@ export class LeanPool {
     conn.head = null;
     this.busyCount--;
     const { idle, requests, time } = this.limits;
-    if (reusable && !conn.dead && conn.requests < requests && performance.now() - conn.since < time && this.idle.length < idle) {
+    if (reusable && !conn.dead && !this.closed && conn.requests < requests && performance.now() - conn.since < time && this.idle.length < idle) {
       this.idle.push(conn);
       return;
     }
