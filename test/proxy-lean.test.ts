@@ -11,6 +11,7 @@ import { HttpExchange, upstreamPaths, type ExchangeTarget } from '../src/modules
 import type { HeaderLine } from '../src/modules/proxy/headers';
 import { LeanPool } from '../src/modules/proxy/lean-pool';
 import type { KeepaliveLimits } from '../src/modules/proxy/upstream-agent';
+import { storedInMemory, type StoredBody } from '../src/shared/request-body-store';
 import { keptLogger } from './helpers/proxy-conf';
 import { closeServer, listen, portOf, request, responseOutcome, until } from './helpers/proxy-peers';
 
@@ -61,8 +62,8 @@ async function rawBackend(): Promise<RawBackend> {
         const head = pending.slice(0, end + 4);
         const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
         if (pending.length < end + 4 + length) return;
+        heads.push(head + pending.slice(end + 4, end + 4 + length));
         pending = pending.slice(end + 4 + length);
-        heads.push(head);
         const [method, path] = head.split(' ');
         if (method === 'HEAD') socket.write('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n');
         else (ANSWERS[path] ?? ANSWERS['/ok'])(socket);
@@ -93,7 +94,7 @@ class UnusedAgent extends http.Agent {
 const LIMITS: KeepaliveLimits = { idle: 8, requests: 1000, timeout: 60_000, time: 3_600_000 };
 
 /** A front server whose every request is one exchange to `target`, with `headers` sent up. */
-async function front(target: () => ExchangeTarget, headers: readonly HeaderLine[], extra: { read?: number; httpVersion?: '1.0' | '1.1' } = {}) {
+async function front(target: () => ExchangeTarget, headers: readonly HeaderLine[], extra: { read?: number; httpVersion?: '1.0' | '1.1'; body?: () => StoredBody } = {}) {
   const log = keptLogger();
   const server = await listen(
     http.createServer((req, res) => {
@@ -107,6 +108,7 @@ async function front(target: () => ExchangeTarget, headers: readonly HeaderLine[
         log,
         context: ', client: test',
         httpVersion: extra.httpVersion ?? '1.1',
+        body: extra.body?.() ?? null,
       });
       exchange.start(target(), req.method ?? 'GET');
       exchange.promise.catch((err: HttpError) => res.writeHead(err.status, { 'X-Error-Code': err.code }).end());
@@ -163,6 +165,26 @@ describe('the lean upstream path', () => {
       await closeServer(node.server);
     }
     expect(backend.heads).toEqual([]);
+    pool.close();
+    agent.destroy();
+  });
+
+  test('a body read whole into memory goes with the head on the lean path, the same bytes as on Node path', async () => {
+    const agent = new http.Agent({ keepAlive: true });
+    const pool = new LeanPool({ host: '127.0.0.1', port: backend.port }, LIMITS);
+    const headers: HeaderLine[] = [...KEEP, ['Content-Length', '11']];
+    const body = () => storedInMemory(Buffer.from('hello world'));
+    const lean = await front(() => ({ url: { protocol: 'http:', host: '127.0.0.1', port: backend.port }, agent, lean: pool }), headers, { body });
+    const node = await front(() => ({ url: { protocol: 'http:', host: '127.0.0.1', port: backend.port }, agent, lean: null }), headers, { body });
+    const before = { ...upstreamPaths };
+    expect((await request(lean.port, '/ok', { method: 'POST' })).status).toBe(200);
+    expect(upstreamPaths.lean - before.lean).toBe(1);
+    expect((await request(node.port, '/ok', { method: 'POST' })).status).toBe(200);
+    const [viaLean, viaNode] = backend.heads.splice(0);
+    expect(viaLean).toBe(viaNode);
+    expect(viaLean.endsWith('\r\n\r\nhello world')).toBe(true);
+    await closeServer(lean.server);
+    await closeServer(node.server);
     pool.close();
     agent.destroy();
   });

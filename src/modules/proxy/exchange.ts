@@ -17,7 +17,7 @@ import { HttpError, type InternalRedirect } from '../../errors';
 import { accelRedirectOf } from './accel-redirect';
 import { accelHeadersOf, type AccelActions } from './accel-headers';
 import { startNodeCall, type UpstreamAddress } from './node-upstream';
-import { closesConnection, requestHead, startLeanCall } from './undici-upstream';
+import { closesConnection, framedBy, requestHead, startLeanCall } from './undici-upstream';
 import type { LeanPool } from './lean-pool';
 import type { UpstreamCall, UpstreamListener, UpstreamResponse } from './upstream-call';
 import { setOverrideCharset } from '../charset/override';
@@ -202,7 +202,8 @@ export class HttpExchange {
 
   /**
    * Makes the upstream request to `target`: on its lean pool when the request is plain
-   * HTTP/1.1 with nothing to send after its head (no body, not HEAD, no Upgrade), else on
+   * HTTP/1.1 with nothing to send after its head but a body whole in memory (not HEAD, no
+   * Upgrade), else on
    * Node's agent. The request line and headers are set at once (nothing is written until the
    * request has a connection).
    */
@@ -210,11 +211,13 @@ export class HttpExchange {
     const { path, headers, req, body } = this.init;
     const listener = this.listener();
     const endAtOnce = !body && (req.readableEnded || !hasBody(req));
+    // A body read whole into memory goes in the same write as the head; one in a file or streamed takes Node's path.
+    const inMemory = body?.memory && framedBy(headers, body.memory.length) ? body.memory : null;
     try {
-      if (target.lean && endAtOnce && method !== 'HEAD' && this.init.httpVersion !== '1.0' && !headers.some(isUpgradeLine)) {
+      if (target.lean && (endAtOnce || inMemory) && method !== 'HEAD' && this.init.httpVersion !== '1.0' && !headers.some(isUpgradeLine)) {
         const head = requestHead(method, path, headers);
         upstreamPaths.lean++;
-        this.proxyReq = startLeanCall({ pool: target.lean, method, path, head, last: closesConnection(headers) }, listener);
+        this.proxyReq = startLeanCall({ pool: target.lean, method, path, head, body: inMemory, last: closesConnection(headers) }, listener);
       } else {
         upstreamPaths.node++;
         const http10 = this.init.httpVersion === '1.0';

@@ -141,11 +141,11 @@ export class LeanPool {
 
   /**
    * Sends one request: `head` is what goes on the wire (request line and header lines, ending
-   * in an empty line); `last` says it is the connection's last (`Connection: close`). The
+   * in an empty line; undici's own is swapped for it), then `body` if any; `last` says it is the connection's last (`Connection: close`). The
    * listener hears when the connection is up; `handler` hears the rest. Returns what takes the
    * request down (its connection with it).
    */
-  dispatch(method: string, path: string, head: string, last: boolean, listener: LeanConnectListener, handler: LeanHandler): () => void {
+  dispatch(method: string, path: string, head: string, body: Buffer | null, last: boolean, listener: LeanConnectListener, handler: LeanHandler): () => void {
     let conn = this.idle.pop();
     while (conn && conn.dead) conn = this.idle.pop();
     conn ??= new Connection(this.address, this.limits, (gone) => this.gone(gone));
@@ -180,7 +180,7 @@ export class LeanPool {
       },
     };
     // undici's handler types know its new shape only; the legacy one is still what it calls.
-    conn.client.dispatch({ method, path, headers: last ? ['connection', 'close'] : null }, wrapped as unknown as Parameters<Client['dispatch']>[1]);
+    conn.client.dispatch({ method, path, body, headers: last ? ['connection', 'close'] : null }, wrapped as unknown as Parameters<Client['dispatch']>[1]);
     return () => {
       if (over) return;
       release(false);

@@ -1,6 +1,6 @@
 /**
  * An upstream request on a peer's lean pool (undici, lean-pool.ts): a plain-HTTP/1.1 request
- * with no body to send. Its head is written here as Node's `ClientRequest` would write the
+ * with no body to send, or one whole in memory. Its head is written here as Node's `ClientRequest` would write the
  * same lines (repeats grouped under the first name's case, values checked the same way), so
  * the upstream reads the same bytes on either path; its response is an `UpstreamResponse` the
  * exchange reads as it reads Node's: data, end, close, pause and resume (undici's parser stops
@@ -30,6 +30,12 @@ export function requestHead(method: string, path: string, headers: readonly Head
     }
   }
   return `${head}\r\n`;
+}
+
+/** Whether the lines carry a Content-Length of `length` (a body sent whole is framed by the head the exchange built). */
+export function framedBy(headers: readonly HeaderLine[], length: number): boolean {
+  for (const [name, value] of headers) if (name.length === 14 && name.toLowerCase() === 'content-length') return value === String(length);
+  return false;
 }
 
 /** Whether the lines say the connection ends with this request (`Connection: close`). */
@@ -126,6 +132,8 @@ export interface LeanRequestPlan {
   readonly head: string;
   /** `Connection: close`: the connection's last request. */
   readonly last: boolean;
+  /** The body, whole in memory (its Content-Length is in the head), or null. */
+  readonly body: Buffer | null;
 }
 
 /** Sends the request on the peer's lean pool; the listener hears of it as of a Node call. */
@@ -167,7 +175,7 @@ export function startLeanCall(plan: LeanRequestPlan, listener: UpstreamListener)
       response?.failed(err);
     },
   };
-  drop = plan.pool.dispatch(plan.method, plan.path, plan.head, plan.last, listener, handler);
+  drop = plan.pool.dispatch(plan.method, plan.path, plan.head, plan.body, plan.last, listener, handler);
   return {
     bodyTarget: null,
     sentWhole: () => sent,
