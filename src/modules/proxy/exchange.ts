@@ -1,7 +1,7 @@
 /**
- * One proxied HTTP request, from the upstream request (made here on the peer's keep-alive
- * agent, its request line and headers whole from the start, the body sent once the connection
- * is up) to the end of the response: nginx's three timeouts, the response written by the gateway
+ * One proxied HTTP request, from the upstream request (an `UpstreamCall`: undici's lean pool
+ * of the peer or Node's keep-alive agent, its request line and headers whole from the start,
+ * the body sent once the connection is up) to the end of the response: nginx's three timeouts, the response written by the gateway
  * (status, headers with repeats, body piped with backpressure), and every way it can end:
  * an upstream failure before the header is a 502/504 `HttpError`, after it the client
  * connection is cut; a client that goes away (closes, resets, or only half-closes: nginx's
@@ -203,9 +203,8 @@ export class HttpExchange {
   /**
    * Makes the upstream request to `target`: on its lean pool when the request is plain
    * HTTP/1.1 with nothing to send after its head but a body whole in memory (not HEAD, no
-   * Upgrade), else on
-   * Node's agent. The request line and headers are set at once (nothing is written until the
-   * request has a connection).
+   * Upgrade), else on Node's agent. The request line and headers are set at once (nothing is
+   * written until the request has a connection).
    */
   start(target: ExchangeTarget, method: string): void {
     const { path, headers, req, body } = this.init;
