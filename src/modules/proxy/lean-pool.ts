@@ -4,7 +4,9 @@
  * for Node's agent): at most `keepalive` idle ones, each closed once idle for
  * `keepalive_timeout`, once it has served `keepalive_requests` requests, or once it is older
  * than `keepalive_time` (checked when a response ends, as nginx checks before caching the
- * connection). undici's own `Pool` cannot cap the idle connections, hence this small one.
+ * connection). undici's own `Pool` cannot cap the idle connections, hence this small one; it
+ * costs no more (a bare server proxying 100 B on each, alternated on one core: 30.6-31.0 µs
+ * of CPU per request here against 30.6-30.8 on `Pool.dispatch`).
  *
  * The request's head is the gateway's, byte for byte: undici writes its own (`host:` in lower
  * case, a `connection:` line of its own choosing, some headers refused), so each connection's
