@@ -189,22 +189,24 @@ describe('the lean upstream path', () => {
     agent.destroy();
   });
 
-  test('what stays on Node path: HEAD, proxy_http_version 1.0, a body, an Upgrade line', async () => {
+  test('what stays on Node path: HEAD, proxy_http_version 1.0, a body, an Upgrade or Expect line', async () => {
     const agent = new UnusedAgent({ keepAlive: true });
     const pool = new LeanPool({ host: '127.0.0.1', port: backend.port }, LIMITS);
     const target = () => ({ url: { protocol: 'http:', host: '127.0.0.1', port: backend.port }, agent, lean: pool });
     const plain = await front(target, KEEP);
     const http10 = await front(target, KEEP, { httpVersion: '1.0' });
     const upgrade = await front(target, [...KEEP, ['Upgrade', 'h2c']]);
+    const expecting = await front(target, [...KEEP, ['Expect', '100-continue']]);
     const before = { ...upstreamPaths };
     expect((await request(plain.port, '/ok', { method: 'HEAD' })).status).toBe(200);
     expect((await request(plain.port, '/ok', { method: 'POST', headers: { 'Content-Length': '2' } }, ['hi'])).status).toBe(200);
     expect((await request(http10.port, '/ok')).status).toBe(200);
     expect((await request(upgrade.port, '/ok')).status).toBe(200);
-    expect(upstreamPaths.node - before.node).toBe(4);
+    expect((await request(expecting.port, '/ok')).status).toBe(200);
+    expect(upstreamPaths.node - before.node).toBe(5);
     expect(upstreamPaths.lean - before.lean).toBe(0);
     expect(backend.heads.some((head) => head.startsWith('GET /ok HTTP/1.0\r\n'))).toBe(true);
-    for (const f of [plain, http10, upgrade]) await closeServer(f.server);
+    for (const f of [plain, http10, upgrade, expecting]) await closeServer(f.server);
     pool.close();
     agent.destroy();
   });

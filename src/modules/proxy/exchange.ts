@@ -203,7 +203,7 @@ export class HttpExchange {
   /**
    * Makes the upstream request to `target`: on its lean pool when the request is plain
    * HTTP/1.1 with nothing to send after its head but a body whole in memory (not HEAD, no
-   * Upgrade), else on Node's agent. The request line and headers are set at once (nothing is
+   * Upgrade or Expect), else on Node's agent. The request line and headers are set at once (nothing is
    * written until the request has a connection).
    */
   start(target: ExchangeTarget, method: string): void {
@@ -213,7 +213,7 @@ export class HttpExchange {
     // A body read whole into memory goes in the same write as the head; one in a file or streamed takes Node's path.
     const inMemory = body?.memory && framedBy(headers, body.memory.length) ? body.memory : null;
     try {
-      if (target.lean && (endAtOnce || inMemory) && method !== 'HEAD' && this.init.httpVersion !== '1.0' && !headers.some(isUpgradeLine)) {
+      if (target.lean && (endAtOnce || inMemory) && method !== 'HEAD' && this.init.httpVersion !== '1.0' && !headers.some(keepsNodePath)) {
         const head = requestHead(method, path, headers);
         upstreamPaths.lean++;
         this.proxyReq = startLeanCall({ pool: target.lean, method, path, head, body: inMemory, last: closesConnection(headers) }, listener);
@@ -620,7 +620,10 @@ function validLine([name, value]: HeaderLine): boolean {
   }
 }
 
-/** Whether a request line is an `Upgrade` (a location's own: it goes on Node's path, which knows a 101). */
-function isUpgradeLine([name]: HeaderLine): boolean {
-  return name.length === 7 && name.toLowerCase() === 'upgrade';
+/**
+ * Whether a header line (a location's own) keeps the request on Node's path: `Upgrade` (Node's
+ * knows a 101) and `Expect` (Node's reads the 100 it asks for; undici refuses a 100).
+ */
+function keepsNodePath([name]: HeaderLine): boolean {
+  return (name.length === 7 && name.toLowerCase() === 'upgrade') || (name.length === 6 && name.toLowerCase() === 'expect');
 }
