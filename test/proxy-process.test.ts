@@ -10,7 +10,7 @@ import http from 'node:http';
 import net from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import { startGateway, type GatewayProcess } from './helpers/gateway-process';
-import { closeServer, listen, portOf, rawUpgrade, request, until } from './helpers/proxy-peers';
+import { closeServer, listen, portOf, rawUpgrade, request, responseOutcome, until } from './helpers/proxy-peers';
 
 /** Raw answers the backend writes on its socket for `/bad/NAME`. */
 const BAD_ANSWERS: Record<string, string> = {
@@ -110,16 +110,7 @@ describe('proxy faults against the gateway process', () => {
 
   test('reset in the middle of an HTTP response body: the client is cut, no descriptor left', () =>
     noLeak(async () => {
-      const outcome = await new Promise<string>((resolve) => {
-        const req = http.get({ host: '127.0.0.1', port, path: '/body-reset', agent: false }, (res) => {
-          res.on('data', () => {});
-          res.on('end', () => resolve('complete'));
-          res.on('error', () => resolve('cut'));
-          res.on('aborted', () => resolve('cut'));
-        });
-        req.on('error', () => resolve('cut'));
-      });
-      expect(outcome).toBe('cut');
+      expect(await responseOutcome(port, '/body-reset')).toBe('cut');
     }));
 
   test('reset in the middle of a WebSocket: the client is closed, no descriptor left', () =>

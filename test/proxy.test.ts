@@ -329,7 +329,7 @@ describe('the connect timer', () => {
           log,
           context: ', client: test',
         });
-        exchange.start({ protocol: 'http:', host: '127.0.0.1', port: 9 }, agent, 'GET');
+        exchange.start({ url: { protocol: 'http:', host: '127.0.0.1', port: 9 }, agent }, 'GET');
         exchange.promise.catch((err: HttpError) => res.writeHead(err.status, { 'X-Error-Code': err.code }).end());
       }),
     );

@@ -25,6 +25,8 @@ export interface StoreOptions extends BodyLimits {
 /** A body read whole. */
 export interface StoredBody {
   readonly length: number;
+  /** The body, when it is in memory (null: in a file). */
+  readonly memory: Buffer | null;
   /**
    * Writes the whole body into `destination` and ends it. Returns the stream that feeds it
    * (to watch for backpressure, and to destroy if the exchange ends first), or null when the
@@ -37,7 +39,11 @@ export interface StoredBody {
 
 /** A body in memory. */
 class MemoryBody implements StoredBody {
-  constructor(private readonly buffer: Buffer) {}
+  constructor(private readonly buffer: Buffer) {
+    this.memory = buffer;
+  }
+
+  readonly memory: Buffer;
 
   get length(): number {
     return this.buffer.length;
@@ -58,6 +64,8 @@ export function storedInMemory(buffer: Buffer): StoredBody {
 
 /** A body in an unlinked temporary file. */
 class FileBody implements StoredBody {
+  readonly memory = null;
+
   constructor(
     private readonly file: TempFile,
     readonly length: number,

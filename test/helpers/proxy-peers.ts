@@ -59,6 +59,19 @@ export function upload(port: number, path: string, chunks: number): Promise<numb
   });
 }
 
+/** A GET whose response is read to its end: 'complete', or 'cut' when the connection broke off first. */
+export function responseOutcome(port: number, path: string): Promise<'complete' | 'cut'> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      res.on('data', () => {});
+      res.on('end', () => resolve('complete'));
+      res.on('error', () => resolve('cut'));
+      res.on('aborted', () => resolve('cut'));
+    });
+    req.on('error', () => resolve('cut'));
+  });
+}
+
 /** The backend's echo in a reply. */
 export const echoOf = (reply: Reply) => JSON.parse(reply.body) as Echo;
 

@@ -9,6 +9,7 @@
  */
 import type http from 'node:http';
 import { upstreamAgent } from './upstream-agent';
+import { LeanPool } from './lean-pool';
 import type { NextUpstreamCondition } from './module';
 import type { UpstreamConf } from './upstreams';
 import { HttpError } from '../../errors';
@@ -37,6 +38,8 @@ export interface PeerTarget {
   /** http-proxy's target; `socketPath` set for a unix socket (http.request then ignores host and port). */
   readonly url: { readonly protocol: string; readonly hostname: string; readonly host: string; readonly port: number; readonly socketPath?: string };
   readonly agent: http.Agent;
+  /** The peer's lean pool (undici) for plain HTTP; null for TLS. */
+  readonly lean: LeanPool | null;
   /** `host:port` (or `unix:/path`), as nginx's logs and `$upstream_addr` name a peer. */
   readonly name: string;
 }
@@ -57,7 +60,7 @@ export const NEXT_UPSTREAM_CODE = 'GW_UPSTREAM_NEXT';
 const NON_IDEMPOTENT = new Set(['POST', 'LOCK', 'PATCH']);
 
 /** Per worker, as nginx's without a `zone`: one balancer and one pool per upstream. */
-const shared = new WeakMap<UpstreamConf, { balancer: Balancer; agents: Map<string, http.Agent>; scriptTargets: Map<string, PeerTarget> }>();
+const shared = new WeakMap<UpstreamConf, { balancer: Balancer; agents: Map<string, PeerPools>; scriptTargets: Map<string, PeerTarget> }>();
 /**
  * Pools kept for peers a `balancer_by` script names outside the upstream's servers, per
  * upstream: past this many, the least recently used idle one is closed.
@@ -119,10 +122,16 @@ function failureStatus(condition: NextUpstreamCondition): number {
   return condition === 'timeout' ? 504 : 502;
 }
 
+/** The two pools of one peer: Node's agent and, for plain HTTP, the lean one. */
+interface PeerPools {
+  readonly agent: http.Agent;
+  readonly lean: LeanPool | null;
+}
+
 /** One location's way to an upstream. */
 export class UpstreamProxy {
   private readonly balancer: Balancer;
-  private readonly agents: Map<string, http.Agent>;
+  private readonly agents: Map<string, PeerPools>;
   private readonly targets = new Map<Peer, PeerTarget>();
   /** Targets of the peers a `balancer_by` script set, by `host:port` (least recently used first), per upstream. */
   private readonly scriptTargets: Map<string, PeerTarget>;
@@ -248,7 +257,10 @@ export class UpstreamProxy {
 
   /** Closes the upstream's pooled connections (the worker is going). */
   close(): void {
-    for (const agent of this.agents.values()) agent.destroy();
+    for (const { agent, lean } of this.agents.values()) {
+      agent.destroy();
+      lean?.close();
+    }
   }
 
   private keyOf(ctx: RequestContext): string {
@@ -261,7 +273,7 @@ export class UpstreamProxy {
     if (!target) {
       const { host, port, name, socketPath } = peer.conf;
       const url = socketPath === null ? { protocol: this.protocol, hostname: host, host, port } : { protocol: this.protocol, hostname: 'localhost', host: 'localhost', port, socketPath };
-      target = { url, agent: this.agentOf(name), name };
+      target = { url, ...this.poolsOf(name, url), name };
       this.targets.set(peer, target);
     }
     return target;
@@ -280,7 +292,8 @@ export class UpstreamProxy {
       this.scriptTargets.set(name, known);
       return known;
     }
-    const target: PeerTarget = { url: { protocol: this.protocol, hostname: host, host, port }, agent: this.agentOf(name), name };
+    const url = { protocol: this.protocol, hostname: host, host, port };
+    const target: PeerTarget = { url, ...this.poolsOf(name, url), name };
     this.scriptTargets.set(name, target);
     if (this.scriptTargets.size > MAX_SCRIPT_POOLS) this.evictIdlePool();
     return target;
@@ -292,26 +305,28 @@ export class UpstreamProxy {
     for (const [name, target] of this.scriptTargets) {
       const key = `${this.protocol}${name}`;
       const agent = target.agent as http.Agent & { sockets: Record<string, unknown[]> };
-      if (own.has(key) || Object.keys(agent.sockets).length > 0) continue;
+      if (own.has(key) || Object.keys(agent.sockets).length > 0 || target.lean?.busy) continue;
       this.scriptTargets.delete(name);
       this.agents.delete(key);
       agent.destroy();
+      target.lean?.close();
       return;
     }
   }
 
   /**
-   * The pool for one peer: `keepalive N` is the idle connections kept (nginx: per upstream;
-   * here per peer), under the upstream's keepalive_requests, keepalive_timeout and keepalive_time.
+   * The pools for one peer (Node's agent, and undici's for plain HTTP, each the same way):
+   * `keepalive N` is the idle connections kept (nginx: per upstream; here per peer), under the upstream's keepalive_requests, keepalive_timeout and keepalive_time.
    */
-  private agentOf(name: string): http.Agent {
+  private poolsOf(name: string, url: PeerTarget['url']): PeerPools {
     const key = `${this.protocol}${name}`;
-    let agent = this.agents.get(key);
-    if (!agent) {
+    let pools = this.agents.get(key);
+    if (!pools) {
       const { keepalive, keepaliveRequests, keepaliveTimeout, keepaliveTime } = this.conf;
-      agent = upstreamAgent(this.protocol, { idle: keepalive ?? 256, requests: keepaliveRequests, timeout: keepaliveTimeout, time: keepaliveTime });
-      this.agents.set(key, agent);
+      const limits = { idle: keepalive ?? 256, requests: keepaliveRequests, timeout: keepaliveTimeout, time: keepaliveTime };
+      pools = { agent: upstreamAgent(this.protocol, limits), lean: this.protocol === 'http:' ? new LeanPool(url, limits) : null };
+      this.agents.set(key, pools);
     }
-    return agent;
+    return pools;
   }
 }

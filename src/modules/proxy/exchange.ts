@@ -1,7 +1,7 @@
 /**
- * One proxied HTTP request, from the upstream request (made here on the peer's keep-alive
- * agent, its request line and headers whole from the start, the body sent once the connection
- * is up) to the end of the response: nginx's three timeouts, the response written by the gateway
+ * One proxied HTTP request, from the upstream request (an `UpstreamCall`: undici's lean pool
+ * of the peer or Node's keep-alive agent, its request line and headers whole from the start,
+ * the body sent once the connection is up) to the end of the response: nginx's three timeouts, the response written by the gateway
  * (status, headers with repeats, body piped with backpressure), and every way it can end:
  * an upstream failure before the header is a 502/504 `HttpError`, after it the client
  * connection is cut; a client that goes away (closes, resets, or only half-closes: nginx's
@@ -10,21 +10,22 @@
  * or streamed from the client under `client_body_timeout`, where a client that leaves, stalls
  * or sends a malformed chunk ends the exchange (499, 408, 400) and the upstream request.
  */
-import http, { validateHeaderName, validateHeaderValue, type Agent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import https from 'node:https';
-import type { Socket } from 'node:net';
+import { validateHeaderName, validateHeaderValue, type Agent, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { UpstreamTry } from '../../http/variables';
 import { HttpError, type InternalRedirect } from '../../errors';
 import { accelRedirectOf } from './accel-redirect';
 import { applyAccel, type AccelActions } from './accel-headers';
-import { Http10Request, HTTP10_SUPPORTED } from './http10-request';
+import { startNodeCall, type UpstreamAddress } from './node-upstream';
+import { closesConnection, framedBy, requestHead, startLeanCall } from './undici-upstream';
+import type { LeanPool } from './lean-pool';
+import type { UpstreamCall, UpstreamListener, UpstreamResponse } from './upstream-call';
 import { ResponseSpool, type SpoolLimits } from './response-spool';
 import { BodyWatch, BODY_CODES, hasBody, logBodyFailure, type BodyLimits } from '../../shared/request-body';
 import type { StoredBody } from '../../shared/request-body-store';
 import type { Counters } from '../../types';
 import type { Logger } from '../../types';
-import { connectionTokens, groupHeaders, responseHeaders, type HeaderLine } from './headers';
+import { responseHeaders, type HeaderLine } from './headers';
 import {
   classifyUpstreamError,
   contextOf,
@@ -129,7 +130,7 @@ class TryRecord implements UpstreamTry {
   responseTime = -1;
   responseLength = 0;
   /** The response, once its header came. */
-  response: IncomingMessage | null = null;
+  response: UpstreamResponse | null = null;
 
   constructor(readonly addr: string) {}
 
@@ -144,21 +145,26 @@ class TryRecord implements UpstreamTry {
  */
 export const READ_AHEAD = 36 * 1024;
 
-/** Where an upstream request goes: `socketPath` set for a unix socket (http.request then ignores host and port). */
-export interface UpstreamAddress {
-  readonly protocol: string;
-  readonly host: string;
-  readonly port: number;
-  readonly socketPath?: string;
+export type { UpstreamAddress } from './node-upstream';
+
+/** Where an exchange's request goes: the peer, its agent (Node's path) and its lean pool (plain HTTP). */
+export interface ExchangeTarget {
+  readonly url: UpstreamAddress;
+  readonly agent: Agent;
+  /** The peer's undici pool; absent for TLS (Node's path only). */
+  readonly lean?: LeanPool | null;
 }
+
+/** How many requests each path made (tests: which path a request took). */
+export const upstreamPaths = { lean: 0, node: 0 };
 
 /** One proxied request; `promise` settles when it is over (rejects with the HttpError to render). */
 export class HttpExchange {
   readonly promise: Promise<void>;
   private resolve!: () => void;
   private reject!: (err: HttpError | InternalRedirect) => void;
-  private proxyReq: ClientRequest | null = null;
-  private proxyRes: IncomingMessage | null = null;
+  private proxyReq: UpstreamCall | null = null;
+  private proxyRes: UpstreamResponse | null = null;
   private phase: UpstreamPhase = 'connecting to upstream';
   private readonly deadline = new Deadline(() => this.timedOut());
   private done = false;
@@ -194,63 +200,48 @@ export class HttpExchange {
   }
 
   /**
-   * Makes the upstream request to `address` on `agent`'s pool, its request line and headers
-   * set at once (nothing is written until it has a socket).
+   * Makes the upstream request to `target`: on its lean pool when the request is plain
+   * HTTP/1.1 with nothing to send after its head but a body whole in memory (not HEAD, no
+   * Upgrade or Expect), else on Node's agent. The request line and headers are set at once (nothing is
+   * written until the request has a connection).
    */
-  start(address: UpstreamAddress, agent: Agent, method: string): void {
-    const { path, headers } = this.init;
-    let made: ClientRequest | null = null;
+  start(target: ExchangeTarget, method: string): void {
+    const { path, headers, req, body } = this.init;
+    const listener = this.listener();
+    const endAtOnce = !body && (req.readableEnded || !hasBody(req));
+    // A body read whole into memory goes in the same write as the head; one in a file or streamed takes Node's path.
+    const inMemory = body?.memory && framedBy(headers, body.memory.length) ? body.memory : null;
     try {
-      const { protocol, host, port, socketPath } = address;
-      const options = { host, port, socketPath, agent, method, path, setHost: false };
-      if (this.init.httpVersion === '1.0' && HTTP10_SUPPORTED) made = new Http10Request({ ...options, protocol });
-      else made = protocol === 'https:' ? https.request(options) : http.request(options);
-      for (const [name, values] of groupHeaders(headers)) made.setHeader(name, values);
+      if (target.lean && (endAtOnce || inMemory) && method !== 'HEAD' && this.init.httpVersion !== '1.0' && !headers.some(keepsNodePath)) {
+        const head = requestHead(method, path, headers);
+        upstreamPaths.lean++;
+        this.proxyReq = startLeanCall({ pool: target.lean, method, path, head, body: inMemory, last: closesConnection(headers) }, listener);
+      } else {
+        upstreamPaths.node++;
+        const http10 = this.init.httpVersion === '1.0';
+        this.proxyReq = startNodeCall({ address: target.url, agent: target.agent, method, path, headers, http10, connectEvent: this.init.connectEvent, endAtOnce }, listener);
+      }
     } catch (err) {
-      // A header Node refuses (a variable's CR or LF): the request, already queued on the agent, goes too.
-      made?.on('error', () => {}).destroy();
+      // A header Node refuses (a variable's CR or LF).
       this.fail({ status: 502, code: 'GW_UPSTREAM_REQUEST', reason: `cannot build the upstream request (${(err as Error).message})` });
-      return;
     }
-    const proxyReq = made;
-    this.proxyReq = proxyReq;
-    const connection = proxyReq.getHeader('connection') as string | string[] | undefined;
-    // No Connection header of its own (`proxy_set_header Connection ""`): none is sent, the
-    // connection persists (HTTP/1.1's default), as nginx's; Node would add `keep-alive`.
-    if (connection === undefined) proxyReq.removeHeader('connection');
-    // A request that says `Connection: close` is the connection's last, whatever the upstream
-    // answers: Node's agent would otherwise pool the socket when the response says keep-alive.
-    else if (connectionTokens(connection).has('close')) proxyReq.shouldKeepAlive = false;
-    proxyReq.on('error', (err) => this.onError(err));
-    proxyReq.on('response', (proxyRes: IncomingMessage) => this.onResponse(proxyRes));
-    proxyReq.once('socket', () => this.onSocket(proxyReq));
   }
 
-  /** The upstream request has its socket (a pooled one, or one connecting): nothing is written yet. */
-  private onSocket(proxyReq: ClientRequest): void {
-    if (this.done) {
-      proxyReq.destroy();
-      return;
-    }
-    proxyReq.once('finish', () => this.sent());
-    // A 101 the location did not ask for (it forwards no Upgrade) is never a tunnel.
-    proxyReq.on('upgrade', (_res: IncomingMessage, upstream: Socket) => {
-      upstream.destroy();
-      if (this.done) return;
-      if (this.init.res.headersSent) this.cut(UNASKED_UPGRADE);
-      else this.fail(UNASKED_UPGRADE);
-    });
-    // Listening for the connection before anything is written: a write made first would be
-    // flushed by the socket's own 'connect' listener, and finish before `connected` ran.
-    const socket = proxyReq.socket as Socket | null;
-    if (socket && socket.connecting) {
-      this.deadline.arm(this.init.timeouts.connect);
-      socket.once(this.init.connectEvent, () => this.connected());
-    } else {
-      this.connected();
-    }
-    const { req, body } = this.init;
-    if (!body && (req.readableEnded || !hasBody(req))) proxyReq.end();
+  /** What an upstream call tells this exchange. */
+  private listener(): UpstreamListener {
+    return {
+      isDone: () => this.done,
+      connecting: () => this.deadline.arm(this.init.timeouts.connect),
+      connected: () => this.connected(),
+      sent: () => this.sent(),
+      response: (res) => this.onResponse(res),
+      error: (err) => this.onError(err),
+      upgraded: () => {
+        if (this.done) return;
+        if (this.init.res.headersSent) this.cut(UNASKED_UPGRADE);
+        else this.fail(UNASKED_UPGRADE);
+      },
+    };
   }
 
   /** Whether the request got past connecting: something may have reached the upstream. */
@@ -267,11 +258,7 @@ export class HttpExchange {
   }
 
   /** The upstream's response header arrived. */
-  private onResponse(proxyRes: IncomingMessage): void {
-    if (this.done) {
-      proxyRes.destroy();
-      return;
-    }
+  private onResponse(proxyRes: UpstreamResponse): void {
     this.proxyRes = proxyRes;
     if (this.init.ctx) this.init.ctx.upstreamHeaders = proxyRes.rawHeaders;
     this.try.headerTime = performance.now() - this.started;
@@ -342,7 +329,7 @@ export class HttpExchange {
    * first piece of the body, in one write, as nginx's output does; a body that is not there
    * yet (an event stream) does not hold it back: it goes on the next turn of the loop.
    */
-  private relay(proxyRes: IncomingMessage, res: ServerResponse, readAhead: number, rate: number, spooling?: SpoolLimits): void {
+  private relay(proxyRes: UpstreamResponse, res: ServerResponse, readAhead: number, rate: number, spooling?: SpoolLimits): void {
     const read = this.init.timeouts.read;
     let flush: NodeJS.Immediate | null = setImmediate(() => {
       flush = null;
@@ -423,7 +410,7 @@ export class HttpExchange {
   }
 
   /** The client gets a 304 of the response's header; its body is read for the cache only. */
-  private answerNotModified(proxyRes: IncomingMessage, lines: readonly HeaderLine[]): void {
+  private answerNotModified(proxyRes: UpstreamResponse, lines: readonly HeaderLine[]): void {
     const { res } = this.init;
     for (const [name, value] of lines) if (!NOT_MODIFIED_DROPPED.has(name.toLowerCase())) res.appendHeader(name, value);
     res.writeHead(304);
@@ -432,7 +419,7 @@ export class HttpExchange {
   }
 
   /** The client left (`proxy_ignore_client_abort`) before the header came: the body is read for the cache only. */
-  private relayToNobody(proxyRes: IncomingMessage): void {
+  private relayToNobody(proxyRes: UpstreamResponse): void {
     this.deadline.arm(this.init.timeouts.read);
     proxyRes.on('data', (chunk: Buffer) => {
       this.deadline.refresh();
@@ -462,7 +449,7 @@ export class HttpExchange {
     const send = this.init.timeouts.send;
     const source = this.source;
     if (!source) {
-      if (!this.proxyReq?.writableFinished) this.deadline.arm(send);
+      if (!this.proxyReq?.sentWhole()) this.deadline.arm(send);
       return;
     }
     const sending = () => this.phase === 'sending request to upstream' && !this.done;
@@ -488,8 +475,10 @@ export class HttpExchange {
     const proxyReq = this.proxyReq;
     const { req, body } = this.init;
     if (!proxyReq) return;
+    const target = proxyReq.bodyTarget;
+    if (!target) return;
     if (body) {
-      this.source = body.sendTo(proxyReq);
+      this.source = body.sendTo(target);
       return;
     }
     if (req.readableEnded || !hasBody(req)) return;
@@ -498,7 +487,7 @@ export class HttpExchange {
     const watch = this.watch;
     req.on('data', (chunk: Buffer) => watch.data(chunk.length));
     req.once('end', () => watch.stop());
-    req.pipe(proxyReq);
+    req.pipe(target);
   }
 
   /** The client's body broke off while streaming up: nginx's status (408, 400, 413, 499), the upstream request dropped. */
@@ -589,12 +578,13 @@ export class HttpExchange {
     this.watch?.stop();
     this.init.req.socket.off('end', this.clientLeft);
     const source = this.source;
-    if (source && this.proxyReq) source.unpipe(this.proxyReq);
+    const target = this.proxyReq?.bodyTarget;
+    if (source && target) source.unpipe(target);
     // The stored body's file stream, if still reading (the client's own stream is not ours to end).
     if (source && source !== this.init.req && !source.readableEnded) source.destroy();
     // Reusable only when both directions completed: an upstream that answered early (413
     // while the body was still going up) leaves a half-sent request that must not linger.
-    const finished = this.proxyRes?.complete === true && this.init.res.writableFinished && this.proxyReq?.writableFinished === true;
+    const finished = this.proxyRes?.complete === true && this.init.res.writableFinished && this.proxyReq?.sentWhole() === true;
     if (!finished) {
       this.proxyRes?.destroy();
       this.proxyReq?.destroy();
@@ -604,7 +594,7 @@ export class HttpExchange {
 }
 
 /** The bytes of a response's status line and header as the upstream wrote them (Node does not count them). */
-function headBytes(res: IncomingMessage): number {
+function headBytes(res: UpstreamResponse): number {
   let length = Buffer.byteLength(`HTTP/${res.httpVersion} ${res.statusCode} ${res.statusMessage ?? ''}\r\n\r\n`, 'latin1');
   const raw = res.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) length += Buffer.byteLength(raw[i], 'latin1') + Buffer.byteLength(raw[i + 1], 'latin1') + 4;
@@ -622,3 +612,10 @@ function validLine([name, value]: HeaderLine): boolean {
   }
 }
 
+/**
+ * Whether a header line (a location's own) keeps the request on Node's path: `Upgrade` (Node's
+ * knows a 101) and `Expect` (Node's reads the 100 it asks for; undici refuses a 100).
+ */
+function keepsNodePath([name]: HeaderLine): boolean {
+  return (name.length === 7 && name.toLowerCase() === 'upgrade') || (name.length === 6 && name.toLowerCase() === 'expect');
+}

@@ -5,7 +5,8 @@
  * body read whole before the upstream is contacted (`proxy_request_buffering`, nginx's
  * default) or streamed; WebSocket and other upgrades pass through only where the location
  * forwards `Upgrade` (nginx's recipe), decided at load: elsewhere a request that asks for one
- * is proxied as plain HTTP. A plain request is one `HttpExchange` (exchange.ts: Node's
+ * is proxied as plain HTTP. A plain request is one `HttpExchange` (exchange.ts: undici's
+ * lean pool of the peer for plain HTTP/1.1 with nothing to send after the head, else Node's
  * `http.request` on a keep-alive agent per scheme, or per upstream peer). The only importer of
  * http-proxy, kept for what it does well, piping an upgraded connection (tunnel.ts), and fenced
  * where it does not: listeners on every socket and on its own `error` event, and the client's
@@ -29,6 +30,8 @@ import { isExtendedConnect } from '../../http/http2-messages';
 import { buildRequestHeaders, compileRequestHeaders, hiddenHeaders, type HeaderLine, type RequestHeaderPlan } from './headers';
 import { checkTargetForLocation, isAddressLiteral, parseProxyPass, upstreamUri, variableUpstreamUri, type ProxyTarget } from './target';
 import { logContext } from './upstream-errors';
+import { LeanPool } from './lean-pool';
+import type { KeepaliveLimits } from './upstream-agent';
 import { UpstreamProxy, type AttemptPlan, type NextUpstreamPolicy, type PeerTarget } from './balance';
 import { compileValue, type CompiledValue } from '../../http/variables';
 import { resolverModule, type ResolverConf } from '../resolver/module';
@@ -248,10 +251,15 @@ interface Route {
   uri(req: http.IncomingMessage, ctx: RequestContext): string;
 }
 
+/** Node's keep-alive agent without options, as a lean pool: 256 idle connections, no timeout, no limit of requests or age. */
+const DIRECT_LIMITS: KeepaliveLimits = { idle: 256, requests: Infinity, timeout: 0, time: Infinity };
+
 /** One location's proxy: upstream agents, and an http-proxy instance for upgrades, shared by its requests. */
 class ProxyHandler implements Handler {
   /** Keep-alive pools by scheme (nginx's proxy_ssl_verify is off by default: an upstream's certificate is not checked). */
   private readonly agents: Record<'http:' | 'https:', http.Agent | null> = { 'http:': null, 'https:': null };
+  /** The lean pools of a written `proxy_pass`'s peer (undici; plain HTTP), closed with the location. */
+  private readonly leanPools: LeanPool[] = [];
   private readonly server = httpProxy.createProxyServer({});
   private readonly tunnels = new Map<http.IncomingMessage, Tunnel>();
   /** The route of a written `proxy_pass`; null when it has variables. */
@@ -296,6 +304,7 @@ class ProxyHandler implements Handler {
       ? null
       : this.routeTo(target, up ? new UpstreamProxy(up.conf, target.protocol, up.policy, key, options.timeouts) : null, null, (req, ctx) =>
           upstreamUri(target, options.match, { url: req.url ?? '/', uri: ctx.uri, args: ctx.args, changed: ctx.uriChanged, inPlace: ctx.rewrittenInPlace }),
+          true,
         );
     // With a listener of our own, http-proxy never rethrows an error event.
     this.server.on('error', (err) => this.log.error(`proxy: ${err.message}`));
@@ -312,13 +321,16 @@ class ProxyHandler implements Handler {
   }
 
   /** A route to `target`: its upstream, or `address` (a resolved one) or the target's own host as the one peer. */
-  private routeTo(target: ProxyTarget, upstream: UpstreamProxy | null, address: string | null, uri: Route['uri']): Route {
+  private routeTo(target: ProxyTarget, upstream: UpstreamProxy | null, address: string | null, uri: Route['uri'], written = false): Route {
     const host = address ?? target.hostname;
     const url = { protocol: target.protocol, hostname: host, host, port: target.port, ...(target.socketPath === null ? {} : { socketPath: target.socketPath }) };
     // A resolved peer is named by its address, as nginx's `$upstream_addr`; a written one needs no name (the log says the URL).
     const name = address === null ? '' : `${host.includes(':') ? `[${host}]` : host}:${target.port}`;
     const connectEvent = target.protocol === 'https:' ? 'secureConnect' : 'connect';
-    return { target, upstream, direct: { url, agent: this.agentOf(target.protocol), name }, connectEvent, uri };
+    // A written proxy_pass's one peer has a lean pool of its own (plain HTTP); a peer named per request keeps Node's agent.
+    const lean = written && target.protocol === 'http:' ? new LeanPool(url, DIRECT_LIMITS) : null;
+    if (lean) this.leanPools.push(lean);
+    return { target, upstream, direct: { url, agent: this.agentOf(target.protocol), lean, name }, connectEvent, uri };
   }
 
   /**
@@ -452,7 +464,7 @@ class ProxyHandler implements Handler {
       httpVersion: this.options.httpVersion,
       spool: this.options.spool,
     });
-    exchange.start(peer.url, peer.agent, cache?.method ?? req.method ?? 'GET');
+    exchange.start(peer, cache?.method ?? req.method ?? 'GET');
     return exchange;
   }
 
@@ -513,6 +525,7 @@ class ProxyHandler implements Handler {
   close(): void {
     this.agents['http:']?.destroy();
     this.agents['https:']?.destroy();
+    for (const lean of this.leanPools) lean.close();
     this.route?.upstream?.close();
     for (const upstream of this.namedUpstreams.values()) upstream.close();
     for (const tunnel of this.tunnels.values()) tunnel.destroy();

@@ -86,6 +86,16 @@ export function classifyUpstreamError(err: unknown): UpstreamFailure {
       }
       return { status: 502, code: UPSTREAM_CODES.reset, reason: 'recv() failed (104: Connection reset by peer)' };
   }
+  // undici's (the lean path): a socket that ended or closed before the response was whole;
+  // llhttp's errors (no code: the message says what), a length its parser refused (two, or with chunked).
+  // ('bad response': a 100 to a request that sent no Expect, which undici refuses.)
+  if (e?.code === 'UND_ERR_SOCKET') return e.message === 'bad response' ? INVALID_HEADER : PREMATURE_CLOSE;
+  if (e?.code === 'UND_ERR_HEADERS_OVERFLOW') return { status: 502, code: UPSTREAM_CODES.invalid, reason: 'upstream sent too big header' };
+  if (e?.code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return INVALID_HEADER;
+  if (e?.name === 'HTTPParserError') {
+    const noStatusLine = /Invalid status|Expected HTTP\//.test(e.message);
+    return noStatusLine ? { status: 502, code: UPSTREAM_CODES.invalid, reason: 'upstream sent no valid HTTP/1.0 header' } : INVALID_HEADER;
+  }
   if (typeof e?.code === 'string' && e.code.startsWith('HPE_')) {
     const reason =
       e.code === 'HPE_INVALID_CONSTANT' || e.code === 'HPE_INVALID_STATUS' ? 'upstream sent no valid HTTP/1.0 header' : e.code === 'HPE_HEADER_OVERFLOW' ? 'upstream sent too big header' : 'upstream sent invalid header';
