@@ -69,3 +69,25 @@ export function setCheckedValue(res: ServerResponse, key: string, name: string, 
   if (table === null) res.setHeader(name, value);
   else table[key] = [name, value];
 }
+
+/** Node's own tests of a header name (a token) and of a value (no control characters but tab), as `setHeader` applies them. */
+const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
+const INVALID_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
+
+/** Whether `setHeader(name, value)` would take this line (what it would throw on, without the throw). */
+export function isWritableHeader(name: string, value: string): boolean {
+  return TOKEN.test(name) && !INVALID_VALUE_CHAR.test(value);
+}
+
+/**
+ * Appends header lines already checked with `isWritableHeader`, as `appendHeader` would: a name
+ * not set yet goes straight into the table, one already there through `appendHeader`.
+ */
+export function appendCheckedLines(res: ServerResponse, lines: readonly (readonly [string, string])[]): void {
+  const table = headerTableOf(res) as Record<string, [string, string | string[]]> | null;
+  for (const [name, value] of lines) {
+    const key = name.toLowerCase();
+    if (table === null || table[key] !== undefined) res.appendHeader(name, value);
+    else table[key] = [name, value];
+  }
+}

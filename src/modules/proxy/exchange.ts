@@ -10,7 +10,7 @@
  * or streamed from the client under `client_body_timeout`, where a client that leaves, stalls
  * or sends a malformed chunk ends the exchange (499, 408, 400) and the upstream request.
  */
-import { validateHeaderName, validateHeaderValue, type Agent, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Agent, IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { UpstreamTry } from '../../http/variables';
 import { HttpError, type InternalRedirect } from '../../errors';
@@ -40,6 +40,7 @@ import {
   type UpstreamPhase,
 } from './upstream-errors';
 import { NOT_MODIFIED_DROPPED } from './cache/not-modified';
+import { appendCheckedLines, isWritableHeader } from '../../http/header-table';
 
 /** nginx's proxy timeouts, in milliseconds. */
 export interface ProxyTimeouts {
@@ -304,14 +305,23 @@ export class HttpExchange {
       this.relayToNobody(proxyRes);
       return;
     }
-    if (this.init.rewriteHeaders) lines = this.init.rewriteHeaders(lines);
+    if (this.init.rewriteHeaders) {
+      const rewritten = this.init.rewriteHeaders(lines);
+      // A rewritten value (a variable in a proxy_redirect replacement) is checked before it is written.
+      if (rewritten !== lines && !rewritten.every(validLine)) {
+        this.fail(INVALID_HEADER);
+        return;
+      }
+      lines = rewritten;
+    }
     // A Server passed on (`proxy_pass_header Server`) replaces the gateway's, as in nginx.
     if (lines.some(([name]) => name.toLowerCase() === 'server')) res.removeHeader('server');
     if (tapped?.notModified) {
       this.answerNotModified(proxyRes, lines);
       return;
     }
-    for (const [name, value] of lines) res.appendHeader(name, value);
+    // Each line was checked (validLine): straight into the header table.
+    appendCheckedLines(res, lines);
     const buffering = accel?.buffering ?? this.init.buffering ?? true;
     res.writeHead(status, proxyRes.statusMessage || undefined);
     // nginx sends an unbuffered response unpaced: `limit_rate` is 0 for it once its header is
@@ -603,13 +613,7 @@ function headBytes(res: UpstreamResponse): number {
 
 /** Whether Node will write this header line (the parser is more lenient than the writer). */
 function validLine([name, value]: HeaderLine): boolean {
-  try {
-    validateHeaderName(name);
-    validateHeaderValue(name, value);
-    return true;
-  } catch {
-    return false;
-  }
+  return isWritableHeader(name, value);
 }
 
 /**

@@ -74,11 +74,21 @@ export function compileRequestHeaders(
 
 const NO_TOKENS: ReadonlySet<string> = new Set();
 
-/** Lower-case names listed in a `Connection` header value. */
+/** The token sets of the Connection values seen lately (a handful: `close`, `keep-alive`, `Upgrade`...), at most this many. */
+const TOKENS_KEPT = 64;
+const tokensByValue = new Map<string, ReadonlySet<string>>();
+
+/** Lower-case names listed in a `Connection` header value (a set made once per value seen lately). */
 export function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> {
   if (value === undefined) return NO_TOKENS;
   const text = Array.isArray(value) ? value.join(',') : (value ?? '');
-  return new Set(text.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean));
+  let tokens = tokensByValue.get(text);
+  if (tokens === undefined) {
+    tokens = new Set(text.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean));
+    if (tokensByValue.size >= TOKENS_KEPT) tokensByValue.clear();
+    tokensByValue.set(text, tokens);
+  }
+  return tokens;
 }
 
 /**
@@ -131,16 +141,18 @@ export function groupHeaders(lines: readonly HeaderLine[]): Map<string, string[]
  * hidden headers (`hidden`) are dropped. `keep` spares some hop-by-hop names (`Connection` and `Upgrade`
  * of a 101).
  */
-export function responseHeaders(rawHeaders: readonly string[], hidden: ReadonlySet<string> = HIDDEN_RESPONSE, keep: ReadonlySet<string> = new Set()): HeaderLine[] {
-  const listed = new Set<string>();
+export function responseHeaders(rawHeaders: readonly string[], hidden: ReadonlySet<string> = HIDDEN_RESPONSE, keep: ReadonlySet<string> = NO_TOKENS): HeaderLine[] {
+  const lower: string[] = new Array(rawHeaders.length >> 1);
+  let listed: ReadonlySet<string> = NO_TOKENS;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    if (rawHeaders[i].toLowerCase() === 'connection') for (const t of connectionTokens(rawHeaders[i + 1])) listed.add(t);
+    const name = (lower[i >> 1] = rawHeaders[i].toLowerCase());
+    if (name === 'connection') listed = listed === NO_TOKENS ? connectionTokens(rawHeaders[i + 1]) : new Set([...listed, ...connectionTokens(rawHeaders[i + 1])]);
   }
   const lines: HeaderLine[] = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const lower = rawHeaders[i].toLowerCase();
-    if (hidden.has(lower)) continue;
-    if (!keep.has(lower) && (HOP_BY_HOP.has(lower) || listed.has(lower))) continue;
+    const name = lower[i >> 1];
+    if (hidden.has(name)) continue;
+    if (!keep.has(name) && (HOP_BY_HOP.has(name) || listed.has(name))) continue;
     lines.push([rawHeaders[i], rawHeaders[i + 1]]);
   }
   return lines;
