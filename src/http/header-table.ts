@@ -71,7 +71,7 @@ export function setCheckedValue(res: ServerResponse, key: string, name: string, 
 }
 
 /** Node's own tests of a header name (a token) and of a value (no control characters but tab), as `setHeader` applies them. */
-const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
+const TOKEN = /^[\^_\x60a-zA-Z\-0-9!#$%&'*+.|~]+$/;
 const INVALID_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
 
 /** Whether `setHeader(name, value)` would take this line (what it would throw on, without the throw). */
