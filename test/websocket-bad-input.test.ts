@@ -48,6 +48,11 @@ http:
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Waits until `check()` holds, polling; throws `what` after `ms`. */
+/** A gateway of its own for a describe block: the YAML above, the large file and a page. */
+function startBadInputGateway(): Promise<GatewayProcess> {
+  return startGateway(YAML, { files: { 'public/big.bin': Buffer.alloc(BIG_SIZE, 'x'), 'public/index.html': 'hi\n' } });
+}
+
 async function until(check: () => boolean, what: string, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (!check()) {
@@ -208,7 +213,7 @@ describe('bad input beside open WebSockets', () => {
   let clients: WebSocket[] = [];
 
   beforeAll(async () => {
-    gw = await startGateway(YAML, { files: { 'public/big.bin': Buffer.alloc(BIG_SIZE, 'x'), 'public/index.html': 'hi\n' } });
+    gw = await startBadInputGateway();
   });
 
   afterAll(async () => {
@@ -317,7 +322,7 @@ describe('memory after the bad clients leave', () => {
   let clients: WebSocket[] = [];
 
   beforeAll(async () => {
-    gw = await startGateway(YAML, { files: { 'public/big.bin': Buffer.alloc(BIG_SIZE, 'x'), 'public/index.html': 'hi\n' } });
+    gw = await startBadInputGateway();
   });
 
   afterAll(async () => {
