@@ -40,13 +40,18 @@ function echoTable(results) {
   ].join('\n');
 }
 
+/** The RSS samples after the bad clients left: `1,490 MiB (10 s), ...` (one figure in older runs). */
+function afterCells(after) {
+  return Array.isArray(after) ? after.map((a) => `${mib(a.rss)} (${a.s} s)`).join(', ') : mib(after);
+}
+
 function badTable(results, run) {
   const rows = Object.values(results).map((r) => {
     const b = r.bad;
     const x = b?.result;
     if (!x || x.event !== 'result') return `| ${r.name} | ${b ? `bad-input failed: ${x?.message ?? 'no result'}` : '—'} | | | | | | | |`;
     const silent = x.silent.closed ? `${x.silent.closed} of ${x.silent.count} closed after ${x.silent.minS.toFixed(1)}–${x.silent.maxS.toFixed(1)} s` : `0 of ${x.silent.count} closed`;
-    return `| ${r.name} | ${x.slowReaders.cut} of ${x.slowReaders.count} cut (at most ${int(x.slowReaders.maxBytes)} of ${int(run.big.size)} bytes read) | ${silent} | ${int(x.pingFloods.pings)} pings, ${int(x.pingFloods.pongs)} pongs; ${x.pingFloods.pushedBack} of ${x.pingFloods.count} pushed back, ${x.pingFloods.closedEarly} closed | ${x.byteSenders.echoed} of ${x.byteSenders.count} echoed | ${x.downloadS == null ? 'not whole in 60 s' : secs(x.downloadS)} | ${x.errors}${x.firstError ? ` (${x.firstError})` : ''} | ${mib(b.beforeRss)} → peak ${mib(b.peakRss)} → ${mib(b.afterRss)} |`;
+    return `| ${r.name} | ${x.slowReaders.cut} of ${x.slowReaders.count} cut (at most ${int(x.slowReaders.maxBytes)} of ${int(run.big.size)} bytes read) | ${silent} | ${int(x.pingFloods.pings)} pings, ${int(x.pingFloods.pongs)} pongs; ${x.pingFloods.pushedBack} of ${x.pingFloods.count} pushed back, ${x.pingFloods.closedEarly} closed | ${x.byteSenders.echoed} of ${x.byteSenders.count} echoed | ${x.downloadS == null ? 'not whole in 60 s' : secs(x.downloadS)} | ${x.errors}${x.firstError ? ` (${x.firstError})` : ''} | ${mib(b.beforeRss)} → peak ${mib(b.peakRss)} → ${afterCells(b.afterRss)} |`;
   });
   return [
     '| server | slow readers of the 32 MiB file | silent connections | ping floods | one byte at a time | the 32 MiB file downloaded meanwhile by a client that reads | client errors | RSS before → peak → after they left |',
@@ -93,7 +98,7 @@ function writeScaleReport({ outDir, run, results }) {
     `- Each server freshly started with the bench's tree (scripts/bench/setup.js: the seed's echo script at \`/s\`, access and error logs on) and ${run.workers} worker processes: this machine lets no process hold more than ${int(run.nofile)} descriptors (the hard \`ulimit -n\`; no CAP_SYS_RESOURCE to raise it, even as root), so ${int(run.n)} connections need several workers. Both: \`worker_processes ${run.workers}\`, \`worker_connections ${int(run.workerConnections)}\`, \`worker_rlimit_nofile ${int(run.nofile)}\`, \`send_timeout 5s\`, \`client_header_timeout 30s\` (at 5 s, handshakes that a starved generator was slow to send were closed), \`listen ... backlog=4096\` (the default 511 overflowed) and no \`so_keepalive\` (the seed's 2 s probes on 100,000 idle connections are 50,000 probes a second). Servers on core 0, every generator on core 1.`,
     `- The connections come from ${Math.ceil(run.n / run.perGenerator)} generator processes (ws-load.js, the \`ws\` client without compression), ${int(run.perGenerator)} at most each, each from its own source address (127.0.0.2…, ~28k ephemeral ports each), opened at ${int(run.rate)} per second in all (at most 100 handshakes in flight per generator), with a deadline of ${run.deadline} s.`,
     '- Warm-up: 200 connections opened, echoed and closed; then the baseline RSS (VmRSS of master + workers, median of 5 samples). Memory per connection = (RSS 3 s after all are open − baseline) ÷ connections open. CPU per accepted connection = the server tree\'s CPU seconds over the open phase ÷ connections opened (handshake, script start, the idle state).',
-    `- Echo: every connection sends one short text message and waits for it back (60 s at most). Bad input: ${run.bad} clients of each kind at once from another process, while every connection echoes again: slow readers (ask for ${run.big.path}, ${int(run.big.size)} bytes, read nothing for 10 s, then read what comes), silent connections (connect, never send; watched for 40 s), ping floods (8 s of ping frames as fast as the socket takes them, nothing read), one-byte senders (one text message, a byte every 50 ms), and one client downloading the same large file as fast as it reads, a second in. RSS sampled every 250 ms during it, and 10 s after the bad clients left (3 s in the runs before the workers' quiet memory reducer, which waits for 3 quiet seconds).`,
+    `- Echo: every connection sends one short text message and waits for it back (60 s at most). Bad input: ${run.bad} clients of each kind at once from another process, while every connection echoes again: slow readers (ask for ${run.big.path}, ${int(run.big.size)} bytes, read nothing for 10 s, then read what comes), silent connections (connect, never send; watched for 40 s), ping floods (8 s of ping frames as fast as the socket takes them, nothing read), one-byte senders (one text message, a byte every 50 ms), and one client downloading the same large file as fast as it reads, a second in. RSS sampled every 250 ms during it, and 10, 20 and 30 s after the bad clients left (one sample, 10 s after, in the runs before the reducer's young-generation step; 3 s in the runs before the workers' quiet memory reducer).`,
     '- Reload: SIGHUP to the master with all connections open; once the new workers run, every connection echoes again (through the old workers), and 200 new connections echo through the new ones.',
     '',
     '## Memory, time to open, CPU per connection',

@@ -39,8 +39,12 @@ const N = Number(env.SCALE_N || 100000);
 const RATE = Number(env.SCALE_RATE || 2000);
 const DEADLINE = Number(env.SCALE_DEADLINE || 240);
 const BAD = Number(env.SCALE_BAD || 50);
-/** How long after the bad clients left the RSS is sampled again. */
-const AFTER_BAD_MS = 10000;
+/**
+ * When, after the bad clients left, the RSS is sampled again (seconds): a quiet worker gives back
+ * in two steps, a full GC after 3 quiet seconds and, past V8's 5 s allocation window, one that
+ * shrinks the young generation (src/process/quiet-memory-reducer.ts).
+ */
+const AFTER_BAD_S = [10, 20, 30];
 /** The per-process open-files limit: a worker holds at most this many descriptors, a generator likewise. */
 const NOFILE = Math.min(procs.HARD_NOFILE, 1_000_000);
 /** Connections per generator process (each from its own source address: ~28k ephemeral ports each). */
@@ -273,9 +277,12 @@ async function measureServer(name, tree, port, baseAddress) {
 
     log(`${name}: bad input (${BAD} of each kind) while all echo`);
     const bad = await badInput(server, () => echoAll(holders));
-    // Long enough for a quiet worker to give back what they grew (3 quiet seconds, then its reducer: src/process/quiet-memory-reducer.ts).
-    await procs.sleep(AFTER_BAD_MS);
-    out.bad = { ...bad, beforeRss: out.loadedRss, afterRss: await procs.sampleRss(server.pid) };
+    const afterRss = [];
+    for (const [i, s] of AFTER_BAD_S.entries()) {
+      await procs.sleep((s - (AFTER_BAD_S[i - 1] ?? 0)) * 1000);
+      afterRss.push({ s, rss: await procs.sampleRss(server.pid) });
+    }
+    out.bad = { ...bad, beforeRss: out.loadedRss, afterRss };
     log(`${name}: bad input ${JSON.stringify(bad.result)}; alongside echo ${bad.alongside.ok} ok ${bad.alongside.failed} failed`);
 
     log(`${name}: reload (SIGHUP)`);
