@@ -10,7 +10,7 @@
  */
 const http = require('node:http');
 const path = require('node:path');
-const { startPinned, cpuSnapshot, cpuDelta, coreTicks, coreBusy, sampleRss, sleep, waitQuiet, onJsonLines } = require('./procs');
+const { startPinned, cpuSnapshot, cpuDelta, coreTicks, coreBusy, wakeIpis, sampleRss, sleep, waitQuiet, onJsonLines } = require('./procs');
 const { runWrk } = require('./wrk');
 const { runH2load } = require('./h2load');
 
@@ -53,18 +53,19 @@ const CASES = [
   { id: 'ws-idle', kind: 'idle', label: 'idle WebSockets', target: 0.5 },
 ];
 
-/** A window's bookends: server CPU, generator core and server core ticks. */
+/** A window's bookends: server CPU, generator core and server core ticks, the generator core's wake-ups. */
 function snapshot(server) {
-  return { cpu: cpuSnapshot(server.pid), gen: coreTicks(GENERATOR_CORE), srv: coreTicks(SERVER_CORE), t: performance.now() };
+  return { cpu: cpuSnapshot(server.pid), gen: coreTicks(GENERATOR_CORE), srv: coreTicks(SERVER_CORE), ipis: wakeIpis(GENERATOR_CORE), t: performance.now() };
 }
 
-/** What two snapshots say: server CPU seconds, wall seconds, the two cores' busy shares. */
+/** What two snapshots say: server CPU seconds, wall seconds, the two cores' busy shares, the generator core's wake-up IPIs. */
 function window(before, after) {
   return {
     serverCpu: cpuDelta(before.cpu, after.cpu),
     wall: (after.t - before.t) / 1000,
     genCoreBusy: coreBusy(before.gen, after.gen),
     serverCoreBusy: coreBusy(before.srv, after.srv),
+    genWakeIpis: after.ipis - before.ipis,
   };
 }
 
@@ -114,6 +115,7 @@ async function measureHttp(server, kase, opts) {
     genCpuShare: r.genCpu / r.seconds,
     genCoreBusy: w.genCoreBusy,
     serverCoreBusy: w.serverCoreBusy,
+    genWakeIpisPerOp: w.genWakeIpis / count,
     backendCpuShare: backendBefore ? cpuDelta(backendBefore, cpuSnapshot(opts.backendPid)) / w.wall : undefined,
     errors: r.errors + r.non2xx,
     bytesPerResponse: r.bytes / count,
@@ -142,6 +144,7 @@ async function measureH2(server, kase, opts) {
     genCpuShare: r.genCpu / r.seconds,
     genCoreBusy: w.genCoreBusy,
     serverCoreBusy: w.serverCoreBusy,
+    genWakeIpisPerOp: w.genWakeIpis / r.requests,
     backendCpuShare: backendBefore ? cpuDelta(backendBefore, cpuSnapshot(opts.backendPid)) / w.wall : undefined,
     errors: r.failed,
   };
@@ -192,6 +195,7 @@ async function measureWs(server, kase, opts) {
     genCpuShare: result.genCpu / result.seconds,
     genCoreBusy: w.genCoreBusy,
     serverCoreBusy: w.serverCoreBusy,
+    genWakeIpisPerOp: w.genWakeIpis / result.messages,
     errors: result.errors,
   };
 }

@@ -251,6 +251,20 @@ async function sampleRss(pid, samples = 5, gapMs = 300) {
   return values[Math.floor(values.length / 2)];
 }
 
+/**
+ * The cross-CPU interrupts a core has received (rescheduling and function-call IPIs, from
+ * /proc/interrupts): one is how the kernel wakes a task sleeping on another core, which on this
+ * VM costs the waker a VM exit (docs/benchmarks.md, "the wake-up tax").
+ */
+function wakeIpis(core) {
+  let total = 0;
+  for (const line of fs.readFileSync('/proc/interrupts', 'utf8').split('\n')) {
+    const fields = line.trim().split(/\s+/);
+    if (fields[0] === 'RES:' || fields[0] === 'CAL:') total += Number(fields[1 + core]) || 0;
+  }
+  return total;
+}
+
 /** Busy and total jiffies of one core, from its `cpuN` line in /proc/stat. */
 function coreTicks(core) {
   const line = fs
@@ -351,6 +365,7 @@ module.exports = {
   sampleRss,
   coreTicks,
   coreBusy,
+  wakeIpis,
   sleep,
   waitQuiet,
 };

@@ -120,12 +120,12 @@ function generatorCheck(cases, results) {
       const others = Math.max(0, s.serverCoreBusy - s.serverCpuShare);
       if (others >= NOISY) noisy.push(`${kase.label} (${name}: ${pct(others)})`);
       lines.push(
-        `| ${kase.label} | ${name} | ${rounds} | ${pct(s.genCpuShare)} | ${s.backendCpuShare !== undefined ? pct(s.backendCpuShare) : '—'} | ${pct(s.genCoreBusy)} | ${pct(s.serverCpuShare)} | ${pct(others)}${others >= NOISY ? ' ⚠' : ''} | ${s.bytesPerResponse ? int(s.bytesPerResponse) : '—'} | ${flag} |`,
+        `| ${kase.label} | ${name} | ${rounds} | ${pct(s.genCpuShare)} | ${s.backendCpuShare !== undefined ? pct(s.backendCpuShare) : '—'} | ${pct(s.genCoreBusy)} | ${pct(s.serverCpuShare)} | ${pct(others)}${others >= NOISY ? ' ⚠' : ''} | ${s.bytesPerResponse ? int(s.bytesPerResponse) : '—'} | ${Number.isFinite(s.genWakeIpisPerOp) ? s.genWakeIpisPerOp.toFixed(3) : '—'} | ${flag} |`,
       );
     }
   }
   const out = [
-    `The generator side is wrk (HTTP) or ws-load.js (WebSocket), plus the backend in the proxy rows, all on core ${GENERATOR_CORE}. A window is **saturated** when that side used ≥ ${pct(SATURATED)} of the core (the server might have done more), **contended** when the core was ≥ ${pct(SATURATED)} busy while the generator side was not (other tenants of this shared machine took it). The idle case is left out: there the generator only bounds how fast connections open, not the memory measured.`,
+    `The generator side is wrk (HTTP) or ws-load.js (WebSocket), plus the backend in the proxy rows, all on core ${GENERATOR_CORE}. A window is **saturated** when that side used ≥ ${pct(SATURATED)} of the core (the server might have done more), **contended** when the core was ≥ ${pct(SATURATED)} busy while the generator side was not (other tenants of this shared machine took it). The idle case is left out: there the generator only bounds how fast connections open, not the memory measured. **Wake-ups of core ${GENERATOR_CORE} per operation**: the rescheduling and function-call IPIs core ${GENERATOR_CORE} received over the window (/proc/interrupts), ÷ operations: how often the server's writes found the generator asleep and had to wake it; on this VM each costs the server's core a VM exit, about 10 µs (see "the wake-up tax" in the reading).`,
     '',
   ];
   if (flagged.length === 0) out.push('No window was saturated or contended: the load generators were not the bottleneck.');
@@ -135,8 +135,8 @@ function generatorCheck(cases, results) {
   else out.push(`Reported windows where other processes took ≥ ${pct(NOISY)} of the server core (core ${SERVER_CORE} busy − server CPU), so the server's figure is pessimistic (the difference also holds the kernel's softirq work for the server's own packets, a few per cent): ${noisy.join('; ')}.`);
   out.push(
     '',
-    `| case | server | throughput of each round /s | generator CPU | backend CPU | core ${GENERATOR_CORE} busy | server CPU | others on core ${SERVER_CORE} | bytes read per response | flag |`,
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    `| case | server | throughput of each round /s | generator CPU | backend CPU | core ${GENERATOR_CORE} busy | server CPU | others on core ${SERVER_CORE} | bytes read per response | wake-ups of core ${GENERATOR_CORE} per operation | flag |`,
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
     ...lines,
   );
   return out.join('\n');
