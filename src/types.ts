@@ -110,6 +110,15 @@ export interface RequestContext {
    * takes no ranges (nginx's gzip filter turns the range filter off).
    */
   transforms(contentType: string, length: number): boolean;
+  /**
+   * For a handler about to send a whole file, its header written: when the response filters
+   * transform the body only by transforms whose output depends on the body alone (gzip), and
+   * this worker kept their output for the same file (`identity`: its device, inode, size and
+   * times) from an earlier response, ends the response with it and answers true (the handler
+   * sends nothing more). Otherwise answers false, and what the filters make of the body the
+   * handler now sends is kept for the next response of that file, within the worker's budget.
+   */
+  reuseTransformedFile(identity: string): boolean;
 }
 
 /** What a subrequest asks for (`RequestContext.subrequest`). */
@@ -497,6 +506,11 @@ export interface BodyTransform {
    * of `stream` when every transform of the response has one (no stream per response).
    */
   inline?(chunk: Buffer, eof: boolean): Buffer;
+  /**
+   * Optional: names the output when it depends on the body alone (`gzip:1`: gzip at level 1), so
+   * the output for a whole file may be kept and sent again (`RequestContext.reuseTransformedFile`).
+   */
+  readonly key?: string;
 }
 
 /** One published message. */

@@ -13,7 +13,16 @@ import type { Transform } from 'node:stream';
 /** Node's `stream.compose` (in Node 20, not in its type definitions): streams in a row as one duplex. */
 const compose = (streams as unknown as { compose: (...parts: Transform[]) => Transform }).compose;
 import { reasonPhrase } from '../http/status';
+import { KeptBodies } from '../shared/kept-bodies';
 import type { BodyTransform, RequestContext, ResponseFilter } from '../types';
+
+/**
+ * What the transforms made of whole files, per worker (`reuseTransformedFile`): 16 MiB in all,
+ * files whose output is up to 4 MiB. A hit is a copy where nginx compresses the file again.
+ */
+const keptFiles = new KeptBodies(16 * 1024 * 1024, 4 * 1024 * 1024);
+/** The keys some response is making now: one keeps it, the others only send theirs. */
+const making = new Set<string>();
 
 /** Per-response filter state the server may change until the header goes out. */
 export interface FilterState extends RequestContext {
@@ -25,6 +34,8 @@ export interface FilterState extends RequestContext {
   bodyTransform: BodyTransform | null;
   /** Whether the response's `write` and `end` are hooked (`hookWrites`). */
   bodyHooked: boolean;
+  /** Under which key the transformed body is to be kept (`reuseTransformedFile`), or null. */
+  keepTransformedAs: string | null;
 }
 
 /**
@@ -78,7 +89,7 @@ export function hookWrites(res: ServerResponse, state: FilterState): void {
     const transform = state.bodyTransform;
     if (!transform) return (write as (...a: unknown[]) => boolean).apply(this, args);
     if (transform.inline) routeInline(res, transform.inline, write, end);
-    else route(res, transform.stream(), write, end);
+    else route(res, transform.stream(), write, end, state.keepTransformedAs);
     return res.write(...(args as [Buffer]));
   } as ServerResponse['write'];
   res.end = function (this: ServerResponse, ...args: unknown[]) {
@@ -87,9 +98,28 @@ export function hookWrites(res: ServerResponse, state: FilterState): void {
     if (!transform) return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
     if (endWhole(res, transform, end, args)) return res;
     if (transform.inline) routeInline(res, transform.inline, write, end);
-    else route(res, transform.stream(), write, end);
+    else route(res, transform.stream(), write, end, state.keepTransformedAs);
     return res.end(...(args as [Buffer]));
   } as ServerResponse['end'];
+}
+
+/**
+ * `RequestContext.reuseTransformedFile`: after the header, with the body not begun. A kept
+ * output ends the response at once (through the response's own `end`: the transform is
+ * dropped); otherwise the stream the body goes through will keep its output under the key.
+ */
+export function reuseTransformedFile(res: ServerResponse, state: FilterState, identity: string): boolean {
+  const transform = state.bodyTransform;
+  if (!transform?.key || !state.bodyHooked || !res.headersSent || res.writableEnded) return false;
+  const key = `${identity} ${transform.key}`;
+  const kept = keptFiles.get(key);
+  if (!kept) {
+    state.keepTransformedAs = key;
+    return false;
+  }
+  state.bodyTransform = null;
+  res.end(kept);
+  return true;
 }
 
 /** `first`, then `second`: a whole body through both when both take it whole, else a stream through both. */
@@ -102,6 +132,7 @@ function chainTransforms(first: BodyTransform, second: BodyTransform): BodyTrans
             return mid === null ? null : second.whole!(mid);
           }
         : undefined,
+    key: first.key && second.key ? `${first.key}|${second.key}` : undefined,
     stream: () => compose(first.stream(), second.stream()),
     inline: first.inline && second.inline ? (chunk, eof) => second.inline!(first.inline!(chunk, eof), eof) : undefined,
   };
@@ -221,9 +252,11 @@ function routeInline(res: ServerResponse, inline: (chunk: Buffer, eof: boolean) 
 /**
  * From now on the body goes through `stream` into the response's own `write`/`end`, keeping
  * the writer's backpressure (`write` returns false while the stream's buffer is full; `drain`
- * follows).
+ * follows). With `keepAs`, what the stream makes is also kept under that key once it ended
+ * whole (a response cut short keeps nothing), unless another response is making it already.
  */
-function route(res: ServerResponse, stream: Transform, write: ServerResponse['write'], end: ServerResponse['end']): void {
+function route(res: ServerResponse, stream: Transform, write: ServerResponse['write'], end: ServerResponse['end'], keepAs: string | null = null): void {
+  if (keepAs !== null && !making.has(keepAs)) keepOutput(stream, res, keepAs);
   const rawWrite = (chunk: Buffer) => (write as (c: Buffer) => boolean).call(res, chunk);
   // What the writer waits on is what the stream holds too (the proxy reads ahead by it), not the socket's share alone.
   const socketShare = getterOf(res, 'writableLength');
@@ -248,6 +281,22 @@ function route(res: ServerResponse, stream: Transform, write: ServerResponse['wr
     else stream.end();
     return res;
   } as ServerResponse['end'];
+}
+
+/** Collects what `stream` makes, up to the entry limit, and keeps it under `key` once it ended. */
+function keepOutput(stream: Transform, res: ServerResponse, key: string): void {
+  making.add(key);
+  const chunks: Buffer[] = [];
+  let length = 0;
+  stream.on('data', (chunk: Buffer) => {
+    length += chunk.length;
+    if (length <= keptFiles.entryMax) chunks.push(chunk);
+  });
+  stream.once('end', () => {
+    if (length <= keptFiles.entryMax) keptFiles.keep(key, Buffer.concat(chunks, length));
+  });
+  stream.once('close', () => making.delete(key));
+  res.once('close', () => making.delete(key));
 }
 
 /** The getter `object` inherits for `name`, if any. */

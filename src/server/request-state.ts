@@ -13,7 +13,7 @@ import type { ProxyAddresses } from '../http/proxy-protocol';
 import { sliceRangeOf } from '../modules/slice/slice-context';
 import { CLIENT_ADDRESS_SET, SET_CLIENT_ADDRESS, type ClientAddressTarget } from '../modules/realip/client-address';
 import type { BodyTransform, Logger, RequestContext, ResponseFilter, SubrequestResult, SubrequestSpec } from '../types';
-import { filtersTransform, hookWrites, type FilterState } from './filters';
+import { filtersTransform, hookWrites, reuseTransformedFile, type FilterState } from './filters';
 import { proxyAddressesOf } from './proxy-protocol';
 import { requestLogContext } from '../shared/log-context';
 import type { LocationRuntime } from './runtime';
@@ -24,6 +24,7 @@ export class RequestState implements RequestContext, FilterState, ClientAddressT
   overrideStatus = 0;
   bodyTransform: BodyTransform | null = null;
   bodyHooked = false;
+  keepTransformedAs: string | null = null;
   /** Internal redirects left (nginx allows 10; the 11th is a 500). */
   uriChanges = 11;
   /** Set once `100 Continue` was sent. */
@@ -224,5 +225,9 @@ export class RequestState implements RequestContext, FilterState, ClientAddressT
 
   transforms(contentType: string, length: number): boolean {
     return filtersTransform(this.runtime.filters, this.req, contentType, length);
+  }
+
+  reuseTransformedFile(identity: string): boolean {
+    return this.res !== null && reuseTransformedFile(this.res, this, identity);
   }
 }

@@ -66,6 +66,7 @@ function stubContext(req: http.IncomingMessage, log: Logger): RequestContext {
     evaluate: (template) => template.constant ?? '',
     setUri: () => {},
     transforms: () => false,
+    reuseTransformedFile: () => false,
     upstreamHeaders: null,
     upstreamTries: null,
     mainRequest: req,

@@ -104,6 +104,8 @@ function gzipTransform(level: number, declared: number): BodyTransform {
   return {
     whole: (body) => (body.length > ONE_SHOT_MAX ? null : gzipOf(body, level, () => zlib.gzipSync(body, deflateOptions(level, body.length)))),
     stream: () => zlib.createGzip({ ...options, chunkSize: STREAM_CHUNK }),
+    // The window follows the declared length, which is the file's own size when a file is kept.
+    key: `gzip:${level}`,
   };
 }
 

@@ -270,6 +270,9 @@ class StaticHandler implements Handler {
       }
       const body = plan.kind === 'multipart' ? { layout: plan.layout } : { range: plan.range ?? { start: 0, end: info.size - 1 } };
       if (opened.content) return sendFromMemory(res, opened.content, body);
+      // The whole file through transforms that depend on it alone (gzip): made once per file
+      // under the open file cache, then sent without reading the file again.
+      if (plan.kind === 'body' && plan.status === 200 && this.files.keepsContent && ctx.reuseTransformedFile(fileIdentity(info))) return;
       const onError = (reason: string) => ctx.log.crit(`read of "${file}" failed (${reason})`);
       handedOver = true;
       return await sendFromFile(res, fh!, body, length, onError, describe);
@@ -277,6 +280,11 @@ class StaticHandler implements Handler {
       if (!handedOver) await fh?.close().catch(() => undefined);
     }
   }
+}
+
+/** A file as it is now: another content has another identity (what the open file cache compares). */
+function fileIdentity(info: FileInfo): string {
+  return `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
 }
 
 /**

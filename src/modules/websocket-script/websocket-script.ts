@@ -328,6 +328,10 @@ class ScriptContextImpl implements ScriptContext, SessionObserver {
     return this.ctx.transforms(contentType, length);
   }
 
+  reuseTransformedFile(identity: string): boolean {
+    return this.ctx.reuseTransformedFile(identity);
+  }
+
   publish(channel: string, data: string | Buffer): Promise<PublishResult> {
     const { bufferLength, timeoutMs } = this.shared.opts.limits;
     return this.push.publish(channel, data, { bufferLength, timeoutMs });
