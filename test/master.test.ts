@@ -1,7 +1,7 @@
 /** Running like nginx: the pid file, worker processes sharing the socket, a dead worker replaced, -s stop/quit/reopen. */
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
-import { startGateway, runCli } from './helpers/gateway-process';
+import { startGateway, runCli, waitForWorkers } from './helpers/gateway-process';
 import { request } from './helpers/http-client';
 
 const conf = (workers: number) => `
@@ -53,6 +53,7 @@ test('worker_processes 2: both serve the shared socket, a killed worker is repla
     for (let i = 0; i < 200 && pids.size < 2; i++) pids.add((await request(gw.ports[0], '/')).body.toString());
     expect(pids.size).toBe(2);
     expect(pids.has(String(gw.child.pid))).toBe(false);
+    await waitForWorkers(gw, 2, 20000);
     const victim = Number([...pids][0]);
     process.kill(victim, 'SIGKILL');
     await until(() => new RegExp(`worker process ${victim} exited on signal SIGKILL; starting a new one`).test(gw.stderr()), 'the restart');

@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { runCli, startGateway, type GatewayProcess } from './helpers/gateway-process';
+import { runCli, startGateway, waitForWorkers, type GatewayProcess } from './helpers/gateway-process';
 import { request } from './helpers/http-client';
 
 const site = (version: string, extra = '') => `
@@ -139,7 +139,8 @@ test('worker_shutdown_timeout: an old worker closes its WebSockets with 1001 onc
 test('a worker restarted after the file was edited (no reload yet) still serves what the master checked', async () => {
   const gw = await startGateway(site('checked').replace('worker_processes: 2', 'worker_processes: 1'));
   try {
-    await until(() => /worker process \d+ started/.test(gw.stderr()), 'the worker');
+    // The master's own line: it has the worker's "ready" (a worker killed before that fails the start).
+    await waitForWorkers(gw, 1, 20000);
     const victim = Number(/worker process (\d+) started/.exec(gw.stderr())![1]);
     writeFileSync(path.join(gw.prefix, 'conf/test.yaml'), `${site('edited')}\nbogus_directive: 1\n`);
     process.kill(victim, 'SIGKILL');
