@@ -164,6 +164,15 @@ describe('gzip of a file too large to be held, end to end', () => {
     expect(again.read).toBeLessThan(64 * 1024);
   });
 
+  test('many first responses at once: each whole, one kept, the next reads nothing', async () => {
+    writeFileSync(path.join(gw.prefix, 'site/many.html'), text('many'));
+    const all = await Promise.all(Array.from({ length: 20 }, () => get('/many.html')));
+    for (const res of all) expect(zlib.gunzipSync(res.body).toString()).toBe(text('many'));
+    const next = await measured('/many.html');
+    expect(next.res.body.equals(all[0].body)).toBe(true);
+    expect(next.read).toBeLessThan(64 * 1024);
+  });
+
   test('without open_file_cache, every response reads the file', async () => {
     for (let i = 0; i < 2; i++) {
       const { res, read } = await measured('/cold/big.html');

@@ -17,8 +17,8 @@ import {
 
 const MiB = 1024 * 1024;
 const settled = { heap: 40 * MiB, young: 1 * MiB, rss: 90 * MiB };
-const grownHeap = { heap: settled.heap + GROWTH_BYTES, rss: settled.rss };
-const grownRss = { heap: settled.heap, rss: settled.rss + GROWTH_BYTES };
+const grownHeap = { ...settled, heap: settled.heap + GROWTH_BYTES };
+const grownRss = { ...settled, rss: settled.rss + GROWTH_BYTES };
 const busy = QUIET_CPU_MS * 10;
 
 /** Feeds `cpu` samples with `figures`: the decisions. */
@@ -48,7 +48,7 @@ describe('QuietReducerState', () => {
     const after = { ...settled, heap: settled.heap + 10 * MiB, rss: settled.rss + 20 * MiB };
     state.reduced(after);
     expect(decisions(state, Array(30).fill(0), after).every((action) => action === 'none')).toBe(true);
-    const regrown = { heap: after.heap + GROWTH_BYTES, rss: after.rss };
+    const regrown = { ...after, heap: after.heap + GROWTH_BYTES };
     expect(decisions(state, Array(QUIET_SECONDS).fill(0), regrown).at(-1)).toBe('gc');
   });
 
