@@ -80,3 +80,47 @@ test('master_process off: one process serves, as nginx\'s debugging mode', async
     await gw.stop();
   }
 });
+
+test('a gateway whose stderr reader went away keeps serving, drops its log lines, and stops on TERM', async () => {
+  const gw = await startGateway(`
+worker_processes: 1
+error_log: stderr info
+pid: off
+http:
+  access_log: "off"
+  servers:
+    - listen: "127.0.0.1:0"
+      root: html
+      locations:
+        - { location: /ok, return: "200 ok" }
+        - { location: / }
+`);
+  const exited = new Promise<number | null>((resolve) => gw.child.once('exit', (code) => resolve(code)));
+  try {
+    await waitForWorkers(gw, 1);
+    // The pipe's reader closes: every error log line is now an EPIPE in both processes (each
+    // missing file logs "open() ... failed"). Unhandled, that error became an uncaught exception
+    // whose own line failed again, without end: a core spun and SIGTERM was never handled.
+    gw.child.stderr!.destroy();
+    // Bounded, so that a spinning gateway fails the test here and is killed below.
+    const within = <T>(what: Promise<T>) => Promise.race([what, new Promise<string>((resolve) => setTimeout(() => resolve('no answer in 5 s'), 5000))]);
+    for (let i = 0; i < 3; i++) expect(await within(request(gw.ports[0], `/missing-${i}.html`).then((res) => res.status))).toBe(404);
+    expect(await within(request(gw.ports[0], '/ok').then((res) => res.body.toString()))).toBe('ok');
+    gw.child.kill('SIGTERM');
+    expect(await within(exited)).toBe(0);
+  } finally {
+    for (const pid of workerPidsOf(gw.child.pid!)) process.kill(pid, 'SIGKILL');
+    if (gw.child.exitCode === null && gw.child.signalCode === null) gw.child.kill('SIGKILL');
+    await exited;
+    await gw.stop();
+  }
+}, 40000);
+
+/** The pids of the master's children still running (none once it has exited). */
+function workerPidsOf(master: number): number[] {
+  try {
+    return readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}

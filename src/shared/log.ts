@@ -14,6 +14,35 @@ const LEVELS: readonly LogLevel[] = ['debug', 'info', 'notice', 'warn', 'error',
 /** An append-only log destination: a file, or the process's stderr/stdout. */
 type Sink = LogSink;
 
+/**
+ * A standard stream as a sink. A write that fails (EPIPE: the reader of a pipe went away) drops
+ * that line and the ones after, as nginx drops a failed log write; unhandled, the stream's error
+ * would be an uncaught exception, whose own log line fails again, without end: a process
+ * spinning a core that no signal reaches.
+ */
+class StandardSink implements Sink {
+  private broken = false;
+
+  constructor(private readonly stream: NodeJS.WriteStream) {
+    stream.on('error', () => {
+      this.broken = true;
+    });
+  }
+
+  write(line: string): void {
+    if (!this.broken) this.stream.write(line);
+  }
+}
+
+/** stderr's and stdout's sinks, made once per process (one error listener each). */
+let standardSinks: { stderr: StandardSink; stdout: StandardSink } | null = null;
+
+/** The sink of `process.stderr` (`'stderr'`) or `process.stdout`. */
+function standardSink(name: 'stderr' | 'stdout'): Sink {
+  standardSinks ??= { stderr: new StandardSink(process.stderr), stdout: new StandardSink(process.stdout) };
+  return standardSinks[name];
+}
+
 /** Lines held for one turn of the loop at most; past this many characters they go out at once. */
 const FLUSH_AT = 64 * 1024;
 
@@ -41,7 +70,7 @@ class LogFile implements Sink {
 
   /** nginx's alert, said once per run of failures (a full disk), never thrown at a request. */
   private alert(err: unknown): void {
-    if (!this.failed) process.stderr.write(`gateway: [alert] cannot write "${this.file}": ${(err as Error).message}\n`);
+    if (!this.failed) standardSink('stderr').write(`gateway: [alert] cannot write "${this.file}": ${(err as Error).message}\n`);
     this.failed = true;
   }
 
@@ -96,8 +125,7 @@ export class LogFiles {
 
   /** The sink for `target` (`stderr`, `stdout` or a file path). */
   sink(target: string): Sink {
-    if (target === 'stderr') return process.stderr;
-    if (target === 'stdout') return process.stdout;
+    if (target === 'stderr' || target === 'stdout') return standardSink(target);
     let file = this.files.get(target);
     if (!file) {
       file = new LogFile(target);

@@ -129,7 +129,7 @@ export async function startGateway(
           if (!keep) rmSync(ownPrefix ? prefix : confDir, { recursive: true, force: true });
           resolve(code);
         };
-        if (child.exitCode !== null) return done(child.exitCode);
+        if (child.exitCode !== null || child.signalCode !== null) return done(child.exitCode);
         child.once('exit', (code) => done(code));
         child.kill('SIGTERM');
       }),
