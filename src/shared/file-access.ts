@@ -12,6 +12,7 @@ import { cacheFor, sameFile, SMALL_FILE_MAX, type CachedError, type CacheEntry, 
 import { markImmutable } from './immutable-bodies';
 
 export type { FileInfo } from './open-file-cache';
+export { fileIdentity } from './open-file-cache';
 
 /** Opened without blocking, so a FIFO in the tree cannot stall a thread-pool thread. */
 const OPEN_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NONBLOCK;

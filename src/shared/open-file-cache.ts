@@ -44,6 +44,11 @@ export interface CacheEntry {
 /** Files up to this size are kept whole in memory. */
 export const SMALL_FILE_MAX = 64 * 1024;
 
+/** A file as it is now, as a key: another content has another identity (what `sameFile` compares). */
+export function fileIdentity(info: FileInfo): string {
+  return `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
+}
+
 /** Whether two stats describe the same unchanged file. */
 export function sameFile(a: FileInfo, b: FileInfo): boolean {
   return a.ino === b.ino && a.dev === b.dev && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.isDir === b.isDir;

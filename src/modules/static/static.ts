@@ -13,7 +13,7 @@ import { HttpError, InternalRedirect } from '../../errors';
 import type { MimeTypes } from '../../config/mime';
 import { absoluteLocation, type RedirectConf } from '../../http/redirect';
 import { compilePathTemplate, compileStaticPaths, mapUriToPath, staysUnder, type StaticPaths } from '../../shared/document-path';
-import { FileAccess, fileAccessConf, type FileInfo, type FileLookupDirectives, type OpenedFile } from '../../shared/file-access';
+import { FileAccess, fileAccessConf, fileIdentity, type FileInfo, type FileLookupDirectives, type OpenedFile } from '../../shared/file-access';
 import { describeSystemError, statusForOpenError } from '../../shared/system-errors';
 import type { ConfigContext, Handler, HandlerModule, RequestContext } from '../../types';
 import { autoindexModule } from '../autoindex/module';
@@ -280,11 +280,6 @@ class StaticHandler implements Handler {
       if (!handedOver) await fh?.close().catch(() => undefined);
     }
   }
-}
-
-/** A file as it is now: another content has another identity (what the open file cache compares). */
-function fileIdentity(info: FileInfo): string {
-  return `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
 }
 
 /**
